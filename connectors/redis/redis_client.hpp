@@ -1,0 +1,62 @@
+#pragma once
+// A small Redis client over hiredis: one connection, batched round trips (MGET, pipelines).
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "connectors/api/errors.hpp"
+
+struct redisContext;  // hiredis stays in the .cpp
+
+namespace taxdesk::connectors {
+
+struct RedisSettings {
+    std::string host = "127.0.0.1";
+    int port = 6390;
+    int timeoutMs = 1000;
+    std::string keyPrefix = "taxdesk:";  ///< prepended to every key this client touches
+};
+
+/// Redis unreachable, timed out, or answered with an error. Retryable (the server may be back soon).
+class RedisError : public TransientError {
+public:
+    explicit RedisError(const std::string& what) : TransientError("redis: " + what) {}
+};
+
+/// One connection to one Redis server. Not thread-safe: give each thread its own client.
+/// Every call reconnects once if the connection was lost, then throws RedisError.
+class RedisClient {
+public:
+    explicit RedisClient(RedisSettings settings);
+    ~RedisClient();
+    RedisClient(const RedisClient&) = delete;
+    RedisClient& operator=(const RedisClient&) = delete;
+
+    /// PING. Throws RedisError.
+    void ping();
+    /// One MGET for all keys (prefix added); the i-th answer belongs to the i-th key. Empty keys: no round trip.
+    std::vector<std::optional<std::string>> mget(const std::vector<std::string>& keys);
+    /// SET key value EX ttl for every pair, pipelined: one round trip however many pairs.
+    void setMany(const std::vector<std::pair<std::string, std::string>>& pairs, int ttlSeconds);
+    /// INCR key, and EXPIRE it when the INCR created it; returns the new value. One round trip.
+    long long incrWithExpiry(const std::string& key, int ttlSeconds);
+    std::optional<std::string> get(const std::string& key);
+    /// Deletes the keys (prefix added); returns how many existed.
+    long long del(const std::vector<std::string>& keys);
+
+    [[nodiscard]] const RedisSettings& settings() const { return settings_; }
+
+private:
+    struct ContextDeleter {
+        void operator()(redisContext* context) const noexcept;
+    };
+    void connect();
+    void ensureConnected();
+
+    RedisSettings settings_;
+    std::unique_ptr<redisContext, ContextDeleter> context_;
+};
+
+}  // namespace taxdesk::connectors

@@ -1,0 +1,25 @@
+#pragma once
+// JSON forms of the inquiry messages (SPEC 6 `inquiry.requests`, SPEC 3.3 / `inquiry.results`).
+#include <string>
+#include <string_view>
+
+#include "jobs/inquiry/inquiry.hpp"
+
+namespace taxdesk::jobs::inquiry {
+
+/// The message could not be read as the contract says. Not retryable: the same bytes fail again.
+class DecodeError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// Parses `{batch_id, row, creditor_id, debtor_id, debtor_name, scope, income_years}`. `income_years` may be a
+/// JSON array of numbers or a ';'-separated string; ROC years (< 1911) are turned into Gregorian ones.
+/// Throws DecodeError naming the field at fault.
+InquiryRequest decodeRequest(std::string_view json);
+std::string encodeRequest(const InquiryRequest& request);
+
+std::string encodeResult(const InquiryResult& result);
+InquiryResult decodeResult(std::string_view json);
+
+}  // namespace taxdesk::jobs::inquiry

@@ -1,0 +1,63 @@
+#pragma once
+// SPEC 3.3: the creditor inquiry, one data row at a time. Plain data and the rule that decides a row's result.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "connectors/api/registry.hpp"
+#include "connectors/api/taxdata.hpp"
+
+namespace taxdesk::jobs::inquiry {
+
+enum class Scope { income, property, both };
+
+/// One accepted row of a batch, as it travels on `inquiry.requests`.
+struct InquiryRequest {
+    std::string batchId;
+    int row = 0;  ///< 1-based data row number in the uploaded file
+    std::string creditorId;
+    std::string debtorId;  ///< normalised and valid
+    std::string debtorName;
+    Scope scope = Scope::both;
+    std::vector<int> incomeYears;  ///< Gregorian years, ascending, unique
+
+    [[nodiscard]] bool wantsIncome() const { return scope != Scope::property; }
+    [[nodiscard]] bool wantsProperty() const { return scope != Scope::income; }
+    bool operator==(const InquiryRequest&) const = default;
+};
+
+enum class ResultStatus { found, no_records, not_registered, name_mismatch, deceased, rejected, error };
+
+/// One result per data row (SPEC 3.3), as it travels on `inquiry.results` and sits in the store.
+struct InquiryResult {
+    std::string batchId;
+    int row = 0;
+    std::string debtorId;
+    ResultStatus status = ResultStatus::error;
+    std::string reason;  ///< set for rejected and error
+    std::vector<connectors::IncomeRecord> income;
+    std::vector<connectors::PropertyRecord> property;
+
+    bool operator==(const InquiryResult&) const = default;
+};
+
+const char* toString(Scope scope);
+std::optional<Scope> parseScope(std::string_view text);
+const char* toString(ResultStatus status);
+std::optional<ResultStatus> parseResultStatus(std::string_view text);
+
+/// Names match when equal after trimming, full-width folding and removal of inner white space.
+bool namesMatch(std::string_view given, std::string_view registered);
+
+/// The registry step: decides the result when the registry's answer already settles it (not_registered,
+/// name_mismatch, deceased). Returns nullopt when the tax data must be looked up.
+std::optional<InquiryResult> decideFromRegistry(const InquiryRequest& request,
+                                                const std::optional<connectors::RegistryRecord>& record);
+
+/// The tax data step: found when any record is present for the requested scope, else no_records.
+InquiryResult decideFromTaxData(const InquiryRequest& request, connectors::TaxRecords records);
+
+/// A connector kept failing: status error with the reason (never charged again on replay).
+InquiryResult errorResult(const InquiryRequest& request, std::string reason);
+
+}  // namespace taxdesk::jobs::inquiry
