@@ -1,5 +1,6 @@
 #pragma once
 // A small Redis client over hiredis: one connection, batched round trips (MGET, pipelines).
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,14 +22,16 @@ struct RedisSettings {
 
 /// Redis unreachable, timed out, or answered with an error. Retryable (the server may be back soon).
 class RedisError : public TransientError {
-public:
+  public:
     explicit RedisError(const std::string& what) : TransientError("redis: " + what) {}
 };
 
 /// One connection to one Redis server. Not thread-safe: give each thread its own client.
 /// Every call reconnects once if the connection was lost, then throws RedisError.
+/// Calls block SIGPIPE on the calling thread while they write, so a server that went away cannot kill the process.
 class RedisClient {
-public:
+  public:
+    /// Does not connect: the first call does, so that a process can start while Redis is away.
     explicit RedisClient(RedisSettings settings);
     ~RedisClient();
     RedisClient(const RedisClient&) = delete;
@@ -38,22 +41,32 @@ public:
     void ping();
     /// One MGET for all keys (prefix added); the i-th answer belongs to the i-th key. Empty keys: no round trip.
     std::vector<std::optional<std::string>> mget(const std::vector<std::string>& keys);
-    /// SET key value EX ttl for every pair, pipelined: one round trip however many pairs.
+    /// SET key value EX ttl for every pair, pipelined: one round trip however many pairs. Throws RedisError, and
+    /// std::invalid_argument when ttlSeconds is not positive (here and in incrWithExpiry).
     void setMany(const std::vector<std::pair<std::string, std::string>>& pairs, int ttlSeconds);
-    /// INCR key, and EXPIRE it when the INCR created it; returns the new value. One round trip.
+    /// INCR key, and EXPIRE it when it has no expiry yet (so when the INCR created it); returns the new value. One
+    /// round trip, atomic (one Lua EVAL): a counter never stays without an expiry. A retry after a lost connection may
+    /// count twice, which errs on the safe side for limits.
     long long incrWithExpiry(const std::string& key, int ttlSeconds);
     std::optional<std::string> get(const std::string& key);
+    /// TTL key: seconds left, -1 when the key has no expiry, -2 when it does not exist.
+    long long ttl(const std::string& key);
     /// Deletes the keys (prefix added); returns how many existed.
     long long del(const std::vector<std::string>& keys);
 
     [[nodiscard]] const RedisSettings& settings() const { return settings_; }
 
-private:
+  private:
     struct ContextDeleter {
         void operator()(redisContext* context) const noexcept;
     };
     void connect();
     void ensureConnected();
+    /// Runs `call` on a live connection; on a lost connection reconnects once and runs it again, then throws
+    /// RedisError naming `what`, host:port and hiredis' reason.
+    void withReconnect(const char* what, const std::function<void(redisContext*)>& call);
+    [[nodiscard]] std::string prefixed(const std::string& key) const { return settings_.keyPrefix + key; }
+    [[nodiscard]] std::string endpoint() const;
 
     RedisSettings settings_;
     std::unique_ptr<redisContext, ContextDeleter> context_;

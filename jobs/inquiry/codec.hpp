@@ -1,5 +1,6 @@
 #pragma once
 // JSON forms of the inquiry messages (SPEC 6 `inquiry.requests`, SPEC 3.3 / `inquiry.results`).
+#include <stdexcept>
 #include <string>
 #include <string_view>
 

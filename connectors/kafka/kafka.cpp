@@ -1,0 +1,338 @@
+#include "connectors/kafka/kafka.hpp"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <cstring>
+
+namespace taxdesk::connectors::kafka {
+namespace {
+
+struct ConfDeleter {
+    void operator()(rd_kafka_conf_t* conf) const noexcept { rd_kafka_conf_destroy(conf); }
+};
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+
+struct PartitionListDeleter {
+    void operator()(rd_kafka_topic_partition_list_t* list) const noexcept {
+        rd_kafka_topic_partition_list_destroy(list);
+    }
+};
+using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+
+struct MetadataDeleter {
+    void operator()(const rd_kafka_metadata_t* metadata) const noexcept { rd_kafka_metadata_destroy(metadata); }
+};
+
+void set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
+    char error[512];
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK)
+        throw KafkaError("configuration property '" + key + "': " + error, false);
+}
+
+/// Our defaults first, then the caller's raw properties, which win.
+ConfPtr makeConf(const KafkaSettings& settings, const std::map<std::string, std::string>& defaults) {
+    ConfPtr conf(rd_kafka_conf_new());
+    if (!settings.bootstrap.empty()) set(conf.get(), "bootstrap.servers", settings.bootstrap);
+    set(conf.get(), "client.id", settings.clientId);
+    for (const auto& [key, value] : defaults) set(conf.get(), key, value);
+    for (const auto& [key, value] : settings.rdkafka) set(conf.get(), key, value);
+    return conf;
+}
+
+/// rd_kafka_new takes ownership of the conf only when it succeeds.
+detail::HandlePtr makeHandle(rd_kafka_type_t type, ConfPtr conf) {
+    char error[512];
+    rd_kafka_t* handle = rd_kafka_new(type, conf.get(), error, sizeof error);
+    if (handle == nullptr) throw KafkaError(std::string("cannot create client: ") + error, false);
+    (void)conf.release();
+    return detail::HandlePtr(handle);
+}
+
+PartitionListPtr toList(const std::vector<TopicPartitionOffset>& offsets) {
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+    for (const auto& item : offsets)
+        rd_kafka_topic_partition_list_add(list.get(), item.topic.c_str(), item.partition)->offset = item.offset;
+    return list;
+}
+
+std::vector<TopicPartitionOffset> fromList(const rd_kafka_topic_partition_list_t* list) {
+    std::vector<TopicPartitionOffset> result;
+    for (int i = 0; i < list->cnt; ++i)
+        result.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
+    return result;
+}
+
+}  // namespace
+
+namespace detail {
+void HandleDeleter::operator()(rd_kafka_s* handle) const noexcept { rd_kafka_destroy(handle); }
+void MessageDeleter::operator()(rd_kafka_message_s* message) const noexcept { rd_kafka_message_destroy(message); }
+}  // namespace detail
+
+// ---- Message -----------------------------------------------------------------------------------------------
+
+std::string_view Message::topic() const { return rd_kafka_topic_name(message_->rkt); }
+int Message::partition() const { return message_->partition; }
+std::int64_t Message::offset() const { return message_->offset; }
+std::string_view Message::key() const {
+    return message_->key ? std::string_view(static_cast<const char*>(message_->key), message_->key_len)
+                         : std::string_view();
+}
+std::string_view Message::value() const {
+    return message_->payload ? std::string_view(static_cast<const char*>(message_->payload), message_->len)
+                             : std::string_view();
+}
+std::string Message::error() const {
+    return message_->err ? rd_kafka_message_errstr(message_.get()) : std::string();
+}
+std::string Message::header(const char* name) const {
+    rd_kafka_headers_t* headers = nullptr;
+    if (rd_kafka_message_headers(message_.get(), &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+    const void* value = nullptr;
+    size_t size = 0;
+    if (rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR || !value) return {};
+    return {static_cast<const char*>(value), size};
+}
+
+// ---- Producer ----------------------------------------------------------------------------------------------
+
+Producer::Producer(const KafkaSettings& settings, DeliveryHandler onDelivery) : onDelivery_(std::move(onDelivery)) {
+    ConfPtr conf = makeConf(settings, {
+                                          {"enable.idempotence", "true"},
+                                          {"linger.ms", "5"},
+                                          {"batch.num.messages", "10000"},
+                                          {"queue.buffering.max.messages", "500000"},
+                                          {"queue.buffering.max.kbytes", "1048576"},
+                                      });
+    rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::deliveryTrampoline);
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    handle_ = makeHandle(RD_KAFKA_PRODUCER, std::move(conf));
+}
+
+Producer::~Producer() {
+    for (auto& [name, topic] : topics_) rd_kafka_topic_destroy(topic);
+}
+
+void Producer::deliveryTrampoline(rd_kafka_s*, const rd_kafka_message_s* message, void* opaque) noexcept {
+    auto* self = static_cast<Producer*>(opaque);
+    try {
+        DeliveryReport report;
+        report.opaque = message->_private;
+        report.ok = message->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (!report.ok) {
+            report.error = rd_kafka_err2str(message->err);
+            // Timeouts and transport errors may pass; anything else (message too large…) will not.
+            report.retryable = message->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ||
+                               message->err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+                               message->err == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT;
+        }
+        if (self->onDelivery_) self->onDelivery_(report);
+    } catch (...) {
+        // A callback from C must not throw; the handler's own errors are its to log.
+    }
+}
+
+rd_kafka_topic_s* Producer::topicHandle(const std::string& topic) {
+    if (auto it = topics_.find(topic); it != topics_.end()) return it->second;
+    rd_kafka_topic_t* handle = rd_kafka_topic_new(handle_.get(), topic.c_str(), nullptr);
+    if (handle == nullptr) throw KafkaError("cannot create topic handle for '" + topic + "'", false);
+    topics_.emplace(topic, handle);
+    return handle;
+}
+
+void Producer::produce(const std::string& topic, std::string_view key, std::string_view value, void* opaque,
+                       const std::vector<Header>& headers) {
+    rd_kafka_topic_t* rkt = topicHandle(topic);
+    for (;;) {
+        rd_kafka_resp_err_t err;
+        if (headers.empty()) {
+            const int rc = rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                                            const_cast<char*>(value.data()), value.size(), key.data(), key.size(),
+                                            opaque);
+            err = rc == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_last_error();
+        } else {
+            rd_kafka_headers_t* list = rd_kafka_headers_new(headers.size());
+            for (const auto& header : headers)
+                rd_kafka_header_add(list, header.name.data(), static_cast<ssize_t>(header.name.size()),
+                                    header.value.data(), static_cast<ssize_t>(header.value.size()));
+// librdkafka's RD_KAFKA_V_* macros are C casts.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+            err = rd_kafka_producev(handle_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                                    RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_OPAQUE(opaque),
+                                    RD_KAFKA_V_HEADERS(list), RD_KAFKA_V_END);
+#pragma GCC diagnostic pop
+            if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(list);  // ours unless accepted
+        }
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            throw KafkaError("produce to '" + topic + "': " + rd_kafka_err2str(err), false);
+        rd_kafka_poll(handle_.get(), 10);  // the queue is full: let deliveries drain it
+    }
+}
+
+int Producer::poll(int timeoutMs) { return rd_kafka_poll(handle_.get(), timeoutMs); }
+
+bool Producer::flush(int timeoutMs) {
+    return rd_kafka_flush(handle_.get(), timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+int Producer::outstanding() const { return rd_kafka_outq_len(handle_.get()); }
+
+void Producer::warmTopics(const std::vector<std::string>& topics, int timeoutMs) {
+    for (const auto& topic : topics) {
+        const rd_kafka_metadata_t* metadata = nullptr;
+        const auto err = rd_kafka_metadata(handle_.get(), 0, topicHandle(topic), &metadata, timeoutMs);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            throw KafkaError("metadata for '" + topic + "': " + rd_kafka_err2str(err), true);
+        std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> guard(metadata);
+    }
+}
+
+void Producer::checkReachable(int timeoutMs) {
+    const rd_kafka_metadata_t* metadata = nullptr;
+    const auto err = rd_kafka_metadata(handle_.get(), 0, nullptr, &metadata, timeoutMs);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw KafkaError(std::string("broker: ") + rd_kafka_err2str(err), true);
+    std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> guard(metadata);
+    if (metadata->broker_cnt == 0) throw KafkaError("no brokers in metadata", true);
+}
+
+// ---- Consumer ----------------------------------------------------------------------------------------------
+
+Consumer::Consumer(const KafkaSettings& settings, const std::string& groupId, RebalanceHandler onRebalance)
+    : onRebalance_(std::move(onRebalance)) {
+    ConfPtr conf = makeConf(settings, {
+                                          {"group.id", groupId},
+                                          {"enable.auto.commit", "false"},
+                                          {"enable.auto.offset.store", "false"},
+                                          {"auto.offset.reset", "earliest"},
+                                          // librdkafka 2.0.2's default prefetch lets a fast consumer run dry
+                                          // and idle up to a second between fetches: keep far more queued.
+                                          {"queued.min.messages", "200000"},
+                                          {"queued.max.messages.kbytes", "262144"},
+                                          {"fetch.wait.max.ms", "20"},
+                                      });
+    rd_kafka_conf_set_rebalance_cb(
+        conf.get(), reinterpret_cast<void (*)(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*,
+                                              void*)>(&Consumer::rebalanceTrampoline));
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    handle_ = makeHandle(RD_KAFKA_CONSUMER, std::move(conf));
+    rd_kafka_poll_set_consumer(handle_.get());
+    queue_ = rd_kafka_queue_get_consumer(handle_.get());
+}
+
+Consumer::~Consumer() {
+    try {
+        close();
+    } catch (...) {
+    }
+    if (queue_ != nullptr) rd_kafka_queue_destroy(static_cast<rd_kafka_queue_t*>(queue_));
+}
+
+void Consumer::rebalanceTrampoline(rd_kafka_s* handle, int err, void* partitions, void* opaque) noexcept {
+    auto* self = static_cast<Consumer*>(opaque);
+    auto* list = static_cast<rd_kafka_topic_partition_list_t*>(partitions);
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0;
+    try {
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+            if (cooperative) {
+                if (rd_kafka_error_t* error = rd_kafka_incremental_assign(handle, list)) rd_kafka_error_destroy(error);
+            } else {
+                rd_kafka_assign(handle, list);
+            }
+            if (self->onRebalance_) self->onRebalance_(false, fromList(list));
+        } else {
+            // Before the partitions go: the handler commits what is done on them.
+            if (self->onRebalance_) self->onRebalance_(true, fromList(list));
+            if (cooperative) {
+                if (rd_kafka_error_t* error = rd_kafka_incremental_unassign(handle, list))
+                    rd_kafka_error_destroy(error);
+            } else {
+                rd_kafka_assign(handle, nullptr);
+            }
+        }
+    } catch (const std::exception& error) {
+        if (self->onError) self->onError(std::string("rebalance handler: ") + error.what());
+    } catch (...) {
+    }
+}
+
+void Consumer::subscribe(const std::vector<std::string>& topics) {
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+    for (const auto& topic : topics) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+    const auto err = rd_kafka_subscribe(handle_.get(), list.get());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw KafkaError(std::string("subscribe: ") + rd_kafka_err2str(err), false);
+}
+
+std::vector<Message> Consumer::consume(std::size_t max, int timeoutMs) {
+    std::vector<rd_kafka_message_t*> raw(max);
+    const ssize_t count =
+        rd_kafka_consume_batch_queue(static_cast<rd_kafka_queue_t*>(queue_), timeoutMs, raw.data(), max);
+    std::vector<Message> messages;
+    if (count <= 0) return messages;
+    messages.reserve(static_cast<std::size_t>(count));
+    for (ssize_t i = 0; i < count; ++i) {
+        Message message(raw[static_cast<std::size_t>(i)]);
+        if (raw[static_cast<std::size_t>(i)]->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (raw[static_cast<std::size_t>(i)]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && onError)
+                onError(message.error());
+            continue;
+        }
+        messages.push_back(std::move(message));
+    }
+    return messages;
+}
+
+void Consumer::commit(const std::vector<TopicPartitionOffset>& offsets, bool async) {
+    if (offsets.empty()) return;
+    PartitionListPtr list = toList(offsets);
+    const auto err = rd_kafka_commit(handle_.get(), list.get(), async ? 1 : 0);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        throw KafkaError(std::string("commit: ") + rd_kafka_err2str(err), true);
+}
+
+void Consumer::pause(const std::vector<TopicPartitionOffset>& partitions, bool paused) {
+    if (partitions.empty()) return;
+    PartitionListPtr list = toList(partitions);
+    if (paused)
+        rd_kafka_pause_partitions(handle_.get(), list.get());
+    else
+        rd_kafka_resume_partitions(handle_.get(), list.get());
+}
+
+void Consumer::close() {
+    if (closed_) return;
+    closed_ = true;
+    rd_kafka_consumer_close(handle_.get());
+}
+
+// ---- MockCluster -------------------------------------------------------------------------------------------
+
+MockCluster::MockCluster(int brokers) {
+    // The mock cluster needs a client instance for its book-keeping; a producer that never produces will do.
+    ConfPtr conf(rd_kafka_conf_new());
+    set(conf.get(), "client.id", "taxdesk-broker");
+    set(conf.get(), "log_level", "4");  // this handle never connects: its 'no bootstrap.servers' notice is noise
+    handle_ = makeHandle(RD_KAFKA_PRODUCER, std::move(conf));
+    cluster_ = rd_kafka_mock_cluster_new(handle_.get(), brokers);
+    if (cluster_ == nullptr) throw KafkaError("cannot start the mock cluster", false);
+}
+
+MockCluster::~MockCluster() {
+    if (cluster_ != nullptr) rd_kafka_mock_cluster_destroy(static_cast<rd_kafka_mock_cluster_t*>(cluster_));
+}
+
+std::string MockCluster::bootstraps() const {
+    return rd_kafka_mock_cluster_bootstraps(static_cast<rd_kafka_mock_cluster_t*>(cluster_));
+}
+
+void MockCluster::createTopic(const std::string& topic, int partitions, int replication) {
+    const auto err = rd_kafka_mock_topic_create(static_cast<rd_kafka_mock_cluster_t*>(cluster_), topic.c_str(),
+                                                partitions, replication);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        throw KafkaError("create topic '" + topic + "': " + rd_kafka_err2str(err), false);
+}
+
+}  // namespace taxdesk::connectors::kafka

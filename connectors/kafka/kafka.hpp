@@ -1,0 +1,168 @@
+#pragma once
+// Kafka through librdkafka's C API, behind RAII types. rdkafka.h stays in the .cpp files: the handles are
+// forward-declared, and the few enums callers need are mirrored here.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connectors/api/errors.hpp"
+
+struct rd_kafka_s;
+struct rd_kafka_message_s;
+struct rd_kafka_topic_s;
+
+namespace taxdesk::connectors::kafka {
+
+struct KafkaSettings {
+    std::string bootstrap;                       ///< bootstrap.servers
+    std::string clientId = "taxdesk";
+    std::map<std::string, std::string> rdkafka;  ///< raw librdkafka properties, applied last (kafka.rdkafka.*)
+};
+
+/// An error from librdkafka. Retryable when librdkafka says the operation may succeed later.
+class KafkaError : public ConnectorError {
+public:
+    KafkaError(const std::string& what, bool retryable) : ConnectorError("kafka: " + what, retryable) {}
+};
+
+namespace detail {
+struct HandleDeleter {
+    void operator()(rd_kafka_s* handle) const noexcept;
+};
+struct MessageDeleter {
+    void operator()(rd_kafka_message_s* message) const noexcept;
+};
+using HandlePtr = std::unique_ptr<rd_kafka_s, HandleDeleter>;
+}  // namespace detail
+
+/// A consumed message. Owns the librdkafka message; the views stay valid while it lives.
+class Message {
+public:
+    explicit Message(rd_kafka_message_s* message) : message_(message) {}
+    [[nodiscard]] std::string_view topic() const;
+    [[nodiscard]] int partition() const;
+    [[nodiscard]] std::int64_t offset() const;
+    [[nodiscard]] std::string_view key() const;
+    [[nodiscard]] std::string_view value() const;
+    /// Empty unless the message is an error event (e.g. partition EOF is filtered out before you see it).
+    [[nodiscard]] std::string error() const;
+    /// Header value by name, empty when absent.
+    [[nodiscard]] std::string header(const char* name) const;
+
+private:
+    std::unique_ptr<rd_kafka_message_s, detail::MessageDeleter> message_;
+};
+
+struct DeliveryReport {
+    void* opaque = nullptr;  ///< what was passed to produce()
+    bool ok = false;
+    bool retryable = false;
+    std::string error;
+};
+
+struct Header {
+    std::string name;
+    std::string value;
+};
+
+/// An idempotent producer (enable.idempotence=true, acks=all). Not thread-safe except poll(), which librdkafka
+/// allows from any one thread: produce and poll from the same thread, or guard with a mutex.
+class Producer {
+public:
+    using DeliveryHandler = std::function<void(const DeliveryReport&)>;
+
+    /// Throws KafkaError (not retryable) when the configuration is rejected.
+    Producer(const KafkaSettings& settings, DeliveryHandler onDelivery);
+    ~Producer();
+    Producer(const Producer&) = delete;
+    Producer& operator=(const Producer&) = delete;
+
+    /// Queues a message (copied). When the local queue is full it serves delivery reports until there is room.
+    /// Throws KafkaError for anything else (unknown topic, message too large).
+    void produce(const std::string& topic, std::string_view key, std::string_view value, void* opaque = nullptr,
+                 const std::vector<Header>& headers = {});
+    /// Serves delivery reports; returns how many were served.
+    int poll(int timeoutMs);
+    /// Waits until every queued message is delivered or failed. Returns false on timeout.
+    bool flush(int timeoutMs);
+    /// Messages queued and not yet reported.
+    [[nodiscard]] int outstanding() const;
+    /// Looks the topics up now, so the first produce does not stall on metadata (and, on the embedded broker,
+    /// creates them). Throws KafkaError when the broker does not answer within timeoutMs.
+    void warmTopics(const std::vector<std::string>& topics, int timeoutMs);
+    /// Fetches cluster metadata; throws KafkaError when the broker does not answer. Used by /readyz.
+    void checkReachable(int timeoutMs);
+
+private:
+    static void deliveryTrampoline(rd_kafka_s* handle, const rd_kafka_message_s* message, void* opaque) noexcept;
+    rd_kafka_topic_s* topicHandle(const std::string& topic);
+
+    DeliveryHandler onDelivery_;
+    detail::HandlePtr handle_;
+    std::map<std::string, rd_kafka_topic_s*, std::less<>> topics_;
+};
+
+struct TopicPartitionOffset {
+    std::string topic;
+    int partition = 0;
+    std::int64_t offset = 0;  ///< the next offset to read (committed position)
+};
+
+/// A group consumer with manual offset commits (enable.auto.commit=false, enable.auto.offset.store=false) and a
+/// prefetch large enough to keep a fast consumer busy. Not thread-safe: use it from one thread.
+class Consumer {
+public:
+    /// Called on a rebalance, before partitions are taken away (revoked=true) or after they are given.
+    using RebalanceHandler = std::function<void(bool revoked, const std::vector<TopicPartitionOffset>& partitions)>;
+
+    Consumer(const KafkaSettings& settings, const std::string& groupId, RebalanceHandler onRebalance = {});
+    ~Consumer();
+    Consumer(const Consumer&) = delete;
+    Consumer& operator=(const Consumer&) = delete;
+
+    /// Throws KafkaError.
+    void subscribe(const std::vector<std::string>& topics);
+    /// Up to `max` messages, waiting at most timeoutMs for the first. Error events are logged through
+    /// `onError` (when set) and not returned.
+    std::vector<Message> consume(std::size_t max, int timeoutMs);
+    /// Commits the positions. Throws KafkaError on a synchronous commit's failure.
+    void commit(const std::vector<TopicPartitionOffset>& offsets, bool async);
+    /// Leaves the group (revokes partitions, which calls the rebalance handler). Idempotent.
+    void close();
+    /// Pauses or resumes fetching the given partitions (backpressure).
+    void pause(const std::vector<TopicPartitionOffset>& partitions, bool paused);
+
+    std::function<void(const std::string&)> onError;
+
+private:
+    static void rebalanceTrampoline(rd_kafka_s* handle, int err, void* partitions, void* opaque) noexcept;
+
+    RebalanceHandler onRebalance_;
+    detail::HandlePtr handle_;
+    void* queue_ = nullptr;  // rd_kafka_queue_t*, the consumer queue
+    bool closed_ = false;
+};
+
+/// librdkafka's mock cluster (`rdkafka_mock.h`): a real Kafka protocol broker inside this process, which kcat
+/// and other clients can reach at bootstraps(). Keeps only the last 5 MiB of each partition.
+class MockCluster {
+public:
+    explicit MockCluster(int brokers);
+    ~MockCluster();
+    MockCluster(const MockCluster&) = delete;
+    MockCluster& operator=(const MockCluster&) = delete;
+
+    [[nodiscard]] std::string bootstraps() const;
+    /// Throws KafkaError.
+    void createTopic(const std::string& topic, int partitions, int replication);
+
+private:
+    detail::HandlePtr handle_;
+    void* cluster_ = nullptr;  // rd_kafka_mock_cluster_t*, owned
+};
+
+}  // namespace taxdesk::connectors::kafka

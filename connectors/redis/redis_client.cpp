@@ -1,0 +1,316 @@
+#include "connectors/redis/redis_client.hpp"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+
+#include <cerrno>
+#include <csignal>
+#include <ctime>
+#include <stdexcept>
+
+namespace taxdesk::connectors {
+namespace {
+
+struct ReplyDeleter {
+    void operator()(redisReply* reply) const noexcept { freeReplyObject(reply); }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+
+/// The connection is unusable: hiredis sets context->err and never clears it, so the only cure is a new context.
+/// Internal: withReconnect() turns it into a reconnect, or into RedisError on the second time.
+class ConnectionLost : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// Atomic, unlike INCR followed by EXPIRE: a crash between the two would leave a counter that never resets. Checking
+// TTL rather than `n == 1` also repairs a key that somehow lost its expiry. Works on every Redis since 2.6.
+constexpr const char* kIncrWithExpiryScript =
+    "local n = redis.call('INCR', KEYS[1]) "
+    "if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+    "return n";
+
+timeval toTimeval(int milliseconds) {
+    timeval tv{};
+    tv.tv_sec = milliseconds / 1000;
+    tv.tv_usec = static_cast<suseconds_t>(milliseconds % 1000) * 1000;
+    return tv;
+}
+
+std::string describeError(const redisContext& context, int timeoutMs) {
+    std::string reason = context.errstr[0] != '\0' ? context.errstr : "unknown hiredis error";
+    // A read timeout reaches hiredis as EAGAIN, whose text ("Resource temporarily unavailable") misleads.
+    if (context.err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        reason += " (no answer within " + std::to_string(timeoutMs) + " ms)";
+    }
+    return reason;
+}
+
+/// hiredis writes with plain write(): a peer that closed the socket raises SIGPIPE, whose default action ends the
+/// process. Block it on this thread for the duration of a call and swallow one we caused (libpq does the same).
+class SigpipeGuard {
+  public:
+    SigpipeGuard() {
+        sigemptyset(&pipe_);
+        sigaddset(&pipe_, SIGPIPE);
+        blocked_ = pthread_sigmask(SIG_BLOCK, &pipe_, &previous_) == 0;
+        pendingBefore_ = isPending();
+    }
+    ~SigpipeGuard() {
+        if (!blocked_) return;
+        if (!pendingBefore_ && isPending()) {
+            const timespec zero{};
+            sigtimedwait(&pipe_, nullptr, &zero);
+        }
+        pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+    }
+    SigpipeGuard(const SigpipeGuard&) = delete;
+    SigpipeGuard& operator=(const SigpipeGuard&) = delete;
+
+  private:
+    [[nodiscard]] bool isPending() const {
+        sigset_t pending;
+        sigemptyset(&pending);
+        return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    }
+
+    sigset_t pipe_{};
+    sigset_t previous_{};
+    bool blocked_ = false;
+    bool pendingBefore_ = false;
+};
+
+/// The argv form keeps binary-safe values (no format string, no escaping).
+class Argv {
+  public:
+    explicit Argv(const std::vector<std::string>& args) {
+        pointers_.reserve(args.size());
+        lengths_.reserve(args.size());
+        for (const auto& arg : args) {
+            pointers_.push_back(arg.data());
+            lengths_.push_back(arg.size());
+        }
+    }
+    [[nodiscard]] int argc() const { return static_cast<int>(pointers_.size()); }
+    [[nodiscard]] const char** argv() { return pointers_.data(); }
+    [[nodiscard]] const size_t* lengths() const { return lengths_.data(); }
+
+  private:
+    std::vector<const char*> pointers_;
+    std::vector<size_t> lengths_;
+};
+
+class Connection {
+  public:
+    Connection(redisContext* context, int timeoutMs) : context_(context), timeoutMs_(timeoutMs) {}
+
+    ReplyPtr command(const std::vector<std::string>& args) {
+        Argv argv(args);
+        ReplyPtr reply(static_cast<redisReply*>(redisCommandArgv(context_, argv.argc(), argv.argv(), argv.lengths())));
+        if (!reply) throw ConnectionLost(describeError(*context_, timeoutMs_));
+        return reply;
+    }
+
+    void append(const std::vector<std::string>& args) {
+        Argv argv(args);
+        if (redisAppendCommandArgv(context_, argv.argc(), argv.argv(), argv.lengths()) != REDIS_OK) {
+            throw ConnectionLost(describeError(*context_, timeoutMs_));
+        }
+    }
+
+    /// The first call flushes everything appended, then each call reads one reply in order.
+    ReplyPtr nextReply() {
+        void* raw = nullptr;
+        if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+            throw ConnectionLost(describeError(*context_, timeoutMs_));
+        }
+        return ReplyPtr(static_cast<redisReply*>(raw));
+    }
+
+  private:
+    redisContext* context_;
+    int timeoutMs_;
+};
+
+std::string replyText(const redisReply& reply) {
+    return std::string(reply.str, reply.len);
+}
+
+/// A server error (WRONGTYPE, OOM, a script error) is an answer, not a lost connection: no reconnect.
+void expectType(const redisReply& reply, int type, const char* what) {
+    if (reply.type == REDIS_REPLY_ERROR) {
+        throw RedisError(std::string(what) + ": server answered: " + replyText(reply));
+    }
+    if (reply.type != type) {
+        throw RedisError(std::string(what) + ": unexpected reply type " + std::to_string(reply.type));
+    }
+}
+
+std::optional<std::string> optionalString(const redisReply& reply, const char* what) {
+    if (reply.type == REDIS_REPLY_NIL) return std::nullopt;
+    expectType(reply, REDIS_REPLY_STRING, what);
+    return replyText(reply);
+}
+
+void requirePositiveTtl(int ttlSeconds, const char* what) {
+    if (ttlSeconds <= 0) {
+        throw std::invalid_argument(std::string("redis ") + what + ": ttlSeconds must be positive, got " +
+                                    std::to_string(ttlSeconds));
+    }
+}
+
+}  // namespace
+
+void RedisClient::ContextDeleter::operator()(redisContext* context) const noexcept {
+    redisFree(context);
+}
+
+RedisClient::RedisClient(RedisSettings settings) : settings_(std::move(settings)) {}
+
+RedisClient::~RedisClient() = default;
+
+std::string RedisClient::endpoint() const {
+    return settings_.host + ":" + std::to_string(settings_.port);
+}
+
+void RedisClient::connect() {
+    context_.reset();
+    const timeval timeout = toTimeval(settings_.timeoutMs);
+    std::unique_ptr<redisContext, ContextDeleter> context(
+        redisConnectWithTimeout(settings_.host.c_str(), settings_.port, timeout));
+    if (!context) throw ConnectionLost("cannot allocate a hiredis context");
+    if (context->err != 0) throw ConnectionLost("cannot connect: " + describeError(*context, settings_.timeoutMs));
+    // The connect timeout does not cover reads and writes: without this a stalled server blocks a call forever.
+    if (redisSetTimeout(context.get(), timeout) != REDIS_OK) {
+        throw ConnectionLost("cannot set the read/write timeout: " + describeError(*context, settings_.timeoutMs));
+    }
+    // Detects a silently dropped connection (NAT, failover) on an idle client; failing here is harmless.
+    redisEnableKeepAlive(context.get());
+    context_ = std::move(context);
+}
+
+void RedisClient::ensureConnected() {
+    if (!context_) connect();
+}
+
+void RedisClient::withReconnect(const char* what, const std::function<void(redisContext*)>& call) {
+    const SigpipeGuard sigpipeGuard;
+    for (int attempt = 1;; ++attempt) {
+        try {
+            ensureConnected();
+            call(context_.get());
+            return;
+        } catch (const ConnectionLost& lost) {
+            // Replies of a half-finished pipeline may still be in flight: a new connection is the only clean state.
+            context_.reset();
+            if (attempt == 2) {
+                throw RedisError(std::string(what) + " failed on " + endpoint() + ": " + lost.what() +
+                                 " (after one reconnect)");
+            }
+        }
+    }
+}
+
+void RedisClient::ping() {
+    withReconnect("PING", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        const ReplyPtr reply = connection.command({"PING"});
+        expectType(*reply, REDIS_REPLY_STATUS, "PING");
+    });
+}
+
+std::vector<std::optional<std::string>> RedisClient::mget(const std::vector<std::string>& keys) {
+    std::vector<std::optional<std::string>> values;
+    if (keys.empty()) return values;
+    std::vector<std::string> args;
+    args.reserve(keys.size() + 1);
+    args.emplace_back("MGET");
+    for (const auto& key : keys) args.push_back(prefixed(key));
+
+    withReconnect("MGET", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        const ReplyPtr reply = connection.command(args);
+        expectType(*reply, REDIS_REPLY_ARRAY, "MGET");
+        if (reply->elements != keys.size()) {
+            throw RedisError("MGET: " + std::to_string(reply->elements) + " answers for " +
+                             std::to_string(keys.size()) + " keys");
+        }
+        values.clear();
+        values.reserve(keys.size());
+        for (size_t i = 0; i < reply->elements; ++i) values.push_back(optionalString(*reply->element[i], "MGET"));
+    });
+    return values;
+}
+
+void RedisClient::setMany(const std::vector<std::pair<std::string, std::string>>& pairs, int ttlSeconds) {
+    requirePositiveTtl(ttlSeconds, "setMany");
+    if (pairs.empty()) return;
+    const std::string ttl = std::to_string(ttlSeconds);
+
+    withReconnect("pipelined SET", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        for (const auto& [key, value] : pairs) connection.append({"SET", prefixed(key), value, "EX", ttl});
+        // Read every reply even after an error answer, or the next command would read a stale one.
+        std::string firstError;
+        for (size_t i = 0; i < pairs.size(); ++i) {
+            const ReplyPtr reply = connection.nextReply();
+            if (reply->type == REDIS_REPLY_ERROR && firstError.empty()) {
+                firstError = "SET " + pairs[i].first + ": server answered: " + replyText(*reply);
+            }
+        }
+        if (!firstError.empty()) throw RedisError(firstError);
+    });
+}
+
+long long RedisClient::incrWithExpiry(const std::string& key, int ttlSeconds) {
+    requirePositiveTtl(ttlSeconds, "incrWithExpiry");
+    long long value = 0;
+    withReconnect("INCR with expiry", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        const ReplyPtr reply =
+            connection.command({"EVAL", kIncrWithExpiryScript, "1", prefixed(key), std::to_string(ttlSeconds)});
+        expectType(*reply, REDIS_REPLY_INTEGER, "INCR with expiry");
+        value = reply->integer;
+    });
+    return value;
+}
+
+std::optional<std::string> RedisClient::get(const std::string& key) {
+    std::optional<std::string> value;
+    withReconnect("GET", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        const ReplyPtr reply = connection.command({"GET", prefixed(key)});
+        value = optionalString(*reply, "GET");
+    });
+    return value;
+}
+
+long long RedisClient::ttl(const std::string& key) {
+    long long seconds = 0;
+    withReconnect("TTL", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        const ReplyPtr reply = connection.command({"TTL", prefixed(key)});
+        expectType(*reply, REDIS_REPLY_INTEGER, "TTL");
+        seconds = reply->integer;
+    });
+    return seconds;
+}
+
+long long RedisClient::del(const std::vector<std::string>& keys) {
+    if (keys.empty()) return 0;
+    std::vector<std::string> args;
+    args.reserve(keys.size() + 1);
+    args.emplace_back("DEL");
+    for (const auto& key : keys) args.push_back(prefixed(key));
+
+    long long deleted = 0;
+    withReconnect("DEL", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        const ReplyPtr reply = connection.command(args);
+        expectType(*reply, REDIS_REPLY_INTEGER, "DEL");
+        deleted = reply->integer;
+    });
+    return deleted;
+}
+
+}  // namespace taxdesk::connectors

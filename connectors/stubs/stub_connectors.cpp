@@ -1,0 +1,266 @@
+#include "connectors/stubs/stub_connectors.hpp"
+
+#include <Poco/Exception.h>
+#include <Poco/File.h>
+#include <Poco/Path.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "jobs/sms/segments.hpp"
+
+namespace taxdesk::connectors {
+namespace {
+
+/// One generator per thread: no lock on the hot path, and no shared state between stubs or tests.
+std::mt19937_64& threadRng() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    return rng;
+}
+
+std::string randomHex16() {
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llX", static_cast<unsigned long long>(threadRng()()));
+    return text;
+}
+
+std::string utcNowIso() {
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    char text[32];
+    const std::size_t length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+    char fraction[8];
+    std::snprintf(fraction, sizeof fraction, ".%03dZ", static_cast<int>(millis));
+    return std::string(text, length) + fraction;
+}
+
+/// JSON string literal. UTF-8 passes through unescaped so that the sent file stays readable.
+std::string jsonString(const std::string& value) {
+    std::string out = "\"";
+    for (char c : value) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char escaped[8];
+                    std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+                    out += escaped;
+                } else {
+                    out.push_back(c);
+                }
+        }
+    }
+    return out + "\"";
+}
+
+bool isMsisdn(const std::string& msisdn) {
+    if (msisdn.size() != 10 || msisdn[0] != '0' || msisdn[1] != '9') return false;
+    for (char c : msisdn) {
+        if (c < '0' || c > '9') return false;
+    }
+    return true;
+}
+
+bool isFourDigits(const std::string& text) {
+    if (text.size() != 4) return false;
+    for (char c : text) {
+        if (c < '0' || c > '9') return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+StubFaults::StubFaults(int latencyMs, int jitterMs, double failureRate)
+    : latencyMs_(latencyMs > 0 ? latencyMs : 0), jitterMs_(jitterMs > 0 ? jitterMs : 0), failureRate_(failureRate) {}
+
+void StubFaults::delay() const {
+    int total = latencyMs_;
+    if (jitterMs_ > 0) total += std::uniform_int_distribution<int>(0, jitterMs_)(threadRng());
+    if (total > 0) std::this_thread::sleep_for(std::chrono::milliseconds(total));
+}
+
+bool StubFaults::shouldFail() const {
+    if (failureRate_ <= 0.0) return false;
+    return std::uniform_real_distribution<double>(0.0, 1.0)(threadRng()) < failureRate_;
+}
+
+void StubFaults::apply(const char* connector) const {
+    delay();
+    if (shouldFail()) throw TransientError(std::string("stub ") + connector + ": injected failure");
+}
+
+StubRegistry::StubRegistry(std::shared_ptr<const Population> population, StubFaults faults)
+    : population_(std::move(population)), faults_(faults) {}
+
+std::optional<RegistryRecord> StubRegistry::lookup(const std::string& id) {
+    faults_.apply("registry");
+    return population_->registryRecord(id);
+}
+
+StubNhiCard::StubNhiCard(std::shared_ptr<const Population> population, StubFaults faults)
+    : population_(std::move(population)), faults_(faults) {}
+
+bool StubNhiCard::verifyLast4(const std::string& id, const std::string& last4) {
+    faults_.apply("nhi");
+    if (!isFourDigits(last4)) return false;
+    const auto record = population_->registryRecord(id);
+    if (!record || record->company || record->deceased) return false;
+    const std::string number = population_->nhiCardNumber(id);
+    return number.size() >= 4 && number.compare(number.size() - 4, 4, last4) == 0;
+}
+
+StubTaxData::StubTaxData(std::shared_ptr<const Population> population, StubFaults faults)
+    : population_(std::move(population)), faults_(faults) {}
+
+TaxRecords StubTaxData::lookup(const std::string& id, const std::vector<int>& years, bool income, bool property) {
+    faults_.apply("taxdata");
+    return population_->taxRecords(id, years, income, property);
+}
+
+StubPayment::StubPayment(long long initialBalance, StubFaults faults)
+    : initialBalance_(initialBalance), faults_(faults) {}
+
+ChargeResult StubPayment::charge(const std::string& cardId, long long amount, const std::string& idempotencyKey) {
+    faults_.delay();
+    const bool fail = faults_.shouldFail();
+    // Decided up front so that a lost answer (failure after the charge) is as likely as a refused call.
+    const bool failAfterCharge = fail && std::uniform_int_distribution<int>(0, 1)(threadRng()) == 1;
+    if (fail && !failAfterCharge) throw TransientError("stub payment: injected failure");
+
+    if (cardId.empty()) throw PermanentError("stub payment: empty card id");
+    if (idempotencyKey.empty()) throw PermanentError("stub payment: empty idempotency key");
+    if (amount <= 0) throw PermanentError("stub payment: amount must be positive, got " + std::to_string(amount));
+
+    ChargeResult result;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto found = charges_.find(idempotencyKey); found != charges_.end()) {
+            if (found->second.cardId != cardId || found->second.amount != amount) {
+                throw PermanentError("stub payment: idempotency key reused with another card or amount");
+            }
+            result = found->second.result;
+        } else {
+            const auto balance = balances_.try_emplace(cardId, initialBalance_).first;
+            if (balance->second < amount) {
+                throw InsufficientBalance("stub payment: balance " + std::to_string(balance->second) +
+                                          " does not cover " + std::to_string(amount));
+            }
+            balance->second -= amount;
+            result.providerTxnId = "EC-" + randomHex16();
+            result.amount = amount;
+            result.balanceAfter = balance->second;
+            charges_.emplace(idempotencyKey, Charge{cardId, amount, result});
+        }
+    }
+    if (failAfterCharge) throw TransientError("stub payment: injected failure after the charge");
+    return result;
+}
+
+long long StubPayment::balance(const std::string& cardId) const {
+    std::lock_guard lock(mutex_);
+    const auto found = balances_.find(cardId);
+    return found == balances_.end() ? initialBalance_ : found->second;
+}
+
+StubSmsGateway::StubSmsGateway(const std::string& sentPath, StubFaults faults) : faults_(faults) {
+    if (sentPath.empty()) return;
+    try {
+        const Poco::Path parent = Poco::Path(sentPath).parent();
+        if (!parent.toString().empty()) Poco::File(parent).createDirectories();
+    } catch (const Poco::Exception& error) {
+        throw PermanentError("stub sms: cannot create the folder of " + sentPath + ": " + error.displayText());
+    }
+    file_.open(sentPath, std::ios::out | std::ios::app | std::ios::binary);
+    if (!file_) throw PermanentError("stub sms: cannot open " + sentPath + " for appending");
+}
+
+SendReceipt StubSmsGateway::send(const OutboundSms& sms) {
+    faults_.delay();
+    const bool fail = faults_.shouldFail();
+    const bool failAfterSend = fail && std::uniform_int_distribution<int>(0, 1)(threadRng()) == 1;
+    if (fail && !failAfterSend) throw TransientError("stub sms: injected failure");
+
+    if (sms.notificationId.empty()) throw PermanentError("stub sms: empty notification id");
+    if (!isMsisdn(sms.msisdn)) throw PermanentError("stub sms: msisdn is not of the form 09xxxxxxxx");
+    if (sms.text.empty()) throw PermanentError("stub sms: empty text");
+
+    SendReceipt receipt;
+    SentSms record;
+    std::function<void(const SentSms&)> listener;
+    bool isNew = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto found = receipts_.find(sms.notificationId); found != receipts_.end()) {
+            receipt = found->second;
+        } else {
+            isNew = true;
+            receipt.gatewayMsgId = "gw-" + randomHex16();
+            receipt.segments = jobs::sms::countSegments(sms.text);
+            record =
+                SentSms{sms.notificationId, sms.msisdn, sms.text, receipt.segments, receipt.gatewayMsgId, utcNowIso()};
+            if (file_.is_open()) {
+                file_ << "{\"notification_id\":" << jsonString(record.notificationId)
+                      << ",\"msisdn\":" << jsonString(record.msisdn) << ",\"text\":" << jsonString(record.text)
+                      << ",\"segments\":" << record.segments << ",\"sent_at\":" << jsonString(record.sentAt) << "}\n";
+                file_.flush();
+                if (!file_) {
+                    // Not recorded as sent, so a retry writes the line again (a torn line may remain).
+                    file_.clear();
+                    throw TransientError("stub sms: cannot write to the sent file");
+                }
+            }
+            receipts_.emplace(sms.notificationId, receipt);
+            sent_.push_back(record);
+            listener = listener_;
+        }
+    }
+    if (isNew && listener) listener(record);
+    if (failAfterSend) throw TransientError("stub sms: injected failure after the send");
+    return receipt;
+}
+
+std::vector<SentSms> StubSmsGateway::sent() const {
+    std::lock_guard lock(mutex_);
+    return sent_;
+}
+
+void StubSmsGateway::setListener(std::function<void(const SentSms&)> listener) {
+    std::lock_guard lock(mutex_);
+    listener_ = std::move(listener);
+}
+
+ConnectorSet makeStubConnectors(const StubSettings& settings) {
+    const auto population = std::make_shared<const Population>(settings.seed);
+    const StubFaults faults(settings.latencyMs, settings.jitterMs, settings.failureRate);
+    ConnectorSet set;
+    set.registry = std::make_shared<StubRegistry>(population, faults);
+    set.nhi = std::make_shared<StubNhiCard>(population, faults);
+    set.taxData = std::make_shared<StubTaxData>(population, faults);
+    set.payment = std::make_shared<StubPayment>(settings.paymentBalance, faults);
+    set.sms = std::make_shared<StubSmsGateway>(settings.smsSentPath, faults);
+    return set;
+}
+
+}  // namespace taxdesk::connectors

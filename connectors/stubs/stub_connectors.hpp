@@ -1,0 +1,130 @@
+#pragma once
+// SPEC 7: the in-process stubs of the outside systems. makeStubConnectors() (connectors/api/connector_set.hpp)
+// builds the usual set; the classes are public so that `taxdesk stubs` and tests can reach what only a stub has
+// (balances, the record of sent messages).
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "connectors/api/connector_set.hpp"
+#include "connectors/population/population.hpp"
+
+namespace taxdesk::connectors {
+
+/// The latency and failures every stub call suffers (StubSettings::latencyMs, jitterMs, failureRate).
+/// Randomness comes from a thread-local generator, so calls from many threads do not contend. Thread-safe.
+class StubFaults {
+  public:
+    StubFaults(int latencyMs, int jitterMs, double failureRate);
+
+    /// Sleeps latencyMs plus a uniform 0..jitterMs.
+    void delay() const;
+    /// True with probability failureRate.
+    [[nodiscard]] bool shouldFail() const;
+    /// delay(), then throws TransientError naming `connector` with probability failureRate.
+    void apply(const char* connector) const;
+
+  private:
+    int latencyMs_;
+    int jitterMs_;
+    double failureRate_;
+};
+
+/// Household registry over the population. An invalid ID is reported as unknown (nullopt). Thread-safe.
+class StubRegistry final : public Registry {
+  public:
+    StubRegistry(std::shared_ptr<const Population> population, StubFaults faults);
+    std::optional<RegistryRecord> lookup(const std::string& id) override;
+
+  private:
+    std::shared_ptr<const Population> population_;
+    StubFaults faults_;
+};
+
+/// NHI card over the population. False for unknown IDs, companies, deceased persons (whose card is void) and
+/// anything that is not four digits. Thread-safe.
+class StubNhiCard final : public NhiCard {
+  public:
+    StubNhiCard(std::shared_ptr<const Population> population, StubFaults faults);
+    bool verifyLast4(const std::string& id, const std::string& last4) override;
+
+  private:
+    std::shared_ptr<const Population> population_;
+    StubFaults faults_;
+};
+
+/// Tax data over the population. Empty records for unknown IDs. Thread-safe.
+class StubTaxData final : public TaxData {
+  public:
+    StubTaxData(std::shared_ptr<const Population> population, StubFaults faults);
+    TaxRecords lookup(const std::string& id, const std::vector<int>& years, bool income, bool property) override;
+
+  private:
+    std::shared_ptr<const Population> population_;
+    StubFaults faults_;
+};
+
+/// EasyCard payment. Every card starts with the configured balance. Half of the injected failures happen after
+/// the charge has been made (the answer is lost on the way back), as with a real provider, so that callers must
+/// retry with the same idempotency key. Thread-safe.
+class StubPayment final : public Payment {
+  public:
+    StubPayment(long long initialBalance, StubFaults faults);
+    /// Throws PermanentError for an empty card or key, an amount ≤ 0, or a key reused with another card or
+    /// amount; InsufficientBalance (nothing charged, nothing remembered); TransientError (injected).
+    ChargeResult charge(const std::string& cardId, long long amount, const std::string& idempotencyKey) override;
+    /// The card's balance now (the initial balance for a card never charged).
+    [[nodiscard]] long long balance(const std::string& cardId) const;
+
+  private:
+    struct Charge {
+        std::string cardId;
+        long long amount = 0;
+        ChargeResult result;
+    };
+    long long initialBalance_;
+    StubFaults faults_;
+    mutable std::mutex mutex_;
+    std::map<std::string, long long> balances_;
+    std::map<std::string, Charge> charges_;  // by idempotency key
+};
+
+/// One message the SMS stub sent.
+struct SentSms {
+    std::string notificationId;
+    std::string msisdn;
+    std::string text;
+    int segments = 0;
+    std::string gatewayMsgId;
+    std::string sentAt;  ///< ISO-8601 UTC, e.g. 2026-11-26T01:15:00.123Z
+};
+
+/// SMS gateway. Idempotent by notificationId; segments per SPEC 4.2 (jobs::sms::countSegments). Each new send is
+/// appended as one JSON line {notification_id, msisdn, text, segments, sent_at} to the sent file, when one is
+/// given, and flushed at once. Half of the injected failures happen after the send was recorded. Thread-safe.
+class StubSmsGateway final : public SmsGateway {
+  public:
+    /// Opens (appends to) `sentPath` when not empty, creating its folder. Throws PermanentError when it cannot.
+    StubSmsGateway(const std::string& sentPath, StubFaults faults);
+    /// Throws PermanentError for an empty notificationId or text or an msisdn not of the form 09xxxxxxxx;
+    /// TransientError (injected).
+    SendReceipt send(const OutboundSms& sms) override;
+    /// Everything sent so far, in order.
+    [[nodiscard]] std::vector<SentSms> sent() const;
+    /// Called (outside the lock, on the sending thread) after each new send, e.g. to post a delivery report.
+    void setListener(std::function<void(const SentSms&)> listener);
+
+  private:
+    StubFaults faults_;
+    mutable std::mutex mutex_;
+    std::ofstream file_;
+    std::map<std::string, SendReceipt> receipts_;  // by notification id
+    std::vector<SentSms> sent_;
+    std::function<void(const SentSms&)> listener_;
+};
+
+}  // namespace taxdesk::connectors

@@ -1,0 +1,238 @@
+#include "engine/app.hpp"
+
+#include <Poco/DigestEngine.h>
+#include <Poco/Exception.h>
+#include <Poco/File.h>
+#include <Poco/Logger.h>
+#include <Poco/RandomStream.h>
+#include <Poco/SHA2Engine.h>
+#include <Poco/Util/ServerApplication.h>
+
+#include <csignal>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <thread>
+
+#include "connectors/http/stub_server.hpp"
+#include "connectors/kafka/kafka.hpp"
+#include "connectors/population/batch_generator.hpp"
+#include "connectors/store/store.hpp"
+#include "engine/cli.hpp"
+#include "engine/config.hpp"
+#include "engine/logging.hpp"
+#include "engine/service.hpp"
+
+namespace taxdesk::engine {
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitConfig = 78;  // EX_CONFIG
+
+/// Poco's ServerApplication around a long-running subcommand: SIGINT/SIGTERM end waitForStop().
+class LongRunning : public Poco::Util::ServerApplication {
+public:
+    LongRunning(std::function<int(LongRunning&)> body, std::function<void()> setup)
+        : body_(std::move(body)), setup_(std::move(setup)) {}
+    void waitForStop() { waitForTerminationRequest(); }
+
+protected:
+    int main(const std::vector<std::string>&) override {
+        setup_();  // after Poco's logging subsystem has configured its defaults
+        return body_(*this);
+    }
+
+private:
+    std::function<int(LongRunning&)> body_;
+    std::function<void()> setup_;
+};
+
+/// Runs `body` as a ServerApplication. Termination signals are blocked in every thread before any is started
+/// (librdkafka's, the HTTP server's), so that only waitForTerminationRequest() receives them.
+int runLongRunning(const char* argv0, const Settings& settings, const std::string& process,
+                   std::function<int(LongRunning&)> body) {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGQUIT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    LongRunning app(std::move(body), [&] { setupLogging(settings.logLevel, process); });
+    char* args[] = {const_cast<char*>(argv0), nullptr};
+    return app.run(1, args);
+}
+
+void writeFileAtomically(const std::string& path, const std::string& content) {
+    const std::string temporary = path + ".tmp";
+    {
+        std::ofstream out(temporary, std::ios::trunc);
+        out << content << "\n";
+        if (!out.flush()) throw std::runtime_error("cannot write " + temporary);
+    }
+    Poco::File(temporary).renameTo(path);
+}
+
+int commandBroker(const Settings& settings, const char* argv0) {
+    return runLongRunning(argv0, settings, "broker", [&](LongRunning& app) {
+        auto& log = Poco::Logger::get("broker");
+        connectors::kafka::MockCluster cluster(settings.brokerCount);
+        for (const auto& topic : specTopics())
+            cluster.createTopic(settings.topic(topic), settings.brokerPartitions, 1);
+        Poco::File(settings.varDir).createDirectories();
+        writeFileAtomically(settings.bootstrapFile(), cluster.bootstraps());
+        log.information("embedded Kafka broker (%d broker(s), %d partitions per topic) at %s; bootstrap list in %s",
+                        settings.brokerCount, settings.brokerPartitions, cluster.bootstraps(),
+                        settings.bootstrapFile());
+        app.waitForStop();
+        Poco::File(settings.bootstrapFile()).remove();
+        log.information("broker stopped");
+        return 0;
+    });
+}
+
+int commandStubs(const Settings& settings, const char* argv0) {
+    return runLongRunning(argv0, settings, "stubs", [&](LongRunning& app) {
+        connectors::StubServerOptions options;
+        options.host = settings.httpHost;
+        options.port = static_cast<std::uint16_t>(settings.stubsPort);
+        connectors::StubHttpServer server(connectors::makeStubConnectors(settings.stubs), options);
+        Poco::Logger::get("stubs").information("connector stubs serving at %s (seed %Lu)", server.baseUrl(),
+                                               static_cast<unsigned long long>(settings.stubs.seed));
+        app.waitForStop();
+        return 0;
+    });
+}
+
+int commandServe(const Settings& settings, const char* argv0) {
+    return runLongRunning(argv0, settings, "serve", [&](LongRunning& app) {
+        Service service(settings);
+        service.start([] { Poco::Util::ServerApplication::terminate(); });
+        std::cerr << "taxdesk serving on http://" << settings.httpHost << ":" << service.httpPort()
+                  << " (/healthz /readyz /metrics)" << std::endl;
+        app.waitForStop();
+        return service.stop() ? 0 : kExitFailure;
+    });
+}
+
+std::string sha256Hex(const std::string& text) {
+    Poco::SHA2Engine engine(Poco::SHA2Engine::SHA_256);
+    engine.update(text);
+    return Poco::DigestEngine::digestToHex(engine.digest());
+}
+
+int commandToken(const Settings& settings, const std::vector<std::string>& args) {
+    if (args.empty() || args[0] != "create") throw UsageError("token: expected 'token create --role R'");
+    const ArgReader reader(std::vector<std::string>(args.begin() + 1, args.end()), {"role", "creditor"}, {});
+    const std::string role = reader.value("role").value_or("");
+    if (role != "creditor" && role != "gateway" && role != "counter" && role != "ops")
+        throw UsageError("token create: --role must be one of creditor, gateway, counter, ops");
+    const std::string creditor = reader.value("creditor").value_or("");
+    if (role == "creditor" && creditor.empty()) throw UsageError("token create: role creditor needs --creditor ID");
+    if (role != "creditor" && !creditor.empty()) throw UsageError("token create: --creditor goes with role creditor");
+
+    Poco::RandomInputStream random;
+    std::string bytes(24, '\0');
+    random.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    Poco::DigestEngine::Digest digest(bytes.begin(), bytes.end());
+    const std::string token = "tdk_" + Poco::DigestEngine::digestToHex(digest);
+
+    connectors::Store store(settings.store);
+    store.insertToken({sha256Hex(token), role, creditor, ""});
+    std::cout << token << std::endl;
+    std::cerr << "token created for role " << role << (creditor.empty() ? "" : " (creditor " + creditor + ")")
+              << "; it is shown once and stored only as a hash" << std::endl;
+    return 0;
+}
+
+int commandGen(const Settings& settings, const std::vector<std::string>& args) {
+    const ArgReader reader(args, {"rows", "sms", "seed", "bad-fraction", "charset", "out"}, {});
+    if (reader.value("sms"))
+        throw UsageError("gen --sms is not available yet: SMS generation comes with the SMS service");
+    if (!reader.value("rows")) throw UsageError("gen: --rows N is required");
+    connectors::BatchGenOptions options;
+    options.rows = static_cast<std::size_t>(reader.integer("rows", 0, 1, 10'000'000));
+    options.seed = static_cast<std::uint64_t>(
+        reader.integer("seed", static_cast<long long>(settings.stubs.seed), 0, 9'000'000'000'000'000LL));
+    options.badFraction = reader.number("bad-fraction", 0.0, 0.0, 1.0);
+    options.charset = reader.value("charset").value_or("utf-8");
+    if (options.charset != "utf-8" && options.charset != "big5")
+        throw UsageError("gen: --charset must be utf-8 or big5");
+    connectors::BatchGenReport report;
+    if (const auto out = reader.value("out")) {
+        std::ofstream file(*out, std::ios::binary | std::ios::trunc);
+        if (!file) throw std::runtime_error("cannot write " + *out);
+        report = connectors::writeBatchCsv(file, options);
+    } else {
+        report = connectors::writeBatchCsv(std::cout, options);
+    }
+    std::cerr << "gen: " << report.rows << " rows (" << report.good << " without row errors";
+    for (const auto& [reason, count] : report.rejected) std::cerr << ", " << count << " " << reason;
+    std::cerr << "); expect " << report.notRegistered << " not_registered, " << report.deceased << " deceased, "
+              << report.nameMismatches << " name_mismatch" << std::endl;
+    return 0;
+}
+
+}  // namespace
+
+int runMain(int argc, char** argv) {
+    std::vector<std::string> argv_(argv, argv + argc);
+    CommandLine line;
+    try {
+        line = parseCommandLine(argv_);
+    } catch (const UsageError& error) {
+        std::cerr << "taxdesk: " << error.what() << " (see taxdesk --help)" << std::endl;
+        return kExitUsage;
+    }
+    if (line.help || (line.command.empty() && !line.version)) {
+        std::cout << usageText();
+        return line.help ? 0 : kExitUsage;
+    }
+    if (line.version) {
+        std::cout << "taxdesk 0.1.0" << std::endl;
+        return 0;
+    }
+
+    Config config;
+    try {
+        line.config.env = Config::processEnvironment();
+        config = Config::load(line.config);
+    } catch (const ConfigError& error) {
+        for (const auto& problem : error.problems()) std::cerr << "taxdesk: " << problem << std::endl;
+        return kExitConfig;
+    }
+
+    const std::string& command = line.command;
+    try {
+        const bool needKafka = command == "serve";
+        const Settings settings = makeSettings(config, needKafka);
+        setupLogging(settings.logLevel, command);
+        if (command == "serve" || command == "broker" || command == "stubs") {
+            if (!line.args.empty()) throw UsageError(command + ": unexpected argument '" + line.args[0] + "'");
+            if (command == "serve") return commandServe(settings, argv[0]);
+            if (command == "broker") return commandBroker(settings, argv[0]);
+            return commandStubs(settings, argv[0]);
+        }
+        if (command == "token") return commandToken(settings, line.args);
+        if (command == "gen") return commandGen(settings, line.args);
+        if (command == "config") {
+            std::cout << config.describe();
+            return 0;
+        }
+        throw UsageError("unknown command '" + command + "'");
+    } catch (const UsageError& error) {
+        std::cerr << "taxdesk: " << error.what() << " (see taxdesk --help)" << std::endl;
+        return kExitUsage;
+    } catch (const ConfigError& error) {
+        for (const auto& problem : error.problems()) std::cerr << "taxdesk: " << problem << std::endl;
+        return kExitConfig;
+    } catch (const Poco::Exception& error) {
+        std::cerr << "taxdesk " << command << ": " << error.displayText() << std::endl;
+        return kExitFailure;
+    } catch (const std::exception& error) {
+        std::cerr << "taxdesk " << command << ": " << error.what() << std::endl;
+        return kExitFailure;
+    }
+}
+
+}  // namespace taxdesk::engine

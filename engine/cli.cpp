@@ -1,0 +1,129 @@
+#include "engine/cli.hpp"
+
+#include <cstdlib>
+
+namespace taxdesk::engine {
+
+CommandLine parseCommandLine(const std::vector<std::string>& argv) {
+    CommandLine line;
+    for (std::size_t i = 1; i < argv.size(); ++i) {
+        const std::string& arg = argv[i];
+        auto takeValue = [&](const std::string& name) -> std::string {
+            if (arg.size() > name.size() && arg[name.size()] == '=') return arg.substr(name.size() + 1);
+            if (i + 1 >= argv.size()) throw UsageError(name + " needs a value");
+            return argv[++i];
+        };
+        if (arg == "-h" || arg == "--help") {
+            line.help = true;
+        } else if (arg == "--version") {
+            line.version = true;
+        } else if (arg == "--set" || arg.rfind("--set=", 0) == 0) {
+            line.config.sets.push_back(takeValue("--set"));
+        } else if (arg == "--config" || arg.rfind("--config=", 0) == 0) {
+            line.config.file = takeValue("--config");
+        } else if (line.command.empty() && !arg.empty() && arg[0] != '-') {
+            line.command = arg;
+        } else if (line.command.empty()) {
+            throw UsageError("unknown option '" + arg + "' before the command");
+        } else {
+            line.args.push_back(arg);
+        }
+    }
+    if (line.config.file.empty()) {
+        if (const char* file = std::getenv("TAXDESK_CONFIG")) line.config.file = file;
+    }
+    return line;
+}
+
+ArgReader::ArgReader(const std::vector<std::string>& args, const std::set<std::string>& valueOptions,
+                     const std::set<std::string>& flags) {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg.rfind("--", 0) != 0) {
+            positional_.push_back(arg);
+            continue;
+        }
+        const auto eq = arg.find('=');
+        const std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+        if (valueOptions.count(name)) {
+            if (eq != std::string::npos) {
+                values_[name] = arg.substr(eq + 1);
+            } else if (i + 1 < args.size()) {
+                values_[name] = args[++i];
+            } else {
+                throw UsageError("--" + name + " needs a value");
+            }
+        } else if (flags.count(name) && eq == std::string::npos) {
+            flags_.insert(name);
+        } else {
+            throw UsageError("unknown option '" + arg + "'");
+        }
+    }
+}
+
+std::optional<std::string> ArgReader::value(const std::string& name) const {
+    const auto it = values_.find(name);
+    if (it == values_.end()) return std::nullopt;
+    return it->second;
+}
+
+long long ArgReader::integer(const std::string& name, long long fallback, long long min, long long max) const {
+    const auto text = value(name);
+    if (!text) return fallback;
+    char* end = nullptr;
+    const long long number = std::strtoll(text->c_str(), &end, 10);
+    if (text->empty() || *end != '\0' || number < min || number > max)
+        throw UsageError("--" + name + " must be a whole number from " + std::to_string(min) + " to " +
+                         std::to_string(max) + ", not '" + *text + "'");
+    return number;
+}
+
+double ArgReader::number(const std::string& name, double fallback, double min, double max) const {
+    const auto text = value(name);
+    if (!text) return fallback;
+    char* end = nullptr;
+    const double number = std::strtod(text->c_str(), &end);
+    if (text->empty() || *end != '\0' || number < min || number > max)
+        throw UsageError("--" + name + " must be a number from " + std::to_string(min) + " to " +
+                         std::to_string(max) + ", not '" + *text + "'");
+    return number;
+}
+
+std::string usageText() {
+    return R"(taxdesk - creditor batch inquiry and SMS quick pickup engine (National Taxation Bureau of Taipei model)
+
+Usage: taxdesk [--config FILE] [--set key=value ...] <command> [options]
+
+Commands:
+  serve                      the engine: HTTP API (/healthz, /readyz, /metrics), Kafka consumers, scheduled work.
+                             Several processes with the same kafka.group_id share the work.
+  broker                     the embedded Kafka broker (librdkafka's mock cluster) in this process; creates the
+                             topics, writes its bootstrap list to <app.var_dir>/kafka-bootstrap, runs until SIGTERM.
+  stubs                      serves the connector stubs (registry, NHI card, tax data, EasyCard, SMS gateway) over
+                             HTTP on stubs.port, for connectors.mode=http.
+  token create --role R [--creditor ID]
+                             creates an API token (roles: creditor, gateway, counter, ops; creditor needs
+                             --creditor) and prints it once; only its hash is stored.
+  gen --rows N [--seed S] [--bad-fraction F] [--charset utf-8|big5] [--out FILE]
+                             writes a creditor batch file (SPEC 3.1) matching the stub population; F of the rows
+                             (default 0) carry one mistake each (bad ID, missing field, bad scope, bad year, title
+                             too long, duplicate).
+  config                     prints the effective configuration (secrets masked) and where each value came from.
+
+Global options:
+  --config FILE              a properties file (see config/taxdesk.properties; also TAXDESK_CONFIG)
+  --set key=value            overrides one key; repeatable. The environment overrides too: TAXDESK_SECTION_KEY,
+                             e.g. TAXDESK_HTTP_PORT=9090. Order: defaults < file < environment < --set.
+  -h, --help                 this text
+  --version                  the version
+
+Every key is checked at start-up; an unknown key or a bad value stops the program with a line naming the key.
+Examples:
+  taxdesk broker &
+  taxdesk serve --set http.port=8080
+  taxdesk gen --rows 1000 --bad-fraction 0.05 --out batch.csv
+  taxdesk token create --role creditor --creditor C1
+)";
+}
+
+}  // namespace taxdesk::engine

@@ -1,0 +1,331 @@
+#include "engine/config.hpp"
+
+#include <Poco/Environment.h>
+#include <Poco/String.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+extern char** environ;
+
+namespace taxdesk::engine {
+namespace {
+
+constexpr const char* kRdkafkaPrefix = "kafka.rdkafka.";
+constexpr const char* kEnvPrefix = "TAXDESK_";
+
+// Environment variables under TAXDESK_ that are not configuration keys.
+bool isReservedEnv(const std::string& name) {
+    return name == "TAXDESK_CONFIG" || name.rfind("TAXDESK_TEST_", 0) == 0;
+}
+
+const KeySpec* findSpec(const std::string& key) {
+    for (const auto& spec : configSchema())
+        if (key == spec.key) return &spec;
+    return nullptr;
+}
+
+std::string formatNumber(double value) {
+    std::ostringstream out;
+    out << std::fixed;
+    out.precision(value == std::floor(value) ? 0 : 3);
+    out << value;
+    return out.str();
+}
+
+/// Checks one value against its spec; returns a problem description, or empty.
+std::string check(const KeySpec& spec, const std::string& value) {
+    switch (spec.type) {
+        case KeyType::string: return {};
+        case KeyType::integer: {
+            errno = 0;
+            char* end = nullptr;
+            const long long number = std::strtoll(value.c_str(), &end, 10);
+            if (value.empty() || *end != '\0' || errno == ERANGE) return "must be a whole number";
+            if (number < spec.min || number > spec.max)
+                return "must be from " + formatNumber(spec.min) + " to " + formatNumber(spec.max);
+            return {};
+        }
+        case KeyType::number: {
+            char* end = nullptr;
+            const double number = std::strtod(value.c_str(), &end);
+            if (value.empty() || *end != '\0' || !std::isfinite(number)) return "must be a number";
+            if (number < spec.min || number > spec.max)
+                return "must be from " + formatNumber(spec.min) + " to " + formatNumber(spec.max);
+            return {};
+        }
+        case KeyType::boolean:
+            if (value == "true" || value == "false") return {};
+            return "must be true or false";
+        case KeyType::choice: {
+            std::string allowed = std::string("|") + spec.choices + "|";
+            if (allowed.find("|" + value + "|") != std::string::npos) return {};
+            std::string list = spec.choices;
+            std::replace(list.begin(), list.end(), '|', ',');
+            return "must be one of: " + list;
+        }
+    }
+    return {};
+}
+
+std::string shown(const KeySpec* spec, const std::string& value) {
+    return spec != nullptr && spec->secret && !value.empty() ? "*****" : value;
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::vector<std::string> problems)
+    : std::runtime_error(problems.empty() ? "configuration error" : problems.front()), problems_(std::move(problems)) {}
+
+const std::vector<KeySpec>& configSchema() {
+    // clang-format off
+    static const std::vector<KeySpec> schema{
+        {"app.var_dir", KeyType::string, "var", 0, 0, "", false, "runtime state: the SQLite store, kafka-bootstrap, logs"},
+        {"app.log_level", KeyType::choice, "information", 0, 0, "trace|debug|information|notice|warning|error|critical|fatal", false, "least severe level logged"},
+        {"http.host", KeyType::string, "127.0.0.1", 0, 0, "", false, "address the HTTP server binds"},
+        {"http.port", KeyType::integer, "8080", 1, 65535, "", false, "HTTP port of `taxdesk serve`"},
+        {"http.threads", KeyType::integer, "16", 1, 512, "", false, "HTTP worker threads"},
+        {"kafka.bootstrap", KeyType::string, "", 0, 0, "", false, "bootstrap.servers; empty: read <app.var_dir>/kafka-bootstrap"},
+        {"kafka.topic_prefix", KeyType::string, "", 0, 0, "", false, "prefix of every topic name"},
+        {"kafka.group_id", KeyType::string, "taxdesk-engine", 0, 0, "", false, "consumer group of the engine processes"},
+        {"broker.brokers", KeyType::integer, "1", 1, 9, "", false, "brokers in the embedded mock cluster"},
+        {"broker.partitions", KeyType::integer, "16", 1, 1024, "", false, "partitions per topic created by `taxdesk broker`"},
+        {"redis.host", KeyType::string, "127.0.0.1", 0, 0, "", false, "Redis host"},
+        {"redis.port", KeyType::integer, "6390", 1, 65535, "", false, "Redis port"},
+        {"redis.timeout_ms", KeyType::integer, "1000", 10, 60000, "", false, "Redis connect and command timeout"},
+        {"redis.key_prefix", KeyType::string, "taxdesk:", 0, 0, "", false, "prefix of every Redis key"},
+        {"redis.cache_ttl_s", KeyType::integer, "3600", 1, 604800, "", false, "lifetime of cached connector answers"},
+        {"store.backend", KeyType::choice, "sqlite", 0, 0, "sqlite|postgresql", false, "SQL store"},
+        {"store.sqlite_path", KeyType::string, "", 0, 0, "", false, "SQLite file; empty: <app.var_dir>/taxdesk.db"},
+        {"store.postgresql", KeyType::string, "", 0, 0, "", true, "libpq connection string for store.backend=postgresql"},
+        {"store.pool_size", KeyType::integer, "8", 1, 256, "", false, "SQL sessions kept open"},
+        {"pipeline.batch_size", KeyType::integer, "2000", 1, 100000, "", false, "messages consumed and processed together"},
+        {"pipeline.batch_timeout_ms", KeyType::integer, "10", 0, 10000, "", false, "longest wait for a batch to fill"},
+        {"pipeline.concurrency", KeyType::integer, "32", 1, 1024, "", false, "connector calls in flight at once"},
+        {"pipeline.max_in_flight", KeyType::integer, "20000", 1, 10000000, "", false, "messages consumed but not yet committed, at most"},
+        {"pipeline.connector_attempts", KeyType::integer, "3", 1, 20, "", false, "tries of a failing connector call before the row is an error"},
+        {"connectors.mode", KeyType::choice, "stub", 0, 0, "stub|http", false, "in-process stubs, or network clients at connectors.base_url"},
+        {"connectors.base_url", KeyType::string, "http://127.0.0.1:8091", 0, 0, "", false, "base URL of the connector services (taxdesk stubs)"},
+        {"connectors.timeout_ms", KeyType::integer, "2000", 10, 120000, "", false, "network connector timeout"},
+        {"connectors.retries", KeyType::integer, "3", 0, 20, "", false, "network connector retries after the first try"},
+        {"connectors.backoff_ms", KeyType::integer, "50", 1, 60000, "", false, "first back-off, doubled per retry, with jitter"},
+        {"connectors.breaker_failures", KeyType::integer, "5", 1, 1000, "", false, "consecutive failures that open a circuit breaker"},
+        {"connectors.breaker_open_ms", KeyType::integer, "5000", 10, 600000, "", false, "time a breaker stays open before a probe"},
+        {"stubs.seed", KeyType::integer, "20261126", 0, 9.0e15, "", false, "seed of the synthetic population"},
+        {"stubs.latency_ms", KeyType::integer, "0", 0, 60000, "", false, "latency added to every stub call"},
+        {"stubs.jitter_ms", KeyType::integer, "0", 0, 60000, "", false, "random extra latency, 0..jitter_ms"},
+        {"stubs.failure_rate", KeyType::number, "0", 0, 1, "", false, "probability that a stub call fails (retryable)"},
+        {"stubs.port", KeyType::integer, "8091", 1, 65535, "", false, "HTTP port of `taxdesk stubs`"},
+        {"payment.stub_balance", KeyType::integer, "1000000", 0, 1.0e12, "", false, "starting balance of every EasyCard in the stub (NT$)"},
+        {"fee.property", KeyType::integer, "250", 0, 100000, "", false, "fee for property data per accepted row (NT$)"},
+        {"fee.income_year", KeyType::integer, "250", 0, 100000, "", false, "fee per income year per accepted row (NT$)"},
+        {"limits.batch_rows", KeyType::integer, "100000", 1, 10000000, "", false, "most data rows in one batch file"},
+        {"limits.batch_bytes", KeyType::integer, "33554432", 1024, 1.0e10, "", false, "largest batch file (bytes)"},
+        {"sms.daily_limit", KeyType::integer, "5", 1, 1000, "", false, "applications per msisdn per day"},
+        {"sms.pickup_business_days", KeyType::integer, "3", 1, 30, "", false, "business days until the pickup deadline"},
+        {"sms.max_attempts", KeyType::integer, "3", 1, 20, "", false, "sends of a failed alert before a dead letter"},
+    };
+    // clang-format on
+    return schema;
+}
+
+const std::vector<std::string>& specTopics() {
+    static const std::vector<std::string> topics = [] {
+        std::vector<std::string> names;
+        for (const char* name :
+             {"inquiry.requests", "inquiry.results", "sms.inbound", "notifications.outbound", "payments.records"}) {
+            names.emplace_back(name);
+            names.push_back(std::string(name) + ".dlq");
+        }
+        return names;
+    }();
+    return topics;
+}
+
+std::string envNameOf(const std::string& key) {
+    std::string name = kEnvPrefix + key;
+    for (char& c : name) c = c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return name;
+}
+
+std::map<std::string, std::string> Config::processEnvironment() {
+    std::map<std::string, std::string> env;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+        const std::string text(*entry);
+        const auto eq = text.find('=');
+        if (eq != std::string::npos) env.emplace(text.substr(0, eq), text.substr(eq + 1));
+    }
+    return env;
+}
+
+Config Config::load(const ConfigSources& sources) {
+    Config config;
+    std::vector<std::string> problems;
+    for (const auto& spec : configSchema()) {
+        config.values_[spec.key] = spec.defaultValue;
+        config.origins_[spec.key] = "default";
+    }
+    auto apply = [&](const std::string& key, const std::string& value, const std::string& origin) {
+        if (key.rfind(kRdkafkaPrefix, 0) == 0 && key.size() > std::string(kRdkafkaPrefix).size()) {
+            config.rdkafka_[key.substr(std::string(kRdkafkaPrefix).size())] = value;
+            return;
+        }
+        const KeySpec* spec = findSpec(key);
+        if (spec == nullptr) {
+            problems.push_back("config: unknown key '" + key + "' (" + origin +
+                               "); see config/taxdesk.properties for every key");
+            return;
+        }
+        config.values_[key] = value;
+        config.origins_[key] = origin;
+    };
+
+    if (!sources.file.empty()) {
+        std::ifstream in(sources.file);
+        if (!in) {
+            problems.push_back("config: cannot read the configuration file '" + sources.file + "'");
+        } else {
+            std::string line;
+            for (int number = 1; std::getline(in, line); ++number) {
+                const std::string trimmed = Poco::trim(line);
+                if (trimmed.empty() || trimmed[0] == '#' || trimmed[0] == '!') continue;
+                const auto eq = trimmed.find('=');
+                const std::string origin = sources.file + ":" + std::to_string(number);
+                if (eq == std::string::npos) {
+                    problems.push_back("config: " + origin + ": expected 'key = value'");
+                    continue;
+                }
+                apply(Poco::trim(trimmed.substr(0, eq)), Poco::trim(trimmed.substr(eq + 1)), origin);
+            }
+        }
+    }
+
+    std::map<std::string, std::string> envKeys;
+    for (const auto& spec : configSchema()) envKeys[envNameOf(spec.key)] = spec.key;
+    for (const auto& [name, value] : sources.env) {
+        if (name.rfind(kEnvPrefix, 0) != 0 || isReservedEnv(name)) continue;
+        if (auto it = envKeys.find(name); it != envKeys.end())
+            apply(it->second, value, "environment " + name);
+        else
+            problems.push_back("config: unknown environment variable '" + name +
+                               "' (TAXDESK_SECTION_KEY names a key of config/taxdesk.properties)");
+    }
+
+    for (const auto& assignment : sources.sets) {
+        const auto eq = assignment.find('=');
+        if (eq == std::string::npos || eq == 0) {
+            problems.push_back("config: --set '" + assignment + "': expected key=value");
+            continue;
+        }
+        apply(Poco::trim(assignment.substr(0, eq)), assignment.substr(eq + 1), "--set");
+    }
+
+    for (const auto& spec : configSchema()) {
+        const std::string& value = config.values_[spec.key];
+        if (const std::string problem = check(spec, value); !problem.empty())
+            problems.push_back("config: key '" + std::string(spec.key) + "' = '" + shown(&spec, value) + "' (" +
+                               config.origins_[spec.key] + ") " + problem);
+    }
+    if (config.values_["store.backend"] == "postgresql" && config.values_["store.postgresql"].empty())
+        problems.push_back("config: key 'store.postgresql' must be set when store.backend is postgresql");
+    if (config.values_["connectors.mode"] == "http" && config.values_["connectors.base_url"].rfind("http", 0) != 0)
+        problems.push_back("config: key 'connectors.base_url' must be an http:// or https:// URL");
+    if (!problems.empty()) throw ConfigError(problems);
+    return config;
+}
+
+void Config::set(const std::string& key, const std::string& value) {
+    if (key.rfind(kRdkafkaPrefix, 0) == 0) {
+        rdkafka_[key.substr(std::string(kRdkafkaPrefix).size())] = value;
+        return;
+    }
+    const KeySpec* spec = findSpec(key);
+    if (spec == nullptr) throw ConfigError({"config: unknown key '" + key + "'"});
+    if (const std::string problem = check(*spec, value); !problem.empty())
+        throw ConfigError({"config: key '" + key + "' = '" + shown(spec, value) + "' " + problem});
+    values_[key] = value;
+    origins_[key] = "set";
+}
+
+const std::string& Config::string(const std::string& key) const {
+    const auto it = values_.find(key);
+    if (it == values_.end()) throw ConfigError({"config: no key '" + key + "' in the schema"});
+    return it->second;
+}
+int Config::integer(const std::string& key) const { return static_cast<int>(integer64(key)); }
+long long Config::integer64(const std::string& key) const { return std::stoll(string(key)); }
+double Config::number(const std::string& key) const { return std::stod(string(key)); }
+bool Config::boolean(const std::string& key) const { return string(key) == "true"; }
+
+std::string Config::describe() const {
+    std::ostringstream out;
+    for (const auto& spec : configSchema())
+        out << spec.key << " = " << shown(&spec, values_.at(spec.key)) << "    # " << origins_.at(spec.key) << "\n";
+    for (const auto& [key, value] : rdkafka_) out << kRdkafkaPrefix << key << " = " << value << "\n";
+    return out.str();
+}
+
+Settings makeSettings(const Config& config, bool needKafka) {
+    Settings s;
+    s.varDir = config.string("app.var_dir");
+    s.logLevel = config.string("app.log_level");
+    s.httpHost = config.string("http.host");
+    s.httpPort = config.integer("http.port");
+    s.httpThreads = config.integer("http.threads");
+
+    s.topicPrefix = config.string("kafka.topic_prefix");
+    s.groupId = config.string("kafka.group_id");
+    s.kafka.rdkafka = config.rdkafka();
+    s.kafka.bootstrap = config.string("kafka.bootstrap");
+    s.brokerCount = config.integer("broker.brokers");
+    s.brokerPartitions = config.integer("broker.partitions");
+    if (needKafka && s.kafka.bootstrap.empty()) {
+        std::ifstream in(s.bootstrapFile());
+        std::getline(in, s.kafka.bootstrap);
+        s.kafka.bootstrap = Poco::trim(s.kafka.bootstrap);
+        if (s.kafka.bootstrap.empty())
+            throw ConfigError({"config: key 'kafka.bootstrap' is empty and " + s.bootstrapFile() +
+                               " does not exist: start `taxdesk broker` or set kafka.bootstrap"});
+    }
+
+    s.redis.host = config.string("redis.host");
+    s.redis.port = config.integer("redis.port");
+    s.redis.timeoutMs = config.integer("redis.timeout_ms");
+    s.redis.keyPrefix = config.string("redis.key_prefix");
+    s.cacheTtlSeconds = config.integer("redis.cache_ttl_s");
+
+    s.store.backend = config.string("store.backend");
+    s.store.sqlitePath = config.string("store.sqlite_path");
+    if (s.store.sqlitePath.empty()) s.store.sqlitePath = s.varDir + "/taxdesk.db";
+    s.store.postgresql = config.string("store.postgresql");
+    s.store.poolSize = config.integer("store.pool_size");
+
+    s.batchSize = config.integer("pipeline.batch_size");
+    s.batchTimeoutMs = config.integer("pipeline.batch_timeout_ms");
+    s.concurrency = config.integer("pipeline.concurrency");
+    s.maxInFlight = config.integer("pipeline.max_in_flight");
+    s.connectorAttempts = config.integer("pipeline.connector_attempts");
+
+    s.connectorsMode = config.string("connectors.mode");
+    s.http.baseUrl = config.string("connectors.base_url");
+    s.http.timeoutMs = config.integer("connectors.timeout_ms");
+    s.http.retries = config.integer("connectors.retries");
+    s.http.backoffMs = config.integer("connectors.backoff_ms");
+    s.http.breakerFailures = config.integer("connectors.breaker_failures");
+    s.http.breakerOpenMs = config.integer("connectors.breaker_open_ms");
+
+    s.stubs.seed = static_cast<std::uint64_t>(config.integer64("stubs.seed"));
+    s.stubs.latencyMs = config.integer("stubs.latency_ms");
+    s.stubs.jitterMs = config.integer("stubs.jitter_ms");
+    s.stubs.failureRate = config.number("stubs.failure_rate");
+    s.stubs.paymentBalance = config.integer64("payment.stub_balance");
+    s.stubs.smsSentPath = s.varDir + "/sms-sent.jsonl";
+    s.stubsPort = config.integer("stubs.port");
+    return s;
+}
+
+}  // namespace taxdesk::engine

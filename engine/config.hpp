@@ -1,0 +1,122 @@
+#pragma once
+// Configuration: one schema of every key (type, default, range, choices, documentation), filled from the embedded
+// defaults, then a properties file, then the environment (TAXDESK_SECTION_KEY), then --set key=value; checked
+// as a whole at start-up. Unknown keys are errors, except the raw librdkafka properties under kafka.rdkafka.*.
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "connectors/api/connector_set.hpp"
+#include "connectors/kafka/kafka.hpp"
+#include "connectors/redis/redis_client.hpp"
+#include "connectors/store/store.hpp"
+
+namespace taxdesk::engine {
+
+/// Every problem found in the configuration, one line each, naming the key, the value's origin and what is
+/// allowed.
+class ConfigError : public std::runtime_error {
+public:
+    explicit ConfigError(std::vector<std::string> problems);
+    [[nodiscard]] const std::vector<std::string>& problems() const { return problems_; }
+
+private:
+    std::vector<std::string> problems_;
+};
+
+enum class KeyType { string, integer, number, boolean, choice };
+
+struct KeySpec {
+    const char* key;
+    KeyType type;
+    const char* defaultValue;
+    double min = 0;  ///< for integer and number
+    double max = 0;
+    const char* choices = "";  ///< for choice: '|'-separated
+    bool secret = false;       ///< printed as *****
+    const char* doc = "";
+};
+
+/// The schema, in the order of config/taxdesk.properties.
+const std::vector<KeySpec>& configSchema();
+
+/// Where the configuration comes from.
+struct ConfigSources {
+    std::string file;                          ///< a properties file; empty: embedded defaults only
+    std::map<std::string, std::string> env;    ///< the process environment (only TAXDESK_* are read)
+    std::vector<std::string> sets;             ///< --set key=value, in order
+};
+
+/// The effective configuration: raw values by key, checked.
+class Config {
+public:
+    /// Reads and checks everything. Throws ConfigError listing every problem.
+    static Config load(const ConfigSources& sources);
+    /// The environment of this process as a map (for ConfigSources::env).
+    static std::map<std::string, std::string> processEnvironment();
+
+    [[nodiscard]] const std::string& string(const std::string& key) const;
+    [[nodiscard]] int integer(const std::string& key) const;
+    [[nodiscard]] long long integer64(const std::string& key) const;
+    [[nodiscard]] double number(const std::string& key) const;
+    [[nodiscard]] bool boolean(const std::string& key) const;
+    /// kafka.rdkafka.* with the prefix removed.
+    [[nodiscard]] const std::map<std::string, std::string>& rdkafka() const { return rdkafka_; }
+    /// Every key = value, secrets masked, with where each value came from.
+    [[nodiscard]] std::string describe() const;
+
+    /// Sets one value after loading (tests, subcommands); checked like --set. Throws ConfigError.
+    void set(const std::string& key, const std::string& value);
+
+private:
+    std::map<std::string, std::string> values_;
+    std::map<std::string, std::string> origins_;
+    std::map<std::string, std::string> rdkafka_;
+};
+
+/// The environment variable that overrides a key: app.var_dir → TAXDESK_APP_VAR_DIR.
+std::string envNameOf(const std::string& key);
+
+/// The typed settings the engine's parts take, derived from a checked Config.
+struct Settings {
+    std::string varDir;
+    std::string logLevel;
+    std::string httpHost;
+    int httpPort = 8080;
+    int httpThreads = 16;
+
+    connectors::kafka::KafkaSettings kafka;  ///< bootstrap resolved (from kafka.bootstrap or <var>/kafka-bootstrap)
+    std::string topicPrefix;
+    std::string groupId;
+    int brokerCount = 1;
+    int brokerPartitions = 16;
+
+    connectors::RedisSettings redis;
+    int cacheTtlSeconds = 3600;
+    connectors::StoreSettings store;
+
+    int batchSize = 2000;
+    int batchTimeoutMs = 10;
+    int concurrency = 32;
+    int maxInFlight = 20000;
+    int connectorAttempts = 3;
+
+    std::string connectorsMode;  ///< stub | http
+    connectors::StubSettings stubs;
+    connectors::HttpClientSettings http;
+    int stubsPort = 8091;
+
+    /// The topic name with the configured prefix.
+    [[nodiscard]] std::string topic(const std::string& name) const { return topicPrefix + name; }
+    /// The file where `taxdesk broker` writes its bootstrap list.
+    [[nodiscard]] std::string bootstrapFile() const { return varDir + "/kafka-bootstrap"; }
+};
+
+/// Derives Settings. `needKafka`: resolve the bootstrap now, and fail with a clear message when there is none.
+Settings makeSettings(const Config& config, bool needKafka);
+
+/// The SPEC 6 topics (without prefix), each with its dead-letter topic.
+const std::vector<std::string>& specTopics();
+
+}  // namespace taxdesk::engine

@@ -1,0 +1,211 @@
+#include "engine/inquiry_stage.hpp"
+
+#include <Poco/Logger.h>
+
+#include <chrono>
+#include <thread>
+#include <unordered_map>
+
+#include "engine/dead_letter.hpp"
+#include "engine/lookup_cache.hpp"
+#include "jobs/inquiry/codec.hpp"
+
+namespace taxdesk::engine {
+
+using jobs::inquiry::InquiryRequest;
+using jobs::inquiry::InquiryResult;
+
+InquiryStage::InquiryStage(InquiryStageSettings settings, connectors::ConnectorSet connectors,
+                           connectors::Store& store, std::unique_ptr<connectors::RedisClient> redis,
+                           PipelineMetrics metrics)
+    : settings_(std::move(settings)),
+      connectors_(std::move(connectors)),
+      store_(store),
+      redis_(std::move(redis)),
+      metrics_(metrics),
+      pool_(settings_.concurrency) {}
+
+template <typename Result, typename Call>
+bool InquiryStage::callWithRetry(Call&& call, Result& result, std::string& error) {
+    int backoffMs = 20;
+    for (int attempt = 1;; ++attempt) {
+        try {
+            result = call();
+            return true;
+        } catch (const connectors::ConnectorError& failure) {
+            metrics_.connectorErrors.Increment();
+            error = failure.what();
+            if (!failure.isRetryable() || attempt >= settings_.connectorAttempts) return false;
+        } catch (const std::exception& failure) {
+            metrics_.connectorErrors.Increment();
+            error = failure.what();
+            return false;
+        }
+        metrics_.connectorRetries.Increment();
+        std::this_thread::sleep_for(std::chrono::milliseconds(backoffMs));
+        backoffMs *= 2;
+    }
+}
+
+std::vector<std::optional<std::string>> InquiryStage::cacheGet(const std::vector<std::string>& keys) {
+    if (redis_ && !keys.empty()) {
+        try {
+            auto values = redis_->mget(keys);
+            metrics_.cacheDegraded.Set(0);
+            return values;
+        } catch (const connectors::RedisError& error) {
+            // Redis is a cache: without it, look-ups go straight to the connectors.
+            metrics_.cacheDegraded.Set(1);
+            Poco::Logger::get("pipeline.inquiry").warning("cache bypassed: %s", std::string(error.what()));
+        }
+    }
+    return std::vector<std::optional<std::string>>(keys.size());
+}
+
+void InquiryStage::cachePut(const std::vector<std::pair<std::string, std::string>>& pairs) {
+    if (!redis_ || pairs.empty()) return;
+    try {
+        redis_->setMany(pairs, settings_.cacheTtlSeconds);
+    } catch (const connectors::RedisError&) {
+        metrics_.cacheDegraded.Set(1);
+    }
+}
+
+namespace {
+
+/// One look-up step over a batch: unique keys, cached answers, and connector calls for the misses.
+template <typename Answer>
+struct Step {
+    std::vector<std::string> keys;                        // unique cache keys
+    std::unordered_map<std::string, std::size_t> index;   // key → position in keys
+    std::vector<std::size_t> representative;              // position → a request that needs it
+    std::vector<std::optional<Answer>> answers;           // position → answer, when known
+    std::vector<std::string> errors;                      // position → error text, when the call failed
+
+    std::size_t add(const std::string& key, std::size_t request) {
+        const auto [it, inserted] = index.emplace(key, keys.size());
+        if (inserted) {
+            keys.push_back(key);
+            representative.push_back(request);
+        }
+        return it->second;
+    }
+};
+
+}  // namespace
+
+void InquiryStage::process(const std::vector<connectors::kafka::Message>& batch,
+                           std::vector<std::vector<OutMessage>>& out) {
+    const std::size_t n = batch.size();
+    std::vector<std::optional<InquiryRequest>> requests(n);
+    std::vector<std::optional<InquiryResult>> results(n);
+
+    for (std::size_t i = 0; i < n; ++i) {
+        try {
+            requests[i] = jobs::inquiry::decodeRequest(batch[i].value());
+        } catch (const jobs::inquiry::DecodeError& error) {
+            out[i].push_back({settings_.deadLetterTopic, std::string(batch[i].key()),
+                              deadLetterValue(batch[i].value(), error.what(), 1)});
+            metrics_.messagesFailed.Increment();
+        }
+    }
+
+    // Step 1: the household registry.
+    using RegistryAnswer = std::optional<connectors::RegistryRecord>;
+    Step<RegistryAnswer> registry;
+    std::vector<std::size_t> registryPos(n);
+    for (std::size_t i = 0; i < n; ++i)
+        if (requests[i]) registryPos[i] = registry.add(cache::registryKey(requests[i]->debtorId), i);
+    registry.answers.resize(registry.keys.size());
+    registry.errors.resize(registry.keys.size());
+    {
+        const auto cached = cacheGet(registry.keys);
+        std::vector<std::size_t> misses;
+        for (std::size_t k = 0; k < cached.size(); ++k) {
+            if (cached[k]) registry.answers[k] = cache::decodeRegistry(*cached[k]);
+            if (!registry.answers[k]) misses.push_back(k);
+        }
+        metrics_.cacheHits.Increment(static_cast<double>(registry.keys.size() - misses.size()));
+        metrics_.cacheMisses.Increment(static_cast<double>(misses.size()));
+        pool_.parallelFor(misses.size(), [&](std::size_t m) {
+            const std::size_t k = misses[m];
+            const auto& id = requests[registry.representative[k]]->debtorId;
+            RegistryAnswer answer;
+            if (callWithRetry([&] { return connectors_.registry->lookup(id); }, answer, registry.errors[k]))
+                registry.answers[k] = std::move(answer);
+        });
+        std::vector<std::pair<std::string, std::string>> fresh;
+        for (const std::size_t k : misses)
+            if (registry.answers[k]) fresh.emplace_back(registry.keys[k], cache::encodeRegistry(*registry.answers[k]));
+        cachePut(fresh);
+    }
+
+    // Step 2: tax data, for the rows the registry did not settle.
+    Step<connectors::TaxRecords> tax;
+    std::vector<std::optional<std::size_t>> taxPos(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!requests[i]) continue;
+        const std::size_t k = registryPos[i];
+        if (!registry.answers[k]) {
+            results[i] = jobs::inquiry::errorResult(*requests[i], "registry unavailable: " + registry.errors[k]);
+            continue;
+        }
+        results[i] = jobs::inquiry::decideFromRegistry(*requests[i], *registry.answers[k]);
+        if (!results[i]) {
+            const auto& r = *requests[i];
+            taxPos[i] = tax.add(cache::taxKey(r.debtorId, r.wantsIncome(), r.wantsProperty(), r.incomeYears), i);
+        }
+    }
+    tax.answers.resize(tax.keys.size());
+    tax.errors.resize(tax.keys.size());
+    {
+        const auto cached = cacheGet(tax.keys);
+        std::vector<std::size_t> misses;
+        for (std::size_t k = 0; k < cached.size(); ++k) {
+            if (cached[k]) tax.answers[k] = cache::decodeTax(*cached[k]);
+            if (!tax.answers[k]) misses.push_back(k);
+        }
+        metrics_.cacheHits.Increment(static_cast<double>(tax.keys.size() - misses.size()));
+        metrics_.cacheMisses.Increment(static_cast<double>(misses.size()));
+        pool_.parallelFor(misses.size(), [&](std::size_t m) {
+            const std::size_t k = misses[m];
+            const auto& r = *requests[tax.representative[k]];
+            connectors::TaxRecords answer;
+            if (callWithRetry(
+                    [&] {
+                        return connectors_.taxData->lookup(r.debtorId, r.incomeYears, r.wantsIncome(),
+                                                           r.wantsProperty());
+                    },
+                    answer, tax.errors[k]))
+                tax.answers[k] = std::move(answer);
+        });
+        std::vector<std::pair<std::string, std::string>> fresh;
+        for (const std::size_t k : misses)
+            if (tax.answers[k]) fresh.emplace_back(tax.keys[k], cache::encodeTax(*tax.answers[k]));
+        cachePut(fresh);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!taxPos[i]) continue;
+        const std::size_t k = *taxPos[i];
+        results[i] = tax.answers[k] ? jobs::inquiry::decideFromTaxData(*requests[i], *tax.answers[k])
+                                    : jobs::inquiry::errorResult(*requests[i], "tax data unavailable: " + tax.errors[k]);
+    }
+
+    // Step 3: the results, durable in one transaction before anything is produced.
+    std::vector<connectors::StoredResult> rows;
+    rows.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!results[i]) continue;
+        const auto& result = *results[i];
+        rows.push_back({result.batchId, result.row, result.debtorId, jobs::inquiry::toString(result.status),
+                        result.reason, jobs::inquiry::encodeResult(result)});
+    }
+    store_.upsertResults(rows);
+    std::size_t r = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!results[i]) continue;
+        out[i].push_back({settings_.resultsTopic, results[i]->batchId, std::move(rows[r++].payload)});
+    }
+}
+
+}  // namespace taxdesk::engine

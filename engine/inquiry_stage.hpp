@@ -1,0 +1,49 @@
+#pragma once
+// The creditor inquiry pipeline's stage: a batch of `inquiry.requests` → registry → tax data → results stored by
+// (batch_id, row) → `inquiry.results`. Connector answers are cached in Redis: one MGET and one pipelined SET per
+// look-up step for the whole batch; misses go to the connectors concurrently on a bounded worker pool.
+#include <memory>
+#include <string>
+
+#include "connectors/api/connector_set.hpp"
+#include "connectors/redis/redis_client.hpp"
+#include "connectors/store/store.hpp"
+#include "engine/metrics.hpp"
+#include "engine/pipeline.hpp"
+#include "engine/worker_pool.hpp"
+
+namespace taxdesk::engine {
+
+struct InquiryStageSettings {
+    std::string resultsTopic;
+    std::string deadLetterTopic;
+    int cacheTtlSeconds = 3600;
+    int connectorAttempts = 3;
+    int concurrency = 32;
+};
+
+class InquiryStage : public BatchStage {
+public:
+    /// `redis` may be null: then every look-up goes to the connectors.
+    InquiryStage(InquiryStageSettings settings, connectors::ConnectorSet connectors, connectors::Store& store,
+                 std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics);
+
+    void process(const std::vector<connectors::kafka::Message>& batch,
+                 std::vector<std::vector<OutMessage>>& out) override;
+
+private:
+    /// Runs `call` with retries for retryable errors; returns the error text after the last failed attempt.
+    template <typename Result, typename Call>
+    bool callWithRetry(Call&& call, Result& result, std::string& error);
+    std::vector<std::optional<std::string>> cacheGet(const std::vector<std::string>& keys);
+    void cachePut(const std::vector<std::pair<std::string, std::string>>& pairs);
+
+    InquiryStageSettings settings_;
+    connectors::ConnectorSet connectors_;
+    connectors::Store& store_;
+    std::unique_ptr<connectors::RedisClient> redis_;
+    PipelineMetrics metrics_;
+    WorkerPool pool_;
+};
+
+}  // namespace taxdesk::engine

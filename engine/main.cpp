@@ -1,0 +1,3 @@
+#include "engine/app.hpp"
+
+int main(int argc, char** argv) { return taxdesk::engine::runMain(argc, argv); }

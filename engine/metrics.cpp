@@ -1,0 +1,62 @@
+#include "engine/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace taxdesk::engine {
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      messages_(prometheus::BuildCounter()
+                    .Name("taxdesk_pipeline_messages_total")
+                    .Help("Messages by pipeline and direction (in, out, failed)")
+                    .Register(*registry_)),
+      batchRetries_(prometheus::BuildCounter()
+                        .Name("taxdesk_pipeline_batch_retries_total")
+                        .Help("Batches retried after a transient failure (store, Redis)")
+                        .Register(*registry_)),
+      inFlight_(prometheus::BuildGauge()
+                    .Name("taxdesk_pipeline_in_flight")
+                    .Help("Messages consumed and not yet committed")
+                    .Register(*registry_)),
+      batchSeconds_(prometheus::BuildHistogram()
+                        .Name("taxdesk_pipeline_batch_seconds")
+                        .Help("Time to process one consumed batch")
+                        .Register(*registry_)),
+      cache_(prometheus::BuildCounter()
+                 .Name("taxdesk_cache_lookups_total")
+                 .Help("Redis cache look-ups by result (hit, miss)")
+                 .Register(*registry_)),
+      cacheDegraded_(prometheus::BuildGauge()
+                         .Name("taxdesk_cache_degraded")
+                         .Help("1 while Redis is unreachable and look-ups go straight to the connectors")
+                         .Register(*registry_)),
+      connectorErrors_(prometheus::BuildCounter()
+                           .Name("taxdesk_connector_errors_total")
+                           .Help("Failed connector calls (every attempt)")
+                           .Register(*registry_)),
+      connectorRetries_(prometheus::BuildCounter()
+                            .Name("taxdesk_connector_retries_total")
+                            .Help("Connector calls tried again after a retryable failure")
+                            .Register(*registry_)) {}
+
+PipelineMetrics Metrics::pipeline(const std::string& name) {
+    static const prometheus::Histogram::BucketBoundaries kBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                   0.1,   0.25,   0.5,   1,    2.5,   5};
+    return PipelineMetrics{
+        messages_.Add({{"pipeline", name}, {"direction", "in"}}),
+        messages_.Add({{"pipeline", name}, {"direction", "out"}}),
+        messages_.Add({{"pipeline", name}, {"direction", "failed"}}),
+        batchRetries_.Add({{"pipeline", name}}),
+        inFlight_.Add({{"pipeline", name}}),
+        batchSeconds_.Add({{"pipeline", name}}, kBuckets),
+        cache_.Add({{"pipeline", name}, {"result", "hit"}}),
+        cache_.Add({{"pipeline", name}, {"result", "miss"}}),
+        cacheDegraded_.Add({{"pipeline", name}}),
+        connectorErrors_.Add({{"pipeline", name}}),
+        connectorRetries_.Add({{"pipeline", name}}),
+    };
+}
+
+std::string Metrics::serialize() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }
+
+}  // namespace taxdesk::engine

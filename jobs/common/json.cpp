@@ -1,0 +1,229 @@
+#include "jobs/common/json.hpp"
+
+#include <charconv>
+#include <cstdio>
+
+namespace taxdesk::jobs::json {
+
+void appendString(std::string& out, std::string_view text) {
+    out.push_back('"');
+    for (const char c : text) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char buffer[8];
+                    std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
+                    out += buffer;
+                } else {
+                    out.push_back(c);
+                }
+        }
+    }
+    out.push_back('"');
+}
+
+void ObjectWriter::key(std::string_view name) {
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    appendString(out_, name);
+    out_.push_back(':');
+}
+
+ObjectWriter& ObjectWriter::field(std::string_view name, std::string_view value) {
+    key(name);
+    appendString(out_, value);
+    return *this;
+}
+
+ObjectWriter& ObjectWriter::field(std::string_view name, long long value) {
+    key(name);
+    char buffer[24];
+    const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+    out_.append(buffer, result.ptr);
+    return *this;
+}
+
+ObjectWriter& ObjectWriter::raw(std::string_view name, std::string_view json) {
+    key(name);
+    out_.append(json);
+    return *this;
+}
+
+namespace {
+
+class Reader {
+public:
+    explicit Reader(std::string_view text) : text_(text) {}
+
+    std::vector<Field> object() {
+        std::vector<Field> fields;
+        expect('{');
+        if (peek() == '}') {
+            ++pos_;
+            return finish(std::move(fields));
+        }
+        for (;;) {
+            Field field;
+            field.name = string();
+            expect(':');
+            field.value = value();
+            fields.push_back(std::move(field));
+            const char c = next();
+            if (c == '}') break;
+            if (c != ',') fail("expected ',' or '}'");
+        }
+        return finish(std::move(fields));
+    }
+
+private:
+    std::vector<Field> finish(std::vector<Field> fields) {
+        skipSpace();
+        if (pos_ != text_.size()) fail("trailing characters after the object");
+        return fields;
+    }
+
+    [[noreturn]] void fail(const std::string& what) const {
+        throw ParseError("invalid JSON at byte " + std::to_string(pos_) + ": " + what);
+    }
+
+    void skipSpace() {
+        while (pos_ < text_.size() &&
+               (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' || text_[pos_] == '\t'))
+            ++pos_;
+    }
+    char peek() {
+        skipSpace();
+        if (pos_ >= text_.size()) fail("unexpected end");
+        return text_[pos_];
+    }
+    char next() {
+        const char c = peek();
+        ++pos_;
+        return c;
+    }
+    void expect(char c) {
+        if (next() != c) fail(std::string("expected '") + c + "'");
+    }
+
+    Value value() {
+        Value result;
+        if (peek() == '[') {
+            ++pos_;
+            result.isArray = true;
+            if (peek() == ']') {
+                ++pos_;
+                return result;
+            }
+            for (;;) {
+                result.array.push_back(scalar());
+                const char c = next();
+                if (c == ']') break;
+                if (c != ',') fail("expected ',' or ']'");
+            }
+            return result;
+        }
+        result.scalar = scalar();
+        return result;
+    }
+
+    Scalar scalar() {
+        const char c = peek();
+        if (c == '"') return string();
+        if (c == 't' || c == 'f' || c == 'n') {
+            for (const std::string_view word : {"true", "false", "null"}) {
+                if (text_.substr(pos_, word.size()) == word) {
+                    pos_ += word.size();
+                    if (word == "null") return Null{};
+                    return word == "true";
+                }
+            }
+            fail("unknown literal");
+        }
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            double number = 0;
+            const auto result = std::from_chars(text_.data() + pos_, text_.data() + text_.size(), number);
+            if (result.ec != std::errc()) fail("bad number");
+            pos_ = static_cast<std::size_t>(result.ptr - text_.data());
+            return number;
+        }
+        if (c == '{' || c == '[') fail("nested value where a scalar was expected");
+        fail("unexpected character");
+    }
+
+    static void appendUtf8(std::string& out, std::uint32_t cp) {
+        if (cp < 0x80) {
+            out.push_back(static_cast<char>(cp));
+        } else if (cp < 0x800) {
+            out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else if (cp < 0x10000) {
+            out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else {
+            out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        }
+    }
+
+    std::uint32_t hex4() {
+        if (pos_ + 4 > text_.size()) fail("short \\u escape");
+        std::uint32_t value = 0;
+        const auto result = std::from_chars(text_.data() + pos_, text_.data() + pos_ + 4, value, 16);
+        if (result.ec != std::errc() || result.ptr != text_.data() + pos_ + 4) fail("bad \\u escape");
+        pos_ += 4;
+        return value;
+    }
+
+    std::string string() {
+        if (next() != '"') fail("expected a string");
+        std::string out;
+        for (;;) {
+            // Copy the run up to the next quote or backslash in one go.
+            const std::size_t stop = text_.find_first_of("\"\\", pos_);
+            if (stop == std::string_view::npos) fail("unterminated string");
+            out.append(text_.substr(pos_, stop - pos_));
+            pos_ = stop + 1;
+            if (text_[stop] == '"') return out;
+            if (pos_ >= text_.size()) fail("unterminated escape");
+            const char e = text_[pos_++];
+            switch (e) {
+                case '"': out.push_back('"'); break;
+                case '\\': out.push_back('\\'); break;
+                case '/': out.push_back('/'); break;
+                case 'b': out.push_back('\b'); break;
+                case 'f': out.push_back('\f'); break;
+                case 'n': out.push_back('\n'); break;
+                case 'r': out.push_back('\r'); break;
+                case 't': out.push_back('\t'); break;
+                case 'u': {
+                    std::uint32_t cp = hex4();
+                    if (cp >= 0xD800 && cp < 0xDC00 && text_.substr(pos_, 2) == "\\u") {
+                        pos_ += 2;
+                        const std::uint32_t low = hex4();
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                    }
+                    appendUtf8(out, cp);
+                    break;
+                }
+                default: fail("unknown escape");
+            }
+        }
+    }
+
+    std::string_view text_;
+    std::size_t pos_ = 0;
+};
+
+}  // namespace
+
+std::vector<Field> parseFlatObject(std::string_view text) { return Reader(text).object(); }
+
+}  // namespace taxdesk::jobs::json

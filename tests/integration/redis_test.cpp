@@ -1,0 +1,301 @@
+// RedisClient against the real redis-server that scripts/test started (TAXDESK_TEST_REDIS_PORT).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "connectors/redis/redis_client.hpp"
+#include "fixtures/test_env.hpp"
+
+namespace taxdesk::connectors {
+namespace {
+
+/// Deletes the keys a test wrote, whatever way the test ends.
+class KeyCleaner {
+  public:
+    explicit KeyCleaner(RedisSettings settings) : client_(std::move(settings)) {}
+    ~KeyCleaner() {
+        try {
+            client_.del(keys_);
+        } catch (const std::exception&) {
+            // The server is away: the keys expire or die with it.
+        }
+    }
+    KeyCleaner(const KeyCleaner&) = delete;
+    KeyCleaner& operator=(const KeyCleaner&) = delete;
+
+    void track(const std::string& key) { keys_.push_back(key); }
+
+  private:
+    RedisClient client_;
+    std::vector<std::string> keys_;
+};
+
+/// A loopback TCP socket owned by the test: listening (accepts connections into its backlog but never answers) or
+/// merely bound and then closed (a port nobody listens on).
+class LocalSocket {
+  public:
+    explicit LocalSocket(bool listening) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+        if (fd_ < 0) throw std::runtime_error("socket() failed");
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        address.sin_port = 0;
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+            throw std::runtime_error("bind() failed");
+        }
+        socklen_t length = sizeof address;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+        port_ = ntohs(address.sin_port);
+        if (listening && ::listen(fd_, 16) != 0) throw std::runtime_error("listen() failed");
+    }
+    ~LocalSocket() { close(); }
+    LocalSocket(const LocalSocket&) = delete;
+    LocalSocket& operator=(const LocalSocket&) = delete;
+
+    void close() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+    [[nodiscard]] int port() const { return port_; }
+
+  private:
+    int fd_;
+    int port_ = 0;
+};
+
+/// Poco's Foundation blocks SIGPIPE in the main thread from a static initialiser (and threads inherit it), which
+/// would hide a SIGPIPE raised by hiredis; a thread started by some other library may not have it blocked. This
+/// unblocks it for one test, so that a SIGPIPE the client failed to contain ends the test process.
+class SigpipeUnblocked {
+  public:
+    SigpipeUnblocked() {
+        sigemptyset(&pipe_);
+        sigaddset(&pipe_, SIGPIPE);
+        // One left pending by an earlier test would be delivered the moment it is unblocked.
+        const timespec zero{};
+        while (sigtimedwait(&pipe_, nullptr, &zero) > 0) {
+        }
+        pthread_sigmask(SIG_UNBLOCK, &pipe_, &previous_);
+    }
+    ~SigpipeUnblocked() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+    SigpipeUnblocked(const SigpipeUnblocked&) = delete;
+    SigpipeUnblocked& operator=(const SigpipeUnblocked&) = delete;
+
+  private:
+    sigset_t pipe_{};
+    sigset_t previous_{};
+};
+
+/// The local ports of this process's TCP connections to `remotePort`, found through /proc: the client hides its
+/// socket, and the test must kill exactly its own connection on a server other tests may share.
+std::vector<int> ownLocalPortsConnectedTo(int remotePort) {
+    std::set<std::string> inodes;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code error;
+        const std::string target = std::filesystem::read_symlink(entry.path(), error).string();
+        if (!error && target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+    }
+    std::vector<int> ports;
+    for (const char* table : {"/proc/self/net/tcp", "/proc/self/net/tcp6"}) {
+        std::ifstream in(table);
+        std::string line;
+        std::getline(in, line);  // header
+        while (std::getline(in, line)) {
+            std::istringstream fields(line);
+            std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+            fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+            const auto localPort = std::stoi(local.substr(local.find(':') + 1), nullptr, 16);
+            const auto peerPort = std::stoi(remote.substr(remote.find(':') + 1), nullptr, 16);
+            if (peerPort == remotePort && state == "01" && inodes.count(inode) != 0) ports.push_back(localPort);
+        }
+    }
+    return ports;
+}
+
+class RedisTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        settings_.host = "127.0.0.1";
+        settings_.port = testing::redisPort();
+        settings_.timeoutMs = 2000;
+        settings_.keyPrefix = testing::uniqueName("taxdesk-test") + ":";
+        cleaner_ = std::make_unique<KeyCleaner>(settings_);
+        client_ = std::make_unique<RedisClient>(settings_);
+    }
+
+    /// A key of this test, deleted at its end.
+    std::string key(const std::string& name) {
+        cleaner_->track(name);
+        return name;
+    }
+
+    void killOwnConnections() {
+        const auto ports = ownLocalPortsConnectedTo(settings_.port);
+        ASSERT_FALSE(ports.empty()) << "no connection of this process to port " << settings_.port;
+        for (const int port : ports) {
+            const std::string command = "redis-cli -p " + std::to_string(settings_.port) +
+                                        " CLIENT KILL ADDR 127.0.0.1:" + std::to_string(port) + " >/dev/null";
+            ASSERT_EQ(std::system(command.c_str()), 0) << command;
+        }
+    }
+
+    RedisSettings settings_;
+    std::unique_ptr<KeyCleaner> cleaner_;
+    std::unique_ptr<RedisClient> client_;
+};
+
+TEST_F(RedisTest, PingAnswers) {
+    EXPECT_NO_THROW(client_->ping());
+}
+
+TEST_F(RedisTest, MgetReturnsHitsAndMissesInKeyOrder) {
+    client_->setMany({{key("a"), "alpha"}, {key("c"), "gamma"}}, 60);
+
+    const auto values = client_->mget({"a", key("b"), "c", key("d"), "a"});
+
+    ASSERT_EQ(values.size(), 5U);
+    EXPECT_EQ(values[0], "alpha");
+    EXPECT_EQ(values[1], std::nullopt);
+    EXPECT_EQ(values[2], "gamma");
+    EXPECT_EQ(values[3], std::nullopt);
+    EXPECT_EQ(values[4], "alpha");
+}
+
+TEST_F(RedisTest, EveryKeyCarriesThePrefix) {
+    client_->setMany({{key("k"), "v"}}, 60);
+
+    RedisSettings bare = settings_;
+    bare.keyPrefix = "";
+    RedisClient unprefixed(bare);
+    EXPECT_EQ(unprefixed.get(settings_.keyPrefix + "k"), "v");
+    EXPECT_EQ(unprefixed.get("k"), std::nullopt);
+}
+
+TEST_F(RedisTest, SetManyStoresEveryPairWithItsTtl) {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    std::vector<std::string> keys;
+    for (int i = 0; i < 500; ++i) {
+        keys.push_back(key("row-" + std::to_string(i)));
+        pairs.emplace_back(keys.back(), "value " + std::to_string(i));
+    }
+    // Values are binary-safe: the argv form sends lengths, not C strings.
+    pairs[7].second = std::string("nul\0inside", 10);
+
+    client_->setMany(pairs, 120);
+
+    const auto values = client_->mget(keys);
+    ASSERT_EQ(values.size(), pairs.size());
+    for (size_t i = 0; i < pairs.size(); ++i) EXPECT_EQ(values[i], pairs[i].second) << "key " << keys[i];
+    for (const auto* name : {"row-0", "row-250", "row-499"}) {
+        const long long ttl = client_->ttl(name);
+        EXPECT_GT(ttl, 100) << name;
+        EXPECT_LE(ttl, 120) << name;
+    }
+}
+
+TEST_F(RedisTest, SetManyRejectsANonPositiveTtl) {
+    EXPECT_THROW(client_->setMany({{"k", "v"}}, 0), std::invalid_argument);
+}
+
+TEST_F(RedisTest, TtlTellsMissingKeys) {
+    EXPECT_EQ(client_->ttl(key("never-written")), -2);
+}
+
+TEST_F(RedisTest, IncrWithExpiryCountsAndSetsTheExpiryOnce) {
+    const std::string counter = key("counter");
+
+    EXPECT_EQ(client_->incrWithExpiry(counter, 30), 1);
+    EXPECT_EQ(client_->incrWithExpiry(counter, 30), 2);
+    EXPECT_EQ(client_->incrWithExpiry(counter, 9999), 3);
+
+    const long long ttl = client_->ttl(counter);
+    EXPECT_GT(ttl, 0);
+    EXPECT_LE(ttl, 30) << "a later call must not extend the window";
+    EXPECT_EQ(client_->get(counter), "3");
+}
+
+TEST_F(RedisTest, DelReturnsHowManyExisted) {
+    client_->setMany({{key("x"), "1"}, {key("y"), "2"}}, 60);
+
+    EXPECT_EQ(client_->del({"x", "y", key("z")}), 2);
+    EXPECT_EQ(client_->get("x"), std::nullopt);
+    EXPECT_EQ(client_->del({}), 0);
+}
+
+TEST_F(RedisTest, ReconnectsOnceWhenTheServerDroppedTheConnection) {
+    client_->setMany({{key("survivor"), "still here"}}, 60);
+    killOwnConnections();
+
+    EXPECT_EQ(client_->get("survivor"), "still here");
+}
+
+TEST_F(RedisTest, ALargePipelineOnADroppedConnectionIsRetriedWithoutSigpipe) {
+    const SigpipeUnblocked sigpipeUnblocked;
+    client_->ping();
+    killOwnConnections();
+
+    // Several megabytes: hiredis needs many write() calls, and the ones after the peer's reset raise SIGPIPE.
+    std::vector<std::pair<std::string, std::string>> pairs;
+    for (int i = 0; i < 2000; ++i) pairs.emplace_back(key("big-" + std::to_string(i)), std::string(4096, 'x'));
+    client_->setMany(pairs, 60);
+
+    EXPECT_EQ(client_->get("big-1999"), std::string(4096, 'x'));
+}
+
+TEST(RedisClientErrors, AClosedPortThrowsARetryableRedisError) {
+    LocalSocket socket(false);
+    const int port = socket.port();
+    socket.close();
+
+    RedisClient client(RedisSettings{"127.0.0.1", port, 500, "taxdesk-test:"});
+    try {
+        client.ping();
+        FAIL() << "ping on a closed port succeeded";
+    } catch (const RedisError& error) {
+        EXPECT_TRUE(error.isRetryable());
+        const std::string message = error.what();
+        EXPECT_NE(message.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << message;
+        EXPECT_NE(message.find("refused"), std::string::npos) << message;
+    }
+}
+
+TEST(RedisClientErrors, AServerThatNeverAnswersTimesOut) {
+    LocalSocket silent(true);
+    RedisClient client(RedisSettings{"127.0.0.1", silent.port(), 200, "taxdesk-test:"});
+
+    const auto start = std::chrono::steady_clock::now();
+    try {
+        client.get("anything");
+        FAIL() << "get from a silent server succeeded";
+    } catch (const RedisError& error) {
+        const std::string message = error.what();
+        EXPECT_NE(message.find("no answer within 200 ms"), std::string::npos) << message;
+    }
+    // One try and one retry, each bounded by the timeout.
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+TEST(RedisClientErrors, EmptyBatchesMakeNoRoundTrip) {
+    LocalSocket socket(false);
+    const int port = socket.port();
+    socket.close();
+
+    RedisClient client(RedisSettings{"127.0.0.1", port, 200, "taxdesk-test:"});
+    EXPECT_TRUE(client.mget({}).empty());
+    EXPECT_NO_THROW(client.setMany({}, 60));
+    EXPECT_EQ(client.del({}), 0);
+}
+
+}  // namespace
+}  // namespace taxdesk::connectors

@@ -1,0 +1,290 @@
+// The SQL store on both backends: SQLite in a temporary folder, and the PostgreSQL server that scripts/test started
+// (TAXDESK_TEST_POSTGRESQL). Batch ids and token hashes are unique per run, so a shared database is fine.
+#include <Poco/Data/Session.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <thread>
+
+#include "connectors/store/migrations.hpp"
+#include "connectors/store/store.hpp"
+#include "fixtures/test_env.hpp"
+
+namespace taxdesk::connectors {
+namespace {
+
+using namespace Poco::Data::Keywords;
+
+/// Removes a temporary folder when the test ends.
+class FolderRemover {
+  public:
+    explicit FolderRemover(std::string path) : path_(std::move(path)) {}
+    ~FolderRemover() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path_, ignored);
+    }
+    FolderRemover(const FolderRemover&) = delete;
+    FolderRemover& operator=(const FolderRemover&) = delete;
+
+  private:
+    std::string path_;
+};
+
+std::vector<StoredResult> makeResults(const std::string& batchId, int count, const std::string& status) {
+    std::vector<StoredResult> results;
+    results.reserve(static_cast<size_t>(count));
+    for (int row = 1; row <= count; ++row) {
+        const std::string debtor = "A1" + std::to_string(23456780 + row);
+        results.push_back({batchId, row, debtor, status, status == "ok" ? "" : "registry timeout",
+                           R"({"row":)" + std::to_string(row) + R"(,"name":"王小明","status":")" + status + "\"}"});
+    }
+    return results;
+}
+
+class StoreTest : public ::testing::TestWithParam<std::string> {
+  protected:
+    void SetUp() override {
+        settings_.backend = GetParam();
+        settings_.poolSize = 4;
+        if (settings_.backend == "sqlite") {
+            folder_ = testing::tempDir("store");
+            remover_ = std::make_unique<FolderRemover>(folder_);
+            // A folder that does not exist yet: the store creates it.
+            settings_.sqlitePath = folder_ + "/nested/data/taxdesk.db";
+        } else {
+            settings_.postgresql = testing::postgresql();
+        }
+        batchId_ = testing::uniqueName("batch");
+    }
+
+    /// A plain Poco session on the same database, to look behind the store's API.
+    Poco::Data::Session rawSession() const {
+        return settings_.backend == "sqlite" ? Poco::Data::Session("sqlite", settings_.sqlitePath)
+                                             : Poco::Data::Session("postgresql", settings_.postgresql);
+    }
+
+    std::vector<std::pair<int, std::string>> migrationRecords() const {
+        Poco::Data::Session session = rawSession();
+        std::vector<int> versions;
+        std::vector<std::string> appliedAts;
+        session << "SELECT version, applied_at FROM schema_migrations ORDER BY version", into(versions),
+            into(appliedAts), now;
+        std::vector<std::pair<int, std::string>> records;
+        for (size_t i = 0; i < versions.size(); ++i) records.emplace_back(versions[i], appliedAts[i]);
+        return records;
+    }
+
+    StoreSettings settings_;
+    std::string folder_;
+    std::unique_ptr<FolderRemover> remover_;
+    std::string batchId_;
+};
+
+TEST_P(StoreTest, OpeningAppliesEveryMigration) {
+    Store store(settings_);
+
+    EXPECT_EQ(store.backend(), GetParam());
+    EXPECT_EQ(store.schemaVersion(), detail::latestSchemaVersion());
+    EXPECT_NO_THROW(store.ping());
+    const auto records = migrationRecords();
+    ASSERT_EQ(records.size(), detail::migrations().size());
+    for (size_t i = 0; i < records.size(); ++i) {
+        EXPECT_EQ(records[i].first, detail::migrations()[i].version);
+        EXPECT_FALSE(records[i].second.empty());
+    }
+}
+
+TEST_P(StoreTest, ReopeningIsANoOpAndKeepsTheData) {
+    {
+        Store store(settings_);
+        store.upsertResults(makeResults(batchId_, 3, "ok"));
+    }
+    const auto recordsBefore = migrationRecords();
+
+    Store reopened(settings_);
+
+    EXPECT_EQ(reopened.schemaVersion(), detail::latestSchemaVersion());
+    EXPECT_EQ(migrationRecords(), recordsBefore) << "a migration was applied again";
+    EXPECT_EQ(reopened.resultsOfBatch(batchId_), makeResults(batchId_, 3, "ok"));
+}
+
+TEST_P(StoreTest, UpsertingABatchTwiceKeepsOneRowPerResultWithTheLatestValues) {
+    Store store(settings_);
+
+    store.upsertResults(makeResults(batchId_, 1000, "ok"));
+    ASSERT_EQ(store.resultsOfBatch(batchId_).size(), 1000U);
+    const auto changed = makeResults(batchId_, 1000, "error");
+    store.upsertResults(changed);
+
+    const auto stored = store.resultsOfBatch(batchId_);
+    ASSERT_EQ(stored.size(), 1000U);
+    EXPECT_EQ(stored, changed);
+}
+
+TEST_P(StoreTest, FindResultFindsOneRowOrNothing) {
+    Store store(settings_);
+    store.upsertResults(makeResults(batchId_, 5, "ok"));
+
+    const auto found = store.findResult(batchId_, 4);
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(*found, makeResults(batchId_, 5, "ok")[3]);
+    EXPECT_EQ(found->reason, "") << "an empty text must stay empty, not become NULL";
+    EXPECT_EQ(store.findResult(batchId_, 6), std::nullopt);
+    EXPECT_EQ(store.findResult(batchId_ + "-other", 4), std::nullopt);
+}
+
+TEST_P(StoreTest, ResultsOfABatchComeInRowOrderAndOnlyThatBatch) {
+    Store store(settings_);
+    auto results = makeResults(batchId_, 20, "ok");
+    std::reverse(results.begin(), results.end());
+    store.upsertResults(results);
+    store.upsertResults(makeResults(batchId_ + "-neighbour", 3, "ok"));
+
+    const auto stored = store.resultsOfBatch(batchId_);
+
+    ASSERT_EQ(stored.size(), 20U);
+    for (size_t i = 0; i < stored.size(); ++i) EXPECT_EQ(stored[i].row, static_cast<int>(i) + 1);
+    EXPECT_TRUE(store.resultsOfBatch(testing::uniqueName("unknown")).empty());
+    EXPECT_NO_THROW(store.upsertResults({}));
+}
+
+TEST_P(StoreTest, TokensAreStoredByHash) {
+    Store store(settings_);
+    const std::string hash = testing::uniqueName("hash");
+    store.insertToken({hash, "creditor", "C042", "2024-05-01T08:00:00.000Z"});
+    store.insertToken({hash + "-ops", "ops", "", ""});
+
+    const auto token = store.findToken(hash);
+    ASSERT_TRUE(token.has_value());
+    EXPECT_EQ(token->tokenHash, hash);
+    EXPECT_EQ(token->role, "creditor");
+    EXPECT_EQ(token->creditorId, "C042");
+    EXPECT_EQ(token->createdAt, "2024-05-01T08:00:00.000Z");
+    const auto ops = store.findToken(hash + "-ops");
+    ASSERT_TRUE(ops.has_value());
+    EXPECT_EQ(ops->creditorId, "");
+    EXPECT_FALSE(ops->createdAt.empty()) << "an empty createdAt is stamped";
+    EXPECT_EQ(store.findToken(hash + "-missing"), std::nullopt);
+    EXPECT_THROW(store.insertToken({hash, "ops", "", ""}), StoreError);
+}
+
+TEST_P(StoreTest, ConcurrentWritersShareASmallPool) {
+    settings_.poolSize = 2;
+    Store store(settings_);
+
+    std::vector<std::thread> writers;
+    std::vector<std::string> errors(6);
+    for (size_t w = 0; w < errors.size(); ++w) {
+        writers.emplace_back([&, w] {
+            try {
+                for (int round = 0; round < 5; ++round) {
+                    store.upsertResults(makeResults(batchId_ + "-" + std::to_string(w), 50, "ok"));
+                }
+            } catch (const std::exception& error) {
+                errors[w] = error.what();
+            }
+        });
+    }
+    for (auto& writer : writers) writer.join();
+
+    for (size_t w = 0; w < errors.size(); ++w) {
+        EXPECT_EQ(errors[w], "") << "writer " << w;
+        EXPECT_EQ(store.resultsOfBatch(batchId_ + "-" + std::to_string(w)).size(), 50U);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
+
+// SQLite only: a fresh database is cheap to make there, while the PostgreSQL test database is shared and migrated.
+TEST(StoreSqlite, SeveralStoresOpeningAFreshDatabaseAtOnceAllSucceed) {
+    const std::string folder = testing::tempDir("store-race");
+    const FolderRemover remover(folder);
+    StoreSettings settings;
+    settings.sqlitePath = folder + "/taxdesk.db";
+
+    std::vector<std::thread> openers;
+    std::vector<std::string> errors(4);
+    for (size_t i = 0; i < errors.size(); ++i) {
+        openers.emplace_back([&, i] {
+            try {
+                Store store(settings);
+            } catch (const std::exception& error) {
+                errors[i] = error.what();
+            }
+        });
+    }
+    for (auto& opener : openers) opener.join();
+
+    for (const auto& error : errors) EXPECT_EQ(error, "");
+    EXPECT_EQ(Store(settings).schemaVersion(), detail::latestSchemaVersion());
+}
+
+TEST(StoreSqlite, SessionsUseWriteAheadLogging) {
+    const std::string folder = testing::tempDir("store-wal");
+    const FolderRemover remover(folder);
+    StoreSettings settings;
+    settings.sqlitePath = folder + "/taxdesk.db";
+    Store store(settings);
+
+    // journal_mode=WAL is recorded in the file, so a separate connection sees what the store's sessions set.
+    Poco::Data::Session session("sqlite", settings.sqlitePath);
+    std::string mode;
+    session << "PRAGMA journal_mode", into(mode), now;
+    EXPECT_EQ(mode, "wal");
+}
+
+TEST(StorePostgresql, PooledConnectionsTheServerDroppedAreReplacedOnTheNextCall) {
+    // application_name marks this test's connections, so that only they are terminated on the shared server.
+    const std::string application = testing::uniqueName("store_test");
+    StoreSettings settings;
+    settings.backend = "postgresql";
+    settings.postgresql = testing::postgresql() + " application_name=" + application;
+    settings.poolSize = 2;
+    Store store(settings);
+    store.ping();
+
+    Poco::Data::Session admin("postgresql", testing::postgresql());
+    std::vector<bool> terminated;
+    admin << "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" + application + "'",
+        into(terminated), now;
+    ASSERT_FALSE(terminated.empty()) << "no connection of the store found";
+
+    EXPECT_NO_THROW(store.ping());
+    EXPECT_NO_THROW(store.resultsOfBatch("none"));
+}
+
+TEST(StoreErrors, AnUnreachablePostgresqlThrowsStoreError) {
+    // The configured server's address with a port nobody listens on (1 is reserved and closed on test machines).
+    StoreSettings settings;
+    settings.backend = "postgresql";
+    settings.postgresql = "host=127.0.0.1 port=1 dbname=taxdesk user=postgres";
+    try {
+        Store store(settings);
+        FAIL() << "opening an unreachable PostgreSQL succeeded";
+    } catch (const StoreError& error) {
+        EXPECT_TRUE(error.isRetryable());
+        const std::string message = error.what();
+        EXPECT_NE(message.find("postgresql"), std::string::npos) << message;
+        EXPECT_NE(message.find("applying migrations"), std::string::npos) << message;
+    }
+}
+
+TEST(StoreErrors, AnUnknownBackendIsRejected) {
+    StoreSettings settings;
+    settings.backend = "oracle";
+    EXPECT_THROW(Store store(settings), std::invalid_argument);
+}
+
+TEST(StorePlaceholders, PostgresqlGetsNumberedMarkersOutsideQuotes) {
+    using detail::placeholders;
+    using detail::SqlBackend;
+    EXPECT_EQ(placeholders(SqlBackend::postgresql, "SELECT a FROM t WHERE b = ? AND c = '?' AND \"d?\" = ?"),
+              "SELECT a FROM t WHERE b = $1 AND c = '?' AND \"d?\" = $2");
+    EXPECT_EQ(placeholders(SqlBackend::postgresql, "VALUES ('it''s ?', ?)"), "VALUES ('it''s ?', $1)");
+    EXPECT_EQ(placeholders(SqlBackend::sqlite, "VALUES (?, ?)"), "VALUES (?, ?)");
+}
+
+}  // namespace
+}  // namespace taxdesk::connectors

@@ -1,0 +1,283 @@
+// SPEC 7: the synthetic population is a pure function of (ID, seed), with the promised shares of unknown,
+// deceased and record-less people, and records that are well-formed.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "connectors/population/population.hpp"
+#include "jobs/identity/identifiers.hpp"
+
+namespace taxdesk::connectors {
+namespace {
+
+using jobs::identity::classify;
+using jobs::identity::IdKind;
+
+constexpr std::uint64_t kSeed = 20261126;
+const std::vector<int> kYears = {2021, 2022, 2023, 2024, 2025};
+
+/// The test's own national ID maker (SPEC 2 formula written out again), so that the rates below are measured on
+/// IDs the population did not choose.
+std::string nationalIdFor(int i) {
+    static constexpr std::array<int, 26> kCodes = {10, 11, 12, 13, 14, 15, 16, 17, 34, 18, 19, 20, 21,
+                                                   22, 35, 23, 24, 25, 26, 27, 28, 29, 32, 30, 31, 33};
+    std::string id(1, static_cast<char>('A' + i % 26));
+    id += (i / 26) % 2 == 0 ? '1' : '2';
+    // Spread the seven free digits: consecutive i must not give neighbouring numbers only.
+    const long long body = (static_cast<long long>(i) * 7'919'993LL + 12'345LL) % 10'000'000LL;
+    char digits[8];
+    std::snprintf(digits, sizeof digits, "%07lld", body);
+    id += digits;
+    const int code = kCodes[static_cast<std::size_t>(id[0] - 'A')];
+    int sum = code / 10 + code % 10 * 9;
+    for (int k = 1; k <= 8; ++k) sum += (id[static_cast<std::size_t>(k)] - '0') * (9 - k);
+    id += static_cast<char>('0' + (10 - sum % 10) % 10);
+    return id;
+}
+
+bool isDistrict(const std::string& district) {
+    static const std::set<std::string> kDistricts = {"中正區", "大同區", "中山區", "松山區", "大安區", "萬華區",
+                                                     "信義區", "士林區", "北投區", "內湖區", "南港區", "文山區"};
+    return kDistricts.count(district) == 1;
+}
+
+TEST(Population, SameIdAndSeedGiveTheSameAnswers) {
+    const Population first(kSeed);
+    const Population second(kSeed);
+    for (int i = 0; i < 300; ++i) {
+        const std::string id = nationalIdFor(i);
+        SCOPED_TRACE(id);
+        EXPECT_EQ(first.registryRecord(id), second.registryRecord(id));
+        EXPECT_EQ(first.nhiCardNumber(id), second.nhiCardNumber(id));
+        EXPECT_EQ(first.taxRecords(id, kYears, true, true), second.taxRecords(id, kYears, true, true));
+        // And the same instance answers the same on a second call.
+        EXPECT_EQ(first.registryRecord(id), first.registryRecord(id));
+    }
+    EXPECT_EQ(first.nationalIdAt(7), second.nationalIdAt(7));
+    EXPECT_EQ(first.businessNumberAt(7), second.businessNumberAt(7));
+}
+
+TEST(Population, AnotherSeedIsAnotherPopulation) {
+    const Population first(kSeed);
+    const Population other(kSeed + 1);
+    int differing = 0;
+    for (int i = 0; i < 300; ++i) {
+        const std::string id = nationalIdFor(i);
+        if (first.registryRecord(id) != other.registryRecord(id)) ++differing;
+    }
+    // Names, dates and districts all vary: nearly every record differs.
+    EXPECT_GT(differing, 280);
+    EXPECT_NE(first.nationalIdAt(0), other.nationalIdAt(0));
+}
+
+TEST(Population, AYearsRecordsDoNotDependOnTheOtherYearsAskedFor) {
+    const Population population(kSeed);
+    int compared = 0;
+    for (int i = 0; i < 200; ++i) {
+        const std::string id = nationalIdFor(i);
+        const TaxRecords all = population.taxRecords(id, kYears, true, false);
+        const TaxRecords only2023 = population.taxRecords(id, {2023}, true, false);
+        std::vector<IncomeRecord> expected;
+        for (const auto& record : all.income) {
+            if (record.year == 2023) expected.push_back(record);
+        }
+        EXPECT_EQ(only2023.income, expected) << id;
+        compared += static_cast<int>(expected.size());
+    }
+    EXPECT_GT(compared, 50);  // the comparison was not vacuous
+}
+
+TEST(Population, InputIsNormalised) {
+    const Population population(kSeed);
+    const std::string id = population.nationalIdAt(3);
+    std::string lower = id;
+    lower[0] = static_cast<char>(lower[0] - 'A' + 'a');
+    EXPECT_EQ(population.registryRecord(" " + lower + "\u3000"), population.registryRecord(id));
+    EXPECT_EQ(population.registryRecord(id)->id, id);
+}
+
+TEST(Population, InvalidIdsAreUnknown) {
+    const Population population(kSeed);
+    for (const std::string id : {"A123456788", "", "22099132", "hello", "A1234567890"}) {
+        SCOPED_TRACE(id);
+        EXPECT_EQ(population.registryRecord(id), std::nullopt);
+        EXPECT_EQ(population.nhiCardNumber(id), "");
+        EXPECT_EQ(population.taxRecords(id, kYears, true, true), TaxRecords{});
+    }
+}
+
+TEST(Population, SharesOfUnknownDeceasedAndRecordlessPeople) {
+    const Population population(kSeed);
+    constexpr int kIds = 20'000;
+    int unknown = 0;
+    int deceased = 0;
+    int registered = 0;
+    int withoutRecords = 0;
+    std::set<std::string> seen;
+    for (int i = 0; i < kIds; ++i) {
+        const std::string id = nationalIdFor(i);
+        ASSERT_EQ(classify(id), IdKind::nationalId) << id;
+        seen.insert(id);
+        const auto record = population.registryRecord(id);
+        if (!record) {
+            ++unknown;
+            continue;
+        }
+        ++registered;
+        if (record->deceased) ++deceased;
+        const TaxRecords records = population.taxRecords(id, kYears, true, true);
+        if (records.income.empty() && records.property.empty()) ++withoutRecords;
+    }
+    ASSERT_EQ(seen.size(), static_cast<std::size_t>(kIds));
+    EXPECT_GE(unknown, kIds * 2 / 100);
+    EXPECT_LE(unknown, kIds * 4 / 100);
+    EXPECT_GE(deceased * 1000, kIds * 5);   // 0.5%
+    EXPECT_LE(deceased * 1000, kIds * 15);  // 1.5%
+    // About 10% have no records at all (a handful more have records only outside these years).
+    EXPECT_GE(withoutRecords * 100, registered * 8);
+    EXPECT_LE(withoutRecords * 100, registered * 13);
+}
+
+TEST(Population, PersonRecordsAreWellFormed) {
+    const Population population(kSeed);
+    const std::regex date(R"(\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]))");
+    const std::regex twelveDigits(R"(\d{12})");
+    const std::set<std::string> incomeTypes = {"50", "9A", "5A", "51", "54"};
+    const std::set<std::string> propertyKinds = {"land", "building", "vehicle", "investment"};
+    std::set<std::string> kindsSeen;
+    std::set<std::string> typesSeen;
+    for (int i = 0; i < 1000; ++i) {
+        const std::string id = nationalIdFor(i);
+        SCOPED_TRACE(id);
+        const auto record = population.registryRecord(id);
+        if (!record) {
+            EXPECT_EQ(population.nhiCardNumber(id), "");
+            EXPECT_EQ(population.taxRecords(id, kYears, true, true), TaxRecords{});
+            continue;
+        }
+        EXPECT_EQ(record->id, id);
+        EXPECT_FALSE(record->company);
+        // Surname and one or two given characters, each three UTF-8 bytes.
+        EXPECT_TRUE(record->name.size() == 6 || record->name.size() == 9) << record->name;
+        EXPECT_TRUE(std::regex_match(record->birthDate, date)) << record->birthDate;
+        const int age = 2026 - std::stoi(record->birthDate.substr(0, 4));
+        EXPECT_GE(age, 20);
+        EXPECT_LE(age, 90);
+        EXPECT_TRUE(isDistrict(record->district)) << record->district;
+        EXPECT_TRUE(std::regex_match(population.nhiCardNumber(id), twelveDigits));
+
+        const TaxRecords records = population.taxRecords(id, kYears, true, true);
+        std::map<int, int> perYear;
+        for (const auto& income : records.income) {
+            ++perYear[income.year];
+            EXPECT_TRUE(std::find(kYears.begin(), kYears.end(), income.year) != kYears.end());
+            EXPECT_EQ(classify(income.payerId), IdKind::businessNumber) << income.payerId;
+            EXPECT_EQ(income.payerName, population.companyName(income.payerId));
+            EXPECT_EQ(incomeTypes.count(income.incomeType), 1U) << income.incomeType;
+            EXPECT_GT(income.amount, 0);
+            typesSeen.insert(income.incomeType);
+        }
+        for (const auto& [year, count] : perYear) EXPECT_LE(count, 4) << year;
+        EXPECT_LE(records.property.size(), 3U);
+        for (const auto& property : records.property) {
+            EXPECT_EQ(propertyKinds.count(property.kind), 1U) << property.kind;
+            EXPECT_FALSE(property.description.empty());
+            EXPECT_EQ(property.location.rfind("臺北市", 0), 0U) << property.location;
+            EXPECT_GT(property.value, 0);
+            kindsSeen.insert(property.kind);
+        }
+        // Asking for nothing gives nothing.
+        EXPECT_EQ(population.taxRecords(id, kYears, false, false), TaxRecords{});
+        EXPECT_TRUE(population.taxRecords(id, kYears, false, true).income.empty());
+        EXPECT_TRUE(population.taxRecords(id, kYears, true, false).property.empty());
+    }
+    EXPECT_EQ(kindsSeen, propertyKinds);
+    EXPECT_EQ(typesSeen, incomeTypes);
+}
+
+TEST(Population, NoIncomeAfterTheLatestTaxYear) {
+    const Population population(kSeed);
+    for (int i = 0; i < 200; ++i) {
+        EXPECT_TRUE(population.taxRecords(nationalIdFor(i), {2026, 2030}, true, false).income.empty());
+    }
+}
+
+TEST(Population, CompaniesHaveCompanyRecords) {
+    const Population population(kSeed);
+    for (std::uint64_t i = 0; i < 200; ++i) {
+        const std::string id = population.businessNumberAt(i);
+        SCOPED_TRACE(id);
+        ASSERT_EQ(classify(id), IdKind::businessNumber);
+        const auto record = population.registryRecord(id);
+        ASSERT_TRUE(record.has_value());
+        EXPECT_TRUE(record->company);
+        EXPECT_FALSE(record->deceased);
+        EXPECT_EQ(record->name, population.companyName(id));
+        EXPECT_NE(record->name.find("有限公司"), std::string::npos) << record->name;
+        EXPECT_TRUE(isDistrict(record->district));
+        EXPECT_EQ(population.nhiCardNumber(id), "");  // companies have no NHI card
+        for (const auto& income : population.taxRecords(id, kYears, true, false).income) {
+            EXPECT_TRUE(income.incomeType == "5A" || income.incomeType == "51" || income.incomeType == "54");
+        }
+    }
+}
+
+TEST(Population, FindersGiveValidIdsOfTheWantedKind) {
+    const Population population(kSeed);
+    std::set<std::string> nationalIds;
+    for (std::uint64_t i = 0; i < 1000; ++i) {
+        const std::string id = population.nationalIdAt(i);
+        SCOPED_TRACE(id);
+        ASSERT_EQ(classify(id), IdKind::nationalId);
+        const auto record = population.registryRecord(id);
+        ASSERT_TRUE(record.has_value());
+        EXPECT_FALSE(record->deceased);
+        nationalIds.insert(id);
+    }
+    EXPECT_EQ(nationalIds.size(), 1000U);
+    for (std::uint64_t i = 0; i < 50; ++i) {
+        const std::string resident = population.residentCertificateAt(i);
+        EXPECT_EQ(classify(resident), IdKind::residentCertificate) << resident;
+        ASSERT_TRUE(population.registryRecord(resident).has_value());
+        EXPECT_FALSE(population.registryRecord(resident)->deceased);
+
+        const std::string unregistered = population.unregisteredIdAt(i);
+        EXPECT_EQ(classify(unregistered), IdKind::nationalId) << unregistered;
+        EXPECT_EQ(population.registryRecord(unregistered), std::nullopt);
+
+        const std::string deceased = population.deceasedIdAt(i);
+        EXPECT_EQ(classify(deceased), IdKind::nationalId) << deceased;
+        ASSERT_TRUE(population.registryRecord(deceased).has_value());
+        EXPECT_TRUE(population.registryRecord(deceased)->deceased);
+    }
+}
+
+TEST(Population, RandomNamesAreChineseNames) {
+    const Population population(kSeed);
+    std::set<std::string> names;
+    for (std::uint64_t i = 0; i < 100; ++i) {
+        const std::string name = population.randomPersonName(i);
+        EXPECT_TRUE(name.size() == 6 || name.size() == 9) << name;
+        names.insert(name);
+    }
+    EXPECT_GT(names.size(), 80U);
+}
+
+TEST(Population, WithCheckDigitCompletesValidIds) {
+    EXPECT_EQ(withCheckDigit("A12345678"), "A123456789");
+    EXPECT_EQ(withCheckDigit("A80000001"), "A800000014");
+    for (int i = 0; i < 100; ++i) {
+        const std::string id = nationalIdFor(i * 31);
+        EXPECT_EQ(withCheckDigit(id.substr(0, 9)), id);
+    }
+}
+
+}  // namespace
+}  // namespace taxdesk::connectors
