@@ -21,6 +21,8 @@
 #include "engine/cli.hpp"
 #include "engine/config.hpp"
 #include "engine/logging.hpp"
+#include "engine/request_gen.hpp"
+#include "jobs/inquiry/codec.hpp"
 #include "engine/service.hpp"
 
 namespace taxdesk::engine {
@@ -146,10 +148,28 @@ int commandToken(const Settings& settings, const std::vector<std::string>& args)
 }
 
 int commandGen(const Settings& settings, const std::vector<std::string>& args) {
-    const ArgReader reader(args, {"rows", "sms", "seed", "bad-fraction", "charset", "out"}, {});
+    const ArgReader reader(args, {"rows", "sms", "seed", "bad-fraction", "charset", "out", "format", "batch", "creditor"},
+                           {});
     if (reader.value("sms"))
         throw UsageError("gen --sms is not available yet: SMS generation comes with the SMS service");
     if (!reader.value("rows")) throw UsageError("gen: --rows N is required");
+    const std::string format = reader.value("format").value_or("csv");
+    if (format != "csv" && format != "requests") throw UsageError("gen: --format must be csv or requests");
+    if (format == "requests") {
+        // inquiry.requests messages, one JSON object a line: rows that skip the upload (demo, bench, kcat).
+        const auto rows = static_cast<int>(reader.integer("rows", 0, 1, 10'000'000));
+        const auto seed = static_cast<std::uint64_t>(
+            reader.integer("seed", static_cast<long long>(settings.stubs.seed), 0, 9'000'000'000'000'000LL));
+        const std::string batch = reader.value("batch").value_or("DEMO");
+        const std::string creditor = reader.value("creditor").value_or("C1");
+        std::ofstream file;
+        if (const auto out = reader.value("out")) file.open(*out, std::ios::trunc);
+        std::ostream& out = reader.value("out") ? file : std::cout;
+        for (int row = 1; row <= rows; ++row)
+            out << jobs::inquiry::encodeRequest(generatedRequest(batch, creditor, row, seed)) << '\n';
+        out.flush();
+        return out ? 0 : kExitFailure;
+    }
     connectors::BatchGenOptions options;
     options.rows = static_cast<std::size_t>(reader.integer("rows", 0, 1, 10'000'000));
     options.seed = static_cast<std::uint64_t>(

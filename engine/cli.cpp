@@ -108,6 +108,9 @@ Commands:
                              writes a creditor batch file (SPEC 3.1) matching the stub population; F of the rows
                              (default 0) carry one mistake each (bad ID, missing field, bad scope, bad year, title
                              too long, duplicate).
+  gen --rows N --format requests [--batch ID] [--creditor ID] [--seed S] [--out FILE]
+                             writes inquiry.requests messages (JSON lines) for the same population, to feed the
+                             engine straight through Kafka (kcat -P -t inquiry.requests -k ID).
   config                     prints the effective configuration (secrets masked) and where each value came from.
 
 Global options:

@@ -68,7 +68,7 @@ void Pipeline::run(const std::atomic<bool>& stop) {
         });
     consumer.onError = [&](const std::string& error) { log.warning("consumer: %s", error); };
 
-    if (!settings_.outputTopics.empty()) producer.warmTopics(settings_.outputTopics, 10000);
+    if (!settings_.warmTopics.empty()) producer.warmTopics(settings_.warmTopics, 10000);
     consumer.subscribe({settings_.inputTopic});
     log.information("consuming %s as group %s", settings_.inputTopic, settings_.groupId);
 

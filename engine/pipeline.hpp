@@ -40,7 +40,8 @@ struct PipelineSettings {
     int batchTimeoutMs = 10;
     int maxInFlight = 20000;
     int commitIntervalMs = 200;
-    std::vector<std::string> outputTopics;  ///< looked up at start so the first produce does not stall
+    std::vector<std::string> warmTopics;  ///< looked up at start so the first produce does not stall (and, on the
+                                          ///< embedded broker, created)
 };
 
 class Pipeline {

@@ -59,7 +59,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     pipelineSettings.batchSize = settings_.batchSize;
     pipelineSettings.batchTimeoutMs = settings_.batchTimeoutMs;
     pipelineSettings.maxInFlight = settings_.maxInFlight;
-    pipelineSettings.outputTopics = {stageSettings.resultsTopic, stageSettings.deadLetterTopic};
+    pipelineSettings.warmTopics = {pipelineSettings.inputTopic, stageSettings.resultsTopic, stageSettings.deadLetterTopic};
     parts_->inquiryPipeline =
         std::make_unique<Pipeline>(pipelineSettings, *parts_->inquiryStage, parts_->metrics.pipeline("inquiry"));
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <memory>
 #include <set>
 #include <stdexcept>
@@ -226,7 +227,7 @@ class Generator {
             throw std::invalid_argument("unknown charset '" + options.charset + "': use utf-8 or big5");
         }
         // Whole parts per million keep the count of faulty rows exact: floor(rows × fraction).
-        badPpm_ = static_cast<std::uint64_t>(options.badFraction * 1'000'000.0 + 0.5);
+        badPpm_ = static_cast<std::uint64_t>(std::llround(options.badFraction * 1'000'000.0));
     }
 
     BatchGenReport run(std::ostream& out) {
@@ -242,7 +243,6 @@ class Generator {
                 badSoFar = badAfter;
             }
             const Row row = makeRow(i, kind, variant);
-            rows_.push_back(row);
             write(out, csvLine(row));
         }
         report_.rows = options_.rows;
@@ -293,6 +293,7 @@ class Generator {
         if (kind == Kind::tooLong) row.title = tooLongTitle(stream, variant);
 
         // Draw people until the row's key is new, so that no good row is a duplicate by accident.
+        Expect expect = Expect::found;
         for (std::uint64_t attempt = 0;; ++attempt) {
             const std::uint64_t person = index * 64 + attempt;
             if (kind == Kind::invalidId) {
@@ -302,32 +303,40 @@ class Generator {
                 row.id = invalidId(stream, valid, variant % 3);
                 row.name = registeredName(valid, person);
             } else if (kind == Kind::good) {
-                chooseGoodIdentity(stream, person, row);
+                expect = chooseGoodIdentity(stream, person, row);
             } else {
                 row.id = stream.chance(0.2) ? population_.businessNumberAt(person) : population_.nationalIdAt(person);
                 row.name = registeredName(row.id, person);
             }
-            if (kind == Kind::invalidId || kind == Kind::badYear || keys_.insert(canonicalKey(row)).second) break;
+            if (kind == Kind::invalidId || kind == Kind::badYear ||
+                keys_.insert(detail::fnv1a(canonicalKey(row))).second) {
+                break;
+            }
         }
         if (kind == Kind::missingField) (variant % 2 == 0 ? row.name : row.title).clear();
 
         if (kind == Kind::good) {
             ++report_.good;
-            goodRows_.push_back(rows_.size());
+            report_.notRegistered += expect == Expect::notRegistered ? 1 : 0;
+            report_.deceased += expect == Expect::deceased ? 1 : 0;
+            report_.nameMismatches += expect == Expect::nameMismatch ? 1 : 0;
             row.id = presentId(stream, row.id);
         } else {
             ++report_.rejected[reasonOf(kind)];
         }
+        if (kind == Kind::good) remember(row);
         return row;
     }
 
-    void chooseGoodIdentity(Stream& stream, std::uint64_t person, Row& row) {
+    /// What the look-up of a good row will find.
+    enum class Expect { found, notRegistered, deceased, nameMismatch };
+
+    Expect chooseGoodIdentity(Stream& stream, std::uint64_t person, Row& row) const {
         const auto roll = stream.below(100);
         if (roll < 2) {
             row.id = population_.unregisteredIdAt(person);
             row.name = population_.randomPersonName(person);
-            ++report_.notRegistered;
-            return;
+            return Expect::notRegistered;
         }
         if (roll < 3) {
             row.id = population_.deceasedIdAt(person);
@@ -342,19 +351,19 @@ class Generator {
         if (!record) {
             // The population's finders return a registered ID for all but astronomically unlucky indices.
             row.name = population_.randomPersonName(person);
-            ++report_.notRegistered;
-            return;
+            return Expect::notRegistered;
         }
         row.name = record->name;
-        if (record->deceased) ++report_.deceased;
-        if (!record->deceased && stream.chance(0.02)) {
+        if (record->deceased) return Expect::deceased;
+        if (stream.chance(0.02)) {
             // Someone else's name: a typo would be too close to call for a reader's name rule.
             for (std::uint64_t other = 1; row.name == record->name; ++other) {
                 row.name = record->company ? population_.companyName(population_.businessNumberAt(person + other))
                                            : population_.randomPersonName(person + other);
             }
-            ++report_.nameMismatches;
+            return Expect::nameMismatch;
         }
+        return Expect::found;
     }
 
     std::string registeredName(const std::string& id, std::uint64_t person) const {
@@ -364,17 +373,29 @@ class Generator {
 
     /// A good row before this one, or nullptr.
     const Row* pickEarlier(Stream& stream) const {
-        if (goodRows_.empty()) return nullptr;
-        return &rows_[goodRows_[static_cast<std::size_t>(stream.below(goodRows_.size()))]];
+        if (recentGood_.empty()) return nullptr;
+        return &recentGood_[static_cast<std::size_t>(stream.below(recentGood_.size()))];
+    }
+
+    /// Keeps the latest good rows (not all: `gen` may write millions) for duplicates to repeat.
+    void remember(const Row& row) {
+        if (recentGood_.size() < kRecentGood) {
+            recentGood_.push_back(row);
+        } else {
+            recentGood_[nextRecent_] = row;
+            nextRecent_ = (nextRecent_ + 1) % kRecentGood;
+        }
     }
 
     const BatchGenOptions& options_;
     Population population_;
     std::unique_ptr<Poco::Windows950Encoding> big5_;
     std::uint64_t badPpm_ = 0;
-    std::vector<Row> rows_;
-    std::vector<std::size_t> goodRows_;
-    std::unordered_set<std::string> keys_;
+    static constexpr std::size_t kRecentGood = 4096;
+    std::vector<Row> recentGood_;
+    std::size_t nextRecent_ = 0;
+    /// Hashes of the keys so far: 8 bytes a row. A false collision only makes a row draw another person.
+    std::unordered_set<std::uint64_t> keys_;
     BatchGenReport report_;
 };
 

@@ -43,8 +43,8 @@ class Stream {
         return z ^ (z >> 31);
     }
 
-    /// Uniform in [0, bound); bound > 0. The modulo bias is below 2^-40 for the bounds used here.
-    constexpr std::uint64_t below(std::uint64_t bound) noexcept { return next() % bound; }
+    /// Uniform in [0, bound); 0 for a bound of 0. The modulo bias is below 2^-40 for the bounds used here.
+    constexpr std::uint64_t below(std::uint64_t bound) noexcept { return bound == 0 ? 0 : next() % bound; }
 
     /// Uniform in [low, high].
     constexpr long long between(long long low, long long high) noexcept {

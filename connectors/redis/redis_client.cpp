@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <csignal>
 #include <ctime>
+#include <span>
 #include <stdexcept>
 
 namespace taxdesk::connectors {
@@ -133,7 +134,7 @@ class Connection {
 };
 
 std::string replyText(const redisReply& reply) {
-    return std::string(reply.str, reply.len);
+    return {reply.str, reply.len};
 }
 
 /// A server error (WRONGTYPE, OOM, a script error) is an answer, not a lost connection: no reconnect.
@@ -237,7 +238,9 @@ std::vector<std::optional<std::string>> RedisClient::mget(const std::vector<std:
         }
         values.clear();
         values.reserve(keys.size());
-        for (size_t i = 0; i < reply->elements; ++i) values.push_back(optionalString(*reply->element[i], "MGET"));
+        for (const redisReply* element : std::span(reply->element, reply->elements)) {
+            values.push_back(optionalString(*element, "MGET"));
+        }
     });
     return values;
 }
@@ -252,10 +255,10 @@ void RedisClient::setMany(const std::vector<std::pair<std::string, std::string>>
         for (const auto& [key, value] : pairs) connection.append({"SET", prefixed(key), value, "EX", ttl});
         // Read every reply even after an error answer, or the next command would read a stale one.
         std::string firstError;
-        for (size_t i = 0; i < pairs.size(); ++i) {
+        for (const auto& pair : pairs) {
             const ReplyPtr reply = connection.nextReply();
             if (reply->type == REDIS_REPLY_ERROR && firstError.empty()) {
-                firstError = "SET " + pairs[i].first + ": server answered: " + replyText(*reply);
+                firstError = "SET " + pair.first + ": server answered: " + replyText(*reply);
             }
         }
         if (!firstError.empty()) throw RedisError(firstError);

@@ -14,7 +14,7 @@
 # The newest installed server's bin folder (Debian keeps them under /usr/lib/postgresql/<major>/bin).
 pg_bin_dir() {
     local dir
-    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    dir=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
     if [ -z "$dir" ] || [ ! -x "$dir/pg_ctl" ]; then
         echo "postgres.sh: no PostgreSQL server found under /usr/lib/postgresql (apt-get install postgresql)" >&2
         return 1

@@ -389,6 +389,7 @@ TEST_F(FakeServerTest, ManyThreadsShareOneClient) {
     const ConnectorSet clients = makeHttpConnectors(clientSettings(server.baseUrl()));
     std::atomic<int> wrong{0};
     std::vector<std::thread> threads;
+    threads.reserve(8);
     for (int t = 0; t < 8; ++t) {
         threads.emplace_back([&, t] {
             for (int i = 0; i < 40; ++i) {
@@ -445,14 +446,15 @@ TEST(HttpClients, ASilentServerIsATimeout) {
     settings.timeoutMs = 300;
     settings.retries = 0;
     const ConnectorSet clients = makeHttpConnectors(settings);
+    std::string message;
     const auto start = std::chrono::steady_clock::now();
     try {
         clients.taxData->lookup("A123456789", {2023}, true, true);
-        FAIL() << "no exception";
     } catch (const TransientError& error) {
-        EXPECT_TRUE(contains(error.what(), "timed out")) << error.what();
+        message = error.what();
     }
     const auto elapsed = std::chrono::steady_clock::now() - start;
+    EXPECT_TRUE(contains(message, "timed out")) << message;
     EXPECT_GE(elapsed, 250ms);
     EXPECT_LT(elapsed, 2000ms);
 }

@@ -59,12 +59,12 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     }
 
     /// A plain Poco session on the same database, to look behind the store's API.
-    Poco::Data::Session rawSession() const {
+    [[nodiscard]] Poco::Data::Session rawSession() const {
         return settings_.backend == "sqlite" ? Poco::Data::Session("sqlite", settings_.sqlitePath)
                                              : Poco::Data::Session("postgresql", settings_.postgresql);
     }
 
-    std::vector<std::pair<int, std::string>> migrationRecords() const {
+    [[nodiscard]] std::vector<std::pair<int, std::string>> migrationRecords() const {
         Poco::Data::Session session = rawSession();
         std::vector<int> versions;
         std::vector<std::string> appliedAts;
@@ -206,12 +206,12 @@ TEST(StoreSqlite, SeveralStoresOpeningAFreshDatabaseAtOnceAllSucceed) {
 
     std::vector<std::thread> openers;
     std::vector<std::string> errors(4);
-    for (size_t i = 0; i < errors.size(); ++i) {
-        openers.emplace_back([&, i] {
+    for (std::string& error : errors) {
+        openers.emplace_back([&settings, &error] {
             try {
                 Store store(settings);
-            } catch (const std::exception& error) {
-                errors[i] = error.what();
+            } catch (const std::exception& exception) {
+                error = exception.what();
             }
         });
     }

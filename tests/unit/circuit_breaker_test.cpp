@@ -164,6 +164,7 @@ TEST(CircuitBreaker, ManyThreadsAtOnce) {
     CircuitBreaker breaker("taxdata", 1000000, 10ms);
     std::atomic<int> calls{0};
     std::vector<std::thread> threads;
+    threads.reserve(8);
     for (int t = 0; t < 8; ++t) {
         threads.emplace_back([&] {
             for (int i = 0; i < 1000; ++i) {
@@ -192,6 +193,7 @@ TEST(CircuitBreaker, OnlyOneProbeAmongConcurrentCallers) {
     std::atomic<int> refused{0};
     std::atomic<bool> release{false};
     std::vector<std::thread> threads;
+    threads.reserve(8);
     for (int t = 0; t < 8; ++t) {
         threads.emplace_back([&] {
             try {

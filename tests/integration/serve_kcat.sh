@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# End to end, as an operator would check it (issue 2): `taxdesk serve` comes up against the broker and
+# redis-server that scripts/test started, /readyz is 200, requests produced with kcat yield results on
+# inquiry.results with the statuses the stub population implies, a bad message goes to the dead-letter topic,
+# SIGTERM stops the engine and leaves no process behind, and a bad configuration value is one clear line.
+set -euo pipefail
+taxdesk=${1:?usage: serve_kcat.sh path/to/taxdesk}
+: "${TAXDESK_TEST_REDIS_PORT:?not set: run through scripts/test}"
+: "${TAXDESK_TEST_KAFKA_BOOTSTRAP:?not set: run through scripts/test}"
+bootstrap=$TAXDESK_TEST_KAFKA_BOOTSTRAP
+work=$(mktemp -d /tmp/taxdesk-e2e.XXXXXX)
+prefix="e2e$$-$RANDOM."
+engine=
+fail() { echo "FAIL: $*" >&2; [[ -f $work/engine.log ]] && tail -30 "$work/engine.log" >&2; exit 1; }
+cleanup() { [[ -n $engine ]] && kill -KILL "$engine" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+# 1. A bad configuration value: one line naming the key, non-zero exit, nothing started.
+set +e
+"$taxdesk" serve --set http.port=seventy >"$work/out" 2>"$work/err"
+rc=$?
+set -e
+[[ $rc -ne 0 ]] || fail "a bad http.port was accepted"
+[[ $(wc -l <"$work/err") -eq 1 ]] || fail "expected one line of error, got: $(cat "$work/err")"
+grep -q "http.port" "$work/err" || fail "the error does not name the key: $(cat "$work/err")"
+TAXDESK_REDIS_PORTT=1 "$taxdesk" config >/dev/null 2>"$work/err" && fail "an unknown TAXDESK_ variable was accepted"
+grep -q "TAXDESK_REDIS_PORTT" "$work/err" || fail "the error does not name the variable"
+
+# 2. The engine comes up and is ready.
+for _ in $(seq 50); do
+  port=$((20000 + RANDOM % 20000))
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+done
+"$taxdesk" serve --set "app.var_dir=$work/var" --set "http.port=$port" --set "kafka.bootstrap=$bootstrap" \
+  --set "kafka.topic_prefix=$prefix" --set "kafka.group_id=${prefix}engine" \
+  --set "redis.port=$TAXDESK_TEST_REDIS_PORT" --set "redis.key_prefix=${prefix}" >"$work/engine.log" 2>&1 &
+engine=$!
+for _ in $(seq 150); do
+  curl -sf "http://127.0.0.1:$port/readyz" >"$work/ready" 2>/dev/null && break
+  kill -0 "$engine" 2>/dev/null || fail "the engine exited"
+  sleep 0.2
+done
+grep -q '"status":"ready"' "$work/ready" || fail "/readyz never said ready: $(curl -s "http://127.0.0.1:$port/readyz")"
+curl -sf "http://127.0.0.1:$port/healthz" | grep -q ok || fail "/healthz"
+
+# 3. Requests through kcat; the expected statuses come from the stub population (gen's row plan: row 7 is unknown to
+#    the registry, 13 carries a wrong name, 57 is deceased; row 1 is a living person).
+"$taxdesk" gen --rows 60 --format requests --batch E2E >"$work/requests"
+sed -n '1p;7p;13p;57p' "$work/requests" | kcat -b "$bootstrap" -P -t "${prefix}inquiry.requests" -k E2E
+echo 'this is not JSON' | kcat -b "$bootstrap" -P -t "${prefix}inquiry.requests" -k E2E
+kcat -b "$bootstrap" -C -t "${prefix}inquiry.results" -o beginning -c 4 -e -q -m 30 >"$work/results" ||
+  fail "no results on ${prefix}inquiry.results"
+[[ $(wc -l <"$work/results") -eq 4 ]] || fail "expected 4 results, got: $(cat "$work/results")"
+status_of() { grep "\"row\":$1," "$work/results" | grep -o '"status":"[a-z_]*"' | cut -d'"' -f4; }
+[[ $(status_of 7) == not_registered ]] || fail "row 7: $(status_of 7)"
+[[ $(status_of 13) == name_mismatch ]] || fail "row 13: $(status_of 13)"
+[[ $(status_of 57) == deceased ]] || fail "row 57: $(status_of 57)"
+[[ $(status_of 1) == found || $(status_of 1) == no_records ]] || fail "row 1: $(status_of 1)"
+kcat -b "$bootstrap" -C -t "${prefix}inquiry.requests.dlq" -o beginning -c 1 -e -q -m 30 >"$work/dlq" ||
+  fail "nothing on the dead-letter topic"
+grep -q '"original":"this is not JSON"' "$work/dlq" || fail "dead letter: $(cat "$work/dlq")"
+grep -q '"error":' "$work/dlq" && grep -q '"failed_at":' "$work/dlq" || fail "dead letter lacks error/failed_at"
+curl -sf "http://127.0.0.1:$port/metrics" | grep -q 'taxdesk_pipeline_messages_total{direction="in",pipeline="inquiry"} 5' ||
+  fail "metrics do not count 5 messages in"
+
+# 4. SIGTERM: the engine stops by itself, and nothing is left.
+kill -TERM "$engine"
+for _ in $(seq 100); do kill -0 "$engine" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$engine" 2>/dev/null && fail "the engine did not stop within 10 s of SIGTERM"
+wait "$engine" || fail "the engine exited non-zero after SIGTERM"
+engine=
+pgrep -f "kafka.topic_prefix=$prefix" >/dev/null && fail "a process is left behind"
+echo "serve_kcat: 1 passed, 0 failed"
