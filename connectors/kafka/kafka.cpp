@@ -213,6 +213,10 @@ Consumer::Consumer(const KafkaSettings& settings, const std::string& groupId, Re
                                           {"queued.min.messages", "200000"},
                                           {"queued.max.messages.kbytes", "262144"},
                                           {"fetch.wait.max.ms", "20"},
+                                          // A restarted engine waits this long for its old self's partitions on
+                                          // the embedded broker; 45 s (the default) is a long time to stand still.
+                                          {"session.timeout.ms", "10000"},
+                                          {"heartbeat.interval.ms", "1000"},
                                       });
     rd_kafka_conf_set_rebalance_cb(
         conf.get(), reinterpret_cast<void (*)(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*,

@@ -321,10 +321,10 @@ class Generator {
             report_.deceased += expect == Expect::deceased ? 1 : 0;
             report_.nameMismatches += expect == Expect::nameMismatch ? 1 : 0;
             row.id = presentId(stream, row.id);
+            remember(row);
         } else {
             ++report_.rejected[reasonOf(kind)];
         }
-        if (kind == Kind::good) remember(row);
         return row;
     }
 

@@ -173,8 +173,9 @@ TEST_P(StoreTest, ConcurrentWritersShareASmallPool) {
     settings_.poolSize = 2;
     Store store(settings_);
 
-    std::vector<std::thread> writers;
     std::vector<std::string> errors(6);
+    std::vector<std::thread> writers;
+    writers.reserve(errors.size());
     for (size_t w = 0; w < errors.size(); ++w) {
         writers.emplace_back([&, w] {
             try {
@@ -204,8 +205,9 @@ TEST(StoreSqlite, SeveralStoresOpeningAFreshDatabaseAtOnceAllSucceed) {
     StoreSettings settings;
     settings.sqlitePath = folder + "/taxdesk.db";
 
-    std::vector<std::thread> openers;
     std::vector<std::string> errors(4);
+    std::vector<std::thread> openers;
+    openers.reserve(errors.size());
     for (std::string& error : errors) {
         openers.emplace_back([&settings, &error] {
             try {

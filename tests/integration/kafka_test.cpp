@@ -1,0 +1,106 @@
+// The Kafka connector against the embedded broker process (taxdesk broker) that scripts/test started.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "connectors/kafka/kafka.hpp"
+#include "fixtures/kafka_helpers.hpp"
+
+using namespace taxdesk::connectors::kafka;
+using taxdesk::testing::kafkaSettings;
+using taxdesk::testing::uniqueName;
+
+TEST(Kafka, ProducedMessagesArriveWithKeysHeadersAndDeliveryReports) {
+    const std::string topic = uniqueName("kafka-roundtrip");
+    std::vector<void*> reported;
+    Producer producer(kafkaSettings(), [&](const DeliveryReport& report) {
+        EXPECT_TRUE(report.ok) << report.error;
+        reported.push_back(report.opaque);
+    });
+    producer.warmTopics({topic}, 10000);
+    int tokens[3];
+    for (int i = 0; i < 3; ++i)
+        producer.produce(topic, "key-" + std::to_string(i), "value-" + std::to_string(i), &tokens[i],
+                         {{"request_id", "req-" + std::to_string(i)}});
+    ASSERT_TRUE(producer.flush(10000));
+    ASSERT_EQ(reported.size(), 3u);
+    for (int i = 0; i < 3; ++i) EXPECT_NE(std::find(reported.begin(), reported.end(), &tokens[i]), reported.end());
+    EXPECT_EQ(producer.outstanding(), 0);
+
+    Consumer consumer(taxdesk::testing::consumerSettings(), uniqueName("group"));
+    consumer.subscribe({topic});
+    std::vector<Message> got;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (got.size() < 3 && std::chrono::steady_clock::now() < deadline)
+        for (auto& message : consumer.consume(10, 100)) got.push_back(std::move(message));
+    ASSERT_EQ(got.size(), 3u);
+    for (const auto& message : got) {
+        const std::string key(message.key());
+        const std::string suffix = key.substr(4);
+        EXPECT_EQ(message.value(), "value-" + suffix);
+        EXPECT_EQ(message.header("request_id"), "req-" + suffix);
+        EXPECT_EQ(message.topic(), topic);
+    }
+}
+
+TEST(Kafka, ACommittedPositionIsWhereTheGroupResumes) {
+    const std::string topic = uniqueName("kafka-commit");
+    const std::string group = uniqueName("group");
+    std::vector<std::pair<std::string, std::string>> messages;
+    for (int i = 0; i < 10; ++i) messages.emplace_back("same-key", std::to_string(i));  // one partition, in order
+    taxdesk::testing::produceAll(topic, messages);
+
+    {
+        Consumer consumer(taxdesk::testing::consumerSettings(), group);
+        consumer.subscribe({topic});
+        std::vector<Message> got;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (got.size() < 10 && std::chrono::steady_clock::now() < deadline)
+            for (auto& message : consumer.consume(100, 100)) got.push_back(std::move(message));
+        ASSERT_EQ(got.size(), 10u);
+        // Commit after the 4th message only (offset of the 5th is the next to read).
+        consumer.commit({{topic, got[4].partition(), got[4].offset()}}, false);
+        consumer.close();
+    }
+    Consumer again(taxdesk::testing::consumerSettings(), group);
+    again.subscribe({topic});
+    std::vector<std::string> values;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (values.size() < 6 && std::chrono::steady_clock::now() < deadline)
+        for (auto& message : again.consume(100, 100)) values.emplace_back(message.value());
+    EXPECT_EQ(values, (std::vector<std::string>{"4", "5", "6", "7", "8", "9"}));
+}
+
+TEST(Kafka, AnUnreachableBrokerIsARetryableError) {
+    KafkaSettings settings;
+    settings.bootstrap = "127.0.0.1:1";  // nothing listens there
+    Producer producer(settings, nullptr);
+    try {
+        producer.checkReachable(500);
+        FAIL() << "no broker, yet reachable";
+    } catch (const KafkaError& error) {
+        EXPECT_TRUE(error.isRetryable());
+    }
+}
+
+TEST(Kafka, BadClientPropertiesAreRejectedByName) {
+    KafkaSettings settings = kafkaSettings();
+    settings.rdkafka["no.such.property"] = "1";
+    try {
+        Producer producer(settings, nullptr);
+        FAIL() << "accepted";
+    } catch (const KafkaError& error) {
+        EXPECT_NE(std::string(error.what()).find("no.such.property"), std::string::npos);
+        EXPECT_FALSE(error.isRetryable());
+    }
+}
+
+TEST(Kafka, AnInProcessMockClusterServesClients) {
+    MockCluster cluster(1);
+    cluster.createTopic("mock-topic", 6, 1);
+    KafkaSettings settings;
+    settings.bootstrap = cluster.bootstraps();
+    taxdesk::connectors::kafka::Producer producer(settings, nullptr);
+    EXPECT_NO_THROW(producer.checkReachable(5000));
+    EXPECT_FALSE(cluster.bootstraps().empty());
+}

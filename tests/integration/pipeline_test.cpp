@@ -1,0 +1,204 @@
+// The inquiry pipeline end to end inside one process: the embedded broker, a real redis-server, a SQLite store and
+// the stub connectors. Expected statuses are computed from the stub population directly, without the pipeline.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <thread>
+
+#include "connectors/population/population.hpp"
+#include "engine/config.hpp"
+#include "engine/inquiry_stage.hpp"
+#include "engine/metrics.hpp"
+#include "engine/pipeline.hpp"
+#include "engine/request_gen.hpp"
+#include "fixtures/kafka_helpers.hpp"
+#include "jobs/inquiry/codec.hpp"
+
+using namespace taxdesk;
+using namespace taxdesk::engine;
+namespace td_testing = taxdesk::testing;
+
+namespace {
+
+constexpr std::uint64_t kSeed = 20261126;
+
+/// What the stub population says the result of a request must be.
+jobs::inquiry::InquiryResult expectedResult(const jobs::inquiry::InquiryRequest& request) {
+    const connectors::Population population(kSeed);
+    const auto record = population.registryRecord(request.debtorId);
+    if (auto settled = jobs::inquiry::decideFromRegistry(request, record)) return *settled;
+    return jobs::inquiry::decideFromTaxData(
+        request,
+        population.taxRecords(request.debtorId, request.incomeYears, request.wantsIncome(), request.wantsProperty()));
+}
+
+class PipelineTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        prefix_ = td_testing::uniqueName("pipe") + ".";
+        connectors::StoreSettings storeSettings;
+        storeSettings.sqlitePath = td_testing::tempDir("pipeline") + "/taxdesk.db";
+        store_ = std::make_unique<connectors::Store>(storeSettings);
+        stubs_.seed = kSeed;
+    }
+
+    std::unique_ptr<connectors::RedisClient> redis(int port) {
+        connectors::RedisSettings settings;
+        settings.port = port;
+        settings.timeoutMs = 300;
+        settings.keyPrefix = prefix_;
+        return std::make_unique<connectors::RedisClient>(settings);
+    }
+
+    /// Runs the pipeline in a thread until `until` says stop (or 90 s pass); returns what it consumed.
+    std::uint64_t runPipeline(const std::string& group, std::unique_ptr<connectors::RedisClient> cache,
+                              const std::function<bool(const Pipeline&)>& until) {
+        InquiryStageSettings stageSettings;
+        stageSettings.resultsTopic = prefix_ + "inquiry.results";
+        stageSettings.deadLetterTopic = prefix_ + "inquiry.requests.dlq";
+        stageSettings.concurrency = 8;
+        InquiryStage stage(stageSettings, connectors::makeStubConnectors(stubs_), *store_, std::move(cache),
+                           metrics_.pipeline("inquiry"));
+        PipelineSettings settings;
+        settings.name = "inquiry";
+        settings.inputTopic = prefix_ + "inquiry.requests";
+        settings.groupId = group;
+        settings.kafka = td_testing::kafkaSettings();
+        settings.batchSize = 100;
+        settings.maxInFlight = 250;  // smaller than the load: backpressure must engage
+        settings.warmTopics = {settings.inputTopic, stageSettings.resultsTopic, stageSettings.deadLetterTopic};
+        Pipeline pipeline(settings, stage, metrics_.pipeline("inquiry"));
+        std::atomic<bool> stop{false};
+        std::exception_ptr failure;
+        std::thread thread([&] {
+            try {
+                pipeline.run(stop);
+            } catch (...) {
+                failure = std::current_exception();
+            }
+        });
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+        while (!until(pipeline) && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        stop = true;
+        thread.join();
+        if (failure) std::rethrow_exception(failure);
+        return pipeline.consumed();
+    }
+
+    std::vector<jobs::inquiry::InquiryRequest> produceRequests(int rows) {
+        std::vector<jobs::inquiry::InquiryRequest> requests;
+        std::vector<std::pair<std::string, std::string>> messages;
+        for (int row = 1; row <= rows; ++row) {
+            requests.push_back(generatedRequest("B-" + prefix_, "C1", row, kSeed));
+            messages.emplace_back(requests.back().batchId, jobs::inquiry::encodeRequest(requests.back()));
+        }
+        td_testing::produceAll(prefix_ + "inquiry.requests", messages);
+        return requests;
+    }
+
+    std::string prefix_;
+    connectors::StubSettings stubs_;
+    std::unique_ptr<connectors::Store> store_;
+    Metrics metrics_;
+};
+
+}  // namespace
+
+TEST_F(PipelineTest, EveryRequestGetsTheResultThePopulationImpliesOnceStoredOnceProduced) {
+    constexpr int kRows = 600;
+    const auto requests = produceRequests(kRows);
+    td_testing::produceAll(prefix_ + "inquiry.requests", {{"B-bad", R"({"batch_id":"B-bad","row":1})"}});
+
+    const auto consumed = runPipeline(prefix_ + "engine", redis(td_testing::redisPort()), [&](const Pipeline& p) {
+        return p.consumed() >= kRows + 1 && store_->resultsOfBatch("B-" + prefix_).size() >= kRows;
+    });
+    EXPECT_EQ(consumed, kRows + 1u);
+
+    const auto results = td_testing::readRecords(prefix_ + "inquiry.results", kRows);
+    ASSERT_EQ(results.size(), static_cast<std::size_t>(kRows));
+    std::map<int, jobs::inquiry::InquiryResult> byRow;
+    for (const auto& record : results) {
+        EXPECT_EQ(record.key, "B-" + prefix_) << "results are keyed by batch_id";
+        const auto result = jobs::inquiry::decodeResult(record.value);
+        EXPECT_TRUE(byRow.emplace(result.row, result).second) << "row " << result.row << " produced twice";
+    }
+    std::map<std::string, int> statuses;
+    for (const auto& request : requests) {
+        ASSERT_TRUE(byRow.count(request.row)) << "row " << request.row << " has no result";
+        EXPECT_EQ(byRow[request.row], expectedResult(request)) << "row " << request.row;
+        statuses[jobs::inquiry::toString(byRow[request.row].status)]++;
+    }
+    // The generated load covers every status the registry and tax data can give.
+    for (const char* status : {"found", "not_registered", "name_mismatch", "deceased"})
+        EXPECT_GT(statuses[status], 0) << status;
+
+    const auto stored = store_->resultsOfBatch("B-" + prefix_);
+    ASSERT_EQ(stored.size(), static_cast<std::size_t>(kRows));
+    EXPECT_EQ(stored.front().row, 1);
+    EXPECT_EQ(stored.back().row, kRows);
+    EXPECT_EQ(jobs::inquiry::decodeResult(stored[41].payload), byRow[42]);
+
+    const auto dead = td_testing::readRecords(prefix_ + "inquiry.requests.dlq", 1);
+    ASSERT_EQ(dead.size(), 1u);
+    EXPECT_NE(dead[0].value.find(R"("error":"missing field 'creditor_id'")"), std::string::npos) << dead[0].value;
+
+    // The same group again, with one new request: only that one is consumed, as everything before was committed.
+    const auto extra = generatedRequest("B-" + prefix_, "C1", kRows + 1, kSeed);
+    td_testing::produceAll(prefix_ + "inquiry.requests", {{extra.batchId, jobs::inquiry::encodeRequest(extra)}});
+    const auto again = runPipeline(prefix_ + "engine", redis(td_testing::redisPort()), [&](const Pipeline& p) {
+        return p.consumed() >= 1 && store_->resultsOfBatch("B-" + prefix_).size() >= kRows + 1;
+    });
+    EXPECT_EQ(again, 1u) << "committed messages were consumed again";
+    EXPECT_EQ(store_->resultsOfBatch("B-" + prefix_).size(), kRows + 1u);
+}
+
+TEST_F(PipelineTest, AReplayChangesNothingAUserCanSeeAndIsServedFromTheCache) {
+    constexpr int kRows = 200;
+    produceRequests(kRows);
+    runPipeline(prefix_ + "first", redis(td_testing::redisPort()),
+                [&](const Pipeline&) { return store_->resultsOfBatch("B-" + prefix_).size() >= kRows; });
+    const auto before = store_->resultsOfBatch("B-" + prefix_);
+    ASSERT_EQ(before.size(), static_cast<std::size_t>(kRows));
+
+    // A second group reads the same requests, as after a crash before the commit: same rows, same payloads.
+    runPipeline(prefix_ + "replay", redis(td_testing::redisPort()),
+                [&](const Pipeline& p) { return p.consumed() >= kRows; });
+    const auto after = store_->resultsOfBatch("B-" + prefix_);
+    ASSERT_EQ(after.size(), before.size());
+    for (std::size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i].payload, before[i].payload) << i;
+    const std::string text = metrics_.serialize();
+    const std::string needle = R"(taxdesk_cache_lookups_total{pipeline="inquiry",result="hit"} )";
+    const auto hits = text.find(needle);
+    ASSERT_NE(hits, std::string::npos);
+    EXPECT_GE(std::stod(text.substr(hits + needle.size())), kRows) << "the replay should be served from Redis:\n" << text;
+}
+
+TEST_F(PipelineTest, WithoutRedisLookupsGoStraightToTheConnectors) {
+    constexpr int kRows = 50;
+    const auto requests = produceRequests(kRows);
+    // Port 1: nothing listens; Redis is a cache, so the work goes on without it.
+    runPipeline(prefix_ + "engine", redis(1),
+                [&](const Pipeline&) { return store_->resultsOfBatch("B-" + prefix_).size() >= kRows; });
+    const auto stored = store_->resultsOfBatch("B-" + prefix_);
+    ASSERT_EQ(stored.size(), static_cast<std::size_t>(kRows));
+    for (const auto& row : stored)
+        EXPECT_EQ(jobs::inquiry::decodeResult(row.payload), expectedResult(requests[row.row - 1]));
+    EXPECT_NE(metrics_.serialize().find(R"(taxdesk_cache_degraded{pipeline="inquiry"} 1)"), std::string::npos);
+}
+
+TEST_F(PipelineTest, AConnectorThatKeepsFailingGivesErrorResultsNotLostRows) {
+    constexpr int kRows = 30;
+    produceRequests(kRows);
+    stubs_.failureRate = 1.0;  // every connector call fails (retryable), every attempt
+    runPipeline(prefix_ + "engine", redis(td_testing::redisPort()),
+                [&](const Pipeline&) { return store_->resultsOfBatch("B-" + prefix_).size() >= kRows; });
+    const auto stored = store_->resultsOfBatch("B-" + prefix_);
+    ASSERT_EQ(stored.size(), static_cast<std::size_t>(kRows));
+    for (const auto& row : stored) {
+        EXPECT_EQ(row.status, "error");
+        EXPECT_EQ(row.reason.rfind("registry unavailable", 0), 0u) << row.reason;
+    }
+    EXPECT_NE(metrics_.serialize().find("taxdesk_connector_retries_total"), std::string::npos);
+}

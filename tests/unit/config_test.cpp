@@ -1,0 +1,167 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "engine/cli.hpp"
+#include "engine/config.hpp"
+#include "fixtures/test_env.hpp"
+
+using taxdesk::engine::ArgReader;
+using taxdesk::engine::Config;
+using taxdesk::engine::ConfigError;
+using taxdesk::engine::ConfigSources;
+using taxdesk::engine::parseCommandLine;
+using taxdesk::engine::UsageError;
+
+namespace {
+
+std::vector<std::string> problemsOf(const ConfigSources& sources) {
+    try {
+        (void)Config::load(sources);
+    } catch (const ConfigError& error) {
+        return error.problems();
+    }
+    return {};
+}
+
+std::string writeFile(const std::string& text) {
+    const std::string path = taxdesk::testing::tempDir("config") + "/taxdesk.properties";
+    std::ofstream(path) << text;
+    return path;
+}
+
+}  // namespace
+
+TEST(Config, EmbeddedDefaultsLoadAndMatchTheSpec) {
+    const Config config = Config::load({});
+    EXPECT_EQ(config.integer("http.port"), 8080);
+    EXPECT_EQ(config.string("store.backend"), "sqlite");
+    EXPECT_EQ(config.integer("fee.property"), 250);
+    EXPECT_EQ(config.integer("fee.income_year"), 250);
+    EXPECT_EQ(config.integer("limits.batch_rows"), 100000);
+    EXPECT_EQ(config.integer64("limits.batch_bytes"), 32LL * 1024 * 1024);
+    EXPECT_EQ(config.integer("sms.daily_limit"), 5);
+    EXPECT_EQ(config.integer("sms.pickup_business_days"), 3);
+    EXPECT_EQ(config.integer("sms.max_attempts"), 3);
+    EXPECT_EQ(config.integer64("payment.stub_balance"), 1000000);
+}
+
+TEST(Config, PrecedenceIsDefaultsFileEnvironmentSet) {
+    ConfigSources sources;
+    sources.file = writeFile("http.port = 9001\nredis.port = 7001\nstore.pool_size = 3\n");
+    sources.env = {{"TAXDESK_REDIS_PORT", "7002"}, {"TAXDESK_STORE_POOL_SIZE", "4"}, {"PATH", "/usr/bin"}};
+    sources.sets = {"store.pool_size=5"};
+    const Config config = Config::load(sources);
+    EXPECT_EQ(config.integer("http.port"), 9001);      // file
+    EXPECT_EQ(config.integer("redis.port"), 7002);     // environment over file
+    EXPECT_EQ(config.integer("store.pool_size"), 5);   // --set over environment
+    EXPECT_EQ(config.integer("pipeline.batch_size"), 2000);  // default
+}
+
+TEST(Config, BadValuesAreNamedWithOriginAndAllowedValues) {
+    ConfigSources sources;
+    sources.sets = {"http.port=99999", "store.backend=oracle", "stubs.failure_rate=2", "redis.port=abc"};
+    const auto problems = problemsOf(sources);
+    ASSERT_EQ(problems.size(), 4u);
+    const std::string all = problems[0] + problems[1] + problems[2] + problems[3];
+    EXPECT_NE(all.find("'http.port' = '99999' (--set) must be from 1 to 65535"), std::string::npos) << all;
+    EXPECT_NE(all.find("'store.backend' = 'oracle' (--set) must be one of: sqlite,postgresql"), std::string::npos);
+    EXPECT_NE(all.find("'stubs.failure_rate'"), std::string::npos);
+    EXPECT_NE(all.find("'redis.port' = 'abc' (--set) must be a whole number"), std::string::npos);
+}
+
+TEST(Config, UnknownKeysAreErrorsEverywhere) {
+    ConfigSources sources;
+    sources.file = writeFile("# comment\nhttp.prot = 1\n");
+    sources.env = {{"TAXDESK_HTTP_PROT", "1"}, {"TAXDESK_TEST_REDIS_PORT", "1"}, {"TAXDESK_CONFIG", "x"}};
+    sources.sets = {"nosuch.key=1"};
+    const auto problems = problemsOf(sources);
+    ASSERT_EQ(problems.size(), 3u);
+    EXPECT_NE(problems[0].find("unknown key 'http.prot'"), std::string::npos) << problems[0];
+    EXPECT_NE(problems[0].find(":2"), std::string::npos) << "the file line is named: " << problems[0];
+    EXPECT_NE(problems[1].find("TAXDESK_HTTP_PROT"), std::string::npos) << problems[1];
+    EXPECT_NE(problems[2].find("unknown key 'nosuch.key'"), std::string::npos) << problems[2];
+}
+
+TEST(Config, RdkafkaPropertiesPassThrough) {
+    ConfigSources sources;
+    sources.sets = {"kafka.rdkafka.security.protocol=SASL_SSL"};
+    const Config config = Config::load(sources);
+    EXPECT_EQ(config.rdkafka().at("security.protocol"), "SASL_SSL");
+}
+
+TEST(Config, SecretsAreMaskedInTheDescription) {
+    ConfigSources sources;
+    sources.sets = {"store.backend=postgresql", "store.postgresql=host=db password=hunter2"};
+    const std::string text = Config::load(sources).describe();
+    EXPECT_EQ(text.find("hunter2"), std::string::npos);
+    EXPECT_NE(text.find("store.postgresql = *****"), std::string::npos);
+}
+
+TEST(Config, PostgresqlBackendNeedsAConnectionString) {
+    ConfigSources sources;
+    sources.sets = {"store.backend=postgresql"};
+    const auto problems = problemsOf(sources);
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_NE(problems[0].find("store.postgresql"), std::string::npos);
+}
+
+TEST(Config, EnvironmentNamesFollowSectionKey) {
+    EXPECT_EQ(taxdesk::engine::envNameOf("app.var_dir"), "TAXDESK_APP_VAR_DIR");
+    EXPECT_EQ(taxdesk::engine::envNameOf("http.port"), "TAXDESK_HTTP_PORT");
+}
+
+TEST(Config, ShippedFileDocumentsEveryKeyWithItsDefault) {
+    // config/taxdesk.properties is the documentation: every key of the schema, with the embedded default.
+    std::ifstream in(std::string(TAXDESK_SOURCE_DIR) + "/config/taxdesk.properties");
+    ASSERT_TRUE(in) << "config/taxdesk.properties is missing";
+    std::set<std::string> documented;
+    std::string line;
+    std::string previous;
+    while (std::getline(in, line)) {
+        if (!line.empty() && line[0] != '#') {
+            const auto eq = line.find(" = ");
+            ASSERT_NE(eq, std::string::npos) << line;
+            const std::string key = line.substr(0, eq);
+            documented.insert(key);
+            EXPECT_EQ(previous.rfind("# ", 0), 0u) << key << " has no comment above it";
+            bool found = false;
+            for (const auto& spec : taxdesk::engine::configSchema()) {
+                if (key != spec.key) continue;
+                found = true;
+                EXPECT_EQ(line.substr(eq + 3), spec.defaultValue) << key;
+            }
+            EXPECT_TRUE(found) << key << " is documented but not in the schema";
+        }
+        previous = line;
+    }
+    for (const auto& spec : taxdesk::engine::configSchema())
+        EXPECT_TRUE(documented.count(spec.key)) << spec.key << " is not documented in config/taxdesk.properties";
+    // And the file loads as a configuration.
+    ConfigSources sources;
+    sources.file = std::string(TAXDESK_SOURCE_DIR) + "/config/taxdesk.properties";
+    EXPECT_NO_THROW((void)Config::load(sources));
+}
+
+TEST(CommandLine, GlobalOptionsStandAnywhere) {
+    const auto line = parseCommandLine({"taxdesk", "--set", "a=1", "serve", "--set=b=2", "--config", "f.properties"});
+    EXPECT_EQ(line.command, "serve");
+    EXPECT_EQ(line.config.sets, (std::vector<std::string>{"a=1", "b=2"}));
+    EXPECT_EQ(line.config.file, "f.properties");
+    EXPECT_TRUE(line.args.empty());
+    EXPECT_THROW(parseCommandLine({"taxdesk", "--bogus", "serve"}), UsageError);
+    EXPECT_THROW(parseCommandLine({"taxdesk", "serve", "--set"}), UsageError);
+}
+
+TEST(CommandLine, SubcommandOptionsAreChecked) {
+    const ArgReader reader({"--rows", "10", "--bad-fraction=0.1"}, {"rows", "bad-fraction"}, {});
+    EXPECT_EQ(reader.integer("rows", 0, 1, 100), 10);
+    EXPECT_DOUBLE_EQ(reader.number("bad-fraction", 0, 0, 1), 0.1);
+    EXPECT_EQ(reader.integer("missing", 7, 1, 100), 7);
+    EXPECT_THROW(ArgReader({"--nope"}, {"rows"}, {}), UsageError);
+    EXPECT_THROW(ArgReader({"--rows"}, {"rows"}, {}), UsageError);
+    const ArgReader bad({"--rows", "0"}, {"rows"}, {});
+    EXPECT_THROW((void)bad.integer("rows", 0, 1, 100), UsageError);
+}
