@@ -79,14 +79,15 @@ td_start_redis() {
   td_wait_for 20 "redis-server on port $port" redis-cli -p "$port" ping || td_die "redis-server did not start (see $dir/redis.log)"
 }
 
-# td_start_broker <var dir> [--set …]: `taxdesk broker`, waiting for its bootstrap file. Prints the bootstrap list.
+# td_start_broker <var dir> [--set …]: `taxdesk broker`, waiting for its bootstrap file; sets TD_BOOTSTRAP.
+# Not to be called in $(…): the process must be recorded in this shell's TD_PIDS to be stopped.
 td_start_broker() {
   local var=$1
   shift
   rm -f "$var/kafka-bootstrap"
   td_spawn "$var/log/broker.log" "$TD_BUILD/taxdesk" broker --set "app.var_dir=$var" "$@"
   td_wait_for 30 "the embedded broker" test -s "$var/kafka-bootstrap" || td_die "the broker did not start (see $var/log/broker.log)"
-  cat "$var/kafka-bootstrap"
+  TD_BOOTSTRAP=$(cat "$var/kafka-bootstrap")
 }
 
 # td_stop_all: SIGTERM to everything td_spawn started, then SIGKILL to what is still there after 10 s.

@@ -11,9 +11,21 @@ bootstrap=$TAXDESK_TEST_KAFKA_BOOTSTRAP
 work=$(mktemp -d /tmp/taxdesk-e2e.XXXXXX)
 prefix="e2e$$-$RANDOM."
 engine=
+stubs=
 fail() { echo "FAIL: $*" >&2; [[ -f $work/engine.log ]] && tail -30 "$work/engine.log" >&2; exit 1; }
-cleanup() { [[ -n $engine ]] && kill -KILL "$engine" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  [[ -n $engine ]] && kill -KILL "$engine" 2>/dev/null
+  [[ -n $stubs ]] && kill -KILL "$stubs" 2>/dev/null
+  rm -rf "$work"
+}
 trap cleanup EXIT
+free_port() {
+  local port
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 20000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+}
 
 # 1. A bad configuration value: one line naming the key, non-zero exit, nothing started.
 set +e
@@ -26,14 +38,23 @@ grep -q "http.port" "$work/err" || fail "the error does not name the key: $(cat 
 TAXDESK_REDIS_PORTT=1 "$taxdesk" config >/dev/null 2>"$work/err" && fail "an unknown TAXDESK_ variable was accepted"
 grep -q "TAXDESK_REDIS_PORTT" "$work/err" || fail "the error does not name the variable"
 
-# 2. The engine comes up and is ready.
-for _ in $(seq 50); do
-  port=$((20000 + RANDOM % 20000))
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-done
+# 2. The tools: gen writes the rows it is asked for; token create prints a token once and checks its role.
+[[ $("$taxdesk" gen --rows 10 --bad-fraction 0.5 2>/dev/null | wc -l) -eq 11 ]] || fail "gen --rows 10: not 11 lines"
+token=$("$taxdesk" token create --role creditor --creditor C1 --set "app.var_dir=$work/var" 2>/dev/null)
+[[ $token =~ ^tdk_[0-9a-f]{48}$ ]] || fail "token create printed '$token'"
+"$taxdesk" token create --role creditor --set "app.var_dir=$work/var" 2>/dev/null && fail "a creditor token without --creditor"
+[[ -s $work/var/taxdesk.db ]] || fail "token create did not write the store"
+
+# 3. The engine comes up and is ready, with its connectors over HTTP to `taxdesk stubs` (the network path).
+stubs_port=$(free_port)
+"$taxdesk" stubs --set "stubs.port=$stubs_port" >"$work/stubs.log" 2>&1 &
+stubs=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$stubs_port/healthz" >/dev/null && break; sleep 0.1; done
+port=$(free_port)
 "$taxdesk" serve --set "app.var_dir=$work/var" --set "http.port=$port" --set "kafka.bootstrap=$bootstrap" \
   --set "kafka.topic_prefix=$prefix" --set "kafka.group_id=${prefix}engine" \
-  --set "redis.port=$TAXDESK_TEST_REDIS_PORT" --set "redis.key_prefix=${prefix}" >"$work/engine.log" 2>&1 &
+  --set "redis.port=$TAXDESK_TEST_REDIS_PORT" --set "redis.key_prefix=${prefix}" \
+  --set connectors.mode=http --set "connectors.base_url=http://127.0.0.1:$stubs_port" >"$work/engine.log" 2>&1 &
 engine=$!
 for _ in $(seq 150); do
   curl -sf "http://127.0.0.1:$port/readyz" >"$work/ready" 2>/dev/null && break
@@ -43,7 +64,7 @@ done
 grep -q '"status":"ready"' "$work/ready" || fail "/readyz never said ready: $(curl -s "http://127.0.0.1:$port/readyz")"
 curl -sf "http://127.0.0.1:$port/healthz" | grep -q ok || fail "/healthz"
 
-# 3. Requests through kcat; the expected statuses come from the stub population (gen's row plan: row 7 is unknown to
+# 4. Requests through kcat; the expected statuses come from the stub population (gen's row plan: row 7 is unknown to
 #    the registry, 13 carries a wrong name, 57 is deceased; row 1 is a living person).
 "$taxdesk" gen --rows 60 --format requests --batch E2E >"$work/requests"
 sed -n '1p;7p;13p;57p' "$work/requests" | kcat -b "$bootstrap" -P -t "${prefix}inquiry.requests" -k E2E
@@ -63,11 +84,14 @@ grep -q '"error":' "$work/dlq" && grep -q '"failed_at":' "$work/dlq" || fail "de
 curl -sf "http://127.0.0.1:$port/metrics" | grep -q 'taxdesk_pipeline_messages_total{direction="in",pipeline="inquiry"} 5' ||
   fail "metrics do not count 5 messages in"
 
-# 4. SIGTERM: the engine stops by itself, and nothing is left.
+# 5. SIGTERM: the engine and the stubs stop by itself, and nothing is left.
 kill -TERM "$engine"
 for _ in $(seq 100); do kill -0 "$engine" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$engine" 2>/dev/null && fail "the engine did not stop within 10 s of SIGTERM"
 wait "$engine" || fail "the engine exited non-zero after SIGTERM"
 engine=
+kill -TERM "$stubs"
+wait "$stubs" || fail "the stubs exited non-zero after SIGTERM"
+stubs=
 pgrep -f "kafka.topic_prefix=$prefix" >/dev/null && fail "a process is left behind"
 echo "serve_kcat: 1 passed, 0 failed"
