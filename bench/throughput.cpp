@@ -2,6 +2,7 @@
 //
 //   bench/run [--rows N] [--runs K]        (starts redis-server and the broker, builds, runs this K times)
 //   taxdesk_bench_throughput --bootstrap HOST:PORT --redis-port P [--rows N] [--mode engine|passthrough|both]
+// against a fresh `taxdesk broker --set broker.extra_prefixes=bench-engine.,bench-passthrough.` each run.
 //
 // Each mode: N generated inquiry rows (about 200 bytes each, keyed over 64 batch ids so they spread over the
 // partitions) are produced to a fresh topic first; then a Pipeline consumes them and produces one message per row.
@@ -73,7 +74,9 @@ void produceRows(const Options& options, const std::string& topic) {
 }
 
 double measure(const Options& options, const std::string& mode) {
-    const std::string prefix = unique("bench-" + mode) + ".";
+    // bench/run starts the broker with these prefixes, so the topics have broker.partitions partitions (an
+    // auto-created topic gets the mock's default of 4, whose 5 MiB window would drop rows).
+    const std::string prefix = "bench-" + mode + ".";
     const std::string input = prefix + "inquiry.requests";
     const std::string output = prefix + "inquiry.results";
     produceRows(options, input);
@@ -81,14 +84,16 @@ double measure(const Options& options, const std::string& mode) {
     engine::Metrics metrics;
     auto pipelineMetrics = metrics.pipeline(mode);
     std::unique_ptr<connectors::Store> store;
+    std::string storePath;
     std::unique_ptr<engine::BatchStage> stage;
     if (mode == "engine") {
         connectors::StoreSettings storeSettings;
-        storeSettings.sqlitePath = "/tmp/" + prefix + "db";
+        storePath = "/tmp/" + unique(prefix) + ".db";
+        storeSettings.sqlitePath = storePath;
         store = std::make_unique<connectors::Store>(storeSettings);
         connectors::RedisSettings redisSettings;
         redisSettings.port = options.redisPort;
-        redisSettings.keyPrefix = prefix;
+        redisSettings.keyPrefix = unique(prefix) + ":";
         engine::InquiryStageSettings stageSettings;
         stageSettings.resultsTopic = output;
         stageSettings.deadLetterTopic = input + ".dlq";
@@ -122,7 +127,7 @@ double measure(const Options& options, const std::string& mode) {
     stop = true;
     thread.join();
     if (pipelineMetrics.messagesOut.Value() < options.rows) throw std::runtime_error(mode + ": not all rows came out");
-    if (store) std::remove(("/tmp/" + prefix + "db").c_str());
+    if (store) std::remove(storePath.c_str());
     return options.rows / seconds;
 }
 

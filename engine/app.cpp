@@ -79,8 +79,10 @@ int commandBroker(const Settings& settings, const char* argv0) {
     return runLongRunning(argv0, settings, "broker", [&](LongRunning& app) {
         auto& log = Poco::Logger::get("broker");
         connectors::kafka::MockCluster cluster(settings.brokerCount);
-        for (const auto& topic : specTopics())
-            cluster.createTopic(settings.topic(topic), settings.brokerPartitions, 1);
+        std::vector<std::string> prefixes{settings.topicPrefix};
+        prefixes.insert(prefixes.end(), settings.brokerExtraPrefixes.begin(), settings.brokerExtraPrefixes.end());
+        for (const auto& prefix : prefixes)
+            for (const auto& topic : specTopics()) cluster.createTopic(prefix + topic, settings.brokerPartitions, 1);
         Poco::File(settings.varDir).createDirectories();
         writeFileAtomically(settings.bootstrapFile(), cluster.bootstraps());
         log.information("embedded Kafka broker (%d broker(s), %d partitions per topic) at %s; bootstrap list in %s",

@@ -94,6 +94,7 @@ const std::vector<KeySpec>& configSchema() {
         {"kafka.group_id", KeyType::string, "taxdesk-engine", 0, 0, "", false, "consumer group of the engine processes"},
         {"broker.brokers", KeyType::integer, "1", 1, 9, "", false, "brokers in the embedded mock cluster"},
         {"broker.partitions", KeyType::integer, "16", 1, 1024, "", false, "partitions per topic created by `taxdesk broker`"},
+        {"broker.extra_prefixes", KeyType::string, "", 0, 0, "", false, "more topic prefixes, comma-separated, whose SPEC topics `taxdesk broker` creates too (benches, tests)"},
         {"redis.host", KeyType::string, "127.0.0.1", 0, 0, "", false, "Redis host"},
         {"redis.port", KeyType::integer, "6390", 1, 65535, "", false, "Redis port"},
         {"redis.timeout_ms", KeyType::integer, "1000", 10, 60000, "", false, "Redis connect and command timeout"},
@@ -283,6 +284,9 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.kafka.bootstrap = config.string("kafka.bootstrap");
     s.brokerCount = config.integer("broker.brokers");
     s.brokerPartitions = config.integer("broker.partitions");
+    std::istringstream prefixes(config.string("broker.extra_prefixes"));
+    for (std::string prefix; std::getline(prefixes, prefix, ',');)
+        if (!Poco::trim(prefix).empty()) s.brokerExtraPrefixes.push_back(Poco::trim(prefix));
     if (needKafka && s.kafka.bootstrap.empty()) {
         std::ifstream in(s.bootstrapFile());
         std::getline(in, s.kafka.bootstrap);

@@ -91,6 +91,7 @@ struct Settings {
     std::string groupId;
     int brokerCount = 1;
     int brokerPartitions = 16;
+    std::vector<std::string> brokerExtraPrefixes;
 
     connectors::RedisSettings redis;
     int cacheTtlSeconds = 3600;

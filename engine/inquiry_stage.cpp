@@ -65,7 +65,7 @@ std::vector<std::optional<std::string>> InquiryStage::cacheGet(const std::vector
 void InquiryStage::cachePut(const std::vector<std::pair<std::string, std::string>>& pairs) {
     if (!redis_ || pairs.empty()) return;
     try {
-        redis_->setMany(pairs, settings_.cacheTtlSeconds);
+        redis_->setManyDeferred(pairs, settings_.cacheTtlSeconds);
     } catch (const connectors::RedisError&) {
         metrics_.cacheDegraded.Set(1);
     }

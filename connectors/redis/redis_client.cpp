@@ -199,11 +199,13 @@ void RedisClient::withReconnect(const char* what, const std::function<void(redis
     for (int attempt = 1;; ++attempt) {
         try {
             ensureConnected();
+            drainDeferred();
             call(context_.get());
             return;
         } catch (const ConnectionLost& lost) {
             // Replies of a half-finished pipeline may still be in flight: a new connection is the only clean state.
             context_.reset();
+            deferredReplies_ = 0;
             if (attempt == 2) {
                 throw RedisError(std::string(what) + " failed on " + endpoint() + ": " + lost.what() +
                                  " (after one reconnect)");
@@ -263,6 +265,30 @@ void RedisClient::setMany(const std::vector<std::pair<std::string, std::string>>
         }
         if (!firstError.empty()) throw RedisError(firstError);
     });
+}
+
+void RedisClient::setManyDeferred(const std::vector<std::pair<std::string, std::string>>& pairs, int ttlSeconds) {
+    requirePositiveTtl(ttlSeconds, "setManyDeferred");
+    if (pairs.empty()) return;
+    const std::string ttl = std::to_string(ttlSeconds);
+    withReconnect("deferred SET", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        for (const auto& [key, value] : pairs) connection.append({"SET", prefixed(key), value, "EX", ttl});
+        // Send now; the server works on them while we go on, and the replies are read before the next command.
+        for (int done = 0; !done;)
+            if (redisBufferWrite(context, &done) != REDIS_OK)
+                throw ConnectionLost(describeError(*context, settings_.timeoutMs));
+        deferredReplies_ += pairs.size();
+    });
+}
+
+void RedisClient::drainDeferred() {
+    if (deferredReplies_ == 0) return;
+    Connection connection(context_.get(), settings_.timeoutMs);
+    for (; deferredReplies_ > 0; --deferredReplies_) {
+        const ReplyPtr reply = connection.nextReply();
+        if (reply->type == REDIS_REPLY_ERROR) ++deferredErrors_;
+    }
 }
 
 long long RedisClient::incrWithExpiry(const std::string& key, int ttlSeconds) {

@@ -44,6 +44,12 @@ class RedisClient {
     /// SET key value EX ttl for every pair, pipelined: one round trip however many pairs. Throws RedisError, and
     /// std::invalid_argument when ttlSeconds is not positive (here and in incrWithExpiry).
     void setMany(const std::vector<std::pair<std::string, std::string>>& pairs, int ttlSeconds);
+    /// As setMany, but sends the commands without waiting for their answers: they are read (and an error answer only
+    /// counted, see deferredErrors()) before the next command on this client. For cache writes, where the server's
+    /// work should overlap ours and a lost write only costs a later miss.
+    void setManyDeferred(const std::vector<std::pair<std::string, std::string>>& pairs, int ttlSeconds);
+    /// Error answers to deferred commands so far.
+    [[nodiscard]] std::size_t deferredErrors() const { return deferredErrors_; }
     /// INCR key, and EXPIRE it when it has no expiry yet (so when the INCR created it); returns the new value. One
     /// round trip, atomic (one Lua EVAL): a counter never stays without an expiry. A retry after a lost connection may
     /// count twice, which errs on the safe side for limits.
@@ -65,11 +71,14 @@ class RedisClient {
     /// Runs `call` on a live connection; on a lost connection reconnects once and runs it again, then throws
     /// RedisError naming `what`, host:port and hiredis' reason.
     void withReconnect(const char* what, const std::function<void(redisContext*)>& call);
+    void drainDeferred();
     [[nodiscard]] std::string prefixed(const std::string& key) const { return settings_.keyPrefix + key; }
     [[nodiscard]] std::string endpoint() const;
 
     RedisSettings settings_;
     std::unique_ptr<redisContext, ContextDeleter> context_;
+    std::size_t deferredReplies_ = 0;  // answers of deferred commands not read yet
+    std::size_t deferredErrors_ = 0;
 };
 
 }  // namespace taxdesk::connectors

@@ -204,6 +204,24 @@ TEST_F(RedisTest, SetManyStoresEveryPairWithItsTtl) {
     }
 }
 
+TEST_F(RedisTest, DeferredSetsAreVisibleToTheNextCommandAndTheirAnswersAreNotMixedUp) {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    std::vector<std::string> keys;
+    for (int i = 0; i < 3000; ++i) {
+        keys.push_back(key("deferred-" + std::to_string(i)));
+        pairs.emplace_back(keys.back(), std::string(300, static_cast<char>('a' + i % 26)));
+    }
+    client_->setManyDeferred(pairs, 60);
+    client_->setManyDeferred({{key("second"), "2"}}, 60);
+    // The next command first reads the 3,001 pending answers, so its own answer is its own.
+    EXPECT_EQ(client_->get("second"), "2");
+    const auto values = client_->mget(keys);
+    ASSERT_EQ(values.size(), pairs.size());
+    for (size_t i = 0; i < pairs.size(); ++i) ASSERT_EQ(values[i], pairs[i].second) << keys[i];
+    EXPECT_GT(client_->ttl("deferred-0"), 0);
+    EXPECT_EQ(client_->deferredErrors(), 0u);
+}
+
 TEST_F(RedisTest, SetManyRejectsANonPositiveTtl) {
     EXPECT_THROW(client_->setMany({{"k", "v"}}, 0), std::invalid_argument);
 }
