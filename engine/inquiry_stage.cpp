@@ -17,12 +17,13 @@ using jobs::inquiry::InquiryResult;
 
 InquiryStage::InquiryStage(InquiryStageSettings settings, connectors::ConnectorSet connectors,
                            connectors::Store& store, std::unique_ptr<connectors::RedisClient> redis,
-                           PipelineMetrics metrics)
+                           PipelineMetrics metrics, InquiryMetrics inquiryMetrics)
     : settings_(std::move(settings)),
       connectors_(std::move(connectors)),
       store_(store),
       redis_(std::move(redis)),
       metrics_(metrics),
+      inquiryMetrics_(std::move(inquiryMetrics)),
       pool_(settings_.concurrency) {}
 
 template <typename Result, typename Call>
@@ -205,6 +206,9 @@ void InquiryStage::process(const std::vector<connectors::kafka::Message>& batch,
     for (std::size_t i = 0; i < n; ++i) {
         if (!results[i]) continue;
         out[i].push_back({settings_.resultsTopic, results[i]->batchId, std::move(rows[r++].payload)});
+        if (const auto it = inquiryMetrics_.resultsByStatus.find(jobs::inquiry::toString(results[i]->status));
+            it != inquiryMetrics_.resultsByStatus.end())
+            it->second->Increment();
     }
 }
 

@@ -26,7 +26,8 @@ class InquiryStage : public BatchStage {
 public:
     /// `redis` may be null: then every look-up goes to the connectors.
     InquiryStage(InquiryStageSettings settings, connectors::ConnectorSet connectors, connectors::Store& store,
-                 std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics);
+                 std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics,
+                 InquiryMetrics inquiryMetrics = {});
 
     void process(const std::vector<connectors::kafka::Message>& batch,
                  std::vector<std::vector<OutMessage>>& out) override;
@@ -43,6 +44,7 @@ private:
     connectors::Store& store_;
     std::unique_ptr<connectors::RedisClient> redis_;
     PipelineMetrics metrics_;
+    InquiryMetrics inquiryMetrics_;
     WorkerPool pool_;
 };
 

@@ -37,7 +37,19 @@ Metrics::Metrics()
       connectorRetries_(prometheus::BuildCounter()
                             .Name("taxdesk_connector_retries_total")
                             .Help("Connector calls tried again after a retryable failure")
-                            .Register(*registry_)) {}
+                            .Register(*registry_)),
+      inquiryResults_(prometheus::BuildCounter()
+                          .Name("taxdesk_inquiry_results_total")
+                          .Help("Creditor inquiry results produced, by status")
+                          .Register(*registry_)) {}
+
+InquiryMetrics Metrics::inquiry() {
+    InquiryMetrics metrics;
+    for (const char* status :
+         {"found", "no_records", "not_registered", "name_mismatch", "deceased", "rejected", "error"})
+        metrics.resultsByStatus[status] = &inquiryResults_.Add({{"status", status}});
+    return metrics;
+}
 
 PipelineMetrics Metrics::pipeline(const std::string& name) {
     static const prometheus::Histogram::BucketBoundaries kBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,

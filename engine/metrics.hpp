@@ -6,6 +6,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -26,12 +27,18 @@ struct PipelineMetrics {
     prometheus::Counter& connectorRetries;
 };
 
+/// Results of the creditor inquiry by status (found, no_records, …), as produced.
+struct InquiryMetrics {
+    std::map<std::string, prometheus::Counter*> resultsByStatus;
+};
+
 /// Thread-safe (prometheus-cpp's metrics are).
 class Metrics {
 public:
     Metrics();
     /// The families for one pipeline; calling twice with the same name gives the same metrics.
     PipelineMetrics pipeline(const std::string& name);
+    InquiryMetrics inquiry();
     /// Prometheus text exposition format of everything registered.
     [[nodiscard]] std::string serialize() const;
     [[nodiscard]] prometheus::Registry& registry() { return *registry_; }
@@ -46,6 +53,7 @@ private:
     prometheus::Family<prometheus::Gauge>& cacheDegraded_;
     prometheus::Family<prometheus::Counter>& connectorErrors_;
     prometheus::Family<prometheus::Counter>& connectorRetries_;
+    prometheus::Family<prometheus::Counter>& inquiryResults_;
 };
 
 }  // namespace taxdesk::engine

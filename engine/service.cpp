@@ -49,7 +49,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     parts_->inquiryStage =
         std::make_unique<InquiryStage>(stageSettings, connectors, *parts_->store,
                                        std::make_unique<connectors::RedisClient>(settings_.redis),
-                                       parts_->metrics.pipeline("inquiry"));
+                                       parts_->metrics.pipeline("inquiry"), parts_->metrics.inquiry());
 
     PipelineSettings pipelineSettings;
     pipelineSettings.name = "inquiry";

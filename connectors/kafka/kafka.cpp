@@ -3,6 +3,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <Poco/Logger.h>
+
 #include <cstring>
 
 namespace taxdesk::connectors::kafka {
@@ -24,6 +26,22 @@ struct MetadataDeleter {
     void operator()(const rd_kafka_metadata_t* metadata) const noexcept { rd_kafka_metadata_destroy(metadata); }
 };
 
+/// librdkafka's own log lines go to our log, in our format, instead of straight to stderr.
+void logTrampoline(const rd_kafka_t* handle, int level, const char* facility, const char* text) noexcept {
+    try {
+        auto& logger = Poco::Logger::get("kafka");
+        // syslog levels: 0 emergency … 7 debug.
+        const auto priority = level <= 3   ? Poco::Message::PRIO_ERROR
+                              : level == 4 ? Poco::Message::PRIO_WARNING
+                              : level <= 6 ? Poco::Message::PRIO_INFORMATION
+                                           : Poco::Message::PRIO_DEBUG;
+        if (logger.is(priority))
+            logger.log(Poco::Message("kafka", std::string(rd_kafka_name(handle)) + " " + facility + ": " + text,
+                                     priority));
+    } catch (...) {
+    }
+}
+
 void set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
     char error[512];
     if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK)
@@ -33,6 +51,7 @@ void set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value
 /// Our defaults first, then the caller's raw properties, which win.
 ConfPtr makeConf(const KafkaSettings& settings, const std::map<std::string, std::string>& defaults) {
     ConfPtr conf(rd_kafka_conf_new());
+    rd_kafka_conf_set_log_cb(conf.get(), &logTrampoline);
     if (!settings.bootstrap.empty()) set(conf.get(), "bootstrap.servers", settings.bootstrap);
     set(conf.get(), "client.id", settings.clientId);
     for (const auto& [key, value] : defaults) set(conf.get(), key, value);
@@ -317,6 +336,7 @@ void Consumer::close() {
 MockCluster::MockCluster(int brokers) {
     // The mock cluster needs a client instance for its book-keeping; a producer that never produces will do.
     ConfPtr conf(rd_kafka_conf_new());
+    rd_kafka_conf_set_log_cb(conf.get(), &logTrampoline);
     set(conf.get(), "client.id", "taxdesk-broker");
     set(conf.get(), "log_level", "4");  // this handle never connects: its 'no bootstrap.servers' notice is noise
     handle_ = makeHandle(RD_KAFKA_PRODUCER, std::move(conf));

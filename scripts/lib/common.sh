@@ -90,18 +90,19 @@ td_start_broker() {
   TD_BOOTSTRAP=$(cat "$var/kafka-bootstrap")
 }
 
-# td_stop_all: SIGTERM to everything td_spawn started, then SIGKILL to what is still there after 10 s.
+# td_stop_all: stops what td_spawn started, newest first (the engine before the broker and Redis it uses): SIGTERM,
+# up to 10 s to finish, then SIGKILL.
 td_stop_all() {
-  local pid
-  ((${#TD_PIDS[@]})) || return 0
-  for pid in "${TD_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    local alive=0
-    for pid in "${TD_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    ((alive)) || break
-    sleep 0.2
+  local i pid
+  for ((i = ${#TD_PIDS[@]} - 1; i >= 0; i--)); do
+    pid=${TD_PIDS[i]}
+    kill -TERM "$pid" 2>/dev/null || continue
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -KILL "$pid" 2>/dev/null || true
   done
-  for pid in "${TD_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   TD_PIDS=()
 }

@@ -1,0 +1,103 @@
+#pragma once
+// SPEC 3.1: the creditor batch file. A streaming reader that decodes (UTF-8 or Big5), parses RFC 4180 CSV and
+// judges each data row, in memory that does not grow with the file (only the keys of accepted rows are kept, to
+// find duplicates, and their number is bounded by BatchRules::maxRows).
+#include <cstddef>
+#include <functional>
+#include <istream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jobs/inquiry/inquiry.hpp"
+
+namespace taxdesk::jobs::inquiry {
+
+enum class Charset { utf8, big5 };
+
+/// Parses the upload's `charset` parameter: `utf-8`/`utf8` or `big5`/`cp950`, case-insensitive, surrounding white
+/// space ignored. Returns nullopt for anything else (the HTTP layer answers 400) and for an empty text.
+std::optional<Charset> parseCharset(std::string_view text);
+const char* toString(Charset charset);
+
+/// Decides how to read a batch file. A declared charset wins and nothing is read. Otherwise the stream is read to
+/// its end (or up to a UTF-8 byte order mark, which settles it): UTF-8 unless the bytes are not valid UTF-8 but are
+/// valid Big5 (CP950), then Big5; when they are neither, UTF-8, so that the reader names the first bad line.
+/// Leaves the stream at an unspecified position, possibly with eofbit set: the caller rewinds (clear(), seekg(0)).
+/// Throws nothing of its own (only what the stream throws if the caller enabled stream exceptions).
+Charset detectCharset(std::istream& in, std::optional<Charset> declared);
+
+/// The rules a batch is read under, from the configuration and the clock (jobs/ reads neither).
+struct BatchRules {
+    std::size_t maxRows = 100000;  ///< limits.batch_rows: more data rows than this is 413
+    int currentYear = 0;           ///< income years after this one are in the future (bad_year)
+    int latestTaxYear = 0;         ///< the default income year: the latest complete tax year
+    int maxYears = 5;              ///< at most this many distinct income years in a row
+    long long feeProperty = 250;   ///< NT$ per accepted row that asks for property data
+    long long feeIncomeYear = 250; ///< NT$ per income year of an accepted row that asks for income data
+};
+
+/// One data row of the file as judged by SPEC 3.1. Rejected rows are reported too: SPEC 3.3 wants a result for
+/// every data row.
+struct BatchRow {
+    int row = 0;              ///< 1-based data row number (blank lines and the header are not counted)
+    int line = 0;             ///< 1-based physical line on which the row starts (for messages to the creditor)
+    std::string debtorId;     ///< normalised (identity::normalize), even when the row is rejected
+    std::string debtorName;   ///< trimmed
+    std::string titleRef;     ///< trimmed
+    Scope scope = Scope::both;
+    std::vector<int> incomeYears;  ///< Gregorian, ascending, unique; empty for scope property (and when rejected)
+    bool accepted = false;
+    std::string reason;  ///< "" when accepted, else invalid_id, missing_field, bad_scope, bad_year, too_long, duplicate
+    std::string column;  ///< the column at fault, "" when accepted
+    long long fee = 0;   ///< NT$, 0 when rejected
+};
+
+struct BatchTotals {
+    int rows = 0;  ///< data rows, accepted and rejected
+    int accepted = 0;
+    int rejected = 0;
+    long long feeTotal = 0;  ///< NT$, the sum of the accepted rows' fees
+};
+
+/// A whole-file error: the upload is rejected, nothing is stored or charged. The message is written for the
+/// creditor (English, names the line or column) and may be shown as is.
+class FileError : public std::runtime_error {
+public:
+    FileError(int status, std::string code, int line, const std::string& message);
+
+    /// The HTTP status the upload should get: 400, or 413 for too many rows.
+    [[nodiscard]] int status() const noexcept { return status_; }
+    /// A stable code for clients: missing_header, missing_column, duplicate_column, undecodable,
+    /// unterminated_quote, no_rows, too_many_rows.
+    [[nodiscard]] const std::string& code() const noexcept { return code_; }
+    /// The 1-based physical line the error is about, 0 when it is about the file as a whole.
+    [[nodiscard]] int line() const noexcept { return line_; }
+
+private:
+    int status_;
+    std::string code_;
+    int line_;
+};
+
+/// Reads one batch file. Not thread-safe; one reader per file (it remembers the keys of the rows accepted so far).
+class BatchFileReader {
+public:
+    /// Throws std::invalid_argument when the rules make no sense (no year set, maxRows or maxYears below 1,
+    /// negative fees, latestTaxYear after currentYear).
+    BatchFileReader(BatchRules rules, Charset charset);
+
+    /// Reads the stream to its end in chunks, calling onRow for each data row in file order, and returns the
+    /// totals. Throws FileError for a whole-file error, possibly after some rows were already passed to onRow:
+    /// rows are final only once read() returns, so the caller stores them in one transaction or discards them.
+    /// Exceptions from onRow propagate unchanged. Call once per reader.
+    BatchTotals read(std::istream& in, const std::function<void(const BatchRow&)>& onRow);
+
+private:
+    BatchRules rules_;
+    Charset charset_;
+};
+
+}  // namespace taxdesk::jobs::inquiry
