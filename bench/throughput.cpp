@@ -34,10 +34,12 @@ namespace {
 class PassthroughStage : public engine::BatchStage {
 public:
     explicit PassthroughStage(std::string topic) : topic_(std::move(topic)) {}
-    void process(const std::vector<connectors::kafka::Message>& batch,
-                 std::vector<std::vector<engine::OutMessage>>& out) override {
+    std::unique_ptr<engine::PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override {
+        auto prepared = std::make_unique<engine::PreparedBatch>();
+        prepared->out.resize(batch.size());
         for (std::size_t i = 0; i < batch.size(); ++i)
-            out[i].push_back({topic_, std::string(batch[i].key()), std::string(batch[i].value())});
+            prepared->out[i].push_back({topic_, std::string(batch[i].key()), std::string(batch[i].value())});
+        return prepared;
     }
 
 private:

@@ -95,9 +95,21 @@ struct Step {
 
 }  // namespace
 
-void InquiryStage::process(const std::vector<connectors::kafka::Message>& batch,
-                           std::vector<std::vector<OutMessage>>& out) {
+namespace {
+
+struct PreparedInquiry : PreparedBatch {
+    std::vector<connectors::StoredResult> rows;
+    std::vector<std::size_t> messageOf;  // rows[k] answers batch message messageOf[k]
+    std::vector<jobs::inquiry::ResultStatus> statuses;
+};
+
+}  // namespace
+
+std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connectors::kafka::Message>& batch) {
     const std::size_t n = batch.size();
+    auto prepared = std::make_unique<PreparedInquiry>();
+    auto& out = prepared->out;
+    out.resize(n);
     std::vector<std::optional<InquiryRequest>> requests(n);
     std::vector<std::optional<InquiryResult>> results(n);
 
@@ -192,21 +204,27 @@ void InquiryStage::process(const std::vector<connectors::kafka::Message>& batch,
                                     : jobs::inquiry::errorResult(*requests[i], "tax data unavailable: " + tax.errors[k]);
     }
 
-    // Step 3: the results, durable in one transaction before anything is produced.
-    std::vector<connectors::StoredResult> rows;
-    rows.reserve(n);
+    // The results, to be made durable by commit().
+    prepared->rows.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
         if (!results[i]) continue;
         const auto& result = *results[i];
-        rows.push_back({result.batchId, result.row, result.debtorId, jobs::inquiry::toString(result.status),
-                        result.reason, jobs::inquiry::encodeResult(result)});
+        prepared->rows.push_back({result.batchId, result.row, result.debtorId, jobs::inquiry::toString(result.status),
+                                  result.reason, jobs::inquiry::encodeResult(result)});
+        prepared->messageOf.push_back(i);
+        prepared->statuses.push_back(result.status);
     }
-    store_.upsertResults(rows);
-    std::size_t r = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!results[i]) continue;
-        out[i].push_back({settings_.resultsTopic, results[i]->batchId, std::move(rows[r++].payload)});
-        if (const auto it = inquiryMetrics_.resultsByStatus.find(jobs::inquiry::toString(results[i]->status));
+    return prepared;
+}
+
+void InquiryStage::commit(PreparedBatch& batch) {
+    auto& prepared = static_cast<PreparedInquiry&>(batch);
+    // Durable in one transaction before anything is produced.
+    store_.upsertResults(prepared.rows);
+    for (std::size_t k = 0; k < prepared.rows.size(); ++k) {
+        auto& row = prepared.rows[k];
+        prepared.out[prepared.messageOf[k]].push_back({settings_.resultsTopic, row.batchId, std::move(row.payload)});
+        if (const auto it = inquiryMetrics_.resultsByStatus.find(jobs::inquiry::toString(prepared.statuses[k]));
             it != inquiryMetrics_.resultsByStatus.end())
             it->second->Increment();
     }

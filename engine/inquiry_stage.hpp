@@ -29,8 +29,10 @@ public:
                  std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics,
                  InquiryMetrics inquiryMetrics = {});
 
-    void process(const std::vector<connectors::kafka::Message>& batch,
-                 std::vector<std::vector<OutMessage>>& out) override;
+    /// Decodes, looks up (cache, then connectors) and decides every row.
+    std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override;
+    /// Stores the results in one transaction, then hands them out for inquiry.results.
+    void commit(PreparedBatch& prepared) override;
 
 private:
     /// Runs `call` with retries for retryable errors; returns the error text after the last failed attempt.

@@ -3,21 +3,56 @@
 #include <Poco/Logger.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <memory>
 #include <thread>
 
 namespace taxdesk::engine {
 namespace {
 
-/// One consumed message whose outputs are on their way to the broker.
-struct Pending {
+using Clock = std::chrono::steady_clock;
+
+struct Position {
     std::string topic;
     int partition;
     std::int64_t offset;
+};
+
+/// One consumed message whose outputs are on their way to the broker.
+struct Pending {
+    Position position;
     int remaining;  ///< outputs not yet acknowledged
 };
 
-using Clock = std::chrono::steady_clock;
+/// A prepared batch on its way from the consumer thread to the committer thread.
+struct Handoff {
+    std::vector<Position> positions;
+    std::unique_ptr<PreparedBatch> prepared;
+};
+
+/// Runs `work` until it succeeds, retrying retryable ConnectorErrors with back-off. Returns false when `stop` was
+/// set before it succeeded. Non-retryable errors propagate.
+template <typename Work>
+bool withRetries(const std::atomic<bool>& stop, PipelineMetrics& metrics, Poco::Logger& log, const char* what,
+                 Work&& work) {
+    int backoffMs = 100;
+    for (;;) {
+        try {
+            work();
+            return true;
+        } catch (const connectors::ConnectorError& error) {
+            if (!error.isRetryable()) throw;
+            metrics.batchRetries.Increment();
+            log.warning("%s failed, retrying in %d ms: %s", std::string(what), backoffMs, std::string(error.what()));
+        }
+        for (int waited = 0; waited < backoffMs; waited += 50) {
+            if (stop.load()) return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        backoffMs = std::min(backoffMs * 2, 5000);
+    }
+}
 
 }  // namespace
 
@@ -25,7 +60,11 @@ Pipeline::Pipeline(PipelineSettings settings, BatchStage& stage, PipelineMetrics
     : settings_(std::move(settings)), stage_(stage), metrics_(metrics) {}
 
 void Pipeline::commitDone(connectors::kafka::Consumer& consumer, bool async) {
-    const auto offsets = tracker_.takeCommittable();
+    std::vector<connectors::kafka::TopicPartitionOffset> offsets;
+    {
+        std::lock_guard lock(trackerMutex_);
+        offsets = tracker_.takeCommittable();
+    }
     if (offsets.empty()) return;
     try {
         consumer.commit(offsets, async);
@@ -37,12 +76,21 @@ void Pipeline::commitDone(connectors::kafka::Consumer& consumer, bool async) {
 
 void Pipeline::run(const std::atomic<bool>& stop) {
     auto& log = Poco::Logger::get("pipeline." + settings_.name);
+    std::mutex failureMutex;
     std::string deliveryFailure;
+    std::atomic<bool> failed{false};
+
+    auto markDone = [this](const Position& position) {
+        std::lock_guard lock(trackerMutex_);
+        tracker_.done(position.topic, position.partition, position.offset);
+    };
     connectors::kafka::Producer producer(settings_.kafka, [&](const connectors::kafka::DeliveryReport& report) {
         std::unique_ptr<Pending> pending(static_cast<Pending*>(report.opaque));
         if (!report.ok) {
             // librdkafka has already retried; the message stays uncommitted and this pipeline stops.
+            std::lock_guard lock(failureMutex);
             if (deliveryFailure.empty()) deliveryFailure = report.error;
+            failed = true;
             return;
         }
         metrics_.messagesOut.Increment();
@@ -50,8 +98,71 @@ void Pipeline::run(const std::atomic<bool>& stop) {
             (void)pending.release();  // still waiting for its other outputs
             return;
         }
-        tracker_.done(pending->topic, pending->partition, pending->offset);
+        markDone(pending->position);
     });
+
+    // The committer thread: commit() each prepared batch in order, then produce its outputs.
+    std::mutex queueMutex;
+    std::condition_variable queueChanged;
+    std::deque<Handoff> queue;
+    bool committerBusy = false;
+    std::atomic<bool> committerStop{false};
+    std::exception_ptr committerFailure;
+    std::thread committer([&] {
+        try {
+            for (;;) {
+                Handoff handoff;
+                {
+                    std::unique_lock lock(queueMutex);
+                    while (queue.empty() && !committerStop.load()) {
+                        lock.unlock();
+                        producer.poll(0);  // delivery reports while idle
+                        lock.lock();
+                        queueChanged.wait_for(lock, std::chrono::milliseconds(2),
+                                              [&] { return !queue.empty() || committerStop.load(); });
+                    }
+                    if (queue.empty()) return;  // stopping, nothing left
+                    handoff = std::move(queue.front());
+                    queue.pop_front();
+                    committerBusy = true;
+                }
+                queueChanged.notify_all();
+                const bool committed =
+                    withRetries(stop, metrics_, log, "commit", [&] { stage_.commit(*handoff.prepared); });
+                if (committed) {
+                    auto& out = handoff.prepared->out;
+                    for (std::size_t i = 0; i < handoff.positions.size(); ++i) {
+                        if (out[i].empty()) {
+                            markDone(handoff.positions[i]);
+                            continue;
+                        }
+                        auto* pending = new Pending{handoff.positions[i], static_cast<int>(out[i].size())};
+                        for (const auto& message : out[i])
+                            producer.produce(message.topic, message.key, message.value, pending);
+                    }
+                }
+                // Not committed (stopping while the store is down): left uncommitted, it is redelivered.
+                producer.poll(0);
+                {
+                    std::lock_guard lock(queueMutex);
+                    committerBusy = false;
+                }
+                queueChanged.notify_all();
+            }
+        } catch (...) {
+            committerFailure = std::current_exception();
+            failed = true;
+            std::lock_guard lock(queueMutex);
+            committerBusy = false;
+            queue.clear();
+            queueChanged.notify_all();
+        }
+    });
+    auto waitCommitterIdle = [&](std::chrono::milliseconds timeout) {
+        std::unique_lock lock(queueMutex);
+        return queueChanged.wait_for(lock, timeout, [&] { return queue.empty() && !committerBusy; });
+    };
+
     connectors::kafka::Consumer consumer(
         settings_.kafka, settings_.groupId,
         [&](bool revoked, const std::vector<connectors::kafka::TopicPartitionOffset>& partitions) {
@@ -60,78 +171,89 @@ void Pipeline::run(const std::atomic<bool>& stop) {
                 log.information("assigned %z partitions of %s", partitions.size(), settings_.inputTopic);
                 return;
             }
-            // Deliver what is on its way, commit what is done, then let the partitions go.
+            // Finish and deliver what is on its way, commit what is done, then let the partitions go.
+            waitCommitterIdle(std::chrono::seconds(10));
             producer.flush(5000);
             commitDone(consumer, false);
+            std::lock_guard lock(trackerMutex_);
             for (const auto& partition : partitions) tracker_.forget(partition.topic, partition.partition);
             log.information("revoked %z partitions of %s", partitions.size(), settings_.inputTopic);
         });
     consumer.onError = [&](const std::string& error) { log.warning("consumer: %s", error); };
 
-    if (!settings_.warmTopics.empty()) producer.warmTopics(settings_.warmTopics, 10000);
-    consumer.subscribe({settings_.inputTopic});
-    log.information("consuming %s as group %s", settings_.inputTopic, settings_.groupId);
+    try {
+        if (!settings_.warmTopics.empty()) producer.warmTopics(settings_.warmTopics, 10000);
+        consumer.subscribe({settings_.inputTopic});
+        log.information("consuming %s as group %s", settings_.inputTopic, settings_.groupId);
 
-    std::vector<std::vector<OutMessage>> outputs;
-    auto lastCommit = Clock::now();
-    while (!stop.load() && deliveryFailure.empty()) {
-        producer.poll(0);
-        const auto room = static_cast<int>(settings_.maxInFlight) - static_cast<int>(tracker_.inFlight());
-        if (room <= 0) {
-            // Backpressure: nothing more is consumed until deliveries free room.
-            producer.poll(20);
-            commitDone(consumer, true);
-            continue;
-        }
-        auto batch = consumer.consume(static_cast<std::size_t>(std::min(room, settings_.batchSize)),
-                                      settings_.batchTimeoutMs);
-        if (!batch.empty()) {
-            const auto started = Clock::now();
-            consumed_ += batch.size();
-            metrics_.messagesIn.Increment(static_cast<double>(batch.size()));
-            for (const auto& message : batch)
-                tracker_.add(std::string(message.topic()), message.partition(), message.offset());
-            outputs.assign(batch.size(), {});
-            int backoffMs = 100;
-            bool processed = false;
-            while (!processed && !stop.load()) {
-                try {
-                    stage_.process(batch, outputs);
-                    processed = true;
-                } catch (const connectors::ConnectorError& error) {
-                    if (!error.isRetryable()) throw;
-                    metrics_.batchRetries.Increment();
-                    log.warning("batch of %z failed, retrying in %d ms: %s", batch.size(), backoffMs,
-                                std::string(error.what()));
-                    std::this_thread::sleep_for(std::chrono::milliseconds(backoffMs));
-                    backoffMs = std::min(backoffMs * 2, 5000);
-                    for (auto& out : outputs) out.clear();
-                }
+        auto lastCommit = Clock::now();
+        while (!stop.load() && !failed.load()) {
+            std::size_t inFlight;
+            {
+                std::lock_guard lock(trackerMutex_);
+                inFlight = tracker_.inFlight();
             }
-            if (!processed) break;  // stopping: the batch stays uncommitted and is redelivered
-            for (std::size_t i = 0; i < batch.size(); ++i) {
-                const auto& message = batch[i];
-                if (outputs[i].empty()) {
-                    tracker_.done(std::string(message.topic()), message.partition(), message.offset());
-                    continue;
-                }
-                auto* pending = new Pending{std::string(message.topic()), message.partition(), message.offset(),
-                                            static_cast<int>(outputs[i].size())};
-                for (const auto& out : outputs[i]) producer.produce(out.topic, out.key, out.value, pending);
+            const auto room = settings_.maxInFlight - static_cast<int>(inFlight);
+            if (room <= 0) {
+                // Backpressure: nothing more is consumed until deliveries free room.
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                commitDone(consumer, true);
+                continue;
             }
-            metrics_.batchSeconds.Observe(std::chrono::duration<double>(Clock::now() - started).count());
+            auto batch = consumer.consume(static_cast<std::size_t>(std::min(room, settings_.batchSize)),
+                                          settings_.batchTimeoutMs);
+            if (!batch.empty()) {
+                const auto started = Clock::now();
+                consumed_ += batch.size();
+                metrics_.messagesIn.Increment(static_cast<double>(batch.size()));
+                Handoff handoff;
+                handoff.positions.reserve(batch.size());
+                {
+                    std::lock_guard lock(trackerMutex_);
+                    for (const auto& message : batch) {
+                        handoff.positions.push_back(
+                            {std::string(message.topic()), message.partition(), message.offset()});
+                        tracker_.add(handoff.positions.back().topic, message.partition(), message.offset());
+                    }
+                }
+                if (!withRetries(stop, metrics_, log, "prepare", [&] { handoff.prepared = stage_.prepare(batch); }))
+                    break;  // stopping: the batch stays uncommitted and is redelivered
+                handoff.prepared->out.resize(batch.size());
+                {
+                    std::unique_lock lock(queueMutex);
+                    queueChanged.wait(lock, [&] {
+                        return static_cast<int>(queue.size()) < settings_.preparedAhead || failed.load();
+                    });
+                    queue.push_back(std::move(handoff));
+                }
+                queueChanged.notify_all();
+                metrics_.batchSeconds.Observe(std::chrono::duration<double>(Clock::now() - started).count());
+            }
+            {
+                std::lock_guard lock(trackerMutex_);
+                metrics_.inFlight.Set(static_cast<double>(tracker_.inFlight()));
+            }
+            if (Clock::now() - lastCommit >= std::chrono::milliseconds(settings_.commitIntervalMs)) {
+                commitDone(consumer, true);
+                lastCommit = Clock::now();
+            }
         }
-        metrics_.inFlight.Set(static_cast<double>(tracker_.inFlight()));
-        if (Clock::now() - lastCommit >= std::chrono::milliseconds(settings_.commitIntervalMs)) {
-            commitDone(consumer, true);
-            lastCommit = Clock::now();
-        }
+    } catch (...) {
+        committerStop = true;
+        queueChanged.notify_all();
+        committer.join();
+        throw;
     }
 
-    log.information("stopping: delivering %d outstanding messages", producer.outstanding());
+    log.information("stopping: finishing prepared batches and delivering outstanding messages");
+    waitCommitterIdle(std::chrono::seconds(30));
+    committerStop = true;
+    queueChanged.notify_all();
+    committer.join();
     if (!producer.flush(10000)) log.warning("some messages were not delivered in time; they will be redelivered");
     commitDone(consumer, false);
     consumer.close();
+    if (committerFailure) std::rethrow_exception(committerFailure);
     if (!deliveryFailure.empty())
         throw connectors::kafka::KafkaError("delivery failed: " + deliveryFailure + " (uncommitted work is redelivered)",
                                             false);

@@ -4,6 +4,8 @@
 // acknowledged by the broker and only then lets its offset be committed.
 #include <atomic>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,16 +21,25 @@ struct OutMessage {
     std::string value;
 };
 
-/// The work of one pipeline. Implementations need not be thread-safe: the pipeline calls them from its thread.
+/// The work a stage prepared for one batch: the messages to produce (out[i] for the batch's i-th message, none is
+/// fine) and whatever the stage needs to make its effects durable in commit().
+struct PreparedBatch {
+    virtual ~PreparedBatch() = default;
+    std::vector<std::vector<OutMessage>> out;
+};
+
+/// The work of one pipeline, in two phases so that the durable part of batch N (one SQL transaction) overlaps the
+/// look-ups of batch N+1. The pipeline calls prepare() from its consumer thread and commit() from its committer
+/// thread, each in batch order; implementations must allow one prepare() and one commit() to run at once.
 class BatchStage {
 public:
     virtual ~BatchStage() = default;
-    /// Handles a batch: out[i] receives the messages to produce for batch[i] (none is fine). Every effect other than
-    /// those messages (store rows…) must be durable and idempotent when this returns. Throws ConnectorError when
-    /// the batch as a whole must be tried again (the store or the cache is down); a bad single message is not an
-    /// error here but an output to the dead-letter topic.
-    virtual void process(const std::vector<connectors::kafka::Message>& batch,
-                         std::vector<std::vector<OutMessage>>& out) = 0;
+    /// Reads and looks up a batch; no durable effect yet. Throws ConnectorError when the batch as a whole must be
+    /// tried again (a bad single message is not an error here but an output to the dead-letter topic).
+    virtual std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) = 0;
+    /// Makes every effect other than the outputs durable and idempotent (store rows). Throws ConnectorError when it
+    /// must be tried again. The default has nothing to make durable.
+    virtual void commit(PreparedBatch& /*prepared*/) {}
 };
 
 struct PipelineSettings {
@@ -40,6 +51,7 @@ struct PipelineSettings {
     int batchTimeoutMs = 10;
     int maxInFlight = 20000;
     int commitIntervalMs = 200;
+    int preparedAhead = 2;  ///< batches prepared and waiting for the committer, at most
     std::vector<std::string> warmTopics;  ///< looked up at start so the first produce does not stall (and, on the
                                           ///< embedded broker, created)
 };
@@ -65,6 +77,7 @@ private:
     PipelineSettings settings_;
     BatchStage& stage_;
     PipelineMetrics metrics_;
+    std::mutex trackerMutex_;  // the consumer thread adds and commits, delivery reports mark done
     OffsetTracker tracker_;
     std::atomic<std::uint64_t> consumed_{0};
     std::atomic<bool> assigned_{false};

@@ -35,6 +35,59 @@ const std::vector<Migration> kMigrations = {
          " creditor_id TEXT NOT NULL DEFAULT '',"
          " created_at TEXT NOT NULL)",
      }},
+    {2,
+     "batches, their rows, payments",
+     {
+         // Flags are INTEGER 0/1 and amounts BIGINT (NT$): both backends store and compare them alike.
+         "CREATE TABLE batches ("
+         " batch_id TEXT PRIMARY KEY,"
+         " creditor_id TEXT NOT NULL,"
+         " state TEXT NOT NULL,"
+         " failure_reason TEXT NOT NULL DEFAULT '',"
+         " filename TEXT NOT NULL DEFAULT '',"
+         " charset TEXT NOT NULL DEFAULT '',"
+         " rows_total INTEGER NOT NULL DEFAULT 0,"
+         " rows_accepted INTEGER NOT NULL DEFAULT 0,"
+         " rows_rejected INTEGER NOT NULL DEFAULT 0,"
+         " rows_done INTEGER NOT NULL DEFAULT 0,"
+         " fee_total BIGINT NOT NULL DEFAULT 0,"
+         " paid INTEGER NOT NULL DEFAULT 0,"
+         " receipt_token TEXT NOT NULL UNIQUE,"
+         " created_at TEXT NOT NULL,"
+         " queued_at TEXT NOT NULL DEFAULT '',"
+         " completed_at TEXT NOT NULL DEFAULT '')",
+         "CREATE INDEX batches_by_creditor ON batches (creditor_id, created_at)",
+         "CREATE TABLE batch_rows ("
+         " batch_id TEXT NOT NULL,"
+         " row_no INTEGER NOT NULL,"
+         " debtor_id TEXT NOT NULL DEFAULT '',"
+         " debtor_name TEXT NOT NULL DEFAULT '',"
+         " title_ref TEXT NOT NULL DEFAULT '',"
+         " scope TEXT NOT NULL DEFAULT '',"
+         " income_years TEXT NOT NULL DEFAULT '',"
+         " accepted INTEGER NOT NULL,"
+         " reason TEXT NOT NULL DEFAULT '',"
+         " column_name TEXT NOT NULL DEFAULT '',"
+         " fee BIGINT NOT NULL DEFAULT 0,"
+         " PRIMARY KEY (batch_id, row_no))",
+         "CREATE TABLE payments ("
+         " payment_id TEXT PRIMARY KEY,"
+         " idempotency_key TEXT NOT NULL UNIQUE,"
+         " batch_id TEXT NOT NULL,"
+         " creditor_id TEXT NOT NULL,"
+         " amount BIGINT NOT NULL,"
+         " method TEXT NOT NULL DEFAULT '',"
+         " card TEXT NOT NULL DEFAULT '',"
+         " provider_txn_id TEXT NOT NULL DEFAULT '',"
+         " status TEXT NOT NULL,"
+         " error TEXT NOT NULL DEFAULT '',"
+         " created_at TEXT NOT NULL,"
+         " updated_at TEXT NOT NULL,"
+         " published INTEGER NOT NULL DEFAULT 0)",
+         "CREATE INDEX payments_by_batch ON payments (batch_id, status)",
+         "CREATE INDEX payments_by_status ON payments (status, created_at)",
+         "CREATE INDEX payments_outbox ON payments (published, created_at)",
+     }},
 };
 
 std::set<int> appliedVersions(Poco::Data::Session& session) {

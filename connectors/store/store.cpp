@@ -1,12 +1,15 @@
 #include "connectors/store/store.hpp"
 
+#include <Poco/Data/DataException.h>
 #include <Poco/Data/PostgreSQL/Connector.h>
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
 #include <Poco/Data/Transaction.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
@@ -125,17 +128,272 @@ struct ResultColumns {
     }
 };
 
+/// The statement that stores results idempotently, by (batch_id, row).
+constexpr const char* kUpsertResult =
+    "INSERT INTO inquiry_results (batch_id, row_no, debtor_id, status, reason, payload, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (batch_id, row_no) DO UPDATE SET debtor_id = excluded.debtor_id, status = excluded.status,"
+    " reason = excluded.reason, payload = excluded.payload, updated_at = excluded.updated_at";
+
+constexpr const char* kRejected = "rejected";
+constexpr const char* kPending = "pending";
+constexpr const char* kSucceeded = "succeeded";
+constexpr const char* kFailed = "failed";
+
+bool isBatchState(const std::string& state) {
+    return state == "awaiting_payment" || state == "queued" || state == "processing" || state == "completed" ||
+           state == "failed";
+}
+
+std::string sessionsBusy(const std::string& backend, const char* purpose, int poolSize) {
+    return backend + ": " + purpose + ": all " + std::to_string(poolSize) + " sessions stayed busy for " +
+           std::to_string(kSessionWait.count()) + " s (hint: raise store.pool_size)";
+}
+
+void requireField(const std::string& value, const char* what, const char* call) {
+    if (value.empty()) throw std::invalid_argument(std::string("store: ") + call + ": " + what + " is empty");
+}
+
+/// A JSON string literal, escaped as jobs/common/json does (the store links no JSON library).
+void appendJsonString(std::string& out, const std::string& text) {
+    out += '"';
+    for (const char c : text) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char buffer[8];
+                    std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
+                    out += buffer;
+                } else {
+                    out += c;
+                }
+        }
+    }
+    out += '"';
+}
+
+/// A rejected row's result as it travels on inquiry.results (SPEC 3.3): no records, a reason.
+std::string rejectedPayload(const std::string& batchId, int row, const std::string& debtorId,
+                            const std::string& reason) {
+    std::string out = "{\"batch_id\":";
+    appendJsonString(out, batchId);
+    out += ",\"row\":" + std::to_string(row) + ",\"debtor_id\":";
+    appendJsonString(out, debtorId);
+    out += ",\"status\":\"rejected\",\"reason\":";
+    appendJsonString(out, reason);
+    out += ",\"income\":[],\"property\":[]}";
+    return out;
+}
+
+constexpr const char* kBatchColumns =
+    "batch_id, creditor_id, state, failure_reason, filename, charset, rows_total, rows_accepted, rows_rejected,"
+    " rows_done, fee_total, paid, receipt_token, created_at, queued_at, completed_at";
+
+/// Column-wise batch records, in kBatchColumns' order.
+struct BatchColumns {
+    std::vector<std::string> batchIds;
+    std::vector<std::string> creditorIds;
+    std::vector<std::string> states;
+    std::vector<std::string> failureReasons;
+    std::vector<std::string> filenames;
+    std::vector<std::string> charsets;
+    std::vector<int> rowsTotal;
+    std::vector<int> rowsAccepted;
+    std::vector<int> rowsRejected;
+    std::vector<int> rowsDone;
+    std::vector<Poco::Int64> feeTotals;
+    std::vector<int> paid;
+    std::vector<std::string> receiptTokens;
+    std::vector<std::string> createdAts;
+    std::vector<std::string> queuedAts;
+    std::vector<std::string> completedAts;
+
+    void into(Poco::Data::Statement& select) {
+        using Poco::Data::Keywords::into;
+        select, into(batchIds), into(creditorIds), into(states), into(failureReasons), into(filenames),
+            into(charsets), into(rowsTotal), into(rowsAccepted), into(rowsRejected), into(rowsDone), into(feeTotals),
+            into(paid), into(receiptTokens), into(createdAts), into(queuedAts), into(completedAts);
+    }
+
+    [[nodiscard]] std::vector<BatchRecord> toRecords() const {
+        std::vector<BatchRecord> records;
+        records.reserve(batchIds.size());
+        for (size_t i = 0; i < batchIds.size(); ++i) {
+            records.push_back({batchIds[i], creditorIds[i], states[i], failureReasons[i], filenames[i], charsets[i],
+                               rowsTotal[i], rowsAccepted[i], rowsRejected[i], rowsDone[i],
+                               static_cast<long long>(feeTotals[i]), paid[i] != 0, receiptTokens[i], createdAts[i],
+                               queuedAts[i], completedAts[i]});
+        }
+        return records;
+    }
+};
+
+constexpr const char* kRowColumns =
+    "batch_id, row_no, debtor_id, debtor_name, title_ref, scope, income_years, accepted, reason, column_name, fee";
+
+/// Column-wise batch rows, in kRowColumns' order.
+struct RowColumns {
+    std::vector<std::string> batchIds;
+    std::vector<int> rows;
+    std::vector<std::string> debtorIds;
+    std::vector<std::string> debtorNames;
+    std::vector<std::string> titleRefs;
+    std::vector<std::string> scopes;
+    std::vector<std::string> incomeYears;
+    std::vector<int> accepted;
+    std::vector<std::string> reasons;
+    std::vector<std::string> columns;
+    std::vector<Poco::Int64> fees;
+
+    void push(const BatchRowRecord& row, const std::string& batchId) {
+        batchIds.push_back(batchId);
+        rows.push_back(row.row);
+        debtorIds.push_back(row.debtorId);
+        debtorNames.push_back(row.debtorName);
+        titleRefs.push_back(row.titleRef);
+        scopes.push_back(row.scope);
+        incomeYears.push_back(row.incomeYears);
+        accepted.push_back(row.accepted ? 1 : 0);
+        reasons.push_back(row.reason);
+        columns.push_back(row.column);
+        fees.push_back(static_cast<Poco::Int64>(row.fee));
+    }
+
+    void use(Poco::Data::Statement& insert) {
+        using Poco::Data::Keywords::use;
+        insert, use(batchIds), use(rows), use(debtorIds), use(debtorNames), use(titleRefs), use(scopes),
+            use(incomeYears), use(accepted), use(reasons), use(columns), use(fees);
+    }
+
+    void into(Poco::Data::Statement& select) {
+        using Poco::Data::Keywords::into;
+        select, into(batchIds), into(rows), into(debtorIds), into(debtorNames), into(titleRefs), into(scopes),
+            into(incomeYears), into(accepted), into(reasons), into(columns), into(fees);
+    }
+
+    [[nodiscard]] std::vector<BatchRowRecord> toRecords() const {
+        std::vector<BatchRowRecord> records;
+        records.reserve(batchIds.size());
+        for (size_t i = 0; i < batchIds.size(); ++i) {
+            records.push_back({batchIds[i], rows[i], debtorIds[i], debtorNames[i], titleRefs[i], scopes[i],
+                               incomeYears[i], accepted[i] != 0, reasons[i], columns[i],
+                               static_cast<long long>(fees[i])});
+        }
+        return records;
+    }
+};
+
+constexpr const char* kPaymentColumns =
+    "payment_id, idempotency_key, batch_id, creditor_id, amount, method, card, provider_txn_id, status, error,"
+    " created_at, updated_at, published";
+
+/// Column-wise payments, in kPaymentColumns' order.
+struct PaymentColumns {
+    std::vector<std::string> paymentIds;
+    std::vector<std::string> keys;
+    std::vector<std::string> batchIds;
+    std::vector<std::string> creditorIds;
+    std::vector<Poco::Int64> amounts;
+    std::vector<std::string> methods;
+    std::vector<std::string> cards;
+    std::vector<std::string> providerTxnIds;
+    std::vector<std::string> statuses;
+    std::vector<std::string> errors;
+    std::vector<std::string> createdAts;
+    std::vector<std::string> updatedAts;
+    std::vector<int> published;
+
+    void into(Poco::Data::Statement& select) {
+        using Poco::Data::Keywords::into;
+        select, into(paymentIds), into(keys), into(batchIds), into(creditorIds), into(amounts), into(methods),
+            into(cards), into(providerTxnIds), into(statuses), into(errors), into(createdAts), into(updatedAts),
+            into(published);
+    }
+
+    [[nodiscard]] std::vector<PaymentRecord> toRecords() const {
+        std::vector<PaymentRecord> records;
+        records.reserve(paymentIds.size());
+        for (size_t i = 0; i < paymentIds.size(); ++i) {
+            records.push_back({paymentIds[i], keys[i], batchIds[i], creditorIds[i], static_cast<long long>(amounts[i]),
+                               methods[i], cards[i], providerTxnIds[i], statuses[i], errors[i], createdAts[i],
+                               updatedAts[i], published[i] != 0});
+        }
+        return records;
+    }
+};
+
+/// Runs a SELECT of `Columns` (BatchColumns, RowColumns, PaymentColumns) with `values` bound to its placeholders.
+template <typename Columns, typename... Values>
+auto select(Poco::Data::Session& session, const std::string& statement, const Values&... values) {
+    Columns columns;
+    Poco::Data::Statement query(session);
+    query << statement;
+    columns.into(query);
+    (query, ..., bind(values));
+    query.execute();
+    return columns.toRecords();
+}
+
 }  // namespace
+
+/// A BatchWriter's session, transaction and progress. The permit is declared first so that it is released last,
+/// after the session went back to the pool; the destructor rolls back whatever was not committed.
+struct BatchWriter::State {
+    enum class Phase { open, committed, failed };
+
+    State(std::counting_semaphore<>& permits, Poco::Data::SessionPool& pool) : permit(permits), session(pool.get()) {}
+    ~State() {
+        if (phase == Phase::committed) return;
+        try {
+            if (session.isTransaction()) session.rollback();
+        } catch (...) {  // NOLINT(bugprone-empty-catch): a lost connection rolls back on its own
+        }
+    }
+    State(const State&) = delete;
+    State& operator=(const State&) = delete;
+
+    /// Runs one step of the writer, turning Poco's exceptions into StoreError; any failure makes the writer unusable.
+    template <typename Work>
+    void run(const char* purpose, Work&& work) {
+        if (phase != Phase::open) {
+            throw std::logic_error("store: batch " + batch.batchId + ": the writer was " +
+                                   (phase == Phase::committed ? "committed" : "failed") + " already");
+        }
+        try {
+            work();
+        } catch (const Poco::Exception& error) {
+            phase = Phase::failed;
+            throw StoreError(backend + ": " + purpose + " " + batch.batchId + ": " + oneLine(error.displayText()));
+        } catch (...) {
+            phase = Phase::failed;
+            throw;
+        }
+    }
+
+    PermitRelease permit;
+    Poco::Data::Session session;
+    std::string backend;
+    BatchRecord batch;
+    std::string insertRows;     ///< into the staging table (SQLite) or batch_rows (PostgreSQL)
+    std::string insertResults;  ///< likewise for the rejected rows' results
+    std::vector<std::string> publishStaged;  ///< SQLite: copies the staged rows and results, then empties staging
+    std::string insertBatch;
+    int rowsAdded = 0;
+    int rowsAccepted = 0;
+    int rowsRejected = 0;
+    Phase phase = Phase::open;
+};
 
 template <typename Work>
 auto Store::withSession(const char* purpose, Work&& work) {
     for (int attempt = 1;; ++attempt) {
         try {
-            if (!permits_->try_acquire_for(kSessionWait)) {
-                throw StoreError(backend_ + ": " + purpose + ": all " + std::to_string(poolSize_) +
-                                 " sessions stayed busy for " + std::to_string(kSessionWait.count()) +
-                                 " s (hint: raise store.pool_size)");
-            }
+            if (!permits_->try_acquire_for(kSessionWait)) throw StoreError(sessionsBusy(backend_, purpose, poolSize_));
             const PermitRelease release(*permits_);
             Poco::Data::Session session = pool_->get();  // back to the pool when it goes out of scope
             try {
@@ -154,7 +412,7 @@ auto Store::withSession(const char* purpose, Work&& work) {
     }
 }
 
-std::string Store::sql(const char* text) const {
+std::string Store::sql(std::string_view text) const {
     return detail::placeholders(sqlBackend(backend_), text);
 }
 
@@ -208,20 +466,36 @@ void Store::upsertResults(const std::vector<StoredResult>& results) {
         columns.reasons.push_back(result.reason);
         columns.payloads.push_back(result.payload);
     }
-    std::vector<std::string> updatedAts(results.size(), detail::utcNow());
-    const std::string statement =
-        sql("INSERT INTO inquiry_results (batch_id, row_no, debtor_id, status, reason, payload, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (batch_id, row_no) DO UPDATE SET debtor_id = excluded.debtor_id, status = excluded.status,"
-            " reason = excluded.reason, payload = excluded.payload, updated_at = excluded.updated_at");
+    const std::string stamp = detail::utcNow();
+    std::vector<std::string> updatedAts(results.size(), stamp);
+    // Sorted: batch rows are locked in one order by every caller, so two upserts cannot deadlock on them.
+    std::vector<std::string> batchIds = columns.batchIds;
+    std::sort(batchIds.begin(), batchIds.end());
+    batchIds.erase(std::unique(batchIds.begin(), batchIds.end()), batchIds.end());
+    std::vector<std::string> completedAts(batchIds.size(), stamp);
+
+    const std::string upsertStatement = sql(kUpsertResult);
+    // PostgreSQL (read committed): the batch row is locked before counting, so the count, a later statement, sees
+    // every result committed by an upsert that held the lock before; a count taken first could miss them.
+    const std::string lockStatement = sql("UPDATE batches SET rows_done = rows_done WHERE batch_id = ?");
+    const std::string countStatement =
+        sql("UPDATE batches SET rows_done = (SELECT COUNT(*) FROM inquiry_results WHERE batch_id = ?)"
+            " WHERE batch_id = ?");
+    const std::string advanceStatement =
+        sql("UPDATE batches SET state = CASE WHEN rows_done >= rows_total THEN 'completed' ELSE 'processing' END,"
+            " completed_at = CASE WHEN rows_done >= rows_total AND completed_at = '' THEN ? ELSE completed_at END"
+            " WHERE batch_id = ? AND state IN ('queued', 'processing')");
 
     withSession("upserting results", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);  // rolls back unless committed
+        session << lockStatement, use(batchIds), now;
         // One prepared statement, executed once per vector element: the statement is parsed and planned once.
         Poco::Data::Statement upsert(session);
-        upsert << statement, use(columns.batchIds), use(columns.rows), use(columns.debtorIds), use(columns.statuses),
-            use(columns.reasons), use(columns.payloads), use(updatedAts);
+        upsert << upsertStatement, use(columns.batchIds), use(columns.rows), use(columns.debtorIds),
+            use(columns.statuses), use(columns.reasons), use(columns.payloads), use(updatedAts);
         upsert.execute();
+        session << countStatement, use(batchIds), use(batchIds), now;
+        session << advanceStatement, use(completedAts), use(batchIds), now;
         transaction.commit();
     });
 }
@@ -271,6 +545,351 @@ std::optional<TokenRecord> Store::findToken(const std::string& tokenHash) {
         session << statement, into(hashes), into(roles), into(creditorIds), into(createdAts), bind(tokenHash), now;
         if (hashes.empty()) return std::nullopt;
         return TokenRecord{hashes.front(), roles.front(), creditorIds.front(), createdAts.front()};
+    });
+}
+
+// --- batches ---
+
+BatchWriter::BatchWriter(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+BatchWriter::~BatchWriter() = default;
+
+const std::string& BatchWriter::batchId() const {
+    return state_->batch.batchId;
+}
+
+void BatchWriter::addRows(const std::vector<BatchRowRecord>& rows) {
+    State& state = *state_;
+    const std::string& batchId = state.batch.batchId;
+    for (const BatchRowRecord& row : rows) {
+        if (!row.batchId.empty() && row.batchId != batchId) {
+            throw std::invalid_argument("store: adding rows to batch " + batchId + ": row " + std::to_string(row.row) +
+                                        " is of batch " + row.batchId);
+        }
+    }
+    state.run("adding rows to batch", [&] {
+        if (rows.empty()) return;  // Poco refuses to bind empty vectors
+        RowColumns columns;
+        ResultColumns rejected;
+        for (const BatchRowRecord& row : rows) {
+            columns.push(row, batchId);
+            if (row.accepted) continue;
+            rejected.batchIds.push_back(batchId);
+            rejected.rows.push_back(row.row);
+            rejected.debtorIds.push_back(row.debtorId);
+            rejected.statuses.emplace_back(kRejected);
+            rejected.reasons.push_back(row.reason);
+            rejected.payloads.push_back(rejectedPayload(batchId, row.row, row.debtorId, row.reason));
+        }
+        Poco::Data::Statement insertRows(state.session);
+        insertRows << state.insertRows;
+        columns.use(insertRows);
+        insertRows.execute();
+        if (!rejected.batchIds.empty()) {
+            std::vector<std::string> updatedAts(rejected.batchIds.size(), detail::utcNow());
+            Poco::Data::Statement insertResults(state.session);
+            insertResults << state.insertResults, use(rejected.batchIds), use(rejected.rows),
+                use(rejected.debtorIds), use(rejected.statuses), use(rejected.reasons), use(rejected.payloads),
+                use(updatedAts);
+            insertResults.execute();
+        }
+        state.rowsAdded += static_cast<int>(rows.size());
+        state.rowsRejected += static_cast<int>(rejected.batchIds.size());
+        state.rowsAccepted += static_cast<int>(rows.size() - rejected.batchIds.size());
+    });
+}
+
+void BatchWriter::commit(int rowsTotal, int rowsAccepted, int rowsRejected, long long feeTotal) {
+    State& state = *state_;
+    if (state.phase == State::Phase::open &&
+        (rowsTotal != state.rowsAdded || rowsAccepted != state.rowsAccepted || rowsRejected != state.rowsRejected)) {
+        throw std::invalid_argument("store: committing batch " + state.batch.batchId + ": totals " +
+                                    std::to_string(rowsTotal) + "/" + std::to_string(rowsAccepted) + "/" +
+                                    std::to_string(rowsRejected) + " (total/accepted/rejected) but " +
+                                    std::to_string(state.rowsAdded) + "/" + std::to_string(state.rowsAccepted) +
+                                    "/" + std::to_string(state.rowsRejected) + " rows were added");
+    }
+    state.run("committing batch", [&] {
+        const BatchRecord& batch = state.batch;
+        const std::string stamp = detail::utcNow();
+        const std::string createdAt = batch.createdAt.empty() ? stamp : batch.createdAt;
+        const std::string queuedAt = batch.queuedAt.empty() && batch.state == "queued" ? stamp : batch.queuedAt;
+        const std::string completedAt =
+            batch.completedAt.empty() && batch.state == "completed" ? stamp : batch.completedAt;
+        const Poco::Int64 fee = feeTotal;
+        const int paid = batch.paid ? 1 : 0;
+        for (const std::string& statement : state.publishStaged) state.session << statement, now;
+        state.session << state.insertBatch, bind(batch.batchId), bind(batch.creditorId), bind(batch.state),
+            bind(batch.failureReason), bind(batch.filename), bind(batch.charset), bind(rowsTotal), bind(rowsAccepted),
+            bind(rowsRejected), bind(batch.batchId), bind(fee), bind(paid), bind(batch.receiptToken),
+            bind(createdAt), bind(queuedAt), bind(completedAt), now;
+        state.session.commit();
+        state.phase = State::Phase::committed;
+    });
+}
+
+std::unique_ptr<BatchWriter> Store::beginBatch(const BatchRecord& batch) {
+    constexpr const char* kCall = "beginBatch";
+    requireField(batch.batchId, "batchId", kCall);
+    requireField(batch.creditorId, "creditorId", kCall);
+    requireField(batch.charset, "charset", kCall);
+    requireField(batch.receiptToken, "receiptToken", kCall);
+    if (!isBatchState(batch.state)) throw std::invalid_argument("store: beginBatch: unknown state '" + batch.state + "'");
+
+    const bool sqlite = backend_ == kSqlite;
+    // SQLite has one write lock for the whole database: rows are staged in temporary tables (private to the session,
+    // outside the database file), so that the lock is taken only by commit(), not while the upload streams in.
+    const std::vector<std::string> prepareStaging = {
+        "CREATE TEMP TABLE IF NOT EXISTS staged_batch_rows (batch_id TEXT NOT NULL, row_no INTEGER NOT NULL,"
+        " debtor_id TEXT NOT NULL, debtor_name TEXT NOT NULL, title_ref TEXT NOT NULL, scope TEXT NOT NULL,"
+        " income_years TEXT NOT NULL, accepted INTEGER NOT NULL, reason TEXT NOT NULL, column_name TEXT NOT NULL,"
+        " fee INTEGER NOT NULL, PRIMARY KEY (batch_id, row_no))",
+        "CREATE TEMP TABLE IF NOT EXISTS staged_results (batch_id TEXT NOT NULL, row_no INTEGER NOT NULL,"
+        " debtor_id TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, payload TEXT NOT NULL,"
+        " updated_at TEXT NOT NULL, PRIMARY KEY (batch_id, row_no))",
+        "DELETE FROM temp.staged_batch_rows",  // left by a writer whose rollback failed, if ever
+        "DELETE FROM temp.staged_results",
+    };
+    const std::string rowColumns = kRowColumns;
+    const std::string rowValues = " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+    for (int attempt = 1;; ++attempt) {
+        if (!permits_->try_acquire_for(kSessionWait)) {
+            throw StoreError(sessionsBusy(backend_, "starting a batch", poolSize_));
+        }
+        std::unique_ptr<BatchWriter::State> state;
+        try {
+            state = std::make_unique<BatchWriter::State>(*permits_, *pool_);  // releases the permit if this throws
+            state->session.begin();
+            if (sqlite) {
+                for (const std::string& statement : prepareStaging) state->session << statement, now;
+            }
+        } catch (const Poco::Exception& error) {
+            // As in withSession: a pooled connection the server dropped is replaced once.
+            if (attempt == 1 && state && !state->session.isConnected()) continue;
+            throw StoreError(backend_ + ": starting batch " + batch.batchId + ": " + oneLine(error.displayText()));
+        }
+        state->backend = backend_;
+        state->batch = batch;
+        if (sqlite) {
+            state->insertRows = "INSERT INTO temp.staged_batch_rows (" + rowColumns + ")" + rowValues;
+            state->insertResults =
+                "INSERT INTO temp.staged_results (batch_id, row_no, debtor_id, status, reason, payload, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)";
+            // `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
+            state->publishStaged = {
+                "INSERT INTO batch_rows (" + rowColumns + ") SELECT " + rowColumns + " FROM temp.staged_batch_rows",
+                "INSERT INTO inquiry_results (batch_id, row_no, debtor_id, status, reason, payload, updated_at)"
+                " SELECT batch_id, row_no, debtor_id, status, reason, payload, updated_at FROM temp.staged_results"
+                " WHERE true ON CONFLICT (batch_id, row_no) DO UPDATE SET debtor_id = excluded.debtor_id,"
+                " status = excluded.status, reason = excluded.reason, payload = excluded.payload,"
+                " updated_at = excluded.updated_at",
+                "DELETE FROM temp.staged_batch_rows",
+                "DELETE FROM temp.staged_results",
+            };
+        } else {
+            state->insertRows = sql("INSERT INTO batch_rows (" + rowColumns + ")" + rowValues);
+            state->insertResults = sql(kUpsertResult);
+        }
+        state->insertBatch =
+            sql("INSERT INTO batches (" + std::string(kBatchColumns) +
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COUNT(*) FROM inquiry_results WHERE batch_id = ?),"
+                " ?, ?, ?, ?, ?, ?)");
+        return std::unique_ptr<BatchWriter>(new BatchWriter(std::move(state)));
+    }
+}
+
+std::optional<BatchRecord> Store::findBatch(const std::string& batchId) {
+    const std::string statement = sql("SELECT " + std::string(kBatchColumns) + " FROM batches WHERE batch_id = ?");
+    return withSession("finding a batch", [&](Poco::Data::Session& session) -> std::optional<BatchRecord> {
+        auto records = select<BatchColumns>(session, statement, batchId);
+        if (records.empty()) return std::nullopt;
+        return std::move(records.front());
+    });
+}
+
+std::optional<BatchRecord> Store::findBatchByReceiptToken(const std::string& receiptToken) {
+    const std::string statement =
+        sql("SELECT " + std::string(kBatchColumns) + " FROM batches WHERE receipt_token = ?");
+    return withSession("finding a batch by receipt token",
+                       [&](Poco::Data::Session& session) -> std::optional<BatchRecord> {
+                           auto records = select<BatchColumns>(session, statement, receiptToken);
+                           if (records.empty()) return std::nullopt;
+                           return std::move(records.front());
+                       });
+}
+
+std::vector<BatchRecord> Store::listBatches(const std::string& creditorId, int limit, int offset) {
+    if (limit <= 0) return {};
+    const int skip = std::max(offset, 0);
+    const std::string statement =
+        sql("SELECT " + std::string(kBatchColumns) +
+            " FROM batches WHERE creditor_id = ? ORDER BY created_at DESC, batch_id DESC LIMIT ? OFFSET ?");
+    return withSession("listing batches", [&](Poco::Data::Session& session) {
+        return select<BatchColumns>(session, statement, creditorId, limit, skip);
+    });
+}
+
+std::vector<BatchRowRecord> Store::pendingRows(const std::string& batchId, int afterRow, int limit) {
+    if (limit <= 0) return {};
+    const std::string statement =
+        sql("SELECT b.batch_id, b.row_no, b.debtor_id, b.debtor_name, b.title_ref, b.scope, b.income_years,"
+            " b.accepted, b.reason, b.column_name, b.fee FROM batch_rows b"
+            " WHERE b.batch_id = ? AND b.row_no > ? AND b.accepted = 1 AND NOT EXISTS"
+            " (SELECT 1 FROM inquiry_results r WHERE r.batch_id = b.batch_id AND r.row_no = b.row_no)"
+            " ORDER BY b.row_no LIMIT ?");
+    return withSession("reading a batch's pending rows", [&](Poco::Data::Session& session) {
+        return select<RowColumns>(session, statement, batchId, afterRow, limit);
+    });
+}
+
+bool Store::setBatchState(const std::string& batchId, const std::string& from, const std::string& to,
+                          const std::string& reason) {
+    if (!isBatchState(from) || !isBatchState(to)) {
+        throw std::invalid_argument("store: setBatchState: unknown state '" + (isBatchState(from) ? to : from) + "'");
+    }
+    const std::string stamp = detail::utcNow();
+    const std::string queuedAt = to == "queued" ? stamp : "";
+    const std::string completedAt = to == "completed" ? stamp : "";
+    const std::string statement =
+        sql("UPDATE batches SET state = ?, failure_reason = ?,"
+            " queued_at = CASE WHEN queued_at = '' THEN ? ELSE queued_at END,"
+            " completed_at = CASE WHEN completed_at = '' THEN ? ELSE completed_at END"
+            " WHERE batch_id = ? AND state = ?");
+    return withSession("setting a batch's state", [&](Poco::Data::Session& session) {
+        Poco::Data::Statement update(session);
+        update << statement, bind(to), bind(reason), bind(queuedAt), bind(completedAt), bind(batchId), bind(from);
+        return update.execute() > 0;
+    });
+}
+
+// --- payments ---
+
+PaymentIntent Store::beginPayment(const PaymentRecord& pending) {
+    constexpr const char* kCall = "beginPayment";
+    requireField(pending.paymentId, "paymentId", kCall);
+    requireField(pending.idempotencyKey, "idempotencyKey", kCall);
+    requireField(pending.batchId, "batchId", kCall);
+    requireField(pending.creditorId, "creditorId", kCall);
+    const std::string stamp = detail::utcNow();
+    const std::string createdAt = pending.createdAt.empty() ? stamp : pending.createdAt;
+    const std::string updatedAt = pending.updatedAt.empty() ? createdAt : pending.updatedAt;
+    const Poco::Int64 amount = pending.amount;
+    const std::string insertStatement =
+        sql("INSERT INTO payments (" + std::string(kPaymentColumns) +
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0) ON CONFLICT (idempotency_key) DO NOTHING");
+    const std::string selectStatement =
+        sql("SELECT " + std::string(kPaymentColumns) + " FROM payments WHERE idempotency_key = ?");
+
+    // Inserting first takes the write lock (SQLite) or waits for a concurrent insert of the same key to commit
+    // (PostgreSQL), so the select after it always finds the one record.
+    PaymentIntent intent = withSession("beginning a payment", [&](Poco::Data::Session& session) {
+        Poco::Data::Transaction transaction(session);
+        Poco::Data::Statement insert(session);
+        insert << insertStatement, bind(pending.paymentId), bind(pending.idempotencyKey), bind(pending.batchId),
+            bind(pending.creditorId), bind(amount), bind(pending.method), bind(pending.card),
+            bind(pending.providerTxnId), bind(pending.error), bind(createdAt), bind(updatedAt);
+        const bool created = insert.execute() > 0;
+        auto records = select<PaymentColumns>(session, selectStatement, pending.idempotencyKey);
+        transaction.commit();
+        if (records.empty()) {
+            throw Poco::Data::DataException("the payment with idempotency key " + pending.idempotencyKey +
+                                            " was neither inserted nor found");
+        }
+        return PaymentIntent{std::move(records.front()), created};
+    });
+    const PaymentRecord& stored = intent.payment;
+    if (stored.batchId != pending.batchId || stored.creditorId != pending.creditorId ||
+        stored.amount != pending.amount) {
+        throw IdempotencyConflict("idempotency key " + pending.idempotencyKey + " was used for batch " +
+                                  stored.batchId + " of creditor " + stored.creditorId + ", NT$" +
+                                  std::to_string(stored.amount) + " (payment " + stored.paymentId + "), not batch " +
+                                  pending.batchId + " of creditor " + pending.creditorId + ", NT$" +
+                                  std::to_string(pending.amount));
+    }
+    return intent;
+}
+
+void Store::completePayment(const std::string& paymentId, const std::string& status, const std::string& providerTxnId,
+                            const std::string& error) {
+    if (status != kSucceeded && status != kFailed) {
+        throw std::invalid_argument("store: completePayment: status '" + status + "' is neither succeeded nor failed");
+    }
+    const std::string stamp = detail::utcNow();
+    const std::string updateStatement =
+        sql("UPDATE payments SET status = ?, provider_txn_id = ?, error = ?, updated_at = ?"
+            " WHERE payment_id = ? AND status = 'pending'");
+    const std::string countStatement = sql("SELECT COUNT(*) FROM payments WHERE payment_id = ?");
+    // SET expressions all see the row as it was, so both CASEs test the old state.
+    const std::string paidStatement =
+        sql("UPDATE batches SET paid = 1,"
+            " queued_at = CASE WHEN state = 'awaiting_payment' THEN ? ELSE queued_at END,"
+            " state = CASE WHEN state = 'awaiting_payment' THEN 'queued' ELSE state END"
+            " WHERE batch_id = (SELECT batch_id FROM payments WHERE payment_id = ?)");
+
+    const bool known = withSession("completing a payment", [&](Poco::Data::Session& session) {
+        Poco::Data::Transaction transaction(session);
+        Poco::Data::Statement update(session);
+        update << updateStatement, bind(status), bind(providerTxnId), bind(error), bind(stamp), bind(paymentId);
+        if (update.execute() == 0) {  // no longer pending, or unknown
+            int count = 0;
+            session << countStatement, into(count), bind(paymentId), now;
+            return count > 0;
+        }
+        if (status == kSucceeded) session << paidStatement, bind(stamp), bind(paymentId), now;
+        transaction.commit();
+        return true;
+    });
+    if (!known) throw PermanentError("store: completePayment: no payment " + paymentId);
+}
+
+std::vector<PaymentRecord> Store::pendingPayments() {
+    const std::string statement = sql("SELECT " + std::string(kPaymentColumns) +
+                                      " FROM payments WHERE status = ? ORDER BY created_at, payment_id");
+    return withSession("reading pending payments", [&](Poco::Data::Session& session) {
+        return select<PaymentColumns>(session, statement, std::string(kPending));
+    });
+}
+
+std::vector<PaymentRecord> Store::unpublishedPayments(int limit) {
+    if (limit <= 0) return {};
+    const std::string statement =
+        sql("SELECT " + std::string(kPaymentColumns) +
+            " FROM payments WHERE published = 0 AND status <> 'pending' ORDER BY created_at, payment_id LIMIT ?");
+    return withSession("reading unpublished payments", [&](Poco::Data::Session& session) {
+        return select<PaymentColumns>(session, statement, limit);
+    });
+}
+
+void Store::markPublished(const std::vector<std::string>& paymentIds) {
+    if (paymentIds.empty()) return;  // Poco refuses to bind empty vectors
+    const std::string statement = sql("UPDATE payments SET published = 1 WHERE payment_id = ?");
+    withSession("marking payments published", [&](Poco::Data::Session& session) {
+        Poco::Data::Transaction transaction(session);
+        Poco::Data::Statement update(session);
+        update << statement, useRef(paymentIds);
+        update.execute();
+        transaction.commit();
+    });
+}
+
+long long Store::paidTotal(const std::string& batchId) {
+    const std::string statement =
+        sql("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM payments WHERE batch_id = ? AND status = ?");
+    return withSession("summing a batch's payments", [&](Poco::Data::Session& session) {
+        Poco::Int64 total = 0;
+        session << statement, into(total), bind(batchId), bind(std::string(kSucceeded)), now;
+        return static_cast<long long>(total);
+    });
+}
+
+std::optional<PaymentRecord> Store::findPaymentByKey(const std::string& idempotencyKey) {
+    const std::string statement =
+        sql("SELECT " + std::string(kPaymentColumns) + " FROM payments WHERE idempotency_key = ?");
+    return withSession("finding a payment", [&](Poco::Data::Session& session) -> std::optional<PaymentRecord> {
+        auto records = select<PaymentColumns>(session, statement, idempotencyKey);
+        if (records.empty()) return std::nullopt;
+        return std::move(records.front());
     });
 }
 

@@ -4,6 +4,7 @@
 #include <optional>
 #include <semaphore>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "connectors/api/errors.hpp"
@@ -47,6 +48,116 @@ struct TokenRecord {
     std::string createdAt;
 };
 
+/// A payment's idempotency key was used before for another batch, creditor or amount (SPEC 3.2: 409). Retrying
+/// cannot help.
+class IdempotencyConflict : public PermanentError {
+  public:
+    explicit IdempotencyConflict(const std::string& what) : PermanentError("store: " + what) {}
+};
+
+/// One uploaded batch file (SPEC 3.1, 3.2). Timestamps are ISO 8601 UTC text (detail::utcNow()); an unset one is "".
+struct BatchRecord {
+    std::string batchId;
+    std::string creditorId;
+    std::string state;          ///< awaiting_payment | queued | processing | completed | failed
+    std::string failureReason;  ///< set for state failed
+    std::string filename;
+    std::string charset;  ///< utf-8 | big5
+    int rowsTotal = 0;    ///< data rows of the file, accepted and rejected
+    int rowsAccepted = 0;
+    int rowsRejected = 0;
+    int rowsDone = 0;           ///< rows with a result (rejected rows have theirs from the start)
+    long long feeTotal = 0;     ///< NT$, the sum of the accepted rows' fees
+    bool paid = false;          ///< a payment for it succeeded
+    std::string receiptToken;   ///< the public /r/{receipt_token}; unique
+    std::string createdAt;
+    std::string queuedAt;
+    std::string completedAt;
+
+    bool operator==(const BatchRecord&) const = default;
+};
+
+/// One data row of a batch file as the upload read it: accepted (a look-up to do) or rejected with a reason.
+struct BatchRowRecord {
+    std::string batchId;
+    int row = 0;  ///< 1-based data row number in the file
+    std::string debtorId;
+    std::string debtorName;
+    std::string titleRef;
+    std::string scope;        ///< income | property | both
+    std::string incomeYears;  ///< Gregorian years separated by ';', e.g. "2023;2024"
+    bool accepted = false;
+    std::string reason;  ///< set for a rejected row: invalid_id, missing_field, bad_scope, bad_year, too_long, duplicate
+    std::string column;  ///< the column the reason is about, when one is
+    long long fee = 0;   ///< NT$; 0 for a rejected row
+
+    bool operator==(const BatchRowRecord&) const = default;
+};
+
+/// One payment in the ledger (SPEC 3.2). It is `pending` from before the provider is called until the provider's
+/// answer is known, then `succeeded` or `failed`; `published` once it is on payments.records (the outbox).
+struct PaymentRecord {
+    std::string paymentId;
+    std::string idempotencyKey;  ///< the client's; unique across the ledger
+    std::string batchId;
+    std::string creditorId;
+    long long amount = 0;  ///< NT$
+    std::string method;    ///< easycard
+    std::string card;      ///< masked
+    std::string providerTxnId;
+    std::string status;  ///< pending | succeeded | failed
+    std::string error;   ///< the provider's reason for failed
+    std::string createdAt;
+    std::string updatedAt;
+    bool published = false;
+
+    bool operator==(const PaymentRecord&) const = default;
+};
+
+/// What Store::beginPayment found or made for an idempotency key.
+struct PaymentIntent {
+    PaymentRecord payment;  ///< the ledger's record for the key, as stored
+    bool created = false;   ///< this call inserted it; false when the key was already there
+};
+
+class Store;
+
+/// Writes one uploaded batch atomically: its rows in chunks while the file streams in, then the batch record with its
+/// totals. Holds one pooled session with one open transaction from Store::beginBatch until commit() or destruction;
+/// destroying it uncommitted rolls everything back, so a whole-file error found late leaves nothing behind. Rows are
+/// staged in the session (SQLite: a temporary table, so the database's single write lock is taken only inside
+/// commit() and other writers are not held up while a slow upload streams in; PostgreSQL: the tables themselves,
+/// invisible to others until commit). Not thread-safe: one thread uses a writer at a time. Must not outlive its
+/// Store.
+class BatchWriter {
+  public:
+    ~BatchWriter();
+    BatchWriter(const BatchWriter&) = delete;
+    BatchWriter& operator=(const BatchWriter&) = delete;
+
+    /// Stages a chunk of rows (one prepared statement executed per row). Each row's batchId must be empty or this
+    /// batch's; row numbers must be unique within the batch. Every rejected row also gets its result (status
+    /// "rejected", SPEC 3.3), written with the batch. Throws std::invalid_argument for a row of another batch,
+    /// std::logic_error after commit() or a failure, StoreError when the store fails (the writer is then unusable
+    /// and rolls back when destroyed).
+    void addRows(const std::vector<BatchRowRecord>& rows);
+
+    /// Writes the batch record with these totals and rows_done = its results so far (the rejected rows), and commits
+    /// rows, results and record together. The totals must match the rows added (std::invalid_argument otherwise,
+    /// nothing written; the writer stays open). Throws StoreError as addRows() does (a duplicate batch id or receipt
+    /// token included).
+    void commit(int rowsTotal, int rowsAccepted, int rowsRejected, long long feeTotal);
+
+    [[nodiscard]] const std::string& batchId() const;
+
+  private:
+    friend class Store;
+    struct State;
+    explicit BatchWriter(std::unique_ptr<State> state);
+
+    std::unique_ptr<State> state_;
+};
+
 /// Thread-safe: each call takes a session from a pool. Every call throws StoreError when the store fails; the message
 /// names the backend and what the call was doing.
 class Store {
@@ -65,7 +176,10 @@ class Store {
     void ping();
 
     /// Inserts or replaces results by (batch_id, row), all in one transaction (one prepared statement executed per
-    /// result), so a replayed batch changes nothing. Stamps updated_at.
+    /// result), so a replayed batch changes nothing. Stamps updated_at. In the same transaction, each batch touched
+    /// that is in the batches table gets rows_done = its number of results and moves to completed (stamping
+    /// completed_at) when that reaches rows_total, else from queued to processing; only queued and processing
+    /// batches change state. Results of batches not in the table (fed straight to Kafka) are stored all the same.
     void upsertResults(const std::vector<StoredResult>& results);
     std::optional<StoredResult> findResult(const std::string& batchId, int row);
     /// Results of one batch in row order.
@@ -75,6 +189,46 @@ class Store {
     void insertToken(const TokenRecord& token);
     std::optional<TokenRecord> findToken(const std::string& tokenHash);
 
+    /// Starts writing a new batch: leases a session (waiting like every call) and opens its transaction. `batch`
+    /// gives the id, creditor, state (normally awaiting_payment), failure reason, file name, charset and receipt token
+    /// (all but the reason and file name required: std::invalid_argument otherwise); its row counts, fee and
+    /// rows_done are set by BatchWriter::commit(). An empty createdAt is stamped with the commit time, as are an
+    /// empty queuedAt for state queued and an empty completedAt for state completed.
+    std::unique_ptr<BatchWriter> beginBatch(const BatchRecord& batch);
+    std::optional<BatchRecord> findBatch(const std::string& batchId);
+    std::optional<BatchRecord> findBatchByReceiptToken(const std::string& receiptToken);
+    /// One creditor's batches, newest first (by created_at, then batch id), `limit` of them after skipping `offset`.
+    std::vector<BatchRecord> listBatches(const std::string& creditorId, int limit, int offset);
+    /// Accepted rows of a batch that have no result yet, in row order, the first `limit` after row `afterRow`: the
+    /// work still to do (published after payment; re-sent by the sweeper).
+    std::vector<BatchRowRecord> pendingRows(const std::string& batchId, int afterRow, int limit);
+    /// Moves a batch from state `from` to `to` when it is in `from` (a conditional update, so that one of several
+    /// engines wins), setting failure_reason to `reason`, and queued_at or completed_at when entering queued or
+    /// completed and they are unset. Returns whether it changed. std::invalid_argument for an unknown state.
+    bool setBatchState(const std::string& batchId, const std::string& from, const std::string& to,
+                       const std::string& reason = "");
+
+    /// The first half of a payment (DESIGN.md "Correctness"): records `pending` as a pending payment (its status,
+    /// published flag and empty timestamps are set here) in one transaction, or finds the record the ledger already
+    /// has for its idempotency key. Throws IdempotencyConflict when that record is for another batch, creditor or
+    /// amount. Safe to call concurrently with one key: exactly one call creates the record.
+    PaymentIntent beginPayment(const PaymentRecord& pending);
+    /// The second half: records the provider's answer (status succeeded or failed, else std::invalid_argument) on a
+    /// pending payment and, in the same transaction when it succeeded, marks its batch paid and moves it from
+    /// awaiting_payment to queued (stamping queued_at). A payment no longer pending is left as it is, so resolving it
+    /// twice is harmless. Throws PermanentError for an unknown payment id.
+    void completePayment(const std::string& paymentId, const std::string& status, const std::string& providerTxnId,
+                         const std::string& error = "");
+    /// Every pending payment, oldest first: on start-up each is resolved by asking the provider again with its key.
+    std::vector<PaymentRecord> pendingPayments();
+    /// Succeeded or failed payments not yet on payments.records, oldest first, at most `limit` (the outbox).
+    std::vector<PaymentRecord> unpublishedPayments(int limit);
+    /// Marks payments as published to payments.records; unknown ids are ignored.
+    void markPublished(const std::vector<std::string>& paymentIds);
+    /// NT$ charged for a batch: the sum of its succeeded payments.
+    long long paidTotal(const std::string& batchId);
+    std::optional<PaymentRecord> findPaymentByKey(const std::string& idempotencyKey);
+
     [[nodiscard]] const std::string& backend() const { return backend_; }
 
   private:
@@ -83,7 +237,7 @@ class Store {
     template <typename Work>
     auto withSession(const char* purpose, Work&& work);
     /// The statement text for this backend (`?` placeholders become `$n` on PostgreSQL).
-    [[nodiscard]] std::string sql(const char* text) const;
+    [[nodiscard]] std::string sql(std::string_view text) const;
 
     std::string backend_;
     int poolSize_ = 0;

@@ -31,24 +31,24 @@ Charset detectCharset(std::istream& in, std::optional<Charset> declared);
 
 /// The rules a batch is read under, from the configuration and the clock (jobs/ reads neither).
 struct BatchRules {
-    std::size_t maxRows = 100000;  ///< limits.batch_rows: more data rows than this is 413
-    int currentYear = 0;           ///< income years after this one are in the future (bad_year)
-    int latestTaxYear = 0;         ///< the default income year: the latest complete tax year
-    int maxYears = 5;              ///< at most this many distinct income years in a row
-    long long feeProperty = 250;   ///< NT$ per accepted row that asks for property data
-    long long feeIncomeYear = 250; ///< NT$ per income year of an accepted row that asks for income data
+    std::size_t maxRows = 100000;   ///< limits.batch_rows: more data rows than this is 413
+    int currentYear = 0;            ///< income years after this one are in the future (bad_year)
+    int latestTaxYear = 0;          ///< the default income year: the latest complete tax year
+    int maxYears = 5;               ///< at most this many distinct income years in a row
+    long long feeProperty = 250;    ///< NT$ per accepted row that asks for property data
+    long long feeIncomeYear = 250;  ///< NT$ per income year of an accepted row that asks for income data
 };
 
 /// One data row of the file as judged by SPEC 3.1. Rejected rows are reported too: SPEC 3.3 wants a result for
 /// every data row.
 struct BatchRow {
-    int row = 0;              ///< 1-based data row number (blank lines and the header are not counted)
-    int line = 0;             ///< 1-based physical line on which the row starts (for messages to the creditor)
-    std::string debtorId;     ///< normalised (identity::normalize), even when the row is rejected
-    std::string debtorName;   ///< trimmed
-    std::string titleRef;     ///< trimmed
+    int row = 0;             ///< 1-based data row number (blank lines and the header are not counted)
+    int line = 0;            ///< 1-based physical line on which the row starts (for messages to the creditor)
+    std::string debtorId;    ///< normalised (identity::normalize), even when the row is rejected
+    std::string debtorName;  ///< trimmed
+    std::string titleRef;    ///< trimmed
     Scope scope = Scope::both;
-    std::vector<int> incomeYears;  ///< Gregorian, ascending, unique; empty for scope property (and when rejected)
+    std::vector<int> incomeYears;  ///< Gregorian, ascending, unique; empty for scope property or bad income_years
     bool accepted = false;
     std::string reason;  ///< "" when accepted, else invalid_id, missing_field, bad_scope, bad_year, too_long, duplicate
     std::string column;  ///< the column at fault, "" when accepted
@@ -65,7 +65,7 @@ struct BatchTotals {
 /// A whole-file error: the upload is rejected, nothing is stored or charged. The message is written for the
 /// creditor (English, names the line or column) and may be shown as is.
 class FileError : public std::runtime_error {
-public:
+  public:
     FileError(int status, std::string code, int line, const std::string& message);
 
     /// The HTTP status the upload should get: 400, or 413 for too many rows.
@@ -76,15 +76,16 @@ public:
     /// The 1-based physical line the error is about, 0 when it is about the file as a whole.
     [[nodiscard]] int line() const noexcept { return line_; }
 
-private:
+  private:
     int status_;
     std::string code_;
     int line_;
 };
 
-/// Reads one batch file. Not thread-safe; one reader per file (it remembers the keys of the rows accepted so far).
+/// Reads batch files under one set of rules. Each read() is independent (the keys of the rows accepted so far, used
+/// to find duplicates, live only for the call), so one reader may serve several threads.
 class BatchFileReader {
-public:
+  public:
     /// Throws std::invalid_argument when the rules make no sense (no year set, maxRows or maxYears below 1,
     /// negative fees, latestTaxYear after currentYear).
     BatchFileReader(BatchRules rules, Charset charset);
@@ -92,10 +93,10 @@ public:
     /// Reads the stream to its end in chunks, calling onRow for each data row in file order, and returns the
     /// totals. Throws FileError for a whole-file error, possibly after some rows were already passed to onRow:
     /// rows are final only once read() returns, so the caller stores them in one transaction or discards them.
-    /// Exceptions from onRow propagate unchanged. Call once per reader.
-    BatchTotals read(std::istream& in, const std::function<void(const BatchRow&)>& onRow);
+    /// Exceptions from onRow propagate unchanged; std::runtime_error when the stream fails (badbit).
+    BatchTotals read(std::istream& in, const std::function<void(const BatchRow&)>& onRow) const;
 
-private:
+  private:
     BatchRules rules_;
     Charset charset_;
 };

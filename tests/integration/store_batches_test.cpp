@@ -1,0 +1,667 @@
+// Batches, their rows and payments in the SQL store, on both backends: SQLite in a temporary folder, and the
+// PostgreSQL server that scripts/test started (TAXDESK_TEST_POSTGRESQL). Ids, tokens, creditors and idempotency keys
+// are unique per run, so a shared database is fine; queries that see the whole database are filtered to this run's.
+#include <Poco/Data/Session.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <latch>
+#include <thread>
+
+#include "connectors/store/migrations.hpp"
+#include "connectors/store/store.hpp"
+#include "fixtures/test_env.hpp"
+
+namespace taxdesk::connectors {
+namespace {
+
+using namespace Poco::Data::Keywords;
+
+constexpr long long kRowFee = 500;
+
+/// Removes a temporary folder when the test ends.
+class FolderRemover {
+  public:
+    explicit FolderRemover(std::string path) : path_(std::move(path)) {}
+    ~FolderRemover() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path_, ignored);
+    }
+    FolderRemover(const FolderRemover&) = delete;
+    FolderRemover& operator=(const FolderRemover&) = delete;
+
+  private:
+    std::string path_;
+};
+
+/// Rows 1..count of a batch; every `rejectEvery`-th row (0: none) is rejected as an invalid id.
+std::vector<BatchRowRecord> makeRows(const std::string& batchId, int count, int rejectEvery, int first = 1) {
+    std::vector<BatchRowRecord> rows;
+    rows.reserve(static_cast<size_t>(count));
+    for (int row = first; row < first + count; ++row) {
+        const bool accepted = rejectEvery == 0 || row % rejectEvery != 0;
+        rows.push_back({batchId, row, "A1" + std::to_string(23456780 + row), "王小明", "112年度司執字第" + std::to_string(row) + "號",
+                        accepted ? "both" : "", accepted ? "2023;2024" : "", accepted, accepted ? "" : "invalid_id",
+                        accepted ? "" : "debtor_id", accepted ? kRowFee : 0});
+    }
+    return rows;
+}
+
+StoredResult foundResult(const std::string& batchId, int row) {
+    return {batchId, row, "A1" + std::to_string(23456780 + row), "found", "",
+            R"({"row":)" + std::to_string(row) + R"(,"status":"found"})"};
+}
+
+struct Totals {
+    int total = 0;
+    int accepted = 0;
+    int rejected = 0;
+    long long fee = 0;
+};
+
+Totals totalsOf(const std::vector<BatchRowRecord>& rows) {
+    Totals totals;
+    for (const BatchRowRecord& row : rows) {
+        ++totals.total;
+        (row.accepted ? totals.accepted : totals.rejected) += 1;
+        totals.fee += row.fee;
+    }
+    return totals;
+}
+
+class StoreBatchesTest : public ::testing::TestWithParam<std::string> {
+  protected:
+    void SetUp() override {
+        settings_.backend = GetParam();
+        settings_.poolSize = 4;
+        if (settings_.backend == "sqlite") {
+            folder_ = testing::tempDir("store-batches");
+            remover_ = std::make_unique<FolderRemover>(folder_);
+            settings_.sqlitePath = folder_ + "/taxdesk.db";
+        } else {
+            settings_.postgresql = testing::postgresql();
+        }
+        creditor_ = testing::uniqueName("C");
+    }
+
+    /// A batch of this test's creditor awaiting payment, with a unique id and receipt token.
+    [[nodiscard]] BatchRecord newBatch(const std::string& creditor = "") const {
+        BatchRecord batch;
+        batch.batchId = testing::uniqueName("batch");
+        batch.creditorId = creditor.empty() ? creditor_ : creditor;
+        batch.state = "awaiting_payment";
+        batch.filename = "debtors.csv";
+        batch.charset = "utf-8";
+        batch.receiptToken = testing::uniqueName("receipt");
+        return batch;
+    }
+
+    /// Writes a whole batch in chunks of `chunk` rows and commits it; returns the record as stored.
+    static BatchRecord writeBatch(Store& store, const BatchRecord& batch, const std::vector<BatchRowRecord>& rows,
+                                  size_t chunk = 1000) {
+        auto writer = store.beginBatch(batch);
+        for (size_t first = 0; first < rows.size(); first += chunk) {
+            writer->addRows({rows.begin() + static_cast<std::ptrdiff_t>(first),
+                             rows.begin() + static_cast<std::ptrdiff_t>(std::min(rows.size(), first + chunk))});
+        }
+        const Totals totals = totalsOf(rows);
+        writer->commit(totals.total, totals.accepted, totals.rejected, totals.fee);
+        return store.findBatch(batch.batchId).value();
+    }
+
+    [[nodiscard]] PaymentRecord newPayment(const std::string& batchId, long long amount) const {
+        PaymentRecord payment;
+        payment.paymentId = testing::uniqueName("pay");
+        payment.idempotencyKey = testing::uniqueName("key");
+        payment.batchId = batchId;
+        payment.creditorId = creditor_;
+        payment.amount = amount;
+        payment.method = "easycard";
+        payment.card = "****-****-****-1234";
+        return payment;
+    }
+
+    /// Rows of `table` with this batch id, counted behind the store's back.
+    [[nodiscard]] long long countOf(const std::string& table, const std::string& batchId) const {
+        Poco::Data::Session session = settings_.backend == "sqlite"
+                                          ? Poco::Data::Session("sqlite", settings_.sqlitePath)
+                                          : Poco::Data::Session("postgresql", settings_.postgresql);
+        const auto backend =
+            settings_.backend == "sqlite" ? detail::SqlBackend::sqlite : detail::SqlBackend::postgresql;
+        Poco::Int64 count = 0;
+        session << detail::placeholders(backend, "SELECT COUNT(*) FROM " + table + " WHERE batch_id = ?"),
+            into(count), bind(batchId), now;
+        return count;
+    }
+
+    StoreSettings settings_;
+    std::string folder_;
+    std::unique_ptr<FolderRemover> remover_;
+    std::string creditor_;
+};
+
+TEST_P(StoreBatchesTest, ACommittedBatchKeepsItsRecordRowsAndTheRejectedRowsResults) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    auto rows = makeRows(batch.batchId, 5, 0);
+    rows[1].accepted = false;
+    rows[1].debtorId = "A1\"2\\3\n王\x01";  // whatever the file held, escaped in the JSON payload
+    rows[1].reason = "invalid_id";
+    rows[1].column = "debtor_id";
+    rows[1].fee = 0;
+    rows[3].accepted = false;
+    rows[3].reason = "duplicate";
+    rows[3].fee = 0;
+
+    auto writer = store.beginBatch(batch);
+    EXPECT_EQ(writer->batchId(), batch.batchId);
+    writer->addRows({rows.begin(), rows.begin() + 2});
+    writer->addRows({});
+    writer->addRows({rows.begin() + 2, rows.end()});
+    writer->commit(5, 3, 2, 3 * kRowFee);
+
+    const auto stored = store.findBatch(batch.batchId);
+    ASSERT_TRUE(stored.has_value());
+    BatchRecord expected = batch;
+    expected.rowsTotal = 5;
+    expected.rowsAccepted = 3;
+    expected.rowsRejected = 2;
+    expected.rowsDone = 2;
+    expected.feeTotal = 3 * kRowFee;
+    expected.createdAt = stored->createdAt;
+    EXPECT_EQ(*stored, expected);
+    EXPECT_EQ(stored->createdAt.size(), 24U) << stored->createdAt;
+    EXPECT_EQ(stored->queuedAt, "");
+    EXPECT_EQ(stored->completedAt, "");
+
+    const auto results = store.resultsOfBatch(batch.batchId);
+    ASSERT_EQ(results.size(), 2U);
+    EXPECT_EQ(results[0], (StoredResult{batch.batchId, 2, rows[1].debtorId, "rejected", "invalid_id",
+                                        R"({"batch_id":")" + batch.batchId +
+                                            R"(","row":2,"debtor_id":"A1\"2\\3\n王\u0001","status":"rejected",)"
+                                            R"("reason":"invalid_id","income":[],"property":[]})"}));
+    EXPECT_EQ(results[1].row, 4);
+    EXPECT_EQ(results[1].status, "rejected");
+    EXPECT_EQ(results[1].reason, "duplicate");
+
+    EXPECT_EQ(store.pendingRows(batch.batchId, 0, 100), (std::vector<BatchRowRecord>{rows[0], rows[2], rows[4]}));
+    EXPECT_EQ(countOf("batch_rows", batch.batchId), 5);
+}
+
+TEST_P(StoreBatchesTest, RowsWithoutABatchIdTakeTheWritersAndRowsOfAnotherBatchAreRefused) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    auto rows = makeRows("", 2, 0);
+
+    auto writer = store.beginBatch(batch);
+    EXPECT_THROW(writer->addRows(makeRows("other", 1, 0)), std::invalid_argument);
+    writer->addRows(rows);
+    writer->commit(2, 2, 0, 2 * kRowFee);
+
+    for (auto& row : rows) row.batchId = batch.batchId;
+    EXPECT_EQ(store.pendingRows(batch.batchId, 0, 10), rows);
+}
+
+TEST_P(StoreBatchesTest, DestroyingAnUncommittedWriterLeavesNothingBehind) {
+    settings_.poolSize = 1;  // the next writer gets the same session: nothing staged may be left in it either
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    {
+        auto writer = store.beginBatch(batch);
+        writer->addRows(makeRows(batch.batchId, 500, 3));
+        writer->addRows(makeRows(batch.batchId, 500, 3, 501));
+        // A whole-file error found late: the upload gives up without committing.
+    }
+
+    EXPECT_EQ(store.findBatch(batch.batchId), std::nullopt);
+    EXPECT_EQ(store.findBatchByReceiptToken(batch.receiptToken), std::nullopt);
+    EXPECT_EQ(countOf("batches", batch.batchId), 0);
+    EXPECT_EQ(countOf("batch_rows", batch.batchId), 0);
+    EXPECT_EQ(countOf("inquiry_results", batch.batchId), 0) << "rejected rows' results were left behind";
+
+    const BatchRecord next = newBatch();
+    const BatchRecord stored = writeBatch(store, next, makeRows(next.batchId, 10, 5));
+    EXPECT_EQ(stored.rowsTotal, 10);
+    EXPECT_EQ(countOf("batch_rows", next.batchId), 10);
+    EXPECT_EQ(countOf("inquiry_results", next.batchId), 2);
+    EXPECT_EQ(countOf("batch_rows", batch.batchId), 0);
+
+    // The same batch id can be written after all.
+    const BatchRecord again = writeBatch(store, batch, makeRows(batch.batchId, 3, 0));
+    EXPECT_EQ(again.rowsTotal, 3);
+    EXPECT_EQ(countOf("inquiry_results", batch.batchId), 0);
+}
+
+TEST_P(StoreBatchesTest, AWriterThatFailedRefusesMoreWorkAndRollsBack) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    {
+        auto writer = store.beginBatch(batch);
+        writer->addRows(makeRows(batch.batchId, 10, 2));
+        EXPECT_THROW(writer->addRows(makeRows(batch.batchId, 1, 0, 5)), StoreError) << "row 5 twice";
+        EXPECT_THROW(writer->addRows(makeRows(batch.batchId, 1, 0, 11)), std::logic_error);
+        EXPECT_THROW(writer->commit(10, 5, 5, 5 * kRowFee), std::logic_error);
+    }
+    EXPECT_EQ(store.findBatch(batch.batchId), std::nullopt);
+    EXPECT_EQ(countOf("batch_rows", batch.batchId), 0);
+    EXPECT_EQ(countOf("inquiry_results", batch.batchId), 0);
+    EXPECT_NO_THROW(store.ping());
+}
+
+TEST_P(StoreBatchesTest, TotalsThatDoNotMatchTheRowsAreRefusedBeforeAnythingIsWritten) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    auto writer = store.beginBatch(batch);
+    writer->addRows(makeRows(batch.batchId, 10, 5));
+
+    EXPECT_THROW(writer->commit(11, 8, 3, 8 * kRowFee), std::invalid_argument);
+    EXPECT_THROW(writer->commit(10, 9, 1, 9 * kRowFee), std::invalid_argument);
+    EXPECT_EQ(store.findBatch(batch.batchId), std::nullopt);
+    writer->commit(10, 8, 2, 8 * kRowFee);
+    EXPECT_THROW(writer->commit(10, 8, 2, 8 * kRowFee), std::logic_error);
+
+    EXPECT_EQ(store.findBatch(batch.batchId)->rowsAccepted, 8);
+}
+
+TEST_P(StoreBatchesTest, BeginningABatchChecksItsRecord) {
+    Store store(settings_);
+    BatchRecord batch = newBatch();
+    batch.state = "lost";
+    EXPECT_THROW(store.beginBatch(batch), std::invalid_argument);
+    batch = newBatch();
+    batch.receiptToken.clear();
+    EXPECT_THROW(store.beginBatch(batch), std::invalid_argument);
+    batch = newBatch();
+    batch.creditorId.clear();
+    EXPECT_THROW(store.beginBatch(batch), std::invalid_argument);
+}
+
+TEST_P(StoreBatchesTest, TenThousandRowsInChunksWithTheirRejectedResults) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    const auto rows = makeRows(batch.batchId, 10000, 7);
+    const Totals totals = totalsOf(rows);
+
+    const auto started = std::chrono::steady_clock::now();
+    const BatchRecord stored = writeBatch(store, batch, rows, 1500);
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    std::cout << "[          ] " << GetParam() << ": 10,000 rows written in "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() << " ms\n";
+
+    EXPECT_EQ(totals.rejected, 1428);
+    EXPECT_EQ(stored.rowsTotal, 10000);
+    EXPECT_EQ(stored.rowsAccepted, 10000 - 1428);
+    EXPECT_EQ(stored.rowsRejected, 1428);
+    EXPECT_EQ(stored.rowsDone, 1428);
+    EXPECT_EQ(stored.feeTotal, (10000 - 1428) * kRowFee);
+    EXPECT_EQ(countOf("batch_rows", batch.batchId), 10000);
+    const auto results = store.resultsOfBatch(batch.batchId);
+    ASSERT_EQ(results.size(), 1428U);
+    EXPECT_TRUE(std::all_of(results.begin(), results.end(), [](const StoredResult& result) {
+        return result.status == "rejected" && result.reason == "invalid_id" && result.row % 7 == 0;
+    }));
+    const auto pending = store.pendingRows(batch.batchId, 9990, 100);
+    EXPECT_EQ(pending, (std::vector<BatchRowRecord>{rows[9990], rows[9991], rows[9993], rows[9994], rows[9995],
+                                                    rows[9996], rows[9997], rows[9998], rows[9999]}));
+}
+
+TEST_P(StoreBatchesTest, PendingRowsComePagedInRowOrderAndShrinkAsResultsArrive) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    const auto rows = makeRows(batch.batchId, 10, 3);  // 3, 6 and 9 rejected
+    writeBatch(store, batch, rows);
+    const auto rowNumbers = [](const std::vector<BatchRowRecord>& page) {
+        std::vector<int> numbers;
+        for (const auto& row : page) numbers.push_back(row.row);
+        return numbers;
+    };
+
+    EXPECT_EQ(rowNumbers(store.pendingRows(batch.batchId, 0, 3)), (std::vector<int>{1, 2, 4}));
+    EXPECT_EQ(rowNumbers(store.pendingRows(batch.batchId, 4, 3)), (std::vector<int>{5, 7, 8}));
+    EXPECT_EQ(rowNumbers(store.pendingRows(batch.batchId, 8, 3)), (std::vector<int>{10}));
+    EXPECT_EQ(rowNumbers(store.pendingRows(batch.batchId, 10, 3)), (std::vector<int>{}));
+    EXPECT_EQ(store.pendingRows(batch.batchId, 0, 3).front(), rows[0]);
+
+    store.upsertResults({foundResult(batch.batchId, 1), foundResult(batch.batchId, 2), foundResult(batch.batchId, 5)});
+    EXPECT_EQ(rowNumbers(store.pendingRows(batch.batchId, 0, 3)), (std::vector<int>{4, 7, 8}));
+
+    std::vector<StoredResult> rest;
+    for (const int row : {4, 7, 8, 10}) rest.push_back(foundResult(batch.batchId, row));
+    store.upsertResults(rest);
+    EXPECT_TRUE(store.pendingRows(batch.batchId, 0, 100).empty());
+    EXPECT_TRUE(store.pendingRows(testing::uniqueName("unknown"), 0, 100).empty());
+    EXPECT_TRUE(store.pendingRows(batch.batchId, 0, 0).empty());
+}
+
+TEST_P(StoreBatchesTest, ResultsMoveAPaidBatchFromQueuedThroughProcessingToCompleted) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 4, 3));  // row 3 rejected: done from the start
+
+    store.upsertResults({foundResult(batch.batchId, 1)});
+    auto stored = store.findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, "awaiting_payment") << "only a queued or processing batch changes state";
+    EXPECT_EQ(stored.rowsDone, 2);
+
+    ASSERT_TRUE(store.setBatchState(batch.batchId, "awaiting_payment", "queued"));
+    store.upsertResults({foundResult(batch.batchId, 2)});
+    stored = store.findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, "processing");
+    EXPECT_EQ(stored.rowsDone, 3);
+    EXPECT_EQ(stored.completedAt, "");
+
+    store.upsertResults({foundResult(batch.batchId, 1), foundResult(batch.batchId, 2)});  // a replay
+    EXPECT_EQ(store.findBatch(batch.batchId)->rowsDone, 3);
+    EXPECT_EQ(store.findBatch(batch.batchId)->state, "processing");
+
+    // Results of batches the store does not know (fed to Kafka by a demo) in the same call change nothing else.
+    store.upsertResults({foundResult(testing::uniqueName("demo"), 1), foundResult(batch.batchId, 4)});
+    stored = store.findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, "completed");
+    EXPECT_EQ(stored.rowsDone, 4);
+    EXPECT_EQ(stored.completedAt.size(), 24U) << stored.completedAt;
+    EXPECT_GE(stored.completedAt, stored.queuedAt);
+
+    store.upsertResults({foundResult(batch.batchId, 4)});
+    EXPECT_EQ(store.findBatch(batch.batchId)->completedAt, stored.completedAt) << "completed_at is stamped once";
+    EXPECT_EQ(store.findBatch(batch.batchId)->state, "completed");
+}
+
+TEST_P(StoreBatchesTest, ConcurrentResultsOfOneBatchCountEveryRow) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 400, 0));
+    ASSERT_TRUE(store.setBatchState(batch.batchId, "awaiting_payment", "queued"));
+
+    std::vector<std::string> errors(4);
+    std::vector<std::thread> writers;
+    for (size_t w = 0; w < errors.size(); ++w) {
+        writers.emplace_back([&, w] {
+            try {
+                for (int chunk = 0; chunk < 10; ++chunk) {
+                    std::vector<StoredResult> results;
+                    const int first = static_cast<int>(w) * 100 + chunk * 10 + 1;
+                    for (int row = first; row < first + 10; ++row) results.push_back(foundResult(batch.batchId, row));
+                    store.upsertResults(results);
+                }
+            } catch (const std::exception& error) {
+                errors[w] = error.what();
+            }
+        });
+    }
+    for (auto& writer : writers) writer.join();
+
+    for (const auto& error : errors) EXPECT_EQ(error, "");
+    const auto stored = store.findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.rowsDone, 400);
+    EXPECT_EQ(stored.state, "completed");
+}
+
+TEST_P(StoreBatchesTest, BatchesAreListedNewestFirstPagedAndPerCreditor) {
+    Store store(settings_);
+    std::vector<std::string> ids;
+    for (int day = 1; day <= 5; ++day) {
+        BatchRecord batch = newBatch();
+        batch.createdAt = "2024-05-0" + std::to_string(day) + "T08:00:00.000Z";
+        writeBatch(store, batch, makeRows(batch.batchId, 1, 0));
+        ids.push_back(batch.batchId);
+    }
+    const std::string otherCreditor = testing::uniqueName("C");
+    const BatchRecord other = newBatch(otherCreditor);
+    writeBatch(store, other, makeRows(other.batchId, 1, 0));
+    const auto idsOf = [](const std::vector<BatchRecord>& batches) {
+        std::vector<std::string> out;
+        for (const auto& batch : batches) out.push_back(batch.batchId);
+        return out;
+    };
+
+    EXPECT_EQ(idsOf(store.listBatches(creditor_, 2, 0)), (std::vector<std::string>{ids[4], ids[3]}));
+    EXPECT_EQ(idsOf(store.listBatches(creditor_, 2, 2)), (std::vector<std::string>{ids[2], ids[1]}));
+    EXPECT_EQ(idsOf(store.listBatches(creditor_, 2, 4)), (std::vector<std::string>{ids[0]}));
+    EXPECT_TRUE(store.listBatches(creditor_, 2, 6).empty());
+    EXPECT_TRUE(store.listBatches(creditor_, 0, 0).empty());
+    const auto all = store.listBatches(creditor_, 100, 0);
+    ASSERT_EQ(all.size(), 5U);
+    EXPECT_EQ(all.front(), store.findBatch(ids[4]).value());
+    EXPECT_EQ(idsOf(store.listBatches(otherCreditor, 100, 0)), (std::vector<std::string>{other.batchId}));
+    EXPECT_TRUE(store.listBatches(testing::uniqueName("C"), 100, 0).empty());
+}
+
+TEST_P(StoreBatchesTest, TheReceiptTokenFindsItsBatchAndIsUnique) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    const BatchRecord stored = writeBatch(store, batch, makeRows(batch.batchId, 2, 0));
+
+    EXPECT_EQ(store.findBatchByReceiptToken(batch.receiptToken), stored);
+    EXPECT_EQ(store.findBatchByReceiptToken(testing::uniqueName("receipt")), std::nullopt);
+    EXPECT_EQ(store.findBatch(testing::uniqueName("batch")), std::nullopt);
+
+    BatchRecord clash = newBatch();
+    clash.receiptToken = batch.receiptToken;
+    EXPECT_THROW(writeBatch(store, clash, makeRows(clash.batchId, 2, 1)), StoreError);
+    EXPECT_EQ(countOf("batch_rows", clash.batchId), 0);
+    EXPECT_EQ(countOf("inquiry_results", clash.batchId), 0);
+}
+
+TEST_P(StoreBatchesTest, SettingABatchsStateIsConditional) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 2, 0));
+
+    EXPECT_TRUE(store.setBatchState(batch.batchId, "awaiting_payment", "queued"));
+    EXPECT_FALSE(store.setBatchState(batch.batchId, "awaiting_payment", "queued"));
+    const std::string queuedAt = store.findBatch(batch.batchId)->queuedAt;
+    EXPECT_EQ(queuedAt.size(), 24U) << queuedAt;
+    EXPECT_TRUE(store.setBatchState(batch.batchId, "queued", "failed", "publishing kept failing"));
+    const auto failed = store.findBatch(batch.batchId).value();
+    EXPECT_EQ(failed.state, "failed");
+    EXPECT_EQ(failed.failureReason, "publishing kept failing");
+    EXPECT_EQ(failed.queuedAt, queuedAt);
+    EXPECT_EQ(failed.completedAt, "");
+    EXPECT_FALSE(store.setBatchState(testing::uniqueName("batch"), "queued", "processing"));
+    EXPECT_THROW(store.setBatchState(batch.batchId, "failed", "done"), std::invalid_argument);
+}
+
+TEST_P(StoreBatchesTest, AnOpenWriterDoesNotHoldUpOtherWriters) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    auto writer = store.beginBatch(batch);
+    writer->addRows(makeRows(batch.batchId, 1000, 4));
+
+    // SQLite would make these wait for the writer's lock (and fail after its busy timeout) if it held one.
+    const auto started = std::chrono::steady_clock::now();
+    const std::string elsewhere = testing::uniqueName("batch");
+    store.upsertResults({foundResult(elsewhere, 1)});
+    const PaymentIntent payment = store.beginPayment(newPayment(elsewhere, 250));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+    EXPECT_TRUE(payment.created);
+
+    writer->addRows(makeRows(batch.batchId, 1000, 4, 1001));
+    writer->commit(2000, 1500, 500, 1500 * kRowFee);  // after others committed meanwhile
+    EXPECT_EQ(store.findBatch(batch.batchId)->rowsDone, 500);
+}
+
+TEST_P(StoreBatchesTest, APaymentKeyAlwaysGivesTheSameRecordAndIsCreatedOnce) {
+    Store store(settings_);
+    const PaymentRecord pending = newPayment(testing::uniqueName("batch"), 1250);
+
+    const PaymentIntent first = store.beginPayment(pending);
+    EXPECT_TRUE(first.created);
+    EXPECT_EQ(first.payment.paymentId, pending.paymentId);
+    EXPECT_EQ(first.payment.idempotencyKey, pending.idempotencyKey);
+    EXPECT_EQ(first.payment.amount, 1250);
+    EXPECT_EQ(first.payment.status, "pending");
+    EXPECT_EQ(first.payment.card, "****-****-****-1234");
+    EXPECT_FALSE(first.payment.published);
+    EXPECT_EQ(first.payment.createdAt.size(), 24U);
+    EXPECT_EQ(first.payment.updatedAt, first.payment.createdAt);
+
+    PaymentRecord retry = pending;
+    retry.paymentId = testing::uniqueName("pay");  // the engine proposes a fresh id for every request
+    const PaymentIntent second = store.beginPayment(retry);
+    EXPECT_FALSE(second.created);
+    EXPECT_EQ(second.payment, first.payment);
+    EXPECT_EQ(store.findPaymentByKey(pending.idempotencyKey), first.payment);
+    EXPECT_EQ(store.findPaymentByKey(testing::uniqueName("key")), std::nullopt);
+}
+
+TEST_P(StoreBatchesTest, AKeyReusedForAnotherBatchOrAmountIsAConflict) {
+    Store store(settings_);
+    const PaymentRecord pending = newPayment(testing::uniqueName("batch"), 1250);
+    store.beginPayment(pending);
+
+    PaymentRecord otherAmount = pending;
+    otherAmount.paymentId = testing::uniqueName("pay");
+    otherAmount.amount = 1500;
+    PaymentRecord otherBatch = pending;
+    otherBatch.paymentId = testing::uniqueName("pay");
+    otherBatch.batchId = testing::uniqueName("batch");
+    EXPECT_THROW(store.beginPayment(otherAmount), IdempotencyConflict);
+    try {
+        store.beginPayment(otherBatch);
+        FAIL() << "a key reused for another batch was accepted";
+    } catch (const PermanentError& error) {
+        EXPECT_NE(dynamic_cast<const IdempotencyConflict*>(&error), nullptr);
+        EXPECT_FALSE(error.isRetryable());
+        EXPECT_NE(std::string(error.what()).find(pending.idempotencyKey), std::string::npos) << error.what();
+    }
+    EXPECT_EQ(store.findPaymentByKey(pending.idempotencyKey)->amount, 1250);
+    EXPECT_EQ(store.paidTotal(otherBatch.batchId), 0);
+}
+
+TEST_P(StoreBatchesTest, ASucceededPaymentMarksItsBatchPaidAndQueued) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    const BatchRecord written = writeBatch(store, batch, makeRows(batch.batchId, 3, 0));
+    const PaymentIntent intent = store.beginPayment(newPayment(batch.batchId, written.feeTotal));
+    EXPECT_EQ(store.paidTotal(batch.batchId), 0) << "a pending payment is not paid";
+
+    store.completePayment(intent.payment.paymentId, "succeeded", "EZ-000123");
+
+    const auto payment = store.findPaymentByKey(intent.payment.idempotencyKey).value();
+    EXPECT_EQ(payment.status, "succeeded");
+    EXPECT_EQ(payment.providerTxnId, "EZ-000123");
+    EXPECT_GE(payment.updatedAt, payment.createdAt);
+    const auto paid = store.findBatch(batch.batchId).value();
+    EXPECT_TRUE(paid.paid);
+    EXPECT_EQ(paid.state, "queued");
+    EXPECT_EQ(paid.queuedAt.size(), 24U) << paid.queuedAt;
+    EXPECT_EQ(store.paidTotal(batch.batchId), written.feeTotal);
+
+    // Resolving it again (another engine, a start-up) changes nothing.
+    store.completePayment(intent.payment.paymentId, "failed", "", "timeout");
+    store.completePayment(intent.payment.paymentId, "succeeded", "EZ-000123");
+    EXPECT_EQ(store.findPaymentByKey(intent.payment.idempotencyKey), payment);
+    EXPECT_EQ(store.findBatch(batch.batchId), paid);
+    EXPECT_EQ(store.paidTotal(batch.batchId), written.feeTotal);
+
+    EXPECT_THROW(store.completePayment(testing::uniqueName("pay"), "succeeded", "x"), PermanentError);
+    EXPECT_THROW(store.completePayment(intent.payment.paymentId, "pending", "x"), std::invalid_argument);
+}
+
+TEST_P(StoreBatchesTest, AFailedPaymentLeavesItsBatchAwaitingPayment) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    const BatchRecord written = writeBatch(store, batch, makeRows(batch.batchId, 3, 0));
+    const PaymentIntent intent = store.beginPayment(newPayment(batch.batchId, written.feeTotal));
+
+    store.completePayment(intent.payment.paymentId, "failed", "", "insufficient_balance");
+
+    const auto payment = store.findPaymentByKey(intent.payment.idempotencyKey).value();
+    EXPECT_EQ(payment.status, "failed");
+    EXPECT_EQ(payment.error, "insufficient_balance");
+    EXPECT_EQ(store.findBatch(batch.batchId), written);
+    EXPECT_EQ(store.paidTotal(batch.batchId), 0);
+
+    // A second attempt with a new key pays it; the ledger's total is that one charge.
+    const PaymentIntent retry = store.beginPayment(newPayment(batch.batchId, written.feeTotal));
+    ASSERT_TRUE(retry.created);
+    store.completePayment(retry.payment.paymentId, "succeeded", "EZ-7");
+    EXPECT_EQ(store.paidTotal(batch.batchId), written.feeTotal);
+    EXPECT_EQ(store.findBatch(batch.batchId)->state, "queued");
+}
+
+TEST_P(StoreBatchesTest, PendingAndUnpublishedPaymentsFeedStartUpAndTheOutbox) {
+    Store store(settings_);
+    std::vector<PaymentRecord> payments;
+    for (int i = 0; i < 4; ++i) {
+        PaymentRecord payment = newPayment(testing::uniqueName("batch"), 250);
+        payment.createdAt = "2024-05-01T08:00:0" + std::to_string(i) + ".000Z";
+        payments.push_back(store.beginPayment(payment).payment);
+    }
+    store.completePayment(payments[1].paymentId, "failed", "", "card_blocked");
+    store.completePayment(payments[2].paymentId, "succeeded", "EZ-2");
+    store.completePayment(payments[3].paymentId, "succeeded", "EZ-3");
+    const auto ours = [&](const std::vector<PaymentRecord>& found) {
+        std::vector<std::string> ids;
+        for (const auto& payment : found) {
+            if (payment.creditorId == creditor_) ids.push_back(payment.paymentId);
+        }
+        return ids;
+    };
+
+    EXPECT_EQ(ours(store.pendingPayments()), (std::vector<std::string>{payments[0].paymentId}));
+    EXPECT_EQ(ours(store.unpublishedPayments(1000)),
+              (std::vector<std::string>{payments[1].paymentId, payments[2].paymentId, payments[3].paymentId}));
+
+    store.markPublished({payments[1].paymentId, payments[3].paymentId, testing::uniqueName("pay")});
+    store.markPublished({});
+    EXPECT_EQ(ours(store.unpublishedPayments(1000)), (std::vector<std::string>{payments[2].paymentId}));
+    EXPECT_TRUE(store.findPaymentByKey(payments[3].idempotencyKey)->published);
+    EXPECT_TRUE(store.unpublishedPayments(0).empty());
+
+    store.completePayment(payments[0].paymentId, "succeeded", "EZ-0");
+    EXPECT_TRUE(ours(store.pendingPayments()).empty());
+    store.markPublished({payments[0].paymentId, payments[2].paymentId});
+    EXPECT_TRUE(ours(store.unpublishedPayments(1000)).empty());
+}
+
+TEST_P(StoreBatchesTest, ConcurrentPaymentsWithOneKeyCreateExactlyOneRecord) {
+    settings_.poolSize = 8;
+    Store store(settings_);
+    const PaymentRecord pending = newPayment(testing::uniqueName("batch"), 750);
+    constexpr int kThreads = 8;
+
+    std::vector<PaymentIntent> intents(kThreads);
+    std::vector<std::string> errors(kThreads);
+    std::latch start(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            PaymentRecord mine = pending;
+            mine.paymentId = testing::uniqueName("pay");
+            start.arrive_and_wait();
+            try {
+                intents[t] = store.beginPayment(mine);
+            } catch (const std::exception& error) {
+                errors[t] = error.what();
+            }
+        });
+    }
+    for (auto& thread : threads) thread.join();
+
+    int created = 0;
+    for (int t = 0; t < kThreads; ++t) {
+        EXPECT_EQ(errors[t], "") << "thread " << t;
+        created += intents[t].created ? 1 : 0;
+        EXPECT_EQ(intents[t].payment, intents[0].payment) << "thread " << t;
+    }
+    EXPECT_EQ(created, 1);
+    EXPECT_EQ(countOf("payments", pending.batchId), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreBatchesTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
+
+TEST(StoreMigrations, VersionTwoAddsBatchesRowsAndPayments) {
+    EXPECT_GE(detail::latestSchemaVersion(), 2);
+    const auto& migrations = detail::migrations();
+    ASSERT_GE(migrations.size(), 2U);
+    EXPECT_EQ(migrations[1].version, 2);
+}
+
+}  // namespace
+}  // namespace taxdesk::connectors

@@ -1,0 +1,738 @@
+// SPEC 3.1: the creditor batch file reader — CSV quoting, charsets, header, row rules, fees, whole-file errors,
+// and a round trip through `taxdesk gen`.
+#include <Poco/TextConverter.h>
+#include <Poco/UTF8Encoding.h>
+#include <Poco/Windows950Encoding.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "connectors/population/batch_generator.hpp"
+#include "connectors/population/population.hpp"
+#include "jobs/identity/identifiers.hpp"
+#include "jobs/inquiry/batch_file.hpp"
+
+namespace taxdesk::jobs::inquiry {
+namespace {
+
+constexpr int kCurrentYear = 2026;
+constexpr int kLatestTaxYear = 2025;
+const std::string kHeader = "debtor_id,debtor_name,title_ref,scope,income_years\n";
+const std::string kTitle = "臺灣臺北地方法院112年度司執字第12345號";
+
+BatchRules rules() {
+    BatchRules r;
+    r.currentYear = kCurrentYear;
+    r.latestTaxYear = kLatestTaxYear;
+    return r;
+}
+
+struct Outcome {
+    std::vector<BatchRow> rows;
+    BatchTotals totals;
+};
+
+Outcome readText(const std::string& text, Charset charset = Charset::utf8, const BatchRules& r = rules()) {
+    std::istringstream in(text);
+    Outcome outcome;
+    outcome.totals = BatchFileReader(r, charset).read(in, [&](const BatchRow& row) { outcome.rows.push_back(row); });
+    return outcome;
+}
+
+/// The FileError that reading `text` throws; fails the test when none is thrown.
+FileError readError(const std::string& text, Charset charset = Charset::utf8, const BatchRules& r = rules(),
+                    int* rowsSeen = nullptr) {
+    std::istringstream in(text);
+    int seen = 0;
+    try {
+        BatchFileReader(r, charset).read(in, [&](const BatchRow&) { ++seen; });
+    } catch (const FileError& error) {
+        if (rowsSeen != nullptr) *rowsSeen = seen;
+        return error;
+    }
+    ADD_FAILURE() << "no FileError for:\n" << text;
+    return FileError(0, "none", 0, "none");
+}
+
+std::string toBig5(const std::string& utf8) {
+    Poco::UTF8Encoding from;
+    Poco::Windows950Encoding to;
+    Poco::TextConverter converter(from, to);
+    std::string out;
+    EXPECT_EQ(converter.convert(utf8, out), 0) << "no Big5 form for " << utf8;
+    return out;
+}
+
+Charset detect(const std::string& bytes, std::optional<Charset> declared = std::nullopt) {
+    std::istringstream in(bytes);
+    return detectCharset(in, declared);
+}
+
+/// Appends the SPEC 2 check digit to a letter and eight digits.
+std::string withCheckDigit(const std::string& nine) {
+    constexpr int kCodes[26] = {10, 11, 12, 13, 14, 15, 16, 17, 34, 18, 19, 20, 21,
+                                22, 35, 23, 24, 25, 26, 27, 28, 29, 32, 30, 31, 33};
+    const int code = kCodes[nine[0] - 'A'];
+    int sum = code / 10 + (code % 10) * 9;
+    for (int i = 1; i <= 8; ++i) sum += (nine[static_cast<std::size_t>(i)] - '0') * (9 - i);
+    return nine + std::to_string((10 - sum % 10) % 10);
+}
+
+std::string repeat(const std::string& unit, int times) {
+    std::string out;
+    for (int i = 0; i < times; ++i) out += unit;
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// CSV: quoting, line ends, BOM
+
+struct CsvCase {
+    const char* label;
+    std::string text;  ///< the whole file
+    std::string debtorName;
+    std::string titleRef;
+    int rows = 1;
+    int lastRowLine = 2;  ///< physical line on which the last data row starts
+};
+
+void PrintTo(const CsvCase& c, std::ostream* os) {
+    *os << c.label;
+}
+
+class CsvTest : public ::testing::TestWithParam<CsvCase> {};
+
+TEST_P(CsvTest, ReadsTheFields) {
+    const CsvCase& c = GetParam();
+    const Outcome outcome = readText(c.text);
+    ASSERT_EQ(outcome.totals.rows, c.rows);
+    ASSERT_EQ(outcome.rows.size(), static_cast<std::size_t>(c.rows));
+    const BatchRow& first = outcome.rows.front();
+    EXPECT_EQ(first.debtorId, "A123456789");
+    EXPECT_EQ(first.debtorName, c.debtorName);
+    EXPECT_EQ(first.titleRef, c.titleRef);
+    EXPECT_TRUE(first.accepted) << first.reason << " " << first.column;
+    EXPECT_EQ(outcome.rows.back().line, c.lastRowLine);
+    EXPECT_EQ(outcome.rows.back().row, c.rows);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rfc4180, CsvTest,
+    ::testing::Values(
+        CsvCase{"plain", kHeader + "A123456789,王小明," + kTitle + ",both,112\n", "王小明", kTitle},
+        CsvCase{"no_final_line_break", kHeader + "A123456789,王小明," + kTitle, "王小明", kTitle},
+        CsvCase{"crlf", "debtor_id,debtor_name,title_ref\r\nA123456789,王小明,T1\r\nA223456781,李小華,T2\r\n", "王小明",
+                "T1", 2, 3},
+        CsvCase{"bom", "\xEF\xBB\xBF" + kHeader + "A123456789,王小明,T\n", "王小明", "T"},
+        CsvCase{"bom_and_crlf",
+                "\xEF\xBB\xBF"
+                "debtor_id,debtor_name,title_ref\r\nA123456789,王小明,T\r\n",
+                "王小明", "T"},
+        CsvCase{"embedded_comma", kHeader + "A123456789,\"王,小明\",\"" + kTitle + "，債權憑證,換發\",,\n", "王,小明",
+                kTitle + "，債權憑證,換發"},
+        CsvCase{"doubled_quote", kHeader + "A123456789,王小明,\"T \"\"續行執行\"\"\",,\n", "王小明", "T \"續行執行\""},
+        CsvCase{"embedded_line_breaks",
+                kHeader + "A123456789,王小明,\"line one\nline two\r\nline three\",,\n"
+                          "A223456781,李小華,T,,\n",
+                "王小明", "line one\nline two\r\nline three", 2, 5},
+        CsvCase{"quoted_everything", "\"debtor_id\",\"debtor_name\",\"title_ref\"\n\"A123456789\",\"王小明\",\"T\"\n",
+                "王小明", "T"},
+        CsvCase{"empty_quoted_optional_fields", kHeader + "A123456789,王小明,T,\"\",\"\"\n", "王小明", "T"},
+        CsvCase{"quote_inside_unquoted_field_is_text", kHeader + "A123456789,王小明,T \"x\" y,,\n", "王小明",
+                "T \"x\" y"},
+        CsvCase{"text_after_closing_quote_is_kept", kHeader + "A123456789,王小明,\"T\" 2,,\n", "王小明", "T 2"},
+        CsvCase{"trailing_comma_on_last_line", "debtor_id,debtor_name,title_ref,note\nA123456789,王小明,T,", "王小明",
+                "T"},
+        CsvCase{"blank_lines_skipped_not_counted",
+                "\n\n" + kHeader +
+                    "\nA123456789,王小明,T,,\n\n,,,,\r\n \t,\u3000,\n"
+                    "A223456781,李小華,T,,\n\n",
+                "王小明", "T", 2, 9},
+        CsvCase{"fewer_fields_than_header", kHeader + "A123456789,王小明,T\n", "王小明", "T"},
+        CsvCase{"more_fields_than_header", "debtor_id,debtor_name,title_ref\nA123456789,王小明,T,extra,more\n",
+                "王小明", "T"},
+        CsvCase{"names_and_titles_trimmed", kHeader + "\u3000A123456789 , \u3000王小明\u3000 ,\t" + kTitle + " ,,\n",
+                "王小明", kTitle},
+        CsvCase{"inner_spaces_kept", kHeader + "A123456789,王 小明,T  x,,\n", "王 小明", "T  x"}));
+
+// ---------------------------------------------------------------------------------------------------------------
+// Header
+
+struct HeaderCase {
+    const char* label;
+    std::string header;  ///< first line(s), with line break
+    std::string row;     ///< one data row matching the header
+};
+
+void PrintTo(const HeaderCase& c, std::ostream* os) {
+    *os << c.label;
+}
+
+class HeaderTest : public ::testing::TestWithParam<HeaderCase> {};
+
+TEST_P(HeaderTest, FindsTheColumns) {
+    const HeaderCase& c = GetParam();
+    const Outcome outcome = readText(c.header + c.row);
+    ASSERT_EQ(outcome.rows.size(), 1U);
+    const BatchRow& row = outcome.rows[0];
+    EXPECT_TRUE(row.accepted) << row.reason << " " << row.column;
+    EXPECT_EQ(row.debtorId, "A123456789");
+    EXPECT_EQ(row.debtorName, "王小明");
+    EXPECT_EQ(row.titleRef, "T");
+    EXPECT_EQ(row.scope, Scope::income);
+    EXPECT_EQ(row.incomeYears, (std::vector<int>{2022, 2023}));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Spec31, HeaderTest,
+    ::testing::Values(
+        HeaderCase{"usual_order", kHeader, "A123456789,王小明,T,income,111;112\n"},
+        HeaderCase{"any_order", "income_years,title_ref,scope,debtor_name,debtor_id\n",
+                   "111;112,T,income,王小明,A123456789\n"},
+        HeaderCase{"any_case", "Debtor_ID,DEBTOR_NAME,Title_Ref,Scope,INCOME_YEARS\n",
+                   "A123456789,王小明,T,income,111;112\n"},
+        HeaderCase{"unknown_columns_ignored", "no,debtor_id,memo,debtor_name,title_ref,scope,income_years,amount\n",
+                   "1,A123456789,\"a, b\",王小明,T,income,111;112,100000\n"},
+        HeaderCase{"padded_names", " debtor_id ,\tdebtor_name, title_ref\u3000, scope , income_years \r\n",
+                   "A123456789,王小明,T,income,111;112\r\n"},
+        HeaderCase{"full_width_names", "ｄｅｂｔｏｒ＿ｉｄ,debtor_name,title_ref,scope,income_years\n",
+                   "A123456789,王小明,T,income,111;112\n"},
+        HeaderCase{"blank_lines_before_header", "\n\r\n,,\n" + kHeader, "A123456789,王小明,T,income,111;112\n"}));
+
+// ---------------------------------------------------------------------------------------------------------------
+// Row rules, in SPEC order
+
+struct RowCase {
+    const char* label;
+    std::string line;  ///< one data row under kHeader
+    std::string reason;
+    std::string column;
+};
+
+void PrintTo(const RowCase& c, std::ostream* os) {
+    *os << c.label;
+}
+
+class RowRuleTest : public ::testing::TestWithParam<RowCase> {};
+
+TEST_P(RowRuleTest, ReasonAndColumn) {
+    const RowCase& c = GetParam();
+    const Outcome outcome = readText(kHeader + c.line + "\n");
+    ASSERT_EQ(outcome.rows.size(), 1U);
+    const BatchRow& row = outcome.rows[0];
+    EXPECT_EQ(row.reason, c.reason);
+    EXPECT_EQ(row.column, c.column);
+    EXPECT_EQ(row.accepted, c.reason.empty());
+    EXPECT_EQ(row.row, 1);
+    if (!row.accepted) {
+        EXPECT_EQ(row.fee, 0);
+        EXPECT_EQ(outcome.totals.rejected, 1);
+        EXPECT_EQ(outcome.totals.feeTotal, 0);
+    }
+}
+
+const std::string k200 = repeat("債", 200);
+const std::string k201 = repeat("債", 201);
+
+INSTANTIATE_TEST_SUITE_P(
+    Spec31, RowRuleTest,
+    ::testing::Values(
+        RowCase{"good_national_id", "A123456789,王小明,T,both,112", "", ""},
+        RowCase{"good_resident_certificate", "A800000014,John Smith,T,,", "", ""},
+        RowCase{"good_business_number", "22099131,台灣測試股份有限公司,T,property,", "", ""},
+        RowCase{"good_lower_case_full_width_padded_id", " ａ１２３４５６７８９\u3000,王小明,T,,", "", ""},
+        RowCase{"missing_id", ",王小明,T,both,112", "missing_field", "debtor_id"},
+        RowCase{"blank_id", " \u3000 ,王小明,T,both,112", "missing_field", "debtor_id"},
+        RowCase{"missing_name", "A123456789,,T,both,112", "missing_field", "debtor_name"},
+        RowCase{"blank_name", "A123456789,\u3000,T,both,112", "missing_field", "debtor_name"},
+        RowCase{"missing_title", "A123456789,王小明,\"  \",both,112", "missing_field", "title_ref"},
+        RowCase{"short_row_missing_title", "A123456789,王小明", "missing_field", "title_ref"},
+        RowCase{"missing_before_invalid", "A123456788,,T,all,abc", "missing_field", "debtor_name"},
+        RowCase{"bad_checksum", "A123456788,王小明,T,both,112", "invalid_id", "debtor_id"},
+        RowCase{"bad_business_checksum", "22099132,公司,T,both,112", "invalid_id", "debtor_id"},
+        RowCase{"not_an_id", "王小明,王小明,T,both,112", "invalid_id", "debtor_id"},
+        RowCase{"inner_space_in_id", "A12345 6789,王小明,T,both,112", "invalid_id", "debtor_id"},
+        RowCase{"invalid_before_too_long", "A123456788,王小明," + k201 + ",all,abc", "invalid_id", "debtor_id"},
+        RowCase{"title_200_characters", "A123456789,王小明," + k200 + ",,", "", ""},
+        RowCase{"title_201_characters", "A123456789,王小明," + k201 + ",,", "too_long", "title_ref"},
+        RowCase{"title_padding_not_counted", "A123456789,王小明,\u3000" + k200 + "  ,,", "", ""},
+        RowCase{"title_huge", "A123456789,王小明," + repeat("債權", 5000) + ",,", "too_long", "title_ref"},
+        RowCase{"name_201_characters", "A123456789," + k201 + ",T,,", "too_long", "debtor_name"},
+        RowCase{"too_long_before_bad_scope", "A123456789,王小明," + k201 + ",all,abc", "too_long", "title_ref"},
+        RowCase{"scope_upper_case", "A123456789,王小明,T,INCOME,112", "", ""},
+        RowCase{"scope_padded", "A123456789,王小明,T, Property ,", "", ""},
+        RowCase{"scope_all", "A123456789,王小明,T,all,112", "bad_scope", "scope"},
+        RowCase{"scope_chinese", "A123456789,王小明,T,收入,112", "bad_scope", "scope"},
+        RowCase{"scope_combined", "A123456789,王小明,T,income+property,112", "bad_scope", "scope"},
+        RowCase{"bad_scope_before_bad_year", "A123456789,王小明,T,assets,abc", "bad_scope", "scope"},
+        RowCase{"year_text", "A123456789,王小明,T,income,abc", "bad_year", "income_years"},
+        RowCase{"year_partly_text", "A123456789,王小明,T,both,112;x", "bad_year", "income_years"},
+        RowCase{"year_digit_typo", "A123456789,王小明,T,both,20x3", "bad_year", "income_years"},
+        RowCase{"year_future_gregorian", "A123456789,王小明,T,income,2027", "bad_year", "income_years"},
+        RowCase{"year_future_roc", "A123456789,王小明,T,income,116", "bad_year", "income_years"},
+        RowCase{"year_future_among_good", "A123456789,王小明,T,both,2024;2027", "bad_year", "income_years"},
+        RowCase{"six_years", "A123456789,王小明,T,both,2020;2021;2022;2023;2024;2025", "bad_year", "income_years"},
+        RowCase{"six_roc_years", "A123456789,王小明,T,both,109;110;111;112;113;114", "bad_year", "income_years"},
+        RowCase{"roc_year_zero", "A123456789,王小明,T,both,0", "bad_year", "income_years"},
+        RowCase{"five_digits", "A123456789,王小明,T,both,20230", "bad_year", "income_years"},
+        RowCase{"negative", "A123456789,王小明,T,both,-112", "bad_year", "income_years"},
+        RowCase{"only_separators", "A123456789,王小明,T,both,;", "bad_year", "income_years"},
+        RowCase{"property_ignores_years", "A123456789,王小明,T,property,abc", "", ""}));
+
+// ---------------------------------------------------------------------------------------------------------------
+// Income years: ROC and Gregorian, defaults
+
+struct YearsCase {
+    const char* label;
+    std::string scope;
+    std::string years;  ///< the income_years cell, CSV-quoted by the test
+    std::vector<int> expected;
+};
+
+void PrintTo(const YearsCase& c, std::ostream* os) {
+    *os << c.label;
+}
+
+class YearsTest : public ::testing::TestWithParam<YearsCase> {};
+
+TEST_P(YearsTest, GregorianAscendingUnique) {
+    const YearsCase& c = GetParam();
+    const Outcome outcome = readText(kHeader + "A123456789,王小明,T," + c.scope + ",\"" + c.years + "\"\n");
+    ASSERT_EQ(outcome.rows.size(), 1U);
+    EXPECT_TRUE(outcome.rows[0].accepted) << outcome.rows[0].reason;
+    EXPECT_EQ(outcome.rows[0].incomeYears, c.expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Spec31, YearsTest,
+    ::testing::Values(
+        YearsCase{"default_is_latest_tax_year", "income", "", {2025}}, YearsCase{"default_for_both", "", "", {2025}},
+        YearsCase{"blank_is_default", "both", " \u3000", {2025}}, YearsCase{"roc", "both", "112", {2023}},
+        YearsCase{"gregorian", "both", "2023", {2023}},
+        YearsCase{"roc_and_gregorian_same_year", "both", "112;2023", {2023}},
+        YearsCase{"sorted", "both", "2024;110;2022", {2021, 2022, 2024}},
+        YearsCase{"spaces_around", "both", " 111 ; 112 ", {2022, 2023}},
+        YearsCase{"trailing_separator", "both", "111;112;", {2022, 2023}},
+        YearsCase{"comma_separated", "both", "111,112", {2022, 2023}},
+        YearsCase{"ideographic_comma", "both", "111、112", {2022, 2023}},
+        YearsCase{"full_width", "both", "１１１；１１２", {2022, 2023}},
+        YearsCase{"current_year_is_not_future", "both", "2026", {2026}},
+        YearsCase{"year_1911_is_gregorian", "both", "1911", {1911}}, YearsCase{"roc_1", "both", "1", {1912}},
+        YearsCase{"five_years", "both", "2021;2022;2023;2024;2025", {2021, 2022, 2023, 2024, 2025}},
+        YearsCase{"six_written_five_distinct", "both", "110;111;112;113;114;2025", {2021, 2022, 2023, 2024, 2025}},
+        YearsCase{"property_has_no_years", "property", "112;113", {}}));
+
+TEST(BatchFileYears, MaxYearsIsConfigurable) {
+    BatchRules r = rules();
+    r.maxYears = 2;
+    const Outcome outcome = readText(kHeader +
+                                         "A123456789,王小明,T,income,111;112\nA223456781,李小華,T,income,"
+                                         "111;112;113\n",
+                                     Charset::utf8, r);
+    ASSERT_EQ(outcome.rows.size(), 2U);
+    EXPECT_TRUE(outcome.rows[0].accepted);
+    EXPECT_EQ(outcome.rows[1].reason, "bad_year");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fees (SPEC 3.2)
+
+struct FeeCase {
+    const char* label;
+    std::string scope;
+    std::string years;
+    long long feeProperty;
+    long long feeIncomeYear;
+    long long expected;
+};
+
+void PrintTo(const FeeCase& c, std::ostream* os) {
+    *os << c.label;
+}
+
+class FeeTest : public ::testing::TestWithParam<FeeCase> {};
+
+TEST_P(FeeTest, FeeOfAnAcceptedRow) {
+    const FeeCase& c = GetParam();
+    BatchRules r = rules();
+    r.feeProperty = c.feeProperty;
+    r.feeIncomeYear = c.feeIncomeYear;
+    const Outcome outcome =
+        readText(kHeader + "A123456789,王小明,T," + c.scope + ",\"" + c.years + "\"\n", Charset::utf8, r);
+    ASSERT_EQ(outcome.rows.size(), 1U);
+    ASSERT_TRUE(outcome.rows[0].accepted) << outcome.rows[0].reason;
+    EXPECT_EQ(outcome.rows[0].fee, c.expected);
+    EXPECT_EQ(outcome.totals.feeTotal, c.expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Spec32, FeeTest,
+                         ::testing::Values(FeeCase{"property_only", "property", "", 250, 250, 250},
+                                           FeeCase{"property_ignores_years", "property", "111;112", 250, 250, 250},
+                                           FeeCase{"income_one_default_year", "income", "", 250, 250, 250},
+                                           FeeCase{"income_three_years", "income", "111;112;113", 250, 250, 750},
+                                           FeeCase{"both_default_year", "", "", 250, 250, 500},
+                                           FeeCase{"both_five_years", "both", "110;111;112;113;114", 250, 250, 1500},
+                                           FeeCase{"configured_fees", "both", "112;113", 300, 120, 540},
+                                           FeeCase{"free_property", "both", "113", 0, 250, 250}));
+
+TEST(BatchFileFees, TotalsAddAcceptedRowsOnly) {
+    const Outcome outcome = readText(kHeader +
+                                     "A123456789,王小明,T,both,112;113\n"     // 750
+                                     "A223456781,李小華,T,property,\n"        // 250
+                                     "A123456788,王小明,T,both,112\n"         // invalid_id: 0
+                                     "22099131,公司,T,income,2025\n"          // 250
+                                     "A123456789,王小明,T2,both,113;112\n");  // duplicate: 0
+    EXPECT_EQ(outcome.totals.rows, 5);
+    EXPECT_EQ(outcome.totals.accepted, 3);
+    EXPECT_EQ(outcome.totals.rejected, 2);
+    EXPECT_EQ(outcome.totals.feeTotal, 1250);
+    long long sum = 0;
+    for (const auto& row : outcome.rows) sum += row.fee;
+    EXPECT_EQ(sum, 1250);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Duplicates
+
+TEST(BatchFileDuplicates, SameIdScopeAndYearsAsAnEarlierAcceptedRow) {
+    const std::string other = withCheckDigit("B12345678");
+    ASSERT_EQ(identity::classify(other), identity::IdKind::nationalId);
+    const Outcome outcome = readText(kHeader +
+                                     "A123456789,王小明,T1,income,112\n"            // 1 accepted
+                                     "a123456789,王小明,T2,income,2023\n"           // 2 duplicate of 1
+                                     "Ａ１２３４５６７８９,王小明,T3,INCOME,112\n"  // 3 duplicate of 1
+                                     "A123456789,王小明,T4,both,112\n"              // 4 other scope
+                                     "A123456789,王小明,T5,income,112;113\n"        // 5 other years
+                                     "A123456789,王小明,T6,,\n"                     // 6 both, 2025
+                                     "A123456789,王小明,T7,both,2025\n"             // 7 duplicate of 6
+                                     "A123456789,王小明,T8,property,\n"             // 8 property
+                                     "A123456789,王小明,T9,property,111\n"          // 9 duplicate of 8
+                                     + other + ",李小華,T10,income,112\n");         // 10 other ID
+    ASSERT_EQ(outcome.rows.size(), 10U);
+    const std::vector<bool> accepted = {true, false, false, true, true, true, false, true, false, true};
+    for (std::size_t i = 0; i < accepted.size(); ++i) {
+        SCOPED_TRACE("row " + std::to_string(i + 1));
+        EXPECT_EQ(outcome.rows[i].accepted, accepted[i]);
+        if (!accepted[i]) {
+            EXPECT_EQ(outcome.rows[i].reason, "duplicate");
+            EXPECT_EQ(outcome.rows[i].column, "debtor_id");
+            EXPECT_EQ(outcome.rows[i].fee, 0);
+        }
+    }
+    EXPECT_EQ(outcome.totals.accepted, 6);
+    EXPECT_EQ(outcome.totals.rejected, 4);
+}
+
+TEST(BatchFileDuplicates, ARejectedRowDoesNotMakeALaterGoodRowADuplicate) {
+    const Outcome outcome = readText(kHeader +
+                                     "A123456789,,T,income,112\n"     // missing_field
+                                     "A123456789,王小明,T,all,112\n"  // bad_scope
+                                     "A123456789,王小明," +
+                                     k201 +
+                                     ",income,112\n"                       // too_long
+                                     "A123456789,王小明,T,income,112\n"    // accepted
+                                     "A123456789,王小明,T,income,112\n");  // duplicate
+    ASSERT_EQ(outcome.rows.size(), 5U);
+    EXPECT_EQ(outcome.rows[0].reason, "missing_field");
+    EXPECT_EQ(outcome.rows[1].reason, "bad_scope");
+    EXPECT_EQ(outcome.rows[2].reason, "too_long");
+    EXPECT_TRUE(outcome.rows[3].accepted);
+    EXPECT_EQ(outcome.rows[4].reason, "duplicate");
+}
+
+TEST(BatchFileDuplicates, ReadsAreIndependent) {
+    const BatchFileReader reader(rules(), Charset::utf8);
+    const std::string text = kHeader + "A123456789,王小明,T,income,112\n";
+    for (int i = 0; i < 2; ++i) {
+        std::istringstream in(text);
+        const BatchTotals totals = reader.read(in, [](const BatchRow&) {});
+        EXPECT_EQ(totals.accepted, 1) << "read " << i + 1;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Charsets
+
+const std::string kBig5Text =
+    "debtor_id,debtor_name,title_ref,scope,income_years\n"
+    "A123456789,王小明,臺灣臺北地方法院112年度司執字第12345號,both,112\n"
+    "A223456781,李小華,\"臺灣士林地方法院，債權憑證,換發\",income,2024\n";
+
+TEST(BatchFileCharset, Big5Declared) {
+    const std::string big5 = toBig5(kBig5Text);
+    ASSERT_NE(big5, kBig5Text);
+    const Outcome outcome = readText(big5, Charset::big5);
+    ASSERT_EQ(outcome.rows.size(), 2U);
+    EXPECT_EQ(outcome.rows[0].debtorName, "王小明");
+    EXPECT_EQ(outcome.rows[0].titleRef, "臺灣臺北地方法院112年度司執字第12345號");
+    EXPECT_EQ(outcome.rows[1].debtorName, "李小華");
+    EXPECT_EQ(outcome.rows[1].titleRef, "臺灣士林地方法院，債權憑證,換發");
+    EXPECT_TRUE(outcome.rows[0].accepted);
+    EXPECT_TRUE(outcome.rows[1].accepted);
+}
+
+TEST(BatchFileCharset, Big5Detected) {
+    const std::string big5 = toBig5(kBig5Text);
+    EXPECT_EQ(detect(big5), Charset::big5);
+    const Outcome outcome = readText(big5, detect(big5));
+    ASSERT_EQ(outcome.rows.size(), 2U);
+    EXPECT_EQ(outcome.rows[0].debtorName, "王小明");
+}
+
+TEST(BatchFileCharset, Big5ReadAsUtf8NamesTheFirstBigLine) {
+    const FileError error = readError(toBig5(kBig5Text), Charset::utf8);
+    EXPECT_EQ(error.code(), "undecodable");
+    EXPECT_EQ(error.status(), 400);
+    EXPECT_EQ(error.line(), 2);
+    EXPECT_STREQ(error.what(), "line 2 is not valid UTF-8 (declare charset=big5 if the file is Big5)");
+}
+
+struct DetectCase {
+    const char* label;
+    std::string bytes;
+    std::optional<Charset> declared;
+    Charset expected;
+};
+
+void PrintTo(const DetectCase& c, std::ostream* os) {
+    *os << c.label;
+}
+
+class DetectTest : public ::testing::TestWithParam<DetectCase> {};
+
+TEST_P(DetectTest, Decides) {
+    EXPECT_EQ(detect(GetParam().bytes, GetParam().declared), GetParam().expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Spec31, DetectTest,
+    ::testing::Values(DetectCase{"empty", "", std::nullopt, Charset::utf8},
+                      DetectCase{"ascii", kHeader, std::nullopt, Charset::utf8},
+                      DetectCase{"utf8", kBig5Text, std::nullopt, Charset::utf8},
+                      DetectCase{"utf8_with_bom", "\xEF\xBB\xBF" + kBig5Text, std::nullopt, Charset::utf8},
+                      DetectCase{"big5", toBig5(kBig5Text), std::nullopt, Charset::big5},
+                      DetectCase{"declared_big5_wins", kHeader, Charset::big5, Charset::big5},
+                      DetectCase{"declared_utf8_wins", toBig5(kBig5Text), Charset::utf8, Charset::utf8},
+                      DetectCase{"neither", kHeader + "\xFF\xFF\n", std::nullopt, Charset::utf8},
+                      DetectCase{"big5_cut_mid_character", toBig5("王小明").substr(0, 5), std::nullopt, Charset::utf8},
+                      DetectCase{"utf16",
+                                 std::string("\xFF\xFE"
+                                             "d\0e\0",
+                                             6),
+                                 std::nullopt, Charset::utf8}));
+
+struct CharsetNameCase {
+    std::string text;
+    std::optional<Charset> expected;
+};
+
+TEST(BatchFileCharset, ParseCharset) {
+    const std::vector<CharsetNameCase> cases = {
+        {"utf-8", Charset::utf8}, {"UTF-8", Charset::utf8}, {"utf8", Charset::utf8},  {" Big5 ", Charset::big5},
+        {"cp950", Charset::big5}, {"CP950", Charset::big5}, {"latin1", std::nullopt}, {"", std::nullopt}};
+    for (const auto& c : cases) EXPECT_EQ(parseCharset(c.text), c.expected) << c.text;
+    EXPECT_STREQ(toString(Charset::utf8), "utf-8");
+    EXPECT_STREQ(toString(Charset::big5), "big5");
+}
+
+/// A file just over one read chunk whose multi-byte characters straddle the chunk boundary at every offset.
+TEST(BatchFileCharset, CharactersAcrossReadChunks) {
+    for (int pad = 0; pad < 4; ++pad) {
+        std::string text = kHeader;
+        int rows = 0;
+        while (text.size() < 70 * 1024) {
+            text += "A123456789,王小明,\"" + std::string(static_cast<std::size_t>(pad + rows % 3), 'x') + kTitle +
+                    "\",income," + std::to_string(2021 + rows % 5) + "\n";
+            ++rows;
+        }
+        for (Charset charset : {Charset::utf8, Charset::big5}) {
+            SCOPED_TRACE("pad " + std::to_string(pad) + " " + toString(charset));
+            const std::string bytes = charset == Charset::big5 ? toBig5(text) : text;
+            EXPECT_EQ(detect(bytes), charset);
+            const Outcome outcome = readText(bytes, charset);
+            ASSERT_EQ(outcome.totals.rows, rows);
+            for (const auto& row : outcome.rows) {
+                ASSERT_EQ(row.debtorName, "王小明") << "row " << row.row;
+                ASSERT_NE(row.titleRef.find(kTitle), std::string::npos) << "row " << row.row;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Whole-file errors
+
+struct FileErrorCase {
+    const char* label;
+    std::string text;
+    Charset charset;
+    int status;
+    std::string code;
+    int line;
+    std::string inMessage;  ///< a part of the message the creditor must see
+};
+
+void PrintTo(const FileErrorCase& c, std::ostream* os) {
+    *os << c.label;
+}
+
+class FileErrorTest : public ::testing::TestWithParam<FileErrorCase> {};
+
+TEST_P(FileErrorTest, RejectsTheFile) {
+    const FileErrorCase& c = GetParam();
+    const FileError error = readError(c.text, c.charset);
+    EXPECT_EQ(error.status(), c.status);
+    EXPECT_EQ(error.code(), c.code);
+    EXPECT_EQ(error.line(), c.line);
+    EXPECT_NE(std::string(error.what()).find(c.inMessage), std::string::npos) << error.what();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Spec31, FileErrorTest,
+    ::testing::Values(
+        FileErrorCase{"empty", "", Charset::utf8, 400, "missing_header", 0, "the file is empty"},
+        FileErrorCase{"only_bom", "\xEF\xBB\xBF", Charset::utf8, 400, "missing_header", 0, "debtor_id"},
+        FileErrorCase{"only_blank_lines", "\n\r\n,,\n", Charset::utf8, 400, "missing_header", 0, "empty"},
+        FileErrorCase{"data_without_header", "A123456789,王小明,T\n", Charset::utf8, 400, "missing_header", 1,
+                      "line 1 is not a header"},
+        FileErrorCase{"missing_title_column", "debtor_id,debtor_name,scope\nA123456789,王小明,both\n", Charset::utf8,
+                      400, "missing_column", 1, "no column title_ref"},
+        FileErrorCase{"missing_two_columns", "\ndebtor_id,memo\nA123456789,x\n", Charset::utf8, 400, "missing_column",
+                      2, "no column debtor_name, title_ref"},
+        FileErrorCase{"misspelt_column", "debtor_id,debtor_nam,title_ref\n", Charset::utf8, 400, "missing_column", 1,
+                      "debtor_name"},
+        FileErrorCase{"duplicate_column", "debtor_id,debtor_name,title_ref,Debtor_ID\n", Charset::utf8, 400,
+                      "duplicate_column", 1, "debtor_id twice"},
+        FileErrorCase{"header_only", kHeader, Charset::utf8, 400, "no_rows", 0, "no data rows"},
+        FileErrorCase{"header_and_blank_lines", kHeader + "\n,,,,\n\r\n", Charset::utf8, 400, "no_rows", 0,
+                      "no data rows"},
+        FileErrorCase{"bad_utf8_line_3", kHeader + "A123456789,王小明,T,,\nA223456781,\xE7\x8E,T,,\n", Charset::utf8,
+                      400, "undecodable", 3, "line 3 is not valid UTF-8 (declare charset=big5 if the file is Big5)"},
+        FileErrorCase{"overlong_utf8", kHeader + "A123456789,\xC0\xAF,T,,\n", Charset::utf8, 400, "undecodable", 2,
+                      "line 2"},
+        FileErrorCase{"surrogate_utf8", kHeader + "A123456789,\xED\xA0\x80,T,,\n", Charset::utf8, 400, "undecodable", 2,
+                      "line 2"},
+        FileErrorCase{"utf8_cut_at_end", kHeader + "A123456789,王小明,T,,\n\n\xE7\x8E", Charset::utf8, 400,
+                      "undecodable", 4, "line 4"},
+        FileErrorCase{"bad_byte_in_multi_line_field", kHeader + "A123456789,王小明,\"one\ntwo\nthr\xFF\",,\n",
+                      Charset::utf8, 400, "undecodable", 4, "line 4"},
+        FileErrorCase{"utf16",
+                      std::string("\xFF\xFE"
+                                  "d\0e\0",
+                                  6),
+                      Charset::utf8, 400, "undecodable", 1, "UTF-16"},
+        FileErrorCase{"bad_big5_line_4", toBig5(kHeader + "A123456789,王小明,T,,\n\n") + "A223456781,\xA4\x20,T,,\n",
+                      Charset::big5, 400, "undecodable", 4,
+                      "line 4 is not valid Big5 (CP950) text (declare charset=utf-8 if the file is UTF-8)"},
+        FileErrorCase{"big5_byte_0x80", toBig5(kHeader) + "A123456789,\x80,T,,\n", Charset::big5, 400, "undecodable", 2,
+                      "line 2"},
+        FileErrorCase{"big5_cut_at_end", toBig5(kHeader) + "A123456789,\xA4", Charset::big5, 400, "undecodable", 2,
+                      "line 2"},
+        FileErrorCase{"unterminated_quote", kHeader + "A123456789,王小明,T,,\nA223456781,\"李小華,T,,\n\n",
+                      Charset::utf8, 400, "unterminated_quote", 3, "line 3 opens a quoted field"}));
+
+TEST(BatchFileLimits, MoreThanMaxRowsIs413AndStopsAtOnce) {
+    BatchRules r = rules();
+    r.maxRows = 3;
+    const std::string three = kHeader + "A123456789,王小明,T,,\n\nA223456781,李小華,T,,\n22099131,公司,T,,\n";
+    EXPECT_EQ(readText(three, Charset::utf8, r).totals.rows, 3);
+
+    int seen = 0;
+    const FileError error =
+        readError(three + "A800000014,X,T,,\n" + repeat("garbage\xFF\n", 3), Charset::utf8, r, &seen);
+    EXPECT_EQ(error.status(), 413);
+    EXPECT_EQ(error.code(), "too_many_rows");
+    EXPECT_EQ(error.line(), 6);
+    EXPECT_NE(std::string(error.what()).find("more than 3 data rows"), std::string::npos) << error.what();
+    EXPECT_EQ(seen, 3);
+}
+
+TEST(BatchFileLimits, RejectsRulesThatMakeNoSense) {
+    auto make = [](auto change) {
+        BatchRules r = rules();
+        change(r);
+        return BatchFileReader(r, Charset::utf8);
+    };
+    EXPECT_NO_THROW(make([](BatchRules&) {}));
+    EXPECT_THROW(make([](BatchRules& r) { r.currentYear = 0; }), std::invalid_argument);
+    EXPECT_THROW(make([](BatchRules& r) { r.latestTaxYear = 0; }), std::invalid_argument);
+    EXPECT_THROW(make([](BatchRules& r) { r.latestTaxYear = r.currentYear + 1; }), std::invalid_argument);
+    EXPECT_THROW(make([](BatchRules& r) { r.maxRows = 0; }), std::invalid_argument);
+    EXPECT_THROW(make([](BatchRules& r) { r.maxYears = 0; }), std::invalid_argument);
+    EXPECT_THROW(make([](BatchRules& r) { r.feeProperty = -1; }), std::invalid_argument);
+}
+
+TEST(BatchFileLimits, ExceptionsFromOnRowPropagate) {
+    std::istringstream in(kHeader + "A123456789,王小明,T,,\n");
+    EXPECT_THROW(BatchFileReader(rules(), Charset::utf8).read(in, [](const BatchRow&) { throw std::logic_error("x"); }),
+                 std::logic_error);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Round trip through `taxdesk gen`
+
+class GeneratedTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GeneratedTest, CountsAndReasonsMatchTheGenerator) {
+    connectors::BatchGenOptions options;
+    options.rows = 2000;
+    options.badFraction = 0.1;
+    options.charset = GetParam();
+    std::ostringstream out;
+    const connectors::BatchGenReport report = connectors::writeBatchCsv(out, options);
+    const std::string bytes = out.str();
+    const Charset charset = GetParam() == "big5" ? Charset::big5 : Charset::utf8;
+    EXPECT_EQ(detect(bytes), charset);
+
+    BatchRules r = rules();
+    r.latestTaxYear = connectors::Population::kLatestTaxYear;
+    r.currentYear = connectors::Population::kReferenceYear;
+    const Outcome outcome = readText(bytes, charset, r);
+
+    EXPECT_EQ(static_cast<std::size_t>(outcome.totals.rows), report.rows);
+    EXPECT_EQ(static_cast<std::size_t>(outcome.totals.accepted), report.good);
+    std::map<std::string, std::size_t> reasons;
+    long long fees = 0;
+    int row = 0;
+    for (const auto& r2 : outcome.rows) {
+        EXPECT_EQ(r2.row, ++row);
+        if (!r2.accepted) ++reasons[r2.reason];
+        fees += r2.fee;
+        if (r2.accepted) {
+            EXPECT_NE(identity::classify(r2.debtorId), identity::IdKind::invalid);
+            EXPECT_GT(r2.fee, 0);
+            EXPECT_TRUE(r2.scope == Scope::property || !r2.incomeYears.empty());
+        }
+    }
+    EXPECT_EQ(reasons, report.rejected);
+    EXPECT_EQ(outcome.totals.feeTotal, fees);
+    EXPECT_EQ(report.rejected.size(), 6U);
+}
+
+INSTANTIATE_TEST_SUITE_P(BatchGenerator, GeneratedTest, ::testing::Values("utf-8", "big5"),
+                         [](const auto& param) { return param.param == "big5" ? "big5" : "utf8"; });
+
+TEST(BatchFileScale, ReadsOneHundredThousandGeneratedRows) {
+    connectors::BatchGenOptions options;
+    options.rows = 100000;
+    options.badFraction = 0.01;
+    std::stringstream file;
+    const connectors::BatchGenReport report = connectors::writeBatchCsv(file, options);
+
+    BatchRules r = rules();
+    ASSERT_EQ(r.maxRows, 100000U);
+    int rows = 0;
+    const BatchTotals totals =
+        BatchFileReader(r, Charset::utf8).read(file, [&](const BatchRow& row) { EXPECT_EQ(row.row, ++rows); });
+    EXPECT_EQ(totals.rows, 100000);
+    EXPECT_EQ(static_cast<std::size_t>(totals.accepted), report.good);
+    EXPECT_EQ(totals.accepted + totals.rejected, 100000);
+}
+
+}  // namespace
+}  // namespace taxdesk::jobs::inquiry
