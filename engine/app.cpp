@@ -1,11 +1,8 @@
 #include "engine/app.hpp"
 
-#include <Poco/DigestEngine.h>
 #include <Poco/Exception.h>
 #include <Poco/File.h>
 #include <Poco/Logger.h>
-#include <Poco/RandomStream.h>
-#include <Poco/SHA2Engine.h>
 #include <Poco/Util/ServerApplication.h>
 
 #include <csignal>
@@ -18,6 +15,7 @@
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/population/batch_generator.hpp"
 #include "connectors/store/store.hpp"
+#include "engine/api/auth.hpp"
 #include "engine/cli.hpp"
 #include "engine/config.hpp"
 #include "engine/logging.hpp"
@@ -119,12 +117,6 @@ int commandServe(const Settings& settings, const char* argv0) {
     });
 }
 
-std::string sha256Hex(const std::string& text) {
-    Poco::SHA2Engine engine(Poco::SHA2Engine::SHA_256);
-    engine.update(text);
-    return Poco::DigestEngine::digestToHex(engine.digest());
-}
-
 int commandToken(const Settings& settings, const std::vector<std::string>& args) {
     if (args.empty() || args[0] != "create") throw UsageError("token: expected 'token create --role R'");
     const ArgReader reader(std::vector<std::string>(args.begin() + 1, args.end()), {"role", "creditor"}, {});
@@ -135,14 +127,9 @@ int commandToken(const Settings& settings, const std::vector<std::string>& args)
     if (role == "creditor" && creditor.empty()) throw UsageError("token create: role creditor needs --creditor ID");
     if (role != "creditor" && !creditor.empty()) throw UsageError("token create: --creditor goes with role creditor");
 
-    Poco::RandomInputStream random;
-    std::string bytes(24, '\0');
-    random.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    Poco::DigestEngine::Digest digest(bytes.begin(), bytes.end());
-    const std::string token = "tdk_" + Poco::DigestEngine::digestToHex(digest);
-
+    const std::string token = api::generateToken();
     connectors::Store store(settings.store);
-    store.insertToken({sha256Hex(token), role, creditor, ""});
+    store.insertToken({api::hashToken(token), role, creditor, ""});
     std::cout << token << std::endl;
     std::cerr << "token created for role " << role << (creditor.empty() ? "" : " (creditor " + creditor + ")")
               << "; it is shown once and stored only as a hash" << std::endl;

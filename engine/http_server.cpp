@@ -16,52 +16,133 @@
 namespace taxdesk::engine {
 namespace {
 
-using Routes = std::map<std::string, HttpHandler>;
+std::vector<std::string> segments(const std::string& path) {
+    std::vector<std::string> parts;
+    std::size_t start = 1;
+    while (start <= path.size()) {
+        const auto end = path.find('/', start);
+        parts.push_back(path.substr(start, end == std::string::npos ? std::string::npos : end - start));
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    return parts;
+}
+
+/// Matches a path against a pattern, filling the {params}. Segments are percent-decoded.
+bool matches(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
+             std::map<std::string, std::string>& params) {
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+        const std::string& want = pattern[i];
+        const bool param = want.size() > 2 && want.front() == '{' && want.back() == '}';
+        if (param && want[want.size() - 2] == '*') {
+            std::string rest;
+            for (std::size_t j = i; j < path.size(); ++j) rest += (j > i ? "/" : "") + path[j];
+            params[want.substr(1, want.size() - 3)] = rest;
+            return true;
+        }
+        if (i >= path.size()) return false;
+        if (param) {
+            std::string decoded;
+            Poco::URI::decode(path[i], decoded);
+            if (decoded.empty()) return false;
+            params[want.substr(1, want.size() - 2)] = decoded;
+        } else if (want != path[i]) {
+            return false;
+        }
+    }
+    return pattern.size() == path.size();
+}
+
+struct CompiledRoute {
+    Route route;
+    std::vector<std::string> pattern;
+};
 
 class RouteHandler : public Poco::Net::HTTPRequestHandler {
 public:
-    explicit RouteHandler(const Routes& routes) : routes_(routes) {}
+    explicit RouteHandler(const std::vector<CompiledRoute>& routes) : routes_(routes) {}
 
     void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
         HttpReply reply;
         try {
-            const std::string path = Poco::URI(request.getURI()).getPath();
-            const auto it = routes_.find(request.getMethod() + " " + path);
-            if (it != routes_.end()) {
-                reply = it->second(request);
-            } else {
-                bool pathKnown = false;
-                for (const auto& [key, handler] : routes_)
-                    if (key.substr(key.find(' ') + 1) == path) pathKnown = true;
-                reply = pathKnown ? errorReply(405, "method_not_allowed", "method not allowed on " + path)
-                                  : errorReply(404, "not_found", "no such resource: " + path);
+            const Poco::URI uri(request.getURI());
+            HttpRequest req{request, request.getMethod(), uri.getPath(), {}, {}};
+            for (const auto& [name, value] : uri.getQueryParameters()) req.query[name] = value;
+            const auto path = segments(req.path);
+            const CompiledRoute* found = nullptr;
+            bool pathKnown = false;
+            for (const auto& route : routes_) {
+                std::map<std::string, std::string> params;
+                if (!matches(route.pattern, path, params)) continue;
+                pathKnown = true;
+                if (route.route.method != req.method) continue;
+                found = &route;
+                req.params = std::move(params);
+                break;
             }
+            if (found != nullptr) {
+                reply = found->route.handler(req);
+            } else {
+                reply = pathKnown ? errorReply(405, "method_not_allowed", req.method + " is not allowed on " + req.path)
+                                  : errorReply(404, "not_found", "no such resource: " + req.path);
+            }
+        } catch (const HttpError& error) {
+            reply = errorReply(error.status(), error.code(), error.what());
         } catch (const std::exception& error) {
-            Poco::Logger::get("http").error("handler failed: %s", std::string(error.what()));
+            Poco::Logger::get("http").error("%s %s failed: %s", request.getMethod(), Poco::URI(request.getURI()).getPath(),
+                                            std::string(error.what()));
             reply = errorReply(500, "internal", "internal error");
         }
+        send(response, reply);
+    }
+
+private:
+    static void send(Poco::Net::HTTPServerResponse& response, const HttpReply& reply) {
         response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
         response.setContentType(reply.contentType);
+        for (const auto& [name, value] : reply.headers) response.set(name, value);
+        if (reply.stream) {
+            response.setChunkedTransferEncoding(true);
+            std::ostream& out = response.send();
+            try {
+                reply.stream(out);
+            } catch (const std::exception& error) {
+                // Headers are gone: all we can do is cut the stream short, which the client sees as an error.
+                Poco::Logger::get("http").error("streamed response failed: %s", std::string(error.what()));
+            }
+            return;
+        }
         response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
         response.send() << reply.body;
     }
 
-private:
-    const Routes& routes_;
+    const std::vector<CompiledRoute>& routes_;
 };
 
 class Factory : public Poco::Net::HTTPRequestHandlerFactory {
 public:
-    explicit Factory(Routes routes) : routes_(std::move(routes)) {}
+    explicit Factory(std::vector<Route> routes) {
+        for (auto& route : routes) {
+            auto pattern = segments(route.pattern);
+            routes_.push_back({std::move(route), std::move(pattern)});
+        }
+    }
     Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
         return new RouteHandler(routes_);
     }
 
 private:
-    Routes routes_;
+    std::vector<CompiledRoute> routes_;
 };
 
 }  // namespace
+
+std::string HttpRequest::queryValue(const std::string& name, const std::string& fallback) const {
+    const auto it = query.find(name);
+    return it == query.end() ? fallback : it->second;
+}
+
+std::string HttpRequest::header(const std::string& name) const { return raw.get(name, ""); }
 
 HttpReply errorReply(int status, const std::string& code, const std::string& message) {
     std::string inner;
@@ -72,7 +153,14 @@ HttpReply errorReply(int status, const std::string& code, const std::string& mes
     return reply;
 }
 
-HttpServer::HttpServer(const std::string& host, int port, int threads, std::map<std::string, HttpHandler> routes) {
+HttpReply jsonReply(int status, std::string json) {
+    HttpReply reply;
+    reply.status = status;
+    reply.body = std::move(json);
+    return reply;
+}
+
+HttpServer::HttpServer(const std::string& host, int port, int threads, std::vector<Route> routes) {
     auto* params = new Poco::Net::HTTPServerParams;
     params->setMaxThreads(threads);
     params->setKeepAlive(true);

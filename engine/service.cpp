@@ -82,25 +82,30 @@ void Service::start(std::function<void()> onFatal) {
         }
     });
 
-    std::map<std::string, HttpHandler> routes;
-    routes["GET /healthz"] = [](Poco::Net::HTTPServerRequest&) { return HttpReply{200, "application/json", R"({"status":"ok"})"}; };
-    routes["GET /readyz"] = [this](Poco::Net::HTTPServerRequest&) {
-        const Readiness state = readiness();
-        std::string checks;
-        jobs::json::ObjectWriter(checks)
-            .field("kafka", state.kafka.empty() ? "ok" : state.kafka)
-            .field("redis", state.redis.empty() ? "ok" : state.redis)
-            .field("store", state.store.empty() ? "ok" : state.store)
-            .field("pipeline", state.pipeline.empty() ? "ok" : state.pipeline)
-            .close();
-        HttpReply reply;
-        reply.status = state.ready() ? 200 : 503;
-        jobs::json::ObjectWriter(reply.body).field("status", state.ready() ? "ready" : "not_ready").raw("checks", checks).close();
-        return reply;
-    };
-    routes["GET /metrics"] = [&parts](Poco::Net::HTTPServerRequest&) {
-        return HttpReply{200, "text/plain; version=0.0.4; charset=utf-8", parts.metrics.serialize()};
-    };
+    std::vector<Route> routes;
+    routes.push_back({"GET", "/healthz", [](HttpRequest&) { return jsonReply(200, R"({"status":"ok"})"); }});
+    routes.push_back({"GET", "/readyz", [this](HttpRequest&) {
+                          const Readiness state = readiness();
+                          std::string checks;
+                          jobs::json::ObjectWriter(checks)
+                              .field("kafka", state.kafka.empty() ? "ok" : state.kafka)
+                              .field("redis", state.redis.empty() ? "ok" : state.redis)
+                              .field("store", state.store.empty() ? "ok" : state.store)
+                              .field("pipeline", state.pipeline.empty() ? "ok" : state.pipeline)
+                              .close();
+                          std::string body;
+                          jobs::json::ObjectWriter(body)
+                              .field("status", state.ready() ? "ready" : "not_ready")
+                              .raw("checks", checks)
+                              .close();
+                          return jsonReply(state.ready() ? 200 : 503, std::move(body));
+                      }});
+    routes.push_back({"GET", "/metrics", [&parts](HttpRequest&) {
+                          HttpReply reply;
+                          reply.contentType = "text/plain; version=0.0.4; charset=utf-8";
+                          reply.body = parts.metrics.serialize();
+                          return reply;
+                      }});
     parts.http = std::make_unique<HttpServer>(settings_.httpHost, settings_.httpPort, settings_.httpThreads,
                                               std::move(routes));
     Poco::Logger::get("serve").information("HTTP on %s:%d", settings_.httpHost, parts.http->port());

@@ -283,7 +283,9 @@ class Parser {
                 break;
         }
         if (!headerSeen_) {
-            throw FileError(400, "missing_header", 0, "the file is empty: " + std::string(kHeaderHint));
+            throw FileError(
+                400, "missing_header", 0,
+                "the file has no header row (it is empty or has only blank lines): " + std::string(kHeaderHint));
         }
         if (totals_.rows == 0) {
             throw FileError(400, "no_rows", 0,

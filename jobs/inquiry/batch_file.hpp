@@ -22,11 +22,11 @@ enum class Charset { utf8, big5 };
 std::optional<Charset> parseCharset(std::string_view text);
 const char* toString(Charset charset);
 
-/// Decides how to read a batch file. A declared charset wins and nothing is read. Otherwise the stream is read to
-/// its end (or up to a UTF-8 byte order mark, which settles it): UTF-8 unless the bytes are not valid UTF-8 but are
-/// valid Big5 (CP950), then Big5; when they are neither, UTF-8, so that the reader names the first bad line.
-/// Leaves the stream at an unspecified position, possibly with eofbit set: the caller rewinds (clear(), seekg(0)).
-/// Throws nothing of its own (only what the stream throws if the caller enabled stream exceptions).
+/// Decides how to read a batch file. A declared charset wins and nothing is read. Otherwise the stream is read until
+/// the answer is settled, in practice to its end: UTF-8 unless the bytes are not valid UTF-8 but are valid Big5
+/// (CP950), then Big5; a UTF-8 byte order mark settles it as UTF-8 at once, and bytes that are neither settle it
+/// as UTF-8 too, so that the reader names the first bad line. Leaves the stream at an unspecified position, possibly
+/// with eofbit set: the caller rewinds (clear(), seekg(0)). Throws std::runtime_error when the stream fails (badbit).
 Charset detectCharset(std::istream& in, std::optional<Charset> declared);
 
 /// The rules a batch is read under, from the configuration and the clock (jobs/ reads neither).

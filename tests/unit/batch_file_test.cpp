@@ -56,7 +56,7 @@ FileError readError(const std::string& text, Charset charset = Charset::utf8, co
         return error;
     }
     ADD_FAILURE() << "no FileError for:\n" << text;
-    return FileError(0, "none", 0, "none");
+    return {0, "none", 0, "none"};
 }
 
 std::string toBig5(const std::string& utf8) {
@@ -545,7 +545,7 @@ TEST(BatchFileCharset, CharactersAcrossReadChunks) {
     for (int pad = 0; pad < 4; ++pad) {
         std::string text = kHeader;
         int rows = 0;
-        while (text.size() < 70 * 1024) {
+        while (text.size() < std::size_t{70} * 1024) {
             text += "A123456789,王小明,\"" + std::string(static_cast<std::size_t>(pad + rows % 3), 'x') + kTitle +
                     "\",income," + std::to_string(2021 + rows % 5) + "\n";
             ++rows;
@@ -595,9 +595,9 @@ TEST_P(FileErrorTest, RejectsTheFile) {
 INSTANTIATE_TEST_SUITE_P(
     Spec31, FileErrorTest,
     ::testing::Values(
-        FileErrorCase{"empty", "", Charset::utf8, 400, "missing_header", 0, "the file is empty"},
+        FileErrorCase{"empty", "", Charset::utf8, 400, "missing_header", 0, "the file has no header row"},
         FileErrorCase{"only_bom", "\xEF\xBB\xBF", Charset::utf8, 400, "missing_header", 0, "debtor_id"},
-        FileErrorCase{"only_blank_lines", "\n\r\n,,\n", Charset::utf8, 400, "missing_header", 0, "empty"},
+        FileErrorCase{"only_blank_lines", "\n\r\n,,\n", Charset::utf8, 400, "missing_header", 0, "only blank lines"},
         FileErrorCase{"data_without_header", "A123456789,王小明,T\n", Charset::utf8, 400, "missing_header", 1,
                       "line 1 is not a header"},
         FileErrorCase{"missing_title_column", "debtor_id,debtor_name,scope\nA123456789,王小明,both\n", Charset::utf8,

@@ -1,0 +1,35 @@
+#include "engine/api/auth.hpp"
+
+#include <Poco/DigestEngine.h>
+#include <Poco/RandomStream.h>
+#include <Poco/SHA2Engine.h>
+
+namespace taxdesk::engine::api {
+
+std::string generateToken() {
+    Poco::RandomInputStream random;
+    Poco::DigestEngine::Digest bytes(24);
+    random.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    return "tdk_" + Poco::DigestEngine::digestToHex(bytes);
+}
+
+std::string hashToken(const std::string& token) {
+    Poco::SHA2Engine engine(Poco::SHA2Engine::SHA_256);
+    engine.update(token);
+    return Poco::DigestEngine::digestToHex(engine.digest());
+}
+
+Principal authenticate(const HttpRequest& request, connectors::Store& store,
+                       std::initializer_list<const char*> roles) {
+    const std::string header = request.header("Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0)
+        throw HttpError(401, "unauthorized", "an Authorization: Bearer <token> header is required");
+    const auto token = store.findToken(hashToken(header.substr(kBearer.size())));
+    if (!token) throw HttpError(401, "unauthorized", "the token is not valid");
+    for (const char* role : roles)
+        if (token->role == role) return {token->role, token->creditorId};
+    throw HttpError(403, "forbidden", "a " + token->role + " token may not do this");
+}
+
+}  // namespace taxdesk::engine::api
