@@ -20,6 +20,7 @@
 #include "engine/config.hpp"
 #include "engine/logging.hpp"
 #include "engine/request_gen.hpp"
+#include "engine/submit.hpp"
 #include "jobs/inquiry/codec.hpp"
 #include "engine/service.hpp"
 
@@ -223,6 +224,7 @@ int runMain(int argc, char** argv) {
             return commandStubs(settings, argv[0]);
         }
         if (command == "token") return commandToken(settings, line.args);
+        if (command == "submit") return commandSubmit(line.args);
         if (command == "gen") return commandGen(settings, line.args);
         if (command == "config") {
             std::cout << config.describe();

@@ -111,6 +111,9 @@ Commands:
   gen --rows N --format requests [--batch ID] [--creditor ID] [--seed S] [--out FILE]
                              writes inquiry.requests messages (JSON lines) for the same population, to feed the
                              engine straight through Kafka (kcat -P -t inquiry.requests -k ID).
+  submit FILE --token T [--url U] [--charset big5] [--pay CARD] [--out FILE] [--format csv|json]
+                             uploads a batch file, pays its fee with the EasyCard CARD, shows progress, and
+                             downloads the results (default http://127.0.0.1:8080, <batch>-results.csv).
   config                     prints the effective configuration (secrets masked) and where each value came from.
 
 Global options:

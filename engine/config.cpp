@@ -329,6 +329,10 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.stubs.paymentBalance = config.integer64("payment.stub_balance");
     s.stubs.smsSentPath = s.varDir + "/sms-sent.jsonl";
     s.stubsPort = config.integer("stubs.port");
+    s.feeProperty = config.integer64("fee.property");
+    s.feeIncomeYear = config.integer64("fee.income_year");
+    s.batchRows = config.integer("limits.batch_rows");
+    s.batchBytes = config.integer64("limits.batch_bytes");
     return s;
 }
 

@@ -108,6 +108,11 @@ struct Settings {
     connectors::HttpClientSettings http;
     int stubsPort = 8091;
 
+    long long feeProperty = 250;
+    long long feeIncomeYear = 250;
+    int batchRows = 100000;
+    long long batchBytes = 32LL * 1024 * 1024;
+
     /// The topic name with the configured prefix.
     [[nodiscard]] std::string topic(const std::string& name) const { return topicPrefix + name; }
     /// The file where `taxdesk broker` writes its bootstrap list.

@@ -59,7 +59,7 @@ struct CompiledRoute {
 };
 
 class RouteHandler : public Poco::Net::HTTPRequestHandler {
-public:
+  public:
     explicit RouteHandler(const std::vector<CompiledRoute>& routes) : routes_(routes) {}
 
     void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
@@ -89,14 +89,14 @@ public:
         } catch (const HttpError& error) {
             reply = errorReply(error.status(), error.code(), error.what());
         } catch (const std::exception& error) {
-            Poco::Logger::get("http").error("%s %s failed: %s", request.getMethod(), Poco::URI(request.getURI()).getPath(),
-                                            std::string(error.what()));
+            Poco::Logger::get("http").error("%s %s failed: %s", request.getMethod(),
+                                            Poco::URI(request.getURI()).getPath(), std::string(error.what()));
             reply = errorReply(500, "internal", "internal error");
         }
         send(response, reply);
     }
 
-private:
+  private:
     static void send(Poco::Net::HTTPServerResponse& response, const HttpReply& reply) {
         response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
         response.setContentType(reply.contentType);
@@ -120,7 +120,7 @@ private:
 };
 
 class Factory : public Poco::Net::HTTPRequestHandlerFactory {
-public:
+  public:
     explicit Factory(std::vector<Route> routes) {
         for (auto& route : routes) {
             auto pattern = segments(route.pattern);
@@ -131,7 +131,7 @@ public:
         return new RouteHandler(routes_);
     }
 
-private:
+  private:
     std::vector<CompiledRoute> routes_;
 };
 
@@ -142,7 +142,9 @@ std::string HttpRequest::queryValue(const std::string& name, const std::string& 
     return it == query.end() ? fallback : it->second;
 }
 
-std::string HttpRequest::header(const std::string& name) const { return raw.get(name, ""); }
+std::string HttpRequest::header(const std::string& name) const {
+    return raw.get(name, "");
+}
 
 HttpReply errorReply(int status, const std::string& code, const std::string& message) {
     std::string inner;
@@ -169,8 +171,12 @@ HttpServer::HttpServer(const std::string& host, int port, int threads, std::vect
     server_->start();
 }
 
-HttpServer::~HttpServer() { server_->stopAll(true); }
+HttpServer::~HttpServer() {
+    server_->stopAll(true);
+}
 
-int HttpServer::port() const { return server_->port(); }
+int HttpServer::port() const {
+    return server_->port();
+}
 
 }  // namespace taxdesk::engine

@@ -47,13 +47,13 @@ HttpReply jsonReply(int status, std::string json);
 
 /// A handler may throw this to answer with an error body.
 class HttpError : public std::runtime_error {
-public:
+  public:
     HttpError(int status, std::string code, const std::string& message)
         : std::runtime_error(message), status_(status), code_(std::move(code)) {}
     [[nodiscard]] int status() const { return status_; }
     [[nodiscard]] const std::string& code() const { return code_; }
 
-private:
+  private:
     int status_;
     std::string code_;
 };
@@ -66,7 +66,7 @@ struct Route {
 
 /// Starts listening in the constructor, stops in the destructor. Handlers run on the server's threads.
 class HttpServer {
-public:
+  public:
     /// Throws Poco::Net::NetException when the address is taken.
     HttpServer(const std::string& host, int port, int threads, std::vector<Route> routes);
     ~HttpServer();
@@ -74,7 +74,7 @@ public:
     HttpServer& operator=(const HttpServer&) = delete;
     [[nodiscard]] int port() const;
 
-private:
+  private:
     std::unique_ptr<Poco::Net::HTTPServer> server_;
 };
 

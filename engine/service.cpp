@@ -7,6 +7,8 @@
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
+#include "engine/api/creditor_api.hpp"
+#include "engine/batch_dispatcher.hpp"
 #include "engine/http_server.hpp"
 #include "engine/inquiry_stage.hpp"
 #include "engine/metrics.hpp"
@@ -30,6 +32,8 @@ struct Service::Parts {
     std::unique_ptr<connectors::kafka::Producer> kafkaProbe;
     std::unique_ptr<connectors::RedisClient> redisProbe;
 
+    std::unique_ptr<BatchDispatcher> dispatcher;
+    std::unique_ptr<api::CreditorApi> creditorApi;
     std::unique_ptr<HttpServer> http;
 };
 
@@ -46,10 +50,9 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     stageSettings.cacheTtlSeconds = settings_.cacheTtlSeconds;
     stageSettings.connectorAttempts = settings_.connectorAttempts;
     stageSettings.concurrency = settings_.concurrency;
-    parts_->inquiryStage =
-        std::make_unique<InquiryStage>(stageSettings, connectors, *parts_->store,
-                                       std::make_unique<connectors::RedisClient>(settings_.redis),
-                                       parts_->metrics.pipeline("inquiry"), parts_->metrics.inquiry());
+    parts_->inquiryStage = std::make_unique<InquiryStage>(
+        stageSettings, connectors, *parts_->store, std::make_unique<connectors::RedisClient>(settings_.redis),
+        parts_->metrics.pipeline("inquiry"), parts_->metrics.inquiry());
 
     PipelineSettings pipelineSettings;
     pipelineSettings.name = "inquiry";
@@ -59,15 +62,33 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     pipelineSettings.batchSize = settings_.batchSize;
     pipelineSettings.batchTimeoutMs = settings_.batchTimeoutMs;
     pipelineSettings.maxInFlight = settings_.maxInFlight;
-    pipelineSettings.warmTopics = {pipelineSettings.inputTopic, stageSettings.resultsTopic, stageSettings.deadLetterTopic};
+    pipelineSettings.warmTopics = {pipelineSettings.inputTopic, stageSettings.resultsTopic,
+                                   stageSettings.deadLetterTopic};
     parts_->inquiryPipeline =
         std::make_unique<Pipeline>(pipelineSettings, *parts_->inquiryStage, parts_->metrics.pipeline("inquiry"));
+
+    DispatcherSettings dispatcherSettings;
+    dispatcherSettings.requestsTopic = pipelineSettings.inputTopic;
+    dispatcherSettings.paymentsTopic = settings_.topic("payments.records");
+    dispatcherSettings.kafka = settings_.kafka;
+    parts_->dispatcher = std::make_unique<BatchDispatcher>(dispatcherSettings, *parts_->store, connectors.payment);
+
+    api::CreditorApiSettings apiSettings;
+    apiSettings.spoolDir = settings_.varDir + "/spool";
+    apiSettings.maxRows = static_cast<std::size_t>(settings_.batchRows);
+    apiSettings.maxBytes = settings_.batchBytes;
+    apiSettings.feeProperty = settings_.feeProperty;
+    apiSettings.feeIncomeYear = settings_.feeIncomeYear;
+    parts_->creditorApi = std::make_unique<api::CreditorApi>(apiSettings, *parts_->store, connectors.payment,
+                                                             [this] { parts_->dispatcher->wake(); });
 
     parts_->kafkaProbe = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
     parts_->redisProbe = std::make_unique<connectors::RedisClient>(settings_.redis);
 }
 
-Service::~Service() { stop(); }
+Service::~Service() {
+    stop();
+}
 
 void Service::start(std::function<void()> onFatal) {
     auto& parts = *parts_;
@@ -106,8 +127,10 @@ void Service::start(std::function<void()> onFatal) {
                           reply.body = parts.metrics.serialize();
                           return reply;
                       }});
-    parts.http = std::make_unique<HttpServer>(settings_.httpHost, settings_.httpPort, settings_.httpThreads,
-                                              std::move(routes));
+    for (auto& route : parts.creditorApi->routes()) routes.push_back(std::move(route));
+    parts.dispatcher->start();
+    parts.http =
+        std::make_unique<HttpServer>(settings_.httpHost, settings_.httpPort, settings_.httpThreads, std::move(routes));
     Poco::Logger::get("serve").information("HTTP on %s:%d", settings_.httpHost, parts.http->port());
 }
 
@@ -115,12 +138,15 @@ bool Service::stop() {
     auto& parts = *parts_;
     if (parts.stopping.exchange(true)) return !parts.failed;
     parts.http.reset();  // stop accepting first
+    parts.dispatcher->stop();
     if (parts.inquiryThread.joinable()) parts.inquiryThread.join();
     Poco::Logger::get("serve").information("stopped");
     return !parts.failed;
 }
 
-int Service::httpPort() const { return parts_->http ? parts_->http->port() : settings_.httpPort; }
+int Service::httpPort() const {
+    return parts_->http ? parts_->http->port() : settings_.httpPort;
+}
 
 Readiness Service::readiness() {
     Readiness state;

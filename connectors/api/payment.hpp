@@ -1,5 +1,6 @@
 #pragma once
 // Payment (悠遊卡 EasyCard) connector: charge a card, idempotent by key.
+#include <optional>
 #include <string>
 
 #include "connectors/api/errors.hpp"
@@ -26,6 +27,9 @@ public:
     /// charges twice; the same key with another card or amount throws PermanentError.
     /// Throws InsufficientBalance, or ConnectorError.
     virtual ChargeResult charge(const std::string& cardId, long long amount, const std::string& idempotencyKey) = 0;
+    /// The charge made under `idempotencyKey`, or nullopt when none was. Used to resolve a payment whose outcome was
+    /// lost (the engine stopped between the charge and the ledger). Throws ConnectorError.
+    virtual std::optional<ChargeResult> findCharge(const std::string& idempotencyKey) = 0;
 };
 
 }  // namespace taxdesk::connectors

@@ -267,6 +267,18 @@ class PaymentClient final : public Payment, public ClientBase {
             return decodeOk(response, what, chargeResultFromJson);
         });
     }
+
+    std::optional<ChargeResult> findCharge(const std::string& idempotencyKey) override {
+        const std::string path = "/payment/v1/charges/" + encodeSegment(idempotencyKey);
+        return call("GET", path, nullptr,
+                    [](const HttpResponse& response, const std::string& what) -> std::optional<ChargeResult> {
+                        if (response.status == 404) {
+                            const auto error = errorBodyOf(response);
+                            if (error && error->code == "not_found") return std::nullopt;
+                        }
+                        return decodeOk(response, what, chargeResultFromJson);
+                    });
+    }
 };
 
 class SmsClient final : public SmsGateway, public ClientBase {

@@ -27,6 +27,7 @@ namespace {
 
 constexpr std::size_t kMaxRequestBody = 1U << 20U;
 constexpr std::string_view kPersonsPrefix = "/registry/v1/persons/";
+constexpr std::string_view kChargesPrefix = "/payment/v1/charges/";
 
 struct Reply {
     int status = 200;
@@ -155,6 +156,19 @@ class StubRequestHandler : public Poco::Net::HTTPRequestHandler {
                         toJson(connectors_->payment->charge(request.cardId, request.amount, request.idempotencyKey)));
                 },
                 409, "conflict");
+        }
+        if (path.size() > kChargesPrefix.size() && path.starts_with(kChargesPrefix)) {
+            if (method != "GET") return notAllowed("GET");
+            std::string key;
+            Poco::URI::decode(path.substr(kChargesPrefix.size()), key);
+            if (!connectors_->payment) return notConfigured("payment");
+            return callConnector(
+                [&] {
+                    const auto charge = connectors_->payment->findCharge(key);
+                    if (!charge) return errorReply(404, "not_found", "no charge with this idempotency key");
+                    return ok(toJson(*charge));
+                },
+                400, "rejected");
         }
         if (path == "/sms/v1/messages") {
             if (method != "POST") return notAllowed("POST");

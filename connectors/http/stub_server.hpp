@@ -8,6 +8,7 @@
 //   POST /nhi/v1/verify              {id, last4} -> 200 {"match": bool}
 //   POST /taxdata/v1/records         {id, years: [int], income: bool, property: bool} -> 200 TaxRecords
 //   POST /payment/v1/charges         {card_id, amount, idempotency_key} -> 200 ChargeResult
+//   GET  /payment/v1/charges/{key}   -> 200 ChargeResult of the charge made under the key, or 404 not_found
 //                                    | 402 {"code":"insufficient_balance"} | 409 {"code":"conflict"} (key reuse)
 //   POST /sms/v1/messages            OutboundSms -> 200 SendReceipt
 //

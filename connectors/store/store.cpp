@@ -3,6 +3,7 @@
 #include <Poco/Data/DataException.h>
 #include <Poco/Data/PostgreSQL/Connector.h>
 #include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/SQLite/SQLiteException.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
 #include <Poco/Data/Transaction.h>
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include "connectors/store/migrations.hpp"
 
@@ -35,6 +37,21 @@ void registerConnectors() {
     });
 }
 
+/// Switching a fresh database to WAL needs it to itself for a moment, and SQLite reports another opener's lock at once
+/// instead of waiting out the busy timeout (several stores opening one new file raced here): try again for a while.
+void enableWriteAheadLog(Poco::Data::Session& session) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (;;) {
+        try {
+            session << "PRAGMA journal_mode=WAL", now;
+            return;
+        } catch (const Poco::Data::SQLite::DBLockedException&) {
+            if (std::chrono::steady_clock::now() >= deadline) throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+}
+
 /// Applies the per-connection settings to every session the pool creates (the pool calls this once per session).
 class ConfiguredPool : public Poco::Data::SessionPool {
   public:
@@ -50,9 +67,9 @@ class ConfiguredPool : public Poco::Data::SessionPool {
         }
         // WAL lets readers run while one writer commits; NORMAL is durable across process crashes in WAL mode (only
         // an OS crash can lose the last commits); the busy timeout makes concurrent writers wait instead of failing.
-        session << "PRAGMA journal_mode=WAL", now;
-        session << "PRAGMA synchronous=NORMAL", now;
         session << "PRAGMA busy_timeout=5000", now;
+        enableWriteAheadLog(session);
+        session << "PRAGMA synchronous=NORMAL", now;
     }
 
   private:
@@ -158,20 +175,21 @@ void requireField(const std::string& value, const char* what, const char* call) 
 void appendJsonString(std::string& out, const std::string& text) {
     out += '"';
     for (const char c : text) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char buffer[8];
-                    std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
-                    out += buffer;
-                } else {
-                    out += c;
-                }
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            char buffer[8];
+            std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
+            out += buffer;
+        } else {
+            out += c;
         }
     }
     out += '"';
@@ -215,9 +233,9 @@ struct BatchColumns {
 
     void into(Poco::Data::Statement& select) {
         using Poco::Data::Keywords::into;
-        select, into(batchIds), into(creditorIds), into(states), into(failureReasons), into(filenames),
-            into(charsets), into(rowsTotal), into(rowsAccepted), into(rowsRejected), into(rowsDone), into(feeTotals),
-            into(paid), into(receiptTokens), into(createdAts), into(queuedAts), into(completedAts);
+        select, into(batchIds), into(creditorIds), into(states), into(failureReasons), into(filenames), into(charsets),
+            into(rowsTotal), into(rowsAccepted), into(rowsRejected), into(rowsDone), into(feeTotals), into(paid),
+            into(receiptTokens), into(createdAts), into(queuedAts), into(completedAts);
     }
 
     [[nodiscard]] std::vector<BatchRecord> toRecords() const {
@@ -341,23 +359,40 @@ auto select(Poco::Data::Session& session, const std::string& statement, const Va
 
 }  // namespace
 
-/// A BatchWriter's session, transaction and progress. The permit is declared first so that it is released last,
-/// after the session went back to the pool; the destructor rolls back whatever was not committed.
+/// A BatchWriter's session, transaction and progress. The session and its permit are held from beginBatch until
+/// commit, a failure or destruction, whichever comes first; whatever was not committed is rolled back then.
 struct BatchWriter::State {
     enum class Phase { open, committed, failed };
 
-    State(std::counting_semaphore<>& permits, Poco::Data::SessionPool& pool) : permit(permits), session(pool.get()) {}
-    ~State() {
-        if (phase == Phase::committed) return;
-        try {
-            if (session.isTransaction()) session.rollback();
-        } catch (...) {  // NOLINT(bugprone-empty-catch): a lost connection rolls back on its own
-        }
-    }
+    /// The permit is declared first so that it is released last, after the session went back to the pool.
+    struct Lease {
+        Lease(std::counting_semaphore<>& permits, Poco::Data::SessionPool& pool)
+            : permit(permits), session(pool.get()) {}
+        PermitRelease permit;
+        Poco::Data::Session session;
+    };
+
+    State() = default;
+    ~State() { release(); }
     State(const State&) = delete;
     State& operator=(const State&) = delete;
 
-    /// Runs one step of the writer, turning Poco's exceptions into StoreError; any failure makes the writer unusable.
+    [[nodiscard]] Poco::Data::Session& session() { return lease->session; }
+
+    /// Rolls back what was not committed and gives the session and its permit back.
+    void release() noexcept {
+        if (!lease) return;
+        if (phase != Phase::committed) {
+            try {
+                if (lease->session.isTransaction()) lease->session.rollback();
+            } catch (...) {  // NOLINT(bugprone-empty-catch): a lost connection rolls back on its own
+            }
+        }
+        lease.reset();
+    }
+
+    /// Runs one step of the writer, turning Poco's exceptions into StoreError; any failure rolls back and makes the
+    /// writer unusable.
     template <typename Work>
     void run(const char* purpose, Work&& work) {
         if (phase != Phase::open) {
@@ -368,19 +403,20 @@ struct BatchWriter::State {
             work();
         } catch (const Poco::Exception& error) {
             phase = Phase::failed;
+            release();
             throw StoreError(backend + ": " + purpose + " " + batch.batchId + ": " + oneLine(error.displayText()));
         } catch (...) {
             phase = Phase::failed;
+            release();
             throw;
         }
     }
 
-    PermitRelease permit;
-    Poco::Data::Session session;
+    std::unique_ptr<Lease> lease;
     std::string backend;
     BatchRecord batch;
-    std::string insertRows;     ///< into the staging table (SQLite) or batch_rows (PostgreSQL)
-    std::string insertResults;  ///< likewise for the rejected rows' results
+    std::string insertRows;                  ///< into the staging table (SQLite) or batch_rows (PostgreSQL)
+    std::string insertResults;               ///< likewise for the rejected rows' results
     std::vector<std::string> publishStaged;  ///< SQLite: copies the staged rows and results, then empties staging
     std::string insertBatch;
     int rowsAdded = 0;
@@ -525,6 +561,20 @@ std::vector<StoredResult> Store::resultsOfBatch(const std::string& batchId) {
     });
 }
 
+std::vector<StoredResult> Store::resultsPage(const std::string& batchId, int afterRow, int limit) {
+    if (limit <= 0) return {};
+    const std::string statement =
+        sql("SELECT batch_id, row_no, debtor_id, status, reason, payload FROM inquiry_results"
+            " WHERE batch_id = ? AND row_no > ? ORDER BY row_no LIMIT ?");
+    return withSession("reading a page of a batch's results", [&](Poco::Data::Session& session) {
+        ResultColumns columns;
+        session << statement, into(columns.batchIds), into(columns.rows), into(columns.debtorIds),
+            into(columns.statuses), into(columns.reasons), into(columns.payloads), bind(batchId), bind(afterRow),
+            bind(limit), now;
+        return columns.toResults();
+    });
+}
+
 void Store::insertToken(const TokenRecord& token) {
     const std::string statement =
         sql("INSERT INTO api_tokens (token_hash, role, creditor_id, created_at) VALUES (?, ?, ?, ?)");
@@ -581,16 +631,15 @@ void BatchWriter::addRows(const std::vector<BatchRowRecord>& rows) {
             rejected.reasons.push_back(row.reason);
             rejected.payloads.push_back(rejectedPayload(batchId, row.row, row.debtorId, row.reason));
         }
-        Poco::Data::Statement insertRows(state.session);
+        Poco::Data::Statement insertRows(state.session());
         insertRows << state.insertRows;
         columns.use(insertRows);
         insertRows.execute();
         if (!rejected.batchIds.empty()) {
             std::vector<std::string> updatedAts(rejected.batchIds.size(), detail::utcNow());
-            Poco::Data::Statement insertResults(state.session);
-            insertResults << state.insertResults, use(rejected.batchIds), use(rejected.rows),
-                use(rejected.debtorIds), use(rejected.statuses), use(rejected.reasons), use(rejected.payloads),
-                use(updatedAts);
+            Poco::Data::Statement insertResults(state.session());
+            insertResults << state.insertResults, use(rejected.batchIds), use(rejected.rows), use(rejected.debtorIds),
+                use(rejected.statuses), use(rejected.reasons), use(rejected.payloads), use(updatedAts);
             insertResults.execute();
         }
         state.rowsAdded += static_cast<int>(rows.size());
@@ -606,8 +655,8 @@ void BatchWriter::commit(int rowsTotal, int rowsAccepted, int rowsRejected, long
         throw std::invalid_argument("store: committing batch " + state.batch.batchId + ": totals " +
                                     std::to_string(rowsTotal) + "/" + std::to_string(rowsAccepted) + "/" +
                                     std::to_string(rowsRejected) + " (total/accepted/rejected) but " +
-                                    std::to_string(state.rowsAdded) + "/" + std::to_string(state.rowsAccepted) +
-                                    "/" + std::to_string(state.rowsRejected) + " rows were added");
+                                    std::to_string(state.rowsAdded) + "/" + std::to_string(state.rowsAccepted) + "/" +
+                                    std::to_string(state.rowsRejected) + " rows were added");
     }
     state.run("committing batch", [&] {
         const BatchRecord& batch = state.batch;
@@ -618,13 +667,14 @@ void BatchWriter::commit(int rowsTotal, int rowsAccepted, int rowsRejected, long
             batch.completedAt.empty() && batch.state == "completed" ? stamp : batch.completedAt;
         const Poco::Int64 fee = feeTotal;
         const int paid = batch.paid ? 1 : 0;
-        for (const std::string& statement : state.publishStaged) state.session << statement, now;
-        state.session << state.insertBatch, bind(batch.batchId), bind(batch.creditorId), bind(batch.state),
+        for (const std::string& statement : state.publishStaged) state.session() << statement, now;
+        state.session() << state.insertBatch, bind(batch.batchId), bind(batch.creditorId), bind(batch.state),
             bind(batch.failureReason), bind(batch.filename), bind(batch.charset), bind(rowsTotal), bind(rowsAccepted),
-            bind(rowsRejected), bind(batch.batchId), bind(fee), bind(paid), bind(batch.receiptToken),
-            bind(createdAt), bind(queuedAt), bind(completedAt), now;
-        state.session.commit();
+            bind(rowsRejected), bind(batch.batchId), bind(fee), bind(paid), bind(batch.receiptToken), bind(createdAt),
+            bind(queuedAt), bind(completedAt), now;
+        state.session().commit();
         state.phase = State::Phase::committed;
+        state.release();
     });
 }
 
@@ -632,9 +682,10 @@ std::unique_ptr<BatchWriter> Store::beginBatch(const BatchRecord& batch) {
     constexpr const char* kCall = "beginBatch";
     requireField(batch.batchId, "batchId", kCall);
     requireField(batch.creditorId, "creditorId", kCall);
-    requireField(batch.charset, "charset", kCall);
     requireField(batch.receiptToken, "receiptToken", kCall);
-    if (!isBatchState(batch.state)) throw std::invalid_argument("store: beginBatch: unknown state '" + batch.state + "'");
+    if (!isBatchState(batch.state)) {
+        throw std::invalid_argument("store: beginBatch: unknown state '" + batch.state + "'");
+    }
 
     const bool sqlite = backend_ == kSqlite;
     // SQLite has one write lock for the whole database: rows are staged in temporary tables (private to the session,
@@ -654,19 +705,19 @@ std::unique_ptr<BatchWriter> Store::beginBatch(const BatchRecord& batch) {
     const std::string rowValues = " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
     for (int attempt = 1;; ++attempt) {
+        auto state = std::make_unique<BatchWriter::State>();
         if (!permits_->try_acquire_for(kSessionWait)) {
             throw StoreError(sessionsBusy(backend_, "starting a batch", poolSize_));
         }
-        std::unique_ptr<BatchWriter::State> state;
         try {
-            state = std::make_unique<BatchWriter::State>(*permits_, *pool_);  // releases the permit if this throws
-            state->session.begin();
+            state->lease = std::make_unique<BatchWriter::State::Lease>(*permits_, *pool_);  // releases if it throws
+            state->session().begin();
             if (sqlite) {
-                for (const std::string& statement : prepareStaging) state->session << statement, now;
+                for (const std::string& statement : prepareStaging) state->session() << statement, now;
             }
         } catch (const Poco::Exception& error) {
             // As in withSession: a pooled connection the server dropped is replaced once.
-            if (attempt == 1 && state && !state->session.isConnected()) continue;
+            if (attempt == 1 && state->lease && !state->session().isConnected()) continue;
             throw StoreError(backend_ + ": starting batch " + batch.batchId + ": " + oneLine(error.displayText()));
         }
         state->backend = backend_;
@@ -709,8 +760,7 @@ std::optional<BatchRecord> Store::findBatch(const std::string& batchId) {
 }
 
 std::optional<BatchRecord> Store::findBatchByReceiptToken(const std::string& receiptToken) {
-    const std::string statement =
-        sql("SELECT " + std::string(kBatchColumns) + " FROM batches WHERE receipt_token = ?");
+    const std::string statement = sql("SELECT " + std::string(kBatchColumns) + " FROM batches WHERE receipt_token = ?");
     return withSession("finding a batch by receipt token",
                        [&](Poco::Data::Session& session) -> std::optional<BatchRecord> {
                            auto records = select<BatchColumns>(session, statement, receiptToken);
@@ -727,6 +777,15 @@ std::vector<BatchRecord> Store::listBatches(const std::string& creditorId, int l
             " FROM batches WHERE creditor_id = ? ORDER BY created_at DESC, batch_id DESC LIMIT ? OFFSET ?");
     return withSession("listing batches", [&](Poco::Data::Session& session) {
         return select<BatchColumns>(session, statement, creditorId, limit, skip);
+    });
+}
+
+std::vector<BatchRecord> Store::activeBatches(int limit) {
+    const std::string statement =
+        sql("SELECT " + std::string(kBatchColumns) +
+            " FROM batches WHERE state IN ('queued', 'processing') ORDER BY queued_at, batch_id LIMIT ?");
+    return withSession("listing active batches", [&](Poco::Data::Session& session) {
+        return select<BatchColumns>(session, statement, limit);
     });
 }
 
@@ -856,18 +915,18 @@ std::vector<PaymentRecord> Store::unpublishedPayments(int limit) {
     const std::string statement =
         sql("SELECT " + std::string(kPaymentColumns) +
             " FROM payments WHERE published = 0 AND status <> 'pending' ORDER BY created_at, payment_id LIMIT ?");
-    return withSession("reading unpublished payments", [&](Poco::Data::Session& session) {
-        return select<PaymentColumns>(session, statement, limit);
-    });
+    return withSession("reading unpublished payments",
+                       [&](Poco::Data::Session& session) { return select<PaymentColumns>(session, statement, limit); });
 }
 
 void Store::markPublished(const std::vector<std::string>& paymentIds) {
     if (paymentIds.empty()) return;  // Poco refuses to bind empty vectors
     const std::string statement = sql("UPDATE payments SET published = 1 WHERE payment_id = ?");
+    std::vector<std::string> ids = paymentIds;  // Poco binds mutable vectors only
     withSession("marking payments published", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);
         Poco::Data::Statement update(session);
-        update << statement, useRef(paymentIds);
+        update << statement, use(ids);
         update.execute();
         transaction.commit();
     });

@@ -66,10 +66,10 @@ struct BatchRecord {
     int rowsTotal = 0;    ///< data rows of the file, accepted and rejected
     int rowsAccepted = 0;
     int rowsRejected = 0;
-    int rowsDone = 0;           ///< rows with a result (rejected rows have theirs from the start)
-    long long feeTotal = 0;     ///< NT$, the sum of the accepted rows' fees
-    bool paid = false;          ///< a payment for it succeeded
-    std::string receiptToken;   ///< the public /r/{receipt_token}; unique
+    int rowsDone = 0;          ///< rows with a result (rejected rows have theirs from the start)
+    long long feeTotal = 0;    ///< NT$, the sum of the accepted rows' fees
+    bool paid = false;         ///< a payment for it succeeded
+    std::string receiptToken;  ///< the public /r/{receipt_token}; unique
     std::string createdAt;
     std::string queuedAt;
     std::string completedAt;
@@ -87,7 +87,7 @@ struct BatchRowRecord {
     std::string scope;        ///< income | property | both
     std::string incomeYears;  ///< Gregorian years separated by ';', e.g. "2023;2024"
     bool accepted = false;
-    std::string reason;  ///< set for a rejected row: invalid_id, missing_field, bad_scope, bad_year, too_long, duplicate
+    std::string reason;  ///< a rejected row's: invalid_id, missing_field, bad_scope, bad_year, too_long, duplicate
     std::string column;  ///< the column the reason is about, when one is
     long long fee = 0;   ///< NT$; 0 for a rejected row
 
@@ -123,12 +123,12 @@ struct PaymentIntent {
 class Store;
 
 /// Writes one uploaded batch atomically: its rows in chunks while the file streams in, then the batch record with its
-/// totals. Holds one pooled session with one open transaction from Store::beginBatch until commit() or destruction;
-/// destroying it uncommitted rolls everything back, so a whole-file error found late leaves nothing behind. Rows are
-/// staged in the session (SQLite: a temporary table, so the database's single write lock is taken only inside
-/// commit() and other writers are not held up while a slow upload streams in; PostgreSQL: the tables themselves,
-/// invisible to others until commit). Not thread-safe: one thread uses a writer at a time. Must not outlive its
-/// Store.
+/// totals. Holds one pooled session with one open transaction from Store::beginBatch until commit(), a failure or
+/// destruction, whichever comes first; destroying it uncommitted rolls everything back, so a whole-file error found
+/// late leaves nothing behind. Rows are staged in the session (SQLite: temporary tables, so that the database's single
+/// write lock is taken only inside commit() and other writers are not held up while a slow upload streams in;
+/// PostgreSQL: the tables themselves, invisible to others until commit). Not thread-safe: one thread uses a writer at a
+/// time. Must not outlive its Store.
 class BatchWriter {
   public:
     ~BatchWriter();
@@ -138,8 +138,8 @@ class BatchWriter {
     /// Stages a chunk of rows (one prepared statement executed per row). Each row's batchId must be empty or this
     /// batch's; row numbers must be unique within the batch. Every rejected row also gets its result (status
     /// "rejected", SPEC 3.3), written with the batch. Throws std::invalid_argument for a row of another batch,
-    /// std::logic_error after commit() or a failure, StoreError when the store fails (the writer is then unusable
-    /// and rolls back when destroyed).
+    /// std::logic_error after commit() or a failure, StoreError when the store fails (everything is rolled back then
+    /// and the writer is unusable).
     void addRows(const std::vector<BatchRowRecord>& rows);
 
     /// Writes the batch record with these totals and rows_done = its results so far (the rejected rows), and commits
@@ -158,8 +158,8 @@ class BatchWriter {
     std::unique_ptr<State> state_;
 };
 
-/// Thread-safe: each call takes a session from a pool. Every call throws StoreError when the store fails; the message
-/// names the backend and what the call was doing.
+/// Thread-safe: each call takes a session from a pool (a BatchWriter keeps one while it is open). Every call throws
+/// StoreError when the store fails; the message names the backend and what the call was doing.
 class Store {
   public:
     /// Opens the store (creating the SQLite file and its folder when needed) and applies every migration not yet
@@ -184,21 +184,26 @@ class Store {
     std::optional<StoredResult> findResult(const std::string& batchId, int row);
     /// Results of one batch in row order.
     std::vector<StoredResult> resultsOfBatch(const std::string& batchId);
+    /// At most `limit` results of a batch with row > afterRow, in row order: a download streams page by page.
+    std::vector<StoredResult> resultsPage(const std::string& batchId, int afterRow, int limit);
 
     /// Throws StoreError when the hash is already stored. An empty createdAt is stamped with the current time.
     void insertToken(const TokenRecord& token);
     std::optional<TokenRecord> findToken(const std::string& tokenHash);
 
-    /// Starts writing a new batch: leases a session (waiting like every call) and opens its transaction. `batch`
-    /// gives the id, creditor, state (normally awaiting_payment), failure reason, file name, charset and receipt token
-    /// (all but the reason and file name required: std::invalid_argument otherwise); its row counts, fee and
-    /// rows_done are set by BatchWriter::commit(). An empty createdAt is stamped with the commit time, as are an
-    /// empty queuedAt for state queued and an empty completedAt for state completed.
+    /// Starts writing a new batch: leases a session (waiting like every call; the writer keeps it until it commits,
+    /// fails or is destroyed) and opens its transaction. `batch` gives the id, creditor, state (normally
+    /// awaiting_payment), failure reason, file name, charset, paid flag and receipt token (id, creditor, a known state
+    /// and the token are required: std::invalid_argument otherwise); its row counts, fee and rows_done are set by
+    /// BatchWriter::commit(). An empty createdAt is stamped with the commit time, as are an empty queuedAt for state
+    /// queued and an empty completedAt for state completed.
     std::unique_ptr<BatchWriter> beginBatch(const BatchRecord& batch);
     std::optional<BatchRecord> findBatch(const std::string& batchId);
     std::optional<BatchRecord> findBatchByReceiptToken(const std::string& receiptToken);
     /// One creditor's batches, newest first (by created_at, then batch id), `limit` of them after skipping `offset`.
     std::vector<BatchRecord> listBatches(const std::string& creditorId, int limit, int offset);
+    /// Batches paid and not finished (queued or processing), oldest first: the dispatcher's work.
+    std::vector<BatchRecord> activeBatches(int limit = 100);
     /// Accepted rows of a batch that have no result yet, in row order, the first `limit` after row `afterRow`: the
     /// work still to do (published after payment; re-sent by the sweeper).
     std::vector<BatchRowRecord> pendingRows(const std::string& batchId, int afterRow, int limit);
@@ -208,10 +213,11 @@ class Store {
     bool setBatchState(const std::string& batchId, const std::string& from, const std::string& to,
                        const std::string& reason = "");
 
-    /// The first half of a payment (DESIGN.md "Correctness"): records `pending` as a pending payment (its status,
-    /// published flag and empty timestamps are set here) in one transaction, or finds the record the ledger already
-    /// has for its idempotency key. Throws IdempotencyConflict when that record is for another batch, creditor or
-    /// amount. Safe to call concurrently with one key: exactly one call creates the record.
+    /// The first half of a payment (DESIGN.md "Correctness"): records `pending` as a pending payment (its status and
+    /// published flag are set here, empty timestamps stamped; payment id, key, batch and creditor are required:
+    /// std::invalid_argument otherwise) in one transaction, or finds the record the ledger already has for its
+    /// idempotency key. Throws IdempotencyConflict when that record is for another batch, creditor or amount. Safe to
+    /// call concurrently with one key: exactly one call creates the record.
     PaymentIntent beginPayment(const PaymentRecord& pending);
     /// The second half: records the provider's answer (status succeeded or failed, else std::invalid_argument) on a
     /// pending payment and, in the same transaction when it succeeded, marks its batch paid and moves it from

@@ -178,6 +178,15 @@ ChargeResult StubPayment::charge(const std::string& cardId, long long amount, co
     return result;
 }
 
+std::optional<ChargeResult> StubPayment::findCharge(const std::string& idempotencyKey) {
+    faults_.delay();
+    if (faults_.shouldFail()) throw TransientError("stub payment: injected failure");
+    std::lock_guard lock(mutex_);
+    const auto found = charges_.find(idempotencyKey);
+    if (found == charges_.end()) return std::nullopt;
+    return found->second.result;
+}
+
 long long StubPayment::balance(const std::string& cardId) const {
     std::lock_guard lock(mutex_);
     const auto found = balances_.find(cardId);

@@ -77,6 +77,8 @@ class StubPayment final : public Payment {
     /// Throws PermanentError for an empty card or key, an amount ≤ 0, or a key reused with another card or
     /// amount; InsufficientBalance (nothing charged, nothing remembered); TransientError (injected).
     ChargeResult charge(const std::string& cardId, long long amount, const std::string& idempotencyKey) override;
+    /// The charge remembered for the key (charges live as long as this stub). Throws TransientError (injected).
+    std::optional<ChargeResult> findCharge(const std::string& idempotencyKey) override;
     /// The card's balance now (the initial balance for a card never charged).
     [[nodiscard]] long long balance(const std::string& cardId) const;
 

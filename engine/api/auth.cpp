@@ -19,8 +19,7 @@ std::string hashToken(const std::string& token) {
     return Poco::DigestEngine::digestToHex(engine.digest());
 }
 
-Principal authenticate(const HttpRequest& request, connectors::Store& store,
-                       std::initializer_list<const char*> roles) {
+Principal authenticate(const HttpRequest& request, connectors::Store& store, std::initializer_list<const char*> roles) {
     const std::string header = request.header("Authorization");
     constexpr std::string_view kBearer = "Bearer ";
     if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0)

@@ -109,6 +109,12 @@ class FakePayment final : public Payment {
         charges_.emplace(key, result);
         return result;
     }
+    std::optional<ChargeResult> findCharge(const std::string& key) override {
+        std::lock_guard lock(mutex_);
+        const auto found = charges_.find(key);
+        if (found == charges_.end()) return std::nullopt;
+        return found->second;
+    }
 
   private:
     FaultState& state_;
@@ -549,6 +555,12 @@ TEST_F(StubServerTest, PaymentIsIdempotentAndInsufficientBalanceIs402) {
     EXPECT_THROW(clients.payment->charge("card-A", 9'251, "batch-2"), InsufficientBalance);
     EXPECT_EQ(clients.payment->charge("card-A", 9'250, "batch-2").balanceAfter, 0);
     EXPECT_THROW(clients.payment->charge("card-A", 0, "batch-3"), PermanentError);
+
+    // A lost answer is found again by its key; a key never charged is not.
+    const auto found = clients.payment->findCharge("batch-1");
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->providerTxnId, first.providerTxnId);
+    EXPECT_EQ(clients.payment->findCharge("never-charged"), std::nullopt);
 }
 
 TEST_F(StubServerTest, SmsReceiptsAreIdempotent) {

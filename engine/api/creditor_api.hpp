@@ -1,0 +1,50 @@
+#pragma once
+// SPEC 3 and 5, the creditor's side: upload a batch file, pay its fee by EasyCard, follow its progress, download the
+// results, show a receipt; and the public progress page behind a receipt's QR code.
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "connectors/api/payment.hpp"
+#include "connectors/store/store.hpp"
+#include "engine/config.hpp"
+#include "engine/http_server.hpp"
+
+namespace taxdesk::engine::api {
+
+struct CreditorApiSettings {
+    std::string spoolDir;  ///< uploads are spooled here (a file each, removed after reading)
+    std::size_t maxRows = 100000;
+    long long maxBytes = 32LL * 1024 * 1024;
+    long long feeProperty = 250;
+    long long feeIncomeYear = 250;
+};
+
+class CreditorApi {
+  public:
+    /// `onPaid` is called after a payment succeeded (to wake the dispatcher).
+    CreditorApi(CreditorApiSettings settings, connectors::Store& store, std::shared_ptr<connectors::Payment> payment,
+                std::function<void()> onPaid);
+    [[nodiscard]] std::vector<Route> routes();
+
+  private:
+    HttpReply upload(HttpRequest& request);
+    HttpReply pay(HttpRequest& request);
+    HttpReply list(HttpRequest& request);
+    HttpReply status(HttpRequest& request);
+    HttpReply results(HttpRequest& request);
+    HttpReply receipt(HttpRequest& request);
+    HttpReply publicProgress(HttpRequest& request);
+    /// The creditor's own batch, or HttpError 404 (another creditor's batch does not exist for them).
+    connectors::BatchRecord ownBatch(HttpRequest& request);
+
+    CreditorApiSettings settings_;
+    connectors::Store& store_;
+    std::shared_ptr<connectors::Payment> payment_;
+    std::function<void()> onPaid_;
+};
+
+/// The JSON of a batch's status (GET /api/v1/batches/{id}).
+std::string batchJson(const connectors::BatchRecord& batch);
+
+}  // namespace taxdesk::engine::api

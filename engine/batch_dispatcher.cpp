@@ -1,0 +1,164 @@
+#include "engine/batch_dispatcher.hpp"
+
+#include <Poco/Logger.h>
+
+#include "engine/api/payment_json.hpp"
+#include "jobs/inquiry/codec.hpp"
+
+namespace taxdesk::engine {
+namespace {
+
+Poco::Logger& log() {
+    return Poco::Logger::get("dispatcher");
+}
+
+std::vector<int> parseYears(const std::string& text) {
+    std::vector<int> years;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const auto end = text.find(';', start);
+        const std::string part = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        if (!part.empty()) years.push_back(std::stoi(part));
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    return years;
+}
+
+}  // namespace
+
+BatchDispatcher::BatchDispatcher(DispatcherSettings settings, connectors::Store& store,
+                                 std::shared_ptr<connectors::Payment> payment)
+    : settings_(std::move(settings)), store_(store), payment_(std::move(payment)) {
+    producer_ = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
+}
+
+BatchDispatcher::~BatchDispatcher() {
+    stop();
+}
+
+void BatchDispatcher::start() {
+    producer_->warmTopics({settings_.requestsTopic, settings_.paymentsTopic}, 10000);
+    resolvePendingPayments();
+    thread_ = std::thread([this] {
+        while (!stopping_.load()) {
+            try {
+                runOnce();
+            } catch (const std::exception& error) {
+                // The store or the broker is away: everything is still in the store, try again next tick.
+                log().warning("dispatch round failed: %s", std::string(error.what()));
+            }
+            std::unique_lock lock(mutex_);
+            wakeUp_.wait_for(lock, std::chrono::milliseconds(settings_.tickMs),
+                             [this] { return woken_ || stopping_.load(); });
+            woken_ = false;
+        }
+    });
+}
+
+void BatchDispatcher::stop() {
+    if (stopping_.exchange(true)) return;
+    wakeUp_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    producer_->flush(5000);
+}
+
+void BatchDispatcher::wake() {
+    {
+        std::lock_guard lock(mutex_);
+        woken_ = true;
+    }
+    wakeUp_.notify_all();
+}
+
+void BatchDispatcher::runOnce() {
+    publishPayments();
+    dispatchBatches();
+}
+
+void BatchDispatcher::resolvePendingPayments() {
+    for (const auto& pending : store_.pendingPayments()) {
+        // The provider is idempotent by key: asking again either charges now or returns the first charge.
+        try {
+            if (const auto charge = payment_->findCharge(pending.idempotencyKey)) {
+                store_.completePayment(pending.paymentId, "succeeded", charge->providerTxnId, "");
+                log().information("payment %s for batch %s resolved at start: it was charged", pending.paymentId,
+                                  pending.batchId);
+            } else {
+                store_.completePayment(pending.paymentId, "failed", "",
+                                       "not charged: the engine stopped before "
+                                       "the card was charged; pay again");
+                log().information("payment %s for batch %s resolved at start: never charged", pending.paymentId,
+                                  pending.batchId);
+            }
+        } catch (const connectors::ConnectorError& error) {
+            log().warning("payment %s still pending: %s", pending.paymentId, std::string(error.what()));
+        }
+    }
+}
+
+void BatchDispatcher::publishPayments() {
+    for (;;) {
+        const auto payments = store_.unpublishedPayments(200);
+        if (payments.empty()) return;
+        int failed = 0;
+        std::vector<std::string> ids;
+        for (const auto& payment : payments) {
+            producer_->produce(settings_.paymentsTopic, payment.batchId, api::paymentJson(payment));
+            ids.push_back(payment.paymentId);
+        }
+        // The outbox is marked only once the broker has every record; a crash before that publishes them again.
+        if (!producer_->flush(10000) || failed) return;
+        store_.markPublished(ids);
+        if (payments.size() < 200) return;
+    }
+}
+
+void BatchDispatcher::dispatchBatches() {
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& batch : store_.activeBatches()) {
+        auto& progress = progress_[batch.batchId];
+        if (batch.rowsDone != progress.lastDone) {
+            progress.lastDone = batch.rowsDone;
+            progress.movedAt = now;
+        }
+        const int doneAccepted = batch.rowsDone - batch.rowsRejected;
+        int room = settings_.window - (progress.sentUpTo > 0 ? std::max(0, progress.sentCount - doneAccepted) : 0);
+        if (room <= 0) {
+            if (now - progress.movedAt > std::chrono::milliseconds(settings_.resendAfterMs)) {
+                log().warning("batch %s has not moved for %d ms: sending its pending rows again", batch.batchId,
+                              settings_.resendAfterMs);
+                progress.sentUpTo = 0;
+                progress.sentCount = doneAccepted;
+                progress.movedAt = now;
+            }
+            continue;
+        }
+        const auto rows = store_.pendingRows(batch.batchId, progress.sentUpTo, std::min(room, settings_.chunk));
+        if (rows.empty()) {
+            if (progress.sentUpTo > 0 && now - progress.movedAt > std::chrono::milliseconds(settings_.resendAfterMs)) {
+                progress.sentUpTo = 0;  // everything sent, some never came back: send the rest again
+                progress.sentCount = doneAccepted;
+                progress.movedAt = now;
+            }
+            continue;
+        }
+        for (const auto& row : rows) {
+            jobs::inquiry::InquiryRequest request;
+            request.batchId = row.batchId;
+            request.row = row.row;
+            request.creditorId = batch.creditorId;
+            request.debtorId = row.debtorId;
+            request.debtorName = row.debtorName;
+            request.scope = jobs::inquiry::parseScope(row.scope).value_or(jobs::inquiry::Scope::both);
+            request.incomeYears = parseYears(row.incomeYears);
+            producer_->produce(settings_.requestsTopic, row.batchId, jobs::inquiry::encodeRequest(request));
+        }
+        if (!producer_->flush(10000)) return;  // not acknowledged: the next round sends from the store again
+        progress.sentUpTo = rows.back().row;
+        progress.sentCount += static_cast<int>(rows.size());
+        store_.setBatchState(batch.batchId, "queued", "processing", "");
+    }
+}
+
+}  // namespace taxdesk::engine

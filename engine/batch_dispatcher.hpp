@@ -1,0 +1,69 @@
+#pragma once
+// After payment, the accepted rows of a batch go to `inquiry.requests`, from the store (the record of work): a
+// bounded window ahead of the results (the embedded broker keeps only 5 MiB a partition, and one batch is one
+// partition), and again when a batch stops moving (rows the broker lost, or an engine that died mid-batch).
+// Also the payments outbox (`payments.records`) and, at start, the resolution of payments left pending by a crash.
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "connectors/api/payment.hpp"
+#include "connectors/store/store.hpp"
+#include "engine/config.hpp"
+
+namespace taxdesk::engine {
+
+struct DispatcherSettings {
+    std::string requestsTopic;
+    std::string paymentsTopic;
+    connectors::kafka::KafkaSettings kafka;
+    int window = 10000;         ///< rows of one batch sent and without a result, at most
+    int chunk = 2000;           ///< rows read from the store and sent at a time
+    int resendAfterMs = 30000;  ///< a batch whose results have not moved this long has its pending rows sent again
+    int tickMs = 200;
+};
+
+class BatchDispatcher {
+  public:
+    BatchDispatcher(DispatcherSettings settings, connectors::Store& store,
+                    std::shared_ptr<connectors::Payment> payment);
+    ~BatchDispatcher();
+    BatchDispatcher(const BatchDispatcher&) = delete;
+    BatchDispatcher& operator=(const BatchDispatcher&) = delete;
+
+    /// Resolves pending payments (asking the provider again with the same key), then starts the thread.
+    void start();
+    void stop();
+    /// Something changed (a payment succeeded): look now rather than at the next tick.
+    void wake();
+    /// One round of work, on the calling thread (the thread calls this; tests may too).
+    void runOnce();
+
+  private:
+    struct Progress {
+        int sentUpTo = 0;   ///< the highest row sent in this pass
+        int sentCount = 0;  ///< rows sent (counting a resend again), compared with the accepted rows done
+        int lastDone = -1;  ///< rows_done when last seen
+        std::chrono::steady_clock::time_point movedAt;
+    };
+    void resolvePendingPayments();
+    void publishPayments();
+    void dispatchBatches();
+
+    DispatcherSettings settings_;
+    connectors::Store& store_;
+    std::shared_ptr<connectors::Payment> payment_;
+    std::unique_ptr<connectors::kafka::Producer> producer_;
+    std::map<std::string, Progress> progress_;
+    std::mutex mutex_;
+    std::condition_variable wakeUp_;
+    bool woken_ = false;
+    std::atomic<bool> stopping_{false};
+    std::thread thread_;
+};
+
+}  // namespace taxdesk::engine

@@ -1,0 +1,308 @@
+// The creditor's path over real HTTP (SPEC 3, 5): `taxdesk serve` as a process against the broker and redis-server
+// that scripts/test started; upload → pay → look-ups through Kafka → results, receipts, and every refusal.
+#include <Poco/Base64Decoder.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "connectors/population/batch_generator.hpp"
+#include "fixtures/serve_process.hpp"
+#include "fixtures/test_env.hpp"
+
+using taxdesk::testing::HttpResult;
+using taxdesk::testing::ServeProcess;
+
+namespace {
+
+Poco::JSON::Object::Ptr json(const HttpResult& result) {
+    return Poco::JSON::Parser().parse(result.body).extract<Poco::JSON::Object::Ptr>();
+}
+
+struct GeneratedFile {
+    std::string bytes;
+    taxdesk::connectors::BatchGenReport report;
+};
+
+GeneratedFile generate(std::size_t rows, double badFraction, const std::string& charset = "utf-8",
+                       std::uint64_t seed = 20261126) {
+    taxdesk::connectors::BatchGenOptions options;
+    options.rows = rows;
+    options.badFraction = badFraction;
+    options.charset = charset;
+    options.seed = seed;
+    std::ostringstream out;
+    GeneratedFile file;
+    file.report = taxdesk::connectors::writeBatchCsv(out, options);
+    file.bytes = out.str();
+    return file;
+}
+
+std::string multipart(const std::string& content, const std::string& boundary) {
+    return "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"batch.csv\"\r\n" +
+           "Content-Type: text/csv\r\n\r\n" + content + "\r\n--" + boundary + "--\r\n";
+}
+
+class CreditorApiTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        engine_ = new ServeProcess(
+            {"payment.stub_balance=100000000", "limits.batch_rows=20000", "limits.batch_bytes=4194304"});
+        creditor_ = engine_->createToken("creditor", "C1");
+        other_ = engine_->createToken("creditor", "C2");
+        gateway_ = engine_->createToken("gateway");
+    }
+    static void TearDownTestSuite() {
+        delete engine_;
+        engine_ = nullptr;
+    }
+
+    static HttpResult upload(const std::string& bytes, const std::string& query = "",
+                             const std::string& token = creditor_) {
+        return engine_->request("POST", "/api/v1/batches" + query, token, bytes, "text/csv");
+    }
+
+    static HttpResult pay(const std::string& batch, const std::string& key, const std::string& card = "EC-0001") {
+        return engine_->request("POST", "/api/v1/batches/" + batch + "/payment", creditor_,
+                                R"({"method":"easycard","card_id":")" + card + R"(","idempotency_key":")" + key + "\"}",
+                                "application/json");
+    }
+
+    static Poco::JSON::Object::Ptr waitCompleted(const std::string& batch) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+        Poco::JSON::Object::Ptr status;
+        while (std::chrono::steady_clock::now() < deadline) {
+            const auto result = engine_->request("GET", "/api/v1/batches/" + batch, creditor_);
+            EXPECT_EQ(result.status, 200) << result.body;
+            status = json(result);
+            if (status->getValue<std::string>("state") == "completed") return status;
+            std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        }
+        ADD_FAILURE() << "batch " << batch << " did not complete: " << status->getValue<std::string>("state");
+        return status;
+    }
+
+    static ServeProcess* engine_;
+    static std::string creditor_;
+    static std::string other_;
+    static std::string gateway_;
+};
+
+ServeProcess* CreditorApiTest::engine_ = nullptr;
+std::string CreditorApiTest::creditor_;
+std::string CreditorApiTest::other_;
+std::string CreditorApiTest::gateway_;
+
+TEST_F(CreditorApiTest, TenThousandRowsGoFromUploadToIdenticalDownloads) {
+    const auto file = generate(10000, 0.05);
+    std::size_t rejected = 0;
+    for (const auto& [reason, count] : file.report.rejected) rejected += count;
+
+    const auto uploaded = upload(file.bytes);
+    ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+    const auto batch = json(uploaded);
+    const std::string id = batch->getValue<std::string>("batch_id");
+    EXPECT_EQ(batch->getValue<std::string>("state"), "awaiting_payment");
+    EXPECT_EQ(batch->getValue<int>("rows_total"), 10000);
+    EXPECT_EQ(batch->getValue<std::size_t>("rows_accepted"), file.report.good);
+    EXPECT_EQ(batch->getValue<std::size_t>("rows_rejected"), rejected);
+    const auto errors = batch->getArray("errors");
+    EXPECT_EQ(errors->size(), 100u) << "the first 100 row errors";
+    std::set<std::string> reasons;
+    for (std::size_t i = 0; i < errors->size(); ++i)
+        reasons.insert(errors->getObject(i)->getValue<std::string>("reason"));
+    EXPECT_EQ(reasons,
+              (std::set<std::string>{"invalid_id", "missing_field", "bad_scope", "bad_year", "too_long", "duplicate"}));
+    const long long fee = batch->getValue<long long>("fee_total");
+    EXPECT_GT(fee, static_cast<long long>(file.report.good) * 250 - 1);
+
+    // Nothing is looked up before payment.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const auto before = json(engine_->request("GET", "/api/v1/batches/" + id, creditor_));
+    EXPECT_EQ(before->getValue<int>("rows_done"), static_cast<int>(rejected)) << "only the rejected rows are done";
+
+    const auto paid = pay(id, "key-" + id);
+    ASSERT_EQ(paid.status, 201) << paid.body;
+    const auto payment = json(paid);
+    EXPECT_EQ(payment->getValue<std::string>("status"), "succeeded");
+    EXPECT_EQ(payment->getValue<long long>("amount"), fee);
+    EXPECT_EQ(payment->getValue<std::string>("card"), "***0001");
+
+    const auto done = waitCompleted(id);
+    EXPECT_EQ(done->getValue<int>("rows_done"), 10000);
+    EXPECT_TRUE(done->getValue<bool>("paid"));
+
+    const auto first = engine_->request("GET", "/api/v1/batches/" + id + "/results?format=json", creditor_);
+    ASSERT_EQ(first.status, 200);
+    const auto results = Poco::JSON::Parser().parse(first.body).extract<Poco::JSON::Array::Ptr>();
+    ASSERT_EQ(results->size(), 10000u);
+    std::map<std::string, std::size_t> statuses;
+    for (std::size_t i = 0; i < results->size(); ++i) {
+        const auto result = results->getObject(i);
+        ASSERT_EQ(result->getValue<int>("row"), static_cast<int>(i + 1)) << "row order";
+        statuses[result->getValue<std::string>("status")]++;
+    }
+    EXPECT_EQ(statuses["rejected"], rejected);
+    EXPECT_GT(statuses["found"], 0u);
+    EXPECT_EQ(statuses["not_registered"], file.report.notRegistered);
+    EXPECT_EQ(statuses["deceased"], file.report.deceased);
+    EXPECT_EQ(statuses["name_mismatch"], file.report.nameMismatches);
+    EXPECT_EQ(statuses["error"], 0u);
+
+    const auto again = engine_->request("GET", "/api/v1/batches/" + id + "/results?format=json", creditor_);
+    EXPECT_EQ(again.body, first.body) << "two downloads, byte for byte";
+    const auto csv = engine_->request("GET", "/api/v1/batches/" + id + "/results?format=csv", creditor_);
+    ASSERT_EQ(csv.status, 200);
+    EXPECT_EQ(csv.body.rfind("\xEF\xBB\xBFrow,debtor_id,status,reason,", 0), 0u) << "UTF-8 with BOM, a header";
+    EXPECT_EQ(engine_->request("GET", "/api/v1/batches/" + id + "/results?format=csv", creditor_).body, csv.body);
+    std::set<std::string> rowsInCsv;
+    std::istringstream lines(csv.body);
+    std::string line;
+    std::getline(lines, line);
+    while (std::getline(lines, line)) rowsInCsv.insert(line.substr(0, line.find(',')));
+    EXPECT_EQ(rowsInCsv.size(), 10000u) << "every row has at least one line";
+}
+
+TEST_F(CreditorApiTest, Big5FilesDeclaredOrNotAreRead) {
+    const auto file = generate(1000, 0.02, "big5", 7);
+    const auto declared = engine_->request("POST", "/api/v1/batches?charset=big5", creditor_,
+                                           multipart(file.bytes, "XyZ"), "multipart/form-data; boundary=XyZ");
+    ASSERT_EQ(declared.status, 201) << declared.body;
+    EXPECT_EQ(json(declared)->getValue<std::size_t>("rows_accepted"), file.report.good);
+    const auto undeclared = upload(file.bytes);
+    ASSERT_EQ(undeclared.status, 201) << undeclared.body;
+    EXPECT_EQ(json(undeclared)->getValue<std::size_t>("rows_accepted"), file.report.good);
+
+    const std::string id = json(declared)->getValue<std::string>("batch_id");
+    ASSERT_EQ(pay(id, "big5-" + id).status, 201);
+    waitCompleted(id);
+    const auto results = engine_->request("GET", "/api/v1/batches/" + id + "/results?format=json", creditor_);
+    EXPECT_EQ(Poco::JSON::Parser().parse(results.body).extract<Poco::JSON::Array::Ptr>()->size(), 1000u);
+}
+
+TEST_F(CreditorApiTest, WholeFileErrorsStoreAndChargeNothing) {
+    const auto countBatches = [] {
+        return json(engine_->request("GET", "/api/v1/batches?limit=100", creditor_))->getArray("batches")->size();
+    };
+    const auto before = countBatches();
+    struct Case {
+        std::string name;
+        std::string body;
+        std::string query;
+        int status;
+        std::string code;
+        std::string says;
+    };
+    std::string tooMany = generate(20001, 0).bytes;
+    const std::vector<Case> cases{
+        {"empty file", "", "", 400, "missing_header", ""},
+        {"missing column", "debtor_id,debtor_name\nA123456789,王小明\n", "", 400, "missing_column", "title_ref"},
+        {"no data rows", "debtor_id,debtor_name,title_ref\n", "", 400, "no_rows", ""},
+        {"undecodable", "debtor_id,debtor_name,title_ref\nA123456789,x,t\nA123456789,\xff\xfe\xfd,t\n",
+         "?charset=utf-8", 400, "undecodable", "line 3"},
+        {"too many rows", tooMany, "", 413, "too_many_rows", ""},
+        {"too many bytes", std::string(5 * 1024 * 1024, 'a'), "", 413, "too_large", ""},
+        {"unknown charset", "debtor_id,debtor_name,title_ref\n", "?charset=latin1", 400, "bad_charset", ""},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        const auto result = upload(c.body, c.query);
+        EXPECT_EQ(result.status, c.status) << result.body;
+        const auto error = json(result)->getObject("error");
+        EXPECT_EQ(error->getValue<std::string>("code"), c.code) << result.body;
+        if (!c.says.empty()) {
+            EXPECT_NE(error->getValue<std::string>("message").find(c.says), std::string::npos);
+        }
+    }
+    const auto wrongType = engine_->request("POST", "/api/v1/batches", creditor_, "x", "application/pdf");
+    EXPECT_EQ(wrongType.status, 415);
+    EXPECT_EQ(countBatches(), before) << "nothing stored";
+}
+
+TEST_F(CreditorApiTest, PaymentIsIdempotentByKey) {
+    const auto a = json(upload(generate(20, 0, "utf-8", 11).bytes))->getValue<std::string>("batch_id");
+    const auto b = json(upload(generate(20, 0, "utf-8", 12).bytes))->getValue<std::string>("batch_id");
+    const auto first = pay(a, "same-key-" + a);
+    ASSERT_EQ(first.status, 201) << first.body;
+    const auto second = pay(a, "same-key-" + a);
+    ASSERT_EQ(second.status, 200) << second.body;
+    EXPECT_EQ(json(second)->getValue<std::string>("payment_id"), json(first)->getValue<std::string>("payment_id"));
+    EXPECT_EQ(pay(b, "same-key-" + a).status, 409) << "a key reused with another batch";
+    EXPECT_EQ(pay(a, "another-key-" + a).status, 409) << "a paid batch is not paid again";
+    EXPECT_EQ(pay(a, "").status, 400);
+    const auto badMethod = engine_->request("POST", "/api/v1/batches/" + b + "/payment", creditor_,
+                                            R"({"method":"cash","card_id":"EC-1","idempotency_key":"k"})");
+    EXPECT_EQ(badMethod.status, 400);
+}
+
+TEST_F(CreditorApiTest, AnInsufficientBalanceIs402AndNothingIsPaid) {
+    ServeProcess poor({"payment.stub_balance=1000"});
+    const std::string token = poor.createToken("creditor", "C9");
+    const auto file = generate(20, 0, "utf-8", 13);
+    const auto uploaded = poor.request("POST", "/api/v1/batches", token, file.bytes, "text/csv");
+    ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+    const auto id = json(uploaded)->getValue<std::string>("batch_id");
+    ASSERT_GT(json(uploaded)->getValue<long long>("fee_total"), 1000);
+    const auto refused = poor.request("POST", "/api/v1/batches/" + id + "/payment", token,
+                                      R"({"method":"easycard","card_id":"EC-POOR","idempotency_key":"k1"})");
+    EXPECT_EQ(refused.status, 402) << refused.body;
+    EXPECT_EQ(json(refused)->getObject("error")->getValue<std::string>("code"), "insufficient_balance");
+    const auto status = json(poor.request("GET", "/api/v1/batches/" + id, token));
+    EXPECT_FALSE(status->getValue<bool>("paid"));
+    EXPECT_EQ(status->getValue<std::string>("state"), "awaiting_payment");
+}
+
+TEST_F(CreditorApiTest, TokensAndCreditorsAreKeptApart) {
+    const auto id = json(upload(generate(5, 0, "utf-8", 14).bytes))->getValue<std::string>("batch_id");
+    EXPECT_EQ(engine_->request("GET", "/api/v1/batches/" + id).status, 401);
+    EXPECT_EQ(engine_->request("GET", "/api/v1/batches/" + id, "tdk_not_a_token").status, 401);
+    EXPECT_EQ(engine_->request("GET", "/api/v1/batches/" + id, gateway_).status, 403);
+    EXPECT_EQ(engine_->request("GET", "/api/v1/batches/" + id, other_).status, 404) << "another creditor's batch";
+    EXPECT_EQ(engine_->request("GET", "/api/v1/batches/" + id + "/results?format=json", other_).status, 404);
+    const auto list = json(engine_->request("GET", "/api/v1/batches", other_));
+    for (std::size_t i = 0; i < list->getArray("batches")->size(); ++i)
+        EXPECT_NE(list->getArray("batches")->getObject(i)->getValue<std::string>("batch_id"), id);
+    const auto mine = json(engine_->request("GET", "/api/v1/batches?limit=1", creditor_));
+    EXPECT_EQ(mine->getArray("batches")->getObject(0)->getValue<std::string>("batch_id"), id) << "newest first";
+}
+
+TEST_F(CreditorApiTest, TheReceiptsQrCodeDecodesToThePublicPage) {
+    const auto uploaded = json(upload(generate(5, 0, "utf-8", 15).bytes));
+    const auto id = uploaded->getValue<std::string>("batch_id");
+    const auto publicUrl = uploaded->getValue<std::string>("public_url");
+    const auto page = engine_->request("GET", "/api/v1/batches/" + id + "/receipt", creditor_);
+    ASSERT_EQ(page.status, 200);
+    EXPECT_NE(page.body.find(publicUrl), std::string::npos) << "the URL written out";
+    const std::string marker = "data:image/png;base64,";
+    const auto start = page.body.find(marker);
+    ASSERT_NE(start, std::string::npos);
+    const auto end = page.body.find('"', start);
+    std::istringstream encoded(page.body.substr(start + marker.size(), end - start - marker.size()));
+    Poco::Base64Decoder decoder(encoded);
+    std::string png((std::istreambuf_iterator<char>(decoder)), std::istreambuf_iterator<char>());
+    const std::string path = taxdesk::testing::tempDir("qr") + "/receipt.png";
+    std::ofstream(path, std::ios::binary) << png;
+    const std::string command = "zbarimg --quiet --raw " + path + " 2>/dev/null";
+    FILE* pipe = popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    char buffer[512] = {};
+    const std::string decoded(buffer, fread(buffer, 1, sizeof buffer - 1, pipe));
+    ASSERT_EQ(pclose(pipe), 0) << "zbarimg (zbar-tools) could not read the code";
+    EXPECT_EQ(decoded.substr(0, decoded.find_last_not_of("\r\n") + 1), publicUrl);
+
+    const auto path2 = publicUrl.substr(publicUrl.find("/r/"));
+    const auto publicPage = engine_->request("GET", path2);
+    ASSERT_EQ(publicPage.status, 200) << "no token needed";
+    EXPECT_NE(publicPage.body.find("Awaiting payment"), std::string::npos);
+    EXPECT_EQ(publicPage.body.find("C1"), std::string::npos) << "no creditor";
+    EXPECT_EQ(engine_->request("GET", "/r/not-a-token").status, 404);
+}
+
+}  // namespace
