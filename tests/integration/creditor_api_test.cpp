@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "connectors/population/batch_generator.hpp"
+#include "fixtures/kafka_helpers.hpp"
 #include "fixtures/serve_process.hpp"
 #include "fixtures/test_env.hpp"
 
@@ -240,6 +241,43 @@ TEST_F(CreditorApiTest, PaymentIsIdempotentByKey) {
     const auto badMethod = engine_->request("POST", "/api/v1/batches/" + b + "/payment", creditor_,
                                             R"({"method":"cash","card_id":"EC-1","idempotency_key":"k"})");
     EXPECT_EQ(badMethod.status, 400);
+}
+
+TEST_F(CreditorApiTest, EveryPaymentIsPublishedToPaymentsRecordsFromTheLedger) {
+    const auto id = json(upload(generate(10, 0, "utf-8", 16).bytes))->getValue<std::string>("batch_id");
+    const auto paid = pay(id, "records-" + id);
+    ASSERT_EQ(paid.status, 201) << paid.body;
+    const std::string paymentId = json(paid)->getValue<std::string>("payment_id");
+    const auto records = taxdesk::testing::readRecords(engine_->prefix() + "payments.records", 1000,
+                                                       std::chrono::seconds(8));
+    std::size_t seen = 0;
+    for (const auto& record : records) {
+        if (record.value.find(paymentId) == std::string::npos) continue;
+        ++seen;
+        EXPECT_EQ(record.key, id) << "keyed by batch_id";
+        const auto value = Poco::JSON::Parser().parse(record.value).extract<Poco::JSON::Object::Ptr>();
+        EXPECT_EQ(value->getValue<std::string>("status"), "succeeded");
+        EXPECT_EQ(value->getValue<std::string>("card"), "***0001");
+        EXPECT_FALSE(value->getValue<std::string>("provider_txn_id").empty());
+    }
+    EXPECT_EQ(seen, 1u) << "published once";
+}
+
+TEST_F(CreditorApiTest, SubmitUploadsPaysWaitsAndDownloads) {
+    const auto file = generate(300, 0.1, "utf-8", 17);
+    const std::string dir = taxdesk::testing::tempDir("submit");
+    std::ofstream(dir + "/batch.csv", std::ios::binary) << file.bytes;
+    std::string out;
+    const int code = engine_->runTool({"submit", dir + "/batch.csv", "--token", creditor_, "--url",
+                                       "http://127.0.0.1:" + std::to_string(engine_->port()), "--pay", "EC-7777",
+                                       "--out", dir + "/results.csv"},
+                                      &out);
+    ASSERT_EQ(code, 0);
+    std::ifstream in(dir + "/results.csv", std::ios::binary);
+    const std::string csv((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(csv.rfind("\xEF\xBB\xBFrow,", 0), 0u);
+    EXPECT_NE(csv.find(",rejected,"), std::string::npos);
+    EXPECT_GE(std::count(csv.begin(), csv.end(), '\n'), 301);
 }
 
 TEST_F(CreditorApiTest, AnInsufficientBalanceIs402AndNothingIsPaid) {
