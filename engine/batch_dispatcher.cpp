@@ -1,6 +1,8 @@
 #include "engine/batch_dispatcher.hpp"
 
+#include <Poco/Environment.h>
 #include <Poco/Logger.h>
+#include <Poco/Process.h>
 
 #include "engine/api/payment_json.hpp"
 #include "jobs/inquiry/codec.hpp"
@@ -28,9 +30,22 @@ std::vector<int> parseYears(const std::string& text) {
 }  // namespace
 
 BatchDispatcher::BatchDispatcher(DispatcherSettings settings, connectors::Store& store,
-                                 std::shared_ptr<connectors::Payment> payment)
-    : settings_(std::move(settings)), store_(store), payment_(std::move(payment)) {
+                                 std::shared_ptr<connectors::Payment> payment,
+                                 std::unique_ptr<connectors::RedisClient> redis)
+    : settings_(std::move(settings)), store_(store), payment_(std::move(payment)), redis_(std::move(redis)) {
     producer_ = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
+    owner_ = Poco::Environment::nodeName() + "-" + std::to_string(Poco::Process::id()) + "-" +
+             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000);
+}
+
+bool BatchDispatcher::leased(const std::string& what) {
+    if (!redis_) return true;
+    try {
+        // A few ticks long: a dead engine's leases lapse quickly, a live one renews every tick.
+        return redis_->acquireLease("lease:" + what, owner_, std::max(3, 15 * settings_.tickMs / 1000));
+    } catch (const connectors::RedisError&) {
+        return true;  // rather duplicate work (idempotent) than none
+    }
 }
 
 BatchDispatcher::~BatchDispatcher() {
@@ -98,6 +113,7 @@ void BatchDispatcher::resolvePendingPayments() {
 }
 
 void BatchDispatcher::publishPayments() {
+    if (!leased("payments-outbox")) return;
     for (;;) {
         const auto payments = store_.unpublishedPayments(200);
         if (payments.empty()) return;
@@ -117,6 +133,10 @@ void BatchDispatcher::publishPayments() {
 void BatchDispatcher::dispatchBatches() {
     const auto now = std::chrono::steady_clock::now();
     for (const auto& batch : store_.activeBatches()) {
+        if (!leased("dispatch:" + batch.batchId)) {
+            progress_.erase(batch.batchId);  // another engine sends it; start afresh if it comes back to us
+            continue;
+        }
         auto& progress = progress_[batch.batchId];
         if (batch.rowsDone != progress.lastDone) {
             progress.lastDone = batch.rowsDone;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "connectors/api/payment.hpp"
+#include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/config.hpp"
 
@@ -29,8 +30,10 @@ struct DispatcherSettings {
 
 class BatchDispatcher {
   public:
-    BatchDispatcher(DispatcherSettings settings, connectors::Store& store,
-                    std::shared_ptr<connectors::Payment> payment);
+    /// `redis` (may be null) holds the leases that let one engine of several work a batch or the outbox at a time;
+    /// without Redis every engine works everything, which duplicates effort but not effects.
+    BatchDispatcher(DispatcherSettings settings, connectors::Store& store, std::shared_ptr<connectors::Payment> payment,
+                    std::unique_ptr<connectors::RedisClient> redis = nullptr);
     ~BatchDispatcher();
     BatchDispatcher(const BatchDispatcher&) = delete;
     BatchDispatcher& operator=(const BatchDispatcher&) = delete;
@@ -51,12 +54,16 @@ class BatchDispatcher {
         std::chrono::steady_clock::time_point movedAt;
     };
     void resolvePendingPayments();
+    /// True when this engine may work `what` now (it holds or took the lease, or Redis is away).
+    bool leased(const std::string& what);
     void publishPayments();
     void dispatchBatches();
 
     DispatcherSettings settings_;
     connectors::Store& store_;
     std::shared_ptr<connectors::Payment> payment_;
+    std::unique_ptr<connectors::RedisClient> redis_;
+    std::string owner_;
     std::unique_ptr<connectors::kafka::Producer> producer_;
     std::map<std::string, Progress> progress_;
     std::mutex mutex_;

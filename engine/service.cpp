@@ -71,7 +71,8 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     dispatcherSettings.requestsTopic = pipelineSettings.inputTopic;
     dispatcherSettings.paymentsTopic = settings_.topic("payments.records");
     dispatcherSettings.kafka = settings_.kafka;
-    parts_->dispatcher = std::make_unique<BatchDispatcher>(dispatcherSettings, *parts_->store, connectors.payment);
+    parts_->dispatcher = std::make_unique<BatchDispatcher>(dispatcherSettings, *parts_->store, connectors.payment,
+                                                           std::make_unique<connectors::RedisClient>(settings_.redis));
 
     api::CreditorApiSettings apiSettings;
     apiSettings.spoolDir = settings_.varDir + "/spool";

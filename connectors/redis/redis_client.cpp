@@ -304,6 +304,25 @@ long long RedisClient::incrWithExpiry(const std::string& key, int ttlSeconds) {
     return value;
 }
 
+bool RedisClient::acquireLease(const std::string& key, const std::string& owner, int ttlSeconds) {
+    requirePositiveTtl(ttlSeconds, "acquireLease");
+    // Renew when ours, take when free; atomic, so two owners never both hold it.
+    static constexpr const char* kLeaseScript =
+        "local holder = redis.call('GET', KEYS[1]) "
+        "if holder == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) return 1 end "
+        "if holder then return 0 end "
+        "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1";
+    long long held = 0;
+    withReconnect("lease", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        const ReplyPtr reply =
+            connection.command({"EVAL", kLeaseScript, "1", prefixed(key), owner, std::to_string(ttlSeconds)});
+        expectType(*reply, REDIS_REPLY_INTEGER, "lease");
+        held = reply->integer;
+    });
+    return held == 1;
+}
+
 std::optional<std::string> RedisClient::get(const std::string& key) {
     std::optional<std::string> value;
     withReconnect("GET", [&](redisContext* context) {

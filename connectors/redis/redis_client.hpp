@@ -55,6 +55,9 @@ class RedisClient {
     /// count twice, which errs on the safe side for limits.
     long long incrWithExpiry(const std::string& key, int ttlSeconds);
     std::optional<std::string> get(const std::string& key);
+    /// A lease: true when `key` is now held by `owner` for ttlSeconds (newly taken, or renewed because `owner`
+    /// already held it); false when another owner holds it. One atomic round trip.
+    bool acquireLease(const std::string& key, const std::string& owner, int ttlSeconds);
     /// TTL key: seconds left, -1 when the key has no expiry, -2 when it does not exist.
     long long ttl(const std::string& key);
     /// Deletes the keys (prefix added); returns how many existed.

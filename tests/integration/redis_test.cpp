@@ -222,6 +222,17 @@ TEST_F(RedisTest, DeferredSetsAreVisibleToTheNextCommandAndTheirAnswersAreNotMix
     EXPECT_EQ(client_->deferredErrors(), 0u);
 }
 
+TEST_F(RedisTest, ALeaseHasOneOwnerAtATimeAndIsRenewedByIt) {
+    const std::string lease = key("lease");
+    EXPECT_TRUE(client_->acquireLease(lease, "engine-a", 2));
+    RedisClient other(settings_);
+    EXPECT_FALSE(other.acquireLease(lease, "engine-b", 2)) << "held by engine-a";
+    EXPECT_TRUE(client_->acquireLease(lease, "engine-a", 60)) << "renewed by its owner";
+    EXPECT_GT(client_->ttl(lease), 2);
+    EXPECT_EQ(client_->del({lease}), 1);
+    EXPECT_TRUE(other.acquireLease(lease, "engine-b", 2)) << "free again";
+}
+
 TEST_F(RedisTest, SetManyRejectsANonPositiveTtl) {
     EXPECT_THROW(client_->setMany({{"k", "v"}}, 0), std::invalid_argument);
 }

@@ -1,0 +1,137 @@
+// The dispatcher: payments left pending by a crash are resolved by their key, paid batches go from the store to
+// inquiry.requests within the window, the payments outbox is published once, and a lease keeps a second engine away.
+#include <gtest/gtest.h>
+
+#include "connectors/api/connector_set.hpp"
+#include "connectors/redis/redis_client.hpp"
+#include "connectors/store/store.hpp"
+#include "engine/batch_dispatcher.hpp"
+#include "fixtures/kafka_helpers.hpp"
+#include "fixtures/test_env.hpp"
+
+using namespace taxdesk;
+namespace td_testing = taxdesk::testing;
+
+namespace {
+
+class DispatcherTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        prefix_ = td_testing::uniqueName("dispatch") + ".";
+        connectors::StoreSettings storeSettings;
+        storeSettings.sqlitePath = td_testing::tempDir("dispatcher") + "/taxdesk.db";
+        store_ = std::make_unique<connectors::Store>(storeSettings);
+        payment_ = connectors::makeStubConnectors({}).payment;
+        settings_.requestsTopic = prefix_ + "inquiry.requests";
+        settings_.paymentsTopic = prefix_ + "payments.records";
+        settings_.kafka = td_testing::kafkaSettings();
+        settings_.window = 10;
+        settings_.chunk = 5;
+    }
+
+    std::unique_ptr<connectors::RedisClient> redis() {
+        connectors::RedisSettings settings;
+        settings.port = td_testing::redisPort();
+        settings.keyPrefix = prefix_;
+        return std::make_unique<connectors::RedisClient>(settings);
+    }
+
+    /// A batch of `rows` accepted rows (property only, NT$250 each), awaiting payment.
+    std::string makeBatch(int rows) {
+        connectors::BatchRecord batch;
+        batch.batchId = td_testing::uniqueName("B");
+        batch.creditorId = "C1";
+        batch.state = "awaiting_payment";
+        batch.charset = "utf-8";
+        batch.receiptToken = td_testing::uniqueName("r");
+        auto writer = store_->beginBatch(batch);
+        std::vector<connectors::BatchRowRecord> records;
+        for (int row = 1; row <= rows; ++row)
+            records.push_back({batch.batchId, row, "A123456789", "王小明", "title", "property", "", true, "", "", 250});
+        writer->addRows(records);
+        writer->commit(rows, rows, 0, 250LL * rows);
+        return batch.batchId;
+    }
+
+    connectors::PaymentRecord pendingPayment(const std::string& batchId, const std::string& key) {
+        connectors::PaymentRecord record;
+        record.paymentId = td_testing::uniqueName("P");
+        record.idempotencyKey = key;
+        record.batchId = batchId;
+        record.creditorId = "C1";
+        record.amount = store_->findBatch(batchId)->feeTotal;
+        record.method = "easycard";
+        record.card = "***0001";
+        record.status = "pending";
+        return store_->beginPayment(record).payment;
+    }
+
+    std::string prefix_;
+    std::unique_ptr<connectors::Store> store_;
+    std::shared_ptr<connectors::Payment> payment_;
+    engine::DispatcherSettings settings_;
+};
+
+}  // namespace
+
+TEST_F(DispatcherTest, PaymentsLeftPendingByACrashAreResolvedByTheirKey) {
+    const auto charged = makeBatch(4);
+    const auto notCharged = makeBatch(4);
+    const auto a = pendingPayment(charged, "key-a-" + prefix_);
+    const auto b = pendingPayment(notCharged, "key-b-" + prefix_);
+    // The card was charged for `a`, then the engine died before the ledger heard of it.
+    const auto charge = payment_->charge("EC-0001", a.amount, a.idempotencyKey);
+
+    engine::BatchDispatcher dispatcher(settings_, *store_, payment_);
+    dispatcher.start();
+    dispatcher.stop();
+
+    const auto resolved = store_->findPaymentByKey(a.idempotencyKey);
+    EXPECT_EQ(resolved->status, "succeeded");
+    EXPECT_EQ(resolved->providerTxnId, charge.providerTxnId) << "the charge that was made, not a new one";
+    EXPECT_TRUE(store_->findBatch(charged)->paid);
+    EXPECT_EQ(store_->findPaymentByKey(b.idempotencyKey)->status, "failed");
+    EXPECT_FALSE(store_->findBatch(notCharged)->paid);
+    EXPECT_EQ(store_->findBatch(notCharged)->state, "awaiting_payment");
+    EXPECT_EQ(store_->paidTotal(charged), a.amount);
+}
+
+TEST_F(DispatcherTest, PaidRowsGoToKafkaWithinTheWindowAndPaymentsOnce) {
+    const auto batch = makeBatch(30);
+    const auto payment = pendingPayment(batch, "key-" + prefix_);
+    store_->completePayment(payment.paymentId, "succeeded", "EC-TXN", "");
+
+    engine::BatchDispatcher dispatcher(settings_, *store_, payment_, redis());
+    dispatcher.runOnce();
+    dispatcher.runOnce();
+    auto sent = td_testing::readRecords(settings_.requestsTopic, 30, std::chrono::seconds(8));
+    EXPECT_EQ(sent.size(), 10u) << "no more than the window ahead of the results";
+
+    // Results for the first 10 rows: the window moves on.
+    std::vector<connectors::StoredResult> results;
+    for (int row = 1; row <= 10; ++row) results.push_back({batch, row, "A123456789", "found", "", "{}"});
+    store_->upsertResults(results);
+    dispatcher.runOnce();
+    dispatcher.runOnce();
+    sent = td_testing::readRecords(settings_.requestsTopic, 30, std::chrono::seconds(8));
+    ASSERT_EQ(sent.size(), 20u);
+    for (std::size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(sent[i].key, batch);
+    EXPECT_EQ(store_->findBatch(batch)->state, "processing");
+
+    const auto payments = td_testing::readRecords(settings_.paymentsTopic, 2, std::chrono::seconds(8));
+    ASSERT_EQ(payments.size(), 1u) << "published once";
+    EXPECT_NE(payments[0].value.find(payment.paymentId), std::string::npos);
+    EXPECT_TRUE(store_->unpublishedPayments(10).empty());
+}
+
+TEST_F(DispatcherTest, ALeaseKeepsASecondEngineFromSendingTheSameBatch) {
+    const auto batch = makeBatch(5);
+    const auto payment = pendingPayment(batch, "key-" + prefix_);
+    store_->completePayment(payment.paymentId, "succeeded", "EC-TXN", "");
+    engine::BatchDispatcher first(settings_, *store_, payment_, redis());
+    engine::BatchDispatcher second(settings_, *store_, payment_, redis());
+    first.runOnce();
+    second.runOnce();
+    const auto sent = td_testing::readRecords(settings_.requestsTopic, 10, std::chrono::seconds(8));
+    EXPECT_EQ(sent.size(), 5u) << "each row sent by one engine";
+}
