@@ -1,5 +1,7 @@
 #include "engine/app.hpp"
 
+#include <Poco/DateTime.h>
+#include <Poco/DateTimeFormatter.h>
 #include <Poco/Exception.h>
 #include <Poco/File.h>
 #include <Poco/Logger.h>
@@ -140,9 +142,23 @@ int commandToken(const Settings& settings, const std::vector<std::string>& args)
 int commandGen(const Settings& settings, const std::vector<std::string>& args) {
     const ArgReader reader(args, {"rows", "sms", "seed", "bad-fraction", "charset", "out", "format", "batch", "creditor"},
                            {});
-    if (reader.value("sms"))
-        throw UsageError("gen --sms is not available yet: SMS generation comes with the SMS service");
-    if (!reader.value("rows")) throw UsageError("gen: --rows N is required");
+    if (reader.value("sms")) {
+        // Inbound SMS (SPEC 4.1), one JSON object a line, for POST /api/v1/sms/inbound or the sms.inbound topic.
+        const auto count = static_cast<std::uint64_t>(reader.integer("sms", 0, 1, 10'000'000));
+        const auto seed = static_cast<std::uint64_t>(
+            reader.integer("seed", static_cast<long long>(settings.stubs.seed), 0, 9'000'000'000'000'000LL));
+        const double badFraction = reader.number("bad-fraction", 0.0, 0.0, 1.0);
+        Poco::DateTime now;
+        now.makeLocal(8 * 3600);
+        const std::string receivedAt = Poco::DateTimeFormatter::format(now, "%Y-%m-%dT%H:%M:%S+08:00");
+        std::ofstream file;
+        if (const auto out = reader.value("out")) file.open(*out, std::ios::trunc);
+        std::ostream& out = reader.value("out") ? file : std::cout;
+        for (std::uint64_t i = 0; i < count; ++i) out << generatedSms(i, seed, badFraction, receivedAt) << '\n';
+        out.flush();
+        return out ? 0 : kExitFailure;
+    }
+    if (!reader.value("rows")) throw UsageError("gen: --rows N (a batch file) or --sms N (inbound SMS) is required");
     const std::string format = reader.value("format").value_or("csv");
     if (format != "csv" && format != "requests") throw UsageError("gen: --format must be csv or requests");
     if (format == "requests") {

@@ -113,6 +113,13 @@ struct Settings {
     int batchRows = 100000;
     long long batchBytes = 32LL * 1024 * 1024;
 
+    int smsDailyLimit = 5;
+    int smsPickupBusinessDays = 3;
+    int smsMaxAttempts = 3;
+    std::string smsOfficesFile;
+    std::string smsHolidaysFile;
+    int smsSchedulerIntervalS = 30;
+
     /// The topic name with the configured prefix.
     [[nodiscard]] std::string topic(const std::string& name) const { return topicPrefix + name; }
     /// The file where `taxdesk broker` writes its bootstrap list.

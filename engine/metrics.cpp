@@ -41,7 +41,13 @@ Metrics::Metrics()
       inquiryResults_(prometheus::BuildCounter()
                           .Name("taxdesk_inquiry_results_total")
                           .Help("Creditor inquiry results produced, by status")
-                          .Register(*registry_)) {}
+                          .Register(*registry_)),
+      smsSegments_(prometheus::BuildCounter()
+                       .Name("taxdesk_sms_segments_sent_total")
+                       .Help("SMS segments sent through the gateway (GSM-7 160, UCS-2 70, else 153/67 a part)")
+                       .Register(*registry_)) {}
+
+prometheus::Counter& Metrics::smsSegments() { return smsSegments_.Add({}); }
 
 InquiryMetrics Metrics::inquiry() {
     InquiryMetrics metrics;

@@ -39,6 +39,8 @@ public:
     /// The families for one pipeline; calling twice with the same name gives the same metrics.
     PipelineMetrics pipeline(const std::string& name);
     InquiryMetrics inquiry();
+    /// SMS segments the gateway reported sent (SPEC 4.2).
+    prometheus::Counter& smsSegments();
     /// Prometheus text exposition format of everything registered.
     [[nodiscard]] std::string serialize() const;
     [[nodiscard]] prometheus::Registry& registry() { return *registry_; }
@@ -54,6 +56,7 @@ private:
     prometheus::Family<prometheus::Counter>& connectorErrors_;
     prometheus::Family<prometheus::Counter>& connectorRetries_;
     prometheus::Family<prometheus::Counter>& inquiryResults_;
+    prometheus::Family<prometheus::Counter>& smsSegments_;
 };
 
 }  // namespace taxdesk::engine

@@ -13,4 +13,10 @@ namespace taxdesk::engine {
 jobs::inquiry::InquiryRequest generatedRequest(const std::string& batchId, const std::string& creditorId, int row,
                                                std::uint64_t seed);
 
+/// Message `index` (0-based) of a generated stream of inbound SMS (SPEC 4.1) as a JSON object: mostly valid
+/// applications of living people of the stub population (their NHI card digits), and, for a share `badFraction`, one
+/// mistake each in turn: invalid ID, wrong NHI digits, unknown service, malformed text, help, a deceased applicant.
+/// Each message has its own msisdn and gateway_msg_id.
+std::string generatedSms(std::uint64_t index, std::uint64_t seed, double badFraction, const std::string& receivedAt);
+
 }  // namespace taxdesk::engine

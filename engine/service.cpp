@@ -8,7 +8,11 @@
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/api/creditor_api.hpp"
+#include "engine/api/sms_api.hpp"
 #include "engine/batch_dispatcher.hpp"
+#include "engine/embedded_config.hpp"
+#include "engine/sms_scheduler.hpp"
+#include "engine/sms_stage.hpp"
 #include "engine/http_server.hpp"
 #include "engine/inquiry_stage.hpp"
 #include "engine/metrics.hpp"
@@ -17,12 +21,18 @@
 
 namespace taxdesk::engine {
 
+/// One pipeline with its stage and its thread.
+struct RunningPipeline {
+    std::string name;
+    std::unique_ptr<BatchStage> stage;
+    std::unique_ptr<Pipeline> pipeline;
+    std::thread thread;
+};
+
 struct Service::Parts {
     Metrics metrics;
     std::unique_ptr<connectors::Store> store;
-    std::unique_ptr<InquiryStage> inquiryStage;
-    std::unique_ptr<Pipeline> inquiryPipeline;
-    std::thread inquiryThread;
+    std::vector<RunningPipeline> pipelines;
     std::atomic<bool> stopping{false};
     std::atomic<bool> failed{false};
     std::string failure;
@@ -33,7 +43,9 @@ struct Service::Parts {
     std::unique_ptr<connectors::RedisClient> redisProbe;
 
     std::unique_ptr<BatchDispatcher> dispatcher;
+    std::unique_ptr<SmsScheduler> scheduler;
     std::unique_ptr<api::CreditorApi> creditorApi;
+    std::unique_ptr<api::SmsApi> smsApi;
     std::unique_ptr<HttpServer> http;
 };
 
@@ -44,31 +56,74 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     const connectors::ConnectorSet connectors = settings_.connectorsMode == "http"
                                                     ? connectors::makeHttpConnectors(settings_.http)
                                                     : connectors::makeStubConnectors(settings_.stubs);
+    auto pipelineSettings = [this](const std::string& name, const std::string& input,
+                                   std::vector<std::string> outputs) {
+        PipelineSettings pipeline;
+        pipeline.name = name;
+        pipeline.inputTopic = settings_.topic(input);
+        pipeline.groupId = settings_.groupId + (name == "inquiry" ? "" : "-" + name);
+        pipeline.kafka = settings_.kafka;
+        pipeline.batchSize = settings_.batchSize;
+        pipeline.batchTimeoutMs = settings_.batchTimeoutMs;
+        pipeline.maxInFlight = settings_.maxInFlight;
+        pipeline.warmTopics = {pipeline.inputTopic};
+        for (const auto& output : outputs) pipeline.warmTopics.push_back(settings_.topic(output));
+        return pipeline;
+    };
+    auto addPipeline = [this](PipelineSettings pipeline, std::unique_ptr<BatchStage> stage) {
+        RunningPipeline running;
+        running.name = pipeline.name;
+        running.stage = std::move(stage);
+        running.pipeline =
+            std::make_unique<Pipeline>(pipeline, *running.stage, parts_->metrics.pipeline(running.name));
+        parts_->pipelines.push_back(std::move(running));
+    };
+
+    // The creditor inquiry: inquiry.requests → registry, tax data → store → inquiry.results.
     InquiryStageSettings stageSettings;
     stageSettings.resultsTopic = settings_.topic("inquiry.results");
     stageSettings.deadLetterTopic = settings_.topic("inquiry.requests.dlq");
     stageSettings.cacheTtlSeconds = settings_.cacheTtlSeconds;
     stageSettings.connectorAttempts = settings_.connectorAttempts;
     stageSettings.concurrency = settings_.concurrency;
-    parts_->inquiryStage = std::make_unique<InquiryStage>(
-        stageSettings, connectors, *parts_->store, std::make_unique<connectors::RedisClient>(settings_.redis),
-        parts_->metrics.pipeline("inquiry"), parts_->metrics.inquiry());
+    addPipeline(pipelineSettings("inquiry", "inquiry.requests", {"inquiry.results", "inquiry.requests.dlq"}),
+                std::make_unique<InquiryStage>(stageSettings, connectors, *parts_->store,
+                                               std::make_unique<connectors::RedisClient>(settings_.redis),
+                                               parts_->metrics.pipeline("inquiry"), parts_->metrics.inquiry()));
 
-    PipelineSettings pipelineSettings;
-    pipelineSettings.name = "inquiry";
-    pipelineSettings.inputTopic = settings_.topic("inquiry.requests");
-    pipelineSettings.groupId = settings_.groupId;
-    pipelineSettings.kafka = settings_.kafka;
-    pipelineSettings.batchSize = settings_.batchSize;
-    pipelineSettings.batchTimeoutMs = settings_.batchTimeoutMs;
-    pipelineSettings.maxInFlight = settings_.maxInFlight;
-    pipelineSettings.warmTopics = {pipelineSettings.inputTopic, stageSettings.resultsTopic,
-                                   stageSettings.deadLetterTopic};
-    parts_->inquiryPipeline =
-        std::make_unique<Pipeline>(pipelineSettings, *parts_->inquiryStage, parts_->metrics.pipeline("inquiry"));
+    // SMS applications: sms.inbound → identity, pickup → notifications.outbound; and the sender.
+    SmsSettings sms;
+    sms.outboundTopic = settings_.topic("notifications.outbound");
+    sms.inboundDeadLetter = settings_.topic("sms.inbound.dlq");
+    sms.outboundDeadLetter = settings_.topic("notifications.outbound.dlq");
+    sms.dailyLimit = settings_.smsDailyLimit;
+    sms.pickupBusinessDays = settings_.smsPickupBusinessDays;
+    sms.maxAttempts = settings_.smsMaxAttempts;
+    sms.calendar = loadCalendar(settings_.smsHolidaysFile);
+    sms.offices = std::make_shared<const jobs::sms::OfficeTable>(loadOffices(settings_.smsOfficesFile));
+    addPipeline(pipelineSettings("sms", "sms.inbound", {"notifications.outbound", "sms.inbound.dlq"}),
+                std::make_unique<SmsStage>(sms, connectors, *parts_->store,
+                                           std::make_unique<connectors::RedisClient>(settings_.redis),
+                                           parts_->metrics.pipeline("sms")));
+    addPipeline(pipelineSettings("sender", "notifications.outbound", {"notifications.outbound.dlq"}),
+                std::make_unique<SenderStage>(sms, connectors.sms, *parts_->store, parts_->metrics.pipeline("sender"),
+                                              parts_->metrics.smsSegments()));
+
+    SchedulerSettings schedulerSettings;
+    schedulerSettings.outboundTopic = sms.outboundTopic;
+    schedulerSettings.kafka = settings_.kafka;
+    schedulerSettings.intervalMs = settings_.smsSchedulerIntervalS * 1000;
+    parts_->scheduler = std::make_unique<SmsScheduler>(schedulerSettings, *parts_->store);
+
+    api::SmsApiSettings smsApiSettings;
+    smsApiSettings.inboundTopic = settings_.topic("sms.inbound");
+    smsApiSettings.outboundTopic = sms.outboundTopic;
+    smsApiSettings.outboundDeadLetter = sms.outboundDeadLetter;
+    smsApiSettings.maxAttempts = settings_.smsMaxAttempts;
+    parts_->smsApi = std::make_unique<api::SmsApi>(smsApiSettings, *parts_->store, settings_.kafka);
 
     DispatcherSettings dispatcherSettings;
-    dispatcherSettings.requestsTopic = pipelineSettings.inputTopic;
+    dispatcherSettings.requestsTopic = settings_.topic("inquiry.requests");
     dispatcherSettings.paymentsTopic = settings_.topic("payments.records");
     dispatcherSettings.kafka = settings_.kafka;
     parts_->dispatcher = std::make_unique<BatchDispatcher>(dispatcherSettings, *parts_->store, connectors.payment,
@@ -93,16 +148,21 @@ Service::~Service() {
 
 void Service::start(std::function<void()> onFatal) {
     auto& parts = *parts_;
-    parts.inquiryThread = std::thread([&parts, onFatal = std::move(onFatal)] {
-        try {
-            parts.inquiryPipeline->run(parts.stopping);
-        } catch (const std::exception& error) {
-            parts.failure = error.what();
-            parts.failed = true;
-            Poco::Logger::get("pipeline.inquiry").critical("pipeline stopped: %s", parts.failure);
-            if (onFatal) onFatal();
-        }
-    });
+    for (auto& running : parts.pipelines) {
+        running.thread = std::thread([&parts, &running, onFatal] {
+            try {
+                running.pipeline->run(parts.stopping);
+            } catch (const std::exception& error) {
+                {
+                    std::lock_guard lock(parts.probeMutex);
+                    parts.failure = running.name + ": " + error.what();
+                }
+                parts.failed = true;
+                Poco::Logger::get("pipeline." + running.name).critical("pipeline stopped: %s", std::string(error.what()));
+                if (onFatal) onFatal();
+            }
+        });
+    }
 
     std::vector<Route> routes;
     routes.push_back({"GET", "/healthz", [](HttpRequest&) { return jsonReply(200, R"({"status":"ok"})"); }});
@@ -129,7 +189,9 @@ void Service::start(std::function<void()> onFatal) {
                           return reply;
                       }});
     for (auto& route : parts.creditorApi->routes()) routes.push_back(std::move(route));
+    for (auto& route : parts.smsApi->routes()) routes.push_back(std::move(route));
     parts.dispatcher->start();
+    parts.scheduler->start();
     parts.http =
         std::make_unique<HttpServer>(settings_.httpHost, settings_.httpPort, settings_.httpThreads, std::move(routes));
     Poco::Logger::get("serve").information("HTTP on %s:%d", settings_.httpHost, parts.http->port());
@@ -140,7 +202,9 @@ bool Service::stop() {
     if (parts.stopping.exchange(true)) return !parts.failed;
     parts.http.reset();  // stop accepting first
     parts.dispatcher->stop();
-    if (parts.inquiryThread.joinable()) parts.inquiryThread.join();
+    parts.scheduler->stop();
+    for (auto& running : parts.pipelines)
+        if (running.thread.joinable()) running.thread.join();
     Poco::Logger::get("serve").information("stopped");
     return !parts.failed;
 }
@@ -168,9 +232,11 @@ Readiness Service::readiness() {
         state.store = error.what();
     }
     if (parts_->failed) {
-        state.pipeline = "inquiry pipeline stopped: " + parts_->failure;
-    } else if (!parts_->inquiryPipeline->assigned()) {
-        state.pipeline = "inquiry pipeline has not joined its consumer group yet";
+        state.pipeline = "pipeline stopped: " + parts_->failure;
+    } else {
+        for (const auto& running : parts_->pipelines)
+            if (!running.pipeline->assigned())
+                state.pipeline = running.name + " pipeline has not joined its consumer group yet";
     }
     return state;
 }

@@ -88,6 +88,60 @@ const std::vector<Migration> kMigrations = {
          "CREATE INDEX payments_by_status ON payments (status, created_at)",
          "CREATE INDEX payments_outbox ON payments (published, created_at)",
      }},
+    {3,
+     "SMS application and quick pickup: inbound SMS, pickups, notifications; one live payment per batch",
+     {
+         // One row per processed inbound SMS: the record that makes a redelivered gateway message a no-op.
+         "CREATE TABLE sms_inbound ("
+         " gateway_msg_id TEXT PRIMARY KEY,"
+         " msisdn TEXT NOT NULL,"
+         " received_at TEXT NOT NULL DEFAULT '',"
+         " outcome TEXT NOT NULL,"
+         " reply_notification_id TEXT NOT NULL DEFAULT '',"
+         " created_at TEXT NOT NULL)",
+         "CREATE INDEX sms_inbound_by_msisdn ON sms_inbound (msisdn, received_at)",
+         // Deadlines and reminder times are unix seconds (BIGINT) so that due work is a plain comparison.
+         "CREATE TABLE pickups ("
+         " pickup_id TEXT PRIMARY KEY,"
+         " code TEXT NOT NULL,"
+         " applicant_id TEXT NOT NULL,"
+         " msisdn TEXT NOT NULL,"
+         " service INTEGER NOT NULL,"
+         " office TEXT NOT NULL DEFAULT '',"
+         " deadline_at BIGINT NOT NULL,"
+         " remind_at BIGINT NOT NULL,"
+         " state TEXT NOT NULL,"
+         " created_at TEXT NOT NULL,"
+         " collected_at TEXT NOT NULL DEFAULT '',"
+         " reminded_at TEXT NOT NULL DEFAULT '',"
+         " claimed_by TEXT NOT NULL DEFAULT '',"
+         " claimed_until BIGINT NOT NULL DEFAULT 0)",
+         // Codes are unique among open pickups only: a collected or expired pickup's code may be drawn again.
+         "CREATE UNIQUE INDEX pickups_open_code ON pickups (code) WHERE state = 'open'",
+         "CREATE INDEX pickups_by_applicant ON pickups (applicant_id, service, state)",
+         "CREATE INDEX pickups_by_code ON pickups (code, created_at)",
+         "CREATE INDEX pickups_due ON pickups (state, remind_at)",
+         "CREATE INDEX pickups_deadline ON pickups (state, deadline_at)",
+         "CREATE TABLE notifications ("
+         " notification_id TEXT PRIMARY KEY,"
+         " msisdn TEXT NOT NULL,"
+         " text TEXT NOT NULL,"
+         " kind TEXT NOT NULL,"
+         " pickup_id TEXT NOT NULL DEFAULT '',"
+         " attempt INTEGER NOT NULL DEFAULT 0,"
+         " status TEXT NOT NULL,"
+         " gateway_msg_id TEXT NOT NULL DEFAULT '',"
+         " segments INTEGER NOT NULL DEFAULT 0,"
+         " error TEXT NOT NULL DEFAULT '',"
+         " created_at TEXT NOT NULL,"
+         " updated_at TEXT NOT NULL)",
+         "CREATE INDEX notifications_by_gateway_msg_id ON notifications (gateway_msg_id)",
+         "CREATE INDEX notifications_by_status ON notifications (status, created_at)",
+         // SPEC 3.2: at most one payment that is not failed per batch, whatever its idempotency key, so that two
+         // requests with different keys can never both charge for one batch. Fails on a database that already holds
+         // two such payments for one batch (resolve them by hand first).
+         "CREATE UNIQUE INDEX payments_live_per_batch ON payments (batch_id) WHERE status <> 'failed'",
+     }},
 };
 
 std::set<int> appliedVersions(Poco::Data::Session& session) {

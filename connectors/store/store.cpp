@@ -17,16 +17,22 @@
 #include <thread>
 
 #include "connectors/store/migrations.hpp"
+#include "connectors/store/store_internal.hpp"
 
 namespace taxdesk::connectors {
 namespace {
 
 using namespace Poco::Data::Keywords;
+using detail::oneLine;
+using detail::PermitRelease;
+using detail::requireField;
+using detail::select;
+using detail::sessionsBusy;
 using detail::SqlBackend;
+using detail::kSessionWait;
 
 constexpr const char* kSqlite = "sqlite";
 constexpr const char* kPostgresql = "postgresql";
-constexpr auto kSessionWait = std::chrono::seconds(30);
 constexpr int kSessionIdleSeconds = 60;
 
 void registerConnectors() {
@@ -98,34 +104,6 @@ void createParentFolder(const std::string& sqlitePath) {
     }
 }
 
-/// libpq's messages span several indented lines; a log line should not.
-std::string oneLine(const std::string& text) {
-    std::string out;
-    out.reserve(text.size());
-    bool pendingSpace = false;
-    for (const char c : text) {
-        if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
-            pendingSpace = !out.empty();
-            continue;
-        }
-        if (pendingSpace) out += ' ';
-        pendingSpace = false;
-        out += c;
-    }
-    return out;
-}
-
-class PermitRelease {
-  public:
-    explicit PermitRelease(std::counting_semaphore<>& permits) : permits_(permits) {}
-    ~PermitRelease() { permits_.release(); }
-    PermitRelease(const PermitRelease&) = delete;
-    PermitRelease& operator=(const PermitRelease&) = delete;
-
-  private:
-    std::counting_semaphore<>& permits_;
-};
-
 /// Column-wise copies of results: Poco binds one vector per placeholder and executes the statement once per element.
 struct ResultColumns {
     std::vector<std::string> batchIds;
@@ -160,15 +138,6 @@ constexpr const char* kFailed = "failed";
 bool isBatchState(const std::string& state) {
     return state == "awaiting_payment" || state == "queued" || state == "processing" || state == "completed" ||
            state == "failed";
-}
-
-std::string sessionsBusy(const std::string& backend, const char* purpose, int poolSize) {
-    return backend + ": " + purpose + ": all " + std::to_string(poolSize) + " sessions stayed busy for " +
-           std::to_string(kSessionWait.count()) + " s (hint: raise store.pool_size)";
-}
-
-void requireField(const std::string& value, const char* what, const char* call) {
-    if (value.empty()) throw std::invalid_argument(std::string("store: ") + call + ": " + what + " is empty");
 }
 
 /// A JSON string literal, escaped as jobs/common/json does (the store links no JSON library).
@@ -345,19 +314,36 @@ struct PaymentColumns {
     }
 };
 
-/// Runs a SELECT of `Columns` (BatchColumns, RowColumns, PaymentColumns) with `values` bound to its placeholders.
-template <typename Columns, typename... Values>
-auto select(Poco::Data::Session& session, const std::string& statement, const Values&... values) {
-    Columns columns;
-    Poco::Data::Statement query(session);
-    query << statement;
-    columns.into(query);
-    (query, ..., bind(values));
-    query.execute();
-    return columns.toRecords();
+}  // namespace
+
+namespace detail {
+
+std::string oneLine(const std::string& text) {
+    std::string out;
+    out.reserve(text.size());
+    bool pendingSpace = false;
+    for (const char c : text) {
+        if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+            pendingSpace = !out.empty();
+            continue;
+        }
+        if (pendingSpace) out += ' ';
+        pendingSpace = false;
+        out += c;
+    }
+    return out;
 }
 
-}  // namespace
+std::string sessionsBusy(const std::string& backend, const char* purpose, int poolSize) {
+    return backend + ": " + purpose + ": all " + std::to_string(poolSize) + " sessions stayed busy for " +
+           std::to_string(kSessionWait.count()) + " s (hint: raise store.pool_size)";
+}
+
+void requireField(const std::string& value, const char* what, const char* call) {
+    if (value.empty()) throw std::invalid_argument(std::string("store: ") + call + ": " + what + " is empty");
+}
+
+}  // namespace detail
 
 /// A BatchWriter's session, transaction and progress. The session and its permit are held from beginBatch until
 /// commit, a failure or destruction, whichever comes first; whatever was not committed is rolled back then.
@@ -424,29 +410,6 @@ struct BatchWriter::State {
     int rowsRejected = 0;
     Phase phase = Phase::open;
 };
-
-template <typename Work>
-auto Store::withSession(const char* purpose, Work&& work) {
-    for (int attempt = 1;; ++attempt) {
-        try {
-            if (!permits_->try_acquire_for(kSessionWait)) throw StoreError(sessionsBusy(backend_, purpose, poolSize_));
-            const PermitRelease release(*permits_);
-            Poco::Data::Session session = pool_->get();  // back to the pool when it goes out of scope
-            try {
-                return work(session);
-            } catch (const Poco::Exception&) {
-                // A pooled connection the server dropped (restart, idle timeout) fails once, then reports itself
-                // disconnected and the pool discards it. One retry on a fresh session is safe: upserts are
-                // idempotent and reads harmless (only an insertToken whose commit reply was lost would then report a
-                // duplicate).
-                if (attempt == 1 && !session.isConnected()) continue;
-                throw;
-            }
-        } catch (const Poco::Exception& error) {
-            throw StoreError(backend_ + ": " + purpose + ": " + oneLine(error.displayText()));
-        }
-    }
-}
 
 std::string Store::sql(std::string_view text) const {
     return detail::placeholders(sqlBackend(backend_), text);
@@ -834,39 +797,69 @@ PaymentIntent Store::beginPayment(const PaymentRecord& pending) {
     const std::string createdAt = pending.createdAt.empty() ? stamp : pending.createdAt;
     const std::string updatedAt = pending.updatedAt.empty() ? createdAt : pending.updatedAt;
     const Poco::Int64 amount = pending.amount;
+    // No conflict target: a conflict on the key or on payments_live_per_batch (a live payment of this batch under
+    // another key, migration 3) both insert nothing instead of failing, and PostgreSQL waits for a concurrent insert
+    // of either to commit or roll back first.
     const std::string insertStatement =
         sql("INSERT INTO payments (" + std::string(kPaymentColumns) +
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0) ON CONFLICT (idempotency_key) DO NOTHING");
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0) ON CONFLICT DO NOTHING");
     const std::string selectStatement =
         sql("SELECT " + std::string(kPaymentColumns) + " FROM payments WHERE idempotency_key = ?");
+    const std::string liveStatement =
+        sql("SELECT " + std::string(kPaymentColumns) +
+            " FROM payments WHERE batch_id = ? AND status <> 'failed' ORDER BY created_at, payment_id LIMIT 1");
 
     // Inserting first takes the write lock (SQLite) or waits for a concurrent insert of the same key to commit
     // (PostgreSQL), so the select after it always finds the one record.
-    PaymentIntent intent = withSession("beginning a payment", [&](Poco::Data::Session& session) {
-        Poco::Data::Transaction transaction(session);
-        Poco::Data::Statement insert(session);
-        insert << insertStatement, bind(pending.paymentId), bind(pending.idempotencyKey), bind(pending.batchId),
-            bind(pending.creditorId), bind(amount), bind(pending.method), bind(pending.card),
-            bind(pending.providerTxnId), bind(pending.error), bind(createdAt), bind(updatedAt);
-        const bool created = insert.execute() > 0;
-        auto records = select<PaymentColumns>(session, selectStatement, pending.idempotencyKey);
-        transaction.commit();
-        if (records.empty()) {
-            throw Poco::Data::DataException("the payment with idempotency key " + pending.idempotencyKey +
-                                            " was neither inserted nor found");
+    struct Outcome {
+        std::optional<PaymentIntent> intent;  ///< the key's record
+        std::optional<PaymentRecord> live;    ///< else the batch's live payment under another key
+    };
+    for (int attempt = 1;; ++attempt) {
+        Outcome outcome = withSession("beginning a payment", [&](Poco::Data::Session& session) {
+            Poco::Data::Transaction transaction(session);
+            Poco::Data::Statement insert(session);
+            insert << insertStatement, bind(pending.paymentId), bind(pending.idempotencyKey), bind(pending.batchId),
+                bind(pending.creditorId), bind(amount), bind(pending.method), bind(pending.card),
+                bind(pending.providerTxnId), bind(pending.error), bind(createdAt), bind(updatedAt);
+            const bool created = insert.execute() > 0;
+            Outcome found;
+            auto records = select<PaymentColumns>(session, selectStatement, pending.idempotencyKey);
+            if (!records.empty()) {
+                found.intent = PaymentIntent{std::move(records.front()), created};
+            } else {
+                auto live = select<PaymentColumns>(session, liveStatement, pending.batchId);
+                if (!live.empty()) found.live = std::move(live.front());
+            }
+            transaction.commit();
+            return found;
+        });
+        if (outcome.live) {
+            const PaymentRecord& live = *outcome.live;
+            throw IdempotencyConflict("batch " + pending.batchId + " already has a payment (" + live.paymentId +
+                                      ", " + live.status + ", NT$" + std::to_string(live.amount) +
+                                      ") under another idempotency key; idempotency key " + pending.idempotencyKey +
+                                      " was not used");
         }
-        return PaymentIntent{std::move(records.front()), created};
-    });
-    const PaymentRecord& stored = intent.payment;
-    if (stored.batchId != pending.batchId || stored.creditorId != pending.creditorId ||
-        stored.amount != pending.amount) {
-        throw IdempotencyConflict("idempotency key " + pending.idempotencyKey + " was used for batch " +
-                                  stored.batchId + " of creditor " + stored.creditorId + ", NT$" +
-                                  std::to_string(stored.amount) + " (payment " + stored.paymentId + "), not batch " +
-                                  pending.batchId + " of creditor " + pending.creditorId + ", NT$" +
-                                  std::to_string(pending.amount));
+        if (!outcome.intent) {
+            // The live payment that blocked the insert failed meanwhile (try again), or the payment id is taken.
+            if (attempt < 3) continue;
+            throw StoreError(backend_ + ": beginning a payment: the payment with idempotency key " +
+                             pending.idempotencyKey + " was neither inserted nor found (payment id " +
+                             pending.paymentId + " taken?)");
+        }
+        PaymentIntent intent = std::move(*outcome.intent);
+        const PaymentRecord& stored = intent.payment;
+        if (stored.batchId != pending.batchId || stored.creditorId != pending.creditorId ||
+            stored.amount != pending.amount) {
+            throw IdempotencyConflict("idempotency key " + pending.idempotencyKey + " was used for batch " +
+                                      stored.batchId + " of creditor " + stored.creditorId + ", NT$" +
+                                      std::to_string(stored.amount) + " (payment " + stored.paymentId +
+                                      "), not batch " + pending.batchId + " of creditor " + pending.creditorId +
+                                      ", NT$" + std::to_string(pending.amount));
+        }
+        return intent;
     }
-    return intent;
 }
 
 void Store::completePayment(const std::string& paymentId, const std::string& status, const std::string& providerTxnId,

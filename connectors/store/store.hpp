@@ -120,6 +120,89 @@ struct PaymentIntent {
     bool created = false;   ///< this call inserted it; false when the key was already there
 };
 
+// ==== SMS application and quick pickup (SPEC 4.1, 4.2; migration 3; defined in sms_store.cpp): types ====
+
+/// One processed inbound SMS (SPEC 4.1): the dedupe record that makes a redelivered gateway message change nothing.
+/// Timestamps are ISO 8601 text; an unset one is "".
+struct InboundRecord {
+    std::string gatewayMsgId;  ///< the gateway's id of the message; unique
+    std::string msisdn;        ///< the sender, `09` + 8 digits
+    std::string receivedAt;    ///< as the gateway reported it
+    /// alert | resent | help | invalid_id | identity_failed | locked | limit | unknown_service | malformed
+    std::string outcome;
+    std::string replyNotificationId;  ///< the one reply it got
+    std::string createdAt;            ///< when it was recorded
+
+    bool operator==(const InboundRecord&) const = default;
+};
+
+/// One pickup prepared for a citizen (SPEC 4.2). Times the scheduler compares are unix seconds; the others ISO 8601
+/// text ("" when unset).
+struct PickupRecord {
+    std::string pickupId;
+    std::string code;  ///< 6 digits, unique among open pickups (a collected or expired pickup's code may recur)
+    std::string applicantId;
+    std::string msisdn;
+    int service = 0;  ///< the service's code, 1–5
+    std::string office;
+    long long deadlineAt = 0;  ///< unix seconds; collectable while now <= deadlineAt
+    long long remindAt = 0;    ///< unix seconds; the reminder is due from then
+    std::string state;         ///< open | collected | expired
+    std::string createdAt;
+    std::string collectedAt;
+    std::string remindedAt;      ///< set once the reminder went out
+    std::string claimedBy;       ///< the engine holding the reminder's lease ("" when none)
+    long long claimedUntil = 0;  ///< unix seconds; the lease ends then
+
+    bool operator==(const PickupRecord&) const = default;
+};
+
+/// One outbound SMS (SPEC 4.2), kept so that it is sent once per notification id and retried until delivered or dead.
+struct NotificationRecord {
+    std::string notificationId;  ///< the caller's; a second insert with it is a no-op
+    std::string msisdn;
+    std::string text;
+    std::string kind;          ///< pickup_alert | reminder | reply
+    std::string pickupId;      ///< the pickup it is about ("" when none)
+    int attempt = 0;           ///< sends so far: markNotificationSent() adds one
+    std::string status;        ///< queued | sent | delivered | failed | dead
+    std::string gatewayMsgId;  ///< the gateway's id of the last send, for delivery reports
+    int segments = 0;          ///< segments of the last send
+    std::string error;         ///< the last failure's reason
+    std::string createdAt;
+    std::string updatedAt;
+
+    bool operator==(const NotificationRecord&) const = default;
+};
+
+/// What Store::recordSmsOutcome stored, or found stored for the gateway message.
+struct SmsOutcomeResult {
+    InboundRecord inbound;               ///< as stored
+    NotificationRecord reply;            ///< the inbound SMS's one reply, as stored
+    std::optional<PickupRecord> pickup;  ///< the pickup the reply names (new or re-sent), as stored; none otherwise
+    bool created = false;                ///< this call stored them; false when the message was recorded before
+};
+
+/// The new pickup's code is the code of another open pickup: draw another code and call again. Nothing was stored.
+class CodeCollision : public PermanentError {
+  public:
+    explicit CodeCollision(const std::string& what) : PermanentError("store: " + what) {}
+};
+
+/// What a counter collection (SPEC 4.2, POST /api/v1/pickups/{code}/collect) found.
+enum class CollectOutcome { collected, wrong_id, expired, already_collected, not_found };
+
+/// "collected", "wrong_id", "expired", "already_collected", "not_found".
+const char* toString(CollectOutcome outcome) noexcept;
+
+/// What Store::collectPickup did.
+struct CollectResult {
+    CollectOutcome outcome = CollectOutcome::not_found;
+    std::optional<PickupRecord> pickup;  ///< the pickup it is about, as stored after the call; none for not_found
+};
+
+// ==== end of SMS types ====
+
 class Store;
 
 /// Writes one uploaded batch atomically: its rows in chunks while the file streams in, then the batch record with its
@@ -216,8 +299,11 @@ class Store {
     /// The first half of a payment (DESIGN.md "Correctness"): records `pending` as a pending payment (its status and
     /// published flag are set here, empty timestamps stamped; payment id, key, batch and creditor are required:
     /// std::invalid_argument otherwise) in one transaction, or finds the record the ledger already has for its
-    /// idempotency key. Throws IdempotencyConflict when that record is for another batch, creditor or amount. Safe to
-    /// call concurrently with one key: exactly one call creates the record.
+    /// idempotency key. Throws IdempotencyConflict when that record is for another batch, creditor or amount, and when
+    /// the key is new but the batch already has a payment that is not failed (pending or succeeded) under another key
+    /// ("batch … already has a payment"; a unique index, migration 3, so that two keys can never both be live for
+    /// one batch). Safe to call concurrently: with one key exactly one call creates the record; with different keys
+    /// for one batch at most one does while none of its payments is live.
     PaymentIntent beginPayment(const PaymentRecord& pending);
     /// The second half: records the provider's answer (status succeeded or failed, else std::invalid_argument) on a
     /// pending payment and, in the same transaction when it succeeded, marks its batch paid and moves it from
@@ -234,6 +320,73 @@ class Store {
     /// NT$ charged for a batch: the sum of its succeeded payments.
     long long paidTotal(const std::string& batchId);
     std::optional<PaymentRecord> findPaymentByKey(const std::string& idempotencyKey);
+
+    // ==== SMS application and quick pickup (SPEC 4; migration 3; defined in sms_store.cpp) ====
+
+    /// The record of an inbound SMS already processed, by the gateway's message id.
+    std::optional<InboundRecord> findInbound(const std::string& gatewayMsgId);
+
+    /// Records what an inbound SMS came to, in ONE transaction: the inbound row, the new pickup (when it made one) and
+    /// its reply notification. When the gateway message id was recorded before, inserts nothing and returns the
+    /// stored inbound row, its reply and pickup with created=false: the same SMS processed twice (or concurrently)
+    /// gets one reply. Required (std::invalid_argument otherwise): inbound.gatewayMsgId, msisdn and outcome;
+    /// reply.notificationId, msisdn and a known kind; a new pickup's id, a 6-digit code and applicantId. An empty
+    /// inbound.replyNotificationId becomes reply.notificationId and an empty reply.pickupId the new pickup's id (ids
+    /// that disagree are std::invalid_argument); an empty state becomes open (pickup) or queued (reply), empty
+    /// timestamps now. A reply whose notification id is stored already keeps the stored one. Throws CodeCollision
+    /// when the pickup's code is that of another open pickup (nothing is stored: draw another code and call again),
+    /// PermanentError when the pickup id is taken, and StoreError.
+    SmsOutcomeResult recordSmsOutcome(const InboundRecord& inbound, const std::optional<PickupRecord>& newPickup,
+                                      const NotificationRecord& reply);
+
+    /// The open pickup of this applicant for this service (the newest, should there be several), so that applying
+    /// again re-sends it. With nowUnix > 0 a pickup whose deadline has passed (deadlineAt < nowUnix; open only because
+    /// expireDue() has not run yet) does not count.
+    std::optional<PickupRecord> openPickupFor(const std::string& applicantId, int service, long long nowUnix = 0);
+
+    /// A counter collection by code and the applicant's ID (SPEC 4.2). The pickup considered is the applicant's open
+    /// one with that code, else the applicant's newest with that code, else another applicant's (the open one first,
+    /// then the newest): codes are unique among open pickups only. Outcomes: collected (open → collected by a
+    /// conditional update, stamping collectedAt; of concurrent calls exactly one collects, the others get
+    /// already_collected); wrong_id (the pickup is another applicant's); expired (state expired, or open with its
+    /// deadline passed, nowUnix > deadlineAt, which marks it expired); already_collected; not_found (no pickup has
+    /// that code).
+    CollectResult collectPickup(const std::string& code, const std::string& applicantId, long long nowUnix);
+
+    /// Claims due reminders for `owner` until nowUnix + leaseSeconds and returns them as claimed, at most `limit`,
+    /// earliest first. Due: open, remindAt <= nowUnix <= deadlineAt, not reminded yet, and unclaimed or with a lease
+    /// that ended (claimedUntil < nowUnix). Each row is claimed by a conditional update, so that of several engines
+    /// (or threads) claiming at once exactly one gets a pickup; another may take it over only once the lease ended
+    /// without markReminded(). Requires a non-empty owner and leaseSeconds >= 1 (std::invalid_argument).
+    std::vector<PickupRecord> claimDueReminders(long long nowUnix, const std::string& owner, int leaseSeconds,
+                                                int limit);
+    /// Records that a pickup's reminder went out (reminded_at = nowIso, or now when empty); the first stamp stays.
+    /// Unknown ids are ignored.
+    void markReminded(const std::string& pickupId, const std::string& nowIso = "");
+    /// Marks every open pickup whose deadline has passed (deadlineAt < nowUnix) expired, in one conditional update,
+    /// and returns how many changed: of several engines running it at once, each pickup is counted by one.
+    int expireDue(long long nowUnix);
+
+    /// Stores a notification (an empty status becomes queued; empty timestamps now); a second insert with the same
+    /// notification id is a no-op that keeps the first. notificationId, msisdn and a known kind and status are
+    /// required (std::invalid_argument otherwise).
+    void insertNotification(const NotificationRecord& notification);
+    /// Records a send the gateway accepted: status sent, its message id and segments, attempt + 1, error cleared.
+    /// Unknown ids are ignored.
+    void markNotificationSent(const std::string& notificationId, const std::string& gatewayMsgId, int segments);
+    /// Sets a notification's status (queued | sent | delivered | failed | dead, else std::invalid_argument) and error:
+    /// a delivery report's, or dead after the last attempt. Unknown ids are ignored.
+    void markNotificationStatus(const std::string& notificationId, const std::string& status,
+                                const std::string& error = "");
+    std::optional<NotificationRecord> findNotification(const std::string& notificationId);
+    /// The notification whose last send had this gateway message id (a delivery report's); the newest if several.
+    std::optional<NotificationRecord> findNotificationByGatewayMsgId(const std::string& gatewayMsgId);
+    /// Notifications with this status, oldest first, at most `limit` (e.g. queued to send, failed to retry).
+    std::vector<NotificationRecord> notificationsWithStatus(const std::string& status, int limit);
+    /// The dead letters: notifications with status dead, oldest first, at most `limit`.
+    std::vector<NotificationRecord> deadNotifications(int limit);
+
+    // ==== end of SMS application and quick pickup ====
 
     [[nodiscard]] const std::string& backend() const { return backend_; }
 

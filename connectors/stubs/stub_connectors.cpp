@@ -232,7 +232,8 @@ SendReceipt StubSmsGateway::send(const OutboundSms& sms) {
             if (file_.is_open()) {
                 file_ << "{\"notification_id\":" << jsonString(record.notificationId)
                       << ",\"msisdn\":" << jsonString(record.msisdn) << ",\"text\":" << jsonString(record.text)
-                      << ",\"segments\":" << record.segments << ",\"sent_at\":" << jsonString(record.sentAt) << "}\n";
+                      << ",\"segments\":" << record.segments << ",\"sent_at\":" << jsonString(record.sentAt)
+                      << ",\"gateway_msg_id\":" << jsonString(record.gatewayMsgId) << "}\n";
                 file_.flush();
                 if (!file_) {
                     // Not recorded as sent, so a retry writes the line again (a torn line may remain).

@@ -528,7 +528,8 @@ TEST_P(StoreBatchesTest, WritersCommitWhileResultsAndPaymentsAreWrittenAllAlong)
             const std::string elsewhere = testing::uniqueName("batch");
             for (int row = 1; !stop; ++row, ++rounds) {
                 store.upsertResults({foundResult(elsewhere, row)});
-                store.beginPayment(newPayment(elsewhere, 250));
+                // A batch has one live payment at most (migration 3): each round pays another.
+                store.beginPayment(newPayment(testing::uniqueName("batch"), 250));
             }
         } catch (const std::exception& error) {
             backgroundError = error.what();
@@ -719,6 +720,81 @@ TEST_P(StoreBatchesTest, ConcurrentPaymentsWithOneKeyCreateExactlyOneRecord) {
     }
     EXPECT_EQ(created, 1);
     EXPECT_EQ(countOf("payments", pending.batchId), 1);
+}
+
+TEST_P(StoreBatchesTest, ABatchWithALivePaymentRefusesAnotherKey) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    const BatchRecord written = writeBatch(store, batch, makeRows(batch.batchId, 2, 0));
+    const PaymentIntent first = store.beginPayment(newPayment(batch.batchId, written.feeTotal));
+    ASSERT_TRUE(first.created);
+
+    // Pending: another key is refused, naming the batch; the first key still gives its record.
+    const PaymentRecord other = newPayment(batch.batchId, written.feeTotal);
+    try {
+        store.beginPayment(other);
+        FAIL() << "a second live payment for one batch was accepted";
+    } catch (const IdempotencyConflict& error) {
+        EXPECT_FALSE(error.isRetryable());
+        EXPECT_NE(std::string(error.what()).find("batch " + batch.batchId + " already has a payment"),
+                  std::string::npos)
+            << error.what();
+    }
+    EXPECT_EQ(store.findPaymentByKey(other.idempotencyKey), std::nullopt);
+    EXPECT_FALSE(store.beginPayment(first.payment).created);
+
+    // Failed: the batch is free for a new key, which is then the live one.
+    store.completePayment(first.payment.paymentId, "failed", "", "card_blocked");
+    const PaymentIntent second = store.beginPayment(other);
+    EXPECT_TRUE(second.created);
+    EXPECT_THROW(store.beginPayment(newPayment(batch.batchId, written.feeTotal)), IdempotencyConflict);
+
+    // Succeeded: still refused (the engine checks the batch's state before; this is the store's guarantee).
+    store.completePayment(second.payment.paymentId, "succeeded", "EZ-9");
+    EXPECT_THROW(store.beginPayment(newPayment(batch.batchId, written.feeTotal)), IdempotencyConflict);
+    EXPECT_EQ(store.paidTotal(batch.batchId), written.feeTotal);
+    EXPECT_EQ(countOf("payments", batch.batchId), 2);
+}
+
+TEST_P(StoreBatchesTest, ConcurrentPaymentsWithDifferentKeysForOneBatchLetExactlyOneThrough) {
+    constexpr int kThreads = 8;
+    settings_.poolSize = kThreads;
+    Store store(settings_);
+    const std::string batchId = testing::uniqueName("batch");
+
+    std::vector<PaymentIntent> intents(kThreads);
+    std::vector<std::string> conflicts(kThreads);
+    std::vector<std::string> errors(kThreads);
+    std::latch start(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            const PaymentRecord mine = newPayment(batchId, 750);  // a key of its own
+            start.arrive_and_wait();
+            try {
+                intents[t] = store.beginPayment(mine);
+            } catch (const IdempotencyConflict& error) {
+                conflicts[t] = error.what();
+            } catch (const std::exception& error) {
+                errors[t] = error.what();
+            }
+        });
+    }
+    for (auto& thread : threads) thread.join();
+
+    int created = 0;
+    int refused = 0;
+    for (int t = 0; t < kThreads; ++t) {
+        EXPECT_EQ(errors[t], "") << "thread " << t;
+        created += intents[t].created ? 1 : 0;
+        if (!conflicts[t].empty()) {
+            ++refused;
+            EXPECT_NE(conflicts[t].find("already has a payment"), std::string::npos) << conflicts[t];
+        }
+    }
+    EXPECT_EQ(created, 1);
+    EXPECT_EQ(refused, kThreads - 1);
+    EXPECT_EQ(countOf("payments", batchId), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreBatchesTest, ::testing::Values("sqlite", "postgresql"),

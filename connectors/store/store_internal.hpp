@@ -1,0 +1,84 @@
+#pragma once
+// Internal to connectors/store: what the Store's source files (store.cpp, sms_store.cpp) share — leasing a pooled
+// session (Store::withSession), error texts, column-wise selects. Not for use outside this folder.
+#include <Poco/Data/Session.h>
+#include <Poco/Data/SessionPool.h>
+#include <Poco/Data/Statement.h>
+
+#include <chrono>
+#include <semaphore>
+#include <stdexcept>
+#include <string>
+
+#include "connectors/store/store.hpp"
+
+namespace taxdesk::connectors::detail {
+
+/// How long a call waits for a free pooled session.
+inline constexpr auto kSessionWait = std::chrono::seconds(30);
+
+/// libpq's messages span several indented lines; a log line should not.
+std::string oneLine(const std::string& text);
+
+/// The StoreError text for a call that found every pooled session busy for kSessionWait.
+std::string sessionsBusy(const std::string& backend, const char* purpose, int poolSize);
+
+/// std::invalid_argument naming `call` when `value` is empty.
+void requireField(const std::string& value, const char* what, const char* call);
+
+/// Gives a permit back to the semaphore when it goes out of scope.
+class PermitRelease {
+  public:
+    explicit PermitRelease(std::counting_semaphore<>& permits) : permits_(permits) {}
+    ~PermitRelease() { permits_.release(); }
+    PermitRelease(const PermitRelease&) = delete;
+    PermitRelease& operator=(const PermitRelease&) = delete;
+
+  private:
+    std::counting_semaphore<>& permits_;
+};
+
+/// Runs a SELECT of `Columns` (a struct with `void into(Statement&)` and `toRecords()`) with `values` bound to its
+/// placeholders in order.
+template <typename Columns, typename... Values>
+auto select(Poco::Data::Session& session, const std::string& statement, const Values&... values) {
+    using Poco::Data::Keywords::bind;
+    Columns columns;
+    Poco::Data::Statement query(session);
+    query << statement;
+    columns.into(query);
+    (query, ..., bind(values));
+    query.execute();
+    return columns.toRecords();
+}
+
+}  // namespace taxdesk::connectors::detail
+
+namespace taxdesk::connectors {
+
+template <typename Work>
+auto Store::withSession(const char* purpose, Work&& work) {
+    for (int attempt = 1;; ++attempt) {
+        try {
+            if (!permits_->try_acquire_for(detail::kSessionWait)) {
+                throw StoreError(detail::sessionsBusy(backend_, purpose, poolSize_));
+            }
+            const detail::PermitRelease release(*permits_);
+            Poco::Data::Session session = pool_->get();  // back to the pool when it goes out of scope
+            try {
+                return work(session);
+            } catch (const Poco::Exception&) {
+                // A pooled connection the server dropped (restart, idle timeout) fails once, then reports itself
+                // disconnected and the pool discards it. One retry on a fresh session is safe: upserts are
+                // idempotent and reads harmless (only an insertToken whose commit reply was lost would then report a
+                // duplicate).
+                if (attempt == 1 && !session.isConnected()) continue;
+                throw;
+            }
+        } catch (const Poco::Exception& error) {
+            throw StoreError(backend_ + ": " + purpose + ": " + detail::oneLine(error.displayText()));
+        }
+    }
+}
+
+}  // namespace taxdesk::connectors

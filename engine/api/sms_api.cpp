@@ -1,0 +1,178 @@
+#include "engine/api/sms_api.hpp"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Timestamp.h>
+
+#include "engine/api/auth.hpp"
+#include "engine/dead_letter.hpp"
+#include "engine/sms_stage.hpp"
+#include "jobs/common/json.hpp"
+#include "jobs/identity/identifiers.hpp"
+#include "jobs/sms/inbound.hpp"
+
+namespace taxdesk::engine::api {
+namespace {
+
+Poco::JSON::Object::Ptr readObject(HttpRequest& request) {
+    try {
+        return Poco::JSON::Parser().parse(request.raw.stream()).extract<Poco::JSON::Object::Ptr>();
+    } catch (const Poco::Exception& error) {
+        throw HttpError(400, "bad_json", "the body must be a JSON object: " + error.displayText());
+    }
+}
+
+std::string text(const Poco::JSON::Object::Ptr& object, const std::string& field) {
+    try {
+        return object->optValue<std::string>(field, "");
+    } catch (const Poco::Exception&) {
+        throw HttpError(400, "bad_field", "'" + field + "' must be a string");
+    }
+}
+
+}  // namespace
+
+SmsApi::SmsApi(SmsApiSettings settings, connectors::Store& store, const connectors::kafka::KafkaSettings& kafka)
+    : settings_(std::move(settings)), store_(store) {
+    producer_ = std::make_unique<connectors::kafka::Producer>(kafka, [this](const connectors::kafka::DeliveryReport& r) {
+        if (!r.ok) ++failedDeliveries_;  // under producerMutex_: only flush() inside produceAcknowledged serves these
+    });
+    producer_->warmTopics({settings_.inboundTopic, settings_.outboundTopic, settings_.outboundDeadLetter}, 10000);
+}
+
+std::vector<Route> SmsApi::routes() {
+    return {
+        {"POST", "/api/v1/sms/inbound", [this](HttpRequest& r) { return inbound(r); }},
+        {"POST", "/api/v1/sms/dlr", [this](HttpRequest& r) { return deliveryReport(r); }},
+        {"POST", "/api/v1/pickups/{code}/collect", [this](HttpRequest& r) { return collect(r); }},
+    };
+}
+
+void SmsApi::produceAcknowledged(const std::vector<std::pair<std::string, std::string>>& keyed,
+                                 const std::string& topic) {
+    std::lock_guard lock(producerMutex_);
+    failedDeliveries_ = 0;
+    for (const auto& [key, value] : keyed) producer_->produce(topic, key, value);
+    if (!producer_->flush(10000) || failedDeliveries_ > 0)
+        throw HttpError(503, "not_queued", "the messages could not be queued; send them again (they are deduplicated)");
+}
+
+HttpReply SmsApi::inbound(HttpRequest& request) {
+    authenticate(request, store_, {"gateway"});
+    const auto body = readObject(request);
+    std::vector<Poco::JSON::Object::Ptr> messages;
+    if (body->has("messages")) {
+        const auto array = body->getArray("messages");
+        if (!array) throw HttpError(400, "bad_field", "'messages' must be an array");
+        for (std::size_t i = 0; i < array->size(); ++i) {
+            const auto item = array->getObject(static_cast<unsigned>(i));
+            if (!item) throw HttpError(400, "bad_field", "messages[" + std::to_string(i) + "] must be an object");
+            messages.push_back(item);
+        }
+    } else {
+        messages.push_back(body);
+    }
+    if (messages.empty()) throw HttpError(400, "no_messages", "no messages");
+    if (messages.size() > settings_.maxMessages)
+        throw HttpError(413, "too_many_messages", "at most " + std::to_string(settings_.maxMessages) + " a request");
+
+    // Every message is checked before any is queued: a request is queued whole or not at all.
+    std::vector<std::pair<std::string, std::string>> keyed;
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        const auto& message = messages[i];
+        const std::string where = messages.size() > 1 ? "messages[" + std::to_string(i) + "]: " : "";
+        const auto msisdn = jobs::sms::normalizeMsisdn(text(message, "msisdn"));
+        if (!msisdn) throw HttpError(400, "bad_msisdn", where + "msisdn must be 09 and 8 digits, or +8869 and 8 digits");
+        const std::string id = text(message, "gateway_msg_id");
+        if (id.empty() || id.size() > 200) throw HttpError(400, "bad_gateway_msg_id", where + "gateway_msg_id is required");
+        const std::string smsText = text(message, "text");
+        if (smsText.size() > 1000) throw HttpError(400, "bad_text", where + "text is over 1000 bytes");
+        std::string value;
+        jobs::json::ObjectWriter(value)
+            .field("msisdn", *msisdn)
+            .field("text", smsText)
+            .field("gateway_msg_id", id)
+            .field("received_at", text(message, "received_at"))
+            .close();
+        keyed.emplace_back(*msisdn, std::move(value));
+    }
+    produceAcknowledged(keyed, settings_.inboundTopic);
+    std::string reply;
+    jobs::json::ObjectWriter(reply).field("accepted", static_cast<long long>(keyed.size())).close();
+    return jsonReply(202, std::move(reply));
+}
+
+HttpReply SmsApi::deliveryReport(HttpRequest& request) {
+    authenticate(request, store_, {"gateway"});
+    const auto body = readObject(request);
+    const std::string id = text(body, "gateway_msg_id");
+    const std::string status = text(body, "status");
+    if (id.empty()) throw HttpError(400, "bad_gateway_msg_id", "gateway_msg_id is required");
+    if (status != "delivered" && status != "failed")
+        throw HttpError(400, "bad_status", "status must be delivered or failed");
+    const auto notification = store_.findNotificationByGatewayMsgId(id);
+    if (!notification) throw HttpError(404, "not_found", "no message sent with gateway_msg_id " + id);
+    std::string outcome = status;
+    if (status == "delivered") {
+        store_.markNotificationStatus(notification->notificationId, "delivered", "");
+    } else if (notification->status != "failed" && notification->status != "dead") {
+        const std::string error = text(body, "error");
+        if (notification->attempt < settings_.maxAttempts) {
+            // Another attempt under its own id: the gateway sends an id once.
+            store_.markNotificationStatus(notification->notificationId, "failed", error);
+            connectors::NotificationRecord retry = *notification;
+            const auto base = notification->notificationId.substr(0, notification->notificationId.find("#"));
+            retry.notificationId = base + "#" + std::to_string(notification->attempt + 1);  // #2, #3, …
+            retry.attempt = notification->attempt;  // sends so far; the sender's send makes it one more
+            retry.status = "queued";
+            retry.gatewayMsgId.clear();
+            retry.segments = 0;
+            retry.error.clear();
+            store_.insertNotification(retry);
+            produceAcknowledged({{retry.msisdn, notificationJson(retry)}}, settings_.outboundTopic);
+            outcome = "retried";
+        } else {
+            store_.markNotificationStatus(notification->notificationId, "dead", error);
+            produceAcknowledged({{notification->msisdn,
+                                  deadLetterValue(notificationJson(*notification), error.empty() ? "delivery failed" : error,
+                                                  notification->attempt)}},
+                                settings_.outboundDeadLetter);
+            outcome = "dead_letter";
+        }
+    }
+    std::string reply;
+    jobs::json::ObjectWriter(reply).field("gateway_msg_id", id).field("outcome", outcome).close();
+    return jsonReply(200, std::move(reply));
+}
+
+HttpReply SmsApi::collect(HttpRequest& request) {
+    authenticate(request, store_, {"counter"});
+    const auto body = readObject(request);
+    const std::string applicant = jobs::identity::normalize(text(body, "debtor_id"));
+    if (jobs::identity::classify(applicant) == jobs::identity::IdKind::invalid)
+        throw HttpError(400, "invalid_id", "debtor_id is not a valid ID");
+    const std::string code = request.params.at("code");
+    const auto result = store_.collectPickup(code, applicant, Poco::Timestamp().epochTime());
+    using Outcome = connectors::CollectOutcome;
+    switch (result.outcome) {
+        case Outcome::collected: {
+            std::string reply;
+            jobs::json::ObjectWriter(reply)
+                .field("code", code)
+                .field("state", "collected")
+                .field("service", result.pickup ? result.pickup->service : 0)
+                .field("office", result.pickup ? result.pickup->office : "")
+                .close();
+            return jsonReply(200, std::move(reply));
+        }
+        case Outcome::wrong_id: return errorReply(409, "wrong_id", "the ID is not the applicant's");
+        case Outcome::already_collected: return errorReply(409, "already_collected", "this pickup was collected");
+        case Outcome::expired: return errorReply(410, "expired", "the pickup deadline has passed");
+        case Outcome::not_found: break;
+    }
+    return errorReply(404, "not_found", "no pickup with code " + code);
+}
+
+}  // namespace taxdesk::engine::api

@@ -1,0 +1,40 @@
+#pragma once
+// SPEC 4 and 5, the SMS side: the gateway hands in inbound SMS and delivery reports; the counter collects pickups.
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "connectors/kafka/kafka.hpp"
+#include "connectors/store/store.hpp"
+#include "engine/http_server.hpp"
+
+namespace taxdesk::engine::api {
+
+struct SmsApiSettings {
+    std::string inboundTopic;        ///< sms.inbound
+    std::string outboundTopic;       ///< notifications.outbound
+    std::string outboundDeadLetter;  ///< notifications.outbound.dlq
+    int maxAttempts = 3;
+    std::size_t maxMessages = 1000;  ///< messages in one POST
+};
+
+class SmsApi {
+public:
+    SmsApi(SmsApiSettings settings, connectors::Store& store, const connectors::kafka::KafkaSettings& kafka);
+    [[nodiscard]] std::vector<Route> routes();
+
+private:
+    HttpReply inbound(HttpRequest& request);
+    HttpReply deliveryReport(HttpRequest& request);
+    HttpReply collect(HttpRequest& request);
+    /// Produces and waits until the broker acknowledged every message; throws HttpError 503 otherwise.
+    void produceAcknowledged(const std::vector<std::pair<std::string, std::string>>& keyed, const std::string& topic);
+
+    SmsApiSettings settings_;
+    connectors::Store& store_;
+    std::mutex producerMutex_;
+    int failedDeliveries_ = 0;
+    std::unique_ptr<connectors::kafka::Producer> producer_;
+};
+
+}  // namespace taxdesk::engine::api

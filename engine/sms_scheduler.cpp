@@ -1,0 +1,74 @@
+#include "engine/sms_scheduler.hpp"
+
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeFormatter.h>
+#include <Poco/Environment.h>
+#include <Poco/Logger.h>
+#include <Poco/Process.h>
+#include <Poco/Timestamp.h>
+
+#include <chrono>
+
+#include "engine/sms_stage.hpp"
+#include "jobs/sms/inbound.hpp"
+#include "jobs/sms/pickup_rules.hpp"
+#include "jobs/sms/replies.hpp"
+
+namespace taxdesk::engine {
+
+SmsScheduler::SmsScheduler(SchedulerSettings settings, connectors::Store& store)
+    : settings_(std::move(settings)), store_(store) {
+    owner_ = Poco::Environment::nodeName() + "-" + std::to_string(Poco::Process::id());
+    producer_ = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
+}
+
+SmsScheduler::~SmsScheduler() { stop(); }
+
+void SmsScheduler::start() {
+    thread_ = std::thread([this] {
+        while (!stopping_.load()) {
+            try {
+                runOnce(Poco::Timestamp().epochTime());
+            } catch (const std::exception& error) {
+                Poco::Logger::get("scheduler").warning("round failed, next round retries: %s", std::string(error.what()));
+            }
+            for (int waited = 0; waited < settings_.intervalMs && !stopping_.load(); waited += 100)
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    });
+}
+
+void SmsScheduler::stop() {
+    if (stopping_.exchange(true)) return;
+    if (thread_.joinable()) thread_.join();
+}
+
+int SmsScheduler::runOnce(std::int64_t nowUnix) {
+    int sent = 0;
+    for (const auto& pickup : store_.claimDueReminders(nowUnix, owner_, settings_.leaseSeconds, 100)) {
+        const auto service = jobs::sms::serviceFromCode(pickup.service);
+        if (!service) continue;
+        connectors::NotificationRecord reminder;
+        reminder.notificationId = "r-" + pickup.pickupId;
+        reminder.msisdn = pickup.msisdn;
+        reminder.kind = "reminder";
+        reminder.pickupId = pickup.pickupId;
+        reminder.attempt = 0;
+        reminder.status = "queued";
+        reminder.text = jobs::sms::reminderText(*service, pickup.office,
+                                                {jobs::sms::taipeiDate(pickup.deadlineAt), 18}, pickup.code);
+        store_.insertNotification(reminder);
+        producer_->produce(settings_.outboundTopic, reminder.msisdn, notificationJson(reminder));
+        // Marked only once the broker has it: a crash in between sends it again, under the same id (sent once).
+        if (!producer_->flush(10000)) break;
+        store_.markReminded(pickup.pickupId,
+                            Poco::DateTimeFormatter::format(Poco::Timestamp(), Poco::DateTimeFormat::ISO8601_FORMAT));
+        ++sent;
+    }
+    const int expired = store_.expireDue(nowUnix);
+    if (sent || expired)
+        Poco::Logger::get("scheduler").information("%d reminders sent, %d pickups expired", sent, expired);
+    return sent;
+}
+
+}  // namespace taxdesk::engine

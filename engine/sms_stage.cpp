@@ -1,0 +1,249 @@
+#include "engine/sms_stage.hpp"
+
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeFormatter.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Logger.h>
+#include <Poco/RandomStream.h>
+#include <Poco/Timestamp.h>
+
+#include <random>
+
+#include "engine/dead_letter.hpp"
+#include "jobs/common/json.hpp"
+#include "jobs/identity/identifiers.hpp"
+#include "jobs/sms/inbound.hpp"
+#include "jobs/sms/replies.hpp"
+
+namespace taxdesk::engine {
+namespace {
+
+using jobs::sms::ParsedSms;
+
+std::int64_t unixNow() { return Poco::Timestamp().epochTime(); }
+
+std::string sixDigitCode() {
+    static thread_local std::mt19937 generator{std::random_device{}()};
+    char code[8];
+    std::snprintf(code, sizeof code, "%06d", std::uniform_int_distribution<int>(0, 999999)(generator));
+    return code;
+}
+
+/// The Taipei date as YYYYMMDD, for the daily counter's key.
+std::string dayKey(std::int64_t unixSeconds) {
+    const auto date = jobs::sms::taipeiDate(unixSeconds);
+    char text[16];
+    std::snprintf(text, sizeof text, "%04d%02d%02d", date.year, date.month, date.day);
+    return text;
+}
+
+}  // namespace
+
+std::string notificationJson(const connectors::NotificationRecord& notification) {
+    std::string out;
+    jobs::json::ObjectWriter(out)
+        .field("notification_id", notification.notificationId)
+        .field("msisdn", notification.msisdn)
+        .field("text", notification.text)
+        .field("kind", notification.kind)
+        .field("attempt", notification.attempt + 1)  // this send's number (the record counts sends made)
+        .close();
+    return out;
+}
+
+SmsStage::SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, connectors::Store& store,
+                   std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics)
+    : settings_(std::move(settings)),
+      connectors_(std::move(connectors)),
+      store_(store),
+      redis_(std::move(redis)),
+      metrics_(metrics) {}
+
+std::unique_ptr<PreparedBatch> SmsStage::prepare(const std::vector<connectors::kafka::Message>& batch) {
+    auto prepared = std::make_unique<PreparedBatch>();
+    prepared->out.resize(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        std::string reason;
+        const auto reply = handle(batch[i].value(), reason);
+        if (reply) {
+            prepared->out[i].push_back({settings_.outboundTopic, reply->msisdn, notificationJson(*reply)});
+        } else {
+            prepared->out[i].push_back({settings_.inboundDeadLetter, std::string(batch[i].key()),
+                                        deadLetterValue(batch[i].value(), reason, 1)});
+            metrics_.messagesFailed.Increment();
+        }
+    }
+    return prepared;
+}
+
+std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view value, std::string& deadLetterReason) {
+    std::string msisdnText;
+    std::string text;
+    std::string gatewayMsgId;
+    std::string receivedAt;
+    try {
+        const auto object = Poco::JSON::Parser().parse(std::string(value)).extract<Poco::JSON::Object::Ptr>();
+        msisdnText = object->optValue<std::string>("msisdn", "");
+        text = object->optValue<std::string>("text", "");
+        gatewayMsgId = object->optValue<std::string>("gateway_msg_id", "");
+        receivedAt = object->optValue<std::string>("received_at", "");
+    } catch (const Poco::Exception& error) {
+        deadLetterReason = "not an inbound SMS object: " + error.displayText();
+        return std::nullopt;
+    }
+    const auto msisdn = jobs::sms::normalizeMsisdn(msisdnText);
+    if (!msisdn || gatewayMsgId.empty()) {
+        deadLetterReason = !msisdn ? "msisdn is not 09xxxxxxxx or +8869xxxxxxxx" : "gateway_msg_id is missing";
+        return std::nullopt;
+    }
+
+    // The same gateway_msg_id again: its one reply, again (the sender sends a notification id once).
+    if (const auto seen = store_.findInbound(gatewayMsgId)) {
+        if (const auto reply = store_.findNotification(seen->replyNotificationId)) return reply;
+    }
+
+    const std::int64_t now = unixNow();
+    const ParsedSms parsed = jobs::sms::parseSmsText(text);
+    connectors::InboundRecord inbound;
+    inbound.gatewayMsgId = gatewayMsgId;
+    inbound.msisdn = *msisdn;
+    inbound.receivedAt = receivedAt;
+    connectors::NotificationRecord reply;
+    reply.notificationId = "n-" + gatewayMsgId;
+    reply.msisdn = *msisdn;
+    reply.kind = "reply";
+    reply.attempt = 0;
+    reply.status = "queued";
+    std::optional<connectors::PickupRecord> pickup;
+
+    auto finish = [&](const std::string& outcome, std::string replyText) {
+        inbound.outcome = outcome;
+        inbound.replyNotificationId = reply.notificationId;
+        reply.text = std::move(replyText);
+        for (int attempt = 0;; ++attempt) {
+            try {
+                const auto result = store_.recordSmsOutcome(inbound, pickup, reply);
+                return std::optional(result.reply);
+            } catch (const connectors::CodeCollision&) {
+                if (attempt >= 20 || !pickup) throw;
+                pickup->code = sixDigitCode();  // taken by another open pickup: draw again
+                reply.text = jobs::sms::pickupAlert(*jobs::sms::serviceFromCode(pickup->service), pickup->office,
+                                                    jobs::sms::pickupDeadline(settings_.calendar,
+                                                                              jobs::sms::taipeiDate(now),
+                                                                              settings_.pickupBusinessDays),
+                                                    pickup->code);
+            }
+        }
+    };
+
+    if (parsed.kind == ParsedSms::Kind::help) return finish("help", jobs::sms::helpText());
+    if (parsed.kind == ParsedSms::Kind::unknownService) return finish("unknown_service", jobs::sms::unknownServiceText());
+    if (parsed.kind == ParsedSms::Kind::malformed) return finish("malformed", jobs::sms::malformedText());
+    if (parsed.kind == ParsedSms::Kind::invalidId) return finish("invalid_id", jobs::sms::invalidIdText());
+
+    // An application. Counters and locks are shared by every engine through Redis; without Redis, refuse.
+    const std::string idLock = "sms:lock:id:" + parsed.id;
+    const std::string msisdnLock = "sms:lock:msisdn:" + *msisdn;
+    try {
+        const auto locks = redis_->mget({idLock, msisdnLock});
+        if (locks[0] || locks[1]) return finish("locked", jobs::sms::lockedText(settings_.lockSeconds / 60));
+        const long long today = redis_->incrWithExpiry("sms:daily:" + *msisdn + ":" + dayKey(now), 2 * 24 * 3600);
+        if (today > settings_.dailyLimit) return finish("limit", jobs::sms::dailyLimitText(settings_.dailyLimit));
+    } catch (const connectors::RedisError& error) {
+        Poco::Logger::get("sms").warning("Redis unavailable, application refused: %s", std::string(error.what()));
+        return finish("unavailable", jobs::sms::unavailableText());
+    }
+
+    // Identity: the registry knows a living person, and the NHI card's last four digits match.
+    const auto person = connectors_.registry->lookup(parsed.id);
+    const bool identified = person && !person->deceased && !person->company &&
+                            connectors_.nhi->verifyLast4(parsed.id, parsed.nhiLast4);
+    if (!identified) {
+        try {
+            const long long byId = redis_->incrWithExpiry("sms:fail:id:" + parsed.id, settings_.lockSeconds);
+            const long long byMsisdn = redis_->incrWithExpiry("sms:fail:msisdn:" + *msisdn, settings_.lockSeconds);
+            if (byId >= settings_.lockFailures || byMsisdn >= settings_.lockFailures) {
+                redis_->setMany({{idLock, "1"}, {msisdnLock, "1"}}, settings_.lockSeconds);
+                Poco::Logger::get("sms").information("locked %s and %s after failed identity checks",
+                                                     jobs::identity::mask(parsed.id),
+                                                     msisdn->substr(0, 4) + "***" + msisdn->substr(7));
+            }
+        } catch (const connectors::RedisError&) {
+            // The failure still gets its reply; the count is lost only while Redis is away.
+        }
+        return finish("identity_failed", jobs::sms::identityFailedText());
+    }
+
+    const int service = jobs::sms::serviceCode(*parsed.service);
+    // Already prepared and not yet collected: the same pickup again, nothing new.
+    if (const auto open = store_.openPickupFor(parsed.id, service, now)) {
+        reply.kind = "pickup_alert";
+        reply.pickupId = open->pickupId;
+        const jobs::sms::PickupDeadline deadline{jobs::sms::taipeiDate(open->deadlineAt), 18};
+        return finish("resent", jobs::sms::pickupAlert(*parsed.service, open->office, deadline, open->code));
+    }
+
+    const auto deadline =
+        jobs::sms::pickupDeadline(settings_.calendar, jobs::sms::taipeiDate(now), settings_.pickupBusinessDays);
+    connectors::PickupRecord created;
+    created.pickupId = "p-" + gatewayMsgId;
+    created.code = sixDigitCode();
+    created.applicantId = parsed.id;
+    created.msisdn = *msisdn;
+    created.service = service;
+    created.office = settings_.offices->officeFor(person->district);
+    created.deadlineAt = jobs::sms::expiresAt(deadline);
+    created.remindAt = jobs::sms::reminderAt(deadline);
+    created.state = "open";
+    pickup = created;
+    reply.kind = "pickup_alert";
+    reply.pickupId = created.pickupId;
+    return finish("alert", jobs::sms::pickupAlert(*parsed.service, created.office, deadline, created.code));
+}
+
+SenderStage::SenderStage(SmsSettings settings, std::shared_ptr<connectors::SmsGateway> gateway,
+                         connectors::Store& store, PipelineMetrics metrics, prometheus::Counter& segments)
+    : settings_(std::move(settings)), gateway_(std::move(gateway)), store_(store), metrics_(metrics),
+      segments_(segments) {}
+
+std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors::kafka::Message>& batch) {
+    auto prepared = std::make_unique<PreparedBatch>();
+    prepared->out.resize(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        connectors::NotificationRecord notification;
+        try {
+            const auto object =
+                Poco::JSON::Parser().parse(std::string(batch[i].value())).extract<Poco::JSON::Object::Ptr>();
+            notification.notificationId = object->getValue<std::string>("notification_id");
+            notification.msisdn = object->getValue<std::string>("msisdn");
+            notification.text = object->getValue<std::string>("text");
+            notification.kind = object->optValue<std::string>("kind", "reply");
+            notification.attempt = std::max(0, object->optValue<int>("attempt", 1) - 1);
+        } catch (const Poco::Exception& error) {
+            prepared->out[i].push_back({settings_.outboundDeadLetter, std::string(batch[i].key()),
+                                        deadLetterValue(batch[i].value(), "not a notification: " + error.displayText(), 1)});
+            metrics_.messagesFailed.Increment();
+            continue;
+        }
+        notification.status = "queued";
+        store_.insertNotification(notification);  // a no-op when the SMS stage already wrote it
+        const auto known = store_.findNotification(notification.notificationId);
+        if (known && known->status != "queued") continue;  // sent before (a replay): the gateway is not asked twice
+        try {
+            // The gateway is idempotent by notification id, so a retry after a lost answer sends nothing twice.
+            const auto receipt = gateway_->send({notification.notificationId, notification.msisdn, notification.text});
+            store_.markNotificationSent(notification.notificationId, receipt.gatewayMsgId, receipt.segments);
+            segments_.Increment(receipt.segments);
+        } catch (const connectors::ConnectorError& error) {
+            if (error.isRetryable()) throw;  // the batch is tried again with back-off
+            store_.markNotificationStatus(notification.notificationId, "dead", error.what());
+            prepared->out[i].push_back({settings_.outboundDeadLetter, notification.msisdn,
+                                        deadLetterValue(batch[i].value(), error.what(), notification.attempt)});
+            metrics_.messagesFailed.Increment();
+        }
+    }
+    return prepared;
+}
+
+}  // namespace taxdesk::engine

@@ -1,0 +1,71 @@
+#pragma once
+// SPEC 4: the SMS application pipeline's stage (`sms.inbound` → identity → pickup → one reply on
+// `notifications.outbound`) and the sender's stage (`notifications.outbound` → SMS gateway).
+#include <memory>
+#include <string>
+
+#include "connectors/api/connector_set.hpp"
+#include "connectors/redis/redis_client.hpp"
+#include "connectors/store/store.hpp"
+#include "engine/metrics.hpp"
+#include "engine/pipeline.hpp"
+#include "jobs/sms/pickup_rules.hpp"
+
+namespace taxdesk::engine {
+
+struct SmsSettings {
+    std::string outboundTopic;      ///< notifications.outbound
+    std::string inboundDeadLetter;  ///< sms.inbound.dlq
+    std::string outboundDeadLetter; ///< notifications.outbound.dlq
+    int dailyLimit = 5;
+    int pickupBusinessDays = 3;
+    int maxAttempts = 3;
+    int lockFailures = 3;     ///< failed identity checks that lock an ID and an msisdn …
+    int lockSeconds = 600;    ///< … for this long, counted over the same window
+    jobs::sms::BusinessCalendar calendar;
+    std::shared_ptr<const jobs::sms::OfficeTable> offices;
+};
+
+/// The JSON of a notification on notifications.outbound: {notification_id, msisdn, text, kind, attempt}.
+std::string notificationJson(const connectors::NotificationRecord& notification);
+
+/// Processes inbound SMS. Each message's effects (the inbound record, a pickup, the reply) are written in one
+/// transaction during prepare(), keyed by gateway_msg_id: a message seen again re-sends the same reply and changes
+/// nothing else, so prepare() may write (its replay is harmless) and commit() has nothing left to do. Messages of
+/// one msisdn are processed in order (one partition, one thread).
+class SmsStage : public BatchStage {
+public:
+    /// `redis` holds the shared counters (daily limit, failed checks) and locks; when it is unreachable, applications
+    /// are refused ("try again later") rather than let a limit be exceeded.
+    SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, connectors::Store& store,
+             std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics);
+    std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override;
+
+    /// Processes one inbound SMS value (JSON), returning the reply to produce. Throws ConnectorError when a
+    /// dependency failed in a way that a retry may mend; returns nullopt for a message that goes to the DLQ.
+    std::optional<connectors::NotificationRecord> handle(std::string_view value, std::string& deadLetterReason);
+
+private:
+    SmsSettings settings_;
+    connectors::ConnectorSet connectors_;
+    connectors::Store& store_;
+    std::unique_ptr<connectors::RedisClient> redis_;
+    PipelineMetrics metrics_;
+};
+
+/// Sends notifications through the SMS gateway connector and records what was sent (segments, gateway id).
+class SenderStage : public BatchStage {
+public:
+    SenderStage(SmsSettings settings, std::shared_ptr<connectors::SmsGateway> gateway, connectors::Store& store,
+                PipelineMetrics metrics, prometheus::Counter& segments);
+    std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override;
+
+private:
+    SmsSettings settings_;
+    std::shared_ptr<connectors::SmsGateway> gateway_;
+    connectors::Store& store_;
+    PipelineMetrics metrics_;
+    prometheus::Counter& segments_;
+};
+
+}  // namespace taxdesk::engine

@@ -1,0 +1,569 @@
+// SPEC 4.1, 4.2: the SMS grammar, msisdn forms, pickup deadlines, the holidays and offices tables, reply texts.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "jobs/identity/identifiers.hpp"
+#include "jobs/sms/inbound.hpp"
+#include "jobs/sms/pickup_rules.hpp"
+#include "jobs/sms/replies.hpp"
+#include "jobs/sms/segments.hpp"
+
+namespace taxdesk::jobs::sms {
+
+// Found by argument-dependent lookup, so outside the unnamed namespace.
+void PrintTo(const LocalDate& date, std::ostream* os) {
+    *os << toString(date);
+}
+
+namespace {
+
+using Kind = ParsedSms::Kind;
+
+// ---- the inbound text ---------------------------------------------------------------------------------------
+
+struct ParseCase {
+    const char* label;
+    std::string text;
+    Kind kind;
+    std::optional<Service> service = std::nullopt;
+    std::string id = "";        ///< expected normalised ID (application and invalidId)
+    std::string nhiLast4 = "";  ///< expected last four digits (application and invalidId)
+};
+
+void PrintTo(const ParseCase& c, std::ostream* os) {
+    *os << c.label;
+}
+
+class ParseTest : public ::testing::TestWithParam<ParseCase> {};
+
+TEST_P(ParseTest, Parses) {
+    const ParseCase& c = GetParam();
+    const ParsedSms parsed = parseSmsText(c.text);
+    EXPECT_EQ(toString(parsed.kind), std::string(toString(c.kind)));
+    EXPECT_EQ(parsed.service, c.service);
+    EXPECT_EQ(parsed.id, c.id);
+    EXPECT_EQ(parsed.nhiLast4, c.nhiLast4);
+}
+
+constexpr Service kP = Service::propertyIncome;
+constexpr Service kT = Service::taxPaymentCertificate;
+constexpr Service kR = Service::taxRegistration;
+constexpr Service kA = Service::arrearsReply;
+constexpr Service kS = Service::savingsDeduction;
+
+INSTANTIATE_TEST_SUITE_P(
+    Applications, ParseTest,
+    ::testing::Values(
+        ParseCase{"code_1", "1 A123456789 1234", Kind::application, kP, "A123456789", "1234"},
+        ParseCase{"code_2", "2 A123456789 1234", Kind::application, kT, "A123456789", "1234"},
+        ParseCase{"code_3", "3 A123456789 1234", Kind::application, kR, "A123456789", "1234"},
+        ParseCase{"code_4", "4 A123456789 1234", Kind::application, kA, "A123456789", "1234"},
+        ParseCase{"code_5", "5 A123456789 0000", Kind::application, kS, "A123456789", "0000"},
+        ParseCase{"keyword_1", "財產所得 A123456789 1234", Kind::application, kP, "A123456789", "1234"},
+        ParseCase{"keyword_2", "納稅證明 A123456789 1234", Kind::application, kT, "A123456789", "1234"},
+        ParseCase{"keyword_3", "稅籍資料 A123456789 1234", Kind::application, kR, "A123456789", "1234"},
+        ParseCase{"keyword_4", "欠稅查復 A123456789 1234", Kind::application, kA, "A123456789", "1234"},
+        ParseCase{"keyword_5", "免扣證 A123456789 1234", Kind::application, kS, "A123456789", "1234"},
+        ParseCase{"full_name_1", "財產所得資料 A123456789 1234", Kind::application, kP, "A123456789", "1234"},
+        ParseCase{"full_name_4", "違章欠稅查復表 A123456789 1234", Kind::application, kA, "A123456789", "1234"},
+        ParseCase{"full_width_code", "１ A123456789 1234", Kind::application, kP, "A123456789", "1234"},
+        ParseCase{"ideographic_spaces", "1\u3000A123456789\u30001234", Kind::application, kP, "A123456789", "1234"},
+        ParseCase{"all_full_width", "２\u3000Ａ１２３４５６７８９\u3000１２３４", Kind::application, kT, "A123456789",
+                  "1234"},
+        ParseCase{"full_width_lower_case_id", "3 ａ１２３４５６７８９ 5678", Kind::application, kR, "A123456789",
+                  "5678"},
+        ParseCase{"tabs", "3\tA123456789\t1234", Kind::application, kR, "A123456789", "1234"},
+        ParseCase{"runs_and_ends", "  4 \t A123456789 \u3000 1234 \r\n", Kind::application, kA, "A123456789", "1234"},
+        ParseCase{"no_break_space", "5\u00A0A123456789\u00A01234", Kind::application, kS, "A123456789", "1234"},
+        ParseCase{"lower_case_id", "1 a123456789 1234", Kind::application, kP, "A123456789", "1234"},
+        ParseCase{"female_id", "1 A223456781 9876", Kind::application, kP, "A223456781", "9876"},
+        ParseCase{"resident_certificate", "1 A800000014 1234", Kind::application, kP, "A800000014", "1234"}));
+
+INSTANTIATE_TEST_SUITE_P(
+    Help, ParseTest,
+    ::testing::Values(ParseCase{"zero", "0", Kind::help}, ParseCase{"question_mark", "?", Kind::help},
+                      ParseCase{"full_width_question_mark", "？", Kind::help},
+                      ParseCase{"shuo_ming", "說明", Kind::help}, ParseCase{"HELP", "HELP", Kind::help},
+                      ParseCase{"help_lower", "help", Kind::help}, ParseCase{"Help_mixed", "HeLp", Kind::help},
+                      ParseCase{"help_full_width", "ｈｅｌｐ", Kind::help},
+                      ParseCase{"help_surrounded", " \u3000help\t", Kind::help},
+                      ParseCase{"help_followed", "help me please", Kind::help},
+                      ParseCase{"zero_followed_by_application", "0 A123456789 1234", Kind::help},
+                      ParseCase{"shuo_ming_followed", "說明 財產所得", Kind::help}));
+
+INSTANTIATE_TEST_SUITE_P(
+    Rejected, ParseTest,
+    ::testing::Values(
+        ParseCase{"code_6", "6 A123456789 1234", Kind::unknownService},
+        ParseCase{"code_10", "10 A123456789 1234", Kind::unknownService},
+        ParseCase{"code_01", "01 A123456789 1234", Kind::unknownService},
+        ParseCase{"id_without_service", "A123456789 1234", Kind::unknownService},
+        ParseCase{"unknown_keyword", "查詢 A123456789 1234", Kind::unknownService},
+        ParseCase{"partial_keyword", "財產 A123456789 1234", Kind::unknownService},
+        ParseCase{"unknown_word_alone", "hello", Kind::unknownService}, ParseCase{"empty", "", Kind::malformed},
+        ParseCase{"blank", " \u3000\t\r\n", Kind::malformed}, ParseCase{"service_only", "1", Kind::malformed, kP},
+        ParseCase{"keyword_only", "財產所得", Kind::malformed, kP},
+        ParseCase{"missing_last4", "1 A123456789", Kind::malformed, kP},
+        ParseCase{"extra_word", "1 A123456789 1234 5678", Kind::malformed, kP},
+        ParseCase{"id_and_last4_run_together", "1 A1234567891234", Kind::malformed, kP},
+        ParseCase{"service_and_id_run_together", "1A123456789 1234", Kind::unknownService},
+        ParseCase{"last4_three_digits", "1 A123456789 123", Kind::malformed, kP},
+        ParseCase{"last4_five_digits", "1 A123456789 12345", Kind::malformed, kP},
+        ParseCase{"last4_letter", "1 A123456789 12a4", Kind::malformed, kP},
+        ParseCase{"bad_checksum", "1 A123456788 1234", Kind::invalidId, kP, "A123456788", "1234"},
+        ParseCase{"bad_checksum_keyword", "免扣證 a123456788 4321", Kind::invalidId, kS, "A123456788", "4321"},
+        ParseCase{"id_too_short", "2 A12345678 1234", Kind::invalidId, kT, "A12345678", "1234"},
+        ParseCase{"second_digit_3", "2 A323456789 1234", Kind::invalidId, kT, "A323456789", "1234"},
+        ParseCase{"business_number_is_no_person", "1 22099131 1234", Kind::invalidId, kP, "22099131", "1234"},
+        ParseCase{"not_an_id", "1 XYZ 1234", Kind::invalidId, kP, "XYZ", "1234"}));
+
+TEST(ServiceTest, NamesCodesAndKeywords) {
+    const std::vector<std::tuple<Service, int, std::string, std::string, std::string>> expected = {
+        {Service::propertyIncome, 1, "財產所得資料", "財產所得", "property_income"},
+        {Service::taxPaymentCertificate, 2, "綜所稅納稅證明", "納稅證明", "tax_payment_certificate"},
+        {Service::taxRegistration, 3, "綜所稅稅籍資料", "稅籍資料", "tax_registration"},
+        {Service::arrearsReply, 4, "違章欠稅查復表", "欠稅查復", "arrears_reply"},
+        {Service::savingsDeduction, 5, "儲蓄免扣證", "免扣證", "savings_deduction"},
+    };
+    ASSERT_EQ(kAllServices.size(), expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        const auto& [service, code, name, keyword, ascii] = expected[i];
+        EXPECT_EQ(kAllServices[i], service);
+        EXPECT_EQ(serviceCode(service), code);
+        EXPECT_EQ(serviceFromCode(code), service);
+        EXPECT_EQ(serviceName(service), name);
+        EXPECT_EQ(serviceKeyword(service), keyword);
+        EXPECT_EQ(toString(service), ascii);
+        EXPECT_EQ(serviceFromString(ascii), service);
+    }
+    EXPECT_EQ(serviceFromCode(0), std::nullopt);
+    EXPECT_EQ(serviceFromCode(6), std::nullopt);
+    EXPECT_EQ(serviceFromString("財產所得"), std::nullopt);
+}
+
+// ---- the sender's number ------------------------------------------------------------------------------------
+
+struct MsisdnCase {
+    const char* label;
+    std::string raw;
+    std::optional<std::string> expected;
+};
+
+void PrintTo(const MsisdnCase& c, std::ostream* os) {
+    *os << c.label;
+}
+
+class MsisdnTest : public ::testing::TestWithParam<MsisdnCase> {};
+
+TEST_P(MsisdnTest, Normalizes) {
+    const MsisdnCase& c = GetParam();
+    EXPECT_EQ(normalizeMsisdn(c.raw), c.expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Spec41, MsisdnTest,
+    ::testing::Values(
+        MsisdnCase{"local", "0912345678", "0912345678"}, MsisdnCase{"international", "+886912345678", "0912345678"},
+        MsisdnCase{"dashes", "0912-345-678", "0912345678"}, MsisdnCase{"spaces", "0912 345 678", "0912345678"},
+        MsisdnCase{"international_spaced", "+886 912-345-678", "0912345678"},
+        MsisdnCase{"surrounding_space", " \t0912345678\u3000", "0912345678"},
+        MsisdnCase{"full_width", "０９１２３４５６７８", "0912345678"},
+        MsisdnCase{"full_width_international", "＋８８６９１２－３４５６７８", "0912345678"},
+        MsisdnCase{"international_no_plus", "886912345678", "0912345678"},
+        MsisdnCase{"international_dial_prefix", "00886912345678", "0912345678"},
+        MsisdnCase{"parentheses", "(0912)345678", "0912345678"}, MsisdnCase{"empty", "", std::nullopt},
+        MsisdnCase{"landline", "0212345678", std::nullopt}, MsisdnCase{"nine_digits", "091234567", std::nullopt},
+        MsisdnCase{"eleven_digits", "09123456789", std::nullopt},
+        MsisdnCase{"no_trunk_zero", "912345678", std::nullopt},
+        MsisdnCase{"international_landline", "+886212345678", std::nullopt},
+        MsisdnCase{"international_with_trunk_zero", "+8860912345678", std::nullopt},
+        MsisdnCase{"international_too_short", "+88691234567", std::nullopt},
+        MsisdnCase{"letter", "0912a45678", std::nullopt}, MsisdnCase{"other_country", "+1 0912345678", std::nullopt},
+        MsisdnCase{"plus_in_the_middle", "09+12345678", std::nullopt},
+        MsisdnCase{"slash", "0912/345678", std::nullopt}));
+
+// ---- deadlines ------------------------------------------------------------------------------------------------
+
+BusinessCalendar testCalendar() {
+    // A few real holidays around the cases below: Mid-Autumn and Teachers' Day, National Day (observed), the
+    // Constitution Day and New Year's Day.
+    return BusinessCalendar({{2026, 9, 25}, {2026, 9, 28}, {2026, 10, 9}, {2026, 12, 25}, {2027, 1, 1}});
+}
+
+struct DeadlineCase {
+    const char* label;
+    LocalDate appliedOn;
+    int businessDays;
+    LocalDate expected;
+};
+
+void PrintTo(const DeadlineCase& c, std::ostream* os) {
+    *os << c.label;
+}
+
+class DeadlineTest : public ::testing::TestWithParam<DeadlineCase> {};
+
+TEST_P(DeadlineTest, CountsBusinessDaysAfterTheApplication) {
+    const DeadlineCase& c = GetParam();
+    const PickupDeadline deadline = pickupDeadline(testCalendar(), c.appliedOn, c.businessDays);
+    EXPECT_EQ(toString(deadline.date), toString(c.expected));
+    EXPECT_EQ(deadline.hour, 18);
+    EXPECT_TRUE(testCalendar().isBusinessDay(deadline.date));
+}
+
+INSTANTIATE_TEST_SUITE_P(Spec42, DeadlineTest,
+                         ::testing::Values(DeadlineCase{"monday_n3_thursday", {2026, 11, 23}, 3, {2026, 11, 26}},
+                                           DeadlineCase{"monday_n1_tuesday", {2026, 11, 23}, 1, {2026, 11, 24}},
+                                           DeadlineCase{"thursday_n2_monday", {2026, 11, 26}, 2, {2026, 11, 30}},
+                                           DeadlineCase{"friday_n3_wednesday", {2026, 11, 27}, 3, {2026, 12, 2}},
+                                           DeadlineCase{"friday_n1_monday", {2026, 11, 27}, 1, {2026, 11, 30}},
+                                           DeadlineCase{"saturday_n1_monday", {2026, 11, 28}, 1, {2026, 11, 30}},
+                                           DeadlineCase{"sunday_n3_wednesday", {2026, 11, 29}, 3, {2026, 12, 2}},
+                                           DeadlineCase{"eve_of_mid_autumn_n1", {2026, 9, 24}, 1, {2026, 9, 29}},
+                                           DeadlineCase{"eve_of_mid_autumn_n3", {2026, 9, 24}, 3, {2026, 10, 1}},
+                                           DeadlineCase{"on_a_holiday_n1", {2026, 9, 25}, 1, {2026, 9, 29}},
+                                           DeadlineCase{"eve_of_national_day_n1", {2026, 10, 8}, 1, {2026, 10, 12}},
+                                           DeadlineCase{"eve_of_national_day_n3", {2026, 10, 8}, 3, {2026, 10, 14}},
+                                           DeadlineCase{
+                                               "eve_of_constitution_day_n1", {2026, 12, 24}, 1, {2026, 12, 28}},
+                                           DeadlineCase{"year_end_n1", {2026, 12, 31}, 1, {2027, 1, 4}},
+                                           DeadlineCase{"year_end_n3", {2026, 12, 31}, 3, {2027, 1, 6}},
+                                           DeadlineCase{"december_30_n3", {2026, 12, 30}, 3, {2027, 1, 5}},
+                                           DeadlineCase{"month_end_february", {2027, 2, 26}, 1, {2027, 3, 1}},
+                                           DeadlineCase{"leap_day", {2028, 2, 28}, 1, {2028, 2, 29}}));
+
+TEST(DeadlineRulesTest, RejectsNonPositiveBusinessDays) {
+    EXPECT_THROW(pickupDeadline(testCalendar(), {2026, 11, 23}, 0), std::invalid_argument);
+    EXPECT_THROW(pickupDeadline(testCalendar(), {2026, 11, 23}, -1), std::invalid_argument);
+    EXPECT_THROW((void)testCalendar().addBusinessDays({2026, 11, 23}, -1), std::invalid_argument);
+    EXPECT_EQ(testCalendar().addBusinessDays({2026, 11, 28}, 0), (LocalDate{2026, 11, 28}));
+}
+
+TEST(DeadlineRulesTest, BusinessDays) {
+    const BusinessCalendar calendar = testCalendar();
+    EXPECT_TRUE(calendar.isBusinessDay({2026, 11, 23}));   // Monday
+    EXPECT_TRUE(calendar.isBusinessDay({2026, 11, 27}));   // Friday
+    EXPECT_FALSE(calendar.isBusinessDay({2026, 11, 28}));  // Saturday
+    EXPECT_FALSE(calendar.isBusinessDay({2026, 11, 29}));  // Sunday
+    EXPECT_FALSE(calendar.isBusinessDay({2027, 1, 1}));    // holiday on a Friday
+    EXPECT_TRUE(BusinessCalendar().isBusinessDay({2027, 1, 1}));
+    EXPECT_EQ(dayOfWeek({1970, 1, 1}), 4);
+    EXPECT_EQ(dayOfWeek({2026, 11, 30}), 1);
+    EXPECT_EQ(dayOfWeek({1969, 12, 31}), 3);
+}
+
+struct InstantCase {
+    const char* label;
+    std::int64_t unixSeconds;
+    LocalDate taipeiDate;
+};
+
+void PrintTo(const InstantCase& c, std::ostream* os) {
+    *os << c.label;
+}
+
+class TaipeiDateTest : public ::testing::TestWithParam<InstantCase> {};
+
+TEST_P(TaipeiDateTest, IsUtcPlusEight) {
+    EXPECT_EQ(toString(taipeiDate(GetParam().unixSeconds)), toString(GetParam().taipeiDate));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AsiaTaipei, TaipeiDateTest,
+    ::testing::Values(InstantCase{"epoch_is_8am", 0, {1970, 1, 1}},
+                      InstantCase{"before_epoch_midnight_taipei", -28800, {1970, 1, 1}},
+                      InstantCase{"one_second_before_taipei_midnight_1969", -28801, {1969, 12, 31}},
+                      InstantCase{"utc_evening_is_next_taipei_day", 1795708800, {2026, 11, 27}},  // 16:00Z
+                      InstantCase{"last_second_of_taipei_day", 1795708799, {2026, 11, 26}},
+                      InstantCase{"friday_evening_application", 1795782600, {2026, 11, 27}}));  // 20:30 +08
+
+TEST(DeadlineRulesTest, ReminderAndExpiryInstants) {
+    const PickupDeadline deadline{{2026, 11, 30}, 18};
+    EXPECT_EQ(expiresAt(deadline), 1796032800);   // 2026-11-30T18:00:00+08:00
+    EXPECT_EQ(reminderAt(deadline), 1796000400);  // 2026-11-30T09:00:00+08:00
+    EXPECT_EQ(taipeiUnixSeconds({2026, 11, 30}, 18, 0), 1796032800);
+    EXPECT_EQ(taipeiUnixSeconds({2026, 11, 26}, 24, 0), taipeiUnixSeconds({2026, 11, 27}, 0, 0));
+    EXPECT_EQ(taipeiDate(expiresAt(deadline)), deadline.date);
+    EXPECT_EQ(taipeiDate(reminderAt(deadline)), deadline.date);
+
+    // A Friday-evening application: received 2026-11-27T20:30+08:00, due Wednesday 18:00 Taipei.
+    const PickupDeadline fromFriday = pickupDeadline(testCalendar(), taipeiDate(1795782600), 3);
+    EXPECT_EQ(fromFriday.date, (LocalDate{2026, 12, 2}));
+    EXPECT_EQ(expiresAt(fromFriday), 1796032800 + 2 * 86400);
+}
+
+// ---- the holidays file ----------------------------------------------------------------------------------------
+
+TEST(HolidaysFileTest, ReadsDatesCommentsAndBlankLines) {
+    std::istringstream in(
+        "\xEF\xBB\xBF# holidays\r\n"
+        "\r\n"
+        "2026-01-01\r\n"
+        "  2026-02-16   # 除夕\n"
+        "\t\n"
+        "2026-02-16\n"  // listed twice: counts once
+        "2027-01-01");  // no final line break
+    const BusinessCalendar calendar = loadHolidays(in);
+    EXPECT_EQ(calendar.holidays(), (std::set<LocalDate>{{2026, 1, 1}, {2026, 2, 16}, {2027, 1, 1}}));
+    EXPECT_FALSE(calendar.isBusinessDay({2026, 2, 16}));
+
+    std::istringstream empty("");
+    EXPECT_TRUE(loadHolidays(empty).holidays().empty());
+}
+
+struct BadFileCase {
+    const char* label;
+    std::string text;
+    std::string expectedInMessage;
+};
+
+void PrintTo(const BadFileCase& c, std::ostream* os) {
+    *os << c.label;
+}
+
+class BadHolidaysTest : public ::testing::TestWithParam<BadFileCase> {};
+
+TEST_P(BadHolidaysTest, ThrowsNamingTheLine) {
+    std::istringstream in(GetParam().text);
+    try {
+        (void)loadHolidays(in);
+        FAIL() << "no exception";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find(GetParam().expectedInMessage), std::string::npos) << e.what();
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Errors, BadHolidaysTest,
+                         ::testing::Values(BadFileCase{"bad_month", "2026-01-01\n\n# c\n2026-13-01\n", "line 4"},
+                                           BadFileCase{"february_30", "2026-02-30\n", "line 1"},
+                                           BadFileCase{"not_leap_year", "# 2027\n2027-02-29\n", "line 2"},
+                                           BadFileCase{"unpadded", "2026-01-01\n2026-1-1\n", "line 2"},
+                                           BadFileCase{"slashes", "2026/01/01\n", "line 1"},
+                                           BadFileCase{"two_dates", "2026-01-01 2026-01-02\n", "line 1"},
+                                           BadFileCase{"words", "2026-01-01\r\n2026-01-02\r\nNew Year\r\n", "line 3"},
+                                           BadFileCase{"roc_year", "115-01-01\n", "'115-01-01'"},
+                                           BadFileCase{"day_zero", "2026-01-00\n", "line 1"}));
+
+// ---- the office table -----------------------------------------------------------------------------------------
+
+std::string sourcePath(const std::string& relative) {
+    return std::string(TAXDESK_SOURCE_DIR) + "/" + relative;
+}
+
+OfficeTable configuredOffices() {
+    std::ifstream in(sourcePath("config/offices.properties"));
+    EXPECT_TRUE(in.is_open()) << "config/offices.properties";
+    return OfficeTable::load(in);
+}
+
+struct OfficeCase {
+    std::string district;
+    std::string office;
+};
+
+void PrintTo(const OfficeCase& c, std::ostream* os) {
+    *os << c.district;
+}
+
+class OfficeTest : public ::testing::TestWithParam<OfficeCase> {};
+
+TEST_P(OfficeTest, ConfiguredTableMapsTheDistrict) {
+    EXPECT_EQ(configuredOffices().officeFor(GetParam().district), GetParam().office);
+}
+
+INSTANTIATE_TEST_SUITE_P(Taipei, OfficeTest,
+                         ::testing::Values(OfficeCase{"中正區", "中正分局"}, OfficeCase{"大同區", "大同分局"},
+                                           OfficeCase{"中山區", "中北分局"}, OfficeCase{"松山區", "松山分局"},
+                                           OfficeCase{"大安區", "大安分局"}, OfficeCase{"萬華區", "萬華分局"},
+                                           OfficeCase{"信義區", "信義分局"}, OfficeCase{"士林區", "士林分局"},
+                                           OfficeCase{"北投區", "北投分局"}, OfficeCase{"內湖區", "內湖分局"},
+                                           OfficeCase{"南港區", "南港分局"}, OfficeCase{"文山區", "文山分局"},
+                                           OfficeCase{" 信義區 ", "信義分局"}, OfficeCase{"板橋區", "總局"},
+                                           OfficeCase{"", "總局"}));
+
+TEST(OfficeTableTest, ConfiguredTableListsTheTwelveDistricts) {
+    const OfficeTable table = configuredOffices();
+    EXPECT_EQ(table.entries().size(), 12U);
+    EXPECT_EQ(table.defaultOffice(), "總局");
+}
+
+TEST(OfficeTableTest, ReadsPropertiesLines) {
+    std::istringstream in(
+        "\xEF\xBB\xBF# comment\r\n"
+        "! also a comment\r\n"
+        "\r\n"
+        "信義區=信義分局\r\n"
+        "  大安區   =   大安分局  \n"
+        "default = 總局");
+    const OfficeTable table = OfficeTable::load(in);
+    EXPECT_EQ(table.officeFor("信義區"), "信義分局");
+    EXPECT_EQ(table.officeFor("大安區"), "大安分局");
+    EXPECT_EQ(table.officeFor("中山區"), "總局");
+    EXPECT_EQ(table.entries().size(), 2U);
+}
+
+class BadOfficesTest : public ::testing::TestWithParam<BadFileCase> {};
+
+TEST_P(BadOfficesTest, ThrowsNamingTheProblem) {
+    std::istringstream in(GetParam().text);
+    try {
+        (void)OfficeTable::load(in);
+        FAIL() << "no exception";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find(GetParam().expectedInMessage), std::string::npos) << e.what();
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Errors, BadOfficesTest,
+    ::testing::Values(BadFileCase{"no_default", "信義區 = 信義分局\n", "default"},
+                      BadFileCase{"empty_file", "", "default"},
+                      BadFileCase{"no_equals", "default = 總局\n# c\n信義區 信義分局\n", "line 3"},
+                      BadFileCase{"empty_value", "default = 總局\n信義區 =\n", "line 2"},
+                      BadFileCase{"empty_key", "default = 總局\n = 信義分局\n", "line 2"},
+                      BadFileCase{"duplicate_district", "信義區 = 信義分局\ndefault = 總局\n信義區 = 大安分局\n",
+                                  "line 3"},
+                      BadFileCase{"duplicate_default", "default = 總局\ndefault = 大安分局\n", "line 2"}));
+
+// ---- the configured holidays ----------------------------------------------------------------------------------
+
+TEST(HolidaysFileTest, ConfiguredFileLoadsAndListsWeekdaysOnly) {
+    std::ifstream in(sourcePath("config/holidays.txt"));
+    ASSERT_TRUE(in.is_open()) << "config/holidays.txt";
+    const BusinessCalendar calendar = loadHolidays(in);
+    EXPECT_GE(calendar.holidays().size(), 20U);
+    for (const LocalDate& day : calendar.holidays()) {
+        // The file lists observed days: a weekend entry would be a mistake (a holiday whose 補假 was forgotten).
+        EXPECT_NE(dayOfWeek(day), 0) << toString(day);
+        EXPECT_NE(dayOfWeek(day), 6) << toString(day);
+    }
+    for (const LocalDate& day : {LocalDate{2026, 1, 1}, LocalDate{2026, 5, 1}, LocalDate{2026, 10, 9},
+                                 LocalDate{2027, 1, 1}, LocalDate{2027, 10, 11}}) {
+        EXPECT_TRUE(calendar.holidays().contains(day)) << toString(day);
+    }
+    // The Friday before the 2026 Lunar New Year break: the next business day is Monday 2026-02-23.
+    EXPECT_EQ(calendar.addBusinessDays({2026, 2, 13}, 1), (LocalDate{2026, 2, 23}));
+}
+
+// ---- replies --------------------------------------------------------------------------------------------------
+
+const PickupDeadline kSpecDeadline{{2026, 11, 30}, 18};
+
+TEST(RepliesTest, AlertIsExactlySpecExample) {
+    EXPECT_EQ(pickupAlert(Service::propertyIncome, "信義分局", kSpecDeadline, "482913"),
+              "【臺北國稅局】您申請的財產所得資料已備妥，請於11/30 18:00前持身分證至信義分局快速取件櫃台領取，"
+              "取件碼482913");
+}
+
+TEST(RepliesTest, DatesAreNotZeroPadded) {
+    const std::string alert = pickupAlert(Service::savingsDeduction, "大安分局", {{2027, 3, 5}, 18}, "000123");
+    EXPECT_NE(alert.find("請於3/5 18:00前"), std::string::npos) << alert;
+    EXPECT_NE(alert.find("儲蓄免扣證"), std::string::npos);
+    EXPECT_NE(alert.find("取件碼000123"), std::string::npos);
+    EXPECT_NE(pickupAlert(Service::savingsDeduction, "大安分局", {{2027, 3, 5}, 9}, "1").find("3/5 09:00前"),
+              std::string::npos);
+}
+
+TEST(RepliesTest, ReminderCarriesTheSameFacts) {
+    const std::string text = reminderText(Service::taxRegistration, "中北分局", kSpecDeadline, "482913");
+    for (const char* part : {"【臺北國稅局】", "綜所稅稅籍資料", "今日11/30 18:00前", "中北分局", "取件碼482913"}) {
+        EXPECT_NE(text.find(part), std::string::npos) << part << " in " << text;
+    }
+}
+
+TEST(RepliesTest, HelpListsEveryServiceAndTheFormat) {
+    const std::string text = helpText();
+    EXPECT_NE(text.find("服務代碼 身分證字號 健保卡末4碼"), std::string::npos) << text;
+    for (Service service : kAllServices) {
+        const std::string entry = std::to_string(serviceCode(service)) + serviceName(service);
+        EXPECT_NE(text.find(entry), std::string::npos) << entry;
+    }
+    EXPECT_NE(malformedText().find("服務代碼 身分證字號 健保卡末4碼"), std::string::npos);
+    EXPECT_NE(lockedText(10).find("10分鐘後"), std::string::npos);
+    EXPECT_NE(dailyLimitText(5).find("5次"), std::string::npos);
+    EXPECT_EQ(replyForParse(Kind::help), helpText());
+    EXPECT_EQ(replyForParse(Kind::unknownService), unknownServiceText());
+    EXPECT_EQ(replyForParse(Kind::malformed), malformedText());
+    EXPECT_EQ(replyForParse(Kind::invalidId), invalidIdText());
+    EXPECT_THROW((void)replyForParse(Kind::application), std::invalid_argument);
+}
+
+TEST(RepliesTest, EveryTextFitsOneSegment) {
+    // The longest service names and offices make the longest alert and reminder.
+    const std::vector<std::pair<std::string, std::string>> texts = {
+        {"alert (spec example)", pickupAlert(Service::propertyIncome, "信義分局", kSpecDeadline, "482913")},
+        {"alert (longest)", pickupAlert(Service::taxPaymentCertificate, "中北分局", {{2026, 12, 31}, 18}, "482913")},
+        {"reminder (longest)",
+         reminderText(Service::taxPaymentCertificate, "中北分局", {{2026, 12, 31}, 18}, "482913")},
+        {"help", helpText()},
+        {"invalid id", invalidIdText()},
+        {"identity failed", identityFailedText()},
+        {"locked", lockedText(10)},
+        {"daily limit", dailyLimitText(5)},
+        {"unknown service", unknownServiceText()},
+        {"malformed", malformedText()},
+        {"unavailable", unavailableText()},
+    };
+    for (const auto& [name, text] : texts) {
+        const int segments = countSegments(text);
+        std::cout << "[ segments ] " << name << ": " << segments << "  " << text << "\n";
+        EXPECT_EQ(segments, 1) << name << ": " << text;
+        EXPECT_EQ(text.rfind(kSenderTag, 0), 0U) << name;
+    }
+}
+
+/// Valid national IDs made with the SPEC 2 checksum: each letter, both sexes, varying digits.
+std::vector<std::string> generatedIds() {
+    std::vector<std::string> ids;
+    for (char letter = 'A'; letter <= 'Z'; ++letter) {
+        for (int i = 0; i < 4; ++i) {
+            std::string first9 = std::string(1, letter) + (i % 2 == 0 ? "1" : "2") +
+                                 std::to_string(1000000 + (letter - 'A') * 37211 + i * 911);  // 7 digits
+            for (char check = '0'; check <= '9'; ++check) {
+                if (identity::isValidNationalId(first9 + check)) {
+                    ids.push_back(first9 + check);
+                    break;
+                }
+            }
+        }
+    }
+    return ids;
+}
+
+TEST(RepliesTest, NoReplyHoldsAWholeId) {
+    const std::vector<std::string> ids = generatedIds();
+    ASSERT_EQ(ids.size(), 26U * 4U);
+    const std::regex anyId("[A-Za-z][0-9]{9}|[0-9]{8}");  // a person's ID shape, or a business number
+    for (const std::string& id : ids) {
+        for (const std::string& text : {"1 " + id + " 1234", "免扣證 " + id + " 12", "9 " + id + " 1234",
+                                        "2 " + id.substr(0, 9) + "0 1234", "help " + id}) {
+            const ParsedSms parsed = parseSmsText(text);
+            const std::vector<std::string> replies =
+                parsed.kind == Kind::application
+                    ? std::vector<std::string>{pickupAlert(*parsed.service, "信義分局", kSpecDeadline, "482913"),
+                                               reminderText(*parsed.service, "信義分局", kSpecDeadline, "482913"),
+                                               identityFailedText(),
+                                               lockedText(),
+                                               dailyLimitText(),
+                                               unavailableText()}
+                    : std::vector<std::string>{replyForParse(parsed.kind)};
+            for (const std::string& reply : replies) {
+                EXPECT_EQ(reply.find(id), std::string::npos) << reply;
+                EXPECT_EQ(reply.find(id.substr(1)), std::string::npos) << reply;
+                EXPECT_FALSE(std::regex_search(reply, anyId)) << reply;
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace taxdesk::jobs::sms
