@@ -1,0 +1,293 @@
+// The SMS path over real HTTP (SPEC 4, 5): `taxdesk serve` as a process against the broker and redis-server that
+// scripts/test started; the gateway stub records what it sends in <var>/sms-sent.jsonl, which the tests read.
+#include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/Session.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "connectors/population/population.hpp"
+#include "fixtures/kafka_helpers.hpp"
+#include "fixtures/serve_process.hpp"
+#include "fixtures/test_env.hpp"
+
+using taxdesk::testing::HttpResult;
+using taxdesk::testing::ServeProcess;
+
+namespace {
+
+constexpr std::uint64_t kSeed = 20261126;
+
+Poco::JSON::Object::Ptr json(const std::string& text) {
+    return Poco::JSON::Parser().parse(text).extract<Poco::JSON::Object::Ptr>();
+}
+
+struct Sent {
+    std::string notificationId;
+    std::string msisdn;
+    std::string text;
+    std::string gatewayMsgId;
+};
+
+class SmsApiTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        engine_ = new ServeProcess({"sms.scheduler_interval_s=1"});
+        gateway_ = engine_->createToken("gateway");
+        counter_ = engine_->createToken("counter");
+    }
+    static void TearDownTestSuite() {
+        delete engine_;
+        engine_ = nullptr;
+    }
+
+    /// A fresh msisdn for each test, so that counters and replies do not mix.
+    static std::string msisdn() {
+        static int next = 0;
+        char text[16];
+        std::snprintf(text, sizeof text, "09%08d", (::getpid() % 1000) * 10000 + next++);
+        return text;
+    }
+    static std::string person(std::uint64_t index) {
+        return taxdesk::connectors::Population(kSeed).nationalIdAt(500000 + index);
+    }
+    static std::string last4(const std::string& id) {
+        return taxdesk::connectors::Population(kSeed).nhiCardNumber(id).substr(8);
+    }
+
+    static HttpResult send(const std::string& from, const std::string& text, const std::string& gmid) {
+        std::string body = R"({"msisdn":")" + from + R"(","text":")" + text + R"(","gateway_msg_id":")" + gmid +
+                           R"(","received_at":"2026-11-26T09:15:00+08:00"})";
+        return engine_->request("POST", "/api/v1/sms/inbound", gateway_, body, "application/json");
+    }
+
+    static std::vector<Sent> sentTo(const std::string& to) {
+        std::vector<Sent> sent;
+        std::ifstream in(engine_->varDir() + "/sms-sent.jsonl");
+        for (std::string line; std::getline(in, line);) {
+            const auto object = json(line);
+            if (object->getValue<std::string>("msisdn") != to) continue;
+            sent.push_back({object->getValue<std::string>("notification_id"), object->getValue<std::string>("msisdn"),
+                            object->getValue<std::string>("text"), object->optValue<std::string>("gateway_msg_id", "")});
+        }
+        return sent;
+    }
+
+    /// Waits until `to` has been sent `count` messages (or 30 s pass), and returns them.
+    static std::vector<Sent> waitSent(const std::string& to, std::size_t count) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (sentTo(to).size() < count && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        return sentTo(to);
+    }
+
+    static std::string codeIn(const std::string& text) {
+        std::smatch match;
+        return std::regex_search(text, match, std::regex("取件碼([0-9]{6})")) ? match[1].str() : "";
+    }
+
+    /// Moves time for one pickup (the engine's clock is real): sets a column in its SQLite store.
+    static void setPickup(const std::string& code, const std::string& assignment) {
+        Poco::Data::SQLite::Connector::registerConnector();
+        Poco::Data::Session session("SQLite", engine_->varDir() + "/taxdesk.db");
+        session << "PRAGMA busy_timeout=5000", Poco::Data::Keywords::now;
+        session << "UPDATE pickups SET " + assignment + " WHERE code = '" + code + "'", Poco::Data::Keywords::now;
+    }
+
+    static ServeProcess* engine_;
+    static std::string gateway_;
+    static std::string counter_;
+};
+
+ServeProcess* SmsApiTest::engine_ = nullptr;
+std::string SmsApiTest::gateway_;
+std::string SmsApiTest::counter_;
+
+TEST_F(SmsApiTest, AValidApplicationGetsOneAlertWithCodeOfficeAndDeadline) {
+    const auto from = msisdn();
+    const auto id = person(1);
+    const auto accepted = send(from, "1 " + id + " " + last4(id), "valid-" + from);
+    ASSERT_EQ(accepted.status, 202) << accepted.body;
+    const auto sent = waitSent(from, 1);
+    ASSERT_EQ(sent.size(), 1u);
+    const std::string& text = sent[0].text;
+    EXPECT_EQ(text.rfind("【臺北國稅局】您申請的財產所得資料已備妥，請於", 0), 0u) << text;
+    EXPECT_TRUE(std::regex_search(text, std::regex("請於[0-9]{1,2}/[0-9]{1,2} 18:00前持身分證至.+分局快速取件櫃台領取")))
+        << text;
+    EXPECT_EQ(codeIn(text).size(), 6u) << text;
+    EXPECT_EQ(text.find(id), std::string::npos) << "never a whole ID";
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    EXPECT_EQ(sentTo(from).size(), 1u) << "exactly one reply";
+}
+
+TEST_F(SmsApiTest, EveryMistakeGetsItsReason) {
+    const auto id = person(2);
+    struct Case {
+        std::string text;
+        std::string says;
+    };
+    std::string badId = id;
+    badId[9] = static_cast<char>('0' + (badId[9] - '0' + 1) % 10);
+    const std::vector<Case> cases{
+        {"1 " + badId + " 1234", "身分證字號有誤"},
+        {"1 " + id + " " + (last4(id) == "0000" ? "0001" : "0000"), "身分驗證未通過"},
+        {"9 " + id + " " + last4(id), "查無此服務代碼"},
+        {"1 " + id, "格式"},
+        {"說明", "服務"},
+        {"？", "服務"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.text);
+        const auto from = msisdn();
+        ASSERT_EQ(send(from, c.text, "mistake-" + from).status, 202);
+        const auto sent = waitSent(from, 1);
+        ASSERT_EQ(sent.size(), 1u);
+        EXPECT_NE(sent[0].text.find(c.says), std::string::npos) << sent[0].text;
+        EXPECT_EQ(sent[0].text.find(id), std::string::npos);
+        EXPECT_EQ(sent[0].text.find(badId), std::string::npos);
+    }
+}
+
+TEST_F(SmsApiTest, TheSameGatewayMessageTwiceGetsOneReply) {
+    const auto from = msisdn();
+    const auto id = person(3);
+    ASSERT_EQ(send(from, "2 " + id + " " + last4(id), "twice-" + from).status, 202);
+    ASSERT_EQ(send(from, "2 " + id + " " + last4(id), "twice-" + from).status, 202);
+    waitSent(from, 1);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    EXPECT_EQ(sentTo(from).size(), 1u);
+}
+
+TEST_F(SmsApiTest, ApplyingAgainForAnOpenPickupResendsTheSameCode) {
+    const auto from = msisdn();
+    const auto id = person(4);
+    ASSERT_EQ(send(from, "3 " + id + " " + last4(id), "first-" + from).status, 202);
+    ASSERT_EQ(send(from, "稅籍資料 " + id + " " + last4(id), "second-" + from).status, 202);
+    const auto sent = waitSent(from, 2);
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_FALSE(codeIn(sent[0].text).empty());
+    EXPECT_EQ(codeIn(sent[0].text), codeIn(sent[1].text));
+}
+
+TEST_F(SmsApiTest, ThreeFailedChecksLockTheIdAndTheMsisdn) {
+    const auto from = msisdn();
+    const auto id = person(5);
+    const std::string wrong = last4(id) == "0000" ? "0001" : "0000";
+    for (int i = 0; i < 3; ++i)
+        ASSERT_EQ(send(from, "1 " + id + " " + wrong, "fail-" + std::to_string(i) + "-" + from).status, 202);
+    waitSent(from, 3);
+    ASSERT_EQ(send(from, "1 " + id + " " + last4(id), "right-" + from).status, 202);
+    const auto sent = waitSent(from, 4);
+    ASSERT_EQ(sent.size(), 4u);
+    EXPECT_NE(sent[3].text.find("次數過多"), std::string::npos) << "locked even with the right digits: " << sent[3].text;
+    // The ID is locked from another phone too.
+    const auto other = msisdn();
+    ASSERT_EQ(send(other, "1 " + id + " " + last4(id), "other-" + other).status, 202);
+    EXPECT_NE(waitSent(other, 1).at(0).text.find("次數過多"), std::string::npos);
+}
+
+TEST_F(SmsApiTest, TheDailyLimitHolds) {
+    const auto from = msisdn();
+    for (int i = 0; i < 6; ++i) {
+        const auto id = person(100 + static_cast<std::uint64_t>(i));
+        ASSERT_EQ(send(from, "1 " + id + " " + last4(id), "daily-" + std::to_string(i) + "-" + from).status, 202);
+    }
+    const auto sent = waitSent(from, 6);
+    ASSERT_EQ(sent.size(), 6u);
+    for (int i = 0; i < 5; ++i) EXPECT_FALSE(codeIn(sent[i].text).empty()) << sent[i].text;
+    EXPECT_NE(sent[5].text.find("上限"), std::string::npos) << sent[5].text;
+}
+
+TEST_F(SmsApiTest, AFailedDeliveryIsRetriedThenDeadLettered) {
+    const auto from = msisdn();
+    const auto id = person(6);
+    ASSERT_EQ(send(from, "5 " + id + " " + last4(id), "dlr-" + from).status, 202);
+    auto sent = waitSent(from, 1);
+    ASSERT_EQ(sent.size(), 1u);
+    for (std::size_t attempt = 1; attempt <= 3; ++attempt) {
+        const auto report = engine_->request(
+            "POST", "/api/v1/sms/dlr", gateway_,
+            R"({"gateway_msg_id":")" + sent.back().gatewayMsgId + R"(","status":"failed","error":"handset off"})",
+            "application/json");
+        ASSERT_EQ(report.status, 200) << report.body;
+        if (attempt < 3) {
+            EXPECT_EQ(json(report.body)->getValue<std::string>("outcome"), "retried");
+            sent = waitSent(from, attempt + 1);
+            ASSERT_EQ(sent.size(), attempt + 1) << "a new send after a failed delivery";
+            EXPECT_EQ(sent.back().text, sent.front().text);
+        } else {
+            EXPECT_EQ(json(report.body)->getValue<std::string>("outcome"), "dead_letter");
+        }
+    }
+    const auto dead = taxdesk::testing::readRecords(engine_->prefix() + "notifications.outbound.dlq", 1,
+                                                    std::chrono::seconds(15));
+    ASSERT_GE(dead.size(), 1u);
+    EXPECT_NE(dead.back().value.find("handset off"), std::string::npos) << dead.back().value;
+    const auto delivered = engine_->request(
+        "POST", "/api/v1/sms/dlr", gateway_, R"({"gateway_msg_id":"nope","status":"delivered"})", "application/json");
+    EXPECT_EQ(delivered.status, 404);
+}
+
+TEST_F(SmsApiTest, CounterCollectionInEachOfItsOutcomes) {
+    const auto from = msisdn();
+    const auto id = person(7);
+    ASSERT_EQ(send(from, "4 " + id + " " + last4(id), "collect-" + from).status, 202);
+    const auto code = codeIn(waitSent(from, 1).at(0).text);
+    ASSERT_EQ(code.size(), 6u);
+    auto collect = [&](const std::string& who, const std::string& token) {
+        return engine_->request("POST", "/api/v1/pickups/" + code + "/collect", token,
+                                R"({"debtor_id":")" + who + "\"}", "application/json");
+    };
+    EXPECT_EQ(collect(id, gateway_).status, 403) << "the counter's role only";
+    EXPECT_EQ(collect(person(8), counter_).status, 409) << "another person's ID";
+    const auto ok = collect(id, counter_);
+    EXPECT_EQ(ok.status, 200) << ok.body;
+    EXPECT_EQ(json(ok.body)->getValue<std::string>("state"), "collected");
+    EXPECT_EQ(collect(id, counter_).status, 409) << "already collected";
+    EXPECT_EQ(engine_->request("POST", "/api/v1/pickups/000000x/collect", counter_, R"({"debtor_id":")" + id + "\"}",
+                               "application/json")
+                  .status,
+              404);
+
+    // Another pickup, past its deadline.
+    const auto from2 = msisdn();
+    const auto id2 = person(9);
+    ASSERT_EQ(send(from2, "1 " + id2 + " " + last4(id2), "expire-" + from2).status, 202);
+    const auto code2 = codeIn(waitSent(from2, 1).at(0).text);
+    setPickup(code2, "deadline_at = 1");
+    const auto late = engine_->request("POST", "/api/v1/pickups/" + code2 + "/collect", counter_,
+                                       R"({"debtor_id":")" + id2 + "\"}", "application/json");
+    EXPECT_EQ(late.status, 410) << late.body;
+}
+
+TEST_F(SmsApiTest, TheReminderGoesOutOnTheDeadlineDay) {
+    const auto from = msisdn();
+    const auto id = person(10);
+    ASSERT_EQ(send(from, "2 " + id + " " + last4(id), "remind-" + from).status, 202);
+    const auto code = codeIn(waitSent(from, 1).at(0).text);
+    setPickup(code, "remind_at = 1");  // as if it were 09:00 on the deadline day
+    const auto sent = waitSent(from, 2);
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_EQ(sent[1].notificationId.rfind("r-", 0), 0u);
+    EXPECT_EQ(codeIn(sent[1].text), code);
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    EXPECT_EQ(sentTo(from).size(), 2u) << "one reminder";
+}
+
+TEST_F(SmsApiTest, BadInboundRequestsNameWhatIsWrong) {
+    EXPECT_EQ(send("12345", "1 A123456789 1234", "bad-msisdn").status, 400);
+    EXPECT_EQ(send("0912345678", "1 A123456789 1234", "").status, 400);
+    EXPECT_EQ(engine_->request("POST", "/api/v1/sms/inbound", gateway_, "not json", "application/json").status, 400);
+    EXPECT_EQ(engine_->request("POST", "/api/v1/sms/inbound", counter_, "{}", "application/json").status, 403);
+    EXPECT_EQ(engine_->request("POST", "/api/v1/sms/inbound", "", "{}", "application/json").status, 401);
+    const auto plus = send("+886912000111", "?", "plus-form");
+    EXPECT_EQ(plus.status, 202) << "+8869… is stored in the 09… form";
+    EXPECT_EQ(waitSent("0912000111", 1).size(), 1u);
+}
+
+}  // namespace
