@@ -140,8 +140,8 @@ int commandToken(const Settings& settings, const std::vector<std::string>& args)
 }
 
 int commandGen(const Settings& settings, const std::vector<std::string>& args) {
-    const ArgReader reader(args, {"rows", "sms", "seed", "bad-fraction", "charset", "out", "format", "batch", "creditor"},
-                           {});
+    const ArgReader reader(
+        args, {"rows", "sms", "seed", "bad-fraction", "charset", "out", "format", "batch", "creditor", "first"}, {});
     if (reader.value("sms")) {
         // Inbound SMS (SPEC 4.1), one JSON object a line, for POST /api/v1/sms/inbound or the sms.inbound topic.
         const auto count = static_cast<std::uint64_t>(reader.integer("sms", 0, 1, 10'000'000));
@@ -154,7 +154,10 @@ int commandGen(const Settings& settings, const std::vector<std::string>& args) {
         std::ofstream file;
         if (const auto out = reader.value("out")) file.open(*out, std::ios::trunc);
         std::ostream& out = reader.value("out") ? file : std::cout;
-        for (std::uint64_t i = 0; i < count; ++i) out << generatedSms(i, seed, badFraction, receivedAt) << '\n';
+        // --first moves the window of people and message ids, so that a second load is not a replay of the first.
+        const auto first = static_cast<std::uint64_t>(reader.integer("first", 0, 0, 9'000'000'000'000'000LL));
+        for (std::uint64_t i = first; i < first + count; ++i)
+            out << generatedSms(i, seed, badFraction, receivedAt) << '\n';
         out.flush();
         return out ? 0 : kExitFailure;
     }

@@ -108,10 +108,11 @@ Commands:
                              writes a creditor batch file (SPEC 3.1) matching the stub population; F of the rows
                              (default 0) carry one mistake each (bad ID, missing field, bad scope, bad year, title
                              too long, duplicate).
-  gen --sms N [--bad-fraction F] [--seed S] [--out FILE]
+  gen --sms N [--bad-fraction F] [--seed S] [--first K] [--out FILE]
                              writes inbound SMS (SPEC 4.1, JSON lines) from people of the stub population; F of
                              them carry one mistake each (invalid ID, wrong NHI digits, unknown service, malformed
-                             text, a help request, a deceased applicant).
+                             text, a help request, a deceased applicant). --first K starts at message K, so that
+                             a second load has new message ids.
   gen --rows N --format requests [--batch ID] [--creditor ID] [--seed S] [--out FILE]
                              writes inquiry.requests messages (JSON lines) for the same population, to feed the
                              engine straight through Kafka (kcat -P -t inquiry.requests -k ID).

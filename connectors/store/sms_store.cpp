@@ -43,8 +43,7 @@ void requireOneOf(const std::array<std::string_view, N>& known, const std::strin
     if (isOneOf(known, value)) return;
     std::string list;
     for (const std::string_view name : known) list += (list.empty() ? "" : " | ") + std::string(name);
-    throw std::invalid_argument(std::string("store: ") + call + ": " + what + " '" + value + "' is not one of " +
-                                list);
+    throw std::invalid_argument(std::string("store: ") + call + ": " + what + " '" + value + "' is not one of " + list);
 }
 
 bool isPickupCode(const std::string& code) {
@@ -65,8 +64,7 @@ struct InboundColumns {
 
     void into(Poco::Data::Statement& select) {
         using Poco::Data::Keywords::into;
-        select, into(gatewayMsgIds), into(msisdns), into(receivedAts), into(outcomes), into(replyIds),
-            into(createdAts);
+        select, into(gatewayMsgIds), into(msisdns), into(receivedAts), into(outcomes), into(replyIds), into(createdAts);
     }
 
     [[nodiscard]] std::vector<InboundRecord> toRecords() const {
@@ -112,8 +110,8 @@ struct PickupColumns {
         records.reserve(pickupIds.size());
         for (size_t i = 0; i < pickupIds.size(); ++i) {
             records.push_back({pickupIds[i], codes[i], applicantIds[i], msisdns[i], services[i], offices[i],
-                               static_cast<long long>(deadlineAts[i]), static_cast<long long>(remindAts[i]),
-                               states[i], createdAts[i], collectedAts[i], remindedAts[i], claimedBys[i],
+                               static_cast<long long>(deadlineAts[i]), static_cast<long long>(remindAts[i]), states[i],
+                               createdAts[i], collectedAts[i], remindedAts[i], claimedBys[i],
                                static_cast<long long>(claimedUntils[i])});
         }
         return records;
@@ -251,22 +249,19 @@ SmsOutcomeResult Store::recordSmsOutcome(const InboundRecord& inbound, const std
         }
     }
 
-    const std::string insertInbound =
-        sql("INSERT INTO sms_inbound (" + std::string(kInboundColumns) +
-            ") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (gateway_msg_id) DO NOTHING");
+    const std::string insertInbound = sql("INSERT INTO sms_inbound (" + std::string(kInboundColumns) +
+                                          ") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (gateway_msg_id) DO NOTHING");
     // No conflict target: a code taken by an open pickup (pickups_open_code) inserts nothing instead of failing,
     // after PostgreSQL waited for a concurrent insert of that code to commit or roll back.
-    const std::string insertPickup =
-        sql("INSERT INTO pickups (" + std::string(kPickupColumns) +
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+    const std::string insertPickup = sql("INSERT INTO pickups (" + std::string(kPickupColumns) +
+                                         ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
     const std::string countPickupId = sql("SELECT COUNT(*) FROM pickups WHERE pickup_id = ?");
     const std::string insertReply = sql(kInsertNotification);
     const std::string selectInbound =
         sql("SELECT " + std::string(kInboundColumns) + " FROM sms_inbound WHERE gateway_msg_id = ?");
     const std::string selectNotification =
         sql("SELECT " + std::string(kNotificationColumns) + " FROM notifications WHERE notification_id = ?");
-    const std::string selectPickup =
-        sql("SELECT " + std::string(kPickupColumns) + " FROM pickups WHERE pickup_id = ?");
+    const std::string selectPickup = sql("SELECT " + std::string(kPickupColumns) + " FROM pickups WHERE pickup_id = ?");
 
     return withSession("recording an inbound SMS's outcome", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);  // rolls back unless committed, also when a collision throws
@@ -290,8 +285,8 @@ SmsOutcomeResult Store::recordSmsOutcome(const InboundRecord& inbound, const std
             if (insertRow.execute() == 0) {
                 Poco::Int64 taken = 0;
                 session << countPickupId, into(taken), bind(p.pickupId), now;
-                if (taken > 0) throw PermanentError("store: " + std::string(kCall) + ": pickup id " + p.pickupId +
-                                                    " is taken");
+                if (taken > 0)
+                    throw PermanentError("store: " + std::string(kCall) + ": pickup id " + p.pickupId + " is taken");
                 throw CodeCollision("pickup code " + p.code + " belongs to another open pickup; draw another");
             }
         }
@@ -299,7 +294,8 @@ SmsOutcomeResult Store::recordSmsOutcome(const InboundRecord& inbound, const std
 
         auto inbounds = select<InboundColumns>(session, selectInbound, inboundRow.gatewayMsgId);
         if (inbounds.empty()) {
-            throw Poco::Data::DataException("inbound SMS " + inboundRow.gatewayMsgId + " was neither inserted nor found");
+            throw Poco::Data::DataException("inbound SMS " + inboundRow.gatewayMsgId +
+                                            " was neither inserted nor found");
         }
         result.inbound = std::move(inbounds.front());
         auto replies = select<NotificationColumns>(session, selectNotification, result.inbound.replyNotificationId);
@@ -404,11 +400,9 @@ std::vector<PickupRecord> Store::claimDueReminders(long long nowUnix, const std:
 
 void Store::markReminded(const std::string& pickupId, const std::string& nowIso) {
     const std::string stamp = nowIso.empty() ? detail::utcNow() : nowIso;
-    const std::string statement =
-        sql("UPDATE pickups SET reminded_at = ? WHERE pickup_id = ? AND reminded_at = ''");
-    withSession("marking a pickup reminded", [&](Poco::Data::Session& session) {
-        session << statement, bind(stamp), bind(pickupId), now;
-    });
+    const std::string statement = sql("UPDATE pickups SET reminded_at = ? WHERE pickup_id = ? AND reminded_at = ''");
+    withSession("marking a pickup reminded",
+                [&](Poco::Data::Session& session) { session << statement, bind(stamp), bind(pickupId), now; });
 }
 
 int Store::expireDue(long long nowUnix) {

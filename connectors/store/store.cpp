@@ -23,13 +23,13 @@ namespace taxdesk::connectors {
 namespace {
 
 using namespace Poco::Data::Keywords;
+using detail::kSessionWait;
 using detail::oneLine;
 using detail::PermitRelease;
 using detail::requireField;
 using detail::select;
 using detail::sessionsBusy;
 using detail::SqlBackend;
-using detail::kSessionWait;
 
 constexpr const char* kSqlite = "sqlite";
 constexpr const char* kPostgresql = "postgresql";
@@ -836,8 +836,8 @@ PaymentIntent Store::beginPayment(const PaymentRecord& pending) {
         });
         if (outcome.live) {
             const PaymentRecord& live = *outcome.live;
-            throw IdempotencyConflict("batch " + pending.batchId + " already has a payment (" + live.paymentId +
-                                      ", " + live.status + ", NT$" + std::to_string(live.amount) +
+            throw IdempotencyConflict("batch " + pending.batchId + " already has a payment (" + live.paymentId + ", " +
+                                      live.status + ", NT$" + std::to_string(live.amount) +
                                       ") under another idempotency key; idempotency key " + pending.idempotencyKey +
                                       " was not used");
         }

@@ -367,8 +367,10 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
     try {
         intent = store_.beginPayment(pending);
     } catch (const connectors::IdempotencyConflict& error) {
-        throw HttpError(409, "idempotency_conflict",
-                        "this idempotency_key was used for another batch or amount; use a new key");
+        // Either the key was used for another batch or amount, or the batch already has a live payment.
+        std::string message = error.what();
+        if (message.rfind("store: ", 0) == 0) message.erase(0, 7);
+        throw HttpError(409, "idempotency_conflict", message);
     }
     auto record = intent.payment;
     if (record.status == "pending") {

@@ -45,11 +45,15 @@ namespace {
 
 using namespace Poco::Data::Keywords;
 
-/// Time windows (unix seconds) of their own for the tests that see every pickup (see the top of the file).
+/// Time windows (unix seconds) of their own for the tests that see every pickup (see the top of the file), far from
+/// the real clock so that work scheduled by the real clock on the shared database (none yet) takes none of them,
+/// except the expiry test's: it expires whatever is older than its window, so its window is older than everything.
 constexpr long long kAppliedDeadline = 3'000'000'000;  // pickups made by most tests: never due in the windows below
-constexpr long long kTwoEnginesNow = 1'100'000'000;
-constexpr long long kLeaseNow = 1'200'000'000;
+constexpr long long kTwoEnginesNow = 3'100'000'000;
+constexpr long long kLeaseNow = 3'200'000'000;
 constexpr long long kExpireNow = 1'500;
+/// 09:00 on the deadline day is nine hours before 18:00.
+constexpr long long kNineHours = 9LL * 3600;
 
 /// Removes a temporary folder when the test ends.
 class FolderRemover {
@@ -108,7 +112,7 @@ class StoreSmsTest : public ::testing::TestWithParam<std::string> {
 
     [[nodiscard]] PickupRecord newPickup(const std::string& applicant = "", int service = 1,
                                          long long deadlineAt = kAppliedDeadline,
-                                         long long remindAt = kAppliedDeadline - 9 * 3600) const {
+                                         long long remindAt = kAppliedDeadline - kNineHours) const {
         PickupRecord pickup;
         pickup.pickupId = testing::uniqueName("pickup");
         pickup.code = randomCode();
@@ -189,7 +193,7 @@ TEST_P(StoreSmsTest, ARecordedAlertStoresTheInboundItsPickupAndItsReplyTogether)
     EXPECT_EQ(result.pickup->service, 1);
     EXPECT_EQ(result.pickup->office, "信義分局");
     EXPECT_EQ(result.pickup->deadlineAt, kAppliedDeadline);
-    EXPECT_EQ(result.pickup->remindAt, kAppliedDeadline - 9 * 3600);
+    EXPECT_EQ(result.pickup->remindAt, kAppliedDeadline - kNineHours);
     EXPECT_EQ(result.pickup->state, "open");
     EXPECT_EQ(result.pickup->collectedAt, "");
     EXPECT_EQ(result.pickup->remindedAt, "");
@@ -267,6 +271,7 @@ TEST_P(StoreSmsTest, ConcurrentDeliveriesOfOneMessageGiveOneReply) {
     std::vector<std::string> errors(kThreads);
     std::latch start(kThreads);
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) {
         threads.emplace_back([&, t] {
             const PickupRecord pickup = newPickup();  // each thread drew its own pickup and reply
@@ -349,7 +354,8 @@ TEST_P(StoreSmsTest, AnOpenPickupsCodeCollidesButACollectedOrExpiredOnesMayRecur
 
 TEST_P(StoreSmsTest, RecordingChecksItsArguments) {
     Store store(settings_);
-    const auto refused = [&](InboundRecord inbound, std::optional<PickupRecord> pickup, NotificationRecord reply) {
+    const auto refused = [&](const InboundRecord& inbound, const std::optional<PickupRecord>& pickup,
+                             const NotificationRecord& reply) {
         EXPECT_THROW(store.recordSmsOutcome(inbound, pickup, reply), std::invalid_argument);
         EXPECT_EQ(store.findInbound(inbound.gatewayMsgId), std::nullopt);
     };
@@ -434,8 +440,7 @@ TEST_P(StoreSmsTest, CollectingCollectsOnceAndTellsEveryOtherOutcome) {
     EXPECT_EQ(expired.pickup->collectedAt, "");
     EXPECT_EQ(store.collectPickup(late.code, applicant_, kAppliedDeadline).outcome, CollectOutcome::expired);
 
-    EXPECT_EQ(store.collectPickup(randomCode() + "9", applicant_, kAppliedDeadline).outcome,
-              CollectOutcome::not_found);
+    EXPECT_EQ(store.collectPickup(randomCode() + "9", applicant_, kAppliedDeadline).outcome, CollectOutcome::not_found);
     const CollectResult none = store.collectPickup("", applicant_, kAppliedDeadline);
     EXPECT_EQ(none.outcome, CollectOutcome::not_found);
     EXPECT_EQ(none.pickup, std::nullopt);
@@ -477,6 +482,7 @@ TEST_P(StoreSmsTest, ConcurrentCollectionsCollectOnce) {
     std::vector<std::string> errors(kThreads);
     std::latch start(kThreads);
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) {
         threads.emplace_back([&, t] {
             start.arrive_and_wait();
@@ -510,7 +516,7 @@ TEST_P(StoreSmsTest, TwoEnginesClaimingRemindersAtOnceNeverGetTheSamePickup) {
     Store second(settings_);  // another engine: its own pool
     std::set<std::string> ours;
     for (int i = 0; i < kPickups; ++i) {
-        ours.insert(apply(first, newPickup(applicant_, 1 + i % 5, kTwoEnginesNow + 9 * 3600 + i, kTwoEnginesNow - i))
+        ours.insert(apply(first, newPickup(applicant_, 1 + i % 5, kTwoEnginesNow + kNineHours + i, kTwoEnginesNow - i))
                         .pickup->pickupId);
     }
 
@@ -575,12 +581,12 @@ TEST_P(StoreSmsTest, AClaimHoldsForItsLeaseAndARemindedPickupIsNotClaimedAgain) 
     std::erase_if(takenOver, [&](const PickupRecord& pickup) { return pickup.applicantId != applicant_; });
     ASSERT_EQ(pickupIds(takenOver), std::vector<std::string>{due.pickupId});
     EXPECT_EQ(takenOver.front().claimedBy, "b");
-    EXPECT_EQ(takenOver.front().claimedUntil, t0 + 2 * kLease + 1);
+    EXPECT_EQ(takenOver.front().claimedUntil, t0 + 2LL * kLease + 1);
 
     store.markReminded(due.pickupId, "2026-11-30T01:00:00.000Z");
     store.markReminded(due.pickupId);  // a late second engine: the first stamp stays
     store.markReminded(testing::uniqueName("pickup"));
-    EXPECT_TRUE(claim(t0 + 10 * kLease, "c").empty()) << "reminded";
+    EXPECT_TRUE(claim(t0 + 10LL * kLease, "c").empty()) << "reminded";
     EXPECT_EQ(store.collectPickup(due.code, applicant_, t0).pickup->remindedAt, "2026-11-30T01:00:00.000Z");
 
     EXPECT_EQ(claim(t0 + 1'000, "c"), std::vector<std::string>{later.pickupId}) << "due now";
@@ -596,7 +602,9 @@ TEST_P(StoreSmsTest, ExpireDueExpiresOpenPickupsPastTheirDeadlineOnceAcrossEngin
     Store first(settings_);
     Store second(settings_);
     std::vector<PickupRecord> past;
-    for (int i = 0; i < kPast; ++i) past.push_back(*apply(first, newPickup(applicant_, 1, kExpireNow - 1 - i, 0)).pickup);
+    past.reserve(kPast);
+    for (int i = 0; i < kPast; ++i)
+        past.push_back(*apply(first, newPickup(applicant_, 1, kExpireNow - 1 - i, 0)).pickup);
     const PickupRecord onTheDeadline = *apply(first, newPickup(applicant_, 2, kExpireNow, 0)).pickup;
     const PickupRecord ahead = *apply(first, newPickup(applicant_, 3, kExpireNow + 1, 0)).pickup;
     const PickupRecord collected = *apply(first, newPickup(applicant_, 4, kExpireNow - 100, 0)).pickup;
@@ -674,7 +682,8 @@ TEST_P(StoreSmsTest, ANotificationIsInsertedOnceAndMovesThroughItsStatuses) {
 
     store.markNotificationStatus(notification.notificationId, "dead", "3 attempts");
     bool dead = false;
-    for (const auto& n : store.deadNotifications(100'000)) dead = dead || n.notificationId == notification.notificationId;
+    for (const auto& n : store.deadNotifications(100'000))
+        dead = dead || n.notificationId == notification.notificationId;
     EXPECT_TRUE(dead);
     EXPECT_EQ(store.findNotification(notification.notificationId)->status, "dead");
 
@@ -713,6 +722,7 @@ TEST_P(StoreSmsTest, ADeliveryReportFindsItsNotificationByTheLastSendsGatewayMes
 TEST_P(StoreSmsTest, NotificationsWithAStatusComeOldestFirst) {
     Store store(settings_);
     std::vector<std::string> ids;
+    ids.reserve(3);
     for (int i = 2; i >= 0; --i) {  // inserted newest first
         NotificationRecord notification = newNotification();
         notification.createdAt = "2001-01-01T00:00:0" + std::to_string(i) + ".000Z";
@@ -734,6 +744,7 @@ TEST_P(StoreSmsTest, ConcurrentInsertsOfOneNotificationStoreOne) {
     std::vector<std::string> errors(kThreads);
     std::latch start(kThreads);
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) {
         threads.emplace_back([&, t] {
             NotificationRecord mine = notification;
