@@ -27,13 +27,20 @@ InquiryStage::InquiryStage(InquiryStageSettings settings, connectors::ConnectorS
       pool_(settings_.concurrency) {}
 
 template <typename Result, typename Call>
-bool InquiryStage::callWithRetry(Call&& call, Result& result, std::string& error) {
+bool InquiryStage::callWithRetry(Call&& call, Result& result, std::string& error, prometheus::Histogram* timing) {
     int backoffMs = 20;
     for (int attempt = 1;; ++attempt) {
+        const auto started = std::chrono::steady_clock::now();
+        auto observe = [&] {
+            if (timing)
+                timing->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        };
         try {
             result = call();
+            observe();
             return true;
         } catch (const connectors::ConnectorError& failure) {
+            observe();
             metrics_.connectorErrors.Increment();
             error = failure.what();
             if (!failure.isRetryable() || attempt >= settings_.connectorAttempts) return false;
@@ -144,7 +151,8 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
             const std::size_t k = misses[m];
             const auto& id = requests[registry.representative[k]]->debtorId;
             RegistryAnswer answer;
-            if (callWithRetry([&] { return connectors_.registry->lookup(id); }, answer, registry.errors[k]))
+            if (callWithRetry([&] { return connectors_.registry->lookup(id); }, answer, registry.errors[k],
+                              inquiryMetrics_.registryCalls))
                 registry.answers[k] = std::move(answer);
         });
         std::vector<std::pair<std::string, std::string>> fresh;
@@ -189,7 +197,7 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
                         return connectors_.taxData->lookup(r.debtorId, r.incomeYears, r.wantsIncome(),
                                                            r.wantsProperty());
                     },
-                    answer, tax.errors[k]))
+                    answer, tax.errors[k], inquiryMetrics_.taxDataCalls))
                 tax.answers[k] = std::move(answer);
         });
         std::vector<std::pair<std::string, std::string>> fresh;

@@ -37,7 +37,7 @@ public:
 private:
     /// Runs `call` with retries for retryable errors; returns the error text after the last failed attempt.
     template <typename Result, typename Call>
-    bool callWithRetry(Call&& call, Result& result, std::string& error);
+    bool callWithRetry(Call&& call, Result& result, std::string& error, prometheus::Histogram* timing);
     std::vector<std::optional<std::string>> cacheGet(const std::vector<std::string>& keys);
     void cachePut(const std::vector<std::pair<std::string, std::string>>& pairs);
 

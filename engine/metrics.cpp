@@ -2,6 +2,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <cmath>
+
 namespace taxdesk::engine {
 
 Metrics::Metrics()
@@ -45,7 +47,67 @@ Metrics::Metrics()
       smsSegments_(prometheus::BuildCounter()
                        .Name("taxdesk_sms_segments_sent_total")
                        .Help("SMS segments sent through the gateway (GSM-7 160, UCS-2 70, else 153/67 a part)")
-                       .Register(*registry_)) {}
+                       .Register(*registry_)),
+      latency_(prometheus::BuildHistogram()
+                   .Name("taxdesk_pipeline_latency_seconds")
+                   .Help("End to end: a message's create time to its outputs acknowledged by the broker")
+                   .Register(*registry_)),
+      lag_(prometheus::BuildGauge()
+               .Name("taxdesk_consumer_lag")
+               .Help("Messages between the consumer's position and the end of the partition")
+               .Register(*registry_)),
+      connectorCalls_(prometheus::BuildHistogram()
+                          .Name("taxdesk_connector_call_seconds")
+                          .Help("One connector call, by connector")
+                          .Register(*registry_)),
+      breakers_(prometheus::BuildGauge()
+                    .Name("taxdesk_circuit_breaker_state")
+                    .Help("Circuit breaker by connector: 0 closed, 1 half open, 2 open")
+                    .Register(*registry_)),
+      payments_(prometheus::BuildCounter()
+                    .Name("taxdesk_payments_total")
+                    .Help("Successful EasyCard payments: count, and NT$ (unit=ntd)")
+                    .Register(*registry_)),
+      batches_(prometheus::BuildGauge()
+                   .Name("taxdesk_batches")
+                   .Help("Creditor batches by state")
+                   .Register(*registry_)) {}
+
+namespace {
+const prometheus::Histogram::BucketBoundaries kLatencyBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                                1,     2.5,  5,     10,   30,  60,   300};
+const prometheus::Histogram::BucketBoundaries kCallBuckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                             0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+}  // namespace
+
+prometheus::Histogram& Metrics::connectorCall(const std::string& connector) {
+    return connectorCalls_.Add({{"connector", connector}}, kCallBuckets);
+}
+prometheus::Gauge& Metrics::breakerState(const std::string& connector) {
+    return breakers_.Add({{"connector", connector}});
+}
+prometheus::Counter& Metrics::paymentsCount() { return payments_.Add({{"unit", "count"}}); }
+prometheus::Counter& Metrics::paymentsAmount() { return payments_.Add({{"unit", "ntd"}}); }
+prometheus::Gauge& Metrics::batches(const std::string& state) { return batches_.Add({{"state", state}}); }
+
+double Metrics::quantile(prometheus::Histogram& histogram, double q) {
+    const auto metric = histogram.Collect().histogram;
+    if (metric.sample_count == 0) return 0;
+    const double rank = q * static_cast<double>(metric.sample_count);
+    double lowerBound = 0;
+    std::uint64_t below = 0;
+    for (const auto& bucket : metric.bucket) {
+        if (static_cast<double>(bucket.cumulative_count) >= rank) {
+            if (std::isinf(bucket.upper_bound)) return lowerBound;
+            const double inBucket = static_cast<double>(bucket.cumulative_count - below);
+            const double fraction = inBucket > 0 ? (rank - static_cast<double>(below)) / inBucket : 1;
+            return lowerBound + (bucket.upper_bound - lowerBound) * fraction;
+        }
+        below = bucket.cumulative_count;
+        lowerBound = bucket.upper_bound;
+    }
+    return lowerBound;
+}
 
 prometheus::Counter& Metrics::smsSegments() { return smsSegments_.Add({}); }
 
@@ -54,6 +116,8 @@ InquiryMetrics Metrics::inquiry() {
     for (const char* status :
          {"found", "no_records", "not_registered", "name_mismatch", "deceased", "rejected", "error"})
         metrics.resultsByStatus[status] = &inquiryResults_.Add({{"status", status}});
+    metrics.registryCalls = &connectorCall("registry");
+    metrics.taxDataCalls = &connectorCall("taxdata");
     return metrics;
 }
 
@@ -72,6 +136,8 @@ PipelineMetrics Metrics::pipeline(const std::string& name) {
         cacheDegraded_.Add({{"pipeline", name}}),
         connectorErrors_.Add({{"pipeline", name}}),
         connectorRetries_.Add({{"pipeline", name}}),
+        latency_.Add({{"pipeline", name}}, kLatencyBuckets),
+        lag_,
     };
 }
 

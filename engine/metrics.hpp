@@ -25,11 +25,15 @@ struct PipelineMetrics {
     prometheus::Gauge& cacheDegraded;     ///< 1 while Redis is unreachable and look-ups bypass the cache
     prometheus::Counter& connectorErrors;
     prometheus::Counter& connectorRetries;
+    prometheus::Histogram& latency;             ///< end to end: message created → its outputs acknowledged
+    prometheus::Family<prometheus::Gauge>& lag; ///< by topic and partition
 };
 
 /// Results of the creditor inquiry by status (found, no_records, …), as produced.
 struct InquiryMetrics {
     std::map<std::string, prometheus::Counter*> resultsByStatus;
+    prometheus::Histogram* registryCalls = nullptr;  ///< one registry call's time
+    prometheus::Histogram* taxDataCalls = nullptr;
 };
 
 /// Thread-safe (prometheus-cpp's metrics are).
@@ -41,6 +45,17 @@ public:
     InquiryMetrics inquiry();
     /// SMS segments the gateway reported sent (SPEC 4.2).
     prometheus::Counter& smsSegments();
+    /// One connector call's time, by connector (registry, taxdata, nhi, payment, sms).
+    prometheus::Histogram& connectorCall(const std::string& connector);
+    /// Circuit-breaker state by connector: 0 closed, 1 half open, 2 open.
+    prometheus::Gauge& breakerState(const std::string& connector);
+    /// Payments that succeeded: how many, and NT$.
+    prometheus::Counter& paymentsCount();
+    prometheus::Counter& paymentsAmount();
+    /// Batches by state, as the store last counted them.
+    prometheus::Gauge& batches(const std::string& state);
+    /// Approximate quantile (0..1) of a histogram from its buckets, in its unit; 0 when empty.
+    static double quantile(prometheus::Histogram& histogram, double q);
     /// Prometheus text exposition format of everything registered.
     [[nodiscard]] std::string serialize() const;
     [[nodiscard]] prometheus::Registry& registry() { return *registry_; }
@@ -57,6 +72,12 @@ private:
     prometheus::Family<prometheus::Counter>& connectorRetries_;
     prometheus::Family<prometheus::Counter>& inquiryResults_;
     prometheus::Family<prometheus::Counter>& smsSegments_;
+    prometheus::Family<prometheus::Histogram>& latency_;
+    prometheus::Family<prometheus::Gauge>& lag_;
+    prometheus::Family<prometheus::Histogram>& connectorCalls_;
+    prometheus::Family<prometheus::Gauge>& breakers_;
+    prometheus::Family<prometheus::Counter>& payments_;
+    prometheus::Family<prometheus::Gauge>& batches_;
 };
 
 }  // namespace taxdesk::engine

@@ -17,7 +17,13 @@ struct Position {
     std::string topic;
     int partition;
     std::int64_t offset;
+    std::int64_t createdMs;  ///< the message's create time, for the end-to-end latency (-1: unknown)
 };
+
+std::int64_t nowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 /// One consumed message whose outputs are on their way to the broker.
 struct Pending {
@@ -81,6 +87,9 @@ void Pipeline::run(const std::atomic<bool>& stop) {
     std::atomic<bool> failed{false};
 
     auto markDone = [this](const Position& position) {
+        if (position.createdMs > 0)
+            metrics_.latency.Observe(static_cast<double>(std::max<std::int64_t>(0, nowMs() - position.createdMs)) /
+                                     1000.0);
         std::lock_guard lock(trackerMutex_);
         tracker_.done(position.topic, position.partition, position.offset);
     };
@@ -211,8 +220,8 @@ void Pipeline::run(const std::atomic<bool>& stop) {
                 {
                     std::lock_guard lock(trackerMutex_);
                     for (const auto& message : batch) {
-                        handoff.positions.push_back(
-                            {std::string(message.topic()), message.partition(), message.offset()});
+                        handoff.positions.push_back({std::string(message.topic()), message.partition(),
+                                                     message.offset(), message.timestampMs()});
                         tracker_.add(handoff.positions.back().topic, message.partition(), message.offset());
                     }
                 }
@@ -235,6 +244,9 @@ void Pipeline::run(const std::atomic<bool>& stop) {
             }
             if (Clock::now() - lastCommit >= std::chrono::milliseconds(settings_.commitIntervalMs)) {
                 commitDone(consumer, true);
+                for (const auto& partition : consumer.lag())
+                    metrics_.lag.Add({{"topic", partition.topic}, {"partition", std::to_string(partition.partition)}})
+                        .Set(static_cast<double>(partition.offset));
                 lastCommit = Clock::now();
             }
         }

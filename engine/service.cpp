@@ -8,6 +8,7 @@
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/api/creditor_api.hpp"
+#include "engine/api/ops_api.hpp"
 #include "engine/api/sms_api.hpp"
 #include "engine/batch_dispatcher.hpp"
 #include "engine/embedded_config.hpp"
@@ -46,6 +47,7 @@ struct Service::Parts {
     std::unique_ptr<SmsScheduler> scheduler;
     std::unique_ptr<api::CreditorApi> creditorApi;
     std::unique_ptr<api::SmsApi> smsApi;
+    std::unique_ptr<api::OpsApi> opsApi;
     std::unique_ptr<HttpServer> http;
 };
 
@@ -135,8 +137,13 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     apiSettings.maxBytes = settings_.batchBytes;
     apiSettings.feeProperty = settings_.feeProperty;
     apiSettings.feeIncomeYear = settings_.feeIncomeYear;
-    parts_->creditorApi = std::make_unique<api::CreditorApi>(apiSettings, *parts_->store, connectors.payment,
-                                                             [this] { parts_->dispatcher->wake(); });
+    parts_->creditorApi =
+        std::make_unique<api::CreditorApi>(apiSettings, *parts_->store, connectors.payment, [this](long long amount) {
+            parts_->metrics.paymentsCount().Increment();
+            parts_->metrics.paymentsAmount().Increment(static_cast<double>(amount));
+            parts_->dispatcher->wake();
+        });
+    parts_->opsApi = std::make_unique<api::OpsApi>(parts_->metrics, *parts_->store, connectors);
 
     parts_->kafkaProbe = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
     parts_->redisProbe = std::make_unique<connectors::RedisClient>(settings_.redis);
@@ -182,14 +189,9 @@ void Service::start(std::function<void()> onFatal) {
                               .close();
                           return jsonReply(state.ready() ? 200 : 503, std::move(body));
                       }});
-    routes.push_back({"GET", "/metrics", [&parts](HttpRequest&) {
-                          HttpReply reply;
-                          reply.contentType = "text/plain; version=0.0.4; charset=utf-8";
-                          reply.body = parts.metrics.serialize();
-                          return reply;
-                      }});
     for (auto& route : parts.creditorApi->routes()) routes.push_back(std::move(route));
     for (auto& route : parts.smsApi->routes()) routes.push_back(std::move(route));
+    for (auto& route : parts.opsApi->routes()) routes.push_back(std::move(route));
     parts.dispatcher->start();
     parts.scheduler->start();
     parts.http =

@@ -105,6 +105,11 @@ std::string_view Message::value() const {
 std::string Message::error() const {
     return message_->err ? rd_kafka_message_errstr(message_.get()) : std::string();
 }
+std::int64_t Message::timestampMs() const {
+    rd_kafka_timestamp_type_t type;
+    return rd_kafka_message_timestamp(message_.get(), &type);
+}
+
 std::string Message::header(const char* name) const {
     rd_kafka_headers_t* headers = nullptr;
     if (rd_kafka_message_headers(message_.get(), &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
@@ -314,6 +319,25 @@ void Consumer::commit(const std::vector<TopicPartitionOffset>& offsets, bool asy
     const auto err = rd_kafka_commit(handle_.get(), list.get(), async ? 1 : 0);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         throw KafkaError(std::string("commit: ") + rd_kafka_err2str(err), true);
+}
+
+std::vector<TopicPartitionOffset> Consumer::lag() {
+    std::vector<TopicPartitionOffset> result;
+    rd_kafka_topic_partition_list_t* raw = nullptr;
+    if (rd_kafka_assignment(handle_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR || raw == nullptr) return result;
+    PartitionListPtr assignment(raw);
+    if (rd_kafka_position(handle_.get(), assignment.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) return result;
+    for (int i = 0; i < assignment->cnt; ++i) {
+        const auto& partition = assignment->elems[i];
+        std::int64_t low = 0;
+        std::int64_t high = 0;
+        if (partition.offset < 0 || rd_kafka_get_watermark_offsets(handle_.get(), partition.topic, partition.partition,
+                                                                   &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            high < 0)
+            continue;
+        result.push_back({partition.topic, partition.partition, std::max<std::int64_t>(0, high - partition.offset)});
+    }
+    return result;
 }
 
 void Consumer::pause(const std::vector<TopicPartitionOffset>& partitions, bool paused) {

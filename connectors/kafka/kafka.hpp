@@ -50,6 +50,8 @@ public:
     [[nodiscard]] std::string_view value() const;
     /// Empty unless the message is an error event (e.g. partition EOF is filtered out before you see it).
     [[nodiscard]] std::string error() const;
+    /// The message's create time (ms since the epoch), or -1 when the broker gave none.
+    [[nodiscard]] std::int64_t timestampMs() const;
     /// Header value by name, empty when absent.
     [[nodiscard]] std::string header(const char* name) const;
 
@@ -133,6 +135,9 @@ public:
     void commit(const std::vector<TopicPartitionOffset>& offsets, bool async);
     /// Leaves the group (revokes partitions, which calls the rebalance handler). Idempotent.
     void close();
+    /// For each assigned partition: messages between this consumer's position and the end of the partition, from
+    /// the offsets librdkafka already knows (no broker round trip). Partitions without a known position are left out.
+    std::vector<TopicPartitionOffset> lag();
     /// Pauses or resumes fetching the given partitions (backpressure).
     void pause(const std::vector<TopicPartitionOffset>& partitions, bool paused);
 

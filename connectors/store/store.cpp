@@ -752,6 +752,18 @@ std::vector<BatchRecord> Store::activeBatches(int limit) {
     });
 }
 
+std::map<std::string, int> Store::countBatchesByState() {
+    const std::string statement = sql("SELECT state, CAST(COUNT(*) AS INTEGER) FROM batches GROUP BY state");
+    return withSession("counting batches by state", [&](Poco::Data::Session& session) {
+        std::vector<std::string> states;
+        std::vector<int> counts;
+        session << statement, into(states), into(counts), now;
+        std::map<std::string, int> result;
+        for (std::size_t i = 0; i < states.size(); ++i) result[states[i]] = counts[i];
+        return result;
+    });
+}
+
 std::vector<BatchRowRecord> Store::pendingRows(const std::string& batchId, int afterRow, int limit) {
     if (limit <= 0) return {};
     const std::string statement =

@@ -1,5 +1,6 @@
 #pragma once
 // The SQL store, the record of work: Poco::Data over SQLite (default) or PostgreSQL, one code path.
+#include <map>
 #include <memory>
 #include <optional>
 #include <semaphore>
@@ -287,6 +288,8 @@ class Store {
     std::vector<BatchRecord> listBatches(const std::string& creditorId, int limit, int offset);
     /// Batches paid and not finished (queued or processing), oldest first: the dispatcher's work.
     std::vector<BatchRecord> activeBatches(int limit = 100);
+    /// How many batches are in each state (states with none are absent).
+    std::map<std::string, int> countBatchesByState();
     /// Accepted rows of a batch that have no result yet, in row order, the first `limit` after row `afterRow`: the
     /// work still to do (published after payment; re-sent by the sweeper).
     std::vector<BatchRowRecord> pendingRows(const std::string& batchId, int afterRow, int limit);

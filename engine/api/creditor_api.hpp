@@ -22,9 +22,9 @@ struct CreditorApiSettings {
 
 class CreditorApi {
   public:
-    /// `onPaid` is called after a payment succeeded (to wake the dispatcher).
+    /// `onPaid(amount)` is called after a payment succeeded (to count it and wake the dispatcher).
     CreditorApi(CreditorApiSettings settings, connectors::Store& store, std::shared_ptr<connectors::Payment> payment,
-                std::function<void()> onPaid);
+                std::function<void(long long)> onPaid);
     [[nodiscard]] std::vector<Route> routes();
 
   private:
@@ -41,7 +41,7 @@ class CreditorApi {
     CreditorApiSettings settings_;
     connectors::Store& store_;
     std::shared_ptr<connectors::Payment> payment_;
-    std::function<void()> onPaid_;
+    std::function<void(long long)> onPaid_;
 };
 
 /// The JSON of a batch's status (GET /api/v1/batches/{id}).
