@@ -12,7 +12,11 @@ work=$(mktemp -d /tmp/taxdesk-e2e.XXXXXX)
 prefix="e2e$$-$RANDOM."
 engine=
 stubs=
-fail() { echo "FAIL: $*" >&2; [[ -f $work/engine.log ]] && tail -30 "$work/engine.log" >&2; exit 1; }
+# The engine's log is kept where scripts/test scans every engine log for unmasked IDs.
+log_dir=${TAXDESK_TEST_RUN_DIR:-$work}/engine-logs
+mkdir -p "$log_dir"
+engine_log=$log_dir/serve_kcat-$$.log
+fail() { echo "FAIL: $*" >&2; [[ -f $engine_log ]] && tail -30 "$engine_log" >&2; exit 1; }
 cleanup() {
   [[ -n $engine ]] && kill -KILL "$engine" 2>/dev/null
   [[ -n $stubs ]] && kill -KILL "$stubs" 2>/dev/null
@@ -54,7 +58,7 @@ port=$(free_port)
 "$taxdesk" serve --set "app.var_dir=$work/var" --set "http.port=$port" --set "kafka.bootstrap=$bootstrap" \
   --set "kafka.topic_prefix=$prefix" --set "kafka.group_id=${prefix}engine" \
   --set "redis.port=$TAXDESK_TEST_REDIS_PORT" --set "redis.key_prefix=${prefix}" \
-  --set connectors.mode=http --set "connectors.base_url=http://127.0.0.1:$stubs_port" >"$work/engine.log" 2>&1 &
+  --set connectors.mode=http --set "connectors.base_url=http://127.0.0.1:$stubs_port" >"$engine_log" 2>&1 &
 engine=$!
 for _ in $(seq 150); do
   curl -sf "http://127.0.0.1:$port/readyz" >"$work/ready" 2>/dev/null && break
