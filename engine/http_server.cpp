@@ -13,6 +13,10 @@
 
 #include "jobs/common/json.hpp"
 
+#include <chrono>
+#include <cstdio>
+#include <random>
+
 namespace taxdesk::engine {
 namespace {
 
@@ -53,6 +57,13 @@ bool matches(const std::vector<std::string>& pattern, const std::vector<std::str
     return pattern.size() == path.size();
 }
 
+std::string newRequestId() {
+    static thread_local std::mt19937_64 generator{std::random_device{}()};
+    char text[20];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(generator()));
+    return text;
+}
+
 struct CompiledRoute {
     Route route;
     std::vector<std::string> pattern;
@@ -63,17 +74,25 @@ class RouteHandler : public Poco::Net::HTTPRequestHandler {
     explicit RouteHandler(const std::vector<CompiledRoute>& routes) : routes_(routes) {}
 
     void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
+        const auto started = std::chrono::steady_clock::now();
         HttpReply reply;
+        std::string requestId = request.get("X-Request-Id", "");
+        if (requestId.empty() || requestId.size() > 64 ||
+            requestId.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+                std::string::npos)
+            requestId = newRequestId();
+        std::string path;
         try {
             const Poco::URI uri(request.getURI());
-            HttpRequest req{request, request.getMethod(), uri.getPath(), {}, {}};
+            path = uri.getPath();
+            HttpRequest req{request, request.getMethod(), uri.getPath(), {}, {}, requestId};
             for (const auto& [name, value] : uri.getQueryParameters()) req.query[name] = value;
-            const auto path = segments(req.path);
+            const auto pathSegments = segments(req.path);
             const CompiledRoute* found = nullptr;
             bool pathKnown = false;
             for (const auto& route : routes_) {
                 std::map<std::string, std::string> params;
-                if (!matches(route.pattern, path, params)) continue;
+                if (!matches(route.pattern, pathSegments, params)) continue;
                 pathKnown = true;
                 if (route.route.method != req.method) continue;
                 found = &route;
@@ -93,7 +112,19 @@ class RouteHandler : public Poco::Net::HTTPRequestHandler {
                                             Poco::URI(request.getURI()).getPath(), std::string(error.what()));
             reply = errorReply(500, "internal", "internal error");
         }
+        reply.headers["X-Request-Id"] = requestId;
         send(response, reply);
+        // One line a request: no query string, no body (they may hold IDs), no token.
+        auto& log = Poco::Logger::get("http");
+        if (log.information() && path != "/healthz" && path != "/readyz" && path != "/metrics" &&
+            path != "/dashboard/data") {
+            const bool pickup = path.rfind("/api/v1/pickups/", 0) == 0;  // the code is not for the log
+            log.information("request_id=%s method=%s path=%s status=%d ms=%d", requestId, request.getMethod(),
+                            pickup ? std::string("/api/v1/pickups/{code}/collect") : path, reply.status,
+                            static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 std::chrono::steady_clock::now() - started)
+                                                 .count()));
+        }
     }
 
   private:

@@ -31,6 +31,9 @@ struct HttpRequest {
     std::string path;
     std::map<std::string, std::string> params;  ///< from {name} segments of the route
     std::map<std::string, std::string> query;   ///< decoded query parameters (the last one wins)
+    /// The caller's X-Request-Id when it is a sane token, else a new one; answered in X-Request-Id and carried on
+    /// into Kafka headers (request_id) and the log lines of the work it starts.
+    std::string requestId;
 
     /// The query parameter, or `fallback`.
     [[nodiscard]] std::string queryValue(const std::string& name, const std::string& fallback = "") const;

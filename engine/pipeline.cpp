@@ -147,7 +147,7 @@ void Pipeline::run(const std::atomic<bool>& stop) {
                         }
                         auto* pending = new Pending{handoff.positions[i], static_cast<int>(out[i].size())};
                         for (const auto& message : out[i])
-                            producer.produce(message.topic, message.key, message.value, pending);
+                            producer.produce(message.topic, message.key, message.value, pending, message.headers);
                     }
                 }
                 // Not committed (stopping while the store is down): left uncommitted, it is redelivered.

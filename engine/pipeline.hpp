@@ -19,6 +19,7 @@ struct OutMessage {
     std::string topic;
     std::string key;
     std::string value;
+    std::vector<connectors::kafka::Header> headers;  ///< e.g. request_id, carried from the message that caused it
 };
 
 /// The work a stage prepared for one batch: the messages to produce (out[i] for the batch's i-th message, none is

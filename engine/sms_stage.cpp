@@ -65,12 +65,18 @@ std::unique_ptr<PreparedBatch> SmsStage::prepare(const std::vector<connectors::k
     prepared->out.resize(batch.size());
     for (std::size_t i = 0; i < batch.size(); ++i) {
         std::string reason;
+        const std::string requestId = batch[i].header("request_id");
         const auto reply = handle(batch[i].value(), reason);
         if (reply) {
-            prepared->out[i].push_back({settings_.outboundTopic, reply->msisdn, notificationJson(*reply)});
+            // The request id travels on: the sender's log lines can be matched to the gateway's HTTP request.
+            prepared->out[i].push_back(
+                {settings_.outboundTopic, reply->msisdn, notificationJson(*reply), {{"request_id", requestId}}});
+            Poco::Logger::get("sms").information("request_id=%s notification=%s kind=%s", requestId,
+                                                 reply->notificationId, reply->kind);
         } else {
             prepared->out[i].push_back({settings_.inboundDeadLetter, std::string(batch[i].key()),
-                                        deadLetterValue(batch[i].value(), reason, 1)});
+                                        deadLetterValue(batch[i].value(), reason, 1), {{"request_id", requestId}}});
+            Poco::Logger::get("sms").warning("request_id=%s dead letter: %s", requestId, reason);
             metrics_.messagesFailed.Increment();
         }
     }
@@ -235,6 +241,9 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
             const auto receipt = gateway_->send({notification.notificationId, notification.msisdn, notification.text});
             store_.markNotificationSent(notification.notificationId, receipt.gatewayMsgId, receipt.segments);
             segments_.Increment(receipt.segments);
+            Poco::Logger::get("sender").information("request_id=%s notification=%s sent segments=%d",
+                                                    std::string(batch[i].header("request_id")),
+                                                    notification.notificationId, receipt.segments);
         } catch (const connectors::ConnectorError& error) {
             if (error.isRetryable()) throw;  // the batch is tried again with back-off
             store_.markNotificationStatus(notification.notificationId, "dead", error.what());

@@ -51,10 +51,11 @@ std::vector<Route> SmsApi::routes() {
 }
 
 void SmsApi::produceAcknowledged(const std::vector<std::pair<std::string, std::string>>& keyed,
-                                 const std::string& topic) {
+                                 const std::string& topic, const std::string& requestId) {
     std::lock_guard lock(producerMutex_);
     failedDeliveries_ = 0;
-    for (const auto& [key, value] : keyed) producer_->produce(topic, key, value);
+    const std::vector<connectors::kafka::Header> headers{{"request_id", requestId}};
+    for (const auto& [key, value] : keyed) producer_->produce(topic, key, value, nullptr, headers);
     if (!producer_->flush(10000) || failedDeliveries_ > 0)
         throw HttpError(503, "not_queued", "the messages could not be queued; send them again (they are deduplicated)");
 }
@@ -98,7 +99,7 @@ HttpReply SmsApi::inbound(HttpRequest& request) {
             .close();
         keyed.emplace_back(*msisdn, std::move(value));
     }
-    produceAcknowledged(keyed, settings_.inboundTopic);
+    produceAcknowledged(keyed, settings_.inboundTopic, request.requestId);
     std::string reply;
     jobs::json::ObjectWriter(reply).field("accepted", static_cast<long long>(keyed.size())).close();
     return jsonReply(202, std::move(reply));
@@ -131,14 +132,14 @@ HttpReply SmsApi::deliveryReport(HttpRequest& request) {
             retry.segments = 0;
             retry.error.clear();
             store_.insertNotification(retry);
-            produceAcknowledged({{retry.msisdn, notificationJson(retry)}}, settings_.outboundTopic);
+            produceAcknowledged({{retry.msisdn, notificationJson(retry)}}, settings_.outboundTopic, request.requestId);
             outcome = "retried";
         } else {
             store_.markNotificationStatus(notification->notificationId, "dead", error);
             produceAcknowledged({{notification->msisdn,
                                   deadLetterValue(notificationJson(*notification), error.empty() ? "delivery failed" : error,
                                                   notification->attempt)}},
-                                settings_.outboundDeadLetter);
+                                settings_.outboundDeadLetter, request.requestId);
             outcome = "dead_letter";
         }
     }

@@ -28,7 +28,8 @@ private:
     HttpReply deliveryReport(HttpRequest& request);
     HttpReply collect(HttpRequest& request);
     /// Produces and waits until the broker acknowledged every message; throws HttpError 503 otherwise.
-    void produceAcknowledged(const std::vector<std::pair<std::string, std::string>>& keyed, const std::string& topic);
+    void produceAcknowledged(const std::vector<std::pair<std::string, std::string>>& keyed, const std::string& topic,
+                             const std::string& requestId);
 
     SmsApiSettings settings_;
     connectors::Store& store_;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "connectors/population/population.hpp"
@@ -277,6 +278,28 @@ TEST_F(SmsApiTest, TheReminderGoesOutOnTheDeadlineDay) {
     EXPECT_EQ(codeIn(sent[1].text), code);
     std::this_thread::sleep_for(std::chrono::seconds(3));
     EXPECT_EQ(sentTo(from).size(), 2u) << "one reminder";
+}
+
+TEST_F(SmsApiTest, TheRequestIdIsCarriedFromHttpThroughKafkaIntoTheJobsLogLines) {
+    const auto from = msisdn();
+    const auto id = person(11);
+    const std::string requestId = "trace-" + from;
+    const auto accepted = engine_->request(
+        "POST", "/api/v1/sms/inbound", gateway_,
+        R"({"msisdn":")" + from + R"(","text":"1 )" + id + " " + last4(id) + R"(","gateway_msg_id":"trace-)" + from + "\"}",
+        "application/json", requestId);
+    ASSERT_EQ(accepted.status, 202);
+    waitSent(from, 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::ifstream in(engine_->logFile());
+    std::set<std::string> sources;
+    for (std::string line; std::getline(in, line);) {
+        if (line.find("request_id=" + requestId) == std::string::npos) continue;
+        const auto at = line.find("source=");
+        sources.insert(line.substr(at + 7, line.find(' ', at) - at - 7));
+        EXPECT_EQ(line.find(id), std::string::npos) << "no whole ID in a log line";
+    }
+    EXPECT_EQ(sources, (std::set<std::string>{"http", "sms", "sender"})) << "HTTP → sms.inbound → notifications.outbound";
 }
 
 TEST_F(SmsApiTest, BadInboundRequestsNameWhatIsWrong) {
