@@ -1,5 +1,7 @@
 #include "jobs/common/json.hpp"
 
+#include "jobs/common/utf8.hpp"
+
 #include <charconv>
 #include <cstdio>
 
@@ -9,11 +11,21 @@ void appendString(std::string& out, std::string_view text) {
     out.push_back('"');
     for (const char c : text) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (static_cast<unsigned char>(c) < 0x20) {
                     char buffer[8];
@@ -57,7 +69,7 @@ ObjectWriter& ObjectWriter::raw(std::string_view name, std::string_view json) {
 namespace {
 
 class Reader {
-public:
+  public:
     explicit Reader(std::string_view text) : text_(text) {}
 
     std::vector<Field> object() {
@@ -80,7 +92,7 @@ public:
         return finish(std::move(fields));
     }
 
-private:
+  private:
     std::vector<Field> finish(std::vector<Field> fields) {
         skipSpace();
         if (pos_ != text_.size()) fail("trailing characters after the object");
@@ -155,24 +167,6 @@ private:
         fail("unexpected character");
     }
 
-    static void appendUtf8(std::string& out, std::uint32_t cp) {
-        if (cp < 0x80) {
-            out.push_back(static_cast<char>(cp));
-        } else if (cp < 0x800) {
-            out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        } else if (cp < 0x10000) {
-            out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        } else {
-            out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        }
-    }
-
     std::uint32_t hex4() {
         if (pos_ + 4 > text_.size()) fail("short \\u escape");
         std::uint32_t value = 0;
@@ -195,14 +189,30 @@ private:
             if (pos_ >= text_.size()) fail("unterminated escape");
             const char e = text_[pos_++];
             switch (e) {
-                case '"': out.push_back('"'); break;
-                case '\\': out.push_back('\\'); break;
-                case '/': out.push_back('/'); break;
-                case 'b': out.push_back('\b'); break;
-                case 'f': out.push_back('\f'); break;
-                case 'n': out.push_back('\n'); break;
-                case 'r': out.push_back('\r'); break;
-                case 't': out.push_back('\t'); break;
+                case '"':
+                    out.push_back('"');
+                    break;
+                case '\\':
+                    out.push_back('\\');
+                    break;
+                case '/':
+                    out.push_back('/');
+                    break;
+                case 'b':
+                    out.push_back('\b');
+                    break;
+                case 'f':
+                    out.push_back('\f');
+                    break;
+                case 'n':
+                    out.push_back('\n');
+                    break;
+                case 'r':
+                    out.push_back('\r');
+                    break;
+                case 't':
+                    out.push_back('\t');
+                    break;
                 case 'u': {
                     std::uint32_t cp = hex4();
                     if (cp >= 0xD800 && cp < 0xDC00 && text_.substr(pos_, 2) == "\\u") {
@@ -210,10 +220,11 @@ private:
                         const std::uint32_t low = hex4();
                         cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
                     }
-                    appendUtf8(out, cp);
+                    utf8::append(out, cp);
                     break;
                 }
-                default: fail("unknown escape");
+                default:
+                    fail("unknown escape");
             }
         }
     }
@@ -224,6 +235,8 @@ private:
 
 }  // namespace
 
-std::vector<Field> parseFlatObject(std::string_view text) { return Reader(text).object(); }
+std::vector<Field> parseFlatObject(std::string_view text) {
+    return Reader(text).object();
+}
 
 }  // namespace taxdesk::jobs::json

@@ -1,5 +1,7 @@
 #include "jobs/sms/segments.hpp"
 
+#include "jobs/common/utf8.hpp"
+
 #include <cstddef>
 #include <optional>
 #include <string_view>
@@ -12,40 +14,7 @@ constexpr int kGsmPart = 153;  // 160 less the 7 septets of the concatenation he
 constexpr int kUcsSingle = 70;
 constexpr int kUcsPart = 67;  // 70 less the 3 UTF-16 units of the concatenation header
 
-std::optional<char32_t> decodeAt(std::string_view text, std::size_t& pos) {
-    const auto lead = static_cast<unsigned char>(text[pos]);
-    if (lead < 0x80) {
-        ++pos;
-        return lead;
-    }
-    std::size_t length = 0;
-    char32_t cp = 0;
-    char32_t minimum = 0;
-    if ((lead & 0xE0) == 0xC0) {
-        length = 2;
-        cp = lead & 0x1F;
-        minimum = 0x80;
-    } else if ((lead & 0xF0) == 0xE0) {
-        length = 3;
-        cp = lead & 0x0F;
-        minimum = 0x800;
-    } else if ((lead & 0xF8) == 0xF0) {
-        length = 4;
-        cp = lead & 0x07;
-        minimum = 0x10000;
-    } else {
-        return std::nullopt;
-    }
-    if (pos + length > text.size()) return std::nullopt;
-    for (std::size_t i = 1; i < length; ++i) {
-        const auto next = static_cast<unsigned char>(text[pos + i]);
-        if ((next & 0xC0) != 0x80) return std::nullopt;
-        cp = (cp << 6) | (next & 0x3F);
-    }
-    if (cp < minimum || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
-    pos += length;
-    return cp;
-}
+using utf8::decodeAt;
 
 /// The GSM 03.38 default alphabet beyond printable ASCII (which is all in it but for the characters below).
 constexpr std::u32string_view kGsmBasicExtra = U"\n\r£¥èéùìòÇØøÅåΔΦΓΛΩΠΨΣΘΞÆæßÉ¤¡ÄÖÑÜ§¿äöñüà";
