@@ -17,6 +17,7 @@
 #include "engine/http_server.hpp"
 #include "engine/inquiry_stage.hpp"
 #include "engine/metrics.hpp"
+#include "engine/pages/static_pages.hpp"
 #include "engine/pipeline.hpp"
 #include "jobs/common/json.hpp"
 
@@ -192,6 +193,7 @@ void Service::start(std::function<void()> onFatal) {
     for (auto& route : parts.creditorApi->routes()) routes.push_back(std::move(route));
     for (auto& route : parts.smsApi->routes()) routes.push_back(std::move(route));
     for (auto& route : parts.opsApi->routes()) routes.push_back(std::move(route));
+    for (auto& route : staticPageRoutes()) routes.push_back(std::move(route));
     parts.dispatcher->start();
     parts.scheduler->start();
     parts.http =
