@@ -1,0 +1,184 @@
+// The operations dashboard (`GET /dashboard`, SPEC 5) in headless Chromium: while a load of inquiry requests runs
+// through the engine, the displayed inquiry throughput rises above 0 (and above where it started), #updated-at changes
+// at least about once a second, and neither the page nor the data it polls holds a whole ID (SPEC 1: IDs are masked).
+// Started by tests/browser/run.sh, which sets TAXDESK_BROWSER_URL, TAXDESK_BROWSER_LOAD_CMD (a shell command that feeds
+// inquiry rows to the engine), TAXDESK_BROWSER_SHOTS and CHROMIUM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+function env(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the browser tests through tests/browser/run.sh`);
+  return value;
+}
+
+// Debian's Chromium on a machine without a network: no sandbox (root), no GPU, nothing in the background.
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+async function launch() {
+  const profile = await mkdtemp(join(tmpdir(), 'taxdesk-chromium-'));  // a new empty --user-data-dir
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1400, height: 1000 },
+    timeout: 60_000,
+  });
+  context.setDefaultTimeout(30_000);
+  return { context, close: async () => { await context.close().catch(() => {}); await rm(profile, { recursive: true, force: true }); } };
+}
+
+const ID_LIKE = /[A-Z][12]\d{8}/;  // a whole national ID (SPEC 2); a masked one (A12****789) does not match
+
+// Runs the load command in a shell; resolves with its exit status and the tail of its stderr.
+function runLoad(command) {
+  return new Promise((resolve) => {
+    // Without the runner's TAXDESK_BROWSER_* variables: taxdesk refuses TAXDESK_* names that are not its keys.
+    const childEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TAXDESK_BROWSER_')));
+    const child = spawn('bash', ['-c', command], { stdio: ['ignore', 'ignore', 'pipe'], env: childEnv });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => { stderr = (stderr + chunk).slice(-2000); });
+    child.on('error', (error) => resolve({ code: -1, stderr: error.message }));
+    child.on('close', (code, signal) => resolve({ code: code ?? -1, signal, stderr: stderr.trim() }));
+  });
+}
+
+const withTimeout = (promise, ms, what) => Promise.race([promise,
+  new Promise((_, reject) => setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms).unref())]);
+
+test('operations dashboard: live throughput under load, #updated-at ticking, no whole IDs', { timeout: 240_000 }, async (t) => {
+  const base = env('TAXDESK_BROWSER_URL');
+  const loadCommand = env('TAXDESK_BROWSER_LOAD_CMD');
+  const shots = env('TAXDESK_BROWSER_SHOTS');
+  await mkdir(shots, { recursive: true });
+
+  const browser = await launch();
+  const page = await browser.context.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => { if (message.type() === 'error') problems.push(`console error: ${message.text()}`); });
+  // What the page polls (/dashboard/data): kept to check it for whole IDs too.
+  const polled = [];
+  page.on('response', async (response) => {
+    if (new URL(response.url()).pathname.startsWith('/dashboard/data')) {
+      polled.push({ status: response.status(), body: await response.text().catch(() => '') });
+    }
+  });
+
+  let broken = null;
+  const step = (name, timeout, fn) => t.test(name, { timeout }, async (st) => {
+    if (broken) { st.skip(`not run: "${broken}" failed`); return; }
+    try { await fn(st); } catch (error) {
+      broken = name;
+      if (problems.length) error.message += `\n  in the browser: ${problems.slice(-5).join('\n  ')}`;
+      throw error;
+    }
+  });
+
+  let start = null;
+  let load = null;
+  try {
+    await step('opens the dashboard and reads the inquiry throughput', 60_000, async () => {
+      const response = await page.goto(new URL('/dashboard', base).href, { waitUntil: 'load', timeout: 30_000 });
+      assert.ok(response, `GET ${base}/dashboard gave no response`);
+      assert.equal(response.status(), 200, `GET /dashboard answered ${response.status()}`);
+      for (const id of ['#throughput-inquiry', '#throughput-sms', '#chart-throughput', '#latency-p50', '#latency-p95',
+        '#latency-p99', '#cache-hit-ratio', '#errors', '#dead-letters', '#batches', '#breakers', '#updated-at']) {
+        assert.ok(await page.locator(id).count(), `the dashboard has no ${id} element`);
+      }
+      // A sampler in the page, every 50 ms: the inquiry throughput shown (its highest value) and each change of
+      // #updated-at, so that a short rise or a missed tick is seen however the page redraws.
+      start = await page.waitForFunction(() => {
+        const parse = (el) => {
+          const m = (el?.textContent ?? '').replace(/[,\s\u00a0]/g, '').match(/-?\d+(\.\d+)?/);
+          return m ? Number(m[0]) : null;
+        };
+        // #updated-at as shown, and its datetime attribute when it is a <time>: the text may show whole seconds only.
+        const stamp = () => {
+          const el = document.querySelector('#updated-at');
+          return el ? `${el.textContent}|${el.getAttribute('datetime') ?? ''}` : '';
+        };
+        const value = parse(document.querySelector('#throughput-inquiry'));
+        if (value === null) return null;
+        if (!window.__taxdesk) {
+          const s = { shown: [value], max: value, ticks: [], since: performance.now(),
+            updated: stamp() };
+          window.__taxdesk = s;
+          setInterval(() => {
+            const v = parse(document.querySelector('#throughput-inquiry'));
+            if (v !== null) {
+              if (v !== s.shown[s.shown.length - 1] && s.shown.length < 500) s.shown.push(v);
+              s.max = Math.max(s.max, v);
+            }
+            const u = stamp();
+            if (u !== s.updated) { s.updated = u; s.ticks.push(performance.now()); }
+          }, 50);
+        }
+        return { value };  // an object: a bare 0 would read as "not yet"
+      }, null, { timeout: 20_000, polling: 100 }).then((h) => h.jsonValue()).then((r) => r.value).catch(async (error) => {
+        throw new Error(`#throughput-inquiry never showed a number (it shows "${await page.locator('#throughput-inquiry').textContent().catch(() => '?')}"): ${error.message.split('\n')[0]}`);
+      });
+      t.diagnostic(`inquiry throughput before the load: ${start}`);
+    });
+
+    await step('shows the inquiry throughput rise above 0 within 20 s of a load', 90_000, async () => {
+      const threshold = Math.max(0, start);
+      load = runLoad(loadCommand);
+      try {
+        await page.waitForFunction((above) => window.__taxdesk.max > above, threshold, { timeout: 20_000, polling: 100 });
+      } catch (error) {
+        const seen = await page.evaluate(() => window.__taxdesk.shown).catch(() => []);
+        const finished = await Promise.race([load, new Promise((r) => setTimeout(() => r(null), 100))]);
+        throw new Error(`#throughput-inquiry did not rise above ${threshold} within 20 s of starting the load; it showed ` +
+          `${seen.join(' → ')}; the load command ${finished ? `exited ${finished.code} ${finished.stderr}` : 'was still running'}: ` +
+          `${error.message.split('\n')[0]}`);
+      }
+      const max = await page.evaluate(() => window.__taxdesk.max);
+      t.diagnostic(`inquiry throughput rose from ${start} to ${max}`);
+      const { code, signal, stderr } = await withTimeout(load, 60_000, 'the load command');
+      assert.equal(code, 0, `the load command failed (exit ${code}${signal ? `, ${signal}` : ''}): ${stderr}`);
+    });
+
+    await step('updates #updated-at live, about once a second', 30_000, async () => {
+      // Watched over at least 6 s since the page was first read; the load kept the machine busy meanwhile, so a tick
+      // may be late: at least one change per 1.5 s on average and no gap of 2.5 s or more.
+      const watchMs = 6_000;
+      await page.waitForFunction((ms) => performance.now() - window.__taxdesk.since >= ms, watchMs, { timeout: 20_000 });
+      const { ticks, since, now } = await page.evaluate(() => ({ ...window.__taxdesk, now: performance.now() }));
+      const span = now - since;
+      const times = [since, ...ticks, now];
+      const gaps = times.slice(1).map((time, i) => time - times[i]);
+      const longest = Math.max(...gaps);
+      t.diagnostic(`#updated-at changed ${ticks.length} times in ${(span / 1000).toFixed(1)} s, longest gap ${Math.round(longest)} ms`);
+      assert.ok(ticks.length >= 1, `#updated-at never changed in ${(span / 1000).toFixed(1)} s`);
+      assert.ok(ticks.length >= Math.floor(span / 1500),
+        `#updated-at changed only ${ticks.length} times in ${(span / 1000).toFixed(1)} s (live means about once a second)`);
+      assert.ok(longest < 2_500, `#updated-at did not change for ${(longest / 1000).toFixed(1)} s (live means about once a second)`);
+    });
+
+    await step('shows no whole ID, in the page or in the data it polls', 30_000, async () => {
+      const pageText = await page.evaluate(() => document.body.innerText);
+      const match = pageText.match(ID_LIKE);
+      assert.equal(match, null, `the dashboard shows an ID-looking string "${match?.[0]}" near "${match ? pageText.slice(Math.max(0, match.index - 60), match.index + 70) : ''}"`);
+      assert.ok(polled.length > 0, 'the dashboard never fetched /dashboard/data');
+      for (const { body } of polled) {
+        const found = body.match(ID_LIKE);
+        assert.equal(found, null, `/dashboard/data holds an ID-looking string "${found?.[0]}" near "${found ? body.slice(Math.max(0, found.index - 60), found.index + 70) : ''}"`);
+      }
+      t.diagnostic(`checked the page text and ${polled.length} /dashboard/data answers`);
+    });
+  } finally {
+    const shot = join(shots, 'dashboard.png');
+    await page.screenshot({ path: shot, fullPage: true, timeout: 15_000 })
+      .then(() => t.diagnostic(`screenshot ${shot}`))
+      .catch((error) => t.diagnostic(`no screenshot: ${error.message.split('\n')[0]}`));
+    await browser.close();
+    if (load) await withTimeout(load, 60_000, 'the load command').catch(() => {});
+  }
+});

@@ -1,0 +1,191 @@
+// The creditor portal (`GET /`, SPEC 5) as a creditor uses it, in headless Chromium: save the token, upload a batch
+// file with a few bad rows, see one error row per bad row, pay by card, watch the progress reach 100 % and the state
+// "completed", download the CSV results (UTF-8 BOM, header row,debtor_id,status).
+// Started by tests/browser/run.sh, which sets TAXDESK_BROWSER_URL, TAXDESK_BROWSER_TOKEN, TAXDESK_BROWSER_BATCH,
+// TAXDESK_BROWSER_BAD_ROWS (TAXDESK_BROWSER_ROWS), TAXDESK_BROWSER_SHOTS and CHROMIUM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+function env(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the browser tests through tests/browser/run.sh`);
+  return value;
+}
+
+// Debian's Chromium on a machine without a network: no sandbox (root), no GPU, nothing in the background.
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+async function launch() {
+  const profile = await mkdtemp(join(tmpdir(), 'taxdesk-chromium-'));  // a new empty --user-data-dir
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+    acceptDownloads: true,
+    viewport: { width: 1280, height: 900 },
+    timeout: 60_000,
+  });
+  context.setDefaultTimeout(30_000);
+  return { context, close: async () => { await context.close().catch(() => {}); await rm(profile, { recursive: true, force: true }); } };
+}
+
+// Waits for a condition in the page; on timeout, the error says what was awaited and what the page showed instead.
+async function waitInPage(page, what, fn, arg, timeout, describe) {
+  try {
+    return await (await page.waitForFunction(fn, arg, { timeout, polling: 100 })).jsonValue();
+  } catch (error) {
+    const seen = describe ? await describe().catch((e) => `(could not read the page: ${e.message})`) : '';
+    throw new Error(`${what} (waited ${timeout / 1000} s)${seen ? `; the page shows ${seen}` : ''}: ${error.message.split('\n')[0]}`);
+  }
+}
+
+// RFC 4180 CSV: quoted fields may hold commas, quotes (doubled) and line breaks.
+function parseCsv(data) {
+  const records = [];
+  let fields = [], field = '', quoted = false;
+  for (let i = 0; i < data.length; i++) {
+    const c = data[i];
+    if (quoted) {
+      if (c === '"' && data[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { fields.push(field); field = ''; }
+    else if (c === '\n' || c === '\r') {
+      if (c === '\r' && data[i + 1] === '\n') i++;
+      fields.push(field); records.push(fields); fields = []; field = '';
+    } else field += c;
+  }
+  if (field !== '' || fields.length) { fields.push(field); records.push(fields); }
+  return records;
+}
+
+const text = (page, selector) => page.locator(selector).first().textContent({ timeout: 2_000 }).then((t) => (t ?? '').trim());
+
+test('creditor portal: token, upload with row errors, payment, progress to completed, CSV download', { timeout: 240_000 }, async (t) => {
+  const base = env('TAXDESK_BROWSER_URL');
+  const token = env('TAXDESK_BROWSER_TOKEN');
+  const batchFile = env('TAXDESK_BROWSER_BATCH');
+  const badRows = Number(env('TAXDESK_BROWSER_BAD_ROWS'));
+  const totalRows = process.env.TAXDESK_BROWSER_ROWS ? Number(process.env.TAXDESK_BROWSER_ROWS) : null;
+  const shots = env('TAXDESK_BROWSER_SHOTS');
+  await mkdir(shots, { recursive: true });
+
+  const browser = await launch();
+  const page = await browser.context.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => { if (message.type() === 'error') problems.push(`console error: ${message.text()}`); });
+  const errorText = () => text(page, '#error').catch(() => '');
+  // For failure messages: every error the page shows (#error and the page's own *-error elements).
+  const shownErrors = () => page.evaluate(() => [...document.querySelectorAll('#error, [id$="-error"]')]
+    .map((el) => [el.id, (el.textContent ?? '').trim()]).filter(([, t]) => t).map(([id, t]) => `#${id} "${t}"`).join(', ') || 'no error');
+
+  // Each step runs only if the ones before it passed, so a failure is reported once, where it happened.
+  let broken = null;
+  const step = (name, timeout, fn) => t.test(name, { timeout }, async (st) => {
+    if (broken) { st.skip(`not run: "${broken}" failed`); return; }
+    try { await fn(st); } catch (error) {
+      broken = name;
+      if (problems.length) error.message += `\n  in the browser: ${problems.slice(-5).join('\n  ')}`;
+      throw error;
+    }
+  });
+
+  let batchId = null;
+  try {
+    await step('opens the portal and saves the token', 60_000, async () => {
+      const response = await page.goto(new URL('/', base).href, { waitUntil: 'load', timeout: 30_000 });
+      assert.ok(response, `GET ${base}/ gave no response`);
+      assert.equal(response.status(), 200, `GET / answered ${response.status()}`);
+      for (const id of ['#token', '#token-save', '#file', '#charset', '#upload', '#card', '#pay', '#progress-bar', '#state', '#download-csv']) {
+        assert.ok(await page.locator(id).count(), `the portal has no ${id} element`);
+      }
+      await page.fill('#token', token);
+      await page.click('#token-save');
+    });
+
+    await step(`uploads the batch file and lists its ${badRows} row errors`, 90_000, async () => {
+      await page.selectOption('#charset', 'utf-8');
+      await page.setInputFiles('#file', batchFile);
+      const errorBefore = await errorText();
+      await page.click('#upload');
+      const outcome = await waitInPage(page, '#upload-result never got a data-batch-id after #upload', (before) => {
+        const id = document.querySelector('#upload-result')?.getAttribute('data-batch-id');
+        if (id) return { id };
+        const error = (document.querySelector('#error')?.textContent ?? '').trim();
+        return error && error !== before ? { error } : null;
+      }, errorBefore, 60_000, async () => `#upload-result "${await text(page, '#upload-result')}", ${await shownErrors()}`);
+      assert.ok(!outcome.error, `the upload failed, #error says: ${outcome.error}`);
+      batchId = outcome.id;
+      t.diagnostic(`batch ${batchId}`);
+      const rowsSeen = await waitInPage(page, `#row-errors does not list ${badRows} rows`, (n) => {
+        const count = document.querySelectorAll('#row-errors tbody tr').length;
+        return count === n ? { count } : null;
+      }, badRows, 15_000, async () => `${await page.locator('#row-errors tbody tr').count()} rows in #row-errors tbody, ${await shownErrors()}`);
+      assert.equal(rowsSeen.count, badRows);
+    });
+
+    await step('pays the fee by card', 90_000, async () => {
+      const card = `EC${Date.now()}`;
+      await page.fill('#card', card);
+      const errorBefore = await errorText();
+      await page.click('#pay');
+      const outcome = await waitInPage(page, '#payment-result stayed empty after #pay', (before) => {
+        const result = (document.querySelector('#payment-result')?.textContent ?? '').trim();
+        const error = (document.querySelector('#error')?.textContent ?? '').trim();
+        if (error && error !== before) return { error };
+        return result ? { result } : null;
+      }, errorBefore, 60_000, async () => `#payment-result "${await text(page, '#payment-result')}", ${await shownErrors()}`);
+      assert.ok(!outcome.error, `the payment failed, #error says: ${outcome.error}`);
+      t.diagnostic(`payment: ${outcome.result.slice(0, 120)}`);
+    });
+
+    await step('shows the progress reach 100 % and the state completed', 90_000, async () => {
+      await waitInPage(page, '#progress-bar did not reach aria-valuenow 100 with #state "completed"', () => {
+        const bar = document.querySelector('#progress-bar');
+        const state = document.querySelector('#state')?.textContent ?? '';
+        return bar && Number(bar.getAttribute('aria-valuenow')) === 100 && /completed/i.test(state) ? true : null;
+      }, null, 60_000, async () => {
+        const bar = page.locator('#progress-bar');
+        return `#progress-bar aria-valuenow="${await bar.getAttribute('aria-valuenow', { timeout: 2_000 })}" ` +
+          `role="${await bar.getAttribute('role', { timeout: 2_000 })}", #progress-text "${await text(page, '#progress-text').catch(() => '')}", ` +
+          `#state "${await text(page, '#state')}", ${await shownErrors()}`;
+      });
+      assert.equal(await page.getAttribute('#progress-bar', 'role'), 'progressbar', '#progress-bar lacks role=progressbar');
+    });
+
+    await step('downloads the CSV results: UTF-8 BOM, header row,debtor_id,status', 60_000, async () => {
+      const downloaded = page.waitForEvent('download', { timeout: 30_000 })
+        .catch((error) => { throw new Error(`clicking #download-csv started no download: ${error.message.split('\n')[0]}`); });
+      await page.click('#download-csv');
+      const download = await downloaded;
+      const failure = await download.failure();
+      assert.equal(failure, null, `the CSV download failed: ${failure}`);
+      const bytes = await readFile(await download.path());
+      assert.ok(bytes.length > 3, `the CSV download "${download.suggestedFilename()}" is empty`);
+      assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf],
+        `the CSV does not start with the UTF-8 BOM EF BB BF but ${[...bytes.subarray(0, 3)].map((b) => b.toString(16)).join(' ')}`);
+      const body = bytes.subarray(3).toString('utf8');
+      assert.ok(body.startsWith('row,debtor_id,status'), `the CSV header is "${body.split(/\r?\n/)[0].slice(0, 80)}", not row,debtor_id,status,…`);
+      const records = parseCsv(body);
+      // One or more lines a row (one per income or property record); a rejected row is there with status rejected.
+      const statusOf = new Map(records.slice(1).map((fields) => [fields[0], fields[2]]));
+      const rejected = [...statusOf.values()].filter((status) => status === 'rejected').length;
+      assert.equal(rejected, badRows, `the CSV has ${rejected} rows with status rejected; the file has ${badRows} bad rows`);
+      if (totalRows !== null) {
+        assert.equal(statusOf.size, totalRows, `the CSV holds results for ${statusOf.size} rows; the file has ${totalRows}`);
+      }
+      t.diagnostic(`downloaded ${download.suggestedFilename()}: ${bytes.length} bytes, ${records.length - 1} records, ${statusOf.size} rows`);
+    });
+  } finally {
+    const shot = join(shots, 'portal.png');
+    await page.screenshot({ path: shot, fullPage: true, timeout: 15_000 })
+      .then(() => t.diagnostic(`screenshot ${shot}`))
+      .catch((error) => t.diagnostic(`no screenshot: ${error.message.split('\n')[0]}`));
+    await browser.close();
+  }
+});
