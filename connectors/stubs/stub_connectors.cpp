@@ -11,6 +11,7 @@
 #include <thread>
 #include <utility>
 
+#include "jobs/common/json.hpp"
 #include "jobs/sms/segments.hpp"
 
 namespace taxdesk::connectors {
@@ -39,39 +40,6 @@ std::string utcNowIso() {
     char fraction[8];
     std::snprintf(fraction, sizeof fraction, ".%03dZ", static_cast<int>(millis));
     return std::string(text, length) + fraction;
-}
-
-/// JSON string literal. UTF-8 passes through unescaped so that the sent file stays readable.
-std::string jsonString(const std::string& value) {
-    std::string out = "\"";
-    for (char c : value) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char escaped[8];
-                    std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-                    out += escaped;
-                } else {
-                    out.push_back(c);
-                }
-        }
-    }
-    return out + "\"";
 }
 
 bool isMsisdn(const std::string& msisdn) {
@@ -230,10 +198,16 @@ SendReceipt StubSmsGateway::send(const OutboundSms& sms) {
             record =
                 SentSms{sms.notificationId, sms.msisdn, sms.text, receipt.segments, receipt.gatewayMsgId, utcNowIso()};
             if (file_.is_open()) {
-                file_ << "{\"notification_id\":" << jsonString(record.notificationId)
-                      << ",\"msisdn\":" << jsonString(record.msisdn) << ",\"text\":" << jsonString(record.text)
-                      << ",\"segments\":" << record.segments << ",\"sent_at\":" << jsonString(record.sentAt)
-                      << ",\"gateway_msg_id\":" << jsonString(record.gatewayMsgId) << "}\n";
+                std::string line;
+                jobs::json::ObjectWriter(line)
+                    .field("notification_id", record.notificationId)
+                    .field("msisdn", record.msisdn)
+                    .field("text", record.text)
+                    .field("segments", record.segments)
+                    .field("sent_at", record.sentAt)
+                    .field("gateway_msg_id", record.gatewayMsgId)
+                    .close();
+                file_ << line << '\n';
                 file_.flush();
                 if (!file_) {
                     // Not recorded as sent, so a retry writes the line again (a torn line may remain).
