@@ -14,6 +14,7 @@
 
 #include "connectors/store/migrations.hpp"
 #include "connectors/store/store.hpp"
+#include "fixtures/store_backend.hpp"
 #include "fixtures/test_env.hpp"
 
 namespace taxdesk::connectors {
@@ -45,21 +46,6 @@ namespace {
 using namespace Poco::Data::Keywords;
 
 constexpr long long kRowFee = 500;
-
-/// Removes a temporary folder when the test ends.
-class FolderRemover {
-  public:
-    explicit FolderRemover(std::string path) : path_(std::move(path)) {}
-    ~FolderRemover() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    FolderRemover(const FolderRemover&) = delete;
-    FolderRemover& operator=(const FolderRemover&) = delete;
-
-  private:
-    std::string path_;
-};
 
 /// Rows 1..count of a batch; every `rejectEvery`-th row (0: none) is rejected as an invalid id.
 std::vector<BatchRowRecord> makeRows(const std::string& batchId, int count, int rejectEvery, int first = 1) {
@@ -100,15 +86,8 @@ Totals totalsOf(const std::vector<BatchRowRecord>& rows) {
 class StoreBatchesTest : public ::testing::TestWithParam<std::string> {
   protected:
     void SetUp() override {
-        settings_.backend = GetParam();
-        settings_.poolSize = 4;
-        if (settings_.backend == "sqlite") {
-            folder_ = testing::tempDir("store-batches");
-            remover_ = std::make_unique<FolderRemover>(folder_);
-            settings_.sqlitePath = folder_ + "/taxdesk.db";
-        } else {
-            settings_.postgresql = testing::postgresql();
-        }
+        backend_ = std::make_unique<testing::StoreBackend>(GetParam(), "store-batches", "taxdesk.db");
+        settings_ = backend_->settings();
         creditor_ = testing::uniqueName("C");
     }
 
@@ -163,8 +142,7 @@ class StoreBatchesTest : public ::testing::TestWithParam<std::string> {
     }
 
     StoreSettings settings_;
-    std::string folder_;
-    std::unique_ptr<FolderRemover> remover_;
+    std::unique_ptr<testing::StoreBackend> backend_;
     std::string creditor_;
 };
 

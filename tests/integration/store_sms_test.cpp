@@ -17,6 +17,7 @@
 
 #include "connectors/store/migrations.hpp"
 #include "connectors/store/store.hpp"
+#include "fixtures/store_backend.hpp"
 #include "fixtures/test_env.hpp"
 
 namespace taxdesk::connectors {
@@ -55,21 +56,6 @@ constexpr long long kExpireNow = 1'500;
 /// 09:00 on the deadline day is nine hours before 18:00.
 constexpr long long kNineHours = 9LL * 3600;
 
-/// Removes a temporary folder when the test ends.
-class FolderRemover {
-  public:
-    explicit FolderRemover(std::string path) : path_(std::move(path)) {}
-    ~FolderRemover() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    FolderRemover(const FolderRemover&) = delete;
-    FolderRemover& operator=(const FolderRemover&) = delete;
-
-  private:
-    std::string path_;
-};
-
 /// A random 6-digit code; thread-safe.
 std::string randomCode() {
     static std::mutex mutex;
@@ -89,15 +75,8 @@ std::vector<std::string> pickupIds(const std::vector<PickupRecord>& pickups) {
 class StoreSmsTest : public ::testing::TestWithParam<std::string> {
   protected:
     void SetUp() override {
-        settings_.backend = GetParam();
-        settings_.poolSize = 4;
-        if (settings_.backend == "sqlite") {
-            folder_ = testing::tempDir("store-sms");
-            remover_ = std::make_unique<FolderRemover>(folder_);
-            settings_.sqlitePath = folder_ + "/taxdesk.db";
-        } else {
-            settings_.postgresql = testing::postgresql();
-        }
+        backend_ = std::make_unique<testing::StoreBackend>(GetParam(), "store-sms", "taxdesk.db");
+        settings_ = backend_->settings();
         applicant_ = testing::uniqueName("A");
     }
 
@@ -161,8 +140,7 @@ class StoreSmsTest : public ::testing::TestWithParam<std::string> {
     }
 
     StoreSettings settings_;
-    std::string folder_;
-    std::unique_ptr<FolderRemover> remover_;
+    std::unique_ptr<testing::StoreBackend> backend_;
     std::string applicant_;
 };
 

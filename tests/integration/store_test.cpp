@@ -9,27 +9,13 @@
 
 #include "connectors/store/migrations.hpp"
 #include "connectors/store/store.hpp"
+#include "fixtures/store_backend.hpp"
 #include "fixtures/test_env.hpp"
 
 namespace taxdesk::connectors {
 namespace {
 
 using namespace Poco::Data::Keywords;
-
-/// Removes a temporary folder when the test ends.
-class FolderRemover {
-  public:
-    explicit FolderRemover(std::string path) : path_(std::move(path)) {}
-    ~FolderRemover() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    FolderRemover(const FolderRemover&) = delete;
-    FolderRemover& operator=(const FolderRemover&) = delete;
-
-  private:
-    std::string path_;
-};
 
 std::vector<StoredResult> makeResults(const std::string& batchId, int count, const std::string& status) {
     std::vector<StoredResult> results;
@@ -45,16 +31,8 @@ std::vector<StoredResult> makeResults(const std::string& batchId, int count, con
 class StoreTest : public ::testing::TestWithParam<std::string> {
   protected:
     void SetUp() override {
-        settings_.backend = GetParam();
-        settings_.poolSize = 4;
-        if (settings_.backend == "sqlite") {
-            folder_ = testing::tempDir("store");
-            remover_ = std::make_unique<FolderRemover>(folder_);
-            // A folder that does not exist yet: the store creates it.
-            settings_.sqlitePath = folder_ + "/nested/data/taxdesk.db";
-        } else {
-            settings_.postgresql = testing::postgresql();
-        }
+        backend_ = std::make_unique<testing::StoreBackend>(GetParam(), "store", "nested/data/taxdesk.db");
+        settings_ = backend_->settings();
         batchId_ = testing::uniqueName("batch");
     }
 
@@ -76,8 +54,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     }
 
     StoreSettings settings_;
-    std::string folder_;
-    std::unique_ptr<FolderRemover> remover_;
+    std::unique_ptr<testing::StoreBackend> backend_;
     std::string batchId_;
 };
 
@@ -200,10 +177,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postg
 
 // SQLite only: a fresh database is cheap to make there, while the PostgreSQL test database is shared and migrated.
 TEST(StoreSqlite, SeveralStoresOpeningAFreshDatabaseAtOnceAllSucceed) {
-    const std::string folder = testing::tempDir("store-race");
-    const FolderRemover remover(folder);
-    StoreSettings settings;
-    settings.sqlitePath = folder + "/taxdesk.db";
+    testing::StoreBackend backend("sqlite", "store-race");
+    const StoreSettings settings = backend.settings();
 
     std::vector<std::string> errors(4);
     std::vector<std::thread> openers;
@@ -224,10 +199,8 @@ TEST(StoreSqlite, SeveralStoresOpeningAFreshDatabaseAtOnceAllSucceed) {
 }
 
 TEST(StoreSqlite, SessionsUseWriteAheadLogging) {
-    const std::string folder = testing::tempDir("store-wal");
-    const FolderRemover remover(folder);
-    StoreSettings settings;
-    settings.sqlitePath = folder + "/taxdesk.db";
+    testing::StoreBackend backend("sqlite", "store-wal");
+    const StoreSettings settings = backend.settings();
     Store store(settings);
 
     // journal_mode=WAL is recorded in the file, so a separate connection sees what the store's sessions set.
