@@ -47,6 +47,8 @@ std::vector<Route> SmsApi::routes() {
         {"POST", "/api/v1/sms/inbound", [this](HttpRequest& r) { return inbound(r); }},
         {"POST", "/api/v1/sms/dlr", [this](HttpRequest& r) { return deliveryReport(r); }},
         {"POST", "/api/v1/pickups/{code}/collect", [this](HttpRequest& r) { return collect(r); }},
+        {"GET", "/api/v1/ops/dead-letters", [this](HttpRequest& r) { return deadLetters(r); }},
+        {"POST", "/api/v1/ops/dead-letters/{id}/replay", [this](HttpRequest& r) { return replay(r); }},
     };
 }
 
@@ -124,8 +126,9 @@ HttpReply SmsApi::deliveryReport(HttpRequest& request) {
             // Another attempt under its own id: the gateway sends an id once.
             store_.markNotificationStatus(notification->notificationId, "failed", error);
             connectors::NotificationRecord retry = *notification;
-            const auto base = notification->notificationId.substr(0, notification->notificationId.find("#"));
-            retry.notificationId = base + "#" + std::to_string(notification->attempt + 1);  // #2, #3, …
+            // ~2, ~3: URL-safe, so that an id can stand in a path (the dead-letter replay).
+            const auto base = notification->notificationId.substr(0, notification->notificationId.find('~'));
+            retry.notificationId = base + "~" + std::to_string(notification->attempt + 1);
             retry.attempt = notification->attempt;  // sends so far; the sender's send makes it one more
             retry.status = "queued";
             retry.gatewayMsgId.clear();
@@ -146,6 +149,53 @@ HttpReply SmsApi::deliveryReport(HttpRequest& request) {
     std::string reply;
     jobs::json::ObjectWriter(reply).field("gateway_msg_id", id).field("outcome", outcome).close();
     return jsonReply(200, std::move(reply));
+}
+
+HttpReply SmsApi::deadLetters(HttpRequest& request) {
+    authenticate(request, store_, {"ops"});
+    std::string items = "[";
+    for (const auto& dead : store_.deadNotifications(200)) {
+        if (items.size() > 1) items.push_back(',');
+        // No message text or whole number: operations staff need the id, the kind and why.
+        jobs::json::ObjectWriter(items)
+            .field("id", dead.notificationId)
+            .field("topic", settings_.outboundTopic)
+            .field("kind", dead.kind)
+            .field("msisdn", dead.msisdn.substr(0, 4) + "***" + dead.msisdn.substr(std::min<std::size_t>(7, dead.msisdn.size())))
+            .field("attempts", dead.attempt)
+            .field("error", dead.error)
+            .field("failed_at", dead.updatedAt)
+            .close();
+    }
+    items.push_back(']');
+    std::string body;
+    jobs::json::ObjectWriter(body).raw("dead_letters", items).close();
+    return jsonReply(200, std::move(body));
+}
+
+HttpReply SmsApi::replay(HttpRequest& request) {
+    authenticate(request, store_, {"ops"});
+    const auto dead = store_.findNotification(request.params.at("id"));
+    if (!dead || dead->status != "dead") throw HttpError(404, "not_found", "no dead letter " + request.params.at("id"));
+    // The replay has an id of its own, the same however often it is asked for: the sender sends an id once.
+    connectors::NotificationRecord again = *dead;
+    again.notificationId = dead->notificationId.substr(0, dead->notificationId.find('~')) + "~replay";
+    again.attempt = 0;
+    again.status = "queued";
+    again.gatewayMsgId.clear();
+    again.segments = 0;
+    again.error.clear();
+    store_.insertNotification(again);
+    const auto stored = store_.findNotification(again.notificationId);
+    const bool fresh = stored && stored->status == "queued";
+    if (fresh) produceAcknowledged({{again.msisdn, notificationJson(*stored)}}, settings_.outboundTopic, request.requestId);
+    std::string body;
+    jobs::json::ObjectWriter(body)
+        .field("id", dead->notificationId)
+        .field("replay_id", again.notificationId)
+        .field("state", fresh ? "queued" : (stored ? stored->status : "unknown"))
+        .close();
+    return jsonReply(202, std::move(body));
 }
 
 HttpReply SmsApi::collect(HttpRequest& request) {

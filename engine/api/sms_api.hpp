@@ -27,6 +27,10 @@ private:
     HttpReply inbound(HttpRequest& request);
     HttpReply deliveryReport(HttpRequest& request);
     HttpReply collect(HttpRequest& request);
+    /// GET /api/v1/ops/dead-letters: notifications that were given up on (ops role).
+    HttpReply deadLetters(HttpRequest& request);
+    /// POST /api/v1/ops/dead-letters/{id}/replay: sends a dead notification again, once however often it is asked.
+    HttpReply replay(HttpRequest& request);
     /// Produces and waits until the broker acknowledged every message; throws HttpError 503 otherwise.
     void produceAcknowledged(const std::vector<std::pair<std::string, std::string>>& keyed, const std::string& topic,
                              const std::string& requestId);

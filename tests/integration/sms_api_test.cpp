@@ -41,6 +41,7 @@ protected:
         engine_ = new ServeProcess({"sms.scheduler_interval_s=1"});
         gateway_ = engine_->createToken("gateway");
         counter_ = engine_->createToken("counter");
+        ops_ = engine_->createToken("ops");
     }
     static void TearDownTestSuite() {
         delete engine_;
@@ -103,11 +104,13 @@ protected:
     static ServeProcess* engine_;
     static std::string gateway_;
     static std::string counter_;
+    static std::string ops_;
 };
 
 ServeProcess* SmsApiTest::engine_ = nullptr;
 std::string SmsApiTest::gateway_;
 std::string SmsApiTest::counter_;
+std::string SmsApiTest::ops_;
 
 TEST_F(SmsApiTest, AValidApplicationGetsOneAlertWithCodeOfficeAndDeadline) {
     const auto from = msisdn();
@@ -232,6 +235,22 @@ TEST_F(SmsApiTest, AFailedDeliveryIsRetriedThenDeadLettered) {
     const auto delivered = engine_->request(
         "POST", "/api/v1/sms/dlr", gateway_, R"({"gateway_msg_id":"nope","status":"delivered"})", "application/json");
     EXPECT_EQ(delivered.status, 404);
+
+    // Operations staff see the dead letter and replay it: one more send, however often they ask.
+    const auto base = sent.front().notificationId;
+    EXPECT_EQ(engine_->request("GET", "/api/v1/ops/dead-letters", gateway_).status, 403);
+    const auto listed = engine_->request("GET", "/api/v1/ops/dead-letters", ops_);
+    ASSERT_EQ(listed.status, 200);
+    const std::string deadId = base + "~3";
+    EXPECT_NE(listed.body.find("\"id\":\"" + deadId + "\""), std::string::npos) << listed.body;
+    EXPECT_EQ(listed.body.find("\"msisdn\":\"" + from + "\""), std::string::npos) << "no whole phone number";
+    const auto replayed = engine_->request("POST", "/api/v1/ops/dead-letters/" + deadId + "/replay", ops_);
+    ASSERT_EQ(replayed.status, 202) << replayed.body;
+    EXPECT_EQ(waitSent(from, 4).size(), 4u) << "the replay is sent";
+    ASSERT_EQ(engine_->request("POST", "/api/v1/ops/dead-letters/" + deadId + "/replay", ops_).status, 202);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    EXPECT_EQ(sentTo(from).size(), 4u) << "a second replay sends nothing more";
+    EXPECT_EQ(engine_->request("POST", "/api/v1/ops/dead-letters/nope/replay", ops_).status, 404);
 }
 
 TEST_F(SmsApiTest, CounterCollectionInEachOfItsOutcomes) {
