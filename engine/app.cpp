@@ -22,9 +22,9 @@
 #include "engine/config.hpp"
 #include "engine/logging.hpp"
 #include "engine/request_gen.hpp"
+#include "engine/service.hpp"
 #include "engine/submit.hpp"
 #include "jobs/inquiry/codec.hpp"
-#include "engine/service.hpp"
 
 namespace taxdesk::engine {
 namespace {
@@ -35,18 +35,18 @@ constexpr int kExitConfig = 78;  // EX_CONFIG
 
 /// Poco's ServerApplication around a long-running subcommand: SIGINT/SIGTERM end waitForStop().
 class LongRunning : public Poco::Util::ServerApplication {
-public:
+  public:
     LongRunning(std::function<int(LongRunning&)> body, std::function<void()> setup)
         : body_(std::move(body)), setup_(std::move(setup)) {}
     void waitForStop() { waitForTerminationRequest(); }
 
-protected:
+  protected:
     int main(const std::vector<std::string>&) override {
         setup_();  // after Poco's logging subsystem has configured its defaults
         return body_(*this);
     }
 
-private:
+  private:
     std::function<int(LongRunning&)> body_;
     std::function<void()> setup_;
 };

@@ -78,6 +78,14 @@ void BatchDispatcher::stop() {
     producer_->flush(5000);
 }
 
+void BatchDispatcher::paid(const std::string& batchId, const std::string& requestId) {
+    {
+        std::lock_guard lock(mutex_);
+        requestIds_[batchId] = requestId;
+    }
+    wake();
+}
+
 void BatchDispatcher::wake() {
     {
         std::lock_guard lock(mutex_);
@@ -163,6 +171,13 @@ void BatchDispatcher::dispatchBatches() {
             }
             continue;
         }
+        std::string requestId;
+        {
+            std::lock_guard lock(mutex_);
+            const auto known = requestIds_.find(batch.batchId);
+            requestId = known != requestIds_.end() ? known->second : "batch-" + batch.batchId;
+        }
+        const std::vector<connectors::kafka::Header> headers{{"request_id", requestId}};
         for (const auto& row : rows) {
             jobs::inquiry::InquiryRequest request;
             request.batchId = row.batchId;
@@ -172,7 +187,8 @@ void BatchDispatcher::dispatchBatches() {
             request.debtorName = row.debtorName;
             request.scope = jobs::inquiry::parseScope(row.scope).value_or(jobs::inquiry::Scope::both);
             request.incomeYears = parseYears(row.incomeYears);
-            producer_->produce(settings_.requestsTopic, row.batchId, jobs::inquiry::encodeRequest(request));
+            producer_->produce(settings_.requestsTopic, row.batchId, jobs::inquiry::encodeRequest(request), nullptr,
+                               headers);
         }
         if (!producer_->flush(10000)) return;  // not acknowledged: the next round sends from the store again
         progress.sentUpTo = rows.back().row;

@@ -43,6 +43,9 @@ class BatchDispatcher {
     void stop();
     /// Something changed (a payment succeeded): look now rather than at the next tick.
     void wake();
+    /// A payment for `batchId` succeeded in the HTTP request `requestId`: its rows carry that id (Kafka header
+    /// request_id) into the inquiry's log lines. Rows sent after a restart carry "batch-<id>" instead.
+    void paid(const std::string& batchId, const std::string& requestId);
     /// One round of work, on the calling thread (the thread calls this; tests may too).
     void runOnce();
 
@@ -66,6 +69,7 @@ class BatchDispatcher {
     std::string owner_;
     std::unique_ptr<connectors::kafka::Producer> producer_;
     std::map<std::string, Progress> progress_;
+    std::map<std::string, std::string> requestIds_;  // by batch id; under mutex_
     std::mutex mutex_;
     std::condition_variable wakeUp_;
     bool woken_ = false;

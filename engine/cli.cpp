@@ -84,8 +84,8 @@ double ArgReader::number(const std::string& name, double fallback, double min, d
     char* end = nullptr;
     const double number = std::strtod(text->c_str(), &end);
     if (text->empty() || *end != '\0' || number < min || number > max)
-        throw UsageError("--" + name + " must be a number from " + std::to_string(min) + " to " +
-                         std::to_string(max) + ", not '" + *text + "'");
+        throw UsageError("--" + name + " must be a number from " + std::to_string(min) + " to " + std::to_string(max) +
+                         ", not '" + *text + "'");
     return number;
 }
 

@@ -13,7 +13,7 @@ namespace taxdesk::engine {
 
 /// Wrong words on the command line. The message says what is wrong; main prints it with a pointer to --help.
 class UsageError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -30,7 +30,7 @@ CommandLine parseCommandLine(const std::vector<std::string>& argv);
 
 /// A subcommand's options: `--name value`, `--name=value` and flags. Unknown options are UsageErrors.
 class ArgReader {
-public:
+  public:
     ArgReader(const std::vector<std::string>& args, const std::set<std::string>& valueOptions,
               const std::set<std::string>& flags);
     [[nodiscard]] std::optional<std::string> value(const std::string& name) const;
@@ -40,7 +40,7 @@ public:
     [[nodiscard]] long long integer(const std::string& name, long long fallback, long long min, long long max) const;
     [[nodiscard]] double number(const std::string& name, double fallback, double min, double max) const;
 
-private:
+  private:
     std::map<std::string, std::string> values_;
     std::set<std::string> flags_;
     std::vector<std::string> positional_;

@@ -40,7 +40,8 @@ std::string formatNumber(double value) {
 /// Checks one value against its spec; returns a problem description, or empty.
 std::string check(const KeySpec& spec, const std::string& value) {
     switch (spec.type) {
-        case KeyType::string: return {};
+        case KeyType::string:
+            return {};
         case KeyType::integer: {
             errno = 0;
             char* end = nullptr;
@@ -260,10 +261,18 @@ const std::string& Config::string(const std::string& key) const {
     if (it == values_.end()) throw ConfigError({"config: no key '" + key + "' in the schema"});
     return it->second;
 }
-int Config::integer(const std::string& key) const { return static_cast<int>(integer64(key)); }
-long long Config::integer64(const std::string& key) const { return std::stoll(string(key)); }
-double Config::number(const std::string& key) const { return std::stod(string(key)); }
-bool Config::boolean(const std::string& key) const { return string(key) == "true"; }
+int Config::integer(const std::string& key) const {
+    return static_cast<int>(integer64(key));
+}
+long long Config::integer64(const std::string& key) const {
+    return std::stoll(string(key));
+}
+double Config::number(const std::string& key) const {
+    return std::stod(string(key));
+}
+bool Config::boolean(const std::string& key) const {
+    return string(key) == "true";
+}
 
 std::string Config::describe() const {
     std::ostringstream out;

@@ -17,11 +17,11 @@ namespace taxdesk::engine {
 /// Every problem found in the configuration, one line each, naming the key, the value's origin and what is
 /// allowed.
 class ConfigError : public std::runtime_error {
-public:
+  public:
     explicit ConfigError(std::vector<std::string> problems);
     [[nodiscard]] const std::vector<std::string>& problems() const { return problems_; }
 
-private:
+  private:
     std::vector<std::string> problems_;
 };
 
@@ -43,14 +43,14 @@ const std::vector<KeySpec>& configSchema();
 
 /// Where the configuration comes from.
 struct ConfigSources {
-    std::string file;                          ///< a properties file; empty: embedded defaults only
-    std::map<std::string, std::string> env;    ///< the process environment (only TAXDESK_* are read)
-    std::vector<std::string> sets;             ///< --set key=value, in order
+    std::string file;                        ///< a properties file; empty: embedded defaults only
+    std::map<std::string, std::string> env;  ///< the process environment (only TAXDESK_* are read)
+    std::vector<std::string> sets;           ///< --set key=value, in order
 };
 
 /// The effective configuration: raw values by key, checked.
 class Config {
-public:
+  public:
     /// Reads and checks everything. Throws ConfigError listing every problem.
     static Config load(const ConfigSources& sources);
     /// The environment of this process as a map (for ConfigSources::env).
@@ -69,7 +69,7 @@ public:
     /// Sets one value after loading (tests, subcommands); checked like --set. Throws ConfigError.
     void set(const std::string& key, const std::string& value);
 
-private:
+  private:
     std::map<std::string, std::string> values_;
     std::map<std::string, std::string> origins_;
     std::map<std::string, std::string> rdkafka_;

@@ -3,6 +3,7 @@
 #include <Poco/Logger.h>
 
 #include <chrono>
+#include <map>
 #include <thread>
 #include <unordered_map>
 
@@ -15,9 +16,9 @@ namespace taxdesk::engine {
 using jobs::inquiry::InquiryRequest;
 using jobs::inquiry::InquiryResult;
 
-InquiryStage::InquiryStage(InquiryStageSettings settings, connectors::ConnectorSet connectors,
-                           connectors::Store& store, std::unique_ptr<connectors::RedisClient> redis,
-                           PipelineMetrics metrics, InquiryMetrics inquiryMetrics)
+InquiryStage::InquiryStage(InquiryStageSettings settings, connectors::ConnectorSet connectors, connectors::Store& store,
+                           std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics,
+                           InquiryMetrics inquiryMetrics)
     : settings_(std::move(settings)),
       connectors_(std::move(connectors)),
       store_(store),
@@ -84,11 +85,11 @@ namespace {
 /// One look-up step over a batch: unique keys, cached answers, and connector calls for the misses.
 template <typename Answer>
 struct Step {
-    std::vector<std::string> keys;                        // unique cache keys
-    std::unordered_map<std::string, std::size_t> index;   // key → position in keys
-    std::vector<std::size_t> representative;              // position → a request that needs it
-    std::vector<std::optional<Answer>> answers;           // position → answer, when known
-    std::vector<std::string> errors;                      // position → error text, when the call failed
+    std::vector<std::string> keys;                       // unique cache keys
+    std::unordered_map<std::string, std::size_t> index;  // key → position in keys
+    std::vector<std::size_t> representative;             // position → a request that needs it
+    std::vector<std::optional<Answer>> answers;          // position → answer, when known
+    std::vector<std::string> errors;                     // position → error text, when the call failed
 
     std::size_t add(const std::string& key, std::size_t request) {
         const auto [it, inserted] = index.emplace(key, keys.size());
@@ -106,7 +107,8 @@ namespace {
 
 struct PreparedInquiry : PreparedBatch {
     std::vector<connectors::StoredResult> rows;
-    std::vector<std::size_t> messageOf;  // rows[k] answers batch message messageOf[k]
+    std::vector<std::string> requestIds;  // per message: the request_id header it came with
+    std::vector<std::size_t> messageOf;   // rows[k] answers batch message messageOf[k]
     std::vector<jobs::inquiry::ResultStatus> statuses;
 };
 
@@ -117,6 +119,8 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
     auto prepared = std::make_unique<PreparedInquiry>();
     auto& out = prepared->out;
     out.resize(n);
+    prepared->requestIds.reserve(n);
+    for (const auto& message : batch) prepared->requestIds.push_back(message.header("request_id"));
     std::vector<std::optional<InquiryRequest>> requests(n);
     std::vector<std::optional<InquiryResult>> results(n);
 
@@ -208,8 +212,9 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
     for (std::size_t i = 0; i < n; ++i) {
         if (!taxPos[i]) continue;
         const std::size_t k = *taxPos[i];
-        results[i] = tax.answers[k] ? jobs::inquiry::decideFromTaxData(*requests[i], *tax.answers[k])
-                                    : jobs::inquiry::errorResult(*requests[i], "tax data unavailable: " + tax.errors[k]);
+        results[i] = tax.answers[k]
+                         ? jobs::inquiry::decideFromTaxData(*requests[i], *tax.answers[k])
+                         : jobs::inquiry::errorResult(*requests[i], "tax data unavailable: " + tax.errors[k]);
     }
 
     // The results, to be made durable by commit().
@@ -229,13 +234,22 @@ void InquiryStage::commit(PreparedBatch& batch) {
     auto& prepared = static_cast<PreparedInquiry&>(batch);
     // Durable in one transaction before anything is produced.
     store_.upsertResults(prepared.rows);
+    std::map<std::pair<std::string, std::string>, int> done;  // (request id, batch id) → rows, for the log
     for (std::size_t k = 0; k < prepared.rows.size(); ++k) {
         auto& row = prepared.rows[k];
-        prepared.out[prepared.messageOf[k]].push_back({settings_.resultsTopic, row.batchId, std::move(row.payload)});
+        const std::string& requestId = prepared.requestIds[prepared.messageOf[k]];
+        ++done[{requestId, row.batchId}];
+        prepared.out[prepared.messageOf[k]].push_back(
+            {settings_.resultsTopic, row.batchId, std::move(row.payload), {{"request_id", requestId}}});
         if (const auto it = inquiryMetrics_.resultsByStatus.find(jobs::inquiry::toString(prepared.statuses[k]));
             it != inquiryMetrics_.resultsByStatus.end())
             it->second->Increment();
     }
+    auto& log = Poco::Logger::get("pipeline.inquiry");
+    if (log.information())
+        for (const auto& [key, rows] : done)
+            log.information("request_id=%s batch=%s results=%d", key.first.empty() ? std::string("-") : key.first,
+                            key.second, rows);
 }
 
 }  // namespace taxdesk::engine

@@ -68,16 +68,14 @@ Metrics::Metrics()
                     .Name("taxdesk_payments_total")
                     .Help("Successful EasyCard payments: count, and NT$ (unit=ntd)")
                     .Register(*registry_)),
-      batches_(prometheus::BuildGauge()
-                   .Name("taxdesk_batches")
-                   .Help("Creditor batches by state")
-                   .Register(*registry_)) {}
+      batches_(
+          prometheus::BuildGauge().Name("taxdesk_batches").Help("Creditor batches by state").Register(*registry_)) {}
 
 namespace {
 const prometheus::Histogram::BucketBoundaries kLatencyBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                                                1,     2.5,  5,     10,   30,  60,   300};
+                                                              1,     2.5,  5,     10,   30,  60,   300};
 const prometheus::Histogram::BucketBoundaries kCallBuckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                             0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+                                                           0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
 }  // namespace
 
 prometheus::Histogram& Metrics::connectorCall(const std::string& connector) {
@@ -86,9 +84,15 @@ prometheus::Histogram& Metrics::connectorCall(const std::string& connector) {
 prometheus::Gauge& Metrics::breakerState(const std::string& connector) {
     return breakers_.Add({{"connector", connector}});
 }
-prometheus::Counter& Metrics::paymentsCount() { return payments_.Add({{"unit", "count"}}); }
-prometheus::Counter& Metrics::paymentsAmount() { return payments_.Add({{"unit", "ntd"}}); }
-prometheus::Gauge& Metrics::batches(const std::string& state) { return batches_.Add({{"state", state}}); }
+prometheus::Counter& Metrics::paymentsCount() {
+    return payments_.Add({{"unit", "count"}});
+}
+prometheus::Counter& Metrics::paymentsAmount() {
+    return payments_.Add({{"unit", "ntd"}});
+}
+prometheus::Gauge& Metrics::batches(const std::string& state) {
+    return batches_.Add({{"state", state}});
+}
 
 double Metrics::quantile(prometheus::Histogram& histogram, double q) {
     const auto metric = histogram.Collect().histogram;
@@ -109,7 +113,9 @@ double Metrics::quantile(prometheus::Histogram& histogram, double q) {
     return lowerBound;
 }
 
-prometheus::Counter& Metrics::smsSegments() { return smsSegments_.Add({}); }
+prometheus::Counter& Metrics::smsSegments() {
+    return smsSegments_.Add({});
+}
 
 InquiryMetrics Metrics::inquiry() {
     InquiryMetrics metrics;
@@ -123,7 +129,7 @@ InquiryMetrics Metrics::inquiry() {
 
 PipelineMetrics Metrics::pipeline(const std::string& name) {
     static const prometheus::Histogram::BucketBoundaries kBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                                   0.1,   0.25,   0.5,   1,    2.5,   5};
+                                                                  0.1,   0.25,   0.5,   1,    2.5,   5};
     return PipelineMetrics{
         messages_.Add({{"pipeline", name}, {"direction", "in"}}),
         messages_.Add({{"pipeline", name}, {"direction", "out"}}),
@@ -141,6 +147,8 @@ PipelineMetrics Metrics::pipeline(const std::string& name) {
     };
 }
 
-std::string Metrics::serialize() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }
+std::string Metrics::serialize() const {
+    return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
 
 }  // namespace taxdesk::engine

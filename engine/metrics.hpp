@@ -22,11 +22,11 @@ struct PipelineMetrics {
     prometheus::Histogram& batchSeconds;  ///< time to process one consumed batch
     prometheus::Counter& cacheHits;
     prometheus::Counter& cacheMisses;
-    prometheus::Gauge& cacheDegraded;     ///< 1 while Redis is unreachable and look-ups bypass the cache
+    prometheus::Gauge& cacheDegraded;  ///< 1 while Redis is unreachable and look-ups bypass the cache
     prometheus::Counter& connectorErrors;
     prometheus::Counter& connectorRetries;
-    prometheus::Histogram& latency;             ///< end to end: message created → its outputs acknowledged
-    prometheus::Family<prometheus::Gauge>& lag; ///< by topic and partition
+    prometheus::Histogram& latency;              ///< end to end: message created → its outputs acknowledged
+    prometheus::Family<prometheus::Gauge>& lag;  ///< by topic and partition
 };
 
 /// Results of the creditor inquiry by status (found, no_records, …), as produced.
@@ -38,7 +38,7 @@ struct InquiryMetrics {
 
 /// Thread-safe (prometheus-cpp's metrics are).
 class Metrics {
-public:
+  public:
     Metrics();
     /// The families for one pipeline; calling twice with the same name gives the same metrics.
     PipelineMetrics pipeline(const std::string& name);
@@ -60,7 +60,7 @@ public:
     [[nodiscard]] std::string serialize() const;
     [[nodiscard]] prometheus::Registry& registry() { return *registry_; }
 
-private:
+  private:
     std::shared_ptr<prometheus::Registry> registry_;
     prometheus::Family<prometheus::Counter>& messages_;
     prometheus::Family<prometheus::Counter>& batchRetries_;

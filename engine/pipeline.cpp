@@ -267,8 +267,8 @@ void Pipeline::run(const std::atomic<bool>& stop) {
     consumer.close();
     if (committerFailure) std::rethrow_exception(committerFailure);
     if (!deliveryFailure.empty())
-        throw connectors::kafka::KafkaError("delivery failed: " + deliveryFailure + " (uncommitted work is redelivered)",
-                                            false);
+        throw connectors::kafka::KafkaError(
+            "delivery failed: " + deliveryFailure + " (uncommitted work is redelivered)", false);
 }
 
 }  // namespace taxdesk::engine

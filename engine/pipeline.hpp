@@ -33,7 +33,7 @@ struct PreparedBatch {
 /// look-ups of batch N+1. The pipeline calls prepare() from its consumer thread and commit() from its committer
 /// thread, each in batch order; implementations must allow one prepare() and one commit() to run at once.
 class BatchStage {
-public:
+  public:
     virtual ~BatchStage() = default;
     /// Reads and looks up a batch; no durable effect yet. Throws ConnectorError when the batch as a whole must be
     /// tried again (a bad single message is not an error here but an output to the dead-letter topic).
@@ -52,13 +52,13 @@ struct PipelineSettings {
     int batchTimeoutMs = 10;
     int maxInFlight = 20000;
     int commitIntervalMs = 200;
-    int preparedAhead = 2;  ///< batches prepared and waiting for the committer, at most
+    int preparedAhead = 2;                ///< batches prepared and waiting for the committer, at most
     std::vector<std::string> warmTopics;  ///< looked up at start so the first produce does not stall (and, on the
                                           ///< embedded broker, created)
 };
 
 class Pipeline {
-public:
+  public:
     Pipeline(PipelineSettings settings, BatchStage& stage, PipelineMetrics metrics);
 
     /// Runs until `stop` is set: then stops consuming, waits for outstanding deliveries, commits what is done and
@@ -72,7 +72,7 @@ public:
     /// True once the consumer has been assigned partitions.
     [[nodiscard]] bool assigned() const { return assigned_.load(); }
 
-private:
+  private:
     void commitDone(connectors::kafka::Consumer& consumer, bool async);
 
     PipelineSettings settings_;

@@ -17,10 +17,17 @@ jobs::inquiry::InquiryRequest generatedRequest(const std::string& batchId, const
     switch (row % 100) {
         case 7:
         case 37:
-        case 77: request.debtorId = population.unregisteredIdAt(index); break;
-        case 57: request.debtorId = population.deceasedIdAt(index); break;
-        case 91: request.debtorId = population.businessNumberAt(index); break;
-        default: request.debtorId = population.nationalIdAt(index);
+        case 77:
+            request.debtorId = population.unregisteredIdAt(index);
+            break;
+        case 57:
+            request.debtorId = population.deceasedIdAt(index);
+            break;
+        case 91:
+            request.debtorId = population.businessNumberAt(index);
+            break;
+        default:
+            request.debtorId = population.nationalIdAt(index);
     }
     const auto record = population.registryRecord(request.debtorId);
     request.debtorName = record ? record->name : population.randomPersonName(index);
@@ -35,10 +42,12 @@ jobs::inquiry::InquiryRequest generatedRequest(const std::string& batchId, const
 }
 
 std::string generatedSms(std::uint64_t index, std::uint64_t seed, double badFraction, const std::string& receivedAt) {
-    static const char* const kServices[] = {"1", "2", "3", "4", "5", "財產所得", "納稅證明", "稅籍資料", "欠稅查復", "免扣證"};
+    static const char* const kServices[] = {"1",        "2",        "3",        "4",        "5",
+                                            "財產所得", "納稅證明", "稅籍資料", "欠稅查復", "免扣證"};
     const connectors::Population population(seed);
     char msisdn[16];
-    std::snprintf(msisdn, sizeof msisdn, "09%08llu", static_cast<unsigned long long>((index * 7919 + seed) % 100000000));
+    std::snprintf(msisdn, sizeof msisdn, "09%08llu",
+                  static_cast<unsigned long long>((index * 7919 + seed) % 100000000));
     std::string id = population.nationalIdAt(index + 1000000);
     std::string last4 = population.nhiCardNumber(id).substr(8);
     std::string service = kServices[index % 10];
@@ -46,16 +55,30 @@ std::string generatedSms(std::uint64_t index, std::uint64_t seed, double badFrac
     // Bad messages are spread evenly: message i is bad when floor((i+1)F) > floor(iF).
     const bool bad = static_cast<std::uint64_t>(static_cast<double>(index + 1) * badFraction) >
                      static_cast<std::uint64_t>(static_cast<double>(index) * badFraction);
-    const auto kind = bad ? static_cast<int>((static_cast<std::uint64_t>(static_cast<double>(index) * badFraction)) % 6)
-                          : -1;
+    const auto kind =
+        bad ? static_cast<int>((static_cast<std::uint64_t>(static_cast<double>(index) * badFraction)) % 6) : -1;
     switch (kind) {
-        case 0: id[9] = static_cast<char>('0' + (id[9] - '0' + 1) % 10); break;             // invalid ID
-        case 1: last4 = last4 == "0000" ? "0001" : "0000"; break;                          // wrong NHI digits
-        case 2: service = "9"; break;                                                      // unknown service
-        case 3: text = service + " " + id; break;                                          // malformed
-        case 4: text = "?"; break;                                                         // help
-        case 5: id = population.deceasedIdAt(index); last4 = "1234"; break;               // identity fails
-        default: break;
+        case 0:
+            id[9] = static_cast<char>('0' + (id[9] - '0' + 1) % 10);
+            break;  // invalid ID
+        case 1:
+            last4 = last4 == "0000" ? "0001" : "0000";
+            break;  // wrong NHI digits
+        case 2:
+            service = "9";
+            break;  // unknown service
+        case 3:
+            text = service + " " + id;
+            break;  // malformed
+        case 4:
+            text = "?";
+            break;  // help
+        case 5:
+            id = population.deceasedIdAt(index);
+            last4 = "1234";
+            break;  // identity fails
+        default:
+            break;
     }
     if (text.empty()) text = service + (index % 7 == 0 ? "\u3000" : " ") + id + " " + last4;
     std::string out;

@@ -12,13 +12,13 @@
 #include "engine/api/sms_api.hpp"
 #include "engine/batch_dispatcher.hpp"
 #include "engine/embedded_config.hpp"
-#include "engine/sms_scheduler.hpp"
-#include "engine/sms_stage.hpp"
 #include "engine/http_server.hpp"
 #include "engine/inquiry_stage.hpp"
 #include "engine/metrics.hpp"
 #include "engine/pages/static_pages.hpp"
 #include "engine/pipeline.hpp"
+#include "engine/sms_scheduler.hpp"
+#include "engine/sms_stage.hpp"
 #include "jobs/common/json.hpp"
 
 namespace taxdesk::engine {
@@ -77,8 +77,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
         RunningPipeline running;
         running.name = pipeline.name;
         running.stage = std::move(stage);
-        running.pipeline =
-            std::make_unique<Pipeline>(pipeline, *running.stage, parts_->metrics.pipeline(running.name));
+        running.pipeline = std::make_unique<Pipeline>(pipeline, *running.stage, parts_->metrics.pipeline(running.name));
         parts_->pipelines.push_back(std::move(running));
     };
 
@@ -139,11 +138,12 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     apiSettings.feeProperty = settings_.feeProperty;
     apiSettings.feeIncomeYear = settings_.feeIncomeYear;
     parts_->creditorApi =
-        std::make_unique<api::CreditorApi>(apiSettings, *parts_->store, connectors.payment, [this](long long amount) {
-            parts_->metrics.paymentsCount().Increment();
-            parts_->metrics.paymentsAmount().Increment(static_cast<double>(amount));
-            parts_->dispatcher->wake();
-        });
+        std::make_unique<api::CreditorApi>(apiSettings, *parts_->store, connectors.payment,
+                                           [this](const std::string& batchId, long long amount, const std::string& id) {
+                                               parts_->metrics.paymentsCount().Increment();
+                                               parts_->metrics.paymentsAmount().Increment(static_cast<double>(amount));
+                                               parts_->dispatcher->paid(batchId, id);
+                                           });
     parts_->opsApi = std::make_unique<api::OpsApi>(parts_->metrics, *parts_->store, connectors);
 
     parts_->kafkaProbe = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
@@ -166,7 +166,8 @@ void Service::start(std::function<void()> onFatal) {
                     parts.failure = running.name + ": " + error.what();
                 }
                 parts.failed = true;
-                Poco::Logger::get("pipeline." + running.name).critical("pipeline stopped: %s", std::string(error.what()));
+                Poco::Logger::get("pipeline." + running.name)
+                    .critical("pipeline stopped: %s", std::string(error.what()));
                 if (onFatal) onFatal();
             }
         });

@@ -22,7 +22,9 @@ SmsScheduler::SmsScheduler(SchedulerSettings settings, connectors::Store& store)
     producer_ = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
 }
 
-SmsScheduler::~SmsScheduler() { stop(); }
+SmsScheduler::~SmsScheduler() {
+    stop();
+}
 
 void SmsScheduler::start() {
     thread_ = std::thread([this] {
@@ -30,7 +32,8 @@ void SmsScheduler::start() {
             try {
                 runOnce(Poco::Timestamp().epochTime());
             } catch (const std::exception& error) {
-                Poco::Logger::get("scheduler").warning("round failed, next round retries: %s", std::string(error.what()));
+                Poco::Logger::get("scheduler")
+                    .warning("round failed, next round retries: %s", std::string(error.what()));
             }
             for (int waited = 0; waited < settings_.intervalMs && !stopping_.load(); waited += 100)
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -55,8 +58,8 @@ int SmsScheduler::runOnce(std::int64_t nowUnix) {
         reminder.pickupId = pickup.pickupId;
         reminder.attempt = 0;
         reminder.status = "queued";
-        reminder.text = jobs::sms::reminderText(*service, pickup.office,
-                                                {jobs::sms::taipeiDate(pickup.deadlineAt), 18}, pickup.code);
+        reminder.text = jobs::sms::reminderText(*service, pickup.office, {jobs::sms::taipeiDate(pickup.deadlineAt), 18},
+                                                pickup.code);
         store_.insertNotification(reminder);
         producer_->produce(settings_.outboundTopic, reminder.msisdn, notificationJson(reminder));
         // Marked only once the broker has it: a crash in between sends it again, under the same id (sent once).

@@ -19,7 +19,7 @@ struct SchedulerSettings {
 };
 
 class SmsScheduler {
-public:
+  public:
     SmsScheduler(SchedulerSettings settings, connectors::Store& store);
     ~SmsScheduler();
     SmsScheduler(const SmsScheduler&) = delete;
@@ -31,7 +31,7 @@ public:
     /// past their deadline expired. Returns the reminders sent.
     int runOnce(std::int64_t nowUnix);
 
-private:
+  private:
     SchedulerSettings settings_;
     connectors::Store& store_;
     std::string owner_;

@@ -21,7 +21,9 @@ namespace {
 
 using jobs::sms::ParsedSms;
 
-std::int64_t unixNow() { return Poco::Timestamp().epochTime(); }
+std::int64_t unixNow() {
+    return Poco::Timestamp().epochTime();
+}
 
 std::string sixDigitCode() {
     static thread_local std::mt19937 generator{std::random_device{}()};
@@ -74,8 +76,10 @@ std::unique_ptr<PreparedBatch> SmsStage::prepare(const std::vector<connectors::k
             Poco::Logger::get("sms").information("request_id=%s notification=%s kind=%s", requestId,
                                                  reply->notificationId, reply->kind);
         } else {
-            prepared->out[i].push_back({settings_.inboundDeadLetter, std::string(batch[i].key()),
-                                        deadLetterValue(batch[i].value(), reason, 1), {{"request_id", requestId}}});
+            prepared->out[i].push_back({settings_.inboundDeadLetter,
+                                        std::string(batch[i].key()),
+                                        deadLetterValue(batch[i].value(), reason, 1),
+                                        {{"request_id", requestId}}});
             Poco::Logger::get("sms").warning("request_id=%s dead letter: %s", requestId, reason);
             metrics_.messagesFailed.Increment();
         }
@@ -134,17 +138,18 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
             } catch (const connectors::CodeCollision&) {
                 if (attempt >= 20 || !pickup) throw;
                 pickup->code = sixDigitCode();  // taken by another open pickup: draw again
-                reply.text = jobs::sms::pickupAlert(*jobs::sms::serviceFromCode(pickup->service), pickup->office,
-                                                    jobs::sms::pickupDeadline(settings_.calendar,
-                                                                              jobs::sms::taipeiDate(now),
-                                                                              settings_.pickupBusinessDays),
-                                                    pickup->code);
+                reply.text =
+                    jobs::sms::pickupAlert(*jobs::sms::serviceFromCode(pickup->service), pickup->office,
+                                           jobs::sms::pickupDeadline(settings_.calendar, jobs::sms::taipeiDate(now),
+                                                                     settings_.pickupBusinessDays),
+                                           pickup->code);
             }
         }
     };
 
     if (parsed.kind == ParsedSms::Kind::help) return finish("help", jobs::sms::helpText());
-    if (parsed.kind == ParsedSms::Kind::unknownService) return finish("unknown_service", jobs::sms::unknownServiceText());
+    if (parsed.kind == ParsedSms::Kind::unknownService)
+        return finish("unknown_service", jobs::sms::unknownServiceText());
     if (parsed.kind == ParsedSms::Kind::malformed) return finish("malformed", jobs::sms::malformedText());
     if (parsed.kind == ParsedSms::Kind::invalidId) return finish("invalid_id", jobs::sms::invalidIdText());
 
@@ -163,8 +168,8 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
 
     // Identity: the registry knows a living person, and the NHI card's last four digits match.
     const auto person = connectors_.registry->lookup(parsed.id);
-    const bool identified = person && !person->deceased && !person->company &&
-                            connectors_.nhi->verifyLast4(parsed.id, parsed.nhiLast4);
+    const bool identified =
+        person && !person->deceased && !person->company && connectors_.nhi->verifyLast4(parsed.id, parsed.nhiLast4);
     if (!identified) {
         try {
             const long long byId = redis_->incrWithExpiry("sms:fail:id:" + parsed.id, settings_.lockSeconds);
@@ -210,7 +215,10 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
 
 SenderStage::SenderStage(SmsSettings settings, std::shared_ptr<connectors::SmsGateway> gateway,
                          connectors::Store& store, PipelineMetrics metrics, prometheus::Counter& segments)
-    : settings_(std::move(settings)), gateway_(std::move(gateway)), store_(store), metrics_(metrics),
+    : settings_(std::move(settings)),
+      gateway_(std::move(gateway)),
+      store_(store),
+      metrics_(metrics),
       segments_(segments) {}
 
 std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors::kafka::Message>& batch) {
@@ -227,8 +235,9 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
             notification.kind = object->optValue<std::string>("kind", "reply");
             notification.attempt = std::max(0, object->optValue<int>("attempt", 1) - 1);
         } catch (const Poco::Exception& error) {
-            prepared->out[i].push_back({settings_.outboundDeadLetter, std::string(batch[i].key()),
-                                        deadLetterValue(batch[i].value(), "not a notification: " + error.displayText(), 1)});
+            prepared->out[i].push_back(
+                {settings_.outboundDeadLetter, std::string(batch[i].key()),
+                 deadLetterValue(batch[i].value(), "not a notification: " + error.displayText(), 1)});
             metrics_.messagesFailed.Increment();
             continue;
         }

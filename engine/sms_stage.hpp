@@ -14,14 +14,14 @@
 namespace taxdesk::engine {
 
 struct SmsSettings {
-    std::string outboundTopic;      ///< notifications.outbound
-    std::string inboundDeadLetter;  ///< sms.inbound.dlq
-    std::string outboundDeadLetter; ///< notifications.outbound.dlq
+    std::string outboundTopic;       ///< notifications.outbound
+    std::string inboundDeadLetter;   ///< sms.inbound.dlq
+    std::string outboundDeadLetter;  ///< notifications.outbound.dlq
     int dailyLimit = 5;
     int pickupBusinessDays = 3;
     int maxAttempts = 3;
-    int lockFailures = 3;     ///< failed identity checks that lock an ID and an msisdn …
-    int lockSeconds = 600;    ///< … for this long, counted over the same window
+    int lockFailures = 3;   ///< failed identity checks that lock an ID and an msisdn …
+    int lockSeconds = 600;  ///< … for this long, counted over the same window
     jobs::sms::BusinessCalendar calendar;
     std::shared_ptr<const jobs::sms::OfficeTable> offices;
 };
@@ -34,7 +34,7 @@ std::string notificationJson(const connectors::NotificationRecord& notification)
 /// nothing else, so prepare() may write (its replay is harmless) and commit() has nothing left to do. Messages of
 /// one msisdn are processed in order (one partition, one thread).
 class SmsStage : public BatchStage {
-public:
+  public:
     /// `redis` holds the shared counters (daily limit, failed checks) and locks; when it is unreachable, applications
     /// are refused ("try again later") rather than let a limit be exceeded.
     SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, connectors::Store& store,
@@ -45,7 +45,7 @@ public:
     /// dependency failed in a way that a retry may mend; returns nullopt for a message that goes to the DLQ.
     std::optional<connectors::NotificationRecord> handle(std::string_view value, std::string& deadLetterReason);
 
-private:
+  private:
     SmsSettings settings_;
     connectors::ConnectorSet connectors_;
     connectors::Store& store_;
@@ -55,12 +55,12 @@ private:
 
 /// Sends notifications through the SMS gateway connector and records what was sent (segments, gateway id).
 class SenderStage : public BatchStage {
-public:
+  public:
     SenderStage(SmsSettings settings, std::shared_ptr<connectors::SmsGateway> gateway, connectors::Store& store,
                 PipelineMetrics metrics, prometheus::Counter& segments);
     std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override;
 
-private:
+  private:
     SmsSettings settings_;
     std::shared_ptr<connectors::SmsGateway> gateway_;
     connectors::Store& store_;

@@ -178,7 +178,7 @@ std::string batchJson(const connectors::BatchRecord& batch) {
 }
 
 CreditorApi::CreditorApi(CreditorApiSettings settings, connectors::Store& store,
-                         std::shared_ptr<connectors::Payment> payment, std::function<void(long long)> onPaid)
+                         std::shared_ptr<connectors::Payment> payment, PaidHandler onPaid)
     : settings_(std::move(settings)), store_(store), payment_(std::move(payment)), onPaid_(std::move(onPaid)) {
     Poco::File(settings_.spoolDir).createDirectories();
 }
@@ -378,7 +378,7 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
         try {
             const auto charge = payment_->charge(cardId, record.amount, key);
             store_.completePayment(record.paymentId, "succeeded", charge.providerTxnId, "");
-            if (onPaid_) onPaid_(record.amount);
+            if (onPaid_) onPaid_(record.batchId, record.amount, request.requestId);
         } catch (const connectors::InsufficientBalance& error) {
             store_.completePayment(record.paymentId, "failed", "", "insufficient balance");
         } catch (const connectors::ConnectorError& error) {

@@ -22,9 +22,10 @@ struct CreditorApiSettings {
 
 class CreditorApi {
   public:
-    /// `onPaid(amount)` is called after a payment succeeded (to count it and wake the dispatcher).
+    /// Called after a payment succeeded (to count it and wake the dispatcher).
+    using PaidHandler = std::function<void(const std::string& batchId, long long amount, const std::string& requestId)>;
     CreditorApi(CreditorApiSettings settings, connectors::Store& store, std::shared_ptr<connectors::Payment> payment,
-                std::function<void(long long)> onPaid);
+                PaidHandler onPaid);
     [[nodiscard]] std::vector<Route> routes();
 
   private:
@@ -41,7 +42,7 @@ class CreditorApi {
     CreditorApiSettings settings_;
     connectors::Store& store_;
     std::shared_ptr<connectors::Payment> payment_;
-    std::function<void(long long)> onPaid_;
+    PaidHandler onPaid_;
 };
 
 /// The JSON of a batch's status (GET /api/v1/batches/{id}).

@@ -18,7 +18,9 @@ std::string number(double value) {
     return text;
 }
 
-long long count(const prometheus::Counter& counter) { return static_cast<long long>(counter.Value()); }
+long long count(const prometheus::Counter& counter) {
+    return static_cast<long long>(counter.Value());
+}
 
 }  // namespace
 
@@ -43,7 +45,9 @@ void OpsApi::refreshGauges() {
     for (const auto* status : connectors::httpConnectorStatuses(connectors_)) {
         const auto state = status->breakerState();
         metrics_.breakerState(status->connectorName())
-            .Set(state == connectors::BreakerState::kOpen ? 2 : state == connectors::BreakerState::kHalfOpen ? 1 : 0);
+            .Set(state == connectors::BreakerState::kOpen       ? 2
+                 : state == connectors::BreakerState::kHalfOpen ? 1
+                                                                : 0);
     }
     try {
         const auto counts = store_.countBatchesByState();
@@ -151,9 +155,9 @@ HttpReply OpsApi::dashboardData() {
     }
     batches.push_back(']');
 
-    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+    const auto now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     std::string body;
     jobs::json::ObjectWriter(body)
         .field("time", static_cast<long long>(now))

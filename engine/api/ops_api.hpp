@@ -11,14 +11,14 @@
 namespace taxdesk::engine::api {
 
 class OpsApi {
-public:
+  public:
     OpsApi(Metrics& metrics, connectors::Store& store, connectors::ConnectorSet connectors);
     /// GET /dashboard/data (no token: figures only) and GET /metrics.
     [[nodiscard]] std::vector<Route> routes();
     /// Brings the gauges that are read rather than counted (breakers, batches by state) up to date.
     void refreshGauges();
 
-private:
+  private:
     HttpReply dashboardData();
 
     Metrics& metrics_;

@@ -36,9 +36,11 @@ std::string text(const Poco::JSON::Object::Ptr& object, const std::string& field
 
 SmsApi::SmsApi(SmsApiSettings settings, connectors::Store& store, const connectors::kafka::KafkaSettings& kafka)
     : settings_(std::move(settings)), store_(store) {
-    producer_ = std::make_unique<connectors::kafka::Producer>(kafka, [this](const connectors::kafka::DeliveryReport& r) {
-        if (!r.ok) ++failedDeliveries_;  // under producerMutex_: only flush() inside produceAcknowledged serves these
-    });
+    producer_ =
+        std::make_unique<connectors::kafka::Producer>(kafka, [this](const connectors::kafka::DeliveryReport& r) {
+            if (!r.ok)
+                ++failedDeliveries_;  // under producerMutex_: only flush() inside produceAcknowledged serves these
+        });
     producer_->warmTopics({settings_.inboundTopic, settings_.outboundTopic, settings_.outboundDeadLetter}, 10000);
 }
 
@@ -87,9 +89,11 @@ HttpReply SmsApi::inbound(HttpRequest& request) {
         const auto& message = messages[i];
         const std::string where = messages.size() > 1 ? "messages[" + std::to_string(i) + "]: " : "";
         const auto msisdn = jobs::sms::normalizeMsisdn(text(message, "msisdn"));
-        if (!msisdn) throw HttpError(400, "bad_msisdn", where + "msisdn must be 09 and 8 digits, or +8869 and 8 digits");
+        if (!msisdn)
+            throw HttpError(400, "bad_msisdn", where + "msisdn must be 09 and 8 digits, or +8869 and 8 digits");
         const std::string id = text(message, "gateway_msg_id");
-        if (id.empty() || id.size() > 200) throw HttpError(400, "bad_gateway_msg_id", where + "gateway_msg_id is required");
+        if (id.empty() || id.size() > 200)
+            throw HttpError(400, "bad_gateway_msg_id", where + "gateway_msg_id is required");
         const std::string smsText = text(message, "text");
         if (smsText.size() > 1000) throw HttpError(400, "bad_text", where + "text is over 1000 bytes");
         std::string value;
@@ -140,8 +144,8 @@ HttpReply SmsApi::deliveryReport(HttpRequest& request) {
         } else {
             store_.markNotificationStatus(notification->notificationId, "dead", error);
             produceAcknowledged({{notification->msisdn,
-                                  deadLetterValue(notificationJson(*notification), error.empty() ? "delivery failed" : error,
-                                                  notification->attempt)}},
+                                  deadLetterValue(notificationJson(*notification),
+                                                  error.empty() ? "delivery failed" : error, notification->attempt)}},
                                 settings_.outboundDeadLetter, request.requestId);
             outcome = "dead_letter";
         }
@@ -161,7 +165,8 @@ HttpReply SmsApi::deadLetters(HttpRequest& request) {
             .field("id", dead.notificationId)
             .field("topic", settings_.outboundTopic)
             .field("kind", dead.kind)
-            .field("msisdn", dead.msisdn.substr(0, 4) + "***" + dead.msisdn.substr(std::min<std::size_t>(7, dead.msisdn.size())))
+            .field("msisdn",
+                   dead.msisdn.substr(0, 4) + "***" + dead.msisdn.substr(std::min<std::size_t>(7, dead.msisdn.size())))
             .field("attempts", dead.attempt)
             .field("error", dead.error)
             .field("failed_at", dead.updatedAt)
@@ -188,7 +193,8 @@ HttpReply SmsApi::replay(HttpRequest& request) {
     store_.insertNotification(again);
     const auto stored = store_.findNotification(again.notificationId);
     const bool fresh = stored && stored->status == "queued";
-    if (fresh) produceAcknowledged({{again.msisdn, notificationJson(*stored)}}, settings_.outboundTopic, request.requestId);
+    if (fresh)
+        produceAcknowledged({{again.msisdn, notificationJson(*stored)}}, settings_.outboundTopic, request.requestId);
     std::string body;
     jobs::json::ObjectWriter(body)
         .field("id", dead->notificationId)
@@ -218,10 +224,14 @@ HttpReply SmsApi::collect(HttpRequest& request) {
                 .close();
             return jsonReply(200, std::move(reply));
         }
-        case Outcome::wrong_id: return errorReply(409, "wrong_id", "the ID is not the applicant's");
-        case Outcome::already_collected: return errorReply(409, "already_collected", "this pickup was collected");
-        case Outcome::expired: return errorReply(410, "expired", "the pickup deadline has passed");
-        case Outcome::not_found: break;
+        case Outcome::wrong_id:
+            return errorReply(409, "wrong_id", "the ID is not the applicant's");
+        case Outcome::already_collected:
+            return errorReply(409, "already_collected", "this pickup was collected");
+        case Outcome::expired:
+            return errorReply(410, "expired", "the pickup deadline has passed");
+        case Outcome::not_found:
+            break;
     }
     return errorReply(404, "not_found", "no pickup with code " + code);
 }

@@ -19,11 +19,11 @@ struct SmsApiSettings {
 };
 
 class SmsApi {
-public:
+  public:
     SmsApi(SmsApiSettings settings, connectors::Store& store, const connectors::kafka::KafkaSettings& kafka);
     [[nodiscard]] std::vector<Route> routes();
 
-private:
+  private:
     HttpReply inbound(HttpRequest& request);
     HttpReply deliveryReport(HttpRequest& request);
     HttpReply collect(HttpRequest& request);

@@ -40,8 +40,9 @@ TEST(Crash, AKilledEngineLosesNothingAndDoesNothingTwice) {
     ASSERT_EQ(uploaded.status, 201) << uploaded.body;
     const auto id = json(uploaded.body)->getValue<std::string>("batch_id");
     const auto fee = json(uploaded.body)->getValue<long long>("fee_total");
-    ASSERT_EQ(engine.request("POST", "/api/v1/batches/" + id + "/payment", creditor,
-                             R"({"method":"easycard","card_id":"EC-9","idempotency_key":"crash-)" + id + "\"}")
+    ASSERT_EQ(engine
+                  .request("POST", "/api/v1/batches/" + id + "/payment", creditor,
+                           R"({"method":"easycard","card_id":"EC-9","idempotency_key":"crash-)" + id + "\"}")
                   .status,
               201);
 
@@ -85,10 +86,11 @@ TEST(Crash, AKilledEngineLosesNothingAndDoesNothingTwice) {
     const auto array = Poco::JSON::Parser().parse(results.body).extract<Poco::JSON::Array::Ptr>();
     ASSERT_EQ(array->size(), 4000u);
     for (std::size_t i = 0; i < array->size(); ++i) ASSERT_EQ(array->getObject(i)->getValue<int>("row"), int(i) + 1);
-    const auto again = json(engine.request("POST", "/api/v1/batches/" + id + "/payment", creditor,
-                                           R"({"method":"easycard","card_id":"EC-9","idempotency_key":"crash-)" + id +
-                                               "\"}")
-                                .body);
+    const auto again =
+        json(engine
+                 .request("POST", "/api/v1/batches/" + id + "/payment", creditor,
+                          R"({"method":"easycard","card_id":"EC-9","idempotency_key":"crash-)" + id + "\"}")
+                 .body);
     EXPECT_EQ(again->getValue<long long>("amount"), fee);
 
     // Each SMS got exactly one reply: no application lost, none answered twice.

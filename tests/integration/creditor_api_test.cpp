@@ -248,8 +248,8 @@ TEST_F(CreditorApiTest, EveryPaymentIsPublishedToPaymentsRecordsFromTheLedger) {
     const auto paid = pay(id, "records-" + id);
     ASSERT_EQ(paid.status, 201) << paid.body;
     const std::string paymentId = json(paid)->getValue<std::string>("payment_id");
-    const auto records = taxdesk::testing::readRecords(engine_->prefix() + "payments.records", 1000,
-                                                       std::chrono::seconds(8));
+    const auto records =
+        taxdesk::testing::readRecords(engine_->prefix() + "payments.records", 1000, std::chrono::seconds(8));
     std::size_t seen = 0;
     for (const auto& record : records) {
         if (record.value.find(paymentId) == std::string::npos) continue;
@@ -263,15 +263,38 @@ TEST_F(CreditorApiTest, EveryPaymentIsPublishedToPaymentsRecordsFromTheLedger) {
     EXPECT_EQ(seen, 1u) << "published once";
 }
 
+TEST_F(CreditorApiTest, ThePaymentsRequestIdFollowsTheRowsIntoTheInquirysLogLines) {
+    const auto id = json(upload(generate(30, 0, "utf-8", 18).bytes))->getValue<std::string>("batch_id");
+    const std::string requestId = "pay-" + id;
+    const auto paid =
+        engine_->request("POST", "/api/v1/batches/" + id + "/payment", creditor_,
+                         R"({"method":"easycard","card_id":"EC-0001","idempotency_key":"rid-)" + id + "\"}",
+                         "application/json", requestId);
+    ASSERT_EQ(paid.status, 201) << paid.body;
+    waitCompleted(id);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::ifstream in(engine_->logFile());
+    int results = 0;
+    bool httpLine = false;
+    for (std::string line; std::getline(in, line);) {
+        if (line.find("request_id=" + requestId) == std::string::npos) continue;
+        if (line.find("source=http") != std::string::npos) httpLine = true;
+        const auto at = line.find("batch=" + id + " results=");
+        if (at != std::string::npos) results += std::stoi(line.substr(at + id.size() + 15));
+    }
+    EXPECT_TRUE(httpLine) << "the payment's own log line";
+    EXPECT_EQ(results, 30) << "every row's result logged under the payment's request id";
+}
+
 TEST_F(CreditorApiTest, SubmitUploadsPaysWaitsAndDownloads) {
     const auto file = generate(300, 0.1, "utf-8", 17);
     const std::string dir = taxdesk::testing::tempDir("submit");
     std::ofstream(dir + "/batch.csv", std::ios::binary) << file.bytes;
     std::string out;
-    const int code = engine_->runTool({"submit", dir + "/batch.csv", "--token", creditor_, "--url",
-                                       "http://127.0.0.1:" + std::to_string(engine_->port()), "--pay", "EC-7777",
-                                       "--out", dir + "/results.csv"},
-                                      &out);
+    const int code = engine_->runTool(
+        {"submit", dir + "/batch.csv", "--token", creditor_, "--url",
+         "http://127.0.0.1:" + std::to_string(engine_->port()), "--pay", "EC-7777", "--out", dir + "/results.csv"},
+        &out);
     ASSERT_EQ(code, 0);
     std::ifstream in(dir + "/results.csv", std::ios::binary);
     const std::string csv((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

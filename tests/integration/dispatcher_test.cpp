@@ -15,7 +15,7 @@ namespace td_testing = taxdesk::testing;
 namespace {
 
 class DispatcherTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         prefix_ = td_testing::uniqueName("dispatch") + ".";
         connectors::StoreSettings storeSettings;

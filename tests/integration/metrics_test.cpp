@@ -20,7 +20,8 @@ namespace {
 /// Parses Prometheus text exposition (format 0.0.4) strictly enough to catch what a scraper would refuse:
 /// every sample line is `name{label="value",…} number`, every family has HELP and TYPE before its samples.
 std::map<std::string, double> parsePrometheus(const std::string& text) {
-    static const std::regex sample(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*)?\})? ([-+0-9.eE]+|NaN|\+Inf|-Inf)$)");
+    static const std::regex sample(
+        R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*)?\})? ([-+0-9.eE]+|NaN|\+Inf|-Inf)$)");
     static const std::regex type(R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)");
     std::map<std::string, double> samples;
     std::map<std::string, std::string> types;
@@ -76,8 +77,9 @@ TEST(Metrics, ParseAsPrometheusTextAndCountWhatWasSent) {
     const auto batch = Poco::JSON::Parser().parse(uploaded.body).extract<Poco::JSON::Object::Ptr>();
     const auto id = batch->getValue<std::string>("batch_id");
     const auto fee = batch->getValue<long long>("fee_total");
-    ASSERT_EQ(engine.request("POST", "/api/v1/batches/" + id + "/payment", creditor,
-                             R"({"method":"easycard","card_id":"EC-1","idempotency_key":"m-)" + id + "\"}")
+    ASSERT_EQ(engine
+                  .request("POST", "/api/v1/batches/" + id + "/payment", creditor,
+                           R"({"method":"easycard","card_id":"EC-1","idempotency_key":"m-)" + id + "\"}")
                   .status,
               201);
 

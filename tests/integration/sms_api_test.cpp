@@ -36,7 +36,7 @@ struct Sent {
 };
 
 class SmsApiTest : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         engine_ = new ServeProcess({"sms.scheduler_interval_s=1"});
         gateway_ = engine_->createToken("gateway");
@@ -75,7 +75,8 @@ protected:
             const auto object = json(line);
             if (object->getValue<std::string>("msisdn") != to) continue;
             sent.push_back({object->getValue<std::string>("notification_id"), object->getValue<std::string>("msisdn"),
-                            object->getValue<std::string>("text"), object->optValue<std::string>("gateway_msg_id", "")});
+                            object->getValue<std::string>("text"),
+                            object->optValue<std::string>("gateway_msg_id", "")});
         }
         return sent;
     }
@@ -121,7 +122,8 @@ TEST_F(SmsApiTest, AValidApplicationGetsOneAlertWithCodeOfficeAndDeadline) {
     ASSERT_EQ(sent.size(), 1u);
     const std::string& text = sent[0].text;
     EXPECT_EQ(text.rfind("【臺北國稅局】您申請的財產所得資料已備妥，請於", 0), 0u) << text;
-    EXPECT_TRUE(std::regex_search(text, std::regex("請於[0-9]{1,2}/[0-9]{1,2} 18:00前持身分證至.+分局快速取件櫃台領取")))
+    EXPECT_TRUE(
+        std::regex_search(text, std::regex("請於[0-9]{1,2}/[0-9]{1,2} 18:00前持身分證至.+分局快速取件櫃台領取")))
         << text;
     EXPECT_EQ(codeIn(text).size(), 6u) << text;
     EXPECT_EQ(text.find(id), std::string::npos) << "never a whole ID";
@@ -188,7 +190,8 @@ TEST_F(SmsApiTest, ThreeFailedChecksLockTheIdAndTheMsisdn) {
     ASSERT_EQ(send(from, "1 " + id + " " + last4(id), "right-" + from).status, 202);
     const auto sent = waitSent(from, 4);
     ASSERT_EQ(sent.size(), 4u);
-    EXPECT_NE(sent[3].text.find("次數過多"), std::string::npos) << "locked even with the right digits: " << sent[3].text;
+    EXPECT_NE(sent[3].text.find("次數過多"), std::string::npos)
+        << "locked even with the right digits: " << sent[3].text;
     // The ID is locked from another phone too.
     const auto other = msisdn();
     ASSERT_EQ(send(other, "1 " + id + " " + last4(id), "other-" + other).status, 202);
@@ -228,12 +231,12 @@ TEST_F(SmsApiTest, AFailedDeliveryIsRetriedThenDeadLettered) {
             EXPECT_EQ(json(report.body)->getValue<std::string>("outcome"), "dead_letter");
         }
     }
-    const auto dead = taxdesk::testing::readRecords(engine_->prefix() + "notifications.outbound.dlq", 1,
-                                                    std::chrono::seconds(15));
+    const auto dead =
+        taxdesk::testing::readRecords(engine_->prefix() + "notifications.outbound.dlq", 1, std::chrono::seconds(15));
     ASSERT_GE(dead.size(), 1u);
     EXPECT_NE(dead.back().value.find("handset off"), std::string::npos) << dead.back().value;
-    const auto delivered = engine_->request(
-        "POST", "/api/v1/sms/dlr", gateway_, R"({"gateway_msg_id":"nope","status":"delivered"})", "application/json");
+    const auto delivered = engine_->request("POST", "/api/v1/sms/dlr", gateway_,
+                                            R"({"gateway_msg_id":"nope","status":"delivered"})", "application/json");
     EXPECT_EQ(delivered.status, 404);
 
     // Operations staff see the dead letter and replay it: one more send, however often they ask.
@@ -269,8 +272,9 @@ TEST_F(SmsApiTest, CounterCollectionInEachOfItsOutcomes) {
     EXPECT_EQ(ok.status, 200) << ok.body;
     EXPECT_EQ(json(ok.body)->getValue<std::string>("state"), "collected");
     EXPECT_EQ(collect(id, counter_).status, 409) << "already collected";
-    EXPECT_EQ(engine_->request("POST", "/api/v1/pickups/000000x/collect", counter_, R"({"debtor_id":")" + id + "\"}",
-                               "application/json")
+    EXPECT_EQ(engine_
+                  ->request("POST", "/api/v1/pickups/000000x/collect", counter_, R"({"debtor_id":")" + id + "\"}",
+                            "application/json")
                   .status,
               404);
 
@@ -303,10 +307,10 @@ TEST_F(SmsApiTest, TheRequestIdIsCarriedFromHttpThroughKafkaIntoTheJobsLogLines)
     const auto from = msisdn();
     const auto id = person(11);
     const std::string requestId = "trace-" + from;
-    const auto accepted = engine_->request(
-        "POST", "/api/v1/sms/inbound", gateway_,
-        R"({"msisdn":")" + from + R"(","text":"1 )" + id + " " + last4(id) + R"(","gateway_msg_id":"trace-)" + from + "\"}",
-        "application/json", requestId);
+    const auto accepted = engine_->request("POST", "/api/v1/sms/inbound", gateway_,
+                                           R"({"msisdn":")" + from + R"(","text":"1 )" + id + " " + last4(id) +
+                                               R"(","gateway_msg_id":"trace-)" + from + "\"}",
+                                           "application/json", requestId);
     ASSERT_EQ(accepted.status, 202);
     waitSent(from, 1);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -318,7 +322,8 @@ TEST_F(SmsApiTest, TheRequestIdIsCarriedFromHttpThroughKafkaIntoTheJobsLogLines)
         sources.insert(line.substr(at + 7, line.find(' ', at) - at - 7));
         EXPECT_EQ(line.find(id), std::string::npos) << "no whole ID in a log line";
     }
-    EXPECT_EQ(sources, (std::set<std::string>{"http", "sms", "sender"})) << "HTTP → sms.inbound → notifications.outbound";
+    EXPECT_EQ(sources, (std::set<std::string>{"http", "sms", "sender"}))
+        << "HTTP → sms.inbound → notifications.outbound";
 }
 
 TEST_F(SmsApiTest, BadInboundRequestsNameWhatIsWrong) {
