@@ -135,6 +135,18 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
             try {
                 const auto result = store_.recordSmsOutcome(inbound, pickup, reply);
                 return std::optional(result.reply);
+            } catch (const connectors::OpenPickupExists&) {
+                // Another engine made one a moment ago, or one past its deadline is not marked expired yet.
+                if (attempt >= 20 || !pickup) throw;
+                store_.expireDue(now);
+                if (const auto open = store_.openPickupFor(pickup->applicantId, pickup->service, now)) {
+                    const jobs::sms::PickupDeadline deadline{jobs::sms::taipeiDate(open->deadlineAt), 18};
+                    reply.pickupId = open->pickupId;
+                    reply.text = jobs::sms::pickupAlert(*jobs::sms::serviceFromCode(open->service), open->office,
+                                                        deadline, open->code);
+                    inbound.outcome = "resent";
+                    pickup.reset();
+                }
             } catch (const connectors::CodeCollision&) {
                 if (attempt >= 20 || !pickup) throw;
                 pickup->code = sixDigitCode();  // taken by another open pickup: draw again

@@ -142,6 +142,17 @@ const std::vector<Migration> kMigrations = {
          // two such payments for one batch (resolve them by hand first).
          "CREATE UNIQUE INDEX payments_live_per_batch ON payments (batch_id) WHERE status <> 'failed'",
      }},
+    {4,
+     "one open pickup per person and service",
+     {
+         // SPEC 4.1: one open pickup per person and service. Two applications at the same instant (different phones,
+         // two engines) could each have made one before this index; the older of such twins is expired first.
+         "UPDATE pickups SET state = 'expired' WHERE state = 'open' AND EXISTS (SELECT 1 FROM pickups q"
+         " WHERE q.state = 'open' AND q.applicant_id = pickups.applicant_id AND q.service = pickups.service"
+         " AND (q.created_at > pickups.created_at OR (q.created_at = pickups.created_at"
+         " AND q.pickup_id > pickups.pickup_id)))",
+         "CREATE UNIQUE INDEX pickups_open_per_applicant ON pickups (applicant_id, service) WHERE state = 'open'",
+     }},
 };
 
 std::set<int> appliedVersions(Poco::Data::Session& session) {

@@ -256,6 +256,8 @@ SmsOutcomeResult Store::recordSmsOutcome(const InboundRecord& inbound, const std
     const std::string insertPickup = sql("INSERT INTO pickups (" + std::string(kPickupColumns) +
                                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
     const std::string countPickupId = sql("SELECT COUNT(*) FROM pickups WHERE pickup_id = ?");
+    const std::string countOpenForApplicant =
+        sql("SELECT COUNT(*) FROM pickups WHERE applicant_id = ? AND service = ? AND state = 'open'");
     const std::string insertReply = sql(kInsertNotification);
     const std::string selectInbound =
         sql("SELECT " + std::string(kInboundColumns) + " FROM sms_inbound WHERE gateway_msg_id = ?");
@@ -287,6 +289,9 @@ SmsOutcomeResult Store::recordSmsOutcome(const InboundRecord& inbound, const std
                 session << countPickupId, into(taken), bind(p.pickupId), now;
                 if (taken > 0)
                     throw PermanentError("store: " + std::string(kCall) + ": pickup id " + p.pickupId + " is taken");
+                Poco::Int64 open = 0;
+                session << countOpenForApplicant, into(open), bind(p.applicantId), bind(p.service), now;
+                if (open > 0) throw OpenPickupExists("the applicant already has an open pickup for this service");
                 throw CodeCollision("pickup code " + p.code + " belongs to another open pickup; draw another");
             }
         }

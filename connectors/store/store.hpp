@@ -185,6 +185,13 @@ struct SmsOutcomeResult {
 };
 
 /// The new pickup's code is the code of another open pickup: draw another code and call again. Nothing was stored.
+/// Store::recordSmsOutcome: the applicant already has an open pickup for that service (perhaps one past its deadline
+/// that expireDue() has not marked yet). Re-read it with openPickupFor() and re-send, or expire and try again.
+class OpenPickupExists : public PermanentError {
+  public:
+    explicit OpenPickupExists(const std::string& what) : PermanentError("store: " + what) {}
+};
+
 class CodeCollision : public PermanentError {
   public:
     explicit CodeCollision(const std::string& what) : PermanentError("store: " + what) {}

@@ -180,6 +180,21 @@ TEST_F(SmsApiTest, ApplyingAgainForAnOpenPickupResendsTheSameCode) {
     EXPECT_EQ(codeIn(sent[0].text), codeIn(sent[1].text));
 }
 
+TEST_F(SmsApiTest, AnOpenPickupPastItsDeadlineMakesWayForANewOne) {
+    const auto from = msisdn();
+    const auto id = person(12);
+    ASSERT_EQ(send(from, "3 " + id + " " + last4(id), "late-1-" + from).status, 202);
+    const auto old = codeIn(waitSent(from, 1).at(0).text);
+    // Past its deadline, but the scheduler has not marked it expired yet: a new application gets a new pickup.
+    setPickup(old, "deadline_at = 1, remind_at = 4000000000");
+    ASSERT_EQ(send(from, "3 " + id + " " + last4(id), "late-2-" + from).status, 202);
+    const auto sent = waitSent(from, 2);
+    ASSERT_EQ(sent.size(), 2u);
+    const auto renewed = codeIn(sent[1].text);
+    EXPECT_EQ(renewed.size(), 6u) << sent[1].text;
+    EXPECT_NE(renewed, old);
+}
+
 TEST_F(SmsApiTest, ThreeFailedChecksLockTheIdAndTheMsisdn) {
     const auto from = msisdn();
     const auto id = person(5);

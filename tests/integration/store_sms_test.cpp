@@ -367,6 +367,15 @@ TEST_P(StoreSmsTest, RecordingChecksItsArguments) {
 
 // --- pickups ---
 
+TEST_P(StoreSmsTest, APersonHasOneOpenPickupPerService) {
+    Store store(settings_);
+    const SmsOutcomeResult first = apply(store, newPickup(applicant_, 1));
+    EXPECT_THROW(store.recordSmsOutcome(newInbound(), newPickup(applicant_, 1), newNotification()), OpenPickupExists);
+    EXPECT_NO_THROW(apply(store, newPickup(applicant_, 2))) << "another service";
+    ASSERT_EQ(store.collectPickup(first.pickup->code, applicant_, kAppliedDeadline).outcome, CollectOutcome::collected);
+    EXPECT_NO_THROW(apply(store, newPickup(applicant_, 1))) << "once collected, a new one";
+}
+
 TEST_P(StoreSmsTest, OpenPickupForFindsTheOpenPickupOfThatPersonAndServiceOnly) {
     Store store(settings_);
     EXPECT_EQ(store.openPickupFor(applicant_, 1), std::nullopt);
@@ -494,7 +503,9 @@ TEST_P(StoreSmsTest, TwoEnginesClaimingRemindersAtOnceNeverGetTheSamePickup) {
     Store second(settings_);  // another engine: its own pool
     std::set<std::string> ours;
     for (int i = 0; i < kPickups; ++i) {
-        ours.insert(apply(first, newPickup(applicant_, 1 + i % 5, kTwoEnginesNow + kNineHours + i, kTwoEnginesNow - i))
+        // One open pickup per person and service: each its own applicant.
+        ours.insert(apply(first, newPickup(applicant_ + "-" + std::to_string(i), 1 + i % 5,
+                                           kTwoEnginesNow + kNineHours + i, kTwoEnginesNow - i))
                         .pickup->pickupId);
     }
 
@@ -582,7 +593,7 @@ TEST_P(StoreSmsTest, ExpireDueExpiresOpenPickupsPastTheirDeadlineOnceAcrossEngin
     std::vector<PickupRecord> past;
     past.reserve(kPast);
     for (int i = 0; i < kPast; ++i)
-        past.push_back(*apply(first, newPickup(applicant_, 1, kExpireNow - 1 - i, 0)).pickup);
+        past.push_back(*apply(first, newPickup(applicant_ + "-" + std::to_string(i), 1, kExpireNow - 1 - i, 0)).pickup);
     const PickupRecord onTheDeadline = *apply(first, newPickup(applicant_, 2, kExpireNow, 0)).pickup;
     const PickupRecord ahead = *apply(first, newPickup(applicant_, 3, kExpireNow + 1, 0)).pickup;
     const PickupRecord collected = *apply(first, newPickup(applicant_, 4, kExpireNow - 100, 0)).pickup;
@@ -603,7 +614,8 @@ TEST_P(StoreSmsTest, ExpireDueExpiresOpenPickupsPastTheirDeadlineOnceAcrossEngin
 
     EXPECT_EQ(counted[0] + counted[1], kPast) << "each pickup expired once";
     for (const PickupRecord& pickup : past) {
-        EXPECT_EQ(first.collectPickup(pickup.code, applicant_, 0).outcome, CollectOutcome::expired) << pickup.code;
+        EXPECT_EQ(first.collectPickup(pickup.code, pickup.applicantId, 0).outcome, CollectOutcome::expired)
+            << pickup.code;
     }
     EXPECT_EQ(first.openPickupFor(applicant_, 2), onTheDeadline) << "collectable up to its deadline";
     EXPECT_EQ(first.openPickupFor(applicant_, 3), ahead);
