@@ -6,33 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the browser tests through tests/browser/run.sh`);
-  return value;
-}
-
-// Debian's Chromium on a machine without a network: no sandbox (root), no GPU, nothing in the background.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-async function launch() {
-  const profile = await mkdtemp(join(tmpdir(), 'taxdesk-chromium-'));  // a new empty --user-data-dir
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1400, height: 1000 },
-    timeout: 60_000,
-  });
-  context.setDefaultTimeout(30_000);
-  return { context, close: async () => { await context.close().catch(() => {}); await rm(profile, { recursive: true, force: true }); } };
-}
+import { env, launch } from './chromium.mjs';
 
 const ID_LIKE = /[A-Z][12]\d{8}/;  // a whole national ID (SPEC 2); a masked one (A12****789) does not match
 
@@ -58,7 +34,7 @@ test('operations dashboard: live throughput under load, #updated-at ticking, no 
   const shots = env('TAXDESK_BROWSER_SHOTS');
   await mkdir(shots, { recursive: true });
 
-  const browser = await launch();
+  const browser = await launch({ viewport: { width: 1400, height: 1000 } });
   const page = await browser.context.newPage();
   const problems = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));

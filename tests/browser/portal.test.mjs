@@ -5,34 +5,9 @@
 // TAXDESK_BROWSER_BAD_ROWS (TAXDESK_BROWSER_ROWS), TAXDESK_BROWSER_SHOTS and CHROMIUM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the browser tests through tests/browser/run.sh`);
-  return value;
-}
-
-// Debian's Chromium on a machine without a network: no sandbox (root), no GPU, nothing in the background.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-async function launch() {
-  const profile = await mkdtemp(join(tmpdir(), 'taxdesk-chromium-'));  // a new empty --user-data-dir
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_ARGS,
-    acceptDownloads: true,
-    viewport: { width: 1280, height: 900 },
-    timeout: 60_000,
-  });
-  context.setDefaultTimeout(30_000);
-  return { context, close: async () => { await context.close().catch(() => {}); await rm(profile, { recursive: true, force: true }); } };
-}
+import { env, launch } from './chromium.mjs';
 
 // Waits for a condition in the page; on timeout, the error says what was awaited and what the page showed instead.
 async function waitInPage(page, what, fn, arg, timeout, describe) {
@@ -74,7 +49,7 @@ test('creditor portal: token, upload with row errors, payment, progress to compl
   const shots = env('TAXDESK_BROWSER_SHOTS');
   await mkdir(shots, { recursive: true });
 
-  const browser = await launch();
+  const browser = await launch({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
   const page = await browser.context.newPage();
   const problems = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
