@@ -14,6 +14,7 @@
 
 #include "connectors/store/migrations.hpp"
 #include "connectors/store/store.hpp"
+#include "fixtures/at_once.hpp"
 #include "fixtures/store_backend.hpp"
 #include "fixtures/test_env.hpp"
 
@@ -386,25 +387,14 @@ TEST_P(StoreBatchesTest, ConcurrentResultsOfOneBatchCountEveryRow) {
     writeBatch(store, batch, makeRows(batch.batchId, kWriters * kRowsPerWriter, 0));
     ASSERT_TRUE(store.setBatchState(batch.batchId, "awaiting_payment", "queued"));
 
-    std::vector<std::string> errors(kWriters);
-    std::latch start(kWriters);
-    std::vector<std::thread> writers;
-    for (int w = 0; w < kWriters; ++w) {
-        writers.emplace_back([&, w] {
-            start.arrive_and_wait();
-            try {
-                for (int first = w * kRowsPerWriter + 1; first <= (w + 1) * kRowsPerWriter; first += kChunk) {
-                    std::vector<StoredResult> results;
-                    for (int row = first; row < first + kChunk; ++row)
-                        results.push_back(foundResult(batch.batchId, row));
-                    store.upsertResults(results);
-                }
-            } catch (const std::exception& error) {
-                errors[static_cast<size_t>(w)] = error.what();
-            }
-        });
-    }
-    for (auto& writer : writers) writer.join();
+    const auto errors = testing::atOnce(kWriters, [&](int w, std::latch& start) {
+        start.arrive_and_wait();
+        for (int first = w * kRowsPerWriter + 1; first <= (w + 1) * kRowsPerWriter; first += kChunk) {
+            std::vector<StoredResult> results;
+            for (int row = first; row < first + kChunk; ++row) results.push_back(foundResult(batch.batchId, row));
+            store.upsertResults(results);
+        }
+    });
 
     for (const auto& error : errors) EXPECT_EQ(error, "");
     const auto stored = store.findBatch(batch.batchId).value();
@@ -673,22 +663,12 @@ TEST_P(StoreBatchesTest, ConcurrentPaymentsWithOneKeyCreateExactlyOneRecord) {
     constexpr int kThreads = 8;
 
     std::vector<PaymentIntent> intents(kThreads);
-    std::vector<std::string> errors(kThreads);
-    std::latch start(kThreads);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
-        threads.emplace_back([&, t] {
-            PaymentRecord mine = pending;
-            mine.paymentId = testing::uniqueName("pay");
-            start.arrive_and_wait();
-            try {
-                intents[t] = store.beginPayment(mine);
-            } catch (const std::exception& error) {
-                errors[t] = error.what();
-            }
-        });
-    }
-    for (auto& thread : threads) thread.join();
+    const auto errors = testing::atOnce(kThreads, [&](int t, std::latch& start) {
+        PaymentRecord mine = pending;
+        mine.paymentId = testing::uniqueName("pay");
+        start.arrive_and_wait();
+        intents[t] = store.beginPayment(mine);
+    });
 
     int created = 0;
     for (int t = 0; t < kThreads; ++t) {
@@ -742,23 +722,15 @@ TEST_P(StoreBatchesTest, ConcurrentPaymentsWithDifferentKeysForOneBatchLetExactl
 
     std::vector<PaymentIntent> intents(kThreads);
     std::vector<std::string> conflicts(kThreads);
-    std::vector<std::string> errors(kThreads);
-    std::latch start(kThreads);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
-        threads.emplace_back([&, t] {
-            const PaymentRecord mine = newPayment(batchId, 750);  // a key of its own
-            start.arrive_and_wait();
-            try {
-                intents[t] = store.beginPayment(mine);
-            } catch (const IdempotencyConflict& error) {
-                conflicts[t] = error.what();
-            } catch (const std::exception& error) {
-                errors[t] = error.what();
-            }
-        });
-    }
-    for (auto& thread : threads) thread.join();
+    const auto errors = testing::atOnce(kThreads, [&](int t, std::latch& start) {
+        const PaymentRecord mine = newPayment(batchId, 750);  // a key of its own
+        start.arrive_and_wait();
+        try {
+            intents[t] = store.beginPayment(mine);
+        } catch (const IdempotencyConflict& error) {
+            conflicts[t] = error.what();
+        }
+    });
 
     int created = 0;
     int refused = 0;

@@ -17,6 +17,7 @@
 
 #include "connectors/store/migrations.hpp"
 #include "connectors/store/store.hpp"
+#include "fixtures/at_once.hpp"
 #include "fixtures/store_backend.hpp"
 #include "fixtures/test_env.hpp"
 
@@ -246,24 +247,13 @@ TEST_P(StoreSmsTest, ConcurrentDeliveriesOfOneMessageGiveOneReply) {
 
     std::vector<SmsOutcomeResult> results(kThreads);
     std::vector<std::string> replyIds(kThreads);
-    std::vector<std::string> errors(kThreads);
-    std::latch start(kThreads);
-    std::vector<std::thread> threads;
-    threads.reserve(kThreads);
-    for (int t = 0; t < kThreads; ++t) {
-        threads.emplace_back([&, t] {
-            const PickupRecord pickup = newPickup();  // each thread drew its own pickup and reply
-            const NotificationRecord reply = newNotification();
-            replyIds[t] = reply.notificationId;
-            start.arrive_and_wait();
-            try {
-                results[t] = store.recordSmsOutcome(inbound, pickup, reply);
-            } catch (const std::exception& error) {
-                errors[t] = error.what();
-            }
-        });
-    }
-    for (auto& thread : threads) thread.join();
+    const auto errors = testing::atOnce(kThreads, [&](int t, std::latch& start) {
+        const PickupRecord pickup = newPickup();  // each thread drew its own pickup and reply
+        const NotificationRecord reply = newNotification();
+        replyIds[t] = reply.notificationId;
+        start.arrive_and_wait();
+        results[t] = store.recordSmsOutcome(inbound, pickup, reply);
+    });
 
     int created = 0;
     for (int t = 0; t < kThreads; ++t) {
@@ -466,21 +456,10 @@ TEST_P(StoreSmsTest, ConcurrentCollectionsCollectOnce) {
     const PickupRecord pickup = *apply(store, newPickup()).pickup;
 
     std::vector<CollectResult> results(kThreads);
-    std::vector<std::string> errors(kThreads);
-    std::latch start(kThreads);
-    std::vector<std::thread> threads;
-    threads.reserve(kThreads);
-    for (int t = 0; t < kThreads; ++t) {
-        threads.emplace_back([&, t] {
-            start.arrive_and_wait();
-            try {
-                results[t] = store.collectPickup(pickup.code, applicant_, kAppliedDeadline);
-            } catch (const std::exception& error) {
-                errors[t] = error.what();
-            }
-        });
-    }
-    for (auto& thread : threads) thread.join();
+    const auto errors = testing::atOnce(kThreads, [&](int t, std::latch& start) {
+        start.arrive_and_wait();
+        results[t] = store.collectPickup(pickup.code, applicant_, kAppliedDeadline);
+    });
 
     int collected = 0;
     for (int t = 0; t < kThreads; ++t) {
@@ -731,23 +710,12 @@ TEST_P(StoreSmsTest, ConcurrentInsertsOfOneNotificationStoreOne) {
     settings_.poolSize = kThreads;
     Store store(settings_);
     const NotificationRecord notification = newNotification();
-    std::vector<std::string> errors(kThreads);
-    std::latch start(kThreads);
-    std::vector<std::thread> threads;
-    threads.reserve(kThreads);
-    for (int t = 0; t < kThreads; ++t) {
-        threads.emplace_back([&, t] {
-            NotificationRecord mine = notification;
-            mine.text = "attempt " + std::to_string(t);
-            start.arrive_and_wait();
-            try {
-                store.insertNotification(mine);
-            } catch (const std::exception& error) {
-                errors[t] = error.what();
-            }
-        });
-    }
-    for (auto& thread : threads) thread.join();
+    const auto errors = testing::atOnce(kThreads, [&](int t, std::latch& start) {
+        NotificationRecord mine = notification;
+        mine.text = "attempt " + std::to_string(t);
+        start.arrive_and_wait();
+        store.insertNotification(mine);
+    });
     EXPECT_EQ(errors, std::vector<std::string>(kThreads));
     EXPECT_EQ(countOf("notifications", "notification_id", notification.notificationId), 1);
 }
