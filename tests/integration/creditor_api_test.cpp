@@ -272,16 +272,21 @@ TEST_F(CreditorApiTest, ThePaymentsRequestIdFollowsTheRowsIntoTheInquirysLogLine
                          "application/json", requestId);
     ASSERT_EQ(paid.status, 201) << paid.body;
     waitCompleted(id);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    std::ifstream in(engine_->logFile());
+    // The inquiry logs its results after they are stored: wait for every row's line, bounded.
     int results = 0;
     bool httpLine = false;
-    for (std::string line; std::getline(in, line);) {
-        if (line.find("request_id=" + requestId) == std::string::npos) continue;
-        if (line.find("source=http") != std::string::npos) httpLine = true;
-        const auto at = line.find("batch=" + id + " results=");
-        if (at != std::string::npos) results += std::stoi(line.substr(at + id.size() + 15));
-    }
+    taxdesk::testing::eventually([&] {
+        results = 0;
+        httpLine = false;
+        std::ifstream in(engine_->logFile());
+        for (std::string line; std::getline(in, line);) {
+            if (line.find("request_id=" + requestId) == std::string::npos) continue;
+            if (line.find("source=http") != std::string::npos) httpLine = true;
+            const auto at = line.find("batch=" + id + " results=");
+            if (at != std::string::npos) results += std::stoi(line.substr(at + id.size() + 15));
+        }
+        return httpLine && results >= 30;
+    });
     EXPECT_TRUE(httpLine) << "the payment's own log line";
     EXPECT_EQ(results, 30) << "every row's result logged under the payment's request id";
 }

@@ -85,8 +85,18 @@ kcat -b "$bootstrap" -C -t "${prefix}inquiry.requests.dlq" -o beginning -c 1 -e 
   fail "nothing on the dead-letter topic"
 grep -q '"original":"this is not JSON"' "$work/dlq" || fail "dead letter: $(cat "$work/dlq")"
 grep -q '"error":' "$work/dlq" && grep -q '"failed_at":' "$work/dlq" || fail "dead letter lacks error/failed_at"
-curl -sf "http://127.0.0.1:$port/metrics" | grep -q 'taxdesk_pipeline_messages_total{direction="in",pipeline="inquiry"} 5' ||
-  fail "metrics do not count 5 messages in"
+# The counter moves after the effects are visible on the topics: wait for it (at most 15 s), as a person would.
+counted=
+for _ in $(seq 75); do
+  if curl -sf "http://127.0.0.1:$port/metrics" |
+    grep -q 'taxdesk_pipeline_messages_total{direction="in",pipeline="inquiry"} 5$'; then
+    counted=1
+    break
+  fi
+  sleep 0.2
+done
+[[ -n $counted ]] || fail "metrics do not count 5 messages in within 15 s: $(curl -s "http://127.0.0.1:$port/metrics" |
+  grep 'taxdesk_pipeline_messages_total{direction="in",pipeline="inquiry"}')"
 
 # 5. SIGTERM: the engine and the stubs stop by itself, and nothing is left.
 kill -TERM "$engine"

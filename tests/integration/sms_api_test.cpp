@@ -328,15 +328,20 @@ TEST_F(SmsApiTest, TheRequestIdIsCarriedFromHttpThroughKafkaIntoTheJobsLogLines)
                                            "application/json", requestId);
     ASSERT_EQ(accepted.status, 202);
     waitSent(from, 1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    std::ifstream in(engine_->logFile());
+    // The sender logs after the gateway has the message: wait for its line, bounded.
+    const std::set<std::string> expected{"http", "sms", "sender"};
     std::set<std::string> sources;
-    for (std::string line; std::getline(in, line);) {
-        if (line.find("request_id=" + requestId) == std::string::npos) continue;
-        const auto at = line.find("source=");
-        sources.insert(line.substr(at + 7, line.find(' ', at) - at - 7));
-        EXPECT_EQ(line.find(id), std::string::npos) << "no whole ID in a log line";
-    }
+    taxdesk::testing::eventually([&] {
+        sources.clear();
+        std::ifstream in(engine_->logFile());
+        for (std::string line; std::getline(in, line);) {
+            if (line.find("request_id=" + requestId) == std::string::npos) continue;
+            const auto at = line.find("source=");
+            sources.insert(line.substr(at + 7, line.find(' ', at) - at - 7));
+            EXPECT_EQ(line.find(id), std::string::npos) << "no whole ID in a log line";
+        }
+        return sources == expected;
+    });
     EXPECT_EQ(sources, (std::set<std::string>{"http", "sms", "sender"}))
         << "HTTP → sms.inbound → notifications.outbound";
 }
