@@ -152,7 +152,7 @@ test('operations dashboard: live throughput under load, #updated-at ticking, no 
     });
   } finally {
     const shot = join(shots, 'dashboard.png');
-    await page.screenshot({ path: shot, fullPage: true, timeout: 15_000 })
+    await page.screenshot({ path: shot, fullPage: true, animations: 'disabled', timeout: 15_000 })
       .then(() => t.diagnostic(`screenshot ${shot}`))
       .catch((error) => t.diagnostic(`no screenshot: ${error.message.split('\n')[0]}`));
     await browser.close();

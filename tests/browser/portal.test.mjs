@@ -131,6 +131,19 @@ test('creditor portal: token, upload with row errors, payment, progress to compl
           `#state "${await text(page, '#state')}", ${await shownErrors()}`;
       });
       assert.equal(await page.getAttribute('#progress-bar', 'role'), 'progressbar', '#progress-bar lacks role=progressbar');
+      // At 100 % the bar is full, not only its text: its fill (which slides in with a CSS transition) reaches the
+      // bar's whole width. Polled on animation frames, so that the transition runs in headless Chromium.
+      const fill = () => page.evaluate(() => {
+        const bar = document.querySelector('#progress-bar');
+        return { fill: bar.firstElementChild.getBoundingClientRect().width, bar: bar.clientWidth };
+      });
+      await page.waitForFunction(() => {
+        const bar = document.querySelector('#progress-bar');
+        return bar.firstElementChild.getBoundingClientRect().width >= bar.clientWidth - 1;
+      }, null, { timeout: 5_000, polling: 'raf' }).catch(async () => {
+        const { fill: width, bar } = await fill();
+        assert.fail(`#progress-bar says 100 % but its fill is ${width.toFixed(0)} px of ${bar} px`);
+      });
     });
 
     await step('downloads the CSV results: UTF-8 BOM, header row,debtor_id,status', 60_000, async () => {
@@ -158,7 +171,7 @@ test('creditor portal: token, upload with row errors, payment, progress to compl
     });
   } finally {
     const shot = join(shots, 'portal.png');
-    await page.screenshot({ path: shot, fullPage: true, timeout: 15_000 })
+    await page.screenshot({ path: shot, fullPage: true, animations: 'disabled', timeout: 15_000 })
       .then(() => t.diagnostic(`screenshot ${shot}`))
       .catch((error) => t.diagnostic(`no screenshot: ${error.message.split('\n')[0]}`));
     await browser.close();

@@ -28,6 +28,9 @@ command -v node >/dev/null || fail "node is not installed: the browser tests nee
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 ((node_major >= 18)) || fail "node $(node --version) is too old: the browser tests need Node.js 18 or newer"
 command -v kcat >/dev/null || fail "kcat is not installed (apt-get install kcat)"
+# Without a CJK font the pages' Chinese renders as boxes in the screenshots.
+[[ -n $(fc-list :lang=zh-tw family 2>/dev/null) ]] ||
+  fail "no font for Traditional Chinese: the screenshots would show boxes (apt-get install fonts-noto-cjk)"
 wanted=$(node -p 'require(process.argv[1]).dependencies["playwright-core"]' "$here/package.json")
 installed=$(node -p 'require(process.argv[1]).version' "$here/node_modules/playwright-core/package.json" 2>/dev/null || true)
 if [[ $installed != "$wanted" ]]; then
