@@ -26,6 +26,7 @@
 #include "jobs/identity/identifiers.hpp"
 #include "jobs/inquiry/batch_file.hpp"
 #include "jobs/inquiry/codec.hpp"
+#include "jobs/inquiry/csv.hpp"
 
 namespace taxdesk::engine::api {
 namespace {
@@ -129,28 +130,6 @@ int intParam(const HttpRequest& request, const std::string& name, int fallback, 
 std::string baseUrl(const HttpRequest& request) {
     const std::string host = request.header("Host");
     return "http://" + (host.empty() ? std::string("127.0.0.1") : host);
-}
-
-/// One CSV field, quoted when it must be (RFC 4180).
-void csvField(std::string& out, const std::string& value) {
-    if (value.find_first_of(",\"\r\n") == std::string::npos) {
-        out += value;
-        return;
-    }
-    out.push_back('"');
-    for (const char c : value) {
-        if (c == '"') out.push_back('"');
-        out.push_back(c);
-    }
-    out.push_back('"');
-}
-
-void csvLine(std::string& out, const std::vector<std::string>& fields) {
-    for (std::size_t i = 0; i < fields.size(); ++i) {
-        if (i) out.push_back(',');
-        csvField(out, fields[i]);
-    }
-    out += "\r\n";
 }
 
 }  // namespace
@@ -448,8 +427,9 @@ HttpReply CreditorApi::results(HttpRequest& request) {
         reply.contentType = "text/csv; charset=utf-8";
         reply.stream = [&store, batchId](std::ostream& out) {
             std::string text = "\xEF\xBB\xBF";  // BOM: spreadsheets in Taiwan then read UTF-8
-            csvLine(text, {"row", "debtor_id", "status", "reason", "record", "year", "payer_id", "payer_name",
-                           "income_type", "amount", "kind", "description", "location", "value"});
+            jobs::inquiry::appendCsvLine(
+                text, {"row", "debtor_id", "status", "reason", "record", "year", "payer_id", "payer_name",
+                       "income_type", "amount", "kind", "description", "location", "value"});
             int after = 0;
             for (;;) {
                 const auto page = store.resultsPage(batchId, after, 1000);
@@ -460,7 +440,7 @@ HttpReply CreditorApi::results(HttpRequest& request) {
                     auto line = [&](std::vector<std::string> rest) {
                         std::vector<std::string> fields = head;
                         fields.insert(fields.end(), rest.begin(), rest.end());
-                        csvLine(text, fields);
+                        jobs::inquiry::appendCsvLine(text, fields);
                     };
                     for (const auto& income : result.income)
                         line({"income", std::to_string(income.year), income.payerId, income.payerName,

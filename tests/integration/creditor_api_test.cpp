@@ -372,3 +372,18 @@ TEST_F(CreditorApiTest, TheReceiptsQrCodeDecodesToThePublicPage) {
 }
 
 }  // namespace
+
+TEST_F(CreditorApiTest, ACsvCellThatASpreadsheetWouldRunIsDownloadedAsText) {
+    // SPEC 3.3 (OWASP CSV injection): a rejected row keeps what the creditor wrote, formula and all.
+    const std::string file =
+        "debtor_id,debtor_name,title_ref\n"
+        "=1+1,王小明,臺灣臺北地方法院112年度司執字第1號\n"
+        "@SUM(A1),王小明,臺灣臺北地方法院112年度司執字第2號\n";
+    const auto uploaded = upload(file);
+    ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+    const auto id = json(uploaded)->getValue<std::string>("batch_id");
+    const auto csv = engine_->request("GET", "/api/v1/batches/" + id + "/results?format=csv", creditor_);
+    ASSERT_EQ(csv.status, 200) << csv.body;
+    EXPECT_NE(csv.body.find("\r\n1,\"'=1+1\",rejected,invalid_id,"), std::string::npos) << csv.body;
+    EXPECT_NE(csv.body.find("\r\n2,\"'@SUM(A1)\",rejected,invalid_id,"), std::string::npos) << csv.body;
+}
