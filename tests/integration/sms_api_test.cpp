@@ -122,8 +122,8 @@ TEST_F(SmsApiTest, AValidApplicationGetsOneAlertWithCodeOfficeAndDeadline) {
     ASSERT_EQ(sent.size(), 1u);
     const std::string& text = sent[0].text;
     EXPECT_EQ(text.rfind("【臺北國稅局】您申請的財產所得資料已備妥，請於", 0), 0u) << text;
-    EXPECT_TRUE(
-        std::regex_search(text, std::regex("請於[0-9]{1,2}/[0-9]{1,2} 18:00前持身分證至.+分局快速取件櫃台領取")))
+    EXPECT_TRUE(std::regex_search(
+        text, std::regex("請於[0-9]{1,2}/[0-9]{1,2} 18:00前持身分證至.+(分局|稽徵所|總局)快速取件櫃台領取")))
         << text;
     EXPECT_EQ(codeIn(text).size(), 6u) << text;
     EXPECT_EQ(text.find(id), std::string::npos) << "never a whole ID";
