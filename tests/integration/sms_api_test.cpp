@@ -211,6 +211,7 @@ TEST_F(SmsApiTest, ThreeFailedChecksLockTheIdAndTheMsisdn) {
     ASSERT_EQ(sent.size(), 4u);
     EXPECT_NE(sent[3].text.find("次數過多"), std::string::npos)
         << "locked even with the right digits: " << sent[3].text;
+    EXPECT_NE(sent[3].text.find("10分鐘"), std::string::npos) << "a first lock: 10 minutes left: " << sent[3].text;
     // The ID is locked from another phone too.
     const auto other = msisdn();
     ASSERT_EQ(send(other, "1 " + id + " " + last4(id), "other-" + other).status, 202);
