@@ -130,8 +130,9 @@ const std::vector<KeySpec>& configSchema() {
         {"sms.daily_limit", KeyType::integer, "5", 1, 1000, "", false, "applications per msisdn per day"},
         {"sms.pickup_business_days", KeyType::integer, "3", 1, 30, "", false, "business days until the pickup deadline"},
         {"sms.max_attempts", KeyType::integer, "3", 1, 20, "", false, "sends of a failed alert before a dead letter"},
+        {"sms.lock_max_seconds", KeyType::integer, "14400", 600, 604800, "", false, "longest identity-check lock: the first lasts 600 s, each further one within 24 h twice as long, up to this"},
         {"sms.offices_file", KeyType::string, "", 0, 0, "", false, "district → office table; empty: the embedded config/offices.properties"},
-        {"sms.holidays_file", KeyType::string, "", 0, 0, "", false, "holidays (YYYY-MM-DD a line); empty: the embedded config/holidays.txt"},
+        {"sms.holidays_file", KeyType::string, "", 0, 0, "", false, "holidays (YYYY-MM-DD a line; `YYYY-MM-DD workday` for a make-up working Saturday); empty: the embedded config/holidays.txt"},
         {"sms.scheduler_interval_s", KeyType::integer, "30", 1, 3600, "", false, "how often reminders and expiry are looked for"},
     };
     // clang-format on
@@ -348,6 +349,7 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.smsDailyLimit = config.integer("sms.daily_limit");
     s.smsPickupBusinessDays = config.integer("sms.pickup_business_days");
     s.smsMaxAttempts = config.integer("sms.max_attempts");
+    s.smsLockMaxSeconds = config.integer("sms.lock_max_seconds");
     s.smsOfficesFile = config.string("sms.offices_file");
     s.smsHolidaysFile = config.string("sms.holidays_file");
     s.smsSchedulerIntervalS = config.integer("sms.scheduler_interval_s");

@@ -116,6 +116,7 @@ struct Settings {
     int smsDailyLimit = 5;
     int smsPickupBusinessDays = 3;
     int smsMaxAttempts = 3;
+    int smsLockMaxSeconds = 14400;
     std::string smsOfficesFile;
     std::string smsHolidaysFile;
     int smsSchedulerIntervalS = 30;

@@ -3,6 +3,7 @@
 #include <Poco/File.h>
 #include <Poco/Logger.h>
 #include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Timestamp.h>
 
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/redis/redis_client.hpp"
@@ -20,6 +21,7 @@
 #include "engine/sms_scheduler.hpp"
 #include "engine/sms_stage.hpp"
 #include "jobs/common/json.hpp"
+#include "jobs/sms/pickup_rules.hpp"
 
 namespace taxdesk::engine {
 
@@ -50,6 +52,19 @@ struct Service::Parts {
     std::unique_ptr<api::SmsApi> smsApi;
     std::unique_ptr<api::OpsApi> opsApi;
     std::unique_ptr<HttpServer> http;
+
+    // For /readyz's warnings: is the holiday table long enough for today's deadlines?
+    jobs::sms::BusinessCalendar calendar;
+    int pickupBusinessDays = 3;
+
+    /// What operations should fix but that does not make the service unready. Computed for today on each call.
+    [[nodiscard]] std::vector<std::string> warnings() const {
+        std::vector<std::string> found;
+        if (auto warning = jobs::sms::calendarHorizonWarning(
+                calendar, jobs::sms::taipeiDate(Poco::Timestamp().epochTime()), pickupBusinessDays))
+            found.push_back("sms.holidays_file: " + *warning);
+        return found;
+    }
 };
 
 Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std::make_unique<Parts>()) {
@@ -101,8 +116,12 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     sms.dailyLimit = settings_.smsDailyLimit;
     sms.pickupBusinessDays = settings_.smsPickupBusinessDays;
     sms.maxAttempts = settings_.smsMaxAttempts;
+    sms.lockMaxSeconds = settings_.smsLockMaxSeconds;
     sms.calendar = loadCalendar(settings_.smsHolidaysFile);
     sms.offices = std::make_shared<const jobs::sms::OfficeTable>(loadOffices(settings_.smsOfficesFile));
+    parts_->calendar = sms.calendar;
+    parts_->pickupBusinessDays = sms.pickupBusinessDays;
+    for (const auto& warning : parts_->warnings()) Poco::Logger::get("serve").warning("%s", warning);
     addPipeline(pipelineSettings("sms", "sms.inbound", {"notifications.outbound", "sms.inbound.dlq"}),
                 std::make_unique<SmsStage>(sms, connectors, *parts_->store,
                                            std::make_unique<connectors::RedisClient>(settings_.redis),
@@ -184,10 +203,18 @@ void Service::start(std::function<void()> onFatal) {
                               .field("store", state.store.empty() ? "ok" : state.store)
                               .field("pipeline", state.pipeline.empty() ? "ok" : state.pipeline)
                               .close();
+                          // Warnings leave readiness as it is: the service works, but someone should act.
+                          std::string warnings = "[";
+                          for (const auto& warning : parts_->warnings()) {
+                              if (warnings.size() > 1) warnings += ",";
+                              jobs::json::appendString(warnings, warning);
+                          }
+                          warnings += "]";
                           std::string body;
                           jobs::json::ObjectWriter(body)
                               .field("status", state.ready() ? "ready" : "not_ready")
                               .raw("checks", checks)
+                              .raw("warnings", warnings)
                               .close();
                           return jsonReply(state.ready() ? 200 : 503, std::move(body));
                       }});

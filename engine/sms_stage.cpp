@@ -14,6 +14,8 @@
 #include "jobs/common/json.hpp"
 #include "jobs/identity/identifiers.hpp"
 #include "jobs/sms/inbound.hpp"
+#include "jobs/sms/lock_rules.hpp"
+#include "jobs/sms/received_at.hpp"
 #include "jobs/sms/replies.hpp"
 
 namespace taxdesk::engine {
@@ -30,14 +32,6 @@ std::string sixDigitCode() {
     char code[8];
     std::snprintf(code, sizeof code, "%06d", std::uniform_int_distribution<int>(0, 999999)(generator));
     return code;
-}
-
-/// The Taipei date as YYYYMMDD, for the daily counter's key.
-std::string dayKey(std::int64_t unixSeconds) {
-    const auto date = jobs::sms::taipeiDate(unixSeconds);
-    char text[16];
-    std::snprintf(text, sizeof text, "%04d%02d%02d", date.year, date.month, date.day);
-    return text;
 }
 
 }  // namespace
@@ -114,6 +108,15 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
     }
 
     const std::int64_t now = unixNow();
+    // The deadline, the daily limit and the failed-check window count from when the gateway received the message.
+    const jobs::sms::ApplicationInstant applied = jobs::sms::applicationInstant(receivedAt, now);
+    if (applied.source != jobs::sms::ReceivedAtSource::gateway &&
+        applied.source != jobs::sms::ReceivedAtSource::missing) {
+        // Not the text itself: gateway input may hold anything, a whole ID included.
+        Poco::Logger::get("sms").information("gateway_msg_id=%s received_at not used (%s): counting from now",
+                                             gatewayMsgId, std::string(jobs::sms::toString(applied.source)));
+    }
+    const jobs::sms::LocalDate appliedOn = jobs::sms::taipeiDate(applied.unixSeconds);
     const ParsedSms parsed = jobs::sms::parseSmsText(text);
     connectors::InboundRecord inbound;
     inbound.gatewayMsgId = gatewayMsgId;
@@ -150,11 +153,10 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
             } catch (const connectors::CodeCollision&) {
                 if (attempt >= 20 || !pickup) throw;
                 pickup->code = sixDigitCode();  // taken by another open pickup: draw again
-                reply.text =
-                    jobs::sms::pickupAlert(*jobs::sms::serviceFromCode(pickup->service), pickup->office,
-                                           jobs::sms::pickupDeadline(settings_.calendar, jobs::sms::taipeiDate(now),
-                                                                     settings_.pickupBusinessDays),
-                                           pickup->code);
+                reply.text = jobs::sms::pickupAlert(
+                    *jobs::sms::serviceFromCode(pickup->service), pickup->office,
+                    jobs::sms::pickupDeadline(settings_.calendar, appliedOn, settings_.pickupBusinessDays),
+                    pickup->code);
             }
         }
     };
@@ -170,8 +172,17 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
     const std::string msisdnLock = "sms:lock:msisdn:" + *msisdn;
     try {
         const auto locks = redis_->mget({idLock, msisdnLock});
-        if (locks[0] || locks[1]) return finish("locked", jobs::sms::lockedText(settings_.lockSeconds / 60));
-        const long long today = redis_->incrWithExpiry("sms:daily:" + *msisdn + ":" + dayKey(now), 2 * 24 * 3600);
+        if (locks[0] || locks[1]) {
+            // A lengthened lock says how long it still lasts: the longer of the two, in whole minutes rounded up.
+            long long left = 0;
+            if (locks[0]) left = std::max(left, redis_->ttl(idLock));
+            if (locks[1]) left = std::max(left, redis_->ttl(msisdnLock));
+            const int minutes = left > 0 ? static_cast<int>((left + 59) / 60) : settings_.lockSeconds / 60;
+            return finish("locked", jobs::sms::lockedText(minutes));
+        }
+        // Two days of expiry: a message received yesterday (at most kMaxReceivedAtAgeSeconds ago) still finds its day.
+        const long long today = redis_->incrWithExpiry(
+            "sms:daily:" + *msisdn + ":" + jobs::sms::dayKey(applied.unixSeconds), 2 * 24 * 3600);
         if (today > settings_.dailyLimit) return finish("limit", jobs::sms::dailyLimitText(settings_.dailyLimit));
     } catch (const connectors::RedisError& error) {
         Poco::Logger::get("sms").warning("Redis unavailable, application refused: %s", std::string(error.what()));
@@ -184,13 +195,21 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
         person && !person->deceased && !person->company && connectors_.nhi->verifyLast4(parsed.id, parsed.nhiLast4);
     if (!identified) {
         try {
-            const long long byId = redis_->incrWithExpiry("sms:fail:id:" + parsed.id, settings_.lockSeconds);
-            const long long byMsisdn = redis_->incrWithExpiry("sms:fail:msisdn:" + *msisdn, settings_.lockSeconds);
-            if (byId >= settings_.lockFailures || byMsisdn >= settings_.lockFailures) {
-                redis_->setMany({{idLock, "1"}, {msisdnLock, "1"}}, settings_.lockSeconds);
-                Poco::Logger::get("sms").information("locked %s and %s after failed identity checks",
-                                                     jobs::identity::mask(parsed.id),
-                                                     msisdn->substr(0, 4) + "***" + msisdn->substr(7));
+            // A true sliding window, counted and locked in one atomic script; the member is the message, so a
+            // redelivered message counts once.
+            connectors::StrikePolicy policy;
+            policy.windowMs = static_cast<long long>(settings_.lockSeconds) * 1000;
+            policy.limit = settings_.lockFailures;
+            policy.historyMs = static_cast<long long>(jobs::sms::kLockHistorySeconds) * 1000;
+            policy.lockSeconds = jobs::sms::lockLadder(settings_.lockSeconds, settings_.lockMaxSeconds);
+            const auto outcome =
+                redis_->recordStrike({{"sms:fail:id:" + parsed.id, idLock, "sms:locks:id:" + parsed.id},
+                                      {"sms:fail:msisdn:" + *msisdn, msisdnLock, "sms:locks:msisdn:" + *msisdn}},
+                                     gatewayMsgId, applied.unixSeconds * 1000, policy);
+            if (outcome.lockedSeconds > 0) {
+                Poco::Logger::get("sms").information(
+                    "locked %s and %s for %d s after failed identity checks", jobs::identity::mask(parsed.id),
+                    msisdn->substr(0, 4) + "***" + msisdn->substr(7), outcome.lockedSeconds);
             }
         } catch (const connectors::RedisError&) {
             // The failure still gets its reply; the count is lost only while Redis is away.
@@ -207,8 +226,7 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
         return finish("resent", jobs::sms::pickupAlert(*parsed.service, open->office, deadline, open->code));
     }
 
-    const auto deadline =
-        jobs::sms::pickupDeadline(settings_.calendar, jobs::sms::taipeiDate(now), settings_.pickupBusinessDays);
+    const auto deadline = jobs::sms::pickupDeadline(settings_.calendar, appliedOn, settings_.pickupBusinessDays);
     connectors::PickupRecord created;
     created.pickupId = "p-" + gatewayMsgId;
     created.code = sixDigitCode();

@@ -20,8 +20,9 @@ struct SmsSettings {
     int dailyLimit = 5;
     int pickupBusinessDays = 3;
     int maxAttempts = 3;
-    int lockFailures = 3;   ///< failed identity checks that lock an ID and an msisdn …
-    int lockSeconds = 600;  ///< … for this long, counted over the same window
+    int lockFailures = 3;        ///< failed identity checks that lock an ID and an msisdn …
+    int lockSeconds = 600;       ///< … failed within this sliding window; a first lock lasts this long, …
+    int lockMaxSeconds = 14400;  ///< … each further lock within 24 h twice as long, at most this (sms.lock_max_seconds)
     jobs::sms::BusinessCalendar calendar;
     std::shared_ptr<const jobs::sms::OfficeTable> offices;
 };

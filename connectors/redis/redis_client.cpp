@@ -31,6 +31,51 @@ constexpr const char* kIncrWithExpiryScript =
     "if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
     "return n";
 
+// A sliding-window strike counter, atomic: Redis runs one script at a time, so of two engines recording the third
+// strike at once, the second sees the first's strike. KEYS: per subject (strikes, lock, locks). ARGV: 1 the strike's
+// instant (ms), 2 the window's cut-off (instant − window, dropped inclusive), 3 the window (ms, the strikes' expiry),
+// 4 the limit, 5 the member, 6 the history's cut-off, 7 the history (ms), 8… the lock lengths (s) by earlier locks.
+// The cut-offs come from the client as exact integers (Lua numbers would print large ones in exponent form).
+constexpr const char* kStrikeScript = R"lua(
+local subjects = #KEYS / 3
+local limit = tonumber(ARGV[4])
+local counts = {}
+local reached = false
+for i = 0, subjects - 1 do
+  local key = KEYS[3 * i + 1]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[2])
+  redis.call('ZADD', key, ARGV[1], ARGV[5])
+  redis.call('PEXPIRE', key, ARGV[3])
+  counts[#counts + 1] = redis.call('ZCARD', key)
+  if counts[#counts] >= limit then reached = true end
+end
+local seconds = 0
+if reached then
+  local held = false
+  for i = 0, subjects - 1 do
+    if redis.call('EXISTS', KEYS[3 * i + 2]) == 1 then held = true end
+  end
+  if not held then
+    local previous = 0
+    for i = 0, subjects - 1 do
+      local key = KEYS[3 * i + 3]
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[6])
+      local n = redis.call('ZCARD', key)
+      if n > previous then previous = n end
+    end
+    local index = math.min(8 + previous, #ARGV)
+    seconds = tonumber(ARGV[index])
+    for i = 0, subjects - 1 do
+      redis.call('SET', KEYS[3 * i + 2], ARGV[index], 'EX', ARGV[index])
+      redis.call('ZADD', KEYS[3 * i + 3], ARGV[1], ARGV[5])
+      redis.call('PEXPIRE', KEYS[3 * i + 3], ARGV[7])
+    end
+  end
+end
+counts[#counts + 1] = seconds
+return counts
+)lua";
+
 timeval toTimeval(int milliseconds) {
     timeval tv{};
     tv.tv_sec = milliseconds / 1000;
@@ -321,6 +366,61 @@ bool RedisClient::acquireLease(const std::string& key, const std::string& owner,
         held = reply->integer;
     });
     return held == 1;
+}
+
+StrikeOutcome RedisClient::recordStrike(const std::vector<StrikeSubject>& subjects, const std::string& member,
+                                        long long atMs, const StrikePolicy& policy) {
+    if (subjects.empty() || member.empty() || policy.lockSeconds.empty() || policy.windowMs <= 0 || policy.limit <= 0 ||
+        policy.historyMs <= 0) {
+        throw std::invalid_argument(
+            "redis recordStrike: subjects, member and lockSeconds must not be empty, and "
+            "window, limit and history must be positive");
+    }
+    for (const int seconds : policy.lockSeconds) requirePositiveTtl(seconds, "recordStrike");
+    std::vector<std::string> args{"EVALSHA", "", std::to_string(subjects.size() * 3)};
+    for (const auto& subject : subjects) {
+        args.push_back(prefixed(subject.strikesKey));
+        args.push_back(prefixed(subject.lockKey));
+        args.push_back(prefixed(subject.locksKey));
+    }
+    for (const long long value : {atMs, atMs - policy.windowMs, policy.windowMs, static_cast<long long>(policy.limit)})
+        args.push_back(std::to_string(value));
+    args.push_back(member);
+    args.push_back(std::to_string(atMs - policy.historyMs));
+    args.push_back(std::to_string(policy.historyMs));
+    for (const int seconds : policy.lockSeconds) args.push_back(std::to_string(seconds));
+
+    StrikeOutcome outcome;
+    withReconnect("strike script", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        auto load = [&] {
+            const ReplyPtr loaded = connection.command({"SCRIPT", "LOAD", kStrikeScript});
+            expectType(*loaded, REDIS_REPLY_STRING, "SCRIPT LOAD");
+            strikeScriptSha_ = replyText(*loaded);
+        };
+        if (strikeScriptSha_.empty()) load();
+        args[1] = strikeScriptSha_;
+        ReplyPtr reply = connection.command(args);
+        // The server forgot the script (a restart, SCRIPT FLUSH, a failover): load it again, once.
+        if (reply->type == REDIS_REPLY_ERROR && replyText(*reply).starts_with("NOSCRIPT")) {
+            load();
+            args[1] = strikeScriptSha_;
+            reply = connection.command(args);
+        }
+        expectType(*reply, REDIS_REPLY_ARRAY, "strike script");
+        if (reply->elements != subjects.size() + 1) {
+            throw RedisError("strike script: " + std::to_string(reply->elements) + " answers for " +
+                             std::to_string(subjects.size()) + " subjects");
+        }
+        outcome.strikes.clear();
+        for (const redisReply* element : std::span(reply->element, reply->elements)) {
+            expectType(*element, REDIS_REPLY_INTEGER, "strike script");
+            outcome.strikes.push_back(element->integer);
+        }
+        outcome.lockedSeconds = static_cast<int>(outcome.strikes.back());
+        outcome.strikes.pop_back();
+    });
+    return outcome;
 }
 
 std::optional<std::string> RedisClient::get(const std::string& key) {

@@ -26,6 +26,27 @@ class RedisError : public TransientError {
     explicit RedisError(const std::string& what) : TransientError("redis: " + what) {}
 };
 
+/// One subject of a strike counter (an ID, an msisdn): its keys, without the prefix.
+struct StrikeSubject {
+    std::string strikesKey;  ///< sorted set: one member per strike, scored by its instant (ms)
+    std::string lockKey;     ///< set while the subject is locked, value = the lock's seconds
+    std::string locksKey;    ///< sorted set: one member per lock, scored by its instant (ms)
+};
+
+/// How strikes are counted and locks set (RedisClient::recordStrike).
+struct StrikePolicy {
+    long long windowMs = 600'000;       ///< strikes within this long before a strike count with it
+    int limit = 3;                      ///< strikes within the window that lock
+    long long historyMs = 86'400'000;   ///< earlier locks within this long count towards the next one's length
+    std::vector<int> lockSeconds{600};  ///< [k] = the lock's length after k earlier locks; the last for more
+};
+
+/// What recordStrike counted and did.
+struct StrikeOutcome {
+    std::vector<long long> strikes;  ///< per subject, in order: its strikes within the window, this one included
+    int lockedSeconds = 0;           ///< the lock this call set on every subject; 0 when it set none
+};
+
 /// One connection to one Redis server. Not thread-safe: give each thread its own client.
 /// Every call reconnects once if the connection was lost, then throws RedisError.
 /// Calls block SIGPIPE on the calling thread while they write, so a server that went away cannot kill the process.
@@ -58,6 +79,17 @@ class RedisClient {
     /// A lease: true when `key` is now held by `owner` for ttlSeconds (newly taken, or renewed because `owner`
     /// already held it); false when another owner holds it. One atomic round trip.
     bool acquireLease(const std::string& key, const std::string& owner, int ttlSeconds);
+    /// Records one strike (a failed identity check) against every subject, over a true sliding window, in one atomic
+    /// script (EVALSHA; loaded again after a server restart): per subject, strikes at or before atMs − windowMs are
+    /// dropped, this one is added under `member` (a redelivered message with the same member counts once), and the
+    /// rest counted. When any subject reaches policy.limit and no subject is locked yet, every subject is locked for
+    /// policy.lockSeconds[k] (k = the most locks a subject had within policy.historyMs before atMs, the last entry for
+    /// larger k) and the lock recorded in its history. Two engines cannot both miss the limit: Redis runs one script
+    /// at a time. `atMs` is the strike's instant in ms; the keys' expiry runs on the server's clock. Throws
+    /// RedisError, and std::invalid_argument for no subjects, an empty member or lockSeconds, or a non-positive
+    /// window, limit, history or lock length.
+    StrikeOutcome recordStrike(const std::vector<StrikeSubject>& subjects, const std::string& member, long long atMs,
+                               const StrikePolicy& policy);
     /// TTL key: seconds left, -1 when the key has no expiry, -2 when it does not exist.
     long long ttl(const std::string& key);
     /// Deletes the keys (prefix added); returns how many existed.
@@ -82,6 +114,7 @@ class RedisClient {
     std::unique_ptr<redisContext, ContextDeleter> context_;
     std::size_t deferredReplies_ = 0;  // answers of deferred commands not read yet
     std::size_t deferredErrors_ = 0;
+    std::string strikeScriptSha_;  // SCRIPT LOAD's answer, kept for EVALSHA
 };
 
 }  // namespace taxdesk::connectors

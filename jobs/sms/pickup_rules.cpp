@@ -1,5 +1,6 @@
 #include "jobs/sms/pickup_rules.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
@@ -116,11 +117,30 @@ std::string toString(LocalDate date) {
     return buffer;
 }
 
-BusinessCalendar::BusinessCalendar(std::set<LocalDate> holidays) : holidays_(std::move(holidays)) {}
+BusinessCalendar::BusinessCalendar(std::set<LocalDate> holidays, std::set<LocalDate> workdays)
+    : holidays_(std::move(holidays)), workdays_(std::move(workdays)) {
+    for (const LocalDate& day : workdays_) {
+        if (holidays_.contains(day)) {
+            throw std::invalid_argument(toString(day) + " is listed both as a holiday and as a workday");
+        }
+        if (const int weekday = dayOfWeek(day); weekday != 0 && weekday != 6) {
+            throw std::invalid_argument(toString(day) + " is a weekday: only a Saturday or Sunday can be a make-up " +
+                                        "workday");
+        }
+    }
+}
 
 bool BusinessCalendar::isBusinessDay(LocalDate date) const {
+    if (workdays_.contains(date)) return true;
     const int weekday = dayOfWeek(date);
     return weekday != 0 && weekday != 6 && !holidays_.contains(date);
+}
+
+int BusinessCalendar::lastYear() const noexcept {
+    int last = 0;
+    if (!holidays_.empty()) last = holidays_.rbegin()->year;
+    if (!workdays_.empty()) last = std::max(last, workdays_.rbegin()->year);
+    return last;
 }
 
 LocalDate BusinessCalendar::addBusinessDays(LocalDate from, int n) const {
@@ -136,15 +156,53 @@ LocalDate BusinessCalendar::addBusinessDays(LocalDate from, int n) const {
 
 BusinessCalendar loadHolidays(std::istream& in) {
     std::set<LocalDate> holidays;
+    std::set<LocalDate> workdays;
     forEachLine(in, "holidays", [&](int number, std::string_view line) {
         if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
         line = trim(line);
         if (line.empty()) return;
-        const std::optional<LocalDate> date = parseIsoDate(line);
+        std::string_view first = line;
+        std::string_view second;
+        if (const std::size_t space = line.find_first_of(" \t"); space != std::string_view::npos) {
+            first = line.substr(0, space);
+            second = trim(line.substr(space));
+        }
+        const std::optional<LocalDate> date = parseIsoDate(first);
         if (!date) throw lineError("holidays", number, "'" + std::string(line) + "' is not a date YYYY-MM-DD");
-        holidays.insert(*date);
+        if (second.empty()) {
+            if (workdays.contains(*date)) {
+                throw lineError("holidays", number, toString(*date) + " is already listed as a workday");
+            }
+            holidays.insert(*date);
+            return;
+        }
+        if (second != "workday") {
+            throw lineError(
+                "holidays", number,
+                "'" + std::string(line) + "': after the date only 'workday' (a make-up working day) may " + "follow");
+        }
+        if (const int weekday = dayOfWeek(*date); weekday != 0 && weekday != 6) {
+            throw lineError("holidays", number,
+                            toString(*date) + " is a weekday: only a Saturday or Sunday can be a make-up workday");
+        }
+        if (holidays.contains(*date)) {
+            throw lineError("holidays", number, toString(*date) + " is already listed as a holiday");
+        }
+        workdays.insert(*date);
     });
-    return BusinessCalendar(std::move(holidays));
+    return BusinessCalendar(std::move(holidays), std::move(workdays));
+}
+
+std::optional<std::string> calendarHorizonWarning(const BusinessCalendar& calendar, LocalDate today, int businessDays) {
+    const LocalDate deadline = calendar.addBusinessDays(today, std::max(businessDays, 0));
+    const int last = calendar.lastYear();
+    if (last == 0) {
+        return "the holiday table lists no date: pickup deadlines skip weekends only; configure sms.holidays_file";
+    }
+    if (deadline.year <= last) return std::nullopt;
+    return "the holiday table ends with " + std::to_string(last) + ", but an application today (" + toString(today) +
+           ") is due " + toString(deadline) + ": deadlines past " + std::to_string(last) + " skip weekends only; add " +
+           std::to_string(last + 1) + "'s holidays to the holidays file";
 }
 
 PickupDeadline pickupDeadline(const BusinessCalendar& calendar, LocalDate appliedOn, int businessDays) {

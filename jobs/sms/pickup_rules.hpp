@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <istream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -30,13 +31,17 @@ LocalDate addDays(LocalDate date, int days) noexcept;
 /// `YYYY-MM-DD`, as in the holidays file and in JSON.
 std::string toString(LocalDate date);
 
-/// Which days the bureau's counters are open: every day but Saturdays, Sundays and the configured holidays.
+/// Which days the bureau's counters are open: every day but Saturdays, Sundays and the configured holidays; and the
+/// configured make-up working days (補班日), Saturdays on which government offices open to make up for a bridge
+/// holiday.
 class BusinessCalendar {
   public:
     BusinessCalendar() = default;
-    explicit BusinessCalendar(std::set<LocalDate> holidays);
+    /// Throws std::invalid_argument when a date is in both sets, or a workday is not a Saturday or Sunday (a make-up
+    /// working day on a weekday would mean nothing).
+    explicit BusinessCalendar(std::set<LocalDate> holidays, std::set<LocalDate> workdays = {});
 
-    /// False on Saturdays, Sundays and holidays.
+    /// True on the make-up working days; else false on Saturdays, Sundays and holidays.
     [[nodiscard]] bool isBusinessDay(LocalDate date) const;
 
     /// The `n`-th business day after `from`, `from` itself not counted (n = 1 from a Friday is the next Monday
@@ -45,16 +50,29 @@ class BusinessCalendar {
     [[nodiscard]] LocalDate addBusinessDays(LocalDate from, int n) const;
 
     [[nodiscard]] const std::set<LocalDate>& holidays() const noexcept { return holidays_; }
+    [[nodiscard]] const std::set<LocalDate>& workdays() const noexcept { return workdays_; }
+    /// The latest year that holds a listed holiday or workday; 0 when nothing is listed. Past its end the calendar
+    /// knows only weekends.
+    [[nodiscard]] int lastYear() const noexcept;
 
   private:
     std::set<LocalDate> holidays_;
+    std::set<LocalDate> workdays_;
 };
 
-/// Reads the holidays file: one `YYYY-MM-DD` per line; white space around it, blank lines and everything from a
-/// `#` to the end of its line are ignored (so a date may carry a trailing comment); CRLF and a UTF-8 byte order
-/// mark are accepted; a date listed twice counts once. Throws std::runtime_error naming the 1-based line number
-/// for a line that is not such a date (including 2026-02-30), and when the stream fails.
+/// Reads the holidays file: one `YYYY-MM-DD` per line, a holiday; or `YYYY-MM-DD workday`, a make-up working
+/// Saturday or Sunday (補班日). White space around and between the words, blank lines and everything from a `#` to
+/// the end of its line are ignored (so a date may carry a trailing comment); CRLF and a UTF-8 byte order mark are
+/// accepted; a date listed twice the same way counts once. Throws std::runtime_error naming the 1-based line number
+/// for a line that is not such a date (including 2026-02-30) or has another second word, for a workday on a weekday,
+/// for a date listed both as a holiday and as a workday, and when the stream fails.
 BusinessCalendar loadHolidays(std::istream& in);
+
+/// A warning for operations when the holiday table is too short: when the pickup deadline of an application made
+/// `today` (`businessDays` business days later, as pickupDeadline counts) falls in a year after the calendar's last
+/// year — or nothing is listed at all —, the deadline may land on a holiday the table does not know. Returns the
+/// text (naming the last year, the deadline and what to do), or nullopt when the table reaches far enough.
+std::optional<std::string> calendarHorizonWarning(const BusinessCalendar& calendar, LocalDate today, int businessDays);
 
 /// The end of a pickup's collection window: `hour`:00 Asia/Taipei on `date`.
 struct PickupDeadline {

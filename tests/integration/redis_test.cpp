@@ -254,6 +254,147 @@ TEST_F(RedisTest, IncrWithExpiryCountsAndSetsTheExpiryOnce) {
     EXPECT_EQ(client_->get(counter), "3");
 }
 
+// ---- the sliding-window strike counter (SPEC 4.1: three failed checks within 10 minutes lock) ------------------
+
+class StrikeTest : public RedisTest {
+  protected:
+    /// The ID and msisdn subjects of the SMS stage, under this test's prefix.
+    std::vector<StrikeSubject> subjects(const std::string& id = "A", const std::string& msisdn = "0912") {
+        return {{key("fail:id:" + id), key("lock:id:" + id), key("locks:id:" + id)},
+                {key("fail:msisdn:" + msisdn), key("lock:msisdn:" + msisdn), key("locks:msisdn:" + msisdn)}};
+    }
+    static StrikePolicy policy() {
+        StrikePolicy p;
+        p.windowMs = 600'000;
+        p.limit = 3;
+        p.historyMs = 86'400'000;
+        p.lockSeconds = {600, 1200, 2400};
+        return p;
+    }
+    StrikeOutcome strike(const std::string& member, long long atMs, const std::string& id = "A",
+                         const std::string& msisdn = "0912") {
+        return client_->recordStrike(subjects(id, msisdn), member, atMs, policy());
+    }
+    bool locked(const std::string& id = "A", const std::string& msisdn = "0912") {
+        const auto values = client_->mget({"lock:id:" + id, "lock:msisdn:" + msisdn});
+        return values[0].has_value() && values[1].has_value();
+    }
+    void unlock(const std::string& id = "A", const std::string& msisdn = "0912") {
+        client_->del({"lock:id:" + id, "lock:msisdn:" + msisdn});
+    }
+
+    // An arbitrary instant (ms), so that the test's timestamps are explicit and no test sleeps.
+    static constexpr long long kT = 1'795'795'170'000;
+};
+
+TEST_F(StrikeTest, ThreeStrikesWithinSecondsLockEvenAcrossAFixedWindowsEnd) {
+    // The fixed-window counter-example: a failure 599 s after the first (just before a fixed window opened by the
+    // first would end) and two more right after — three within 2 seconds. A fixed window counted 2 then restarted.
+    EXPECT_EQ(strike("g-1", kT).strikes, (std::vector<long long>{1, 1}));
+    EXPECT_EQ(strike("g-2", kT + 599'000).strikes, (std::vector<long long>{2, 2}));
+    EXPECT_FALSE(locked());
+    const auto third = strike("g-3", kT + 600'500);  // g-1 is now out of the window: 2 …
+    EXPECT_EQ(third.strikes, (std::vector<long long>{2, 2}));
+    EXPECT_EQ(third.lockedSeconds, 0);
+    const auto fourth = strike("g-4", kT + 601'000);  // … and g-2, g-3, g-4 are three within 2 s: locked.
+    EXPECT_EQ(fourth.strikes, (std::vector<long long>{3, 3}));
+    EXPECT_EQ(fourth.lockedSeconds, 600);
+    EXPECT_TRUE(locked());
+    const long long ttl = client_->ttl("lock:id:A");
+    EXPECT_GT(ttl, 590);
+    EXPECT_LE(ttl, 600);
+    EXPECT_EQ(client_->get("lock:msisdn:0912"), "600");
+}
+
+TEST_F(StrikeTest, StrikesOlderThanTheWindowDoNotCount) {
+    EXPECT_EQ(strike("g-1", kT).strikes, (std::vector<long long>{1, 1}));
+    EXPECT_EQ(strike("g-2", kT + 300'000).strikes, (std::vector<long long>{2, 2}));
+    // 600 s after the first: the first is out (the window is the 10 minutes before, exclusive of its start).
+    const auto third = strike("g-3", kT + 600'000);
+    EXPECT_EQ(third.strikes, (std::vector<long long>{2, 2}));
+    EXPECT_EQ(third.lockedSeconds, 0);
+    EXPECT_FALSE(locked());
+    // 599.999 s after the second: still in.
+    EXPECT_EQ(strike("g-4", kT + 899'999).strikes, (std::vector<long long>{3, 3}));
+    EXPECT_TRUE(locked());
+}
+
+TEST_F(StrikeTest, ARedeliveredMessageCountsOnce) {
+    EXPECT_EQ(strike("g-1", kT).strikes, (std::vector<long long>{1, 1}));
+    EXPECT_EQ(strike("g-1", kT).strikes, (std::vector<long long>{1, 1}));
+    EXPECT_EQ(strike("g-2", kT + 1000).strikes, (std::vector<long long>{2, 2}));
+    EXPECT_EQ(strike("g-2", kT + 1000).strikes, (std::vector<long long>{2, 2}));
+    EXPECT_FALSE(locked());
+    EXPECT_EQ(strike("g-3", kT + 2000).lockedSeconds, 600);
+    // The third message redelivered while the lock holds: counted once, and the lock is not set again.
+    const auto again = strike("g-3", kT + 2000);
+    EXPECT_EQ(again.strikes, (std::vector<long long>{3, 3}));
+    EXPECT_EQ(again.lockedSeconds, 0);
+}
+
+TEST_F(StrikeTest, OneIdFromThreePhonesLocksTheIdAndTheThirdPhone) {
+    EXPECT_EQ(strike("g-1", kT, "A", "0911").strikes, (std::vector<long long>{1, 1}));
+    EXPECT_EQ(strike("g-2", kT + 1000, "A", "0922").strikes, (std::vector<long long>{2, 1}));
+    const auto third = strike("g-3", kT + 2000, "A", "0933");
+    EXPECT_EQ(third.strikes, (std::vector<long long>{3, 1}));
+    EXPECT_EQ(third.lockedSeconds, 600);
+    EXPECT_TRUE(locked("A", "0933"));
+    EXPECT_FALSE(client_->get("lock:msisdn:0911").has_value());
+}
+
+TEST_F(StrikeTest, EachFurtherLockWithin24HoursIsLonger) {
+    // First lock: 600 s.
+    for (int i = 0; i < 3; ++i) strike("a-" + std::to_string(i), kT + i * 1000);
+    EXPECT_EQ(client_->get("lock:id:A"), "600");
+    const long long first = client_->ttl("lock:id:A");
+    // An hour later (the lock has run out; removed here instead of waiting), three more: the second lock, 1200 s.
+    unlock();
+    const long long hour = 3'600'000;
+    strike("b-0", kT + hour);
+    strike("b-1", kT + hour + 1000);
+    const auto second = strike("b-2", kT + hour + 2000);
+    EXPECT_EQ(second.lockedSeconds, 1200);
+    const long long secondTtl = client_->ttl("lock:id:A");
+    EXPECT_GT(secondTtl, first);
+    EXPECT_GT(secondTtl, 1190);
+    // The third: 2400 s; a fourth stays at the last length given (the cap).
+    unlock();
+    for (int i = 0; i < 3; ++i) strike("c-" + std::to_string(i), kT + 2 * hour + i * 1000);
+    EXPECT_EQ(client_->get("lock:id:A"), "2400");
+    unlock();
+    for (int i = 0; i < 3; ++i) strike("d-" + std::to_string(i), kT + 3 * hour + i * 1000);
+    EXPECT_EQ(client_->get("lock:id:A"), "2400");
+    // More than 24 h after all of them: a first lock again.
+    unlock();
+    const long long day = 24 * hour;
+    for (int i = 0; i < 3; ++i) strike("e-" + std::to_string(i), kT + 3 * hour + day + 1 + i * 1000);
+    EXPECT_EQ(client_->get("lock:id:A"), "600");
+}
+
+TEST_F(StrikeTest, AnotherMsisdnsLockHistoryLengthensTheLockToo) {
+    for (int i = 0; i < 3; ++i) strike("a-" + std::to_string(i), kT + i * 1000, "A", "0911");
+    unlock("A", "0911");
+    // From the same phone, three failures with another ID: the phone's earlier lock counts.
+    for (int i = 0; i < 3; ++i) strike("b-" + std::to_string(i), kT + 3'600'000 + i * 1000, "B", "0911");
+    EXPECT_EQ(client_->get("lock:id:B"), "1200");
+    EXPECT_EQ(client_->get("lock:msisdn:0911"), "1200");
+}
+
+TEST_F(StrikeTest, TheScriptIsLoadedAgainAfterTheServerForgotIt) {
+    EXPECT_EQ(strike("g-1", kT).strikes, (std::vector<long long>{1, 1}));
+    const std::string flush = "redis-cli -p " + std::to_string(settings_.port) + " SCRIPT FLUSH >/dev/null";
+    ASSERT_EQ(std::system(flush.c_str()), 0);
+    EXPECT_EQ(strike("g-2", kT + 1000).strikes, (std::vector<long long>{2, 2}));
+}
+
+TEST_F(StrikeTest, RejectsAnEmptyPolicy) {
+    StrikePolicy empty = policy();
+    empty.lockSeconds.clear();
+    EXPECT_THROW(client_->recordStrike(subjects(), "g", kT, empty), std::invalid_argument);
+    EXPECT_THROW(client_->recordStrike({}, "g", kT, policy()), std::invalid_argument);
+    EXPECT_THROW(client_->recordStrike(subjects(), "", kT, policy()), std::invalid_argument);
+}
+
 TEST_F(RedisTest, DelReturnsHowManyExisted) {
     client_->setMany({{key("x"), "1"}, {key("y"), "2"}}, 60);
 

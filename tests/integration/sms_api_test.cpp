@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <ctime>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <set>
 #include <thread>
@@ -16,6 +18,7 @@
 #include "fixtures/kafka_helpers.hpp"
 #include "fixtures/serve_process.hpp"
 #include "fixtures/test_env.hpp"
+#include "jobs/sms/pickup_rules.hpp"
 
 using taxdesk::testing::HttpResult;
 using taxdesk::testing::ServeProcess;
@@ -62,9 +65,10 @@ class SmsApiTest : public ::testing::Test {
         return taxdesk::connectors::Population(kSeed).nhiCardNumber(id).substr(8);
     }
 
-    static HttpResult send(const std::string& from, const std::string& text, const std::string& gmid) {
+    static HttpResult send(const std::string& from, const std::string& text, const std::string& gmid,
+                           const std::string& receivedAt = "2026-11-26T09:15:00+08:00") {
         std::string body = R"({"msisdn":")" + from + R"(","text":")" + text + R"(","gateway_msg_id":")" + gmid +
-                           R"(","received_at":"2026-11-26T09:15:00+08:00"})";
+                           R"(","received_at":")" + receivedAt + R"("})";
         return engine_->request("POST", "/api/v1/sms/inbound", gateway_, body, "application/json");
     }
 
@@ -122,8 +126,8 @@ TEST_F(SmsApiTest, AValidApplicationGetsOneAlertWithCodeOfficeAndDeadline) {
     ASSERT_EQ(sent.size(), 1u);
     const std::string& text = sent[0].text;
     EXPECT_EQ(text.rfind("【臺北國稅局】您申請的財產所得資料已備妥，請於", 0), 0u) << text;
-    EXPECT_TRUE(
-        std::regex_search(text, std::regex("請於[0-9]{1,2}/[0-9]{1,2} 18:00前持身分證至.+分局快速取件櫃台領取")))
+    EXPECT_TRUE(std::regex_search(
+        text, std::regex("請於[0-9]{1,2}/[0-9]{1,2} 18:00前持身分證至.+(分局|稽徵所|總局)快速取件櫃台領取")))
         << text;
     EXPECT_EQ(codeIn(text).size(), 6u) << text;
     EXPECT_EQ(text.find(id), std::string::npos) << "never a whole ID";
@@ -207,6 +211,7 @@ TEST_F(SmsApiTest, ThreeFailedChecksLockTheIdAndTheMsisdn) {
     ASSERT_EQ(sent.size(), 4u);
     EXPECT_NE(sent[3].text.find("次數過多"), std::string::npos)
         << "locked even with the right digits: " << sent[3].text;
+    EXPECT_NE(sent[3].text.find("10分鐘"), std::string::npos) << "a first lock: 10 minutes left: " << sent[3].text;
     // The ID is locked from another phone too.
     const auto other = msisdn();
     ASSERT_EQ(send(other, "1 " + id + " " + last4(id), "other-" + other).status, 202);
@@ -223,6 +228,61 @@ TEST_F(SmsApiTest, TheDailyLimitHolds) {
     ASSERT_EQ(sent.size(), 6u);
     for (int i = 0; i < 5; ++i) EXPECT_FALSE(codeIn(sent[i].text).empty()) << sent[i].text;
     EXPECT_NE(sent[5].text.find("上限"), std::string::npos) << sent[5].text;
+}
+
+TEST_F(SmsApiTest, ABacklogFromYesterdayKeepsYesterdaysDeadlineAndDailyCount) {
+    using namespace taxdesk::jobs::sms;
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    const LocalDate yesterday = addDays(taipeiDate(now), -1);
+    // The last second of yesterday in Taipei: less than 24 hours ago, so the engine believes it.
+    const std::string lastSecond = toString(yesterday) + "T23:59:59+08:00";
+    std::ifstream holidays(std::string(TAXDESK_SOURCE_DIR) + "/config/holidays.txt");
+    const BusinessCalendar calendar = loadHolidays(holidays);
+    const LocalDate due = pickupDeadline(calendar, yesterday, 3).date;
+    const std::string dueText = std::to_string(due.month) + "/" + std::to_string(due.day) + " 18:00前";
+
+    // Five applications received yesterday fill yesterday's count, not today's.
+    const auto from = msisdn();
+    for (int i = 0; i < 5; ++i) {
+        const auto id = person(200 + static_cast<std::uint64_t>(i));
+        ASSERT_EQ(
+            send(from, "1 " + id + " " + last4(id), "backlog-" + std::to_string(i) + "-" + from, lastSecond).status,
+            202);
+    }
+    const auto sent = waitSent(from, 5);
+    ASSERT_EQ(sent.size(), 5u);
+    EXPECT_NE(sent[0].text.find(dueText), std::string::npos)
+        << "due as counted from " << toString(yesterday) << ": " << sent[0].text;
+    // A sixth, received now: today's first, so not refused.
+    const auto id = person(205);
+    ASSERT_EQ(send(from, "1 " + id + " " + last4(id), "backlog-today-" + from, "").status, 202);
+    const auto all = waitSent(from, 6);
+    ASSERT_EQ(all.size(), 6u);
+    EXPECT_FALSE(codeIn(all[5].text).empty()) << all[5].text;
+}
+
+TEST(SmsReadyzTest, WarnsWhileReadyWhenTheHolidayTableEndsBeforeTodaysDeadlines) {
+    const std::string dir = taxdesk::testing::tempDir("holidays");
+    {
+        std::ofstream(dir + "/old.txt") << "2025-12-25\n";
+        std::ofstream(dir + "/long.txt") << "2999-12-24\n";
+    }
+    {
+        ServeProcess old({"sms.holidays_file=" + dir + "/old.txt"});
+        const auto ready = old.request("GET", "/readyz");
+        EXPECT_EQ(ready.status, 200) << "a warning leaves readiness as it is: " << ready.body;
+        EXPECT_NE(ready.body.find(R"("status":"ready")"), std::string::npos) << ready.body;
+        EXPECT_NE(ready.body.find(R"("warnings":["sms.holidays_file: the holiday table ends with 2025)"),
+                  std::string::npos)
+            << ready.body;
+        std::ifstream log(old.logFile());
+        const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+        EXPECT_NE(text.find("the holiday table ends with 2025"), std::string::npos) << "logged at start-up";
+    }
+    ServeProcess longTable({"sms.holidays_file=" + dir + "/long.txt"});
+    const auto ready = longTable.request("GET", "/readyz");
+    EXPECT_EQ(ready.status, 200);
+    EXPECT_NE(ready.body.find(R"("warnings":[])"), std::string::npos) << ready.body;
 }
 
 TEST_F(SmsApiTest, AFailedDeliveryIsRetriedThenDeadLettered) {

@@ -54,9 +54,9 @@ TEST(Config, PrecedenceIsDefaultsFileEnvironmentSet) {
     sources.env = {{"TAXDESK_REDIS_PORT", "7002"}, {"TAXDESK_STORE_POOL_SIZE", "4"}, {"PATH", "/usr/bin"}};
     sources.sets = {"store.pool_size=5"};
     const Config config = Config::load(sources);
-    EXPECT_EQ(config.integer("http.port"), 9001);      // file
-    EXPECT_EQ(config.integer("redis.port"), 7002);     // environment over file
-    EXPECT_EQ(config.integer("store.pool_size"), 5);   // --set over environment
+    EXPECT_EQ(config.integer("http.port"), 9001);            // file
+    EXPECT_EQ(config.integer("redis.port"), 7002);           // environment over file
+    EXPECT_EQ(config.integer("store.pool_size"), 5);         // --set over environment
     EXPECT_EQ(config.integer("pipeline.batch_size"), 2000);  // default
 }
 
@@ -70,6 +70,18 @@ TEST(Config, BadValuesAreNamedWithOriginAndAllowedValues) {
     EXPECT_NE(all.find("'store.backend' = 'oracle' (--set) must be one of: sqlite,postgresql"), std::string::npos);
     EXPECT_NE(all.find("'stubs.failure_rate'"), std::string::npos);
     EXPECT_NE(all.find("'redis.port' = 'abc' (--set) must be a whole number"), std::string::npos);
+}
+
+TEST(Config, TheLockMaximumIsNeverBelowSpecsTenMinutes) {
+    ConfigSources sources;
+    sources.sets = {"sms.lock_max_seconds=599"};
+    const auto problems = problemsOf(sources);
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_NE(problems[0].find("'sms.lock_max_seconds' = '599' (--set) must be from 600 to 604800"), std::string::npos)
+        << problems[0];
+    sources.sets = {"sms.lock_max_seconds=3600"};
+    EXPECT_EQ(Config::load(sources).integer("sms.lock_max_seconds"), 3600);
+    EXPECT_EQ(Config::load(ConfigSources{}).integer("sms.lock_max_seconds"), 14400);
 }
 
 TEST(Config, UnknownKeysAreErrorsEverywhere) {
