@@ -214,7 +214,7 @@ IconvPtr openHkscs() {
 ///    exports agree with;
 /// 2. HKSCS (香港增補字符集), when the pair lies in a user-defined area and glibc's BIG5-HKSCS knows it. HKSCS was
 ///    built inside Big5's user-defined areas, so the two overlap. HKSCS wins because its characters are real
-///    Unicode characters (堃 U+5803, 喆 U+5586, 犇 U+72C7): a name holding one can match the household registry's,
+///    Unicode characters (堃 U+5803, 喆 U+5586, 犇 U+7287): a name holding one can match the household registry's,
 ///    while a Private Use code point matches nothing outside the sender's own font. The price: a Taiwanese 造字
 ///    whose code HKSCS also uses reads as the HKSCS character (the name then does not match, as it would not in
 ///    the Private Use Area either);
