@@ -727,8 +727,8 @@ class Parser {
             for (char c : part) year = year * 10 + (c - '0');
             if (year == 0) return false;  // there is no ROC year 0
             if (year < kRocOffset) year += kRocOffset;
-            // The current year's income is not filed yet (and later years' even less): the latest complete tax year
-            // is the last one with data.
+            // The current year is not over, so it has no income data yet (nor has any later one): the latest
+            // complete tax year is the last one with data, and asking for a later one would charge for nothing.
             if (year > rules_.latestTaxYear) return false;
             years.push_back(year);
         }
@@ -772,7 +772,7 @@ class Parser {
     BatchRow row_;
     std::unordered_set<std::string> seen_;  // keys of accepted rows, at most maxRows of them
     BatchTotals totals_;
-    int rowUnreadableLine_ = 0;    // the line of the judged row's unreadable bytes, 0 when it has none (that count)
+    int rowUnreadableLine_ = 0;    // the line of the judged row's unreadable bytes in a column it reads, else 0
     int unreadableRows_ = 0;       // rows rejected for bytes that could not be read
     int firstUnreadableLine_ = 0;  // the line of the first of them
 };
