@@ -204,6 +204,7 @@ using IconvPtr = std::unique_ptr<void, IconvCloser>;
 /// modules are missing), and then HKSCS codes decode to the Private Use Area like any user-defined code.
 IconvPtr openHkscs() {
     iconv_t cd = iconv_open("UTF-8", "BIG5-HKSCS");
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): (iconv_t)-1 is how iconv_open reports failure
     if (cd == reinterpret_cast<iconv_t>(-1)) return nullptr;
     return IconvPtr(cd);
 }
