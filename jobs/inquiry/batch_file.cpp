@@ -27,9 +27,8 @@ constexpr std::size_t kMaxFieldBytes = 4096;
 constexpr std::size_t kMaxTextChars = 200;
 constexpr int kRocOffset = 1911;
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
-constexpr std::string_view kIdeographicSpace = "\xE3\x80\x80";      // U+3000
-constexpr std::string_view kIdeographicComma = "\xE3\x80\x81";      // U+3001 、 as in 111、112
-constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
+constexpr std::string_view kIdeographicSpace = "\xE3\x80\x80";  // U+3000
+constexpr std::string_view kIdeographicComma = "\xE3\x80\x81";  // U+3001 、 as in 111、112
 
 enum Column : std::size_t { kDebtorId, kDebtorName, kTitleRef, kScope, kIncomeYears, kColumnCount };
 constexpr std::array<std::string_view, kColumnCount> kColumnNames = {"debtor_id", "debtor_name", "title_ref", "scope",
@@ -126,6 +125,9 @@ class Utf8Validator {
     unsigned char lower_ = 0x80;
     unsigned char upper_ = 0xBF;
 };
+
+/// U+FFFD, what the parser puts where bytes could not be read, and what some exports write for a lost character.
+constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";
 
 /// Stands in the decoded text for bytes that could not be read. A decoder's output is otherwise valid UTF-8, in
 /// which the byte 0xFF never occurs, so the parser can tell it from any character the creditor wrote.
