@@ -239,6 +239,7 @@ HttpReply CreditorApi::upload(HttpRequest& request) {
     const auto now = taipeiNow();
     jobs::inquiry::BatchRules rules;
     rules.maxRows = settings_.maxRows;
+    // Taipei's calendar year: it has no income data yet, so the year before it is the latest one accepted (SPEC 3.1).
     rules.currentYear = now.year();
     rules.latestTaxYear = now.year() - 1;
     rules.feeProperty = settings_.feeProperty;

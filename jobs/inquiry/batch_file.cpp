@@ -1,10 +1,12 @@
 #include "jobs/inquiry/batch_file.hpp"
 
 #include <Poco/Windows950Encoding.h>
+#include <iconv.h>
 
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <memory>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -124,38 +126,172 @@ class Utf8Validator {
     unsigned char upper_ = 0xBF;
 };
 
-/// CP950 one byte at a time, appending UTF-8. Poco's table is the judge of what is Big5, the same table the batch
-/// generator and spreadsheets' exports agree with; it has no user-defined area (造字), so such bytes are
-/// undecodable.
+/// U+FFFD, what the parser puts where bytes could not be read, and what some exports write for a lost character.
+constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";
+
+/// Stands in the decoded text for bytes that could not be read. A decoder's output is otherwise valid UTF-8, in
+/// which the byte 0xFF never occurs, so the parser can tell it from any character the creditor wrote.
+constexpr char kUnreadable = '\xFF';
+
+void markUnreadable(std::string* out) {
+    if (out != nullptr) out->push_back(kUnreadable);
+}
+
+/// UTF-8 one byte at a time: appends complete characters to `out` (when not null) and kUnreadable for each
+/// ill-formed sequence, then goes on. A byte that breaks a sequence is read again as the start of the next one
+/// (Unicode's "maximal subpart" practice), so a comma or a line break right after a cut character is kept.
+class Utf8Decoder {
+  public:
+    /// Returns how many unreadable sequences the byte ended (0, 1 or 2).
+    int feed(unsigned char b, std::string* out) {
+        if (validator_.feed(b)) {
+            take(b, out);
+            return 0;
+        }
+        const bool wasMidSequence = size_ > 0;
+        validator_ = Utf8Validator{};
+        size_ = 0;
+        markUnreadable(out);
+        if (!wasMidSequence) return 1;
+        if (validator_.feed(b)) {
+            take(b, out);
+            return 1;
+        }
+        markUnreadable(out);
+        return 2;
+    }
+    /// At the end of the file: a character cut short is unreadable. Returns 1 for it, else 0.
+    int finish(std::string* out) {
+        if (size_ == 0) return 0;
+        validator_ = Utf8Validator{};
+        size_ = 0;
+        markUnreadable(out);
+        return 1;
+    }
+
+  private:
+    void take(unsigned char b, std::string* out) {
+        pending_[size_++] = static_cast<char>(b);
+        if (validator_.midSequence()) return;
+        if (out != nullptr) out->append(pending_.data(), size_);
+        size_ = 0;
+    }
+
+    Utf8Validator validator_;
+    std::array<char, 4> pending_{};
+    std::size_t size_ = 0;
+};
+
+/// The index of a pair in Windows' CP950 user-defined areas (see big5UserDefined), -1 outside them.
+int userDefinedIndex(unsigned char lead, unsigned char trail) noexcept {
+    int column = -1;
+    if (trail >= 0x40 && trail <= 0x7E) column = trail - 0x40;
+    if (trail >= 0xA1 && trail <= 0xFE) column = trail - 0xA1 + 63;
+    if (column < 0) return -1;
+    constexpr int kPerLead = 157;
+    if (lead >= 0xFA && lead <= 0xFE) return (lead - 0xFA) * kPerLead + column;               // U+E000…
+    if (lead >= 0x8E && lead <= 0xA0) return 785 + (lead - 0x8E) * kPerLead + column;         // U+E311…
+    if (lead >= 0x81 && lead <= 0x8D) return 785 + 2983 + (lead - 0x81) * kPerLead + column;  // U+EEB8…
+    if (lead == 0xC6 && trail >= 0xA1) return 785 + 2983 + 2041 + (trail - 0xA1);             // U+F6B1…
+    if (lead >= 0xC7 && lead <= 0xC8) return 785 + 2983 + 2041 + 94 + (lead - 0xC7) * kPerLead + column;
+    return -1;
+}
+
+struct IconvCloser {
+    void operator()(void* cd) const noexcept { iconv_close(static_cast<iconv_t>(cd)); }
+};
+using IconvPtr = std::unique_ptr<void, IconvCloser>;
+
+/// glibc's BIG5-HKSCS converter to UTF-8, opened once per decoder; null when the C library has none (the gconv
+/// modules are missing), and then HKSCS codes decode to the Private Use Area like any user-defined code.
+IconvPtr openHkscs() {
+    iconv_t cd = iconv_open("UTF-8", "BIG5-HKSCS");
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): (iconv_t)-1 is how iconv_open reports failure
+    if (cd == reinterpret_cast<iconv_t>(-1)) return nullptr;
+    return IconvPtr(cd);
+}
+
+/// Big5 one byte at a time, appending UTF-8 to `out` (when not null) and kUnreadable for each pair or byte that
+/// cannot be read, then going on. A pair is read, in this order, as:
+/// 1. CP950 as Poco's table has it: the standard characters, the same table the batch generator and spreadsheets'
+///    exports agree with;
+/// 2. HKSCS (香港增補字符集), when the pair lies in a user-defined area and glibc's BIG5-HKSCS knows it. HKSCS was
+///    built inside Big5's user-defined areas, so the two overlap. HKSCS wins because its characters are real
+///    Unicode characters (堃 U+5803, 喆 U+5586, 犇 U+7287): a name holding one can match the household registry's,
+///    while a Private Use code point matches nothing outside the sender's own font. The price: a Taiwanese 造字
+///    whose code HKSCS also uses reads as the HKSCS character (the name then does not match, as it would not in
+///    the Private Use Area either);
+/// 3. the Private Use Area, for the rest of the user-defined areas, exactly as Windows' CP950 decodes them;
+/// otherwise the pair is unreadable. A lead byte followed by an ASCII byte that does not complete a character is
+/// unreadable alone, and the ASCII byte is read on its own (as the WHATWG Big5 decoder does): it may be the comma
+/// or the line end that keeps the rest of the file in its columns.
 class Big5Decoder {
   public:
-    /// Returns false at the first byte that cannot be part of a CP950 character. `out` may be null (checking only).
-    bool feed(unsigned char b, std::string* out) {
+    Big5Decoder() : hkscs_(openHkscs()) {}
+
+    /// Returns how many unreadable characters the byte ended (0 or 1).
+    int feed(unsigned char b, std::string* out) {
         if (lead_ != 0) {
-            const std::array<unsigned char, 2> pair = {lead_, b};
+            const unsigned char lead = lead_;
             lead_ = 0;
-            const int cp = encoding_.queryConvert(pair.data(), 2);
-            if (cp < 0) return false;
-            if (out != nullptr) appendUtf8(*out, cp);
-            return true;
+            if (pair(lead, b, out)) return 0;
+            markUnreadable(out);
+            if (b < 0x80 && out != nullptr) out->push_back(static_cast<char>(b));
+            return 1;
         }
         if (b < 0x80) {
             if (out != nullptr) out->push_back(static_cast<char>(b));
-            return true;
+            return 0;
         }
-        const int single = encoding_.characterMap()[b];
-        if (single == -2) {  // a lead byte: the character needs the next one
-            lead_ = b;
-            return true;
+        if (b == 0x80 || b == 0xFF) {  // neither a character nor a lead byte in CP950
+            markUnreadable(out);
+            return 1;
         }
-        if (single < 0) return false;
-        if (out != nullptr) appendUtf8(*out, single);
-        return true;
+        lead_ = b;
+        return 0;
     }
-    [[nodiscard]] bool midSequence() const noexcept { return lead_ != 0; }
+    /// At the end of the file: a lead byte without its trail byte is unreadable. Returns 1 for it, else 0.
+    int finish(std::string* out) {
+        if (lead_ == 0) return 0;
+        lead_ = 0;
+        markUnreadable(out);
+        return 1;
+    }
 
   private:
+    bool pair(unsigned char lead, unsigned char trail, std::string* out) {
+        const std::array<unsigned char, 2> bytes = {lead, trail};
+        if (const int cp = encoding_.queryConvert(bytes.data(), 2); cp >= 0) {
+            if (out != nullptr) appendUtf8(*out, cp);
+            return true;
+        }
+        const int index = userDefinedIndex(lead, trail);
+        if (index < 0) return false;
+        // Checking only (out is null): every user-defined pair is readable one way or the other.
+        if (out != nullptr && !hkscs(bytes, *out)) appendUtf8(*out, static_cast<int>(big5UserDefined(lead, trail)));
+        return true;
+    }
+
+    bool hkscs(const std::array<unsigned char, 2>& bytes, std::string& out) {
+        if (!hkscs_) return false;
+        auto* cd = static_cast<iconv_t>(hkscs_.get());
+        std::array<char, 2> in = {static_cast<char>(bytes[0]), static_cast<char>(bytes[1])};
+        std::array<char, 16> converted{};  // at most two code points (a few HKSCS codes are a letter and an accent)
+        char* inPtr = in.data();
+        std::size_t inLeft = in.size();
+        char* outPtr = converted.data();
+        std::size_t outLeft = converted.size();
+        iconv(cd, nullptr, nullptr, nullptr, nullptr);  // a fresh state for each pair
+        if (iconv(cd, &inPtr, &inLeft, &outPtr, &outLeft) == static_cast<std::size_t>(-1) || inLeft != 0) {
+            return false;
+        }
+        if (iconv(cd, nullptr, nullptr, &outPtr, &outLeft) == static_cast<std::size_t>(-1)) return false;
+        out.append(converted.data(), converted.size() - outLeft);
+        return true;
+    }
+
     Poco::Windows950Encoding encoding_;
+    IconvPtr hkscs_;
     unsigned char lead_ = 0;
 };
 
@@ -167,97 +303,98 @@ std::size_t readChunk(std::istream& in, std::vector<char>& buffer) {
     return static_cast<std::size_t>(in.gcount());
 }
 
-FileError undecodable(Charset charset, int line, bool looksUtf16) {
-    std::string message = "line " + std::to_string(line);
-    if (looksUtf16) {
-        message +=
-            " is not valid UTF-8: the file looks like UTF-16 (\"Unicode text\"), which is not supported; "
-            "save it as \"CSV UTF-8\" or as Big5 CSV";
-    } else if (charset == Charset::utf8) {
-        message += " is not valid UTF-8 (declare charset=big5 if the file is Big5)";
-    } else {
-        message += " is not valid Big5 (CP950) text (declare charset=utf-8 if the file is UTF-8)";
-    }
-    return {400, "undecodable", line, message};
+/// A byte order mark of UTF-16, or NUL bytes in the first line (what UTF-16 without one looks like as bytes: a CSV
+/// file has no NUL of its own).
+bool looksUtf16(std::string_view firstChunk) {
+    if (firstChunk.starts_with("\xFF\xFE") || firstChunk.starts_with("\xFE\xFF")) return true;
+    return firstChunk.substr(0, firstChunk.find('\n')).find('\0') != std::string_view::npos;
 }
 
-/// The file as UTF-8 text, chunk by chunk: validated (UTF-8) or decoded (Big5), without a byte order mark. The text
-/// before an undecodable byte is handed out first and the error comes with the next call, so that whole-file
-/// errors are met in file order (a 413 on an earlier line wins over a bad byte on a later one).
+const char* charsetName(Charset charset) {
+    return charset == Charset::utf8 ? "UTF-8" : "Big5 (CP950)";
+}
+
+/// Advice that leads somewhere whatever the file really is: every spreadsheet can write CSV UTF-8, and a UTF-8 file
+/// holds every character a name can have.
+std::string saveAsUtf8Advice(Charset charset) {
+    std::string advice = "save the file as CSV UTF-8 (Excel: File → Save As → CSV UTF-8) and upload it again";
+    if (charset == Charset::big5) advice += " with charset=utf-8 (or without charset)";
+    return advice;
+}
+
+/// The whole-file error for a file that is not in its charset at all: "line N is not valid <charset>", why, and
+/// what to do.
+FileError undecodable(Charset charset, int line, const std::string& why) {
+    return {400, "undecodable", line,
+            "line " + std::to_string(line) + " is not valid " + charsetName(charset) + why + "; " +
+                saveAsUtf8Advice(charset)};
+}
+
+/// The file as UTF-8 text, chunk by chunk: validated (UTF-8) or decoded (Big5), without a byte order mark, with
+/// kUnreadable where bytes could not be read (the parser decides what that costs: a row, or the file).
 class TextSource {
   public:
     TextSource(std::istream& in, Charset charset) : in_(in), charset_(charset), raw_(kChunkBytes) {}
 
-    /// The next piece of text, empty at the end of the file. Throws FileError (undecodable) naming the line.
+    /// The next piece of text, empty at the end of the file. Throws FileError (undecodable) when the file looks
+    /// like UTF-16.
     std::string_view next() {
-        if (pending_) throw *pending_;
-        for (;;) {
+        while (!done_) {
+            decoded_.clear();
             const std::size_t n = readChunk(in_, raw_);
             if (n == 0) {
-                if (utf8_.midSequence() || big5_.midSequence()) throw undecodable(charset_, line_, looksUtf16_);
-                return {};
+                done_ = true;
+                if (charset_ == Charset::utf8) {
+                    utf8_.finish(&decoded_);
+                } else {
+                    big5_.finish(&decoded_);
+                }
+                return decoded_;
             }
             std::string_view raw(raw_.data(), n);
             if (first_) {
                 first_ = false;
-                looksUtf16_ = raw.starts_with("\xFF\xFE") || raw.starts_with("\xFE\xFF");
+                if (looksUtf16(raw)) {
+                    throw undecodable(charset_, 1,
+                                      ": the file looks like UTF-16 (\"Unicode text\"), which is not supported");
+                }
                 if (charset_ == Charset::utf8 && raw.starts_with(kBom)) raw.remove_prefix(kBom.size());
             }
-            const std::string_view text = charset_ == Charset::utf8 ? validate(raw) : decode(raw);
-            if (!text.empty()) return text;
-            if (pending_) throw *pending_;
+            for (char c : raw) {
+                const auto b = static_cast<unsigned char>(c);
+                if (charset_ == Charset::utf8) {
+                    utf8_.feed(b, &decoded_);
+                } else {
+                    big5_.feed(b, &decoded_);
+                }
+            }
+            if (!decoded_.empty()) return decoded_;
         }
+        return {};
     }
 
   private:
-    // LF is never part of a multi-byte character in either encoding, so counting LF bytes counts lines, and a bad
-    // sequence is reported on the line where it started.
-    std::string_view validate(std::string_view raw) {
-        for (std::size_t i = 0; i < raw.size(); ++i) {
-            const auto b = static_cast<unsigned char>(raw[i]);
-            if (!utf8_.feed(b)) {
-                pending_ = undecodable(charset_, line_, looksUtf16_);
-                return raw.substr(0, i);
-            }
-            if (b == '\n') ++line_;
-        }
-        return raw;
-    }
-
-    std::string_view decode(std::string_view raw) {
-        decoded_.clear();
-        for (char c : raw) {
-            const auto b = static_cast<unsigned char>(c);
-            if (!big5_.feed(b, &decoded_)) {
-                pending_ = undecodable(charset_, line_, looksUtf16_);
-                break;
-            }
-            if (b == '\n') ++line_;
-        }
-        return decoded_;
-    }
-
     std::istream& in_;
     Charset charset_;
     std::vector<char> raw_;
     std::string decoded_;
-    Utf8Validator utf8_;
+    Utf8Decoder utf8_;
     Big5Decoder big5_;
-    int line_ = 1;
     bool first_ = true;
-    bool looksUtf16_ = false;
-    std::optional<FileError> pending_;
+    bool done_ = false;
 };
 
 struct Cell {
     std::string text;
-    bool overflow = false;  ///< the field was longer than kMaxFieldBytes and `text` holds its beginning
+    bool overflow = false;   ///< the field was longer than kMaxFieldBytes and `text` holds its beginning
+    int unreadableLine = 0;  ///< the physical line of the field's first unreadable bytes, 0 when all could be read
 };
 
 /// RFC 4180 parsing and the row rules, fed one piece of text at a time.
 class Parser {
   public:
-    Parser(const BatchRules& rules, const std::function<void(const BatchRow&)>& onRow) : rules_(rules), onRow_(onRow) {
+    Parser(const BatchRules& rules, Charset charset, const std::function<void(const BatchRow&)>& onRow)
+        : rules_(rules), charset_(charset), onRow_(onRow) {
         headerIndex_.fill(-1);
     }
 
@@ -291,6 +428,13 @@ class Parser {
             throw FileError(400, "no_rows", 0,
                             "the file has a header (line " + std::to_string(headerLine_) + ") but no data rows");
         }
+        // A few unreadable rows are the creditor's typing (a character the spreadsheet could not save); most of them
+        // unreadable means the file is in another charset, and charging for the rest would be charging for noise.
+        if (unreadableRows_ * 2 > totals_.rows) {
+            throw undecodable(charset_, firstUnreadableLine_,
+                              ", and " + std::to_string(unreadableRows_) + " of the " + std::to_string(totals_.rows) +
+                                  " data rows cannot be read as " + charsetName(charset_));
+        }
         return totals_;
     }
 
@@ -300,6 +444,10 @@ class Parser {
     // CR outside quotes is dropped wherever it is: it can only be the first half of a CRLF line end (or stray
     // white space, which trimming would remove anyway). Inside quotes it is the creditor's text and kept.
     void take(char c) {
+        if (c == kUnreadable) {
+            takeUnreadable();
+            return;
+        }
         switch (state_) {
             case State::fieldStart:
                 if (c == '"') {
@@ -346,6 +494,17 @@ class Parser {
         }
     }
 
+    /// Unreadable bytes are text of the field they are in: the field shows U+FFFD there and remembers the line.
+    void takeUnreadable() {
+        if (state_ == State::fieldStart) {
+            state_ = State::unquoted;
+        } else if (state_ == State::quoteSeen) {
+            state_ = State::afterQuoted;
+        }
+        if (unreadableLine_ == 0) unreadableLine_ = line_;
+        for (char c : kReplacementCharacter) append(c);
+    }
+
     void append(char c) {
         if (overflow_) return;
         // Cut only before a lead byte, so that the kept text stays valid UTF-8.
@@ -357,19 +516,23 @@ class Parser {
     }
 
     void endField() {
-        if (overflow_ || !trimText(field_).empty()) recordHasText_ = true;
+        if (overflow_ || unreadableLine_ != 0 || !trimText(field_).empty()) recordHasText_ = true;
         if (!headerSeen_) {
             headerField();
+            if (headerUnreadableLine_ == 0) headerUnreadableLine_ = unreadableLine_;
         } else {
+            // Unreadable bytes in a column the reader ignores cost nothing: the row reads the same without them.
             for (std::size_t column = 0; column < kColumnCount; ++column) {
                 if (headerIndex_[column] == fieldIndex_) {
                     std::swap(cells_[column].text, field_);
                     cells_[column].overflow = overflow_;
+                    cells_[column].unreadableLine = unreadableLine_;
                 }
             }
         }
         field_.clear();
         overflow_ = false;
+        unreadableLine_ = 0;
         ++fieldIndex_;
         state_ = State::fieldStart;
     }
@@ -398,6 +561,7 @@ class Parser {
         for (auto& cell : cells_) {
             cell.text.clear();
             cell.overflow = false;
+            cell.unreadableLine = 0;
         }
         recordHasText_ = false;
         fieldIndex_ = 0;
@@ -409,6 +573,10 @@ class Parser {
         headerSeen_ = true;
         headerLine_ = recordLine_;
         const std::string where = "the header (line " + std::to_string(recordLine_) + ")";
+        // Before the columns: an unreadable header means the file is not in its charset, whatever it names.
+        if (headerUnreadableLine_ != 0) {
+            throw undecodable(charset_, headerUnreadableLine_, " (it is the header)");
+        }
         if (std::all_of(headerIndex_.begin(), headerIndex_.end(), [](int index) { return index < 0; })) {
             throw FileError(400, "missing_header", recordLine_,
                             "line " + std::to_string(recordLine_) + " is not a header: " + std::string(kHeaderHint));
@@ -439,6 +607,7 @@ class Parser {
         }
         ++totals_.rows;
         judge(row_);
+        if (rowUnreadableLine_ != 0 && unreadableRows_++ == 0) firstUnreadableLine_ = rowUnreadableLine_;
         if (row_.accepted) {
             ++totals_.accepted;
             totals_.feeTotal += row_.fee;
@@ -477,7 +646,22 @@ class Parser {
         auto tooLong = [this](Column column, std::string_view value) {
             return cells_[column].overflow || codePoints(value) > kMaxTextChars;
         };
-        if (missing(kDebtorId, row.debtorId)) {
+        // Bytes that could not be read come first: whatever else the row breaks may only be their echo.
+        rowUnreadableLine_ = 0;
+        Column unreadable = kColumnCount;
+        for (const Column column : {kDebtorId, kDebtorName, kTitleRef, kScope, kIncomeYears}) {
+            if (column == kIncomeYears && !wantsIncome) break;
+            if (cells_[column].unreadableLine != 0) {
+                unreadable = column;
+                rowUnreadableLine_ = cells_[column].unreadableLine;
+                break;
+            }
+        }
+        if (unreadable != kColumnCount) {
+            reject("bad_charset", unreadable);
+        } else if (hasLostCharacters(row.debtorName)) {
+            reject("bad_charset", kDebtorName);
+        } else if (missing(kDebtorId, row.debtorId)) {
             reject("missing_field", kDebtorId);
         } else if (missing(kDebtorName, row.debtorName)) {
             reject("missing_field", kDebtorName);
@@ -501,6 +685,13 @@ class Parser {
             if (row.scope != Scope::income) row.fee += rules_.feeProperty;
             if (wantsIncome) row.fee += rules_.feeIncomeYear * static_cast<long long>(row.incomeYears.size());
         }
+    }
+
+    /// What a spreadsheet writes for a character it could not save in the file's charset: `?` (Excel's "ANSI"
+    /// exports) or U+FFFD. No name in the registry holds either, so charging for a look-up would only buy a
+    /// name_mismatch. Only the name is judged so: a `?` in a title reference is harmless.
+    static bool hasLostCharacters(std::string_view name) {
+        return name.find('?') != std::string_view::npos || name.find(kReplacementCharacter) != std::string_view::npos;
     }
 
     static std::optional<Scope> readScope(const Cell& cell) {
@@ -539,7 +730,9 @@ class Parser {
             for (char c : part) year = year * 10 + (c - '0');
             if (year == 0) return false;  // there is no ROC year 0
             if (year < kRocOffset) year += kRocOffset;
-            if (year > rules_.currentYear) return false;
+            // The current year is not over, so it has no income data yet (nor has any later one): the latest
+            // complete tax year is the last one with data, and asking for a later one would charge for nothing.
+            if (year > rules_.latestTaxYear) return false;
             years.push_back(year);
         }
         std::sort(years.begin(), years.end());
@@ -559,6 +752,7 @@ class Parser {
     }
 
     const BatchRules& rules_;
+    Charset charset_;
     const std::function<void(const BatchRow&)>& onRow_;
 
     State state_ = State::fieldStart;
@@ -566,19 +760,24 @@ class Parser {
     bool overflow_ = false;
     int fieldIndex_ = 0;
     bool recordHasText_ = false;
-    int line_ = 1;        // physical line of the next byte
-    int recordLine_ = 1;  // physical line on which the current record started
-    int quoteLine_ = 0;   // physical line of the last opening quote
+    int line_ = 1;            // physical line of the next byte
+    int recordLine_ = 1;      // physical line on which the current record started
+    int quoteLine_ = 0;       // physical line of the last opening quote
+    int unreadableLine_ = 0;  // physical line of the current field's first unreadable bytes, 0 when none
 
     bool headerSeen_ = false;
     int headerLine_ = 0;
     std::array<int, kColumnCount> headerIndex_{};  // field index of each known column, -1 when absent
     std::string duplicateColumn_;
+    int headerUnreadableLine_ = 0;  // physical line of the header's first unreadable bytes, 0 when none
 
     std::array<Cell, kColumnCount> cells_;
     BatchRow row_;
     std::unordered_set<std::string> seen_;  // keys of accepted rows, at most maxRows of them
     BatchTotals totals_;
+    int rowUnreadableLine_ = 0;    // the line of the judged row's unreadable bytes in a column it reads, else 0
+    int unreadableRows_ = 0;       // rows rejected for bytes that could not be read
+    int firstUnreadableLine_ = 0;  // the line of the first of them
 };
 
 }  // namespace
@@ -597,25 +796,31 @@ const char* toString(Charset charset) {
 Charset detectCharset(std::istream& in, std::optional<Charset> declared) {
     if (declared) return *declared;
     std::vector<char> buffer(kChunkBytes);
-    Utf8Validator utf8;
+    Utf8Decoder utf8;
     Big5Decoder big5;
-    bool utf8Ok = true;
-    bool big5Ok = true;
+    long long utf8Bad = 0;
+    long long big5Bad = 0;
     bool first = true;
     for (std::size_t n = 0; (n = readChunk(in, buffer)) > 0;) {
         const std::string_view raw(buffer.data(), n);
-        if (first && raw.starts_with(kBom)) return Charset::utf8;
+        if (first && (raw.starts_with(kBom) || looksUtf16(raw))) return Charset::utf8;
         first = false;
         for (char c : raw) {
             const auto b = static_cast<unsigned char>(c);
-            utf8Ok = utf8Ok && utf8.feed(b);
-            big5Ok = big5Ok && big5.feed(b, nullptr);
+            utf8Bad += utf8.feed(b, nullptr);
+            big5Bad += big5.feed(b, nullptr);
         }
-        if (!utf8Ok && !big5Ok) return Charset::utf8;  // settled: the reader will name the first bad line
     }
-    if (utf8Ok && !utf8.midSequence()) return Charset::utf8;
-    if (big5Ok && !big5.midSequence()) return Charset::big5;
-    return Charset::utf8;
+    utf8Bad += utf8.finish(nullptr);
+    big5Bad += big5.finish(nullptr);
+    // Fewer unreadable characters wins, UTF-8 on a tie: text in the other charset is unreadable nearly everywhere
+    // it is not ASCII, while a file in the right one has only its few bad bytes.
+    return utf8Bad > 0 && big5Bad < utf8Bad ? Charset::big5 : Charset::utf8;
+}
+
+char32_t big5UserDefined(unsigned char lead, unsigned char trail) noexcept {
+    const int index = userDefinedIndex(lead, trail);
+    return index < 0 ? 0 : static_cast<char32_t>(0xE000 + index);
 }
 
 FileError::FileError(int status, std::string code, int line, const std::string& message)
@@ -623,8 +828,8 @@ FileError::FileError(int status, std::string code, int line, const std::string& 
 
 BatchFileReader::BatchFileReader(BatchRules rules, Charset charset) : rules_(rules), charset_(charset) {
     if (rules_.currentYear <= kRocOffset) throw std::invalid_argument("batch rules: currentYear is not set");
-    if (rules_.latestTaxYear <= kRocOffset || rules_.latestTaxYear > rules_.currentYear) {
-        throw std::invalid_argument("batch rules: latestTaxYear must be set and not after currentYear");
+    if (rules_.latestTaxYear <= kRocOffset || rules_.latestTaxYear >= rules_.currentYear) {
+        throw std::invalid_argument("batch rules: latestTaxYear must be set and before currentYear");
     }
     if (rules_.maxRows < 1 || rules_.maxRows >= static_cast<std::size_t>(INT_MAX)) {
         throw std::invalid_argument("batch rules: maxRows must be between 1 and " + std::to_string(INT_MAX - 1));
@@ -637,7 +842,7 @@ BatchFileReader::BatchFileReader(BatchRules rules, Charset charset) : rules_(rul
 
 BatchTotals BatchFileReader::read(std::istream& in, const std::function<void(const BatchRow&)>& onRow) const {
     TextSource source(in, charset_);
-    Parser parser(rules_, onRow);
+    Parser parser(rules_, charset_, onRow);
     for (std::string_view text = source.next(); !text.empty(); text = source.next()) parser.feed(text);
     return parser.finish();
 }

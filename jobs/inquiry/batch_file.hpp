@@ -22,18 +22,27 @@ enum class Charset { utf8, big5 };
 std::optional<Charset> parseCharset(std::string_view text);
 const char* toString(Charset charset);
 
-/// Decides how to read a batch file. A declared charset wins and nothing is read. Otherwise the stream is read until
-/// the answer is settled, in practice to its end: UTF-8 unless the bytes are not valid UTF-8 but are valid Big5
-/// (CP950), then Big5; a UTF-8 byte order mark settles it as UTF-8 at once, and bytes that are neither settle it
-/// as UTF-8 too, so that the reader names the first bad line. Leaves the stream at an unspecified position, possibly
-/// with eofbit set: the caller rewinds (clear(), seekg(0)). Throws std::runtime_error when the stream fails (badbit).
+/// Decides how to read a batch file. A declared charset wins and nothing is read. Otherwise the stream is read to its
+/// end: UTF-8 when every byte is valid UTF-8; else Big5 when fewer characters are unreadable as Big5 (CP950 with
+/// its user-defined area and HKSCS, as the reader decodes it) than as UTF-8, so that a Big5 file with one bad pair
+/// is still read as Big5 and only that row is refused; else UTF-8. A UTF-8 byte order mark settles it as UTF-8 at
+/// once, and so does a UTF-16 one (the reader then explains that UTF-16 is not supported). Leaves the stream at an
+/// unspecified position, possibly with eofbit set: the caller rewinds (clear(), seekg(0)). Throws
+/// std::runtime_error when the stream fails (badbit).
 Charset detectCharset(std::istream& in, std::optional<Charset> declared);
+
+/// Windows' CP950 mapping of Big5's user-defined areas (造字, EUDC) to the Unicode Private Use Area, 157 code points
+/// per lead byte, trail bytes 0x40–0x7E then 0xA1–0xFE: 0xFA40–0xFEFE → U+E000–U+E310, 0x8E40–0xA0FE →
+/// U+E311–U+EEB7, 0x8140–0x8DFE → U+EEB8–U+F6B0, and 0xC6A1–0xC8FE → U+F6B1–U+F848 (its first lead byte has only
+/// the trail bytes 0xA1–0xFE: 0xC640–0xC67E are standard characters). Returns 0 for a pair outside these areas.
+/// The reader decodes such a pair as HKSCS first when glibc's BIG5-HKSCS knows it, and only otherwise with this.
+char32_t big5UserDefined(unsigned char lead, unsigned char trail) noexcept;
 
 /// The rules a batch is read under, from the configuration and the clock (jobs/ reads neither).
 struct BatchRules {
     std::size_t maxRows = 100000;   ///< limits.batch_rows: more data rows than this is 413
-    int currentYear = 0;            ///< income years after this one are in the future (bad_year)
-    int latestTaxYear = 0;          ///< the default income year: the latest complete tax year
+    int currentYear = 0;            ///< the calendar year now: it has no income data yet
+    int latestTaxYear = 0;          ///< the latest complete tax year: the default, and the latest year accepted
     int maxYears = 5;               ///< at most this many distinct income years in a row
     long long feeProperty = 250;    ///< NT$ per accepted row that asks for property data
     long long feeIncomeYear = 250;  ///< NT$ per income year of an accepted row that asks for income data
@@ -45,12 +54,13 @@ struct BatchRow {
     int row = 0;             ///< 1-based data row number (blank lines and the header are not counted)
     int line = 0;            ///< 1-based physical line on which the row starts (for messages to the creditor)
     std::string debtorId;    ///< normalised (identity::normalize), even when the row is rejected
-    std::string debtorName;  ///< trimmed
+    std::string debtorName;  ///< trimmed; bytes that could not be read show as U+FFFD
     std::string titleRef;    ///< trimmed
     Scope scope = Scope::both;
     std::vector<int> incomeYears;  ///< Gregorian, ascending, unique; empty for scope property or bad income_years
     bool accepted = false;
-    std::string reason;  ///< "" when accepted, else invalid_id, missing_field, bad_scope, bad_year, too_long, duplicate
+    std::string reason;  ///< "" when accepted, else bad_charset, missing_field, invalid_id, too_long, bad_scope,
+                         ///< bad_year, duplicate (checked in this order)
     std::string column;  ///< the column at fault, "" when accepted
     long long fee = 0;   ///< NT$, 0 when rejected
 };
@@ -71,7 +81,10 @@ class FileError : public std::runtime_error {
     /// The HTTP status the upload should get: 400, or 413 for too many rows.
     [[nodiscard]] int status() const noexcept { return status_; }
     /// A stable code for clients: missing_header, missing_column, duplicate_column, undecodable,
-    /// unterminated_quote, no_rows, too_many_rows.
+    /// unterminated_quote, no_rows, too_many_rows. `undecodable` is for a file that is not in its charset at all:
+    /// it looks like UTF-16, its header line cannot be read, or more than half of its data rows cannot be (a few
+    /// such rows are rejected as bad_charset instead). Its message names the first bad line and says to save the
+    /// file as CSV UTF-8.
     [[nodiscard]] const std::string& code() const noexcept { return code_; }
     /// The 1-based physical line the error is about, 0 when it is about the file as a whole.
     [[nodiscard]] int line() const noexcept { return line_; }
@@ -87,7 +100,7 @@ class FileError : public std::runtime_error {
 class BatchFileReader {
   public:
     /// Throws std::invalid_argument when the rules make no sense (no year set, maxRows or maxYears below 1,
-    /// negative fees, latestTaxYear after currentYear).
+    /// negative fees, latestTaxYear not before currentYear).
     BatchFileReader(BatchRules rules, Charset charset);
 
     /// Reads the stream to its end in chunks, calling onRow for each data row in file order, and returns the

@@ -4,6 +4,9 @@
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <Poco/TextConverter.h>
+#include <Poco/UTF8Encoding.h>
+#include <Poco/Windows950Encoding.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -44,6 +47,15 @@ GeneratedFile generate(std::size_t rows, double badFraction, const std::string& 
     file.report = taxdesk::connectors::writeBatchCsv(out, options);
     file.bytes = out.str();
     return file;
+}
+
+/// `utf8` in Big5 (CP950), as a spreadsheet in Taiwan exports it.
+std::string toBig5(const std::string& utf8) {
+    Poco::UTF8Encoding from;
+    Poco::Windows950Encoding to;
+    std::string out;
+    EXPECT_EQ(Poco::TextConverter(from, to).convert(utf8, out), 0) << "no Big5 form for " << utf8;
+    return out;
 }
 
 std::string multipart(const std::string& content, const std::string& boundary) {
@@ -188,6 +200,48 @@ TEST_F(CreditorApiTest, Big5FilesDeclaredOrNotAreRead) {
     EXPECT_EQ(Poco::JSON::Parser().parse(results.body).extract<Poco::JSON::Array::Ptr>()->size(), 1000u);
 }
 
+TEST_F(CreditorApiTest, ABig5RowThatCannotBeReadIsRefusedAloneAndNotCharged) {
+    // 0xA3C0 is a Big5 pair that no table knows (CP950, HKSCS, the user-defined areas).
+    const std::string bytes = toBig5(
+                                  "debtor_id,debtor_name,title_ref,scope,income_years\n"
+                                  "A123456789,王小明,臺灣臺北地方法院112年度司執字第12345號,both,112\n"
+                                  "A223456781,李") +
+                              "\xA3\xC0" +
+                              toBig5(
+                                  "華,T,income,112;113\n"
+                                  "22099131,台灣測試股份有限公司,T,property,\n");
+    for (const std::string query : {"?charset=big5", ""}) {
+        SCOPED_TRACE(query.empty() ? "detected" : "declared");
+        const auto uploaded = upload(bytes, query);
+        ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+        const auto batch = json(uploaded);
+        EXPECT_EQ(batch->getValue<int>("rows_total"), 3);
+        EXPECT_EQ(batch->getValue<int>("rows_accepted"), 2);
+        EXPECT_EQ(batch->getValue<int>("rows_rejected"), 1);
+        EXPECT_EQ(batch->getValue<long long>("fee_total"), 500 + 250) << "both + one year, and property: not row 2";
+        const auto errors = batch->getArray("errors");
+        ASSERT_EQ(errors->size(), 1u);
+        EXPECT_EQ(errors->getObject(0)->getValue<int>("row"), 2);
+        EXPECT_EQ(errors->getObject(0)->getValue<std::string>("column"), "debtor_name");
+        EXPECT_EQ(errors->getObject(0)->getValue<std::string>("reason"), "bad_charset");
+    }
+}
+
+TEST_F(CreditorApiTest, ABig5NameWithAHongKongCharacterIsAccepted) {
+    // 堃 is 0xFB69 in HKSCS (`printf 堃 | iconv -t BIG5-HKSCS | xxd`); CP950 does not have it.
+    const std::string bytes = toBig5(
+                                  "debtor_id,debtor_name,title_ref,scope,income_years\n"
+                                  "A123456789,陳") +
+                              "\xFB\x69" + toBig5(",T,income,113\n");
+    const auto uploaded = upload(bytes, "?charset=big5");
+    ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+    const auto batch = json(uploaded);
+    EXPECT_EQ(batch->getValue<int>("rows_accepted"), 1);
+    EXPECT_EQ(batch->getValue<int>("rows_rejected"), 0);
+    EXPECT_EQ(batch->getValue<long long>("fee_total"), 250);
+    EXPECT_EQ(batch->getArray("errors")->size(), 0u);
+}
+
 TEST_F(CreditorApiTest, WholeFileErrorsStoreAndChargeNothing) {
     const auto countBatches = [] {
         return json(engine_->request("GET", "/api/v1/batches?limit=100", creditor_))->getArray("batches")->size();
@@ -206,8 +260,16 @@ TEST_F(CreditorApiTest, WholeFileErrorsStoreAndChargeNothing) {
         {"empty file", "", "", 400, "missing_header", ""},
         {"missing column", "debtor_id,debtor_name\nA123456789,王小明\n", "", 400, "missing_column", "title_ref"},
         {"no data rows", "debtor_id,debtor_name,title_ref\n", "", 400, "no_rows", ""},
-        {"undecodable", "debtor_id,debtor_name,title_ref\nA123456789,x,t\nA123456789,\xff\xfe\xfd,t\n",
-         "?charset=utf-8", 400, "undecodable", "line 3"},
+        // Most rows unreadable: the file is not in its charset (one such row alone is refused by itself, below).
+        {"undecodable", "debtor_id,debtor_name,title_ref\nA123456789,x,t\nA123456789,\xff\xfe\xfd,t\nA1,\xff,t\n",
+         "?charset=utf-8", 400, "undecodable", "line 3 is not valid UTF-8"},
+        {"undecodable header", "debtor_id,debtor_name,title_ref,\x80\nA123456789,x,t,\n", "?charset=big5", 400,
+         "undecodable", "save the file as CSV UTF-8"},
+        {"utf-16",
+         std::string("\xff\xfe"
+                     "d\0e\0b\0",
+                     8),
+         "", 400, "undecodable", "UTF-16"},
         {"too many rows", tooMany, "", 413, "too_many_rows", ""},
         {"too many bytes", std::string(5 * 1024 * 1024, 'a'), "", 413, "too_large", ""},
         {"unknown charset", "debtor_id,debtor_name,title_ref\n", "?charset=latin1", 400, "bad_charset", ""},
