@@ -88,7 +88,8 @@ struct BatchRowRecord {
     std::string scope;        ///< income | property | both
     std::string incomeYears;  ///< Gregorian years separated by ';', e.g. "2023;2024"
     bool accepted = false;
-    std::string reason;  ///< a rejected row's: invalid_id, missing_field, bad_scope, bad_year, too_long, duplicate
+    std::string
+        reason;  ///< a rejected row's: invalid_id, missing_field, bad_scope, bad_year, too_long, duplicate, bad_charset
     std::string column;  ///< the column the reason is about, when one is
     long long fee = 0;   ///< NT$; 0 for a rejected row
 
