@@ -343,7 +343,9 @@ class Generator {
         } else if (roll < 23) {
             row.id = population_.businessNumberAt(person);
         } else if (roll < 27) {
-            row.id = population_.residentCertificateAt(person);
+            // One in four resident certificates in the old format, still valid until 2030-12-31.
+            row.id =
+                roll == 26 ? population_.oldResidentCertificateAt(person) : population_.residentCertificateAt(person);
         } else {
             row.id = population_.nationalIdAt(person);
         }

@@ -184,6 +184,7 @@ TEST(BatchGenerator, GoodRowsMatchThePopulation) {
     std::size_t rocYears = 0;
     std::size_t gregorianYears = 0;
     std::size_t writtenDifferently = 0;
+    std::size_t oldCertificates = 0;
     for (std::size_t i = 1; i < records.size(); ++i) {
         const Record& row = records[i];
         SCOPED_TRACE("row " + std::to_string(i) + ": " + row[0]);
@@ -191,6 +192,7 @@ TEST(BatchGenerator, GoodRowsMatchThePopulation) {
         const std::string id = normalize(row[0]);
         if (id != row[0]) ++writtenDifferently;
         ++kinds[classify(id)];
+        oldCertificates += jobs::identity::isValidOldResidentCertificate(id) ? 1 : 0;
         scopes.insert(row[3]);
         const auto years = parseYears(row[4]);
         ASSERT_TRUE(years.has_value());
@@ -222,6 +224,9 @@ TEST(BatchGenerator, GoodRowsMatchThePopulation) {
     EXPECT_GT(kinds[IdKind::nationalId], 1200);
     EXPECT_GT(kinds[IdKind::businessNumber], 200);
     EXPECT_GT(kinds[IdKind::residentCertificate], 20);
+    // About one row in a hundred carries an old-format certificate (valid until 2030-12-31), found like the rest.
+    EXPECT_GT(oldCertificates, 5U);
+    EXPECT_LT(oldCertificates, kinds[IdKind::residentCertificate]);
     EXPECT_EQ(scopes, (std::set<std::string>{"", "income", "property", "both"}));
     EXPECT_GT(defaultYears, 50U);
     EXPECT_GT(rocYears, 300U);
