@@ -251,10 +251,8 @@ TEST(IdentitySpaces, TrimmingStopsAtBytesThatAreNotUtf8) {
     EXPECT_EQ(trimSpaces("\x80\xC2\xA0"), "\x80");
     // A truncated U+3000 at the end is not a space either.
     EXPECT_EQ(trimSpaces("A\xE3\x80"), "A\xE3\x80");
-    EXPECT_EQ(trimSpaces("\xE3\x80"
-                         "A"),
-              "\xE3\x80"
-              "A");
+    const std::string truncatedFirst = std::string("\xE3\x80") + "A";
+    EXPECT_EQ(trimSpaces(truncatedFirst), truncatedFirst);
     EXPECT_EQ(trimSpaces(""), "");
 }
 
