@@ -152,6 +152,19 @@ std::string presentId(Stream& stream, const std::string& id) {
     return id;
 }
 
+/// A registered name as people also write it, which the registry's name rule (SPEC 3.3) still matches: 臺 as 台
+/// (company names such as 臺北…), else an ideographic space after the first character (王　小明). Both have a Big5
+/// form, so that the Big5 output can carry them.
+std::string writtenDifferently(const std::string& name) {
+    constexpr std::string_view kTai = "臺";
+    constexpr std::string_view kTaiVariant = "台";
+    std::string out = name;
+    if (const std::size_t at = out.find(kTai); at != std::string::npos)
+        return out.replace(at, kTai.size(), kTaiVariant);
+    // Generated names are Chinese: the first character is three UTF-8 bytes.
+    return out.insert(std::min<std::size_t>(3, out.size()), "\u3000");
+}
+
 std::size_t codePoints(std::string_view text) {
     return static_cast<std::size_t>(
         std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
@@ -320,6 +333,7 @@ class Generator {
             report_.notRegistered += expect == Expect::notRegistered ? 1 : 0;
             report_.deceased += expect == Expect::deceased ? 1 : 0;
             report_.nameMismatches += expect == Expect::nameMismatch ? 1 : 0;
+            report_.namesWrittenDifferently += expect == Expect::nameWrittenDifferently ? 1 : 0;
             row.id = presentId(stream, row.id);
             remember(row);
         } else {
@@ -329,7 +343,7 @@ class Generator {
     }
 
     /// What the look-up of a good row will find.
-    enum class Expect { found, notRegistered, deceased, nameMismatch };
+    enum class Expect { found, notRegistered, deceased, nameMismatch, nameWrittenDifferently };
 
     Expect chooseGoodIdentity(Stream& stream, std::uint64_t person, Row& row) const {
         const auto roll = stream.below(100);
@@ -343,7 +357,9 @@ class Generator {
         } else if (roll < 23) {
             row.id = population_.businessNumberAt(person);
         } else if (roll < 27) {
-            row.id = population_.residentCertificateAt(person);
+            // One in four resident certificates in the old format, still valid until 2030-12-31.
+            row.id =
+                roll == 26 ? population_.oldResidentCertificateAt(person) : population_.residentCertificateAt(person);
         } else {
             row.id = population_.nationalIdAt(person);
         }
@@ -355,6 +371,11 @@ class Generator {
         }
         row.name = record->name;
         if (record->deceased) return Expect::deceased;
+        if (stream.chance(0.03)) {
+            // The registered name as creditors' spreadsheets hold it now and then: the same name to the registry.
+            row.name = writtenDifferently(row.name);
+            return Expect::nameWrittenDifferently;
+        }
         if (stream.chance(0.02)) {
             // Someone else's name: a typo would be too close to call for a reader's name rule.
             for (std::uint64_t other = 1; row.name == record->name; ++other) {

@@ -27,16 +27,19 @@ struct BatchGenReport {
     std::size_t deceased = 0;        ///< good rows of deceased persons (deceased)
     std::map<std::string, std::size_t> rejected;  ///< faulty rows by SPEC 3.1 reason: invalid_id, missing_field,
                                                   ///< bad_scope, bad_year, too_long, duplicate
+    /// Good rows whose name is the registry's written another way (台 for 臺, 王　小明): found all the same.
+    std::size_t namesWrittenDifferently = 0;
 };
 
 /// Writes a batch CSV to `out`: the header `debtor_id,debtor_name,title_ref,scope,income_years`, then
 /// options.rows rows, LF line ends, RFC 4180 quoting where a field needs it. Good rows are mostly living persons
-/// (national IDs, some resident certificates) and some companies, with the registered name, a title reference
-/// such as `臺灣臺北地方法院112年度司執字第12345號`, mixed scopes and 1–5 income years up to 2025 (ROC or
+/// (national IDs, some resident certificates, new and old format) and some companies, with the registered name, a title
+/// reference such as `臺灣臺北地方法院112年度司執字第12345號`, mixed scopes and 1–5 income years up to 2025 (ROC or
 /// Gregorian, or left to the default); a few are unknown, deceased or carry a wrong name, so that every result
-/// status occurs. floor(rows × badFraction) rows carry exactly one row error each, the reasons taking turns.
-/// Deterministic in the options: row i is the same whatever the number of rows.
-/// Throws std::invalid_argument for a bad fraction outside 0..1 or an unknown charset.
+/// status occurs, and a few carry the registered name written another way (台 for 臺, an inner full-width space).
+/// floor(rows × badFraction) rows carry exactly one row error each, the reasons taking turns. Deterministic in the
+/// options: row i is the same whatever the number of rows. Throws std::invalid_argument for a bad fraction outside 0..1
+/// or an unknown charset.
 BatchGenReport writeBatchCsv(std::ostream& out, const BatchGenOptions& options);
 
 }  // namespace taxdesk::connectors

@@ -28,6 +28,7 @@ constexpr std::uint64_t kSaltBusiness = 103;
 constexpr std::uint64_t kSaltUnregistered = 104;
 constexpr std::uint64_t kSaltDeceased = 105;
 constexpr std::uint64_t kSaltRandomName = 106;
+constexpr std::uint64_t kSaltOldResident = 107;
 
 constexpr double kUnknownShare = 0.03;
 constexpr double kDeceasedShare = 0.01;
@@ -132,9 +133,10 @@ std::string personName(Stream& stream, bool female) {
     return name;
 }
 
-/// The second character of national IDs and resident certificates gives the sex: 1/8 male, 2/9 female.
+/// The second character of national IDs and resident certificates gives the sex: 1/8 male, 2/9 female; on the
+/// old resident certificates A/C male, B/D female.
 bool isFemale(const std::string& id) {
-    return id[1] == '2' || id[1] == '9';
+    return id[1] == '2' || id[1] == '9' || id[1] == 'B' || id[1] == 'D';
 }
 
 std::string streetAddress(Stream& stream, std::size_t district) {
@@ -175,9 +177,12 @@ std::string makeBusinessNumber(Stream& stream) {
 std::string withCheckDigit(const std::string& first9) {
     constexpr std::array<int, 26> kLetterCodes = {10, 11, 12, 13, 14, 15, 16, 17, 34, 18, 19, 20, 21,
                                                   22, 35, 23, 24, 25, 26, 27, 28, 29, 32, 30, 31, 33};
-    const int code = kLetterCodes[static_cast<std::size_t>(first9[0] - 'A')];
-    int sum = code / 10 + (code % 10) * 9;
-    for (std::size_t i = 1; i <= 8; ++i) sum += (first9[i] - '0') * static_cast<int>(9 - i);
+    auto codeOf = [&](char letter) { return kLetterCodes[static_cast<std::size_t>(letter - 'A')]; };
+    const int code = codeOf(first9[0]);
+    // An old resident certificate's second letter counts with the last digit of its code (SPEC 2).
+    const bool letter = first9[1] >= 'A' && first9[1] <= 'Z';
+    int sum = code / 10 + (code % 10) * 9 + (letter ? codeOf(first9[1]) % 10 : first9[1] - '0') * 8;
+    for (std::size_t i = 2; i <= 8; ++i) sum += (first9[i] - '0') * static_cast<int>(9 - i);
     return first9 + static_cast<char>('0' + (10 - sum % 10) % 10);
 }
 
@@ -340,7 +345,12 @@ std::string Population::findId(std::uint64_t index, std::uint64_t salt, char kin
         } else {
             std::string first9(1, static_cast<char>('A' + stream.below(26)));
             const bool second = stream.chance(0.5);
-            first9 += kind == 'R' ? (second ? '9' : '8') : (second ? '2' : '1');
+            if (kind == 'O') {
+                // 舊式統一證號: A/B, C/D (male, female); the draw for the pair keeps the other kinds' streams.
+                first9 += static_cast<char>((second ? 'B' : 'A') + 2 * static_cast<int>(stream.below(2)));
+            } else {
+                first9 += kind == 'R' ? (second ? '9' : '8') : (second ? '2' : '1');
+            }
             first9 += digits(stream, 7);
             candidate = withCheckDigit(first9);
         }
@@ -359,6 +369,10 @@ std::string Population::nationalIdAt(std::uint64_t index) const {
 
 std::string Population::residentCertificateAt(std::uint64_t index) const {
     return findId(index, kSaltResident, 'R', Want::living);
+}
+
+std::string Population::oldResidentCertificateAt(std::uint64_t index) const {
+    return findId(index, kSaltOldResident, 'O', Want::living);
 }
 
 std::string Population::businessNumberAt(std::uint64_t index) const {

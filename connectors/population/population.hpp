@@ -50,6 +50,8 @@ class Population {
     [[nodiscard]] std::string nationalIdAt(std::uint64_t index) const;
     /// As nationalIdAt, for a new-format resident certificate number.
     [[nodiscard]] std::string residentCertificateAt(std::uint64_t index) const;
+    /// As nationalIdAt, for an old-format resident certificate number (舊式統一證號, `^[A-Z][A-D][0-9]{8}$`).
+    [[nodiscard]] std::string oldResidentCertificateAt(std::uint64_t index) const;
     /// As nationalIdAt, for a unified business number of an existing (not dissolved) company.
     [[nodiscard]] std::string businessNumberAt(std::uint64_t index) const;
     /// A valid national ID that the registry does not know (status not_registered).
@@ -72,8 +74,9 @@ class Population {
     std::uint64_t seed_;
 };
 
-/// Completes 9 leading characters (a letter and 8 digits) to a valid national ID or resident certificate
-/// number by appending the check digit. The caller supplies a correct shape.
+/// Completes 9 leading characters (a letter, a digit or, for an old resident certificate, a letter, then 7 digits)
+/// to a valid national ID or resident certificate number by appending the check digit. The caller supplies a
+/// correct shape.
 std::string withCheckDigit(const std::string& first9);
 
 }  // namespace taxdesk::connectors

@@ -9,18 +9,7 @@
 namespace taxdesk::jobs::identity {
 namespace {
 
-constexpr char32_t kIdeographicSpace = 0x3000;
-constexpr char32_t kFullWidthFirst = 0xFF01;  // '！'
-constexpr char32_t kFullWidthLast = 0xFF5E;   // '～'
-constexpr char32_t kFullWidthOffset = 0xFEE0;
-
 using utf8::decodeAt;
-
-char32_t foldCodePoint(char32_t cp) {
-    if (cp == kIdeographicSpace) return U' ';
-    if (cp >= kFullWidthFirst && cp <= kFullWidthLast) return cp - kFullWidthOffset;
-    return cp;
-}
 
 /// Folds what decodes and copies undecodable bytes through unchanged. Reports whether the input was valid UTF-8.
 std::string foldLenient(std::string_view input, bool& valid) {
@@ -30,7 +19,7 @@ std::string foldLenient(std::string_view input, bool& valid) {
     std::size_t pos = 0;
     while (pos < input.size()) {
         if (auto cp = decodeAt(input, pos)) {
-            utf8::append(out, foldCodePoint(*cp));
+            utf8::append(out, foldWidth(*cp));
         } else {
             valid = false;
             out.push_back(input[pos]);
@@ -40,9 +29,6 @@ std::string foldLenient(std::string_view input, bool& valid) {
     return out;
 }
 
-bool isAsciiSpace(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
 bool isDigit(char c) {
     return c >= '0' && c <= '9';
 }
@@ -50,16 +36,22 @@ bool isUpper(char c) {
     return c >= 'A' && c <= 'Z';
 }
 
-std::string trimAndUpper(std::string_view text) {
-    std::size_t begin = 0;
-    std::size_t end = text.size();
-    while (begin < end && isAsciiSpace(text[begin])) ++begin;
-    while (end > begin && isAsciiSpace(text[end - 1])) --end;
-    std::string out(text.substr(begin, end - begin));
-    for (char& c : out) {
+void upperAscii(std::string& text) {
+    for (char& c : text) {
         if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
     }
-    return out;
+}
+
+/// Where the last UTF-8 sequence of `text` starts, if it is a valid one that ends exactly at the end; stepping
+/// back over at most three continuation bytes finds the only candidate lead byte.
+std::optional<std::size_t> lastSequenceStart(std::string_view text, char32_t& cp) {
+    std::size_t start = text.size() - 1;
+    while (start > 0 && text.size() - start < 4 && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
+    std::size_t pos = start;
+    const auto decoded = decodeAt(text, pos);
+    if (!decoded || pos != text.size()) return std::nullopt;
+    cp = *decoded;
+    return start;
 }
 
 /// The two-digit codes of SPEC 2. They are not alphabetical: I, O, W, X, Y, Z were added after the others.
@@ -68,15 +60,17 @@ constexpr std::array<int, 26> kLetterCodes = {
     22, 35, 23, 24, 25, 26, 27, 28, 29, 32, 30, 31, 33,  // N..Z
 };
 
-/// Shape `^[A-Z][xy][0-9]{8}$` with the second character one of `second`, plus the checksum of SPEC 2.
-bool isValidLetterId(std::string_view id, char secondA, char secondB) {
-    if (id.size() != 10 || !isUpper(id[0]) || (id[1] != secondA && id[1] != secondB)) return false;
-    for (std::size_t i = 1; i < id.size(); ++i) {
+/// Shape `^[A-Z]x[0-9]{8}$` with x one of `seconds`, plus the checksum of SPEC 2. The second character counts
+/// ×8 with its value: a digit's own, a letter's the last digit of its code (the old resident certificates).
+bool isValidLetterId(std::string_view id, std::string_view seconds) {
+    if (id.size() != 10 || !isUpper(id[0]) || seconds.find(id[1]) == std::string_view::npos) return false;
+    for (std::size_t i = 2; i < id.size(); ++i) {
         if (!isDigit(id[i])) return false;
     }
     const int code = kLetterCodes[static_cast<std::size_t>(id[0] - 'A')];
-    int sum = (code / 10) + (code % 10) * 9;
-    for (std::size_t i = 1; i <= 8; ++i) sum += (id[i] - '0') * static_cast<int>(9 - i);
+    const int second = isUpper(id[1]) ? kLetterCodes[static_cast<std::size_t>(id[1] - 'A')] % 10 : id[1] - '0';
+    int sum = (code / 10) + (code % 10) * 9 + second * 8;
+    for (std::size_t i = 2; i <= 8; ++i) sum += (id[i] - '0') * static_cast<int>(9 - i);
     sum += id[9] - '0';
     return sum % 10 == 0;
 }
@@ -88,20 +82,46 @@ std::string foldFullWidth(std::string_view input) {
     return foldLenient(input, valid);
 }
 
+std::string_view trimSpaces(std::string_view text) noexcept {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t next = pos;
+        const auto cp = decodeAt(text, next);
+        if (!cp || !isSpace(*cp)) break;
+        pos = next;
+    }
+    text.remove_prefix(pos);
+    while (!text.empty()) {
+        char32_t cp = 0;
+        const auto start = lastSequenceStart(text, cp);
+        if (!start || !isSpace(cp)) break;
+        text.remove_suffix(text.size() - *start);
+    }
+    return text;
+}
+
 std::string normalize(std::string_view input) {
+    // Folding creates no spaces but U+3000's, which trimming already counts as one: trimming first is enough.
+    const std::string_view trimmed = trimSpaces(input);
     bool valid = true;
-    std::string folded = foldLenient(input, valid);
+    std::string folded = foldLenient(trimmed, valid);
     // Folding invalid UTF-8 half-way could turn stray bytes into something that looks like an ID; the header
-    // promises only ASCII folding for such input.
-    return trimAndUpper(valid ? std::string_view(folded) : input);
+    // promises no folding for such input.
+    if (!valid) folded.assign(trimmed);
+    upperAscii(folded);
+    return folded;
 }
 
 bool isValidNationalId(std::string_view id) {
-    return isValidLetterId(id, '1', '2');
+    return isValidLetterId(id, "12");
 }
 
 bool isValidResidentCertificate(std::string_view id) {
-    return isValidLetterId(id, '8', '9');
+    return isValidLetterId(id, "89ABCD");
+}
+
+bool isValidOldResidentCertificate(std::string_view id) {
+    return isValidLetterId(id, "ABCD");
 }
 
 bool isValidBusinessNumber(std::string_view id) {

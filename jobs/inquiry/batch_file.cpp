@@ -27,7 +27,6 @@ constexpr std::size_t kMaxFieldBytes = 4096;
 constexpr std::size_t kMaxTextChars = 200;
 constexpr int kRocOffset = 1911;
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
-constexpr std::string_view kIdeographicSpace = "\xE3\x80\x80";  // U+3000
 constexpr std::string_view kIdeographicComma = "\xE3\x80\x81";  // U+3001 、 as in 111、112
 
 enum Column : std::size_t { kDebtorId, kDebtorName, kTitleRef, kScope, kIncomeYears, kColumnCount };
@@ -38,25 +37,10 @@ constexpr std::string_view kHeaderHint =
     "the first line must name the columns debtor_id, debtor_name and title_ref (scope and income_years are "
     "optional), e.g. debtor_id,debtor_name,title_ref,scope,income_years";
 
-bool isAsciiSpace(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/// Trims ASCII white space and U+3000, which spreadsheets in Taiwan leave around names as readily as spaces.
+/// Trims every Unicode space (SPEC 2): spreadsheets in Taiwan leave U+3000, no-break and zero-width spaces around
+/// names as readily as ASCII ones. One definition for every entry point, in jobs/identity.
 std::string_view trimText(std::string_view text) {
-    for (;;) {
-        if (!text.empty() && isAsciiSpace(text.front())) {
-            text.remove_prefix(1);
-        } else if (text.starts_with(kIdeographicSpace)) {
-            text.remove_prefix(kIdeographicSpace.size());
-        } else if (!text.empty() && isAsciiSpace(text.back())) {
-            text.remove_suffix(1);
-        } else if (text.ends_with(kIdeographicSpace)) {
-            text.remove_suffix(kIdeographicSpace.size());
-        } else {
-            return text;
-        }
-    }
+    return identity::trimSpaces(text);
 }
 
 std::size_t codePoints(std::string_view utf8) {

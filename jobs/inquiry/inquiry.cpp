@@ -4,7 +4,9 @@
 #include <array>
 #include <utility>
 
+#include "jobs/common/utf8.hpp"
 #include "jobs/identity/identifiers.hpp"
+#include "jobs/inquiry/name_variants.hpp"
 
 namespace taxdesk::jobs::inquiry {
 namespace {
@@ -22,11 +24,36 @@ constexpr std::array<std::pair<ResultStatus, const char*>, 7> kStatuses{{
     {ResultStatus::error, "error"},
 }};
 
-std::string comparableName(std::string_view name) {
-    std::string folded = identity::foldFullWidth(name);
-    std::erase_if(folded, [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
-    return folded;
-}
+/// Walks a name one folded code point at a time, without allocating (namesMatch runs for every row): spaces
+/// skipped wherever they are, full-width forms folded, ASCII letters upper-cased, variant characters and middle
+/// dots made canonical. A byte that is not valid UTF-8 stands for itself, as a value above U+10FFFF, so that such
+/// names still compare byte for byte.
+class FoldedName {
+  public:
+    explicit FoldedName(std::string_view text) noexcept : text_(text) {}
+
+    /// The next folded code point, or nullopt at the end.
+    std::optional<char32_t> next() noexcept {
+        while (pos_ < text_.size()) {
+            const std::size_t start = pos_;
+            const auto cp = utf8::decodeAt(text_, pos_);
+            if (!cp) {
+                pos_ = start + 1;
+                return kUndecodable + static_cast<unsigned char>(text_[start]);
+            }
+            if (identity::isSpace(*cp)) continue;
+            char32_t folded = identity::foldWidth(*cp);
+            if (folded >= U'a' && folded <= U'z') folded -= U'a' - U'A';
+            return canonicalCharacter(folded);
+        }
+        return std::nullopt;
+    }
+
+  private:
+    static constexpr char32_t kUndecodable = 0x110000;
+    std::string_view text_;
+    std::size_t pos_ = 0;
+};
 
 InquiryResult baseResult(const InquiryRequest& request, ResultStatus status) {
     InquiryResult result;
@@ -64,7 +91,14 @@ std::optional<ResultStatus> parseResultStatus(std::string_view text) {
 }
 
 bool namesMatch(std::string_view given, std::string_view registered) {
-    return comparableName(given) == comparableName(registered);
+    FoldedName a(given);
+    FoldedName b(registered);
+    for (;;) {
+        const auto x = a.next();
+        const auto y = b.next();
+        if (x != y) return false;
+        if (!x) return true;
+    }
 }
 
 std::optional<InquiryResult> decideFromRegistry(const InquiryRequest& request,

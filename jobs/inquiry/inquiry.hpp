@@ -46,7 +46,9 @@ std::optional<Scope> parseScope(std::string_view text);
 const char* toString(ResultStatus status);
 std::optional<ResultStatus> parseResultStatus(std::string_view text);
 
-/// Names match when equal after trimming, full-width folding and removal of inner white space.
+/// Names match as the registry matches them (SPEC 3.3): equal after removing every space (identity::isSpace, inner
+/// ones too), folding full-width forms and ASCII case, and reading variant characters (台/臺, 黄/黃, …) and middle
+/// dots (· ‧ ・ • ． ･) as one (the table in name_variants.cpp). Allocates nothing; thread-safe.
 bool namesMatch(std::string_view given, std::string_view registered);
 
 /// The registry step: decides the result when the registry's answer already settles it (not_registered,

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "jobs/common/utf8.hpp"
 #include "jobs/identity/identifiers.hpp"
 
 namespace taxdesk::jobs::sms {
@@ -36,23 +37,8 @@ bool isDigit(char c) noexcept {
     return c >= '0' && c <= '9';
 }
 
-/// The UTF-8 encodings of the Unicode white space (and the invisible separators phones insert) that are not
-/// ASCII. U+3000 is folded to a space by identity::foldFullWidth before this is consulted.
-constexpr std::array<std::string_view, 19> kUnicodeSpaces = {
-    "\u00A0", "\u1680", "\u2000", "\u2001", "\u2002", "\u2003", "\u2004", "\u2005", "\u2006", "\u2007",
-    "\u2008", "\u2009", "\u200A", "\u200B", "\u2028", "\u2029", "\u202F", "\u205F", "\uFEFF",
-};
-
-/// Length of the Unicode space starting at `pos`, 0 when there is none.
-std::size_t unicodeSpaceAt(std::string_view text, std::size_t pos) noexcept {
-    const std::string_view rest = text.substr(pos);
-    for (std::string_view space : kUnicodeSpaces) {
-        if (rest.starts_with(space)) return space.size();
-    }
-    return 0;
-}
-
-/// Folds full-width characters, splits on any white space and upper-cases ASCII letters of each word.
+/// Folds full-width characters, splits on any white space (identity::isSpace, the one definition of SPEC 2) and
+/// upper-cases ASCII letters of each word. Bytes that are not valid UTF-8 stay in their word unchanged.
 std::vector<std::string> splitWords(std::string_view text) {
     const std::string folded = identity::foldFullWidth(text);
     std::vector<std::string> words;
@@ -63,17 +49,15 @@ std::vector<std::string> splitWords(std::string_view text) {
         current.clear();
     };
     while (pos < folded.size()) {
-        if (isAsciiSpace(folded[pos])) {
+        const std::size_t start = pos;
+        const auto cp = utf8::decodeAt(folded, pos);
+        if (!cp) pos = start + 1;
+        if (cp && identity::isSpace(*cp)) {
             flush();
-            ++pos;
-        } else if (const std::size_t length = unicodeSpaceAt(folded, pos); length > 0) {
-            flush();
-            pos += length;
-        } else {
-            char c = folded[pos++];
-            if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-            current.push_back(c);
+            continue;
         }
+        const std::string_view bytes = std::string_view(folded).substr(start, pos - start);
+        for (char c : bytes) current.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
     }
     flush();
     return words;

@@ -1037,5 +1037,88 @@ TEST(BatchFileScale, ReadsOneHundredThousandGeneratedRows) {
     EXPECT_EQ(totals.accepted + totals.rejected, 100000);
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// SPEC 2: one normalisation for every entry point — every Unicode space around IDs and names is trimmed
+
+TEST(BatchFileSpaces, NoBreakSpaceAroundTheIdAndZeroWidthSpaceAroundTheNameAreAccepted) {
+    const Outcome outcome = readText(kHeader + "\u00A0A123456789\u00A0,\u200B王小明\u200B,T,both,112\n");
+    ASSERT_EQ(outcome.rows.size(), 1U);
+    const BatchRow& row = outcome.rows[0];
+    EXPECT_TRUE(row.accepted) << row.reason << " " << row.column;
+    EXPECT_EQ(row.debtorId, "A123456789");
+    EXPECT_EQ(row.debtorName, "王小明");
+    EXPECT_EQ(outcome.totals.accepted, 1);
+}
+
+TEST(BatchFileSpaces, EveryUnicodeSpaceIsTrimmedAroundIdsNamesAndTitles) {
+    const std::vector<std::string> spaces = {
+        " ",      "\t",     "\n",     "\v",     "\f",     "\r",     "\u0085", "\u00A0", "\u1680", "\u2000",
+        "\u2001", "\u2002", "\u2003", "\u2004", "\u2005", "\u2006", "\u2007", "\u2008", "\u2009", "\u200A",
+        "\u2028", "\u2029", "\u202F", "\u205F", "\u3000", "\u200B", "\u200C", "\u200D", "\u2060", "\uFEFF",
+    };
+    ASSERT_EQ(spaces.size(), 30U);
+    std::string file = kHeader;
+    for (std::size_t i = 0; i < spaces.size(); ++i) {
+        const std::string& sp = spaces[i];
+        // Each space gets its own set of years (a non-empty subset of 2021–2025), so that no row is a duplicate.
+        std::string years;
+        for (int bit = 0; bit < 5; ++bit) {
+            if (((i + 1) >> bit & 1U) != 0) years += (years.empty() ? "" : ";") + std::to_string(2021 + bit);
+        }
+        // Quoted, so that CR and LF are cell text rather than line ends. Leading on one row, trailing on the next,
+        // both on the others.
+        file += "\"" + sp + "A123456789\",\"" + sp + "王小明\",\"" + sp + "T\",income," + years + "\n";
+        file += "\"A123456789" + sp + "\",\"王小明" + sp + "\",\"T" + sp + "\",both," + years + "\n";
+        file += "\"" + sp + "ac12345679" + sp + "\",\"" + sp + "John Smith" + sp + "\",T,income," + years + "\n";
+        file += "\"" + sp + "22099131" + sp + "\",\"" + sp + sp + "臺積電股份有限公司" + sp + sp + "\",T,income," +
+                years + "\n";
+    }
+    const Outcome outcome = readText(file);
+    ASSERT_EQ(outcome.rows.size(), spaces.size() * 4);
+    for (std::size_t i = 0; i < outcome.rows.size(); ++i) {
+        const BatchRow& row = outcome.rows[i];
+        SCOPED_TRACE("space #" + std::to_string(i / 4) + ", row " + std::to_string(row.row));
+        EXPECT_TRUE(row.accepted) << row.reason << " " << row.column;
+        switch (i % 4) {
+            case 0:
+            case 1:
+                EXPECT_EQ(row.debtorId, "A123456789");
+                EXPECT_EQ(row.debtorName, "王小明");
+                EXPECT_EQ(row.titleRef, "T");
+                break;
+            case 2:
+                EXPECT_EQ(row.debtorId, "AC12345679");  // an old-format resident certificate, lower case
+                EXPECT_EQ(row.debtorName, "John Smith");
+                break;
+            default:
+                EXPECT_EQ(row.debtorId, "22099131");
+                EXPECT_EQ(row.debtorName, "臺積電股份有限公司");
+                break;
+        }
+    }
+}
+
+TEST(BatchFileSpaces, OnlyInvisibleSpacesIsAMissingField) {
+    const Outcome outcome =
+        readText(kHeader + "\u200B\u00A0,王小明,T,both,112\n" + "A123456789,\u2060\uFEFF,T,both,112\n");
+    ASSERT_EQ(outcome.rows.size(), 2U);
+    EXPECT_EQ(outcome.rows[0].reason, "missing_field");
+    EXPECT_EQ(outcome.rows[0].column, "debtor_id");
+    EXPECT_EQ(outcome.rows[1].reason, "missing_field");
+    EXPECT_EQ(outcome.rows[1].column, "debtor_name");
+}
+
+TEST(BatchFileIds, OldFormatResidentCertificatesAreAccepted) {
+    // AC12345679: A10 → 1, C12 → 2·8 = 16, 1·7+2·6+3·5+4·4+5·3+6·2+7·1 = 84, + 9 = 110. With 8 the sum is 109.
+    const Outcome outcome = readText(kHeader + "AC12345679,王小明,T,both,112\n" +
+                                     "ＡＣ１２３４５６７９,王小明,T,property,\n" + "AC12345678,王小明,T,both,112\n");
+    ASSERT_EQ(outcome.rows.size(), 3U);
+    EXPECT_TRUE(outcome.rows[0].accepted);
+    EXPECT_EQ(outcome.rows[0].debtorId, "AC12345679");
+    EXPECT_TRUE(outcome.rows[1].accepted);
+    EXPECT_EQ(outcome.rows[1].debtorId, "AC12345679");
+    EXPECT_EQ(outcome.rows[2].reason, "invalid_id");
+}
+
 }  // namespace
 }  // namespace taxdesk::jobs::inquiry

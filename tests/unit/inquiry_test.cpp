@@ -1,8 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "jobs/common/json.hpp"
+#include "jobs/common/utf8.hpp"
 #include "jobs/inquiry/codec.hpp"
 #include "jobs/inquiry/inquiry.hpp"
+#include "jobs/inquiry/name_variants.hpp"
 
 using namespace taxdesk::jobs::inquiry;
 using taxdesk::connectors::RegistryRecord;
@@ -22,7 +29,9 @@ InquiryRequest request(Scope scope = Scope::both) {
     return r;
 }
 
-RegistryRecord person(bool deceased = false) { return {"A123456789", "王小明", "1980-01-02", "信義區", deceased, false}; }
+RegistryRecord person(bool deceased = false) {
+    return {"A123456789", "王小明", "1980-01-02", "信義區", deceased, false};
+}
 
 }  // namespace
 
@@ -39,6 +48,129 @@ TEST(InquiryRules, NamesMatchAcrossWidthAndSpacing) {
     EXPECT_TRUE(namesMatch(" 王 小明 ", "王小明"));
     EXPECT_TRUE(namesMatch("ＡＢＣ　Ｃｏ", "ABC Co"));
     EXPECT_FALSE(namesMatch("王小明", "王小名"));
+}
+
+TEST(InquiryRules, NamesMatchAsTheRegistryDoes) {
+    // SPEC 3.3: full-width/half-width forms, ASCII case, spaces (inside too), middle dots and variant characters.
+    EXPECT_TRUE(namesMatch("台積電股份有限公司", "臺積電股份有限公司"));
+    EXPECT_TRUE(namesMatch("臺積電股份有限公司", "台積電股份有限公司"));
+    EXPECT_TRUE(namesMatch("JOHN SMITH", "John  Smith"));
+    EXPECT_TRUE(namesMatch("王　小明", "王小明"));
+    EXPECT_TRUE(namesMatch("Ｊｏｈｎ", "john"));
+    EXPECT_TRUE(namesMatch("瓦旦·達利", "瓦旦‧達利"));
+    EXPECT_TRUE(namesMatch("黄大明", "黃大明"));
+    EXPECT_TRUE(namesMatch("吴美玲", "吳美玲"));
+    EXPECT_TRUE(namesMatch("吕 建宏", "呂建宏"));
+    EXPECT_TRUE(namesMatch("台北羣峯温泉股份有限公司", "臺北群峰溫泉股份有限公司"));  // four variants in one name
+    EXPECT_TRUE(namesMatch("ＡＢＣ股份有限公司", "abc股份有限公司"));
+    EXPECT_TRUE(namesMatch("\u00A0王小明\u200B", "王小明"));
+    EXPECT_TRUE(namesMatch("王\u200B小\uFEFF明", "王小明"));
+    EXPECT_TRUE(namesMatch("", " \u3000"));
+}
+
+TEST(InquiryRules, DifferentNamesStayDifferent) {
+    EXPECT_FALSE(namesMatch("王小明", "王小民"));
+    EXPECT_FALSE(namesMatch("王小明", "王小"));
+    EXPECT_FALSE(namesMatch("王小", "王小明"));
+    EXPECT_FALSE(namesMatch("陳志杰", "陳志傑"));  // 杰 and 傑 are two names, not two spellings
+    EXPECT_FALSE(namesMatch("岳文", "嶽文"));
+    EXPECT_FALSE(namesMatch("JOHN SMITH", "JOHN SMYTH"));
+    EXPECT_FALSE(namesMatch("瓦旦·達利", "瓦旦達利"));  // a dot is not a space
+    EXPECT_FALSE(namesMatch("王小明", ""));
+    // Bytes that are not UTF-8 compare as themselves.
+    EXPECT_TRUE(namesMatch("王\x80", "王\x80"));
+    EXPECT_FALSE(namesMatch("王\x80", "王\x81"));
+    EXPECT_FALSE(namesMatch("\xE7\x8E", "王"));  // the first two bytes of 王
+}
+
+TEST(InquiryRules, EveryMiddleDotIsOne) {
+    const std::vector<std::string> dots = {"·", "‧", "・", "•", "．", "･", "."};
+    for (const std::string& a : dots) {
+        for (const std::string& b : dots) {
+            SCOPED_TRACE(a + " " + b);
+            EXPECT_TRUE(namesMatch("瓦旦" + a + "達利", "瓦旦" + b + "達利"));
+        }
+    }
+}
+
+TEST(InquiryRules, TheVariantsTheBriefNamesAreInTheTable) {
+    // Written out here rather than read from the table, so that dropping an entry fails.
+    const std::vector<std::pair<std::string, std::string>> pairs = {
+        {"台", "臺"}, {"峯", "峰"}, {"羣", "群"}, {"裏", "裡"}, {"綫", "線"}, {"啓", "啟"}, {"恒", "恆"},
+        {"温", "溫"}, {"黄", "黃"}, {"吴", "吳"}, {"吕", "呂"}, {"牀", "床"}, {"鷄", "雞"}, {"却", "卻"},
+        {"爲", "為"}, {"为", "為"}, {"内", "內"}, {"税", "稅"}, {"説", "說"},
+    };
+    for (const auto& [variant, canonical] : pairs) {
+        SCOPED_TRACE(variant + canonical);
+        EXPECT_TRUE(namesMatch(variant, canonical));
+        EXPECT_TRUE(namesMatch("王" + canonical + "明", "王" + variant + "明"));
+    }
+}
+
+std::string utf8Of(char32_t cp) {
+    std::string out;
+    taxdesk::jobs::utf8::append(out, cp);
+    return out;
+}
+
+TEST(NameVariants, EveryPairFoldsBothWays) {
+    const auto table = nameVariants();
+    ASSERT_GT(table.size(), 40U);
+    for (const VariantPair& pair : table) {
+        const std::string variant = utf8Of(pair.variant);
+        const std::string canonical = utf8Of(pair.canonical);
+        SCOPED_TRACE(variant + " → " + canonical);
+        EXPECT_EQ(canonicalCharacter(pair.variant), pair.canonical);
+        EXPECT_EQ(canonicalCharacter(pair.canonical), pair.canonical);
+        EXPECT_TRUE(namesMatch(variant, canonical));
+        EXPECT_TRUE(namesMatch(canonical, variant));
+        EXPECT_TRUE(namesMatch("林" + variant + "華", "林 " + canonical + "華"));
+    }
+}
+
+TEST(NameVariants, TableIsSortedAndCanonicalFormsAreDistinctCharacters) {
+    const auto table = nameVariants();
+    std::set<char32_t> canonicals;
+    for (std::size_t i = 0; i < table.size(); ++i) {
+        if (i > 0) {
+            EXPECT_LT(table[i - 1].variant, table[i].variant);
+        }
+        canonicals.insert(table[i].canonical);
+    }
+    // Two different canonical forms never match each other: the table joins spellings, not characters.
+    for (char32_t a : canonicals) {
+        for (char32_t b : canonicals) {
+            if (a != b) {
+                EXPECT_FALSE(namesMatch(utf8Of(a), utf8Of(b))) << utf8Of(a) << utf8Of(b);
+            }
+        }
+    }
+    // Characters outside the table are themselves.
+    EXPECT_EQ(canonicalCharacter(U'王'), U'王');
+    EXPECT_EQ(canonicalCharacter(U'A'), U'A');
+    EXPECT_EQ(canonicalCharacter(0), 0U);
+    EXPECT_EQ(canonicalCharacter(0x10FFFF), 0x10FFFFU);
+}
+
+TEST(InquiryRules, RegistryAcceptsAVariantName) {
+    auto req = request();
+    req.debtorName = "黄小明";
+    auto record = person();
+    record.name = "黃小明";
+    EXPECT_FALSE(decideFromRegistry(req, record).has_value()) << "no name_mismatch for a variant spelling";
+
+    req.debtorId = "22099131";
+    req.debtorName = "台積電股份有限公司";
+    RegistryRecord company{"22099131", "臺積電股份有限公司", "1987-02-21", "信義區", false, true};
+    EXPECT_FALSE(decideFromRegistry(req, company).has_value());
+
+    req.debtorName = "ＪＯＨＮ　smith";
+    record.name = "John Smith";
+    EXPECT_FALSE(decideFromRegistry(req, record).has_value());
+
+    req.debtorName = "王小民";
+    record.name = "王小明";
+    EXPECT_EQ(decideFromRegistry(req, record)->status, ResultStatus::name_mismatch);
 }
 
 TEST(InquiryRules, TaxDataKeepsOnlyTheRequestedScope) {
@@ -122,7 +254,8 @@ TEST(InquiryCodec, ResultRoundTripsWithRecordsAndEscapes) {
 }
 
 TEST(FlatJson, ParsesScalarsArraysAndEscapes) {
-    const auto fields = taxdesk::jobs::json::parseFlatObject(R"( {"a":"x\"y\u00e9\ud83d\ude00","b":-1.5e2,"c":[1,"2",null],"d":true} )");
+    const auto fields = taxdesk::jobs::json::parseFlatObject(
+        R"( {"a":"x\"y\u00e9\ud83d\ude00","b":-1.5e2,"c":[1,"2",null],"d":true} )");
     ASSERT_EQ(fields.size(), 4u);
     EXPECT_EQ(std::get<std::string>(fields[0].value.scalar), "x\"y\xc3\xa9\xf0\x9f\x98\x80");
     EXPECT_DOUBLE_EQ(std::get<double>(fields[1].value.scalar), -150);

@@ -42,6 +42,24 @@ std::string nationalIdFor(int i) {
     return id;
 }
 
+/// The test's own old-format resident certificate maker (舊式統一證號, SPEC 2): the second letter A–D counts
+/// with the last digit of its code (A10→0 … D13→3) ×8, the seven digits after it ×7..1.
+std::string oldCertificateFor(int i) {
+    static constexpr std::array<int, 26> kCodes = {10, 11, 12, 13, 14, 15, 16, 17, 34, 18, 19, 20, 21,
+                                                   22, 35, 23, 24, 25, 26, 27, 28, 29, 32, 30, 31, 33};
+    std::string id(1, static_cast<char>('A' + i % 26));
+    id += static_cast<char>('A' + (i / 26) % 4);
+    const long long body = (static_cast<long long>(i) * 7'919'993LL + 54'321LL) % 10'000'000LL;
+    char digits[8];
+    std::snprintf(digits, sizeof digits, "%07lld", body);
+    id += digits;
+    const int code = kCodes[static_cast<std::size_t>(id[0] - 'A')];
+    int sum = code / 10 + code % 10 * 9 + (id[1] - 'A') * 8;
+    for (int k = 2; k <= 8; ++k) sum += (id[static_cast<std::size_t>(k)] - '0') * (9 - k);
+    id += static_cast<char>('0' + (10 - sum % 10) % 10);
+    return id;
+}
+
 bool isDistrict(const std::string& district) {
     static const std::set<std::string> kDistricts = {"中正區", "大同區", "中山區", "松山區", "大安區", "萬華區",
                                                      "信義區", "士林區", "北投區", "內湖區", "南港區", "文山區"};
@@ -103,9 +121,40 @@ TEST(Population, InputIsNormalised) {
     EXPECT_EQ(population.registryRecord(id)->id, id);
 }
 
+TEST(Population, OldResidentCertificatesArePersons) {
+    // An old-format certificate in a batch or an SMS must get a real answer: the registry knows most of them as
+    // persons (not companies), with an NHI card and tax records like anyone else.
+    const Population population(kSeed);
+    int known = 0;
+    int withRecords = 0;
+    constexpr int kIds = 400;
+    for (int i = 0; i < kIds; ++i) {
+        const std::string id = oldCertificateFor(i);
+        SCOPED_TRACE(id);
+        ASSERT_EQ(classify(id), IdKind::residentCertificate);
+        const auto record = population.registryRecord(id);
+        if (!record) continue;
+        ++known;
+        EXPECT_EQ(record->id, id);
+        EXPECT_FALSE(record->company);
+        EXPECT_TRUE(record->name.size() == 6 || record->name.size() == 9) << record->name;
+        EXPECT_TRUE(isDistrict(record->district));
+        EXPECT_EQ(population.nhiCardNumber(id).size(), 12U);
+        withRecords += population.taxRecords(id, kYears, true, true) == TaxRecords{} ? 0 : 1;
+    }
+    EXPECT_GE(known * 100, kIds * 95);  // about 3% unknown, as for every kind
+    EXPECT_GT(withRecords * 100, known * 80);
+
+    // Typed in lower case, full width, between no-break and zero-width spaces: the same person.
+    const std::string id = oldCertificateFor(7);
+    EXPECT_EQ(population.registryRecord("\u00A0" + std::string(1, static_cast<char>(id[0] - 'A' + 'a')) +
+                                        std::string(1, static_cast<char>(id[1] - 'A' + 'a')) + id.substr(2) + "\u200B"),
+              population.registryRecord(id));
+}
+
 TEST(Population, InvalidIdsAreUnknown) {
     const Population population(kSeed);
-    for (const std::string id : {"A123456788", "", "22099132", "hello", "A1234567890"}) {
+    for (const std::string id : {"A123456788", "", "22099132", "hello", "A1234567890", "AC12345678", "AE00000001"}) {
         SCOPED_TRACE(id);
         EXPECT_EQ(population.registryRecord(id), std::nullopt);
         EXPECT_EQ(population.nhiCardNumber(id), "");
@@ -242,11 +291,20 @@ TEST(Population, FindersGiveValidIdsOfTheWantedKind) {
         nationalIds.insert(id);
     }
     EXPECT_EQ(nationalIds.size(), 1000U);
+    std::set<char> oldSecondLetters;
     for (std::uint64_t i = 0; i < 50; ++i) {
         const std::string resident = population.residentCertificateAt(i);
         EXPECT_EQ(classify(resident), IdKind::residentCertificate) << resident;
         ASSERT_TRUE(population.registryRecord(resident).has_value());
         EXPECT_FALSE(population.registryRecord(resident)->deceased);
+
+        const std::string old = population.oldResidentCertificateAt(i);
+        EXPECT_EQ(classify(old), IdKind::residentCertificate) << old;
+        EXPECT_TRUE(jobs::identity::isValidOldResidentCertificate(old)) << old;
+        ASSERT_TRUE(population.registryRecord(old).has_value());
+        EXPECT_FALSE(population.registryRecord(old)->deceased);
+        EXPECT_FALSE(population.registryRecord(old)->company);
+        oldSecondLetters.insert(old[1]);
 
         const std::string unregistered = population.unregisteredIdAt(i);
         EXPECT_EQ(classify(unregistered), IdKind::nationalId) << unregistered;
@@ -257,6 +315,7 @@ TEST(Population, FindersGiveValidIdsOfTheWantedKind) {
         ASSERT_TRUE(population.registryRecord(deceased).has_value());
         EXPECT_TRUE(population.registryRecord(deceased)->deceased);
     }
+    EXPECT_EQ(oldSecondLetters, (std::set<char>{'A', 'B', 'C', 'D'}));
 }
 
 TEST(Population, RandomNamesAreChineseNames) {
@@ -273,6 +332,14 @@ TEST(Population, RandomNamesAreChineseNames) {
 TEST(Population, WithCheckDigitCompletesValidIds) {
     EXPECT_EQ(withCheckDigit("A12345678"), "A123456789");
     EXPECT_EQ(withCheckDigit("A80000001"), "A800000014");
+    // Old format, sums by hand: A10 → 1; C12 → 2·8 = 16; 1·7+2·6+3·5+4·4+5·3+6·2+7·1 = 84; 101 → check 9.
+    EXPECT_EQ(withCheckDigit("AC1234567"), "AC12345679");
+    // F15 → 1 + 45 = 46; A10 → 0; 1·7+2·6+3·5+4·4+5·3+6·2+8·1 = 85; 131 → check 9.
+    EXPECT_EQ(withCheckDigit("FA1234568"), "FA12345689");
+    for (int i = 0; i < 100; ++i) {
+        const std::string id = oldCertificateFor(i * 37);
+        EXPECT_EQ(withCheckDigit(id.substr(0, 9)), id);
+    }
     for (int i = 0; i < 100; ++i) {
         const std::string id = nationalIdFor(i * 31);
         EXPECT_EQ(withCheckDigit(id.substr(0, 9)), id);

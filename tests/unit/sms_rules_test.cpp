@@ -88,7 +88,16 @@ INSTANTIATE_TEST_SUITE_P(
         ParseCase{"no_break_space", "5\u00A0A123456789\u00A01234", Kind::application, kS, "A123456789", "1234"},
         ParseCase{"lower_case_id", "1 a123456789 1234", Kind::application, kP, "A123456789", "1234"},
         ParseCase{"female_id", "1 A223456781 9876", Kind::application, kP, "A223456781", "9876"},
-        ParseCase{"resident_certificate", "1 A800000014 1234", Kind::application, kP, "A800000014", "1234"}));
+        ParseCase{"resident_certificate", "1 A800000014 1234", Kind::application, kP, "A800000014", "1234"},
+        // Old-format certificate: A10 → 1, C12 → 2·8 = 16, 1·7+2·6+3·5+4·4+5·3+6·2+7·1 = 84, + 9 → 110.
+        ParseCase{"old_resident_certificate", "1 AC12345679 1234", Kind::application, kP, "AC12345679", "1234"},
+        ParseCase{"old_resident_certificate_lower_full_width", "2 ａｃ１２３４５６７９ 1234", Kind::application, kT,
+                  "AC12345679", "1234"},
+        // Separators the SMS path did not know before identity::isSpace became the one definition.
+        ParseCase{"zero_width_separators", "\u20601\u200CA123456789\u200D1234\u0085", Kind::application, kP,
+                  "A123456789", "1234"},
+        ParseCase{"narrow_no_break_and_bom", "\uFEFF3\u202FA123456789\u205F1234", Kind::application, kR, "A123456789",
+                  "1234"}));
 
 INSTANTIATE_TEST_SUITE_P(
     Help, ParseTest,
@@ -125,6 +134,8 @@ INSTANTIATE_TEST_SUITE_P(
         ParseCase{"bad_checksum_keyword", "免扣證 a123456788 4321", Kind::invalidId, kS, "A123456788", "4321"},
         ParseCase{"id_too_short", "2 A12345678 1234", Kind::invalidId, kT, "A12345678", "1234"},
         ParseCase{"second_digit_3", "2 A323456789 1234", Kind::invalidId, kT, "A323456789", "1234"},
+        // Old format with check digit 8: 109.
+        ParseCase{"old_certificate_bad_checksum", "2 AC12345678 1234", Kind::invalidId, kT, "AC12345678", "1234"},
         ParseCase{"business_number_is_no_person", "1 22099131 1234", Kind::invalidId, kP, "22099131", "1234"},
         ParseCase{"not_an_id", "1 XYZ 1234", Kind::invalidId, kP, "XYZ", "1234"}));
 
