@@ -4,8 +4,8 @@
 # Starts `taxdesk serve` (its own var dir, topic prefix, group id and Redis key prefix) against the redis-server and
 # broker that scripts/test started, makes a creditor token and a 300-row batch file with 15 bad rows, then runs
 # tests/browser/*.test.mjs with node's test runner; they drive Debian's Chromium (/usr/bin/chromium, or $CHROMIUM)
-# headless through playwright-core. Screenshots go to <directory of taxdesk>/browser-shots/. A missing browser is a
-# failure, not a skip. Exits with node's status.
+# headless over its DevTools pipe (chromium.mjs). Screenshots go to <directory of taxdesk>/browser-shots/. A missing
+# browser is a failure, not a skip. Exits non-zero when a test fails.
 set -euo pipefail
 taxdesk=${1:?usage: run.sh path/to/taxdesk}
 taxdesk=$(cd "$(dirname "$taxdesk")" && pwd)/$(basename "$taxdesk")
@@ -23,21 +23,15 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # What the tests need on the machine, each missing one a failure with the way to get it.
 [[ -x $taxdesk ]] || fail "$taxdesk is not an executable: build it first (ninja -C build taxdesk)"
 [[ -x $chromium ]] || fail "no browser at $chromium: the browser tests need Debian's Chromium (apt-get install chromium; scripts/test installs it)"
-# Debian 12's own nodejs is 18: playwright-core is pinned (package.json) to 1.57, the last release that runs on it.
-command -v node >/dev/null || fail "node is not installed: the browser tests need Node.js 18 or newer and npm (apt-get install nodejs npm)"
+# Node.js drives Chromium over its DevTools pipe (tests/browser/chromium.mjs): no npm package, so Debian 12's own
+# nodejs 18 and chromium are all it takes.
+command -v node >/dev/null || fail "node is not installed: the browser tests need Node.js 18 or newer (apt-get install nodejs)"
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 ((node_major >= 18)) || fail "node $(node --version) is too old: the browser tests need Node.js 18 or newer"
 command -v kcat >/dev/null || fail "kcat is not installed (apt-get install kcat)"
 # Without a CJK font the pages' Chinese renders as boxes in the screenshots.
 [[ -n $(fc-list :lang=zh-tw family 2>/dev/null) ]] ||
   fail "no font for Traditional Chinese: the screenshots would show boxes (apt-get install fonts-noto-cjk)"
-wanted=$(node -p 'require(process.argv[1]).dependencies["playwright-core"]' "$here/package.json")
-installed=$(node -p 'require(process.argv[1]).version' "$here/node_modules/playwright-core/package.json" 2>/dev/null || true)
-if [[ $installed != "$wanted" ]]; then
-  command -v npm >/dev/null || fail "npm is not installed: it installs playwright-core for the browser tests"
-  echo "[browser] installing playwright-core (npm ci in $here)" >&2
-  (cd "$here" && npm ci --no-audit --no-fund >&2) || fail "npm ci in $here failed"
-fi
 
 work=$(mktemp -d /tmp/taxdesk-browser.XXXXXX)
 prefix="br$$-$RANDOM."
