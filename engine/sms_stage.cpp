@@ -27,6 +27,10 @@ std::int64_t unixNow() {
     return Poco::Timestamp().epochTime();
 }
 
+long long nowMs() {
+    return Poco::Timestamp().epochMicroseconds() / 1000;
+}
+
 std::string sixDigitCode() {
     static thread_local std::mt19937 generator{std::random_device{}()};
     char code[8];
@@ -108,7 +112,7 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
     }
 
     const std::int64_t now = unixNow();
-    // The deadline, the daily limit and the failed-check window count from when the gateway received the message.
+    // The deadline and the daily limit count from when the gateway received the message.
     const jobs::sms::ApplicationInstant applied = jobs::sms::applicationInstant(receivedAt, now);
     if (applied.source != jobs::sms::ReceivedAtSource::gateway &&
         applied.source != jobs::sms::ReceivedAtSource::missing) {
@@ -155,7 +159,7 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
                 pickup->code = sixDigitCode();  // taken by another open pickup: draw again
                 reply.text = jobs::sms::pickupAlert(
                     *jobs::sms::serviceFromCode(pickup->service), pickup->office,
-                    jobs::sms::pickupDeadline(settings_.calendar, appliedOn, settings_.pickupBusinessDays),
+                    jobs::sms::pickupDeadline(settings_.calendar, appliedOn, settings_.pickupBusinessDays, now),
                     pickup->code);
             }
         }
@@ -196,7 +200,9 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
     if (!identified) {
         try {
             // A true sliding window, counted and locked in one atomic script; the member is the message, so a
-            // redelivered message counts once.
+            // redelivered message counts once. Strikes are timed by the engine's clock, not by received_at: the
+            // gateway's timestamps, up to a day old, could otherwise spread three quick failures out of the window
+            // (or gather slow ones into it).
             connectors::StrikePolicy policy;
             policy.windowMs = static_cast<long long>(settings_.lockSeconds) * 1000;
             policy.limit = settings_.lockFailures;
@@ -205,7 +211,7 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
             const auto outcome =
                 redis_->recordStrike({{"sms:fail:id:" + parsed.id, idLock, "sms:locks:id:" + parsed.id},
                                       {"sms:fail:msisdn:" + *msisdn, msisdnLock, "sms:locks:msisdn:" + *msisdn}},
-                                     gatewayMsgId, applied.unixSeconds * 1000, policy);
+                                     gatewayMsgId, nowMs(), policy);
             if (outcome.lockedSeconds > 0) {
                 Poco::Logger::get("sms").information(
                     "locked %s and %s for %d s after failed identity checks", jobs::identity::mask(parsed.id),
@@ -226,7 +232,7 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
         return finish("resent", jobs::sms::pickupAlert(*parsed.service, open->office, deadline, open->code));
     }
 
-    const auto deadline = jobs::sms::pickupDeadline(settings_.calendar, appliedOn, settings_.pickupBusinessDays);
+    const auto deadline = jobs::sms::pickupDeadline(settings_.calendar, appliedOn, settings_.pickupBusinessDays, now);
     connectors::PickupRecord created;
     created.pickupId = "p-" + gatewayMsgId;
     created.code = sixDigitCode();

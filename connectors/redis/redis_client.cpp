@@ -51,21 +51,19 @@ for i = 0, subjects - 1 do
 end
 local seconds = 0
 if reached then
-  local held = false
+  local previous = 0
   for i = 0, subjects - 1 do
-    if redis.call('EXISTS', KEYS[3 * i + 2]) == 1 then held = true end
+    local key = KEYS[3 * i + 3]
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[6])
+    local n = redis.call('ZCARD', key)
+    if n > previous then previous = n end
   end
-  if not held then
-    local previous = 0
-    for i = 0, subjects - 1 do
-      local key = KEYS[3 * i + 3]
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[6])
-      local n = redis.call('ZCARD', key)
-      if n > previous then previous = n end
-    end
-    local index = math.min(8 + previous, #ARGV)
-    seconds = tonumber(ARGV[index])
-    for i = 0, subjects - 1 do
+  local index = math.min(8 + previous, #ARGV)
+  -- Every subject not locked yet is locked now (a lock already held is left as it is): a phone that reached its
+  -- third strike on an ID that another phone got locked a moment earlier is locked too.
+  for i = 0, subjects - 1 do
+    if redis.call('EXISTS', KEYS[3 * i + 2]) == 0 then
+      seconds = tonumber(ARGV[index])
       redis.call('SET', KEYS[3 * i + 2], ARGV[index], 'EX', ARGV[index])
       redis.call('ZADD', KEYS[3 * i + 3], ARGV[1], ARGV[5])
       redis.call('PEXPIRE', KEYS[3 * i + 3], ARGV[7])

@@ -213,6 +213,13 @@ PickupDeadline pickupDeadline(const BusinessCalendar& calendar, LocalDate applie
     return PickupDeadline{calendar.addBusinessDays(appliedOn, businessDays), 18};
 }
 
+PickupDeadline pickupDeadline(const BusinessCalendar& calendar, LocalDate appliedOn, int businessDays,
+                              std::int64_t nowUnixSeconds) {
+    const PickupDeadline counted = pickupDeadline(calendar, appliedOn, businessDays);
+    if (expiresAt(counted) > nowUnixSeconds) return counted;
+    return pickupDeadline(calendar, taipeiDate(nowUnixSeconds), businessDays);
+}
+
 LocalDate taipeiDate(std::int64_t unixSeconds) noexcept {
     return civilFromDays(floorDiv(unixSeconds + kTaipeiUtcOffsetSeconds, kSecondsPerDay));
 }

@@ -87,6 +87,13 @@ struct PickupDeadline {
 /// Throws std::invalid_argument when businessDays < 1.
 PickupDeadline pickupDeadline(const BusinessCalendar& calendar, LocalDate appliedOn, int businessDays);
 
+/// The deadline an alert promises for an application received on `appliedOn` and handled at `nowUnixSeconds`: as
+/// pickupDeadline counts from the day received, unless a backlog has already carried the engine past it (received
+/// Monday evening, handled after 18:00 on Tuesday with one business day) — then from the day handled, so that no
+/// citizen is sent a deadline that has passed. Throws std::invalid_argument when businessDays < 1.
+PickupDeadline pickupDeadline(const BusinessCalendar& calendar, LocalDate appliedOn, int businessDays,
+                              std::int64_t nowUnixSeconds);
+
 /// Asia/Taipei is UTC+8 all year (no daylight saving since 1979).
 inline constexpr std::int64_t kTaipeiUtcOffsetSeconds = 8 * 3600;
 

@@ -1,8 +1,8 @@
 #pragma once
-// SPEC 4.1 `received_at`: when the gateway received the SMS. The pickup deadline, the daily limit and the failed-check
-// window count from it rather than from when the engine gets round to the message, so that a backlog across
-// midnight moves neither the deadline nor the day counted. It is gateway input, so it is bounded. Pure functions,
-// thread-safe.
+// SPEC 4.1 `received_at`: when the gateway received the SMS. The pickup deadline and the daily limit count from it
+// rather than from when the engine gets round to the message, so that a backlog across midnight moves neither the
+// deadline nor the day counted. It is gateway input, so it is bounded (and the failed-check window, which a wrong
+// timestamp could stretch or squeeze, is timed by the engine's clock instead). Pure functions, thread-safe.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,7 +15,8 @@ namespace taxdesk::jobs::sms {
 /// How far before the engine's clock a received_at is believed: 24 hours. An older one is the gateway's mistake (a
 /// wrong clock, a replayed file) or a backlog so old that counting it against a long-gone day would surprise the
 /// citizen either way; processing time is used instead. Kafka keeps a backlog for days, but a day's outage is the
-/// longest this service plans for (the reply then still says a deadline at least sms.pickup_business_days ahead).
+/// longest this service plans for (and a deadline a backlog has already passed counts from the day handled instead:
+// pickupDeadline with the time handled).
 inline constexpr std::int64_t kMaxReceivedAtAgeSeconds = 24 * 3600;
 
 /// An ISO 8601 date-time with an offset, as Unix seconds: `YYYY-MM-DDTHH:MM:SS`, optionally `.` and fraction digits

@@ -342,6 +342,23 @@ TEST_F(StrikeTest, OneIdFromThreePhonesLocksTheIdAndTheThirdPhone) {
     EXPECT_FALSE(client_->get("lock:msisdn:0911").has_value());
 }
 
+TEST_F(StrikeTest, APhoneReachingItsThirdStrikeOnAnIdLockedMeanwhileIsLockedToo) {
+    // Phone 0944 fails twice with other IDs; its third failure is on ID A, which three other phones got locked a
+    // moment earlier (another engine checked A's lock before that): the phone is locked, A's lock is left as it is.
+    strike("p-1", kT, "B", "0944");
+    strike("p-2", kT + 1000, "C", "0944");
+    for (int i = 0; i < 3; ++i)
+        strike("a-" + std::to_string(i), kT + 2000 + i * 1000, "A", "09" + std::to_string(11 * (i + 1)));
+    const long long idTtl = client_->ttl("lock:id:A");
+    ASSERT_GT(idTtl, 0);
+    const auto third = strike("p-3", kT + 6000, "A", "0944");
+    EXPECT_EQ(third.strikes, (std::vector<long long>{4, 3}));
+    // A's lock a moment ago is an earlier lock of one of the subjects: this one is the second, 1200 s.
+    EXPECT_EQ(third.lockedSeconds, 1200);
+    EXPECT_EQ(client_->get("lock:msisdn:0944"), "1200");
+    EXPECT_LE(client_->ttl("lock:id:A"), idTtl) << "a lock already held is not set again";
+}
+
 TEST_F(StrikeTest, EachFurtherLockWithin24HoursIsLonger) {
     // First lock: 600 s.
     for (int i = 0; i < 3; ++i) strike("a-" + std::to_string(i), kT + i * 1000);

@@ -563,6 +563,24 @@ TEST(ReceivedAtTest, ABacklogAcrossMidnightKeepsFridaysDeadlineAndDay) {
     EXPECT_EQ(dayKey(fromThursday.unixSeconds), "20261126");
 }
 
+TEST(ReceivedAtTest, ADeadlineABacklogHasAlreadyPassedCountsFromTheDayHandled) {
+    // Received Thursday 2026-11-26 20:00 Taipei, one business day: Friday 11/27 18:00.
+    const BusinessCalendar calendar = testCalendar();
+    const std::int64_t received = taipeiUnixSeconds({2026, 11, 26}, 20, 0);
+    const std::int64_t fridayEvening = taipeiUnixSeconds({2026, 11, 27}, 19, 0);
+    // Handled the same evening or on Friday before 18:00: Friday's deadline stands.
+    EXPECT_EQ(pickupDeadline(calendar, taipeiDate(received), 1, received + 60).date, (LocalDate{2026, 11, 27}));
+    EXPECT_EQ(pickupDeadline(calendar, taipeiDate(received), 1, taipeiUnixSeconds({2026, 11, 27}, 17, 59)).date,
+              (LocalDate{2026, 11, 27}));
+    // Handled Friday 19:00, past it: one business day from Friday, Monday 11/30.
+    EXPECT_EQ(pickupDeadline(calendar, taipeiDate(received), 1, fridayEvening).date, (LocalDate{2026, 11, 30}));
+    // Exactly at 18:00 the pickup would expire at once: counted from the day handled too.
+    EXPECT_EQ(pickupDeadline(calendar, taipeiDate(received), 1, taipeiUnixSeconds({2026, 11, 27}, 18, 0)).date,
+              (LocalDate{2026, 11, 30}));
+    // With three business days a day's backlog never reaches the deadline: Tuesday 12/1, from Thursday.
+    EXPECT_EQ(pickupDeadline(calendar, taipeiDate(received), 3, fridayEvening).date, (LocalDate{2026, 12, 1}));
+}
+
 struct InstantTextCase {
     const char* label;
     const char* text;
