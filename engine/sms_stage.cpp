@@ -121,7 +121,7 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
                                              gatewayMsgId, std::string(jobs::sms::toString(applied.source)));
     }
     const jobs::sms::LocalDate appliedOn = jobs::sms::taipeiDate(applied.unixSeconds);
-    const ParsedSms parsed = jobs::sms::parseSmsText(text);
+    const ParsedSms parsed = jobs::sms::parseSmsText(text, jobs::sms::taipeiDate(now).year);
     connectors::InboundRecord inbound;
     inbound.gatewayMsgId = gatewayMsgId;
     inbound.msisdn = *msisdn;

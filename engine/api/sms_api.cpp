@@ -12,6 +12,7 @@
 #include "jobs/common/json.hpp"
 #include "jobs/identity/identifiers.hpp"
 #include "jobs/sms/inbound.hpp"
+#include "jobs/sms/pickup_rules.hpp"
 
 namespace taxdesk::engine::api {
 namespace {
@@ -208,7 +209,8 @@ HttpReply SmsApi::collect(HttpRequest& request) {
     authenticate(request, store_, {"counter"});
     const auto body = readObject(request);
     const std::string applicant = jobs::identity::normalize(text(body, "debtor_id"));
-    if (jobs::identity::classify(applicant) == jobs::identity::IdKind::invalid)
+    const int year = jobs::sms::taipeiDate(Poco::Timestamp().epochTime()).year;
+    if (jobs::identity::classifyIn(applicant, year) == jobs::identity::IdKind::invalid)
         throw HttpError(400, "invalid_id", "debtor_id is not a valid ID");
     const std::string code = request.params.at("code");
     const auto result = store_.collectPickup(code, applicant, Poco::Timestamp().epochTime());

@@ -151,6 +151,12 @@ IdKind classify(std::string_view normalizedId) {
     return IdKind::invalid;
 }
 
+IdKind classifyIn(std::string_view normalizedId, int year) {
+    const IdKind kind = classify(normalizedId);
+    const bool oldFormat = kind == IdKind::residentCertificate && isUpper(normalizedId[1]);
+    return oldFormat && year > kOldResidentCertificateLastYear ? IdKind::invalid : kind;
+}
+
 std::string mask(std::string_view id) {
     const bool ascii = [&] {
         for (char c : id) {

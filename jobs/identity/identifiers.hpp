@@ -62,8 +62,16 @@ std::string normalize(std::string_view input);
 /// Folds full-width ASCII and U+3000 to ASCII everywhere in `input` (no trimming, no case change).
 std::string foldFullWidth(std::string_view input);
 
-/// Classifies an already normalised ID (call normalize() first).
+/// Classifies an already normalised ID (call normalize() first) by its form and checksum alone, whatever the date:
+/// for recognising IDs (the population, the log scan). Where input enters, use classifyIn().
 IdKind classify(std::string_view normalizedId);
+
+/// The last year in which old-format resident certificates (舊式統一證號) are valid: until 2030-12-31 (SPEC 2).
+inline constexpr int kOldResidentCertificateLastYear = 2030;
+
+/// classify() as an entry point (batch file, SMS, counter API) must judge an ID in `year` (the current Taipei year):
+/// an old-format resident certificate is invalid after kOldResidentCertificateLastYear.
+IdKind classifyIn(std::string_view normalizedId, int year);
 
 bool isValidNationalId(std::string_view id);
 /// New format `^[A-Z][89][0-9]{8}$` or old format `^[A-Z][A-D][0-9]{8}$`, each with its SPEC 2 checksum.

@@ -651,7 +651,7 @@ class Parser {
             reject("missing_field", kDebtorName);
         } else if (missing(kTitleRef, row.titleRef)) {
             reject("missing_field", kTitleRef);
-        } else if (identity::classify(row.debtorId) == identity::IdKind::invalid) {
+        } else if (identity::classifyIn(row.debtorId, rules_.currentYear) == identity::IdKind::invalid) {
             reject("invalid_id", kDebtorId);
         } else if (tooLong(kDebtorName, row.debtorName)) {
             reject("too_long", kDebtorName);

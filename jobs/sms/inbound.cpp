@@ -141,7 +141,7 @@ std::optional<Service> serviceFromString(std::string_view name) noexcept {
     return std::nullopt;
 }
 
-ParsedSms parseSmsText(std::string_view text) {
+ParsedSms parseSmsText(std::string_view text, int year) {
     ParsedSms parsed;
     const std::vector<std::string> words = splitWords(text);
     if (words.empty()) {
@@ -163,7 +163,7 @@ ParsedSms parseSmsText(std::string_view text) {
     }
     parsed.id = identity::normalize(words[1]);
     parsed.nhiLast4 = words[2];
-    const identity::IdKind kind = identity::classify(parsed.id);
+    const identity::IdKind kind = identity::classifyIn(parsed.id, year);
     const bool isPerson = kind == identity::IdKind::nationalId || kind == identity::IdKind::residentCertificate;
     parsed.kind = isPerson ? ParsedSms::Kind::application : ParsedSms::Kind::invalidId;
     return parsed;

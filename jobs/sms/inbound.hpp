@@ -74,7 +74,8 @@ struct ParsedSms {
 ///    else malformed; then the ID must be a valid national ID or new-format resident certificate number (a
 ///    business number is no person's ID), else invalidId;
 ///  - anything else: unknownService. An empty or blank text is malformed.
-ParsedSms parseSmsText(std::string_view text);
+/// `year` is the current Taipei year, in which the ID must be valid (identity::classifyIn).
+ParsedSms parseSmsText(std::string_view text, int year);
 
 /// A stable ASCII name for logs and metrics labels: application, help, unknown_service, malformed, invalid_id.
 const char* toString(ParsedSms::Kind kind) noexcept;

@@ -1122,3 +1122,29 @@ TEST(BatchFileIds, OldFormatResidentCertificatesAreAccepted) {
 
 }  // namespace
 }  // namespace taxdesk::jobs::inquiry
+
+namespace taxdesk::jobs::inquiry {
+namespace {
+
+TEST(BatchFileOldCertificates, AcceptedUntil2030RejectedFrom2031) {
+    // SPEC 2: old-format resident certificates are valid until 2030-12-31.
+    const std::string file = kHeader + "AC12345679,John Smith,T,property,\n" + "A123456789,王小明,T,property,\n";
+    BatchRules in2030 = rules();
+    in2030.currentYear = 2030;
+    in2030.latestTaxYear = 2029;
+    const Outcome before = readText(file, Charset::utf8, in2030);
+    ASSERT_EQ(before.rows.size(), 2u);
+    EXPECT_TRUE(before.rows[0].accepted) << before.rows[0].reason;
+
+    BatchRules in2031 = rules();
+    in2031.currentYear = 2031;
+    in2031.latestTaxYear = 2030;
+    const Outcome after = readText(file, Charset::utf8, in2031);
+    ASSERT_EQ(after.rows.size(), 2u);
+    EXPECT_FALSE(after.rows[0].accepted);
+    EXPECT_EQ(after.rows[0].reason, "invalid_id");
+    EXPECT_TRUE(after.rows[1].accepted) << "national IDs do not expire";
+}
+
+}  // namespace
+}  // namespace taxdesk::jobs::inquiry

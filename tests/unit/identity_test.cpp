@@ -121,6 +121,20 @@ TEST(IdentityValidators, EachValidatorAcceptsOnlyItsKind) {
     EXPECT_FALSE(isValidNationalId(" A123456789"));
 }
 
+TEST(IdentityValidators, OldCertificatesAreValidUntilTheEndOf2030) {
+    // SPEC 2: 舊式統一證號 are valid until 2030-12-31; classifyIn judges an ID as an entry point does, in a year.
+    EXPECT_EQ(classifyIn("AC12345679", 2026), IdKind::residentCertificate);
+    EXPECT_EQ(classifyIn("AC12345679", 2030), IdKind::residentCertificate);
+    EXPECT_EQ(classifyIn("AC12345679", 2031), IdKind::invalid);
+    EXPECT_EQ(classify("AC12345679"), IdKind::residentCertificate)
+        << "classify() recognises the form, whatever the year";
+    // Every other kind is the same in any year.
+    for (const char* id : {"A123456789", "A800000014", "22099131", "A123456788"}) {
+        EXPECT_EQ(classifyIn(id, 2031), classify(id)) << id;
+        EXPECT_EQ(classifyIn(id, 2026), classify(id)) << id;
+    }
+}
+
 TEST(IdentityValidators, ExactlyOneCheckDigitCompletesEachNationalId) {
     const std::string stems[] = {"A12345678", "Z29876543", "I10000000", "F22222222",
                                  "K80000000", "AC1234567", "ZD0000000", "OB9999999"};

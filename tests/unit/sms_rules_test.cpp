@@ -49,11 +49,19 @@ class ParseTest : public ::testing::TestWithParam<ParseCase> {};
 
 TEST_P(ParseTest, Parses) {
     const ParseCase& c = GetParam();
-    const ParsedSms parsed = parseSmsText(c.text);
+    const ParsedSms parsed = parseSmsText(c.text, 2026);
     EXPECT_EQ(toString(parsed.kind), std::string(toString(c.kind)));
     EXPECT_EQ(parsed.service, c.service);
     EXPECT_EQ(parsed.id, c.id);
     EXPECT_EQ(parsed.nhiLast4, c.nhiLast4);
+}
+
+TEST(ParseYearTest, AnOldFormatCertificateIsAnApplicationUntil2030) {
+    EXPECT_EQ(parseSmsText("1 ac12345679 1234", 2030).kind, ParsedSms::Kind::application);
+    const ParsedSms after = parseSmsText("1 AC12345679 1234", 2031);
+    EXPECT_EQ(after.kind, ParsedSms::Kind::invalidId);
+    EXPECT_EQ(after.id, "AC12345679");
+    EXPECT_EQ(parseSmsText("1 A123456789 1234", 2031).kind, ParsedSms::Kind::application);
 }
 
 constexpr Service kP = Service::propertyIncome;
@@ -765,7 +773,7 @@ TEST(RepliesTest, NoReplyHoldsAWholeId) {
     for (const std::string& id : ids) {
         for (const std::string& text : {"1 " + id + " 1234", "免扣證 " + id + " 12", "9 " + id + " 1234",
                                         "2 " + id.substr(0, 9) + "0 1234", "help " + id}) {
-            const ParsedSms parsed = parseSmsText(text);
+            const ParsedSms parsed = parseSmsText(text, 2026);
             const std::vector<std::string> replies =
                 parsed.kind == Kind::application
                     ? std::vector<std::string>{pickupAlert(*parsed.service, "信義分局", kSpecDeadline, "482913"),
