@@ -71,9 +71,7 @@ TEST(LookupCache, RoundTripsConnectorAnswers) {
     records.property.push_back({"land", "土地 100 m²", "臺北市信義區", 9876543});
     EXPECT_EQ(cache::decodeTax(cache::encodeTax(records)), records);
     EXPECT_EQ(cache::decodeTax(cache::encodeTax({})), taxdesk::connectors::TaxRecords{});
-    EXPECT_EQ(cache::decodeTax("T\x1eX\x1f"
-                               "1"),
-              std::nullopt);
+    EXPECT_EQ(cache::decodeTax("T\x1eX\x1f" "1"), std::nullopt);
     EXPECT_NE(cache::taxKey("A123456789", true, false, {2024}), cache::taxKey("A123456789", true, true, {2024}));
 }
 
