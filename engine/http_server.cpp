@@ -108,8 +108,11 @@ class RouteHandler : public Poco::Net::HTTPRequestHandler {
         } catch (const HttpError& error) {
             reply = errorReply(error.status(), error.code(), error.what());
         } catch (const std::exception& error) {
+            // Not Poco::URI(request.getURI()) again: when the URI is what failed, it would throw out of the handler
+            // and the client would get Poco's bare 500, without our error body or request id (tests/fuzz/route_fuzz).
             Poco::Logger::get("http").error("%s %s failed: %s", request.getMethod(),
-                                            Poco::URI(request.getURI()).getPath(), std::string(error.what()));
+                                            path.empty() ? std::string("(unreadable URI)") : path,
+                                            std::string(error.what()));
             reply = errorReply(500, "internal", "internal error");
         }
         reply.headers["X-Request-Id"] = requestId;
