@@ -23,6 +23,8 @@ corp=$(sed -n 's/.* corp: \([0-9]*\)\/.*/\1/p' <<<"$done")
 if ((rc == 0)); then
   printf 'fuzz %-16s %10s executions in %ss, coverage %s edges, %s features, corpus %s inputs\n' \
     "$name" "${execs:-?}" "$seconds" "${cov:-?}" "${ft:-?}" "${corp:-?}"
+  # What a target says about itself at exit, e.g. route_fuzz's count of 500s.
+  grep "^$name: " "$work/log" || true
   rm -rf "$work"
   exit 0
 fi
