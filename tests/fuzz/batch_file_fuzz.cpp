@@ -76,6 +76,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const int mode = data[0] % 3;
     const std::string file(reinterpret_cast<const char*>(data) + 1, size - 1);
 
+    // The upload's charset parameter, read from the file's first line: whatever it parses to must name itself.
+    const std::string_view firstLine = std::string_view(file).substr(0, std::min<std::size_t>(file.find('\n'), 40));
+    if (const auto named = inquiry::parseCharset(firstLine))
+        FUZZ_CHECK(inquiry::parseCharset(inquiry::toString(*named)) == named, "a parsed charset's name parses to it");
+
     std::optional<inquiry::Charset> declared;
     if (mode == 0) declared = inquiry::Charset::utf8;
     if (mode == 1) declared = inquiry::Charset::big5;
