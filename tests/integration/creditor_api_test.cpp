@@ -581,7 +581,7 @@ TEST_F(CreditorApiTest, IdempotencyKeysBelongToOneCreditor) {
     const auto theirs = json(upload(generate(7, 0, "utf-8", 33).bytes, "", other_))->getValue<std::string>("batch_id");
     const auto theirsToo =
         json(upload(generate(8, 0, "utf-8", 34).bytes, "", other_))->getValue<std::string>("batch_id");
-    const std::string key = "shared-key-" + mine;
+    const std::string key = taxdesk::testing::uniqueName("shared-key");  // names no batch
     const auto first = pay(mine, key);
     ASSERT_EQ(first.status, 201) << first.body;
     const std::string myPayment = json(first)->getValue<std::string>("payment_id");
