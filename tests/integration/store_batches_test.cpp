@@ -874,5 +874,44 @@ TEST(StoreMigrations, VersionTwoAddsBatchesRowsAndPayments) {
     EXPECT_EQ(migrations[1].version, 2);
 }
 
+TEST(StoreMigrations, VersionFiveKeepsThePaymentsMadeBeforeWithTheirKeyAsTheProvidersKey) {
+    const std::string dir = testing::tempDir("migration5");
+    StoreSettings settings;
+    settings.sqlitePath = dir + "/taxdesk.db";
+    { Store registersTheConnector(StoreSettings{"sqlite", dir + "/other.db", "", 1}); }
+    {
+        // A database as version 4 left it, with a payment pending when the engine stopped and one that succeeded.
+        Poco::Data::Session session("sqlite", settings.sqlitePath);
+        session << "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)", now;
+        for (const auto& migration : detail::migrations()) {
+            if (migration.version > 4) break;
+            for (const auto statement : migration.statements) session << std::string(statement), now;
+            session << "INSERT INTO schema_migrations VALUES (" + std::to_string(migration.version) + ", 'then')", now;
+        }
+        session << "INSERT INTO payments (payment_id, idempotency_key, batch_id, creditor_id, amount, status,"
+                   " created_at, updated_at) VALUES ('P-old', 'client-key-1', 'B-old', 'C1', 500, 'pending',"
+                   " '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'),"
+                   " ('P-paid', 'client-key-2', 'B-paid', 'C1', 750, 'succeeded',"
+                   " '2026-01-01T00:00:01.000Z', '2026-01-01T00:00:01.000Z')",
+            now;
+    }
+    Store store(settings);
+    EXPECT_EQ(store.schemaVersion(), detail::latestSchemaVersion());
+    const auto old = store.findPaymentByKey("C1", "client-key-1").value();
+    EXPECT_EQ(old.providerKey, "client-key-1") << "recovery asks the provider by the key it was charged under";
+    EXPECT_EQ(old.leaseUntilMs, 0);
+    ASSERT_EQ(store.abandonedPayments(1).size(), 1U);
+    EXPECT_EQ(store.abandonedPayments(1).front().paymentId, "P-old");
+    EXPECT_EQ(store.paidTotal("B-paid"), 750);
+    // Keys are per creditor now: C2 may use C1's key.
+    PaymentRecord theirs;
+    theirs.paymentId = "P-c2";
+    theirs.idempotencyKey = "client-key-1";
+    theirs.batchId = "B-c2";
+    theirs.creditorId = "C2";
+    theirs.amount = 250;
+    EXPECT_TRUE(store.beginPayment(theirs).created);
+}
+
 }  // namespace
 }  // namespace taxdesk::connectors
