@@ -116,7 +116,9 @@ void BatchDispatcher::resolvePendingPayments() {
         // The provider is idempotent by key: asking by the payment's provider key finds the charge if one was made.
         try {
             if (const auto charge = payment_->findCharge(pending.providerKey)) {
-                store_.completePayment(pending.paymentId, "succeeded", charge->providerTxnId, "");
+                if (store_.completePayment(pending.paymentId, "succeeded", charge->providerTxnId, "") &&
+                    onRecoveredPaid_)
+                    onRecoveredPaid_(pending.amount);
                 log().information("payment %s for batch %s resolved: it was charged", pending.paymentId,
                                   pending.batchId);
             } else {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,9 @@ class BatchDispatcher {
     /// thread, which looks for them again every recoverEveryMs.
     void start();
     void stop();
+    /// Called once for each payment that recovery found charged (a ledger transition to succeeded), e.g. to count it.
+    /// Set before start().
+    void onRecoveredPaid(std::function<void(long long amount)> handler) { onRecoveredPaid_ = std::move(handler); }
     /// Something changed (a payment succeeded): look now rather than at the next tick.
     void wake();
     /// A payment for `batchId` succeeded in the HTTP request `requestId`: its rows carry that id (Kafka header
@@ -81,6 +85,7 @@ class BatchDispatcher {
     bool woken_ = false;
     std::atomic<bool> stopping_{false};
     std::thread thread_;
+    std::function<void(long long amount)> onRecoveredPaid_;
     std::chrono::steady_clock::time_point lastRecovery_;  ///< on the dispatcher's thread (or start()) only
 };
 

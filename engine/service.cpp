@@ -150,6 +150,10 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     dispatcherSettings.paymentLeaseMs = settings_.paymentLeaseS * 1000LL;
     parts_->dispatcher = std::make_unique<BatchDispatcher>(dispatcherSettings, *parts_->store, connectors.payment,
                                                            std::make_unique<connectors::RedisClient>(settings_.redis));
+    parts_->dispatcher->onRecoveredPaid([this](long long amount) {
+        parts_->metrics.paymentsCount().Increment();
+        parts_->metrics.paymentsAmount().Increment(static_cast<double>(amount));
+    });
 
     api::CreditorApiSettings apiSettings;
     apiSettings.spoolDir = settings_.varDir + "/spool";

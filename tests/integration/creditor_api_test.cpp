@@ -605,3 +605,56 @@ TEST_F(CreditorApiTest, IdempotencyKeysBelongToOneCreditor) {
     EXPECT_EQ(again.status, 200) << again.body;
     EXPECT_EQ(json(again)->getValue<std::string>("payment_id"), myPayment);
 }
+
+TEST(TwoEngines, AStartingEngineNeverResolvesThePaymentAnotherEngineIsCharging) {
+    // One provider (slow: a charge takes 6 s) and one store for two engines, as in production.
+    taxdesk::connectors::StubSettings stubSettings;
+    stubSettings.paymentBalance = 1'000'000;
+    stubSettings.latencyMs = 6000;
+    auto stubs = taxdesk::connectors::makeStubConnectors(stubSettings);
+    const auto provider = std::dynamic_pointer_cast<taxdesk::connectors::StubPayment>(stubs.payment);
+    ASSERT_TRUE(provider);
+    taxdesk::connectors::StubHttpServer stubServer(stubs);
+    const std::string storePath = taxdesk::testing::tempDir("two-engines") + "/taxdesk.db";
+    const std::vector<std::string> sets{"connectors.mode=http", "connectors.base_url=" + stubServer.baseUrl(),
+                                        "connectors.timeout_ms=20000", "connectors.retries=0",
+                                        "store.sqlite_path=" + storePath};
+    ServeProcess first(sets);
+    std::string token;  // in the shared store
+    ASSERT_EQ(first.runTool({"--set", "store.sqlite_path=" + storePath, "token", "create", "--role", "creditor",
+                             "--creditor", "C1"},
+                            &token),
+              0);
+    token.erase(token.find_last_not_of("\r\n") + 1);
+    const auto uploaded =
+        first.request("POST", "/api/v1/batches", token, generate(1, 0, "utf-8", 41).bytes, "text/csv");
+    ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+    const auto batch = json(uploaded)->getValue<std::string>("batch_id");
+    taxdesk::connectors::StoreSettings storeSettings;
+    storeSettings.sqlitePath = storePath;
+    taxdesk::connectors::Store ledger(storeSettings);
+
+    HttpResult paid;
+    std::thread paying([&] {
+        paid = first.request("POST", "/api/v1/batches/" + batch + "/payment", token, payBody("EC-TWO", "two-" + batch),
+                             "application/json");
+    });
+    // The first engine's request has reserved the key and is waiting for the provider: start the second engine now.
+    bool reserved = false;
+    taxdesk::testing::eventually([&] {
+        const auto payment = ledger.findPaymentByKey("C1", "two-" + batch);
+        reserved = payment && payment->status == "pending";
+        return reserved;
+    });
+    ASSERT_TRUE(reserved);
+    ServeProcess second(sets);
+    const auto during = ledger.findPaymentByKey("C1", "two-" + batch).value();
+    paying.join();
+
+    EXPECT_EQ(during.status, "pending") << "the second engine's start-up left the payment in flight alone";
+    EXPECT_EQ(paid.status, 201) << paid.body;
+    const auto fee = json(uploaded)->getValue<long long>("fee_total");
+    EXPECT_EQ(1'000'000 - provider->balance("EC-TWO"), fee);
+    EXPECT_EQ(ledger.paidTotal(batch), fee) << "the ledger says what the card was charged";
+    EXPECT_EQ(ledger.findPaymentByKey("C1", "two-" + batch)->status, "succeeded");
+}

@@ -114,6 +114,8 @@ TEST_F(DispatcherTest, AnEnginesStartNeverResolvesAnotherEnginesPaymentInFlight)
 
     // Engine C starts on the same store (and so would a second dispatcher of engine A).
     engine::BatchDispatcher other(settings_, *store_, payment_);
+    std::vector<long long> counted;
+    other.onRecoveredPaid([&](long long amount) { counted.push_back(amount); });
     other.start();
     other.stop();
 
@@ -125,6 +127,7 @@ TEST_F(DispatcherTest, AnEnginesStartNeverResolvesAnotherEnginesPaymentInFlight)
     EXPECT_EQ(resolved.status, "succeeded") << "its owner is gone: recovered by its key";
     EXPECT_EQ(resolved.providerTxnId, charge.providerTxnId);
     EXPECT_TRUE(store_->findBatch(abandoned)->paid);
+    EXPECT_EQ(counted, std::vector<long long>{750}) << "the one transition, counted (3 rows of NT$250)";
 
     // Engine A's request finishes: its answer is recorded as usual.
     const auto charged = payment_->charge("EC-0001", a.amount, a.providerKey);
