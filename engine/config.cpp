@@ -123,6 +123,7 @@ const std::vector<KeySpec>& configSchema() {
         {"stubs.failure_rate", KeyType::number, "0", 0, 1, "", false, "probability that a stub call fails (retryable)"},
         {"stubs.port", KeyType::integer, "8091", 1, 65535, "", false, "HTTP port of `taxdesk stubs`"},
         {"payment.stub_balance", KeyType::integer, "1000000", 0, 1.0e12, "", false, "starting balance of every EasyCard in the stub (NT$)"},
+        {"payment.lease_s", KeyType::integer, "60", 5, 3600, "", false, "a payment's charge is left to its request this long before another request or engine may take it over; longer than a charge can take, retries included"},
         {"fee.property", KeyType::integer, "250", 0, 100000, "", false, "fee for property data per accepted row (NT$)"},
         {"fee.income_year", KeyType::integer, "250", 0, 100000, "", false, "fee per income year per accepted row (NT$)"},
         {"limits.batch_rows", KeyType::integer, "100000", 1, 10000000, "", false, "most data rows in one batch file"},
@@ -240,6 +241,20 @@ Config Config::load(const ConfigSources& sources) {
         problems.push_back("config: key 'store.postgresql' must be set when store.backend is postgresql");
     if (config.values_["connectors.mode"] == "http" && config.values_["connectors.base_url"].rfind("http", 0) != 0)
         problems.push_back("config: key 'connectors.base_url' must be an http:// or https:// URL");
+    // A lease shorter than a charge would let recovery mark a payment "not charged" while its charge is in flight.
+    try {
+        const double attempts = std::stod(config.values_["connectors.retries"]) + 1;
+        const double chargeS = (std::stod(config.values_["connectors.timeout_ms"]) * attempts +
+                                std::stod(config.values_["connectors.backoff_ms"]) * std::pow(2.0, attempts)) /
+                               1000.0;
+        if (std::stod(config.values_["payment.lease_s"]) < chargeS + 5)
+            problems.push_back(
+                "config: key 'payment.lease_s' must exceed the longest charge (connectors.timeout_ms x "
+                "(connectors.retries + 1) plus back-off, " +
+                std::to_string(static_cast<long long>(chargeS)) + " s) by 5 s at least");
+    } catch (const std::exception&) {
+        // a malformed number is reported above
+    }
     if (!problems.empty()) throw ConfigError(problems);
     return config;
 }
@@ -342,6 +357,7 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.stubs.paymentBalance = config.integer64("payment.stub_balance");
     s.stubs.smsSentPath = s.varDir + "/sms-sent.jsonl";
     s.stubsPort = config.integer("stubs.port");
+    s.paymentLeaseS = config.integer("payment.lease_s");
     s.feeProperty = config.integer64("fee.property");
     s.feeIncomeYear = config.integer64("fee.income_year");
     s.batchRows = config.integer("limits.batch_rows");

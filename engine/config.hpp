@@ -108,6 +108,7 @@ struct Settings {
     connectors::HttpClientSettings http;
     int stubsPort = 8091;
 
+    int paymentLeaseS = 60;  ///< payment.lease_s
     long long feeProperty = 250;
     long long feeIncomeYear = 250;
     int batchRows = 100000;

@@ -147,8 +147,13 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     dispatcherSettings.requestsTopic = settings_.topic("inquiry.requests");
     dispatcherSettings.paymentsTopic = settings_.topic("payments.records");
     dispatcherSettings.kafka = settings_.kafka;
+    dispatcherSettings.paymentLeaseMs = settings_.paymentLeaseS * 1000LL;
     parts_->dispatcher = std::make_unique<BatchDispatcher>(dispatcherSettings, *parts_->store, connectors.payment,
                                                            std::make_unique<connectors::RedisClient>(settings_.redis));
+    parts_->dispatcher->onRecoveredPaid([this](long long amount) {
+        parts_->metrics.paymentsCount().Increment();
+        parts_->metrics.paymentsAmount().Increment(static_cast<double>(amount));
+    });
 
     api::CreditorApiSettings apiSettings;
     apiSettings.spoolDir = settings_.varDir + "/spool";
@@ -156,6 +161,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     apiSettings.maxBytes = settings_.batchBytes;
     apiSettings.feeProperty = settings_.feeProperty;
     apiSettings.feeIncomeYear = settings_.feeIncomeYear;
+    apiSettings.paymentLeaseMs = settings_.paymentLeaseS * 1000LL;
     parts_->creditorApi =
         std::make_unique<api::CreditorApi>(apiSettings, *parts_->store, connectors.payment,
                                            [this](const std::string& batchId, long long amount, const std::string& id) {

@@ -16,8 +16,11 @@
 #include <Poco/Timezone.h>
 #include <Poco/UUIDGenerator.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "engine/api/auth.hpp"
 #include "engine/api/payment_json.hpp"
@@ -30,6 +33,15 @@
 
 namespace taxdesk::engine::api {
 namespace {
+
+/// Unix time in ms: payment leases are compared across engines (and hosts) in the store.
+long long epochMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+/// A request waits this long at most for another request's charge of the same payment (an HTTP thread is held).
+constexpr long long kMaxPaymentWaitMs = 15000;
 
 constexpr std::size_t kChunkRows = 2000;
 constexpr std::size_t kErrorsShown = 100;
@@ -328,12 +340,15 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
     if (key.empty() || key.size() > 128)
         throw HttpError(400, "bad_idempotency_key", "idempotency_key must be 1 to 128 characters");
 
-    if (const auto existing = store_.findPaymentByKey(key); !existing) {
+    if (const auto existing = store_.findPaymentByKey(who.creditorId, key); !existing) {
         if (batch->state != "awaiting_payment")
             throw HttpError(409, "not_awaiting_payment", "batch " + batch->batchId + " is " + batch->state);
         if (batch->feeTotal <= 0) throw HttpError(409, "nothing_to_pay", "batch " + batch->batchId + " has no fee");
     }
 
+    // This request's name while it holds the payment's lease (the one request talking to the provider about it).
+    const std::string owner = "R" + Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
+    const long long leaseMs = settings_.paymentLeaseMs;
     connectors::PaymentRecord pending;
     pending.paymentId = "P" + Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
     pending.idempotencyKey = key;
@@ -342,32 +357,43 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
     pending.amount = batch->feeTotal;
     pending.method = method;
     pending.card = cardId.size() > 4 ? std::string(cardId.size() - 4, '*') + cardId.substr(cardId.size() - 4) : cardId;
+    pending.cardHash = hashToken("card:" + cardId);
     pending.status = "pending";
+    pending.leaseOwner = owner;
+    pending.leaseUntilMs = epochMs() + leaseMs;
     connectors::PaymentIntent intent;
     try {
         intent = store_.beginPayment(pending);
     } catch (const connectors::IdempotencyConflict& error) {
-        // Either the key was used for another batch or amount, or the batch already has a live payment.
+        // The key was used for another batch, amount or card, or the batch already has a live payment: the message
+        // names the creditor's own data only (keys are per creditor).
         std::string message = error.what();
         if (message.rfind("store: ", 0) == 0) message.erase(0, 7);
         throw HttpError(409, "idempotency_conflict", message);
     }
     auto record = intent.payment;
-    if (record.status == "pending") {
-        // Charge with the same key: the provider never charges twice for it, so a retry after a lost answer is safe.
-        try {
-            const auto charge = payment_->charge(cardId, record.amount, key);
-            store_.completePayment(record.paymentId, "succeeded", charge.providerTxnId, "");
-            if (onPaid_) onPaid_(record.batchId, record.amount, request.requestId);
-        } catch (const connectors::InsufficientBalance& error) {
-            store_.completePayment(record.paymentId, "failed", "", "insufficient balance");
-        } catch (const connectors::ConnectorError& error) {
-            if (error.isRetryable())
-                throw HttpError(503, "payment_unavailable",
-                                "the EasyCard service did not answer; try again with the same idempotency_key");
-            store_.completePayment(record.paymentId, "failed", "", error.what());
+    // Exactly one request talks to the provider about a payment: the one that created it, or one that took it over
+    // after its holder gave up (the provider did not answer) or vanished (the lease ended). The others wait for the
+    // outcome, bounded by the lease, and answer with the same record.
+    bool mine = intent.created;
+    const auto waitUntil =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::min(leaseMs + 1000, kMaxPaymentWaitMs));
+    while (record.status == "pending") {
+        if (!mine && record.leaseUntilMs < epochMs())
+            mine = store_.claimPayment(record.paymentId, owner, epochMs(), leaseMs);
+        if (mine) {
+            chargeOnce(record, cardId, owner, request.requestId);
+        } else {
+            if (std::chrono::steady_clock::now() > waitUntil) {
+                HttpReply busy = errorReply(409, "payment_in_progress",
+                                            "another request with this idempotency_key is still being charged; try "
+                                            "again with the same idempotency_key");
+                busy.headers["Retry-After"] = "1";
+                return busy;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(25));
         }
-        record = *store_.findPaymentByKey(key);
+        record = store_.findPaymentByKey(who.creditorId, key).value();
     }
     if (record.status == "failed" && record.error == "insufficient balance")
         return errorReply(
@@ -375,6 +401,44 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
             "the card's balance does not cover NT$" + std::to_string(record.amount) + "; nothing was charged");
     if (record.status == "failed") return errorReply(402, "payment_failed", record.error);
     return jsonReply(intent.created ? 201 : 200, paymentJson(record));
+}
+
+void CreditorApi::chargeOnce(const connectors::PaymentRecord& record, const std::string& cardId,
+                             const std::string& owner, const std::string& requestId) {
+    // The provider's key is the ledger row's (provider_key), never the client's alone: another creditor's equal key
+    // is another payment. The provider never charges twice for it, so a retry after a lost answer is safe.
+    const auto succeeded = [&](const connectors::ChargeResult& charge) {
+        // Counted (and the dispatcher woken) once: by the call that moved the ledger, not by every request.
+        if (store_.completePayment(record.paymentId, "succeeded", charge.providerTxnId, "") && onPaid_)
+            onPaid_(record.batchId, record.amount, requestId);
+    };
+    try {
+        succeeded(payment_->charge(cardId, record.amount, record.providerKey));
+    } catch (const connectors::InsufficientBalance&) {
+        store_.completePayment(record.paymentId, "failed", "", "insufficient balance");
+    } catch (const connectors::ConnectorError& error) {
+        if (error.isRetryable()) {
+            store_.releasePayment(record.paymentId, owner);
+            throw HttpError(503, "payment_unavailable",
+                            "the EasyCard service did not answer; try again with the same idempotency_key");
+        }
+        // A refusal: never trusted to mean "not charged" while a charge under the key may exist.
+        std::optional<connectors::ChargeResult> charge;
+        try {
+            charge = payment_->findCharge(record.providerKey);
+        } catch (const connectors::ConnectorError&) {
+            store_.releasePayment(record.paymentId, owner);
+            throw HttpError(503, "payment_unavailable",
+                            "the EasyCard service did not answer; try again with the same idempotency_key");
+        }
+        if (charge) {
+            succeeded(*charge);
+        } else {
+            Poco::Logger::get("api").warning("payment %s refused by the provider: %s", record.paymentId,
+                                             std::string(error.what()));
+            store_.completePayment(record.paymentId, "failed", "", "the EasyCard service refused the charge");
+        }
+    }
 }
 
 HttpReply CreditorApi::list(HttpRequest& request) {
