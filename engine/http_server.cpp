@@ -139,12 +139,30 @@ class BufferedRequest final : public Poco::Net::HTTPServerRequest {
     std::istringstream stream_;
 };
 
-/// Does the request announce a body?
+/// Does the request announce a body? Without Content-Length or chunked coding a request has none (RFC 9112 6.3).
 bool hasBody(const Poco::Net::HTTPServerRequest& request) {
     if (request.getChunkedTransferEncoding()) return true;
-    if (request.hasContentLength()) return request.getContentLength64() > 0;
-    const auto& method = request.getMethod();
-    return method != "GET" && method != "HEAD" && method != "DELETE";
+    return request.hasContentLength() && request.getContentLength64() > 0;
+}
+
+/// After an answer that left the body unread (413, 404 on a POST): tell the client we are done sending, then read
+/// and drop what it is still sending, a bounded amount for a bounded time. Closing on unread bytes would reset the
+/// connection, and the client would see the reset instead of the answer.
+void drain(Poco::Net::StreamSocket& socket) {
+    try {
+        socket.shutdownSend();
+        const auto deadline = Clock::now() + std::chrono::seconds(2);
+        std::vector<char> buffer(64 * 1024);
+        std::size_t dropped = 0;
+        while (dropped < 16 * 1024 * 1024 && Clock::now() < deadline) {
+            socket.setReceiveTimeout(Poco::Timespan(0, 200 * 1000));
+            const int got = socket.receiveBytes(buffer.data(), static_cast<int>(buffer.size()));
+            if (got <= 0) break;
+            dropped += static_cast<std::size_t>(got);
+        }
+    } catch (const Poco::Exception&) {
+        // A timeout or a reset: the client has what we said, or is gone.
+    }
 }
 
 }  // namespace
@@ -195,7 +213,7 @@ class Router {
             } else if (found->route.streamsBody) {
                 reply = found->route.handler(req);
             } else {
-                std::string body = readBody(request);
+                std::string body = readBody(request);  // 413 and 408 leave bodyLeft set: the rest is drained
                 bodyLeft = false;
                 BufferedRequest buffered(request, std::move(body));
                 HttpRequest inMemory{buffered, req.method, req.path, req.params, req.query, requestId};
@@ -212,6 +230,7 @@ class Router {
         reply.headers["X-Request-Id"] = requestId;
         if (bodyLeft) response.setKeepAlive(false);
         send(response, reply);
+        if (bodyLeft && !reply.stream) drain(request.socket());
         // One line a request: no query string, no body (they may hold IDs), no token; IDs in the path masked.
         auto& log = Poco::Logger::get("http");
         if (log.information() && path != "/healthz" && path != "/readyz" && path != "/metrics" &&
@@ -289,7 +308,7 @@ class Router {
             return;
         }
         response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
-        response.send() << reply.body;
+        response.send() << reply.body << std::flush;  // out now, not when the response object goes: drain() follows
     }
 
     struct CompiledRoute {
