@@ -274,7 +274,7 @@ TEST_F(HttpHardeningTest, ACardIdThatIsAnObjectIs400AndNothingIsCharged) {
 
 TEST_F(HttpHardeningTest, ANumberWhereTheSmsApiWantsAStringIs400) {
     expectClientError(exchange(engine_->port(), post("/api/v1/sms/inbound", gateway_, "application/json",
-                                                     R"({"msisdn":912345678,"text":"1","gateway_msg_id":"g1"})")),
+                                                     R"({"msisdn":"0912345678","text":"1","gateway_msg_id":12345})")),
                       400, "bad_field");
 }
 
