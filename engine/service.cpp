@@ -141,6 +141,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     smsApiSettings.outboundTopic = sms.outboundTopic;
     smsApiSettings.outboundDeadLetter = sms.outboundDeadLetter;
     smsApiSettings.maxAttempts = settings_.smsMaxAttempts;
+    smsApiSettings.produceTimeoutMs = settings_.smsProduceTimeoutMs;
     parts_->smsApi = std::make_unique<api::SmsApi>(smsApiSettings, *parts_->store, settings_.kafka);
 
     DispatcherSettings dispatcherSettings;
@@ -230,8 +231,19 @@ void Service::start(std::function<void()> onFatal) {
     for (auto& route : staticPageRoutes()) routes.push_back(std::move(route));
     parts.dispatcher->start();
     parts.scheduler->start();
-    parts.http =
-        std::make_unique<HttpServer>(settings_.httpHost, settings_.httpPort, settings_.httpThreads, std::move(routes));
+    HttpServerSettings http;
+    http.host = settings_.httpHost;
+    http.port = settings_.httpPort;
+    http.threads = settings_.httpThreads;
+    http.maxBodyBytes = static_cast<std::size_t>(settings_.httpMaxBodyBytes);
+    http.headerTimeoutMs = settings_.httpHeaderTimeoutMs;
+    http.bodyTimeoutMs = settings_.httpBodyTimeoutMs;
+    http.readTimeoutMs = settings_.httpReadTimeoutMs;
+    http.keepAliveTimeoutMs = settings_.httpKeepAliveTimeoutMs;
+    http.keepAliveRequests = settings_.httpKeepAliveRequests;
+    http.maxConnectionsPerClient = settings_.httpMaxConnectionsPerClient;
+    http.maxQueued = settings_.httpMaxQueued;
+    parts.http = std::make_unique<HttpServer>(http, std::move(routes));
     Poco::Logger::get("serve").information("HTTP on %s:%d", settings_.httpHost, parts.http->port());
 }
 

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "engine/api/auth.hpp"
+#include "engine/api/json_body.hpp"
 #include "engine/api/payment_json.hpp"
 #include "engine/pages/pages.hpp"
 #include "jobs/common/json.hpp"
@@ -45,6 +46,8 @@ constexpr long long kMaxPaymentWaitMs = 15000;
 
 constexpr std::size_t kChunkRows = 2000;
 constexpr std::size_t kErrorsShown = 100;
+constexpr int kMaxParts = 100;             // of a multipart upload (Poco's default, said out loud)
+constexpr int kMaxFieldBytes = 64 * 1024;  // a form field other than the file
 
 std::string randomHex(std::size_t bytes) {
     Poco::RandomInputStream random;
@@ -139,9 +142,16 @@ int intParam(const HttpRequest& request, const std::string& name, int fallback, 
                     name + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
 }
 
+/// The URL the caller reached us by, for the links and the receipt's QR code. A Host header that is not a host name
+/// (and port) is a 400: it would otherwise be written into pages and QR codes (which cannot hold 8 KB).
 std::string baseUrl(const HttpRequest& request) {
     const std::string host = request.header("Host");
-    return "http://" + (host.empty() ? std::string("127.0.0.1") : host);
+    if (host.empty()) return "http://127.0.0.1";
+    if (host.size() > 261 ||
+        host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") !=
+            std::string::npos)
+        throw HttpError(400, "bad_host", "the Host header must be a host name or address with an optional port");
+    return "http://" + host;
 }
 
 }  // namespace
@@ -179,10 +189,15 @@ std::vector<Route> CreditorApi::routes() {
         return [this, method](HttpRequest& request) { return (this->*method)(request); };
     };
     return {
-        {"POST", "/api/v1/batches", bind(&CreditorApi::upload)},
+        {"POST", "/api/v1/batches", bind(&CreditorApi::upload), true},  // streams its body: limits.batch_bytes
         {"GET", "/api/v1/batches", bind(&CreditorApi::list)},
         {"GET", "/api/v1/batches/{id}", bind(&CreditorApi::status)},
-        {"POST", "/api/v1/batches/{id}/payment", bind(&CreditorApi::pay)},
+        {"POST", "/api/v1/batches/{id}/payment",
+         [this](HttpRequest& request) {
+             // `card_id` as an object must not be charged as a card: every field of the body is a string.
+             requireStringFields(request, {"method", "card_id", "idempotency_key"});
+             return pay(request);
+         }},
         {"GET", "/api/v1/batches/{id}/results", bind(&CreditorApi::results)},
         {"GET", "/api/v1/batches/{id}/receipt", bind(&CreditorApi::receipt)},
         {"GET", "/r/{token}", bind(&CreditorApi::publicProgress)},
@@ -199,6 +214,7 @@ connectors::BatchRecord CreditorApi::ownBatch(HttpRequest& request) {
 
 HttpReply CreditorApi::upload(HttpRequest& request) {
     const Principal who = authenticate(request, store_, {"creditor"});
+    const std::string base = baseUrl(request);
     std::optional<jobs::inquiry::Charset> declared;
     if (const std::string charset = request.queryValue("charset"); !charset.empty()) {
         declared = jobs::inquiry::parseCharset(charset);
@@ -221,7 +237,16 @@ HttpReply CreditorApi::upload(HttpRequest& request) {
         if (type.rfind("multipart/form-data", 0) == 0) {
             SpoolPartHandler handler(out, settings_.maxBytes);
             Poco::Net::HTMLForm form;
-            form.load(request.raw, request.raw.stream(), handler);
+            form.setFieldLimit(kMaxParts);
+            form.setValueLengthLimit(kMaxFieldBytes);
+            try {
+                form.load(request.raw, request.raw.stream(), handler);
+            } catch (const Poco::Exception& error) {
+                // No boundary, a wrong one, too many parts, a field too long: the client's form, not our fault.
+                throw HttpError(400, "bad_multipart",
+                                "the multipart/form-data body cannot be read (one field 'file', at most " +
+                                    std::to_string(kMaxParts) + " parts): " + error.message());
+            }
             if (!handler.found()) throw HttpError(400, "missing_file", "the multipart field 'file' is missing");
             filename = handler.filename();
         } else if (type.rfind("text/csv", 0) == 0 || type.rfind("application/csv", 0) == 0 ||
@@ -298,10 +323,10 @@ HttpReply CreditorApi::upload(HttpRequest& request) {
     errors.push_back(']');
     if (totals.accepted == 0) store_.setBatchState(batch.batchId, "awaiting_payment", "completed", "");
     const auto stored = store_.findBatch(batch.batchId);
-    Poco::Logger::get("api").information("batch %s uploaded by creditor %s: %d rows, %d accepted, NT$%Ld",
-                                         batch.batchId, who.creditorId, totals.rows, totals.accepted, totals.feeTotal);
+    // The fee as text: Poco's %Ld wants a Poco::Int64 (a long here), and the long long printed "NT$[ERRFMT]".
+    Poco::Logger::get("api").information("batch %s uploaded by creditor %s: %d rows, %d accepted, NT$%s", batch.batchId,
+                                         who.creditorId, totals.rows, totals.accepted, std::to_string(totals.feeTotal));
 
-    const std::string base = baseUrl(request);
     std::string body;
     jobs::json::ObjectWriter(body)
         .field("batch_id", batch.batchId)
