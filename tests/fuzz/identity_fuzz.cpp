@@ -2,7 +2,8 @@
 // changes an ID's class on a second pass; classify() agrees with the isValid… functions and classifyIn() only ever
 // takes validity away (old-format resident certificates after 2030); mask() never shows a whole value of three or
 // more characters, and for a 10- or 8-character ID keeps exactly the documented ends; trimSpaces() returns a part of
-// its input; foldFullWidth() is idempotent; valid UTF-8 stays valid through every function.
+// its input; foldFullWidth() is idempotent; valid UTF-8 stays valid through every function; maskIdsIn() leaves no
+// whole person's ID in free text, and masking again changes nothing.
 #include <string>
 #include <string_view>
 
@@ -45,6 +46,20 @@ void checkMask(std::string_view value) {
         FUZZ_CHECK(masked == std::string(value.substr(0, 2)) + "****" + std::string(value.substr(6)),
                    "a business number keeps its first two and last two digits");
     }
+}
+
+/// maskIdsIn() leaves no whole person's ID (national ID or resident certificate, any case) in free text.
+void checkMaskIdsIn(std::string_view text) {
+    const std::string masked = id::maskIdsIn(text);
+    for (std::size_t i = 0; i + 10 <= masked.size(); ++i) {
+        std::string window = masked.substr(i, 10);
+        for (char& c : window)
+            if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+        const id::IdKind kind = id::classify(window);
+        FUZZ_CHECK(kind != id::IdKind::nationalId && kind != id::IdKind::residentCertificate,
+                   "maskIdsIn() leaves no whole ID");
+    }
+    FUZZ_CHECK(id::maskIdsIn(masked) == masked, "maskIdsIn() is idempotent");
 }
 
 }  // namespace
@@ -93,5 +108,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     checkMask(input);
     checkMask(normalized);
+    checkMaskIdsIn(input);
     return 0;
 }
