@@ -9,7 +9,21 @@ namespace taxdesk::jobs::json {
 
 void appendString(std::string& out, std::string_view text) {
     out.push_back('"');
-    for (const char c : text) {
+    for (std::size_t pos = 0; pos < text.size();) {
+        const char c = text[pos];
+        if (static_cast<unsigned char>(c) >= 0x80) {
+            // JSON is UTF-8: a byte that does not decode (a path or a message echoing a client's bytes) would make
+            // the whole document unreadable, so it is written as U+FFFD instead.
+            const std::size_t start = pos;
+            if (utf8::decodeAt(text, pos)) {
+                out.append(text.substr(start, pos - start));
+            } else {
+                out += "\xEF\xBF\xBD";  // U+FFFD
+                pos = start + 1;
+            }
+            continue;
+        }
+        ++pos;
         switch (c) {
             case '"':
                 out += "\\\"";
@@ -214,10 +228,15 @@ class Reader {
                     out.push_back('\t');
                     break;
                 case 'u': {
+                    // A surrogate is only half a character: a high one must be followed by a low one, or the string
+                    // would turn into bytes that are not UTF-8.
                     std::uint32_t cp = hex4();
-                    if (cp >= 0xD800 && cp < 0xDC00 && text_.substr(pos_, 2) == "\\u") {
+                    if (cp >= 0xDC00 && cp <= 0xDFFF) fail("unpaired surrogate in \\u escape");
+                    if (cp >= 0xD800 && cp < 0xDC00) {
+                        if (text_.substr(pos_, 2) != "\\u") fail("unpaired surrogate in \\u escape");
                         pos_ += 2;
                         const std::uint32_t low = hex4();
+                        if (low < 0xDC00 || low > 0xDFFF) fail("unpaired surrogate in \\u escape");
                         cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
                     }
                     utf8::append(out, cp);

@@ -12,12 +12,13 @@
 namespace taxdesk::jobs::json {
 
 /// Appends `text` as a JSON string literal (with quotes) to `out`. `text` is UTF-8 and copied as is, but for the
-/// characters JSON requires escaped.
+/// characters JSON requires escaped; a byte that is not part of valid UTF-8 is written as U+FFFD (EF BF BD), so
+/// that the output is always valid JSON.
 void appendString(std::string& out, std::string_view text);
 
 /// Builds one JSON object by appending fields. Not a general writer: values are strings, integers, raw JSON.
 class ObjectWriter {
-public:
+  public:
     explicit ObjectWriter(std::string& out) : out_(out) { out_.push_back('{'); }
     ObjectWriter& field(std::string_view name, std::string_view value);
     ObjectWriter& field(std::string_view name, const char* value) { return field(name, std::string_view(value)); }
@@ -27,14 +28,14 @@ public:
     ObjectWriter& raw(std::string_view name, std::string_view json);
     void close() { out_.push_back('}'); }
 
-private:
+  private:
     void key(std::string_view name);
     std::string& out_;
     bool first_ = true;
 };
 
 class ParseError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -51,7 +52,8 @@ struct Field {
     Value value;
 };
 
-/// Parses one JSON object whose values are scalars or arrays of scalars. Throws ParseError with the byte offset.
+/// Parses one JSON object whose values are scalars or arrays of scalars. Throws ParseError with the byte offset,
+/// also for a `\u` escape of an unpaired surrogate (it would decode to bytes that are not UTF-8).
 std::vector<Field> parseFlatObject(std::string_view text);
 
 }  // namespace taxdesk::jobs::json

@@ -15,7 +15,9 @@ namespace {
 
 constexpr int kRocEpoch = 1911;  // ROC year 1 is 1912: a year below 1911 is an ROC year
 
-int toGregorian(int year) { return year < kRocEpoch ? year + kRocEpoch : year; }
+int toGregorian(int year) {
+    return year < kRocEpoch ? year + kRocEpoch : year;
+}
 
 const std::string& asString(const json::Value& value, std::string_view field) {
     if (value.isArray || !std::holds_alternative<std::string>(value.scalar))
@@ -95,6 +97,13 @@ T required(const Poco::JSON::Object::Ptr& object, const std::string& field) {
     } catch (const Poco::Exception&) {
         throw DecodeError("field '" + field + "' has the wrong type");
     }
+}
+
+/// The i-th item of an array of records, which must be an object (Poco gives a null pointer for anything else).
+Poco::JSON::Object::Ptr itemObject(const Poco::JSON::Array::Ptr& array, std::size_t i, const std::string& field) {
+    const auto item = array->getObject(static_cast<unsigned>(i));
+    if (!item) throw DecodeError("field '" + field + "' must be an array of objects");
+    return item;
 }
 
 }  // namespace
@@ -190,10 +199,10 @@ InquiryResult decodeResult(std::string_view text) {
     const auto status = parseResultStatus(required<std::string>(object, "status"));
     if (!status) throw DecodeError("field 'status' is not a known status");
     result.status = *status;
-    if (object->has("reason")) result.reason = object->getValue<std::string>("reason");
+    if (object->has("reason")) result.reason = required<std::string>(object, "reason");
     if (const auto income = object->getArray("income")) {
         for (std::size_t i = 0; i < income->size(); ++i) {
-            const auto item = income->getObject(static_cast<unsigned>(i));
+            const auto item = itemObject(income, i, "income");
             result.income.push_back({required<int>(item, "year"), required<std::string>(item, "payer_id"),
                                      required<std::string>(item, "payer_name"),
                                      required<std::string>(item, "income_type"), required<long long>(item, "amount")});
@@ -201,7 +210,7 @@ InquiryResult decodeResult(std::string_view text) {
     }
     if (const auto property = object->getArray("property")) {
         for (std::size_t i = 0; i < property->size(); ++i) {
-            const auto item = property->getObject(static_cast<unsigned>(i));
+            const auto item = itemObject(property, i, "property");
             result.property.push_back({required<std::string>(item, "kind"), required<std::string>(item, "description"),
                                        required<std::string>(item, "location"), required<long long>(item, "value")});
         }

@@ -10,7 +10,7 @@ namespace taxdesk::jobs::inquiry {
 
 /// The message could not be read as the contract says. Not retryable: the same bytes fail again.
 class DecodeError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -21,6 +21,7 @@ InquiryRequest decodeRequest(std::string_view json);
 std::string encodeRequest(const InquiryRequest& request);
 
 std::string encodeResult(const InquiryResult& result);
+/// Parses what encodeResult() writes. Throws DecodeError naming the field at fault, and only DecodeError.
 InquiryResult decodeResult(std::string_view json);
 
 }  // namespace taxdesk::jobs::inquiry

@@ -4,6 +4,7 @@
 
 TD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TD_BUILD=${TD_BUILD:-$TD_ROOT/build}
+TD_BUILD_FUZZ=${TD_BUILD_FUZZ:-$TD_ROOT/build-fuzz}
 TD_PIDS=()
 
 td_log() { printf '\033[1m[taxdesk]\033[0m %s\n' "$*" >&2; }
@@ -39,6 +40,17 @@ td_build() {
   fi
   td_log "building ${*:-everything} ($jobs jobs)"
   ninja -C "$TD_BUILD" -j "$jobs" "$@"
+}
+
+# td_build_fuzz: configures (with clang) and builds the fuzzers of tests/fuzz in $TD_BUILD_FUZZ, each registered with
+# ctest (label fuzz) to run for TAXDESK_FUZZ_SECONDS (default 20) seconds.
+td_build_fuzz() {
+  local jobs
+  jobs=$(nproc 2>/dev/null || echo 2)
+  cmake -S "$TD_ROOT/tests/fuzz" -B "$TD_BUILD_FUZZ" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
+    -DTAXDESK_FUZZ_SECONDS="${TAXDESK_FUZZ_SECONDS:-20}" >/dev/null
+  td_log "building the fuzzers ($jobs jobs)"
+  ninja -C "$TD_BUILD_FUZZ" -j "$jobs"
 }
 
 # td_free_port: a TCP port on 127.0.0.1 that nothing listens on.

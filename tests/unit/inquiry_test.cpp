@@ -253,6 +253,33 @@ TEST(InquiryCodec, ResultRoundTripsWithRecordsAndEscapes) {
     EXPECT_EQ(decodeResult(json), result);
 }
 
+// Found by tests/fuzz/json_fuzz: a null reason and records that are not objects escaped as Poco exceptions
+// (InvalidAccessException, NullPointerException), which the pipeline does not know to be permanent.
+TEST(InquiryCodec, ResultOfTheWrongShapeIsADecodeError) {
+    const std::string head = R"({"batch_id":"B1","row":1,"debtor_id":"A123456789","status":"found",)";
+    const struct {
+        std::string tail;
+        std::string says;
+    } cases[] = {
+        {R"("reason":null})", "'reason'"},
+        {R"("income":[1]})", "'income'"},
+        {R"("income":[{"year":2024,"payer_id":"22099131","payer_name":"p","income_type":"9A","amount":1},null]})",
+         "'income'"},
+        {R"("property":["house"]})", "'property'"},
+        {R"("income":[{"year":"x","payer_id":"22099131","payer_name":"p","income_type":"9A","amount":1}]})", "'year'"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.tail);
+        try {
+            (void)decodeResult(head + c.tail);
+            ADD_FAILURE() << "decoded";
+        } catch (const DecodeError& error) {
+            EXPECT_NE(std::string(error.what()).find(c.says), std::string::npos) << error.what();
+        }
+    }
+    EXPECT_EQ(decodeResult(head + R"("reason":"r"})").reason, "r");
+}
+
 TEST(FlatJson, ParsesScalarsArraysAndEscapes) {
     const auto fields = taxdesk::jobs::json::parseFlatObject(
         R"( {"a":"x\"y\u00e9\ud83d\ude00","b":-1.5e2,"c":[1,"2",null],"d":true} )");
@@ -264,4 +291,34 @@ TEST(FlatJson, ParsesScalarsArraysAndEscapes) {
     EXPECT_TRUE(std::get<bool>(fields[3].value.scalar));
     EXPECT_THROW(taxdesk::jobs::json::parseFlatObject(R"({"a":{"nested":1}})"), taxdesk::jobs::json::ParseError);
     EXPECT_THROW(taxdesk::jobs::json::parseFlatObject(R"({"a":1} x)"), taxdesk::jobs::json::ParseError);
+}
+
+// Found by tests/fuzz/json_fuzz: an unpaired surrogate escape decoded to bytes that are not UTF-8 (a lone low one
+// was written as the three bytes ED B8 80; a high one before another escape swallowed it and wrapped around).
+TEST(FlatJson, RefusesUnpairedSurrogateEscapes) {
+    using taxdesk::jobs::json::ParseError;
+    using taxdesk::jobs::json::parseFlatObject;
+    EXPECT_THROW(parseFlatObject(R"({"a":"\ude00"})"), ParseError);
+    EXPECT_THROW(parseFlatObject(R"({"a":"\ud83d"})"), ParseError);
+    EXPECT_THROW(parseFlatObject(R"({"a":"\ud83dx"})"), ParseError);
+    EXPECT_THROW(parseFlatObject(R"({"a":"\ud83d\u0041"})"), ParseError);
+    EXPECT_THROW(parseFlatObject(R"({"\udfff":1})"), ParseError);
+    // U+1F600 (F0 9F 98 80) and the last character, U+10FFFF (F4 8F BF BF), still read.
+    EXPECT_EQ(std::get<std::string>(parseFlatObject(R"({"a":"\uD83D\uDE00\udbff\udfff"})")[0].value.scalar),
+              "\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf");
+}
+
+// Found by tests/fuzz/route_fuzz: an error reply echoing a path with a byte that is not UTF-8 was not JSON.
+TEST(FlatJson, WriterReplacesBytesThatAreNotUtf8) {
+    std::string out;
+    taxdesk::jobs::json::appendString(out,
+                                      "a\x8d"
+                                      "b\xe7\x8e\"\xc3\xa9\xed\xa0\x80");
+    // 0x8D alone, a cut-short 王 (E7 8E), then é kept, then an encoded surrogate (ED A0 80): one U+FFFD per byte.
+    const std::string replacement = "\xef\xbf\xbd";
+    EXPECT_EQ(out, "\"a" + replacement + "b" + replacement + replacement + "\\\"\xc3\xa9" + replacement + replacement +
+                       replacement + "\"");
+    EXPECT_EQ(
+        std::get<std::string>(taxdesk::jobs::json::parseFlatObject("{\"k\":" + out + "}")[0].value.scalar),
+        "a" + replacement + "b" + replacement + replacement + "\"\xc3\xa9" + replacement + replacement + replacement);
 }
