@@ -26,8 +26,10 @@ constexpr const char* kCollected = "collected";
 constexpr const char* kExpired = "expired";
 constexpr const char* kQueued = "queued";
 
-constexpr std::array<std::string_view, 9> kOutcomes = {
-    "alert", "resent", "help", "invalid_id", "identity_failed", "locked", "limit", "unknown_service", "malformed"};
+// unavailable: Redis or a connector was away, the citizen was told to try again later (jobs::sms::unavailableText).
+constexpr std::array<std::string_view, 10> kOutcomes = {"alert",           "resent",   "help",  "invalid_id",
+                                                        "identity_failed", "locked",   "limit", "unavailable",
+                                                        "unknown_service", "malformed"};
 constexpr std::array<std::string_view, 3> kPickupStates = {kOpen, kCollected, kExpired};
 constexpr std::array<std::string_view, 3> kKinds = {"pickup_alert", "reminder", "reply"};
 constexpr std::array<std::string_view, 5> kNotificationStatuses = {kQueued, "sent", "delivered", "failed", "dead"};

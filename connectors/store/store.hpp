@@ -24,11 +24,17 @@ struct StoreSettings {
     int poolSize = 8;        ///< sessions at most; a call waits up to 30 s for a free one
 };
 
-/// The store cannot be reached or a statement failed for a reason that may pass (locked, connection lost).
-class StoreError : public TransientError {
+/// A statement failed. Retryable (the default) when the reason may pass: the store cannot be reached, is locked or
+/// busy, the connection was lost. Not retryable when the same statement would fail again: a constraint violation
+/// (unique, check, not null, foreign key) or a value the column refuses (isPermanentStoreFailure).
+class StoreError : public ConnectorError {
   public:
-    explicit StoreError(const std::string& what) : TransientError("store: " + what) {}
+    explicit StoreError(const std::string& what, bool retryable = true) : ConnectorError("store: " + what, retryable) {}
 };
+
+/// True when a backend's error text (SQLite's or PostgreSQL's) says the statement itself is refused, so that trying it
+/// again cannot help: a constraint violation or a value of the wrong type or form.
+bool isPermanentStoreFailure(std::string_view backendMessage);
 
 /// One inquiry result as the store keeps it; `payload` is its JSON form (SPEC 3.3).
 struct StoredResult {
