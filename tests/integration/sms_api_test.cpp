@@ -433,3 +433,37 @@ TEST_F(SmsApiTest, BadInboundRequestsNameWhatIsWrong) {
 }
 
 }  // namespace
+
+// Issue 9, finding 12: with Redis away the engine used to exit at the first application (an outcome the store did
+// not know stopped the pipeline). Now every application gets "try later" and the engine stays up.
+TEST(SmsWithoutRedisTest, ApplicationsGetTryLaterAndTheEngineStaysUp) {
+    ServeProcess engine({"redis.port=1"}, false);  // nobody listens on port 1
+    const std::string gateway = engine.createToken("gateway");
+    const auto id = taxdesk::connectors::Population(kSeed).nationalIdAt(500000 + 6);
+    const auto last4 = taxdesk::connectors::Population(kSeed).nhiCardNumber(id).substr(8);
+    const std::string from = "0987" + std::to_string(100000 + ::getpid() % 900000);
+    for (int i = 1; i <= 2; ++i) {
+        const std::string body = R"({"msisdn":")" + from + R"(","text":"1 )" + id + " " + last4 +
+                                 R"(","gateway_msg_id":"noredis-)" + engine.prefix() + std::to_string(i) + R"("})";
+        ASSERT_EQ(engine.request("POST", "/api/v1/sms/inbound", gateway, body, "application/json").status, 202);
+    }
+    std::vector<std::string> texts;
+    taxdesk::testing::eventually(
+        [&] {
+            texts.clear();
+            std::ifstream in(engine.varDir() + "/sms-sent.jsonl");
+            for (std::string line; std::getline(in, line);) {
+                const auto object = json(line);
+                if (object->getValue<std::string>("msisdn") == from)
+                    texts.push_back(object->getValue<std::string>("text"));
+            }
+            return texts.size() >= 2;
+        },
+        std::chrono::seconds(30));
+    ASSERT_EQ(texts.size(), 2u) << "one reply for each application";
+    for (const auto& text : texts)
+        EXPECT_NE(text.find("系統忙碌，暫時無法受理，請稍後再試"), std::string::npos) << text;
+    EXPECT_EQ(engine.request("GET", "/healthz").status, 200) << "the engine is still up";
+    const auto ready = engine.request("GET", "/readyz");
+    EXPECT_EQ(ready.body.find("pipeline stopped"), std::string::npos) << ready.body;
+}
