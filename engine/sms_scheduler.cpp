@@ -19,7 +19,11 @@ namespace taxdesk::engine {
 SmsScheduler::SmsScheduler(SchedulerSettings settings, connectors::Store& store)
     : settings_(std::move(settings)), store_(store) {
     owner_ = Poco::Environment::nodeName() + "-" + std::to_string(Poco::Process::id());
-    producer_ = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
+    // rd_kafka_flush() succeeds once every message is reported, delivered or not: only the reports tell.
+    producer_ = std::make_unique<connectors::kafka::Producer>(settings_.kafka,
+                                                              [this](const connectors::kafka::DeliveryReport& report) {
+                                                                  if (!report.ok) ++failedDeliveries_;
+                                                              });
 }
 
 SmsScheduler::~SmsScheduler() {
@@ -61,9 +65,15 @@ int SmsScheduler::runOnce(std::int64_t nowUnix) {
         reminder.text = jobs::sms::reminderText(*service, pickup.office, {jobs::sms::taipeiDate(pickup.deadlineAt), 18},
                                                 pickup.code);
         store_.insertNotification(reminder);
+        failedDeliveries_ = 0;
         producer_->produce(settings_.outboundTopic, reminder.msisdn, notificationJson(reminder));
-        // Marked only once the broker has it: a crash in between sends it again, under the same id (sent once).
-        if (!producer_->flush(10000)) break;
+        // Marked only once the broker acknowledged it: a crash or a failed delivery in between sends it again once
+        // the lease ends, under the same id (sent once).
+        if (!producer_->flush(10000) || failedDeliveries_.load() > 0) {
+            Poco::Logger::get("scheduler")
+                .warning("reminder %s not delivered to the broker; tried again later", reminder.notificationId);
+            break;
+        }
         store_.markReminded(pickup.pickupId,
                             Poco::DateTimeFormatter::format(Poco::Timestamp(), Poco::DateTimeFormat::ISO8601_FORMAT));
         ++sent;

@@ -36,6 +36,7 @@ class SmsScheduler {
     connectors::Store& store_;
     std::string owner_;
     std::unique_ptr<connectors::kafka::Producer> producer_;
+    std::atomic<int> failedDeliveries_{0};  // failed delivery reports since the last produce
     std::atomic<bool> stopping_{false};
     std::thread thread_;
 };

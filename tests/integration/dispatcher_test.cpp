@@ -2,10 +2,13 @@
 // inquiry.requests within the window, the payments outbox is published once, and a lease keeps a second engine away.
 #include <gtest/gtest.h>
 
+#include <ctime>
+
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/batch_dispatcher.hpp"
+#include "engine/sms_scheduler.hpp"
 #include "fixtures/kafka_helpers.hpp"
 #include "fixtures/test_env.hpp"
 
@@ -134,4 +137,66 @@ TEST_F(DispatcherTest, ALeaseKeepsASecondEngineFromSendingTheSameBatch) {
     second.runOnce();
     const auto sent = td_testing::readRecords(settings_.requestsTopic, 10, std::chrono::seconds(8));
     EXPECT_EQ(sent.size(), 5u) << "each row sent by one engine";
+}
+
+// Issue 9, finding 9: rd_kafka_flush() succeeds when every message was reported, delivered or not. Nothing may be
+// marked published on a failed delivery: here the broker is a port nobody listens on, so every delivery times out.
+TEST_F(DispatcherTest, NothingIsMarkedPublishedWhenTheDeliveryFailed) {
+    const auto batch = makeBatch(3);
+    const auto payment = pendingPayment(batch, "key-" + prefix_);
+    store_->completePayment(payment.paymentId, "succeeded", "EC-TXN", "");
+    auto unreachable = settings_;
+    unreachable.kafka.bootstrap = "127.0.0.1:1";
+    unreachable.kafka.rdkafka["message.timeout.ms"] = "300";
+    {
+        engine::BatchDispatcher dispatcher(unreachable, *store_, payment_);
+        dispatcher.runOnce();
+    }
+    ASSERT_EQ(store_->unpublishedPayments(10).size(), 1u) << "the payment is still in the outbox";
+    EXPECT_EQ(store_->findBatch(batch)->state, "queued") << "no row was delivered";
+
+    // With the broker there, the next round delivers both.
+    engine::BatchDispatcher dispatcher(settings_, *store_, payment_);
+    dispatcher.runOnce();
+    EXPECT_TRUE(store_->unpublishedPayments(10).empty());
+    EXPECT_EQ(store_->findBatch(batch)->state, "processing");
+    EXPECT_EQ(td_testing::readRecords(settings_.requestsTopic, 3, std::chrono::seconds(8)).size(), 3u);
+}
+
+TEST_F(DispatcherTest, AReminderIsNotMarkedSentWhenItsDeliveryFailed) {
+    const long long now = std::time(nullptr);
+    connectors::PickupRecord pickup;
+    pickup.pickupId = "p-" + prefix_;
+    pickup.code = "123456";
+    pickup.applicantId = "A123456789";
+    pickup.msisdn = "0912345678";
+    pickup.service = 1;
+    pickup.office = "信義分局";
+    pickup.deadlineAt = now + 3600;
+    pickup.remindAt = now - 60;
+    connectors::InboundRecord inbound{"g-" + prefix_, "0912345678", "", "alert", "", ""};
+    connectors::NotificationRecord reply;
+    reply.notificationId = "n-" + prefix_;
+    reply.msisdn = "0912345678";
+    reply.kind = "pickup_alert";
+    reply.text = "alert";
+    store_->recordSmsOutcome(inbound, pickup, reply);
+
+    engine::SchedulerSettings unreachable;
+    unreachable.outboundTopic = prefix_ + "notifications.outbound";
+    unreachable.kafka.bootstrap = "127.0.0.1:1";
+    unreachable.kafka.rdkafka["message.timeout.ms"] = "300";
+    unreachable.leaseSeconds = 1;
+    {
+        engine::SmsScheduler scheduler(unreachable, *store_);
+        EXPECT_EQ(scheduler.runOnce(now), 0) << "not delivered, not counted";
+    }
+    // Not marked reminded: once the lease has ended the reminder is due again, and goes out with the broker there.
+    auto working = unreachable;
+    working.kafka = settings_.kafka;
+    engine::SmsScheduler scheduler(working, *store_);
+    EXPECT_EQ(scheduler.runOnce(now + 5), 1);
+    const auto sent = td_testing::readRecords(working.outboundTopic, 1, std::chrono::seconds(8));
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_NE(sent[0].value.find("\"notification_id\":\"r-p-" + prefix_ + "\""), std::string::npos) << sent[0].value;
 }
