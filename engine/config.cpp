@@ -134,6 +134,7 @@ const std::vector<KeySpec>& configSchema() {
         {"sms.offices_file", KeyType::string, "", 0, 0, "", false, "district → office table; empty: the embedded config/offices.properties"},
         {"sms.holidays_file", KeyType::string, "", 0, 0, "", false, "holidays (YYYY-MM-DD a line; `YYYY-MM-DD workday` for a make-up working Saturday); empty: the embedded config/holidays.txt"},
         {"sms.scheduler_interval_s", KeyType::integer, "30", 1, 3600, "", false, "how often reminders and expiry are looked for"},
+        {"sms.requeue_after_s", KeyType::integer, "60", 1, 86400, "", false, "a notification still queued this long after it was stored (its produce failed, or the broker lost it) is produced again by the scheduler"},
     };
     // clang-format on
     return schema;
@@ -353,6 +354,7 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.smsOfficesFile = config.string("sms.offices_file");
     s.smsHolidaysFile = config.string("sms.holidays_file");
     s.smsSchedulerIntervalS = config.integer("sms.scheduler_interval_s");
+    s.smsRequeueAfterS = config.integer("sms.requeue_after_s");
     return s;
 }
 

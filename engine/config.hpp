@@ -120,6 +120,7 @@ struct Settings {
     std::string smsOfficesFile;
     std::string smsHolidaysFile;
     int smsSchedulerIntervalS = 30;
+    int smsRequeueAfterS = 60;
 
     /// The topic name with the configured prefix.
     [[nodiscard]] std::string topic(const std::string& name) const { return topicPrefix + name; }

@@ -79,9 +79,29 @@ int SmsScheduler::runOnce(std::int64_t nowUnix) {
         ++sent;
     }
     const int expired = store_.expireDue(nowUnix);
+    requeueStale(nowUnix);
     if (sent || expired)
         Poco::Logger::get("scheduler").information("%d reminders sent, %d pickups expired", sent, expired);
     return sent;
+}
+
+int SmsScheduler::requeueStale(std::int64_t nowUnix) {
+    auto iso = [](std::int64_t unix) {
+        return Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(unix), "%Y-%m-%dT%H:%M:%S.%iZ");
+    };
+    const auto stale = store_.claimStaleQueued(iso(nowUnix - settings_.requeueAfterSeconds), iso(nowUnix), 200);
+    if (stale.empty()) return 0;
+    failedDeliveries_ = 0;
+    for (const auto& notification : stale)
+        producer_->produce(settings_.outboundTopic, notification.msisdn, notificationJson(notification));
+    // Claimed for requeueAfterSeconds: should this fail too, the next sweep after that tries again.
+    if (!producer_->flush(10000) || failedDeliveries_.load() > 0) {
+        Poco::Logger::get("scheduler")
+            .warning("%z notifications stuck in queued could not be produced again; retried later", stale.size());
+        return 0;
+    }
+    Poco::Logger::get("scheduler").information("%z notifications stuck in queued produced again", stale.size());
+    return static_cast<int>(stale.size());
 }
 
 }  // namespace taxdesk::engine

@@ -450,6 +450,47 @@ void Store::markNotificationStatus(const std::string& notificationId, const std:
     });
 }
 
+void Store::failAndRetryNotification(const std::string& failedId, const std::string& error,
+                                     const NotificationRecord& retry) {
+    requireField(failedId, "failedId", "failAndRetryNotification");
+    const std::string stamp = detail::utcNow();
+    const NotificationRecord row = completeNotification(retry, stamp, "failAndRetryNotification");
+    const std::string update =
+        sql("UPDATE notifications SET status = 'failed', error = ?, updated_at = ? WHERE notification_id = ?");
+    const std::string insert = sql(kInsertNotification);
+    withSession("failing a notification and queueing its retry", [&](Poco::Data::Session& session) {
+        Poco::Data::Transaction transaction(session);  // both or neither
+        Poco::Data::Statement failed(session);
+        failed << update, bind(error), bind(stamp), bind(failedId);
+        failed.execute();
+        insertNotificationRow(session, insert, row);
+        transaction.commit();
+    });
+}
+
+std::vector<NotificationRecord> Store::claimStaleQueued(const std::string& olderThanIso,
+                                                        const std::string& claimedAtIso, int limit) {
+    if (limit <= 0) return {};
+    const std::string selectStale =
+        sql("SELECT " + std::string(kNotificationColumns) +
+            " FROM notifications WHERE status = 'queued' AND updated_at < ? ORDER BY updated_at, notification_id"
+            " LIMIT ?");
+    const std::string claim = sql(
+        "UPDATE notifications SET updated_at = ? WHERE notification_id = ? AND status = 'queued' AND updated_at = ?");
+    return withSession("claiming notifications stuck in queued", [&](Poco::Data::Session& session) {
+        std::vector<NotificationRecord> claimed;
+        for (auto& notification : select<NotificationColumns>(session, selectStale, olderThanIso, limit)) {
+            const std::string stamp = claimedAtIso.empty() ? detail::utcNow() : claimedAtIso;
+            Poco::Data::Statement update(session);
+            update << claim, bind(stamp), bind(notification.notificationId), bind(notification.updatedAt);
+            if (update.execute() == 0) continue;  // another engine claimed it, or it was sent meanwhile
+            notification.updatedAt = stamp;
+            claimed.push_back(std::move(notification));
+        }
+        return claimed;
+    });
+}
+
 std::optional<NotificationRecord> Store::findNotification(const std::string& notificationId) {
     const std::string statement =
         sql("SELECT " + std::string(kNotificationColumns) + " FROM notifications WHERE notification_id = ?");

@@ -395,6 +395,18 @@ class Store {
     /// a delivery report's, or dead after the last attempt. Unknown ids are ignored.
     void markNotificationStatus(const std::string& notificationId, const std::string& status,
                                 const std::string& error = "");
+    /// A failed delivery and the retry it causes, in ONE transaction (the outbox): `failedId` gets status failed and
+    /// `error`, and `retry` is stored as insertNotification() would (queued; a second call with the same retry id keeps
+    /// the first). A sweeper (claimStaleQueued) sends the retry should producing it fail. std::invalid_argument for an
+    /// empty failedId or an incomplete retry; StoreError.
+    void failAndRetryNotification(const std::string& failedId, const std::string& error,
+                                  const NotificationRecord& retry);
+    /// Notifications still queued and last touched before `olderThanIso` (ISO 8601 UTC, as the store writes them),
+    /// oldest first, at most `limit`: each is claimed by a conditional update of its updated_at (to claimedAtIso, the
+    /// sweeper's now; empty: now), so that of several engines sweeping at once exactly one gets it, and it is not stale
+    /// again until as long has passed. Returned as claimed.
+    std::vector<NotificationRecord> claimStaleQueued(const std::string& olderThanIso, const std::string& claimedAtIso,
+                                                     int limit);
     std::optional<NotificationRecord> findNotification(const std::string& notificationId);
     /// The notification whose last send had this gateway message id (a delivery report's); the newest if several.
     std::optional<NotificationRecord> findNotificationByGatewayMsgId(const std::string& gatewayMsgId);

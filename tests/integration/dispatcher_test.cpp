@@ -200,3 +200,39 @@ TEST_F(DispatcherTest, AReminderIsNotMarkedSentWhenItsDeliveryFailed) {
     ASSERT_EQ(sent.size(), 1u);
     EXPECT_NE(sent[0].value.find("\"notification_id\":\"r-p-" + prefix_ + "\""), std::string::npos) << sent[0].value;
 }
+
+// Issue 9, finding 8: a delivery report's retry is stored with the status change (the outbox); when producing it
+// failed (the broker away), the scheduler's sweep produces it, once across engines.
+TEST_F(DispatcherTest, ARetryWhoseProduceFailedIsSentByTheSweep) {
+    connectors::NotificationRecord first;
+    first.notificationId = "n-" + prefix_;
+    first.msisdn = "0912345678";
+    first.kind = "pickup_alert";
+    first.text = "alert";
+    store_->insertNotification(first);
+    store_->markNotificationSent(first.notificationId, "gw-" + prefix_, 1);
+    connectors::NotificationRecord retry = *store_->findNotification(first.notificationId);
+    retry.notificationId = first.notificationId + "~2";
+    retry.status = "queued";
+    retry.gatewayMsgId.clear();
+    retry.createdAt.clear();
+    retry.updatedAt.clear();
+    store_->failAndRetryNotification(first.notificationId, "handset off", retry);
+    // …and producing it failed: nothing on the topic.
+
+    engine::SchedulerSettings settings;
+    settings.outboundTopic = prefix_ + "notifications.outbound";
+    settings.kafka = settings_.kafka;
+    settings.requeueAfterSeconds = 1;
+    engine::SmsScheduler one(settings, *store_);
+    engine::SmsScheduler other(settings, *store_);
+    const long long later = std::time(nullptr) + 5;
+    EXPECT_EQ(one.requeueStale(later) + other.requeueStale(later), 1) << "one engine of two sends it";
+    EXPECT_EQ(one.requeueStale(later), 0) << "claimed just now: not stale";
+    EXPECT_EQ(one.requeueStale(later + 1), 0) << "nor a second later";
+    const auto sent = td_testing::readRecords(settings.outboundTopic, 2, std::chrono::seconds(5));
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_NE(sent[0].value.find("\"notification_id\":\"" + retry.notificationId + "\""), std::string::npos)
+        << sent[0].value;
+    EXPECT_NE(sent[0].value.find("\"attempt\":2"), std::string::npos) << "the second send: " << sent[0].value;
+}

@@ -343,6 +343,26 @@ TEST_F(SmsApiTest, AFailedDeliveryIsRetriedThenDeadLettered) {
     EXPECT_EQ(engine_->request("POST", "/api/v1/ops/dead-letters/nope/replay", ops_).status, 404);
 }
 
+// Issue 9, finding 8: the gateway sending the same failed report again (after a 503, a timeout) is told "retried" and
+// causes no second retry.
+TEST_F(SmsApiTest, AFailedReportSentTwiceRetriesOnce) {
+    const auto from = msisdn();
+    const auto id = person(7);
+    ASSERT_EQ(send(from, "4 " + id + " " + last4(id), "dlr2-" + from).status, 202);
+    const auto sent = waitSent(from, 1);
+    ASSERT_EQ(sent.size(), 1u);
+    const std::string report =
+        R"({"gateway_msg_id":")" + sent.back().gatewayMsgId + R"(","status":"failed","error":"handset off"})";
+    for (int time = 1; time <= 2; ++time) {
+        const auto answer = engine_->request("POST", "/api/v1/sms/dlr", gateway_, report, "application/json");
+        ASSERT_EQ(answer.status, 200) << answer.body;
+        EXPECT_EQ(json(answer.body)->getValue<std::string>("outcome"), "retried") << "report " << time;
+    }
+    EXPECT_EQ(waitSent(from, 2).size(), 2u) << "the retry is sent";
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    EXPECT_EQ(sentTo(from).size(), 2u) << "once";
+}
+
 TEST_F(SmsApiTest, CounterCollectionInEachOfItsOutcomes) {
     const auto from = msisdn();
     const auto id = person(7);
