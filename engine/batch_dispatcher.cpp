@@ -27,6 +27,11 @@ std::vector<int> parseYears(const std::string& text) {
     return years;
 }
 
+long long epochMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 }  // namespace
 
 BatchDispatcher::BatchDispatcher(DispatcherSettings settings, connectors::Store& store,
@@ -102,26 +107,36 @@ void BatchDispatcher::wake() {
 }
 
 void BatchDispatcher::runOnce() {
+    if (std::chrono::steady_clock::now() - lastRecovery_ >= std::chrono::milliseconds(settings_.recoverEveryMs))
+        resolvePendingPayments();
     publishPayments();
     dispatchBatches();
 }
 
 void BatchDispatcher::resolvePendingPayments() {
-    for (const auto& pending : store_.pendingPayments()) {
-        // The provider is idempotent by key: asking again either charges now or returns the first charge.
+    lastRecovery_ = std::chrono::steady_clock::now();
+    const long long now = epochMs();
+    // Only payments whose request or engine is gone: their lease (longer than a charge can take) ended. Another
+    // engine's payment in flight holds a lease and is left alone; this engine claims each before asking the provider.
+    for (const auto& pending : store_.abandonedPayments(now)) {
+        if (!store_.claimPayment(pending.paymentId, owner_, epochMs(), settings_.paymentLeaseMs)) continue;
+        // The provider is idempotent by key: asking by the payment's provider key finds the charge if one was made.
         try {
-            if (const auto charge = payment_->findCharge(pending.idempotencyKey)) {
-                store_.completePayment(pending.paymentId, "succeeded", charge->providerTxnId, "");
-                log().information("payment %s for batch %s resolved at start: it was charged", pending.paymentId,
+            if (const auto charge = payment_->findCharge(pending.providerKey)) {
+                if (store_.completePayment(pending.paymentId, "succeeded", charge->providerTxnId, "") &&
+                    onRecoveredPaid_)
+                    onRecoveredPaid_(pending.amount);
+                log().information("payment %s for batch %s resolved: it was charged", pending.paymentId,
                                   pending.batchId);
             } else {
                 store_.completePayment(pending.paymentId, "failed", "",
-                                       "not charged: the engine stopped before "
+                                       "not charged: the request stopped before "
                                        "the card was charged; pay again");
-                log().information("payment %s for batch %s resolved at start: never charged", pending.paymentId,
+                log().information("payment %s for batch %s resolved: never charged", pending.paymentId,
                                   pending.batchId);
             }
         } catch (const connectors::ConnectorError& error) {
+            store_.releasePayment(pending.paymentId, owner_);
             log().warning("payment %s still pending: %s", pending.paymentId, std::string(error.what()));
         }
     }

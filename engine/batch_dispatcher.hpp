@@ -2,9 +2,11 @@
 // After payment, the accepted rows of a batch go to `inquiry.requests`, from the store (the record of work): a
 // bounded window ahead of the results (the embedded broker keeps only 5 MiB a partition, and one batch is one
 // partition), and again when a batch stops moving (rows the broker lost, or an engine that died mid-batch).
-// Also the payments outbox (`payments.records`) and, at start, the resolution of payments left pending by a crash.
+// Also the payments outbox (`payments.records`) and the resolution of payments abandoned by a crash (lease ended).
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,6 +28,10 @@ struct DispatcherSettings {
     int chunk = 2000;           ///< rows read from the store and sent at a time
     int resendAfterMs = 30000;  ///< a batch whose results have not moved this long has its pending rows sent again
     int tickMs = 200;
+    /// A pending payment is recovered (its provider asked by key) only once its lease ended: its request or engine is
+    /// gone. Longer than a charge can take (payment.lease_s); a recovering engine holds it for as long.
+    long long paymentLeaseMs = 60000;
+    int recoverEveryMs = 5000;  ///< how often abandoned payments are looked for, besides at start
 };
 
 class BatchDispatcher {
@@ -38,9 +44,13 @@ class BatchDispatcher {
     BatchDispatcher(const BatchDispatcher&) = delete;
     BatchDispatcher& operator=(const BatchDispatcher&) = delete;
 
-    /// Resolves pending payments (asking the provider again with the same key), then starts the thread.
+    /// Resolves abandoned payments (pending, lease ended: asking the provider by the payment's key), then starts the
+    /// thread, which looks for them again every recoverEveryMs.
     void start();
     void stop();
+    /// Called once for each payment that recovery found charged (a ledger transition to succeeded), e.g. to count it.
+    /// Set before start().
+    void onRecoveredPaid(std::function<void(long long amount)> handler) { onRecoveredPaid_ = std::move(handler); }
     /// Something changed (a payment succeeded): look now rather than at the next tick.
     void wake();
     /// A payment for `batchId` succeeded in the HTTP request `requestId`: its rows carry that id (Kafka header
@@ -79,6 +89,8 @@ class BatchDispatcher {
     bool woken_ = false;
     std::atomic<bool> stopping_{false};
     std::thread thread_;
+    std::function<void(long long amount)> onRecoveredPaid_;
+    std::chrono::steady_clock::time_point lastRecovery_;  ///< on the dispatcher's thread (or start()) only
 };
 
 }  // namespace taxdesk::engine

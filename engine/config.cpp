@@ -90,6 +90,14 @@ const std::vector<KeySpec>& configSchema() {
         {"http.host", KeyType::string, "127.0.0.1", 0, 0, "", false, "address the HTTP server binds"},
         {"http.port", KeyType::integer, "8080", 1, 65535, "", false, "HTTP port of `taxdesk serve`"},
         {"http.threads", KeyType::integer, "16", 1, 512, "", false, "HTTP worker threads"},
+        {"http.max_body_bytes", KeyType::integer, "1048576", 1024, 1073741824, "", false, "largest request body of the JSON routes, read before parsing (413 beyond); the upload has limits.batch_bytes"},
+        {"http.header_timeout_ms", KeyType::integer, "10000", 100, 600000, "", false, "the whole request head (request line and headers) must arrive within this (408 beyond)"},
+        {"http.body_timeout_ms", KeyType::integer, "30000", 100, 600000, "", false, "a JSON route's whole body must arrive within this (408 beyond)"},
+        {"http.read_timeout_ms", KeyType::integer, "5000", 100, 600000, "", false, "longest wait for one read of an uploaded body"},
+        {"http.keepalive_timeout_ms", KeyType::integer, "5000", 100, 600000, "", false, "an idle keep-alive connection is closed after this"},
+        {"http.keepalive_requests", KeyType::integer, "100", 1, 100000, "", false, "requests on one connection before it is closed"},
+        {"http.max_connections_per_client", KeyType::integer, "64", 1, 100000, "", false, "open connections from one client address (503 beyond)"},
+        {"http.max_queued", KeyType::integer, "256", 1, 100000, "", false, "requests waiting for a worker (503 beyond)"},
         {"kafka.bootstrap", KeyType::string, "", 0, 0, "", false, "bootstrap.servers; empty: read <app.var_dir>/kafka-bootstrap"},
         {"kafka.topic_prefix", KeyType::string, "", 0, 0, "", false, "prefix of every topic name"},
         {"kafka.group_id", KeyType::string, "taxdesk-engine", 0, 0, "", false, "consumer group of the engine processes"},
@@ -123,6 +131,7 @@ const std::vector<KeySpec>& configSchema() {
         {"stubs.failure_rate", KeyType::number, "0", 0, 1, "", false, "probability that a stub call fails (retryable)"},
         {"stubs.port", KeyType::integer, "8091", 1, 65535, "", false, "HTTP port of `taxdesk stubs`"},
         {"payment.stub_balance", KeyType::integer, "1000000", 0, 1.0e12, "", false, "starting balance of every EasyCard in the stub (NT$)"},
+        {"payment.lease_s", KeyType::integer, "60", 5, 3600, "", false, "a payment's charge is left to its request this long before another request or engine may take it over; longer than a charge can take, retries included"},
         {"fee.property", KeyType::integer, "250", 0, 100000, "", false, "fee for property data per accepted row (NT$)"},
         {"fee.income_year", KeyType::integer, "250", 0, 100000, "", false, "fee per income year per accepted row (NT$)"},
         {"limits.batch_rows", KeyType::integer, "100000", 1, 10000000, "", false, "most data rows in one batch file"},
@@ -133,6 +142,7 @@ const std::vector<KeySpec>& configSchema() {
         {"sms.lock_max_seconds", KeyType::integer, "14400", 600, 604800, "", false, "longest identity-check lock: the first lasts 600 s, each further one within 24 h twice as long, up to this"},
         {"sms.offices_file", KeyType::string, "", 0, 0, "", false, "district → office table; empty: the embedded config/offices.properties"},
         {"sms.holidays_file", KeyType::string, "", 0, 0, "", false, "holidays (YYYY-MM-DD a line; `YYYY-MM-DD workday` for a make-up working Saturday); empty: the embedded config/holidays.txt"},
+        {"sms.produce_timeout_ms", KeyType::integer, "2000", 100, 60000, "", false, "longest wait of POST /api/v1/sms/inbound and /dlr for the broker before 503 with Retry-After"},
         {"sms.scheduler_interval_s", KeyType::integer, "30", 1, 3600, "", false, "how often reminders and expiry are looked for"},
         {"sms.requeue_after_s", KeyType::integer, "60", 1, 86400, "", false, "a notification still queued this long after it was stored (its produce failed, or the broker lost it) is produced again by the scheduler"},
     };
@@ -241,6 +251,20 @@ Config Config::load(const ConfigSources& sources) {
         problems.push_back("config: key 'store.postgresql' must be set when store.backend is postgresql");
     if (config.values_["connectors.mode"] == "http" && config.values_["connectors.base_url"].rfind("http", 0) != 0)
         problems.push_back("config: key 'connectors.base_url' must be an http:// or https:// URL");
+    // A lease shorter than a charge would let recovery mark a payment "not charged" while its charge is in flight.
+    try {
+        const double attempts = std::stod(config.values_["connectors.retries"]) + 1;
+        const double chargeS = (std::stod(config.values_["connectors.timeout_ms"]) * attempts +
+                                std::stod(config.values_["connectors.backoff_ms"]) * std::pow(2.0, attempts)) /
+                               1000.0;
+        if (std::stod(config.values_["payment.lease_s"]) < chargeS + 5)
+            problems.push_back(
+                "config: key 'payment.lease_s' must exceed the longest charge (connectors.timeout_ms x "
+                "(connectors.retries + 1) plus back-off, " +
+                std::to_string(static_cast<long long>(chargeS)) + " s) by 5 s at least");
+    } catch (const std::exception&) {
+        // a malformed number is reported above
+    }
     if (!problems.empty()) throw ConfigError(problems);
     return config;
 }
@@ -291,6 +315,14 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.httpHost = config.string("http.host");
     s.httpPort = config.integer("http.port");
     s.httpThreads = config.integer("http.threads");
+    s.httpMaxBodyBytes = config.integer64("http.max_body_bytes");
+    s.httpHeaderTimeoutMs = config.integer("http.header_timeout_ms");
+    s.httpBodyTimeoutMs = config.integer("http.body_timeout_ms");
+    s.httpReadTimeoutMs = config.integer("http.read_timeout_ms");
+    s.httpKeepAliveTimeoutMs = config.integer("http.keepalive_timeout_ms");
+    s.httpKeepAliveRequests = config.integer("http.keepalive_requests");
+    s.httpMaxConnectionsPerClient = config.integer("http.max_connections_per_client");
+    s.httpMaxQueued = config.integer("http.max_queued");
 
     s.topicPrefix = config.string("kafka.topic_prefix");
     s.groupId = config.string("kafka.group_id");
@@ -343,6 +375,7 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.stubs.paymentBalance = config.integer64("payment.stub_balance");
     s.stubs.smsSentPath = s.varDir + "/sms-sent.jsonl";
     s.stubsPort = config.integer("stubs.port");
+    s.paymentLeaseS = config.integer("payment.lease_s");
     s.feeProperty = config.integer64("fee.property");
     s.feeIncomeYear = config.integer64("fee.income_year");
     s.batchRows = config.integer("limits.batch_rows");
@@ -354,6 +387,7 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.smsOfficesFile = config.string("sms.offices_file");
     s.smsHolidaysFile = config.string("sms.holidays_file");
     s.smsSchedulerIntervalS = config.integer("sms.scheduler_interval_s");
+    s.smsProduceTimeoutMs = config.integer("sms.produce_timeout_ms");
     s.smsRequeueAfterS = config.integer("sms.requeue_after_s");
     return s;
 }

@@ -85,6 +85,14 @@ struct Settings {
     std::string httpHost;
     int httpPort = 8080;
     int httpThreads = 16;
+    long long httpMaxBodyBytes = 1 << 20;
+    int httpHeaderTimeoutMs = 10000;
+    int httpBodyTimeoutMs = 30000;
+    int httpReadTimeoutMs = 5000;
+    int httpKeepAliveTimeoutMs = 5000;
+    int httpKeepAliveRequests = 100;
+    int httpMaxConnectionsPerClient = 64;
+    int httpMaxQueued = 256;
 
     connectors::kafka::KafkaSettings kafka;  ///< bootstrap resolved (from kafka.bootstrap or <var>/kafka-bootstrap)
     std::string topicPrefix;
@@ -108,6 +116,7 @@ struct Settings {
     connectors::HttpClientSettings http;
     int stubsPort = 8091;
 
+    int paymentLeaseS = 60;  ///< payment.lease_s
     long long feeProperty = 250;
     long long feeIncomeYear = 250;
     int batchRows = 100000;
@@ -120,6 +129,7 @@ struct Settings {
     std::string smsOfficesFile;
     std::string smsHolidaysFile;
     int smsSchedulerIntervalS = 30;
+    int smsProduceTimeoutMs = 2000;
     int smsRequeueAfterS = 60;
 
     /// The topic name with the configured prefix.

@@ -1,21 +1,41 @@
 #include "engine/http_server.hpp"
 
 #include <Poco/Logger.h>
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/HTTPServerResponseImpl.h>
+#include <Poco/Net/HTTPServerSession.h>
+#include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/Net/TCPServerConnection.h>
+#include <Poco/Net/TCPServerConnectionFactory.h>
+#include <Poco/Net/TCPServerDispatcher.h>
+#include <Poco/Net/TCPServerParams.h>
+#include <Poco/ThreadPool.h>
+#include <Poco/Timestamp.h>
 #include <Poco/URI.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include "jobs/common/json.hpp"
-
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <random>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "jobs/common/json.hpp"
+#include "jobs/identity/identifiers.hpp"
 
 namespace taxdesk::engine {
 namespace {
@@ -64,30 +84,118 @@ std::string newRequestId() {
     return text;
 }
 
-struct CompiledRoute {
-    Route route;
-    std::vector<std::string> pattern;
+using Clock = std::chrono::steady_clock;
+
+/// The most a request head may take (request line and headers); 431 beyond.
+constexpr std::size_t kMaxHeadBytes = 64 * 1024;
+
+std::string validRequestId(const std::string& given) {
+    if (given.empty() || given.size() > 64 ||
+        given.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+            std::string::npos)
+        return newRequestId();
+    return given;
+}
+
+/// A path as the log may show it: IDs masked, the pickup code left out.
+std::string loggablePath(const std::string& path) {
+    if (path.rfind("/api/v1/pickups/", 0) == 0) return "/api/v1/pickups/{code}/collect";
+    return jobs::identity::maskIdsIn(path);
+}
+
+/// A whole HTTP response written straight to a socket that no worker serves (refusals from the watching thread).
+void refuseRaw(int fd, int status, const char* reason, const std::string& code, const std::string& message) {
+    const HttpReply reply = errorReply(status, code, message);
+    std::string text =
+        "HTTP/1.1 " + std::to_string(status) + " " + reason +
+        "\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\nX-Request-Id: " + newRequestId() +
+        (status == 503 ? "\r\nRetry-After: 1" : "") + "\r\nContent-Length: " + std::to_string(reply.body.size()) +
+        "\r\n\r\n" + reply.body;
+    // Best effort: the socket is closed right after, whatever was written.
+    [[maybe_unused]] const auto sent = ::send(fd, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/// The request a handler sees when the server has read the body: everything from the real request, the body from
+/// memory.
+class BufferedRequest final : public Poco::Net::HTTPServerRequest {
+  public:
+    BufferedRequest(Poco::Net::HTTPServerRequest& raw, std::string body)
+        : raw_(raw), body_(std::move(body)), stream_(body_) {
+        setMethod(raw.getMethod());
+        setURI(raw.getURI());
+        setVersion(raw.getVersion());
+        for (auto it = raw.begin(); it != raw.end(); ++it) add(it->first, it->second);
+    }
+    std::istream& stream() override { return stream_; }
+    const Poco::Net::SocketAddress& clientAddress() const override { return raw_.clientAddress(); }
+    const Poco::Net::SocketAddress& serverAddress() const override { return raw_.serverAddress(); }
+    const Poco::Net::HTTPServerParams& serverParams() const override { return raw_.serverParams(); }
+    Poco::Net::HTTPServerResponse& response() const override { return raw_.response(); }
+    bool secure() const override { return raw_.secure(); }
+
+  private:
+    Poco::Net::HTTPServerRequest& raw_;
+    std::string body_;
+    std::istringstream stream_;
 };
 
-class RouteHandler : public Poco::Net::HTTPRequestHandler {
-  public:
-    explicit RouteHandler(const std::vector<CompiledRoute>& routes) : routes_(routes) {}
+/// Does the request announce a body? Without Content-Length or chunked coding a request has none (RFC 9112 6.3).
+bool hasBody(const Poco::Net::HTTPServerRequest& request) {
+    if (request.getChunkedTransferEncoding()) return true;
+    return request.hasContentLength() && request.getContentLength64() > 0;
+}
 
-    void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
-        const auto started = std::chrono::steady_clock::now();
+/// After an answer that left the body unread (413, 404 on a POST): tell the client we are done sending, then read
+/// and drop what it is still sending, a bounded amount for a bounded time. Closing on unread bytes would reset the
+/// connection, and the client would see the reset instead of the answer.
+void drain(Poco::Net::StreamSocket& socket) {
+    try {
+        socket.shutdownSend();
+        const auto deadline = Clock::now() + std::chrono::seconds(2);
+        std::vector<char> buffer(64 * 1024);
+        std::size_t dropped = 0;
+        while (dropped < 16 * 1024 * 1024 && Clock::now() < deadline) {
+            socket.setReceiveTimeout(Poco::Timespan(0, 200 * 1000));
+            const int got = socket.receiveBytes(buffer.data(), static_cast<int>(buffer.size()));
+            if (got <= 0) break;
+            dropped += static_cast<std::size_t>(got);
+        }
+    } catch (const Poco::Exception&) {
+        // A timeout or a reset: the client has what we said, or is gone.
+    }
+}
+
+}  // namespace
+
+/// Routes one request whose head has arrived: finds the handler, reads a body the handler does not stream (bounded
+/// in size and time), answers, and writes the access log line.
+class Router {
+  public:
+    Router(std::vector<Route> routes, const HttpServerSettings& settings) : settings_(settings) {
+        for (auto& route : routes) {
+            auto pattern = segments(route.pattern);
+            routes_.push_back({std::move(route), std::move(pattern)});
+        }
+    }
+
+    void handle(Poco::Net::HTTPServerRequestImpl& request, Poco::Net::HTTPServerResponse& response) const {
+        const auto started = Clock::now();
         HttpReply reply;
-        std::string requestId = request.get("X-Request-Id", "");
-        if (requestId.empty() || requestId.size() > 64 ||
-            requestId.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
-                std::string::npos)
-            requestId = newRequestId();
+        const std::string requestId = validRequestId(request.get("X-Request-Id", ""));
         std::string path;
+        bool bodyLeft = hasBody(request);  // unread body bytes would be taken for the next request: then close
         try {
-            const Poco::URI uri(request.getURI());
-            path = uri.getPath();
-            HttpRequest req{request, request.getMethod(), uri.getPath(), {}, {}, requestId};
-            for (const auto& [name, value] : uri.getQueryParameters()) req.query[name] = value;
-            const auto pathSegments = segments(req.path);
+            HttpRequest req{request, request.getMethod(), "", {}, {}, requestId};
+            std::vector<std::string> pathSegments;
+            try {
+                const Poco::URI uri(request.getURI());
+                path = uri.getPath();
+                req.path = path;
+                for (const auto& [name, value] : uri.getQueryParameters()) req.query[name] = value;
+                pathSegments = segments(req.path);
+            } catch (const Poco::SyntaxException&) {
+                throw HttpError(400, "bad_uri", "the request URI is not valid (check its %-encoding)");
+            }
             const CompiledRoute* found = nullptr;
             bool pathKnown = false;
             for (const auto& route : routes_) {
@@ -99,37 +207,93 @@ class RouteHandler : public Poco::Net::HTTPRequestHandler {
                 req.params = std::move(params);
                 break;
             }
-            if (found != nullptr) {
-                reply = found->route.handler(req);
-            } else {
+            if (found == nullptr) {
                 reply = pathKnown ? errorReply(405, "method_not_allowed", req.method + " is not allowed on " + req.path)
                                   : errorReply(404, "not_found", "no such resource: " + req.path);
+            } else if (found->route.streamsBody) {
+                reply = found->route.handler(req);
+            } else {
+                std::string body = readBody(request);  // 413 and 408 leave bodyLeft set: the rest is drained
+                bodyLeft = false;
+                BufferedRequest buffered(request, std::move(body));
+                HttpRequest inMemory{buffered, req.method, req.path, req.params, req.query, requestId};
+                reply = found->route.handler(inMemory);
             }
         } catch (const HttpError& error) {
             reply = errorReply(error.status(), error.code(), error.what());
+            for (const auto& [name, value] : error.headers()) reply.headers[name] = value;
         } catch (const std::exception& error) {
-            Poco::Logger::get("http").error("%s %s failed: %s", request.getMethod(),
-                                            Poco::URI(request.getURI()).getPath(), std::string(error.what()));
+            Poco::Logger::get("http").error("%s %s failed: %s", request.getMethod(), loggablePath(path),
+                                            jobs::identity::maskIdsIn(error.what()));
             reply = errorReply(500, "internal", "internal error");
         }
         reply.headers["X-Request-Id"] = requestId;
+        if (bodyLeft) response.setKeepAlive(false);
         send(response, reply);
-        // One line a request: no query string, no body (they may hold IDs), no token.
+        if (bodyLeft && !reply.stream) drain(request.socket());
+        // One line a request: no query string, no body (they may hold IDs), no token; IDs in the path masked.
         auto& log = Poco::Logger::get("http");
         if (log.information() && path != "/healthz" && path != "/readyz" && path != "/metrics" &&
             path != "/dashboard/data") {
-            const bool pickup = path.rfind("/api/v1/pickups/", 0) == 0;  // the code is not for the log
             log.information("request_id=%s method=%s path=%s status=%d ms=%d", requestId, request.getMethod(),
-                            pickup ? std::string("/api/v1/pickups/{code}/collect") : path, reply.status,
-                            static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 std::chrono::steady_clock::now() - started)
-                                                 .count()));
+                            loggablePath(path), reply.status,
+                            static_cast<int>(
+                                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count()));
         }
     }
 
+    /// An answer for a request whose head Poco could not read (and so no route saw).
+    static void sendBadHead(Poco::Net::HTTPServerSession& session, const std::string& message) {
+        Poco::Net::HTTPServerResponseImpl response(session);
+        response.setVersion(Poco::Net::HTTPMessage::HTTP_1_1);
+        response.setKeepAlive(false);
+        HttpReply reply = errorReply(400, "bad_request", message);
+        reply.headers["X-Request-Id"] = newRequestId();
+        send(response, reply);
+    }
+
   private:
+    /// The body, at most maxBodyBytes (413 beyond, announced or not) and within bodyTimeoutMs (408 beyond).
+    std::string readBody(Poco::Net::HTTPServerRequestImpl& request) const {
+        const std::string tooLarge = "the body is larger than " + std::to_string(settings_.maxBodyBytes) + " bytes";
+        if (request.hasContentLength() &&
+            request.getContentLength64() > static_cast<Poco::Int64>(settings_.maxBodyBytes)) {
+            request.response().setKeepAlive(false);
+            throw HttpError(413, "too_large", tooLarge);
+        }
+        std::string body;
+        if (!hasBody(request)) return body;
+        const auto deadline = Clock::now() + std::chrono::milliseconds(settings_.bodyTimeoutMs);
+        std::istream& in = request.stream();
+        std::vector<char> buffer(16 * 1024);
+        for (;;) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            if (left <= 0) {
+                request.response().setKeepAlive(false);
+                throw HttpError(408, "body_timeout", "the body did not arrive in time");
+            }
+            request.socket().setReceiveTimeout(
+                Poco::Timespan(std::min<long long>(left, settings_.readTimeoutMs) * Poco::Timespan::MILLISECONDS));
+            in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+            const auto got = in.gcount();
+            if (got > 0) body.append(buffer.data(), static_cast<std::size_t>(got));
+            if (body.size() > settings_.maxBodyBytes) {
+                request.response().setKeepAlive(false);
+                throw HttpError(413, "too_large", tooLarge);
+            }
+            if (in.bad()) {
+                request.response().setKeepAlive(false);
+                throw HttpError(408, "body_timeout", "the body did not arrive in time");
+            }
+            if (in.eof() || got == 0) break;
+        }
+        request.socket().setReceiveTimeout(Poco::Timespan(settings_.readTimeoutMs * Poco::Timespan::MILLISECONDS));
+        return body;
+    }
+
     static void send(Poco::Net::HTTPServerResponse& response, const HttpReply& reply) {
-        response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+        // With its reason phrase: "401 Unauthorized", not Poco's default "401 OK".
+        response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
         response.setContentType(reply.contentType);
         for (const auto& [name, value] : reply.headers) response.set(name, value);
         if (reply.stream) {
@@ -144,29 +308,377 @@ class RouteHandler : public Poco::Net::HTTPRequestHandler {
             return;
         }
         response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
-        response.send() << reply.body;
+        response.send() << reply.body << std::flush;  // out now, not when the response object goes: drain() follows
     }
 
-    const std::vector<CompiledRoute>& routes_;
+    struct CompiledRoute {
+        Route route;
+        std::vector<std::string> pattern;
+    };
+    std::vector<CompiledRoute> routes_;
+    HttpServerSettings settings_;
 };
 
-class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+/// The listening socket, the thread that watches connections until their request head is whole, and the workers.
+class HttpServer::Impl {
   public:
-    explicit Factory(std::vector<Route> routes) {
-        for (auto& route : routes) {
-            auto pattern = segments(route.pattern);
-            routes_.push_back({std::move(route), std::move(pattern)});
+    Impl(const HttpServerSettings& settings, std::vector<Route> routes);
+    ~Impl();
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+
+    [[nodiscard]] int port() const { return listener_.address().port(); }
+
+    /// What the watcher knows of a connection a worker serves.
+    struct Handed {
+        std::string peer;
+        int requests = 0;
+    };
+    Handed take(int fd);
+    /// A worker is done with a kept-alive connection: watch it for the next request.
+    void giveBack(Poco::Net::StreamSocket socket, Handed handed);
+    /// A worker closed a connection.
+    void release(const std::string& peer);
+
+    const Router& router() const { return router_; }
+    const HttpServerSettings& settings() const { return settings_; }
+    /// A counted reference (a raw pointer turned into an AutoPtr would be released by its taker).
+    Poco::Net::HTTPServerParams::Ptr params() { return params_; }
+
+  private:
+    struct Waiting {
+        Poco::Net::StreamSocket socket;
+        std::string peer;
+        Clock::time_point deadline;
+        bool idle = false;  ///< kept alive, no byte of the next request yet
+        int requests = 0;
+    };
+
+    void watch();
+    void accept();
+    void adoptReturned();
+    void check(int fd);
+    void close(int fd, int status, const char* reason, const std::string& message);
+    void hand(int fd, bool health);
+    void add(Poco::Net::StreamSocket socket, std::string peer, bool idle, int requests);
+
+    HttpServerSettings settings_;
+    Router router_;
+    Poco::Net::HTTPServerParams::Ptr params_;
+    Poco::Net::ServerSocket listener_;
+    Poco::ThreadPool workers_;
+    Poco::ThreadPool healthWorkers_;
+    Poco::Net::TCPServerDispatcher* dispatcher_ = nullptr;
+    Poco::Net::TCPServerDispatcher* healthDispatcher_ = nullptr;
+    int epoll_ = -1;
+    int wake_ = -1;
+    std::atomic<bool> stopping_{false};
+    std::thread watcher_;
+
+    std::unordered_map<int, Waiting> waiting_;  // the watcher's own
+
+    std::mutex mutex_;  // guards what follows
+    std::unordered_map<std::string, int> perClient_;
+    std::unordered_map<int, Handed> handed_;
+    std::vector<std::pair<Poco::Net::StreamSocket, Handed>> returned_;
+};
+
+namespace {
+
+/// A request head is whole: serve it (and any the client pipelined behind it), then give the connection back to the
+/// watcher to wait for the next one, or close it.
+class Connection final : public Poco::Net::TCPServerConnection {
+  public:
+    Connection(const Poco::Net::StreamSocket& socket, HttpServer::Impl& server)
+        : Poco::Net::TCPServerConnection(socket), server_(server) {}
+
+    void run() override {
+        // Exposes how many bytes the session read ahead: a pipelined request that a hand-back would lose.
+        class Session : public Poco::Net::HTTPServerSession {
+          public:
+            using Poco::Net::HTTPServerSession::HTTPServerSession;
+            using Poco::Net::HTTPSession::buffered;
+        };
+        auto handed = server_.take(socket().impl()->sockfd());
+        Session session(socket(), server_.params());
+        bool keep = false;
+        for (;;) {
+            keep = false;
+            try {
+                Poco::Net::HTTPServerResponseImpl response(session);
+                auto params = server_.params();
+                Poco::Net::HTTPServerRequestImpl request(response, session, params.get());
+                ++handed.requests;
+                response.setDate(Poco::Timestamp());
+                response.setVersion(request.getVersion());
+                response.setKeepAlive(request.getKeepAlive() && handed.requests < server_.settings().keepAliveRequests);
+                if (request.getExpectContinue() && response.getStatus() == Poco::Net::HTTPResponse::HTTP_OK)
+                    response.sendContinue();
+                server_.router().handle(request, response);
+                keep = response.sent() && response.getKeepAlive();
+            } catch (const Poco::Net::NoMessageException&) {
+            } catch (const Poco::Net::MessageException& error) {
+                try {
+                    Router::sendBadHead(session, "the request head is malformed: " + error.message());
+                } catch (...) {
+                }
+            } catch (const std::exception&) {
+                // The client went away or stopped sending: nothing to answer.
+            }
+            if (!keep || session.buffered() == 0) break;
         }
-    }
-    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
-        return new RouteHandler(routes_);
+        if (keep) {
+            server_.giveBack(session.detachSocket(), std::move(handed));
+        } else {
+            server_.release(handed.peer);
+        }
     }
 
   private:
-    std::vector<CompiledRoute> routes_;
+    HttpServer::Impl& server_;
 };
 
+class ConnectionFactory final : public Poco::Net::TCPServerConnectionFactory {
+  public:
+    explicit ConnectionFactory(HttpServer::Impl& server) : server_(server) {}
+    Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
+        return new Connection(socket, server_);
+    }
+
+  private:
+    HttpServer::Impl& server_;
+};
+
+Poco::Net::TCPServerParams::Ptr dispatcherParams(int threads, int queued) {
+    Poco::Net::TCPServerParams::Ptr params = new Poco::Net::TCPServerParams;
+    params->setMaxThreads(threads);
+    params->setMaxQueued(queued);
+    return params;
+}
+
+bool isHealthProbe(std::string_view head) {
+    for (const std::string_view probe : {"GET /healthz", "GET /readyz", "HEAD /healthz", "HEAD /readyz"}) {
+        if (head.substr(0, probe.size()) != probe || head.size() <= probe.size()) continue;
+        const char next = head[probe.size()];
+        if (next == ' ' || next == '?') return true;
+    }
+    return false;
+}
+
 }  // namespace
+
+HttpServer::Impl::Impl(const HttpServerSettings& settings, std::vector<Route> routes)
+    : settings_(settings),
+      router_(std::move(routes), settings),
+      params_(new Poco::Net::HTTPServerParams),
+      listener_(Poco::Net::SocketAddress(settings.host, static_cast<Poco::UInt16>(settings.port)), 1024),
+      workers_(1, std::max(settings.threads, 1) + 1),
+      healthWorkers_(1, 3) {
+    params_->setKeepAlive(true);
+    params_->setTimeout(Poco::Timespan(settings_.readTimeoutMs * Poco::Timespan::MILLISECONDS));
+    listener_.setBlocking(false);
+    epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    wake_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epoll_ < 0 || wake_ < 0) throw Poco::Net::NetException("cannot create the HTTP server's poll set");
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = listener_.impl()->sockfd();
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, event.data.fd, &event);
+    event.data.fd = wake_;
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &event);
+    dispatcher_ = new Poco::Net::TCPServerDispatcher(new ConnectionFactory(*this), workers_,
+                                                     dispatcherParams(settings_.threads, settings_.maxQueued));
+    healthDispatcher_ =
+        new Poco::Net::TCPServerDispatcher(new ConnectionFactory(*this), healthWorkers_, dispatcherParams(2, 64));
+    watcher_ = std::thread([this] { watch(); });
+}
+
+HttpServer::Impl::~Impl() {
+    stopping_ = true;
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto written = ::write(wake_, &one, sizeof one);
+    if (watcher_.joinable()) watcher_.join();
+    dispatcher_->stop();
+    healthDispatcher_->stop();
+    workers_.joinAll();
+    healthWorkers_.joinAll();
+    dispatcher_->release();
+    healthDispatcher_->release();
+    waiting_.clear();
+    ::close(wake_);
+    ::close(epoll_);
+}
+
+HttpServer::Impl::Handed HttpServer::Impl::take(int fd) {
+    std::lock_guard lock(mutex_);
+    const auto it = handed_.find(fd);
+    if (it == handed_.end()) return {};
+    Handed handed = std::move(it->second);
+    handed_.erase(it);
+    return handed;
+}
+
+void HttpServer::Impl::giveBack(Poco::Net::StreamSocket socket, Handed handed) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!stopping_) {
+            returned_.emplace_back(std::move(socket), std::move(handed));
+        } else {
+            auto& count = perClient_[handed.peer];
+            if (--count <= 0) perClient_.erase(handed.peer);
+        }
+    }
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto written = ::write(wake_, &one, sizeof one);
+}
+
+void HttpServer::Impl::release(const std::string& peer) {
+    std::lock_guard lock(mutex_);
+    const auto it = perClient_.find(peer);
+    if (it != perClient_.end() && --it->second <= 0) perClient_.erase(it);
+}
+
+void HttpServer::Impl::watch() {
+    std::vector<epoll_event> events(512);
+    while (!stopping_) {
+        const int ready = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), 100);
+        for (int i = 0; i < ready; ++i) {
+            const int fd = events[static_cast<std::size_t>(i)].data.fd;
+            try {
+                if (fd == listener_.impl()->sockfd()) {
+                    accept();
+                } else if (fd == wake_) {
+                    std::uint64_t count = 0;
+                    [[maybe_unused]] const auto got = ::read(wake_, &count, sizeof count);
+                    adoptReturned();
+                } else {
+                    check(fd);
+                }
+            } catch (const std::exception& error) {
+                Poco::Logger::get("http").warning("connection watcher: %s", std::string(error.what()));
+            }
+        }
+        const auto now = Clock::now();
+        std::vector<int> expired;
+        for (const auto& [fd, waiting] : waiting_)
+            if (waiting.deadline <= now) expired.push_back(fd);
+        for (const int fd : expired) {
+            const bool idle = waiting_.at(fd).idle;
+            if (idle) {
+                close(fd, 0, "", "");
+            } else {
+                close(fd, 408, "Request Timeout", "the request head did not arrive in time");
+            }
+        }
+    }
+    for (const auto& [fd, waiting] : waiting_) release(waiting.peer);
+}
+
+void HttpServer::Impl::accept() {
+    for (;;) {
+        Poco::Net::StreamSocket socket;
+        try {
+            socket = listener_.acceptConnection();
+        } catch (const Poco::Exception&) {
+            return;  // nothing more to accept now (EAGAIN), or a connection reset before it was taken
+        }
+        std::string peer;
+        try {
+            peer = socket.peerAddress().host().toString();
+        } catch (const Poco::Exception&) {
+            continue;
+        }
+        bool over = false;
+        {
+            std::lock_guard lock(mutex_);
+            auto& count = perClient_[peer];
+            over = count >= settings_.maxConnectionsPerClient;
+            if (!over) ++count;
+        }
+        if (over) {
+            refuseRaw(socket.impl()->sockfd(), 503, "Service Unavailable", "too_many_connections",
+                      "too many open connections from this address");
+            continue;  // closed as `socket` goes
+        }
+        add(std::move(socket), std::move(peer), false, 0);
+    }
+}
+
+void HttpServer::Impl::add(Poco::Net::StreamSocket socket, std::string peer, bool idle, int requests) {
+    const int fd = socket.impl()->sockfd();
+    const auto wait = idle ? settings_.keepAliveTimeoutMs : settings_.headerTimeoutMs;
+    waiting_[fd] =
+        Waiting{std::move(socket), std::move(peer), Clock::now() + std::chrono::milliseconds(wait), idle, requests};
+    // Edge-triggered: a head that is not whole yet wakes the watcher again only when more of it arrives.
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    event.data.fd = fd;
+    if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
+        close(fd, 503, "Service Unavailable", "cannot watch the connection");
+        return;
+    }
+    check(fd);  // the head may be here already (a kept-alive client that sent at once)
+}
+
+void HttpServer::Impl::adoptReturned() {
+    std::vector<std::pair<Poco::Net::StreamSocket, Handed>> returned;
+    {
+        std::lock_guard lock(mutex_);
+        returned.swap(returned_);
+    }
+    for (auto& [socket, handed] : returned) add(std::move(socket), std::move(handed.peer), true, handed.requests);
+}
+
+void HttpServer::Impl::check(int fd) {
+    const auto it = waiting_.find(fd);
+    if (it == waiting_.end()) return;
+    static thread_local std::vector<char> peek(kMaxHeadBytes);
+    const auto got = ::recv(fd, peek.data(), peek.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        close(fd, 0, "", "");
+        return;
+    }
+    if (got < 0) return;
+    if (it->second.idle) {
+        it->second.idle = false;
+        it->second.deadline = Clock::now() + std::chrono::milliseconds(settings_.headerTimeoutMs);
+    }
+    const std::string_view head(peek.data(), static_cast<std::size_t>(got));
+    if (head.find("\r\n\r\n") != std::string_view::npos || head.find("\n\n") != std::string_view::npos) {
+        hand(fd, isHealthProbe(head));
+    } else if (static_cast<std::size_t>(got) >= kMaxHeadBytes) {
+        close(fd, 431, "Request Header Fields Too Large", "the request head is larger than 64 KiB");
+    }
+}
+
+void HttpServer::Impl::close(int fd, int status, const char* reason, const std::string& message) {
+    const auto it = waiting_.find(fd);
+    if (it == waiting_.end()) return;
+    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+    if (status != 0) refuseRaw(fd, status, reason, status == 408 ? "timeout" : "too_large", message);
+    release(it->second.peer);
+    waiting_.erase(it);  // the last reference: the socket closes
+}
+
+void HttpServer::Impl::hand(int fd, bool health) {
+    auto it = waiting_.find(fd);
+    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+    auto& dispatcher = health ? *healthDispatcher_ : *dispatcher_;
+    if (dispatcher.queuedConnections() >= dispatcher.params().getMaxQueued()) {
+        refuseRaw(fd, 503, "Service Unavailable", "busy", "the server is busy; try again");
+        release(it->second.peer);
+        waiting_.erase(it);
+        return;
+    }
+    Poco::Net::StreamSocket socket = std::move(it->second.socket);
+    {
+        std::lock_guard lock(mutex_);
+        handed_[fd] = Handed{std::move(it->second.peer), it->second.requests};
+    }
+    waiting_.erase(it);
+    socket.setBlocking(true);
+    dispatcher.enqueue(socket);
+}
 
 std::string HttpRequest::queryValue(const std::string& name, const std::string& fallback) const {
     const auto it = query.find(name);
@@ -193,21 +705,16 @@ HttpReply jsonReply(int status, std::string json) {
     return reply;
 }
 
-HttpServer::HttpServer(const std::string& host, int port, int threads, std::vector<Route> routes) {
-    auto* params = new Poco::Net::HTTPServerParams;
-    params->setMaxThreads(threads);
-    params->setKeepAlive(true);
-    Poco::Net::ServerSocket socket(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)));
-    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(std::move(routes)), socket, params);
-    server_->start();
-}
+HttpServer::HttpServer(const HttpServerSettings& settings, std::vector<Route> routes)
+    : impl_(std::make_unique<Impl>(settings, std::move(routes))) {}
 
-HttpServer::~HttpServer() {
-    server_->stopAll(true);
-}
+HttpServer::HttpServer(const std::string& host, int port, int threads, std::vector<Route> routes)
+    : HttpServer(HttpServerSettings{host, port, threads}, std::move(routes)) {}
+
+HttpServer::~HttpServer() = default;
 
 int HttpServer::port() const {
-    return server_->port();
+    return impl_->port();
 }
 
 }  // namespace taxdesk::engine

@@ -9,6 +9,7 @@
 
 #include "engine/dead_letter.hpp"
 #include "engine/lookup_cache.hpp"
+#include "jobs/identity/identifiers.hpp"
 #include "jobs/inquiry/codec.hpp"
 
 namespace taxdesk::engine {
@@ -134,6 +135,14 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
         }
     }
 
+    // A row whose connector kept failing gets a reason code (SPEC 3.3: never an internal address); the cause goes to
+    // the log once a batch, its IDs masked.
+    std::size_t connectorFailures = 0;
+    std::string firstFailure;
+    auto noteConnectorFailure = [&](const std::string& error) {
+        if (connectorFailures++ == 0) firstFailure = jobs::identity::maskIdsIn(error);
+    };
+
     // Step 1: the household registry.
     using RegistryAnswer = std::optional<connectors::RegistryRecord>;
     Step<RegistryAnswer> registry;
@@ -172,7 +181,8 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
         if (!requests[i]) continue;
         const std::size_t k = registryPos[i];
         if (!registry.answers[k]) {
-            results[i] = jobs::inquiry::errorResult(*requests[i], "registry unavailable: " + registry.errors[k]);
+            noteConnectorFailure(registry.errors[k]);
+            results[i] = jobs::inquiry::errorResult(*requests[i], "registry_unavailable");
             continue;
         }
         results[i] = jobs::inquiry::decideFromRegistry(*requests[i], *registry.answers[k]);
@@ -212,10 +222,14 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
     for (std::size_t i = 0; i < n; ++i) {
         if (!taxPos[i]) continue;
         const std::size_t k = *taxPos[i];
-        results[i] = tax.answers[k]
-                         ? jobs::inquiry::decideFromTaxData(*requests[i], *tax.answers[k])
-                         : jobs::inquiry::errorResult(*requests[i], "tax data unavailable: " + tax.errors[k]);
+        if (!tax.answers[k]) noteConnectorFailure(tax.errors[k]);
+        results[i] = tax.answers[k] ? jobs::inquiry::decideFromTaxData(*requests[i], *tax.answers[k])
+                                    : jobs::inquiry::errorResult(*requests[i], "tax_data_unavailable");
     }
+
+    if (connectorFailures > 0)
+        Poco::Logger::get("pipeline.inquiry")
+            .warning("%z rows get status error: a connector kept failing (%s)", connectorFailures, firstFailure);
 
     // The results, to be made durable by commit().
     prepared->rows.reserve(n);

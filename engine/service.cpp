@@ -142,14 +142,20 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     smsApiSettings.outboundTopic = sms.outboundTopic;
     smsApiSettings.outboundDeadLetter = sms.outboundDeadLetter;
     smsApiSettings.maxAttempts = settings_.smsMaxAttempts;
+    smsApiSettings.produceTimeoutMs = settings_.smsProduceTimeoutMs;
     parts_->smsApi = std::make_unique<api::SmsApi>(smsApiSettings, *parts_->store, settings_.kafka);
 
     DispatcherSettings dispatcherSettings;
     dispatcherSettings.requestsTopic = settings_.topic("inquiry.requests");
     dispatcherSettings.paymentsTopic = settings_.topic("payments.records");
     dispatcherSettings.kafka = settings_.kafka;
+    dispatcherSettings.paymentLeaseMs = settings_.paymentLeaseS * 1000LL;
     parts_->dispatcher = std::make_unique<BatchDispatcher>(dispatcherSettings, *parts_->store, connectors.payment,
                                                            std::make_unique<connectors::RedisClient>(settings_.redis));
+    parts_->dispatcher->onRecoveredPaid([this](long long amount) {
+        parts_->metrics.paymentsCount().Increment();
+        parts_->metrics.paymentsAmount().Increment(static_cast<double>(amount));
+    });
 
     api::CreditorApiSettings apiSettings;
     apiSettings.spoolDir = settings_.varDir + "/spool";
@@ -157,6 +163,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     apiSettings.maxBytes = settings_.batchBytes;
     apiSettings.feeProperty = settings_.feeProperty;
     apiSettings.feeIncomeYear = settings_.feeIncomeYear;
+    apiSettings.paymentLeaseMs = settings_.paymentLeaseS * 1000LL;
     parts_->creditorApi =
         std::make_unique<api::CreditorApi>(apiSettings, *parts_->store, connectors.payment,
                                            [this](const std::string& batchId, long long amount, const std::string& id) {
@@ -225,8 +232,19 @@ void Service::start(std::function<void()> onFatal) {
     for (auto& route : staticPageRoutes()) routes.push_back(std::move(route));
     parts.dispatcher->start();
     parts.scheduler->start();
-    parts.http =
-        std::make_unique<HttpServer>(settings_.httpHost, settings_.httpPort, settings_.httpThreads, std::move(routes));
+    HttpServerSettings http;
+    http.host = settings_.httpHost;
+    http.port = settings_.httpPort;
+    http.threads = settings_.httpThreads;
+    http.maxBodyBytes = static_cast<std::size_t>(settings_.httpMaxBodyBytes);
+    http.headerTimeoutMs = settings_.httpHeaderTimeoutMs;
+    http.bodyTimeoutMs = settings_.httpBodyTimeoutMs;
+    http.readTimeoutMs = settings_.httpReadTimeoutMs;
+    http.keepAliveTimeoutMs = settings_.httpKeepAliveTimeoutMs;
+    http.keepAliveRequests = settings_.httpKeepAliveRequests;
+    http.maxConnectionsPerClient = settings_.httpMaxConnectionsPerClient;
+    http.maxQueued = settings_.httpMaxQueued;
+    parts.http = std::make_unique<HttpServer>(http, std::move(routes));
     Poco::Logger::get("serve").information("HTTP on %s:%d", settings_.httpHost, parts.http->port());
 }
 

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "connectors/http/json_codec.hpp"
+#include "jobs/identity/identifiers.hpp"
 
 namespace taxdesk::connectors {
 namespace detail {
@@ -96,9 +97,10 @@ class Transport {
         }
     }
 
-    // "registry: GET http://127.0.0.1:8091/registry/v1/persons/A123456789", the start of every error message.
+    // "registry: GET http://127.0.0.1:8091/registry/v1/persons/A12****789", the start of every error message. The
+    // ID in the path is masked: these messages reach logs (SPEC 2).
     [[nodiscard]] std::string describe(const std::string& method, const std::string& path) const {
-        return connector_ + ": " + method + " " + origin_ + basePath_ + path;
+        return connector_ + ": " + method + " " + origin_ + basePath_ + jobs::identity::maskIdsIn(path);
     }
 
     [[nodiscard]] const std::string& connector() const noexcept { return connector_; }
@@ -153,6 +155,7 @@ std::optional<ErrorBody> errorBodyOf(const HttpResponse& response) {
     } else if (!response.body.empty()) {
         message += ": " + response.body.substr(0, 200);
     }
+    message = jobs::identity::maskIdsIn(message);  // a server's answer may quote the ID it was asked about
     const int status = response.status;
     // 501 means the server does not offer this connector at all: no retry will change that.
     if ((status >= 500 && status != 501) || status == 408 || status == 429) throw TransientError(message);
@@ -194,7 +197,7 @@ class ClientBase : public HttpConnectorStatus {
         try {
             return decode(parseJsonObject(response.body, "response"));
         } catch (const PermanentError& error) {
-            throw PermanentError(what + ": malformed response: " + error.what());
+            throw PermanentError(jobs::identity::maskIdsIn(what + ": malformed response: " + error.what()));
         }
     }
 

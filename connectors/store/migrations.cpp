@@ -153,6 +153,46 @@ const std::vector<Migration> kMigrations = {
          " AND q.pickup_id > pickups.pickup_id)))",
          "CREATE UNIQUE INDEX pickups_open_per_applicant ON pickups (applicant_id, service) WHERE state = 'open'",
      }},
+    {5,
+     "payments: idempotency keys per creditor, the provider's key, the card's hash, the charging request's lease",
+     {
+         // Issue 9. A key is the creditor's own: unique per (creditor, key), no longer across the ledger, so one
+         // creditor's key never finds (or names) another's payment. SQLite cannot drop a column's UNIQUE, so the table
+         // is rebuilt (portable to PostgreSQL). provider_key is what the provider sees: the payment id for new
+         // payments (two creditors' equal keys are two charges), the client's key for the payments made before.
+         // lease_owner/lease_until (unix ms): the one request (or recovering engine) talking to the provider about a
+         // pending payment; another may take over only after the lease ended.
+         "CREATE TABLE payments_v5 ("
+         " payment_id TEXT PRIMARY KEY,"
+         " idempotency_key TEXT NOT NULL,"
+         " batch_id TEXT NOT NULL,"
+         " creditor_id TEXT NOT NULL,"
+         " amount BIGINT NOT NULL,"
+         " method TEXT NOT NULL DEFAULT '',"
+         " card TEXT NOT NULL DEFAULT '',"
+         " provider_txn_id TEXT NOT NULL DEFAULT '',"
+         " status TEXT NOT NULL,"
+         " error TEXT NOT NULL DEFAULT '',"
+         " created_at TEXT NOT NULL,"
+         " updated_at TEXT NOT NULL,"
+         " published INTEGER NOT NULL DEFAULT 0,"
+         " provider_key TEXT NOT NULL,"
+         " card_hash TEXT NOT NULL DEFAULT '',"
+         " lease_owner TEXT NOT NULL DEFAULT '',"
+         " lease_until BIGINT NOT NULL DEFAULT 0)",
+         "INSERT INTO payments_v5 (payment_id, idempotency_key, batch_id, creditor_id, amount, method, card,"
+         " provider_txn_id, status, error, created_at, updated_at, published, provider_key)"
+         " SELECT payment_id, idempotency_key, batch_id, creditor_id, amount, method, card, provider_txn_id, status,"
+         " error, created_at, updated_at, published, idempotency_key FROM payments",
+         "DROP TABLE payments",
+         "ALTER TABLE payments_v5 RENAME TO payments",
+         "CREATE UNIQUE INDEX payments_key_per_creditor ON payments (creditor_id, idempotency_key)",
+         "CREATE UNIQUE INDEX payments_by_provider_key ON payments (provider_key)",
+         "CREATE INDEX payments_by_batch ON payments (batch_id, status)",
+         "CREATE INDEX payments_by_status ON payments (status, created_at)",
+         "CREATE INDEX payments_outbox ON payments (published, created_at)",
+         "CREATE UNIQUE INDEX payments_live_per_batch ON payments (batch_id) WHERE status <> 'failed'",
+     }},
 };
 
 std::set<int> appliedVersions(Poco::Data::Session& session) {

@@ -278,7 +278,7 @@ struct RowColumns {
 
 constexpr const char* kPaymentColumns =
     "payment_id, idempotency_key, batch_id, creditor_id, amount, method, card, provider_txn_id, status, error,"
-    " created_at, updated_at, published";
+    " created_at, updated_at, published, provider_key, card_hash, lease_owner, lease_until";
 
 /// Column-wise payments, in kPaymentColumns' order.
 struct PaymentColumns {
@@ -295,12 +295,16 @@ struct PaymentColumns {
     std::vector<std::string> createdAts;
     std::vector<std::string> updatedAts;
     std::vector<int> published;
+    std::vector<std::string> providerKeys;
+    std::vector<std::string> cardHashes;
+    std::vector<std::string> leaseOwners;
+    std::vector<Poco::Int64> leaseUntils;
 
     void into(Poco::Data::Statement& select) {
         using Poco::Data::Keywords::into;
         select, into(paymentIds), into(keys), into(batchIds), into(creditorIds), into(amounts), into(methods),
             into(cards), into(providerTxnIds), into(statuses), into(errors), into(createdAts), into(updatedAts),
-            into(published);
+            into(published), into(providerKeys), into(cardHashes), into(leaseOwners), into(leaseUntils);
     }
 
     [[nodiscard]] std::vector<PaymentRecord> toRecords() const {
@@ -309,7 +313,8 @@ struct PaymentColumns {
         for (size_t i = 0; i < paymentIds.size(); ++i) {
             records.push_back({paymentIds[i], keys[i], batchIds[i], creditorIds[i], static_cast<long long>(amounts[i]),
                                methods[i], cards[i], providerTxnIds[i], statuses[i], errors[i], createdAts[i],
-                               updatedAts[i], published[i] != 0});
+                               updatedAts[i], published[i] != 0, providerKeys[i], cardHashes[i], leaseOwners[i],
+                               static_cast<long long>(leaseUntils[i])});
         }
         return records;
     }
@@ -823,15 +828,17 @@ PaymentIntent Store::beginPayment(const PaymentRecord& pending) {
     const std::string stamp = detail::utcNow();
     const std::string createdAt = pending.createdAt.empty() ? stamp : pending.createdAt;
     const std::string updatedAt = pending.updatedAt.empty() ? createdAt : pending.updatedAt;
+    const std::string providerKey = pending.providerKey.empty() ? pending.paymentId : pending.providerKey;
     const Poco::Int64 amount = pending.amount;
-    // No conflict target: a conflict on the key or on payments_live_per_batch (a live payment of this batch under
-    // another key, migration 3) both insert nothing instead of failing, and PostgreSQL waits for a concurrent insert
-    // of either to commit or roll back first.
+    const Poco::Int64 leaseUntil = pending.leaseUntilMs;
+    // No conflict target: a conflict on the creditor's key, the provider key or payments_live_per_batch (a live
+    // payment of this batch under another key, migration 3) all insert nothing instead of failing, and PostgreSQL
+    // waits for a concurrent insert of any of them to commit or roll back first.
     const std::string insertStatement =
         sql("INSERT INTO payments (" + std::string(kPaymentColumns) +
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0) ON CONFLICT DO NOTHING");
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
     const std::string selectStatement =
-        sql("SELECT " + std::string(kPaymentColumns) + " FROM payments WHERE idempotency_key = ?");
+        sql("SELECT " + std::string(kPaymentColumns) + " FROM payments WHERE creditor_id = ? AND idempotency_key = ?");
     const std::string liveStatement =
         sql("SELECT " + std::string(kPaymentColumns) +
             " FROM payments WHERE batch_id = ? AND status <> 'failed' ORDER BY created_at, payment_id LIMIT 1");
@@ -848,10 +855,11 @@ PaymentIntent Store::beginPayment(const PaymentRecord& pending) {
             Poco::Data::Statement insert(session);
             insert << insertStatement, bind(pending.paymentId), bind(pending.idempotencyKey), bind(pending.batchId),
                 bind(pending.creditorId), bind(amount), bind(pending.method), bind(pending.card),
-                bind(pending.providerTxnId), bind(pending.error), bind(createdAt), bind(updatedAt);
+                bind(pending.providerTxnId), bind(pending.error), bind(createdAt), bind(updatedAt), bind(providerKey),
+                bind(pending.cardHash), bind(pending.leaseOwner), bind(leaseUntil);
             const bool created = insert.execute() > 0;
             Outcome found;
-            auto records = select<PaymentColumns>(session, selectStatement, pending.idempotencyKey);
+            auto records = select<PaymentColumns>(session, selectStatement, pending.creditorId, pending.idempotencyKey);
             if (!records.empty()) {
                 found.intent = PaymentIntent{std::move(records.front()), created};
             } else {
@@ -861,10 +869,10 @@ PaymentIntent Store::beginPayment(const PaymentRecord& pending) {
             transaction.commit();
             return found;
         });
+        // Only the caller's own data in the messages: the batch is the caller's (the API checked), and so is the key.
         if (outcome.live) {
             const PaymentRecord& live = *outcome.live;
-            throw IdempotencyConflict("batch " + pending.batchId + " already has a payment (" + live.paymentId + ", " +
-                                      live.status + ", NT$" + std::to_string(live.amount) +
+            throw IdempotencyConflict("batch " + pending.batchId + " already has a payment (" + live.status +
                                       ") under another idempotency key; idempotency key " + pending.idempotencyKey +
                                       " was not used");
         }
@@ -877,27 +885,55 @@ PaymentIntent Store::beginPayment(const PaymentRecord& pending) {
         }
         PaymentIntent intent = std::move(*outcome.intent);
         const PaymentRecord& stored = intent.payment;
-        if (stored.batchId != pending.batchId || stored.creditorId != pending.creditorId ||
-            stored.amount != pending.amount) {
+        const bool otherCard =
+            !stored.cardHash.empty() && !pending.cardHash.empty() && stored.cardHash != pending.cardHash;
+        if (stored.batchId != pending.batchId || stored.amount != pending.amount || otherCard) {
             throw IdempotencyConflict("idempotency key " + pending.idempotencyKey + " was used for batch " +
-                                      stored.batchId + " of creditor " + stored.creditorId + ", NT$" +
-                                      std::to_string(stored.amount) + " (payment " + stored.paymentId +
-                                      "), not batch " + pending.batchId + " of creditor " + pending.creditorId +
-                                      ", NT$" + std::to_string(pending.amount));
+                                      stored.batchId + ", NT$" + std::to_string(stored.amount) +
+                                      (otherCard ? " with another card" : "") + ", not for batch " + pending.batchId +
+                                      ", NT$" + std::to_string(pending.amount) + (otherCard ? " with this card" : ""));
         }
         return intent;
     }
 }
 
-void Store::completePayment(const std::string& paymentId, const std::string& status, const std::string& providerTxnId,
+bool Store::claimPayment(const std::string& paymentId, const std::string& owner, long long nowMs, long long leaseMs) {
+    requireField(owner, "owner", "claimPayment");
+    if (leaseMs < 1) throw std::invalid_argument("store: claimPayment: leaseMs must be at least 1");
+    const std::string statement =
+        sql("UPDATE payments SET lease_owner = ?, lease_until = ? WHERE payment_id = ? AND status = 'pending'"
+            " AND lease_until < ?");
+    const Poco::Int64 until = nowMs + leaseMs;
+    const Poco::Int64 now = nowMs;
+    return withSession("claiming a payment", [&](Poco::Data::Session& session) {
+        Poco::Data::Statement update(session);
+        update << statement, bind(owner), bind(until), bind(paymentId), bind(now);
+        return update.execute() > 0;
+    });
+}
+
+void Store::releasePayment(const std::string& paymentId, const std::string& owner) {
+    const std::string statement =
+        sql("UPDATE payments SET lease_until = 0 WHERE payment_id = ? AND lease_owner = ? AND status = 'pending'");
+    withSession("releasing a payment", [&](Poco::Data::Session& session) {
+        Poco::Data::Statement update(session);
+        update << statement, bind(paymentId), bind(owner);
+        update.execute();
+    });
+}
+
+bool Store::completePayment(const std::string& paymentId, const std::string& status, const std::string& providerTxnId,
                             const std::string& error) {
     if (status != kSucceeded && status != kFailed) {
         throw std::invalid_argument("store: completePayment: status '" + status + "' is neither succeeded nor failed");
     }
     const std::string stamp = detail::utcNow();
+    // A failure only ever replaces pending; a success also replaces a failure (the charge happened, the ledger must
+    // say so), never another success.
     const std::string updateStatement =
-        sql("UPDATE payments SET status = ?, provider_txn_id = ?, error = ?, updated_at = ?"
-            " WHERE payment_id = ? AND status = 'pending'");
+        sql("UPDATE payments SET status = ?, provider_txn_id = ?, error = ?, updated_at = ?, lease_owner = '',"
+            " lease_until = 0, published = 0"
+            " WHERE payment_id = ? AND (status = 'pending' OR (status = 'failed' AND ? = 'succeeded'))");
     const std::string countStatement = sql("SELECT COUNT(*) FROM payments WHERE payment_id = ?");
     // SET expressions all see the row as it was, so both CASEs test the old state.
     const std::string paidStatement =
@@ -906,20 +942,26 @@ void Store::completePayment(const std::string& paymentId, const std::string& sta
             " state = CASE WHEN state = 'awaiting_payment' THEN 'queued' ELSE state END"
             " WHERE batch_id = (SELECT batch_id FROM payments WHERE payment_id = ?)");
 
-    const bool known = withSession("completing a payment", [&](Poco::Data::Session& session) {
+    struct Outcome {
+        bool known = false;
+        bool changed = false;
+    };
+    const Outcome outcome = withSession("completing a payment", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);
         Poco::Data::Statement update(session);
-        update << updateStatement, bind(status), bind(providerTxnId), bind(error), bind(stamp), bind(paymentId);
+        update << updateStatement, bind(status), bind(providerTxnId), bind(error), bind(stamp), bind(paymentId),
+            bind(status);
         if (update.execute() == 0) {  // no longer pending, or unknown
             int count = 0;
             session << countStatement, into(count), bind(paymentId), now;
-            return count > 0;
+            return Outcome{count > 0, false};
         }
         if (status == kSucceeded) session << paidStatement, bind(stamp), bind(paymentId), now;
         transaction.commit();
-        return true;
+        return Outcome{true, true};
     });
-    if (!known) throw PermanentError("store: completePayment: no payment " + paymentId);
+    if (!outcome.known) throw PermanentError("store: completePayment: no payment " + paymentId);
+    return outcome.changed;
 }
 
 std::vector<PaymentRecord> Store::pendingPayments() {
@@ -927,6 +969,16 @@ std::vector<PaymentRecord> Store::pendingPayments() {
                                       " FROM payments WHERE status = ? ORDER BY created_at, payment_id");
     return withSession("reading pending payments", [&](Poco::Data::Session& session) {
         return select<PaymentColumns>(session, statement, std::string(kPending));
+    });
+}
+
+std::vector<PaymentRecord> Store::abandonedPayments(long long nowMs) {
+    const std::string statement =
+        sql("SELECT " + std::string(kPaymentColumns) +
+            " FROM payments WHERE status = ? AND lease_until < ? ORDER BY created_at, payment_id");
+    const Poco::Int64 now = nowMs;
+    return withSession("reading abandoned payments", [&](Poco::Data::Session& session) {
+        return select<PaymentColumns>(session, statement, std::string(kPending), now);
     });
 }
 
@@ -962,11 +1014,11 @@ long long Store::paidTotal(const std::string& batchId) {
     });
 }
 
-std::optional<PaymentRecord> Store::findPaymentByKey(const std::string& idempotencyKey) {
+std::optional<PaymentRecord> Store::findPaymentByKey(const std::string& creditorId, const std::string& idempotencyKey) {
     const std::string statement =
-        sql("SELECT " + std::string(kPaymentColumns) + " FROM payments WHERE idempotency_key = ?");
+        sql("SELECT " + std::string(kPaymentColumns) + " FROM payments WHERE creditor_id = ? AND idempotency_key = ?");
     return withSession("finding a payment", [&](Poco::Data::Session& session) -> std::optional<PaymentRecord> {
-        auto records = select<PaymentColumns>(session, statement, idempotencyKey);
+        auto records = select<PaymentColumns>(session, statement, creditorId, idempotencyKey);
         if (records.empty()) return std::nullopt;
         return std::move(records.front());
     });

@@ -106,7 +106,7 @@ struct BatchRowRecord {
 /// answer is known, then `succeeded` or `failed`; `published` once it is on payments.records (the outbox).
 struct PaymentRecord {
     std::string paymentId;
-    std::string idempotencyKey;  ///< the client's; unique across the ledger
+    std::string idempotencyKey;  ///< the client's; unique per creditor (migration 5)
     std::string batchId;
     std::string creditorId;
     long long amount = 0;  ///< NT$
@@ -118,6 +118,11 @@ struct PaymentRecord {
     std::string createdAt;
     std::string updatedAt;
     bool published = false;
+    /// The idempotency key the provider sees: unique across the ledger. Empty on beginPayment: the payment id.
+    std::string providerKey;
+    std::string cardHash;        ///< hex SHA-256 of the card id: the same key with another card is 409
+    std::string leaseOwner;      ///< who talks to the provider about this pending payment ("" when nobody)
+    long long leaseUntilMs = 0;  ///< unix ms; after it another request or engine may take the payment over
 
     bool operator==(const PaymentRecord&) const = default;
 };
@@ -314,29 +319,45 @@ class Store {
                        const std::string& reason = "");
 
     /// The first half of a payment (DESIGN.md "Correctness"): records `pending` as a pending payment (its status and
-    /// published flag are set here, empty timestamps stamped; payment id, key, batch and creditor are required:
-    /// std::invalid_argument otherwise) in one transaction, or finds the record the ledger already has for its
-    /// idempotency key. Throws IdempotencyConflict when that record is for another batch, creditor or amount, and when
-    /// the key is new but the batch already has a payment that is not failed (pending or succeeded) under another key
-    /// ("batch … already has a payment"; a unique index, migration 3, so that two keys can never both be live for
-    /// one batch). Safe to call concurrently: with one key exactly one call creates the record; with different keys
-    /// for one batch at most one does while none of its payments is live.
+    /// published flag are set here, empty timestamps stamped, an empty providerKey becomes the payment id; payment id,
+    /// key, batch and creditor are required: std::invalid_argument otherwise) in one transaction, or finds the record
+    /// the ledger already has for the creditor's idempotency key. The record inserted keeps pending.leaseOwner and
+    /// leaseUntilMs, so its creator holds it from the start. Idempotency keys are per creditor: another creditor's
+    /// equal key is another payment. Throws IdempotencyConflict when the key's record is for another batch, amount or
+    /// card (cardHash, when both are set), and when the key is new but the batch already has a payment that is not
+    /// failed (pending or succeeded) under another key ("batch … already has a payment"; a unique index, migration 3,
+    /// so that two keys can never both be live for one batch); the messages name only the creditor's own data. Safe to
+    /// call concurrently: with one key exactly one call creates the record; with different keys for one batch at most
+    /// one does while none of its payments is live.
     PaymentIntent beginPayment(const PaymentRecord& pending);
+    /// Takes over a pending payment for `owner` until nowMs + leaseMs when nobody holds it (its lease ended before
+    /// nowMs): a conditional update, so that of several requests or engines exactly one talks to the provider at a
+    /// time. Returns whether `owner` holds it now. Requires a non-empty owner and leaseMs >= 1.
+    bool claimPayment(const std::string& paymentId, const std::string& owner, long long nowMs, long long leaseMs);
+    /// Gives up `owner`'s lease on a pending payment (the provider did not answer): another request may take over at
+    /// once. A lease held by someone else is left alone.
+    void releasePayment(const std::string& paymentId, const std::string& owner);
     /// The second half: records the provider's answer (status succeeded or failed, else std::invalid_argument) on a
     /// pending payment and, in the same transaction when it succeeded, marks its batch paid and moves it from
-    /// awaiting_payment to queued (stamping queued_at). A payment no longer pending is left as it is, so resolving it
-    /// twice is harmless. Throws PermanentError for an unknown payment id.
-    void completePayment(const std::string& paymentId, const std::string& status, const std::string& providerTxnId,
+    /// awaiting_payment to queued (stamping queued_at). A payment no longer pending is left as it is (a refusal never
+    /// overwrites a success), except that a success overwrites a failure: the provider's charge is what the ledger
+    /// must show. Returns whether this call changed the payment (a ledger transition: count it once). Throws
+    /// PermanentError for an unknown payment id.
+    bool completePayment(const std::string& paymentId, const std::string& status, const std::string& providerTxnId,
                          const std::string& error = "");
-    /// Every pending payment, oldest first: on start-up each is resolved by asking the provider again with its key.
+    /// Every pending payment, oldest first.
     std::vector<PaymentRecord> pendingPayments();
+    /// Pending payments whose lease ended before nowMs (their request or engine is gone), oldest first: recovery
+    /// claims each (claimPayment) and asks the provider by its provider key.
+    std::vector<PaymentRecord> abandonedPayments(long long nowMs);
     /// Succeeded or failed payments not yet on payments.records, oldest first, at most `limit` (the outbox).
     std::vector<PaymentRecord> unpublishedPayments(int limit);
     /// Marks payments as published to payments.records; unknown ids are ignored.
     void markPublished(const std::vector<std::string>& paymentIds);
     /// NT$ charged for a batch: the sum of its succeeded payments.
     long long paidTotal(const std::string& batchId);
-    std::optional<PaymentRecord> findPaymentByKey(const std::string& idempotencyKey);
+    /// The creditor's payment under its idempotency key.
+    std::optional<PaymentRecord> findPaymentByKey(const std::string& creditorId, const std::string& idempotencyKey);
 
     // ==== SMS application and quick pickup (SPEC 4; migration 3; defined in sms_store.cpp) ====
 

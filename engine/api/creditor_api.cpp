@@ -16,10 +16,14 @@
 #include <Poco/Timezone.h>
 #include <Poco/UUIDGenerator.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "engine/api/auth.hpp"
+#include "engine/api/json_body.hpp"
 #include "engine/api/payment_json.hpp"
 #include "engine/pages/pages.hpp"
 #include "jobs/common/json.hpp"
@@ -31,8 +35,19 @@
 namespace taxdesk::engine::api {
 namespace {
 
+/// Unix time in ms: payment leases are compared across engines (and hosts) in the store.
+long long epochMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+/// A request waits this long at most for another request's charge of the same payment (an HTTP thread is held).
+constexpr long long kMaxPaymentWaitMs = 15000;
+
 constexpr std::size_t kChunkRows = 2000;
 constexpr std::size_t kErrorsShown = 100;
+constexpr int kMaxParts = 100;             // of a multipart upload (Poco's default, said out loud)
+constexpr int kMaxFieldBytes = 64 * 1024;  // a form field other than the file
 
 std::string randomHex(std::size_t bytes) {
     Poco::RandomInputStream random;
@@ -127,9 +142,16 @@ int intParam(const HttpRequest& request, const std::string& name, int fallback, 
                     name + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
 }
 
+/// The URL the caller reached us by, for the links and the receipt's QR code. A Host header that is not a host name
+/// (and port) is a 400: it would otherwise be written into pages and QR codes (which cannot hold 8 KB).
 std::string baseUrl(const HttpRequest& request) {
     const std::string host = request.header("Host");
-    return "http://" + (host.empty() ? std::string("127.0.0.1") : host);
+    if (host.empty()) return "http://127.0.0.1";
+    if (host.size() > 261 ||
+        host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") !=
+            std::string::npos)
+        throw HttpError(400, "bad_host", "the Host header must be a host name or address with an optional port");
+    return "http://" + host;
 }
 
 }  // namespace
@@ -167,10 +189,15 @@ std::vector<Route> CreditorApi::routes() {
         return [this, method](HttpRequest& request) { return (this->*method)(request); };
     };
     return {
-        {"POST", "/api/v1/batches", bind(&CreditorApi::upload)},
+        {"POST", "/api/v1/batches", bind(&CreditorApi::upload), true},  // streams its body: limits.batch_bytes
         {"GET", "/api/v1/batches", bind(&CreditorApi::list)},
         {"GET", "/api/v1/batches/{id}", bind(&CreditorApi::status)},
-        {"POST", "/api/v1/batches/{id}/payment", bind(&CreditorApi::pay)},
+        {"POST", "/api/v1/batches/{id}/payment",
+         [this](HttpRequest& request) {
+             // `card_id` as an object must not be charged as a card: every field of the body is a string.
+             requireStringFields(request, {"method", "card_id", "idempotency_key"});
+             return pay(request);
+         }},
         {"GET", "/api/v1/batches/{id}/results", bind(&CreditorApi::results)},
         {"GET", "/api/v1/batches/{id}/receipt", bind(&CreditorApi::receipt)},
         {"GET", "/r/{token}", bind(&CreditorApi::publicProgress)},
@@ -187,6 +214,7 @@ connectors::BatchRecord CreditorApi::ownBatch(HttpRequest& request) {
 
 HttpReply CreditorApi::upload(HttpRequest& request) {
     const Principal who = authenticate(request, store_, {"creditor"});
+    const std::string base = baseUrl(request);
     std::optional<jobs::inquiry::Charset> declared;
     if (const std::string charset = request.queryValue("charset"); !charset.empty()) {
         declared = jobs::inquiry::parseCharset(charset);
@@ -209,7 +237,16 @@ HttpReply CreditorApi::upload(HttpRequest& request) {
         if (type.rfind("multipart/form-data", 0) == 0) {
             SpoolPartHandler handler(out, settings_.maxBytes);
             Poco::Net::HTMLForm form;
-            form.load(request.raw, request.raw.stream(), handler);
+            form.setFieldLimit(kMaxParts);
+            form.setValueLengthLimit(kMaxFieldBytes);
+            try {
+                form.load(request.raw, request.raw.stream(), handler);
+            } catch (const Poco::Exception& error) {
+                // No boundary, a wrong one, too many parts, a field too long: the client's form, not our fault.
+                throw HttpError(400, "bad_multipart",
+                                "the multipart/form-data body cannot be read (one field 'file', at most " +
+                                    std::to_string(kMaxParts) + " parts): " + error.message());
+            }
             if (!handler.found()) throw HttpError(400, "missing_file", "the multipart field 'file' is missing");
             filename = handler.filename();
         } else if (type.rfind("text/csv", 0) == 0 || type.rfind("application/csv", 0) == 0 ||
@@ -286,10 +323,10 @@ HttpReply CreditorApi::upload(HttpRequest& request) {
     errors.push_back(']');
     if (totals.accepted == 0) store_.setBatchState(batch.batchId, "awaiting_payment", "completed", "");
     const auto stored = store_.findBatch(batch.batchId);
-    Poco::Logger::get("api").information("batch %s uploaded by creditor %s: %d rows, %d accepted, NT$%Ld",
-                                         batch.batchId, who.creditorId, totals.rows, totals.accepted, totals.feeTotal);
+    // The fee as text: Poco's %Ld wants a Poco::Int64 (a long here), and the long long printed "NT$[ERRFMT]".
+    Poco::Logger::get("api").information("batch %s uploaded by creditor %s: %d rows, %d accepted, NT$%s", batch.batchId,
+                                         who.creditorId, totals.rows, totals.accepted, std::to_string(totals.feeTotal));
 
-    const std::string base = baseUrl(request);
     std::string body;
     jobs::json::ObjectWriter(body)
         .field("batch_id", batch.batchId)
@@ -328,12 +365,15 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
     if (key.empty() || key.size() > 128)
         throw HttpError(400, "bad_idempotency_key", "idempotency_key must be 1 to 128 characters");
 
-    if (const auto existing = store_.findPaymentByKey(key); !existing) {
+    if (const auto existing = store_.findPaymentByKey(who.creditorId, key); !existing) {
         if (batch->state != "awaiting_payment")
             throw HttpError(409, "not_awaiting_payment", "batch " + batch->batchId + " is " + batch->state);
         if (batch->feeTotal <= 0) throw HttpError(409, "nothing_to_pay", "batch " + batch->batchId + " has no fee");
     }
 
+    // This request's name while it holds the payment's lease (the one request talking to the provider about it).
+    const std::string owner = "R" + Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
+    const long long leaseMs = settings_.paymentLeaseMs;
     connectors::PaymentRecord pending;
     pending.paymentId = "P" + Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
     pending.idempotencyKey = key;
@@ -342,32 +382,43 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
     pending.amount = batch->feeTotal;
     pending.method = method;
     pending.card = cardId.size() > 4 ? std::string(cardId.size() - 4, '*') + cardId.substr(cardId.size() - 4) : cardId;
+    pending.cardHash = hashToken("card:" + cardId);
     pending.status = "pending";
+    pending.leaseOwner = owner;
+    pending.leaseUntilMs = epochMs() + leaseMs;
     connectors::PaymentIntent intent;
     try {
         intent = store_.beginPayment(pending);
     } catch (const connectors::IdempotencyConflict& error) {
-        // Either the key was used for another batch or amount, or the batch already has a live payment.
+        // The key was used for another batch, amount or card, or the batch already has a live payment: the message
+        // names the creditor's own data only (keys are per creditor).
         std::string message = error.what();
         if (message.rfind("store: ", 0) == 0) message.erase(0, 7);
         throw HttpError(409, "idempotency_conflict", message);
     }
     auto record = intent.payment;
-    if (record.status == "pending") {
-        // Charge with the same key: the provider never charges twice for it, so a retry after a lost answer is safe.
-        try {
-            const auto charge = payment_->charge(cardId, record.amount, key);
-            store_.completePayment(record.paymentId, "succeeded", charge.providerTxnId, "");
-            if (onPaid_) onPaid_(record.batchId, record.amount, request.requestId);
-        } catch (const connectors::InsufficientBalance& error) {
-            store_.completePayment(record.paymentId, "failed", "", "insufficient balance");
-        } catch (const connectors::ConnectorError& error) {
-            if (error.isRetryable())
-                throw HttpError(503, "payment_unavailable",
-                                "the EasyCard service did not answer; try again with the same idempotency_key");
-            store_.completePayment(record.paymentId, "failed", "", error.what());
+    // Exactly one request talks to the provider about a payment: the one that created it, or one that took it over
+    // after its holder gave up (the provider did not answer) or vanished (the lease ended). The others wait for the
+    // outcome, bounded by the lease, and answer with the same record.
+    bool mine = intent.created;
+    const auto waitUntil =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::min(leaseMs + 1000, kMaxPaymentWaitMs));
+    while (record.status == "pending") {
+        if (!mine && record.leaseUntilMs < epochMs())
+            mine = store_.claimPayment(record.paymentId, owner, epochMs(), leaseMs);
+        if (mine) {
+            chargeOnce(record, cardId, owner, request.requestId);
+        } else {
+            if (std::chrono::steady_clock::now() > waitUntil) {
+                HttpReply busy = errorReply(409, "payment_in_progress",
+                                            "another request with this idempotency_key is still being charged; try "
+                                            "again with the same idempotency_key");
+                busy.headers["Retry-After"] = "1";
+                return busy;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(25));
         }
-        record = *store_.findPaymentByKey(key);
+        record = store_.findPaymentByKey(who.creditorId, key).value();
     }
     if (record.status == "failed" && record.error == "insufficient balance")
         return errorReply(
@@ -375,6 +426,44 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
             "the card's balance does not cover NT$" + std::to_string(record.amount) + "; nothing was charged");
     if (record.status == "failed") return errorReply(402, "payment_failed", record.error);
     return jsonReply(intent.created ? 201 : 200, paymentJson(record));
+}
+
+void CreditorApi::chargeOnce(const connectors::PaymentRecord& record, const std::string& cardId,
+                             const std::string& owner, const std::string& requestId) {
+    // The provider's key is the ledger row's (provider_key), never the client's alone: another creditor's equal key
+    // is another payment. The provider never charges twice for it, so a retry after a lost answer is safe.
+    const auto succeeded = [&](const connectors::ChargeResult& charge) {
+        // Counted (and the dispatcher woken) once: by the call that moved the ledger, not by every request.
+        if (store_.completePayment(record.paymentId, "succeeded", charge.providerTxnId, "") && onPaid_)
+            onPaid_(record.batchId, record.amount, requestId);
+    };
+    try {
+        succeeded(payment_->charge(cardId, record.amount, record.providerKey));
+    } catch (const connectors::InsufficientBalance&) {
+        store_.completePayment(record.paymentId, "failed", "", "insufficient balance");
+    } catch (const connectors::ConnectorError& error) {
+        if (error.isRetryable()) {
+            store_.releasePayment(record.paymentId, owner);
+            throw HttpError(503, "payment_unavailable",
+                            "the EasyCard service did not answer; try again with the same idempotency_key");
+        }
+        // A refusal: never trusted to mean "not charged" while a charge under the key may exist.
+        std::optional<connectors::ChargeResult> charge;
+        try {
+            charge = payment_->findCharge(record.providerKey);
+        } catch (const connectors::ConnectorError&) {
+            store_.releasePayment(record.paymentId, owner);
+            throw HttpError(503, "payment_unavailable",
+                            "the EasyCard service did not answer; try again with the same idempotency_key");
+        }
+        if (charge) {
+            succeeded(*charge);
+        } else {
+            Poco::Logger::get("api").warning("payment %s refused by the provider: %s", record.paymentId,
+                                             std::string(error.what()));
+            store_.completePayment(record.paymentId, "failed", "", "the EasyCard service refused the charge");
+        }
+    }
 }
 
 HttpReply CreditorApi::list(HttpRequest& request) {

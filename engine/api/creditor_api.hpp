@@ -18,11 +18,14 @@ struct CreditorApiSettings {
     long long maxBytes = 32LL * 1024 * 1024;
     long long feeProperty = 250;
     long long feeIncomeYear = 250;
+    /// How long a request may talk to the provider about a payment before another request or engine may take it over
+    /// (payment.lease_s): longer than a charge can take, retries included.
+    long long paymentLeaseMs = 60000;
 };
 
 class CreditorApi {
   public:
-    /// Called after a payment succeeded (to count it and wake the dispatcher).
+    /// Called once per payment that succeeded (the request that moved the ledger): to count it and wake the dispatcher.
     using PaidHandler = std::function<void(const std::string& batchId, long long amount, const std::string& requestId)>;
     CreditorApi(CreditorApiSettings settings, connectors::Store& store, std::shared_ptr<connectors::Payment> payment,
                 PaidHandler onPaid);
@@ -31,6 +34,10 @@ class CreditorApi {
   private:
     HttpReply upload(HttpRequest& request);
     HttpReply pay(HttpRequest& request);
+    /// Charges a pending payment whose lease `owner` holds and records the provider's answer. Throws HttpError 503
+    /// (lease released) when the provider did not answer.
+    void chargeOnce(const connectors::PaymentRecord& record, const std::string& cardId, const std::string& owner,
+                    const std::string& requestId);
     HttpReply list(HttpRequest& request);
     HttpReply status(HttpRequest& request);
     HttpReply results(HttpRequest& request);

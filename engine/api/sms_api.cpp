@@ -6,7 +6,11 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Timestamp.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "engine/api/auth.hpp"
+#include "engine/api/json_body.hpp"
 #include "engine/dead_letter.hpp"
 #include "engine/sms_stage.hpp"
 #include "jobs/common/json.hpp"
@@ -18,19 +22,12 @@ namespace taxdesk::engine::api {
 namespace {
 
 Poco::JSON::Object::Ptr readObject(HttpRequest& request) {
-    try {
-        return Poco::JSON::Parser().parse(request.raw.stream()).extract<Poco::JSON::Object::Ptr>();
-    } catch (const Poco::Exception& error) {
-        throw HttpError(400, "bad_json", "the body must be a JSON object: " + error.displayText());
-    }
+    return readJsonObject(request);
 }
 
+/// Strict: a number or an object where a string belongs is a 400, not converted.
 std::string text(const Poco::JSON::Object::Ptr& object, const std::string& field) {
-    try {
-        return object->optValue<std::string>(field, "");
-    } catch (const Poco::Exception&) {
-        throw HttpError(400, "bad_field", "'" + field + "' must be a string");
-    }
+    return stringField(object, field);
 }
 
 }  // namespace
@@ -57,12 +54,18 @@ std::vector<Route> SmsApi::routes() {
 
 void SmsApi::produceAcknowledged(const std::vector<std::pair<std::string, std::string>>& keyed,
                                  const std::string& topic, const std::string& requestId) {
-    std::lock_guard lock(producerMutex_);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(settings_.produceTimeoutMs);
+    const HttpError notQueued(503, "not_queued",
+                              "the messages could not be queued; send them again (they are deduplicated)",
+                              {{"Retry-After", "5"}});
+    std::unique_lock lock(producerMutex_, deadline);
+    if (!lock.owns_lock()) throw notQueued;  // requests before this one are waiting for the broker
     failedDeliveries_ = 0;
     const std::vector<connectors::kafka::Header> headers{{"request_id", requestId}};
     for (const auto& [key, value] : keyed) producer_->produce(topic, key, value, nullptr, headers);
-    if (!producer_->flush(10000) || failedDeliveries_ > 0)
-        throw HttpError(503, "not_queued", "the messages could not be queued; send them again (they are deduplicated)");
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (!producer_->flush(std::max(1, static_cast<int>(left.count()))) || failedDeliveries_ > 0) throw notQueued;
 }
 
 HttpReply SmsApi::inbound(HttpRequest& request) {

@@ -16,6 +16,9 @@ struct SmsApiSettings {
     std::string outboundDeadLetter;  ///< notifications.outbound.dlq
     int maxAttempts = 3;
     std::size_t maxMessages = 1000;  ///< messages in one POST
+    /// sms.produce_timeout_ms: the most a request waits for the broker (its turn at the producer included) before it
+    /// is answered 503 with Retry-After, so that a broker outage never holds the HTTP workers.
+    int produceTimeoutMs = 2000;
 };
 
 class SmsApi {
@@ -31,13 +34,14 @@ class SmsApi {
     HttpReply deadLetters(HttpRequest& request);
     /// POST /api/v1/ops/dead-letters/{id}/replay: sends a dead notification again, once however often it is asked.
     HttpReply replay(HttpRequest& request);
-    /// Produces and waits until the broker acknowledged every message; throws HttpError 503 otherwise.
+    /// Produces and waits until the broker acknowledged every message, at most settings_.produceTimeoutMs; throws
+    /// HttpError 503 (with Retry-After) otherwise.
     void produceAcknowledged(const std::vector<std::pair<std::string, std::string>>& keyed, const std::string& topic,
                              const std::string& requestId);
 
     SmsApiSettings settings_;
     connectors::Store& store_;
-    std::mutex producerMutex_;
+    std::timed_mutex producerMutex_;
     int failedDeliveries_ = 0;
     std::unique_ptr<connectors::kafka::Producer> producer_;
 };

@@ -184,6 +184,28 @@ std::string mask(std::string_view id) {
     return std::string(id.substr(0, firstEnd)) + "****" + std::string(id.substr(lastBegin));
 }
 
+std::string maskIdsIn(std::string_view text) {
+    auto letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    auto second = [](char c) {
+        return c == '1' || c == '2' || c == '8' || c == '9' || (c >= 'A' && c <= 'D') || (c >= 'a' && c <= 'd');
+    };
+    std::string out;
+    out.reserve(text.size());
+    std::size_t i = 0;
+    while (i < text.size()) {
+        bool id = i + 10 <= text.size() && letter(text[i]) && second(text[i + 1]);
+        for (std::size_t k = 2; id && k < 10; ++k) id = digit(text[i + k]);
+        if (id) {
+            out += mask(text.substr(i, 10));
+            i += 10;
+        } else {
+            out.push_back(text[i++]);
+        }
+    }
+    return out;
+}
+
 const char* toString(IdKind kind) {
     switch (kind) {
         case IdKind::nationalId:

@@ -85,6 +85,11 @@ bool isValidBusinessNumber(std::string_view id);
 /// `22099131` → `22****31`; anything else keeps at most its first and last character around `****`.
 std::string mask(std::string_view id);
 
+/// Masks every run in free text (a URL, a path, an error message) that has the form of a national ID or resident
+/// certificate number, `[A-Za-z][1289A-Da-d][0-9]{8}`, whatever its checksum: `GET /persons/A123456789 failed` →
+/// `GET /persons/A12****789 failed`. For log lines and messages built from text that may carry an ID.
+std::string maskIdsIn(std::string_view text);
+
 const char* toString(IdKind kind);
 
 }  // namespace taxdesk::jobs::identity

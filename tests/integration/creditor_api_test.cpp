@@ -11,12 +11,17 @@
 
 #include <chrono>
 #include <fstream>
+#include <latch>
 #include <map>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "connectors/http/stub_server.hpp"
 #include "connectors/population/batch_generator.hpp"
+#include "connectors/store/store.hpp"
+#include "connectors/stubs/stub_connectors.hpp"
+#include "fixtures/at_once.hpp"
 #include "fixtures/kafka_helpers.hpp"
 #include "fixtures/serve_process.hpp"
 #include "fixtures/test_env.hpp"
@@ -448,4 +453,208 @@ TEST_F(CreditorApiTest, ACsvCellThatASpreadsheetWouldRunIsDownloadedAsText) {
     ASSERT_EQ(csv.status, 200) << csv.body;
     EXPECT_NE(csv.body.find("\r\n1,\"'=1+1\",rejected,invalid_id,"), std::string::npos) << csv.body;
     EXPECT_NE(csv.body.find("\r\n2,\"'@SUM(A1)\",rejected,invalid_id,"), std::string::npos) << csv.body;
+}
+
+// ---- issue 9, money: the ledger equals what the card was charged, whatever the race ----
+
+namespace {
+
+/// A sample of /metrics, e.g. `taxdesk_payments_total{unit="count"}`; 0 when absent.
+double metric(const ServeProcess& engine, const std::string& name) {
+    const auto scraped = engine.request("GET", "/metrics");
+    std::istringstream in(scraped.body);
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+    return 0;
+}
+
+std::string payBody(const std::string& card, const std::string& key) {
+    return R"({"method":"easycard","card_id":")" + card + R"(","idempotency_key":")" + key + "\"}";
+}
+
+}  // namespace
+
+/// An engine whose payment provider (the payment stub, a little slow, as a real one is) runs in this process, served
+/// over HTTP, so that a test can ask it what it charged.
+class CreditorPayments : public ::testing::Test {
+  protected:
+    static constexpr long long kBalance = 100'000'000;
+
+    static taxdesk::connectors::ConnectorSet stubConnectors() {
+        taxdesk::connectors::StubSettings settings;
+        settings.paymentBalance = kBalance;
+        settings.latencyMs = 20;
+        settings.jitterMs = 20;
+        return taxdesk::connectors::makeStubConnectors(settings);
+    }
+    static taxdesk::connectors::StoreSettings ledgerOf(const ServeProcess& engine) {
+        taxdesk::connectors::StoreSettings settings;
+        settings.sqlitePath = engine.varDir() + "/taxdesk.db";
+        return settings;
+    }
+
+    std::string upload(std::uint64_t seed) {
+        const auto uploaded =
+            engine_.request("POST", "/api/v1/batches", token_, generate(4, 0, "utf-8", seed).bytes, "text/csv");
+        EXPECT_EQ(uploaded.status, 201) << uploaded.body;
+        return json(uploaded)->getValue<std::string>("batch_id");
+    }
+    HttpResult pay(const std::string& batch, const std::string& card, const std::string& key) {
+        return engine_.request("POST", "/api/v1/batches/" + batch + "/payment", token_, payBody(card, key),
+                               "application/json");
+    }
+
+    taxdesk::connectors::ConnectorSet stubs_ = stubConnectors();
+    std::shared_ptr<taxdesk::connectors::StubPayment> provider_ =
+        std::dynamic_pointer_cast<taxdesk::connectors::StubPayment>(stubs_.payment);
+    taxdesk::connectors::StubHttpServer stubServer_{stubs_};
+    ServeProcess engine_{{"connectors.mode=http", "connectors.base_url=" + stubServer_.baseUrl()}};
+    std::string token_ = engine_.createToken("creditor", "C1");
+    taxdesk::connectors::Store ledger_{ledgerOf(engine_)};
+};
+
+TEST_F(CreditorPayments, ConcurrentPaymentsWithOneKeyAndDifferentCardsNeverLeaveAChargeOutOfTheLedger) {
+    ASSERT_TRUE(provider_);
+    constexpr int kThreads = 8;
+    constexpr int kRounds = 6;
+    long long ledgerTotal = 0;
+    long long chargedTotal = 0;
+    for (int round = 0; round < kRounds; ++round) {
+        const auto batch = upload(900 + static_cast<std::uint64_t>(round));
+        const std::string key = "race-" + batch;
+        auto card = [&](int t) { return "EC-R" + std::to_string(round) + "-" + std::to_string(t); };
+        std::vector<HttpResult> answers(kThreads);
+        const auto errors = taxdesk::testing::atOnce(kThreads, [&](int t, std::latch& start) {
+            start.arrive_and_wait();
+            answers[static_cast<std::size_t>(t)] = pay(batch, card(t), key);
+        });
+        int succeeded = 0;
+        for (int t = 0; t < kThreads; ++t) {
+            EXPECT_EQ(errors[static_cast<std::size_t>(t)], "");
+            const auto& answer = answers[static_cast<std::size_t>(t)];
+            if (answer.status == 200 || answer.status == 201) {
+                EXPECT_EQ(json(answer)->getValue<std::string>("status"), "succeeded") << answer.body;
+                ++succeeded;
+            } else {
+                EXPECT_EQ(answer.status, 409) << "another card under the same key: " << answer.body;
+            }
+        }
+        EXPECT_EQ(succeeded, 1) << "round " << round << ": only the request whose card was charged succeeds";
+        long long charged = 0;
+        int cardsCharged = 0;
+        for (int t = 0; t < kThreads; ++t) {
+            const long long spent = kBalance - provider_->balance(card(t));
+            charged += spent;
+            cardsCharged += spent > 0 ? 1 : 0;
+        }
+        EXPECT_EQ(cardsCharged, 1) << "round " << round << ": one charge for the key";
+        const long long inLedger = ledger_.paidTotal(batch);
+        EXPECT_EQ(inLedger, charged) << "round " << round << ": the ledger says what the card was charged";
+        EXPECT_TRUE(json(engine_.request("GET", "/api/v1/batches/" + batch, token_))->getValue<bool>("paid"));
+        ledgerTotal += inLedger;
+        chargedTotal += charged;
+    }
+    EXPECT_EQ(ledgerTotal, chargedTotal);
+}
+
+TEST_F(CreditorPayments, TwentyIdenticalPaymentsAtOnceCountAsOnePayment) {
+    const auto batch = upload(31);
+    const std::string count = R"(taxdesk_payments_total{unit="count"})";
+    const std::string ntd = R"(taxdesk_payments_total{unit="ntd"})";
+    const double countBefore = metric(engine_, count);
+    const double ntdBefore = metric(engine_, ntd);
+    std::vector<int> statuses(20);
+    taxdesk::testing::atOnce(20, [&](int t, std::latch& start) {
+        start.arrive_and_wait();
+        statuses[static_cast<std::size_t>(t)] = pay(batch, "EC-0020", "twenty-" + batch).status;
+    });
+    for (const int status : statuses) EXPECT_TRUE(status == 200 || status == 201) << status;
+    EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 201), 1) << "one request made the payment";
+    const auto fee = json(engine_.request("GET", "/api/v1/batches/" + batch, token_))->getValue<long long>("fee_total");
+    EXPECT_EQ(kBalance - provider_->balance("EC-0020"), fee) << "charged once";
+    EXPECT_EQ(metric(engine_, count) - countBefore, 1) << "one ledger transition, not one per request";
+    EXPECT_EQ(metric(engine_, ntd) - ntdBefore, static_cast<double>(fee));
+}
+
+TEST_F(CreditorApiTest, IdempotencyKeysBelongToOneCreditor) {
+    const auto mine = json(upload(generate(5, 0, "utf-8", 32).bytes))->getValue<std::string>("batch_id");
+    const auto theirs = json(upload(generate(7, 0, "utf-8", 33).bytes, "", other_))->getValue<std::string>("batch_id");
+    const auto theirsToo =
+        json(upload(generate(8, 0, "utf-8", 34).bytes, "", other_))->getValue<std::string>("batch_id");
+    const std::string key = taxdesk::testing::uniqueName("shared-key");  // names no batch
+    const auto first = pay(mine, key);
+    ASSERT_EQ(first.status, 201) << first.body;
+    const std::string myPayment = json(first)->getValue<std::string>("payment_id");
+
+    // C2 reusing C1's key: a payment of C2's own, nothing of C1's in the answer.
+    const auto other = engine_->request("POST", "/api/v1/batches/" + theirs + "/payment", other_,
+                                        payBody("EC-0002", key), "application/json");
+    ASSERT_EQ(other.status, 201) << other.body;
+    EXPECT_EQ(json(other)->getValue<std::string>("batch_id"), theirs);
+    EXPECT_NE(json(other)->getValue<std::string>("payment_id"), myPayment);
+    EXPECT_TRUE(json(engine_->request("GET", "/api/v1/batches/" + theirs, other_))->getValue<bool>("paid"));
+
+    // C2 reusing the key with another of its batches: 409 about C2's own data only.
+    const auto conflict = engine_->request("POST", "/api/v1/batches/" + theirsToo + "/payment", other_,
+                                           payBody("EC-0002", key), "application/json");
+    EXPECT_EQ(conflict.status, 409) << conflict.body;
+    for (const std::string& secret : {mine, myPayment, std::string("C1")})
+        EXPECT_EQ(conflict.body.find(secret), std::string::npos) << secret << " in " << conflict.body;
+    // And C1 still gets its own record for its key.
+    const auto again = pay(mine, key);
+    EXPECT_EQ(again.status, 200) << again.body;
+    EXPECT_EQ(json(again)->getValue<std::string>("payment_id"), myPayment);
+}
+
+TEST(TwoEngines, AStartingEngineNeverResolvesThePaymentAnotherEngineIsCharging) {
+    // One provider (slow: a charge takes 6 s) and one store for two engines, as in production.
+    taxdesk::connectors::StubSettings stubSettings;
+    stubSettings.paymentBalance = 1'000'000;
+    stubSettings.latencyMs = 6000;
+    auto stubs = taxdesk::connectors::makeStubConnectors(stubSettings);
+    const auto provider = std::dynamic_pointer_cast<taxdesk::connectors::StubPayment>(stubs.payment);
+    ASSERT_TRUE(provider);
+    taxdesk::connectors::StubHttpServer stubServer(stubs);
+    const std::string storePath = taxdesk::testing::tempDir("two-engines") + "/taxdesk.db";
+    const std::vector<std::string> sets{"connectors.mode=http", "connectors.base_url=" + stubServer.baseUrl(),
+                                        "connectors.timeout_ms=20000", "connectors.retries=0",
+                                        "store.sqlite_path=" + storePath};
+    ServeProcess first(sets);
+    std::string token;  // in the shared store
+    ASSERT_EQ(first.runTool({"--set", "store.sqlite_path=" + storePath, "token", "create", "--role", "creditor",
+                             "--creditor", "C1"},
+                            &token),
+              0);
+    token.erase(token.find_last_not_of("\r\n") + 1);
+    const auto uploaded =
+        first.request("POST", "/api/v1/batches", token, generate(1, 0, "utf-8", 41).bytes, "text/csv");
+    ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+    const auto batch = json(uploaded)->getValue<std::string>("batch_id");
+    taxdesk::connectors::StoreSettings storeSettings;
+    storeSettings.sqlitePath = storePath;
+    taxdesk::connectors::Store ledger(storeSettings);
+
+    HttpResult paid;
+    std::thread paying([&] {
+        paid = first.request("POST", "/api/v1/batches/" + batch + "/payment", token, payBody("EC-TWO", "two-" + batch),
+                             "application/json");
+    });
+    // The first engine's request has reserved the key and is waiting for the provider: start the second engine now.
+    bool reserved = false;
+    taxdesk::testing::eventually([&] {
+        const auto payment = ledger.findPaymentByKey("C1", "two-" + batch);
+        reserved = payment && payment->status == "pending";
+        return reserved;
+    });
+    ASSERT_TRUE(reserved);
+    ServeProcess second(sets);
+    const auto during = ledger.findPaymentByKey("C1", "two-" + batch).value();
+    paying.join();
+
+    EXPECT_EQ(during.status, "pending") << "the second engine's start-up left the payment in flight alone";
+    EXPECT_EQ(paid.status, 201) << paid.body;
+    const auto fee = json(uploaded)->getValue<long long>("fee_total");
+    EXPECT_EQ(1'000'000 - provider->balance("EC-TWO"), fee);
+    EXPECT_EQ(ledger.paidTotal(batch), fee) << "the ledger says what the card was charged";
+    EXPECT_EQ(ledger.findPaymentByKey("C1", "two-" + batch)->status, "succeeded");
 }

@@ -2,6 +2,7 @@
 // inquiry.requests within the window, the payments outbox is published once, and a lease keeps a second engine away.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <ctime>
 
 #include "connectors/api/connector_set.hpp"
@@ -56,7 +57,8 @@ class DispatcherTest : public ::testing::Test {
         return batch.batchId;
     }
 
-    connectors::PaymentRecord pendingPayment(const std::string& batchId, const std::string& key) {
+    connectors::PaymentRecord pendingPayment(const std::string& batchId, const std::string& key,
+                                             const std::string& leaseOwner = "", long long leaseUntilMs = 0) {
         connectors::PaymentRecord record;
         record.paymentId = td_testing::uniqueName("P");
         record.idempotencyKey = key;
@@ -66,6 +68,8 @@ class DispatcherTest : public ::testing::Test {
         record.method = "easycard";
         record.card = "***0001";
         record.status = "pending";
+        record.leaseOwner = leaseOwner;
+        record.leaseUntilMs = leaseUntilMs;
         return store_->beginPayment(record).payment;
     }
 
@@ -83,20 +87,70 @@ TEST_F(DispatcherTest, PaymentsLeftPendingByACrashAreResolvedByTheirKey) {
     const auto a = pendingPayment(charged, "key-a-" + prefix_);
     const auto b = pendingPayment(notCharged, "key-b-" + prefix_);
     // The card was charged for `a`, then the engine died before the ledger heard of it.
-    const auto charge = payment_->charge("EC-0001", a.amount, a.idempotencyKey);
+    const auto charge = payment_->charge("EC-0001", a.amount, a.providerKey);
 
     engine::BatchDispatcher dispatcher(settings_, *store_, payment_);
     dispatcher.start();
     dispatcher.stop();
 
-    const auto resolved = store_->findPaymentByKey(a.idempotencyKey);
+    const auto resolved = store_->findPaymentByKey("C1", a.idempotencyKey);
     EXPECT_EQ(resolved->status, "succeeded");
     EXPECT_EQ(resolved->providerTxnId, charge.providerTxnId) << "the charge that was made, not a new one";
     EXPECT_TRUE(store_->findBatch(charged)->paid);
-    EXPECT_EQ(store_->findPaymentByKey(b.idempotencyKey)->status, "failed");
+    EXPECT_EQ(store_->findPaymentByKey("C1", b.idempotencyKey)->status, "failed");
     EXPECT_FALSE(store_->findBatch(notCharged)->paid);
     EXPECT_EQ(store_->findBatch(notCharged)->state, "awaiting_payment");
     EXPECT_EQ(store_->paidTotal(charged), a.amount);
+}
+
+TEST_F(DispatcherTest, AnEnginesStartNeverResolvesAnotherEnginesPaymentInFlight) {
+    const long long now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    const auto inFlight = makeBatch(2);
+    const auto abandoned = makeBatch(3);
+    // Engine A is charging `a` (its request holds the lease for a minute); engine B's request for `b` died with B.
+    const auto a = pendingPayment(inFlight, "key-a-" + prefix_, "engine-a-request", now + 60'000);
+    const auto b = pendingPayment(abandoned, "key-b-" + prefix_, "engine-b-request", now - 1);
+    const auto charge = payment_->charge("EC-0002", b.amount, b.providerKey);
+
+    // Engine C starts on the same store (and so would a second dispatcher of engine A).
+    engine::BatchDispatcher other(settings_, *store_, payment_);
+    std::vector<long long> counted;
+    other.onRecoveredPaid([&](long long amount) { counted.push_back(amount); });
+    other.start();
+    other.stop();
+
+    const auto stillInFlight = store_->findPaymentByKey("C1", a.idempotencyKey).value();
+    EXPECT_EQ(stillInFlight.status, "pending") << "not marked \"not charged\" while engine A may be charging it";
+    EXPECT_EQ(stillInFlight.leaseOwner, "engine-a-request");
+    EXPECT_EQ(stillInFlight.leaseUntilMs, now + 60'000);
+    const auto resolved = store_->findPaymentByKey("C1", b.idempotencyKey).value();
+    EXPECT_EQ(resolved.status, "succeeded") << "its owner is gone: recovered by its key";
+    EXPECT_EQ(resolved.providerTxnId, charge.providerTxnId);
+    EXPECT_TRUE(store_->findBatch(abandoned)->paid);
+    EXPECT_EQ(counted, std::vector<long long>{750}) << "the one transition, counted (3 rows of NT$250)";
+
+    // Engine A's request finishes: its answer is recorded as usual.
+    const auto charged = payment_->charge("EC-0001", a.amount, a.providerKey);
+    EXPECT_TRUE(store_->completePayment(a.paymentId, "succeeded", charged.providerTxnId));
+    EXPECT_EQ(store_->paidTotal(inFlight), a.amount);
+}
+
+TEST_F(DispatcherTest, APaymentWhoseOwnerVanishedIsRecoveredWhileRunningNotOnlyAtStart) {
+    const long long now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    const auto batch = makeBatch(2);
+    settings_.recoverEveryMs = 0;  // every round
+    engine::BatchDispatcher dispatcher(settings_, *store_, payment_);
+    // Left pending by a request that died after the dispatcher started; its lease has ended meanwhile.
+    const auto lost = pendingPayment(batch, "key-" + prefix_, "vanished-request", now - 1);
+    dispatcher.runOnce();
+    const auto resolved = store_->findPaymentByKey("C1", lost.idempotencyKey).value();
+    EXPECT_EQ(resolved.status, "failed") << "never charged";
+    EXPECT_NE(resolved.error.find("not charged"), std::string::npos) << resolved.error;
+    EXPECT_EQ(store_->findBatch(batch)->state, "awaiting_payment");
 }
 
 TEST_F(DispatcherTest, PaidRowsGoToKafkaWithinTheWindowAndPaymentsOnce) {

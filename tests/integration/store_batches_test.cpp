@@ -541,14 +541,15 @@ TEST_P(StoreBatchesTest, APaymentKeyAlwaysGivesTheSameRecordAndIsCreatedOnce) {
     EXPECT_FALSE(first.payment.published);
     EXPECT_EQ(first.payment.createdAt.size(), 24U);
     EXPECT_EQ(first.payment.updatedAt, first.payment.createdAt);
+    EXPECT_EQ(first.payment.providerKey, pending.paymentId) << "the provider sees the ledger's key, not the client's";
 
     PaymentRecord retry = pending;
     retry.paymentId = testing::uniqueName("pay");  // the engine proposes a fresh id for every request
     const PaymentIntent second = store.beginPayment(retry);
     EXPECT_FALSE(second.created);
     EXPECT_EQ(second.payment, first.payment);
-    EXPECT_EQ(store.findPaymentByKey(pending.idempotencyKey), first.payment);
-    EXPECT_EQ(store.findPaymentByKey(testing::uniqueName("key")), std::nullopt);
+    EXPECT_EQ(store.findPaymentByKey(creditor_, pending.idempotencyKey), first.payment);
+    EXPECT_EQ(store.findPaymentByKey(creditor_, testing::uniqueName("key")), std::nullopt);
 }
 
 TEST_P(StoreBatchesTest, AKeyReusedForAnotherBatchOrAmountIsAConflict) {
@@ -571,7 +572,7 @@ TEST_P(StoreBatchesTest, AKeyReusedForAnotherBatchOrAmountIsAConflict) {
         EXPECT_FALSE(error.isRetryable());
         EXPECT_NE(std::string(error.what()).find(pending.idempotencyKey), std::string::npos) << error.what();
     }
-    EXPECT_EQ(store.findPaymentByKey(pending.idempotencyKey)->amount, 1250);
+    EXPECT_EQ(store.findPaymentByKey(creditor_, pending.idempotencyKey)->amount, 1250);
     EXPECT_EQ(store.paidTotal(otherBatch.batchId), 0);
 }
 
@@ -584,7 +585,7 @@ TEST_P(StoreBatchesTest, ASucceededPaymentMarksItsBatchPaidAndQueued) {
 
     store.completePayment(intent.payment.paymentId, "succeeded", "EZ-000123");
 
-    const auto payment = store.findPaymentByKey(intent.payment.idempotencyKey).value();
+    const auto payment = store.findPaymentByKey(creditor_, intent.payment.idempotencyKey).value();
     EXPECT_EQ(payment.status, "succeeded");
     EXPECT_EQ(payment.providerTxnId, "EZ-000123");
     EXPECT_GE(payment.updatedAt, payment.createdAt);
@@ -597,7 +598,7 @@ TEST_P(StoreBatchesTest, ASucceededPaymentMarksItsBatchPaidAndQueued) {
     // Resolving it again (another engine, a start-up) changes nothing.
     store.completePayment(intent.payment.paymentId, "failed", "", "timeout");
     store.completePayment(intent.payment.paymentId, "succeeded", "EZ-000123");
-    EXPECT_EQ(store.findPaymentByKey(intent.payment.idempotencyKey), payment);
+    EXPECT_EQ(store.findPaymentByKey(creditor_, intent.payment.idempotencyKey), payment);
     EXPECT_EQ(store.findBatch(batch.batchId), paid);
     EXPECT_EQ(store.paidTotal(batch.batchId), written.feeTotal);
 
@@ -613,7 +614,7 @@ TEST_P(StoreBatchesTest, AFailedPaymentLeavesItsBatchAwaitingPayment) {
 
     store.completePayment(intent.payment.paymentId, "failed", "", "insufficient_balance");
 
-    const auto payment = store.findPaymentByKey(intent.payment.idempotencyKey).value();
+    const auto payment = store.findPaymentByKey(creditor_, intent.payment.idempotencyKey).value();
     EXPECT_EQ(payment.status, "failed");
     EXPECT_EQ(payment.error, "insufficient_balance");
     EXPECT_EQ(store.findBatch(batch.batchId), written);
@@ -653,7 +654,7 @@ TEST_P(StoreBatchesTest, PendingAndUnpublishedPaymentsFeedStartUpAndTheOutbox) {
     store.markPublished({payments[1].paymentId, payments[3].paymentId, testing::uniqueName("pay")});
     store.markPublished({});
     EXPECT_EQ(ours(store.unpublishedPayments(1000)), (std::vector<std::string>{payments[2].paymentId}));
-    EXPECT_TRUE(store.findPaymentByKey(payments[3].idempotencyKey)->published);
+    EXPECT_TRUE(store.findPaymentByKey(creditor_, payments[3].idempotencyKey)->published);
     EXPECT_TRUE(store.unpublishedPayments(0).empty());
 
     store.completePayment(payments[0].paymentId, "succeeded", "EZ-0");
@@ -704,7 +705,7 @@ TEST_P(StoreBatchesTest, ABatchWithALivePaymentRefusesAnotherKey) {
                   std::string::npos)
             << error.what();
     }
-    EXPECT_EQ(store.findPaymentByKey(other.idempotencyKey), std::nullopt);
+    EXPECT_EQ(store.findPaymentByKey(creditor_, other.idempotencyKey), std::nullopt);
     EXPECT_FALSE(store.beginPayment(first.payment).created);
 
     // Failed: the batch is free for a new key, which is then the live one.
@@ -753,6 +754,122 @@ TEST_P(StoreBatchesTest, ConcurrentPaymentsWithDifferentKeysForOneBatchLetExactl
     EXPECT_EQ(countOf("payments", batchId), 1);
 }
 
+TEST_P(StoreBatchesTest, IdempotencyKeysArePerCreditorAndConflictsNameOnlyTheCreditorsOwnData) {
+    Store store(settings_);
+    const std::string key = testing::uniqueName("key");
+    PaymentRecord first = newPayment(testing::uniqueName("batch"), 1250);
+    first.idempotencyKey = key;
+    first.creditorId = testing::uniqueName("C1-");
+    PaymentRecord second = newPayment(testing::uniqueName("batch"), 500);
+    second.idempotencyKey = key;
+    second.creditorId = testing::uniqueName("C2-");
+
+    const PaymentIntent one = store.beginPayment(first);
+    const PaymentIntent two = store.beginPayment(second);
+    EXPECT_TRUE(one.created);
+    EXPECT_TRUE(two.created) << "another creditor's equal key is another payment";
+    EXPECT_NE(one.payment.providerKey, two.payment.providerKey) << "and another charge at the provider";
+    EXPECT_EQ(store.findPaymentByKey(first.creditorId, key)->batchId, first.batchId);
+    EXPECT_EQ(store.findPaymentByKey(second.creditorId, key)->batchId, second.batchId);
+    EXPECT_EQ(store.findPaymentByKey(creditor_, key), std::nullopt);
+
+    PaymentRecord reused = second;
+    reused.paymentId = testing::uniqueName("pay");
+    reused.batchId = testing::uniqueName("batch");
+    try {
+        store.beginPayment(reused);
+        FAIL() << "C2's key reused with another of its batches was accepted";
+    } catch (const IdempotencyConflict& error) {
+        const std::string message = error.what();
+        EXPECT_NE(message.find(second.batchId), std::string::npos) << message;
+        for (const std::string& secret : {first.batchId, first.creditorId, one.payment.paymentId, std::string("1250")})
+            EXPECT_EQ(message.find(secret), std::string::npos) << secret << " in " << message;
+    }
+}
+
+TEST_P(StoreBatchesTest, TheSameKeyWithAnotherCardIsAConflict) {
+    Store store(settings_);
+    PaymentRecord pending = newPayment(testing::uniqueName("batch"), 750);
+    pending.cardHash = "hash-of-card-1";
+    const PaymentIntent first = store.beginPayment(pending);
+    EXPECT_EQ(first.payment.cardHash, "hash-of-card-1");
+
+    PaymentRecord sameCard = pending;
+    sameCard.paymentId = testing::uniqueName("pay");
+    EXPECT_EQ(store.beginPayment(sameCard).payment, first.payment);
+    PaymentRecord otherCard = sameCard;
+    otherCard.cardHash = "hash-of-card-2";
+    EXPECT_THROW(store.beginPayment(otherCard), IdempotencyConflict);
+}
+
+TEST_P(StoreBatchesTest, OnePartyAtATimeHoldsAPendingPaymentsLease) {
+    Store store(settings_);
+    constexpr long long kNow = 1'000'000'000'000;
+    PaymentRecord pending = newPayment(testing::uniqueName("batch"), 250);
+    pending.leaseOwner = "request-a";
+    pending.leaseUntilMs = kNow + 10'000;
+    const PaymentRecord stored = store.beginPayment(pending).payment;
+    EXPECT_EQ(stored.leaseOwner, "request-a");
+    EXPECT_EQ(stored.leaseUntilMs, kNow + 10'000);
+    const auto abandoned = [&](long long now) {
+        int found = 0;
+        for (const auto& payment : store.abandonedPayments(now)) found += payment.paymentId == stored.paymentId;
+        return found;
+    };
+
+    // Held: nobody else may take it, and recovery does not see it.
+    EXPECT_FALSE(store.claimPayment(stored.paymentId, "engine-b", kNow, 60'000));
+    EXPECT_EQ(abandoned(kNow), 0);
+    EXPECT_EQ(abandoned(kNow + 10'000), 0) << "the lease lasts until its end";
+    // The lease ended: exactly one of two claimants takes it, until its own lease ends.
+    EXPECT_EQ(abandoned(kNow + 10'001), 1);
+    EXPECT_TRUE(store.claimPayment(stored.paymentId, "engine-b", kNow + 10'001, 60'000));
+    EXPECT_FALSE(store.claimPayment(stored.paymentId, "engine-c", kNow + 10'001, 60'000));
+    auto now = store.findPaymentByKey(creditor_, pending.idempotencyKey).value();
+    EXPECT_EQ(now.leaseOwner, "engine-b");
+    EXPECT_EQ(now.leaseUntilMs, kNow + 70'001);
+    // Released by a party that does not hold it: nothing changes; by its holder: free at once.
+    store.releasePayment(stored.paymentId, "request-a");
+    EXPECT_EQ(abandoned(kNow + 10'001), 0);
+    store.releasePayment(stored.paymentId, "engine-b");
+    EXPECT_EQ(abandoned(kNow + 10'001), 1);
+    EXPECT_TRUE(store.claimPayment(stored.paymentId, "request-d", kNow + 10'001, 5'000));
+    // Completed: no longer anybody's to claim.
+    EXPECT_TRUE(store.completePayment(stored.paymentId, "failed", "", "card_blocked"));
+    EXPECT_FALSE(store.claimPayment(stored.paymentId, "engine-b", kNow + 100'000, 60'000));
+    EXPECT_EQ(abandoned(kNow + 100'000), 0);
+    EXPECT_THROW(store.claimPayment(stored.paymentId, "", kNow, 1), std::invalid_argument);
+    EXPECT_THROW(store.claimPayment(stored.paymentId, "x", kNow, 0), std::invalid_argument);
+}
+
+TEST_P(StoreBatchesTest, APaymentChangesOnceAndARefusalNeverOverwritesASuccess) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    const BatchRecord written = writeBatch(store, batch, makeRows(batch.batchId, 2, 0));
+    const PaymentIntent intent = store.beginPayment(newPayment(batch.batchId, written.feeTotal));
+
+    EXPECT_TRUE(store.completePayment(intent.payment.paymentId, "succeeded", "EZ-1")) << "a ledger transition";
+    EXPECT_FALSE(store.completePayment(intent.payment.paymentId, "succeeded", "EZ-1")) << "counted once";
+    EXPECT_FALSE(store.completePayment(intent.payment.paymentId, "failed", "", "key reused with another card"));
+    const auto payment = store.findPaymentByKey(creditor_, intent.payment.idempotencyKey).value();
+    EXPECT_EQ(payment.status, "succeeded");
+    EXPECT_EQ(payment.providerTxnId, "EZ-1");
+    EXPECT_EQ(store.paidTotal(batch.batchId), written.feeTotal);
+
+    // Marked failed (e.g. recovery that found no charge yet) and then the provider's charge arrives: the charge wins.
+    const BatchRecord late = newBatch();
+    const BatchRecord lateWritten = writeBatch(store, late, makeRows(late.batchId, 3, 0));
+    const PaymentIntent lateIntent = store.beginPayment(newPayment(late.batchId, lateWritten.feeTotal));
+    EXPECT_TRUE(store.completePayment(lateIntent.payment.paymentId, "failed", "", "not charged"));
+    EXPECT_TRUE(store.completePayment(lateIntent.payment.paymentId, "succeeded", "EZ-2"));
+    const auto charged = store.findPaymentByKey(creditor_, lateIntent.payment.idempotencyKey).value();
+    EXPECT_EQ(charged.status, "succeeded");
+    EXPECT_EQ(charged.error, "");
+    EXPECT_FALSE(charged.published) << "published again with its new status";
+    EXPECT_EQ(store.paidTotal(late.batchId), lateWritten.feeTotal);
+    EXPECT_TRUE(store.findBatch(late.batchId)->paid);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreBatchesTest, ::testing::Values("sqlite", "postgresql"),
                          [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
 
@@ -761,6 +878,45 @@ TEST(StoreMigrations, VersionTwoAddsBatchesRowsAndPayments) {
     const auto& migrations = detail::migrations();
     ASSERT_GE(migrations.size(), 2U);
     EXPECT_EQ(migrations[1].version, 2);
+}
+
+TEST(StoreMigrations, VersionFiveKeepsThePaymentsMadeBeforeWithTheirKeyAsTheProvidersKey) {
+    const std::string dir = testing::tempDir("migration5");
+    StoreSettings settings;
+    settings.sqlitePath = dir + "/taxdesk.db";
+    { Store registersTheConnector(StoreSettings{"sqlite", dir + "/other.db", "", 1}); }
+    {
+        // A database as version 4 left it, with a payment pending when the engine stopped and one that succeeded.
+        Poco::Data::Session session("sqlite", settings.sqlitePath);
+        session << "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)", now;
+        for (const auto& migration : detail::migrations()) {
+            if (migration.version > 4) break;
+            for (const auto statement : migration.statements) session << std::string(statement), now;
+            session << "INSERT INTO schema_migrations VALUES (" + std::to_string(migration.version) + ", 'then')", now;
+        }
+        session << "INSERT INTO payments (payment_id, idempotency_key, batch_id, creditor_id, amount, status,"
+                   " created_at, updated_at) VALUES ('P-old', 'client-key-1', 'B-old', 'C1', 500, 'pending',"
+                   " '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'),"
+                   " ('P-paid', 'client-key-2', 'B-paid', 'C1', 750, 'succeeded',"
+                   " '2026-01-01T00:00:01.000Z', '2026-01-01T00:00:01.000Z')",
+            now;
+    }
+    Store store(settings);
+    EXPECT_EQ(store.schemaVersion(), detail::latestSchemaVersion());
+    const auto old = store.findPaymentByKey("C1", "client-key-1").value();
+    EXPECT_EQ(old.providerKey, "client-key-1") << "recovery asks the provider by the key it was charged under";
+    EXPECT_EQ(old.leaseUntilMs, 0);
+    ASSERT_EQ(store.abandonedPayments(1).size(), 1U);
+    EXPECT_EQ(store.abandonedPayments(1).front().paymentId, "P-old");
+    EXPECT_EQ(store.paidTotal("B-paid"), 750);
+    // Keys are per creditor now: C2 may use C1's key.
+    PaymentRecord theirs;
+    theirs.paymentId = "P-c2";
+    theirs.idempotencyKey = "client-key-1";
+    theirs.batchId = "B-c2";
+    theirs.creditorId = "C2";
+    theirs.amount = 250;
+    EXPECT_TRUE(store.beginPayment(theirs).created);
 }
 
 }  // namespace

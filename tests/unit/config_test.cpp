@@ -120,6 +120,26 @@ TEST(Config, PostgresqlBackendNeedsAConnectionString) {
     EXPECT_NE(problems[0].find("store.postgresql"), std::string::npos);
 }
 
+TEST(Config, APaymentLeaseOutlastsTheLongestCharge) {
+    EXPECT_EQ(Config::load({}).integer("payment.lease_s"), 60);
+    // Defaults: 4 attempts of 2 s plus back-off 50 ms x 2^4 = 8.8 s; the lease must be 13.8 s at least.
+    ConfigSources shortLease;
+    shortLease.sets = {"payment.lease_s=13"};
+    const auto problems = problemsOf(shortLease);
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_NE(problems[0].find("payment.lease_s"), std::string::npos) << problems[0];
+    EXPECT_NE(problems[0].find("8 s"), std::string::npos) << problems[0];
+    ConfigSources enough;
+    enough.sets = {"payment.lease_s=14"};
+    EXPECT_TRUE(problemsOf(enough).empty());
+    // 5 attempts of 10 s plus 50 ms x 2^5 = 51.6 s: 55 is too short, 57 is enough.
+    ConfigSources slow;
+    slow.sets = {"connectors.timeout_ms=10000", "connectors.retries=4", "payment.lease_s=55"};
+    EXPECT_EQ(problemsOf(slow).size(), 1u);
+    slow.sets.back() = "payment.lease_s=57";
+    EXPECT_TRUE(problemsOf(slow).empty());
+}
+
 TEST(Config, EnvironmentNamesFollowSectionKey) {
     EXPECT_EQ(taxdesk::engine::envNameOf("app.var_dir"), "TAXDESK_APP_VAR_DIR");
     EXPECT_EQ(taxdesk::engine::envNameOf("http.port"), "TAXDESK_HTTP_PORT");

@@ -316,5 +316,19 @@ TEST(IdentityToString, NamesEveryKind) {
     EXPECT_STREQ(toString(IdKind::invalid), "invalid");
 }
 
+TEST(IdentityMask, MasksEveryIdInFreeText) {
+    // Connector error messages and access-log paths (issue 9, finding 17).
+    EXPECT_EQ(maskIdsIn("registry: GET http://127.0.0.1:8091/registry/v1/persons/A123456789: timed out"),
+              "registry: GET http://127.0.0.1:8091/registry/v1/persons/A12****789: timed out");
+    EXPECT_EQ(maskIdsIn("/api/v1/batches/A123456789"), "/api/v1/batches/A12****789");
+    // Old and new resident certificates, lower case, a bad checksum, two in one line.
+    EXPECT_EQ(maskIdsIn("AC12345679 a800000014 A123456788"), "AC1****679 a80****014 A12****788");
+    EXPECT_EQ(maskIdsIn("id=A123456789;"), "id=A12****789;");
+    // Not of the form: a batch id, a second letter outside A-D, too few digits, a business number.
+    EXPECT_EQ(maskIdsIn("B20261201-0a1b2c3d4e"), "B20261201-0a1b2c3d4e");
+    EXPECT_EQ(maskIdsIn("AE12345678 A12345678 22099131"), "AE12345678 A12345678 22099131");
+    EXPECT_EQ(maskIdsIn(""), "");
+}
+
 }  // namespace
 }  // namespace taxdesk::jobs::identity
