@@ -38,7 +38,14 @@ BatchDispatcher::BatchDispatcher(DispatcherSettings settings, connectors::Store&
                                  std::shared_ptr<connectors::Payment> payment,
                                  std::unique_ptr<connectors::RedisClient> redis)
     : settings_(std::move(settings)), store_(store), payment_(std::move(payment)), redis_(std::move(redis)) {
-    producer_ = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
+    // rd_kafka_flush() succeeds once every message is reported, delivered or not: only the reports tell.
+    producer_ = std::make_unique<connectors::kafka::Producer>(settings_.kafka,
+                                                              [this](const connectors::kafka::DeliveryReport& report) {
+                                                                  if (report.ok) return;
+                                                                  ++failedDeliveries_;
+                                                                  std::lock_guard lock(mutex_);
+                                                                  lastDeliveryError_ = report.error;
+                                                              });
     owner_ = Poco::Environment::nodeName() + "-" + std::to_string(Poco::Process::id()) + "-" +
              std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000);
 }
@@ -135,19 +142,37 @@ void BatchDispatcher::resolvePendingPayments() {
     }
 }
 
+bool BatchDispatcher::delivered(const std::string& what) {
+    if (!producer_->flush(10000)) {
+        log().warning("%s: the broker did not acknowledge in 10 s; sent again next round", what);
+        return false;
+    }
+    if (const int failed = failedDeliveries_.load(); failed > 0) {
+        std::string error;
+        {
+            std::lock_guard lock(mutex_);
+            error = lastDeliveryError_;
+        }
+        log().warning("%s: %d deliveries failed (%s); sent again next round", what, failed, error);
+        return false;
+    }
+    return true;
+}
+
 void BatchDispatcher::publishPayments() {
     if (!leased("payments-outbox")) return;
     for (;;) {
         const auto payments = store_.unpublishedPayments(200);
         if (payments.empty()) return;
-        int failed = 0;
+        failedDeliveries_ = 0;
         std::vector<std::string> ids;
         for (const auto& payment : payments) {
             producer_->produce(settings_.paymentsTopic, payment.batchId, api::paymentJson(payment));
             ids.push_back(payment.paymentId);
         }
-        // The outbox is marked only once the broker has every record; a crash before that publishes them again.
-        if (!producer_->flush(10000) || failed) return;
+        // The outbox is marked only once the broker acknowledged every record; a crash or a failed delivery before
+        // that publishes them again (consumers know a payment by its id).
+        if (!delivered("payments outbox")) return;
         store_.markPublished(ids);
         if (payments.size() < 200) return;
     }
@@ -193,6 +218,7 @@ void BatchDispatcher::dispatchBatches() {
             requestId = known != requestIds_.end() ? known->second : "batch-" + batch.batchId;
         }
         const std::vector<connectors::kafka::Header> headers{{"request_id", requestId}};
+        failedDeliveries_ = 0;
         for (const auto& row : rows) {
             jobs::inquiry::InquiryRequest request;
             request.batchId = row.batchId;
@@ -205,7 +231,8 @@ void BatchDispatcher::dispatchBatches() {
             producer_->produce(settings_.requestsTopic, row.batchId, jobs::inquiry::encodeRequest(request), nullptr,
                                headers);
         }
-        if (!producer_->flush(10000)) return;  // not acknowledged: the next round sends from the store again
+        // Not acknowledged, or a delivery failed: nothing moves on, the next round sends from the store again.
+        if (!delivered("batch " + batch.batchId)) return;
         progress.sentUpTo = rows.back().row;
         progress.sentCount += static_cast<int>(rows.size());
         store_.setBatchState(batch.batchId, "queued", "processing", "");

@@ -70,6 +70,8 @@ class BatchDispatcher {
     /// True when this engine may work `what` now (it holds or took the lease, or Redis is away).
     bool leased(const std::string& what);
     void publishPayments();
+    /// Flushes the producer: true when every message since failedDeliveries_ was reset was delivered.
+    bool delivered(const std::string& what);
     void dispatchBatches();
 
     DispatcherSettings settings_;
@@ -78,6 +80,8 @@ class BatchDispatcher {
     std::unique_ptr<connectors::RedisClient> redis_;
     std::string owner_;
     std::unique_ptr<connectors::kafka::Producer> producer_;
+    std::atomic<int> failedDeliveries_{0};  // failed delivery reports since the round's produce began
+    std::string lastDeliveryError_;         // under mutex_
     std::map<std::string, Progress> progress_;
     std::map<std::string, std::string> requestIds_;  // by batch id; under mutex_
     std::mutex mutex_;

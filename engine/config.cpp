@@ -144,6 +144,7 @@ const std::vector<KeySpec>& configSchema() {
         {"sms.holidays_file", KeyType::string, "", 0, 0, "", false, "holidays (YYYY-MM-DD a line; `YYYY-MM-DD workday` for a make-up working Saturday); empty: the embedded config/holidays.txt"},
         {"sms.produce_timeout_ms", KeyType::integer, "2000", 100, 60000, "", false, "longest wait of POST /api/v1/sms/inbound and /dlr for the broker before 503 with Retry-After"},
         {"sms.scheduler_interval_s", KeyType::integer, "30", 1, 3600, "", false, "how often reminders and expiry are looked for"},
+        {"sms.requeue_after_s", KeyType::integer, "60", 1, 86400, "", false, "a notification still queued this long after it was stored (its produce failed, or the broker lost it) is produced again by the scheduler"},
     };
     // clang-format on
     return schema;
@@ -387,6 +388,7 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.smsHolidaysFile = config.string("sms.holidays_file");
     s.smsSchedulerIntervalS = config.integer("sms.scheduler_interval_s");
     s.smsProduceTimeoutMs = config.integer("sms.produce_timeout_ms");
+    s.smsRequeueAfterS = config.integer("sms.requeue_after_s");
     return s;
 }
 

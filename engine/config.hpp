@@ -130,6 +130,7 @@ struct Settings {
     std::string smsHolidaysFile;
     int smsSchedulerIntervalS = 30;
     int smsProduceTimeoutMs = 2000;
+    int smsRequeueAfterS = 60;
 
     /// The topic name with the configured prefix.
     [[nodiscard]] std::string topic(const std::string& name) const { return topicPrefix + name; }

@@ -8,6 +8,9 @@
 #include <memory>
 #include <thread>
 
+#include "engine/dead_letter.hpp"
+#include "jobs/identity/identifiers.hpp"
+
 namespace taxdesk::engine {
 namespace {
 
@@ -31,11 +34,40 @@ struct Pending {
     int remaining;  ///< outputs not yet acknowledged
 };
 
-/// A prepared batch on its way from the consumer thread to the committer thread.
+/// A prepared batch on its way from the consumer thread to the committer thread. The messages stay with it until
+/// it is committed: a permanent failure of the commit processes them again one at a time.
 struct Handoff {
     std::vector<Position> positions;
+    std::vector<connectors::kafka::Message> messages;
     std::unique_ptr<PreparedBatch> prepared;
 };
+
+/// A batch prepared one message at a time after a permanent failure: parts[i] is the i-th message's own prepared
+/// batch, null when that message went to the dead-letter topic (out[i] then holds its dead letter).
+struct IsolatedBatch : PreparedBatch {
+    std::vector<std::unique_ptr<PreparedBatch>> parts;
+};
+
+/// Permanent: retrying the same message cannot help (a non-retryable ConnectorError such as a constraint violation,
+/// or any other exception: a stage's contract violation, std::invalid_argument…).
+bool isPermanent(const std::exception& error) {
+    const auto* connector = dynamic_cast<const connectors::ConnectorError*>(&error);
+    return connector == nullptr || !connector->isRetryable();
+}
+
+/// An error text for a log line: anything that looks like a whole ID (a letter and nine letters or digits that
+/// form a valid ID) is masked, since store and connector errors may quote the values they refused.
+std::string masked(const std::string& text) {
+    std::string out = text;
+    for (std::size_t i = 0; i + 10 <= out.size(); ++i) {
+        const std::string_view candidate(out.data() + i, 10);
+        if (jobs::identity::classify(candidate) == jobs::identity::IdKind::invalid) continue;
+        const std::string replacement = jobs::identity::mask(candidate);
+        out.replace(i, 10, replacement);
+        i += replacement.size() - 1;
+    }
+    return out;
+}
 
 /// Runs `work` until it succeeds, retrying retryable ConnectorErrors with back-off. Returns false when `stop` was
 /// set before it succeeded. Non-retryable errors propagate.
@@ -50,7 +82,7 @@ bool withRetries(const std::atomic<bool>& stop, PipelineMetrics& metrics, Poco::
         } catch (const connectors::ConnectorError& error) {
             if (!error.isRetryable()) throw;
             metrics.batchRetries.Increment();
-            log.warning("%s failed, retrying in %d ms: %s", std::string(what), backoffMs, std::string(error.what()));
+            log.warning("%s failed, retrying in %d ms: %s", std::string(what), backoffMs, masked(error.what()));
         }
         for (int waited = 0; waited < backoffMs; waited += 50) {
             if (stop.load()) return false;
@@ -64,6 +96,83 @@ bool withRetries(const std::atomic<bool>& stop, PipelineMetrics& metrics, Poco::
 
 Pipeline::Pipeline(PipelineSettings settings, BatchStage& stage, PipelineMetrics metrics)
     : settings_(std::move(settings)), stage_(stage), metrics_(metrics) {}
+
+std::string Pipeline::deadLetterTopic() const {
+    return settings_.deadLetterTopic.empty() ? settings_.inputTopic + ".dlq" : settings_.deadLetterTopic;
+}
+
+OutMessage Pipeline::deadLetter(const connectors::kafka::Message& message, const std::string& error) {
+    metrics_.messagesFailed.Increment();
+    return {deadLetterTopic(),
+            std::string(message.key()),
+            deadLetterValue(message.value(), error, 1),
+            {{"request_id", message.header("request_id")}}};
+}
+
+std::unique_ptr<PreparedBatch> Pipeline::isolate(std::vector<connectors::kafka::Message>& messages,
+                                                 const std::atomic<bool>& stop, Poco::Logger& log) {
+    auto isolated = std::make_unique<IsolatedBatch>();
+    isolated->out.resize(messages.size());
+    isolated->parts.resize(messages.size());
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        std::vector<connectors::kafka::Message> one;
+        one.push_back(std::move(messages[i]));
+        try {
+            std::unique_ptr<PreparedBatch> part;
+            if (!withRetries(stop, metrics_, log, "prepare", [&] { part = stage_.prepare(one); })) {
+                messages[i] = std::move(one.front());
+                return nullptr;  // stopping
+            }
+            part->out.resize(1);
+            isolated->out[i] = std::move(part->out[0]);
+            isolated->parts[i] = std::move(part);
+        } catch (const std::exception& error) {
+            if (!isPermanent(error)) {
+                messages[i] = std::move(one.front());
+                throw;
+            }
+            log.warning("%s[%d]@%?d goes to %s: %s", std::string(one.front().topic()), one.front().partition(),
+                        one.front().offset(), deadLetterTopic(), masked(error.what()));
+            isolated->out[i] = {deadLetter(one.front(), error.what())};
+        }
+        messages[i] = std::move(one.front());
+    }
+    return isolated;
+}
+
+bool Pipeline::commitIsolating(std::unique_ptr<PreparedBatch>& prepared,
+                               std::vector<connectors::kafka::Message>& messages, const std::atomic<bool>& stop,
+                               Poco::Logger& log) {
+    if (auto* isolated = dynamic_cast<IsolatedBatch*>(prepared.get())) {
+        for (std::size_t i = 0; i < isolated->parts.size(); ++i) {
+            if (!isolated->parts[i]) continue;  // dead-lettered already
+            try {
+                if (!withRetries(stop, metrics_, log, "commit", [&] { stage_.commit(*isolated->parts[i]); }))
+                    return false;
+            } catch (const std::exception& error) {
+                if (!isPermanent(error)) throw;
+                log.warning("%s[%d]@%?d goes to %s: %s", std::string(messages[i].topic()), messages[i].partition(),
+                            messages[i].offset(), deadLetterTopic(), masked(error.what()));
+                isolated->out[i] = {deadLetter(messages[i], error.what())};
+            }
+        }
+        return true;
+    }
+    try {
+        return withRetries(stop, metrics_, log, "commit", [&] { stage_.commit(*prepared); });
+    } catch (const std::exception& error) {
+        if (!isPermanent(error)) throw;
+        log.warning("commit failed for good, processing the %z messages one at a time: %s", messages.size(),
+                    masked(error.what()));
+    }
+    {
+        std::lock_guard prepareLock(prepareMutex_);
+        prepared = isolate(messages, stop, log);
+    }
+    if (!prepared) return false;
+    prepared->out.resize(messages.size());
+    return commitIsolating(prepared, messages, stop, log);
+}
 
 void Pipeline::commitDone(connectors::kafka::Consumer& consumer, bool async) {
     std::vector<connectors::kafka::TopicPartitionOffset> offsets;
@@ -136,8 +245,7 @@ void Pipeline::run(const std::atomic<bool>& stop) {
                     committerBusy = true;
                 }
                 queueChanged.notify_all();
-                const bool committed =
-                    withRetries(stop, metrics_, log, "commit", [&] { stage_.commit(*handoff.prepared); });
+                const bool committed = commitIsolating(handoff.prepared, handoff.messages, stop, log);
                 if (committed) {
                     auto& out = handoff.prepared->out;
                     for (std::size_t i = 0; i < handoff.positions.size(); ++i) {
@@ -225,9 +333,22 @@ void Pipeline::run(const std::atomic<bool>& stop) {
                         tracker_.add(handoff.positions.back().topic, message.partition(), message.offset());
                     }
                 }
-                if (!withRetries(stop, metrics_, log, "prepare", [&] { handoff.prepared = stage_.prepare(batch); }))
-                    break;  // stopping: the batch stays uncommitted and is redelivered
+                bool prepared = false;
+                try {
+                    std::lock_guard prepareLock(prepareMutex_);
+                    prepared =
+                        withRetries(stop, metrics_, log, "prepare", [&] { handoff.prepared = stage_.prepare(batch); });
+                } catch (const std::exception& error) {
+                    if (!isPermanent(error)) throw;
+                    log.warning("prepare failed for good, processing the %z messages one at a time: %s", batch.size(),
+                                masked(error.what()));
+                    std::lock_guard prepareLock(prepareMutex_);
+                    handoff.prepared = isolate(batch, stop, log);
+                    prepared = handoff.prepared != nullptr;
+                }
+                if (!prepared) break;  // stopping: the batch stays uncommitted and is redelivered
                 handoff.prepared->out.resize(batch.size());
+                handoff.messages = std::move(batch);
                 {
                     std::unique_lock lock(queueMutex);
                     queueChanged.wait(lock, [&] {

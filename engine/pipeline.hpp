@@ -13,6 +13,10 @@
 #include "engine/metrics.hpp"
 #include "engine/offsets.hpp"
 
+namespace Poco {
+class Logger;
+}
+
 namespace taxdesk::engine {
 
 struct OutMessage {
@@ -55,6 +59,7 @@ struct PipelineSettings {
     int preparedAhead = 2;                ///< batches prepared and waiting for the committer, at most
     std::vector<std::string> warmTopics;  ///< looked up at start so the first produce does not stall (and, on the
                                           ///< embedded broker, created)
+    std::string deadLetterTopic;          ///< where a message that fails permanently goes; empty: inputTopic + ".dlq"
 };
 
 class Pipeline {
@@ -65,6 +70,12 @@ class Pipeline {
     /// leaves the group. Work in flight whose outputs were not acknowledged is left uncommitted (it is redelivered).
     /// Throws KafkaError when a delivery fails for good (after librdkafka's own retries): the process should
     /// exit and be restarted; everything not committed is redelivered then.
+    ///
+    /// Errors of the stage are classified: a retryable ConnectorError (store or Redis away, a timeout) retries the
+    /// batch with back-off; anything else (a PermanentError such as a constraint violation, std::invalid_argument…)
+    /// is permanent: the batch is then processed one message at a time, and each message that still fails
+    /// permanently goes to the dead-letter topic (the original with `error`, `attempts`, `failed_at`) while the
+    /// pipeline goes on. One bad message never stops a pipeline.
     void run(const std::atomic<bool>& stop);
 
     /// Messages consumed so far (for tests and the bench).
@@ -74,6 +85,19 @@ class Pipeline {
 
   private:
     void commitDone(connectors::kafka::Consumer& consumer, bool async);
+    [[nodiscard]] std::string deadLetterTopic() const;
+    /// The dead letter of a message that failed for good, counted in messagesFailed.
+    OutMessage deadLetter(const connectors::kafka::Message& message, const std::string& error);
+    /// Prepares each message alone (the caller holds prepareMutex_): a message whose prepare() fails permanently gets
+    /// its dead letter as its output. Null when `stop` was set first. Throws what is not permanent.
+    std::unique_ptr<PreparedBatch> isolate(std::vector<connectors::kafka::Message>& messages,
+                                           const std::atomic<bool>& stop, Poco::Logger& log);
+    /// Commits a prepared batch with retries; after a permanent failure it prepares and commits the messages one at a
+    /// time, dead-lettering those that fail permanently. False when `stop` was set first.
+    bool commitIsolating(std::unique_ptr<PreparedBatch>& prepared, std::vector<connectors::kafka::Message>& messages,
+                         const std::atomic<bool>& stop, Poco::Logger& log);
+
+    std::mutex prepareMutex_;  // one prepare() at a time: the consumer thread's, or the committer's when it isolates
 
     PipelineSettings settings_;
     BatchStage& stage_;

@@ -134,6 +134,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     schedulerSettings.outboundTopic = sms.outboundTopic;
     schedulerSettings.kafka = settings_.kafka;
     schedulerSettings.intervalMs = settings_.smsSchedulerIntervalS * 1000;
+    schedulerSettings.requeueAfterSeconds = settings_.smsRequeueAfterS;
     parts_->scheduler = std::make_unique<SmsScheduler>(schedulerSettings, *parts_->store);
 
     api::SmsApiSettings smsApiSettings;

@@ -19,7 +19,11 @@ namespace taxdesk::engine {
 SmsScheduler::SmsScheduler(SchedulerSettings settings, connectors::Store& store)
     : settings_(std::move(settings)), store_(store) {
     owner_ = Poco::Environment::nodeName() + "-" + std::to_string(Poco::Process::id());
-    producer_ = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
+    // rd_kafka_flush() succeeds once every message is reported, delivered or not: only the reports tell.
+    producer_ = std::make_unique<connectors::kafka::Producer>(settings_.kafka,
+                                                              [this](const connectors::kafka::DeliveryReport& report) {
+                                                                  if (!report.ok) ++failedDeliveries_;
+                                                              });
 }
 
 SmsScheduler::~SmsScheduler() {
@@ -61,17 +65,43 @@ int SmsScheduler::runOnce(std::int64_t nowUnix) {
         reminder.text = jobs::sms::reminderText(*service, pickup.office, {jobs::sms::taipeiDate(pickup.deadlineAt), 18},
                                                 pickup.code);
         store_.insertNotification(reminder);
+        failedDeliveries_ = 0;
         producer_->produce(settings_.outboundTopic, reminder.msisdn, notificationJson(reminder));
-        // Marked only once the broker has it: a crash in between sends it again, under the same id (sent once).
-        if (!producer_->flush(10000)) break;
+        // Marked only once the broker acknowledged it: a crash or a failed delivery in between sends it again once
+        // the lease ends, under the same id (sent once).
+        if (!producer_->flush(10000) || failedDeliveries_.load() > 0) {
+            Poco::Logger::get("scheduler")
+                .warning("reminder %s not delivered to the broker; tried again later", reminder.notificationId);
+            break;
+        }
         store_.markReminded(pickup.pickupId,
                             Poco::DateTimeFormatter::format(Poco::Timestamp(), Poco::DateTimeFormat::ISO8601_FORMAT));
         ++sent;
     }
     const int expired = store_.expireDue(nowUnix);
+    requeueStale(nowUnix);
     if (sent || expired)
         Poco::Logger::get("scheduler").information("%d reminders sent, %d pickups expired", sent, expired);
     return sent;
+}
+
+int SmsScheduler::requeueStale(std::int64_t nowUnix) {
+    auto iso = [](std::int64_t unix) {
+        return Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(unix), "%Y-%m-%dT%H:%M:%S.%iZ");
+    };
+    const auto stale = store_.claimStaleQueued(iso(nowUnix - settings_.requeueAfterSeconds), iso(nowUnix), 200);
+    if (stale.empty()) return 0;
+    failedDeliveries_ = 0;
+    for (const auto& notification : stale)
+        producer_->produce(settings_.outboundTopic, notification.msisdn, notificationJson(notification));
+    // Claimed for requeueAfterSeconds: should this fail too, the next sweep after that tries again.
+    if (!producer_->flush(10000) || failedDeliveries_.load() > 0) {
+        Poco::Logger::get("scheduler")
+            .warning("%z notifications stuck in queued could not be produced again; retried later", stale.size());
+        return 0;
+    }
+    Poco::Logger::get("scheduler").information("%z notifications stuck in queued produced again", stale.size());
+    return static_cast<int>(stale.size());
 }
 
 }  // namespace taxdesk::engine

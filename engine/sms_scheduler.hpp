@@ -16,6 +16,8 @@ struct SchedulerSettings {
     connectors::kafka::KafkaSettings kafka;
     int intervalMs = 30000;
     int leaseSeconds = 120;
+    int requeueAfterSeconds =
+        60;  ///< a notification queued this long without a send is produced again (sms.requeue_after_s)
 };
 
 class SmsScheduler {
@@ -28,14 +30,21 @@ class SmsScheduler {
     void start();
     void stop();
     /// One round at the instant `nowUnix`: due reminders claimed, sent to notifications.outbound and marked; pickups
-    /// past their deadline expired. Returns the reminders sent.
+    /// past their deadline expired; notifications stuck in queued produced again (requeueStale). Returns the
+    /// reminders sent.
     int runOnce(std::int64_t nowUnix);
+    /// The sweeper: notifications still queued requeueAfterSeconds after they were last touched (a reply or a
+    /// delivery-failure retry whose produce failed, or that the broker lost) are claimed in the store, so that one
+    /// engine of several takes each, and produced to notifications.outbound again; the sender sends an id once.
+    /// Returns how many were delivered to the broker.
+    int requeueStale(std::int64_t nowUnix);
 
   private:
     SchedulerSettings settings_;
     connectors::Store& store_;
     std::string owner_;
     std::unique_ptr<connectors::kafka::Producer> producer_;
+    std::atomic<int> failedDeliveries_{0};  // failed delivery reports since the last produce
     std::atomic<bool> stopping_{false};
     std::thread thread_;
 };

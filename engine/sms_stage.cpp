@@ -174,6 +174,8 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
     // An application. Counters and locks are shared by every engine through Redis; without Redis, refuse.
     const std::string idLock = "sms:lock:id:" + parsed.id;
     const std::string msisdnLock = "sms:lock:msisdn:" + *msisdn;
+    const std::string dailyKey = "sms:daily:" + *msisdn + ":" + jobs::sms::dayKey(applied.unixSeconds);
+    const std::string countedKey = "sms:counted:" + gatewayMsgId;
     try {
         const auto locks = redis_->mget({idLock, msisdnLock});
         if (locks[0] || locks[1]) {
@@ -184,19 +186,38 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
             const int minutes = left > 0 ? static_cast<int>((left + 59) / 60) : settings_.lockSeconds / 60;
             return finish("locked", jobs::sms::lockedText(minutes));
         }
-        // Two days of expiry: a message received yesterday (at most kMaxReceivedAtAgeSeconds ago) still finds its day.
-        const long long today = redis_->incrWithExpiry(
-            "sms:daily:" + *msisdn + ":" + jobs::sms::dayKey(applied.unixSeconds), 2 * 24 * 3600);
+        // Counted once per gateway_msg_id: a marker keeps the count this message got, so a step retried after a later
+        // failure (the store, a connector) or a redelivery counts nothing again and gets the same answer. Two days of
+        // expiry: a message received yesterday (at most kMaxReceivedAtAgeSeconds ago) still finds its day.
+        const long long today = redis_->countOnce(dailyKey, countedKey, 2 * 24 * 3600);
         if (today > settings_.dailyLimit) return finish("limit", jobs::sms::dailyLimitText(settings_.dailyLimit));
     } catch (const connectors::RedisError& error) {
-        Poco::Logger::get("sms").warning("Redis unavailable, application refused: %s", std::string(error.what()));
+        Poco::Logger::get("sms").warning("gateway_msg_id=%s Redis unavailable, application refused: %s", gatewayMsgId,
+                                         std::string(error.what()));
         return finish("unavailable", jobs::sms::unavailableText());
     }
 
     // Identity: the registry knows a living person, and the NHI card's last four digits match.
-    const auto person = connectors_.registry->lookup(parsed.id);
-    const bool identified =
-        person && !person->deceased && !person->company && connectors_.nhi->verifyLast4(parsed.id, parsed.nhiLast4);
+    std::optional<connectors::RegistryRecord> person;
+    bool identified = false;
+    try {
+        person = connectors_.registry->lookup(parsed.id);
+        identified =
+            person && !person->deceased && !person->company && connectors_.nhi->verifyLast4(parsed.id, parsed.nhiLast4);
+    } catch (const connectors::ConnectorError& error) {
+        if (!error.isRetryable()) throw;
+        // The connector's own retries and breaker are spent: "try later", and this application does not count
+        // towards the day's limit (the citizen sends it again).
+        // Not the error's text: an HTTP connector's names the request URL, whole ID included.
+        Poco::Logger::get("sms").warning("gateway_msg_id=%s identity check for %s unavailable, replied try later",
+                                         gatewayMsgId, jobs::identity::mask(parsed.id));
+        try {
+            redis_->uncount(dailyKey, countedKey);
+        } catch (const connectors::RedisError&) {
+            // Redis went away too: the count stays (the safe side for a limit).
+        }
+        return finish("unavailable", jobs::sms::unavailableText());
+    }
     if (!identified) {
         try {
             // A true sliding window, counted and locked in one atomic script; the member is the message, so a

@@ -42,8 +42,11 @@ class SmsStage : public BatchStage {
              std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics);
     std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override;
 
-    /// Processes one inbound SMS value (JSON), returning the reply to produce. Throws ConnectorError when a
-    /// dependency failed in a way that a retry may mend; returns nullopt for a message that goes to the DLQ.
+    /// Processes one inbound SMS value (JSON), returning the reply to produce. Redis away, or the registry or NHI
+    /// connector failing transiently (after their own retries), is answered "try later" (outcome unavailable) and does
+    /// not count towards the daily limit, which counts each gateway_msg_id once. Throws StoreError when the store
+    /// failed (the pipeline retries or, when permanent, dead-letters) and a connector's PermanentError; returns nullopt
+    /// for a message that goes to the DLQ.
     std::optional<connectors::NotificationRecord> handle(std::string_view value, std::string& deadLetterReason);
 
   private:

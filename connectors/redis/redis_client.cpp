@@ -176,6 +176,17 @@ class Connection {
     int timeoutMs_;
 };
 
+}  // namespace
+
+bool isTransientRedisAnswer(std::string_view answer) {
+    for (const std::string_view passing :
+         {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "OOM", "CLUSTERDOWN", "READONLY", "NOSCRIPT"})
+        if (answer.starts_with(passing)) return true;
+    return false;
+}
+
+namespace {
+
 std::string replyText(const redisReply& reply) {
     return {reply.str, reply.len};
 }
@@ -183,10 +194,11 @@ std::string replyText(const redisReply& reply) {
 /// A server error (WRONGTYPE, OOM, a script error) is an answer, not a lost connection: no reconnect.
 void expectType(const redisReply& reply, int type, const char* what) {
     if (reply.type == REDIS_REPLY_ERROR) {
-        throw RedisError(std::string(what) + ": server answered: " + replyText(reply));
+        const std::string answer = replyText(reply);
+        throw RedisError(std::string(what) + ": server answered: " + answer, isTransientRedisAnswer(answer));
     }
     if (reply.type != type) {
-        throw RedisError(std::string(what) + ": unexpected reply type " + std::to_string(reply.type));
+        throw RedisError(std::string(what) + ": unexpected reply type " + std::to_string(reply.type), false);
     }
 }
 
@@ -300,13 +312,15 @@ void RedisClient::setMany(const std::vector<std::pair<std::string, std::string>>
         for (const auto& [key, value] : pairs) connection.append({"SET", prefixed(key), value, "EX", ttl});
         // Read every reply even after an error answer, or the next command would read a stale one.
         std::string firstError;
+        bool transient = true;
         for (const auto& pair : pairs) {
             const ReplyPtr reply = connection.nextReply();
             if (reply->type == REDIS_REPLY_ERROR && firstError.empty()) {
                 firstError = "SET " + pair.first + ": server answered: " + replyText(*reply);
+                transient = isTransientRedisAnswer(replyText(*reply));
             }
         }
-        if (!firstError.empty()) throw RedisError(firstError);
+        if (!firstError.empty()) throw RedisError(firstError, transient);
     });
 }
 
@@ -345,6 +359,38 @@ long long RedisClient::incrWithExpiry(const std::string& key, int ttlSeconds) {
         value = reply->integer;
     });
     return value;
+}
+
+long long RedisClient::countOnce(const std::string& counterKey, const std::string& markerKey, int ttlSeconds) {
+    requirePositiveTtl(ttlSeconds, "countOnce");
+    // The marker keeps the count this member got, so that its replay answers the same whatever came after it.
+    static constexpr const char* kCountOnceScript =
+        "local seen = redis.call('GET', KEYS[2]) "
+        "if seen then return tonumber(seen) end "
+        "local n = redis.call('INCR', KEYS[1]) "
+        "if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+        "redis.call('SET', KEYS[2], n, 'EX', ARGV[1]) "
+        "return n";
+    long long value = 0;
+    withReconnect("count once", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        const ReplyPtr reply = connection.command(
+            {"EVAL", kCountOnceScript, "2", prefixed(counterKey), prefixed(markerKey), std::to_string(ttlSeconds)});
+        expectType(*reply, REDIS_REPLY_INTEGER, "count once");
+        value = reply->integer;
+    });
+    return value;
+}
+
+void RedisClient::uncount(const std::string& counterKey, const std::string& markerKey) {
+    static constexpr const char* kUncountScript =
+        "if redis.call('DEL', KEYS[2]) == 1 then redis.call('DECR', KEYS[1]) end return 0";
+    withReconnect("uncount", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        const ReplyPtr reply =
+            connection.command({"EVAL", kUncountScript, "2", prefixed(counterKey), prefixed(markerKey)});
+        expectType(*reply, REDIS_REPLY_INTEGER, "uncount");
+    });
 }
 
 bool RedisClient::acquireLease(const std::string& key, const std::string& owner, int ttlSeconds) {

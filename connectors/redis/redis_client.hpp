@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -20,11 +21,17 @@ struct RedisSettings {
     std::string keyPrefix = "taxdesk:";  ///< prepended to every key this client touches
 };
 
-/// Redis unreachable, timed out, or answered with an error. Retryable (the server may be back soon).
-class RedisError : public TransientError {
+/// Redis unreachable, timed out, or answered with an error. Retryable (the default) when the server may be back or
+/// able soon: unreachable, timed out, or an answer that says so (isTransientRedisAnswer). Not retryable for an
+/// answer that the same command would get again (WRONGTYPE, a script error, an unexpected reply type).
+class RedisError : public ConnectorError {
   public:
-    explicit RedisError(const std::string& what) : TransientError("redis: " + what) {}
+    explicit RedisError(const std::string& what, bool retryable = true) : ConnectorError("redis: " + what, retryable) {}
 };
+
+/// True for a server error answer that may pass: LOADING, BUSY, MASTERDOWN, TRYAGAIN, OOM, CLUSTERDOWN, READONLY
+/// (a failover), NOSCRIPT (a restarted server, the script is loaded again).
+bool isTransientRedisAnswer(std::string_view answer);
 
 /// One subject of a strike counter (an ID, an msisdn): its keys, without the prefix.
 struct StrikeSubject {
@@ -75,6 +82,13 @@ class RedisClient {
     /// round trip, atomic (one Lua EVAL): a counter never stays without an expiry. A retry after a lost connection may
     /// count twice, which errs on the safe side for limits.
     long long incrWithExpiry(const std::string& key, int ttlSeconds);
+    /// Counts `markerKey`'s owner (e.g. one message) once in `counterKey`: the first call INCRs the counter (setting
+    /// its expiry when it has none) and stores the new value in the marker; a later call with the same marker, while
+    /// the marker lives, changes nothing and returns that same value. Both keys expire after ttlSeconds. One atomic
+    /// round trip (EVAL). Throws RedisError, and std::invalid_argument when ttlSeconds is not positive.
+    long long countOnce(const std::string& counterKey, const std::string& markerKey, int ttlSeconds);
+    /// Takes back what countOnce counted for this marker (DECR, marker deleted); nothing when the marker is gone.
+    void uncount(const std::string& counterKey, const std::string& markerKey);
     std::optional<std::string> get(const std::string& key);
     /// A lease: true when `key` is now held by `owner` for ttlSeconds (newly taken, or renewed because `owner`
     /// already held it); false when another owner holds it. One atomic round trip.

@@ -26,8 +26,10 @@ constexpr const char* kCollected = "collected";
 constexpr const char* kExpired = "expired";
 constexpr const char* kQueued = "queued";
 
-constexpr std::array<std::string_view, 9> kOutcomes = {
-    "alert", "resent", "help", "invalid_id", "identity_failed", "locked", "limit", "unknown_service", "malformed"};
+// unavailable: Redis or a connector was away, the citizen was told to try again later (jobs::sms::unavailableText).
+constexpr std::array<std::string_view, 10> kOutcomes = {"alert",           "resent",   "help",  "invalid_id",
+                                                        "identity_failed", "locked",   "limit", "unavailable",
+                                                        "unknown_service", "malformed"};
 constexpr std::array<std::string_view, 3> kPickupStates = {kOpen, kCollected, kExpired};
 constexpr std::array<std::string_view, 3> kKinds = {"pickup_alert", "reminder", "reply"};
 constexpr std::array<std::string_view, 5> kNotificationStatuses = {kQueued, "sent", "delivered", "failed", "dead"};
@@ -445,6 +447,47 @@ void Store::markNotificationStatus(const std::string& notificationId, const std:
         sql("UPDATE notifications SET status = ?, error = ?, updated_at = ? WHERE notification_id = ?");
     withSession("setting a notification's status", [&](Poco::Data::Session& session) {
         session << statement, bind(status), bind(error), bind(detail::utcNow()), bind(notificationId), now;
+    });
+}
+
+void Store::failAndRetryNotification(const std::string& failedId, const std::string& error,
+                                     const NotificationRecord& retry) {
+    requireField(failedId, "failedId", "failAndRetryNotification");
+    const std::string stamp = detail::utcNow();
+    const NotificationRecord row = completeNotification(retry, stamp, "failAndRetryNotification");
+    const std::string update =
+        sql("UPDATE notifications SET status = 'failed', error = ?, updated_at = ? WHERE notification_id = ?");
+    const std::string insert = sql(kInsertNotification);
+    withSession("failing a notification and queueing its retry", [&](Poco::Data::Session& session) {
+        Poco::Data::Transaction transaction(session);  // both or neither
+        Poco::Data::Statement failed(session);
+        failed << update, bind(error), bind(stamp), bind(failedId);
+        failed.execute();
+        insertNotificationRow(session, insert, row);
+        transaction.commit();
+    });
+}
+
+std::vector<NotificationRecord> Store::claimStaleQueued(const std::string& olderThanIso,
+                                                        const std::string& claimedAtIso, int limit) {
+    if (limit <= 0) return {};
+    const std::string selectStale =
+        sql("SELECT " + std::string(kNotificationColumns) +
+            " FROM notifications WHERE status = 'queued' AND updated_at < ? ORDER BY updated_at, notification_id"
+            " LIMIT ?");
+    const std::string claim = sql(
+        "UPDATE notifications SET updated_at = ? WHERE notification_id = ? AND status = 'queued' AND updated_at = ?");
+    return withSession("claiming notifications stuck in queued", [&](Poco::Data::Session& session) {
+        std::vector<NotificationRecord> claimed;
+        for (auto& notification : select<NotificationColumns>(session, selectStale, olderThanIso, limit)) {
+            const std::string stamp = claimedAtIso.empty() ? detail::utcNow() : claimedAtIso;
+            Poco::Data::Statement update(session);
+            update << claim, bind(stamp), bind(notification.notificationId), bind(notification.updatedAt);
+            if (update.execute() == 0) continue;  // another engine claimed it, or it was sent meanwhile
+            notification.updatedAt = stamp;
+            claimed.push_back(std::move(notification));
+        }
+        return claimed;
     });
 }
 

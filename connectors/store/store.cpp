@@ -9,6 +9,7 @@
 #include <Poco/Data/Transaction.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -350,6 +351,17 @@ void requireField(const std::string& value, const char* what, const char* call) 
 
 }  // namespace detail
 
+bool isPermanentStoreFailure(std::string_view backendMessage) {
+    std::string text(backendMessage);
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+    // SQLite: "constraint failed", "datatype mismatch"; PostgreSQL: "violates … constraint", "invalid input syntax
+    // for type", "value too long for type", "out of range". Locks, busy databases and lost connections pass.
+    for (const char* permanent :
+         {"constraint", "datatype mismatch", "invalid input syntax", "value too long", "out of range for type"})
+        if (text.find(permanent) != std::string::npos) return true;
+    return false;
+}
+
 /// A BatchWriter's session, transaction and progress. The session and its permit are held from beginBatch until
 /// commit, a failure or destruction, whichever comes first; whatever was not committed is rolled back then.
 struct BatchWriter::State {
@@ -395,7 +407,9 @@ struct BatchWriter::State {
         } catch (const Poco::Exception& error) {
             phase = Phase::failed;
             release();
-            throw StoreError(backend + ": " + purpose + " " + batch.batchId + ": " + oneLine(error.displayText()));
+            const std::string text = oneLine(error.displayText());
+            throw StoreError(backend + ": " + purpose + " " + batch.batchId + ": " + text,
+                             !isPermanentStoreFailure(text));
         } catch (...) {
             phase = Phase::failed;
             release();
@@ -686,7 +700,9 @@ std::unique_ptr<BatchWriter> Store::beginBatch(const BatchRecord& batch) {
         } catch (const Poco::Exception& error) {
             // As in withSession: a pooled connection the server dropped is replaced once.
             if (attempt == 1 && state->lease && !state->session().isConnected()) continue;
-            throw StoreError(backend_ + ": starting batch " + batch.batchId + ": " + oneLine(error.displayText()));
+            const std::string text = oneLine(error.displayText());
+            throw StoreError(backend_ + ": starting batch " + batch.batchId + ": " + text,
+                             !isPermanentStoreFailure(text));
         }
         state->backend = backend_;
         state->batch = batch;

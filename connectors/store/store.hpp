@@ -24,11 +24,17 @@ struct StoreSettings {
     int poolSize = 8;        ///< sessions at most; a call waits up to 30 s for a free one
 };
 
-/// The store cannot be reached or a statement failed for a reason that may pass (locked, connection lost).
-class StoreError : public TransientError {
+/// A statement failed. Retryable (the default) when the reason may pass: the store cannot be reached, is locked or
+/// busy, the connection was lost. Not retryable when the same statement would fail again: a constraint violation
+/// (unique, check, not null, foreign key) or a value the column refuses (isPermanentStoreFailure).
+class StoreError : public ConnectorError {
   public:
-    explicit StoreError(const std::string& what) : TransientError("store: " + what) {}
+    explicit StoreError(const std::string& what, bool retryable = true) : ConnectorError("store: " + what, retryable) {}
 };
+
+/// True when a backend's error text (SQLite's or PostgreSQL's) says the statement itself is refused, so that trying it
+/// again cannot help: a constraint violation or a value of the wrong type or form.
+bool isPermanentStoreFailure(std::string_view backendMessage);
 
 /// One inquiry result as the store keeps it; `payload` is its JSON form (SPEC 3.3).
 struct StoredResult {
@@ -410,6 +416,18 @@ class Store {
     /// a delivery report's, or dead after the last attempt. Unknown ids are ignored.
     void markNotificationStatus(const std::string& notificationId, const std::string& status,
                                 const std::string& error = "");
+    /// A failed delivery and the retry it causes, in ONE transaction (the outbox): `failedId` gets status failed and
+    /// `error`, and `retry` is stored as insertNotification() would (queued; a second call with the same retry id keeps
+    /// the first). A sweeper (claimStaleQueued) sends the retry should producing it fail. std::invalid_argument for an
+    /// empty failedId or an incomplete retry; StoreError.
+    void failAndRetryNotification(const std::string& failedId, const std::string& error,
+                                  const NotificationRecord& retry);
+    /// Notifications still queued and last touched before `olderThanIso` (ISO 8601 UTC, as the store writes them),
+    /// oldest first, at most `limit`: each is claimed by a conditional update of its updated_at (to claimedAtIso, the
+    /// sweeper's now; empty: now), so that of several engines sweeping at once exactly one gets it, and it is not stale
+    /// again until as long has passed. Returned as claimed.
+    std::vector<NotificationRecord> claimStaleQueued(const std::string& olderThanIso, const std::string& claimedAtIso,
+                                                     int limit);
     std::optional<NotificationRecord> findNotification(const std::string& notificationId);
     /// The notification whose last send had this gateway message id (a delivery report's); the newest if several.
     std::optional<NotificationRecord> findNotificationByGatewayMsgId(const std::string& gatewayMsgId);

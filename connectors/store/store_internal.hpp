@@ -76,7 +76,8 @@ auto Store::withSession(const char* purpose, Work&& work) {
                 throw;
             }
         } catch (const Poco::Exception& error) {
-            throw StoreError(backend_ + ": " + purpose + ": " + detail::oneLine(error.displayText()));
+            const std::string text = detail::oneLine(error.displayText());
+            throw StoreError(backend_ + ": " + purpose + ": " + text, !isPermanentStoreFailure(text));
         }
     }
 }

@@ -126,24 +126,33 @@ HttpReply SmsApi::deliveryReport(HttpRequest& request) {
     const auto notification = store_.findNotificationByGatewayMsgId(id);
     if (!notification) throw HttpError(404, "not_found", "no message sent with gateway_msg_id " + id);
     std::string outcome = status;
+    // ~2, ~3: URL-safe, so that an id can stand in a path (the dead-letter replay).
+    const auto base = notification->notificationId.substr(0, notification->notificationId.find('~'));
+    const std::string retryId = base + "~" + std::to_string(notification->attempt + 1);
     if (status == "delivered") {
         store_.markNotificationStatus(notification->notificationId, "delivered", "");
+    } else if (notification->status == "failed" && store_.findNotification(retryId)) {
+        outcome = "retried";  // the same report again (the gateway retried): its retry is stored already
     } else if (notification->status != "failed" && notification->status != "dead") {
         const std::string error = text(body, "error");
         if (notification->attempt < settings_.maxAttempts) {
             // Another attempt under its own id: the gateway sends an id once.
-            store_.markNotificationStatus(notification->notificationId, "failed", error);
             connectors::NotificationRecord retry = *notification;
-            // ~2, ~3: URL-safe, so that an id can stand in a path (the dead-letter replay).
-            const auto base = notification->notificationId.substr(0, notification->notificationId.find('~'));
-            retry.notificationId = base + "~" + std::to_string(notification->attempt + 1);
+            retry.notificationId = retryId;
             retry.attempt = notification->attempt;  // sends so far; the sender's send makes it one more
             retry.status = "queued";
             retry.gatewayMsgId.clear();
             retry.segments = 0;
             retry.error.clear();
-            store_.insertNotification(retry);
-            produceAcknowledged({{retry.msisdn, notificationJson(retry)}}, settings_.outboundTopic, request.requestId);
+            // The outbox: the status change and the retry are one transaction. Should producing it fail now (the
+            // broker away), the scheduler's sweep sends the queued retry later; the report is answered either way.
+            store_.failAndRetryNotification(notification->notificationId, error, retry);
+            try {
+                produceAcknowledged({{retry.msisdn, notificationJson(retry)}}, settings_.outboundTopic,
+                                    request.requestId);
+            } catch (const HttpError&) {
+                // Kept in the store as queued: sms.requeue_after_s later the sweep produces it again.
+            }
             outcome = "retried";
         } else {
             store_.markNotificationStatus(notification->notificationId, "dead", error);

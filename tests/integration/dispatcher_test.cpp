@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <ctime>
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/batch_dispatcher.hpp"
+#include "engine/sms_scheduler.hpp"
 #include "fixtures/kafka_helpers.hpp"
 #include "fixtures/test_env.hpp"
 
@@ -189,4 +191,102 @@ TEST_F(DispatcherTest, ALeaseKeepsASecondEngineFromSendingTheSameBatch) {
     second.runOnce();
     const auto sent = td_testing::readRecords(settings_.requestsTopic, 10, std::chrono::seconds(8));
     EXPECT_EQ(sent.size(), 5u) << "each row sent by one engine";
+}
+
+// Issue 9, finding 9: rd_kafka_flush() succeeds when every message was reported, delivered or not. Nothing may be
+// marked published on a failed delivery: here the broker is a port nobody listens on, so every delivery times out.
+TEST_F(DispatcherTest, NothingIsMarkedPublishedWhenTheDeliveryFailed) {
+    const auto batch = makeBatch(3);
+    const auto payment = pendingPayment(batch, "key-" + prefix_);
+    store_->completePayment(payment.paymentId, "succeeded", "EC-TXN", "");
+    auto unreachable = settings_;
+    unreachable.kafka.bootstrap = "127.0.0.1:1";
+    unreachable.kafka.rdkafka["message.timeout.ms"] = "300";
+    {
+        engine::BatchDispatcher dispatcher(unreachable, *store_, payment_);
+        dispatcher.runOnce();
+    }
+    ASSERT_EQ(store_->unpublishedPayments(10).size(), 1u) << "the payment is still in the outbox";
+    EXPECT_EQ(store_->findBatch(batch)->state, "queued") << "no row was delivered";
+
+    // With the broker there, the next round delivers both.
+    engine::BatchDispatcher dispatcher(settings_, *store_, payment_);
+    dispatcher.runOnce();
+    EXPECT_TRUE(store_->unpublishedPayments(10).empty());
+    EXPECT_EQ(store_->findBatch(batch)->state, "processing");
+    EXPECT_EQ(td_testing::readRecords(settings_.requestsTopic, 3, std::chrono::seconds(8)).size(), 3u);
+}
+
+TEST_F(DispatcherTest, AReminderIsNotMarkedSentWhenItsDeliveryFailed) {
+    const long long now = std::time(nullptr);
+    connectors::PickupRecord pickup;
+    pickup.pickupId = "p-" + prefix_;
+    pickup.code = "123456";
+    pickup.applicantId = "A123456789";
+    pickup.msisdn = "0912345678";
+    pickup.service = 1;
+    pickup.office = "信義分局";
+    pickup.deadlineAt = now + 3600;
+    pickup.remindAt = now - 60;
+    connectors::InboundRecord inbound{"g-" + prefix_, "0912345678", "", "alert", "", ""};
+    connectors::NotificationRecord reply;
+    reply.notificationId = "n-" + prefix_;
+    reply.msisdn = "0912345678";
+    reply.kind = "pickup_alert";
+    reply.text = "alert";
+    store_->recordSmsOutcome(inbound, pickup, reply);
+
+    engine::SchedulerSettings unreachable;
+    unreachable.outboundTopic = prefix_ + "notifications.outbound";
+    unreachable.kafka.bootstrap = "127.0.0.1:1";
+    unreachable.kafka.rdkafka["message.timeout.ms"] = "300";
+    unreachable.leaseSeconds = 1;
+    {
+        engine::SmsScheduler scheduler(unreachable, *store_);
+        EXPECT_EQ(scheduler.runOnce(now), 0) << "not delivered, not counted";
+    }
+    // Not marked reminded: once the lease has ended the reminder is due again, and goes out with the broker there.
+    auto working = unreachable;
+    working.kafka = settings_.kafka;
+    engine::SmsScheduler scheduler(working, *store_);
+    EXPECT_EQ(scheduler.runOnce(now + 5), 1);
+    const auto sent = td_testing::readRecords(working.outboundTopic, 1, std::chrono::seconds(8));
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_NE(sent[0].value.find("\"notification_id\":\"r-p-" + prefix_ + "\""), std::string::npos) << sent[0].value;
+}
+
+// Issue 9, finding 8: a delivery report's retry is stored with the status change (the outbox); when producing it
+// failed (the broker away), the scheduler's sweep produces it, once across engines.
+TEST_F(DispatcherTest, ARetryWhoseProduceFailedIsSentByTheSweep) {
+    connectors::NotificationRecord first;
+    first.notificationId = "n-" + prefix_;
+    first.msisdn = "0912345678";
+    first.kind = "pickup_alert";
+    first.text = "alert";
+    store_->insertNotification(first);
+    store_->markNotificationSent(first.notificationId, "gw-" + prefix_, 1);
+    connectors::NotificationRecord retry = *store_->findNotification(first.notificationId);
+    retry.notificationId = first.notificationId + "~2";
+    retry.status = "queued";
+    retry.gatewayMsgId.clear();
+    retry.createdAt.clear();
+    retry.updatedAt.clear();
+    store_->failAndRetryNotification(first.notificationId, "handset off", retry);
+    // …and producing it failed: nothing on the topic.
+
+    engine::SchedulerSettings settings;
+    settings.outboundTopic = prefix_ + "notifications.outbound";
+    settings.kafka = settings_.kafka;
+    settings.requeueAfterSeconds = 1;
+    engine::SmsScheduler one(settings, *store_);
+    engine::SmsScheduler other(settings, *store_);
+    const long long later = std::time(nullptr) + 5;
+    EXPECT_EQ(one.requeueStale(later) + other.requeueStale(later), 1) << "one engine of two sends it";
+    EXPECT_EQ(one.requeueStale(later), 0) << "claimed just now: not stale";
+    EXPECT_EQ(one.requeueStale(later + 1), 0) << "nor a second later";
+    const auto sent = td_testing::readRecords(settings.outboundTopic, 2, std::chrono::seconds(5));
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_NE(sent[0].value.find("\"notification_id\":\"" + retry.notificationId + "\""), std::string::npos)
+        << sent[0].value;
+    EXPECT_NE(sent[0].value.find("\"attempt\":2"), std::string::npos) << "the second send: " << sent[0].value;
 }

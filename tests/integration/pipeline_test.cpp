@@ -34,7 +34,7 @@ jobs::inquiry::InquiryResult expectedResult(const jobs::inquiry::InquiryRequest&
 }
 
 class PipelineTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         prefix_ = td_testing::uniqueName("pipe") + ".";
         connectors::StoreSettings storeSettings;
@@ -172,7 +172,8 @@ TEST_F(PipelineTest, AReplayChangesNothingAUserCanSeeAndIsServedFromTheCache) {
     const std::string needle = R"(taxdesk_cache_lookups_total{pipeline="inquiry",result="hit"} )";
     const auto hits = text.find(needle);
     ASSERT_NE(hits, std::string::npos);
-    EXPECT_GE(std::stod(text.substr(hits + needle.size())), kRows) << "the replay should be served from Redis:\n" << text;
+    EXPECT_GE(std::stod(text.substr(hits + needle.size())), kRows) << "the replay should be served from Redis:\n"
+                                                                   << text;
 }
 
 TEST_F(PipelineTest, WithoutRedisLookupsGoStraightToTheConnectors) {
@@ -201,4 +202,104 @@ TEST_F(PipelineTest, AConnectorThatKeepsFailingGivesErrorResultsNotLostRows) {
         EXPECT_EQ(row.reason, "registry_unavailable");  // a reason code, never the connector's address
     }
     EXPECT_NE(metrics_.serialize().find("taxdesk_connector_retries_total"), std::string::npos);
+}
+
+namespace {
+
+/// A stage that echoes each message to `<prefix>out`, and fails as its values say: `prepare-permanent` throws a
+/// PermanentError in prepare(), `commit-permanent` a non-retryable StoreError (a constraint violation) in commit(),
+/// `invalid` a std::invalid_argument (a contract violation, as the store's for an unknown outcome); `transient-once`
+/// throws a retryable StoreError the first time it is prepared, which must be retried, not dead-lettered.
+class FailingStage : public BatchStage {
+  public:
+    explicit FailingStage(std::string outTopic) : outTopic_(std::move(outTopic)) {}
+
+    struct Prepared : PreparedBatch {
+        std::vector<std::string> values;
+    };
+
+    std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override {
+        auto prepared = std::make_unique<Prepared>();
+        prepared->out.resize(batch.size());
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            const std::string value(batch[i].value());
+            if (value == "prepare-permanent") throw connectors::PermanentError("refused for good");
+            if (value == "invalid") throw std::invalid_argument("store: recordSmsOutcome: outcome 'x' is not one of …");
+            if (value == "transient-once" && !failedOnce_) {
+                failedOnce_ = true;
+                throw connectors::StoreError("sqlite: database is locked");
+            }
+            prepared->values.push_back(value);
+            prepared->out[i].push_back({outTopic_, std::string(batch[i].key()), value, {}});
+        }
+        return prepared;
+    }
+
+    void commit(PreparedBatch& prepared) override {
+        for (const auto& value : static_cast<Prepared&>(prepared).values)
+            if (value == "commit-permanent")
+                throw connectors::StoreError("sqlite: UNIQUE constraint failed: results.batch_id", false);
+    }
+
+  private:
+    std::string outTopic_;
+    bool failedOnce_ = false;
+};
+
+}  // namespace
+
+TEST(PipelineErrors, AMessageThatFailsForGoodGoesToTheDeadLetterTopicAndThePipelineGoesOn) {
+    const std::string prefix = td_testing::uniqueName("poison") + ".";
+    const std::vector<std::string> values{"ok-1", "prepare-permanent", "ok-2",    "commit-permanent",
+                                          "ok-3", "transient-once",    "invalid", "ok-4"};
+    std::vector<std::pair<std::string, std::string>> messages;
+    for (const auto& value : values) messages.emplace_back("k", value);  // one key: one partition, one order
+    td_testing::produceAll(prefix + "in", messages);
+
+    FailingStage stage(prefix + "out");
+    Metrics metrics;
+    PipelineSettings settings;
+    settings.name = "poison";
+    settings.inputTopic = prefix + "in";
+    settings.groupId = prefix + "group";
+    settings.kafka = td_testing::consumerSettings();
+    settings.batchSize = 100;
+    settings.warmTopics = {settings.inputTopic, prefix + "out", prefix + "in.dlq"};
+    Pipeline pipeline(settings, stage, metrics.pipeline("poison"));
+    std::atomic<bool> stop{false};
+    std::exception_ptr failure;
+    std::thread thread([&] {
+        try {
+            pipeline.run(stop);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+    });
+    const auto out = td_testing::readRecords(prefix + "out", 5);
+    const auto dead = td_testing::readRecords(prefix + "in.dlq", 3);
+    stop = true;
+    thread.join();
+    if (failure) {
+        try {
+            std::rethrow_exception(failure);
+        } catch (const std::exception& error) {
+            FAIL() << "the pipeline stopped: " << error.what();
+        }
+    }
+
+    std::vector<std::string> outValues;
+    for (const auto& record : out) outValues.push_back(record.value);
+    EXPECT_EQ(outValues, (std::vector<std::string>{"ok-1", "ok-2", "ok-3", "transient-once", "ok-4"}))
+        << "every good message once, in order; the transient failure retried";
+    ASSERT_EQ(dead.size(), 3u);
+    std::set<std::string> deadOriginals;
+    for (const auto& record : dead) {
+        // Not JSON objects: the dead letter wraps the original text with the error.
+        EXPECT_NE(record.value.find("\"error\":"), std::string::npos) << record.value;
+        for (const char* original : {"prepare-permanent", "commit-permanent", "invalid"})
+            if (record.value.find(std::string("\"original\":\"") + original + "\"") != std::string::npos)
+                deadOriginals.insert(original);
+    }
+    EXPECT_EQ(deadOriginals, (std::set<std::string>{"prepare-permanent", "commit-permanent", "invalid"}));
+    EXPECT_EQ(pipeline.consumed(), values.size());
 }

@@ -254,6 +254,43 @@ TEST_F(RedisTest, IncrWithExpiryCountsAndSetsTheExpiryOnce) {
     EXPECT_EQ(client_->get(counter), "3");
 }
 
+TEST_F(RedisTest, CountOnceCountsEachMarkerOnceAndAnswersItsOwnCountAgain) {
+    const std::string counter = key("daily");
+    EXPECT_EQ(client_->countOnce(counter, key("m1"), 30), 1);
+    EXPECT_EQ(client_->countOnce(counter, key("m2"), 30), 2);
+    EXPECT_EQ(client_->countOnce(counter, key("m1"), 30), 1) << "m1 again: its own count, nothing added";
+    EXPECT_EQ(client_->countOnce(counter, key("m3"), 30), 3);
+    EXPECT_EQ(client_->countOnce(counter, key("m2"), 30), 2) << "not the counter's value now";
+    EXPECT_EQ(client_->get(counter), "3");
+    const long long ttl = client_->ttl(counter);
+    EXPECT_GT(ttl, 0);
+    EXPECT_LE(ttl, 30);
+    EXPECT_GT(client_->ttl(key("m1")), 0) << "markers expire too";
+
+    client_->uncount(counter, key("m3"));
+    EXPECT_EQ(client_->get(counter), "2");
+    client_->uncount(counter, key("m3"));
+    EXPECT_EQ(client_->get(counter), "2") << "taken back once";
+    EXPECT_EQ(client_->countOnce(counter, key("m3"), 30), 3) << "counted again after it was taken back";
+    EXPECT_THROW(client_->countOnce(counter, key("m4"), 0), std::invalid_argument);
+}
+
+TEST_F(RedisTest, AnAnswerTheSameCommandWouldGetAgainIsNotRetryable) {
+    const std::string text = key("text");
+    client_->setMany({{text, "not a number"}}, 30);
+    try {
+        client_->incrWithExpiry(text, 30);
+        ADD_FAILURE() << "INCR of a text succeeded";
+    } catch (const RedisError& error) {
+        EXPECT_FALSE(error.isRetryable()) << error.what();
+    }
+    EXPECT_TRUE(isTransientRedisAnswer("LOADING Redis is loading the dataset in memory"));
+    EXPECT_TRUE(isTransientRedisAnswer("BUSY Redis is busy running a script"));
+    EXPECT_TRUE(isTransientRedisAnswer("OOM command not allowed when used memory > 'maxmemory'"));
+    EXPECT_FALSE(isTransientRedisAnswer("WRONGTYPE Operation against a key holding the wrong kind of value"));
+    EXPECT_FALSE(isTransientRedisAnswer("ERR value is not an integer or out of range"));
+}
+
 // ---- the sliding-window strike counter (SPEC 4.1: three failed checks within 10 minutes lock) ------------------
 
 class StrikeTest : public RedisTest {

@@ -343,6 +343,26 @@ TEST_F(SmsApiTest, AFailedDeliveryIsRetriedThenDeadLettered) {
     EXPECT_EQ(engine_->request("POST", "/api/v1/ops/dead-letters/nope/replay", ops_).status, 404);
 }
 
+// Issue 9, finding 8: the gateway sending the same failed report again (after a 503, a timeout) is told "retried" and
+// causes no second retry.
+TEST_F(SmsApiTest, AFailedReportSentTwiceRetriesOnce) {
+    const auto from = msisdn();
+    const auto id = person(7);
+    ASSERT_EQ(send(from, "4 " + id + " " + last4(id), "dlr2-" + from).status, 202);
+    const auto sent = waitSent(from, 1);
+    ASSERT_EQ(sent.size(), 1u);
+    const std::string report =
+        R"({"gateway_msg_id":")" + sent.back().gatewayMsgId + R"(","status":"failed","error":"handset off"})";
+    for (int time = 1; time <= 2; ++time) {
+        const auto answer = engine_->request("POST", "/api/v1/sms/dlr", gateway_, report, "application/json");
+        ASSERT_EQ(answer.status, 200) << answer.body;
+        EXPECT_EQ(json(answer.body)->getValue<std::string>("outcome"), "retried") << "report " << time;
+    }
+    EXPECT_EQ(waitSent(from, 2).size(), 2u) << "the retry is sent";
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    EXPECT_EQ(sentTo(from).size(), 2u) << "once";
+}
+
 TEST_F(SmsApiTest, CounterCollectionInEachOfItsOutcomes) {
     const auto from = msisdn();
     const auto id = person(7);
@@ -433,3 +453,37 @@ TEST_F(SmsApiTest, BadInboundRequestsNameWhatIsWrong) {
 }
 
 }  // namespace
+
+// Issue 9, finding 12: with Redis away the engine used to exit at the first application (an outcome the store did
+// not know stopped the pipeline). Now every application gets "try later" and the engine stays up.
+TEST(SmsWithoutRedisTest, ApplicationsGetTryLaterAndTheEngineStaysUp) {
+    ServeProcess engine({"redis.port=1"}, false);  // nobody listens on port 1
+    const std::string gateway = engine.createToken("gateway");
+    const auto id = taxdesk::connectors::Population(kSeed).nationalIdAt(500000 + 6);
+    const auto last4 = taxdesk::connectors::Population(kSeed).nhiCardNumber(id).substr(8);
+    const std::string from = "0987" + std::to_string(100000 + ::getpid() % 900000);
+    for (int i = 1; i <= 2; ++i) {
+        const std::string body = R"({"msisdn":")" + from + R"(","text":"1 )" + id + " " + last4 +
+                                 R"(","gateway_msg_id":"noredis-)" + engine.prefix() + std::to_string(i) + R"("})";
+        ASSERT_EQ(engine.request("POST", "/api/v1/sms/inbound", gateway, body, "application/json").status, 202);
+    }
+    std::vector<std::string> texts;
+    taxdesk::testing::eventually(
+        [&] {
+            texts.clear();
+            std::ifstream in(engine.varDir() + "/sms-sent.jsonl");
+            for (std::string line; std::getline(in, line);) {
+                const auto object = json(line);
+                if (object->getValue<std::string>("msisdn") == from)
+                    texts.push_back(object->getValue<std::string>("text"));
+            }
+            return texts.size() >= 2;
+        },
+        std::chrono::seconds(30));
+    ASSERT_EQ(texts.size(), 2u) << "one reply for each application";
+    for (const auto& text : texts)
+        EXPECT_NE(text.find("系統忙碌，暫時無法受理，請稍後再試"), std::string::npos) << text;
+    EXPECT_EQ(engine.request("GET", "/healthz").status, 200) << "the engine is still up";
+    const auto ready = engine.request("GET", "/readyz");
+    EXPECT_EQ(ready.body.find("pipeline stopped"), std::string::npos) << ready.body;
+}

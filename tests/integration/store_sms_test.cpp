@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <iostream>
 #include <latch>
@@ -604,6 +605,75 @@ TEST_P(StoreSmsTest, ExpireDueExpiresOpenPickupsPastTheirDeadlineOnceAcrossEngin
 }
 
 // --- notifications ---
+
+// Issue 9, finding 8: a failed delivery's status and its retry are one durable step (the outbox), and a sweeper
+// claims what is stuck in queued, once across engines.
+TEST_P(StoreSmsTest, AFailedDeliveryAndItsRetryAreStoredTogether) {
+    Store store(settings_);
+    NotificationRecord first = newNotification();
+    store.insertNotification(first);
+    store.markNotificationSent(first.notificationId, testing::uniqueName("gw"), 1);
+    NotificationRecord retry = first;
+    retry.notificationId = first.notificationId + "~2";
+    retry.attempt = 1;
+    retry.status = "queued";
+    store.failAndRetryNotification(first.notificationId, "handset off", retry);
+    const auto failed = store.findNotification(first.notificationId).value();
+    EXPECT_EQ(failed.status, "failed");
+    EXPECT_EQ(failed.error, "handset off");
+    const auto queued = store.findNotification(retry.notificationId).value();
+    EXPECT_EQ(queued.status, "queued");
+    EXPECT_EQ(queued.attempt, 1);
+    EXPECT_EQ(queued.text, first.text);
+
+    // An incomplete retry is refused before anything changes.
+    NotificationRecord second = newNotification();
+    store.insertNotification(second);
+    store.markNotificationSent(second.notificationId, testing::uniqueName("gw"), 1);
+    NotificationRecord bad = second;
+    bad.notificationId = second.notificationId + "~2";
+    bad.kind = "no such kind";
+    EXPECT_THROW(store.failAndRetryNotification(second.notificationId, "x", bad), std::invalid_argument);
+    EXPECT_EQ(store.findNotification(second.notificationId)->status, "sent");
+    EXPECT_FALSE(store.findNotification(bad.notificationId));
+}
+
+TEST_P(StoreSmsTest, NotificationsStuckInQueuedAreClaimedOnceUntilTheyAreStaleAgain) {
+    Store store(settings_);
+    NotificationRecord stuck = newNotification("reply");
+    stuck.createdAt = "2020-01-01T00:00:00.000Z";
+    stuck.updatedAt = "2020-01-01T00:00:00.000Z";
+    store.insertNotification(stuck);
+    NotificationRecord recent = newNotification("reply");  // stamped now: not stale
+    store.insertNotification(recent);
+    NotificationRecord sent = newNotification("reply");
+    sent.status = "sent";
+    sent.createdAt = sent.updatedAt = "2020-01-01T00:00:00.000Z";
+    store.insertNotification(sent);
+
+    auto mine = [&](const std::vector<NotificationRecord>& claimed) {
+        std::vector<std::string> ids;
+        for (const auto& n : claimed)
+            if (n.notificationId == stuck.notificationId || n.notificationId == recent.notificationId ||
+                n.notificationId == sent.notificationId)
+                ids.push_back(n.notificationId);
+        return ids;
+    };
+    // Four sweepers at once: exactly one gets it.
+    std::atomic<int> claims{0};
+    std::vector<std::thread> sweepers;
+    for (int i = 0; i < 4; ++i)
+        sweepers.emplace_back([&] {
+            Store own(settings_);
+            claims += static_cast<int>(mine(own.claimStaleQueued("2021-01-01T00:00:00.000Z", "", 100)).size());
+        });
+    for (auto& sweeper : sweepers) sweeper.join();
+    EXPECT_EQ(claims.load(), 1);
+    EXPECT_TRUE(mine(store.claimStaleQueued("2021-01-01T00:00:00.000Z", "", 100)).empty())
+        << "claimed: its updated_at is now, no longer stale";
+    EXPECT_EQ(store.findNotification(stuck.notificationId)->status, "queued") << "claiming sends nothing";
+    EXPECT_EQ(store.claimStaleQueued("2021-01-01T00:00:00.000Z", "", 0).size(), 0u);
+}
 
 TEST_P(StoreSmsTest, ANotificationIsInsertedOnceAndMovesThroughItsStatuses) {
     Store store(settings_);

@@ -143,7 +143,26 @@ TEST_P(StoreTest, TokensAreStoredByHash) {
     EXPECT_EQ(ops->creditorId, "");
     EXPECT_FALSE(ops->createdAt.empty()) << "an empty createdAt is stamped";
     EXPECT_EQ(store.findToken(hash + "-missing"), std::nullopt);
-    EXPECT_THROW(store.insertToken({hash, "ops", "", ""}), StoreError);
+    try {
+        store.insertToken({hash, "ops", "", ""});
+        ADD_FAILURE() << "a token hash stored twice";
+    } catch (const StoreError& error) {
+        EXPECT_FALSE(error.isRetryable()) << "a duplicate key fails again on every retry: " << error.what();
+    }
+}
+
+TEST(StoreErrors, ConstraintViolationsArePermanentWhileLocksAndLostConnectionsPass) {
+    // The backends' own texts (SQLite through Poco, libpq).
+    EXPECT_TRUE(isPermanentStoreFailure("Constraint violation: UNIQUE constraint failed: tokens.token_hash"));
+    EXPECT_TRUE(isPermanentStoreFailure(
+        "ERROR: duplicate key value violates unique constraint \"tokens_pkey\" DETAIL: Key (token_hash)=(x)"));
+    EXPECT_TRUE(isPermanentStoreFailure("ERROR: null value in column \"msisdn\" violates not-null constraint"));
+    EXPECT_TRUE(isPermanentStoreFailure("ERROR: invalid input syntax for type integer: \"x\""));
+    EXPECT_TRUE(isPermanentStoreFailure("datatype mismatch"));
+    EXPECT_FALSE(isPermanentStoreFailure("database is locked"));
+    EXPECT_FALSE(isPermanentStoreFailure("server closed the connection unexpectedly"));
+    EXPECT_FALSE(isPermanentStoreFailure("could not connect to server: Connection refused"));
+    EXPECT_TRUE(StoreError("x").isRetryable()) << "retryable unless said otherwise";
 }
 
 TEST_P(StoreTest, ConcurrentWritersShareASmallPool) {

@@ -1,0 +1,173 @@
+// The SMS application stage against the redis-server scripts/test started, a SQLite store and the stub connectors,
+// with the registry able to fail (issue 9, findings 10 and 12): an outage is answered "try later" and never uses up
+// the day's limit; a step run again for the same gateway_msg_id counts once; without Redis the answer is "try later".
+#include <Poco/Timestamp.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "connectors/population/population.hpp"
+#include "connectors/stubs/stub_connectors.hpp"
+#include "engine/metrics.hpp"
+#include "engine/sms_stage.hpp"
+#include "fixtures/test_env.hpp"
+#include "jobs/sms/received_at.hpp"
+#include "jobs/sms/replies.hpp"
+
+using namespace taxdesk;
+using namespace taxdesk::engine;
+namespace td_testing = taxdesk::testing;
+
+namespace {
+
+constexpr std::uint64_t kSeed = 20261126;
+// The texts the citizen reads (jobs/sms/replies.cpp), written out here rather than taken from the code.
+constexpr const char* kTryLater = "系統忙碌，暫時無法受理，請稍後再試";
+constexpr const char* kLimitReached = "今日申請已達5次上限";
+
+/// A registry that fails as told, else answers from the stub population.
+class FlakyRegistry : public connectors::Registry {
+  public:
+    explicit FlakyRegistry(std::shared_ptr<connectors::Registry> inner) : inner_(std::move(inner)) {}
+    std::optional<connectors::RegistryRecord> lookup(const std::string& id) override {
+        ++calls;
+        if (transientFailures > 0) {
+            --transientFailures;
+            throw connectors::TransientError("registry: connection refused");
+        }
+        if (permanentFailures > 0) {
+            --permanentFailures;
+            throw connectors::PermanentError("registry: refused");
+        }
+        return inner_->lookup(id);
+    }
+    int transientFailures = 0;
+    int permanentFailures = 0;
+    int calls = 0;
+
+  private:
+    std::shared_ptr<connectors::Registry> inner_;
+};
+
+class SmsStageTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        prefix_ = td_testing::uniqueName("smsstage") + ":";
+        connectors::StoreSettings storeSettings;
+        storeSettings.sqlitePath = td_testing::tempDir("smsstage") + "/taxdesk.db";
+        store_ = std::make_unique<connectors::Store>(storeSettings);
+        connectors::StubSettings stubs;
+        stubs.seed = kSeed;
+        connectors_ = connectors::makeStubConnectors(stubs);
+        registry_ = std::make_shared<FlakyRegistry>(connectors_.registry);
+        connectors_.registry = registry_;
+    }
+
+    std::unique_ptr<SmsStage> stage(int redisPort) {
+        SmsSettings settings;
+        settings.outboundTopic = "notifications.outbound";
+        settings.inboundDeadLetter = "sms.inbound.dlq";
+        settings.outboundDeadLetter = "notifications.outbound.dlq";
+        settings.dailyLimit = 5;
+        std::istringstream offices("default = 總局\n");
+        settings.offices = std::make_shared<const jobs::sms::OfficeTable>(jobs::sms::OfficeTable::load(offices));
+        connectors::RedisSettings redis;
+        redis.port = redisPort;
+        redis.timeoutMs = 300;
+        redis.keyPrefix = prefix_;
+        return std::make_unique<SmsStage>(settings, connectors_, *store_,
+                                          std::make_unique<connectors::RedisClient>(redis), metrics_.pipeline("sms"));
+    }
+
+    /// A living person of the stub population and their NHI card's last four digits.
+    static std::pair<std::string, std::string> person(std::uint64_t from) {
+        const connectors::Population population(kSeed);
+        for (std::uint64_t index = from;; ++index) {
+            const auto id = population.nationalIdAt(index);
+            const auto record = population.registryRecord(id);
+            if (record && !record->deceased && !record->company) return {id, population.nhiCardNumber(id).substr(8)};
+        }
+    }
+
+    static std::string message(const std::string& msisdn, const std::string& text, const std::string& gmid) {
+        return R"({"msisdn":")" + msisdn + R"(","text":")" + text + R"(","gateway_msg_id":")" + gmid + R"("})";
+    }
+
+    /// The day's count for an msisdn as Redis holds it (0 when none).
+    long long dailyCount(const std::string& msisdn) {
+        connectors::RedisClient client({"127.0.0.1", td_testing::redisPort(), 1000, prefix_});
+        const auto value = client.get("sms:daily:" + msisdn + ":" + jobs::sms::dayKey(Poco::Timestamp().epochTime()));
+        return value ? std::stoll(*value) : 0;
+    }
+
+    std::string prefix_;
+    std::unique_ptr<connectors::Store> store_;
+    connectors::ConnectorSet connectors_;
+    std::shared_ptr<FlakyRegistry> registry_;
+    Metrics metrics_;
+};
+
+}  // namespace
+
+TEST_F(SmsStageTest, ARegistryOutageIsAnsweredTryLaterAndNeverUsesUpTheDailyLimit) {
+    auto sms = stage(td_testing::redisPort());
+    const std::string from = "0912000001";
+    const auto [id, last4] = person(700000);
+    registry_->transientFailures = 1000;  // an outage outlasting every application below
+    for (int i = 1; i <= 6; ++i) {
+        std::string reason;
+        const auto reply =
+            sms->handle(message(from, "1 " + id + " " + last4, "out-" + prefix_ + std::to_string(i)), reason);
+        ASSERT_TRUE(reply) << reason;
+        EXPECT_NE(reply->text.find(kTryLater), std::string::npos) << "application " << i << ": " << reply->text;
+        EXPECT_EQ(store_->findInbound("out-" + prefix_ + std::to_string(i))->outcome, "unavailable");
+    }
+    EXPECT_EQ(dailyCount(from), 0) << "answered 'try later', so not counted";
+    registry_->transientFailures = 0;
+    std::string reason;
+    const auto reply = sms->handle(message(from, "1 " + id + " " + last4, "out-" + prefix_ + "after"), reason);
+    ASSERT_TRUE(reply) << reason;
+    EXPECT_EQ(reply->kind, "pickup_alert") << reply->text;
+    EXPECT_EQ(dailyCount(from), 1);
+}
+
+TEST_F(SmsStageTest, AStepRunAgainForTheSameMessageCountsOnce) {
+    auto sms = stage(td_testing::redisPort());
+    const std::string from = "0912000002";
+    const auto [id, last4] = person(700100);
+    // Four applications counted and answered; the fifth's step fails after counting and is run again twice.
+    for (int i = 1; i <= 4; ++i) {
+        std::string reason;
+        const auto reply = sms->handle(
+            message(from, std::to_string(i) + " " + id + " " + last4, "once-" + prefix_ + std::to_string(i)), reason);
+        ASSERT_TRUE(reply) << reason;
+    }
+    EXPECT_EQ(dailyCount(from), 4);
+    registry_->permanentFailures = 2;
+    const std::string fifth = message(from, "5 " + id + " " + last4, "once-" + prefix_ + "5");
+    std::string reason;
+    EXPECT_THROW(sms->handle(fifth, reason), connectors::PermanentError);
+    EXPECT_THROW(sms->handle(fifth, reason), connectors::PermanentError);
+    const auto reply = sms->handle(fifth, reason);
+    ASSERT_TRUE(reply) << reason;
+    EXPECT_EQ(reply->kind, "pickup_alert") << "the fifth is within the limit of 5: " << reply->text;
+    EXPECT_EQ(dailyCount(from), 5) << "three runs of one message count once";
+    // The sixth is over the limit.
+    const auto sixth = sms->handle(message(from, "1 " + id + " " + last4, "once-" + prefix_ + "6"), reason);
+    ASSERT_TRUE(sixth) << reason;
+    EXPECT_EQ(store_->findInbound("once-" + prefix_ + "6")->outcome, "limit");
+    EXPECT_NE(sixth->text.find(kLimitReached), std::string::npos) << sixth->text;
+}
+
+TEST_F(SmsStageTest, WithoutRedisAnApplicationIsRecordedAndAnsweredTryLater) {
+    auto sms = stage(1);  // nobody listens on port 1
+    const auto [id, last4] = person(700200);
+    std::string reason;
+    const auto reply = sms->handle(message("0912000003", "1 " + id + " " + last4, "noredis-" + prefix_), reason);
+    ASSERT_TRUE(reply) << reason;
+    EXPECT_NE(reply->text.find(kTryLater), std::string::npos) << reply->text;
+    const auto inbound = store_->findInbound("noredis-" + prefix_);
+    ASSERT_TRUE(inbound);
+    EXPECT_EQ(inbound->outcome, "unavailable");
+    EXPECT_EQ(registry_->calls, 0) << "refused before the registry is asked";
+}
