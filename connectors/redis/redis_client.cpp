@@ -350,12 +350,19 @@ void RedisClient::drainDeferred() {
 
 long long RedisClient::incrWithExpiry(const std::string& key, int ttlSeconds) {
     requirePositiveTtl(ttlSeconds, "incrWithExpiry");
+    return evalInteger("INCR with expiry", kIncrWithExpiryScript, {key}, {std::to_string(ttlSeconds)});
+}
+
+long long RedisClient::evalInteger(const char* what, const char* script, const std::vector<std::string>& keys,
+                                   const std::vector<std::string>& args) {
+    std::vector<std::string> command{"EVAL", script, std::to_string(keys.size())};
+    for (const auto& key : keys) command.push_back(prefixed(key));
+    command.insert(command.end(), args.begin(), args.end());
     long long value = 0;
-    withReconnect("INCR with expiry", [&](redisContext* context) {
+    withReconnect(what, [&](redisContext* context) {
         Connection connection(context, settings_.timeoutMs);
-        const ReplyPtr reply =
-            connection.command({"EVAL", kIncrWithExpiryScript, "1", prefixed(key), std::to_string(ttlSeconds)});
-        expectType(*reply, REDIS_REPLY_INTEGER, "INCR with expiry");
+        const ReplyPtr reply = connection.command(command);
+        expectType(*reply, REDIS_REPLY_INTEGER, what);
         value = reply->integer;
     });
     return value;
@@ -371,26 +378,13 @@ long long RedisClient::countOnce(const std::string& counterKey, const std::strin
         "if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
         "redis.call('SET', KEYS[2], n, 'EX', ARGV[1]) "
         "return n";
-    long long value = 0;
-    withReconnect("count once", [&](redisContext* context) {
-        Connection connection(context, settings_.timeoutMs);
-        const ReplyPtr reply = connection.command(
-            {"EVAL", kCountOnceScript, "2", prefixed(counterKey), prefixed(markerKey), std::to_string(ttlSeconds)});
-        expectType(*reply, REDIS_REPLY_INTEGER, "count once");
-        value = reply->integer;
-    });
-    return value;
+    return evalInteger("count once", kCountOnceScript, {counterKey, markerKey}, {std::to_string(ttlSeconds)});
 }
 
 void RedisClient::uncount(const std::string& counterKey, const std::string& markerKey) {
     static constexpr const char* kUncountScript =
         "if redis.call('DEL', KEYS[2]) == 1 then redis.call('DECR', KEYS[1]) end return 0";
-    withReconnect("uncount", [&](redisContext* context) {
-        Connection connection(context, settings_.timeoutMs);
-        const ReplyPtr reply =
-            connection.command({"EVAL", kUncountScript, "2", prefixed(counterKey), prefixed(markerKey)});
-        expectType(*reply, REDIS_REPLY_INTEGER, "uncount");
-    });
+    evalInteger("uncount", kUncountScript, {counterKey, markerKey}, {});
 }
 
 bool RedisClient::acquireLease(const std::string& key, const std::string& owner, int ttlSeconds) {
@@ -401,15 +395,7 @@ bool RedisClient::acquireLease(const std::string& key, const std::string& owner,
         "if holder == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) return 1 end "
         "if holder then return 0 end "
         "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1";
-    long long held = 0;
-    withReconnect("lease", [&](redisContext* context) {
-        Connection connection(context, settings_.timeoutMs);
-        const ReplyPtr reply =
-            connection.command({"EVAL", kLeaseScript, "1", prefixed(key), owner, std::to_string(ttlSeconds)});
-        expectType(*reply, REDIS_REPLY_INTEGER, "lease");
-        held = reply->integer;
-    });
-    return held == 1;
+    return evalInteger("lease", kLeaseScript, {key}, {owner, std::to_string(ttlSeconds)}) == 1;
 }
 
 StrikeOutcome RedisClient::recordStrike(const std::vector<StrikeSubject>& subjects, const std::string& member,

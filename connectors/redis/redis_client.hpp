@@ -121,6 +121,10 @@ class RedisClient {
     /// RedisError naming `what`, host:port and hiredis' reason.
     void withReconnect(const char* what, const std::function<void(redisContext*)>& call);
     void drainDeferred();
+    /// EVAL of `script` with `keys` (prefixed here) and `args`, whose answer must be an integer; `what` names it in
+    /// errors.
+    long long evalInteger(const char* what, const char* script, const std::vector<std::string>& keys,
+                          const std::vector<std::string>& args);
     [[nodiscard]] std::string prefixed(const std::string& key) const { return settings_.keyPrefix + key; }
     [[nodiscard]] std::string endpoint() const;
 
