@@ -175,7 +175,7 @@ int commandTokenList(const Settings& settings, const std::vector<std::string>& a
 int commandTokenRevoke(const Settings& settings, const std::vector<std::string>& args) {
     const ArgReader reader(args, {}, {});
     if (reader.positional().size() != 1)
-        throw UsageError("token revoke: expected one token id (see taxdesk token list)");
+        throw UsageError("token revoke: expected one token id, as taxdesk token list shows it");
     const std::string& tokenId = reader.positional()[0];
     connectors::Store store(settings.store);
     switch (store.revokeToken(tokenId)) {
