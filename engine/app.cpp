@@ -5,12 +5,15 @@
 #include <Poco/Exception.h>
 #include <Poco/File.h>
 #include <Poco/Logger.h>
+#include <Poco/Timestamp.h>
 #include <Poco/Util/ServerApplication.h>
 
 #include <csignal>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <optional>
+#include <stdexcept>
 #include <thread>
 
 #include "connectors/http/stub_server.hpp"
@@ -24,6 +27,7 @@
 #include "engine/request_gen.hpp"
 #include "engine/service.hpp"
 #include "engine/submit.hpp"
+#include "jobs/auth/tokens.hpp"
 #include "jobs/inquiry/codec.hpp"
 
 namespace taxdesk::engine {
@@ -120,23 +124,81 @@ int commandServe(const Settings& settings, const char* argv0) {
     });
 }
 
-int commandToken(const Settings& settings, const std::vector<std::string>& args) {
-    if (args.empty() || args[0] != "create") throw UsageError("token: expected 'token create --role R'");
-    const ArgReader reader(std::vector<std::string>(args.begin() + 1, args.end()), {"role", "creditor"}, {});
+std::string orDash(const std::string& text) {
+    return text.empty() ? "-" : text;
+}
+
+int commandTokenCreate(const Settings& settings, const std::vector<std::string>& args) {
+    const ArgReader reader(args, {"role", "creditor", "expires-in", "expires"}, {});
+    if (!reader.positional().empty()) throw UsageError("token create: unexpected '" + reader.positional()[0] + "'");
     const std::string role = reader.value("role").value_or("");
     if (role != "creditor" && role != "gateway" && role != "counter" && role != "ops")
         throw UsageError("token create: --role must be one of creditor, gateway, counter, ops");
     const std::string creditor = reader.value("creditor").value_or("");
     if (role == "creditor" && creditor.empty()) throw UsageError("token create: role creditor needs --creditor ID");
     if (role != "creditor" && !creditor.empty()) throw UsageError("token create: --creditor goes with role creditor");
+    const std::string createdAt = Poco::DateTimeFormatter::format(Poco::Timestamp(), "%Y-%m-%dT%H:%M:%S.%iZ");
+    std::optional<std::string> expiresAt;
+    try {
+        expiresAt = jobs::auth::expiryFor(reader.value("expires-in"), reader.value("expires"), createdAt);
+    } catch (const std::invalid_argument& error) {
+        throw UsageError(std::string("token create: ") + error.what());
+    }
 
     const std::string token = api::generateToken();
+    const std::string hash = api::hashToken(token);
+    const std::string tokenId = jobs::auth::tokenIdOf(hash);
     connectors::Store store(settings.store);
-    store.insertToken({api::hashToken(token), role, creditor, ""});
+    store.insertToken({hash, role, creditor, createdAt, tokenId, expiresAt.value_or(""), ""});
     std::cout << token << std::endl;
-    std::cerr << "token created for role " << role << (creditor.empty() ? "" : " (creditor " + creditor + ")")
-              << "; it is shown once and stored only as a hash" << std::endl;
+    std::cerr << "token " << tokenId << " created for role " << role
+              << (creditor.empty() ? "" : " (creditor " + creditor + ")")
+              << (expiresAt ? "; it expires at " + *expiresAt : "; it does not expire")
+              << "; it is shown once and stored only as a hash (revoke it with: taxdesk token revoke " << tokenId << ")"
+              << std::endl;
     return 0;
+}
+
+int commandTokenList(const Settings& settings, const std::vector<std::string>& args) {
+    const ArgReader reader(args, {}, {});
+    if (!reader.positional().empty()) throw UsageError("token list: unexpected '" + reader.positional()[0] + "'");
+    connectors::Store store(settings.store);
+    const auto tokens = store.listTokens();
+    // Never the token or its hash: the id names it.
+    std::cout << "id\trole\tcreditor\tcreated\texpires\trevoked" << std::endl;
+    for (const auto& token : tokens)
+        std::cout << token.tokenId << '\t' << token.role << '\t' << orDash(token.creditorId) << '\t' << token.createdAt
+                  << '\t' << orDash(token.expiresAt) << '\t' << orDash(token.revokedAt) << std::endl;
+    return 0;
+}
+
+int commandTokenRevoke(const Settings& settings, const std::vector<std::string>& args) {
+    const ArgReader reader(args, {}, {});
+    if (reader.positional().size() != 1)
+        throw UsageError("token revoke: expected one token id, as taxdesk token list shows it");
+    const std::string& tokenId = reader.positional()[0];
+    connectors::Store store(settings.store);
+    switch (store.revokeToken(tokenId)) {
+        case connectors::RevokeOutcome::revoked:
+            std::cerr << "token " << tokenId << " revoked; requests with it now get 401 token_revoked" << std::endl;
+            return 0;
+        case connectors::RevokeOutcome::alreadyRevoked:
+            std::cerr << "token " << tokenId << " was already revoked" << std::endl;
+            return 0;
+        case connectors::RevokeOutcome::unknown:
+            break;
+    }
+    std::cerr << "token revoke: no token has the id '" << tokenId << "' (see taxdesk token list)" << std::endl;
+    return kExitFailure;
+}
+
+int commandToken(const Settings& settings, const std::vector<std::string>& args) {
+    const std::string sub = args.empty() ? "" : args[0];
+    const std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
+    if (sub == "create") return commandTokenCreate(settings, rest);
+    if (sub == "list") return commandTokenList(settings, rest);
+    if (sub == "revoke") return commandTokenRevoke(settings, rest);
+    throw UsageError("token: expected 'token create --role R', 'token list' or 'token revoke ID'");
 }
 
 int commandGen(const Settings& settings, const std::vector<std::string>& args) {

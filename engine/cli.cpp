@@ -101,9 +101,17 @@ Commands:
                              topics, writes its bootstrap list to <app.var_dir>/kafka-bootstrap, runs until SIGTERM.
   stubs                      serves the connector stubs (registry, NHI card, tax data, EasyCard, SMS gateway) over
                              HTTP on stubs.port, for connectors.mode=http.
-  token create --role R [--creditor ID]
+  token create --role R [--creditor ID] [--expires-in DAYS | --expires YYYY-MM-DD]
                              creates an API token (roles: creditor, gateway, counter, ops; creditor needs
-                             --creditor) and prints it once; only its hash is stored.
+                             --creditor) and prints it once on stdout (its id on stderr); only its hash is
+                             stored. Default: it never expires; --expires-in DAYS (1-3650) from now, or
+                             --expires DATE: valid through that day (UTC). After it, requests get 401
+                             token_expired.
+  token list                 prints every token's id, role, creditor, created, expires and revoked times
+                             (tab-separated; never the token or its hash).
+  token revoke ID            revokes the token with that id (from create or list): from the next request it
+                             gets 401 token_revoked, also in a running engine. Revoking twice is fine; an
+                             unknown id exits 1.
   gen --rows N [--seed S] [--bad-fraction F] [--charset utf-8|big5] [--out FILE]
                              writes a creditor batch file (SPEC 3.1) matching the stub population; F of the rows
                              (default 0) carry one mistake each (bad ID, missing field, bad scope, bad year, title
@@ -133,7 +141,8 @@ Examples:
   taxdesk broker &
   taxdesk serve --set http.port=8080
   taxdesk gen --rows 1000 --bad-fraction 0.05 --out batch.csv
-  taxdesk token create --role creditor --creditor C1
+  taxdesk token create --role creditor --creditor C1 --expires-in 90
+  taxdesk token list
 )";
 }
 

@@ -193,6 +193,19 @@ const std::vector<Migration> kMigrations = {
          "CREATE INDEX payments_outbox ON payments (published, created_at)",
          "CREATE UNIQUE INDEX payments_live_per_batch ON payments (batch_id) WHERE status <> 'failed'",
      }},
+    {6,
+     "API tokens: a public id, an optional expiry, revocation",
+     {
+         // Issue 9 finding 20. token_id names a token in `taxdesk token list|revoke` without showing it: the first 12
+         // hex digits of its SHA-256 (jobs::auth::tokenIdOf); a stored value that is not a SHA-256 keeps itself.
+         // expires_at and revoked_at are ISO 8601 UTC text, '' for never / not revoked.
+         "ALTER TABLE api_tokens ADD COLUMN token_id TEXT NOT NULL DEFAULT ''",
+         "ALTER TABLE api_tokens ADD COLUMN expires_at TEXT NOT NULL DEFAULT ''",
+         "ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT NOT NULL DEFAULT ''",
+         "UPDATE api_tokens SET token_id = CASE WHEN length(token_hash) = 64 THEN substr(token_hash, 1, 12)"
+         " ELSE token_hash END",
+         "CREATE UNIQUE INDEX api_tokens_by_id ON api_tokens (token_id)",
+     }},
 };
 
 std::set<int> appliedVersions(Poco::Data::Session& session) {

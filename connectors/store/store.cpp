@@ -559,24 +559,79 @@ std::vector<StoredResult> Store::resultsPage(const std::string& batchId, int aft
 
 void Store::insertToken(const TokenRecord& token) {
     const std::string statement =
-        sql("INSERT INTO api_tokens (token_hash, role, creditor_id, created_at) VALUES (?, ?, ?, ?)");
+        sql("INSERT INTO api_tokens (token_hash, role, creditor_id, created_at, token_id, expires_at, revoked_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)");
     const std::string createdAt = token.createdAt.empty() ? detail::utcNow() : token.createdAt;
+    const std::string tokenId = token.tokenId.empty() ? token.tokenHash : token.tokenId;
     withSession("inserting a token", [&](Poco::Data::Session& session) {
-        session << statement, bind(token.tokenHash), bind(token.role), bind(token.creditorId), bind(createdAt), now;
+        session << statement, bind(token.tokenHash), bind(token.role), bind(token.creditorId), bind(createdAt),
+            bind(tokenId), bind(token.expiresAt), bind(token.revokedAt), now;
     });
 }
 
+namespace {
+
+constexpr const char* kTokenColumns = "token_hash, role, creditor_id, created_at, token_id, expires_at, revoked_at";
+
+struct TokenColumns {
+    std::vector<std::string> hashes;
+    std::vector<std::string> roles;
+    std::vector<std::string> creditorIds;
+    std::vector<std::string> createdAts;
+    std::vector<std::string> tokenIds;
+    std::vector<std::string> expiresAts;
+    std::vector<std::string> revokedAts;
+
+    [[nodiscard]] std::vector<TokenRecord> toRecords() const {
+        std::vector<TokenRecord> records;
+        records.reserve(hashes.size());
+        for (size_t i = 0; i < hashes.size(); ++i)
+            records.push_back(
+                {hashes[i], roles[i], creditorIds[i], createdAts[i], tokenIds[i], expiresAts[i], revokedAts[i]});
+        return records;
+    }
+};
+
+}  // namespace
+
 std::optional<TokenRecord> Store::findToken(const std::string& tokenHash) {
-    const std::string statement =
-        sql("SELECT token_hash, role, creditor_id, created_at FROM api_tokens WHERE token_hash = ?");
+    const std::string statement = sql("SELECT " + std::string(kTokenColumns) + " FROM api_tokens WHERE token_hash = ?");
     return withSession("finding a token", [&](Poco::Data::Session& session) -> std::optional<TokenRecord> {
-        std::vector<std::string> hashes;
-        std::vector<std::string> roles;
-        std::vector<std::string> creditorIds;
-        std::vector<std::string> createdAts;
-        session << statement, into(hashes), into(roles), into(creditorIds), into(createdAts), bind(tokenHash), now;
-        if (hashes.empty()) return std::nullopt;
-        return TokenRecord{hashes.front(), roles.front(), creditorIds.front(), createdAts.front()};
+        TokenColumns columns;
+        session << statement, into(columns.hashes), into(columns.roles), into(columns.creditorIds),
+            into(columns.createdAts), into(columns.tokenIds), into(columns.expiresAts), into(columns.revokedAts),
+            bind(tokenHash), now;
+        auto records = columns.toRecords();
+        if (records.empty()) return std::nullopt;
+        return records.front();
+    });
+}
+
+std::vector<TokenRecord> Store::listTokens() {
+    const std::string statement =
+        sql("SELECT " + std::string(kTokenColumns) + " FROM api_tokens ORDER BY created_at, token_id");
+    return withSession("listing tokens", [&](Poco::Data::Session& session) {
+        TokenColumns columns;
+        session << statement, into(columns.hashes), into(columns.roles), into(columns.creditorIds),
+            into(columns.createdAts), into(columns.tokenIds), into(columns.expiresAts), into(columns.revokedAts), now;
+        return columns.toRecords();
+    });
+}
+
+RevokeOutcome Store::revokeToken(const std::string& tokenId, const std::string& revokedAt) {
+    const std::string updateStatement =
+        sql("UPDATE api_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at = ''");
+    const std::string findStatement = sql("SELECT token_id FROM api_tokens WHERE token_id = ?");
+    const std::string at = revokedAt.empty() ? detail::utcNow() : revokedAt;
+    return withSession("revoking a token", [&](Poco::Data::Session& session) {
+        std::string id = tokenId;
+        std::string stamp = at;
+        Poco::Data::Statement update(session);
+        update << updateStatement, bind(stamp), bind(id);
+        if (update.execute() > 0) return RevokeOutcome::revoked;
+        std::vector<std::string> found;
+        session << findStatement, into(found), bind(id), now;
+        return found.empty() ? RevokeOutcome::unknown : RevokeOutcome::alreadyRevoked;
     });
 }
 

@@ -53,6 +53,16 @@ struct TokenRecord {
     std::string role;        ///< creditor | gateway | counter | ops
     std::string creditorId;  ///< set for role creditor
     std::string createdAt;
+    std::string tokenId;    ///< public id (jobs::auth::tokenIdOf); names the token in `token list|revoke`
+    std::string expiresAt;  ///< ISO 8601 UTC; "" = never expires
+    std::string revokedAt;  ///< ISO 8601 UTC; "" = not revoked
+};
+
+/// What Store::revokeToken did.
+enum class RevokeOutcome {
+    revoked,         ///< the token was valid and is revoked now
+    alreadyRevoked,  ///< it was revoked before (its revoked_at is kept)
+    unknown,         ///< no token has that id
 };
 
 /// A payment's idempotency key was used before for another batch, creditor or amount (SPEC 3.2: 409). Retrying
@@ -290,9 +300,15 @@ class Store {
     /// At most `limit` results of a batch with row > afterRow, in row order: a download streams page by page.
     std::vector<StoredResult> resultsPage(const std::string& batchId, int afterRow, int limit);
 
-    /// Throws StoreError when the hash is already stored. An empty createdAt is stamped with the current time.
+    /// Throws StoreError when the hash (or the token id) is already stored. An empty createdAt is stamped with the
+    /// current time; an empty tokenId becomes the hash itself. expiresAt and revokedAt are stored as given.
     void insertToken(const TokenRecord& token);
     std::optional<TokenRecord> findToken(const std::string& tokenHash);
+    /// Every token, oldest first (by created_at, then id): for `taxdesk token list`.
+    std::vector<TokenRecord> listTokens();
+    /// Revokes the token with this id, stamping revoked_at (the current time when `revokedAt` is empty). Idempotent: a
+    /// revoked token keeps its first revoked_at. Seen by the next request that uses the token (auth reads the store).
+    RevokeOutcome revokeToken(const std::string& tokenId, const std::string& revokedAt = "");
 
     /// Starts writing a new batch: leases a session (waiting like every call; the writer keeps it until it commits,
     /// fails or is destroyed) and opens its transaction. `batch` gives the id, creditor, state (normally

@@ -1,8 +1,12 @@
 #include "engine/api/auth.hpp"
 
+#include <Poco/DateTimeFormatter.h>
 #include <Poco/DigestEngine.h>
 #include <Poco/RandomStream.h>
 #include <Poco/SHA2Engine.h>
+#include <Poco/Timestamp.h>
+
+#include "jobs/auth/tokens.hpp"
 
 namespace taxdesk::engine::api {
 
@@ -26,6 +30,16 @@ Principal authenticate(const HttpRequest& request, connectors::Store& store, std
         throw HttpError(401, "unauthorized", "an Authorization: Bearer <token> header is required");
     const auto token = store.findToken(hashToken(header.substr(kBearer.size())));
     if (!token) throw HttpError(401, "unauthorized", "the token is not valid");
+    // Read from the store on every request (no cache): a revocation by `taxdesk token revoke` holds from the next one.
+    const std::string now = Poco::DateTimeFormatter::format(Poco::Timestamp(), "%Y-%m-%dT%H:%M:%S.%iZ");
+    switch (jobs::auth::tokenState(token->expiresAt, token->revokedAt, now)) {
+        case jobs::auth::TokenState::revoked:
+            throw HttpError(401, "token_revoked", "the token was revoked at " + token->revokedAt);
+        case jobs::auth::TokenState::expired:
+            throw HttpError(401, "token_expired", "the token expired at " + token->expiresAt);
+        case jobs::auth::TokenState::valid:
+            break;
+    }
     for (const char* role : roles)
         if (token->role == role) return {token->role, token->creditorId};
     throw HttpError(403, "forbidden", "a " + token->role + " token may not do this");

@@ -19,8 +19,9 @@ std::string generateToken();
 /// The hex SHA-256 under which a token is stored.
 std::string hashToken(const std::string& token);
 
-/// The caller of `request`, who must hold one of `roles`. Throws HttpError 401 (no or unknown token) or 403 (another
-/// role).
+/// The caller of `request`, who must hold one of `roles`. Throws HttpError 401 (no or unknown token: unauthorized; a
+/// revoked one: token_revoked; an expired one: token_expired) or 403 (another role). The token is looked up in the
+/// store on every call, so a revocation holds from the next request.
 Principal authenticate(const HttpRequest& request, connectors::Store& store, std::initializer_list<const char*> roles);
 
 }  // namespace taxdesk::engine::api

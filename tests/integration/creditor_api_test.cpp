@@ -1,14 +1,17 @@
 // The creditor's path over real HTTP (SPEC 3, 5): `taxdesk serve` as a process against the broker and redis-server
 // that scripts/test started; upload → pay → look-ups through Kafka → results, receipts, and every refusal.
 #include <Poco/Base64Decoder.h>
+#include <Poco/DigestEngine.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <Poco/SHA2Engine.h>
 #include <Poco/TextConverter.h>
 #include <Poco/UTF8Encoding.h>
 #include <Poco/Windows950Encoding.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <latch>
@@ -404,6 +407,93 @@ TEST_F(CreditorApiTest, TokensAndCreditorsAreKeptApart) {
         EXPECT_NE(list->getArray("batches")->getObject(i)->getValue<std::string>("batch_id"), id);
     const auto mine = json(engine_->request("GET", "/api/v1/batches?limit=1", creditor_));
     EXPECT_EQ(mine->getArray("batches")->getObject(0)->getValue<std::string>("batch_id"), id) << "newest first";
+}
+
+/// The public id of a token, by SPEC 5's rule for `taxdesk token list`: the first 12 hex digits of its SHA-256.
+std::string tokenIdOf(const std::string& token) {
+    Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
+    sha.update(token);
+    return Poco::DigestEngine::digestToHex(sha.digest()).substr(0, 12);
+}
+
+/// The tab-separated fields of the line of `taxdesk token list` output for token id `id` (empty: no such line).
+std::vector<std::string> listedFields(const std::string& listed, const std::string& id) {
+    std::istringstream lines(listed);
+    for (std::string line; std::getline(lines, line);) {
+        std::vector<std::string> fields;
+        std::istringstream cells(line);
+        for (std::string cell; std::getline(cells, cell, '\t');) fields.push_back(cell);
+        if (!fields.empty() && fields[0] == id) return fields;
+    }
+    return {};
+}
+
+std::string errorCode(const HttpResult& result) {
+    return json(result)->getObject("error")->getValue<std::string>("code");
+}
+
+TEST_F(CreditorApiTest, ARevokedTokenIs401TokenRevokedFromTheNextRequestWhileOthersWork) {
+    const std::string token = engine_->createToken("creditor", "C1");
+    const std::string keeps = engine_->createToken("creditor", "C1");
+    const std::string id = tokenIdOf(token);
+    EXPECT_EQ(engine_->request("GET", "/api/v1/batches", token).status, 200);
+
+    std::string listed;
+    ASSERT_EQ(engine_->runTool({"token", "list"}, &listed), 0);
+    EXPECT_NE(listed.find("id\trole\tcreditor\tcreated\texpires\trevoked\n"), std::string::npos) << listed;
+    const auto fields = listedFields(listed, id);
+    ASSERT_EQ(fields.size(), 6U) << listed;
+    EXPECT_EQ(fields, (std::vector<std::string>{id, "creditor", "C1", fields[3], "-", "-"}))
+        << "no expiry, not revoked: " << listed;
+    for (const std::string& secret : {token, keeps, token.substr(4)})
+        EXPECT_EQ(listed.find(secret), std::string::npos) << "a token in the list";
+
+    // The engine runs on; the CLI revokes in its store.
+    ASSERT_EQ(engine_->runTool({"token", "revoke", id}), 0);
+    const auto refused = engine_->request("GET", "/api/v1/batches", token);
+    EXPECT_EQ(refused.status, 401) << refused.body;
+    EXPECT_EQ(errorCode(refused), "token_revoked") << refused.body;
+    EXPECT_EQ(engine_->request("GET", "/api/v1/batches", keeps).status, 200) << "only the token named";
+    EXPECT_EQ(engine_->runTool({"token", "revoke", id}), 0) << "revoking twice is fine";
+    EXPECT_EQ(errorCode(engine_->request("GET", "/api/v1/batches", token)), "token_revoked");
+    EXPECT_EQ(engine_->runTool({"token", "revoke", "000000000000"}), 1) << "an unknown id";
+    EXPECT_EQ(engine_->runTool({"token", "revoke"}), 2) << "no id";
+    ASSERT_EQ(engine_->runTool({"token", "list"}, &listed), 0);
+    const auto revoked = listedFields(listed, id);
+    ASSERT_EQ(revoked.size(), 6U) << listed;
+    EXPECT_EQ(revoked[5].size(), 24U) << "the revocation time is listed: " << listed;
+}
+
+TEST_F(CreditorApiTest, AnExpiredTokenIs401TokenExpiredWhileOneThatExpiresLaterWorks) {
+    std::string later;
+    ASSERT_EQ(
+        engine_->runTool({"token", "create", "--role", "creditor", "--creditor", "C1", "--expires-in", "1"}, &later),
+        0);
+    later.erase(later.find_last_not_of("\r\n") + 1);
+    EXPECT_EQ(engine_->request("GET", "/api/v1/batches", later).status, 200);
+    std::string listed;
+    ASSERT_EQ(engine_->runTool({"token", "list"}, &listed), 0);
+    const auto fields = listedFields(listed, tokenIdOf(later));
+    ASSERT_EQ(fields.size(), 6U) << listed;
+    EXPECT_GT(fields[4], fields[3]) << "it expires after it was created: " << listed;
+    EXPECT_EQ(fields[4].size(), 24U) << listed;
+    EXPECT_EQ(fields[5], "-") << listed;
+    EXPECT_EQ(engine_->runTool({"token", "create", "--role", "creditor", "--creditor", "C1", "--expires-in", "0"}), 2);
+    EXPECT_EQ(engine_->runTool({"token", "create", "--role", "ops", "--expires", "2001-02-03"}), 2) << "in the past";
+
+    // A token that has expired cannot be made by the CLI: write it into the engine's store as the CLI would.
+    taxdesk::connectors::StoreSettings settings;
+    settings.sqlitePath = engine_->varDir() + "/taxdesk.db";
+    taxdesk::connectors::Store store(settings);
+    const std::string expired = "tdk_" + taxdesk::testing::uniqueName("expired");
+    Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
+    sha.update(expired);
+    store.insertToken({Poco::DigestEngine::digestToHex(sha.digest()), "creditor", "C1", "2026-01-01T00:00:00.000Z",
+                       tokenIdOf(expired), "2026-01-02T00:00:00.000Z", ""});
+    const auto refused = engine_->request("GET", "/api/v1/batches", expired);
+    EXPECT_EQ(refused.status, 401) << refused.body;
+    EXPECT_EQ(errorCode(refused), "token_expired") << refused.body;
+    EXPECT_EQ(errorCode(engine_->request("GET", "/api/v1/batches", "tdk_not_a_token")), "unauthorized");
 }
 
 TEST_F(CreditorApiTest, TheReceiptsQrCodeDecodesToThePublicPage) {

@@ -48,6 +48,18 @@ token=$("$taxdesk" token create --role creditor --creditor C1 --set "app.var_dir
 [[ $token =~ ^tdk_[0-9a-f]{48}$ ]] || fail "token create printed '$token'"
 "$taxdesk" token create --role creditor --set "app.var_dir=$work/var" 2>/dev/null && fail "a creditor token without --creditor"
 [[ -s $work/var/taxdesk.db ]] || fail "token create did not write the store"
+# token list|revoke: a token is named by its id (the first 12 hex digits of its SHA-256), never shown again.
+id=$(printf '%s' "$token" | sha256sum | cut -c1-12)
+"$taxdesk" token create --role ops --expires-in 0 --set "app.var_dir=$work/var" 2>/dev/null && fail "--expires-in 0"
+"$taxdesk" token list --set "app.var_dir=$work/var" >"$work/tokens" 2>/dev/null || fail "token list failed"
+grep -q "^$id	creditor	C1	.*	-	-\$" "$work/tokens" || fail "token list: no line for $id: $(cat "$work/tokens")"
+grep -q "${token#tdk_}" "$work/tokens" && fail "token list shows the token"
+"$taxdesk" token revoke "$id" --set "app.var_dir=$work/var" 2>/dev/null || fail "token revoke $id failed"
+"$taxdesk" token revoke "$id" --set "app.var_dir=$work/var" 2>/dev/null || fail "token revoke twice failed"
+"$taxdesk" token revoke nosuchid --set "app.var_dir=$work/var" 2>"$work/err" && fail "token revoke of an unknown id"
+grep -q "nosuchid" "$work/err" || fail "token revoke does not name the unknown id: $(cat "$work/err")"
+"$taxdesk" token list --set "app.var_dir=$work/var" >"$work/tokens" 2>/dev/null || fail "token list failed"
+grep -q "^$id	creditor	C1	.*	-	20[0-9-]*T" "$work/tokens" || fail "token list: $id not revoked: $(cat "$work/tokens")"
 
 # 3. The engine comes up and is ready, with its connectors over HTTP to `taxdesk stubs` (the network path).
 stubs_port=$(free_port)

@@ -151,6 +151,75 @@ TEST_P(StoreTest, TokensAreStoredByHash) {
     }
 }
 
+TEST_P(StoreTest, TokensHaveAnIdAnExpiryAndCanBeRevokedOnce) {
+    Store store(settings_);
+    const std::string hash = testing::uniqueName("hash");
+    const std::string id = testing::uniqueName("id");
+    store.insertToken({hash, "creditor", "C7", "2026-11-01T08:00:00.000Z", id, "2027-01-01T00:00:00.000Z", ""});
+    store.insertToken({hash + "-gw", "gateway", "", "2026-11-02T08:00:00.000Z", id + "-gw", "", ""});
+
+    const auto token = store.findToken(hash);
+    ASSERT_TRUE(token.has_value());
+    EXPECT_EQ(token->tokenId, id);
+    EXPECT_EQ(token->expiresAt, "2027-01-01T00:00:00.000Z");
+    EXPECT_EQ(token->revokedAt, "");
+    const auto listed = store.listTokens();
+    const auto creditor = std::find_if(listed.begin(), listed.end(), [&](const auto& t) { return t.tokenId == id; });
+    const auto gateway =
+        std::find_if(listed.begin(), listed.end(), [&](const auto& t) { return t.tokenId == id + "-gw"; });
+    ASSERT_NE(creditor, listed.end());
+    ASSERT_NE(gateway, listed.end());
+    EXPECT_LT(creditor, gateway) << "oldest first";
+    EXPECT_EQ(creditor->role, "creditor");
+    EXPECT_EQ(creditor->creditorId, "C7");
+    EXPECT_EQ(gateway->expiresAt, "") << "no expiry";
+
+    EXPECT_EQ(store.revokeToken(id, "2026-12-01T09:00:00.000Z"), RevokeOutcome::revoked);
+    EXPECT_EQ(store.findToken(hash)->revokedAt, "2026-12-01T09:00:00.000Z");
+    EXPECT_EQ(store.revokeToken(id, "2026-12-01T10:00:00.000Z"), RevokeOutcome::alreadyRevoked);
+    EXPECT_EQ(store.findToken(hash)->revokedAt, "2026-12-01T09:00:00.000Z") << "the first revocation stays";
+    EXPECT_EQ(store.findToken(hash + "-gw")->revokedAt, "") << "only the token named";
+    EXPECT_EQ(store.revokeToken(testing::uniqueName("no-such-id")), RevokeOutcome::unknown);
+    EXPECT_EQ(store.revokeToken(id + "-gw"), RevokeOutcome::revoked);
+    EXPECT_FALSE(store.findToken(hash + "-gw")->revokedAt.empty()) << "an empty revokedAt is stamped";
+    try {
+        store.insertToken({hash + "-other", "ops", "", "", id, "", ""});
+        ADD_FAILURE() << "a token id stored twice";
+    } catch (const StoreError& error) {
+        EXPECT_FALSE(error.isRetryable()) << error.what();
+    }
+}
+
+TEST(StoreMigrations, VersionSixGivesTheTokensMadeBeforeTheirHashPrefixAsIdAndNoExpiry) {
+    const std::string dir = testing::tempDir("migration6");
+    StoreSettings settings;
+    settings.sqlitePath = dir + "/taxdesk.db";
+    { Store registersTheConnector(StoreSettings{"sqlite", dir + "/other.db", "", 1}); }
+    const std::string hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    {
+        // A database as version 5 left it, with a token made then.
+        Poco::Data::Session session("sqlite", settings.sqlitePath);
+        session << "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)", now;
+        for (const auto& migration : detail::migrations()) {
+            if (migration.version > 5) break;
+            for (const auto statement : migration.statements) session << std::string(statement), now;
+            session << "INSERT INTO schema_migrations VALUES (" + std::to_string(migration.version) + ", 'then')", now;
+        }
+        session << "INSERT INTO api_tokens (token_hash, role, creditor_id, created_at)"
+                   " VALUES ('" +
+                       hash + "', 'ops', '', '2026-01-01T00:00:00.000Z')",
+            now;
+    }
+    Store store(settings);
+    const auto token = store.findToken(hash);
+    ASSERT_TRUE(token.has_value());
+    EXPECT_EQ(token->tokenId, "0123456789ab");
+    EXPECT_EQ(token->expiresAt, "") << "a token made before never expires";
+    EXPECT_EQ(token->revokedAt, "");
+    EXPECT_EQ(store.revokeToken("0123456789ab"), RevokeOutcome::revoked);
+    std::filesystem::remove_all(dir);
+}
+
 TEST(StoreErrors, ConstraintViolationsArePermanentWhileLocksAndLostConnectionsPass) {
     // The backends' own texts (SQLite through Poco, libpq).
     EXPECT_TRUE(isPermanentStoreFailure("Constraint violation: UNIQUE constraint failed: tokens.token_hash"));
