@@ -105,7 +105,7 @@ Commands:
                              creates an API token (roles: creditor, gateway, counter, ops; creditor needs
                              --creditor) and prints it once on stdout (its id on stderr); only its hash is
                              stored. Default: it never expires; --expires-in DAYS (1-3650) from now, or
-                             --expires DATE: valid through that day (UTC). After it, requests get 401
+                             --expires DATE: valid through that day in Taipei. After it, requests get 401
                              token_expired.
   token list                 prints every token's id, role, creditor, created, expires and revoked times
                              (tab-separated; never the token or its hash).

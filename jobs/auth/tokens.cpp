@@ -69,8 +69,11 @@ std::optional<std::string> expiryFor(const std::optional<std::string>& expiresIn
         if (!shaped || year < 1970 || year > 9998 || month < 1 || month > 12 || day < 1 ||
             day > Poco::DateTime::daysOfMonth(year, month))
             throw std::invalid_argument("--expires must be a date YYYY-MM-DD, not '" + text + "'");
-        const Poco::DateTime expiry = Poco::DateTime(year, month, day) + Poco::Timespan(1, 0, 0, 0, 0);
-        if (expiry <= current) throw std::invalid_argument("--expires " + text + " is in the past (dates are UTC)");
+        // Through the end of that day in Taipei (UTC+8 all year): 00:00 Taipei the next day is 16:00 UTC on the day.
+        const Poco::DateTime expiry = Poco::DateTime(year, month, day, 16);
+        if (expiry <= current) {
+            throw std::invalid_argument("--expires " + text + " is in the past (dates are Taipei's)");
+        }
         return Poco::DateTimeFormatter::format(expiry, kIsoFormat);
     }
     return std::nullopt;

@@ -22,9 +22,9 @@ TokenState tokenState(std::string_view expiresAt, std::string_view revokedAt, st
 std::string tokenIdOf(std::string_view tokenHash);
 
 /// The expiry (ISO 8601 UTC) of a token created at `now` (ISO 8601 UTC) with `--expires-in DAYS` (a whole number
-/// 1..3650: now + DAYS × 24 h) or `--expires YYYY-MM-DD` (valid through that day, UTC: it expires at 00:00 UTC of
-/// the next day; the day must not be before today). Neither: std::nullopt (no expiry). Both, or a bad value:
-/// std::invalid_argument naming the option.
+/// 1..3650: now + DAYS × 24 h) or `--expires YYYY-MM-DD` (valid through that day in Taipei, where the bureau and
+/// its creditors are: it expires at 00:00 Asia/Taipei of the next day, 16:00 UTC on the day; it must not be over).
+/// Neither: std::nullopt (no expiry). Both, or a bad value: std::invalid_argument naming the option.
 std::optional<std::string> expiryFor(const std::optional<std::string>& expiresInDays,
                                      const std::optional<std::string>& expiresOn, std::string_view now);
 

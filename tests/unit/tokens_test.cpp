@@ -43,9 +43,10 @@ TEST(TokenExpiry, ExpiresInCountsWholeDaysFromNow) {
 }
 
 TEST(TokenExpiry, ExpiresOnADateIsValidThroughThatDayUtc) {
-    EXPECT_EQ(expiryFor(std::nullopt, "2026-12-31", kNow), "2027-01-01T00:00:00.000Z");
-    EXPECT_EQ(expiryFor(std::nullopt, "2026-12-01", kNow), "2026-12-02T00:00:00.000Z") << "today is allowed";
-    EXPECT_EQ(expiryFor(std::nullopt, "2028-02-29", kNow), "2028-03-01T00:00:00.000Z");
+    // Through the end of the day in Taipei: 00:00 +08:00 of the next day is 16:00 UTC on the day.
+    EXPECT_EQ(expiryFor(std::nullopt, "2026-12-31", kNow), "2026-12-31T16:00:00.000Z");
+    EXPECT_EQ(expiryFor(std::nullopt, "2026-12-01", kNow), "2026-12-01T16:00:00.000Z") << "today is allowed";
+    EXPECT_EQ(expiryFor(std::nullopt, "2028-02-29", kNow), "2028-02-29T16:00:00.000Z");
 }
 
 TEST(TokenExpiry, BadValuesAreRefusedNamingTheOption) {
