@@ -123,8 +123,9 @@ std::unique_ptr<PreparedBatch> Pipeline::isolate(std::vector<connectors::kafka::
                 messages[i] = std::move(one.front());
                 return nullptr;  // stopping
             }
+            // Its outputs stay with the part until it is committed: commit() may add to them (the inquiry stage adds
+            // its results there), and a part whose commit fails for good has only its dead letter.
             part->out.resize(1);
-            isolated->out[i] = std::move(part->out[0]);
             isolated->parts[i] = std::move(part);
         } catch (const std::exception& error) {
             if (!isPermanent(error)) {
@@ -149,6 +150,7 @@ bool Pipeline::commitIsolating(std::unique_ptr<PreparedBatch>& prepared,
             try {
                 if (!withRetries(stop, metrics_, log, "commit", [&] { stage_.commit(*isolated->parts[i]); }))
                     return false;
+                isolated->out[i] = std::move(isolated->parts[i]->out[0]);
             } catch (const std::exception& error) {
                 if (!isPermanent(error)) throw;
                 log.warning("%s[%d]@%?d goes to %s: %s", std::string(messages[i].topic()), messages[i].partition(),

@@ -956,20 +956,21 @@ bool Store::claimPayment(const std::string& paymentId, const std::string& owner,
     requireField(owner, "owner", "claimPayment");
     if (leaseMs < 1) throw std::invalid_argument("store: claimPayment: leaseMs must be at least 1");
     const std::string statement =
-        sql("UPDATE payments SET lease_owner = ?, lease_until = ? WHERE payment_id = ? AND status = 'pending'"
-            " AND lease_until < ?");
+        sql("UPDATE payments SET lease_owner = ?, lease_until = CASE WHEN lease_until > ? THEN lease_until ELSE ? END"
+            " WHERE payment_id = ? AND status = 'pending' AND (lease_owner = '' OR lease_until < ?)");
+    // A released payment's lease keeps its end (see releasePayment): a new holder's lease never shortens it.
     const Poco::Int64 until = nowMs + leaseMs;
     const Poco::Int64 now = nowMs;
     return withSession("claiming a payment", [&](Poco::Data::Session& session) {
         Poco::Data::Statement update(session);
-        update << statement, bind(owner), bind(until), bind(paymentId), bind(now);
+        update << statement, bind(owner), bind(until), bind(until), bind(paymentId), bind(now);
         return update.execute() > 0;
     });
 }
 
 void Store::releasePayment(const std::string& paymentId, const std::string& owner) {
     const std::string statement =
-        sql("UPDATE payments SET lease_until = 0 WHERE payment_id = ? AND lease_owner = ? AND status = 'pending'");
+        sql("UPDATE payments SET lease_owner = '' WHERE payment_id = ? AND lease_owner = ? AND status = 'pending'");
     withSession("releasing a payment", [&](Poco::Data::Session& session) {
         Poco::Data::Statement update(session);
         update << statement, bind(paymentId), bind(owner);

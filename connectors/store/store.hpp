@@ -346,12 +346,14 @@ class Store {
     /// call concurrently: with one key exactly one call creates the record; with different keys for one batch at most
     /// one does while none of its payments is live.
     PaymentIntent beginPayment(const PaymentRecord& pending);
-    /// Takes over a pending payment for `owner` until nowMs + leaseMs when nobody holds it (its lease ended before
-    /// nowMs): a conditional update, so that of several requests or engines exactly one talks to the provider at a
-    /// time. Returns whether `owner` holds it now. Requires a non-empty owner and leaseMs >= 1.
+    /// Takes over a pending payment for `owner` until nowMs + leaseMs when nobody holds it (its holder released it, or
+    /// its lease ended before nowMs): a conditional update, so that of several requests or engines exactly one talks
+    /// to the provider at a time. Returns whether `owner` holds it now. Requires a non-empty owner and leaseMs >= 1.
     bool claimPayment(const std::string& paymentId, const std::string& owner, long long nowMs, long long leaseMs);
-    /// Gives up `owner`'s lease on a pending payment (the provider did not answer): another request may take over at
-    /// once. A lease held by someone else is left alone.
+    /// Gives up `owner`'s hold on a pending payment (the provider did not answer): a request with the same key may take
+    /// over at once (the provider is idempotent by key), but the lease's end stays as it was, so recovery, which
+    /// concludes "not charged" when the provider knows no charge, waits until a charge that timed out can no longer
+    /// land. A lease held by someone else is left alone.
     void releasePayment(const std::string& paymentId, const std::string& owner);
     /// The second half: records the provider's answer (status succeeded or failed, else std::invalid_argument) on a
     /// pending payment and, in the same transaction when it succeeded, marks its batch paid and moves it from

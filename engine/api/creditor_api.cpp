@@ -404,7 +404,7 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
     const auto waitUntil =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(std::min(leaseMs + 1000, kMaxPaymentWaitMs));
     while (record.status == "pending") {
-        if (!mine && record.leaseUntilMs < epochMs())
+        if (!mine && (record.leaseOwner.empty() || record.leaseUntilMs < epochMs()))
             mine = store_.claimPayment(record.paymentId, owner, epochMs(), leaseMs);
         if (mine) {
             chargeOnce(record, cardId, owner, request.requestId);

@@ -206,7 +206,8 @@ TEST_F(PipelineTest, AConnectorThatKeepsFailingGivesErrorResultsNotLostRows) {
 
 namespace {
 
-/// A stage that echoes each message to `<prefix>out`, and fails as its values say: `prepare-permanent` throws a
+/// A stage that echoes each message to `<prefix>out` from commit() (as the inquiry stage adds its results there), and
+/// fails as its values say: `prepare-permanent` throws a
 /// PermanentError in prepare(), `commit-permanent` a non-retryable StoreError (a constraint violation) in commit(),
 /// `invalid` a std::invalid_argument (a contract violation, as the store's for an unknown outcome); `transient-once`
 /// throws a retryable StoreError the first time it is prepared, which must be retried, not dead-lettered.
@@ -215,6 +216,7 @@ class FailingStage : public BatchStage {
     explicit FailingStage(std::string outTopic) : outTopic_(std::move(outTopic)) {}
 
     struct Prepared : PreparedBatch {
+        std::vector<std::string> keys;
         std::vector<std::string> values;
     };
 
@@ -229,16 +231,19 @@ class FailingStage : public BatchStage {
                 failedOnce_ = true;
                 throw connectors::StoreError("sqlite: database is locked");
             }
+            prepared->keys.emplace_back(batch[i].key());
             prepared->values.push_back(value);
-            prepared->out[i].push_back({outTopic_, std::string(batch[i].key()), value, {}});
         }
         return prepared;
     }
 
     void commit(PreparedBatch& prepared) override {
-        for (const auto& value : static_cast<Prepared&>(prepared).values)
+        auto& mine = static_cast<Prepared&>(prepared);
+        for (const auto& value : mine.values)
             if (value == "commit-permanent")
                 throw connectors::StoreError("sqlite: UNIQUE constraint failed: results.batch_id", false);
+        for (std::size_t i = 0; i < mine.values.size(); ++i)
+            prepared.out[i].push_back({outTopic_, mine.keys[i], mine.values[i], {}});
     }
 
   private:

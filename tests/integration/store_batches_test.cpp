@@ -828,12 +828,19 @@ TEST_P(StoreBatchesTest, OnePartyAtATimeHoldsAPendingPaymentsLease) {
     auto now = store.findPaymentByKey(creditor_, pending.idempotencyKey).value();
     EXPECT_EQ(now.leaseOwner, "engine-b");
     EXPECT_EQ(now.leaseUntilMs, kNow + 70'001);
-    // Released by a party that does not hold it: nothing changes; by its holder: free at once.
+    // Released by a party that does not hold it: nothing changes.
     store.releasePayment(stored.paymentId, "request-a");
-    EXPECT_EQ(abandoned(kNow + 10'001), 0);
+    EXPECT_FALSE(store.claimPayment(stored.paymentId, "request-d", kNow + 10'001, 5'000));
+    // By its holder (the provider did not answer): a retrying request may take it over at once, but recovery does
+    // not see it until the lease's end: a charge that timed out may still land until then.
     store.releasePayment(stored.paymentId, "engine-b");
-    EXPECT_EQ(abandoned(kNow + 10'001), 1);
+    EXPECT_EQ(abandoned(kNow + 10'001), 0);
+    EXPECT_EQ(abandoned(kNow + 70'001), 0);
+    EXPECT_EQ(abandoned(kNow + 70'002), 1);
     EXPECT_TRUE(store.claimPayment(stored.paymentId, "request-d", kNow + 10'001, 5'000));
+    EXPECT_FALSE(store.claimPayment(stored.paymentId, "request-e", kNow + 10'001, 5'000)) << "held again";
+    EXPECT_EQ(store.findPaymentByKey(creditor_, pending.idempotencyKey)->leaseUntilMs, kNow + 70'001)
+        << "a new holder never shortens the lease a timed-out charge may still land in";
     // Completed: no longer anybody's to claim.
     EXPECT_TRUE(store.completePayment(stored.paymentId, "failed", "", "card_blocked"));
     EXPECT_FALSE(store.claimPayment(stored.paymentId, "engine-b", kNow + 100'000, 60'000));
