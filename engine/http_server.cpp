@@ -52,7 +52,8 @@ std::vector<std::string> segments(const std::string& path) {
     return parts;
 }
 
-/// Matches a path against a pattern, filling the {params}. Segments are percent-decoded.
+/// Matches a path against a pattern, filling the {params}. The path is decoded already (Poco::URI::getPath): decoding a
+/// segment again would read `%25en` (a literal `%en`) as a broken escape and throw.
 bool matches(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
              std::map<std::string, std::string>& params) {
     for (std::size_t i = 0; i < pattern.size(); ++i) {
@@ -66,10 +67,8 @@ bool matches(const std::vector<std::string>& pattern, const std::vector<std::str
         }
         if (i >= path.size()) return false;
         if (param) {
-            std::string decoded;
-            Poco::URI::decode(path[i], decoded);
-            if (decoded.empty()) return false;
-            params[want.substr(1, want.size() - 2)] = decoded;
+            if (path[i].empty()) return false;
+            params[want.substr(1, want.size() - 2)] = path[i];
         } else if (want != path[i]) {
             return false;
         }

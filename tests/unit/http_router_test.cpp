@@ -50,3 +50,23 @@ TEST(HttpRouter, AnswersEveryRequestWhoseUriCannotBeRead) {
 
 }  // namespace
 }  // namespace taxdesk::engine
+
+namespace taxdesk::engine {
+namespace {
+
+TEST(HttpRouter, AParameterHoldingAnEncodedPercentIsDecodedOnce) {
+    // Found by route_fuzz: `/r/tok%25en` is the token "tok%en"; decoding the path a second time read "%en" as a broken
+    // escape, threw, and the request was answered 500.
+    std::vector<Route> routes;
+    routes.push_back({"GET", "/r/{token}", [](HttpRequest& request) {
+                          return jsonReply(200, R"({"token":")" + request.params.at("token") + R"("})");
+                      }});
+    HttpServer server("127.0.0.1", 0, 2, std::move(routes));
+    const std::string answer = exchange(server.port(), "/r/tok%25en?q=%41");
+    ASSERT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+    EXPECT_NE(answer.find(R"({"token":"tok%en"})"), std::string::npos) << answer;
+    EXPECT_NE(exchange(server.port(), "/r/a%2Fb").rfind("HTTP/1.1 5", 0), 0u) << "an encoded slash is no 500 either";
+}
+
+}  // namespace
+}  // namespace taxdesk::engine
