@@ -250,6 +250,8 @@ void Service::start(std::function<void()> onFatal) {
     http.keepAliveRequests = settings_.httpKeepAliveRequests;
     http.maxConnectionsPerClient = settings_.httpMaxConnectionsPerClient;
     http.maxQueued = settings_.httpMaxQueued;
+    http.requestTimeoutMs = settings_.httpRequestTimeoutMs;
+    http.maxConnections = settings_.httpMaxConnections;
     parts.http = std::make_unique<HttpServer>(http, std::move(routes));
     Poco::Logger::get("serve").information("HTTP on %s:%d", settings_.httpHost, parts.http->port());
 }
