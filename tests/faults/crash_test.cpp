@@ -38,11 +38,11 @@ std::string joined(const std::vector<double>& values) {
 
 TEST(Crash, FiveKillsDuringAPaidBatchPaymentsAndSmsLoseNothingAndDoNothingTwice) {
     const auto seed = faultSeed();
-    std::cout << "[fault] crash: seed=" << seed << " (TAXDESK_FAULT_SEED=" << seed << " replays the kill moments)"
+    std::cout << "[fault] crash: seed=" << seed << " (TAXDESK_TEST_FAULT_SEED=" << seed << " replays the kill moments)"
               << std::endl;
     std::mt19937_64 random(seed);
-    const std::size_t rows = envSize("TAXDESK_FAULT_ROWS", 50000);
-    const int kills = static_cast<int>(envSize("TAXDESK_FAULT_KILLS", 5));
+    const std::size_t rows = envSize("TAXDESK_TEST_FAULT_ROWS", 50000);
+    const int kills = static_cast<int>(envSize("TAXDESK_TEST_FAULT_KILLS", 5));
     constexpr int kApplications = 1000;
 
     // A payment lease of 15 s (the least the defaults allow): a payment in flight when its engine died is taken

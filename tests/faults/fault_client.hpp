@@ -21,6 +21,7 @@
 #include "connectors/population/population.hpp"
 #include "fixtures/fault_report.hpp"
 #include "fixtures/serve_process.hpp"
+#include "fixtures/test_env.hpp"
 
 namespace taxdesk::testing::faults {
 
@@ -34,18 +35,18 @@ inline Poco::JSON::Object::Ptr json(const std::string& text) {
     return Poco::JSON::Parser().parse(text).extract<Poco::JSON::Object::Ptr>();
 }
 
-/// The seed of a test's random moments: $TAXDESK_FAULT_SEED when set (to replay a run), else the clock.
+/// The seed of a test's random moments: $TAXDESK_TEST_FAULT_SEED when set (to replay a run), else the clock.
 inline std::uint64_t faultSeed() {
-    if (const char* text = std::getenv("TAXDESK_FAULT_SEED"); text != nullptr && *text != '\0')
+    if (const char* text = std::getenv("TAXDESK_TEST_FAULT_SEED"); text != nullptr && *text != '\0')
         return std::strtoull(text, nullptr, 10);
     return static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) % 1000000007ULL;
 }
 
-/// More engine settings for a measuring run, from $TAXDESK_FAULT_SETS (key=value, space-separated), e.g.
+/// More engine settings for a measuring run, from $TAXDESK_TEST_FAULT_SETS (key=value, space-separated), e.g.
 /// "kafka.session_timeout_ms=10000" to measure the old default. Empty by default.
 inline std::vector<std::string> measuringSets() {
     std::vector<std::string> sets;
-    const char* text = std::getenv("TAXDESK_FAULT_SETS");
+    const char* text = std::getenv("TAXDESK_TEST_FAULT_SETS");
     std::istringstream in(text != nullptr ? text : "");
     for (std::string set; in >> set;) sets.push_back(set);
     return sets;
