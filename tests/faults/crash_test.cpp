@@ -61,7 +61,8 @@ TEST(Crash, FiveKillsDuringAPaidBatchPaymentsAndSmsLoseNothingAndDoNothingTwice)
     ASSERT_EQ(paid.status, 201) << paid.body;
     const auto second = uploadBatch(engine, creditor, 2000);
 
-    // The gateway: 1,000 applications in requests of 50, one request every 400 ms, each sent again until accepted.
+    // The gateway: 1,000 applications in requests of 50, one request every 1.5 s (across the kills), each sent again
+    // until accepted.
     std::atomic<bool> smsFailed{false};
     std::atomic<int> smsRetries{0};
     std::thread gatewayThread([&] {
@@ -69,7 +70,7 @@ TEST(Crash, FiveKillsDuringAPaidBatchPaymentsAndSmsLoseNothingAndDoNothingTwice)
             const int tries = sendSmsUntilAccepted(engine, gateway, body, std::chrono::seconds(120));
             if (tries < 0) smsFailed = true;
             smsRetries += std::max(0, tries - 1);
-            std::this_thread::sleep_for(std::chrono::milliseconds(400));
+            std::this_thread::sleep_for(std::chrono::milliseconds(1500));
         }
     });
 
@@ -82,7 +83,17 @@ TEST(Crash, FiveKillsDuringAPaidBatchPaymentsAndSmsLoseNothingAndDoNothingTwice)
     std::vector<double> restartSeconds;  // from the kill until /readyz says 200
     std::vector<double> workingSeconds;  // from the kill until rows_done moves again
     int midBatch = 0;
+    // The moments: kill k when rows_done passes a random point near (k+1)/(kills+1) of the batch (so that every kill
+    // lands mid-batch however fast the engine is), then after a random 0-300 ms more.
+    std::vector<long long> marks;
     for (int kill = 0; kill < kills; ++kill) {
+        const double share = (kill + 1 + std::uniform_real_distribution<double>(-0.4, 0.4)(random)) / (kills + 1);
+        marks.push_back(static_cast<long long>(share * static_cast<double>(rows)));
+    }
+    for (int kill = 0; kill < kills; ++kill) {
+        const auto until = Clock::now() + std::chrono::seconds(180);
+        while (Clock::now() < until && rowsDone(engine, creditor, batch.id) < marks[kill])
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
         if (kill == 1) {
             payer = std::thread([&] {
                 payStarting = true;
@@ -92,9 +103,7 @@ TEST(Crash, FiveKillsDuringAPaidBatchPaymentsAndSmsLoseNothingAndDoNothingTwice)
             while (!payStarting) std::this_thread::sleep_for(std::chrono::milliseconds(1));
             std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 30)(random)));
         } else {
-            // A random moment 0.5-3 s after the engine works again.
-            std::this_thread::sleep_for(
-                std::chrono::milliseconds(std::uniform_int_distribution<int>(500, 3000)(random)));
+            std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(random)));
         }
         const auto before = rowsDone(engine, creditor, batch.id);
         if (before >= 0 && before < static_cast<long long>(rows)) ++midBatch;
@@ -108,8 +117,9 @@ TEST(Crash, FiveKillsDuringAPaidBatchPaymentsAndSmsLoseNothingAndDoNothingTwice)
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
             workingSeconds.push_back(secondsSince(killed));
         }
-        std::cout << "[fault] crash: kill " << kill + 1 << " at rows_done=" << before << ", ready after "
-                  << restartSeconds.back() << " s" << std::endl;
+        std::cout << "[fault] crash: kill " << kill + 1 << " at rows_done=" << before << " (mark " << marks[kill]
+                  << "), ready after " << restartSeconds.back() << " s, working after "
+                  << (workingSeconds.empty() ? 0.0 : workingSeconds.back()) << " s" << std::endl;
     }
     gatewayThread.join();
     if (payer.joinable()) payer.join();
