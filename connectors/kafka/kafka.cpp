@@ -262,7 +262,7 @@ Consumer::Consumer(const KafkaSettings& settings, const std::string& groupId, Re
                       {"queued.max.messages.kbytes", "262144"},
                       {"fetch.wait.max.ms", "20"},
                       // A dead member holds its partitions this long (kafka.session_timeout_ms);
-                      // heartbeats at most a third of it, so that one lost heartbeat is not
+                      // heartbeats at most a third of it, so that two lost heartbeats are not
                       // an expiry.
                       {"session.timeout.ms", std::to_string(settings.sessionTimeoutMs)},
                       {"heartbeat.interval.ms", std::to_string(heartbeatIntervalMs(settings.sessionTimeoutMs))},
