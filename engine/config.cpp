@@ -103,6 +103,8 @@ const std::vector<KeySpec>& configSchema() {
         {"kafka.bootstrap", KeyType::string, "", 0, 0, "", false, "bootstrap.servers; empty: read <app.var_dir>/kafka-bootstrap"},
         {"kafka.topic_prefix", KeyType::string, "", 0, 0, "", false, "prefix of every topic name"},
         {"kafka.group_id", KeyType::string, "taxdesk-engine", 0, 0, "", false, "consumer group of the engine processes"},
+        {"kafka.session_timeout_ms", KeyType::integer, "6000", 1000, 300000, "", false, "session.timeout.ms of the engine's consumers: a SIGKILLed engine holds its partitions this long before another takes them"},
+        {"kafka.instance_id", KeyType::string, "", 0, 0, "", false, "static group membership (group.instance.id <id>.<group>), one distinct value per engine; empty: dynamic"},
         {"broker.brokers", KeyType::integer, "1", 1, 9, "", false, "brokers in the embedded mock cluster"},
         {"broker.partitions", KeyType::integer, "16", 1, 1024, "", false, "partitions per topic created by `taxdesk broker`"},
         {"broker.extra_prefixes", KeyType::string, "", 0, 0, "", false, "more topic prefixes, comma-separated, whose SPEC topics `taxdesk broker` creates too (benches, tests)"},
@@ -334,6 +336,8 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.groupId = config.string("kafka.group_id");
     s.kafka.rdkafka = config.rdkafka();
     s.kafka.bootstrap = config.string("kafka.bootstrap");
+    s.kafka.sessionTimeoutMs = config.integer("kafka.session_timeout_ms");
+    s.kafka.instanceId = config.string("kafka.instance_id");
     s.brokerCount = config.integer("broker.brokers");
     s.brokerPartitions = config.integer("broker.partitions");
     std::istringstream prefixes(config.string("broker.extra_prefixes"));

@@ -5,6 +5,7 @@
 
 #include <Poco/Logger.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace taxdesk::connectors::kafka {
@@ -36,8 +37,8 @@ void logTrampoline(const rd_kafka_t* handle, int level, const char* facility, co
                               : level <= 6 ? Poco::Message::PRIO_INFORMATION
                                            : Poco::Message::PRIO_DEBUG;
         if (logger.is(priority))
-            logger.log(Poco::Message("kafka", std::string(rd_kafka_name(handle)) + " " + facility + ": " + text,
-                                     priority));
+            logger.log(
+                Poco::Message("kafka", std::string(rd_kafka_name(handle)) + " " + facility + ": " + text, priority));
     } catch (...) {
     }
 }
@@ -84,16 +85,34 @@ std::vector<TopicPartitionOffset> fromList(const rd_kafka_topic_partition_list_t
 
 }  // namespace
 
+int heartbeatIntervalMs(int sessionTimeoutMs) {
+    return std::clamp(sessionTimeoutMs / 3, 100, 1000);
+}
+
+std::string staticMemberId(const KafkaSettings& settings, const std::string& groupId) {
+    return settings.instanceId.empty() ? std::string() : settings.instanceId + "." + groupId;
+}
+
 namespace detail {
-void HandleDeleter::operator()(rd_kafka_s* handle) const noexcept { rd_kafka_destroy(handle); }
-void MessageDeleter::operator()(rd_kafka_message_s* message) const noexcept { rd_kafka_message_destroy(message); }
+void HandleDeleter::operator()(rd_kafka_s* handle) const noexcept {
+    rd_kafka_destroy(handle);
+}
+void MessageDeleter::operator()(rd_kafka_message_s* message) const noexcept {
+    rd_kafka_message_destroy(message);
+}
 }  // namespace detail
 
 // ---- Message -----------------------------------------------------------------------------------------------
 
-std::string_view Message::topic() const { return rd_kafka_topic_name(message_->rkt); }
-int Message::partition() const { return message_->partition; }
-std::int64_t Message::offset() const { return message_->offset; }
+std::string_view Message::topic() const {
+    return rd_kafka_topic_name(message_->rkt);
+}
+int Message::partition() const {
+    return message_->partition;
+}
+std::int64_t Message::offset() const {
+    return message_->offset;
+}
 std::string_view Message::key() const {
     return message_->key ? std::string_view(static_cast<const char*>(message_->key), message_->key_len)
                          : std::string_view();
@@ -171,9 +190,9 @@ void Producer::produce(const std::string& topic, std::string_view key, std::stri
     for (;;) {
         rd_kafka_resp_err_t err;
         if (headers.empty()) {
-            const int rc = rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                                            const_cast<char*>(value.data()), value.size(), key.data(), key.size(),
-                                            opaque);
+            const int rc =
+                rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, const_cast<char*>(value.data()),
+                                 value.size(), key.data(), key.size(), opaque);
             err = rc == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_last_error();
         } else {
             rd_kafka_headers_t* list = rd_kafka_headers_new(headers.size());
@@ -197,13 +216,17 @@ void Producer::produce(const std::string& topic, std::string_view key, std::stri
     }
 }
 
-int Producer::poll(int timeoutMs) { return rd_kafka_poll(handle_.get(), timeoutMs); }
+int Producer::poll(int timeoutMs) {
+    return rd_kafka_poll(handle_.get(), timeoutMs);
+}
 
 bool Producer::flush(int timeoutMs) {
     return rd_kafka_flush(handle_.get(), timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-int Producer::outstanding() const { return rd_kafka_outq_len(handle_.get()); }
+int Producer::outstanding() const {
+    return rd_kafka_outq_len(handle_.get());
+}
 
 void Producer::warmTopics(const std::vector<std::string>& topics, int timeoutMs) {
     for (const auto& topic : topics) {
@@ -227,24 +250,28 @@ void Producer::checkReachable(int timeoutMs) {
 
 Consumer::Consumer(const KafkaSettings& settings, const std::string& groupId, RebalanceHandler onRebalance)
     : onRebalance_(std::move(onRebalance)) {
-    ConfPtr conf = makeConf(settings, {
-                                          {"group.id", groupId},
-                                          {"enable.auto.commit", "false"},
-                                          {"enable.auto.offset.store", "false"},
-                                          {"auto.offset.reset", "earliest"},
-                                          // librdkafka 2.0.2's default prefetch lets a fast consumer run dry
-                                          // and idle up to a second between fetches: keep far more queued.
-                                          {"queued.min.messages", "200000"},
-                                          {"queued.max.messages.kbytes", "262144"},
-                                          {"fetch.wait.max.ms", "20"},
-                                          // A restarted engine waits this long for its old self's partitions on
-                                          // the embedded broker; 45 s (the default) is a long time to stand still.
-                                          {"session.timeout.ms", "10000"},
-                                          {"heartbeat.interval.ms", "1000"},
-                                      });
+    ConfPtr conf = makeConf(
+        settings, {
+                      {"group.id", groupId},
+                      {"enable.auto.commit", "false"},
+                      {"enable.auto.offset.store", "false"},
+                      {"auto.offset.reset", "earliest"},
+                      // librdkafka 2.0.2's default prefetch lets a fast consumer run dry
+                      // and idle up to a second between fetches: keep far more queued.
+                      {"queued.min.messages", "200000"},
+                      {"queued.max.messages.kbytes", "262144"},
+                      {"fetch.wait.max.ms", "20"},
+                      // A dead member holds its partitions this long (kafka.session_timeout_ms);
+                      // heartbeats at most a third of it, so that two lost heartbeats are not
+                      // an expiry.
+                      {"session.timeout.ms", std::to_string(settings.sessionTimeoutMs)},
+                      {"heartbeat.interval.ms", std::to_string(heartbeatIntervalMs(settings.sessionTimeoutMs))},
+                  });
+    if (!settings.instanceId.empty()) set(conf.get(), "group.instance.id", staticMemberId(settings, groupId));
     rd_kafka_conf_set_rebalance_cb(
-        conf.get(), reinterpret_cast<void (*)(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*,
-                                              void*)>(&Consumer::rebalanceTrampoline));
+        conf.get(),
+        reinterpret_cast<void (*)(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*, void*)>(
+            &Consumer::rebalanceTrampoline));
     rd_kafka_conf_set_opaque(conf.get(), this);
     handle_ = makeHandle(RD_KAFKA_CONSUMER, std::move(conf));
     rd_kafka_poll_set_consumer(handle_.get());
@@ -289,7 +316,8 @@ void Consumer::rebalanceTrampoline(rd_kafka_s* handle, int err, void* partitions
 
 void Consumer::subscribe(const std::vector<std::string>& topics) {
     PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
-    for (const auto& topic : topics) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+    for (const auto& topic : topics)
+        rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
     const auto err = rd_kafka_subscribe(handle_.get(), list.get());
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw KafkaError(std::string("subscribe: ") + rd_kafka_err2str(err), false);
 }
@@ -331,8 +359,9 @@ std::vector<TopicPartitionOffset> Consumer::lag() {
         const auto& partition = assignment->elems[i];
         std::int64_t low = 0;
         std::int64_t high = 0;
-        if (partition.offset < 0 || rd_kafka_get_watermark_offsets(handle_.get(), partition.topic, partition.partition,
-                                                                   &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        if (partition.offset < 0 ||
+            rd_kafka_get_watermark_offsets(handle_.get(), partition.topic, partition.partition, &low, &high) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
             high < 0)
             continue;
         result.push_back({partition.topic, partition.partition, std::max<std::int64_t>(0, high - partition.offset)});

@@ -18,14 +18,29 @@ struct rd_kafka_topic_s;
 namespace taxdesk::connectors::kafka {
 
 struct KafkaSettings {
-    std::string bootstrap;                       ///< bootstrap.servers
+    std::string bootstrap;  ///< bootstrap.servers
     std::string clientId = "taxdesk";
+    /// Consumers: session.timeout.ms. A member that stops heartbeating (a SIGKILLed engine) keeps its partitions
+    /// this long before the group hands them to another member. 6000 is the lowest a Kafka broker accepts by
+    /// default (group.min.session.timeout.ms).
+    int sessionTimeoutMs = 6000;
+    /// Consumers: static membership. Empty: dynamic members. Set: each consumer joins as group.instance.id
+    /// "<instanceId>.<group id>", so that a restarted engine gets its own partitions back at once instead of
+    /// waiting for its old self's session to expire. One distinct value per engine process.
+    std::string instanceId;
     std::map<std::string, std::string> rdkafka;  ///< raw librdkafka properties, applied last (kafka.rdkafka.*)
 };
 
+/// heartbeat.interval.ms for a session timeout: a third of it (so that two lost heartbeats are not yet an expiry),
+/// at most 1000 ms and at least 100 ms.
+[[nodiscard]] int heartbeatIntervalMs(int sessionTimeoutMs);
+/// group.instance.id of a consumer of `groupId`: "<instanceId>.<groupId>" (an engine has one consumer per group, and
+/// the id must be unique in its group); empty when instanceId is (dynamic membership).
+[[nodiscard]] std::string staticMemberId(const KafkaSettings& settings, const std::string& groupId);
+
 /// An error from librdkafka. Retryable when librdkafka says the operation may succeed later.
 class KafkaError : public ConnectorError {
-public:
+  public:
     KafkaError(const std::string& what, bool retryable) : ConnectorError("kafka: " + what, retryable) {}
 };
 
@@ -41,7 +56,7 @@ using HandlePtr = std::unique_ptr<rd_kafka_s, HandleDeleter>;
 
 /// A consumed message. Owns the librdkafka message; the views stay valid while it lives.
 class Message {
-public:
+  public:
     explicit Message(rd_kafka_message_s* message) : message_(message) {}
     [[nodiscard]] std::string_view topic() const;
     [[nodiscard]] int partition() const;
@@ -55,7 +70,7 @@ public:
     /// Header value by name, empty when absent.
     [[nodiscard]] std::string header(const char* name) const;
 
-private:
+  private:
     std::unique_ptr<rd_kafka_message_s, detail::MessageDeleter> message_;
 };
 
@@ -74,7 +89,7 @@ struct Header {
 /// An idempotent producer (enable.idempotence=true, acks=all). Not thread-safe except poll(), which librdkafka
 /// allows from any one thread: produce and poll from the same thread, or guard with a mutex.
 class Producer {
-public:
+  public:
     using DeliveryHandler = std::function<void(const DeliveryReport&)>;
 
     /// Throws KafkaError (not retryable) when the configuration is rejected.
@@ -99,7 +114,7 @@ public:
     /// Fetches cluster metadata; throws KafkaError when the broker does not answer. Used by /readyz.
     void checkReachable(int timeoutMs);
 
-private:
+  private:
     static void deliveryTrampoline(rd_kafka_s* handle, const rd_kafka_message_s* message, void* opaque) noexcept;
     rd_kafka_topic_s* topicHandle(const std::string& topic);
 
@@ -117,7 +132,7 @@ struct TopicPartitionOffset {
 /// A group consumer with manual offset commits (enable.auto.commit=false, enable.auto.offset.store=false) and a
 /// prefetch large enough to keep a fast consumer busy. Not thread-safe: use it from one thread.
 class Consumer {
-public:
+  public:
     /// Called on a rebalance, before partitions are taken away (revoked=true) or after they are given.
     using RebalanceHandler = std::function<void(bool revoked, const std::vector<TopicPartitionOffset>& partitions)>;
 
@@ -143,7 +158,7 @@ public:
 
     std::function<void(const std::string&)> onError;
 
-private:
+  private:
     static void rebalanceTrampoline(rd_kafka_s* handle, int err, void* partitions, void* opaque) noexcept;
 
     RebalanceHandler onRebalance_;
@@ -155,7 +170,7 @@ private:
 /// librdkafka's mock cluster (`rdkafka_mock.h`): a real Kafka protocol broker inside this process, which kcat
 /// and other clients can reach at bootstraps(). Keeps only the last 5 MiB of each partition.
 class MockCluster {
-public:
+  public:
     explicit MockCluster(int brokers);
     ~MockCluster();
     MockCluster(const MockCluster&) = delete;
@@ -165,7 +180,7 @@ public:
     /// Throws KafkaError.
     void createTopic(const std::string& topic, int partitions, int replication);
 
-private:
+  private:
     detail::HandlePtr handle_;
     void* cluster_ = nullptr;  // rd_kafka_mock_cluster_t*, owned
 };

@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "connectors/kafka/kafka.hpp"
 #include "engine/cli.hpp"
 #include "engine/config.hpp"
 #include "fixtures/test_env.hpp"
@@ -102,6 +103,36 @@ TEST(Config, RdkafkaPropertiesPassThrough) {
     sources.sets = {"kafka.rdkafka.security.protocol=SASL_SSL"};
     const Config config = Config::load(sources);
     EXPECT_EQ(config.rdkafka().at("security.protocol"), "SASL_SSL");
+}
+
+TEST(Config, ConsumerGroupTimingAndStaticMembership) {
+    // Defaults: a 6 s session (the lowest a Kafka broker accepts by default), dynamic membership.
+    const auto defaults = taxdesk::engine::makeSettings(Config::load({}), false);
+    EXPECT_EQ(defaults.kafka.sessionTimeoutMs, 6000);
+    EXPECT_EQ(defaults.kafka.instanceId, "");
+    EXPECT_EQ(taxdesk::connectors::kafka::staticMemberId(defaults.kafka, "taxdesk-engine"), "");
+    ConfigSources sources;
+    sources.sets = {"kafka.session_timeout_ms=3000", "kafka.instance_id=host-a"};
+    const auto settings = taxdesk::engine::makeSettings(Config::load(sources), false);
+    EXPECT_EQ(settings.kafka.sessionTimeoutMs, 3000);
+    // One consumer per group in an engine: the group names the member, the instance id the engine.
+    EXPECT_EQ(taxdesk::connectors::kafka::staticMemberId(settings.kafka, "taxdesk-engine-sms"),
+              "host-a.taxdesk-engine-sms");
+    // Below 1 s a session would expire between two busy polls.
+    ConfigSources tooShort;
+    tooShort.sets = {"kafka.session_timeout_ms=999"};
+    ASSERT_EQ(problemsOf(tooShort).size(), 1u);
+    EXPECT_NE(problemsOf(tooShort)[0].find("kafka.session_timeout_ms"), std::string::npos);
+}
+
+TEST(Config, HeartbeatsAreAtMostAThirdOfTheSession) {
+    using taxdesk::connectors::kafka::heartbeatIntervalMs;
+    EXPECT_EQ(heartbeatIntervalMs(6000), 1000);    // a third is 2000: capped at 1 s
+    EXPECT_EQ(heartbeatIntervalMs(3000), 1000);    // exactly a third
+    EXPECT_EQ(heartbeatIntervalMs(1500), 500);     // a third
+    EXPECT_EQ(heartbeatIntervalMs(1000), 333);     // a third, rounded down
+    EXPECT_EQ(heartbeatIntervalMs(300000), 1000);  // capped
+    EXPECT_EQ(heartbeatIntervalMs(200), 100);      // floor (below the configurable range)
 }
 
 TEST(Config, SecretsAreMaskedInTheDescription) {
