@@ -6,6 +6,9 @@
 #include <Poco/Logger.h>
 
 #include <cstring>
+#include <optional>
+
+#include "connectors/kafka/listen_ports.hpp"
 
 namespace taxdesk::connectors::kafka {
 namespace {
@@ -36,8 +39,8 @@ void logTrampoline(const rd_kafka_t* handle, int level, const char* facility, co
                               : level <= 6 ? Poco::Message::PRIO_INFORMATION
                                            : Poco::Message::PRIO_DEBUG;
         if (logger.is(priority))
-            logger.log(Poco::Message("kafka", std::string(rd_kafka_name(handle)) + " " + facility + ": " + text,
-                                     priority));
+            logger.log(
+                Poco::Message("kafka", std::string(rd_kafka_name(handle)) + " " + facility + ": " + text, priority));
     } catch (...) {
     }
 }
@@ -85,15 +88,25 @@ std::vector<TopicPartitionOffset> fromList(const rd_kafka_topic_partition_list_t
 }  // namespace
 
 namespace detail {
-void HandleDeleter::operator()(rd_kafka_s* handle) const noexcept { rd_kafka_destroy(handle); }
-void MessageDeleter::operator()(rd_kafka_message_s* message) const noexcept { rd_kafka_message_destroy(message); }
+void HandleDeleter::operator()(rd_kafka_s* handle) const noexcept {
+    rd_kafka_destroy(handle);
+}
+void MessageDeleter::operator()(rd_kafka_message_s* message) const noexcept {
+    rd_kafka_message_destroy(message);
+}
 }  // namespace detail
 
 // ---- Message -----------------------------------------------------------------------------------------------
 
-std::string_view Message::topic() const { return rd_kafka_topic_name(message_->rkt); }
-int Message::partition() const { return message_->partition; }
-std::int64_t Message::offset() const { return message_->offset; }
+std::string_view Message::topic() const {
+    return rd_kafka_topic_name(message_->rkt);
+}
+int Message::partition() const {
+    return message_->partition;
+}
+std::int64_t Message::offset() const {
+    return message_->offset;
+}
 std::string_view Message::key() const {
     return message_->key ? std::string_view(static_cast<const char*>(message_->key), message_->key_len)
                          : std::string_view();
@@ -171,9 +184,9 @@ void Producer::produce(const std::string& topic, std::string_view key, std::stri
     for (;;) {
         rd_kafka_resp_err_t err;
         if (headers.empty()) {
-            const int rc = rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                                            const_cast<char*>(value.data()), value.size(), key.data(), key.size(),
-                                            opaque);
+            const int rc =
+                rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, const_cast<char*>(value.data()),
+                                 value.size(), key.data(), key.size(), opaque);
             err = rc == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_last_error();
         } else {
             rd_kafka_headers_t* list = rd_kafka_headers_new(headers.size());
@@ -197,13 +210,17 @@ void Producer::produce(const std::string& topic, std::string_view key, std::stri
     }
 }
 
-int Producer::poll(int timeoutMs) { return rd_kafka_poll(handle_.get(), timeoutMs); }
+int Producer::poll(int timeoutMs) {
+    return rd_kafka_poll(handle_.get(), timeoutMs);
+}
 
 bool Producer::flush(int timeoutMs) {
     return rd_kafka_flush(handle_.get(), timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-int Producer::outstanding() const { return rd_kafka_outq_len(handle_.get()); }
+int Producer::outstanding() const {
+    return rd_kafka_outq_len(handle_.get());
+}
 
 void Producer::warmTopics(const std::vector<std::string>& topics, int timeoutMs) {
     for (const auto& topic : topics) {
@@ -243,8 +260,9 @@ Consumer::Consumer(const KafkaSettings& settings, const std::string& groupId, Re
                                           {"heartbeat.interval.ms", "1000"},
                                       });
     rd_kafka_conf_set_rebalance_cb(
-        conf.get(), reinterpret_cast<void (*)(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*,
-                                              void*)>(&Consumer::rebalanceTrampoline));
+        conf.get(),
+        reinterpret_cast<void (*)(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*, void*)>(
+            &Consumer::rebalanceTrampoline));
     rd_kafka_conf_set_opaque(conf.get(), this);
     handle_ = makeHandle(RD_KAFKA_CONSUMER, std::move(conf));
     rd_kafka_poll_set_consumer(handle_.get());
@@ -289,7 +307,8 @@ void Consumer::rebalanceTrampoline(rd_kafka_s* handle, int err, void* partitions
 
 void Consumer::subscribe(const std::vector<std::string>& topics) {
     PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
-    for (const auto& topic : topics) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+    for (const auto& topic : topics)
+        rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
     const auto err = rd_kafka_subscribe(handle_.get(), list.get());
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw KafkaError(std::string("subscribe: ") + rd_kafka_err2str(err), false);
 }
@@ -331,8 +350,9 @@ std::vector<TopicPartitionOffset> Consumer::lag() {
         const auto& partition = assignment->elems[i];
         std::int64_t low = 0;
         std::int64_t high = 0;
-        if (partition.offset < 0 || rd_kafka_get_watermark_offsets(handle_.get(), partition.topic, partition.partition,
-                                                                   &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        if (partition.offset < 0 ||
+            rd_kafka_get_watermark_offsets(handle_.get(), partition.topic, partition.partition, &low, &high) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
             high < 0)
             continue;
         result.push_back({partition.topic, partition.partition, std::max<std::int64_t>(0, high - partition.offset)});
@@ -357,15 +377,23 @@ void Consumer::close() {
 
 // ---- MockCluster -------------------------------------------------------------------------------------------
 
-MockCluster::MockCluster(int brokers) {
+MockCluster::MockCluster(int brokers, int port) {
     // The mock cluster needs a client instance for its book-keeping; a producer that never produces will do.
     ConfPtr conf(rd_kafka_conf_new());
     rd_kafka_conf_set_log_cb(conf.get(), &logTrampoline);
     set(conf.get(), "client.id", "taxdesk-broker");
     set(conf.get(), "log_level", "4");  // this handle never connects: its 'no bootstrap.servers' notice is noise
     handle_ = makeHandle(RD_KAFKA_PRODUCER, std::move(conf));
+    std::optional<detail::ListenPorts> ports;
+    if (port != 0) ports.emplace(port, brokers);  // bound now: a port in use throws here, before librdkafka runs
     cluster_ = rd_kafka_mock_cluster_new(handle_.get(), brokers);
     if (cluster_ == nullptr) throw KafkaError("cannot start the mock cluster", false);
+    if (ports && ports->remaining() != 0) {
+        rd_kafka_mock_cluster_destroy(static_cast<rd_kafka_mock_cluster_t*>(cluster_));
+        cluster_ = nullptr;
+        throw KafkaError("the mock cluster did not take the fixed ports (librdkafka no longer binds as expected)",
+                         false);
+    }
 }
 
 MockCluster::~MockCluster() {

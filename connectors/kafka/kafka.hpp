@@ -18,14 +18,14 @@ struct rd_kafka_topic_s;
 namespace taxdesk::connectors::kafka {
 
 struct KafkaSettings {
-    std::string bootstrap;                       ///< bootstrap.servers
+    std::string bootstrap;  ///< bootstrap.servers
     std::string clientId = "taxdesk";
     std::map<std::string, std::string> rdkafka;  ///< raw librdkafka properties, applied last (kafka.rdkafka.*)
 };
 
 /// An error from librdkafka. Retryable when librdkafka says the operation may succeed later.
 class KafkaError : public ConnectorError {
-public:
+  public:
     KafkaError(const std::string& what, bool retryable) : ConnectorError("kafka: " + what, retryable) {}
 };
 
@@ -41,7 +41,7 @@ using HandlePtr = std::unique_ptr<rd_kafka_s, HandleDeleter>;
 
 /// A consumed message. Owns the librdkafka message; the views stay valid while it lives.
 class Message {
-public:
+  public:
     explicit Message(rd_kafka_message_s* message) : message_(message) {}
     [[nodiscard]] std::string_view topic() const;
     [[nodiscard]] int partition() const;
@@ -55,7 +55,7 @@ public:
     /// Header value by name, empty when absent.
     [[nodiscard]] std::string header(const char* name) const;
 
-private:
+  private:
     std::unique_ptr<rd_kafka_message_s, detail::MessageDeleter> message_;
 };
 
@@ -74,7 +74,7 @@ struct Header {
 /// An idempotent producer (enable.idempotence=true, acks=all). Not thread-safe except poll(), which librdkafka
 /// allows from any one thread: produce and poll from the same thread, or guard with a mutex.
 class Producer {
-public:
+  public:
     using DeliveryHandler = std::function<void(const DeliveryReport&)>;
 
     /// Throws KafkaError (not retryable) when the configuration is rejected.
@@ -99,7 +99,7 @@ public:
     /// Fetches cluster metadata; throws KafkaError when the broker does not answer. Used by /readyz.
     void checkReachable(int timeoutMs);
 
-private:
+  private:
     static void deliveryTrampoline(rd_kafka_s* handle, const rd_kafka_message_s* message, void* opaque) noexcept;
     rd_kafka_topic_s* topicHandle(const std::string& topic);
 
@@ -117,7 +117,7 @@ struct TopicPartitionOffset {
 /// A group consumer with manual offset commits (enable.auto.commit=false, enable.auto.offset.store=false) and a
 /// prefetch large enough to keep a fast consumer busy. Not thread-safe: use it from one thread.
 class Consumer {
-public:
+  public:
     /// Called on a rebalance, before partitions are taken away (revoked=true) or after they are given.
     using RebalanceHandler = std::function<void(bool revoked, const std::vector<TopicPartitionOffset>& partitions)>;
 
@@ -143,7 +143,7 @@ public:
 
     std::function<void(const std::string&)> onError;
 
-private:
+  private:
     static void rebalanceTrampoline(rd_kafka_s* handle, int err, void* partitions, void* opaque) noexcept;
 
     RebalanceHandler onRebalance_;
@@ -155,8 +155,11 @@ private:
 /// librdkafka's mock cluster (`rdkafka_mock.h`): a real Kafka protocol broker inside this process, which kcat
 /// and other clients can reach at bootstraps(). Keeps only the last 5 MiB of each partition.
 class MockCluster {
-public:
-    explicit MockCluster(int brokers);
+  public:
+    /// `port` 0: each broker listens on a free port the system picks. Otherwise broker i (1-based) listens on
+    /// 127.0.0.1:port+i-1, so that a restarted cluster is found at the same address (see listen_ports.hpp). Throws
+    /// KafkaError (not retryable) naming the port when one is in use.
+    explicit MockCluster(int brokers, int port = 0);
     ~MockCluster();
     MockCluster(const MockCluster&) = delete;
     MockCluster& operator=(const MockCluster&) = delete;
@@ -165,7 +168,7 @@ public:
     /// Throws KafkaError.
     void createTopic(const std::string& topic, int partitions, int replication);
 
-private:
+  private:
     detail::HandlePtr handle_;
     void* cluster_ = nullptr;  // rd_kafka_mock_cluster_t*, owned
 };
