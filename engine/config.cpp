@@ -376,6 +376,7 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.stubs.failureRate = config.number("stubs.failure_rate");
     s.stubs.paymentBalance = config.integer64("payment.stub_balance");
     s.stubs.smsSentPath = s.varDir + "/sms-sent.jsonl";
+    s.stubs.paymentChargesPath = s.varDir + "/payment-charges.jsonl";
     s.stubsPort = config.integer("stubs.port");
     s.paymentLeaseS = config.integer("payment.lease_s");
     s.feeProperty = config.integer64("fee.property");
