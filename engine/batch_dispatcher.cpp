@@ -110,7 +110,21 @@ void BatchDispatcher::runOnce() {
     if (std::chrono::steady_clock::now() - lastRecovery_ >= std::chrono::milliseconds(settings_.recoverEveryMs))
         resolvePendingPayments();
     publishPayments();
+    followBroker();
     dispatchBatches();
+}
+
+void BatchDispatcher::followBroker() {
+    // A new cluster id: the broker was replaced (the embedded one restarted, empty). The rows on their way are gone
+    // with it; rather than wait resendAfterMs for each batch to look stuck, send every pending row again now.
+    const std::string cluster = producer_->clusterId(0);
+    if (cluster.empty()) return;
+    if (!cluster_.empty() && cluster != cluster_) {
+        log().warning("the broker was replaced (cluster %s, now %s): sending the pending rows of %z batch(es) again",
+                      cluster_, cluster, progress_.size());
+        progress_.clear();
+    }
+    cluster_ = cluster;
 }
 
 void BatchDispatcher::resolvePendingPayments() {
