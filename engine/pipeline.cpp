@@ -186,6 +186,7 @@ void Pipeline::commitDone(connectors::kafka::Consumer& consumer, bool async) {
     if (offsets.empty()) return;
     try {
         consumer.commit(offsets, async);
+        committed_ = true;
     } catch (const connectors::kafka::KafkaError& error) {
         // Not fatal: the offsets stay uncommitted and the messages may be redelivered, which is harmless.
         Poco::Logger::get("pipeline." + settings_.name).warning("commit failed: %s", std::string(error.what()));
@@ -201,7 +202,7 @@ void Pipeline::run(const std::atomic<bool>& stop) {
         ++restarts_;
         // After a replacement the new broker holds only what was sent to it since: read all of it. After a fatal
         // producer error on the same broker, the committed offsets are right: what was not committed comes again.
-        fromBeginning = fromBeginning || end == SessionEnd::brokerReplaced;
+        fromBeginning = end == SessionEnd::brokerReplaced || (fromBeginning && !committed_.load());
         {
             std::lock_guard lock(trackerMutex_);
             tracker_ = OffsetTracker{};
@@ -217,6 +218,7 @@ void Pipeline::run(const std::atomic<bool>& stop) {
 Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fromBeginning) {
     auto& log = Poco::Logger::get("pipeline." + settings_.name);
     sessionOver_ = false;
+    committed_ = false;
     std::mutex failureMutex;
     std::string deliveryFailure;
     std::atomic<bool> failed{false};

@@ -119,6 +119,7 @@ class Pipeline {
     std::atomic<std::uint64_t> consumed_{0};
     std::atomic<bool> assigned_{false};
     std::atomic<int> restarts_{0};
+    std::atomic<bool> committed_{false};    // this session committed offsets (its start position is settled)
     std::atomic<bool> sessionOver_{false};  // this session must not commit any more (broker replaced, fatal producer)
 };
 

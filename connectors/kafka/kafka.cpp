@@ -171,6 +171,8 @@ bool Producer::recoverFromFatal() {
     // Whatever is still queued fails now, with its delivery report, rather than with the handle's destruction.
     rd_kafka_purge(handle_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     replacing_ = true;
+    // In-flight messages are reported from the broker threads: serve their reports for a while (bounded).
+    for (int i = 0; i < 100 && rd_kafka_outq_len(handle_.get()) > 0; ++i) rd_kafka_poll(handle_.get(), 10);
     rd_kafka_poll(handle_.get(), 0);
     replacing_ = false;
     for (auto& [name, topic] : topics_) rd_kafka_topic_destroy(topic);
@@ -179,6 +181,11 @@ bool Producer::recoverFromFatal() {
     createHandle();
     ++replacements_;
     return true;
+}
+
+void Producer::simulateFatalError(const std::string& reason) {
+    const std::lock_guard lock(mutex_);
+    rd_kafka_test_fatal_error(handle_.get(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, reason.c_str());
 }
 
 std::string Producer::clusterId(int timeoutMs) const {
@@ -198,7 +205,9 @@ void Producer::deliveryTrampoline(rd_kafka_s*, const rd_kafka_message_s* message
         report.ok = message->err == RD_KAFKA_RESP_ERR_NO_ERROR;
         if (!report.ok) {
             report.error = rd_kafka_err2str(message->err);
-            report.fatal = self->replacing_ || message->err == RD_KAFKA_RESP_ERR__FATAL;
+            report.fatal = self->replacing_ || message->err == RD_KAFKA_RESP_ERR__FATAL ||
+                           message->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                           message->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;  // only recoverFromFatal purges
             // Timeouts and transport errors may pass; anything else (message too large…) will not.
             report.retryable = message->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ||
                                message->err == RD_KAFKA_RESP_ERR__TRANSPORT ||

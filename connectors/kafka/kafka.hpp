@@ -108,6 +108,8 @@ class Producer {
     [[nodiscard]] std::string clusterId(int timeoutMs = 0) const;
     /// Producers replaced after a fatal error (see recoverFromFatal), since this one was made.
     [[nodiscard]] int replacements() const { return replacements_; }
+    /// For tests: raises a fatal error as a broker that lost the producer's sequence would (rd_kafka_test_fatal_error).
+    void simulateFatalError(const std::string& reason);
 
   private:
     /// When librdkafka reports a fatal error (rd_kafka_fatal_error: the idempotent producer cannot keep its ordering
