@@ -86,8 +86,9 @@ class BatchDispatcher {
     std::atomic<int> failedDeliveries_{0};  // failed delivery reports since the round's produce began
     std::string lastDeliveryError_;         // under mutex_
     std::map<std::string, Progress> progress_;
-    std::string cluster_;                            ///< the broker's cluster id when last seen (dispatcher thread)
-    std::map<std::string, std::string> requestIds_;  // by batch id; under mutex_
+    std::string cluster_;  ///< the broker's cluster id when last seen (dispatcher thread)
+    std::chrono::steady_clock::time_point lastBrokerCheck_;  ///< when followBroker() last asked (dispatcher thread)
+    std::map<std::string, std::string> requestIds_;          // by batch id; under mutex_
     std::mutex mutex_;
     std::condition_variable wakeUp_;
     bool woken_ = false;

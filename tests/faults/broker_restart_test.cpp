@@ -144,7 +144,10 @@ TEST(BrokerRestart, TheEngineFollowsABrokerRestartedOnTheSameAddress) {
     const std::string prefix = taxdesk::testing::uniqueName("brk") + ".";
     BrokerProcess broker(port, prefix);
     ServeProcess engine({"kafka.bootstrap=127.0.0.1:" + std::to_string(port), "kafka.topic_prefix=" + prefix,
-                         "payment.stub_balance=100000000", "stubs.latency_ms=1", "pipeline.batch_size=200"});
+                         "payment.stub_balance=100000000", "stubs.latency_ms=1", "pipeline.batch_size=200",
+                         // A small prefetch, so that rows the dispatcher sent are still in the broker when it dies
+                         // (lost with it), not all in the engine's memory: the dispatcher must send them again.
+                         "kafka.rdkafka.queued.min.messages=500"});
     const auto creditor = engine.createToken("creditor", "C1");
     const auto gateway = engine.createToken("gateway");
 
