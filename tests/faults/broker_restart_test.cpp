@@ -10,10 +10,14 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/Net/StreamSocket.h>
+#include <Poco/Pipe.h>
+#include <Poco/PipeStream.h>
 #include <Poco/Process.h>
+#include <Poco/StreamCopier.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iomanip>
@@ -281,4 +285,21 @@ TEST(BrokerRestart, TheEngineFollowsABrokerRestartedOnTheSameAddress) {
     taxdesk::testing::reportFault(figures);
     EXPECT_EQ(figures.lost, 0);
     EXPECT_EQ(figures.duplicated, 0);
+}
+
+TEST(BrokerRestart, ASecondBrokerOnAPortInUseSaysSoAndExits) {
+    const int port = taxdesk::testing::freePort();
+    BrokerProcess broker(port, taxdesk::testing::uniqueName("brk") + ".");
+    Poco::Pipe errors;
+    auto second = Poco::Process::launch(TAXDESK_BINARY,
+                                        {"--set", "app.var_dir=" + taxdesk::testing::tempDir("broker2"), "--set",
+                                         "broker.port=" + std::to_string(port), "broker"},
+                                        nullptr, nullptr, &errors);
+    Poco::PipeInputStream stream(errors);
+    std::string text;
+    Poco::StreamCopier::copyToString(stream, text);
+    EXPECT_EQ(second.wait(), 1);
+    EXPECT_NE(text.find("taxdesk broker: kafka: cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos)
+        << text;
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << "one line: " << text;
 }
