@@ -107,6 +107,7 @@ const std::vector<KeySpec>& configSchema() {
         {"kafka.instance_id", KeyType::string, "", 0, 0, "", false, "static group membership (group.instance.id <id>.<group>), one distinct value per engine; empty: dynamic"},
         {"broker.brokers", KeyType::integer, "1", 1, 9, "", false, "brokers in the embedded mock cluster"},
         {"broker.partitions", KeyType::integer, "16", 1, 1024, "", false, "partitions per topic created by `taxdesk broker`"},
+        {"broker.port", KeyType::integer, "0", 0, 65535, "", false, "port of the embedded broker: 0 = any free port (new ones on each start), else broker i listens on 127.0.0.1:port+i-1, so a restarted broker is found at the same address"},
         {"broker.extra_prefixes", KeyType::string, "", 0, 0, "", false, "more topic prefixes, comma-separated, whose SPEC topics `taxdesk broker` creates too (benches, tests)"},
         {"redis.host", KeyType::string, "127.0.0.1", 0, 0, "", false, "Redis host"},
         {"redis.port", KeyType::integer, "6390", 1, 65535, "", false, "Redis port"},
@@ -340,6 +341,7 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.kafka.instanceId = config.string("kafka.instance_id");
     s.brokerCount = config.integer("broker.brokers");
     s.brokerPartitions = config.integer("broker.partitions");
+    s.brokerPort = config.integer("broker.port");
     std::istringstream prefixes(config.string("broker.extra_prefixes"));
     for (std::string prefix; std::getline(prefixes, prefix, ',');)
         if (!Poco::trim(prefix).empty()) s.brokerExtraPrefixes.push_back(Poco::trim(prefix));

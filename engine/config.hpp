@@ -101,6 +101,7 @@ struct Settings {
     std::string groupId;
     int brokerCount = 1;
     int brokerPartitions = 16;
+    int brokerPort = 0;  ///< 0: any free port; else broker i listens on 127.0.0.1:brokerPort+i-1
     std::vector<std::string> brokerExtraPrefixes;
 
     connectors::RedisSettings redis;

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,6 +79,9 @@ struct DeliveryReport {
     void* opaque = nullptr;  ///< what was passed to produce()
     bool ok = false;
     bool retryable = false;
+    /// The producer hit a fatal error (librdkafka's idempotence guarantees broken, e.g. a restarted broker that does
+    /// not know its producer id) and was replaced: the message was not delivered and may be sent again.
+    bool fatal = false;
     std::string error;
 };
 
@@ -86,8 +90,9 @@ struct Header {
     std::string value;
 };
 
-/// An idempotent producer (enable.idempotence=true, acks=all). Not thread-safe except poll(), which librdkafka
-/// allows from any one thread: produce and poll from the same thread, or guard with a mutex.
+/// An idempotent producer (enable.idempotence=true, acks=all). Its methods may be called from several threads (they
+/// take turns on an internal mutex, as a fatal error replaces the handle); the delivery handler runs inside poll(),
+/// flush() and produce() and must not call the producer.
 class Producer {
   public:
     using DeliveryHandler = std::function<void(const DeliveryReport&)>;
@@ -113,14 +118,32 @@ class Producer {
     void warmTopics(const std::vector<std::string>& topics, int timeoutMs);
     /// Fetches cluster metadata; throws KafkaError when the broker does not answer. Used by /readyz.
     void checkReachable(int timeoutMs);
+    /// The cluster id from the latest metadata (waiting up to timeoutMs for one); empty when none is known. A new id
+    /// means the broker was replaced: what the old one held (messages, committed offsets) is gone.
+    [[nodiscard]] std::string clusterId(int timeoutMs = 0) const;
+    /// Producers replaced after a fatal error (see recoverFromFatal), since this one was made.
+    [[nodiscard]] int replacements() const { return replacements_; }
+    /// For tests: raises a fatal error as a broker that lost the producer's sequence would (rd_kafka_test_fatal_error).
+    void simulateFatalError(const std::string& reason);
 
   private:
+    /// When librdkafka reports a fatal error (rd_kafka_fatal_error: the idempotent producer cannot keep its ordering
+    /// and no-duplicate guarantees, e.g. UNKNOWN_PRODUCER_ID or OUT_OF_ORDER_SEQUENCE from a broker restarted empty),
+    /// the handle is useless for good. This replaces it in place with a new one (a new producer id): the messages
+    /// still queued are reported not delivered (`fatal`), so that their owners send them again from their records.
+    /// Returns true when it replaced the handle.
+    bool recoverFromFatal();
+    void createHandle();
     static void deliveryTrampoline(rd_kafka_s* handle, const rd_kafka_message_s* message, void* opaque) noexcept;
     rd_kafka_topic_s* topicHandle(const std::string& topic);
 
+    KafkaSettings settings_;
     DeliveryHandler onDelivery_;
     detail::HandlePtr handle_;
     std::map<std::string, rd_kafka_topic_s*, std::less<>> topics_;
+    mutable std::mutex mutex_;  // guards handle_ and topics_: recoverFromFatal() replaces them
+    int replacements_ = 0;
+    bool replacing_ = false;  ///< the purged messages of a handle being replaced are reported `fatal`
 };
 
 struct TopicPartitionOffset {
@@ -157,6 +180,12 @@ class Consumer {
     void pause(const std::vector<TopicPartitionOffset>& partitions, bool paused);
 
     std::function<void(const std::string&)> onError;
+    /// See Producer::clusterId.
+    [[nodiscard]] std::string clusterId(int timeoutMs = 0) const;
+    /// The next assignment starts every partition at its beginning instead of the group's committed offsets: for a
+    /// broker that came back empty, where committed offsets can only be stale ones (an old client's commits queued
+    /// while the broker was away) that would skip the new messages.
+    void startFromBeginning() { fromBeginning_ = true; }
 
   private:
     static void rebalanceTrampoline(rd_kafka_s* handle, int err, void* partitions, void* opaque) noexcept;
@@ -165,13 +194,17 @@ class Consumer {
     detail::HandlePtr handle_;
     void* queue_ = nullptr;  // rd_kafka_queue_t*, the consumer queue
     bool closed_ = false;
+    bool fromBeginning_ = false;  // set before subscribe(); read and cleared in the rebalance callback
 };
 
 /// librdkafka's mock cluster (`rdkafka_mock.h`): a real Kafka protocol broker inside this process, which kcat
 /// and other clients can reach at bootstraps(). Keeps only the last 5 MiB of each partition.
 class MockCluster {
   public:
-    explicit MockCluster(int brokers);
+    /// `port` 0: each broker listens on a free port the system picks. Otherwise broker i (1-based) listens on
+    /// 127.0.0.1:port+i-1, so that a restarted cluster is found at the same address (see listen_ports.hpp). Throws
+    /// KafkaError (not retryable) naming the port when one is in use.
+    explicit MockCluster(int brokers, int port = 0);
     ~MockCluster();
     MockCluster(const MockCluster&) = delete;
     MockCluster& operator=(const MockCluster&) = delete;
