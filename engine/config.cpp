@@ -132,6 +132,8 @@ const std::vector<KeySpec>& configSchema() {
         {"stubs.port", KeyType::integer, "8091", 1, 65535, "", false, "HTTP port of `taxdesk stubs`"},
         {"payment.stub_balance", KeyType::integer, "1000000", 0, 1.0e12, "", false, "starting balance of every EasyCard in the stub (NT$)"},
         {"payment.lease_s", KeyType::integer, "60", 5, 3600, "", false, "a payment's charge is left to its request this long before another request or engine may take it over; longer than a charge can take, retries included"},
+        {"payment.recheck_hours", KeyType::integer, "24", 0, 720, "", false, "a payment found not charged when its request vanished is asked about again this long, in case the provider charged it late; 0: never"},
+        {"payment.recheck_interval_s", KeyType::integer, "300", 1, 86400, "", false, "how often those payments are asked about"},
         {"fee.property", KeyType::integer, "250", 0, 100000, "", false, "fee for property data per accepted row (NT$)"},
         {"fee.income_year", KeyType::integer, "250", 0, 100000, "", false, "fee per income year per accepted row (NT$)"},
         {"limits.batch_rows", KeyType::integer, "100000", 1, 10000000, "", false, "most data rows in one batch file"},
@@ -377,8 +379,11 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.stubs.failureRate = config.number("stubs.failure_rate");
     s.stubs.paymentBalance = config.integer64("payment.stub_balance");
     s.stubs.smsSentPath = s.varDir + "/sms-sent.jsonl";
+    s.stubs.paymentChargesPath = s.varDir + "/payment-charges.jsonl";
     s.stubsPort = config.integer("stubs.port");
     s.paymentLeaseS = config.integer("payment.lease_s");
+    s.paymentRecheckHours = config.integer("payment.recheck_hours");
+    s.paymentRecheckIntervalS = config.integer("payment.recheck_interval_s");
     s.feeProperty = config.integer64("fee.property");
     s.feeIncomeYear = config.integer64("fee.income_year");
     s.batchRows = config.integer("limits.batch_rows");

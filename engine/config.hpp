@@ -116,7 +116,9 @@ struct Settings {
     connectors::HttpClientSettings http;
     int stubsPort = 8091;
 
-    int paymentLeaseS = 60;  ///< payment.lease_s
+    int paymentLeaseS = 60;             ///< payment.lease_s
+    int paymentRecheckHours = 24;       ///< payment.recheck_hours
+    int paymentRecheckIntervalS = 300;  ///< payment.recheck_interval_s
     long long feeProperty = 250;
     long long feeIncomeYear = 250;
     int batchRows = 100000;

@@ -14,22 +14,23 @@ namespace taxdesk::connectors {
 
 /// Settings of the in-process stubs (SPEC 7). Also used by `taxdesk stubs`, which serves them over HTTP.
 struct StubSettings {
-    std::uint64_t seed = 20261126;  ///< the synthetic population is a pure function of (ID, seed)
-    int latencyMs = 0;              ///< added to every call
-    int jitterMs = 0;               ///< uniformly random extra latency, 0..jitterMs
-    double failureRate = 0.0;       ///< probability that a call throws TransientError
+    std::uint64_t seed = 20261126;         ///< the synthetic population is a pure function of (ID, seed)
+    int latencyMs = 0;                     ///< added to every call
+    int jitterMs = 0;                      ///< uniformly random extra latency, 0..jitterMs
+    double failureRate = 0.0;              ///< probability that a call throws TransientError
     long long paymentBalance = 1'000'000;  ///< every card starts with this balance (NT$)
-    std::string smsSentPath;        ///< where the SMS stub appends sent messages (JSON lines); empty: nowhere
+    std::string smsSentPath;               ///< where the SMS stub appends sent messages (JSON lines); empty: nowhere
+    std::string paymentChargesPath;        ///< where the payment stub appends its charges (JSON lines); empty: nowhere
 };
 
 /// Settings of the network clients that talk to `taxdesk stubs` or to the real systems.
 struct HttpClientSettings {
     std::string baseUrl = "http://127.0.0.1:8091";
     int timeoutMs = 2000;
-    int retries = 3;               ///< extra tries after the first, for retryable errors
-    int backoffMs = 50;            ///< first back-off; doubles each retry, with full jitter
-    int breakerFailures = 5;       ///< consecutive failures that open the circuit
-    int breakerOpenMs = 5000;      ///< how long it stays open before a half-open probe
+    int retries = 3;           ///< extra tries after the first, for retryable errors
+    int backoffMs = 50;        ///< first back-off; doubles each retry, with full jitter
+    int breakerFailures = 5;   ///< consecutive failures that open the circuit
+    int breakerOpenMs = 5000;  ///< how long it stays open before a half-open probe
 };
 
 struct ConnectorSet {

@@ -107,8 +107,27 @@ TaxRecords StubTaxData::lookup(const std::string& id, const std::vector<int>& ye
     return population_->taxRecords(id, years, income, property);
 }
 
-StubPayment::StubPayment(long long initialBalance, StubFaults faults)
-    : initialBalance_(initialBalance), faults_(faults) {}
+namespace {
+
+/// Opens `path` for appending JSON lines, creating its folder. `who` names the stub in errors.
+void openJournal(std::ofstream& file, const std::string& path, const std::string& who) {
+    if (path.empty()) return;
+    try {
+        const Poco::Path parent = Poco::Path(path).parent();
+        if (!parent.toString().empty()) Poco::File(parent).createDirectories();
+    } catch (const Poco::Exception& error) {
+        throw PermanentError(who + ": cannot create the folder of " + path + ": " + error.displayText());
+    }
+    file.open(path, std::ios::out | std::ios::app | std::ios::binary);
+    if (!file) throw PermanentError(who + ": cannot open " + path + " for appending");
+}
+
+}  // namespace
+
+StubPayment::StubPayment(long long initialBalance, StubFaults faults, const std::string& chargesPath)
+    : initialBalance_(initialBalance), faults_(faults) {
+    openJournal(file_, chargesPath, "stub payment");
+}
 
 ChargeResult StubPayment::charge(const std::string& cardId, long long amount, const std::string& idempotencyKey) {
     faults_.delay();
@@ -135,10 +154,25 @@ ChargeResult StubPayment::charge(const std::string& cardId, long long amount, co
                 throw InsufficientBalance("stub payment: balance " + std::to_string(balance->second) +
                                           " does not cover " + std::to_string(amount));
             }
-            balance->second -= amount;
             result.providerTxnId = "EC-" + randomHex16();
             result.amount = amount;
-            result.balanceAfter = balance->second;
+            result.balanceAfter = balance->second - amount;
+            if (file_.is_open()) {
+                std::string line;
+                jobs::json::ObjectWriter(line)
+                    .field("idempotency_key", idempotencyKey)
+                    .field("card_id", cardId)
+                    .field("amount", amount)
+                    .field("provider_txn_id", result.providerTxnId)
+                    .close();
+                file_ << line << '\n';
+                file_.flush();
+                if (!file_) {
+                    file_.clear();
+                    throw TransientError("stub payment: cannot write to the charges file");  // nothing charged
+                }
+            }
+            balance->second -= amount;
             charges_.emplace(idempotencyKey, Charge{cardId, amount, result});
         }
     }
@@ -162,15 +196,7 @@ long long StubPayment::balance(const std::string& cardId) const {
 }
 
 StubSmsGateway::StubSmsGateway(const std::string& sentPath, StubFaults faults) : faults_(faults) {
-    if (sentPath.empty()) return;
-    try {
-        const Poco::Path parent = Poco::Path(sentPath).parent();
-        if (!parent.toString().empty()) Poco::File(parent).createDirectories();
-    } catch (const Poco::Exception& error) {
-        throw PermanentError("stub sms: cannot create the folder of " + sentPath + ": " + error.displayText());
-    }
-    file_.open(sentPath, std::ios::out | std::ios::app | std::ios::binary);
-    if (!file_) throw PermanentError("stub sms: cannot open " + sentPath + " for appending");
+    openJournal(file_, sentPath, "stub sms");
 }
 
 SendReceipt StubSmsGateway::send(const OutboundSms& sms) {
@@ -242,7 +268,7 @@ ConnectorSet makeStubConnectors(const StubSettings& settings) {
     set.registry = std::make_shared<StubRegistry>(population, faults);
     set.nhi = std::make_shared<StubNhiCard>(population, faults);
     set.taxData = std::make_shared<StubTaxData>(population, faults);
-    set.payment = std::make_shared<StubPayment>(settings.paymentBalance, faults);
+    set.payment = std::make_shared<StubPayment>(settings.paymentBalance, faults, settings.paymentChargesPath);
     set.sms = std::make_shared<StubSmsGateway>(settings.smsSentPath, faults);
     return set;
 }

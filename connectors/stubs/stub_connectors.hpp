@@ -70,10 +70,13 @@ class StubTaxData final : public TaxData {
 
 /// EasyCard payment. Every card starts with the configured balance. Half of the injected failures happen after
 /// the charge has been made (the answer is lost on the way back), as with a real provider, so that callers must
-/// retry with the same idempotency key. Thread-safe.
+/// retry with the same idempotency key. Each new charge is appended as one JSON line {idempotency_key, card_id,
+/// amount, provider_txn_id} to the charges file, when one is given: the provider's own record of what it charged,
+/// which the fault tests compare with the engine's ledger. Thread-safe.
 class StubPayment final : public Payment {
   public:
-    StubPayment(long long initialBalance, StubFaults faults);
+    /// Opens (appends to) `chargesPath` when not empty, creating its folder. Throws PermanentError when it cannot.
+    StubPayment(long long initialBalance, StubFaults faults, const std::string& chargesPath = "");
     /// Throws PermanentError for an empty card or key, an amount ≤ 0, or a key reused with another card or
     /// amount; InsufficientBalance (nothing charged, nothing remembered); TransientError (injected).
     ChargeResult charge(const std::string& cardId, long long amount, const std::string& idempotencyKey) override;
@@ -93,6 +96,7 @@ class StubPayment final : public Payment {
     mutable std::mutex mutex_;
     std::map<std::string, long long> balances_;
     std::map<std::string, Charge> charges_;  // by idempotency key
+    std::ofstream file_;
 };
 
 /// One message the SMS stub sent.

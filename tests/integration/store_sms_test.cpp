@@ -801,7 +801,7 @@ TEST_P(StoreSmsTest, ConcurrentInsertsOfOneNotificationStoreOne) {
     EXPECT_EQ(countOf("notifications", "notification_id", notification.notificationId), 1);
 }
 
-// --- the inbox (issue 9 finding 13; migration 7) ---
+// --- the inbox (issue 9 finding 13; migration 8) ---
 
 InboxRecord newInboxRow(const std::string& stamp = "") {
     InboxRecord row;

@@ -131,6 +131,28 @@ TEST(StubPayment, InjectedFailuresNeverChargeTwice) {
     EXPECT_TRUE(balance == 10'000 || balance == 9'700) << balance;
 }
 
+TEST(StubPayment, RecordsEachNewChargeOnceInItsChargesFile) {
+    // The provider's own record, which the fault suite compares with the engine's ledger: one line per charge,
+    // however often a key is retried, and none for a refused charge.
+    const std::string path = testing::tempDir("stubs") + "/nested/charges.jsonl";  // the folder is created
+    StubPayment payment(1'000, noFaults(), path);
+    const auto first = payment.charge("card-1", 250, "key-1");
+    payment.charge("card-1", 250, "key-1");
+    payment.charge("card-2", 500, "key-2");
+    EXPECT_THROW(payment.charge("card-3", 5'000, "key-3"), InsufficientBalance);
+    const auto lines = readLines(path);
+    ASSERT_EQ(lines.size(), 2U);
+    Poco::JSON::Parser parser;
+    const auto line0 = parser.parse(lines[0]).extract<Poco::JSON::Object::Ptr>();
+    EXPECT_EQ(line0->getValue<std::string>("idempotency_key"), "key-1");
+    EXPECT_EQ(line0->getValue<std::string>("card_id"), "card-1");
+    EXPECT_EQ(line0->getValue<long long>("amount"), 250);
+    EXPECT_EQ(line0->getValue<std::string>("provider_txn_id"), first.providerTxnId);
+    EXPECT_EQ(parser.parse(lines[1]).extract<Poco::JSON::Object::Ptr>()->getValue<long long>("amount"), 500);
+    EXPECT_EQ(payment.balance("card-1"), 750);
+    EXPECT_THROW(StubPayment(1'000, noFaults(), "/proc/no-such-dir/charges.jsonl"), PermanentError);
+}
+
 // ---- injected latency and failures ------------------------------------------------------------------------------
 
 TEST(StubFaults, FailureRateOneAlwaysThrowsTransientError) {
