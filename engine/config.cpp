@@ -152,6 +152,9 @@ const std::vector<KeySpec>& configSchema() {
         {"sms.produce_timeout_ms", KeyType::integer, "2000", 100, 60000, "", false, "longest wait of POST /api/v1/sms/inbound and /dlr for the broker before 503 with Retry-After"},
         {"sms.scheduler_interval_s", KeyType::integer, "30", 1, 3600, "", false, "how often reminders and expiry are looked for"},
         {"sms.requeue_after_s", KeyType::integer, "60", 1, 86400, "", false, "a notification still queued this long after it was stored (its produce failed, or the broker lost it) is produced again by the scheduler"},
+        {"sms.inbox_requeue_after_s", KeyType::integer, "30", 1, 86400, "", false, "an inbound SMS still queued in the inbox this long after it was stored or last produced (its produce failed, or the broker lost it) is produced to sms.inbound again by the scheduler"},
+        {"sms.inbox_max_attempts", KeyType::integer, "10", 1, 1000, "", false, "produces of one inbound SMS (the API's and the re-drives) after which the scheduler leaves it queued for operations"},
+        {"sms.inbox_retention_s", KeyType::integer, "604800", 60, 31536000, "", false, "done inbox rows are deleted this long after they were done"},
     };
     // clang-format on
     return schema;
@@ -404,6 +407,9 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.smsSchedulerIntervalS = config.integer("sms.scheduler_interval_s");
     s.smsProduceTimeoutMs = config.integer("sms.produce_timeout_ms");
     s.smsRequeueAfterS = config.integer("sms.requeue_after_s");
+    s.smsInboxRequeueAfterS = config.integer("sms.inbox_requeue_after_s");
+    s.smsInboxMaxAttempts = config.integer("sms.inbox_max_attempts");
+    s.smsInboxRetentionS = config.integer("sms.inbox_retention_s");
     return s;
 }
 

@@ -136,6 +136,9 @@ struct Settings {
     int smsSchedulerIntervalS = 30;
     int smsProduceTimeoutMs = 2000;
     int smsRequeueAfterS = 60;
+    int smsInboxRequeueAfterS = 30;   ///< sms.inbox_requeue_after_s
+    int smsInboxMaxAttempts = 10;     ///< sms.inbox_max_attempts
+    int smsInboxRetentionS = 604800;  ///< sms.inbox_retention_s
 
     /// The topic name with the configured prefix.
     [[nodiscard]] std::string topic(const std::string& name) const { return topicPrefix + name; }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -227,4 +228,27 @@ TEST(CommandLine, SubcommandOptionsAreChecked) {
     EXPECT_THROW(ArgReader({"--rows"}, {"rows"}, {}), UsageError);
     const ArgReader bad({"--rows", "0"}, {"rows"}, {});
     EXPECT_THROW((void)bad.integer("rows", 0, 1, 100), UsageError);
+}
+
+// Issue 9 finding 13: the inbox's sweeper and retention.
+TEST(Config, TheInboxKeysHaveTheirDefaultsAndRangesAndReachTheSettings) {
+    const Config config = Config::load({});
+    EXPECT_EQ(config.integer("sms.inbox_requeue_after_s"), 30);
+    EXPECT_EQ(config.integer("sms.inbox_max_attempts"), 10);
+    EXPECT_EQ(config.integer("sms.inbox_retention_s"), 7 * 24 * 3600);
+    ConfigSources sources;
+    sources.sets = {"sms.inbox_requeue_after_s=0", "sms.inbox_max_attempts=0", "sms.inbox_retention_s=59"};
+    const auto problems = problemsOf(sources);
+    ASSERT_EQ(problems.size(), 3u);
+    for (const char* key : {"sms.inbox_requeue_after_s", "sms.inbox_max_attempts", "sms.inbox_retention_s"}) {
+        EXPECT_TRUE(std::any_of(problems.begin(), problems.end(), [&](const std::string& problem) {
+            return problem.find(key) != std::string::npos;
+        })) << key;
+    }
+    ConfigSources set;
+    set.sets = {"sms.inbox_requeue_after_s=5", "sms.inbox_max_attempts=4", "sms.inbox_retention_s=3600"};
+    const auto settings = taxdesk::engine::makeSettings(Config::load(set), false);
+    EXPECT_EQ(settings.smsInboxRequeueAfterS, 5);
+    EXPECT_EQ(settings.smsInboxMaxAttempts, 4);
+    EXPECT_EQ(settings.smsInboxRetentionS, 3600);
 }
