@@ -124,7 +124,8 @@ Takeover runTakeover(const std::string& name, const std::vector<std::string>& se
         bool all = true;
         for (std::size_t i = 0; i < batches.size(); ++i) {
             if (!moving[i] || firstMove[i] >= 0) continue;
-            if (now[i] > frozen[i])
+            // (A batch the survivor finished meanwhile moved after the kill too.)
+            if (now[i] > frozen[i] || frozen[i] == static_cast<long long>(batches[i].rows))
                 firstMove[i] = at;
             else
                 all = false;
