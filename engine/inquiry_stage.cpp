@@ -111,7 +111,11 @@ struct PreparedInquiry : PreparedBatch {
     std::vector<std::string> requestIds;  // per message: the request_id header it came with
     std::vector<std::size_t> messageOf;   // rows[k] answers batch message messageOf[k]
     std::vector<jobs::inquiry::ResultStatus> statuses;
+    std::vector<jobs::inquiry::RowRef> unreadable;  // rows of requests that could not be read (dead-lettered)
 };
+
+/// The reason code of a row whose request failed for good (it went to the dead-letter topic).
+constexpr const char* kProcessingFailed = "processing_failed";
 
 }  // namespace
 
@@ -132,6 +136,9 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
             out[i].push_back({settings_.deadLetterTopic, std::string(batch[i].key()),
                               deadLetterValue(batch[i].value(), error.what(), 1)});
             metrics_.messagesFailed.Increment();
+            // Its row, when it names one, must not stay without a result (its batch would never complete).
+            if (auto row = jobs::inquiry::rowOfRequest(batch[i].value()))
+                prepared->unreadable.push_back(std::move(*row));
         }
     }
 
@@ -248,6 +255,7 @@ void InquiryStage::commit(PreparedBatch& batch) {
     auto& prepared = static_cast<PreparedInquiry&>(batch);
     // Durable in one transaction before anything is produced.
     store_.upsertResults(prepared.rows);
+    failRows(prepared.unreadable);
     std::map<std::pair<std::string, std::string>, int> done;  // (request id, batch id) → rows, for the log
     for (std::size_t k = 0; k < prepared.rows.size(); ++k) {
         auto& row = prepared.rows[k];
@@ -264,6 +272,38 @@ void InquiryStage::commit(PreparedBatch& batch) {
         for (const auto& [key, rows] : done)
             log.information("request_id=%s batch=%s results=%d", key.first.empty() ? std::string("-") : key.first,
                             key.second, rows);
+}
+
+void InquiryStage::failRows(const std::vector<jobs::inquiry::RowRef>& rows) {
+    std::vector<connectors::StoredResult> results;
+    for (const auto& ref : rows) {
+        // The stored row, not the message, says who the debtor is: the message may be what was wrong. A row that has
+        // a result already (or that no batch has) is left alone.
+        const auto pending = store_.pendingRows(ref.batchId, ref.row - 1, 1);
+        if (pending.empty() || pending.front().row != ref.row) continue;
+        const auto& row = pending.front();
+        InquiryRequest request;
+        request.batchId = row.batchId;
+        request.row = row.row;
+        request.debtorId = row.debtorId;
+        request.debtorName = row.debtorName;
+        const auto result = jobs::inquiry::errorResult(request, kProcessingFailed);
+        results.push_back({result.batchId, result.row, result.debtorId, jobs::inquiry::toString(result.status),
+                           result.reason, jobs::inquiry::encodeResult(result)});
+    }
+    if (results.empty()) return;
+    const int stored = store_.insertMissingResults(results);
+    if (stored > 0) {
+        if (const auto it = inquiryMetrics_.resultsByStatus.find("error"); it != inquiryMetrics_.resultsByStatus.end())
+            it->second->Increment(stored);
+        Poco::Logger::get("pipeline.inquiry")
+            .warning("%d rows get status error (%s): their requests failed for good", stored,
+                     std::string(kProcessingFailed));
+    }
+}
+
+void InquiryStage::deadLettered(const connectors::kafka::Message& message, const std::string& /*error*/) {
+    if (auto row = jobs::inquiry::rowOfRequest(message.value())) failRows({std::move(*row)});
 }
 
 }  // namespace taxdesk::engine

@@ -377,3 +377,17 @@ TEST(InquiryRetry, FailedOrUnpaidBatchesAreNotRetried) {
     EXPECT_EQ(unpaid.code, "not_paid");
     EXPECT_EQ(refused(decideRetry(view("exploded", true, 2))).code, "not_completed");
 }
+
+TEST(InquiryCodec, TheRowOfARequestIsReadEvenWhenTheRequestIsRefused) {
+    // decodeRequest refuses these (an invalid ID, a missing name), but the row they are about is known.
+    EXPECT_EQ(rowOfRequest(R"({"batch_id":"B1","row":7,"creditor_id":"C1","debtor_id":"A123456788"})"),
+              (RowRef{"B1", 7}));
+    EXPECT_EQ(rowOfRequest(R"({"row":"12","batch_id":"B2"})"), (RowRef{"B2", 12}));
+    EXPECT_FALSE(rowOfRequest(R"({"batch_id":"B1"})").has_value());
+    EXPECT_FALSE(rowOfRequest(R"({"batch_id":"","row":3})").has_value());
+    EXPECT_FALSE(rowOfRequest(R"({"batch_id":"B1","row":0})").has_value());
+    EXPECT_FALSE(rowOfRequest(R"({"batch_id":"B1","row":1.5})").has_value());
+    EXPECT_FALSE(rowOfRequest(R"({"batch_id":5,"row":3})").has_value());
+    EXPECT_FALSE(rowOfRequest("not json").has_value());
+    EXPECT_FALSE(rowOfRequest(R"({"batch_id":"B1","row":[3]})").has_value());
+}
