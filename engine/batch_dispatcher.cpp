@@ -100,6 +100,15 @@ void BatchDispatcher::paid(const std::string& batchId, const std::string& reques
     wake();
 }
 
+void BatchDispatcher::retried(const std::string& batchId, const std::string& requestId) {
+    {
+        std::lock_guard lock(mutex_);
+        requestIds_[batchId] = requestId;
+        restart_.insert(batchId);
+    }
+    wake();
+}
+
 void BatchDispatcher::wake() {
     {
         std::lock_guard lock(mutex_);
@@ -182,6 +191,11 @@ void BatchDispatcher::publishPayments() {
 
 void BatchDispatcher::dispatchBatches() {
     const auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& batchId : restart_) progress_.erase(batchId);
+        restart_.clear();
+    }
     const auto active = store_.activeBatches();
     // A batch no longer active (completed) is forgotten: should a retry of its error rows bring it back, it starts
     // afresh rather than from the row it had sent up to.

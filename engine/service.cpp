@@ -172,7 +172,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
                                                parts_->dispatcher->paid(batchId, id);
                                            });
     parts_->creditorApi->onRetry(
-        [this](const std::string& batchId, const std::string& id) { parts_->dispatcher->paid(batchId, id); });
+        [this](const std::string& batchId, const std::string& id) { parts_->dispatcher->retried(batchId, id); });
     parts_->opsApi = std::make_unique<api::OpsApi>(parts_->metrics, *parts_->store, connectors);
 
     parts_->kafkaProbe = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
