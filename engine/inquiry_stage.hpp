@@ -35,12 +35,14 @@ class InquiryStage : public BatchStage {
     /// Stores the results in one transaction, then hands them out for inquiry.results.
     void commit(PreparedBatch& prepared) override;
     /// A request that failed for good: its row, if still without a result, gets `error` with the reason code
-    /// processing_failed (so that its batch completes, and the row can be retried), never overwriting a result.
-    void deadLettered(const connectors::kafka::Message& message, const std::string& error) override;
+    /// processing_failed (so that its batch completes, and the row can be retried), never overwriting a result; that
+    /// result is returned for inquiry.results.
+    std::vector<OutMessage> deadLettered(const connectors::kafka::Message& message, const std::string& error) override;
 
   private:
-    /// The `error` results (reason processing_failed) of these rows of batches that still lack one.
-    void failRows(const std::vector<jobs::inquiry::RowRef>& rows);
+    /// Stores the `error` result (reason processing_failed) of this row if it still lacks one; returns it for
+    /// inquiry.results when it did.
+    std::optional<OutMessage> failRow(const jobs::inquiry::RowRef& row, const std::string& requestId);
     /// Runs `call` with retries for retryable errors; returns the error text after the last failed attempt.
     template <typename Result, typename Call>
     bool callWithRetry(Call&& call, Result& result, std::string& error, prometheus::Histogram* timing);

@@ -110,14 +110,19 @@ OutMessage Pipeline::deadLetter(const connectors::kafka::Message& message, const
 }
 
 bool Pipeline::noteDeadLetter(const connectors::kafka::Message& message, const std::string& error,
-                              const std::atomic<bool>& stop, Poco::Logger& log) {
+                              const std::atomic<bool>& stop, Poco::Logger& log, std::vector<OutMessage>& out) {
+    std::vector<OutMessage> effects;
     try {
-        return withRetries(stop, metrics_, log, "dead letter", [&] { stage_.deadLettered(message, error); });
+        if (!withRetries(stop, metrics_, log, "dead letter", [&] { effects = stage_.deadLettered(message, error); }))
+            return false;
     } catch (const std::exception& failure) {
         log.error("%s[%d]@%?d: recording its failure failed for good: %s", std::string(message.topic()),
                   message.partition(), message.offset(), masked(failure.what()));
-        return true;
+        effects.clear();
     }
+    out = {deadLetter(message, error)};
+    for (auto& effect : effects) out.push_back(std::move(effect));
+    return true;
 }
 
 std::unique_ptr<PreparedBatch> Pipeline::isolate(std::vector<connectors::kafka::Message>& messages,
@@ -145,11 +150,10 @@ std::unique_ptr<PreparedBatch> Pipeline::isolate(std::vector<connectors::kafka::
             }
             log.warning("%s[%d]@%?d goes to %s: %s", std::string(one.front().topic()), one.front().partition(),
                         one.front().offset(), deadLetterTopic(), masked(error.what()));
-            if (!noteDeadLetter(one.front(), error.what(), stop, log)) {
+            if (!noteDeadLetter(one.front(), error.what(), stop, log, isolated->out[i])) {
                 messages[i] = std::move(one.front());
                 return nullptr;  // stopping
             }
-            isolated->out[i] = {deadLetter(one.front(), error.what())};
         }
         messages[i] = std::move(one.front());
     }
@@ -170,8 +174,7 @@ bool Pipeline::commitIsolating(std::unique_ptr<PreparedBatch>& prepared,
                 if (!isPermanent(error)) throw;
                 log.warning("%s[%d]@%?d goes to %s: %s", std::string(messages[i].topic()), messages[i].partition(),
                             messages[i].offset(), deadLetterTopic(), masked(error.what()));
-                if (!noteDeadLetter(messages[i], error.what(), stop, log)) return false;
-                isolated->out[i] = {deadLetter(messages[i], error.what())};
+                if (!noteDeadLetter(messages[i], error.what(), stop, log, isolated->out[i])) return false;
             }
         }
         return true;

@@ -250,6 +250,11 @@ TEST_F(PipelineTest, ARequestThatFailsForGoodGivesItsRowAnErrorResultAndItsBatch
     EXPECT_NE(store_->findResult(batchId, 1)->status, "error");
     EXPECT_NE(store_->findResult(batchId, 3)->status, "error");
     EXPECT_TRUE(store_->pendingRows(batchId, 0, 10).empty()) << "nothing left for the dispatcher to send again";
+    std::map<int, std::string> published;  // inquiry.results: every row's result once, the error one included
+    for (const auto& record : td_testing::readRecords(prefix_ + "inquiry.results", 4, std::chrono::seconds(8)))
+        published.emplace(jobs::inquiry::decodeResult(record.value).row, record.value);
+    EXPECT_EQ(published.size(), 3u);
+    EXPECT_EQ(published[2], failed->payload);
     EXPECT_EQ(td_testing::readRecords(prefix_ + "inquiry.requests.dlq", 1).size(), 1u);
 }
 
@@ -286,10 +291,11 @@ class FailingStage : public BatchStage {
         return prepared;
     }
 
-    void deadLettered(const connectors::kafka::Message& message, const std::string& error) override {
+    std::vector<OutMessage> deadLettered(const connectors::kafka::Message& message, const std::string& error) override {
         EXPECT_FALSE(error.empty());
         std::lock_guard lock(mutex_);
         deadLettered_.emplace(message.value());
+        return {{outTopic_ + ".failed", std::string(message.key()), std::string(message.value()), {}}};
     }
 
     std::set<std::string> deadLetteredValues() {
@@ -331,7 +337,7 @@ TEST(PipelineErrors, AMessageThatFailsForGoodGoesToTheDeadLetterTopicAndThePipel
     settings.groupId = prefix + "group";
     settings.kafka = td_testing::consumerSettings();
     settings.batchSize = 100;
-    settings.warmTopics = {settings.inputTopic, prefix + "out", prefix + "in.dlq"};
+    settings.warmTopics = {settings.inputTopic, prefix + "out", prefix + "in.dlq", prefix + "out.failed"};
     Pipeline pipeline(settings, stage, metrics.pipeline("poison"));
     std::atomic<bool> stop{false};
     std::exception_ptr failure;
@@ -368,7 +374,11 @@ TEST(PipelineErrors, AMessageThatFailsForGoodGoesToTheDeadLetterTopicAndThePipel
                 deadOriginals.insert(original);
     }
     EXPECT_EQ(deadOriginals, (std::set<std::string>{"prepare-permanent", "commit-permanent", "invalid"}));
-    // The stage heard of each before its dead letter went out (the inquiry stage gives the row an error result).
+    // The stage heard of each before its dead letter went out (the inquiry stage gives the row an error result), and
+    // what it returned went out with the dead letter.
     EXPECT_EQ(stage.deadLetteredValues(), (std::set<std::string>{"prepare-permanent", "commit-permanent", "invalid"}));
+    std::set<std::string> effects;
+    for (const auto& record : td_testing::readRecords(prefix + "out.failed", 3)) effects.insert(record.value);
+    EXPECT_EQ(effects, (std::set<std::string>{"prepare-permanent", "commit-permanent", "invalid"}));
     EXPECT_EQ(pipeline.consumed(), values.size());
 }
