@@ -120,6 +120,8 @@ void BatchDispatcher::wake() {
 void BatchDispatcher::runOnce() {
     if (std::chrono::steady_clock::now() - lastRecovery_ >= std::chrono::milliseconds(settings_.recoverEveryMs))
         resolvePendingPayments();
+    if (std::chrono::steady_clock::now() - lastRecheck_ >= std::chrono::milliseconds(settings_.recheckEveryMs))
+        recheckFailedPayments();
     publishPayments();
     dispatchBatches();
 }
@@ -143,12 +145,45 @@ void BatchDispatcher::resolvePendingPayments() {
                 store_.completePayment(pending.paymentId, "failed", "",
                                        "not charged: the request stopped before "
                                        "the card was charged; pay again");
+                // Not charged as far as the provider knows now; one that answered late may still land the charge.
+                if (settings_.recheckWindowMs > 0)
+                    store_.recheckUntil(pending.paymentId, epochMs() + settings_.recheckWindowMs);
                 log().information("payment %s for batch %s resolved: never charged", pending.paymentId,
                                   pending.batchId);
             }
         } catch (const connectors::ConnectorError& error) {
             store_.releasePayment(pending.paymentId, owner_);
             log().warning("payment %s still pending: %s", pending.paymentId, std::string(error.what()));
+        }
+    }
+}
+
+void BatchDispatcher::recheckFailedPayments() {
+    lastRecheck_ = std::chrono::steady_clock::now();
+    if (!leased("payments-recheck")) return;
+    for (const auto& failed : store_.paymentsToRecheck(epochMs(), 100)) {
+        try {
+            const auto charge = payment_->findCharge(failed.providerKey);
+            if (!charge) continue;
+            const auto change = store_.completePayment(failed.paymentId, "succeeded", charge->providerTxnId, "");
+            if (!change) continue;
+            if (change.refundDue) {
+                // Money owed back: the batch was paid by another payment meanwhile. An alert, not a guess.
+                log().error(
+                    "payment %s for batch %s was charged after it was recorded as not charged, and the batch "
+                    "is paid by another payment: NT$%s to refund (refund_due in the ledger)",
+                    failed.paymentId, failed.batchId, std::to_string(failed.amount));
+                if (onRefundDue_) onRefundDue_(failed.amount);
+            } else {
+                log().warning(
+                    "payment %s for batch %s was charged after it was recorded as not charged: now "
+                    "succeeded",
+                    failed.paymentId, failed.batchId);
+                if (onRecoveredPaid_) onRecoveredPaid_(failed.amount);
+            }
+        } catch (const connectors::ConnectorError& error) {
+            log().warning("payment %s not checked again: %s", failed.paymentId, std::string(error.what()));
+            return;  // the provider is away: next round
         }
     }
 }

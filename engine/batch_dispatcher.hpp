@@ -33,6 +33,10 @@ struct DispatcherSettings {
     /// gone. Longer than a charge can take (payment.lease_s); a recovering engine holds it for as long.
     long long paymentLeaseMs = 60000;
     int recoverEveryMs = 5000;  ///< how often abandoned payments are looked for, besides at start
+    /// A payment recovery concluded "not charged" is asked about again this long (payment.recheck_hours; 0: never):
+    /// a provider may land a charge after its answer was lost.
+    long long recheckWindowMs = 24LL * 3600 * 1000;
+    int recheckEveryMs = 300000;  ///< how often those payments are asked about (payment.recheck_interval_s)
 };
 
 class BatchDispatcher {
@@ -52,6 +56,10 @@ class BatchDispatcher {
     /// Called once for each payment that recovery found charged (a ledger transition to succeeded), e.g. to count it.
     /// Set before start().
     void onRecoveredPaid(std::function<void(long long amount)> handler) { onRecoveredPaid_ = std::move(handler); }
+    /// Called once for each charge found late for a batch that another payment had paid meanwhile (the payment is
+    /// now refund_due: the card was charged twice for the batch, and the bureau owes the amount back). Set before
+    /// start().
+    void onRefundDue(std::function<void(long long amount)> handler) { onRefundDue_ = std::move(handler); }
     /// Something changed (a payment succeeded): look now rather than at the next tick.
     void wake();
     /// A payment for `batchId` succeeded in the HTTP request `requestId`: its rows carry that id (Kafka header
@@ -73,6 +81,8 @@ class BatchDispatcher {
         std::chrono::steady_clock::time_point movedAt;
     };
     void resolvePendingPayments();
+    /// Asks the provider again about payments recovery concluded "not charged" (Store::paymentsToRecheck).
+    void recheckFailedPayments();
     /// True when this engine may work `what` now (it holds or took the lease, or Redis is away).
     bool leased(const std::string& what);
     void publishPayments();
@@ -97,7 +107,9 @@ class BatchDispatcher {
     std::atomic<bool> stopping_{false};
     std::thread thread_;
     std::function<void(long long amount)> onRecoveredPaid_;
+    std::function<void(long long amount)> onRefundDue_;
     std::chrono::steady_clock::time_point lastRecovery_;  ///< on the dispatcher's thread (or start()) only
+    std::chrono::steady_clock::time_point lastRecheck_;   ///< likewise
 };
 
 }  // namespace taxdesk::engine

@@ -98,6 +98,8 @@ const std::vector<KeySpec>& configSchema() {
         {"http.keepalive_requests", KeyType::integer, "100", 1, 100000, "", false, "requests on one connection before it is closed"},
         {"http.max_connections_per_client", KeyType::integer, "64", 1, 100000, "", false, "open connections from one client address (503 beyond)"},
         {"http.max_queued", KeyType::integer, "256", 1, 100000, "", false, "requests waiting for a worker (503 beyond)"},
+        {"http.request_timeout_ms", KeyType::integer, "900000", 1000, 86400000, "", false, "one turn of a connection on a worker, request(s) to the last byte of the answer; a slower client is cut off"},
+        {"http.max_connections", KeyType::integer, "10000", 1, 1000000, "", false, "open connections in all (503 beyond); capped by the open-file limit"},
         {"kafka.bootstrap", KeyType::string, "", 0, 0, "", false, "bootstrap.servers; empty: read <app.var_dir>/kafka-bootstrap"},
         {"kafka.topic_prefix", KeyType::string, "", 0, 0, "", false, "prefix of every topic name"},
         {"kafka.group_id", KeyType::string, "taxdesk-engine", 0, 0, "", false, "consumer group of the engine processes"},
@@ -134,6 +136,8 @@ const std::vector<KeySpec>& configSchema() {
         {"stubs.port", KeyType::integer, "8091", 1, 65535, "", false, "HTTP port of `taxdesk stubs`"},
         {"payment.stub_balance", KeyType::integer, "1000000", 0, 1.0e12, "", false, "starting balance of every EasyCard in the stub (NT$)"},
         {"payment.lease_s", KeyType::integer, "60", 5, 3600, "", false, "a payment's charge is left to its request this long before another request or engine may take it over; longer than a charge can take, retries included"},
+        {"payment.recheck_hours", KeyType::integer, "24", 0, 720, "", false, "a payment found not charged when its request vanished is asked about again this long, in case the provider charged it late; 0: never"},
+        {"payment.recheck_interval_s", KeyType::integer, "300", 1, 86400, "", false, "how often those payments are asked about"},
         {"fee.property", KeyType::integer, "250", 0, 100000, "", false, "fee for property data per accepted row (NT$)"},
         {"fee.income_year", KeyType::integer, "250", 0, 100000, "", false, "fee per income year per accepted row (NT$)"},
         {"limits.batch_rows", KeyType::integer, "100000", 1, 10000000, "", false, "most data rows in one batch file"},
@@ -325,6 +329,8 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.httpKeepAliveRequests = config.integer("http.keepalive_requests");
     s.httpMaxConnectionsPerClient = config.integer("http.max_connections_per_client");
     s.httpMaxQueued = config.integer("http.max_queued");
+    s.httpRequestTimeoutMs = config.integer("http.request_timeout_ms");
+    s.httpMaxConnections = config.integer("http.max_connections");
 
     s.topicPrefix = config.string("kafka.topic_prefix");
     s.groupId = config.string("kafka.group_id");
@@ -381,6 +387,8 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.stubs.paymentChargesPath = s.varDir + "/payment-charges.jsonl";
     s.stubsPort = config.integer("stubs.port");
     s.paymentLeaseS = config.integer("payment.lease_s");
+    s.paymentRecheckHours = config.integer("payment.recheck_hours");
+    s.paymentRecheckIntervalS = config.integer("payment.recheck_interval_s");
     s.feeProperty = config.integer64("fee.property");
     s.feeIncomeYear = config.integer64("fee.income_year");
     s.batchRows = config.integer("limits.batch_rows");

@@ -93,6 +93,8 @@ struct Settings {
     int httpKeepAliveRequests = 100;
     int httpMaxConnectionsPerClient = 64;
     int httpMaxQueued = 256;
+    int httpRequestTimeoutMs = 900000;
+    int httpMaxConnections = 10000;
 
     connectors::kafka::KafkaSettings kafka;  ///< bootstrap resolved (from kafka.bootstrap or <var>/kafka-bootstrap)
     std::string topicPrefix;
@@ -116,7 +118,9 @@ struct Settings {
     connectors::HttpClientSettings http;
     int stubsPort = 8091;
 
-    int paymentLeaseS = 60;  ///< payment.lease_s
+    int paymentLeaseS = 60;             ///< payment.lease_s
+    int paymentRecheckHours = 24;       ///< payment.recheck_hours
+    int paymentRecheckIntervalS = 300;  ///< payment.recheck_interval_s
     long long feeProperty = 250;
     long long feeIncomeYear = 250;
     int batchRows = 100000;

@@ -11,6 +11,7 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
+#include <Poco/Net/StreamSocketImpl.h>
 #include <Poco/Net/TCPServerConnection.h>
 #include <Poco/Net/TCPServerConnectionFactory.h>
 #include <Poco/Net/TCPServerDispatcher.h>
@@ -18,8 +19,10 @@
 #include <Poco/ThreadPool.h>
 #include <Poco/Timestamp.h>
 #include <Poco/URI.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,6 +31,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -338,6 +342,10 @@ class HttpServer::Impl {
     void giveBack(Poco::Net::StreamSocket socket, Handed handed);
     /// A worker closed a connection.
     void release(const std::string& peer);
+    /// A worker reads or writes `fd` until `deadline`: past it the watcher shuts the socket down, which ends the
+    /// worker's blocked read or write. Disarmed before the worker lets the socket go (see DeadlineGuard).
+    void arm(int fd, Clock::time_point deadline);
+    void disarm(int fd);
 
     const Router& router() const { return router_; }
     const HttpServerSettings& settings() const { return settings_; }
@@ -360,6 +368,12 @@ class HttpServer::Impl {
     void close(int fd, int status, const char* reason, const std::string& message);
     void hand(int fd, bool health);
     void add(Poco::Net::StreamSocket socket, std::string peer, bool idle, int requests);
+    /// Shuts down the sockets whose worker deadline passed.
+    void enforceDeadlines();
+    /// accept() failed for want of a file descriptor: take the connection with the spare one, refuse it, and keep a
+    /// spare again; without a spare, stop accepting for a moment rather than spin on a listener that stays readable.
+    /// Returns whether it refused a connection (more may wait).
+    bool shedForWantOfDescriptors();
 
     HttpServerSettings settings_;
     Router router_;
@@ -376,7 +390,13 @@ class HttpServer::Impl {
 
     std::unordered_map<int, Waiting> waiting_;  // the watcher's own
 
+    int spare_ = -1;                       // a descriptor kept for refusing a connection when none is left (EMFILE)
+    Clock::time_point acceptPausedUntil_;  // the watcher's own: accepting paused (no descriptor, no spare)
+    bool acceptPaused_ = false;
+
     std::mutex mutex_;  // guards what follows
+    int open_ = 0;      // connections open, all clients
+    std::unordered_map<int, Clock::time_point> deadlines_;
     std::unordered_map<std::string, int> perClient_;
     std::unordered_map<int, Handed> handed_;
     std::vector<std::pair<Poco::Net::StreamSocket, Handed>> returned_;
@@ -398,15 +418,31 @@ class Connection final : public Poco::Net::TCPServerConnection {
             using Poco::Net::HTTPServerSession::HTTPServerSession;
             using Poco::Net::HTTPSession::buffered;
         };
-        auto handed = server_.take(socket().impl()->sockfd());
+        const int fd = socket().impl()->sockfd();
+        auto handed = server_.take(fd);
         Session session(socket(), server_.params());
+        // Disarmed whichever way the loop ends, before the socket is given back or closed.
+        struct DeadlineGuard {
+            HttpServer::Impl& server;
+            int fd;
+            ~DeadlineGuard() { server.disarm(fd); }
+        } guard{server_, fd};
+        // One turn on a worker (this request and any pipelined behind it) gets http.request_timeout_ms; a pipelined
+        // head may still be arriving, and gets only the head's time: never a worker's patience.
+        const auto& settings = server_.settings();
+        const auto turnDeadline = Clock::now() + std::chrono::milliseconds(settings.requestTimeoutMs);
+        server_.arm(fd, turnDeadline);
         bool keep = false;
-        for (;;) {
+        for (bool first = true;; first = false) {
             keep = false;
+            if (!first)
+                server_.arm(fd,
+                            std::min(turnDeadline, Clock::now() + std::chrono::milliseconds(settings.headerTimeoutMs)));
             try {
                 Poco::Net::HTTPServerResponseImpl response(session);
                 auto params = server_.params();
                 Poco::Net::HTTPServerRequestImpl request(response, session, params.get());
+                if (!first) server_.arm(fd, turnDeadline);
                 ++handed.requests;
                 response.setDate(Poco::Timestamp());
                 response.setVersion(request.getVersion());
@@ -426,6 +462,7 @@ class Connection final : public Poco::Net::TCPServerConnection {
             }
             if (!keep || session.buffered() == 0) break;
         }
+        server_.disarm(fd);
         if (keep) {
             server_.giveBack(session.detachSocket(), std::move(handed));
         } else {
@@ -475,6 +512,24 @@ HttpServer::Impl::Impl(const HttpServerSettings& settings, std::vector<Route> ro
       healthWorkers_(1, 3) {
     params_->setKeepAlive(true);
     params_->setTimeout(Poco::Timespan(settings_.readTimeoutMs * Poco::Timespan::MILLISECONDS));
+    // Each connection is a descriptor: take what the hard limit allows, and never promise more connections than fit.
+    rlimit files{};
+    if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
+        if (files.rlim_cur < files.rlim_max) {
+            files.rlim_cur = files.rlim_max;
+            ::setrlimit(RLIMIT_NOFILE, &files);
+            ::getrlimit(RLIMIT_NOFILE, &files);
+        }
+        constexpr rlim_t kReserved = 256;  // the store, Kafka, Redis, logs, the connectors
+        const rlim_t fit = files.rlim_cur > kReserved * 2 ? files.rlim_cur - kReserved : files.rlim_cur / 2;
+        if (files.rlim_cur != RLIM_INFINITY && static_cast<rlim_t>(settings_.maxConnections) > fit) {
+            Poco::Logger::get("http").warning(
+                "http.max_connections %d is more than the open-file limit (%lu) allows: %lu connections at most",
+                settings_.maxConnections, static_cast<unsigned long>(files.rlim_cur), static_cast<unsigned long>(fit));
+            settings_.maxConnections = static_cast<int>(fit);
+        }
+    }
+    spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     listener_.setBlocking(false);
     epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
     wake_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -506,6 +561,7 @@ HttpServer::Impl::~Impl() {
     waiting_.clear();
     ::close(wake_);
     ::close(epoll_);
+    if (spare_ >= 0) ::close(spare_);
 }
 
 HttpServer::Impl::Handed HttpServer::Impl::take(int fd) {
@@ -525,6 +581,7 @@ void HttpServer::Impl::giveBack(Poco::Net::StreamSocket socket, Handed handed) {
         } else {
             auto& count = perClient_[handed.peer];
             if (--count <= 0) perClient_.erase(handed.peer);
+            --open_;
         }
     }
     const std::uint64_t one = 1;
@@ -535,6 +592,63 @@ void HttpServer::Impl::release(const std::string& peer) {
     std::lock_guard lock(mutex_);
     const auto it = perClient_.find(peer);
     if (it != perClient_.end() && --it->second <= 0) perClient_.erase(it);
+    --open_;
+}
+
+void HttpServer::Impl::arm(int fd, Clock::time_point deadline) {
+    std::lock_guard lock(mutex_);
+    deadlines_[fd] = deadline;
+}
+
+void HttpServer::Impl::disarm(int fd) {
+    std::lock_guard lock(mutex_);
+    deadlines_.erase(fd);
+}
+
+void HttpServer::Impl::enforceDeadlines() {
+    const auto now = Clock::now();
+    std::lock_guard lock(mutex_);  // the worker disarms under it before its socket can close: the fd is still its
+    for (auto it = deadlines_.begin(); it != deadlines_.end();) {
+        if (it->second > now) {
+            ++it;
+            continue;
+        }
+        ::shutdown(it->first, SHUT_RDWR);  // its worker's read or write ends at once; the worker then closes it
+        Poco::Logger::get("http").notice(
+            "a request took longer than http.request_timeout_ms (or its pipelined "
+            "head longer than http.header_timeout_ms): connection cut");
+        it = deadlines_.erase(it);
+    }
+}
+
+bool HttpServer::Impl::shedForWantOfDescriptors() {
+    const int listener = listener_.impl()->sockfd();
+    // accept() says EMFILE before it looks at the queue: whether a connection waits is known only with a descriptor.
+    bool refused = false;
+    if (spare_ >= 0) {
+        ::close(spare_);
+        const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            refuseRaw(fd, 503, "Service Unavailable", "too_many_connections",
+                      "the server has no room for more "
+                      "connections; try again");
+            ::close(fd);
+            refused = true;
+        }
+        spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (spare_ < 0) {
+        // Not even the spare: leave the connection in the listen queue and look again shortly.
+        acceptPaused_ = true;
+        acceptPausedUntil_ = Clock::now() + std::chrono::milliseconds(100);
+        ::epoll_ctl(epoll_, EPOLL_CTL_DEL, listener, nullptr);
+        spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    static std::atomic<long> lastWarning{0};
+    const long second = static_cast<long>(std::time(nullptr));
+    if (refused && lastWarning.exchange(second) != second)
+        Poco::Logger::get("http").warning("out of file descriptors: connections refused with 503");
+    return refused && !acceptPaused_;
 }
 
 void HttpServer::Impl::watch() {
@@ -557,7 +671,15 @@ void HttpServer::Impl::watch() {
                 Poco::Logger::get("http").warning("connection watcher: %s", std::string(error.what()));
             }
         }
+        enforceDeadlines();
         const auto now = Clock::now();
+        if (acceptPaused_ && now >= acceptPausedUntil_) {
+            acceptPaused_ = false;
+            epoll_event event{};
+            event.events = EPOLLIN;
+            event.data.fd = listener_.impl()->sockfd();
+            ::epoll_ctl(epoll_, EPOLL_CTL_ADD, event.data.fd, &event);
+        }
         std::vector<int> expired;
         for (const auto& [fd, waiting] : waiting_)
             if (waiting.deadline <= now) expired.push_back(fd);
@@ -575,28 +697,38 @@ void HttpServer::Impl::watch() {
 
 void HttpServer::Impl::accept() {
     for (;;) {
-        Poco::Net::StreamSocket socket;
-        try {
-            socket = listener_.acceptConnection();
-        } catch (const Poco::Exception&) {
-            return;  // nothing more to accept now (EAGAIN), or a connection reset before it was taken
+        const int fd = ::accept4(listener_.impl()->sockfd(), nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                if (shedForWantOfDescriptors()) continue;  // refused one: more may wait
+                return;
+            }
+            return;  // nothing more to accept now (EAGAIN)
         }
+        Poco::Net::StreamSocket socket(new Poco::Net::StreamSocketImpl(fd));  // owns fd from here
         std::string peer;
         try {
             peer = socket.peerAddress().host().toString();
         } catch (const Poco::Exception&) {
             continue;
         }
-        bool over = false;
+        const char* over = nullptr;
         {
             std::lock_guard lock(mutex_);
             auto& count = perClient_[peer];
-            over = count >= settings_.maxConnectionsPerClient;
-            if (!over) ++count;
+            if (open_ >= settings_.maxConnections) {
+                over = "the server has too many open connections; try again";
+                if (count == 0) perClient_.erase(peer);
+            } else if (count >= settings_.maxConnectionsPerClient) {
+                over = "too many open connections from this address";
+            } else {
+                ++count;
+                ++open_;
+            }
         }
-        if (over) {
-            refuseRaw(socket.impl()->sockfd(), 503, "Service Unavailable", "too_many_connections",
-                      "too many open connections from this address");
+        if (over != nullptr) {
+            refuseRaw(fd, 503, "Service Unavailable", "too_many_connections", over);
             continue;  // closed as `socket` goes
         }
         add(std::move(socket), std::move(peer), false, 0);

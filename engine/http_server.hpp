@@ -85,6 +85,11 @@ struct HttpServerSettings {
     int keepAliveRequests = 100;         ///< requests on one connection
     int maxConnectionsPerClient = 64;    ///< open connections from one client address (503 beyond)
     int maxQueued = 256;                 ///< requests waiting for a worker (503 beyond)
+    /// One turn of a connection on a worker (its request and any pipelined behind it, to the end of the answers): a
+    /// client that trickles a body or reads the answers slowly is cut off then and frees the worker. A pipelined head
+    /// still arriving gets headerTimeoutMs of it.
+    int requestTimeoutMs = 900000;
+    int maxConnections = 10000;  ///< open connections in all (503 beyond); at most what the open-file limit allows
 };
 
 /// Starts listening in the constructor, stops in the destructor. Handlers run on the server's threads.

@@ -68,6 +68,11 @@ Metrics::Metrics()
                     .Name("taxdesk_payments_total")
                     .Help("Successful EasyCard payments: count, and NT$ (unit=ntd)")
                     .Register(*registry_)),
+      refundsDue_(prometheus::BuildCounter()
+                      .Name("taxdesk_payments_refund_due_total")
+                      .Help("Charges found late for a batch another payment had paid, owed back: count, and NT$ "
+                            "(unit=ntd)")
+                      .Register(*registry_)),
       batches_(
           prometheus::BuildGauge().Name("taxdesk_batches").Help("Creditor batches by state").Register(*registry_)) {}
 
@@ -89,6 +94,12 @@ prometheus::Counter& Metrics::paymentsCount() {
 }
 prometheus::Counter& Metrics::paymentsAmount() {
     return payments_.Add({{"unit", "ntd"}});
+}
+prometheus::Counter& Metrics::refundsDueCount() {
+    return refundsDue_.Add({{"unit", "count"}});
+}
+prometheus::Counter& Metrics::refundsDueAmount() {
+    return refundsDue_.Add({{"unit", "ntd"}});
 }
 prometheus::Gauge& Metrics::batches(const std::string& state) {
     return batches_.Add({{"state", state}});

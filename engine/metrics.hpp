@@ -52,6 +52,9 @@ class Metrics {
     /// Payments that succeeded: how many, and NT$.
     prometheus::Counter& paymentsCount();
     prometheus::Counter& paymentsAmount();
+    /// Charges found late for batches another payment had paid (refund_due): how many, and NT$. Alert on any.
+    prometheus::Counter& refundsDueCount();
+    prometheus::Counter& refundsDueAmount();
     /// Batches by state, as the store last counted them.
     prometheus::Gauge& batches(const std::string& state);
     /// Approximate quantile (0..1) of a histogram from its buckets, in its unit; 0 when empty.
@@ -77,6 +80,7 @@ class Metrics {
     prometheus::Family<prometheus::Histogram>& connectorCalls_;
     prometheus::Family<prometheus::Gauge>& breakers_;
     prometheus::Family<prometheus::Counter>& payments_;
+    prometheus::Family<prometheus::Counter>& refundsDue_;
     prometheus::Family<prometheus::Gauge>& batches_;
 };
 

@@ -150,11 +150,17 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     dispatcherSettings.paymentsTopic = settings_.topic("payments.records");
     dispatcherSettings.kafka = settings_.kafka;
     dispatcherSettings.paymentLeaseMs = settings_.paymentLeaseS * 1000LL;
+    dispatcherSettings.recheckWindowMs = settings_.paymentRecheckHours * 3600LL * 1000;
+    dispatcherSettings.recheckEveryMs = settings_.paymentRecheckIntervalS * 1000;
     parts_->dispatcher = std::make_unique<BatchDispatcher>(dispatcherSettings, *parts_->store, connectors.payment,
                                                            std::make_unique<connectors::RedisClient>(settings_.redis));
     parts_->dispatcher->onRecoveredPaid([this](long long amount) {
         parts_->metrics.paymentsCount().Increment();
         parts_->metrics.paymentsAmount().Increment(static_cast<double>(amount));
+    });
+    parts_->dispatcher->onRefundDue([this](long long amount) {
+        parts_->metrics.refundsDueCount().Increment();
+        parts_->metrics.refundsDueAmount().Increment(static_cast<double>(amount));
     });
 
     api::CreditorApiSettings apiSettings;
@@ -246,6 +252,8 @@ void Service::start(std::function<void()> onFatal) {
     http.keepAliveRequests = settings_.httpKeepAliveRequests;
     http.maxConnectionsPerClient = settings_.httpMaxConnectionsPerClient;
     http.maxQueued = settings_.httpMaxQueued;
+    http.requestTimeoutMs = settings_.httpRequestTimeoutMs;
+    http.maxConnections = settings_.httpMaxConnections;
     parts.http = std::make_unique<HttpServer>(http, std::move(routes));
     Poco::Logger::get("serve").information("HTTP on %s:%d", settings_.httpHost, parts.http->port());
 }

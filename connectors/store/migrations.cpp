@@ -206,6 +206,19 @@ const std::vector<Migration> kMigrations = {
          " ELSE token_hash END",
          "CREATE UNIQUE INDEX api_tokens_by_id ON api_tokens (token_id)",
      }},
+    {7,
+     "payments: a late charge for a batch paid under another key is refund_due; 'not charged' is checked again",
+     {
+         // Issue 9. A payment recovery concluded "not charged" may still be charged by a provider that answered late.
+         // recheck_until (unix ms): until then the dispatcher asks the provider again. A charge it finds for a batch
+         // that is paid by another payment meanwhile is recorded as refund_due: in the ledger (the ledger equals what
+         // was charged), not live (the batch keeps its one live payment), and reported for a refund.
+         "ALTER TABLE payments ADD COLUMN recheck_until BIGINT NOT NULL DEFAULT 0",
+         "DROP INDEX payments_live_per_batch",
+         "CREATE UNIQUE INDEX payments_live_per_batch ON payments (batch_id) WHERE status NOT IN ('failed',"
+         " 'refund_due')",
+         "CREATE INDEX payments_to_recheck ON payments (status, recheck_until)",
+     }},
 };
 
 std::set<int> appliedVersions(Poco::Data::Session& session) {

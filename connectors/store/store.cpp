@@ -135,6 +135,7 @@ constexpr const char* kRejected = "rejected";
 constexpr const char* kPending = "pending";
 constexpr const char* kSucceeded = "succeeded";
 constexpr const char* kFailed = "failed";
+constexpr const char* kRefundDue = "refund_due";
 
 bool isBatchState(const std::string& state) {
     return state == "awaiting_payment" || state == "queued" || state == "processing" || state == "completed" ||
@@ -974,9 +975,9 @@ PaymentIntent Store::beginPayment(const PaymentRecord& pending) {
             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
     const std::string selectStatement =
         sql("SELECT " + std::string(kPaymentColumns) + " FROM payments WHERE creditor_id = ? AND idempotency_key = ?");
-    const std::string liveStatement =
-        sql("SELECT " + std::string(kPaymentColumns) +
-            " FROM payments WHERE batch_id = ? AND status <> 'failed' ORDER BY created_at, payment_id LIMIT 1");
+    const std::string liveStatement = sql("SELECT " + std::string(kPaymentColumns) +
+                                          " FROM payments WHERE batch_id = ? AND status NOT IN ('failed', 'refund_due')"
+                                          " ORDER BY created_at, payment_id LIMIT 1");
 
     // Inserting first takes the write lock (SQLite) or waits for a concurrent insert of the same key to commit
     // (PostgreSQL), so the select after it always finds the one record.
@@ -1058,19 +1059,22 @@ void Store::releasePayment(const std::string& paymentId, const std::string& owne
     });
 }
 
-bool Store::completePayment(const std::string& paymentId, const std::string& status, const std::string& providerTxnId,
-                            const std::string& error) {
+PaymentChange Store::completePayment(const std::string& paymentId, const std::string& status,
+                                     const std::string& providerTxnId, const std::string& error) {
     if (status != kSucceeded && status != kFailed) {
         throw std::invalid_argument("store: completePayment: status '" + status + "' is neither succeeded nor failed");
     }
     const std::string stamp = detail::utcNow();
     // A failure only ever replaces pending; a success also replaces a failure (the charge happened, the ledger must
-    // say so), never another success.
+    // say so), never another success. A success for a batch that another payment paid meanwhile is refund_due.
     const std::string updateStatement =
         sql("UPDATE payments SET status = ?, provider_txn_id = ?, error = ?, updated_at = ?, lease_owner = '',"
-            " lease_until = 0, published = 0"
+            " lease_until = 0, recheck_until = 0, published = 0"
             " WHERE payment_id = ? AND (status = 'pending' OR (status = 'failed' AND ? = 'succeeded'))");
     const std::string countStatement = sql("SELECT COUNT(*) FROM payments WHERE payment_id = ?");
+    const std::string othersLiveStatement =
+        sql("SELECT COUNT(*) FROM payments p JOIN payments q ON q.batch_id = p.batch_id"
+            " WHERE p.payment_id = ? AND q.payment_id <> p.payment_id AND q.status NOT IN ('failed', 'refund_due')");
     // SET expressions all see the row as it was, so both CASEs test the old state.
     const std::string paidStatement =
         sql("UPDATE batches SET paid = 1,"
@@ -1080,24 +1084,51 @@ bool Store::completePayment(const std::string& paymentId, const std::string& sta
 
     struct Outcome {
         bool known = false;
-        bool changed = false;
+        PaymentChange change;
     };
     const Outcome outcome = withSession("completing a payment", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);
+        std::string recorded = status;
+        if (status == kSucceeded) {
+            // Another live payment exists only when this one had failed (a pending one is the batch's live payment).
+            // The unique index payments_live_per_batch would refuse a second success: the charge is kept, as owed.
+            int othersLive = 0;
+            session << othersLiveStatement, into(othersLive), bind(paymentId), now;
+            if (othersLive > 0) recorded = kRefundDue;
+        }
         Poco::Data::Statement update(session);
-        update << updateStatement, bind(status), bind(providerTxnId), bind(error), bind(stamp), bind(paymentId),
+        update << updateStatement, bind(recorded), bind(providerTxnId), bind(error), bind(stamp), bind(paymentId),
             bind(status);
         if (update.execute() == 0) {  // no longer pending, or unknown
             int count = 0;
             session << countStatement, into(count), bind(paymentId), now;
-            return Outcome{count > 0, false};
+            return Outcome{count > 0, {}};
         }
-        if (status == kSucceeded) session << paidStatement, bind(stamp), bind(paymentId), now;
+        if (recorded == kSucceeded) session << paidStatement, bind(stamp), bind(paymentId), now;
         transaction.commit();
-        return Outcome{true, true};
+        return Outcome{true, PaymentChange{true, recorded == kRefundDue}};
     });
     if (!outcome.known) throw PermanentError("store: completePayment: no payment " + paymentId);
-    return outcome.changed;
+    return outcome.change;
+}
+
+void Store::recheckUntil(const std::string& paymentId, long long untilMs) {
+    const std::string statement = sql("UPDATE payments SET recheck_until = ? WHERE payment_id = ? AND status = ?");
+    const Poco::Int64 until = untilMs;
+    withSession("scheduling a payment's recheck", [&](Poco::Data::Session& session) {
+        session << statement, bind(until), bind(paymentId), bind(std::string(kFailed)), now;
+    });
+}
+
+std::vector<PaymentRecord> Store::paymentsToRecheck(long long nowMs, int limit) {
+    if (limit <= 0) return {};
+    const std::string statement =
+        sql("SELECT " + std::string(kPaymentColumns) +
+            " FROM payments WHERE status = ? AND recheck_until > ? ORDER BY created_at, payment_id LIMIT ?");
+    const Poco::Int64 now = nowMs;
+    return withSession("reading payments to check again", [&](Poco::Data::Session& session) {
+        return select<PaymentColumns>(session, statement, std::string(kFailed), now, limit);
+    });
 }
 
 std::vector<PaymentRecord> Store::pendingPayments() {
@@ -1142,10 +1173,11 @@ void Store::markPublished(const std::vector<std::string>& paymentIds) {
 
 long long Store::paidTotal(const std::string& batchId) {
     const std::string statement =
-        sql("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM payments WHERE batch_id = ? AND status = ?");
+        sql("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM payments WHERE batch_id = ? AND status IN (?, ?)");
     return withSession("summing a batch's payments", [&](Poco::Data::Session& session) {
         Poco::Int64 total = 0;
-        session << statement, into(total), bind(batchId), bind(std::string(kSucceeded)), now;
+        session << statement, into(total), bind(batchId), bind(std::string(kSucceeded)), bind(std::string(kRefundDue)),
+            now;
         return static_cast<long long>(total);
     });
 }

@@ -123,7 +123,7 @@ struct PaymentRecord {
     std::string method;    ///< easycard
     std::string card;      ///< masked
     std::string providerTxnId;
-    std::string status;  ///< pending | succeeded | failed
+    std::string status;  ///< pending | succeeded | failed | refund_due (charged late, the batch paid otherwise)
     std::string error;   ///< the provider's reason for failed
     std::string createdAt;
     std::string updatedAt;
@@ -135,6 +135,14 @@ struct PaymentRecord {
     long long leaseUntilMs = 0;  ///< unix ms; after it another request or engine may take the payment over
 
     bool operator==(const PaymentRecord&) const = default;
+};
+
+/// What Store::completePayment did: whether it changed the payment (a ledger transition, to count once), and whether
+/// the charge it recorded is owed back (refund_due: the batch was paid by another payment meanwhile).
+struct PaymentChange {
+    bool changed = false;
+    bool refundDue = false;
+    explicit operator bool() const { return changed; }
 };
 
 /// What Store::beginPayment found or made for an idempotency key.
@@ -376,8 +384,16 @@ class Store {
     /// overwrites a success), except that a success overwrites a failure: the provider's charge is what the ledger
     /// must show. Returns whether this call changed the payment (a ledger transition: count it once). Throws
     /// PermanentError for an unknown payment id.
-    bool completePayment(const std::string& paymentId, const std::string& status, const std::string& providerTxnId,
-                         const std::string& error = "");
+    /// A success for a failed payment whose batch another payment paid meanwhile is recorded as `refund_due` (in the
+    /// ledger, not live: the batch is not paid twice; PaymentChange::refundDue says so, for an alert).
+    PaymentChange completePayment(const std::string& paymentId, const std::string& status,
+                                  const std::string& providerTxnId, const std::string& error = "");
+    /// Asks that a failed payment (recovery concluded "not charged") be checked with the provider again until
+    /// untilMs (unix ms): a provider may land a charge late. Ignored unless the payment is failed.
+    void recheckUntil(const std::string& paymentId, long long untilMs);
+    /// Failed payments to check with the provider again (recheckUntil later than nowMs), oldest first, at most
+    /// `limit`.
+    std::vector<PaymentRecord> paymentsToRecheck(long long nowMs, int limit);
     /// Every pending payment, oldest first.
     std::vector<PaymentRecord> pendingPayments();
     /// Pending payments whose lease ended before nowMs (their request or engine is gone), oldest first: recovery
@@ -387,7 +403,7 @@ class Store {
     std::vector<PaymentRecord> unpublishedPayments(int limit);
     /// Marks payments as published to payments.records; unknown ids are ignored.
     void markPublished(const std::vector<std::string>& paymentIds);
-    /// NT$ charged for a batch: the sum of its succeeded payments.
+    /// NT$ charged for a batch: the sum of its succeeded and refund_due payments.
     long long paidTotal(const std::string& batchId);
     /// The creditor's payment under its idempotency key.
     std::optional<PaymentRecord> findPaymentByKey(const std::string& creditorId, const std::string& idempotencyKey);

@@ -57,7 +57,9 @@ td_build_fuzz() {
 td_free_port() {
   local port
   for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 20000))
+    # Below the kernel's ephemeral range (32768-60999 by default), which outgoing connections take from at any
+    # moment: a port found free there may be some client's local port by the time the server binds it.
+    port=$((20000 + RANDOM % 12000))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return 0; }
   done
   return 1

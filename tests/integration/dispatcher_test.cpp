@@ -2,6 +2,7 @@
 // inquiry.requests within the window, the payments outbox is published once, and a lease keeps a second engine away.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <map>
@@ -103,6 +104,60 @@ TEST_F(DispatcherTest, PaymentsLeftPendingByACrashAreResolvedByTheirKey) {
     EXPECT_FALSE(store_->findBatch(notCharged)->paid);
     EXPECT_EQ(store_->findBatch(notCharged)->state, "awaiting_payment");
     EXPECT_EQ(store_->paidTotal(charged), a.amount);
+}
+
+namespace {
+
+/// A provider that landed a charge after its answer was lost: findCharge knows nothing of it until `land()`.
+class LatePayment final : public connectors::Payment {
+  public:
+    explicit LatePayment(std::shared_ptr<connectors::Payment> real) : real_(std::move(real)) {}
+    connectors::ChargeResult charge(const std::string& card, long long amount, const std::string& key) override {
+        return real_->charge(card, amount, key);
+    }
+    std::optional<connectors::ChargeResult> findCharge(const std::string& key) override {
+        if (!landed_.load()) return std::nullopt;
+        return real_->findCharge(key);
+    }
+    void land() { landed_ = true; }
+
+  private:
+    std::shared_ptr<connectors::Payment> real_;
+    std::atomic<bool> landed_{false};
+};
+
+}  // namespace
+
+TEST_F(DispatcherTest, AChargeThatLandsLateIsFoundAndOwedBackWhenTheBatchWasPaidAgain) {
+    const auto batchId = makeBatch(2);
+    const auto late = std::make_shared<LatePayment>(payment_);
+    // The request for the first payment vanished; the provider charged it but does not show it yet.
+    const auto first = pendingPayment(batchId, "key-1-" + prefix_, "gone", 1);
+    late->charge("EC-0003", first.amount, first.providerKey);
+    settings_.recheckEveryMs = 1;
+    engine::BatchDispatcher dispatcher(settings_, *store_, late);
+    long long owed = 0;
+    long long recovered = 0;
+    dispatcher.onRefundDue([&](long long amount) { owed += amount; });
+    dispatcher.onRecoveredPaid([&](long long amount) { recovered += amount; });
+    dispatcher.start();
+    dispatcher.stop();
+    EXPECT_EQ(store_->findPaymentByKey("C1", first.idempotencyKey)->status, "failed") << "not charged, as far as known";
+
+    // The creditor pays again with a new key (charged and recorded), then the first charge shows at the provider.
+    const auto second = pendingPayment(batchId, "key-2-" + prefix_, "request", 1);
+    const auto charged = late->charge("EC-0003", second.amount, second.providerKey);
+    ASSERT_TRUE(store_->completePayment(second.paymentId, "succeeded", charged.providerTxnId));
+    late->land();
+    dispatcher.runOnce();
+
+    const auto firstNow = store_->findPaymentByKey("C1", first.idempotencyKey).value();
+    EXPECT_EQ(firstNow.status, "refund_due");
+    EXPECT_EQ(owed, first.amount) << "reported once, for a refund";
+    EXPECT_EQ(recovered, 0);
+    EXPECT_EQ(store_->paidTotal(batchId), first.amount + second.amount) << "the ledger equals what was charged";
+    dispatcher.runOnce();
+    EXPECT_EQ(owed, first.amount) << "not reported twice";
 }
 
 TEST_F(DispatcherTest, AnEnginesStartNeverResolvesAnotherEnginesPaymentInFlight) {

@@ -11,12 +11,14 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
@@ -430,6 +432,154 @@ TEST(HttpSlowClients, FiveHundredSlowHeadsAndIdleKeepAlivesDoNotStopHealthOrTheA
     EXPECT_EQ(readResponse(slow.front()).status, 200);
     for (const int fd : slow) ::close(fd);
     for (const int fd : idle) ::close(fd);
+}
+
+// ---- a worker's turn is bounded; so are connections in all
+// -----------------------------------------------------------
+
+class HttpWorkerBoundsTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        // One worker: whatever holds it holds every API request.
+        engine_ = new ServeProcess({"http.threads=1", "http.header_timeout_ms=3000", "http.request_timeout_ms=4000",
+                                    "http.max_connections=40", "http.keepalive_requests=10000",
+                                    "http.keepalive_timeout_ms=60000"});
+    }
+    static void TearDownTestSuite() {
+        delete engine_;
+        engine_ = nullptr;
+    }
+    static ServeProcess* engine_;
+};
+
+ServeProcess* HttpWorkerBoundsTest::engine_ = nullptr;
+
+TEST_F(HttpWorkerBoundsTest, APipelinedHeadTrickledByteByByteDoesNotHoldTheWorker) {
+    const int attacker = connectFrom(engine_->port(), "127.0.0.21", 30000);
+    ASSERT_GE(attacker, 0);
+    // A whole request and the start of a second behind it: the worker answers the first, then reads the second.
+    ASSERT_TRUE(sendAll(attacker, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHo"));
+    EXPECT_EQ(readResponse(attacker).status, 404);
+    // One byte every 0.5 s: each read gets a byte well within http.read_timeout_ms (5 s), for as long as it likes.
+    std::atomic<bool> stop{false};
+    std::thread trickle([&] {
+        const std::string rest = "st: x\r\nX-Slow: " + std::string(200, 'a');
+        for (const char c : rest) {
+            for (int i = 0; i < 5 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            if (stop || ::send(attacker, &c, 1, MSG_NOSIGNAL) <= 0) return;
+        }
+    });
+    // Another client's request is served: the pipelined head got http.header_timeout_ms of the worker, not more.
+    const auto other = exchange(engine_->port(), get("/nope"), "127.0.0.22", 15000);
+    stop = true;
+    trickle.join();
+    EXPECT_EQ(other.status, 404) << "the one worker was held by a trickled pipelined head";
+    char byte = 0;
+    EXPECT_LE(::recv(attacker, &byte, 1, 0), 0) << "the trickling connection was cut";
+    ::close(attacker);
+}
+
+TEST_F(HttpWorkerBoundsTest, AClientReadingTheAnswersSlowlyDoesNotHoldTheWorker) {
+    const int reader = connectFrom(engine_->port(), "127.0.0.23", 30000);
+    ASSERT_GE(reader, 0);
+    // 300 pipelined requests for the 35 KB portal page: about 10 MB of answers, read at 20 KB/s.
+    std::string requests;
+    for (int i = 0; i < 300; ++i) requests += "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    std::atomic<bool> stop{false};
+    std::atomic<long> received{0};
+    std::thread slow([&] {
+        sendAll(reader, requests);
+        char buffer[4096];
+        while (!stop) {
+            const auto got = ::recv(reader, buffer, sizeof buffer, 0);
+            if (got <= 0) return;
+            received += got;
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the worker is writing to the slow reader now
+    const auto other = exchange(engine_->port(), get("/nope"), "127.0.0.24", 15000);
+    stop = true;
+    ::shutdown(reader, SHUT_RDWR);
+    slow.join();
+    ::close(reader);
+    EXPECT_GT(received.load(), 0) << "the slow reader was being answered";
+    EXPECT_EQ(other.status, 404) << "the one worker was held by a slow reader past http.request_timeout_ms";
+}
+
+TEST_F(HttpWorkerBoundsTest, ConnectionsInAllAreBounded) {
+    // 40 connections from 40 addresses (each well under the per-address limit) fill http.max_connections.
+    std::vector<int> open;
+    for (int i = 0; i < 40; ++i) {
+        const int fd = connectFrom(engine_->port(), "127.0.1." + std::to_string(i + 1));
+        ASSERT_GE(fd, 0);
+        open.push_back(fd);
+    }
+    expectClientError(exchange(engine_->port(), get("/healthz"), "127.0.2.1"), 503, "too_many_connections");
+    for (const int fd : open) ::close(fd);
+    int status = 0;
+    for (const auto deadline = Clock::now() + std::chrono::seconds(10); Clock::now() < deadline && status != 200;) {
+        status = exchange(engine_->port(), get("/healthz"), "127.0.2.1").status;
+        if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(status, 200) << "served again once connections closed";
+}
+
+/// CPU seconds the process has used (user + system), from /proc/<pid>/stat.
+double cpuSeconds(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i)
+        if (i == 14 || i == 15) ticks += std::stod(field);
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+TEST_F(HttpWorkerBoundsTest, OutOfFileDescriptorsTheEngineRefusesOrWaitsButNeverSpins) {
+    // The engine's open-file limit lowered to what it has open now and 12 more: most of 40 connections find no
+    // descriptor. They are refused with 503 through a spare descriptor, or wait in the listen queue while the
+    // listener is left alone for a moment (before: accept() failed, the listener stayed readable, the watcher spun).
+    const int pid = engine_->pid();
+    rlimit before{};
+    ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, nullptr, &before), 0);
+    long openNow = 0;
+    for ([[maybe_unused]] const auto& entry :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+        ++openNow;
+    rlimit lowered{static_cast<rlim_t>(openNow + 12), before.rlim_max};
+    ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, &lowered, nullptr), 0);
+    std::vector<int> clients;
+    for (int i = 0; i < 40; ++i) {
+        const int fd = connectFrom(engine_->port(), "127.0.3." + std::to_string(i + 1), 15000);
+        ASSERT_GE(fd, 0);
+        clients.push_back(fd);
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const double cpuBefore = cpuSeconds(pid);
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    const double cpuUsed = cpuSeconds(pid) - cpuBefore;
+    ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, &before, nullptr), 0);
+    // A thread spinning on accept() burns about 3 s of CPU in 3 s; an engine waiting, a small fraction of that.
+    EXPECT_LT(cpuUsed, 1.5) << "the engine spun while out of file descriptors";
+    // With descriptors again, every connection gets its answer: 503 if it was refused, else (it said nothing) 408.
+    int refused = 0;
+    int timedOut = 0;
+    for (const int fd : clients) {
+        const auto answer = readResponse(fd);
+        if (answer.status == 503) ++refused;
+        if (answer.status == 408) ++timedOut;
+        ::close(fd);
+    }
+    EXPECT_EQ(refused + timedOut, 40) << refused << " refused, " << timedOut << " timed out: the rest hung";
+    EXPECT_GT(refused, 0) << "the limit was not reached: the test proves nothing";
+    int status = 0;
+    for (const auto deadline = Clock::now() + std::chrono::seconds(10); Clock::now() < deadline && status != 200;) {
+        status = exchange(engine_->port(), get("/healthz"), "127.0.3.200").status;
+        if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(status, 200);
 }
 
 // ---- 7: a broker outage answers 503 with Retry-After at once --------------------------------------------------------

@@ -989,6 +989,50 @@ TEST_P(StoreBatchesTest, APaymentChangesOnceAndARefusalNeverOverwritesASuccess) 
     EXPECT_TRUE(store.findBatch(late.batchId)->paid);
 }
 
+TEST_P(StoreBatchesTest, ALateChargeForABatchPaidUnderAnotherKeyIsInTheLedgerAsRefundDue) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    const BatchRecord written = writeBatch(store, batch, makeRows(batch.batchId, 2, 0));
+    const long long fee = written.feeTotal;
+    // Recovery found no charge for the first payment and marked it failed, to be asked about again.
+    const PaymentIntent first = store.beginPayment(newPayment(batch.batchId, fee));
+    EXPECT_TRUE(store.completePayment(first.payment.paymentId, "failed", "", "not charged"));
+    constexpr long long kNow = 1'800'000'000'000;
+    store.recheckUntil(first.payment.paymentId, kNow + 1'000);
+    auto toRecheck = store.paymentsToRecheck(kNow, 10);
+    ASSERT_EQ(toRecheck.size(), 1U);
+    EXPECT_EQ(toRecheck[0].paymentId, first.payment.paymentId);
+    EXPECT_TRUE(store.paymentsToRecheck(kNow + 1'000, 10).empty()) << "not after its window";
+    // The creditor paid again, with a new key.
+    const PaymentIntent second = store.beginPayment(newPayment(batch.batchId, fee));
+    ASSERT_TRUE(second.created);
+    EXPECT_TRUE(store.completePayment(second.payment.paymentId, "succeeded", "EZ-2"));
+    // Then the provider's late charge for the first turns up: both charges are in the ledger, one of them owed back.
+    const PaymentChange late = store.completePayment(first.payment.paymentId, "succeeded", "EZ-1");
+    EXPECT_TRUE(late.changed);
+    EXPECT_TRUE(late.refundDue);
+    const auto owed = store.findPaymentByKey(creditor_, first.payment.idempotencyKey).value();
+    EXPECT_EQ(owed.status, "refund_due");
+    EXPECT_EQ(owed.providerTxnId, "EZ-1");
+    EXPECT_FALSE(owed.published) << "published again with its new status";
+    EXPECT_EQ(store.findPaymentByKey(creditor_, second.payment.idempotencyKey)->status, "succeeded");
+    EXPECT_EQ(store.paidTotal(batch.batchId), 2 * fee) << "the ledger equals what the card was charged";
+    EXPECT_TRUE(store.paymentsToRecheck(kNow, 10).empty()) << "settled";
+    EXPECT_FALSE(store.completePayment(first.payment.paymentId, "succeeded", "EZ-1")) << "counted once";
+    // A refund_due payment is not live: the batch's one live payment is still the second.
+    EXPECT_THROW(store.beginPayment(newPayment(batch.batchId, fee)), IdempotencyConflict);
+
+    // Without another payment, a late charge makes the payment succeeded and the batch paid, as before.
+    const BatchRecord other = newBatch();
+    const BatchRecord otherWritten = writeBatch(store, other, makeRows(other.batchId, 1, 0));
+    const PaymentIntent alone = store.beginPayment(newPayment(other.batchId, otherWritten.feeTotal));
+    store.completePayment(alone.payment.paymentId, "failed", "", "not charged");
+    const PaymentChange charged = store.completePayment(alone.payment.paymentId, "succeeded", "EZ-3");
+    EXPECT_TRUE(charged.changed);
+    EXPECT_FALSE(charged.refundDue);
+    EXPECT_TRUE(store.findBatch(other.batchId)->paid);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreBatchesTest, ::testing::Values("sqlite", "postgresql"),
                          [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
 
