@@ -476,12 +476,15 @@ HttpReply CreditorApi::retry(HttpRequest& request) {
         const auto batch = store_.findBatch(batchId);
         if (!batch || (who.role == "creditor" && batch->creditorId != who.creditorId))
             throw HttpError(404, "not_found", "no batch " + batchId);
-        return jobs::inquiry::decideRetry(
-            {batch->batchId, batch->state, batch->paid, store_.countResultsWithStatus(batch->batchId, "error")});
+        return jobs::inquiry::decideRetry({batch->batchId, batch->state, batch->paid,
+                                           store_.countResultsWithStatus(batch->batchId, "error"),
+                                           openConnectors_ ? openConnectors_() : std::vector<std::string>{}});
     };
     auto refusal = [](const jobs::inquiry::RetryDecision& decision) {
         const auto& refused = std::get<jobs::inquiry::RetryRefused>(decision);
-        return errorReply(refused.status, refused.code, refused.message);
+        HttpReply reply = errorReply(refused.status, refused.code, refused.message);
+        if (refused.status == 503) reply.headers["Retry-After"] = "2";
+        return reply;
     };
     const auto decision = decide();
     if (std::holds_alternative<jobs::inquiry::RetryRefused>(decision)) return refusal(decision);

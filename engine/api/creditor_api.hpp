@@ -34,6 +34,8 @@ class CreditorApi {
     void onRetry(std::function<void(const std::string& batchId, const std::string& requestId)> handler) {
         onRetry_ = std::move(handler);
     }
+    /// The look-up connectors whose circuit breaker is open now (none for in-process stubs). Set before serving.
+    void openConnectors(std::function<std::vector<std::string>()> query) { openConnectors_ = std::move(query); }
 
   private:
     HttpReply upload(HttpRequest& request);
@@ -58,6 +60,7 @@ class CreditorApi {
     std::shared_ptr<connectors::Payment> payment_;
     PaidHandler onPaid_;
     std::function<void(const std::string& batchId, const std::string& requestId)> onRetry_;
+    std::function<std::vector<std::string>()> openConnectors_;
 };
 
 /// The JSON of a batch's status (GET /api/v1/batches/{id}).

@@ -18,6 +18,13 @@ RetryDecision decideRetry(const RetryView& batch) {
     if (!batch.paid) return RetryRefused{409, "not_paid", name + " was never paid: it has no rows looked up to retry"};
     if (batch.errorRows <= 0)
         return RetryRefused{409, "no_error_rows", name + " has no rows whose result is error: nothing to retry"};
+    if (!batch.openConnectors.empty()) {
+        std::string names;
+        for (const auto& connector : batch.openConnectors) names += (names.empty() ? "" : ", ") + connector;
+        return RetryRefused{503, "connectors_unavailable",
+                            "the circuit breaker of " + names +
+                                " is open: retried now, the rows would fail again; ask again in a few seconds"};
+    }
     return RetryAccepted{batch.errorRows};
 }
 

@@ -131,11 +131,21 @@ std::string uploadBatch(const ServeProcess& engine, const std::string& token, st
     return json(uploaded.body)->getValue<std::string>("batch_id");
 }
 
-/// Retries the batch's error rows until none is left (at most `rounds` times); returns the rounds it took.
-int retryUntilNoErrors(const ServeProcess& engine, const std::string& token, const std::string& batch, int rounds) {
+/// Retries the batch's error rows until none is left (at most `rounds` times); returns the rounds it took. While a
+/// breaker is open the engine answers 503 connectors_unavailable: asked again shortly (bounded), not a round.
+int retryUntilNoErrors(const ServeProcess& engine, const std::string& token, const std::string& batch, int rounds,
+                       int* refusedWhileOpen = nullptr) {
+    int waits = 0;
     for (int round = 1; round <= rounds; ++round) {
         const auto retried = engine.request("POST", "/api/v1/batches/" + batch + "/retry", token);
         if (retried.status == 409 && retried.body.find("no_error_rows") != std::string::npos) return round - 1;
+        if (retried.status == 503 && retried.body.find("connectors_unavailable") != std::string::npos && waits < 600) {
+            ++waits;
+            if (refusedWhileOpen) ++*refusedWhileOpen;
+            --round;
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            continue;
+        }
         EXPECT_EQ(retried.status, 202) << retried.body;
         if (retried.status != 202) return round;
         EXPECT_GT(json(retried.body)->getValue<int>("rows_retried"), 0);
@@ -178,9 +188,10 @@ TEST(ConnectorFaults, TwentyPercentFailuresEndAsErrorRowsThatARetryTurnsIntoResu
     EXPECT_FALSE(first.mentionsAnAddress) << "a result names an internal address";
     const long long chargedBefore = totalCharged(stubs);
 
-    // Still at 20% failures: a retried row may fail again (a whole round when the breaker opens), so retry until none
-    // is left; 3 to 10 rounds were seen.
-    const int rounds = retryUntilNoErrors(engine, creditor, id, 40);
+    // Still at 20% failures: a retried row may fail again (many, when the breaker opens during the round), so retry
+    // until none is left.
+    int refusedWhileOpen = 0;
+    const int rounds = retryUntilNoErrors(engine, creditor, id, 40, &refusedWhileOpen);
     const auto last = readResults(engine, creditor, id);
     EXPECT_EQ(last.entries, static_cast<long long>(kRows));
     EXPECT_EQ(last.distinct, static_cast<long long>(kRows));
@@ -212,7 +223,8 @@ TEST(ConnectorFaults, TwentyPercentFailuresEndAsErrorRowsThatARetryTurnsIntoResu
     figures.ledger = ledger->getValue<long long>("amount");
     figures.more = "rows_error=" + std::to_string(errorRows) + " retry_rounds=" + std::to_string(rounds) +
                    " rows_error_after=" + std::to_string(last.statuses.count("error")) +
-                   " breaker_max=" + std::to_string(breakerMax);
+                   " breaker_max=" + std::to_string(breakerMax) +
+                   " retry_503_breaker_open=" + std::to_string(refusedWhileOpen);
     taxdesk::testing::reportFault(figures);
 }
 
@@ -255,10 +267,12 @@ TEST(ConnectorFaults, TimeoutsOpenTheBreakerWhichClosesOnceTheStubsAreHealthyAnd
     // The provider is healthy again (the same port, no faults): the next calls go through, the breakers close.
     stubs.restart({"payment.stub_balance=100000000"});
     const auto healthyAt = std::chrono::steady_clock::now();
-    // The first retries may still meet a breaker that is open (it stays open breaker_open_ms after its last failure;
-    // a probe closes it): those rows are error again, and the next round retries them.
+    // While the breaker is still open (breaker_open_ms after its last failure) a retry is refused with 503; once it is
+    // half open, the retried rows' first call is its probe. Rows refused while the probe is out are error again,
+    // and the next round retries them.
     int rounds = 0;
-    if (errorRows > 0) rounds = retryUntilNoErrors(engine, creditor, id, 8);
+    int refusedWhileOpen = 0;
+    if (errorRows > 0) rounds = retryUntilNoErrors(engine, creditor, id, 8, &refusedWhileOpen);
     std::map<std::string, int> finalStates;
     EXPECT_TRUE(taxdesk::testing::eventually(
         [&] {
@@ -293,6 +307,6 @@ TEST(ConnectorFaults, TimeoutsOpenTheBreakerWhichClosesOnceTheStubsAreHealthyAnd
     figures.charged = charged;
     figures.ledger = ledger->getValue<long long>("amount");
     figures.more = "rows_error=" + std::to_string(errorRows) + " retry_rounds=" + std::to_string(rounds) +
-                   " breaker_opened=" + opened + timing;
+                   " retry_503_breaker_open=" + std::to_string(refusedWhileOpen) + " breaker_opened=" + opened + timing;
     taxdesk::testing::reportFault(figures);
 }

@@ -328,8 +328,8 @@ TEST(FlatJson, WriterReplacesBytesThatAreNotUtf8) {
 
 namespace {
 
-RetryView view(const std::string& state, bool paid, int errorRows) {
-    return RetryView{"B20261201-ab", state, paid, errorRows};
+RetryView view(const std::string& state, bool paid, int errorRows, std::vector<std::string> open = {}) {
+    return RetryView{"B20261201-ab", state, paid, errorRows, std::move(open)};
 }
 
 RetryRefused refused(const RetryDecision& decision) {
@@ -365,6 +365,17 @@ TEST(InquiryRetry, CompletedBatchWithoutErrorRowsIsAConflict) {
     EXPECT_EQ(answer.status, 409);
     EXPECT_EQ(answer.code, "no_error_rows");
     EXPECT_NE(answer.message.find("no rows whose result is error"), std::string::npos) << answer.message;
+}
+
+TEST(InquiryRetry, AnOpenBreakerIsTryAgainSoonNotARetryThatFailsAtOnce) {
+    const auto answer = refused(decideRetry(view("completed", true, 5, {"registry", "taxdata"})));
+    EXPECT_EQ(answer.status, 503);
+    EXPECT_EQ(answer.code, "connectors_unavailable");
+    EXPECT_NE(answer.message.find("registry, taxdata"), std::string::npos) << answer.message;
+    // What the batch itself says comes first: a breaker does not make a running batch retryable later.
+    EXPECT_EQ(refused(decideRetry(view("processing", true, 5, {"registry"}))).code, "not_completed");
+    EXPECT_EQ(refused(decideRetry(view("completed", true, 0, {"registry"}))).code, "no_error_rows");
+    ASSERT_TRUE(std::holds_alternative<RetryAccepted>(decideRetry(view("completed", true, 5, {}))));
 }
 
 TEST(InquiryRetry, FailedOrUnpaidBatchesAreNotRetried) {
