@@ -83,7 +83,16 @@ void writeFileAtomically(const std::string& path, const std::string& content) {
 int commandBroker(const Settings& settings, const char* argv0) {
     return runLongRunning(argv0, settings, "broker", [&](LongRunning& app) {
         auto& log = Poco::Logger::get("broker");
-        connectors::kafka::MockCluster cluster(settings.brokerCount);
+        std::optional<connectors::kafka::MockCluster> started;
+        try {
+            started.emplace(settings.brokerCount, settings.brokerPort);
+        } catch (const connectors::kafka::KafkaError& error) {
+            // A port in use (another broker still running, or anything else): one line, and the supervisor decides.
+            std::cerr << "taxdesk broker: " << error.what() << " (broker.port=" << settings.brokerPort << ")"
+                      << std::endl;
+            return kExitFailure;
+        }
+        auto& cluster = *started;
         std::vector<std::string> prefixes{settings.topicPrefix};
         prefixes.insert(prefixes.end(), settings.brokerExtraPrefixes.begin(), settings.brokerExtraPrefixes.end());
         for (const auto& prefix : prefixes)

@@ -123,7 +123,31 @@ void BatchDispatcher::runOnce() {
     if (std::chrono::steady_clock::now() - lastRecheck_ >= std::chrono::milliseconds(settings_.recheckEveryMs))
         recheckFailedPayments();
     publishPayments();
+    followBroker();
     dispatchBatches();
+}
+
+void BatchDispatcher::followBroker() {
+    // A new cluster id: the broker was replaced (the embedded one restarted, empty). The rows on their way are gone
+    // with it; rather than wait resendAfterMs for each batch to look stuck, send every pending row again now. A
+    // producer that reconnects to the same address may go on with the metadata it has: ask for fresh metadata (about
+    // once a second), which carries the broker's cluster id.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - lastBrokerCheck_ < std::chrono::seconds(1)) return;
+    lastBrokerCheck_ = now;
+    try {
+        producer_->checkReachable(1000);
+    } catch (const connectors::kafka::KafkaError&) {
+        return;  // away: the next round asks again
+    }
+    const std::string cluster = producer_->clusterId(0);
+    if (cluster.empty()) return;
+    if (!cluster_.empty() && cluster != cluster_) {
+        log().warning("the broker was replaced (cluster %s, now %s): sending the pending rows of %z batch(es) again",
+                      cluster_, cluster, progress_.size());
+        progress_.clear();
+    }
+    cluster_ = cluster;
 }
 
 void BatchDispatcher::resolvePendingPayments() {

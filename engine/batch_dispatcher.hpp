@@ -1,7 +1,8 @@
 #pragma once
 // After payment, the accepted rows of a batch go to `inquiry.requests`, from the store (the record of work): a
 // bounded window ahead of the results (the embedded broker keeps only 5 MiB a partition, and one batch is one
-// partition), and again when a batch stops moving (rows the broker lost, or an engine that died mid-batch).
+// partition), and again when a batch stops moving (rows the broker lost, or an engine that died mid-batch), or at
+// once when the broker was replaced (its cluster id changed: the embedded broker restarted empty).
 // Also the payments outbox (`payments.records`) and the resolution of payments abandoned by a crash (lease ended).
 #include <atomic>
 #include <chrono>
@@ -89,6 +90,8 @@ class BatchDispatcher {
     /// Flushes the producer: true when every message since failedDeliveries_ was reset was delivered.
     bool delivered(const std::string& what);
     void dispatchBatches();
+    /// Notices a replaced broker (its cluster id changed) and forgets what was sent to the old one.
+    void followBroker();
 
     DispatcherSettings settings_;
     connectors::Store& store_;
@@ -99,8 +102,10 @@ class BatchDispatcher {
     std::atomic<int> failedDeliveries_{0};  // failed delivery reports since the round's produce began
     std::string lastDeliveryError_;         // under mutex_
     std::map<std::string, Progress> progress_;
-    std::map<std::string, std::string> requestIds_;  // by batch id; under mutex_
-    std::set<std::string> restart_;                  // batches to send from their start (retried); under mutex_
+    std::string cluster_;  ///< the broker's cluster id when last seen (dispatcher thread)
+    std::chrono::steady_clock::time_point lastBrokerCheck_;  ///< when followBroker() last asked (dispatcher thread)
+    std::map<std::string, std::string> requestIds_;          // by batch id; under mutex_
+    std::set<std::string> restart_;                          // batches to send from their start (retried); under mutex_
     std::mutex mutex_;
     std::condition_variable wakeUp_;
     bool woken_ = false;

@@ -103,8 +103,11 @@ const std::vector<KeySpec>& configSchema() {
         {"kafka.bootstrap", KeyType::string, "", 0, 0, "", false, "bootstrap.servers; empty: read <app.var_dir>/kafka-bootstrap"},
         {"kafka.topic_prefix", KeyType::string, "", 0, 0, "", false, "prefix of every topic name"},
         {"kafka.group_id", KeyType::string, "taxdesk-engine", 0, 0, "", false, "consumer group of the engine processes"},
+        {"kafka.session_timeout_ms", KeyType::integer, "6000", 1000, 300000, "", false, "session.timeout.ms of the engine's consumers: a SIGKILLed engine holds its partitions this long before another takes them"},
+        {"kafka.instance_id", KeyType::string, "", 0, 0, "", false, "static group membership (group.instance.id <id>.<group>), one distinct value per engine; empty: dynamic"},
         {"broker.brokers", KeyType::integer, "1", 1, 9, "", false, "brokers in the embedded mock cluster"},
         {"broker.partitions", KeyType::integer, "16", 1, 1024, "", false, "partitions per topic created by `taxdesk broker`"},
+        {"broker.port", KeyType::integer, "0", 0, 65535, "", false, "port of the embedded broker: 0 = any free port (new ones on each start), else broker i listens on 127.0.0.1:port+i-1, so a restarted broker is found at the same address"},
         {"broker.extra_prefixes", KeyType::string, "", 0, 0, "", false, "more topic prefixes, comma-separated, whose SPEC topics `taxdesk broker` creates too (benches, tests)"},
         {"redis.host", KeyType::string, "127.0.0.1", 0, 0, "", false, "Redis host"},
         {"redis.port", KeyType::integer, "6390", 1, 65535, "", false, "Redis port"},
@@ -151,6 +154,9 @@ const std::vector<KeySpec>& configSchema() {
         {"sms.produce_timeout_ms", KeyType::integer, "2000", 100, 60000, "", false, "longest wait of POST /api/v1/sms/inbound and /dlr for the broker before 503 with Retry-After"},
         {"sms.scheduler_interval_s", KeyType::integer, "30", 1, 3600, "", false, "how often reminders and expiry are looked for"},
         {"sms.requeue_after_s", KeyType::integer, "60", 1, 86400, "", false, "a notification still queued this long after it was stored (its produce failed, or the broker lost it) is produced again by the scheduler"},
+        {"sms.inbox_requeue_after_s", KeyType::integer, "30", 1, 86400, "", false, "an inbound SMS still queued in the inbox this long after it was stored or last produced (its produce failed, or the broker lost it) is produced to sms.inbound again by the scheduler"},
+        {"sms.inbox_max_attempts", KeyType::integer, "10", 1, 1000, "", false, "produces of one inbound SMS (the API's and the re-drives) after which the scheduler leaves it queued for operations"},
+        {"sms.inbox_retention_s", KeyType::integer, "604800", 60, 31536000, "", false, "done inbox rows are deleted this long after they were done"},
     };
     // clang-format on
     return schema;
@@ -336,8 +342,11 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.groupId = config.string("kafka.group_id");
     s.kafka.rdkafka = config.rdkafka();
     s.kafka.bootstrap = config.string("kafka.bootstrap");
+    s.kafka.sessionTimeoutMs = config.integer("kafka.session_timeout_ms");
+    s.kafka.instanceId = config.string("kafka.instance_id");
     s.brokerCount = config.integer("broker.brokers");
     s.brokerPartitions = config.integer("broker.partitions");
+    s.brokerPort = config.integer("broker.port");
     std::istringstream prefixes(config.string("broker.extra_prefixes"));
     for (std::string prefix; std::getline(prefixes, prefix, ',');)
         if (!Poco::trim(prefix).empty()) s.brokerExtraPrefixes.push_back(Poco::trim(prefix));
@@ -402,6 +411,9 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.smsSchedulerIntervalS = config.integer("sms.scheduler_interval_s");
     s.smsProduceTimeoutMs = config.integer("sms.produce_timeout_ms");
     s.smsRequeueAfterS = config.integer("sms.requeue_after_s");
+    s.smsInboxRequeueAfterS = config.integer("sms.inbox_requeue_after_s");
+    s.smsInboxMaxAttempts = config.integer("sms.inbox_max_attempts");
+    s.smsInboxRetentionS = config.integer("sms.inbox_retention_s");
     return s;
 }
 

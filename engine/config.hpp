@@ -101,6 +101,7 @@ struct Settings {
     std::string groupId;
     int brokerCount = 1;
     int brokerPartitions = 16;
+    int brokerPort = 0;  ///< 0: any free port; else broker i listens on 127.0.0.1:brokerPort+i-1
     std::vector<std::string> brokerExtraPrefixes;
 
     connectors::RedisSettings redis;
@@ -135,6 +136,9 @@ struct Settings {
     int smsSchedulerIntervalS = 30;
     int smsProduceTimeoutMs = 2000;
     int smsRequeueAfterS = 60;
+    int smsInboxRequeueAfterS = 30;   ///< sms.inbox_requeue_after_s
+    int smsInboxMaxAttempts = 10;     ///< sms.inbox_max_attempts
+    int smsInboxRetentionS = 604800;  ///< sms.inbox_retention_s
 
     /// The topic name with the configured prefix.
     [[nodiscard]] std::string topic(const std::string& name) const { return topicPrefix + name; }

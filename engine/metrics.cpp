@@ -48,6 +48,10 @@ Metrics::Metrics()
                        .Name("taxdesk_sms_segments_sent_total")
                        .Help("SMS segments sent through the gateway (GSM-7 160, UCS-2 70, else 153/67 a part)")
                        .Register(*registry_)),
+      smsInboxRedrives_(prometheus::BuildCounter()
+                            .Name("taxdesk_sms_inbox_redrives_total")
+                            .Help("Inbound SMS produced to sms.inbound again from the inbox by the scheduler's sweep")
+                            .Register(*registry_)),
       latency_(prometheus::BuildHistogram()
                    .Name("taxdesk_pipeline_latency_seconds")
                    .Help("End to end: a message's create time to its outputs acknowledged by the broker")
@@ -126,6 +130,10 @@ double Metrics::quantile(prometheus::Histogram& histogram, double q) {
 
 prometheus::Counter& Metrics::smsSegments() {
     return smsSegments_.Add({});
+}
+
+prometheus::Counter& Metrics::smsInboxRedrives() {
+    return smsInboxRedrives_.Add({});
 }
 
 InquiryMetrics Metrics::inquiry() {

@@ -45,6 +45,8 @@ class Metrics {
     InquiryMetrics inquiry();
     /// SMS segments the gateway reported sent (SPEC 4.2).
     prometheus::Counter& smsSegments();
+    /// Inbound SMS the scheduler produced again from the inbox (their first produce failed or the broker lost them).
+    prometheus::Counter& smsInboxRedrives();
     /// One connector call's time, by connector (registry, taxdata, nhi, payment, sms).
     prometheus::Histogram& connectorCall(const std::string& connector);
     /// Circuit-breaker state by connector: 0 closed, 1 half open, 2 open.
@@ -75,6 +77,7 @@ class Metrics {
     prometheus::Family<prometheus::Counter>& connectorRetries_;
     prometheus::Family<prometheus::Counter>& inquiryResults_;
     prometheus::Family<prometheus::Counter>& smsSegments_;
+    prometheus::Family<prometheus::Counter>& smsInboxRedrives_;
     prometheus::Family<prometheus::Histogram>& latency_;
     prometheus::Family<prometheus::Gauge>& lag_;
     prometheus::Family<prometheus::Histogram>& connectorCalls_;

@@ -31,7 +31,8 @@ std::int64_t nowMs() {
 /// One consumed message whose outputs are on their way to the broker.
 struct Pending {
     Position position;
-    int remaining;  ///< outputs not yet acknowledged
+    int remaining;        ///< outputs not yet reported
+    bool failed = false;  ///< an output was not delivered: the message is never marked done
 };
 
 /// A prepared batch on its way from the consumer thread to the committer thread. The messages stay with it until
@@ -204,6 +205,7 @@ void Pipeline::commitDone(connectors::kafka::Consumer& consumer, bool async) {
     if (offsets.empty()) return;
     try {
         consumer.commit(offsets, async);
+        committed_ = true;
     } catch (const connectors::kafka::KafkaError& error) {
         // Not fatal: the offsets stay uncommitted and the messages may be redelivered, which is harmless.
         Poco::Logger::get("pipeline." + settings_.name).warning("commit failed: %s", std::string(error.what()));
@@ -212,6 +214,30 @@ void Pipeline::commitDone(connectors::kafka::Consumer& consumer, bool async) {
 
 void Pipeline::run(const std::atomic<bool>& stop) {
     auto& log = Poco::Logger::get("pipeline." + settings_.name);
+    bool fromBeginning = false;
+    for (;;) {
+        const SessionEnd end = runSession(stop, fromBeginning);
+        if (end == SessionEnd::stopped || stop.load()) return;
+        ++restarts_;
+        // After a replacement the new broker holds only what was sent to it since: read all of it. After a fatal
+        // producer error on the same broker, the committed offsets are right: what was not committed comes again.
+        fromBeginning = end == SessionEnd::brokerReplaced || (fromBeginning && !committed_.load());
+        {
+            std::lock_guard lock(trackerMutex_);
+            tracker_ = OffsetTracker{};
+        }
+        assigned_ = false;
+        log.warning("consuming %s again with a new consumer and producer%s", settings_.inputTopic,
+                    std::string(fromBeginning ? ", from the beginning of every partition" : ""));
+        for (int waited = 0; waited < 500 && !stop.load(); waited += 50)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
+Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fromBeginning) {
+    auto& log = Poco::Logger::get("pipeline." + settings_.name);
+    sessionOver_ = false;
+    committed_ = false;
     std::mutex failureMutex;
     std::string deliveryFailure;
     std::atomic<bool> failed{false};
@@ -226,18 +252,24 @@ void Pipeline::run(const std::atomic<bool>& stop) {
     connectors::kafka::Producer producer(settings_.kafka, [&](const connectors::kafka::DeliveryReport& report) {
         std::unique_ptr<Pending> pending(static_cast<Pending*>(report.opaque));
         if (!report.ok) {
-            // librdkafka has already retried; the message stays uncommitted and this pipeline stops.
-            std::lock_guard lock(failureMutex);
-            if (deliveryFailure.empty()) deliveryFailure = report.error;
-            failed = true;
-            return;
+            pending->failed = true;  // stays uncommitted: it is redelivered
+            if (report.fatal) {
+                // The producer was replaced after a fatal error: this session ends and a new one starts.
+                sessionOver_ = true;
+            } else {
+                // librdkafka has already retried; this pipeline stops.
+                std::lock_guard lock(failureMutex);
+                if (deliveryFailure.empty()) deliveryFailure = report.error;
+                failed = true;
+            }
+        } else {
+            metrics_.messagesOut.Increment();
         }
-        metrics_.messagesOut.Increment();
         if (--pending->remaining > 0) {
             (void)pending.release();  // still waiting for its other outputs
             return;
         }
-        markDone(pending->position);
+        if (!pending->failed) markDone(pending->position);
     });
 
     // The committer thread: commit() each prepared batch in order, then produce its outputs.
@@ -301,6 +333,31 @@ void Pipeline::run(const std::atomic<bool>& stop) {
         return queueChanged.wait_for(lock, timeout, [&] { return queue.empty() && !committerBusy; });
     };
 
+    // The broker this session started with. A new cluster id means the broker was replaced: the positions this
+    // session holds are of the old broker's messages, and committing them to the new one would skip its messages.
+    std::string cluster;
+    connectors::kafka::Consumer* consumerOf = nullptr;
+    std::atomic<bool> replaced{false};
+    auto brokerReplaced = [&] {
+        if (replaced.load()) return true;
+        std::string now = producer.clusterId(0);
+        if ((now.empty() || now == cluster) && consumerOf != nullptr) now = consumerOf->clusterId(0);
+        if (cluster.empty()) cluster = now;
+        if (now.empty() || now == cluster) return false;
+        log.warning(
+            "the broker was replaced (cluster %s, now %s): what it held is gone; nothing more is committed, "
+            "and %s is consumed again from the new broker",
+            cluster, now, settings_.inputTopic);
+        replaced = true;
+        sessionOver_ = true;
+        return true;
+    };
+    // Commits what is done, unless this session is over (see sessionOver_).
+    auto commit = [&](connectors::kafka::Consumer& consumer, bool async) {
+        if (sessionOver_.load() || brokerReplaced()) return;
+        commitDone(consumer, async);
+    };
+
     connectors::kafka::Consumer consumer(
         settings_.kafka, settings_.groupId,
         [&](bool revoked, const std::vector<connectors::kafka::TopicPartitionOffset>& partitions) {
@@ -312,20 +369,28 @@ void Pipeline::run(const std::atomic<bool>& stop) {
             // Finish and deliver what is on its way, commit what is done, then let the partitions go.
             waitCommitterIdle(std::chrono::seconds(10));
             producer.flush(5000);
-            commitDone(consumer, false);
+            commit(consumer, false);
             std::lock_guard lock(trackerMutex_);
             for (const auto& partition : partitions) tracker_.forget(partition.topic, partition.partition);
             log.information("revoked %z partitions of %s", partitions.size(), settings_.inputTopic);
         });
     consumer.onError = [&](const std::string& error) { log.warning("consumer: %s", error); };
+    consumerOf = &consumer;
+    if (fromBeginning) consumer.startFromBeginning();
 
     try {
         if (!settings_.warmTopics.empty()) producer.warmTopics(settings_.warmTopics, 10000);
+        cluster = producer.clusterId(5000);
         consumer.subscribe({settings_.inputTopic});
         log.information("consuming %s as group %s", settings_.inputTopic, settings_.groupId);
 
         auto lastCommit = Clock::now();
-        while (!stop.load() && !failed.load()) {
+        auto lastBrokerCheck = Clock::now();
+        while (!stop.load() && !failed.load() && !sessionOver_.load()) {
+            if (Clock::now() - lastBrokerCheck >= std::chrono::milliseconds(200)) {
+                lastBrokerCheck = Clock::now();
+                if (brokerReplaced()) break;
+            }
             std::size_t inFlight;
             {
                 std::lock_guard lock(trackerMutex_);
@@ -335,7 +400,7 @@ void Pipeline::run(const std::atomic<bool>& stop) {
             if (room <= 0) {
                 // Backpressure: nothing more is consumed until deliveries free room.
                 std::this_thread::sleep_for(std::chrono::milliseconds(5));
-                commitDone(consumer, true);
+                commit(consumer, true);
                 continue;
             }
             auto batch = consumer.consume(static_cast<std::size_t>(std::min(room, settings_.batchSize)),
@@ -385,7 +450,7 @@ void Pipeline::run(const std::atomic<bool>& stop) {
                 metrics_.inFlight.Set(static_cast<double>(tracker_.inFlight()));
             }
             if (Clock::now() - lastCommit >= std::chrono::milliseconds(settings_.commitIntervalMs)) {
-                commitDone(consumer, true);
+                commit(consumer, true);
                 for (const auto& partition : consumer.lag())
                     metrics_.lag.Add({{"topic", partition.topic}, {"partition", std::to_string(partition.partition)}})
                         .Set(static_cast<double>(partition.offset));
@@ -399,18 +464,34 @@ void Pipeline::run(const std::atomic<bool>& stop) {
         throw;
     }
 
+    if (sessionOver_.load() && !stop.load() && !failed.load()) {
+        // A new session follows: what is prepared is finished and its outputs delivered (to the new broker, which
+        // is harmless: their consumers know them by id), nothing is committed, the consumer leaves.
+        log.warning("ending this session (%s): finishing prepared batches, committing nothing",
+                    std::string(replaced.load() ? "broker replaced" : "fatal producer error"));
+        waitCommitterIdle(std::chrono::seconds(10));
+        committerStop = true;
+        queueChanged.notify_all();
+        committer.join();
+        producer.flush(5000);
+        consumer.close();
+        if (committerFailure) std::rethrow_exception(committerFailure);
+        return replaced.load() ? SessionEnd::brokerReplaced : SessionEnd::producerFatal;
+    }
+
     log.information("stopping: finishing prepared batches and delivering outstanding messages");
     waitCommitterIdle(std::chrono::seconds(30));
     committerStop = true;
     queueChanged.notify_all();
     committer.join();
     if (!producer.flush(10000)) log.warning("some messages were not delivered in time; they will be redelivered");
-    commitDone(consumer, false);
+    commit(consumer, false);
     consumer.close();
     if (committerFailure) std::rethrow_exception(committerFailure);
     if (!deliveryFailure.empty())
         throw connectors::kafka::KafkaError(
             "delivery failed: " + deliveryFailure + " (uncommitted work is redelivered)", false);
+    return SessionEnd::stopped;
 }
 
 }  // namespace taxdesk::engine

@@ -86,6 +86,12 @@ class Pipeline {
     /// is permanent: the batch is then processed one message at a time, and each message that still fails
     /// permanently goes to the dead-letter topic (the original with `error`, `attempts`, `failed_at`) while the
     /// pipeline goes on. One bad message never stops a pipeline.
+    ///
+    /// A broker replaced under it (the cluster id changed: the embedded broker restarted, empty) or a producer that
+    /// hit a fatal error ends the session instead: nothing more is committed (the offsets are of the old broker's
+    /// messages), the consumer leaves, and a new session starts — after a replacement, from the beginning of every
+    /// partition of the new broker (whatever the group's committed offsets say). The store-driven senders send again
+    /// what the old broker lost.
     void run(const std::atomic<bool>& stop);
 
     /// Messages consumed so far (for tests and the bench).
@@ -93,7 +99,13 @@ class Pipeline {
     /// True once the consumer has been assigned partitions.
     [[nodiscard]] bool assigned() const { return assigned_.load(); }
 
+    /// Sessions started again after a broker replacement or a fatal producer error (for tests and logs).
+    [[nodiscard]] int restarts() const { return restarts_.load(); }
+
   private:
+    enum class SessionEnd { stopped, brokerReplaced, producerFatal };
+    /// One consumer and producer, from subscribe to close.
+    SessionEnd runSession(const std::atomic<bool>& stop, bool fromBeginning);
     void commitDone(connectors::kafka::Consumer& consumer, bool async);
     [[nodiscard]] std::string deadLetterTopic() const;
     /// The dead letter of a message that failed for good, counted in messagesFailed.
@@ -121,6 +133,9 @@ class Pipeline {
     OffsetTracker tracker_;
     std::atomic<std::uint64_t> consumed_{0};
     std::atomic<bool> assigned_{false};
+    std::atomic<int> restarts_{0};
+    std::atomic<bool> committed_{false};    // this session committed offsets (its start position is settled)
+    std::atomic<bool> sessionOver_{false};  // this session must not commit any more (broker replaced, fatal producer)
 };
 
 }  // namespace taxdesk::engine

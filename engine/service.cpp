@@ -136,6 +136,14 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     schedulerSettings.kafka = settings_.kafka;
     schedulerSettings.intervalMs = settings_.smsSchedulerIntervalS * 1000;
     schedulerSettings.requeueAfterSeconds = settings_.smsRequeueAfterS;
+    schedulerSettings.inboundTopic = settings_.topic("sms.inbound");
+    schedulerSettings.inboxRequeueAfterSeconds = settings_.smsInboxRequeueAfterS;
+    schedulerSettings.inboxMaxAttempts = settings_.smsInboxMaxAttempts;
+    schedulerSettings.inboxRetentionSeconds = settings_.smsInboxRetentionS;
+    schedulerSettings.onInboxRedriven = [this](int count) {
+        parts_->metrics.smsInboxRedrives().Increment(static_cast<double>(count));
+    };
+    parts_->metrics.smsInboxRedrives();  // on /metrics from the start, at 0
     parts_->scheduler = std::make_unique<SmsScheduler>(schedulerSettings, *parts_->store);
 
     api::SmsApiSettings smsApiSettings;

@@ -3,6 +3,8 @@
 #include <Poco/DateTimeFormat.h>
 #include <Poco/DateTimeFormatter.h>
 #include <Poco/Environment.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
 #include <Poco/Logger.h>
 #include <Poco/Process.h>
 #include <Poco/Timestamp.h>
@@ -15,6 +17,26 @@
 #include "jobs/sms/replies.hpp"
 
 namespace taxdesk::engine {
+namespace {
+
+/// An instant as the store writes its timestamps (ISO 8601 UTC with milliseconds), so that they compare as text.
+std::string iso(std::int64_t unix) {
+    return Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(unix), "%Y-%m-%dT%H:%M:%S.%iZ");
+}
+
+/// The Kafka key the API gave an inbound SMS: its msisdn (one msisdn's messages stay in one partition, in order).
+std::string inboundKey(const connectors::InboxRecord& row) {
+    try {
+        const auto object = Poco::JSON::Parser().parse(row.message).extract<Poco::JSON::Object::Ptr>();
+        const std::string msisdn = object->optValue<std::string>("msisdn", "");
+        if (!msisdn.empty()) return msisdn;
+    } catch (const Poco::Exception&) {
+        // Not the API's JSON (the API writes every row): the SMS stage dead-letters it; any key will do.
+    }
+    return row.gatewayMsgId;
+}
+
+}  // namespace
 
 SmsScheduler::SmsScheduler(SchedulerSettings settings, connectors::Store& store)
     : settings_(std::move(settings)), store_(store) {
@@ -80,15 +102,14 @@ int SmsScheduler::runOnce(std::int64_t nowUnix) {
     }
     const int expired = store_.expireDue(nowUnix);
     requeueStale(nowUnix);
+    redriveInbox(nowUnix);
+    pruneInbox(nowUnix);
     if (sent || expired)
         Poco::Logger::get("scheduler").information("%d reminders sent, %d pickups expired", sent, expired);
     return sent;
 }
 
 int SmsScheduler::requeueStale(std::int64_t nowUnix) {
-    auto iso = [](std::int64_t unix) {
-        return Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(unix), "%Y-%m-%dT%H:%M:%S.%iZ");
-    };
     const auto stale = store_.claimStaleQueued(iso(nowUnix - settings_.requeueAfterSeconds), iso(nowUnix), 200);
     if (stale.empty()) return 0;
     failedDeliveries_ = 0;
@@ -102,6 +123,31 @@ int SmsScheduler::requeueStale(std::int64_t nowUnix) {
     }
     Poco::Logger::get("scheduler").information("%z notifications stuck in queued produced again", stale.size());
     return static_cast<int>(stale.size());
+}
+
+int SmsScheduler::redriveInbox(std::int64_t nowUnix) {
+    if (settings_.inboundTopic.empty()) return 0;
+    const auto stale = store_.claimStaleInbox(iso(nowUnix - settings_.inboxRequeueAfterSeconds), iso(nowUnix),
+                                              settings_.inboxMaxAttempts, settings_.inboxSweepLimit);
+    if (stale.empty()) return 0;
+    failedDeliveries_ = 0;
+    for (const auto& row : stale) producer_->produce(settings_.inboundTopic, inboundKey(row), row.message);
+    // Claimed for inboxRequeueAfterSeconds: should this fail too (the broker still away), the next sweep after that
+    // tries again; the row stays queued until the SMS stage records its outcome.
+    if (!producer_->flush(10000) || failedDeliveries_.load() > 0) {
+        Poco::Logger::get("scheduler")
+            .warning("%z inbound SMS stuck in the inbox could not be produced again; retried later", stale.size());
+        return 0;
+    }
+    Poco::Logger::get("scheduler").information("%z inbound SMS stuck in the inbox produced again", stale.size());
+    if (settings_.onInboxRedriven) settings_.onInboxRedriven(static_cast<int>(stale.size()));
+    return static_cast<int>(stale.size());
+}
+
+int SmsScheduler::pruneInbox(std::int64_t nowUnix) {
+    const int pruned = store_.pruneInbox(iso(nowUnix - settings_.inboxRetentionSeconds), settings_.inboxSweepLimit);
+    if (pruned > 0) Poco::Logger::get("scheduler").information("%d done inbox rows pruned", pruned);
+    return pruned;
 }
 
 }  // namespace taxdesk::engine

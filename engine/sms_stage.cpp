@@ -108,7 +108,12 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
 
     // The same gateway_msg_id again: its one reply, again (the sender sends a notification id once).
     if (const auto seen = store_.findInbound(gatewayMsgId)) {
-        if (const auto reply = store_.findNotification(seen->replyNotificationId)) return reply;
+        if (const auto reply = store_.findNotification(seen->replyNotificationId)) {
+            // Its inbox row is normally done already (in recordSmsOutcome's transaction); not so for a message the
+            // gateway sent again after its done row was pruned: done now, or the inbox sweep would re-drive it.
+            store_.markInboxDone(gatewayMsgId);
+            return reply;
+        }
     }
 
     const std::int64_t now = unixNow();

@@ -30,10 +30,10 @@ struct SmsSettings {
 /// The JSON of a notification on notifications.outbound: {notification_id, msisdn, text, kind, attempt}.
 std::string notificationJson(const connectors::NotificationRecord& notification);
 
-/// Processes inbound SMS. Each message's effects (the inbound record, a pickup, the reply) are written in one
-/// transaction during prepare(), keyed by gateway_msg_id: a message seen again re-sends the same reply and changes
-/// nothing else, so prepare() may write (its replay is harmless) and commit() has nothing left to do. Messages of
-/// one msisdn are processed in order (one partition, one thread).
+/// Processes inbound SMS. Each message's effects (the inbound record, a pickup, the reply, its inbox row marked done)
+/// are written in one transaction during prepare(), before the offset commit, keyed by gateway_msg_id: a message seen
+/// again re-sends the same reply and changes nothing else, so prepare() may write (its replay is harmless) and commit()
+/// has nothing left to do. Messages of one msisdn are processed in order (one partition, one thread).
 class SmsStage : public BatchStage {
   public:
     /// `redis` holds the shared counters (daily limit, failed checks) and locks; when it is unreachable, applications

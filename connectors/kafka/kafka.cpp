@@ -5,7 +5,11 @@
 
 #include <Poco/Logger.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
+
+#include "connectors/kafka/listen_ports.hpp"
 
 namespace taxdesk::connectors::kafka {
 namespace {
@@ -36,8 +40,8 @@ void logTrampoline(const rd_kafka_t* handle, int level, const char* facility, co
                               : level <= 6 ? Poco::Message::PRIO_INFORMATION
                                            : Poco::Message::PRIO_DEBUG;
         if (logger.is(priority))
-            logger.log(Poco::Message("kafka", std::string(rd_kafka_name(handle)) + " " + facility + ": " + text,
-                                     priority));
+            logger.log(
+                Poco::Message("kafka", std::string(rd_kafka_name(handle)) + " " + facility + ": " + text, priority));
     } catch (...) {
     }
 }
@@ -52,6 +56,9 @@ void set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value
 ConfPtr makeConf(const KafkaSettings& settings, const std::map<std::string, std::string>& defaults) {
     ConfPtr conf(rd_kafka_conf_new());
     rd_kafka_conf_set_log_cb(conf.get(), &logTrampoline);
+    // librdkafka backs off up to 10 s between attempts to reach a broker that went away: a broker back after a short
+    // outage (a restart) would wait that long for its clients. 1 s at most; kafka.rdkafka.* may say otherwise.
+    set(conf.get(), "reconnect.backoff.max.ms", "1000");
     if (!settings.bootstrap.empty()) set(conf.get(), "bootstrap.servers", settings.bootstrap);
     set(conf.get(), "client.id", settings.clientId);
     for (const auto& [key, value] : defaults) set(conf.get(), key, value);
@@ -84,16 +91,34 @@ std::vector<TopicPartitionOffset> fromList(const rd_kafka_topic_partition_list_t
 
 }  // namespace
 
+int heartbeatIntervalMs(int sessionTimeoutMs) {
+    return std::clamp(sessionTimeoutMs / 3, 100, 1000);
+}
+
+std::string staticMemberId(const KafkaSettings& settings, const std::string& groupId) {
+    return settings.instanceId.empty() ? std::string() : settings.instanceId + "." + groupId;
+}
+
 namespace detail {
-void HandleDeleter::operator()(rd_kafka_s* handle) const noexcept { rd_kafka_destroy(handle); }
-void MessageDeleter::operator()(rd_kafka_message_s* message) const noexcept { rd_kafka_message_destroy(message); }
+void HandleDeleter::operator()(rd_kafka_s* handle) const noexcept {
+    rd_kafka_destroy(handle);
+}
+void MessageDeleter::operator()(rd_kafka_message_s* message) const noexcept {
+    rd_kafka_message_destroy(message);
+}
 }  // namespace detail
 
 // ---- Message -----------------------------------------------------------------------------------------------
 
-std::string_view Message::topic() const { return rd_kafka_topic_name(message_->rkt); }
-int Message::partition() const { return message_->partition; }
-std::int64_t Message::offset() const { return message_->offset; }
+std::string_view Message::topic() const {
+    return rd_kafka_topic_name(message_->rkt);
+}
+int Message::partition() const {
+    return message_->partition;
+}
+std::int64_t Message::offset() const {
+    return message_->offset;
+}
 std::string_view Message::key() const {
     return message_->key ? std::string_view(static_cast<const char*>(message_->key), message_->key_len)
                          : std::string_view();
@@ -121,14 +146,19 @@ std::string Message::header(const char* name) const {
 
 // ---- Producer ----------------------------------------------------------------------------------------------
 
-Producer::Producer(const KafkaSettings& settings, DeliveryHandler onDelivery) : onDelivery_(std::move(onDelivery)) {
-    ConfPtr conf = makeConf(settings, {
-                                          {"enable.idempotence", "true"},
-                                          {"linger.ms", "5"},
-                                          {"batch.num.messages", "10000"},
-                                          {"queue.buffering.max.messages", "500000"},
-                                          {"queue.buffering.max.kbytes", "1048576"},
-                                      });
+Producer::Producer(const KafkaSettings& settings, DeliveryHandler onDelivery)
+    : settings_(settings), onDelivery_(std::move(onDelivery)) {
+    createHandle();
+}
+
+void Producer::createHandle() {
+    ConfPtr conf = makeConf(settings_, {
+                                           {"enable.idempotence", "true"},
+                                           {"linger.ms", "5"},
+                                           {"batch.num.messages", "10000"},
+                                           {"queue.buffering.max.messages", "500000"},
+                                           {"queue.buffering.max.kbytes", "1048576"},
+                                       });
     rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::deliveryTrampoline);
     rd_kafka_conf_set_opaque(conf.get(), this);
     handle_ = makeHandle(RD_KAFKA_PRODUCER, std::move(conf));
@@ -136,6 +166,44 @@ Producer::Producer(const KafkaSettings& settings, DeliveryHandler onDelivery) : 
 
 Producer::~Producer() {
     for (auto& [name, topic] : topics_) rd_kafka_topic_destroy(topic);
+}
+
+bool Producer::recoverFromFatal() {
+    char reason[512] = "";
+    const auto err = rd_kafka_fatal_error(handle_.get(), reason, sizeof reason);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+    Poco::Logger::get("kafka").warning(
+        "producer %s: fatal error %s (%s): replacing it with a new producer; its %d undelivered message(s) are "
+        "reported not delivered and sent again by their owners",
+        std::string(rd_kafka_name(handle_.get())), std::string(rd_kafka_err2name(err)), std::string(reason),
+        rd_kafka_outq_len(handle_.get()));
+    // Whatever is still queued fails now, with its delivery report, rather than with the handle's destruction.
+    rd_kafka_purge(handle_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    replacing_ = true;
+    // In-flight messages are reported from the broker threads: serve their reports for a while (bounded).
+    for (int i = 0; i < 100 && rd_kafka_outq_len(handle_.get()) > 0; ++i) rd_kafka_poll(handle_.get(), 10);
+    rd_kafka_poll(handle_.get(), 0);
+    replacing_ = false;
+    for (auto& [name, topic] : topics_) rd_kafka_topic_destroy(topic);
+    topics_.clear();
+    handle_.reset();
+    createHandle();
+    ++replacements_;
+    return true;
+}
+
+void Producer::simulateFatalError(const std::string& reason) {
+    const std::lock_guard lock(mutex_);
+    rd_kafka_test_fatal_error(handle_.get(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, reason.c_str());
+}
+
+std::string Producer::clusterId(int timeoutMs) const {
+    const std::lock_guard lock(mutex_);
+    char* id = rd_kafka_clusterid(handle_.get(), timeoutMs);
+    if (id == nullptr) return {};
+    std::string result(id);
+    rd_kafka_mem_free(handle_.get(), id);
+    return result;
 }
 
 void Producer::deliveryTrampoline(rd_kafka_s*, const rd_kafka_message_s* message, void* opaque) noexcept {
@@ -146,6 +214,9 @@ void Producer::deliveryTrampoline(rd_kafka_s*, const rd_kafka_message_s* message
         report.ok = message->err == RD_KAFKA_RESP_ERR_NO_ERROR;
         if (!report.ok) {
             report.error = rd_kafka_err2str(message->err);
+            report.fatal = self->replacing_ || message->err == RD_KAFKA_RESP_ERR__FATAL ||
+                           message->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                           message->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;  // only recoverFromFatal purges
             // Timeouts and transport errors may pass; anything else (message too large…) will not.
             report.retryable = message->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ||
                                message->err == RD_KAFKA_RESP_ERR__TRANSPORT ||
@@ -167,13 +238,14 @@ rd_kafka_topic_s* Producer::topicHandle(const std::string& topic) {
 
 void Producer::produce(const std::string& topic, std::string_view key, std::string_view value, void* opaque,
                        const std::vector<Header>& headers) {
+    const std::lock_guard lock(mutex_);
     rd_kafka_topic_t* rkt = topicHandle(topic);
     for (;;) {
         rd_kafka_resp_err_t err;
         if (headers.empty()) {
-            const int rc = rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                                            const_cast<char*>(value.data()), value.size(), key.data(), key.size(),
-                                            opaque);
+            const int rc =
+                rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, const_cast<char*>(value.data()),
+                                 value.size(), key.data(), key.size(), opaque);
             err = rc == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_last_error();
         } else {
             rd_kafka_headers_t* list = rd_kafka_headers_new(headers.size());
@@ -191,21 +263,38 @@ void Producer::produce(const std::string& topic, std::string_view key, std::stri
             if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(list);  // ours unless accepted
         }
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+        if (err == RD_KAFKA_RESP_ERR__FATAL && recoverFromFatal()) {
+            rkt = topicHandle(topic);  // the new handle's: this message goes to the new producer
+            continue;
+        }
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             throw KafkaError("produce to '" + topic + "': " + rd_kafka_err2str(err), false);
         rd_kafka_poll(handle_.get(), 10);  // the queue is full: let deliveries drain it
     }
 }
 
-int Producer::poll(int timeoutMs) { return rd_kafka_poll(handle_.get(), timeoutMs); }
-
-bool Producer::flush(int timeoutMs) {
-    return rd_kafka_flush(handle_.get(), timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR;
+int Producer::poll(int timeoutMs) {
+    const std::lock_guard lock(mutex_);
+    const int served = rd_kafka_poll(handle_.get(), timeoutMs);
+    recoverFromFatal();
+    return served;
 }
 
-int Producer::outstanding() const { return rd_kafka_outq_len(handle_.get()); }
+bool Producer::flush(int timeoutMs) {
+    const std::lock_guard lock(mutex_);
+    const bool flushed = rd_kafka_flush(handle_.get(), timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    // A fatal error fails every queued message: the flush may "succeed", the (fatal) reports tell their owners.
+    recoverFromFatal();
+    return flushed;
+}
+
+int Producer::outstanding() const {
+    const std::lock_guard lock(mutex_);
+    return rd_kafka_outq_len(handle_.get());
+}
 
 void Producer::warmTopics(const std::vector<std::string>& topics, int timeoutMs) {
+    const std::lock_guard lock(mutex_);
     for (const auto& topic : topics) {
         const rd_kafka_metadata_t* metadata = nullptr;
         const auto err = rd_kafka_metadata(handle_.get(), 0, topicHandle(topic), &metadata, timeoutMs);
@@ -216,6 +305,7 @@ void Producer::warmTopics(const std::vector<std::string>& topics, int timeoutMs)
 }
 
 void Producer::checkReachable(int timeoutMs) {
+    const std::lock_guard lock(mutex_);
     const rd_kafka_metadata_t* metadata = nullptr;
     const auto err = rd_kafka_metadata(handle_.get(), 0, nullptr, &metadata, timeoutMs);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw KafkaError(std::string("broker: ") + rd_kafka_err2str(err), true);
@@ -227,24 +317,28 @@ void Producer::checkReachable(int timeoutMs) {
 
 Consumer::Consumer(const KafkaSettings& settings, const std::string& groupId, RebalanceHandler onRebalance)
     : onRebalance_(std::move(onRebalance)) {
-    ConfPtr conf = makeConf(settings, {
-                                          {"group.id", groupId},
-                                          {"enable.auto.commit", "false"},
-                                          {"enable.auto.offset.store", "false"},
-                                          {"auto.offset.reset", "earliest"},
-                                          // librdkafka 2.0.2's default prefetch lets a fast consumer run dry
-                                          // and idle up to a second between fetches: keep far more queued.
-                                          {"queued.min.messages", "200000"},
-                                          {"queued.max.messages.kbytes", "262144"},
-                                          {"fetch.wait.max.ms", "20"},
-                                          // A restarted engine waits this long for its old self's partitions on
-                                          // the embedded broker; 45 s (the default) is a long time to stand still.
-                                          {"session.timeout.ms", "10000"},
-                                          {"heartbeat.interval.ms", "1000"},
-                                      });
+    ConfPtr conf = makeConf(
+        settings, {
+                      {"group.id", groupId},
+                      {"enable.auto.commit", "false"},
+                      {"enable.auto.offset.store", "false"},
+                      {"auto.offset.reset", "earliest"},
+                      // librdkafka 2.0.2's default prefetch lets a fast consumer run dry
+                      // and idle up to a second between fetches: keep far more queued.
+                      {"queued.min.messages", "200000"},
+                      {"queued.max.messages.kbytes", "262144"},
+                      {"fetch.wait.max.ms", "20"},
+                      // A dead member holds its partitions this long (kafka.session_timeout_ms);
+                      // heartbeats at most a third of it, so that two lost heartbeats are not
+                      // an expiry.
+                      {"session.timeout.ms", std::to_string(settings.sessionTimeoutMs)},
+                      {"heartbeat.interval.ms", std::to_string(heartbeatIntervalMs(settings.sessionTimeoutMs))},
+                  });
+    if (!settings.instanceId.empty()) set(conf.get(), "group.instance.id", staticMemberId(settings, groupId));
     rd_kafka_conf_set_rebalance_cb(
-        conf.get(), reinterpret_cast<void (*)(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*,
-                                              void*)>(&Consumer::rebalanceTrampoline));
+        conf.get(),
+        reinterpret_cast<void (*)(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*, void*)>(
+            &Consumer::rebalanceTrampoline));
     rd_kafka_conf_set_opaque(conf.get(), this);
     handle_ = makeHandle(RD_KAFKA_CONSUMER, std::move(conf));
     rd_kafka_poll_set_consumer(handle_.get());
@@ -265,6 +359,10 @@ void Consumer::rebalanceTrampoline(rd_kafka_s* handle, int err, void* partitions
     const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0;
     try {
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+            if (self->fromBeginning_) {
+                for (int i = 0; i < list->cnt; ++i) list->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+                self->fromBeginning_ = false;
+            }
             if (cooperative) {
                 if (rd_kafka_error_t* error = rd_kafka_incremental_assign(handle, list)) rd_kafka_error_destroy(error);
             } else {
@@ -287,9 +385,18 @@ void Consumer::rebalanceTrampoline(rd_kafka_s* handle, int err, void* partitions
     }
 }
 
+std::string Consumer::clusterId(int timeoutMs) const {
+    char* id = rd_kafka_clusterid(handle_.get(), timeoutMs);
+    if (id == nullptr) return {};
+    std::string result(id);
+    rd_kafka_mem_free(handle_.get(), id);
+    return result;
+}
+
 void Consumer::subscribe(const std::vector<std::string>& topics) {
     PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
-    for (const auto& topic : topics) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+    for (const auto& topic : topics)
+        rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
     const auto err = rd_kafka_subscribe(handle_.get(), list.get());
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw KafkaError(std::string("subscribe: ") + rd_kafka_err2str(err), false);
 }
@@ -331,8 +438,9 @@ std::vector<TopicPartitionOffset> Consumer::lag() {
         const auto& partition = assignment->elems[i];
         std::int64_t low = 0;
         std::int64_t high = 0;
-        if (partition.offset < 0 || rd_kafka_get_watermark_offsets(handle_.get(), partition.topic, partition.partition,
-                                                                   &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        if (partition.offset < 0 ||
+            rd_kafka_get_watermark_offsets(handle_.get(), partition.topic, partition.partition, &low, &high) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
             high < 0)
             continue;
         result.push_back({partition.topic, partition.partition, std::max<std::int64_t>(0, high - partition.offset)});
@@ -357,15 +465,23 @@ void Consumer::close() {
 
 // ---- MockCluster -------------------------------------------------------------------------------------------
 
-MockCluster::MockCluster(int brokers) {
+MockCluster::MockCluster(int brokers, int port) {
     // The mock cluster needs a client instance for its book-keeping; a producer that never produces will do.
     ConfPtr conf(rd_kafka_conf_new());
     rd_kafka_conf_set_log_cb(conf.get(), &logTrampoline);
     set(conf.get(), "client.id", "taxdesk-broker");
     set(conf.get(), "log_level", "4");  // this handle never connects: its 'no bootstrap.servers' notice is noise
     handle_ = makeHandle(RD_KAFKA_PRODUCER, std::move(conf));
+    std::optional<detail::ListenPorts> ports;
+    if (port != 0) ports.emplace(port, brokers);  // bound now: a port in use throws here, before librdkafka runs
     cluster_ = rd_kafka_mock_cluster_new(handle_.get(), brokers);
     if (cluster_ == nullptr) throw KafkaError("cannot start the mock cluster", false);
+    if (ports && ports->remaining() != 0) {
+        rd_kafka_mock_cluster_destroy(static_cast<rd_kafka_mock_cluster_t*>(cluster_));
+        cluster_ = nullptr;
+        throw KafkaError("the mock cluster did not take the fixed ports (librdkafka no longer binds as expected)",
+                         false);
+    }
 }
 
 MockCluster::~MockCluster() {

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,14 +19,29 @@ struct rd_kafka_topic_s;
 namespace taxdesk::connectors::kafka {
 
 struct KafkaSettings {
-    std::string bootstrap;                       ///< bootstrap.servers
+    std::string bootstrap;  ///< bootstrap.servers
     std::string clientId = "taxdesk";
+    /// Consumers: session.timeout.ms. A member that stops heartbeating (a SIGKILLed engine) keeps its partitions
+    /// this long before the group hands them to another member. 6000 is the lowest a Kafka broker accepts by
+    /// default (group.min.session.timeout.ms).
+    int sessionTimeoutMs = 6000;
+    /// Consumers: static membership. Empty: dynamic members. Set: each consumer joins as group.instance.id
+    /// "<instanceId>.<group id>", so that a restarted engine gets its own partitions back at once instead of
+    /// waiting for its old self's session to expire. One distinct value per engine process.
+    std::string instanceId;
     std::map<std::string, std::string> rdkafka;  ///< raw librdkafka properties, applied last (kafka.rdkafka.*)
 };
 
+/// heartbeat.interval.ms for a session timeout: a third of it (so that two lost heartbeats are not yet an expiry),
+/// at most 1000 ms and at least 100 ms.
+[[nodiscard]] int heartbeatIntervalMs(int sessionTimeoutMs);
+/// group.instance.id of a consumer of `groupId`: "<instanceId>.<groupId>" (an engine has one consumer per group, and
+/// the id must be unique in its group); empty when instanceId is (dynamic membership).
+[[nodiscard]] std::string staticMemberId(const KafkaSettings& settings, const std::string& groupId);
+
 /// An error from librdkafka. Retryable when librdkafka says the operation may succeed later.
 class KafkaError : public ConnectorError {
-public:
+  public:
     KafkaError(const std::string& what, bool retryable) : ConnectorError("kafka: " + what, retryable) {}
 };
 
@@ -41,7 +57,7 @@ using HandlePtr = std::unique_ptr<rd_kafka_s, HandleDeleter>;
 
 /// A consumed message. Owns the librdkafka message; the views stay valid while it lives.
 class Message {
-public:
+  public:
     explicit Message(rd_kafka_message_s* message) : message_(message) {}
     [[nodiscard]] std::string_view topic() const;
     [[nodiscard]] int partition() const;
@@ -55,7 +71,7 @@ public:
     /// Header value by name, empty when absent.
     [[nodiscard]] std::string header(const char* name) const;
 
-private:
+  private:
     std::unique_ptr<rd_kafka_message_s, detail::MessageDeleter> message_;
 };
 
@@ -63,6 +79,9 @@ struct DeliveryReport {
     void* opaque = nullptr;  ///< what was passed to produce()
     bool ok = false;
     bool retryable = false;
+    /// The producer hit a fatal error (librdkafka's idempotence guarantees broken, e.g. a restarted broker that does
+    /// not know its producer id) and was replaced: the message was not delivered and may be sent again.
+    bool fatal = false;
     std::string error;
 };
 
@@ -71,10 +90,11 @@ struct Header {
     std::string value;
 };
 
-/// An idempotent producer (enable.idempotence=true, acks=all). Not thread-safe except poll(), which librdkafka
-/// allows from any one thread: produce and poll from the same thread, or guard with a mutex.
+/// An idempotent producer (enable.idempotence=true, acks=all). Its methods may be called from several threads (they
+/// take turns on an internal mutex, as a fatal error replaces the handle); the delivery handler runs inside poll(),
+/// flush() and produce() and must not call the producer.
 class Producer {
-public:
+  public:
     using DeliveryHandler = std::function<void(const DeliveryReport&)>;
 
     /// Throws KafkaError (not retryable) when the configuration is rejected.
@@ -98,14 +118,32 @@ public:
     void warmTopics(const std::vector<std::string>& topics, int timeoutMs);
     /// Fetches cluster metadata; throws KafkaError when the broker does not answer. Used by /readyz.
     void checkReachable(int timeoutMs);
+    /// The cluster id from the latest metadata (waiting up to timeoutMs for one); empty when none is known. A new id
+    /// means the broker was replaced: what the old one held (messages, committed offsets) is gone.
+    [[nodiscard]] std::string clusterId(int timeoutMs = 0) const;
+    /// Producers replaced after a fatal error (see recoverFromFatal), since this one was made.
+    [[nodiscard]] int replacements() const { return replacements_; }
+    /// For tests: raises a fatal error as a broker that lost the producer's sequence would (rd_kafka_test_fatal_error).
+    void simulateFatalError(const std::string& reason);
 
-private:
+  private:
+    /// When librdkafka reports a fatal error (rd_kafka_fatal_error: the idempotent producer cannot keep its ordering
+    /// and no-duplicate guarantees, e.g. UNKNOWN_PRODUCER_ID or OUT_OF_ORDER_SEQUENCE from a broker restarted empty),
+    /// the handle is useless for good. This replaces it in place with a new one (a new producer id): the messages
+    /// still queued are reported not delivered (`fatal`), so that their owners send them again from their records.
+    /// Returns true when it replaced the handle.
+    bool recoverFromFatal();
+    void createHandle();
     static void deliveryTrampoline(rd_kafka_s* handle, const rd_kafka_message_s* message, void* opaque) noexcept;
     rd_kafka_topic_s* topicHandle(const std::string& topic);
 
+    KafkaSettings settings_;
     DeliveryHandler onDelivery_;
     detail::HandlePtr handle_;
     std::map<std::string, rd_kafka_topic_s*, std::less<>> topics_;
+    mutable std::mutex mutex_;  // guards handle_ and topics_: recoverFromFatal() replaces them
+    int replacements_ = 0;
+    bool replacing_ = false;  ///< the purged messages of a handle being replaced are reported `fatal`
 };
 
 struct TopicPartitionOffset {
@@ -117,7 +155,7 @@ struct TopicPartitionOffset {
 /// A group consumer with manual offset commits (enable.auto.commit=false, enable.auto.offset.store=false) and a
 /// prefetch large enough to keep a fast consumer busy. Not thread-safe: use it from one thread.
 class Consumer {
-public:
+  public:
     /// Called on a rebalance, before partitions are taken away (revoked=true) or after they are given.
     using RebalanceHandler = std::function<void(bool revoked, const std::vector<TopicPartitionOffset>& partitions)>;
 
@@ -142,21 +180,31 @@ public:
     void pause(const std::vector<TopicPartitionOffset>& partitions, bool paused);
 
     std::function<void(const std::string&)> onError;
+    /// See Producer::clusterId.
+    [[nodiscard]] std::string clusterId(int timeoutMs = 0) const;
+    /// The next assignment starts every partition at its beginning instead of the group's committed offsets: for a
+    /// broker that came back empty, where committed offsets can only be stale ones (an old client's commits queued
+    /// while the broker was away) that would skip the new messages.
+    void startFromBeginning() { fromBeginning_ = true; }
 
-private:
+  private:
     static void rebalanceTrampoline(rd_kafka_s* handle, int err, void* partitions, void* opaque) noexcept;
 
     RebalanceHandler onRebalance_;
     detail::HandlePtr handle_;
     void* queue_ = nullptr;  // rd_kafka_queue_t*, the consumer queue
     bool closed_ = false;
+    bool fromBeginning_ = false;  // set before subscribe(); read and cleared in the rebalance callback
 };
 
 /// librdkafka's mock cluster (`rdkafka_mock.h`): a real Kafka protocol broker inside this process, which kcat
 /// and other clients can reach at bootstraps(). Keeps only the last 5 MiB of each partition.
 class MockCluster {
-public:
-    explicit MockCluster(int brokers);
+  public:
+    /// `port` 0: each broker listens on a free port the system picks. Otherwise broker i (1-based) listens on
+    /// 127.0.0.1:port+i-1, so that a restarted cluster is found at the same address (see listen_ports.hpp). Throws
+    /// KafkaError (not retryable) naming the port when one is in use.
+    explicit MockCluster(int brokers, int port = 0);
     ~MockCluster();
     MockCluster(const MockCluster&) = delete;
     MockCluster& operator=(const MockCluster&) = delete;
@@ -165,7 +213,7 @@ public:
     /// Throws KafkaError.
     void createTopic(const std::string& topic, int partitions, int replication);
 
-private:
+  private:
     detail::HandlePtr handle_;
     void* cluster_ = nullptr;  // rd_kafka_mock_cluster_t*, owned
 };

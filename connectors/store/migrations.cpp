@@ -219,6 +219,23 @@ const std::vector<Migration> kMigrations = {
          " 'refund_due')",
          "CREATE INDEX payments_to_recheck ON payments (status, recheck_until)",
      }},
+    {8,
+     "the SMS inbox: every inbound SMS stored before the gateway is answered 202",
+     {
+         // Issue 9 finding 13. The broker keeps messages in memory only; the store is the record of work (SPEC 6). One
+         // row per gateway message (a repeat is no second row): `message` is the JSON produced to sms.inbound (msisdn,
+         // text, gateway_msg_id, received_at: no more personal data than that message carries). received_at is when
+         // the API stored it, updated_at when it was last produced or finished (ISO 8601 UTC); state queued until the
+         // SMS stage recorded its outcome, then done; attempts counts produces (the API's is the first).
+         "CREATE TABLE sms_inbox ("
+         " gateway_msg_id TEXT PRIMARY KEY,"
+         " message TEXT NOT NULL,"
+         " received_at TEXT NOT NULL,"
+         " state TEXT NOT NULL,"
+         " attempts INTEGER NOT NULL DEFAULT 0,"
+         " updated_at TEXT NOT NULL)",
+         "CREATE INDEX sms_inbox_by_state ON sms_inbox (state, updated_at)",
+     }},
 };
 
 std::set<int> appliedVersions(Poco::Data::Session& session) {

@@ -185,6 +185,35 @@ bool insertNotificationRow(Poco::Data::Session& session, const std::string& stat
     return insert.execute() > 0;
 }
 
+constexpr const char* kInboxColumns = "gateway_msg_id, message, received_at, state, attempts, updated_at";
+constexpr std::array<std::string_view, 2> kInboxStates = {kQueued, "done"};
+constexpr const char* kInboxDone =
+    "UPDATE sms_inbox SET state = 'done', updated_at = ? WHERE gateway_msg_id = ? AND state = 'queued'";
+
+/// Column-wise inbox rows, in kInboxColumns' order.
+struct InboxColumns {
+    std::vector<std::string> gatewayMsgIds;
+    std::vector<std::string> messages;
+    std::vector<std::string> receivedAts;
+    std::vector<std::string> states;
+    std::vector<int> attempts;
+    std::vector<std::string> updatedAts;
+
+    void into(Poco::Data::Statement& select) {
+        using Poco::Data::Keywords::into;
+        select, into(gatewayMsgIds), into(messages), into(receivedAts), into(states), into(attempts), into(updatedAts);
+    }
+
+    [[nodiscard]] std::vector<InboxRecord> toRecords() const {
+        std::vector<InboxRecord> records;
+        records.reserve(gatewayMsgIds.size());
+        for (size_t i = 0; i < gatewayMsgIds.size(); ++i) {
+            records.push_back({gatewayMsgIds[i], messages[i], receivedAts[i], states[i], attempts[i], updatedAts[i]});
+        }
+        return records;
+    }
+};
+
 constexpr const char* kInsertNotification =
     "INSERT INTO notifications (notification_id, msisdn, text, kind, pickup_id, attempt, status, gateway_msg_id,"
     " segments, error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -266,6 +295,7 @@ SmsOutcomeResult Store::recordSmsOutcome(const InboundRecord& inbound, const std
     const std::string selectNotification =
         sql("SELECT " + std::string(kNotificationColumns) + " FROM notifications WHERE notification_id = ?");
     const std::string selectPickup = sql("SELECT " + std::string(kPickupColumns) + " FROM pickups WHERE pickup_id = ?");
+    const std::string inboxDone = sql(kInboxDone);
 
     return withSession("recording an inbound SMS's outcome", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);  // rolls back unless committed, also when a collision throws
@@ -298,6 +328,11 @@ SmsOutcomeResult Store::recordSmsOutcome(const InboundRecord& inbound, const std
             }
         }
         if (result.created) insertNotificationRow(session, insertReply, replyRow);
+        // Its inbox row is done with the outcome, in this transaction: a crash cannot leave an answered message queued
+        // (re-driven, harmlessly) nor a done row without an outcome. Also when the outcome was recorded before.
+        Poco::Data::Statement done(session);
+        done << inboxDone, bind(stamp), bind(inboundRow.gatewayMsgId);
+        done.execute();
 
         auto inbounds = select<InboundColumns>(session, selectInbound, inboundRow.gatewayMsgId);
         if (inbounds.empty()) {
@@ -316,6 +351,98 @@ SmsOutcomeResult Store::recordSmsOutcome(const InboundRecord& inbound, const std
         }
         transaction.commit();
         return result;
+    });
+}
+
+// --- the inbox ---
+
+std::vector<InboxRecord> Store::enqueueInbox(const std::vector<InboxRecord>& messages) {
+    constexpr const char* kCall = "enqueueInbox";
+    const std::string stamp = detail::utcNow();
+    std::vector<InboxRecord> rows = messages;
+    for (InboxRecord& row : rows) {
+        requireField(row.gatewayMsgId, "gatewayMsgId", kCall);
+        requireField(row.message, "message", kCall);
+        if (row.state.empty()) row.state = kQueued;
+        requireOneOf(kInboxStates, row.state, "state", kCall);
+        if (row.receivedAt.empty()) row.receivedAt = stamp;
+        if (row.updatedAt.empty()) row.updatedAt = row.receivedAt;
+    }
+    if (rows.empty()) return {};
+    const std::string insert = sql("INSERT INTO sms_inbox (" + std::string(kInboxColumns) +
+                                   ") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (gateway_msg_id) DO NOTHING");
+    const std::string byId = sql("SELECT " + std::string(kInboxColumns) + " FROM sms_inbox WHERE gateway_msg_id = ?");
+    return withSession("storing inbound SMS in the inbox", [&](Poco::Data::Session& session) {
+        Poco::Data::Transaction transaction(session);  // the request's messages are stored whole or not at all
+        for (const InboxRecord& row : rows) {
+            Poco::Data::Statement statement(session);
+            statement << insert, bind(row.gatewayMsgId), bind(row.message), bind(row.receivedAt), bind(row.state),
+                bind(row.attempts), bind(row.updatedAt);
+            statement.execute();
+        }
+        std::vector<InboxRecord> stored;
+        stored.reserve(rows.size());
+        for (const InboxRecord& row : rows) {
+            auto found = first(select<InboxColumns>(session, byId, row.gatewayMsgId));
+            if (!found)
+                throw Poco::Data::DataException("inbox row " + row.gatewayMsgId + " was neither inserted nor found");
+            stored.push_back(std::move(*found));
+        }
+        transaction.commit();
+        return stored;
+    });
+}
+
+void Store::markInboxDone(const std::string& gatewayMsgId) {
+    const std::string statement = sql(kInboxDone);
+    withSession("marking an inbox row done", [&](Poco::Data::Session& session) {
+        session << statement, bind(detail::utcNow()), bind(gatewayMsgId), now;
+    });
+}
+
+std::optional<InboxRecord> Store::findInbox(const std::string& gatewayMsgId) {
+    const std::string statement =
+        sql("SELECT " + std::string(kInboxColumns) + " FROM sms_inbox WHERE gateway_msg_id = ?");
+    return withSession("finding an inbox row", [&](Poco::Data::Session& session) {
+        return first(select<InboxColumns>(session, statement, gatewayMsgId));
+    });
+}
+
+std::vector<InboxRecord> Store::claimStaleInbox(const std::string& olderThanIso, const std::string& claimedAtIso,
+                                                int maxAttempts, int limit) {
+    if (limit <= 0) return {};
+    const std::string selectStale = sql("SELECT " + std::string(kInboxColumns) +
+                                        " FROM sms_inbox WHERE state = 'queued' AND updated_at < ? AND attempts < ?"
+                                        " ORDER BY updated_at, gateway_msg_id LIMIT ?");
+    // The row as read, again in the update: of engines racing for it only the first changes it.
+    const std::string claim =
+        sql("UPDATE sms_inbox SET updated_at = ?, attempts = attempts + 1"
+            " WHERE gateway_msg_id = ? AND state = 'queued' AND updated_at = ? AND attempts = ?");
+    return withSession("claiming inbox rows stuck in queued", [&](Poco::Data::Session& session) {
+        std::vector<InboxRecord> claimed;
+        for (auto& row : select<InboxColumns>(session, selectStale, olderThanIso, maxAttempts, limit)) {
+            const std::string stamp = claimedAtIso.empty() ? detail::utcNow() : claimedAtIso;
+            Poco::Data::Statement update(session);
+            update << claim, bind(stamp), bind(row.gatewayMsgId), bind(row.updatedAt), bind(row.attempts);
+            if (update.execute() == 0) continue;  // another engine claimed it, or it was done meanwhile
+            row.updatedAt = stamp;
+            ++row.attempts;
+            claimed.push_back(std::move(row));
+        }
+        return claimed;
+    });
+}
+
+int Store::pruneInbox(const std::string& olderThanIso, int limit) {
+    if (limit <= 0) return 0;
+    // A bounded delete both backends accept (neither SQLite's default build nor PostgreSQL has DELETE … LIMIT).
+    const std::string statement =
+        sql("DELETE FROM sms_inbox WHERE gateway_msg_id IN (SELECT gateway_msg_id FROM sms_inbox"
+            " WHERE state = 'done' AND updated_at < ? ORDER BY updated_at LIMIT ?)");
+    return withSession("pruning the inbox", [&](Poco::Data::Session& session) {
+        Poco::Data::Statement prune(session);
+        prune << statement, bind(olderThanIso), bind(limit);
+        return static_cast<int>(prune.execute());
     });
 }
 

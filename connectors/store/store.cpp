@@ -2,11 +2,13 @@
 
 #include <Poco/Data/DataException.h>
 #include <Poco/Data/PostgreSQL/Connector.h>
+#include <Poco/Data/PostgreSQL/SessionImpl.h>
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/SQLite/SQLiteException.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
 #include <Poco/Data/Transaction.h>
+#include <libpq-fe.h>
 
 #include <algorithm>
 #include <cctype>
@@ -70,6 +72,9 @@ class ConfiguredPool : public Poco::Data::SessionPool {
         if (!sqlite_) {
             // libpq prints NOTICEs ("relation … already exists, skipping") straight to stderr; they are not errors.
             session << "SET client_min_messages = warning", now;
+            // Error messages carry their SQLSTATE, which classifies them (isPermanentStoreFailure) in any language.
+            if (auto* postgresql = dynamic_cast<Poco::Data::PostgreSQL::SessionImpl*>(session.impl()))
+                PQsetErrorVerbosity(static_cast<PGconn*>(postgresql->handle()), PQERRORS_VERBOSE);
             return;
         }
         // WAL lets readers run while one writer commits; NORMAL is durable across process crashes in WAL mode (only
@@ -353,6 +358,21 @@ void requireField(const std::string& value, const char* what, const char* call) 
 }  // namespace detail
 
 bool isPermanentStoreFailure(std::string_view backendMessage) {
+    // PostgreSQL's SQLSTATE, which every session asks libpq to put in its messages (PQERRORS_VERBOSE: "ERROR:  23505:
+    // duplicate key …"), whatever the server's lc_messages: a Chinese or German server words them otherwise.
+    // Classes 22 (data exception), 23 (integrity constraint), 42 (syntax or access rule) and 0A (not supported)
+    // repeat; everything else (08 connection, 40 serialization/deadlock, 53 resources, 57 shutdown …) may pass.
+    if (const auto at = backendMessage.find("ERROR:"); at != std::string_view::npos) {
+        std::string_view rest = backendMessage.substr(at + 6);
+        while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+        const bool coded = rest.size() > 5 && rest[5] == ':' && std::all_of(rest.begin(), rest.begin() + 5, [](char c) {
+                               return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+                           });
+        if (coded) {
+            const std::string_view code = rest.substr(0, 2);
+            return code == "22" || code == "23" || code == "42" || code == "0A";
+        }
+    }
     std::string text(backendMessage);
     std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
     // SQLite: "constraint failed", "datatype mismatch"; PostgreSQL: "violates … constraint", "invalid input syntax

@@ -206,6 +206,20 @@ struct NotificationRecord {
     bool operator==(const NotificationRecord&) const = default;
 };
 
+/// One inbound SMS as the API accepted it (issue 9 finding 13; migration 8): stored before the gateway is answered
+/// 202, produced to sms.inbound, and done once the SMS stage recorded its outcome. A sweeper produces rows still queued
+/// again, so that a message the broker lost still gets its one reply. Timestamps are ISO 8601 UTC ("" = stamp now).
+struct InboxRecord {
+    std::string gatewayMsgId;  ///< the gateway's id of the message; unique (a repeat is not a second row)
+    std::string message;       ///< the JSON value produced to sms.inbound
+    std::string receivedAt;    ///< when the API stored it
+    std::string state;         ///< queued | done ("" = queued)
+    int attempts = 0;          ///< produces so far: the API's, then the sweeper's
+    std::string updatedAt;     ///< last produced or finished: the sweeper's clock
+
+    bool operator==(const InboxRecord&) const = default;
+};
+
 /// What Store::recordSmsOutcome stored, or found stored for the gateway message.
 struct SmsOutcomeResult {
     InboundRecord inbound;               ///< as stored
@@ -414,15 +428,15 @@ class Store {
     std::optional<InboundRecord> findInbound(const std::string& gatewayMsgId);
 
     /// Records what an inbound SMS came to, in ONE transaction: the inbound row, the new pickup (when it made one) and
-    /// its reply notification. When the gateway message id was recorded before, inserts nothing and returns the
-    /// stored inbound row, its reply and pickup with created=false: the same SMS processed twice (or concurrently)
-    /// gets one reply. Required (std::invalid_argument otherwise): inbound.gatewayMsgId, msisdn and outcome;
-    /// reply.notificationId, msisdn and a known kind; a new pickup's id, a 6-digit code and applicantId. An empty
-    /// inbound.replyNotificationId becomes reply.notificationId and an empty reply.pickupId the new pickup's id (ids
-    /// that disagree are std::invalid_argument); an empty state becomes open (pickup) or queued (reply), empty
-    /// timestamps now. A reply whose notification id is stored already keeps the stored one. Throws CodeCollision
-    /// when the pickup's code is that of another open pickup (nothing is stored: draw another code and call again),
-    /// PermanentError when the pickup id is taken, and StoreError.
+    /// its reply notification; its inbox row (if any) becomes done. When the gateway message id was recorded before,
+    /// inserts nothing and returns the stored inbound row, its reply and pickup with created=false: the same SMS
+    /// processed twice (or concurrently) gets one reply. Required (std::invalid_argument otherwise):
+    /// inbound.gatewayMsgId, msisdn and outcome; reply.notificationId, msisdn and a known kind; a new pickup's id, a
+    /// 6-digit code and applicantId. An empty inbound.replyNotificationId becomes reply.notificationId and an empty
+    /// reply.pickupId the new pickup's id (ids that disagree are std::invalid_argument); an empty state becomes open
+    /// (pickup) or queued (reply), empty timestamps now. A reply whose notification id is stored already keeps the
+    /// stored one. Throws CodeCollision when the pickup's code is that of another open pickup (nothing is stored: draw
+    /// another code and call again), PermanentError when the pickup id is taken, and StoreError.
     SmsOutcomeResult recordSmsOutcome(const InboundRecord& inbound, const std::optional<PickupRecord>& newPickup,
                                       const NotificationRecord& reply);
 
@@ -484,6 +498,30 @@ class Store {
     std::vector<NotificationRecord> notificationsWithStatus(const std::string& status, int limit);
     /// The dead letters: notifications with status dead, oldest first, at most `limit`.
     std::vector<NotificationRecord> deadNotifications(int limit);
+
+    // ---- the inbox (issue 9 finding 13; migration 8) ----
+
+    /// Stores inbound SMS as the API accepted them, all in ONE transaction (all or none), and returns each as stored,
+    /// in the order given: a gateway message id stored before keeps its row (its state, attempts, message), so a
+    /// repeat is no second row. New rows get state queued, attempts as given, empty timestamps now. gatewayMsgId and
+    /// message are required (std::invalid_argument, nothing stored); an unknown state is std::invalid_argument too.
+    /// Throws StoreError when the store fails (then nothing is stored).
+    std::vector<InboxRecord> enqueueInbox(const std::vector<InboxRecord>& messages);
+    /// Marks an inbox row done (stamping updated_at) when it is queued; a done or unknown id is left alone. The SMS
+    /// stage does this in recordSmsOutcome's transaction; this call is for a message whose outcome was recorded before
+    /// (a repeat after its row was pruned).
+    void markInboxDone(const std::string& gatewayMsgId);
+    std::optional<InboxRecord> findInbox(const std::string& gatewayMsgId);
+    /// Inbox rows still queued, last touched before `olderThanIso` and produced fewer than `maxAttempts` times, oldest
+    /// first, at most `limit`: each is claimed by a conditional update (updated_at = claimedAtIso, empty: now;
+    /// attempts + 1), so that of several engines sweeping at once exactly one gets it, and it is not stale again until
+    /// as long has passed. Returned as claimed.
+    std::vector<InboxRecord> claimStaleInbox(const std::string& olderThanIso, const std::string& claimedAtIso,
+                                             int maxAttempts, int limit);
+    /// Deletes at most `limit` done inbox rows last touched before `olderThanIso` (retention); returns how many. The
+    /// processed-message record (sms_inbound) stays: a repeat of a pruned message is stored again and answered with
+    /// its first reply.
+    int pruneInbox(const std::string& olderThanIso, int limit);
 
     // ==== end of SMS application and quick pickup ====
 

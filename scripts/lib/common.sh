@@ -104,6 +104,12 @@ td_start_broker() {
   TD_BOOTSTRAP=$(cat "$var/kafka-bootstrap")
 }
 
+# td_broker_port: broker.port as the taxdesk binary sees it (TAXDESK_BROKER_PORT, a config file, else the embedded
+# default 0: any free port).
+td_broker_port() {
+  "$TD_BUILD/taxdesk" config 2>/dev/null | awk '$1 == "broker.port" { print $3; exit }'
+}
+
 # td_stop_all: stops what td_spawn started, newest first (the engine before the broker and Redis it uses): SIGTERM,
 # up to 10 s to finish, then SIGKILL.
 td_stop_all() {

@@ -1,112 +1,167 @@
-// Nothing lost, nothing twice: the engine is killed with SIGKILL in the middle of a paid batch and of a stream of
-// SMS applications, started again on the same store, topics and group, and everything finishes exactly once.
-#include <Poco/JSON/Array.h>
-#include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
+// Nothing lost, nothing twice: the engine is SIGKILLed five times at random (seeded) moments during a paid
+// 50,000-row batch, a second batch being paid and a stream of 1,000 SMS applications, started again each time on the
+// same store, topics and group, and everything finishes exactly once. The connectors run as `taxdesk stubs` in a
+// process of their own, so the provider's record of charges and of sent SMS outlives every engine.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
-#include <fstream>
-#include <set>
+#include <iomanip>
+#include <iostream>
+#include <random>
 #include <sstream>
 #include <thread>
 
-#include "connectors/population/batch_generator.hpp"
-#include "connectors/population/population.hpp"
-#include "fixtures/serve_process.hpp"
+#include "connectors/store/store.hpp"
+#include "faults/fault_client.hpp"
 
+using taxdesk::testing::HttpResult;
 using taxdesk::testing::ServeProcess;
+using taxdesk::testing::StubsProcess;
+using namespace taxdesk::testing::faults;
 
 namespace {
 
-Poco::JSON::Object::Ptr json(const std::string& text) {
-    return Poco::JSON::Parser().parse(text).extract<Poco::JSON::Object::Ptr>();
+std::size_t envSize(const char* name, std::size_t fallback) {
+    const char* text = std::getenv(name);
+    return text != nullptr && *text != '\0' ? std::strtoull(text, nullptr, 10) : fallback;
+}
+
+std::string joined(const std::vector<double>& values) {
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(1);
+    for (std::size_t i = 0; i < values.size(); ++i) out << (i ? "/" : "") << values[i];
+    return out.str();
 }
 
 }  // namespace
 
-TEST(Crash, AKilledEngineLosesNothingAndDoesNothingTwice) {
-    // A slow registry, so that the kill lands mid-batch.
-    ServeProcess engine({"payment.stub_balance=100000000", "stubs.latency_ms=2", "pipeline.batch_size=200"});
+TEST(Crash, FiveKillsDuringAPaidBatchPaymentsAndSmsLoseNothingAndDoNothingTwice) {
+    const auto seed = faultSeed();
+    std::cout << "[fault] crash: seed=" << seed << " (TAXDESK_TEST_FAULT_SEED=" << seed << " replays the kill moments)"
+              << std::endl;
+    std::mt19937_64 random(seed);
+    const std::size_t rows = envSize("TAXDESK_TEST_FAULT_ROWS", 50000);
+    const int kills = static_cast<int>(envSize("TAXDESK_TEST_FAULT_KILLS", 5));
+    constexpr int kApplications = 1000;
+
+    // A payment lease of 15 s (the least the defaults allow): a payment in flight when its engine died is taken
+    // over by the client's retry after that long at most.
+    StubsProcess stubs({"payment.stub_balance=100000000000"});
+    auto sets = stubs.connectorSets();
+    sets.insert(sets.end(), {"payment.lease_s=15", "pipeline.batch_size=500"});
+    for (const auto& set : measuringSets()) sets.push_back(set);
+    ServeProcess engine(sets);
     const auto creditor = engine.createToken("creditor", "C1");
     const auto gateway = engine.createToken("gateway");
 
-    taxdesk::connectors::BatchGenOptions options;
-    options.rows = 4000;
-    options.badFraction = 0.01;
-    std::ostringstream file;
-    const auto report = taxdesk::connectors::writeBatchCsv(file, options);
-    const auto uploaded = engine.request("POST", "/api/v1/batches", creditor, file.str(), "text/csv");
-    ASSERT_EQ(uploaded.status, 201) << uploaded.body;
-    const auto id = json(uploaded.body)->getValue<std::string>("batch_id");
-    const auto fee = json(uploaded.body)->getValue<long long>("fee_total");
-    ASSERT_EQ(engine
-                  .request("POST", "/api/v1/batches/" + id + "/payment", creditor,
-                           R"({"method":"easycard","card_id":"EC-9","idempotency_key":"crash-)" + id + "\"}")
-                  .status,
-              201);
+    const auto batch = uploadBatch(engine, creditor, rows);
+    const auto paid = engine.request("POST", "/api/v1/batches/" + batch.id + "/payment", creditor,
+                                     payBody("EC-7", "crash-" + batch.id), "application/json");
+    ASSERT_EQ(paid.status, 201) << paid.body;
+    const auto second = uploadBatch(engine, creditor, 2000);
 
-    // SMS applications: each must get exactly one reply, across the crash.
-    const taxdesk::connectors::Population population(20261126);
-    std::string messages = R"({"messages":[)";
-    for (int i = 0; i < 200; ++i) {
-        const auto person = population.nationalIdAt(700000 + static_cast<std::uint64_t>(i));
-        if (i) messages += ",";
-        messages += R"({"msisdn":"09660)" + std::to_string(10000 + i) + R"(","text":"1 )" + person + " " +
-                    population.nhiCardNumber(person).substr(8) + R"(","gateway_msg_id":"crash-)" + std::to_string(i) +
-                    "\"}";
+    // The gateway: 1,000 applications in requests of 50, one request every 1.5 s (across the kills), each sent again
+    // until accepted.
+    std::atomic<bool> smsFailed{false};
+    std::atomic<int> smsRetries{0};
+    std::thread gatewayThread([&] {
+        for (const auto& body : smsBodies(0, kApplications, 50, "crash")) {
+            const int tries = sendSmsUntilAccepted(engine, gateway, body, std::chrono::seconds(120));
+            if (tries < 0) smsFailed = true;
+            smsRetries += std::max(0, tries - 1);
+            std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        }
+    });
+
+    // The second batch is paid while the kills happen: the kill after it starts lands within 30 ms of the request.
+    std::atomic<bool> payStarting{false};
+    int payAttempts = 0;
+    HttpResult secondPaid;
+    std::thread payer;
+
+    std::vector<double> restartSeconds;  // from the kill until /readyz says 200
+    std::vector<double> workingSeconds;  // from the kill until rows_done moves again
+    int midBatch = 0;
+    // The moments: kill k when rows_done passes a random point near (k+1)/(kills+1) of the batch (so that every kill
+    // lands mid-batch however fast the engine is), then after a random 0-300 ms more.
+    std::vector<long long> marks;
+    for (int kill = 0; kill < kills; ++kill) {
+        const double share = (kill + 1 + std::uniform_real_distribution<double>(-0.4, 0.4)(random)) / (kills + 1);
+        marks.push_back(static_cast<long long>(share * static_cast<double>(rows)));
     }
-    messages += "]}";
-    ASSERT_EQ(engine.request("POST", "/api/v1/sms/inbound", gateway, messages, "application/json").status, 202);
-
-    // Kill it once some, not all, of the batch is done.
-    const auto waitUntil = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    int done = 0;
-    while (std::chrono::steady_clock::now() < waitUntil) {
-        done = json(engine.request("GET", "/api/v1/batches/" + id, creditor).body)->getValue<int>("rows_done");
-        if (done > 400) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int kill = 0; kill < kills; ++kill) {
+        const auto until = Clock::now() + std::chrono::seconds(180);
+        while (Clock::now() < until && rowsDone(engine, creditor, batch.id) < marks[kill])
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (kill == 1) {
+            payer = std::thread([&] {
+                payStarting = true;
+                secondPaid = payUntilAnswered(engine, creditor, second, "crash-" + second.id, &payAttempts,
+                                              std::chrono::seconds(180));
+            });
+            while (!payStarting) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 30)(random)));
+        } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(random)));
+        }
+        const auto before = rowsDone(engine, creditor, batch.id);
+        if (before >= 0 && before < static_cast<long long>(rows)) ++midBatch;
+        engine.killHard();
+        const auto killed = Clock::now();
+        engine.start();
+        restartSeconds.push_back(secondsSince(killed));
+        if (before >= 0 && before < static_cast<long long>(rows)) {
+            const auto deadline = Clock::now() + std::chrono::seconds(120);
+            while (Clock::now() < deadline && rowsDone(engine, creditor, batch.id) <= before)
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            workingSeconds.push_back(secondsSince(killed));
+        }
+        std::cout << "[fault] crash: kill " << kill + 1 << " at rows_done=" << before << " (mark " << marks[kill]
+                  << "), ready after " << restartSeconds.back() << " s, working after "
+                  << (workingSeconds.empty() ? 0.0 : workingSeconds.back()) << " s" << std::endl;
     }
-    engine.killHard();
-    ASSERT_LT(done, 4000) << "the batch finished before the kill: the test proves nothing";
+    gatewayThread.join();
+    if (payer.joinable()) payer.join();
+    EXPECT_FALSE(smsFailed) << "an SMS request was never accepted";
+    EXPECT_GE(midBatch, std::min(kills, 5)) << "kills that landed after the batch finished prove nothing";
 
-    engine.start();
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
-    Poco::JSON::Object::Ptr status;
-    while (std::chrono::steady_clock::now() < deadline) {
-        status = json(engine.request("GET", "/api/v1/batches/" + id, creditor).body);
-        if (status->getValue<std::string>("state") == "completed") break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    EXPECT_EQ(waitCompleted(engine, creditor, batch.id, std::chrono::seconds(300)), "completed");
+    if (kills > 1) {
+        ASSERT_EQ(secondPaid.status / 100, 2) << secondPaid.body;
+        EXPECT_EQ(json(secondPaid.body)->getValue<long long>("amount"), second.fee);
+        EXPECT_EQ(waitCompleted(engine, creditor, second.id, std::chrono::seconds(120)), "completed");
     }
-    ASSERT_EQ(status->getValue<std::string>("state"), "completed");
-    EXPECT_EQ(status->getValue<int>("rows_done"), 4000);
 
-    // Every row once, in order, with the status the population implies; the fee charged once.
-    const auto results = engine.request("GET", "/api/v1/batches/" + id + "/results?format=json", creditor);
-    const auto array = Poco::JSON::Parser().parse(results.body).extract<Poco::JSON::Array::Ptr>();
-    ASSERT_EQ(array->size(), 4000u);
-    for (std::size_t i = 0; i < array->size(); ++i) ASSERT_EQ(array->getObject(i)->getValue<int>("row"), int(i) + 1);
-    const auto again =
-        json(engine
-                 .request("POST", "/api/v1/batches/" + id + "/payment", creditor,
-                          R"({"method":"easycard","card_id":"EC-9","idempotency_key":"crash-)" + id + "\"}")
-                 .body);
-    EXPECT_EQ(again->getValue<long long>("amount"), fee);
+    // Every row once, in row order.
+    const auto check = checkRows(engine, creditor, batch);
+    EXPECT_EQ(check.done, static_cast<long long>(rows));
+    EXPECT_EQ(check.lost, 0);
+    EXPECT_EQ(check.duplicated, 0);
+    EXPECT_TRUE(check.inOrder);
 
-    // Each SMS got exactly one reply: no application lost, none answered twice.
-    const auto smsDeadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    std::multiset<std::string> replied;
-    while (std::chrono::steady_clock::now() < smsDeadline) {
-        replied.clear();
-        std::ifstream in(engine.varDir() + "/sms-sent.jsonl");
-        for (std::string line; std::getline(in, line);)
-            replied.insert(json(line)->getValue<std::string>("notification_id"));
-        if (replied.size() >= 200) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
-    std::set<std::string> unique(replied.begin(), replied.end());
-    EXPECT_EQ(unique.size(), 200u) << "every application answered";
-    // The stub's record lives in the engine's process: after the restart it is a new stub, so an answer sent again
-    // for a reply whose send was not recorded before the kill would show as a second line here.
-    EXPECT_EQ(replied.size(), unique.size()) << "an application answered twice";
+    // The provider charged exactly what the ledger says was paid, and that is the fee of each batch, once.
+    const long long expectedFee = batch.fee + (kills > 1 ? second.fee : 0);
+    taxdesk::connectors::StoreSettings storeSettings;
+    storeSettings.sqlitePath = engine.varDir() + "/taxdesk.db";
+    taxdesk::connectors::Store store(storeSettings);
+    const long long ledger = store.paidTotal(batch.id) + store.paidTotal(second.id);
+    const long long charges = charged(stubs);
+    EXPECT_EQ(charges, expectedFee);
+    EXPECT_EQ(ledger, expectedFee);
+
+    // Every application exactly one reply: none lost, none sent twice.
+    const auto replies = waitReplies(stubs, kApplications, std::chrono::seconds(120));
+    EXPECT_EQ(replies.replies, kApplications);
+    EXPECT_EQ(replies.duplicated, 0);
+
+    std::ostringstream more;
+    more << std::fixed << std::setprecision(1) << "seed=" << seed << " kills=" << restartSeconds.size()
+         << " mid_batch=" << midBatch << " ready_s=" << joined(restartSeconds)
+         << " working_s=" << joined(workingSeconds) << " pay_attempts=" << payAttempts
+         << " sms_retries=" << smsRetries.load();
+    taxdesk::testing::reportFault({"crash (engine SIGKILLed)", static_cast<long long>(rows) + kApplications,
+                                   check.done + replies.replies, check.lost + (kApplications - replies.replies),
+                                   check.duplicated + replies.duplicated, charges, ledger, replies.replies,
+                                   more.str()});
 }

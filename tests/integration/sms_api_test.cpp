@@ -13,10 +13,12 @@
 #include <iterator>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "connectors/population/population.hpp"
+#include "connectors/store/store.hpp"
 #include "fixtures/kafka_helpers.hpp"
 #include "fixtures/serve_process.hpp"
 #include "fixtures/test_env.hpp"
@@ -116,6 +118,46 @@ class SmsApiTest : public ::testing::Test {
         Poco::Data::Session session("SQLite", engine_->varDir() + "/taxdesk.db");
         session << "PRAGMA busy_timeout=5000", Poco::Data::Keywords::now;
         session << "UPDATE pickups SET " + assignment + " WHERE code = '" + code + "'", Poco::Data::Keywords::now;
+    }
+
+    /// A statement on the engine's SQLite store, behind its back.
+    static void execute(const std::string& statement) {
+        Poco::Data::SQLite::Connector::registerConnector();
+        Poco::Data::Session session("SQLite", engine_->varDir() + "/taxdesk.db");
+        session << "PRAGMA busy_timeout=5000", Poco::Data::Keywords::now;
+        session << statement, Poco::Data::Keywords::now;
+    }
+
+    /// The inbox row of a gateway message as the engine stored it: its count of rows, state and attempts.
+    struct InboxRow {
+        int rows = 0;
+        std::string state;
+        int attempts = 0;
+    };
+    static InboxRow inboxRow(const std::string& gatewayMsgId) {
+        Poco::Data::SQLite::Connector::registerConnector();
+        Poco::Data::Session session("SQLite", engine_->varDir() + "/taxdesk.db");
+        session << "PRAGMA busy_timeout=5000", Poco::Data::Keywords::now;
+        std::vector<std::string> states;
+        std::vector<int> attempts;
+        session << "SELECT state, attempts FROM sms_inbox WHERE gateway_msg_id = ?", Poco::Data::Keywords::into(states),
+            Poco::Data::Keywords::into(attempts), Poco::Data::Keywords::useRef(gatewayMsgId), Poco::Data::Keywords::now;
+        InboxRow row;
+        row.rows = static_cast<int>(states.size());
+        if (!states.empty()) {
+            row.state = states[0];
+            row.attempts = attempts[0];
+        }
+        return row;
+    }
+
+    /// A sample of /metrics, e.g. `taxdesk_sms_inbox_redrives_total`; 0 when absent.
+    static double metric(const std::string& name) {
+        const auto scraped = engine_->request("GET", "/metrics");
+        std::istringstream in(scraped.body);
+        for (std::string line; std::getline(in, line);)
+            if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+        return 0;
     }
 
     static ServeProcess* engine_;
@@ -450,6 +492,86 @@ TEST_F(SmsApiTest, BadInboundRequestsNameWhatIsWrong) {
     const auto plus = send("+886912000111", "?", "plus-form");
     EXPECT_EQ(plus.status, 202) << "+8869… is stored in the 09… form";
     EXPECT_EQ(waitSent("0912000111", 1).size(), 1u);
+}
+
+// ---- issue 9, finding 13: an inbound SMS is stored (the inbox) before the 202, and a sweeper re-drives it ----
+
+TEST_F(SmsApiTest, AnAcceptedMessageIsInTheInboxUntilDoneAndARepeatIsOneRow) {
+    const auto from = msisdn();
+    const std::string gmid = "inbox-" + from;
+    ASSERT_EQ(send(from, "?", gmid).status, 202);
+    EXPECT_EQ(inboxRow(gmid).rows, 1) << "stored before the 202";
+    ASSERT_EQ(waitSent(from, 1).size(), 1u);
+    EXPECT_TRUE(taxdesk::testing::eventually([&] { return inboxRow(gmid).state == "done"; }))
+        << "done with its outcome: " << inboxRow(gmid).state;
+    EXPECT_EQ(inboxRow(gmid).attempts, 1) << "the API's produce only";
+
+    // The gateway sends it again, alone and within a batch: one row, still done, still one reply.
+    ASSERT_EQ(send(from, "?", gmid).status, 202);
+    const std::string batch = R"({"messages":[{"msisdn":")" + from + R"(","text":"?","gateway_msg_id":")" + gmid +
+                              R"("},{"msisdn":")" + from + R"(","text":"?","gateway_msg_id":")" + gmid + R"("}]})";
+    const auto both = engine_->request("POST", "/api/v1/sms/inbound", gateway_, batch, "application/json");
+    ASSERT_EQ(both.status, 202) << both.body;
+    const auto row = inboxRow(gmid);
+    EXPECT_EQ(row.rows, 1);
+    EXPECT_EQ(row.state, "done");
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    EXPECT_EQ(sentTo(from).size(), 1u);
+}
+
+TEST_F(SmsApiTest, AMessageWhoseProduceWasLostGetsItsOneReplyFromTheInboxSweep) {
+    const auto from = msisdn();
+    const auto id = person(7);
+    const std::string gmid = "lost-" + from;
+    // Stored as the API stores it, and never produced (the broker lost it, or the engine died before producing):
+    // last touched long ago, so the next sweep (every second here) finds it.
+    taxdesk::connectors::StoreSettings settings;
+    settings.sqlitePath = engine_->varDir() + "/taxdesk.db";
+    taxdesk::connectors::Store store(settings);
+    taxdesk::connectors::InboxRecord row;
+    row.gatewayMsgId = gmid;
+    row.message = R"({"msisdn":")" + from + R"(","text":"1 )" + id + " " + last4(id) + R"(","gateway_msg_id":")" +
+                  gmid + R"(","received_at":")" + receivedNow() + R"("})";
+    row.attempts = 1;
+    row.receivedAt = row.updatedAt = "2020-01-01T00:00:00.000Z";
+    const double before = metric("taxdesk_sms_inbox_redrives_total");
+    ASSERT_EQ(store.enqueueInbox({row}).at(0).state, "queued");
+
+    const auto sent = waitSent(from, 1);
+    ASSERT_EQ(sent.size(), 1u) << "the sweep produced it and it was answered";
+    EXPECT_EQ(codeIn(sent[0].text).size(), 6u) << sent[0].text;
+    EXPECT_TRUE(taxdesk::testing::eventually([&] { return store.findInbox(gmid)->state == "done"; }));
+    EXPECT_GE(store.findInbox(gmid)->attempts, 2) << "the lost produce and the sweep's";
+    // Counted once the broker acknowledged the re-drive: by now, but on the scheduler's thread.
+    EXPECT_TRUE(taxdesk::testing::eventually([&] { return metric("taxdesk_sms_inbox_redrives_total") >= before + 1; }))
+        << metric("taxdesk_sms_inbox_redrives_total") << " re-drives, " << before << " before";
+    // Done: not re-driven again (the sweep runs every second), and the one reply stays one.
+    const int attempts = store.findInbox(gmid)->attempts;
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    EXPECT_EQ(sentTo(from).size(), 1u) << "exactly one reply";
+    EXPECT_EQ(store.findInbox(gmid)->attempts, attempts) << "a done row is not re-driven";
+}
+
+TEST_F(SmsApiTest, AStoreThatCannotWriteIsAnswered503WithRetryAfterAndTheRetryIsAnsweredOnce) {
+    const auto from = msisdn();
+    const std::string gmid = "refused-" + from;
+    // The store refuses this message's inbox row (as a full disk or a lost database would refuse every write).
+    const std::string trigger = "refuse_" + std::to_string(::getpid());
+    execute("CREATE TRIGGER " + trigger + " BEFORE INSERT ON sms_inbox WHEN NEW.gateway_msg_id = '" + gmid +
+            "' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+    const auto refused = send(from, "?", gmid);
+    execute("DROP TRIGGER " + trigger);
+    EXPECT_EQ(refused.status, 503) << refused.body;
+    EXPECT_EQ(refused.retryAfter, "5");
+    EXPECT_NE(refused.body.find("not_stored"), std::string::npos) << refused.body;
+    EXPECT_EQ(inboxRow(gmid).rows, 0);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    EXPECT_TRUE(sentTo(from).empty()) << "not stored, not produced: nothing answered";
+
+    // The gateway tries again once the store writes: accepted and answered once.
+    ASSERT_EQ(send(from, "?", gmid).status, 202);
+    EXPECT_EQ(waitSent(from, 1).size(), 1u);
+    EXPECT_EQ(inboxRow(gmid).rows, 1);
 }
 
 }  // namespace

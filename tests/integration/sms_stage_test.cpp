@@ -171,3 +171,28 @@ TEST_F(SmsStageTest, WithoutRedisAnApplicationIsRecordedAndAnsweredTryLater) {
     EXPECT_EQ(inbound->outcome, "unavailable");
     EXPECT_EQ(registry_->calls, 0) << "refused before the registry is asked";
 }
+
+// Issue 9, finding 13: the stage marks a message's inbox row done with its outcome, also for a message the gateway
+// sent again after its done row was pruned (else the inbox sweep would re-drive it for ever), and answers it once.
+TEST_F(SmsStageTest, TheInboxRowIsDoneWithTheOutcomeAndARepeatAfterPruningIsDoneWithoutASecondReply) {
+    auto sms = stage(td_testing::redisPort());
+    const std::string gmid = prefix_ + "inbox";
+    const std::string value = message("0912000001", "?", gmid);
+    connectors::InboxRecord row;
+    row.gatewayMsgId = gmid;
+    row.message = value;
+    row.attempts = 1;
+    store_->enqueueInbox({row});
+    std::string reason;
+    const auto first = sms->handle(value, reason);
+    ASSERT_TRUE(first) << reason;
+    EXPECT_EQ(store_->findInbox(gmid)->state, "done");
+
+    // Pruned (done, and older than the retention), then the gateway sends it again: a new queued row…
+    ASSERT_GE(store_->pruneInbox("9999-01-01T00:00:00.000Z", 100000), 1);
+    ASSERT_EQ(store_->enqueueInbox({row}).at(0).state, "queued");
+    const auto again = sms->handle(value, reason);
+    ASSERT_TRUE(again) << reason;
+    EXPECT_EQ(again->notificationId, first->notificationId) << "the same one reply";
+    EXPECT_EQ(store_->findInbox(gmid)->state, "done") << "…done at once, not left for the sweep";
+}

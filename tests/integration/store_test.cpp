@@ -148,6 +148,10 @@ TEST_P(StoreTest, TokensAreStoredByHash) {
         ADD_FAILURE() << "a token hash stored twice";
     } catch (const StoreError& error) {
         EXPECT_FALSE(error.isRetryable()) << "a duplicate key fails again on every retry: " << error.what();
+        if (GetParam() == "postgresql") {
+            EXPECT_NE(std::string(error.what()).find("23505"), std::string::npos)
+                << "PostgreSQL's messages carry their SQLSTATE, whatever the server's language: " << error.what();
+        }
     }
 }
 
@@ -231,6 +235,14 @@ TEST(StoreErrors, ConstraintViolationsArePermanentWhileLocksAndLostConnectionsPa
     EXPECT_FALSE(isPermanentStoreFailure("database is locked"));
     EXPECT_FALSE(isPermanentStoreFailure("server closed the connection unexpectedly"));
     EXPECT_FALSE(isPermanentStoreFailure("could not connect to server: Connection refused"));
+    // PostgreSQL's SQLSTATE decides, in any language the server speaks (a zh_TW server words them in Chinese).
+    EXPECT_TRUE(isPermanentStoreFailure("postgresql: ERROR:  23505: 重複的鍵值違反唯一限制 \"tokens_pkey\""));
+    EXPECT_TRUE(isPermanentStoreFailure("ERROR:  22P02: ungültige Eingabesyntax für Typ integer"));
+    EXPECT_TRUE(isPermanentStoreFailure("ERROR:  42P01: relation \"nope\" does not exist"));
+    EXPECT_FALSE(isPermanentStoreFailure("ERROR:  40P01: 偵測到死結"));
+    EXPECT_FALSE(isPermanentStoreFailure("ERROR:  40001: could not serialize access due to concurrent update"));
+    EXPECT_FALSE(isPermanentStoreFailure("FATAL:  57P01: terminating connection due to administrator command"));
+    EXPECT_FALSE(isPermanentStoreFailure("ERROR:  53300: sorry, too many clients already"));
     EXPECT_TRUE(StoreError("x").isRetryable()) << "retryable unless said otherwise";
 }
 

@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "connectors/kafka/kafka.hpp"
 #include "engine/cli.hpp"
 #include "engine/config.hpp"
 #include "fixtures/test_env.hpp"
@@ -104,6 +106,36 @@ TEST(Config, RdkafkaPropertiesPassThrough) {
     EXPECT_EQ(config.rdkafka().at("security.protocol"), "SASL_SSL");
 }
 
+TEST(Config, ConsumerGroupTimingAndStaticMembership) {
+    // Defaults: a 6 s session (the lowest a Kafka broker accepts by default), dynamic membership.
+    const auto defaults = taxdesk::engine::makeSettings(Config::load({}), false);
+    EXPECT_EQ(defaults.kafka.sessionTimeoutMs, 6000);
+    EXPECT_EQ(defaults.kafka.instanceId, "");
+    EXPECT_EQ(taxdesk::connectors::kafka::staticMemberId(defaults.kafka, "taxdesk-engine"), "");
+    ConfigSources sources;
+    sources.sets = {"kafka.session_timeout_ms=3000", "kafka.instance_id=host-a"};
+    const auto settings = taxdesk::engine::makeSettings(Config::load(sources), false);
+    EXPECT_EQ(settings.kafka.sessionTimeoutMs, 3000);
+    // One consumer per group in an engine: the group names the member, the instance id the engine.
+    EXPECT_EQ(taxdesk::connectors::kafka::staticMemberId(settings.kafka, "taxdesk-engine-sms"),
+              "host-a.taxdesk-engine-sms");
+    // Below 1 s a session would expire between two busy polls.
+    ConfigSources tooShort;
+    tooShort.sets = {"kafka.session_timeout_ms=999"};
+    ASSERT_EQ(problemsOf(tooShort).size(), 1u);
+    EXPECT_NE(problemsOf(tooShort)[0].find("kafka.session_timeout_ms"), std::string::npos);
+}
+
+TEST(Config, HeartbeatsAreAtMostAThirdOfTheSession) {
+    using taxdesk::connectors::kafka::heartbeatIntervalMs;
+    EXPECT_EQ(heartbeatIntervalMs(6000), 1000);    // a third is 2000: capped at 1 s
+    EXPECT_EQ(heartbeatIntervalMs(3000), 1000);    // exactly a third
+    EXPECT_EQ(heartbeatIntervalMs(1500), 500);     // a third
+    EXPECT_EQ(heartbeatIntervalMs(1000), 333);     // a third, rounded down
+    EXPECT_EQ(heartbeatIntervalMs(300000), 1000);  // capped
+    EXPECT_EQ(heartbeatIntervalMs(200), 100);      // floor (below the configurable range)
+}
+
 TEST(Config, SecretsAreMaskedInTheDescription) {
     ConfigSources sources;
     sources.sets = {"store.backend=postgresql", "store.postgresql=host=db password=hunter2"};
@@ -196,4 +228,27 @@ TEST(CommandLine, SubcommandOptionsAreChecked) {
     EXPECT_THROW(ArgReader({"--rows"}, {"rows"}, {}), UsageError);
     const ArgReader bad({"--rows", "0"}, {"rows"}, {});
     EXPECT_THROW((void)bad.integer("rows", 0, 1, 100), UsageError);
+}
+
+// Issue 9 finding 13: the inbox's sweeper and retention.
+TEST(Config, TheInboxKeysHaveTheirDefaultsAndRangesAndReachTheSettings) {
+    const Config config = Config::load({});
+    EXPECT_EQ(config.integer("sms.inbox_requeue_after_s"), 30);
+    EXPECT_EQ(config.integer("sms.inbox_max_attempts"), 10);
+    EXPECT_EQ(config.integer("sms.inbox_retention_s"), 7 * 24 * 3600);
+    ConfigSources sources;
+    sources.sets = {"sms.inbox_requeue_after_s=0", "sms.inbox_max_attempts=0", "sms.inbox_retention_s=59"};
+    const auto problems = problemsOf(sources);
+    ASSERT_EQ(problems.size(), 3u);
+    for (const char* key : {"sms.inbox_requeue_after_s", "sms.inbox_max_attempts", "sms.inbox_retention_s"}) {
+        EXPECT_TRUE(std::any_of(problems.begin(), problems.end(), [&](const std::string& problem) {
+            return problem.find(key) != std::string::npos;
+        })) << key;
+    }
+    ConfigSources set;
+    set.sets = {"sms.inbox_requeue_after_s=5", "sms.inbox_max_attempts=4", "sms.inbox_retention_s=3600"};
+    const auto settings = taxdesk::engine::makeSettings(Config::load(set), false);
+    EXPECT_EQ(settings.smsInboxRequeueAfterS, 5);
+    EXPECT_EQ(settings.smsInboxMaxAttempts, 4);
+    EXPECT_EQ(settings.smsInboxRetentionS, 3600);
 }

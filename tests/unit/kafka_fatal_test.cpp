@@ -1,0 +1,81 @@
+// A producer that hits a fatal idempotence error (as against a broker restarted empty, which does not know its
+// producer id) is replaced in place: what it still held is reported not delivered and `fatal`, so that its owner sends
+// it again; the next produce goes through a new producer. In-process (librdkafka's mock cluster), no servers needed.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "connectors/kafka/kafka.hpp"
+#include "fixtures/test_env.hpp"
+
+using taxdesk::connectors::kafka::DeliveryReport;
+using taxdesk::connectors::kafka::KafkaSettings;
+using taxdesk::connectors::kafka::MockCluster;
+using taxdesk::connectors::kafka::Producer;
+
+namespace {
+
+struct Reports {
+    std::mutex mutex;
+    std::vector<DeliveryReport> all;
+    void add(const DeliveryReport& report) {
+        std::lock_guard lock(mutex);
+        all.push_back(report);
+    }
+    int count(bool ok, bool fatal) {
+        std::lock_guard lock(mutex);
+        int n = 0;
+        for (const auto& report : all) n += report.ok == ok && report.fatal == fatal ? 1 : 0;
+        return n;
+    }
+};
+
+}  // namespace
+
+TEST(KafkaFatal, AFatalProducerIsReplacedAndItsMessagesReportedFatal) {
+    MockCluster cluster(1);
+    cluster.createTopic("fatal.t", 1, 1);
+    KafkaSettings settings;
+    settings.bootstrap = cluster.bootstraps();
+    Reports reports;
+    Producer producer(settings, [&](const DeliveryReport& report) { reports.add(report); });
+    producer.warmTopics({"fatal.t"}, 5000);
+
+    producer.produce("fatal.t", "k", "before");
+    ASSERT_TRUE(producer.flush(5000));
+    EXPECT_EQ(reports.count(true, false), 1);
+
+    producer.simulateFatalError("test: the broker lost our sequence");
+    // A message queued on the broken producer: librdkafka refuses it (ERR__FATAL), the producer is replaced, and
+    // the message goes through the new one.
+    producer.produce("fatal.t", "k", "after");
+    EXPECT_EQ(producer.replacements(), 1);
+    ASSERT_TRUE(producer.flush(5000));
+    EXPECT_EQ(reports.count(true, false), 2) << "the message after the fatal error was delivered by the new producer";
+    EXPECT_EQ(reports.count(false, false), 0) << "no failure reported as anything but fatal";
+
+    // And it keeps working.
+    producer.produce("fatal.t", "k", "later");
+    ASSERT_TRUE(producer.flush(5000));
+    EXPECT_EQ(reports.count(true, false), 3);
+    EXPECT_EQ(producer.replacements(), 1);
+}
+
+TEST(KafkaFatal, MessagesHeldByTheBrokenProducerAreReportedFatal) {
+    // No broker at all: messages stay queued; the fatal error then fails them, each reported once and `fatal`.
+    KafkaSettings settings;
+    settings.bootstrap = "127.0.0.1:" + std::to_string(taxdesk::testing::freePort());
+    Reports reports;
+    Producer producer(settings, [&](const DeliveryReport& report) { reports.add(report); });
+    for (int i = 0; i < 3; ++i) producer.produce("fatal.t", "k", "queued " + std::to_string(i));
+    EXPECT_GE(producer.outstanding(), 3);  // librdkafka counts its own requests here too
+    producer.simulateFatalError("test: fatal while messages are queued");
+    (void)producer.flush(1000);  // notices the fatal error and replaces the producer
+    EXPECT_EQ(producer.replacements(), 1);
+    EXPECT_EQ(reports.count(false, true), 3);
+    EXPECT_EQ(reports.count(true, false) + reports.count(false, false), 0);
+}
