@@ -4,6 +4,8 @@
 #include <Poco/Logger.h>
 #include <Poco/Process.h>
 
+#include <algorithm>
+
 #include "engine/api/payment_json.hpp"
 #include "jobs/inquiry/codec.hpp"
 
@@ -94,6 +96,15 @@ void BatchDispatcher::paid(const std::string& batchId, const std::string& reques
     {
         std::lock_guard lock(mutex_);
         requestIds_[batchId] = requestId;
+    }
+    wake();
+}
+
+void BatchDispatcher::retried(const std::string& batchId, const std::string& requestId) {
+    {
+        std::lock_guard lock(mutex_);
+        requestIds_[batchId] = requestId;
+        restart_.insert(batchId);
     }
     wake();
 }
@@ -239,12 +250,32 @@ void BatchDispatcher::publishPayments() {
 
 void BatchDispatcher::dispatchBatches() {
     const auto now = std::chrono::steady_clock::now();
-    for (const auto& batch : store_.activeBatches()) {
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& batchId : restart_) progress_.erase(batchId);
+        restart_.clear();
+    }
+    const auto active = store_.activeBatches();
+    // A batch no longer active (completed) is forgotten: should a retry of its error rows bring it back, it starts
+    // afresh rather than from the row it had sent up to.
+    for (auto it = progress_.begin(); it != progress_.end();) {
+        const bool isActive = std::any_of(active.begin(), active.end(), [&](const connectors::BatchRecord& batch) {
+            return batch.batchId == it->first;
+        });
+        it = isActive ? std::next(it) : progress_.erase(it);
+    }
+    for (const auto& batch : active) {
         if (!leased("dispatch:" + batch.batchId)) {
             progress_.erase(batch.batchId);  // another engine sends it; start afresh if it comes back to us
             continue;
         }
         auto& progress = progress_[batch.batchId];
+        if (batch.rowsDone < progress.lastDone) {
+            // Fewer rows done than last seen: a retry put error rows back to work (between two rounds, completed and
+            // back). Those rows lie behind sentUpTo: send from the start.
+            progress.sentUpTo = 0;
+            progress.sentCount = batch.rowsDone - batch.rowsRejected;
+        }
         if (batch.rowsDone != progress.lastDone) {
             progress.lastDone = batch.rowsDone;
             progress.movedAt = now;

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -65,6 +66,11 @@ class BatchDispatcher {
     /// A payment for `batchId` succeeded in the HTTP request `requestId`: its rows carry that id (Kafka header
     /// request_id) into the inquiry's log lines. Rows sent after a restart carry "batch-<id>" instead.
     void paid(const std::string& batchId, const std::string& requestId);
+    /// A retry put error rows of `batchId` back to work (POST /api/v1/batches/{id}/retry, in the HTTP request
+    /// `requestId`): they lie behind the rows already sent, so the batch is sent from its start at the next round.
+    /// (An engine that does not hear of it finds the batch again as it would any other: from the start when it had
+    /// seen it completed or fewer rows done than before, else when the batch has not moved for resendAfterMs.)
+    void retried(const std::string& batchId, const std::string& requestId);
     /// One round of work, on the calling thread (the thread calls this; tests may too).
     void runOnce();
 
@@ -99,6 +105,7 @@ class BatchDispatcher {
     std::string cluster_;  ///< the broker's cluster id when last seen (dispatcher thread)
     std::chrono::steady_clock::time_point lastBrokerCheck_;  ///< when followBroker() last asked (dispatcher thread)
     std::map<std::string, std::string> requestIds_;          // by batch id; under mutex_
+    std::set<std::string> restart_;                          // batches to send from their start (retried); under mutex_
     std::mutex mutex_;
     std::condition_variable wakeUp_;
     bool woken_ = false;

@@ -134,6 +134,8 @@ const std::vector<KeySpec>& configSchema() {
         {"stubs.latency_ms", KeyType::integer, "0", 0, 60000, "", false, "latency added to every stub call"},
         {"stubs.jitter_ms", KeyType::integer, "0", 0, 60000, "", false, "random extra latency, 0..jitter_ms"},
         {"stubs.failure_rate", KeyType::number, "0", 0, 1, "", false, "probability that a stub call fails (retryable)"},
+        {"stubs.timeout_rate", KeyType::number, "0", 0, 1, "", false, "probability that a stub call hangs stubs.timeout_ms, then fails (retryable)"},
+        {"stubs.timeout_ms", KeyType::integer, "5000", 0, 600000, "", false, "how long a timed-out stub call hangs (above connectors.timeout_ms)"},
         {"stubs.port", KeyType::integer, "8091", 1, 65535, "", false, "HTTP port of `taxdesk stubs`"},
         {"payment.stub_balance", KeyType::integer, "1000000", 0, 1.0e12, "", false, "starting balance of every EasyCard in the stub (NT$)"},
         {"payment.lease_s", KeyType::integer, "60", 5, 3600, "", false, "a payment's charge is left to its request this long before another request or engine may take it over; longer than a charge can take, retries included"},
@@ -387,6 +389,8 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.stubs.latencyMs = config.integer("stubs.latency_ms");
     s.stubs.jitterMs = config.integer("stubs.jitter_ms");
     s.stubs.failureRate = config.number("stubs.failure_rate");
+    s.stubs.timeoutRate = config.number("stubs.timeout_rate");
+    s.stubs.timeoutMs = config.integer("stubs.timeout_ms");
     s.stubs.paymentBalance = config.integer64("payment.stub_balance");
     s.stubs.smsSentPath = s.varDir + "/sms-sent.jsonl";
     s.stubs.paymentChargesPath = s.varDir + "/payment-charges.jsonl";

@@ -111,7 +111,12 @@ struct PreparedInquiry : PreparedBatch {
     std::vector<std::string> requestIds;  // per message: the request_id header it came with
     std::vector<std::size_t> messageOf;   // rows[k] answers batch message messageOf[k]
     std::vector<jobs::inquiry::ResultStatus> statuses;
+    // Rows of requests that could not be read (dead-lettered), with the message each came in.
+    std::vector<std::pair<jobs::inquiry::RowRef, std::size_t>> unreadable;
 };
+
+/// The reason code of a row whose request failed for good (it went to the dead-letter topic).
+constexpr const char* kProcessingFailed = "processing_failed";
 
 }  // namespace
 
@@ -132,6 +137,9 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
             out[i].push_back({settings_.deadLetterTopic, std::string(batch[i].key()),
                               deadLetterValue(batch[i].value(), error.what(), 1)});
             metrics_.messagesFailed.Increment();
+            // Its row, when it names one, must not stay without a result (its batch would never complete).
+            if (auto row = jobs::inquiry::rowOfRequest(batch[i].value()))
+                prepared->unreadable.emplace_back(std::move(*row), i);
         }
     }
 
@@ -248,6 +256,9 @@ void InquiryStage::commit(PreparedBatch& batch) {
     auto& prepared = static_cast<PreparedInquiry&>(batch);
     // Durable in one transaction before anything is produced.
     store_.upsertResults(prepared.rows);
+    for (const auto& [row, message] : prepared.unreadable)
+        if (auto result = failRow(row, prepared.requestIds[message]))
+            prepared.out[message].push_back(std::move(*result));
     std::map<std::pair<std::string, std::string>, int> done;  // (request id, batch id) → rows, for the log
     for (std::size_t k = 0; k < prepared.rows.size(); ++k) {
         auto& row = prepared.rows[k];
@@ -264,6 +275,38 @@ void InquiryStage::commit(PreparedBatch& batch) {
         for (const auto& [key, rows] : done)
             log.information("request_id=%s batch=%s results=%d", key.first.empty() ? std::string("-") : key.first,
                             key.second, rows);
+}
+
+std::optional<OutMessage> InquiryStage::failRow(const jobs::inquiry::RowRef& ref, const std::string& requestId) {
+    // The stored row, not the message, says who the debtor is: the message may be what was wrong. A row that has a
+    // result already (or that no batch has) is left alone.
+    const auto pending = store_.pendingRows(ref.batchId, ref.row - 1, 1);
+    if (pending.empty() || pending.front().row != ref.row) return std::nullopt;
+    const auto& row = pending.front();
+    InquiryRequest request;
+    request.batchId = row.batchId;
+    request.row = row.row;
+    request.debtorId = row.debtorId;
+    request.debtorName = row.debtorName;
+    const auto result = jobs::inquiry::errorResult(request, kProcessingFailed);
+    connectors::StoredResult stored{result.batchId,  result.row,
+                                    result.debtorId, jobs::inquiry::toString(result.status),
+                                    result.reason,   jobs::inquiry::encodeResult(result)};
+    if (store_.insertMissingResults({stored}) == 0) return std::nullopt;  // a result got there first
+    if (const auto it = inquiryMetrics_.resultsByStatus.find("error"); it != inquiryMetrics_.resultsByStatus.end())
+        it->second->Increment();
+    Poco::Logger::get("pipeline.inquiry")
+        .warning("batch %s row %d gets status error (%s): its request failed for good", stored.batchId, stored.row,
+                 std::string(kProcessingFailed));
+    return OutMessage{settings_.resultsTopic, stored.batchId, std::move(stored.payload), {{"request_id", requestId}}};
+}
+
+std::vector<OutMessage> InquiryStage::deadLettered(const connectors::kafka::Message& message,
+                                                   const std::string& /*error*/) {
+    std::vector<OutMessage> out;
+    if (const auto row = jobs::inquiry::rowOfRequest(message.value()))
+        if (auto result = failRow(*row, message.header("request_id"))) out.push_back(std::move(*result));
+    return out;
 }
 
 }  // namespace taxdesk::engine

@@ -11,6 +11,7 @@
 #include "engine/metrics.hpp"
 #include "engine/pipeline.hpp"
 #include "engine/worker_pool.hpp"
+#include "jobs/inquiry/codec.hpp"
 
 namespace taxdesk::engine {
 
@@ -23,7 +24,7 @@ struct InquiryStageSettings {
 };
 
 class InquiryStage : public BatchStage {
-public:
+  public:
     /// `redis` may be null: then every look-up goes to the connectors.
     InquiryStage(InquiryStageSettings settings, connectors::ConnectorSet connectors, connectors::Store& store,
                  std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics,
@@ -33,8 +34,15 @@ public:
     std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override;
     /// Stores the results in one transaction, then hands them out for inquiry.results.
     void commit(PreparedBatch& prepared) override;
+    /// A request that failed for good: its row, if still without a result, gets `error` with the reason code
+    /// processing_failed (so that its batch completes, and the row can be retried), never overwriting a result; that
+    /// result is returned for inquiry.results.
+    std::vector<OutMessage> deadLettered(const connectors::kafka::Message& message, const std::string& error) override;
 
-private:
+  private:
+    /// Stores the `error` result (reason processing_failed) of this row if it still lacks one; returns it for
+    /// inquiry.results when it did.
+    std::optional<OutMessage> failRow(const jobs::inquiry::RowRef& row, const std::string& requestId);
     /// Runs `call` with retries for retryable errors; returns the error text after the last failed attempt.
     template <typename Result, typename Call>
     bool callWithRetry(Call&& call, Result& result, std::string& error, prometheus::Histogram* timing);

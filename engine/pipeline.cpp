@@ -110,6 +110,22 @@ OutMessage Pipeline::deadLetter(const connectors::kafka::Message& message, const
             {{"request_id", message.header("request_id")}}};
 }
 
+bool Pipeline::noteDeadLetter(const connectors::kafka::Message& message, const std::string& error,
+                              const std::atomic<bool>& stop, Poco::Logger& log, std::vector<OutMessage>& out) {
+    std::vector<OutMessage> effects;
+    try {
+        if (!withRetries(stop, metrics_, log, "dead letter", [&] { effects = stage_.deadLettered(message, error); }))
+            return false;
+    } catch (const std::exception& failure) {
+        log.error("%s[%d]@%?d: recording its failure failed for good: %s", std::string(message.topic()),
+                  message.partition(), message.offset(), masked(failure.what()));
+        effects.clear();
+    }
+    out = {deadLetter(message, error)};
+    for (auto& effect : effects) out.push_back(std::move(effect));
+    return true;
+}
+
 std::unique_ptr<PreparedBatch> Pipeline::isolate(std::vector<connectors::kafka::Message>& messages,
                                                  const std::atomic<bool>& stop, Poco::Logger& log) {
     auto isolated = std::make_unique<IsolatedBatch>();
@@ -135,7 +151,10 @@ std::unique_ptr<PreparedBatch> Pipeline::isolate(std::vector<connectors::kafka::
             }
             log.warning("%s[%d]@%?d goes to %s: %s", std::string(one.front().topic()), one.front().partition(),
                         one.front().offset(), deadLetterTopic(), masked(error.what()));
-            isolated->out[i] = {deadLetter(one.front(), error.what())};
+            if (!noteDeadLetter(one.front(), error.what(), stop, log, isolated->out[i])) {
+                messages[i] = std::move(one.front());
+                return nullptr;  // stopping
+            }
         }
         messages[i] = std::move(one.front());
     }
@@ -156,7 +175,7 @@ bool Pipeline::commitIsolating(std::unique_ptr<PreparedBatch>& prepared,
                 if (!isPermanent(error)) throw;
                 log.warning("%s[%d]@%?d goes to %s: %s", std::string(messages[i].topic()), messages[i].partition(),
                             messages[i].offset(), deadLetterTopic(), masked(error.what()));
-                isolated->out[i] = {deadLetter(messages[i], error.what())};
+                if (!noteDeadLetter(messages[i], error.what(), stop, log, isolated->out[i])) return false;
             }
         }
         return true;

@@ -45,6 +45,16 @@ class BatchStage {
     /// Makes every effect other than the outputs durable and idempotent (store rows). Throws ConnectorError when it
     /// must be tried again. The default has nothing to make durable.
     virtual void commit(PreparedBatch& /*prepared*/) {}
+    /// `message` failed for good and goes to the dead-letter topic (called before its dead letter is produced, from
+    /// the thread that found it, holding no lock of the stage): make durable what a user must see of it, idempotently
+    /// — the inquiry stage gives its row an `error` result so that the batch completes — and return what to produce
+    /// with the dead letter (that result, for inquiry.results). Throws ConnectorError when it must be tried again
+    /// (retryable); after a permanent failure it is logged and the dead letter goes out alone. The default does
+    /// nothing.
+    virtual std::vector<OutMessage> deadLettered(const connectors::kafka::Message& /*message*/,
+                                                 const std::string& /*error*/) {
+        return {};
+    }
 };
 
 struct PipelineSettings {
@@ -100,6 +110,11 @@ class Pipeline {
     [[nodiscard]] std::string deadLetterTopic() const;
     /// The dead letter of a message that failed for good, counted in messagesFailed.
     OutMessage deadLetter(const connectors::kafka::Message& message, const std::string& error);
+    /// Lets the stage record what the message's failure means for users (BatchStage::deadLettered), with retries, and
+    /// sets `out` to the dead letter and what the stage returned. False when `stop` was set first (the message is
+    /// then left uncommitted and redelivered).
+    bool noteDeadLetter(const connectors::kafka::Message& message, const std::string& error,
+                        const std::atomic<bool>& stop, Poco::Logger& log, std::vector<OutMessage>& out);
     /// Prepares each message alone (the caller holds prepareMutex_): a message whose prepare() fails permanently gets
     /// its dead letter as its output. Null when `stop` was set first. Throws what is not permanent.
     std::unique_ptr<PreparedBatch> isolate(std::vector<connectors::kafka::Message>& messages,

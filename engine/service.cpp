@@ -5,6 +5,7 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Timestamp.h>
 
+#include "connectors/http/http_clients.hpp"
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
@@ -185,6 +186,16 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
                                                parts_->metrics.paymentsAmount().Increment(static_cast<double>(amount));
                                                parts_->dispatcher->paid(batchId, id);
                                            });
+    parts_->creditorApi->openConnectors([connectors] {
+        std::vector<std::string> open;
+        for (const auto* status : connectors::httpConnectorStatuses(connectors))
+            if ((status->connectorName() == "registry" || status->connectorName() == "taxdata") &&
+                status->breakerState() == connectors::BreakerState::kOpen)
+                open.push_back(status->connectorName());
+        return open;
+    });
+    parts_->creditorApi->onRetry(
+        [this](const std::string& batchId, const std::string& id) { parts_->dispatcher->retried(batchId, id); });
     parts_->opsApi = std::make_unique<api::OpsApi>(parts_->metrics, *parts_->store, connectors);
 
     parts_->kafkaProbe = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);

@@ -17,7 +17,9 @@ struct StubSettings {
     std::uint64_t seed = 20261126;         ///< the synthetic population is a pure function of (ID, seed)
     int latencyMs = 0;                     ///< added to every call
     int jitterMs = 0;                      ///< uniformly random extra latency, 0..jitterMs
-    double failureRate = 0.0;              ///< probability that a call throws TransientError
+    double failureRate = 0.0;              ///< probability that a call throws TransientError at once
+    double timeoutRate = 0.0;              ///< probability that a call hangs timeoutMs, then throws TransientError
+    int timeoutMs = 5000;                  ///< how long a timed-out call hangs (longer than clients wait)
     long long paymentBalance = 1'000'000;  ///< every card starts with this balance (NT$)
     std::string smsSentPath;               ///< where the SMS stub appends sent messages (JSON lines); empty: nowhere
     std::string paymentChargesPath;        ///< where the payment stub appends its charges (JSON lines); empty: nowhere

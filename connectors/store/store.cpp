@@ -539,6 +539,86 @@ void Store::upsertResults(const std::vector<StoredResult>& results) {
     });
 }
 
+int Store::insertMissingResults(const std::vector<StoredResult>& results) {
+    if (results.empty()) return 0;
+    std::vector<std::string> batchIds;
+    for (const StoredResult& result : results) batchIds.push_back(result.batchId);
+    std::sort(batchIds.begin(), batchIds.end());  // locked in one order, as upsertResults() does
+    batchIds.erase(std::unique(batchIds.begin(), batchIds.end()), batchIds.end());
+    const std::string stamp = detail::utcNow();
+    std::vector<std::string> completedAts(batchIds.size(), stamp);
+    const std::string lockStatement = sql("UPDATE batches SET rows_done = rows_done WHERE batch_id = ?");
+    const std::string wantedStatement =
+        sql("SELECT CAST(COUNT(*) AS INTEGER) FROM batch_rows b WHERE b.batch_id = ? AND b.row_no = ?"
+            " AND b.accepted = 1 AND NOT EXISTS"
+            " (SELECT 1 FROM inquiry_results r WHERE r.batch_id = b.batch_id AND r.row_no = b.row_no)");
+    const std::string insertStatement =
+        sql("INSERT INTO inquiry_results (batch_id, row_no, debtor_id, status, reason, payload, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)");
+    const std::string countStatement =
+        sql("UPDATE batches SET rows_done = (SELECT COUNT(*) FROM inquiry_results WHERE batch_id = ?)"
+            " WHERE batch_id = ?");
+    const std::string advanceStatement =
+        sql("UPDATE batches SET state = CASE WHEN rows_done >= rows_total THEN 'completed' ELSE 'processing' END,"
+            " completed_at = CASE WHEN rows_done >= rows_total AND completed_at = '' THEN ? ELSE completed_at END"
+            " WHERE batch_id = ? AND state IN ('queued', 'processing')");
+    return withSession("inserting missing results", [&](Poco::Data::Session& session) {
+        Poco::Data::Transaction transaction(session);
+        session << lockStatement, use(batchIds), now;
+        int stored = 0;
+        for (const StoredResult& result : results) {
+            int wanted = 0;
+            session << wantedStatement, into(wanted), bind(result.batchId), bind(result.row), now;
+            if (wanted == 0) continue;
+            session << insertStatement, bind(result.batchId), bind(result.row), bind(result.debtorId),
+                bind(result.status), bind(result.reason), bind(result.payload), bind(stamp), now;
+            ++stored;
+        }
+        if (stored > 0) {
+            session << countStatement, use(batchIds), use(batchIds), now;
+            session << advanceStatement, use(completedAts), use(batchIds), now;
+        }
+        transaction.commit();
+        return stored;
+    });
+}
+
+int Store::countResultsWithStatus(const std::string& batchId, const std::string& status) {
+    const std::string statement =
+        sql("SELECT CAST(COUNT(*) AS INTEGER) FROM inquiry_results WHERE batch_id = ? AND status = ?");
+    return withSession("counting a batch's results by status", [&](Poco::Data::Session& session) {
+        int count = 0;
+        session << statement, into(count), bind(batchId), bind(status), now;
+        return count;
+    });
+}
+
+int Store::retryErrorRows(const std::string& batchId) {
+    // The conditional update comes first: it takes the batch row's lock (PostgreSQL) or the write lock (SQLite), so
+    // a concurrent retry waits and then finds the batch processing, and no upsert can count rows meanwhile.
+    const std::string claimStatement =
+        sql("UPDATE batches SET state = 'processing', completed_at = '' WHERE batch_id = ? AND state = 'completed'"
+            " AND EXISTS (SELECT 1 FROM inquiry_results WHERE batch_id = ? AND status = 'error')");
+    const std::string countStatement =
+        sql("SELECT CAST(COUNT(*) AS INTEGER) FROM inquiry_results WHERE batch_id = ? AND status = 'error'");
+    const std::string deleteStatement = sql("DELETE FROM inquiry_results WHERE batch_id = ? AND status = 'error'");
+    const std::string recountStatement =
+        sql("UPDATE batches SET rows_done = (SELECT COUNT(*) FROM inquiry_results WHERE batch_id = ?)"
+            " WHERE batch_id = ?");
+    return withSession("retrying a batch's error rows", [&](Poco::Data::Session& session) {
+        Poco::Data::Transaction transaction(session);
+        Poco::Data::Statement claim(session);
+        claim << claimStatement, bind(batchId), bind(batchId);
+        if (claim.execute() == 0) return 0;  // rolled back: nothing changed
+        int rows = 0;
+        session << countStatement, into(rows), bind(batchId), now;
+        session << deleteStatement, bind(batchId), now;
+        session << recountStatement, bind(batchId), bind(batchId), now;
+        transaction.commit();
+        return rows;
+    });
+}
+
 std::optional<StoredResult> Store::findResult(const std::string& batchId, int row) {
     const std::string statement =
         sql("SELECT batch_id, row_no, debtor_id, status, reason, payload FROM inquiry_results"

@@ -316,6 +316,21 @@ class Store {
     /// completed_at) when that reaches rows_total, else from queued to processing; only queued and processing
     /// batches change state. Results of batches not in the table (fed straight to Kafka) are stored all the same.
     void upsertResults(const std::vector<StoredResult>& results);
+    /// Stores each result only where its (batch_id, row) is an accepted row of a batch in the table that has no result
+    /// yet (never overwriting one, never creating results for unknown batches or rows), in one transaction, then counts
+    /// rows_done and advances the batch as upsertResults() does. For the `error` result of a row whose request failed
+    /// for good (it went to its dead-letter topic): a real result that got there first is kept. Returns how many it
+    /// stored.
+    int insertMissingResults(const std::vector<StoredResult>& results);
+    /// How many results of a batch have this status (e.g. "error").
+    int countResultsWithStatus(const std::string& batchId, const std::string& status);
+    /// Puts the `error` rows of a completed batch back to work, in one transaction: the batch moves from completed to
+    /// processing (a conditional update: of concurrent calls exactly one does it; completed_at is cleared), its
+    /// `error` results are deleted so that those rows are pending again (pendingRows(); the dispatcher sends them and
+    /// their new results complete the batch), and rows_done is counted again (a retried row is counted once, when its
+    /// new result is stored). Nothing is charged and the ledger is not touched. Returns the rows put back: 0, with
+    /// nothing changed, when the batch is not completed (e.g. a retry already runs) or has no `error` result.
+    int retryErrorRows(const std::string& batchId);
     std::optional<StoredResult> findResult(const std::string& batchId, int row);
     /// Results of one batch in row order.
     std::vector<StoredResult> resultsOfBatch(const std::string& batchId);

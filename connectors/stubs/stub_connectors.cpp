@@ -60,8 +60,12 @@ bool isFourDigits(const std::string& text) {
 
 }  // namespace
 
-StubFaults::StubFaults(int latencyMs, int jitterMs, double failureRate)
-    : latencyMs_(latencyMs > 0 ? latencyMs : 0), jitterMs_(jitterMs > 0 ? jitterMs : 0), failureRate_(failureRate) {}
+StubFaults::StubFaults(int latencyMs, int jitterMs, double failureRate, double timeoutRate, int timeoutMs)
+    : latencyMs_(latencyMs > 0 ? latencyMs : 0),
+      jitterMs_(jitterMs > 0 ? jitterMs : 0),
+      failureRate_(failureRate > 0.0 ? failureRate : 0.0),
+      timeoutRate_(timeoutRate > 0.0 ? timeoutRate : 0.0),
+      timeoutMs_(timeoutMs > 0 ? timeoutMs : 0) {}
 
 void StubFaults::delay() const {
     int total = latencyMs_;
@@ -74,9 +78,30 @@ bool StubFaults::shouldFail() const {
     return std::uniform_real_distribution<double>(0.0, 1.0)(threadRng()) < failureRate_;
 }
 
+StubFaults::Fault StubFaults::draw() const {
+    if (failureRate_ <= 0.0 && timeoutRate_ <= 0.0) return Fault::none;
+    const double x = std::uniform_real_distribution<double>(0.0, 1.0)(threadRng());
+    if (x < failureRate_) return Fault::failure;
+    if (x < failureRate_ + timeoutRate_) return Fault::timeout;
+    return Fault::none;
+}
+
+void StubFaults::hang() const {
+    if (timeoutMs_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(timeoutMs_));
+}
+
 void StubFaults::apply(const char* connector) const {
     delay();
-    if (shouldFail()) throw TransientError(std::string("stub ") + connector + ": injected failure");
+    switch (draw()) {
+        case Fault::none:
+            return;
+        case Fault::failure:
+            throw TransientError(std::string("stub ") + connector + ": injected failure");
+        case Fault::timeout:
+            hang();
+            throw TransientError(std::string("stub ") + connector + ": injected timeout (no answer for " +
+                                 std::to_string(timeoutMs_) + " ms)");
+    }
 }
 
 StubRegistry::StubRegistry(std::shared_ptr<const Population> population, StubFaults faults)
@@ -109,6 +134,17 @@ TaxRecords StubTaxData::lookup(const std::string& id, const std::vector<int>& ye
 
 namespace {
 
+/// Throws the TransientError of an injected failure at once, or of an injected timeout after hanging.
+[[noreturn]] void injectFault(StubFaults::Fault fault, const StubFaults& faults, const std::string& who,
+                              const std::string& when = "") {
+    if (fault == StubFaults::Fault::timeout) {
+        faults.hang();
+        throw TransientError(who + ": injected timeout" + when + " (no answer for " +
+                             std::to_string(faults.timeoutMs()) + " ms)");
+    }
+    throw TransientError(who + ": injected failure" + when);
+}
+
 /// Opens `path` for appending JSON lines, creating its folder. `who` names the stub in errors.
 void openJournal(std::ofstream& file, const std::string& path, const std::string& who) {
     if (path.empty()) return;
@@ -131,10 +167,11 @@ StubPayment::StubPayment(long long initialBalance, StubFaults faults, const std:
 
 ChargeResult StubPayment::charge(const std::string& cardId, long long amount, const std::string& idempotencyKey) {
     faults_.delay();
-    const bool fail = faults_.shouldFail();
-    // Decided up front so that a lost answer (failure after the charge) is as likely as a refused call.
-    const bool failAfterCharge = fail && std::uniform_int_distribution<int>(0, 1)(threadRng()) == 1;
-    if (fail && !failAfterCharge) throw TransientError("stub payment: injected failure");
+    const auto fault = faults_.draw();
+    // Decided up front so that a lost answer (failure or hang after the charge) is as likely as a refused call.
+    const bool faultAfterCharge =
+        fault != StubFaults::Fault::none && std::uniform_int_distribution<int>(0, 1)(threadRng()) == 1;
+    if (fault != StubFaults::Fault::none && !faultAfterCharge) injectFault(fault, faults_, "stub payment");
 
     if (cardId.empty()) throw PermanentError("stub payment: empty card id");
     if (idempotencyKey.empty()) throw PermanentError("stub payment: empty idempotency key");
@@ -176,13 +213,14 @@ ChargeResult StubPayment::charge(const std::string& cardId, long long amount, co
             charges_.emplace(idempotencyKey, Charge{cardId, amount, result});
         }
     }
-    if (failAfterCharge) throw TransientError("stub payment: injected failure after the charge");
+    if (faultAfterCharge) injectFault(fault, faults_, "stub payment", " after the charge");
     return result;
 }
 
 std::optional<ChargeResult> StubPayment::findCharge(const std::string& idempotencyKey) {
     faults_.delay();
-    if (faults_.shouldFail()) throw TransientError("stub payment: injected failure");
+    if (const auto fault = faults_.draw(); fault != StubFaults::Fault::none)
+        injectFault(fault, faults_, "stub payment");
     std::lock_guard lock(mutex_);
     const auto found = charges_.find(idempotencyKey);
     if (found == charges_.end()) return std::nullopt;
@@ -201,9 +239,10 @@ StubSmsGateway::StubSmsGateway(const std::string& sentPath, StubFaults faults) :
 
 SendReceipt StubSmsGateway::send(const OutboundSms& sms) {
     faults_.delay();
-    const bool fail = faults_.shouldFail();
-    const bool failAfterSend = fail && std::uniform_int_distribution<int>(0, 1)(threadRng()) == 1;
-    if (fail && !failAfterSend) throw TransientError("stub sms: injected failure");
+    const auto fault = faults_.draw();
+    const bool faultAfterSend =
+        fault != StubFaults::Fault::none && std::uniform_int_distribution<int>(0, 1)(threadRng()) == 1;
+    if (fault != StubFaults::Fault::none && !faultAfterSend) injectFault(fault, faults_, "stub sms");
 
     if (sms.notificationId.empty()) throw PermanentError("stub sms: empty notification id");
     if (!isMsisdn(sms.msisdn)) throw PermanentError("stub sms: msisdn is not of the form 09xxxxxxxx");
@@ -247,7 +286,7 @@ SendReceipt StubSmsGateway::send(const OutboundSms& sms) {
         }
     }
     if (isNew && listener) listener(record);
-    if (failAfterSend) throw TransientError("stub sms: injected failure after the send");
+    if (faultAfterSend) injectFault(fault, faults_, "stub sms", " after the send");
     return receipt;
 }
 
@@ -263,7 +302,8 @@ void StubSmsGateway::setListener(std::function<void(const SentSms&)> listener) {
 
 ConnectorSet makeStubConnectors(const StubSettings& settings) {
     const auto population = std::make_shared<const Population>(settings.seed);
-    const StubFaults faults(settings.latencyMs, settings.jitterMs, settings.failureRate);
+    const StubFaults faults(settings.latencyMs, settings.jitterMs, settings.failureRate, settings.timeoutRate,
+                            settings.timeoutMs);
     ConnectorSet set;
     set.registry = std::make_shared<StubRegistry>(population, faults);
     set.nhi = std::make_shared<StubNhiCard>(population, faults);

@@ -15,23 +15,36 @@
 
 namespace taxdesk::connectors {
 
-/// The latency and failures every stub call suffers (StubSettings::latencyMs, jitterMs, failureRate).
-/// Randomness comes from a thread-local generator, so calls from many threads do not contend. Thread-safe.
+/// The latency, failures and timeouts every stub call suffers (StubSettings::latencyMs, jitterMs, failureRate,
+/// timeoutRate, timeoutMs). Randomness comes from a thread-local generator, so calls from many threads do not contend.
+/// Thread-safe.
 class StubFaults {
   public:
-    StubFaults(int latencyMs, int jitterMs, double failureRate);
+    /// What one call suffers: nothing, a fast failure, or a hang of timeoutMs (longer than a client waits).
+    enum class Fault { none, failure, timeout };
+
+    /// Rates below 0 count as 0; failureRate + timeoutRate above 1 leaves no call unharmed.
+    StubFaults(int latencyMs, int jitterMs, double failureRate, double timeoutRate = 0.0, int timeoutMs = 5000);
 
     /// Sleeps latencyMs plus a uniform 0..jitterMs.
     void delay() const;
     /// True with probability failureRate.
     [[nodiscard]] bool shouldFail() const;
-    /// delay(), then throws TransientError naming `connector` with probability failureRate.
+    /// One draw: failure with probability failureRate, timeout with probability timeoutRate, else none.
+    [[nodiscard]] Fault draw() const;
+    /// Sleeps timeoutMs: the call hangs as a provider that stopped answering does.
+    void hang() const;
+    /// delay(), then with probability failureRate throws TransientError naming `connector` at once, and with
+    /// probability timeoutRate hangs for timeoutMs and then throws TransientError ("timed out").
     void apply(const char* connector) const;
+    [[nodiscard]] int timeoutMs() const noexcept { return timeoutMs_; }
 
   private:
     int latencyMs_;
     int jitterMs_;
     double failureRate_;
+    double timeoutRate_;
+    int timeoutMs_;
 };
 
 /// Household registry over the population. An invalid ID is reported as unknown (nullopt). Thread-safe.
@@ -68,17 +81,18 @@ class StubTaxData final : public TaxData {
     StubFaults faults_;
 };
 
-/// EasyCard payment. Every card starts with the configured balance. Half of the injected failures happen after
-/// the charge has been made (the answer is lost on the way back), as with a real provider, so that callers must
-/// retry with the same idempotency key. Each new charge is appended as one JSON line {idempotency_key, card_id,
-/// amount, provider_txn_id} to the charges file, when one is given: the provider's own record of what it charged,
-/// which the fault tests compare with the engine's ledger. Thread-safe.
+/// EasyCard payment. Every card starts with the configured balance. Half of the injected failures and timeouts happen
+/// after the charge has been made (the answer is lost on the way back, or never comes), as with a real provider, so
+/// that callers must retry with the same idempotency key. Each new charge is appended as one JSON line
+/// {idempotency_key, card_id, amount, provider_txn_id} to the charges file, when one is given: the provider's own
+/// record of what it charged, which the fault tests compare with the engine's ledger. Thread-safe.
 class StubPayment final : public Payment {
   public:
     /// Opens (appends to) `chargesPath` when not empty, creating its folder. Throws PermanentError when it cannot.
     StubPayment(long long initialBalance, StubFaults faults, const std::string& chargesPath = "");
     /// Throws PermanentError for an empty card or key, an amount ≤ 0, or a key reused with another card or
-    /// amount; InsufficientBalance (nothing charged, nothing remembered); TransientError (injected).
+    /// amount; InsufficientBalance (nothing charged, nothing remembered); TransientError (injected failure, or after
+    /// an injected hang).
     ChargeResult charge(const std::string& cardId, long long amount, const std::string& idempotencyKey) override;
     /// The charge remembered for the key (charges live as long as this stub). Throws TransientError (injected).
     std::optional<ChargeResult> findCharge(const std::string& idempotencyKey) override;
@@ -111,7 +125,8 @@ struct SentSms {
 
 /// SMS gateway. Idempotent by notificationId; segments per SPEC 4.2 (jobs::sms::countSegments). Each new send is
 /// appended as one JSON line {notification_id, msisdn, text, segments, sent_at} to the sent file, when one is
-/// given, and flushed at once. Half of the injected failures happen after the send was recorded. Thread-safe.
+/// given, and flushed at once. Half of the injected failures and timeouts happen after the send was recorded.
+/// Thread-safe.
 class StubSmsGateway final : public SmsGateway {
   public:
     /// Opens (appends to) `sentPath` when not empty, creating its folder. Throws PermanentError when it cannot.

@@ -31,6 +31,7 @@
 #include "jobs/inquiry/batch_file.hpp"
 #include "jobs/inquiry/codec.hpp"
 #include "jobs/inquiry/csv.hpp"
+#include "jobs/inquiry/retry.hpp"
 
 namespace taxdesk::engine::api {
 namespace {
@@ -198,6 +199,7 @@ std::vector<Route> CreditorApi::routes() {
              requireStringFields(request, {"method", "card_id", "idempotency_key"});
              return pay(request);
          }},
+        {"POST", "/api/v1/batches/{id}/retry", bind(&CreditorApi::retry)},
         {"GET", "/api/v1/batches/{id}/results", bind(&CreditorApi::results)},
         {"GET", "/api/v1/batches/{id}/receipt", bind(&CreditorApi::receipt)},
         {"GET", "/r/{token}", bind(&CreditorApi::publicProgress)},
@@ -464,6 +466,47 @@ void CreditorApi::chargeOnce(const connectors::PaymentRecord& record, const std:
             store_.completePayment(record.paymentId, "failed", "", "the EasyCard service refused the charge");
         }
     }
+}
+
+HttpReply CreditorApi::retry(HttpRequest& request) {
+    // A creditor retries its own batches (another's is 404, as everywhere); operations staff any batch.
+    const Principal who = authenticate(request, store_, {"creditor", "ops"});
+    const std::string& batchId = request.params.at("id");
+    auto decide = [&]() -> jobs::inquiry::RetryDecision {
+        const auto batch = store_.findBatch(batchId);
+        if (!batch || (who.role == "creditor" && batch->creditorId != who.creditorId))
+            throw HttpError(404, "not_found", "no batch " + batchId);
+        return jobs::inquiry::decideRetry({batch->batchId, batch->state, batch->paid,
+                                           store_.countResultsWithStatus(batch->batchId, "error"),
+                                           openConnectors_ ? openConnectors_() : std::vector<std::string>{}});
+    };
+    auto refusal = [](const jobs::inquiry::RetryDecision& decision) {
+        const auto& refused = std::get<jobs::inquiry::RetryRefused>(decision);
+        HttpReply reply = errorReply(refused.status, refused.code, refused.message);
+        if (refused.status == 503) reply.headers["Retry-After"] = "2";
+        return reply;
+    };
+    const auto decision = decide();
+    if (std::holds_alternative<jobs::inquiry::RetryRefused>(decision)) return refusal(decision);
+    // Conditional in the store: of two requests at once, one puts the rows back and the other finds the batch
+    // processing (decided again, it is told why).
+    const int rows = store_.retryErrorRows(batchId);
+    if (rows == 0) {
+        const auto again = decide();
+        if (std::holds_alternative<jobs::inquiry::RetryRefused>(again)) return refusal(again);
+        return errorReply(409, "not_completed", "batch " + batchId + " changed while it was being retried; ask again");
+    }
+    Poco::Logger::get("api").information("batch %s: %d error rows retried (asked by %s); nothing charged", batchId,
+                                         rows, who.role == "ops" ? std::string("ops") : "creditor " + who.creditorId);
+    if (onRetry_) onRetry_(batchId, request.requestId);
+    std::string body;
+    jobs::json::ObjectWriter(body)
+        .field("batch_id", batchId)
+        .field("state", std::string("processing"))
+        .field("rows_retried", rows)
+        .field("status_url", baseUrl(request) + "/api/v1/batches/" + batchId)
+        .close();
+    return jsonReply(202, std::move(body));
 }
 
 HttpReply CreditorApi::list(HttpRequest& request) {

@@ -30,6 +30,12 @@ class CreditorApi {
     CreditorApi(CreditorApiSettings settings, connectors::Store& store, std::shared_ptr<connectors::Payment> payment,
                 PaidHandler onPaid);
     [[nodiscard]] std::vector<Route> routes();
+    /// Called once a retry put a batch's error rows back to work (to wake the dispatcher). Set before serving.
+    void onRetry(std::function<void(const std::string& batchId, const std::string& requestId)> handler) {
+        onRetry_ = std::move(handler);
+    }
+    /// The look-up connectors whose circuit breaker is open now (none for in-process stubs). Set before serving.
+    void openConnectors(std::function<std::vector<std::string>()> query) { openConnectors_ = std::move(query); }
 
   private:
     HttpReply upload(HttpRequest& request);
@@ -43,6 +49,9 @@ class CreditorApi {
     HttpReply results(HttpRequest& request);
     HttpReply receipt(HttpRequest& request);
     HttpReply publicProgress(HttpRequest& request);
+    /// POST /api/v1/batches/{id}/retry: the batch's `error` rows looked up again, nothing charged
+    /// (jobs::inquiry::decideRetry decides; the store puts the rows back to work).
+    HttpReply retry(HttpRequest& request);
     /// The creditor's own batch, or HttpError 404 (another creditor's batch does not exist for them).
     connectors::BatchRecord ownBatch(HttpRequest& request);
 
@@ -50,6 +59,8 @@ class CreditorApi {
     connectors::Store& store_;
     std::shared_ptr<connectors::Payment> payment_;
     PaidHandler onPaid_;
+    std::function<void(const std::string& batchId, const std::string& requestId)> onRetry_;
+    std::function<std::vector<std::string>()> openConnectors_;
 };
 
 /// The JSON of a batch's status (GET /api/v1/batches/{id}).

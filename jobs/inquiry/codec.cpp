@@ -147,6 +147,26 @@ InquiryRequest decodeRequest(std::string_view text) {
     return request;
 }
 
+std::optional<RowRef> rowOfRequest(std::string_view text) {
+    try {
+        RowRef ref;
+        for (const auto& field : json::parseFlatObject(text)) {
+            if (field.value.isArray) continue;
+            if (field.name == "batch_id") {
+                if (const auto* id = std::get_if<std::string>(&field.value.scalar)) ref.batchId = *id;
+            } else if (field.name == "row") {
+                ref.row = asInt(field.value.scalar, "row");
+            }
+        }
+        if (ref.batchId.empty() || ref.row < 1) return std::nullopt;
+        return ref;
+    } catch (const json::ParseError&) {
+        return std::nullopt;
+    } catch (const DecodeError&) {
+        return std::nullopt;
+    }
+}
+
 std::string encodeRequest(const InquiryRequest& request) {
     std::string out;
     out.reserve(256);

@@ -1,5 +1,6 @@
 #pragma once
 // JSON forms of the inquiry messages (SPEC 6 `inquiry.requests`, SPEC 3.3 / `inquiry.results`).
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -19,6 +20,17 @@ class DecodeError : public std::runtime_error {
 /// Throws DecodeError naming the field at fault.
 InquiryRequest decodeRequest(std::string_view json);
 std::string encodeRequest(const InquiryRequest& request);
+
+/// Which row of which batch an `inquiry.requests` message is about, read leniently (only `batch_id`, a non-empty
+/// string, and `row`, a whole number >= 1, are looked at) from a message that decodeRequest() may refuse: so that a
+/// request that fails for good still gets its row an `error` result. nullopt when the message does not say. Never
+/// throws except std::bad_alloc.
+struct RowRef {
+    std::string batchId;
+    int row = 0;
+    bool operator==(const RowRef&) const = default;
+};
+std::optional<RowRef> rowOfRequest(std::string_view json);
 
 std::string encodeResult(const InquiryResult& result);
 /// Parses what encodeResult() writes. Throws DecodeError naming the field at fault, and only DecodeError.

@@ -169,6 +169,18 @@ test('creditor portal: token, upload with row errors, payment, progress to compl
       }
       t.diagnostic(`downloaded ${download.suggestedFilename()}: ${bytes.length} bytes, ${records.length - 1} records, ${statusOf.size} rows`);
     });
+
+    await step('"Retry failed rows" on a batch without error rows says there is nothing to retry', 30_000, async () => {
+      await waitInPage(page, '#retry stayed disabled on the completed, paid batch',
+        () => (document.querySelector('#retry')?.disabled === false ? true : null), null, 10_000, shownErrors);
+      await page.click('#retry');
+      const shown = await waitInPage(page, '#results-error stayed empty after #retry', () => {
+        const error = (document.querySelector('#results-error')?.textContent ?? '').trim();
+        return error || null;
+      }, null, 15_000, shownErrors);
+      assert.match(shown, /409/, `#results-error "${shown}" does not say 409`);
+      assert.match(shown, /no_error_rows/, `#results-error "${shown}" does not name no_error_rows`);
+    });
   } finally {
     const shot = join(shots, 'portal.png');
     await page.screenshot({ path: shot, fullPage: true, animations: 'disabled', timeout: 15_000 })

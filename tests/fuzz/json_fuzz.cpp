@@ -1,5 +1,5 @@
 // Fuzz target: the JSON readers (jobs/common/json parseFlatObject, jobs/inquiry/codec decodeRequest and
-// decodeResult). Invariants: each reader either returns or throws its documented error (json::ParseError,
+// decodeResult, rowOfRequest). Invariants: each reader either returns or throws its documented error (json::ParseError,
 // inquiry::DecodeError), never anything else; strings read from valid UTF-8 are valid UTF-8; the writer writes
 // valid UTF-8 whatever it is given; what the flat reader returns survives a round trip through the writer; a decoded
 // request or result encodes to JSON that decodes to the same value.
@@ -86,12 +86,17 @@ void checkFlat(std::string_view text, bool validInput) {
 }
 
 void checkRequest(std::string_view text, bool validInput) {
+    // Never throws: it reads what decodeRequest may refuse (a dead-lettered request's row gets its error result).
+    const auto row = inquiry::rowOfRequest(text);
+    FUZZ_CHECK(!row || (!row->batchId.empty() && row->row >= 1), "a row named is a batch id and a row >= 1");
     inquiry::InquiryRequest request;
     try {
         request = inquiry::decodeRequest(text);
     } catch (const inquiry::DecodeError&) {
         return;
     }
+    FUZZ_CHECK(request.batchId.empty() || (row && row->batchId == request.batchId && row->row == request.row),
+               "the row of a request that decodes is the request's");
     // The writer turns bytes that are not UTF-8 into U+FFFD: only valid text must come back unchanged.
     if (!validInput) return;
     const std::string encoded = inquiry::encodeRequest(request);

@@ -191,6 +191,74 @@ TEST_F(CreditorApiTest, TenThousandRowsGoFromUploadToIdenticalDownloads) {
     EXPECT_EQ(rowsInCsv.size(), 10000u) << "every row has at least one line";
 }
 
+TEST_F(CreditorApiTest, ErrorRowsAreRetriedOnceWithoutAChargeByTheirCreditorOrOps) {
+    const auto file = generate(40, 0.0, "utf-8", 777);
+    const auto uploaded = upload(file.bytes);
+    ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+    const std::string id = json(uploaded)->getValue<std::string>("batch_id");
+    const long long fee = json(uploaded)->getValue<long long>("fee_total");
+    auto retry = [&](const std::string& token) {
+        return engine_->request("POST", "/api/v1/batches/" + id + "/retry", token);
+    };
+    const auto unpaid = retry(creditor_);
+    EXPECT_EQ(unpaid.status, 409) << unpaid.body;
+    EXPECT_NE(unpaid.body.find("not_completed"), std::string::npos) << unpaid.body;
+
+    const std::string key = "key-" + id;
+    ASSERT_EQ(pay(id, key).status, 201);
+    waitCompleted(id);
+    const auto clean = retry(creditor_);
+    EXPECT_EQ(clean.status, 409) << clean.body;
+    EXPECT_NE(clean.body.find("no_error_rows"), std::string::npos) << clean.body;
+    const auto original = engine_->request("GET", "/api/v1/batches/" + id + "/results?format=json", creditor_).body;
+
+    // Rows 3, 7 and 11 as a connector that kept failing leaves them (written into the engine's store behind its back).
+    taxdesk::connectors::StoreSettings storeSettings;
+    storeSettings.sqlitePath = engine_->varDir() + "/taxdesk.db";
+    taxdesk::connectors::Store store(storeSettings);
+    auto breakRows = [&](const std::vector<int>& rows) {
+        std::vector<taxdesk::connectors::StoredResult> broken;
+        for (const int row : rows) {
+            auto result = store.findResult(id, row).value();
+            result.status = "error";
+            result.reason = "registry_unavailable";
+            result.payload = R"({"batch_id":")" + id + R"(","row":)" + std::to_string(row) + R"(,"debtor_id":")" +
+                             result.debtorId +
+                             R"(","status":"error","reason":"registry_unavailable","income":[],"property":[]})";
+            broken.push_back(result);
+        }
+        store.upsertResults(broken);
+    };
+    breakRows({3, 7, 11});
+
+    EXPECT_EQ(retry(other_).status, 404) << "another creditor's batch does not exist for them";
+    EXPECT_EQ(retry(gateway_).status, 403);
+    const auto accepted = retry(creditor_);
+    ASSERT_EQ(accepted.status, 202) << accepted.body;
+    EXPECT_EQ(json(accepted)->getValue<std::string>("batch_id"), id);
+    EXPECT_EQ(json(accepted)->getValue<int>("rows_retried"), 3);
+    // Asked again at once: the batch is processing (409 not_completed) or already done again (409 no_error_rows).
+    const auto twice = retry(creditor_);
+    EXPECT_EQ(twice.status, 409) << twice.body;
+
+    const auto done = waitCompleted(id);
+    EXPECT_EQ(done->getValue<int>("rows_done"), 40) << "every row counted once";
+    EXPECT_EQ(engine_->request("GET", "/api/v1/batches/" + id + "/results?format=json", creditor_).body, original)
+        << "the retried rows have their real results again";
+    EXPECT_EQ(store.paidTotal(id), fee) << "nothing charged again";
+    EXPECT_EQ(pay(id, key).status, 200) << "the one payment, as it was";
+
+    // Operations staff may retry any creditor's batch.
+    const std::string ops = engine_->createToken("ops");
+    breakRows({40});
+    const auto byOps = retry(ops);
+    ASSERT_EQ(byOps.status, 202) << byOps.body;
+    EXPECT_EQ(json(byOps)->getValue<int>("rows_retried"), 1);
+    waitCompleted(id);
+    EXPECT_EQ(engine_->request("GET", "/api/v1/batches/" + id + "/results?format=json", creditor_).body, original);
+    EXPECT_EQ(store.paidTotal(id), fee);
+}
+
 TEST_F(CreditorApiTest, Big5FilesDeclaredOrNotAreRead) {
     const auto file = generate(1000, 0.02, "big5", 7);
     const auto declared = engine_->request("POST", "/api/v1/batches?charset=big5", creditor_,

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <map>
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
@@ -13,6 +14,7 @@
 #include "engine/sms_scheduler.hpp"
 #include "fixtures/kafka_helpers.hpp"
 #include "fixtures/test_env.hpp"
+#include "jobs/inquiry/codec.hpp"
 
 using namespace taxdesk;
 namespace td_testing = taxdesk::testing;
@@ -234,6 +236,38 @@ TEST_F(DispatcherTest, PaidRowsGoToKafkaWithinTheWindowAndPaymentsOnce) {
     ASSERT_EQ(payments.size(), 1u) << "published once";
     EXPECT_NE(payments[0].value.find(payment.paymentId), std::string::npos);
     EXPECT_TRUE(store_->unpublishedPayments(10).empty());
+}
+
+TEST_F(DispatcherTest, RetriedErrorRowsAreSentAgainAtOnceNotAfterTheResendDelay) {
+    settings_.resendAfterMs = 600'000;  // a resend after the delay would not come within the test
+    engine::BatchDispatcher dispatcher(settings_, *store_, payment_);
+    auto runBatch = [&](bool seenCompleted) {
+        const auto batch = makeBatch(6);
+        const auto payment = pendingPayment(batch, "key-" + batch);
+        store_->completePayment(payment.paymentId, "succeeded", "EC-TXN", "");
+        dispatcher.runOnce();
+        dispatcher.runOnce();  // rows 1-5, then 6
+        std::vector<connectors::StoredResult> results;
+        for (int row = 1; row <= 6; ++row)
+            results.push_back({batch, row, "A123456789", row == 2 || row == 5 ? "error" : "found",
+                               row == 2 || row == 5 ? "registry_unavailable" : "", "{}"});
+        store_->upsertResults(results);
+        EXPECT_EQ(store_->findBatch(batch)->state, "completed");
+        if (seenCompleted) dispatcher.runOnce();  // it forgets the batch
+        EXPECT_EQ(store_->retryErrorRows(batch), 2);
+        // Heard of (this engine's API took the request), or found again after it was seen completed.
+        if (!seenCompleted) dispatcher.retried(batch, "req-retry");
+        dispatcher.runOnce();
+        return batch;
+    };
+    const auto heard = runBatch(false);
+    const auto seen = runBatch(true);
+    const auto sent = td_testing::readRecords(settings_.requestsTopic, 16, std::chrono::seconds(8));
+    std::map<std::string, std::vector<int>> rows;
+    for (const auto& record : sent) rows[record.key].push_back(jobs::inquiry::decodeRequest(record.value).row);
+    EXPECT_EQ(rows[heard], (std::vector<int>{1, 2, 3, 4, 5, 6, 2, 5}));
+    EXPECT_EQ(rows[seen], (std::vector<int>{1, 2, 3, 4, 5, 6, 2, 5}));
+    EXPECT_EQ(store_->findBatch(heard)->state, "processing");
 }
 
 TEST_F(DispatcherTest, ALeaseKeepsASecondEngineFromSendingTheSameBatch) {

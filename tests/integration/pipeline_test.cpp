@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -204,6 +205,59 @@ TEST_F(PipelineTest, AConnectorThatKeepsFailingGivesErrorResultsNotLostRows) {
     EXPECT_NE(metrics_.serialize().find("taxdesk_connector_retries_total"), std::string::npos);
 }
 
+TEST_F(PipelineTest, ARequestThatFailsForGoodGivesItsRowAnErrorResultAndItsBatchCompletes) {
+    // Before: a request that went to the dead-letter topic left its row without a result, the batch `processing`
+    // for ever, and the dispatcher sending it again every 30 s.
+    const std::string batchId = "B-" + prefix_;
+    connectors::BatchRecord batch;
+    batch.batchId = batchId;
+    batch.creditorId = "C1";
+    batch.state = "awaiting_payment";
+    batch.receiptToken = td_testing::uniqueName("receipt");
+    std::vector<jobs::inquiry::InquiryRequest> requests;
+    std::vector<connectors::BatchRowRecord> rows;
+    for (int row = 1; row <= 3; ++row) {
+        requests.push_back(generatedRequest(batchId, "C1", row, kSeed));
+        const auto& r = requests.back();
+        rows.push_back(
+            {batchId, row, r.debtorId, r.debtorName, "112年度司執字第1號", "both", "2024", true, "", "", 500});
+    }
+    auto writer = store_->beginBatch(batch);
+    writer->addRows(rows);
+    writer->commit(3, 3, 0, 1500);
+    ASSERT_TRUE(store_->setBatchState(batchId, "awaiting_payment", "queued"));
+
+    // Row 2's message cannot be read (its debtor_id was mangled on the way); rows 1 and 3 are fine.
+    std::string mangled = jobs::inquiry::encodeRequest(requests[1]);
+    mangled.replace(mangled.find(requests[1].debtorId), requests[1].debtorId.size(), "A000000000");
+    td_testing::produceAll(prefix_ + "inquiry.requests", {{batchId, jobs::inquiry::encodeRequest(requests[0])},
+                                                          {batchId, mangled},
+                                                          {batchId, jobs::inquiry::encodeRequest(requests[2])}});
+    runPipeline(prefix_ + "engine", redis(td_testing::redisPort()),
+                [&](const Pipeline&) { return store_->findBatch(batchId)->state == "completed"; });
+
+    const auto stored = store_->findBatch(batchId).value();
+    EXPECT_EQ(stored.state, "completed");
+    EXPECT_EQ(stored.rowsDone, 3);
+    const auto failed = store_->findResult(batchId, 2);
+    ASSERT_TRUE(failed.has_value());
+    EXPECT_EQ(failed->status, "error");
+    EXPECT_EQ(failed->reason, "processing_failed");
+    EXPECT_EQ(failed->debtorId, requests[1].debtorId) << "the stored row says who it was about";
+    const auto payload = jobs::inquiry::decodeResult(failed->payload);
+    EXPECT_EQ(payload.status, jobs::inquiry::ResultStatus::error);
+    EXPECT_EQ(payload.reason, "processing_failed");
+    EXPECT_NE(store_->findResult(batchId, 1)->status, "error");
+    EXPECT_NE(store_->findResult(batchId, 3)->status, "error");
+    EXPECT_TRUE(store_->pendingRows(batchId, 0, 10).empty()) << "nothing left for the dispatcher to send again";
+    std::map<int, std::string> published;  // inquiry.results: every row's result once, the error one included
+    for (const auto& record : td_testing::readRecords(prefix_ + "inquiry.results", 4, std::chrono::seconds(8)))
+        published.emplace(jobs::inquiry::decodeResult(record.value).row, record.value);
+    EXPECT_EQ(published.size(), 3u);
+    EXPECT_EQ(published[2], failed->payload);
+    EXPECT_EQ(td_testing::readRecords(prefix_ + "inquiry.requests.dlq", 1).size(), 1u);
+}
+
 namespace {
 
 /// A stage that echoes each message to `<prefix>out` from commit() (as the inquiry stage adds its results there), and
@@ -237,6 +291,18 @@ class FailingStage : public BatchStage {
         return prepared;
     }
 
+    std::vector<OutMessage> deadLettered(const connectors::kafka::Message& message, const std::string& error) override {
+        EXPECT_FALSE(error.empty());
+        std::lock_guard lock(mutex_);
+        deadLettered_.emplace(message.value());
+        return {{outTopic_ + ".failed", std::string(message.key()), std::string(message.value()), {}}};
+    }
+
+    std::set<std::string> deadLetteredValues() {
+        std::lock_guard lock(mutex_);
+        return deadLettered_;
+    }
+
     void commit(PreparedBatch& prepared) override {
         auto& mine = static_cast<Prepared&>(prepared);
         for (const auto& value : mine.values)
@@ -249,6 +315,8 @@ class FailingStage : public BatchStage {
   private:
     std::string outTopic_;
     bool failedOnce_ = false;
+    std::mutex mutex_;  // deadLettered() runs on the consumer or the committer thread
+    std::set<std::string> deadLettered_;
 };
 
 }  // namespace
@@ -269,7 +337,7 @@ TEST(PipelineErrors, AMessageThatFailsForGoodGoesToTheDeadLetterTopicAndThePipel
     settings.groupId = prefix + "group";
     settings.kafka = td_testing::consumerSettings();
     settings.batchSize = 100;
-    settings.warmTopics = {settings.inputTopic, prefix + "out", prefix + "in.dlq"};
+    settings.warmTopics = {settings.inputTopic, prefix + "out", prefix + "in.dlq", prefix + "out.failed"};
     Pipeline pipeline(settings, stage, metrics.pipeline("poison"));
     std::atomic<bool> stop{false};
     std::exception_ptr failure;
@@ -306,5 +374,11 @@ TEST(PipelineErrors, AMessageThatFailsForGoodGoesToTheDeadLetterTopicAndThePipel
                 deadOriginals.insert(original);
     }
     EXPECT_EQ(deadOriginals, (std::set<std::string>{"prepare-permanent", "commit-permanent", "invalid"}));
+    // The stage heard of each before its dead letter went out (the inquiry stage gives the row an error result), and
+    // what it returned went out with the dead letter.
+    EXPECT_EQ(stage.deadLetteredValues(), (std::set<std::string>{"prepare-permanent", "commit-permanent", "invalid"}));
+    std::set<std::string> effects;
+    for (const auto& record : td_testing::readRecords(prefix + "out.failed", 3)) effects.insert(record.value);
+    EXPECT_EQ(effects, (std::set<std::string>{"prepare-permanent", "commit-permanent", "invalid"}));
     EXPECT_EQ(pipeline.consumed(), values.size());
 }

@@ -408,6 +408,118 @@ TEST_P(StoreBatchesTest, ConcurrentResultsOfOneBatchCountEveryRow) {
     EXPECT_EQ(stored.state, "completed");
 }
 
+StoredResult errorResult(const std::string& batchId, int row, const std::string& reason = "registry_unavailable") {
+    std::string payload = R"({"row":)" + std::to_string(row) + R"(,"status":"error","reason":")" + reason + R"("})";
+    return {batchId, row, "A1" + std::to_string(23456780 + row), "error", reason, std::move(payload)};
+}
+
+TEST_P(StoreBatchesTest, ErrorRowsOfACompletedBatchGoBackToWorkOnceAndAreCountedOnce) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 5, 3));  // rows 1, 2, 4, 5 accepted; 3 rejected
+    ASSERT_TRUE(store.setBatchState(batch.batchId, "awaiting_payment", "queued"));
+    store.upsertResults({foundResult(batch.batchId, 1), errorResult(batch.batchId, 2), foundResult(batch.batchId, 4),
+                         errorResult(batch.batchId, 5, "tax_data_unavailable")});
+    auto stored = store.findBatch(batch.batchId).value();
+    ASSERT_EQ(stored.state, "completed");
+    ASSERT_EQ(stored.rowsDone, 5);
+    EXPECT_EQ(store.countResultsWithStatus(batch.batchId, "error"), 2);
+    EXPECT_EQ(store.countResultsWithStatus(batch.batchId, "found"), 2);
+    EXPECT_EQ(store.countResultsWithStatus(batch.batchId, "rejected"), 1);
+
+    EXPECT_EQ(store.retryErrorRows(batch.batchId), 2);
+    stored = store.findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, "processing");
+    EXPECT_EQ(stored.completedAt, "");
+    EXPECT_EQ(stored.rowsDone, 3) << "rows 1, 3 and 4 keep their results";
+    std::vector<int> pending;
+    for (const auto& row : store.pendingRows(batch.batchId, 0, 10)) pending.push_back(row.row);
+    EXPECT_EQ(pending, (std::vector<int>{2, 5}));
+    EXPECT_EQ(store.findResult(batch.batchId, 1)->status, "found");
+    EXPECT_EQ(store.findResult(batch.batchId, 3)->status, "rejected");
+    EXPECT_FALSE(store.findResult(batch.batchId, 2).has_value());
+    EXPECT_EQ(countOf("payments", batch.batchId), 0) << "a retry never touches the ledger";
+
+    EXPECT_EQ(store.retryErrorRows(batch.batchId), 0) << "asked again while it runs: nothing retried twice";
+    EXPECT_EQ(store.findBatch(batch.batchId)->rowsDone, 3);
+
+    store.upsertResults({foundResult(batch.batchId, 2)});
+    stored = store.findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, "processing");
+    EXPECT_EQ(stored.rowsDone, 4);
+    store.upsertResults({foundResult(batch.batchId, 5)});
+    stored = store.findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, "completed");
+    EXPECT_EQ(stored.rowsDone, 5) << "a retried row is counted once";
+    EXPECT_EQ(stored.completedAt.size(), 24U) << stored.completedAt;
+    EXPECT_EQ(countOf("inquiry_results", batch.batchId), 5);
+    EXPECT_EQ(store.countResultsWithStatus(batch.batchId, "error"), 0);
+    EXPECT_EQ(store.retryErrorRows(batch.batchId), 0) << "no error rows: nothing to retry";
+    EXPECT_EQ(store.findBatch(batch.batchId)->state, "completed");
+}
+
+TEST_P(StoreBatchesTest, ConcurrentRetriesPutTheErrorRowsBackExactlyOnce) {
+    constexpr int kCallers = 8;
+    settings_.poolSize = kCallers;
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 20, 0));
+    ASSERT_TRUE(store.setBatchState(batch.batchId, "awaiting_payment", "queued"));
+    std::vector<StoredResult> results;
+    for (int row = 1; row <= 20; ++row)
+        results.push_back(row % 4 == 0 ? errorResult(batch.batchId, row) : foundResult(batch.batchId, row));
+    store.upsertResults(results);
+    ASSERT_EQ(store.findBatch(batch.batchId)->state, "completed");
+
+    std::atomic<int> retried{0};
+    std::atomic<int> winners{0};
+    const auto errors = testing::atOnce(kCallers, [&](int, std::latch& start) {
+        start.arrive_and_wait();
+        const int rows = store.retryErrorRows(batch.batchId);
+        retried += rows;
+        winners += rows > 0 ? 1 : 0;
+    });
+    for (const auto& error : errors) EXPECT_EQ(error, "");
+    EXPECT_EQ(retried.load(), 5);
+    EXPECT_EQ(winners.load(), 1);
+    EXPECT_EQ(store.findBatch(batch.batchId)->rowsDone, 15);
+    EXPECT_EQ(store.pendingRows(batch.batchId, 0, 100).size(), 5U);
+}
+
+TEST_P(StoreBatchesTest, MissingResultsAreInsertedButNeverOverwriteOneAndCompleteTheBatch) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 4, 4));  // row 4 rejected
+    ASSERT_TRUE(store.setBatchState(batch.batchId, "awaiting_payment", "queued"));
+    store.upsertResults({foundResult(batch.batchId, 1)});
+
+    const std::string unknownBatch = testing::uniqueName("unknown");
+    // Row 1 has its real result; row 4 is rejected (has its result); row 9 and the unknown batch do not exist.
+    EXPECT_EQ(
+        store.insertMissingResults(
+            {errorResult(batch.batchId, 1, "processing_failed"), errorResult(batch.batchId, 2, "processing_failed"),
+             errorResult(batch.batchId, 4, "processing_failed"), errorResult(batch.batchId, 9, "processing_failed"),
+             errorResult(unknownBatch, 1, "processing_failed")}),
+        1);
+    EXPECT_EQ(store.findResult(batch.batchId, 1)->status, "found");
+    EXPECT_EQ(store.findResult(batch.batchId, 2)->status, "error");
+    EXPECT_EQ(store.findResult(batch.batchId, 2)->reason, "processing_failed");
+    EXPECT_EQ(store.findResult(batch.batchId, 4)->status, "rejected");
+    EXPECT_FALSE(store.findResult(batch.batchId, 9).has_value());
+    EXPECT_FALSE(store.findResult(unknownBatch, 1).has_value());
+    auto stored = store.findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, "processing");
+    EXPECT_EQ(stored.rowsDone, 3);
+
+    EXPECT_EQ(store.insertMissingResults({errorResult(batch.batchId, 3, "processing_failed")}), 1);
+    stored = store.findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, "completed");
+    EXPECT_EQ(stored.rowsDone, 4);
+    EXPECT_EQ(store.insertMissingResults({errorResult(batch.batchId, 3, "other")}), 0) << "idempotent";
+    EXPECT_EQ(store.findResult(batch.batchId, 3)->reason, "processing_failed");
+    EXPECT_EQ(store.findBatch(batch.batchId)->rowsDone, 4);
+}
+
 TEST_P(StoreBatchesTest, BatchesAreListedNewestFirstPagedAndPerCreditor) {
     Store store(settings_);
     std::vector<std::string> ids;

@@ -10,6 +10,7 @@
 #include "jobs/inquiry/codec.hpp"
 #include "jobs/inquiry/inquiry.hpp"
 #include "jobs/inquiry/name_variants.hpp"
+#include "jobs/inquiry/retry.hpp"
 
 using namespace taxdesk::jobs::inquiry;
 using taxdesk::connectors::RegistryRecord;
@@ -321,4 +322,83 @@ TEST(FlatJson, WriterReplacesBytesThatAreNotUtf8) {
     EXPECT_EQ(
         std::get<std::string>(taxdesk::jobs::json::parseFlatObject("{\"k\":" + out + "}")[0].value.scalar),
         "a" + replacement + "b" + replacement + replacement + "\"\xc3\xa9" + replacement + replacement + replacement);
+}
+
+// ---- retrying a batch's error rows (POST /api/v1/batches/{id}/retry) ----------------------------------------------
+
+namespace {
+
+RetryView view(const std::string& state, bool paid, int errorRows, std::vector<std::string> open = {}) {
+    return RetryView{"B20261201-ab", state, paid, errorRows, std::move(open)};
+}
+
+RetryRefused refused(const RetryDecision& decision) {
+    EXPECT_TRUE(std::holds_alternative<RetryRefused>(decision));
+    return std::holds_alternative<RetryRefused>(decision) ? std::get<RetryRefused>(decision) : RetryRefused{};
+}
+
+}  // namespace
+
+TEST(InquiryRetry, CompletedPaidBatchWithErrorRowsIsRetried) {
+    const auto decision = decideRetry(view("completed", true, 7));
+    ASSERT_TRUE(std::holds_alternative<RetryAccepted>(decision));
+    EXPECT_EQ(std::get<RetryAccepted>(decision).rows, 7);
+    ASSERT_TRUE(std::holds_alternative<RetryAccepted>(decideRetry(view("completed", true, 1))));
+}
+
+TEST(InquiryRetry, BatchNotCompletedIsAConflictNamingItsState) {
+    // Asked twice: the first retry moved the batch back to processing, so the second finds it running.
+    for (const char* state : {"awaiting_payment", "queued", "processing"}) {
+        SCOPED_TRACE(state);
+        const auto answer = refused(decideRetry(view(state, std::string(state) != "awaiting_payment", 3)));
+        EXPECT_EQ(answer.status, 409);
+        EXPECT_EQ(answer.code, "not_completed");
+        EXPECT_NE(answer.message.find("B20261201-ab"), std::string::npos) << answer.message;
+    }
+    EXPECT_NE(refused(decideRetry(view("processing", true, 0))).message.find("processing"), std::string::npos);
+    EXPECT_NE(refused(decideRetry(view("awaiting_payment", false, 0))).message.find("awaiting payment"),
+              std::string::npos);
+}
+
+TEST(InquiryRetry, CompletedBatchWithoutErrorRowsIsAConflict) {
+    const auto answer = refused(decideRetry(view("completed", true, 0)));
+    EXPECT_EQ(answer.status, 409);
+    EXPECT_EQ(answer.code, "no_error_rows");
+    EXPECT_NE(answer.message.find("no rows whose result is error"), std::string::npos) << answer.message;
+}
+
+TEST(InquiryRetry, AnOpenBreakerIsTryAgainSoonNotARetryThatFailsAtOnce) {
+    const auto answer = refused(decideRetry(view("completed", true, 5, {"registry", "taxdata"})));
+    EXPECT_EQ(answer.status, 503);
+    EXPECT_EQ(answer.code, "connectors_unavailable");
+    EXPECT_NE(answer.message.find("registry, taxdata"), std::string::npos) << answer.message;
+    // What the batch itself says comes first: a breaker does not make a running batch retryable later.
+    EXPECT_EQ(refused(decideRetry(view("processing", true, 5, {"registry"}))).code, "not_completed");
+    EXPECT_EQ(refused(decideRetry(view("completed", true, 0, {"registry"}))).code, "no_error_rows");
+    ASSERT_TRUE(std::holds_alternative<RetryAccepted>(decideRetry(view("completed", true, 5, {}))));
+}
+
+TEST(InquiryRetry, FailedOrUnpaidBatchesAreNotRetried) {
+    const auto failed = refused(decideRetry(view("failed", true, 4)));
+    EXPECT_EQ(failed.status, 409);
+    EXPECT_EQ(failed.code, "batch_failed");
+    // Completed without payment: a file whose rows were all rejected. Nothing was looked up, nothing is owed.
+    const auto unpaid = refused(decideRetry(view("completed", false, 2)));
+    EXPECT_EQ(unpaid.status, 409);
+    EXPECT_EQ(unpaid.code, "not_paid");
+    EXPECT_EQ(refused(decideRetry(view("exploded", true, 2))).code, "not_completed");
+}
+
+TEST(InquiryCodec, TheRowOfARequestIsReadEvenWhenTheRequestIsRefused) {
+    // decodeRequest refuses these (an invalid ID, a missing name), but the row they are about is known.
+    EXPECT_EQ(rowOfRequest(R"({"batch_id":"B1","row":7,"creditor_id":"C1","debtor_id":"A123456788"})"),
+              (RowRef{"B1", 7}));
+    EXPECT_EQ(rowOfRequest(R"({"row":"12","batch_id":"B2"})"), (RowRef{"B2", 12}));
+    EXPECT_FALSE(rowOfRequest(R"({"batch_id":"B1"})").has_value());
+    EXPECT_FALSE(rowOfRequest(R"({"batch_id":"","row":3})").has_value());
+    EXPECT_FALSE(rowOfRequest(R"({"batch_id":"B1","row":0})").has_value());
+    EXPECT_FALSE(rowOfRequest(R"({"batch_id":"B1","row":1.5})").has_value());
+    EXPECT_FALSE(rowOfRequest(R"({"batch_id":5,"row":3})").has_value());
+    EXPECT_FALSE(rowOfRequest("not json").has_value());
+    EXPECT_FALSE(rowOfRequest(R"({"batch_id":"B1","row":[3]})").has_value());
 }

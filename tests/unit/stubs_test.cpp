@@ -207,6 +207,78 @@ TEST(StubFaults, LatencyAndJitterAreAdded) {
     }
 }
 
+TEST(StubFaults, DrawSplitsFailuresTimeoutsAndHealthyCalls) {
+    const StubFaults faults(0, 0, 0.2, 0.3, 0);
+    int failures = 0;
+    int timeouts = 0;
+    for (int i = 0; i < 10000; ++i) {
+        const auto fault = faults.draw();
+        failures += fault == StubFaults::Fault::failure ? 1 : 0;
+        timeouts += fault == StubFaults::Fault::timeout ? 1 : 0;
+    }
+    // 2,000 and 3,000 expected; ±300 is more than 7 standard deviations.
+    EXPECT_GT(failures, 1700);
+    EXPECT_LT(failures, 2300);
+    EXPECT_GT(timeouts, 2700);
+    EXPECT_LT(timeouts, 3300);
+    const StubFaults none(0, 0, 0.0, 0.0, 1000);
+    for (int i = 0; i < 1000; ++i) EXPECT_EQ(none.draw(), StubFaults::Fault::none);
+}
+
+TEST(StubFaults, TimeoutHangsForTimeoutMsThenThrowsTransientError) {
+    const StubFaults faults(0, 0, 0.0, 1.0, 40);
+    EXPECT_EQ(faults.timeoutMs(), 40);
+    for (int i = 0; i < 3; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        try {
+            faults.apply("registry");
+            FAIL() << "a timeout rate of 1 let a call through";
+        } catch (const TransientError& error) {
+            EXPECT_TRUE(error.isRetryable());
+            EXPECT_NE(std::string(error.what()).find("stub registry: injected timeout"), std::string::npos)
+                << error.what();
+        }
+        // A lower bound only: the call hung at least as long as configured.
+        EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(40));
+    }
+}
+
+TEST(StubFaults, TimeoutRateOneTimesOutEveryConnector) {
+    StubSettings settings;
+    settings.timeoutRate = 1.0;
+    settings.timeoutMs = 5;
+    const ConnectorSet set = makeStubConnectors(settings);
+    const Population population(settings.seed);
+    const std::string id = population.nationalIdAt(0);
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_THROW(set.registry->lookup(id), TransientError);
+        EXPECT_THROW(set.nhi->verifyLast4(id, "1234"), TransientError);
+        EXPECT_THROW(set.taxData->lookup(id, {2024}, true, true), TransientError);
+        EXPECT_THROW(set.payment->findCharge("k"), TransientError);
+        EXPECT_THROW(set.sms->send({"n" + std::to_string(i), "0912345678", "hi"}), TransientError);
+    }
+}
+
+TEST(StubPayment, HalfTheTimeoutsHappenAfterTheCharge) {
+    // Every call times out, but the provider may have charged before it stopped answering: the caller must ask again
+    // with the same key. 60 keys: all charged or none charged has a probability of 2 x 2^-60.
+    StubPayment payment(1'000'000, StubFaults(0, 0, 0.0, 1.0, 1));
+    int timedOut = 0;
+    for (int i = 0; i < 60; ++i) {
+        try {
+            payment.charge("card-1", 100, "key-" + std::to_string(i));
+        } catch (const TransientError& error) {
+            ++timedOut;
+            EXPECT_NE(std::string(error.what()).find("injected timeout"), std::string::npos) << error.what();
+        }
+    }
+    EXPECT_EQ(timedOut, 60);
+    const long long charged = 1'000'000 - payment.balance("card-1");
+    EXPECT_EQ(charged % 100, 0);
+    EXPECT_GT(charged, 0);
+    EXPECT_LT(charged, 6'000);
+}
+
 // ---- registry, NHI card, tax data -------------------------------------------------------------------------------
 
 TEST(StubRegistryNhiTaxData, AnswerFromThePopulation) {
