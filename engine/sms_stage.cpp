@@ -85,6 +85,62 @@ std::unique_ptr<PreparedBatch> SmsStage::prepare(const std::vector<connectors::k
     return prepared;
 }
 
+std::string SmsStage::dailyKeyOf(const std::string& msisdn, const std::string& receivedAt, std::int64_t now) {
+    return "sms:daily:" + msisdn + ":" + jobs::sms::dayKey(jobs::sms::applicationInstant(receivedAt, now).unixSeconds);
+}
+
+std::optional<connectors::NotificationRecord> SmsStage::answerUnprocessed(std::string_view value) {
+    std::string msisdnText;
+    std::string gatewayMsgId;
+    std::string receivedAt;
+    try {
+        const auto object = Poco::JSON::Parser().parse(std::string(value)).extract<Poco::JSON::Object::Ptr>();
+        msisdnText = object->optValue<std::string>("msisdn", "");
+        gatewayMsgId = object->optValue<std::string>("gateway_msg_id", "");
+        receivedAt = object->optValue<std::string>("received_at", "");
+    } catch (const Poco::Exception&) {
+        return std::nullopt;  // not an inbound SMS: nobody to answer
+    }
+    const auto msisdn = jobs::sms::normalizeMsisdn(msisdnText);
+    if (!msisdn || gatewayMsgId.empty()) return std::nullopt;
+    if (const auto seen = store_.findInbound(gatewayMsgId))
+        if (const auto reply = store_.findNotification(seen->replyNotificationId)) return reply;
+    // The application did not get through: it does not count towards the day's limit (the citizen sends it again).
+    try {
+        redis_->uncount(dailyKeyOf(*msisdn, receivedAt, unixNow()), "sms:counted:" + gatewayMsgId);
+    } catch (const connectors::RedisError&) {
+        // Redis away: the count stays (the safe side for a limit).
+    }
+    connectors::InboundRecord inbound;
+    inbound.gatewayMsgId = gatewayMsgId;
+    inbound.msisdn = *msisdn;
+    inbound.receivedAt = receivedAt;
+    inbound.outcome = "unavailable";
+    connectors::NotificationRecord reply;
+    reply.notificationId = "n-" + gatewayMsgId;
+    reply.msisdn = *msisdn;
+    reply.kind = "reply";
+    reply.attempt = 0;
+    reply.status = "queued";
+    reply.text = jobs::sms::unavailableText();
+    inbound.replyNotificationId = reply.notificationId;
+    return store_.recordSmsOutcome(inbound, std::nullopt, reply).reply;
+}
+
+std::vector<OutMessage> SmsStage::deadLettered(const connectors::kafka::Message& message,
+                                               const std::string& /*error*/) {
+    const auto reply = answerUnprocessed(message.value());
+    if (!reply) return {};
+    Poco::Logger::get("sms").warning(
+        "request_id=%s notification=%s: the application failed for good (dead letter); "
+        "replied try later",
+        message.header("request_id"), reply->notificationId);
+    return {{settings_.outboundTopic,
+             reply->msisdn,
+             notificationJson(*reply),
+             {{"request_id", message.header("request_id")}}}};
+}
+
 std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view value, std::string& deadLetterReason) {
     std::string msisdnText;
     std::string text;
@@ -179,7 +235,7 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
     // An application. Counters and locks are shared by every engine through Redis; without Redis, refuse.
     const std::string idLock = "sms:lock:id:" + parsed.id;
     const std::string msisdnLock = "sms:lock:msisdn:" + *msisdn;
-    const std::string dailyKey = "sms:daily:" + *msisdn + ":" + jobs::sms::dayKey(applied.unixSeconds);
+    const std::string dailyKey = dailyKeyOf(*msisdn, receivedAt, now);
     const std::string countedKey = "sms:counted:" + gatewayMsgId;
     try {
         const auto locks = redis_->mget({idLock, msisdnLock});

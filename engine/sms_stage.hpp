@@ -48,8 +48,18 @@ class SmsStage : public BatchStage {
     /// failed (the pipeline retries or, when permanent, dead-letters) and a connector's PermanentError; returns nullopt
     /// for a message that goes to the DLQ.
     std::optional<connectors::NotificationRecord> handle(std::string_view value, std::string& deadLetterReason);
+    /// A message that failed for good (a connector's or the store's permanent refusal) still gets its one reply
+    /// (SPEC 4.1): "try later", recorded as outcome unavailable, not counted towards the daily limit. A message
+    /// answered before gets that reply again. Nullopt when there is nobody to answer (no msisdn or gateway_msg_id).
+    std::optional<connectors::NotificationRecord> answerUnprocessed(std::string_view value);
+    /// The pipeline's hook for a dead letter: the reply of answerUnprocessed, to produce with it.
+    std::vector<OutMessage> deadLettered(const connectors::kafka::Message& message, const std::string& error) override;
 
   private:
+    /// The Redis key of the daily limit's counter for `msisdn` on the day the gateway received the message.
+    [[nodiscard]] static std::string dailyKeyOf(const std::string& msisdn, const std::string& receivedAt,
+                                                std::int64_t now);
+
     SmsSettings settings_;
     connectors::ConnectorSet connectors_;
     connectors::Store& store_;

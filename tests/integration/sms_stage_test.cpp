@@ -159,6 +159,38 @@ TEST_F(SmsStageTest, AStepRunAgainForTheSameMessageCountsOnce) {
     EXPECT_NE(sixth->text.find(kLimitReached), std::string::npos) << sixth->text;
 }
 
+TEST_F(SmsStageTest, AnApplicationThatFailsForGoodIsAnsweredTryLaterOnceAndNotCounted) {
+    // The registry refuses for good: the pipeline dead-letters the message and asks the stage to answer it (SPEC 4.1:
+    // every inbound SMS gets exactly one reply). Before, the citizen got no reply at all.
+    auto sms = stage(td_testing::redisPort());
+    const std::string from = "0912000009";
+    const auto [id, last4] = person(700300);
+    const std::string gmid = "perm-" + prefix_;
+    const std::string sent = message(from, "1 " + id + " " + last4, gmid);
+    registry_->permanentFailures = 100;
+    std::string reason;
+    EXPECT_THROW(sms->handle(sent, reason), connectors::PermanentError);
+    EXPECT_EQ(dailyCount(from), 1) << "counted before the registry refused";
+    const auto reply = sms->answerUnprocessed(sent);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->notificationId, "n-" + gmid);
+    EXPECT_NE(reply->text.find(kTryLater), std::string::npos) << reply->text;
+    EXPECT_EQ(reply->text.find(id), std::string::npos) << "a reply never holds a whole ID";
+    EXPECT_EQ(store_->findInbound(gmid)->outcome, "unavailable");
+    EXPECT_EQ(dailyCount(from), 0) << "an application that did not get through does not count";
+    // One reply: asked again, or the message redelivered once the registry is back, it is the same reply.
+    EXPECT_EQ(sms->answerUnprocessed(sent)->notificationId, reply->notificationId);
+    registry_->permanentFailures = 0;
+    const auto redelivered = sms->handle(sent, reason);
+    ASSERT_TRUE(redelivered) << reason;
+    EXPECT_EQ(redelivered->notificationId, reply->notificationId);
+    EXPECT_EQ(redelivered->text, reply->text);
+    EXPECT_EQ(dailyCount(from), 0);
+    // Nobody to answer.
+    EXPECT_FALSE(sms->answerUnprocessed("not json"));
+    EXPECT_FALSE(sms->answerUnprocessed(R"({"msisdn":"12","text":"1","gateway_msg_id":"x"})"));
+}
+
 TEST_F(SmsStageTest, WithoutRedisAnApplicationIsRecordedAndAnsweredTryLater) {
     auto sms = stage(1);  // nobody listens on port 1
     const auto [id, last4] = person(700200);
