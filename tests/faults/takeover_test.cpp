@@ -58,7 +58,9 @@ std::vector<long long> allRowsDone(const ServeProcess& engine, const std::string
 /// finishes everything exactly once and returns the takeover time.
 Takeover runTakeover(const std::string& name, const std::vector<std::string>& sets,
                      const std::vector<std::string>& firstSets, const std::vector<std::string>& secondSets) {
-    StubsProcess stubs({"payment.stub_balance=100000000000"});
+    // Each connector call takes 5 ms: the batches take seconds, not the one second the test samples before the kill
+    // (without it they sometimes finished in that second on an idle machine).
+    StubsProcess stubs({"payment.stub_balance=100000000000", "stubs.latency_ms=5"});
     auto common = stubs.connectorSets();
     common.insert(common.end(), sets.begin(), sets.end());
     for (const auto& set : measuringSets()) common.push_back(set);
