@@ -166,12 +166,11 @@ void BatchDispatcher::resolvePendingPayments() {
                 log().information("payment %s for batch %s resolved: it was charged", pending.paymentId,
                                   pending.batchId);
             } else {
+                // Not charged as far as the provider knows now; one that answered late may still land the charge:
+                // asked about again (recheckFailedPayments) until the window ends, scheduled with the failure.
                 store_.completePayment(pending.paymentId, "failed", "",
-                                       "not charged: the request stopped before "
-                                       "the card was charged; pay again");
-                // Not charged as far as the provider knows now; one that answered late may still land the charge.
-                if (settings_.recheckWindowMs > 0)
-                    store_.recheckUntil(pending.paymentId, epochMs() + settings_.recheckWindowMs);
+                                       "not charged: the request stopped before the card was charged; pay again",
+                                       settings_.recheckWindowMs > 0 ? epochMs() + settings_.recheckWindowMs : 0);
                 log().information("payment %s for batch %s resolved: never charged", pending.paymentId,
                                   pending.batchId);
             }
@@ -185,7 +184,8 @@ void BatchDispatcher::resolvePendingPayments() {
 void BatchDispatcher::recheckFailedPayments() {
     lastRecheck_ = std::chrono::steady_clock::now();
     if (!leased("payments-recheck")) return;
-    for (const auto& failed : store_.paymentsToRecheck(epochMs(), 100)) {
+    const long long now = epochMs();
+    for (const auto& failed : store_.paymentsToRecheck(now, 100, now + settings_.recheckEveryMs)) {
         try {
             const auto charge = payment_->findCharge(failed.providerKey);
             if (!charge) continue;

@@ -167,10 +167,11 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
         parts_->metrics.paymentsCount().Increment();
         parts_->metrics.paymentsAmount().Increment(static_cast<double>(amount));
     });
-    parts_->dispatcher->onRefundDue([this](long long amount) {
+    const auto countRefundDue = [this](long long amount) {
         parts_->metrics.refundsDueCount().Increment();
         parts_->metrics.refundsDueAmount().Increment(static_cast<double>(amount));
-    });
+    };
+    parts_->dispatcher->onRefundDue(countRefundDue);
 
     api::CreditorApiSettings apiSettings;
     apiSettings.spoolDir = settings_.varDir + "/spool";
@@ -194,6 +195,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
                 open.push_back(status->connectorName());
         return open;
     });
+    parts_->creditorApi->onRefundDue(countRefundDue);
     parts_->creditorApi->onRetry(
         [this](const std::string& batchId, const std::string& id) { parts_->dispatcher->retried(batchId, id); });
     parts_->opsApi = std::make_unique<api::OpsApi>(parts_->metrics, *parts_->store, connectors);

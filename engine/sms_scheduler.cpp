@@ -135,11 +135,25 @@ int SmsScheduler::redriveInbox(std::int64_t nowUnix) {
     // Claimed for inboxRequeueAfterSeconds: should this fail too (the broker still away), the next sweep after that
     // tries again; the row stays queued until the SMS stage records its outcome.
     if (!producer_->flush(10000) || failedDeliveries_.load() > 0) {
+        // Not produced (or not all): these attempts do not count, or a long outage would use every message's up.
+        std::vector<std::string> ids;
+        for (const auto& row : stale) ids.push_back(row.gatewayMsgId);
+        store_.returnInboxAttempts(ids);
         Poco::Logger::get("scheduler")
             .warning("%z inbound SMS stuck in the inbox could not be produced again; retried later", stale.size());
         return 0;
     }
     Poco::Logger::get("scheduler").information("%z inbound SMS stuck in the inbox produced again", stale.size());
+    for (const auto& row : stale) {
+        if (row.attempts >= settings_.inboxMaxAttempts) {
+            // Produced that often and never processed: the SMS pipeline is not consuming. Staff must look.
+            Poco::Logger::get("scheduler")
+                .error(
+                    "inbound SMS gateway_msg_id=%s produced %d times and still not processed: no more re-drives "
+                    "(sms.inbox_max_attempts); see the SMS pipeline",
+                    row.gatewayMsgId, row.attempts);
+        }
+    }
     if (settings_.onInboxRedriven) settings_.onInboxRedriven(static_cast<int>(stale.size()));
     return static_cast<int>(stale.size());
 }

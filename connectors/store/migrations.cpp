@@ -214,10 +214,12 @@ const std::vector<Migration> kMigrations = {
          // that is paid by another payment meanwhile is recorded as refund_due: in the ledger (the ledger equals what
          // was charged), not live (the batch keeps its one live payment), and reported for a refund.
          "ALTER TABLE payments ADD COLUMN recheck_until BIGINT NOT NULL DEFAULT 0",
+         // When it is next asked about (unix ms): each check pushes it on, so that every such payment gets its turn.
+         "ALTER TABLE payments ADD COLUMN recheck_next BIGINT NOT NULL DEFAULT 0",
          "DROP INDEX payments_live_per_batch",
          "CREATE UNIQUE INDEX payments_live_per_batch ON payments (batch_id) WHERE status NOT IN ('failed',"
          " 'refund_due')",
-         "CREATE INDEX payments_to_recheck ON payments (status, recheck_until)",
+         "CREATE INDEX payments_to_recheck ON payments (status, recheck_next)",
      }},
     {8,
      "the SMS inbox: every inbound SMS stored before the gateway is answered 202",

@@ -433,6 +433,21 @@ std::vector<InboxRecord> Store::claimStaleInbox(const std::string& olderThanIso,
     });
 }
 
+void Store::returnInboxAttempts(const std::vector<std::string>& gatewayMsgIds) {
+    if (gatewayMsgIds.empty()) return;  // Poco refuses to bind empty vectors
+    const std::string statement =
+        sql("UPDATE sms_inbox SET attempts = attempts - 1 WHERE gateway_msg_id = ? AND state = 'queued'"
+            " AND attempts > 0");
+    std::vector<std::string> ids = gatewayMsgIds;  // Poco binds mutable vectors only
+    withSession("returning inbox attempts", [&](Poco::Data::Session& session) {
+        Poco::Data::Transaction transaction(session);
+        Poco::Data::Statement update(session);
+        update << statement, use(ids);
+        update.execute();
+        transaction.commit();
+    });
+}
+
 int Store::pruneInbox(const std::string& olderThanIso, int limit) {
     if (limit <= 0) return 0;
     // A bounded delete both backends accept (neither SQLite's default build nor PostgreSQL has DELETE … LIMIT).

@@ -1080,7 +1080,8 @@ void Store::releasePayment(const std::string& paymentId, const std::string& owne
 }
 
 PaymentChange Store::completePayment(const std::string& paymentId, const std::string& status,
-                                     const std::string& providerTxnId, const std::string& error) {
+                                     const std::string& providerTxnId, const std::string& error,
+                                     long long recheckUntilMs) {
     if (status != kSucceeded && status != kFailed) {
         throw std::invalid_argument("store: completePayment: status '" + status + "' is neither succeeded nor failed");
     }
@@ -1089,7 +1090,7 @@ PaymentChange Store::completePayment(const std::string& paymentId, const std::st
     // say so), never another success. A success for a batch that another payment paid meanwhile is refund_due.
     const std::string updateStatement =
         sql("UPDATE payments SET status = ?, provider_txn_id = ?, error = ?, updated_at = ?, lease_owner = '',"
-            " lease_until = 0, recheck_until = 0, published = 0"
+            " lease_until = 0, recheck_until = ?, recheck_next = 0, published = 0"
             " WHERE payment_id = ? AND (status = 'pending' OR (status = 'failed' AND ? = 'succeeded'))");
     const std::string countStatement = sql("SELECT COUNT(*) FROM payments WHERE payment_id = ?");
     const std::string othersLiveStatement =
@@ -1117,8 +1118,9 @@ PaymentChange Store::completePayment(const std::string& paymentId, const std::st
             if (othersLive > 0) recorded = kRefundDue;
         }
         Poco::Data::Statement update(session);
-        update << updateStatement, bind(recorded), bind(providerTxnId), bind(error), bind(stamp), bind(paymentId),
-            bind(status);
+        const Poco::Int64 recheckUntil = recorded == kFailed ? recheckUntilMs : 0;
+        update << updateStatement, bind(recorded), bind(providerTxnId), bind(error), bind(stamp), bind(recheckUntil),
+            bind(paymentId), bind(status);
         if (update.execute() == 0) {  // no longer pending, or unknown
             int count = 0;
             session << countStatement, into(count), bind(paymentId), now;
@@ -1132,22 +1134,25 @@ PaymentChange Store::completePayment(const std::string& paymentId, const std::st
     return outcome.change;
 }
 
-void Store::recheckUntil(const std::string& paymentId, long long untilMs) {
-    const std::string statement = sql("UPDATE payments SET recheck_until = ? WHERE payment_id = ? AND status = ?");
-    const Poco::Int64 until = untilMs;
-    withSession("scheduling a payment's recheck", [&](Poco::Data::Session& session) {
-        session << statement, bind(until), bind(paymentId), bind(std::string(kFailed)), now;
-    });
-}
-
-std::vector<PaymentRecord> Store::paymentsToRecheck(long long nowMs, int limit) {
+std::vector<PaymentRecord> Store::paymentsToRecheck(long long nowMs, int limit, long long nextCheckMs) {
     if (limit <= 0) return {};
-    const std::string statement =
+    const std::string selectStatement =
         sql("SELECT " + std::string(kPaymentColumns) +
-            " FROM payments WHERE status = ? AND recheck_until > ? ORDER BY created_at, payment_id LIMIT ?");
+            " FROM payments WHERE status = ? AND recheck_until > ? AND recheck_next <= ?"
+            " ORDER BY recheck_next, created_at, payment_id LIMIT ?");
+    const std::string pushOn = sql("UPDATE payments SET recheck_next = ? WHERE payment_id = ? AND status = ?");
     const Poco::Int64 now = nowMs;
+    const Poco::Int64 next = nextCheckMs;
     return withSession("reading payments to check again", [&](Poco::Data::Session& session) {
-        return select<PaymentColumns>(session, statement, std::string(kFailed), now, limit);
+        Poco::Data::Transaction transaction(session);
+        auto due = select<PaymentColumns>(session, selectStatement, std::string(kFailed), now, now, limit);
+        for (const auto& payment : due) {
+            Poco::Data::Statement update(session);
+            update << pushOn, bind(next), bind(payment.paymentId), bind(std::string(kFailed));
+            update.execute();
+        }
+        transaction.commit();
+        return due;
     });
 }
 

@@ -400,14 +400,15 @@ class Store {
     /// PermanentError for an unknown payment id.
     /// A success for a failed payment whose batch another payment paid meanwhile is recorded as `refund_due` (in the
     /// ledger, not live: the batch is not paid twice; PaymentChange::refundDue says so, for an alert).
+    /// A failure with recheckUntilMs > 0 (recovery found no charge: a provider may still land one) is asked about
+    /// again until then (paymentsToRecheck), set in the same step as the failure.
     PaymentChange completePayment(const std::string& paymentId, const std::string& status,
-                                  const std::string& providerTxnId, const std::string& error = "");
-    /// Asks that a failed payment (recovery concluded "not charged") be checked with the provider again until
-    /// untilMs (unix ms): a provider may land a charge late. Ignored unless the payment is failed.
-    void recheckUntil(const std::string& paymentId, long long untilMs);
-    /// Failed payments to check with the provider again (recheckUntil later than nowMs), oldest first, at most
-    /// `limit`.
-    std::vector<PaymentRecord> paymentsToRecheck(long long nowMs, int limit);
+                                  const std::string& providerTxnId, const std::string& error = "",
+                                  long long recheckUntilMs = 0);
+    /// Failed payments to ask the provider about again (their recheckUntilMs later than nowMs) whose turn has come,
+    /// the longest waiting first, at most `limit`; each one's next turn is pushed on to nextCheckMs in the same step,
+    /// so that every such payment gets its turn however many there are.
+    std::vector<PaymentRecord> paymentsToRecheck(long long nowMs, int limit, long long nextCheckMs);
     /// Every pending payment, oldest first.
     std::vector<PaymentRecord> pendingPayments();
     /// Pending payments whose lease ended before nowMs (their request or engine is gone), oldest first: recovery
@@ -518,6 +519,9 @@ class Store {
     /// as long has passed. Returned as claimed.
     std::vector<InboxRecord> claimStaleInbox(const std::string& olderThanIso, const std::string& claimedAtIso,
                                              int maxAttempts, int limit);
+    /// The produce of these claimed rows failed (the broker away): their attempts do not count (attempts - 1, never
+    /// below 0), so that an outage, however long, never uses up a message's attempts. Rows done meanwhile are left.
+    void returnInboxAttempts(const std::vector<std::string>& gatewayMsgIds);
     /// Deletes at most `limit` done inbox rows last touched before `olderThanIso` (retention); returns how many. The
     /// processed-message record (sms_inbound) stays: a repeat of a pruned message is stored again and answered with
     /// its first reply.

@@ -436,8 +436,18 @@ void CreditorApi::chargeOnce(const connectors::PaymentRecord& record, const std:
     // is another payment. The provider never charges twice for it, so a retry after a lost answer is safe.
     const auto succeeded = [&](const connectors::ChargeResult& charge) {
         // Counted (and the dispatcher woken) once: by the call that moved the ledger, not by every request.
-        if (store_.completePayment(record.paymentId, "succeeded", charge.providerTxnId, "") && onPaid_)
+        const auto change = store_.completePayment(record.paymentId, "succeeded", charge.providerTxnId, "");
+        if (change.refundDue) {
+            // The batch was paid by another payment meanwhile (this one's lease ended mid-charge and it was given
+            // up): the charge is owed back, not a payment of the batch.
+            Poco::Logger::get("api").error(
+                "payment %s for batch %s was charged after it was given up, and the batch "
+                "is paid by another payment: NT$%s to refund (refund_due in the ledger)",
+                record.paymentId, record.batchId, std::to_string(record.amount));
+            if (onRefundDue_) onRefundDue_(record.amount);
+        } else if (change && onPaid_) {
             onPaid_(record.batchId, record.amount, requestId);
+        }
     };
     try {
         succeeded(payment_->charge(cardId, record.amount, record.providerKey));

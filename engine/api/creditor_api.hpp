@@ -34,6 +34,9 @@ class CreditorApi {
     void onRetry(std::function<void(const std::string& batchId, const std::string& requestId)> handler) {
         onRetry_ = std::move(handler);
     }
+    /// Called once per charge that turned out owed back (refund_due: the batch paid by another payment meanwhile), to
+    /// count it. Set before serving.
+    void onRefundDue(std::function<void(long long amount)> handler) { onRefundDue_ = std::move(handler); }
     /// The look-up connectors whose circuit breaker is open now (none for in-process stubs). Set before serving.
     void openConnectors(std::function<std::vector<std::string>()> query) { openConnectors_ = std::move(query); }
 
@@ -59,6 +62,7 @@ class CreditorApi {
     connectors::Store& store_;
     std::shared_ptr<connectors::Payment> payment_;
     PaidHandler onPaid_;
+    std::function<void(long long amount)> onRefundDue_;
     std::function<void(const std::string& batchId, const std::string& requestId)> onRetry_;
     std::function<std::vector<std::string>()> openConnectors_;
 };

@@ -88,15 +88,22 @@ TEST_F(SmsInboxTest, ARedriveTheBrokerDidNotTakeIsTriedAgainLaterAndAttemptsBoun
         EXPECT_EQ(scheduler.redriveInbox(now + 31), 0) << "not delivered, not counted";
     }
     EXPECT_EQ(redriven_, 0);
-    EXPECT_EQ(store_->findInbox(stuck.gatewayMsgId)->attempts, 2) << "the try counts towards the bound";
+    EXPECT_EQ(store_->findInbox(stuck.gatewayMsgId)->attempts, 1)
+        << "a try the broker did not take does not count: an outage never uses up a message's attempts";
+    {
+        engine::SmsScheduler scheduler(unreachable, *store_);
+        EXPECT_EQ(scheduler.redriveInbox(now + 62), 0) << "the broker still away";
+    }
+    EXPECT_EQ(store_->findInbox(stuck.gatewayMsgId)->attempts, 1);
 
     auto working = unreachable;
     working.kafka = settings_.kafka;
     engine::SmsScheduler scheduler(working, *store_);
-    EXPECT_EQ(scheduler.redriveInbox(now + 31), 0) << "claimed by the failed try: not stale again yet";
-    EXPECT_EQ(scheduler.redriveInbox(now + 62), 1) << "after the requeue period, with the broker there";
+    EXPECT_EQ(scheduler.redriveInbox(now + 62), 0) << "claimed by the failed try: not stale again yet";
+    EXPECT_EQ(scheduler.redriveInbox(now + 93), 1) << "after the requeue period, with the broker there";
     EXPECT_EQ(td_testing::readRecords(working.inboundTopic, 1, std::chrono::seconds(8)).size(), 1u);
-    EXPECT_EQ(scheduler.redriveInbox(now + 93), 0) << "three produces (sms.inbox_max_attempts): left for operations";
+    EXPECT_EQ(scheduler.redriveInbox(now + 124), 1) << "produced, and still not processed: again";
+    EXPECT_EQ(scheduler.redriveInbox(now + 155), 0) << "three produces (sms.inbox_max_attempts): left for operations";
     EXPECT_EQ(store_->findInbox(stuck.gatewayMsgId)->state, "queued");
 }
 

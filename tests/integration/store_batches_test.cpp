@@ -996,13 +996,17 @@ TEST_P(StoreBatchesTest, ALateChargeForABatchPaidUnderAnotherKeyIsInTheLedgerAsR
     const long long fee = written.feeTotal;
     // Recovery found no charge for the first payment and marked it failed, to be asked about again.
     const PaymentIntent first = store.beginPayment(newPayment(batch.batchId, fee));
-    EXPECT_TRUE(store.completePayment(first.payment.paymentId, "failed", "", "not charged"));
-    constexpr long long kNow = 1'800'000'000'000;
-    store.recheckUntil(first.payment.paymentId, kNow + 1'000);
-    auto toRecheck = store.paymentsToRecheck(kNow, 10);
-    ASSERT_EQ(toRecheck.size(), 1U);
-    EXPECT_EQ(toRecheck[0].paymentId, first.payment.paymentId);
-    EXPECT_TRUE(store.paymentsToRecheck(kNow + 1'000, 10).empty()) << "not after its window";
+    constexpr long long kNow = 4'000'000'000'000;  // later than any other test's payments, so that ours come first
+    EXPECT_TRUE(store.completePayment(first.payment.paymentId, "failed", "", "not charged", kNow + 1'000));
+    auto toRecheck = store.paymentsToRecheck(kNow, 1'000'000, kNow + 100);
+    const auto ours = [&](const std::vector<PaymentRecord>& payments) {
+        return std::count_if(payments.begin(), payments.end(),
+                             [&](const PaymentRecord& p) { return p.paymentId == first.payment.paymentId; });
+    };
+    EXPECT_EQ(ours(toRecheck), 1);
+    EXPECT_EQ(ours(store.paymentsToRecheck(kNow + 50, 1'000'000, kNow + 200)), 0) << "its next turn is at kNow + 100";
+    EXPECT_EQ(ours(store.paymentsToRecheck(kNow + 100, 1'000'000, kNow + 300)), 1) << "its turn again";
+    EXPECT_EQ(ours(store.paymentsToRecheck(kNow + 1'000, 1'000'000, kNow + 2'000)), 0) << "not after its window";
     // The creditor paid again, with a new key.
     const PaymentIntent second = store.beginPayment(newPayment(batch.batchId, fee));
     ASSERT_TRUE(second.created);
@@ -1017,7 +1021,7 @@ TEST_P(StoreBatchesTest, ALateChargeForABatchPaidUnderAnotherKeyIsInTheLedgerAsR
     EXPECT_FALSE(owed.published) << "published again with its new status";
     EXPECT_EQ(store.findPaymentByKey(creditor_, second.payment.idempotencyKey)->status, "succeeded");
     EXPECT_EQ(store.paidTotal(batch.batchId), 2 * fee) << "the ledger equals what the card was charged";
-    EXPECT_TRUE(store.paymentsToRecheck(kNow, 10).empty()) << "settled";
+    EXPECT_EQ(ours(store.paymentsToRecheck(kNow + 300, 1'000'000, kNow + 400)), 0) << "settled";
     EXPECT_FALSE(store.completePayment(first.payment.paymentId, "succeeded", "EZ-1")) << "counted once";
     // A refund_due payment is not live: the batch's one live payment is still the second.
     EXPECT_THROW(store.beginPayment(newPayment(batch.batchId, fee)), IdempotencyConflict);

@@ -923,6 +923,11 @@ TEST_P(StoreSmsTest, QueuedInboxRowsAreClaimedOnceUntilStaleAgainAndDoneOnesNeve
     EXPECT_EQ(store.findInbox(done.gatewayMsgId)->state, "done");
     EXPECT_EQ(store.findInbox(givenUp.gatewayMsgId)->attempts, 5) << "at the bound: left for operations";
     EXPECT_TRUE(store.claimStaleInbox(cutoff, claimedAt, 5, 0).empty());
+    // Its produce failed (the broker away): that attempt does not count; a done row is left as it is.
+    store.returnInboxAttempts({stuck.gatewayMsgId, done.gatewayMsgId});
+    EXPECT_EQ(store.findInbox(stuck.gatewayMsgId)->attempts, 2);
+    EXPECT_EQ(store.findInbox(done.gatewayMsgId)->attempts, 1);
+    store.returnInboxAttempts({});
 }
 
 TEST_P(StoreSmsTest, PruningDeletesDoneInboxRowsOlderThanTheCutOffOnly) {
