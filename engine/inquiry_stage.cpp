@@ -281,7 +281,13 @@ std::optional<OutMessage> InquiryStage::failRow(const jobs::inquiry::RowRef& ref
     // The stored row, not the message, says who the debtor is: the message may be what was wrong. A row that has a
     // result already (or that no batch has) is left alone.
     const auto pending = store_.pendingRows(ref.batchId, ref.row - 1, 1);
-    if (pending.empty() || pending.front().row != ref.row) return std::nullopt;
+    if (pending.empty() || pending.front().row != ref.row) {
+        // Stored by an earlier try whose output was never committed (a crash between the two): produced again, or
+        // inquiry.results would never carry it. A real result is the normal path's to produce.
+        const auto stored = store_.findResult(ref.batchId, ref.row);
+        if (!stored || stored->reason != kProcessingFailed) return std::nullopt;
+        return OutMessage{settings_.resultsTopic, stored->batchId, stored->payload, {{"request_id", requestId}}};
+    }
     const auto& row = pending.front();
     InquiryRequest request;
     request.batchId = row.batchId;

@@ -256,6 +256,17 @@ TEST_F(PipelineTest, ARequestThatFailsForGoodGivesItsRowAnErrorResultAndItsBatch
     EXPECT_EQ(published.size(), 3u);
     EXPECT_EQ(published[2], failed->payload);
     EXPECT_EQ(td_testing::readRecords(prefix_ + "inquiry.requests.dlq", 1).size(), 1u);
+
+    // The same message delivered again, as after a crash between storing the error result and committing its output:
+    // the stored result is produced again (else inquiry.results would never carry it), and nothing else changes.
+    td_testing::produceAll(prefix_ + "inquiry.requests", {{batchId, mangled}});
+    runPipeline(prefix_ + "engine", redis(td_testing::redisPort()), [&](const Pipeline&) {
+        return td_testing::readRecords(prefix_ + "inquiry.requests.dlq", 2, std::chrono::milliseconds(500)).size() >= 2;
+    });
+    const auto all = td_testing::readRecords(prefix_ + "inquiry.results", 4, std::chrono::seconds(8));
+    ASSERT_EQ(all.size(), 4u);
+    EXPECT_EQ(all[3].value, failed->payload);
+    EXPECT_EQ(store_->findBatch(batchId)->rowsDone, 3);
 }
 
 namespace {
