@@ -98,7 +98,8 @@ const std::vector<KeySpec>& configSchema() {
         {"http.keepalive_requests", KeyType::integer, "100", 1, 100000, "", false, "requests on one connection before it is closed"},
         {"http.max_connections_per_client", KeyType::integer, "64", 1, 100000, "", false, "open connections from one client address (503 beyond)"},
         {"http.max_queued", KeyType::integer, "256", 1, 100000, "", false, "requests waiting for a worker (503 beyond)"},
-        {"http.request_timeout_ms", KeyType::integer, "900000", 1000, 86400000, "", false, "one turn of a connection on a worker, request(s) to the last byte of the answer; a slower client is cut off"},
+        {"http.request_timeout_ms", KeyType::integer, "120000", 1000, 86400000, "", false, "one turn of a connection on a worker, request(s) to the last byte of the answer; a slower client is cut off"},
+        {"http.stream_timeout_ms", KeyType::integer, "900000", 1000, 86400000, "", false, "the same for a turn that streams an upload in or results out"},
         {"http.max_connections", KeyType::integer, "10000", 1, 1000000, "", false, "open connections in all (503 beyond); capped by the open-file limit"},
         {"kafka.bootstrap", KeyType::string, "", 0, 0, "", false, "bootstrap.servers; empty: read <app.var_dir>/kafka-bootstrap"},
         {"kafka.topic_prefix", KeyType::string, "", 0, 0, "", false, "prefix of every topic name"},
@@ -336,6 +337,7 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.httpMaxConnectionsPerClient = config.integer("http.max_connections_per_client");
     s.httpMaxQueued = config.integer("http.max_queued");
     s.httpRequestTimeoutMs = config.integer("http.request_timeout_ms");
+    s.httpStreamTimeoutMs = config.integer("http.stream_timeout_ms");
     s.httpMaxConnections = config.integer("http.max_connections");
 
     s.topicPrefix = config.string("kafka.topic_prefix");

@@ -93,7 +93,8 @@ struct Settings {
     int httpKeepAliveRequests = 100;
     int httpMaxConnectionsPerClient = 64;
     int httpMaxQueued = 256;
-    int httpRequestTimeoutMs = 900000;
+    int httpRequestTimeoutMs = 120000;
+    int httpStreamTimeoutMs = 900000;
     int httpMaxConnections = 10000;
 
     connectors::kafka::KafkaSettings kafka;  ///< bootstrap resolved (from kafka.bootstrap or <var>/kafka-bootstrap)

@@ -32,6 +32,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -181,7 +182,10 @@ class Router {
         }
     }
 
-    void handle(Poco::Net::HTTPServerRequestImpl& request, Poco::Net::HTTPServerResponse& response) const {
+    /// `streaming` is called before a route that streams its body runs and before a streamed answer is sent: the
+    /// worker's turn gets the longer bound of large uploads and downloads (http.stream_timeout_ms).
+    void handle(Poco::Net::HTTPServerRequestImpl& request, Poco::Net::HTTPServerResponse& response,
+                const std::function<void()>& streaming) const {
         const auto started = Clock::now();
         HttpReply reply;
         const std::string requestId = validRequestId(request.get("X-Request-Id", ""));
@@ -214,6 +218,7 @@ class Router {
                 reply = pathKnown ? errorReply(405, "method_not_allowed", req.method + " is not allowed on " + req.path)
                                   : errorReply(404, "not_found", "no such resource: " + req.path);
             } else if (found->route.streamsBody) {
+                streaming();
                 reply = found->route.handler(req);
             } else {
                 std::string body = readBody(request);  // 413 and 408 leave bodyLeft set: the rest is drained
@@ -232,6 +237,7 @@ class Router {
         }
         reply.headers["X-Request-Id"] = requestId;
         if (bodyLeft) response.setKeepAlive(false);
+        if (reply.stream) streaming();
         send(response, reply);
         if (bodyLeft && !reply.stream) drain(request.socket());
         // One line a request: no query string, no body (they may hold IDs), no token; IDs in the path masked.
@@ -421,11 +427,17 @@ class Connection final : public Poco::Net::TCPServerConnection {
         const int fd = socket().impl()->sockfd();
         auto handed = server_.take(fd);
         Session session(socket(), server_.params());
-        // Disarmed whichever way the loop ends, before the socket is given back or closed.
+        // Disarmed whichever way this ends, before the socket is given back or closed: once given back, the fd may
+        // already be another worker's, whose deadline a late disarm would clear.
         struct DeadlineGuard {
             HttpServer::Impl& server;
             int fd;
-            ~DeadlineGuard() { server.disarm(fd); }
+            bool armed = true;
+            void disarm() {
+                if (armed) server.disarm(fd);
+                armed = false;
+            }
+            ~DeadlineGuard() { disarm(); }
         } guard{server_, fd};
         // One turn on a worker (this request and any pipelined behind it) gets http.request_timeout_ms; a pipelined
         // head may still be arriving, and gets only the head's time: never a worker's patience.
@@ -449,7 +461,10 @@ class Connection final : public Poco::Net::TCPServerConnection {
                 response.setKeepAlive(request.getKeepAlive() && handed.requests < server_.settings().keepAliveRequests);
                 if (request.getExpectContinue() && response.getStatus() == Poco::Net::HTTPResponse::HTTP_OK)
                     response.sendContinue();
-                server_.router().handle(request, response);
+                server_.router().handle(request, response, [&] {
+                    server_.arm(
+                        fd, std::max(turnDeadline, Clock::now() + std::chrono::milliseconds(settings.streamTimeoutMs)));
+                });
                 keep = response.sent() && response.getKeepAlive();
             } catch (const Poco::Net::NoMessageException&) {
             } catch (const Poco::Net::MessageException& error) {
@@ -462,7 +477,7 @@ class Connection final : public Poco::Net::TCPServerConnection {
             }
             if (!keep || session.buffered() == 0) break;
         }
-        server_.disarm(fd);
+        guard.disarm();
         if (keep) {
             server_.giveBack(session.detachSocket(), std::move(handed));
         } else {
@@ -625,24 +640,27 @@ bool HttpServer::Impl::shedForWantOfDescriptors() {
     const int listener = listener_.impl()->sockfd();
     // accept() says EMFILE before it looks at the queue: whether a connection waits is known only with a descriptor.
     bool refused = false;
+    bool pause = spare_ < 0;
     if (spare_ >= 0) {
         ::close(spare_);
         const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        const int error = errno;
         if (fd >= 0) {
             refuseRaw(fd, 503, "Service Unavailable", "too_many_connections",
-                      "the server has no room for more "
-                      "connections; try again");
+                      "the server has no room for more connections; try again");
             ::close(fd);
             refused = true;
         }
         spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        // Without the spare again, or short of memory or buffers (ENOMEM, ENOBUFS) rather than descriptors: the
+        // listener stays readable, so look again shortly rather than spin on it.
+        pause = spare_ < 0 || (fd < 0 && error != EAGAIN && error != EWOULDBLOCK && error != EINTR);
     }
-    if (spare_ < 0) {
-        // Not even the spare: leave the connection in the listen queue and look again shortly.
+    if (pause) {
         acceptPaused_ = true;
         acceptPausedUntil_ = Clock::now() + std::chrono::milliseconds(100);
         ::epoll_ctl(epoll_, EPOLL_CTL_DEL, listener, nullptr);
-        spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (spare_ < 0) spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
     static std::atomic<long> lastWarning{0};
     const long second = static_cast<long>(std::time(nullptr));

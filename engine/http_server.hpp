@@ -88,7 +88,9 @@ struct HttpServerSettings {
     /// One turn of a connection on a worker (its request and any pipelined behind it, to the end of the answers): a
     /// client that trickles a body or reads the answers slowly is cut off then and frees the worker. A pipelined head
     /// still arriving gets headerTimeoutMs of it.
-    int requestTimeoutMs = 900000;
+    int requestTimeoutMs = 120000;
+    /// The same for a turn that streams a body in (an upload) or an answer out (results): large files, slow links.
+    int streamTimeoutMs = 900000;
     int maxConnections = 10000;  ///< open connections in all (503 beyond); at most what the open-file limit allows
 };
 

@@ -272,6 +272,7 @@ void Service::start(std::function<void()> onFatal) {
     http.maxConnectionsPerClient = settings_.httpMaxConnectionsPerClient;
     http.maxQueued = settings_.httpMaxQueued;
     http.requestTimeoutMs = settings_.httpRequestTimeoutMs;
+    http.streamTimeoutMs = settings_.httpStreamTimeoutMs;
     http.maxConnections = settings_.httpMaxConnections;
     parts.http = std::make_unique<HttpServer>(http, std::move(routes));
     Poco::Logger::get("serve").information("HTTP on %s:%d", settings_.httpHost, parts.http->port());
