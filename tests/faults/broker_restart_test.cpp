@@ -262,6 +262,9 @@ TEST(BrokerRestart, TheEngineFollowsABrokerRestartedOnTheSameAddress) {
             return answeredAll() == kBefore + kAfter;
         },
         std::chrono::seconds(120)));
+    // Then longer than a sweep (sms.requeue_after_s=5, every second): a re-drive's second reply would show by now.
+    std::this_thread::sleep_for(std::chrono::seconds(8));
+    replies = repliesByMsisdn(engine.varDir());
     long long duplicatedReplies = 0;
     long long lostBefore = 0;
     long long totalReplies = 0;

@@ -50,6 +50,7 @@ TEST(Crash, FiveKillsDuringAPaidBatchPaymentsAndSmsLoseNothingAndDoNothingTwice)
     StubsProcess stubs({"payment.stub_balance=100000000000"});
     auto sets = stubs.connectorSets();
     sets.insert(sets.end(), {"payment.lease_s=15", "pipeline.batch_size=500"});
+    for (const auto& set : quickSweeps()) sets.push_back(set);
     for (const auto& set : measuringSets()) sets.push_back(set);
     ServeProcess engine(sets);
     const auto creditor = engine.createToken("creditor", "C1");

@@ -189,17 +189,29 @@ struct ReplyCheck {
     long long duplicated = 0;
 };
 
-inline ReplyCheck waitReplies(const StubsProcess& stubs, std::size_t expected, std::chrono::seconds timeout) {
+/// The engine settings under which a reply or an inbound SMS the broker lost is produced again within seconds (the
+/// scheduler's sweeps), so that waitReplies' settling time sees a duplicate such a re-drive would make.
+inline std::vector<std::string> quickSweeps() {
+    return {"sms.scheduler_interval_s=1", "sms.requeue_after_s=5", "sms.inbox_requeue_after_s=5"};
+}
+
+/// Waits until `expected` applications have a reply, then `settle` longer (more than a sweep with quickSweeps()), so
+/// that a second send of one of them, by a re-drive a few seconds later, is counted too.
+inline ReplyCheck waitReplies(const StubsProcess& stubs, std::size_t expected, std::chrono::seconds timeout,
+                              std::chrono::seconds settle = std::chrono::seconds(8)) {
     const auto deadline = Clock::now() + timeout;
     ReplyCheck check;
-    while (true) {
+    auto read = [&] {
         const auto sent = stubs.sentNotificationIds();
         const std::set<std::string> unique(sent.begin(), sent.end());
         check.replies = static_cast<long long>(unique.size());
         check.duplicated = static_cast<long long>(sent.size() - unique.size());
-        if (unique.size() >= expected || Clock::now() >= deadline) return check;
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
+        return unique.size();
+    };
+    while (read() < expected && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    std::this_thread::sleep_for(settle);
+    read();
+    return check;
 }
 
 /// NT$ the provider charged for these idempotency keys (its own record).

@@ -57,6 +57,7 @@ TEST(RedisRestart, TheEngineRecoversByItselfAndNothingIsLostOrDoneTwice) {
     StubsProcess stubs({"payment.stub_balance=100000000000"});
     auto sets = stubs.connectorSets();
     sets.insert(sets.end(), {"redis.port=" + std::to_string(redis.port()), "pipeline.batch_size=500"});
+    for (const auto& set : quickSweeps()) sets.push_back(set);
     for (const auto& set : measuringSets()) sets.push_back(set);
     ServeProcess engine(sets);
     const int pid = engine.pid();
