@@ -360,8 +360,10 @@ void Consumer::rebalanceTrampoline(rd_kafka_s* handle, int err, void* partitions
     try {
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
             if (self->fromBeginning_) {
-                for (int i = 0; i < list->cnt; ++i) list->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-                self->fromBeginning_ = false;
+                const std::lock_guard lock(self->committedMutex_);
+                for (int i = 0; i < list->cnt; ++i)
+                    if (self->committedHere_.count({list->elems[i].topic, list->elems[i].partition}) == 0)
+                        list->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
             }
             if (cooperative) {
                 if (rd_kafka_error_t* error = rd_kafka_incremental_assign(handle, list)) rd_kafka_error_destroy(error);
@@ -426,6 +428,11 @@ void Consumer::commit(const std::vector<TopicPartitionOffset>& offsets, bool asy
     const auto err = rd_kafka_commit(handle_.get(), list.get(), async ? 1 : 0);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         throw KafkaError(std::string("commit: ") + rd_kafka_err2str(err), true);
+    if (fromBeginning_) {
+        // From now on the group's offset for these is this consumer's own, not a stale one: a reassignment uses it.
+        const std::lock_guard lock(committedMutex_);
+        for (const auto& offset : offsets) committedHere_.emplace(offset.topic, offset.partition);
+    }
 }
 
 std::vector<TopicPartitionOffset> Consumer::lag() {

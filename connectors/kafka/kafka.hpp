@@ -6,8 +6,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "connectors/api/errors.hpp"
@@ -182,9 +184,10 @@ class Consumer {
     std::function<void(const std::string&)> onError;
     /// See Producer::clusterId.
     [[nodiscard]] std::string clusterId(int timeoutMs = 0) const;
-    /// The next assignment starts every partition at its beginning instead of the group's committed offsets: for a
-    /// broker that came back empty, where committed offsets can only be stale ones (an old client's commits queued
-    /// while the broker was away) that would skip the new messages.
+    /// Every assignment starts a partition at its beginning instead of the group's committed offset, until this
+    /// consumer has committed that partition itself: for a broker that came back empty, where committed offsets can
+    /// only be stale ones (an old client's commits queued while the broker was away) that would skip the new messages
+    /// — also when a rebalance later in the session (another engine joining) hands a partition over again.
     void startFromBeginning() { fromBeginning_ = true; }
 
   private:
@@ -194,7 +197,9 @@ class Consumer {
     detail::HandlePtr handle_;
     void* queue_ = nullptr;  // rd_kafka_queue_t*, the consumer queue
     bool closed_ = false;
-    bool fromBeginning_ = false;  // set before subscribe(); read and cleared in the rebalance callback
+    bool fromBeginning_ = false;  // set before subscribe(); read in the rebalance callback
+    std::mutex committedMutex_;   // guards committedHere_: commits and rebalances run on different threads
+    std::set<std::pair<std::string, int>> committedHere_;  // partitions this consumer committed (with fromBeginning_)
 };
 
 /// librdkafka's mock cluster (`rdkafka_mock.h`): a real Kafka protocol broker inside this process, which kcat
