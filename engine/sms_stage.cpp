@@ -40,6 +40,21 @@ std::string sixDigitCode() {
 
 }  // namespace
 
+/// The fields of an inbound SMS message (SPEC 4.1) as the gateway sent them. Throws Poco::Exception when the value
+/// is not a JSON object.
+struct InboundFields {
+    std::string msisdn;
+    std::string text;
+    std::string gatewayMsgId;
+    std::string receivedAt;
+};
+
+InboundFields readInbound(std::string_view value) {
+    const auto object = Poco::JSON::Parser().parse(std::string(value)).extract<Poco::JSON::Object::Ptr>();
+    return {object->optValue<std::string>("msisdn", ""), object->optValue<std::string>("text", ""),
+            object->optValue<std::string>("gateway_msg_id", ""), object->optValue<std::string>("received_at", "")};
+}
+
 std::string notificationJson(const connectors::NotificationRecord& notification) {
     std::string out;
     jobs::json::ObjectWriter(out)
@@ -90,18 +105,15 @@ std::string SmsStage::dailyKeyOf(const std::string& msisdn, const std::string& r
 }
 
 std::optional<connectors::NotificationRecord> SmsStage::answerUnprocessed(std::string_view value) {
-    std::string msisdnText;
-    std::string gatewayMsgId;
-    std::string receivedAt;
+    InboundFields fields;
     try {
-        const auto object = Poco::JSON::Parser().parse(std::string(value)).extract<Poco::JSON::Object::Ptr>();
-        msisdnText = object->optValue<std::string>("msisdn", "");
-        gatewayMsgId = object->optValue<std::string>("gateway_msg_id", "");
-        receivedAt = object->optValue<std::string>("received_at", "");
+        fields = readInbound(value);
     } catch (const Poco::Exception&) {
         return std::nullopt;  // not an inbound SMS: nobody to answer
     }
-    const auto msisdn = jobs::sms::normalizeMsisdn(msisdnText);
+    const std::string& gatewayMsgId = fields.gatewayMsgId;
+    const std::string& receivedAt = fields.receivedAt;
+    const auto msisdn = jobs::sms::normalizeMsisdn(fields.msisdn);
     if (!msisdn || gatewayMsgId.empty()) return std::nullopt;
     if (const auto seen = store_.findInbound(gatewayMsgId))
         if (const auto reply = store_.findNotification(seen->replyNotificationId)) return reply;
@@ -142,21 +154,17 @@ std::vector<OutMessage> SmsStage::deadLettered(const connectors::kafka::Message&
 }
 
 std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view value, std::string& deadLetterReason) {
-    std::string msisdnText;
-    std::string text;
-    std::string gatewayMsgId;
-    std::string receivedAt;
+    InboundFields fields;
     try {
-        const auto object = Poco::JSON::Parser().parse(std::string(value)).extract<Poco::JSON::Object::Ptr>();
-        msisdnText = object->optValue<std::string>("msisdn", "");
-        text = object->optValue<std::string>("text", "");
-        gatewayMsgId = object->optValue<std::string>("gateway_msg_id", "");
-        receivedAt = object->optValue<std::string>("received_at", "");
+        fields = readInbound(value);
     } catch (const Poco::Exception& error) {
         deadLetterReason = "not an inbound SMS object: " + error.displayText();
         return std::nullopt;
     }
-    const auto msisdn = jobs::sms::normalizeMsisdn(msisdnText);
+    const std::string& text = fields.text;
+    const std::string& gatewayMsgId = fields.gatewayMsgId;
+    const std::string& receivedAt = fields.receivedAt;
+    const auto msisdn = jobs::sms::normalizeMsisdn(fields.msisdn);
     if (!msisdn || gatewayMsgId.empty()) {
         deadLetterReason = !msisdn ? "msisdn is not 09xxxxxxxx or +8869xxxxxxxx" : "gateway_msg_id is missing";
         return std::nullopt;
