@@ -55,6 +55,26 @@ InboundFields readInbound(std::string_view value) {
             object->optValue<std::string>("gateway_msg_id", ""), object->optValue<std::string>("received_at", "")};
 }
 
+/// The record of an inbound SMS and of its one reply (queued), before the outcome and the reply's text are known.
+struct Answer {
+    connectors::InboundRecord inbound;
+    connectors::NotificationRecord reply;
+};
+
+Answer answerFor(const std::string& gatewayMsgId, const std::string& msisdn, const std::string& receivedAt) {
+    Answer answer;
+    answer.inbound.gatewayMsgId = gatewayMsgId;
+    answer.inbound.msisdn = msisdn;
+    answer.inbound.receivedAt = receivedAt;
+    answer.reply.notificationId = "n-" + gatewayMsgId;
+    answer.reply.msisdn = msisdn;
+    answer.reply.kind = "reply";
+    answer.reply.attempt = 0;
+    answer.reply.status = "queued";
+    answer.inbound.replyNotificationId = answer.reply.notificationId;
+    return answer;
+}
+
 std::string notificationJson(const connectors::NotificationRecord& notification) {
     std::string out;
     jobs::json::ObjectWriter(out)
@@ -123,20 +143,10 @@ std::optional<connectors::NotificationRecord> SmsStage::answerUnprocessed(std::s
     } catch (const connectors::RedisError&) {
         // Redis away: the count stays (the safe side for a limit).
     }
-    connectors::InboundRecord inbound;
-    inbound.gatewayMsgId = gatewayMsgId;
-    inbound.msisdn = *msisdn;
-    inbound.receivedAt = receivedAt;
-    inbound.outcome = "unavailable";
-    connectors::NotificationRecord reply;
-    reply.notificationId = "n-" + gatewayMsgId;
-    reply.msisdn = *msisdn;
-    reply.kind = "reply";
-    reply.attempt = 0;
-    reply.status = "queued";
-    reply.text = jobs::sms::unavailableText();
-    inbound.replyNotificationId = reply.notificationId;
-    return store_.recordSmsOutcome(inbound, std::nullopt, reply).reply;
+    Answer answer = answerFor(gatewayMsgId, *msisdn, receivedAt);
+    answer.inbound.outcome = "unavailable";
+    answer.reply.text = jobs::sms::unavailableText();
+    return store_.recordSmsOutcome(answer.inbound, std::nullopt, answer.reply).reply;
 }
 
 std::vector<OutMessage> SmsStage::deadLettered(const connectors::kafka::Message& message,
@@ -191,21 +201,13 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
     }
     const jobs::sms::LocalDate appliedOn = jobs::sms::taipeiDate(applied.unixSeconds);
     const ParsedSms parsed = jobs::sms::parseSmsText(text, jobs::sms::taipeiDate(now).year);
-    connectors::InboundRecord inbound;
-    inbound.gatewayMsgId = gatewayMsgId;
-    inbound.msisdn = *msisdn;
-    inbound.receivedAt = receivedAt;
-    connectors::NotificationRecord reply;
-    reply.notificationId = "n-" + gatewayMsgId;
-    reply.msisdn = *msisdn;
-    reply.kind = "reply";
-    reply.attempt = 0;
-    reply.status = "queued";
+    Answer answer = answerFor(gatewayMsgId, *msisdn, receivedAt);
+    connectors::InboundRecord& inbound = answer.inbound;
+    connectors::NotificationRecord& reply = answer.reply;
     std::optional<connectors::PickupRecord> pickup;
 
     auto finish = [&](const std::string& outcome, std::string replyText) {
         inbound.outcome = outcome;
-        inbound.replyNotificationId = reply.notificationId;
         reply.text = std::move(replyText);
         for (int attempt = 0;; ++attempt) {
             try {

@@ -46,15 +46,6 @@ double secondsSince(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-bool accepts(int port) {
-    try {
-        Poco::Net::StreamSocket socket(Poco::Net::SocketAddress("127.0.0.1", static_cast<Poco::UInt16>(port)));
-        return true;
-    } catch (const std::exception&) {
-        return false;
-    }
-}
-
 /// `taxdesk broker` on a fixed port, with the SPEC topics of one prefix.
 class BrokerProcess {
   public:
@@ -73,7 +64,7 @@ class BrokerProcess {
              "broker.port=" + std::to_string(port_), "--set", "kafka.topic_prefix=" + prefix_, "broker"}));
         // Listening is not enough: the topics are created after; the bootstrap file is written last.
         if (!taxdesk::testing::eventually(
-                [&] { return accepts(port_) && std::ifstream(varDir_ + "/kafka-bootstrap").good(); },
+                [&] { return taxdesk::testing::accepts(port_) && std::ifstream(varDir_ + "/kafka-bootstrap").good(); },
                 std::chrono::seconds(20)))
             throw std::runtime_error("taxdesk broker did not start on port " + std::to_string(port_));
     }

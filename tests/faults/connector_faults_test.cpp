@@ -112,6 +112,20 @@ Results readResults(const ServeProcess& engine, const std::string& token, const 
     return results;
 }
 
+/// The figures every connector fault test reports: rows sent and seen, charged and in the ledger.
+FaultFigures rowFigures(const std::string& name, std::size_t rows, const Results& last, long long charged,
+                        long long ledger) {
+    FaultFigures figures;
+    figures.name = name;
+    figures.sent = static_cast<long long>(rows);
+    figures.done = last.distinct;
+    figures.lost = static_cast<long long>(rows) - last.distinct;
+    figures.duplicated = last.entries - last.distinct;
+    figures.charged = charged;
+    figures.ledger = ledger;
+    return figures;
+}
+
 long long totalCharged(const StubsProcess& stubs) {
     long long total = 0;
     for (const auto& [key, amount] : stubs.charges()) total += amount;
@@ -213,14 +227,8 @@ TEST(ConnectorFaults, TwentyPercentFailuresEndAsErrorRowsThatARetryTurnsIntoResu
     EXPECT_EQ(ledger->getValue<long long>("amount"), fee);
     EXPECT_EQ(ledger->getValue<std::string>("payment_id"), payment->getValue<std::string>("payment_id"));
 
-    FaultFigures figures;
-    figures.name = "connectors at 20% failures";
-    figures.sent = static_cast<long long>(kRows);
-    figures.done = last.distinct;
-    figures.lost = static_cast<long long>(kRows) - last.distinct;
-    figures.duplicated = last.entries - last.distinct;
-    figures.charged = charged;
-    figures.ledger = ledger->getValue<long long>("amount");
+    FaultFigures figures =
+        rowFigures("connectors at 20% failures", kRows, last, charged, ledger->getValue<long long>("amount"));
     figures.more = "rows_error=" + std::to_string(errorRows) + " retry_rounds=" + std::to_string(rounds) +
                    " rows_error_after=" + std::to_string(last.statuses.count("error")) +
                    " breaker_max=" + std::to_string(breakerMax) +
@@ -298,14 +306,8 @@ TEST(ConnectorFaults, TimeoutsOpenTheBreakerWhichClosesOnceTheStubsAreHealthyAnd
     char timing[96];
     std::snprintf(timing, sizeof timing, " breaker_open_after_s=%.1f breaker_closed_after_s=%.1f", openedAfterS,
                   closedAfterS);
-    FaultFigures figures;
-    figures.name = "connectors timing out (50% of calls hang)";
-    figures.sent = static_cast<long long>(kRows);
-    figures.done = last.distinct;
-    figures.lost = static_cast<long long>(kRows) - last.distinct;
-    figures.duplicated = last.entries - last.distinct;
-    figures.charged = charged;
-    figures.ledger = ledger->getValue<long long>("amount");
+    FaultFigures figures = rowFigures("connectors timing out (50% of calls hang)", kRows, last, charged,
+                                      ledger->getValue<long long>("amount"));
     figures.more = "rows_error=" + std::to_string(errorRows) + " retry_rounds=" + std::to_string(rounds) +
                    " retry_503_breaker_open=" + std::to_string(refusedWhileOpen) + " breaker_opened=" + opened + timing;
     taxdesk::testing::reportFault(figures);

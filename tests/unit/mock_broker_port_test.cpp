@@ -17,15 +17,6 @@ using taxdesk::connectors::kafka::Producer;
 
 namespace {
 
-bool accepts(int port) {
-    try {
-        Poco::Net::StreamSocket socket(Poco::Net::SocketAddress("127.0.0.1", static_cast<Poco::UInt16>(port)));
-        return true;
-    } catch (const std::exception&) {
-        return false;
-    }
-}
-
 /// Two consecutive free ports (port, port+1), as far as one can tell.
 int freePair() {
     for (int attempt = 0; attempt < 50; ++attempt) {
@@ -46,7 +37,7 @@ TEST(MockBrokerPort, ListensOnAndAdvertisesTheFixedPort) {
     const int port = taxdesk::testing::freePort();
     MockCluster cluster(1, port);
     EXPECT_EQ(cluster.bootstraps(), "127.0.0.1:" + std::to_string(port));
-    EXPECT_TRUE(accepts(port));
+    EXPECT_TRUE(taxdesk::testing::accepts(port));
     // A client that knows only the fixed address gets an answer from the broker there.
     KafkaSettings settings;
     settings.bootstrap = "127.0.0.1:" + std::to_string(port);
@@ -58,8 +49,8 @@ TEST(MockBrokerPort, BrokerIListensOnPortPlusIMinusOne) {
     const int port = freePair();
     MockCluster cluster(2, port);
     EXPECT_EQ(cluster.bootstraps(), "127.0.0.1:" + std::to_string(port) + ",127.0.0.1:" + std::to_string(port + 1));
-    EXPECT_TRUE(accepts(port));
-    EXPECT_TRUE(accepts(port + 1));
+    EXPECT_TRUE(taxdesk::testing::accepts(port));
+    EXPECT_TRUE(taxdesk::testing::accepts(port + 1));
 }
 
 TEST(MockBrokerPort, APortInUseIsAClearErrorNotACrash) {
@@ -84,11 +75,11 @@ TEST(MockBrokerPort, ARestartedClusterComesBackOnTheSamePort) {
     {
         MockCluster first(1, port);
         // A client connected when the broker goes: its side of the connection is left to close.
-        ASSERT_TRUE(accepts(port));
+        ASSERT_TRUE(taxdesk::testing::accepts(port));
     }
     MockCluster second(1, port);
     EXPECT_EQ(second.bootstraps(), "127.0.0.1:" + std::to_string(port));
-    EXPECT_TRUE(accepts(port));
+    EXPECT_TRUE(taxdesk::testing::accepts(port));
 }
 
 TEST(MockBrokerPort, OtherBindsAreLeftAlone) {
