@@ -34,82 +34,6 @@ using detail::select;
 using detail::sessionsBusy;
 using detail::SqlBackend;
 
-constexpr const char* kSqlite = "sqlite";
-constexpr const char* kPostgresql = "postgresql";
-constexpr int kSessionIdleSeconds = 60;
-
-void registerConnectors() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        Poco::Data::SQLite::Connector::registerConnector();
-        Poco::Data::PostgreSQL::Connector::registerConnector();
-    });
-}
-
-/// Switching a fresh database to WAL needs it to itself for a moment, and SQLite reports another opener's lock at once
-/// instead of waiting out the busy timeout (several stores opening one new file raced here): try again for a while.
-void enableWriteAheadLog(Poco::Data::Session& session) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    for (;;) {
-        try {
-            session << "PRAGMA journal_mode=WAL", now;
-            return;
-        } catch (const Poco::Data::SQLite::DBLockedException&) {
-            if (std::chrono::steady_clock::now() >= deadline) throw;
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-    }
-}
-
-/// Applies the per-connection settings to every session the pool creates (the pool calls this once per session).
-class ConfiguredPool : public Poco::Data::SessionPool {
-  public:
-    ConfiguredPool(const std::string& connector, const std::string& connection, int maxSessions)
-        : SessionPool(connector, connection, 1, maxSessions, kSessionIdleSeconds), sqlite_(connector == kSqlite) {}
-
-  protected:
-    void customizeSession(Poco::Data::Session& session) override {
-        if (!sqlite_) {
-            // libpq prints NOTICEs ("relation … already exists, skipping") straight to stderr; they are not errors.
-            session << "SET client_min_messages = warning", now;
-            // Error messages carry their SQLSTATE, which classifies them (isPermanentStoreFailure) in any language.
-            if (auto* postgresql = dynamic_cast<Poco::Data::PostgreSQL::SessionImpl*>(session.impl()))
-                PQsetErrorVerbosity(static_cast<PGconn*>(postgresql->handle()), PQERRORS_VERBOSE);
-            return;
-        }
-        // WAL lets readers run while one writer commits; NORMAL is durable across process crashes in WAL mode (only
-        // an OS crash can lose the last commits); the busy timeout makes concurrent writers wait instead of failing.
-        session << "PRAGMA busy_timeout=5000", now;
-        enableWriteAheadLog(session);
-        session << "PRAGMA synchronous=NORMAL", now;
-    }
-
-  private:
-    bool sqlite_;
-};
-
-SqlBackend sqlBackend(const std::string& backend) {
-    return backend == kPostgresql ? SqlBackend::postgresql : SqlBackend::sqlite;
-}
-
-/// libpq waits for an unanswered TCP connect as long as the kernel does (minutes); a store call should fail sooner.
-std::string withConnectTimeout(const std::string& connection) {
-    if (connection.find("connect_timeout") != std::string::npos || connection.find("://") != std::string::npos) {
-        return connection;
-    }
-    return connection + (connection.empty() ? "" : " ") + "connect_timeout=5";
-}
-
-void createParentFolder(const std::string& sqlitePath) {
-    const std::filesystem::path parent = std::filesystem::path(sqlitePath).parent_path();
-    if (parent.empty()) return;
-    std::error_code error;
-    std::filesystem::create_directories(parent, error);
-    if (error) {
-        throw StoreError(std::string(kSqlite) + ": creating the folder " + parent.string() + ": " + error.message());
-    }
-}
-
 /// Column-wise copies of results: Poco binds one vector per placeholder and executes the statement once per element.
 struct ResultColumns {
     std::vector<std::string> batchIds;
@@ -328,61 +252,6 @@ struct PaymentColumns {
 
 }  // namespace
 
-namespace detail {
-
-std::string oneLine(const std::string& text) {
-    std::string out;
-    out.reserve(text.size());
-    bool pendingSpace = false;
-    for (const char c : text) {
-        if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
-            pendingSpace = !out.empty();
-            continue;
-        }
-        if (pendingSpace) out += ' ';
-        pendingSpace = false;
-        out += c;
-    }
-    return out;
-}
-
-std::string sessionsBusy(const std::string& backend, const char* purpose, int poolSize) {
-    return backend + ": " + purpose + ": all " + std::to_string(poolSize) + " sessions stayed busy for " +
-           std::to_string(kSessionWait.count()) + " s (hint: raise store.pool_size)";
-}
-
-void requireField(const std::string& value, const char* what, const char* call) {
-    if (value.empty()) throw std::invalid_argument(std::string("store: ") + call + ": " + what + " is empty");
-}
-
-}  // namespace detail
-
-bool isPermanentStoreFailure(std::string_view backendMessage) {
-    // PostgreSQL's SQLSTATE, which every session asks libpq to put in its messages (PQERRORS_VERBOSE: "ERROR:  23505:
-    // duplicate key …"), whatever the server's lc_messages: a Chinese or German server words them otherwise.
-    // Classes 22 (data exception), 23 (integrity constraint), 42 (syntax or access rule) and 0A (not supported)
-    // repeat; everything else (08 connection, 40 serialization/deadlock, 53 resources, 57 shutdown …) may pass.
-    if (const auto at = backendMessage.find("ERROR:"); at != std::string_view::npos) {
-        std::string_view rest = backendMessage.substr(at + 6);
-        while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-        const bool coded = rest.size() > 5 && rest[5] == ':' && std::all_of(rest.begin(), rest.begin() + 5, [](char c) {
-                               return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
-                           });
-        if (coded) {
-            const std::string_view code = rest.substr(0, 2);
-            return code == "22" || code == "23" || code == "42" || code == "0A";
-        }
-    }
-    std::string text(backendMessage);
-    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-    // SQLite: "constraint failed", "datatype mismatch"; PostgreSQL: "violates … constraint", "invalid input syntax
-    // for type", "value too long for type", "out of range". Locks, busy databases and lost connections pass.
-    for (const char* permanent :
-         {"constraint", "datatype mismatch", "invalid input syntax", "value too long", "out of range for type"})
-        if (text.find(permanent) != std::string::npos) return true;
-    return false;
-}
-
 /// A BatchWriter's session, transaction and progress. The session and its permit are held from beginBatch until
 /// commit, a failure or destruction, whichever comes first; whatever was not committed is rolled back then.
 struct BatchWriter::State {
@@ -451,48 +320,9 @@ struct BatchWriter::State {
     Phase phase = Phase::open;
 };
 
-std::string Store::sql(std::string_view text) const {
-    return detail::placeholders(sqlBackend(backend_), text);
-}
-
-Store::Store(const StoreSettings& settings) : backend_(settings.backend), poolSize_(settings.poolSize) {
-    if (backend_ != kSqlite && backend_ != kPostgresql) {
-        throw std::invalid_argument("store: unknown backend '" + backend_ + "' (expected sqlite or postgresql)");
-    }
-    if (poolSize_ < 1) throw std::invalid_argument("store: poolSize must be at least 1");
-    registerConnectors();
-
-    std::string connection;
-    if (backend_ == kSqlite) {
-        createParentFolder(settings.sqlitePath);
-        connection = settings.sqlitePath;
-    } else {
-        connection = withConnectTimeout(settings.postgresql);
-    }
-    try {
-        pool_ = std::make_unique<ConfiguredPool>(backend_, connection, poolSize_);
-    } catch (const Poco::Exception& error) {
-        throw StoreError(backend_ + ": creating the session pool: " + oneLine(error.displayText()));
-    }
-    permits_ = std::make_unique<std::counting_semaphore<>>(poolSize_);
-
-    withSession("applying migrations",
-                [&](Poco::Data::Session& session) { detail::applyMigrations(session, sqlBackend(backend_)); });
-}
+Store::Store(const StoreSettings& settings) : db_(settings) {}
 
 Store::~Store() = default;
-
-int Store::schemaVersion() {
-    return withSession("reading the schema version",
-                       [](Poco::Data::Session& session) { return detail::appliedSchemaVersion(session); });
-}
-
-void Store::ping() {
-    withSession("ping", [](Poco::Data::Session& session) {
-        int one = 0;
-        session << "SELECT 1", into(one), now;
-    });
-}
 
 void Store::upsertResults(const std::vector<StoredResult>& results) {
     if (results.empty()) return;  // Poco refuses to bind empty vectors
@@ -825,7 +655,7 @@ std::unique_ptr<BatchWriter> Store::beginBatch(const BatchRecord& batch) {
         throw std::invalid_argument("store: beginBatch: unknown state '" + batch.state + "'");
     }
 
-    const bool sqlite = backend_ == kSqlite;
+    const bool sqlite = db_.isSqlite();
     // SQLite has one write lock for the whole database: rows are staged in temporary tables (private to the session,
     // outside the database file), so that the lock is taken only by commit(), not while the upload streams in.
     const std::vector<std::string> prepareStaging = {
@@ -844,11 +674,12 @@ std::unique_ptr<BatchWriter> Store::beginBatch(const BatchRecord& batch) {
 
     for (int attempt = 1;; ++attempt) {
         auto state = std::make_unique<BatchWriter::State>();
-        if (!permits_->try_acquire_for(kSessionWait)) {
-            throw StoreError(sessionsBusy(backend_, "starting a batch", poolSize_));
+        if (!db_.permits().try_acquire_for(kSessionWait)) {
+            throw StoreError(sessionsBusy(db_.backend(), "starting a batch", db_.poolSize()));
         }
         try {
-            state->lease = std::make_unique<BatchWriter::State::Lease>(*permits_, *pool_);  // releases if it throws
+            state->lease =
+                std::make_unique<BatchWriter::State::Lease>(db_.permits(), db_.pool());  // releases if it throws
             state->session().begin();
             if (sqlite) {
                 for (const std::string& statement : prepareStaging) state->session() << statement, now;
@@ -857,10 +688,10 @@ std::unique_ptr<BatchWriter> Store::beginBatch(const BatchRecord& batch) {
             // As in withSession: a pooled connection the server dropped is replaced once.
             if (attempt == 1 && state->lease && !state->session().isConnected()) continue;
             const std::string text = oneLine(error.displayText());
-            throw StoreError(backend_ + ": starting batch " + batch.batchId + ": " + text,
+            throw StoreError(db_.backend() + ": starting batch " + batch.batchId + ": " + text,
                              !isPermanentStoreFailure(text));
         }
-        state->backend = backend_;
+        state->backend = db_.backend();
         state->batch = batch;
         if (sqlite) {
             state->insertRows = "INSERT INTO temp.staged_batch_rows (" + rowColumns + ")" + rowValues;
@@ -1035,7 +866,7 @@ PaymentIntent Store::beginPayment(const PaymentRecord& pending) {
         if (!outcome.intent) {
             // The live payment that blocked the insert failed meanwhile (try again), or the payment id is taken.
             if (attempt < 3) continue;
-            throw StoreError(backend_ + ": beginning a payment: the payment with idempotency key " +
+            throw StoreError(db_.backend() + ": beginning a payment: the payment with idempotency key " +
                              pending.idempotencyKey + " was neither inserted nor found (payment id " +
                              pending.paymentId + " taken?)");
         }

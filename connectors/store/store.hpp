@@ -9,32 +9,9 @@
 #include <vector>
 
 #include "connectors/api/errors.hpp"
-
-namespace Poco::Data {
-class SessionPool;
-}
+#include "connectors/store/database.hpp"
 
 namespace taxdesk::connectors {
-
-struct StoreSettings {
-    std::string backend = "sqlite";  ///< sqlite | postgresql
-    std::string sqlitePath = "var/taxdesk.db";
-    std::string postgresql;  ///< libpq connection string, e.g. "host=127.0.0.1 port=5433 dbname=taxdesk user=taxdesk"
-                             ///< (connect_timeout=5 is added when it names none)
-    int poolSize = 8;        ///< sessions at most; a call waits up to 30 s for a free one
-};
-
-/// A statement failed. Retryable (the default) when the reason may pass: the store cannot be reached, is locked or
-/// busy, the connection was lost. Not retryable when the same statement would fail again: a constraint violation
-/// (unique, check, not null, foreign key) or a value the column refuses (isPermanentStoreFailure).
-class StoreError : public ConnectorError {
-  public:
-    explicit StoreError(const std::string& what, bool retryable = true) : ConnectorError("store: " + what, retryable) {}
-};
-
-/// True when a backend's error text (SQLite's or PostgreSQL's) says the statement itself is refused, so that trying it
-/// again cannot help: a constraint violation or a value of the wrong type or form.
-bool isPermanentStoreFailure(std::string_view backendMessage);
 
 /// One inquiry result as the store keeps it; `payload` is its JSON form (SPEC 3.3).
 struct StoredResult {
@@ -306,9 +283,9 @@ class Store {
     Store& operator=(const Store&) = delete;
 
     /// The highest migration applied.
-    int schemaVersion();
+    int schemaVersion() { return db_.schemaVersion(); }
     /// A trivial query; throws StoreError when the store is unreachable.
-    void ping();
+    void ping() { db_.ping(); }
 
     /// Inserts or replaces results by (batch_id, row), all in one transaction (one prepared statement executed per
     /// result), so a replayed batch changes nothing. Stamps updated_at. In the same transaction, each batch touched
@@ -529,21 +506,17 @@ class Store {
 
     // ==== end of SMS application and quick pickup ====
 
-    [[nodiscard]] const std::string& backend() const { return backend_; }
+    [[nodiscard]] const std::string& backend() const { return db_.backend(); }
+    /// The database the store's areas share.
+    [[nodiscard]] Database& database() { return db_; }
 
   private:
-    /// Leases a pooled session (waiting while all are in use), runs `work` with it and turns Poco's exceptions into
-    /// StoreError naming the backend and `purpose`. Defined and used in store.cpp only.
+    /// Database::withSession. Defined in store_internal.hpp, used in the store's sources only.
     template <typename Work>
     auto withSession(const char* purpose, Work&& work);
-    /// The statement text for this backend (`?` placeholders become `$n` on PostgreSQL).
-    [[nodiscard]] std::string sql(std::string_view text) const;
+    [[nodiscard]] std::string sql(std::string_view text) const { return db_.sql(text); }
 
-    std::string backend_;
-    int poolSize_ = 0;
-    std::unique_ptr<Poco::Data::SessionPool> pool_;
-    /// Poco's SessionPool throws at once when exhausted; callers should wait for a session instead.
-    std::unique_ptr<std::counting_semaphore<>> permits_;
+    Database db_;
 };
 
 }  // namespace taxdesk::connectors

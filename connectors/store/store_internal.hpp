@@ -1,6 +1,6 @@
 #pragma once
-// Internal to connectors/store: what the Store's source files (store.cpp, sms_store.cpp) share — leasing a pooled
-// session (Store::withSession), error texts, column-wise selects. Not for use outside this folder.
+// Internal to connectors/store: what the store's source files share — leasing a pooled
+// session (Database::withSession), error texts, column-wise selects. Not for use outside this folder.
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
 #include <Poco/Data/Statement.h>
@@ -9,7 +9,9 @@
 #include <semaphore>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
+#include "connectors/store/database.hpp"
 #include "connectors/store/store.hpp"
 
 namespace taxdesk::connectors::detail {
@@ -57,7 +59,7 @@ auto select(Poco::Data::Session& session, const std::string& statement, const Va
 namespace taxdesk::connectors {
 
 template <typename Work>
-auto Store::withSession(const char* purpose, Work&& work) {
+auto Database::withSession(const char* purpose, Work&& work) {
     for (int attempt = 1;; ++attempt) {
         try {
             if (!permits_->try_acquire_for(detail::kSessionWait)) {
@@ -80,6 +82,11 @@ auto Store::withSession(const char* purpose, Work&& work) {
             throw StoreError(backend_ + ": " + purpose + ": " + text, !isPermanentStoreFailure(text));
         }
     }
+}
+
+template <typename Work>
+auto Store::withSession(const char* purpose, Work&& work) {
+    return db_.withSession(purpose, std::forward<Work>(work));
 }
 
 }  // namespace taxdesk::connectors

@@ -1,0 +1,79 @@
+#pragma once
+// The SQL database every store area shares: one pool of Poco::Data sessions over SQLite (default) or PostgreSQL, the
+// migrations applied on open, and the errors a statement can end in. The areas (results, batches, payments, tokens,
+// SMS) are narrow interfaces implemented over one Database.
+#include <memory>
+#include <semaphore>
+#include <string>
+#include <string_view>
+
+#include "connectors/api/errors.hpp"
+
+namespace Poco::Data {
+class Session;
+class SessionPool;
+}  // namespace Poco::Data
+
+namespace taxdesk::connectors {
+
+struct StoreSettings {
+    std::string backend = "sqlite";  ///< sqlite | postgresql
+    std::string sqlitePath = "var/taxdesk.db";
+    std::string postgresql;  ///< libpq connection string, e.g. "host=127.0.0.1 port=5433 dbname=taxdesk user=taxdesk"
+                             ///< (connect_timeout=5 is added when it names none)
+    int poolSize = 8;        ///< sessions at most; a call waits up to 30 s for a free one
+};
+
+/// A statement failed. Retryable (the default) when the reason may pass: the store cannot be reached, is locked or
+/// busy, the connection was lost. Not retryable when the same statement would fail again: a constraint violation
+/// (unique, check, not null, foreign key) or a value the column refuses (isPermanentStoreFailure).
+class StoreError : public ConnectorError {
+  public:
+    explicit StoreError(const std::string& what, bool retryable = true) : ConnectorError("store: " + what, retryable) {}
+};
+
+/// True when a backend's error text (SQLite's or PostgreSQL's) says the statement itself is refused, so that trying it
+/// again cannot help: a constraint violation or a value of the wrong type or form.
+bool isPermanentStoreFailure(std::string_view backendMessage);
+
+/// Thread-safe: each call leases a session from the pool, waiting while all are in use.
+class Database {
+  public:
+    /// Opens the database (creating the SQLite file and its folder when needed) and applies every migration not yet
+    /// applied, each in its own transaction. Throws StoreError, and std::invalid_argument for an unknown backend or a
+    /// pool size below 1.
+    explicit Database(const StoreSettings& settings);
+    ~Database();
+    Database(const Database&) = delete;
+    Database& operator=(const Database&) = delete;
+
+    /// The highest migration applied.
+    int schemaVersion();
+    /// A trivial query; throws StoreError when the store is unreachable.
+    void ping();
+
+    [[nodiscard]] const std::string& backend() const { return backend_; }
+    [[nodiscard]] bool isSqlite() const;
+    [[nodiscard]] int poolSize() const { return poolSize_; }
+
+    /// The statement text for this backend (`?` placeholders become `$n` on PostgreSQL).
+    [[nodiscard]] std::string sql(std::string_view text) const;
+
+    /// Leases a pooled session (waiting while all are in use), runs `work` with it and turns Poco's exceptions into
+    /// StoreError naming the backend and `purpose`. Defined in database_internal.hpp, for the store's own sources.
+    template <typename Work>
+    auto withSession(const char* purpose, Work&& work);
+
+    /// For a writer that keeps one session across calls (BatchWriter): the pool and the permits that bound it.
+    [[nodiscard]] Poco::Data::SessionPool& pool() { return *pool_; }
+    [[nodiscard]] std::counting_semaphore<>& permits() { return *permits_; }
+
+  private:
+    std::string backend_;
+    int poolSize_ = 0;
+    std::unique_ptr<Poco::Data::SessionPool> pool_;
+    /// Poco's SessionPool throws at once when exhausted; callers should wait for a session instead.
+    std::unique_ptr<std::counting_semaphore<>> permits_;
+};
+
+}  // namespace taxdesk::connectors
