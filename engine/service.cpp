@@ -211,7 +211,17 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
 }
 
 Service::~Service() {
-    stop();
+    // A destructor must not throw (it may run while an exception unwinds): stop() joins threads and logs, and either
+    // may throw (std::system_error, a logging channel's I/O error).
+    try {
+        stop();
+    } catch (const std::exception& error) {
+        try {
+            Poco::Logger::get("serve").error("stopping failed: %s", std::string(error.what()));
+        } catch (...) {
+        }
+    } catch (...) {
+    }
 }
 
 void Service::start(std::function<void()> onFatal) {
