@@ -266,9 +266,13 @@ void Producer::produce(const std::string& topic, std::string_view key, std::stri
             for (const auto& header : headers)
                 rd_kafka_header_add(list, header.name.data(), static_cast<ssize_t>(header.name.size()),
                                     header.value.data(), static_cast<ssize_t>(header.value.size()));
-// librdkafka's RD_KAFKA_V_* macros are C casts.
+// librdkafka's RD_KAFKA_V_* macros are C casts (and, for clang, GNU statement expressions: clang-tidy compiles
+// this file with clang).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wold-style-cast"
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wgnu-statement-expression"
+#endif
             err = rd_kafka_producev(handle_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                     RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
                                     RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_OPAQUE(opaque),
