@@ -304,14 +304,23 @@ HttpServer::Impl::~Impl() {
     stopping_ = true;
     const std::uint64_t one = 1;
     [[maybe_unused]] const auto written = ::write(wake_, &one, sizeof one);
-    if (watcher_.joinable()) watcher_.join();
-    dispatcher_->stop();
-    healthDispatcher_->stop();
-    workers_.joinAll();
-    healthWorkers_.joinAll();
-    dispatcher_->release();
-    healthDispatcher_->release();
-    waiting_.clear();
+    // A destructor must not throw: Poco's stop and join may (a thread that cannot be joined, a lock error). What is
+    // left then is logged; the descriptors are closed either way.
+    try {
+        if (watcher_.joinable()) watcher_.join();
+        dispatcher_->stop();
+        healthDispatcher_->stop();
+        workers_.joinAll();
+        healthWorkers_.joinAll();
+        dispatcher_->release();
+        healthDispatcher_->release();
+        waiting_.clear();
+    } catch (const std::exception& error) {
+        try {
+            Poco::Logger::get("http").error("stopping the HTTP server failed: %s", std::string(error.what()));
+        } catch (...) {
+        }
+    }
     ::close(wake_);
     ::close(epoll_);
     if (spare_ >= 0) ::close(spare_);
