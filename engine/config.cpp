@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 extern char** environ;
 
@@ -123,12 +124,17 @@ const std::vector<KeySpec>& configSchema() {
         {"pipeline.batch_timeout_ms", KeyType::integer, "10", 0, 10000, "", false, "longest wait for a batch to fill"},
         {"pipeline.concurrency", KeyType::integer, "32", 1, 1024, "", false, "connector calls in flight at once"},
         {"pipeline.max_in_flight", KeyType::integer, "20000", 1, 10000000, "", false, "messages consumed but not yet committed, at most"},
-        {"pipeline.connector_attempts", KeyType::integer, "3", 1, 20, "", false, "tries of a failing connector call before the row is an error"},
+        {"pipeline.connector_attempts", KeyType::integer, "3", 1, 20, "", false, "tries of a failing connector call before the row is an error (connectors.mode=stub; the network clients retry each call themselves, connectors.retries, so with connectors.mode=http the stage tries once)"},
+        {"pipeline.connector_backoff_ms", KeyType::integer, "20", 1, 60000, "", false, "first pause before the stage tries a connector call again, doubled per retry, with jitter"},
+        {"pipeline.connector_max_backoff_ms", KeyType::integer, "1000", 1, 600000, "", false, "the doubling of pipeline.connector_backoff_ms stops here"},
+        {"pipeline.retry_backoff_ms", KeyType::integer, "100", 1, 60000, "", false, "first pause before a batch is tried again after a transient failure (store or broker away), doubled per retry, with jitter; batches are retried until they succeed or the engine stops"},
+        {"pipeline.retry_max_backoff_ms", KeyType::integer, "5000", 1, 600000, "", false, "the doubling of pipeline.retry_backoff_ms stops here"},
         {"connectors.mode", KeyType::choice, "stub", 0, 0, "stub|http", false, "in-process stubs, or network clients at connectors.base_url"},
         {"connectors.base_url", KeyType::string, "http://127.0.0.1:8091", 0, 0, "", false, "base URL of the connector services (taxdesk stubs)"},
         {"connectors.timeout_ms", KeyType::integer, "2000", 10, 120000, "", false, "network connector timeout"},
         {"connectors.retries", KeyType::integer, "3", 0, 20, "", false, "network connector retries after the first try"},
         {"connectors.backoff_ms", KeyType::integer, "50", 1, 60000, "", false, "first back-off, doubled per retry, with jitter"},
+        {"connectors.max_backoff_ms", KeyType::integer, "10000", 1, 600000, "", false, "the doubling of connectors.backoff_ms stops here"},
         {"connectors.breaker_failures", KeyType::integer, "5", 1, 1000, "", false, "consecutive failures that open a circuit breaker"},
         {"connectors.breaker_open_ms", KeyType::integer, "5000", 10, 600000, "", false, "time a breaker stays open before a probe"},
         {"stubs.seed", KeyType::integer, "20261126", 0, 9.0e15, "", false, "seed of the synthetic population"},
@@ -264,6 +270,18 @@ Config Config::load(const ConfigSources& sources) {
         problems.push_back("config: key 'store.postgresql' must be set when store.backend is postgresql");
     if (config.values_["connectors.mode"] == "http" && config.values_["connectors.base_url"].rfind("http", 0) != 0)
         problems.push_back("config: key 'connectors.base_url' must be an http:// or https:// URL");
+    // A back-off ceiling below its first pause is a typing error, not a policy.
+    for (const auto& [base, ceiling] :
+         {std::pair<const char*, const char*>{"connectors.backoff_ms", "connectors.max_backoff_ms"},
+          {"pipeline.connector_backoff_ms", "pipeline.connector_max_backoff_ms"},
+          {"pipeline.retry_backoff_ms", "pipeline.retry_max_backoff_ms"}}) {
+        try {
+            if (std::stod(config.values_[ceiling]) < std::stod(config.values_[base]))
+                problems.push_back("config: key '" + std::string(ceiling) + "' must be at least '" + base + "'");
+        } catch (const std::exception&) {
+            // a malformed number is reported above
+        }
+    }
     // A lease shorter than a charge would let recovery mark a payment "not charged" while its charge is in flight.
     try {
         const double attempts = std::stod(config.values_["connectors.retries"]) + 1;
@@ -377,13 +395,19 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.batchTimeoutMs = config.integer("pipeline.batch_timeout_ms");
     s.concurrency = config.integer("pipeline.concurrency");
     s.maxInFlight = config.integer("pipeline.max_in_flight");
-    s.connectorAttempts = config.integer("pipeline.connector_attempts");
+    s.connectorRetry.attempts = config.integer("pipeline.connector_attempts");
+    s.connectorRetry.baseDelay = std::chrono::milliseconds(config.integer("pipeline.connector_backoff_ms"));
+    s.connectorRetry.maxDelay = std::chrono::milliseconds(config.integer("pipeline.connector_max_backoff_ms"));
+    s.batchRetry.attempts = 0;  // until it succeeds or the engine stops
+    s.batchRetry.baseDelay = std::chrono::milliseconds(config.integer("pipeline.retry_backoff_ms"));
+    s.batchRetry.maxDelay = std::chrono::milliseconds(config.integer("pipeline.retry_max_backoff_ms"));
 
     s.connectorsMode = config.string("connectors.mode");
     s.http.baseUrl = config.string("connectors.base_url");
     s.http.timeoutMs = config.integer("connectors.timeout_ms");
     s.http.retries = config.integer("connectors.retries");
     s.http.backoffMs = config.integer("connectors.backoff_ms");
+    s.http.maxBackoffMs = config.integer("connectors.max_backoff_ms");
     s.http.breakerFailures = config.integer("connectors.breaker_failures");
     s.http.breakerOpenMs = config.integer("connectors.breaker_open_ms");
 

@@ -2,6 +2,7 @@
 // Configuration: one schema of every key (type, default, range, choices, documentation), filled from the embedded
 // defaults, then a properties file, then the environment (TAXDESK_SECTION_KEY), then --set key=value; checked
 // as a whole at start-up. Unknown keys are errors, except the raw librdkafka properties under kafka.rdkafka.*.
+#include <chrono>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -10,6 +11,7 @@
 #include "connectors/api/connector_set.hpp"
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/retry/retry.hpp"
 #include "connectors/store/store.hpp"
 
 namespace taxdesk::engine {
@@ -113,7 +115,10 @@ struct Settings {
     int batchTimeoutMs = 10;
     int concurrency = 32;
     int maxInFlight = 20000;
-    int connectorAttempts = 3;
+    /// pipeline.connector_attempts, pipeline.connector_backoff_ms, pipeline.connector_max_backoff_ms
+    connectors::RetryPolicy connectorRetry{3, std::chrono::milliseconds(20), std::chrono::milliseconds(1000)};
+    /// pipeline.retry_backoff_ms, pipeline.retry_max_backoff_ms; no limit on attempts
+    connectors::RetryPolicy batchRetry{0, std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
 
     std::string connectorsMode;  ///< stub | http
     connectors::StubSettings stubs;

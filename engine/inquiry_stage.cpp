@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <map>
-#include <thread>
 #include <unordered_map>
 
 #include "engine/dead_letter.hpp"
@@ -26,34 +25,38 @@ InquiryStage::InquiryStage(InquiryStageSettings settings, connectors::ConnectorS
       redis_(std::move(redis)),
       metrics_(metrics),
       inquiryMetrics_(std::move(inquiryMetrics)),
-      pool_(settings_.concurrency) {}
+      pool_(settings_.concurrency) {
+    connectorRetryHooks_.onRetry = [this](const connectors::ConnectorError&, int, std::chrono::milliseconds) {
+        metrics_.connectorRetries.Increment();
+    };
+}
 
 template <typename Result, typename Call>
 bool InquiryStage::callWithRetry(Call&& call, Result& result, std::string& error, prometheus::Histogram* timing) {
-    int backoffMs = 20;
-    for (int attempt = 1;; ++attempt) {
-        const auto started = std::chrono::steady_clock::now();
-        auto observe = [&] {
-            if (timing)
-                timing->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-        };
-        try {
-            result = call();
-            observe();
-            return true;
-        } catch (const connectors::ConnectorError& failure) {
-            observe();
-            metrics_.connectorErrors.Increment();
-            error = failure.what();
-            if (!failure.isRetryable() || attempt >= settings_.connectorAttempts) return false;
-        } catch (const std::exception& failure) {
-            metrics_.connectorErrors.Increment();
-            error = failure.what();
-            return false;
-        }
-        metrics_.connectorRetries.Increment();
-        std::this_thread::sleep_for(std::chrono::milliseconds(backoffMs));
-        backoffMs *= 2;
+    try {
+        result = connectors::retry(settings_.connectorRetry, connectorRetryHooks_, [&] {
+            const auto started = std::chrono::steady_clock::now();
+            auto observe = [&] {
+                if (timing)
+                    timing->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+            };
+            try {
+                auto answer = call();
+                observe();
+                return answer;
+            } catch (const connectors::ConnectorError&) {
+                observe();
+                metrics_.connectorErrors.Increment();
+                throw;
+            } catch (const std::exception&) {
+                metrics_.connectorErrors.Increment();
+                throw;
+            }
+        });
+        return true;
+    } catch (const std::exception& failure) {
+        error = failure.what();
+        return false;
     }
 }
 
@@ -84,8 +87,9 @@ void InquiryStage::cachePut(const std::vector<std::pair<std::string, std::string
 namespace {
 
 /// One look-up step over a batch: unique keys, cached answers, and connector calls for the misses.
-template <typename Answer>
+template <typename AnswerType>
 struct Step {
+    using Answer = AnswerType;
     std::vector<std::string> keys;                       // unique cache keys
     std::unordered_map<std::string, std::size_t> index;  // key → position in keys
     std::vector<std::size_t> representative;             // position → a request that needs it
@@ -103,6 +107,31 @@ struct Step {
 };
 
 }  // namespace
+
+template <typename LookUpStep, typename Decode, typename Encode, typename Call>
+void InquiryStage::lookUp(LookUpStep& step, const Decode& decode, const Encode& encode, const Call& call,
+                          prometheus::Histogram* timing) {
+    step.answers.resize(step.keys.size());
+    step.errors.resize(step.keys.size());
+    const auto cached = cacheGet(step.keys);
+    std::vector<std::size_t> misses;
+    for (std::size_t k = 0; k < cached.size(); ++k) {
+        if (cached[k]) step.answers[k] = decode(*cached[k]);
+        if (!step.answers[k]) misses.push_back(k);
+    }
+    metrics_.cacheHits.Increment(static_cast<double>(step.keys.size() - misses.size()));
+    metrics_.cacheMisses.Increment(static_cast<double>(misses.size()));
+    pool_.parallelFor(misses.size(), [&](std::size_t m) {
+        const std::size_t k = misses[m];
+        typename LookUpStep::Answer answer;
+        if (callWithRetry([&] { return call(step.representative[k]); }, answer, step.errors[k], timing))
+            step.answers[k] = std::move(answer);
+    });
+    std::vector<std::pair<std::string, std::string>> fresh;
+    for (const std::size_t k : misses)
+        if (step.answers[k]) fresh.emplace_back(step.keys[k], encode(*step.answers[k]));
+    cachePut(fresh);
+}
 
 namespace {
 
@@ -157,30 +186,11 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
     std::vector<std::size_t> registryPos(n);
     for (std::size_t i = 0; i < n; ++i)
         if (requests[i]) registryPos[i] = registry.add(cache::registryKey(requests[i]->debtorId), i);
-    registry.answers.resize(registry.keys.size());
-    registry.errors.resize(registry.keys.size());
-    {
-        const auto cached = cacheGet(registry.keys);
-        std::vector<std::size_t> misses;
-        for (std::size_t k = 0; k < cached.size(); ++k) {
-            if (cached[k]) registry.answers[k] = cache::decodeRegistry(*cached[k]);
-            if (!registry.answers[k]) misses.push_back(k);
-        }
-        metrics_.cacheHits.Increment(static_cast<double>(registry.keys.size() - misses.size()));
-        metrics_.cacheMisses.Increment(static_cast<double>(misses.size()));
-        pool_.parallelFor(misses.size(), [&](std::size_t m) {
-            const std::size_t k = misses[m];
-            const auto& id = requests[registry.representative[k]]->debtorId;
-            RegistryAnswer answer;
-            if (callWithRetry([&] { return connectors_.registry->lookup(id); }, answer, registry.errors[k],
-                              inquiryMetrics_.registryCalls))
-                registry.answers[k] = std::move(answer);
-        });
-        std::vector<std::pair<std::string, std::string>> fresh;
-        for (const std::size_t k : misses)
-            if (registry.answers[k]) fresh.emplace_back(registry.keys[k], cache::encodeRegistry(*registry.answers[k]));
-        cachePut(fresh);
-    }
+    lookUp(
+        registry, [](const std::string& cached) { return cache::decodeRegistry(cached); },
+        [](const RegistryAnswer& answer) { return cache::encodeRegistry(answer); },
+        [&](std::size_t request) { return connectors_.registry->lookup(requests[request]->debtorId); },
+        inquiryMetrics_.registryCalls);
 
     // Step 2: tax data, for the rows the registry did not settle.
     Step<connectors::TaxRecords> tax;
@@ -199,34 +209,14 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
             taxPos[i] = tax.add(cache::taxKey(r.debtorId, r.wantsIncome(), r.wantsProperty(), r.incomeYears), i);
         }
     }
-    tax.answers.resize(tax.keys.size());
-    tax.errors.resize(tax.keys.size());
-    {
-        const auto cached = cacheGet(tax.keys);
-        std::vector<std::size_t> misses;
-        for (std::size_t k = 0; k < cached.size(); ++k) {
-            if (cached[k]) tax.answers[k] = cache::decodeTax(*cached[k]);
-            if (!tax.answers[k]) misses.push_back(k);
-        }
-        metrics_.cacheHits.Increment(static_cast<double>(tax.keys.size() - misses.size()));
-        metrics_.cacheMisses.Increment(static_cast<double>(misses.size()));
-        pool_.parallelFor(misses.size(), [&](std::size_t m) {
-            const std::size_t k = misses[m];
-            const auto& r = *requests[tax.representative[k]];
-            connectors::TaxRecords answer;
-            if (callWithRetry(
-                    [&] {
-                        return connectors_.taxData->lookup(r.debtorId, r.incomeYears, r.wantsIncome(),
-                                                           r.wantsProperty());
-                    },
-                    answer, tax.errors[k], inquiryMetrics_.taxDataCalls))
-                tax.answers[k] = std::move(answer);
-        });
-        std::vector<std::pair<std::string, std::string>> fresh;
-        for (const std::size_t k : misses)
-            if (tax.answers[k]) fresh.emplace_back(tax.keys[k], cache::encodeTax(*tax.answers[k]));
-        cachePut(fresh);
-    }
+    lookUp(
+        tax, [](const std::string& cached) { return cache::decodeTax(cached); },
+        [](const connectors::TaxRecords& answer) { return cache::encodeTax(answer); },
+        [&](std::size_t request) {
+            const auto& r = *requests[request];
+            return connectors_.taxData->lookup(r.debtorId, r.incomeYears, r.wantsIncome(), r.wantsProperty());
+        },
+        inquiryMetrics_.taxDataCalls);
     for (std::size_t i = 0; i < n; ++i) {
         if (!taxPos[i]) continue;
         const std::size_t k = *taxPos[i];

@@ -2,11 +2,13 @@
 // The creditor inquiry pipeline's stage: a batch of `inquiry.requests` → registry → tax data → results stored by
 // (batch_id, row) → `inquiry.results`. Connector answers are cached in Redis: one MGET and one pipelined SET per
 // look-up step for the whole batch; misses go to the connectors concurrently on a bounded worker pool.
+#include <chrono>
 #include <memory>
 #include <string>
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/retry/retry.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/metrics.hpp"
 #include "engine/pipeline.hpp"
@@ -19,7 +21,9 @@ struct InquiryStageSettings {
     std::string resultsTopic;
     std::string deadLetterTopic;
     int cacheTtlSeconds = 3600;
-    int connectorAttempts = 3;
+    /// Tries of each registry and tax-data call (pipeline.connector_attempts, pipeline.connector_backoff_ms, …);
+    /// attempts 1 when the connectors retry themselves (see Service).
+    connectors::RetryPolicy connectorRetry{3, std::chrono::milliseconds(20), std::chrono::milliseconds(1000)};
     int concurrency = 32;
 };
 
@@ -43,9 +47,15 @@ class InquiryStage : public BatchStage {
     /// Stores the `error` result (reason processing_failed) of this row if it still lacks one; returns it for
     /// inquiry.results when it did.
     std::optional<OutMessage> failRow(const jobs::inquiry::RowRef& row, const std::string& requestId);
-    /// Runs `call` with retries for retryable errors; returns the error text after the last failed attempt.
+    /// Runs `call` with settings_.connectorRetry; returns the error text after the last failed attempt.
     template <typename Result, typename Call>
     bool callWithRetry(Call&& call, Result& result, std::string& error, prometheus::Histogram* timing);
+    /// One cached look-up step over a batch: the answers of `step.keys` from the cache (`decode`), the misses from
+    /// the connector (`call` with the index of a request that needs it; concurrently, with retries), and the fresh
+    /// answers back into the cache (`encode`). Failed calls leave their error text in `step.errors`.
+    template <typename LookUpStep, typename Decode, typename Encode, typename Call>
+    void lookUp(LookUpStep& step, const Decode& decode, const Encode& encode, const Call& call,
+                prometheus::Histogram* timing);
     std::vector<std::optional<std::string>> cacheGet(const std::vector<std::string>& keys);
     void cachePut(const std::vector<std::pair<std::string, std::string>>& pairs);
 
@@ -56,6 +66,7 @@ class InquiryStage : public BatchStage {
     PipelineMetrics metrics_;
     InquiryMetrics inquiryMetrics_;
     WorkerPool pool_;
+    connectors::RetryHooks connectorRetryHooks_;  ///< counts retries in metrics_
 };
 
 }  // namespace taxdesk::engine

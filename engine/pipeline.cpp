@@ -70,26 +70,24 @@ std::string masked(const std::string& text) {
     return out;
 }
 
-/// Runs `work` until it succeeds, retrying retryable ConnectorErrors with back-off. Returns false when `stop` was
-/// set before it succeeded. Non-retryable errors propagate.
+/// Runs `work` until it succeeds, retrying retryable ConnectorErrors with the pipeline's back-off (connectors/retry:
+/// no limit on attempts, full jitter). Returns false when `stop` was set before it succeeded. Non-retryable errors
+/// propagate.
 template <typename Work>
-bool withRetries(const std::atomic<bool>& stop, PipelineMetrics& metrics, Poco::Logger& log, const char* what,
-                 Work&& work) {
-    int backoffMs = 100;
-    for (;;) {
-        try {
-            work();
-            return true;
-        } catch (const connectors::ConnectorError& error) {
-            if (!error.isRetryable()) throw;
-            metrics.batchRetries.Increment();
-            log.warning("%s failed, retrying in %d ms: %s", std::string(what), backoffMs, masked(error.what()));
-        }
-        for (int waited = 0; waited < backoffMs; waited += 50) {
-            if (stop.load()) return false;
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        backoffMs = std::min(backoffMs * 2, 5000);
+bool withRetries(const connectors::RetryPolicy& policy, const std::atomic<bool>& stop, PipelineMetrics& metrics,
+                 Poco::Logger& log, const char* what, Work&& work) {
+    connectors::RetryHooks hooks;
+    hooks.stopped = [&stop] { return stop.load(); };
+    hooks.onRetry = [&](const connectors::ConnectorError& error, int /*failedAttempt*/,
+                        std::chrono::milliseconds pause) {
+        metrics.batchRetries.Increment();
+        log.warning("%s failed, retrying in %?d ms: %s", std::string(what), pause.count(), masked(error.what()));
+    };
+    try {
+        connectors::retry(policy, hooks, std::forward<Work>(work));
+        return true;
+    } catch (const connectors::RetryStopped&) {
+        return false;
     }
 }
 
@@ -114,7 +112,8 @@ bool Pipeline::noteDeadLetter(const connectors::kafka::Message& message, const s
                               const std::atomic<bool>& stop, Poco::Logger& log, std::vector<OutMessage>& out) {
     std::vector<OutMessage> effects;
     try {
-        if (!withRetries(stop, metrics_, log, "dead letter", [&] { effects = stage_.deadLettered(message, error); }))
+        if (!withRetries(settings_.retry, stop, metrics_, log, "dead letter",
+                         [&] { effects = stage_.deadLettered(message, error); }))
             return false;
     } catch (const std::exception& failure) {
         log.error("%s[%d]@%?d: recording its failure failed for good: %s", std::string(message.topic()),
@@ -136,7 +135,7 @@ std::unique_ptr<PreparedBatch> Pipeline::isolate(std::vector<connectors::kafka::
         one.push_back(std::move(messages[i]));
         try {
             std::unique_ptr<PreparedBatch> part;
-            if (!withRetries(stop, metrics_, log, "prepare", [&] { part = stage_.prepare(one); })) {
+            if (!withRetries(settings_.retry, stop, metrics_, log, "prepare", [&] { part = stage_.prepare(one); })) {
                 messages[i] = std::move(one.front());
                 return nullptr;  // stopping
             }
@@ -168,7 +167,8 @@ bool Pipeline::commitIsolating(std::unique_ptr<PreparedBatch>& prepared,
         for (std::size_t i = 0; i < isolated->parts.size(); ++i) {
             if (!isolated->parts[i]) continue;  // dead-lettered already
             try {
-                if (!withRetries(stop, metrics_, log, "commit", [&] { stage_.commit(*isolated->parts[i]); }))
+                if (!withRetries(settings_.retry, stop, metrics_, log, "commit",
+                                 [&] { stage_.commit(*isolated->parts[i]); }))
                     return false;
                 isolated->out[i] = std::move(isolated->parts[i]->out[0]);
             } catch (const std::exception& error) {
@@ -181,7 +181,7 @@ bool Pipeline::commitIsolating(std::unique_ptr<PreparedBatch>& prepared,
         return true;
     }
     try {
-        return withRetries(stop, metrics_, log, "commit", [&] { stage_.commit(*prepared); });
+        return withRetries(settings_.retry, stop, metrics_, log, "commit", [&] { stage_.commit(*prepared); });
     } catch (const std::exception& error) {
         if (!isPermanent(error)) throw;
         log.warning("commit failed for good, processing the %z messages one at a time: %s", messages.size(),
@@ -422,8 +422,8 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
                 bool prepared = false;
                 try {
                     std::lock_guard prepareLock(prepareMutex_);
-                    prepared =
-                        withRetries(stop, metrics_, log, "prepare", [&] { handoff.prepared = stage_.prepare(batch); });
+                    prepared = withRetries(settings_.retry, stop, metrics_, log, "prepare",
+                                           [&] { handoff.prepared = stage_.prepare(batch); });
                 } catch (const std::exception& error) {
                     if (!isPermanent(error)) throw;
                     log.warning("prepare failed for good, processing the %z messages one at a time: %s", batch.size(),

@@ -3,6 +3,7 @@
 // batch (one Redis round trip, one SQL transaction…); the pipeline tracks each message until its outputs are
 // acknowledged by the broker and only then lets its offset be committed.
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "connectors/kafka/kafka.hpp"
+#include "connectors/retry/retry.hpp"
 #include "engine/metrics.hpp"
 #include "engine/offsets.hpp"
 
@@ -70,6 +72,10 @@ struct PipelineSettings {
     std::vector<std::string> warmTopics;  ///< looked up at start so the first produce does not stall (and, on the
                                           ///< embedded broker, created)
     std::string deadLetterTopic;          ///< where a message that fails permanently goes; empty: inputTopic + ".dlq"
+    /// How a batch is tried again after a transient failure (pipeline.retry_backoff_ms, pipeline.retry_max_backoff_ms):
+    /// no limit on attempts, until it succeeds or the pipeline stops. The stage's own connector retries are inside
+    /// one try of this (they end in a row status, not in a failed batch), so the two never multiply.
+    connectors::RetryPolicy retry{0, std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
 };
 
 class Pipeline {

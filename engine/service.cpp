@@ -85,6 +85,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
         pipeline.batchSize = settings_.batchSize;
         pipeline.batchTimeoutMs = settings_.batchTimeoutMs;
         pipeline.maxInFlight = settings_.maxInFlight;
+        pipeline.retry = settings_.batchRetry;
         pipeline.warmTopics = {pipeline.inputTopic};
         for (const auto& output : outputs) pipeline.warmTopics.push_back(settings_.topic(output));
         return pipeline;
@@ -102,7 +103,12 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     stageSettings.resultsTopic = settings_.topic("inquiry.results");
     stageSettings.deadLetterTopic = settings_.topic("inquiry.requests.dlq");
     stageSettings.cacheTtlSeconds = settings_.cacheTtlSeconds;
-    stageSettings.connectorAttempts = settings_.connectorAttempts;
+    // Connector calls are retried at ONE layer, never attempts x attempts calls a row. The network clients retry each
+    // call themselves (connectors.retries; their circuit breaker must see every attempt, and the payment and SMS
+    // calls have no other retry), so with them the stage tries once. The in-process stubs do not retry: the stage
+    // does (pipeline.connector_attempts).
+    stageSettings.connectorRetry = settings_.connectorRetry;
+    if (settings_.connectorsMode == "http") stageSettings.connectorRetry.attempts = 1;
     stageSettings.concurrency = settings_.concurrency;
     addPipeline(pipelineSettings("inquiry", "inquiry.requests", {"inquiry.results", "inquiry.requests.dlq"}),
                 std::make_unique<InquiryStage>(stageSettings, connectors, *parts_->store,
@@ -205,7 +211,17 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
 }
 
 Service::~Service() {
-    stop();
+    // A destructor must not throw (it may run while an exception unwinds): stop() joins threads and logs, and either
+    // may throw (std::system_error, a logging channel's I/O error).
+    try {
+        stop();
+    } catch (const std::exception& error) {
+        try {
+            Poco::Logger::get("serve").error("stopping failed: %s", std::string(error.what()));
+        } catch (...) {
+        }
+    } catch (...) {
+    }
 }
 
 void Service::start(std::function<void()> onFatal) {

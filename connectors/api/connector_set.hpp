@@ -29,10 +29,11 @@ struct StubSettings {
 struct HttpClientSettings {
     std::string baseUrl = "http://127.0.0.1:8091";
     int timeoutMs = 2000;
-    int retries = 3;           ///< extra tries after the first, for retryable errors
-    int backoffMs = 50;        ///< first back-off; doubles each retry, with full jitter
-    int breakerFailures = 5;   ///< consecutive failures that open the circuit
-    int breakerOpenMs = 5000;  ///< how long it stays open before a half-open probe
+    int retries = 3;            ///< extra tries after the first, for retryable errors
+    int backoffMs = 50;         ///< first back-off; doubles each retry, with full jitter
+    int maxBackoffMs = 10'000;  ///< the doubling stops here
+    int breakerFailures = 5;    ///< consecutive failures that open the circuit
+    int breakerOpenMs = 5000;   ///< how long it stays open before a half-open probe
 };
 
 struct ConnectorSet {

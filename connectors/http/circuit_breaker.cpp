@@ -4,6 +4,10 @@
 
 namespace taxdesk::connectors {
 
+bool worthRetryingThroughBreaker(const ConnectorError& error) noexcept {
+    return error.isRetryable() && dynamic_cast<const CircuitOpenError*>(&error) == nullptr;
+}
+
 std::string_view toString(BreakerState state) noexcept {
     switch (state) {
         case BreakerState::kClosed:

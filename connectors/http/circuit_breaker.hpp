@@ -20,6 +20,11 @@ enum class BreakerState { kClosed, kOpen, kHalfOpen };
 /// "closed", "open" or "half_open" (the metric label values). Never throws.
 std::string_view toString(BreakerState state) noexcept;
 
+/// Whether a call through a breaker is worth another try after `error`: retryable, and not refused by an open
+/// breaker (it stays open far longer than any back-off, so waiting only delays the caller). The network clients'
+/// RetryHooks::shouldRetry. Never throws.
+bool worthRetryingThroughBreaker(const ConnectorError& error) noexcept;
+
 /// Thread-safe: one breaker is shared by every thread that calls its connector.
 class CircuitBreaker {
   public:

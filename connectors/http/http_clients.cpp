@@ -168,9 +168,11 @@ class ClientBase : public HttpConnectorStatus {
         : name_(std::move(name)),
           transport_(name_, settings),
           breaker_(name_, settings.breakerFailures, std::chrono::milliseconds(settings.breakerOpenMs)) {
-        policy_.retries = settings.retries;
-        policy_.backoff = std::chrono::milliseconds(settings.backoffMs);
-        policy_.stats = &stats_;
+        policy_.attempts = std::max(0, settings.retries) + 1;
+        policy_.baseDelay = std::chrono::milliseconds(settings.backoffMs);
+        policy_.maxDelay = std::chrono::milliseconds(settings.maxBackoffMs);
+        hooks_.stats = &stats_;
+        hooks_.shouldRetry = worthRetryingThroughBreaker;
     }
 
     [[nodiscard]] const std::string& connectorName() const noexcept override { return name_; }
@@ -183,7 +185,7 @@ class ClientBase : public HttpConnectorStatus {
     // into the result or throws; a decoding failure is a PermanentError naming the field.
     template <class Handle>
     auto call(const std::string& method, const std::string& path, const std::string* body, Handle handle) {
-        return retryCall(policy_, [&] {
+        return retry(policy_, hooks_, [&] {
             return breaker_.run([&] {
                 const HttpResponse response = transport_.exchange(method, path, body);
                 return handle(response, transport_.describe(method, path));
@@ -207,6 +209,7 @@ class ClientBase : public HttpConnectorStatus {
     CircuitBreaker breaker_;
     RetryStats stats_;
     RetryPolicy policy_;
+    RetryHooks hooks_;
 };
 
 std::string encodeSegment(const std::string& segment) {

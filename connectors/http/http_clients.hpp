@@ -1,7 +1,7 @@
 #pragma once
 // The network clients behind makeHttpConnectors (connector_set.hpp). They speak the protocol of stub_server.hpp
-// (routes listed there). Each client has its own circuit breaker and runs every call through retryCall; the breaker
-// sees every attempt, so a retry loop against a dead server opens it.
+// (routes listed there). Each client has its own circuit breaker and runs every call through retry()
+// (connectors/retry); the breaker sees every attempt, so a retry loop against a dead server opens it.
 //
 // Errors: connection refused, timeouts, HTTP 5xx (except 501), 408 and 429 -> TransientError; other 4xx and 501 ->
 // PermanentError; 402 from payment -> InsufficientBalance; 404 {"code":"not_found"} from a registry lookup ->
@@ -15,7 +15,7 @@
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/http/circuit_breaker.hpp"
-#include "connectors/http/retry.hpp"
+#include "connectors/retry/retry.hpp"
 
 namespace taxdesk::connectors {
 

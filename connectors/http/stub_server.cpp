@@ -12,6 +12,7 @@
 #include <Poco/URI.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <istream>
 #include <stdexcept>
 #include <string_view>
@@ -263,10 +264,15 @@ StubHttpServer::StubHttpServer(ConnectorSet connectors, const StubServerOptions&
 }
 
 StubHttpServer::~StubHttpServer() {
-    // Abort rather than wait: idle keep-alive connections would otherwise hold the stop for keepAliveTimeoutMs.
-    impl_->server->stopAll(true);
-    impl_->server.reset();
-    impl_->pool.joinAll();
+    // Abort rather than wait: idle keep-alive connections would otherwise hold the stop for keepAliveTimeoutMs. A
+    // destructor must not throw: a failure to stop is written to stderr (this server has no logger of its own).
+    try {
+        impl_->server->stopAll(true);
+        impl_->server.reset();
+        impl_->pool.joinAll();
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "stub server: stopping failed: %s\n", error.what());
+    }
 }
 
 std::uint16_t StubHttpServer::port() const noexcept {

@@ -106,6 +106,24 @@ void HandleDeleter::operator()(rd_kafka_s* handle) const noexcept {
 void MessageDeleter::operator()(rd_kafka_message_s* message) const noexcept {
     rd_kafka_message_destroy(message);
 }
+void TopicDeleter::operator()(rd_kafka_topic_s* topic) const noexcept {
+    rd_kafka_topic_destroy(topic);
+}
+void QueueDeleter::operator()(rd_kafka_queue_s* queue) const noexcept {
+    rd_kafka_queue_destroy(queue);
+}
+void MockClusterDeleter::operator()(rd_kafka_mock_cluster_s* cluster) const noexcept {
+    rd_kafka_mock_cluster_destroy(cluster);
+}
+
+struct ConsumerCallbacks {
+    /// rd_kafka_conf_set_rebalance_cb's exact function type: no cast, no undefined behaviour. C calls it: it must not
+    /// throw (Consumer::rebalance does not).
+    static void rebalance(rd_kafka_t* handle, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions,
+                          void* opaque) noexcept {
+        static_cast<Consumer*>(opaque)->rebalance(handle, err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, partitions);
+    }
+};
 }  // namespace detail
 
 // ---- Message -----------------------------------------------------------------------------------------------
@@ -164,9 +182,7 @@ void Producer::createHandle() {
     handle_ = makeHandle(RD_KAFKA_PRODUCER, std::move(conf));
 }
 
-Producer::~Producer() {
-    for (auto& [name, topic] : topics_) rd_kafka_topic_destroy(topic);
-}
+Producer::~Producer() = default;  // topics_ before handle_ (declaration order)
 
 bool Producer::recoverFromFatal() {
     char reason[512] = "";
@@ -184,8 +200,7 @@ bool Producer::recoverFromFatal() {
     for (int i = 0; i < 100 && rd_kafka_outq_len(handle_.get()) > 0; ++i) rd_kafka_poll(handle_.get(), 10);
     rd_kafka_poll(handle_.get(), 0);
     replacing_ = false;
-    for (auto& [name, topic] : topics_) rd_kafka_topic_destroy(topic);
-    topics_.clear();
+    topics_.clear();  // the old handle's topics go before it
     handle_.reset();
     createHandle();
     ++replacements_;
@@ -229,11 +244,10 @@ void Producer::deliveryTrampoline(rd_kafka_s*, const rd_kafka_message_s* message
 }
 
 rd_kafka_topic_s* Producer::topicHandle(const std::string& topic) {
-    if (auto it = topics_.find(topic); it != topics_.end()) return it->second;
-    rd_kafka_topic_t* handle = rd_kafka_topic_new(handle_.get(), topic.c_str(), nullptr);
-    if (handle == nullptr) throw KafkaError("cannot create topic handle for '" + topic + "'", false);
-    topics_.emplace(topic, handle);
-    return handle;
+    if (auto it = topics_.find(topic); it != topics_.end()) return it->second.get();
+    detail::TopicPtr handle(rd_kafka_topic_new(handle_.get(), topic.c_str(), nullptr));
+    if (!handle) throw KafkaError("cannot create topic handle for '" + topic + "'", false);
+    return topics_.emplace(topic, std::move(handle)).first->second.get();
 }
 
 void Producer::produce(const std::string& topic, std::string_view key, std::string_view value, void* opaque,
@@ -252,9 +266,13 @@ void Producer::produce(const std::string& topic, std::string_view key, std::stri
             for (const auto& header : headers)
                 rd_kafka_header_add(list, header.name.data(), static_cast<ssize_t>(header.name.size()),
                                     header.value.data(), static_cast<ssize_t>(header.value.size()));
-// librdkafka's RD_KAFKA_V_* macros are C casts.
+// librdkafka's RD_KAFKA_V_* macros are C casts (and, for clang, GNU statement expressions: clang-tidy compiles
+// this file with clang).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wold-style-cast"
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wgnu-statement-expression"
+#endif
             err = rd_kafka_producev(handle_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                     RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
                                     RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_OPAQUE(opaque),
@@ -335,54 +353,74 @@ Consumer::Consumer(const KafkaSettings& settings, const std::string& groupId, Re
                       {"heartbeat.interval.ms", std::to_string(heartbeatIntervalMs(settings.sessionTimeoutMs))},
                   });
     if (!settings.instanceId.empty()) set(conf.get(), "group.instance.id", staticMemberId(settings, groupId));
-    rd_kafka_conf_set_rebalance_cb(
-        conf.get(),
-        reinterpret_cast<void (*)(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*, void*)>(
-            &Consumer::rebalanceTrampoline));
+    rd_kafka_conf_set_rebalance_cb(conf.get(), &detail::ConsumerCallbacks::rebalance);
     rd_kafka_conf_set_opaque(conf.get(), this);
     handle_ = makeHandle(RD_KAFKA_CONSUMER, std::move(conf));
     rd_kafka_poll_set_consumer(handle_.get());
-    queue_ = rd_kafka_queue_get_consumer(handle_.get());
+    queue_.reset(rd_kafka_queue_get_consumer(handle_.get()));
 }
 
 Consumer::~Consumer() {
-    try {
-        close();
-    } catch (...) {
-    }
-    if (queue_ != nullptr) rd_kafka_queue_destroy(static_cast<rd_kafka_queue_t*>(queue_));
+    // close() only calls librdkafka (and, through a rebalance, the noexcept callback); queue_ then handle_ go after.
+    close();
 }
 
-void Consumer::rebalanceTrampoline(rd_kafka_s* handle, int err, void* partitions, void* opaque) noexcept {
-    auto* self = static_cast<Consumer*>(opaque);
-    auto* list = static_cast<rd_kafka_topic_partition_list_t*>(partitions);
-    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0;
+void Consumer::assignmentFailed(const std::string& what, const std::string& reason, bool retryable) noexcept {
     try {
-        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-            if (self->fromBeginning_) {
-                const std::lock_guard lock(self->committedMutex_);
+        // Topic and partition names and librdkafka's reason only: nothing personal.
+        const std::string text = what + " failed: " + reason;
+        Poco::Logger::get("kafka").error("consumer %s: %s", std::string(rd_kafka_name(handle_.get())), text);
+        if (onError) onError(text);
+        const std::lock_guard lock(assignErrorMutex_);
+        if (!assignError_) assignError_.emplace(text, retryable);
+    } catch (...) {
+        // Out of memory while reporting: the consumer goes on; nothing more can be done from a C callback.
+    }
+}
+
+void Consumer::rebalance(rd_kafka_s* handle, bool assign, rd_kafka_topic_partition_list_s* list) noexcept {
+    try {
+        const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0;
+        if (assign) {
+            if (fromBeginning_) {
+                const std::lock_guard lock(committedMutex_);
                 for (int i = 0; i < list->cnt; ++i)
-                    if (self->committedHere_.count({list->elems[i].topic, list->elems[i].partition}) == 0)
+                    if (committedHere_.count({list->elems[i].topic, list->elems[i].partition}) == 0)
                         list->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
             }
             if (cooperative) {
-                if (rd_kafka_error_t* error = rd_kafka_incremental_assign(handle, list)) rd_kafka_error_destroy(error);
-            } else {
-                rd_kafka_assign(handle, list);
+                if (rd_kafka_error_t* error = rd_kafka_incremental_assign(handle, list)) {
+                    const std::string reason = rd_kafka_error_string(error);
+                    const bool retryable = rd_kafka_error_is_retriable(error) != 0;
+                    rd_kafka_error_destroy(error);
+                    assignmentFailed("incremental assign of " + std::to_string(list->cnt) + " partitions", reason,
+                                     retryable);
+                }
+            } else if (const auto err = rd_kafka_assign(handle, list); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                assignmentFailed("assign of " + std::to_string(list->cnt) + " partitions", rd_kafka_err2str(err),
+                                 false);
             }
-            if (self->onRebalance_) self->onRebalance_(false, fromList(list));
+            if (onRebalance_) onRebalance_(false, fromList(list));
         } else {
             // Before the partitions go: the handler commits what is done on them.
-            if (self->onRebalance_) self->onRebalance_(true, fromList(list));
+            if (onRebalance_) onRebalance_(true, fromList(list));
             if (cooperative) {
-                if (rd_kafka_error_t* error = rd_kafka_incremental_unassign(handle, list))
+                if (rd_kafka_error_t* error = rd_kafka_incremental_unassign(handle, list)) {
+                    const std::string reason = rd_kafka_error_string(error);
+                    const bool retryable = rd_kafka_error_is_retriable(error) != 0;
                     rd_kafka_error_destroy(error);
-            } else {
-                rd_kafka_assign(handle, nullptr);
+                    assignmentFailed("incremental unassign of " + std::to_string(list->cnt) + " partitions", reason,
+                                     retryable);
+                }
+            } else if (const auto err = rd_kafka_assign(handle, nullptr); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                assignmentFailed("unassign", rd_kafka_err2str(err), false);
             }
         }
     } catch (const std::exception& error) {
-        if (self->onError) self->onError(std::string("rebalance handler: ") + error.what());
+        try {
+            if (onError) onError(std::string("rebalance handler: ") + error.what());
+        } catch (...) {
+        }
     } catch (...) {
     }
 }
@@ -404,11 +442,23 @@ void Consumer::subscribe(const std::vector<std::string>& topics) {
 }
 
 std::vector<Message> Consumer::consume(std::size_t max, int timeoutMs) {
+    auto throwAssignError = [this] {
+        std::optional<KafkaError> error;
+        {
+            const std::lock_guard lock(assignErrorMutex_);
+            error.swap(assignError_);
+        }
+        if (error) throw *error;
+    };
+    throwAssignError();
     std::vector<rd_kafka_message_t*> raw(max);
-    const ssize_t count =
-        rd_kafka_consume_batch_queue(static_cast<rd_kafka_queue_t*>(queue_), timeoutMs, raw.data(), max);
+    // Rebalances are served inside this call (the consumer queue).
+    const ssize_t count = rd_kafka_consume_batch_queue(queue_.get(), timeoutMs, raw.data(), max);
     std::vector<Message> messages;
-    if (count <= 0) return messages;
+    if (count <= 0) {
+        throwAssignError();
+        return messages;
+    }
     messages.reserve(static_cast<std::size_t>(count));
     for (ssize_t i = 0; i < count; ++i) {
         Message message(raw[static_cast<std::size_t>(i)]);
@@ -481,27 +531,23 @@ MockCluster::MockCluster(int brokers, int port) {
     handle_ = makeHandle(RD_KAFKA_PRODUCER, std::move(conf));
     std::optional<detail::ListenPorts> ports;
     if (port != 0) ports.emplace(port, brokers);  // bound now: a port in use throws here, before librdkafka runs
-    cluster_ = rd_kafka_mock_cluster_new(handle_.get(), brokers);
-    if (cluster_ == nullptr) throw KafkaError("cannot start the mock cluster", false);
+    cluster_.reset(rd_kafka_mock_cluster_new(handle_.get(), brokers));
+    if (!cluster_) throw KafkaError("cannot start the mock cluster", false);
     if (ports && ports->remaining() != 0) {
-        rd_kafka_mock_cluster_destroy(static_cast<rd_kafka_mock_cluster_t*>(cluster_));
-        cluster_ = nullptr;
+        cluster_.reset();
         throw KafkaError("the mock cluster did not take the fixed ports (librdkafka no longer binds as expected)",
                          false);
     }
 }
 
-MockCluster::~MockCluster() {
-    if (cluster_ != nullptr) rd_kafka_mock_cluster_destroy(static_cast<rd_kafka_mock_cluster_t*>(cluster_));
-}
+MockCluster::~MockCluster() = default;  // cluster_ before handle_ (declaration order)
 
 std::string MockCluster::bootstraps() const {
-    return rd_kafka_mock_cluster_bootstraps(static_cast<rd_kafka_mock_cluster_t*>(cluster_));
+    return rd_kafka_mock_cluster_bootstraps(cluster_.get());
 }
 
 void MockCluster::createTopic(const std::string& topic, int partitions, int replication) {
-    const auto err = rd_kafka_mock_topic_create(static_cast<rd_kafka_mock_cluster_t*>(cluster_), topic.c_str(),
-                                                partitions, replication);
+    const auto err = rd_kafka_mock_topic_create(cluster_.get(), topic.c_str(), partitions, replication);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
         throw KafkaError("create topic '" + topic + "': " + rd_kafka_err2str(err), false);
 }

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -17,6 +18,9 @@
 struct rd_kafka_s;
 struct rd_kafka_message_s;
 struct rd_kafka_topic_s;
+struct rd_kafka_queue_s;
+struct rd_kafka_mock_cluster_s;
+struct rd_kafka_topic_partition_list_s;
 
 namespace taxdesk::connectors::kafka {
 
@@ -48,13 +52,30 @@ class KafkaError : public ConnectorError {
 };
 
 namespace detail {
+// One deleter and one owning pointer per librdkafka handle type. Hand-offs: rd_kafka_new takes the conf only when
+// it succeeds (makeHandle in kafka.cpp); a topic, queue or mock cluster must go before the client handle it was made
+// from, so each owner declares them after its HandlePtr (members are destroyed in reverse order).
 struct HandleDeleter {
     void operator()(rd_kafka_s* handle) const noexcept;
 };
 struct MessageDeleter {
     void operator()(rd_kafka_message_s* message) const noexcept;
 };
+struct TopicDeleter {
+    void operator()(rd_kafka_topic_s* topic) const noexcept;
+};
+struct QueueDeleter {
+    void operator()(rd_kafka_queue_s* queue) const noexcept;
+};
+struct MockClusterDeleter {
+    void operator()(rd_kafka_mock_cluster_s* cluster) const noexcept;
+};
 using HandlePtr = std::unique_ptr<rd_kafka_s, HandleDeleter>;
+using TopicPtr = std::unique_ptr<rd_kafka_topic_s, TopicDeleter>;
+using QueuePtr = std::unique_ptr<rd_kafka_queue_s, QueueDeleter>;
+using MockClusterPtr = std::unique_ptr<rd_kafka_mock_cluster_s, MockClusterDeleter>;
+/// The C callbacks of Consumer, with the exact types librdkafka calls (defined in kafka.cpp).
+struct ConsumerCallbacks;
 }  // namespace detail
 
 /// A consumed message. Owns the librdkafka message; the views stay valid while it lives.
@@ -142,7 +163,7 @@ class Producer {
     KafkaSettings settings_;
     DeliveryHandler onDelivery_;
     detail::HandlePtr handle_;
-    std::map<std::string, rd_kafka_topic_s*, std::less<>> topics_;
+    std::map<std::string, detail::TopicPtr, std::less<>> topics_;  // after handle_: destroyed before it
     mutable std::mutex mutex_;  // guards handle_ and topics_: recoverFromFatal() replaces them
     int replacements_ = 0;
     bool replacing_ = false;  ///< the purged messages of a handle being replaced are reported `fatal`
@@ -169,7 +190,9 @@ class Consumer {
     /// Throws KafkaError.
     void subscribe(const std::vector<std::string>& topics);
     /// Up to `max` messages, waiting at most timeoutMs for the first. Error events are logged through
-    /// `onError` (when set) and not returned.
+    /// `onError` (when set) and not returned. Throws KafkaError (retryable when librdkafka says so) when a rebalance
+    /// since the last call could not apply its assignment: the consumer would otherwise hold partitions it does not
+    /// read.
     std::vector<Message> consume(std::size_t max, int timeoutMs);
     /// Commits the positions. Throws KafkaError on a synchronous commit's failure.
     void commit(const std::vector<TopicPartitionOffset>& offsets, bool async);
@@ -191,11 +214,18 @@ class Consumer {
     void startFromBeginning() { fromBeginning_ = true; }
 
   private:
-    static void rebalanceTrampoline(rd_kafka_s* handle, int err, void* partitions, void* opaque) noexcept;
+    friend struct detail::ConsumerCallbacks;
+    /// A rebalance, from the callback: applies the (incremental) assignment or unassignment and calls the handler.
+    /// Never throws: a failure is logged, reported to onError and kept for consume() to throw.
+    void rebalance(rd_kafka_s* handle, bool assign, rd_kafka_topic_partition_list_s* partitions) noexcept;
+    /// Logs an assignment failure, tells onError and keeps it for consume(). Never throws.
+    void assignmentFailed(const std::string& what, const std::string& reason, bool retryable) noexcept;
 
     RebalanceHandler onRebalance_;
     detail::HandlePtr handle_;
-    void* queue_ = nullptr;  // rd_kafka_queue_t*, the consumer queue
+    detail::QueuePtr queue_;       // the consumer queue; after handle_: destroyed before it
+    std::mutex assignErrorMutex_;  // guards assignError_: set in the rebalance callback, read by consume()
+    std::optional<KafkaError> assignError_;
     bool closed_ = false;
     bool fromBeginning_ = false;  // set before subscribe(); read in the rebalance callback
     std::mutex committedMutex_;   // guards committedHere_: commits and rebalances run on different threads
@@ -220,7 +250,7 @@ class MockCluster {
 
   private:
     detail::HandlePtr handle_;
-    void* cluster_ = nullptr;  // rd_kafka_mock_cluster_t*, owned
+    detail::MockClusterPtr cluster_;  // after handle_: destroyed before it
 };
 
 }  // namespace taxdesk::connectors::kafka

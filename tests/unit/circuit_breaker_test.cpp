@@ -1,4 +1,4 @@
-// The circuit breaker with a fake clock, retries with a recording sleep, and the JSON codec of the HTTP connectors.
+// The circuit breaker with a fake clock, retries through it, and the JSON codec of the HTTP connectors.
 #include "connectors/http/circuit_breaker.hpp"
 
 #include <Poco/JSON/Array.h>
@@ -14,7 +14,7 @@
 #include "connectors/api/errors.hpp"
 #include "connectors/api/payment.hpp"
 #include "connectors/http/json_codec.hpp"
-#include "connectors/http/retry.hpp"
+#include "connectors/retry/retry.hpp"
 
 namespace taxdesk::connectors {
 namespace {
@@ -216,161 +216,37 @@ TEST(CircuitBreaker, OnlyOneProbeAmongConcurrentCallers) {
     EXPECT_EQ(breaker.state(), BreakerState::kClosed);
 }
 
-// ---- retry ----
+// ---- retries through the breaker (the network clients' hooks) ----
 
-struct RetryTest : ::testing::Test {
-    RetryStats stats;
-    std::vector<std::chrono::milliseconds> sleeps;
-    RetryPolicy policy;
-
-    void SetUp() override {
-        policy.retries = 3;
-        policy.backoff = 10ms;
-        policy.sleep = [this](std::chrono::milliseconds pause) { sleeps.push_back(pause); };
-        policy.stats = &stats;
-    }
-};
-
-TEST_F(RetryTest, RetryableErrorsAreRetriedThenThrown) {
-    int attempts = 0;
-    try {
-        retryCall(policy, [&]() -> int {
-            ++attempts;
-            throw TransientError("timeout #" + std::to_string(attempts));
-        });
-        FAIL() << "no exception";
-    } catch (const TransientError& error) {
-        EXPECT_STREQ(error.what(), "timeout #4");  // the last attempt's error
-    }
-    EXPECT_EQ(attempts, 4);
-    EXPECT_EQ(sleeps.size(), 3U);
-    EXPECT_EQ(stats.calls.load(), 1U);
-    EXPECT_EQ(stats.attempts.load(), 4U);
-    EXPECT_EQ(stats.retries.load(), 3U);
-    EXPECT_EQ(stats.exhausted.load(), 1U);
-}
-
-TEST_F(RetryTest, PermanentErrorsAreNotRetried) {
-    int attempts = 0;
-    EXPECT_THROW(retryCall(policy,
-                           [&]() -> int {
-                               ++attempts;
-                               throw InsufficientBalance("poor");
-                           }),
-                 InsufficientBalance);
-    EXPECT_EQ(attempts, 1);
-    EXPECT_TRUE(sleeps.empty());
-    EXPECT_EQ(stats.retries.load(), 0U);
-    EXPECT_EQ(stats.exhausted.load(), 0U);
-}
-
-TEST_F(RetryTest, OtherExceptionsAndOpenCircuitsAreNotRetried) {
-    int attempts = 0;
-    EXPECT_THROW(retryCall(policy,
-                           [&]() -> int {
-                               ++attempts;
-                               throw std::logic_error("bug");
-                           }),
-                 std::logic_error);
-    EXPECT_THROW(retryCall(policy,
-                           [&]() -> int {
-                               ++attempts;
-                               throw CircuitOpenError("payment");
-                           }),
-                 CircuitOpenError);
-    EXPECT_EQ(attempts, 2);
-    EXPECT_TRUE(sleeps.empty());
-}
-
-TEST_F(RetryTest, SuccessAfterTwoFailuresReturnsTheValue) {
-    int attempts = 0;
-    const std::string value = retryCall(policy, [&] {
-        if (++attempts <= 2) throw TransientError("503");
-        return std::string("record");
-    });
-    EXPECT_EQ(value, "record");
-    EXPECT_EQ(attempts, 3);
-    EXPECT_EQ(sleeps.size(), 2U);
-    EXPECT_EQ(stats.attempts.load(), 3U);
-    EXPECT_EQ(stats.retries.load(), 2U);
-    EXPECT_EQ(stats.exhausted.load(), 0U);
-}
-
-TEST_F(RetryTest, VoidCallsAndNoRetries) {
-    policy.retries = 0;
-    int attempts = 0;
-    retryCall(policy, [&] { ++attempts; });
-    EXPECT_THROW(retryCall(policy,
-                           [&] {
-                               ++attempts;
-                               throw TransientError("x");
-                           }),
-                 TransientError);
-    EXPECT_EQ(attempts, 2);
-    EXPECT_TRUE(sleeps.empty());
-}
-
-TEST_F(RetryTest, BackoffDoublesFromBaseUpToTheCeiling) {
-    policy.maxBackoff = 60ms;
-    EXPECT_EQ(detail::backoffCap(policy, 1), 10ms);
-    EXPECT_EQ(detail::backoffCap(policy, 2), 20ms);
-    EXPECT_EQ(detail::backoffCap(policy, 3), 40ms);
-    EXPECT_EQ(detail::backoffCap(policy, 4), 60ms);
-    EXPECT_EQ(detail::backoffCap(policy, 1000), 60ms);  // no overflow
-    policy.backoff = -5ms;
-    EXPECT_EQ(detail::backoffCap(policy, 3), 0ms);
-}
-
-TEST_F(RetryTest, SleepsAreFullJitterWithinTheBound) {
-    policy.retries = 6;
-    policy.maxBackoff = 200ms;
-    for (int round = 0; round < 200; ++round) {
-        sleeps.clear();
-        EXPECT_THROW(retryCall(policy, []() -> int { throw TransientError("x"); }), TransientError);
-        ASSERT_EQ(sleeps.size(), 6U);
-        for (std::size_t i = 0; i < sleeps.size(); ++i) {
-            EXPECT_GE(sleeps[i].count(), 0);
-            EXPECT_LE(sleeps[i], detail::backoffCap(policy, static_cast<int>(i) + 1));
-        }
-    }
-    // Jitter means spread: over many draws from [0, 100] both halves occur.
-    int low = 0;
-    int high = 0;
-    for (int i = 0; i < 1000; ++i) {
-        const auto pause = detail::fullJitter(100ms);
-        ASSERT_LE(pause, 100ms);
-        (pause < 50ms ? low : high)++;
-    }
-    EXPECT_GT(low, 100);
-    EXPECT_GT(high, 100);
-    EXPECT_EQ(detail::fullJitter(0ms), 0ms);
-}
-
-TEST_F(RetryTest, DefaultSleepReallyWaitsAndIsBounded) {
-    policy.sleep = nullptr;
-    policy.retries = 2;
-    policy.backoff = 20ms;
-    const auto start = std::chrono::steady_clock::now();
-    EXPECT_THROW(retryCall(policy, []() -> int { throw TransientError("x"); }), TransientError);
-    // Full jitter may draw 0, so only the upper bound is certain: 20 + 40 ms plus scheduling slack.
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 1000ms);
-}
-
-TEST_F(RetryTest, BreakerSeesEveryAttemptAndStopsTheRetries) {
+TEST(RetryThroughBreaker, BreakerSeesEveryAttemptAndStopsTheRetries) {
     CircuitBreaker breaker("registry", 3, 60s);
-    policy.retries = 5;
+    RetryStats stats;
+    RetryPolicy policy;
+    policy.attempts = 6;
+    policy.baseDelay = 10ms;
+    RetryHooks hooks;
+    hooks.stats = &stats;
+    hooks.sleep = [](std::chrono::milliseconds) {};
+    hooks.shouldRetry = worthRetryingThroughBreaker;
     int attempts = 0;
-    EXPECT_THROW(retryCall(policy,
-                           [&] {
-                               return breaker.run([&]() -> int {
-                                   ++attempts;
-                                   throw TransientError("refused");
-                               });
-                           }),
+    EXPECT_THROW(retry(policy, hooks,
+                       [&] {
+                           return breaker.run([&]() -> int {
+                               ++attempts;
+                               throw TransientError("refused");
+                           });
+                       }),
                  CircuitOpenError);
     EXPECT_EQ(attempts, 3);  // the 4th attempt was refused by the breaker and not retried
     EXPECT_EQ(stats.attempts.load(), 4U);
     EXPECT_EQ(breaker.state(), BreakerState::kOpen);
+}
+
+TEST(RetryThroughBreaker, OnlyRetryableErrorsThatAreNotAnOpenCircuitAreWorthAnotherTry) {
+    EXPECT_TRUE(worthRetryingThroughBreaker(TransientError("503")));
+    EXPECT_FALSE(worthRetryingThroughBreaker(CircuitOpenError("payment")));
+    EXPECT_FALSE(worthRetryingThroughBreaker(PermanentError("400")));
+    EXPECT_FALSE(worthRetryingThroughBreaker(InsufficientBalance("poor")));
 }
 
 // ---- JSON codec ----

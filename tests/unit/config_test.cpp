@@ -252,3 +252,40 @@ TEST(Config, TheInboxKeysHaveTheirDefaultsAndRangesAndReachTheSettings) {
     EXPECT_EQ(settings.smsInboxMaxAttempts, 4);
     EXPECT_EQ(settings.smsInboxRetentionS, 3600);
 }
+
+TEST(Config, EachRetryPolicyComesFromItsKeys) {
+    using namespace std::chrono_literals;
+    const auto defaults = taxdesk::engine::makeSettings(Config::load({}), false);
+    EXPECT_EQ(defaults.connectorRetry.attempts, 3);
+    EXPECT_EQ(defaults.connectorRetry.baseDelay, 20ms);
+    EXPECT_EQ(defaults.connectorRetry.maxDelay, 1000ms);
+    EXPECT_EQ(defaults.batchRetry.attempts, 0);  // no limit: until the batch succeeds or the engine stops
+    EXPECT_EQ(defaults.batchRetry.baseDelay, 100ms);
+    EXPECT_EQ(defaults.batchRetry.maxDelay, 5000ms);
+    EXPECT_EQ(defaults.http.retries, 3);
+    EXPECT_EQ(defaults.http.backoffMs, 50);
+    EXPECT_EQ(defaults.http.maxBackoffMs, 10000);
+
+    ConfigSources set;
+    set.sets = {"pipeline.connector_attempts=5",        "pipeline.connector_backoff_ms=7",
+                "pipeline.connector_max_backoff_ms=70", "pipeline.retry_backoff_ms=300",
+                "pipeline.retry_max_backoff_ms=900",    "connectors.max_backoff_ms=400"};
+    const auto settings = taxdesk::engine::makeSettings(Config::load(set), false);
+    EXPECT_EQ(settings.connectorRetry.attempts, 5);
+    EXPECT_EQ(settings.connectorRetry.baseDelay, 7ms);
+    EXPECT_EQ(settings.connectorRetry.maxDelay, 70ms);
+    EXPECT_EQ(settings.batchRetry.baseDelay, 300ms);
+    EXPECT_EQ(settings.batchRetry.maxDelay, 900ms);
+    EXPECT_EQ(settings.http.maxBackoffMs, 400);
+}
+
+TEST(Config, ABackoffCeilingBelowItsFirstPauseIsRefused) {
+    ConfigSources sources;
+    sources.sets = {"connectors.backoff_ms=100", "connectors.max_backoff_ms=99", "pipeline.retry_backoff_ms=200",
+                    "pipeline.retry_max_backoff_ms=200"};
+    const auto problems = problemsOf(sources);
+    ASSERT_EQ(problems.size(), 1u) << problems.front();
+    EXPECT_NE(problems.front().find("'connectors.max_backoff_ms' must be at least 'connectors.backoff_ms'"),
+              std::string::npos)
+        << problems.front();
+}
