@@ -84,8 +84,8 @@ int SmsScheduler::runOnce(std::int64_t nowUnix) {
         reminder.pickupId = pickup.pickupId;
         reminder.attempt = 0;
         reminder.status = "queued";
-        reminder.text = jobs::sms::reminderText(*service, pickup.office, {jobs::sms::taipeiDate(pickup.deadlineAt), 18},
-                                                pickup.code);
+        reminder.text =
+            jobs::sms::reminderText(*service, pickup.office, jobs::sms::deadlineOf(pickup.deadlineAt), pickup.code);
         store_.insertNotification(reminder);
         failedDeliveries_ = 0;
         producer_->produce(settings_.outboundTopic, reminder.msisdn, notificationJson(reminder));

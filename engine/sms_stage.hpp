@@ -9,6 +9,7 @@
 #include "connectors/store/store.hpp"
 #include "engine/metrics.hpp"
 #include "engine/pipeline.hpp"
+#include "jobs/sms/application.hpp"
 #include "jobs/sms/pickup_rules.hpp"
 
 namespace taxdesk::engine {
@@ -56,9 +57,10 @@ class SmsStage : public BatchStage {
     std::vector<OutMessage> deadLettered(const connectors::kafka::Message& message, const std::string& error) override;
 
   private:
-    /// The Redis key of the daily limit's counter for `msisdn` on the day the gateway received the message.
-    [[nodiscard]] static std::string dailyKeyOf(const std::string& msisdn, const std::string& receivedAt,
-                                                std::int64_t now);
+    /// Records the decision's inbound row, pickup and reply in one transaction. When the store finds the applicant's
+    /// pickup made meanwhile, re-sends that one; when it finds the code taken, draws another (at most 20 times).
+    connectors::NotificationRecord record(jobs::sms::Decision decision, const jobs::sms::InboundSms& sms,
+                                          std::int64_t now, jobs::sms::PickupPort& pickups);
 
     SmsSettings settings_;
     connectors::ConnectorSet connectors_;

@@ -213,8 +213,7 @@ HttpReply SmsApi::deadLetters(HttpRequest& request) {
             .field("id", dead.notificationId)
             .field("topic", settings_.outboundTopic)
             .field("kind", dead.kind)
-            .field("msisdn",
-                   dead.msisdn.substr(0, 4) + "***" + dead.msisdn.substr(std::min<std::size_t>(7, dead.msisdn.size())))
+            .field("msisdn", jobs::sms::maskMsisdn(dead.msisdn))
             .field("attempts", dead.attempt)
             .field("error", dead.error)
             .field("failed_at", dead.updatedAt)
