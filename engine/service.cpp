@@ -124,12 +124,12 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     parts_->pickupBusinessDays = sms.pickupBusinessDays;
     for (const auto& warning : parts_->warnings()) Poco::Logger::get("serve").warning("%s", warning);
     addPipeline(pipelineSettings("sms", "sms.inbound", {"notifications.outbound", "sms.inbound.dlq"}),
-                std::make_unique<SmsStage>(sms, connectors, *parts_->store,
+                std::make_unique<SmsStage>(sms, connectors, parts_->store->sms(),
                                            std::make_unique<connectors::RedisClient>(settings_.redis),
                                            parts_->metrics.pipeline("sms")));
     addPipeline(pipelineSettings("sender", "notifications.outbound", {"notifications.outbound.dlq"}),
-                std::make_unique<SenderStage>(sms, connectors.sms, *parts_->store, parts_->metrics.pipeline("sender"),
-                                              parts_->metrics.smsSegments()));
+                std::make_unique<SenderStage>(sms, connectors.sms, parts_->store->notifications(),
+                                              parts_->metrics.pipeline("sender"), parts_->metrics.smsSegments()));
 
     SchedulerSettings schedulerSettings;
     schedulerSettings.outboundTopic = sms.outboundTopic;
@@ -144,7 +144,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
         parts_->metrics.smsInboxRedrives().Increment(static_cast<double>(count));
     };
     parts_->metrics.smsInboxRedrives();  // on /metrics from the start, at 0
-    parts_->scheduler = std::make_unique<SmsScheduler>(schedulerSettings, *parts_->store);
+    parts_->scheduler = std::make_unique<SmsScheduler>(schedulerSettings, parts_->store->sms());
 
     api::SmsApiSettings smsApiSettings;
     smsApiSettings.inboundTopic = settings_.topic("sms.inbound");
@@ -152,7 +152,8 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     smsApiSettings.outboundDeadLetter = sms.outboundDeadLetter;
     smsApiSettings.maxAttempts = settings_.smsMaxAttempts;
     smsApiSettings.produceTimeoutMs = settings_.smsProduceTimeoutMs;
-    parts_->smsApi = std::make_unique<api::SmsApi>(smsApiSettings, *parts_->store, settings_.kafka);
+    parts_->smsApi =
+        std::make_unique<api::SmsApi>(smsApiSettings, parts_->store->sms(), *parts_->store, settings_.kafka);
 
     DispatcherSettings dispatcherSettings;
     dispatcherSettings.requestsTopic = settings_.topic("inquiry.requests");

@@ -35,11 +35,11 @@ std::optional<long long> RedisCounters::lockSecondsLeft(const std::string& id, c
     const std::string idLock = "sms:lock:id:" + id;
     const std::string msisdnLock = "sms:lock:msisdn:" + msisdn;
     try {
-        const auto locks = redis_.mget({idLock, msisdnLock});
+        const auto locks = redis_->mget({idLock, msisdnLock});
         if (!locks[0] && !locks[1]) return std::nullopt;
         long long left = 0;
-        if (locks[0]) left = std::max(left, redis_.ttl(idLock));
-        if (locks[1]) left = std::max(left, redis_.ttl(msisdnLock));
+        if (locks[0]) left = std::max(left, redis_->ttl(idLock));
+        if (locks[1]) left = std::max(left, redis_->ttl(msisdnLock));
         return left;
     } catch (const connectors::RedisError& error) {
         throw jobs::sms::CountersUnavailable(error.what());
@@ -50,7 +50,7 @@ long long RedisCounters::countApplication(const std::string& msisdn, const std::
                                           const std::string& gatewayMsgId) {
     try {
         // Two days of expiry: a message received yesterday (at most kMaxReceivedAtAgeSeconds ago) still finds its day.
-        return redis_.countOnce(dailyKey(msisdn, day), countedKey(gatewayMsgId), 2 * 24 * 3600);
+        return redis_->countOnce(dailyKey(msisdn, day), countedKey(gatewayMsgId), 2 * 24 * 3600);
     } catch (const connectors::RedisError& error) {
         throw jobs::sms::CountersUnavailable(error.what());
     }
@@ -59,7 +59,7 @@ long long RedisCounters::countApplication(const std::string& msisdn, const std::
 void RedisCounters::uncountApplication(const std::string& msisdn, const std::string& day,
                                        const std::string& gatewayMsgId) {
     try {
-        redis_.uncount(dailyKey(msisdn, day), countedKey(gatewayMsgId));
+        redis_->uncount(dailyKey(msisdn, day), countedKey(gatewayMsgId));
     } catch (const connectors::RedisError& error) {
         throw jobs::sms::CountersUnavailable(error.what());
     }
@@ -76,9 +76,9 @@ int RedisCounters::recordFailedCheck(const std::string& id, const std::string& m
     strikes.lockSeconds = jobs::sms::lockLadder(policy_.lockSeconds, policy_.lockMaxSeconds);
     try {
         return redis_
-            .recordStrike({{"sms:fail:id:" + id, "sms:lock:id:" + id, "sms:locks:id:" + id},
-                           {"sms:fail:msisdn:" + msisdn, "sms:lock:msisdn:" + msisdn, "sms:locks:msisdn:" + msisdn}},
-                          gatewayMsgId, nowMs, strikes)
+            ->recordStrike({{"sms:fail:id:" + id, "sms:lock:id:" + id, "sms:locks:id:" + id},
+                            {"sms:fail:msisdn:" + msisdn, "sms:lock:msisdn:" + msisdn, "sms:locks:msisdn:" + msisdn}},
+                           gatewayMsgId, nowMs, strikes)
             .lockedSeconds;
     } catch (const connectors::RedisError& error) {
         throw jobs::sms::CountersUnavailable(error.what());

@@ -1,11 +1,12 @@
 #pragma once
 // The SMS application's ports (jobs/sms/application.hpp) over the engine's connectors: the registry and NHI card
 // connectors, the Redis counters and locks, and the pickups in the store. Wiring only: what they decide is in jobs/sms.
+#include <memory>
 #include <string>
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
-#include "connectors/store/store.hpp"
+#include "connectors/store/pickup_store.hpp"
 #include "jobs/sms/application.hpp"
 
 namespace taxdesk::engine {
@@ -31,7 +32,8 @@ class RedisCounters final : public jobs::sms::CounterPort {
         int lockSeconds = 600;       ///< sms.lock_seconds
         int lockMaxSeconds = 14400;  ///< sms.lock_max_seconds
     };
-    RedisCounters(connectors::RedisClient& redis, Policy policy) : redis_(redis), policy_(policy) {}
+    RedisCounters(std::unique_ptr<connectors::RedisClient> redis, Policy policy)
+        : redis_(std::move(redis)), policy_(policy) {}
 
     std::optional<long long> lockSecondsLeft(const std::string& id, const std::string& msisdn) override;
     long long countApplication(const std::string& msisdn, const std::string& day,
@@ -42,20 +44,20 @@ class RedisCounters final : public jobs::sms::CounterPort {
                           std::int64_t nowMs) override;
 
   private:
-    connectors::RedisClient& redis_;
+    std::unique_ptr<connectors::RedisClient> redis_;
     Policy policy_;
 };
 
 /// The applicant's open pickup from the store, and codes drawn at random.
 class StorePickups final : public jobs::sms::PickupPort {
   public:
-    explicit StorePickups(connectors::Store& store) : store_(store) {}
+    explicit StorePickups(connectors::PickupStore& store) : store_(store) {}
     std::optional<jobs::sms::OpenPickup> openPickupFor(const std::string& applicantId, int service,
                                                        std::int64_t nowUnix) override;
     std::string drawCode() override;
 
   private:
-    connectors::Store& store_;
+    connectors::PickupStore& store_;
 };
 
 /// A stored pickup as the application's rules see it.

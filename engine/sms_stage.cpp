@@ -8,6 +8,8 @@
 #include <Poco/RandomStream.h>
 #include <Poco/Timestamp.h>
 
+#include <stdexcept>
+
 #include "engine/dead_letter.hpp"
 #include "engine/sms_ports.hpp"
 #include "jobs/common/json.hpp"
@@ -95,13 +97,23 @@ std::string notificationJson(const connectors::NotificationRecord& notification)
     return out;
 }
 
-SmsStage::SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, connectors::Store& store,
+SmsStage::SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, connectors::SmsAreas store,
                    std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics)
+    : SmsStage(settings, std::move(connectors), store,
+               std::make_unique<RedisCounters>(
+                   std::move(redis),
+                   RedisCounters::Policy{settings.lockFailures, settings.lockSeconds, settings.lockMaxSeconds}),
+               metrics) {}
+
+SmsStage::SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, connectors::SmsAreas store,
+                   std::unique_ptr<jobs::sms::CounterPort> counters, PipelineMetrics metrics)
     : settings_(std::move(settings)),
       connectors_(std::move(connectors)),
       store_(store),
-      redis_(std::move(redis)),
-      metrics_(metrics) {}
+      counters_(std::move(counters)),
+      metrics_(metrics) {
+    if (!counters_) throw std::invalid_argument("SmsStage: no counters");
+}
 
 std::unique_ptr<PreparedBatch> SmsStage::prepare(const std::vector<connectors::kafka::Message>& batch) {
     auto prepared = std::make_unique<PreparedBatch>();
@@ -139,21 +151,19 @@ std::optional<connectors::NotificationRecord> SmsStage::answerUnprocessed(std::s
     const std::string& receivedAt = fields.receivedAt;
     const auto msisdn = jobs::sms::normalizeMsisdn(fields.msisdn);
     if (!msisdn || gatewayMsgId.empty()) return std::nullopt;
-    if (const auto seen = store_.findInbound(gatewayMsgId))
-        if (const auto reply = store_.findNotification(seen->replyNotificationId)) return reply;
+    if (const auto seen = store_.pickups.findInbound(gatewayMsgId))
+        if (const auto reply = store_.notifications.findNotification(seen->replyNotificationId)) return reply;
     // The application did not get through: it does not count towards the day's limit (the citizen sends it again).
     try {
-        RedisCounters(*redis_, {})
-            .uncountApplication(*msisdn,
-                                jobs::sms::dayKey(jobs::sms::applicationInstant(receivedAt, unixNow()).unixSeconds),
-                                gatewayMsgId);
+        counters_->uncountApplication(
+            *msisdn, jobs::sms::dayKey(jobs::sms::applicationInstant(receivedAt, unixNow()).unixSeconds), gatewayMsgId);
     } catch (const jobs::sms::CountersUnavailable&) {
         // Redis away: the count stays (the safe side for a limit).
     }
     Answer answer = answerFor(gatewayMsgId, *msisdn, receivedAt);
     answer.inbound.outcome = "unavailable";
     answer.reply.text = jobs::sms::unavailableText();
-    return store_.recordSmsOutcome(answer.inbound, std::nullopt, answer.reply).reply;
+    return store_.pickups.recordSmsOutcome(answer.inbound, std::nullopt, answer.reply).reply;
 }
 
 std::vector<OutMessage> SmsStage::deadLettered(const connectors::kafka::Message& message,
@@ -186,11 +196,11 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
     }
 
     // The same gateway_msg_id again: its one reply, again (the sender sends a notification id once).
-    if (const auto seen = store_.findInbound(gatewayMsgId)) {
-        if (const auto reply = store_.findNotification(seen->replyNotificationId)) {
+    if (const auto seen = store_.pickups.findInbound(gatewayMsgId)) {
+        if (const auto reply = store_.notifications.findNotification(seen->replyNotificationId)) {
             // Its inbox row is normally done already (in recordSmsOutcome's transaction); not so for a message the
             // gateway sent again after its done row was pruned: done now, or the inbox sweep would re-drive it.
-            store_.markInboxDone(gatewayMsgId);
+            store_.inbox.markInboxDone(gatewayMsgId);
             return reply;
         }
     }
@@ -198,11 +208,10 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
     // The decision (jobs/sms/application.hpp) over this engine's connectors.
     const long long nowMillis = nowMs();
     ConnectorIdentity identity(connectors_);
-    RedisCounters counters(*redis_, {settings_.lockFailures, settings_.lockSeconds, settings_.lockMaxSeconds});
-    StorePickups pickups(store_);
+    StorePickups pickups(store_.pickups);
     jobs::sms::Decision decision =
         jobs::sms::decideApplication({*msisdn, fields.text, gatewayMsgId, fields.receivedAt}, nowMillis,
-                                     rulesOf(settings_), {identity, counters, pickups});
+                                     rulesOf(settings_), {identity, *counters_, pickups});
     for (const auto& note : decision.notes) {
         auto& logger = Poco::Logger::get("sms");
         if (note.warning)
@@ -224,11 +233,11 @@ connectors::NotificationRecord SmsStage::record(jobs::sms::Decision decision, co
         std::optional<connectors::PickupRecord> pickup;
         if (decision.created) pickup = pickupRecordOf(*decision.created);
         try {
-            return store_.recordSmsOutcome(answer.inbound, pickup, answer.reply).reply;
+            return store_.pickups.recordSmsOutcome(answer.inbound, pickup, answer.reply).reply;
         } catch (const connectors::OpenPickupExists&) {
             // Another engine made one a moment ago, or one past its deadline is not marked expired yet.
             if (attempt >= 20 || !pickup) throw;
-            store_.expireDue(now);
+            store_.pickups.expireDue(now);
             if (const auto open = pickups.openPickupFor(pickup->applicantId, pickup->service, now))
                 decision = jobs::sms::resendDecision(*open);
         } catch (const connectors::CodeCollision&) {
@@ -239,10 +248,11 @@ connectors::NotificationRecord SmsStage::record(jobs::sms::Decision decision, co
 }
 
 SenderStage::SenderStage(SmsSettings settings, std::shared_ptr<connectors::SmsGateway> gateway,
-                         connectors::Store& store, PipelineMetrics metrics, prometheus::Counter& segments)
+                         connectors::NotificationStore& notifications, PipelineMetrics metrics,
+                         prometheus::Counter& segments)
     : settings_(std::move(settings)),
       gateway_(std::move(gateway)),
-      store_(store),
+      store_(notifications),
       metrics_(metrics),
       segments_(segments) {}
 

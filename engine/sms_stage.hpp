@@ -6,7 +6,8 @@
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
-#include "connectors/store/store.hpp"
+#include "connectors/store/notification_store.hpp"
+#include "connectors/store/sms_areas.hpp"
 #include "engine/metrics.hpp"
 #include "engine/pipeline.hpp"
 #include "jobs/sms/application.hpp"
@@ -39,8 +40,11 @@ class SmsStage : public BatchStage {
   public:
     /// `redis` holds the shared counters (daily limit, failed checks) and locks; when it is unreachable, applications
     /// are refused ("try again later") rather than let a limit be exceeded.
-    SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, connectors::Store& store,
+    SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, connectors::SmsAreas store,
              std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics);
+    /// The same over any counters (a fake in unit tests); `counters` must not be null.
+    SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, connectors::SmsAreas store,
+             std::unique_ptr<jobs::sms::CounterPort> counters, PipelineMetrics metrics);
     std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override;
 
     /// Processes one inbound SMS value (JSON), returning the reply to produce. Redis away, or the registry or NHI
@@ -64,22 +68,22 @@ class SmsStage : public BatchStage {
 
     SmsSettings settings_;
     connectors::ConnectorSet connectors_;
-    connectors::Store& store_;
-    std::unique_ptr<connectors::RedisClient> redis_;
+    connectors::SmsAreas store_;
+    std::unique_ptr<jobs::sms::CounterPort> counters_;
     PipelineMetrics metrics_;
 };
 
 /// Sends notifications through the SMS gateway connector and records what was sent (segments, gateway id).
 class SenderStage : public BatchStage {
   public:
-    SenderStage(SmsSettings settings, std::shared_ptr<connectors::SmsGateway> gateway, connectors::Store& store,
-                PipelineMetrics metrics, prometheus::Counter& segments);
+    SenderStage(SmsSettings settings, std::shared_ptr<connectors::SmsGateway> gateway,
+                connectors::NotificationStore& notifications, PipelineMetrics metrics, prometheus::Counter& segments);
     std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override;
 
   private:
     SmsSettings settings_;
     std::shared_ptr<connectors::SmsGateway> gateway_;
-    connectors::Store& store_;
+    connectors::NotificationStore& store_;
     PipelineMetrics metrics_;
     prometheus::Counter& segments_;
 };

@@ -33,8 +33,9 @@ std::string text(const Poco::JSON::Object::Ptr& object, const std::string& field
 
 }  // namespace
 
-SmsApi::SmsApi(SmsApiSettings settings, connectors::Store& store, const connectors::kafka::KafkaSettings& kafka)
-    : settings_(std::move(settings)), store_(store) {
+SmsApi::SmsApi(SmsApiSettings settings, connectors::SmsAreas store, connectors::Store& tokens,
+               const connectors::kafka::KafkaSettings& kafka)
+    : settings_(std::move(settings)), store_(store), tokens_(tokens) {
     producer_ =
         std::make_unique<connectors::kafka::Producer>(kafka, [this](const connectors::kafka::DeliveryReport& r) {
             if (!r.ok)
@@ -70,7 +71,7 @@ void SmsApi::produceAcknowledged(const std::vector<std::pair<std::string, std::s
 }
 
 HttpReply SmsApi::inbound(HttpRequest& request) {
-    authenticate(request, store_, {"gateway"});
+    authenticate(request, tokens_, {"gateway"});
     const auto body = readObject(request);
     std::vector<Poco::JSON::Object::Ptr> messages;
     if (body->has("messages")) {
@@ -122,7 +123,7 @@ HttpReply SmsApi::inbound(HttpRequest& request) {
     // them again.
     std::vector<connectors::InboxRecord> stored;
     try {
-        stored = store_.enqueueInbox(rows);
+        stored = store_.inbox.enqueueInbox(rows);
     } catch (const connectors::StoreError& error) {
         Poco::Logger::get("sms").warning("request_id=%s inbound SMS not stored, answered 503: %s", request.requestId,
                                          jobs::identity::maskIdsIn(error.what()));
@@ -151,22 +152,22 @@ HttpReply SmsApi::inbound(HttpRequest& request) {
 }
 
 HttpReply SmsApi::deliveryReport(HttpRequest& request) {
-    authenticate(request, store_, {"gateway"});
+    authenticate(request, tokens_, {"gateway"});
     const auto body = readObject(request);
     const std::string id = text(body, "gateway_msg_id");
     const std::string status = text(body, "status");
     if (id.empty()) throw HttpError(400, "bad_gateway_msg_id", "gateway_msg_id is required");
     if (status != "delivered" && status != "failed")
         throw HttpError(400, "bad_status", "status must be delivered or failed");
-    const auto notification = store_.findNotificationByGatewayMsgId(id);
+    const auto notification = store_.notifications.findNotificationByGatewayMsgId(id);
     if (!notification) throw HttpError(404, "not_found", "no message sent with gateway_msg_id " + id);
     std::string outcome = status;
     // ~2, ~3: URL-safe, so that an id can stand in a path (the dead-letter replay).
     const auto base = notification->notificationId.substr(0, notification->notificationId.find('~'));
     const std::string retryId = base + "~" + std::to_string(notification->attempt + 1);
     if (status == "delivered") {
-        store_.markNotificationStatus(notification->notificationId, "delivered", "");
-    } else if (notification->status == "failed" && store_.findNotification(retryId)) {
+        store_.notifications.markNotificationStatus(notification->notificationId, "delivered", "");
+    } else if (notification->status == "failed" && store_.notifications.findNotification(retryId)) {
         outcome = "retried";  // the same report again (the gateway retried): its retry is stored already
     } else if (notification->status != "failed" && notification->status != "dead") {
         const std::string error = text(body, "error");
@@ -181,7 +182,7 @@ HttpReply SmsApi::deliveryReport(HttpRequest& request) {
             retry.error.clear();
             // The outbox: the status change and the retry are one transaction. Should producing it fail now (the
             // broker away), the scheduler's sweep sends the queued retry later; the report is answered either way.
-            store_.failAndRetryNotification(notification->notificationId, error, retry);
+            store_.notifications.failAndRetryNotification(notification->notificationId, error, retry);
             try {
                 produceAcknowledged({{retry.msisdn, notificationJson(retry)}}, settings_.outboundTopic,
                                     request.requestId);
@@ -190,7 +191,7 @@ HttpReply SmsApi::deliveryReport(HttpRequest& request) {
             }
             outcome = "retried";
         } else {
-            store_.markNotificationStatus(notification->notificationId, "dead", error);
+            store_.notifications.markNotificationStatus(notification->notificationId, "dead", error);
             produceAcknowledged({{notification->msisdn,
                                   deadLetterValue(notificationJson(*notification),
                                                   error.empty() ? "delivery failed" : error, notification->attempt)}},
@@ -204,9 +205,9 @@ HttpReply SmsApi::deliveryReport(HttpRequest& request) {
 }
 
 HttpReply SmsApi::deadLetters(HttpRequest& request) {
-    authenticate(request, store_, {"ops"});
+    authenticate(request, tokens_, {"ops"});
     std::string items = "[";
-    for (const auto& dead : store_.deadNotifications(200)) {
+    for (const auto& dead : store_.notifications.deadNotifications(200)) {
         if (items.size() > 1) items.push_back(',');
         // No message text or whole number: operations staff need the id, the kind and why.
         jobs::json::ObjectWriter(items)
@@ -226,8 +227,8 @@ HttpReply SmsApi::deadLetters(HttpRequest& request) {
 }
 
 HttpReply SmsApi::replay(HttpRequest& request) {
-    authenticate(request, store_, {"ops"});
-    const auto dead = store_.findNotification(request.params.at("id"));
+    authenticate(request, tokens_, {"ops"});
+    const auto dead = store_.notifications.findNotification(request.params.at("id"));
     if (!dead || dead->status != "dead") throw HttpError(404, "not_found", "no dead letter " + request.params.at("id"));
     // The replay has an id of its own, the same however often it is asked for: the sender sends an id once.
     connectors::NotificationRecord again = *dead;
@@ -237,8 +238,8 @@ HttpReply SmsApi::replay(HttpRequest& request) {
     again.gatewayMsgId.clear();
     again.segments = 0;
     again.error.clear();
-    store_.insertNotification(again);
-    const auto stored = store_.findNotification(again.notificationId);
+    store_.notifications.insertNotification(again);
+    const auto stored = store_.notifications.findNotification(again.notificationId);
     const bool fresh = stored && stored->status == "queued";
     if (fresh)
         produceAcknowledged({{again.msisdn, notificationJson(*stored)}}, settings_.outboundTopic, request.requestId);
@@ -252,14 +253,14 @@ HttpReply SmsApi::replay(HttpRequest& request) {
 }
 
 HttpReply SmsApi::collect(HttpRequest& request) {
-    authenticate(request, store_, {"counter"});
+    authenticate(request, tokens_, {"counter"});
     const auto body = readObject(request);
     const std::string applicant = jobs::identity::normalize(text(body, "debtor_id"));
     const int year = jobs::sms::taipeiDate(Poco::Timestamp().epochTime()).year;
     if (jobs::identity::classifyIn(applicant, year) == jobs::identity::IdKind::invalid)
         throw HttpError(400, "invalid_id", "debtor_id is not a valid ID");
     const std::string code = request.params.at("code");
-    const auto result = store_.collectPickup(code, applicant, Poco::Timestamp().epochTime());
+    const auto result = store_.pickups.collectPickup(code, applicant, Poco::Timestamp().epochTime());
     using Outcome = connectors::CollectOutcome;
     switch (result.outcome) {
         case Outcome::collected: {

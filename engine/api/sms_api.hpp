@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "connectors/kafka/kafka.hpp"
+#include "connectors/store/sms_areas.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/http_server.hpp"
 
@@ -23,7 +24,9 @@ struct SmsApiSettings {
 
 class SmsApi {
   public:
-    SmsApi(SmsApiSettings settings, connectors::Store& store, const connectors::kafka::KafkaSettings& kafka);
+    /// `tokens` authenticates the requests (authenticate()); `store` holds what the routes read and write.
+    SmsApi(SmsApiSettings settings, connectors::SmsAreas store, connectors::Store& tokens,
+           const connectors::kafka::KafkaSettings& kafka);
     [[nodiscard]] std::vector<Route> routes();
 
   private:
@@ -40,7 +43,8 @@ class SmsApi {
                              const std::string& requestId);
 
     SmsApiSettings settings_;
-    connectors::Store& store_;
+    connectors::SmsAreas store_;
+    connectors::Store& tokens_;
     std::timed_mutex producerMutex_;
     int failedDeliveries_ = 0;
     std::unique_ptr<connectors::kafka::Producer> producer_;

@@ -535,21 +535,21 @@ TEST_F(SmsApiTest, AMessageWhoseProduceWasLostGetsItsOneReplyFromTheInboxSweep) 
     row.attempts = 1;
     row.receivedAt = row.updatedAt = "2020-01-01T00:00:00.000Z";
     const double before = metric("taxdesk_sms_inbox_redrives_total");
-    ASSERT_EQ(store.enqueueInbox({row}).at(0).state, "queued");
+    ASSERT_EQ(store.inbox().enqueueInbox({row}).at(0).state, "queued");
 
     const auto sent = waitSent(from, 1);
     ASSERT_EQ(sent.size(), 1u) << "the sweep produced it and it was answered";
     EXPECT_EQ(codeIn(sent[0].text).size(), 6u) << sent[0].text;
-    EXPECT_TRUE(taxdesk::testing::eventually([&] { return store.findInbox(gmid)->state == "done"; }));
-    EXPECT_GE(store.findInbox(gmid)->attempts, 2) << "the lost produce and the sweep's";
+    EXPECT_TRUE(taxdesk::testing::eventually([&] { return store.inbox().findInbox(gmid)->state == "done"; }));
+    EXPECT_GE(store.inbox().findInbox(gmid)->attempts, 2) << "the lost produce and the sweep's";
     // Counted once the broker acknowledged the re-drive: by now, but on the scheduler's thread.
     EXPECT_TRUE(taxdesk::testing::eventually([&] { return metric("taxdesk_sms_inbox_redrives_total") >= before + 1; }))
         << metric("taxdesk_sms_inbox_redrives_total") << " re-drives, " << before << " before";
     // Done: not re-driven again (the sweep runs every second), and the one reply stays one.
-    const int attempts = store.findInbox(gmid)->attempts;
+    const int attempts = store.inbox().findInbox(gmid)->attempts;
     std::this_thread::sleep_for(std::chrono::seconds(3));
     EXPECT_EQ(sentTo(from).size(), 1u) << "exactly one reply";
-    EXPECT_EQ(store.findInbox(gmid)->attempts, attempts) << "a done row is not re-driven";
+    EXPECT_EQ(store.inbox().findInbox(gmid)->attempts, attempts) << "a done row is not re-driven";
 }
 
 TEST_F(SmsApiTest, AStoreThatCannotWriteIsAnswered503WithRetryAfterAndTheRetryIsAnsweredOnce) {
