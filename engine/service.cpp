@@ -10,7 +10,8 @@
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/api/creditor_api.hpp"
-#include "engine/api/ops_api.hpp"
+#include "engine/api/dashboard_api.hpp"
+#include "engine/api/dead_letter_api.hpp"
 #include "engine/api/sms_api.hpp"
 #include "engine/batch_dispatcher.hpp"
 #include "engine/embedded_config.hpp"
@@ -51,7 +52,8 @@ struct Service::Parts {
     std::unique_ptr<SmsScheduler> scheduler;
     std::unique_ptr<api::CreditorApi> creditorApi;
     std::unique_ptr<api::SmsApi> smsApi;
-    std::unique_ptr<api::OpsApi> opsApi;
+    std::unique_ptr<api::DeadLetterApi> deadLetterApi;
+    std::unique_ptr<api::DashboardApi> dashboardApi;
     std::unique_ptr<HttpServer> http;
 
     // For /readyz's warnings: is the holiday table long enough for today's deadlines?
@@ -151,9 +153,15 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     smsApiSettings.outboundTopic = sms.outboundTopic;
     smsApiSettings.outboundDeadLetter = sms.outboundDeadLetter;
     smsApiSettings.maxAttempts = settings_.smsMaxAttempts;
-    smsApiSettings.produceTimeoutMs = settings_.smsProduceTimeoutMs;
-    parts_->smsApi =
-        std::make_unique<api::SmsApi>(smsApiSettings, parts_->store->sms(), *parts_->store, settings_.kafka);
+    // One producer for the SMS and dead-letter routes; sms.produce_timeout_ms bounds each request's wait for it.
+    const auto smsProducer = std::make_shared<api::AcknowledgedProducer>(
+        settings_.kafka,
+        std::vector<std::string>{smsApiSettings.inboundTopic, smsApiSettings.outboundTopic,
+                                 smsApiSettings.outboundDeadLetter},
+        settings_.smsProduceTimeoutMs);
+    parts_->smsApi = std::make_unique<api::SmsApi>(smsApiSettings, parts_->store->sms(), *parts_->store, smsProducer);
+    parts_->deadLetterApi = std::make_unique<api::DeadLetterApi>(
+        api::DeadLetterApiSettings{sms.outboundTopic}, parts_->store->notifications(), *parts_->store, smsProducer);
 
     DispatcherSettings dispatcherSettings;
     dispatcherSettings.requestsTopic = settings_.topic("inquiry.requests");
@@ -199,7 +207,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     parts_->creditorApi->onRefundDue(countRefundDue);
     parts_->creditorApi->onRetry(
         [this](const std::string& batchId, const std::string& id) { parts_->dispatcher->retried(batchId, id); });
-    parts_->opsApi = std::make_unique<api::OpsApi>(parts_->metrics, *parts_->store, connectors);
+    parts_->dashboardApi = std::make_unique<api::DashboardApi>(parts_->metrics, *parts_->store, connectors);
 
     parts_->kafkaProbe = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
     parts_->redisProbe = std::make_unique<connectors::RedisClient>(settings_.redis);
@@ -256,7 +264,8 @@ void Service::start(std::function<void()> onFatal) {
                       }});
     for (auto& route : parts.creditorApi->routes()) routes.push_back(std::move(route));
     for (auto& route : parts.smsApi->routes()) routes.push_back(std::move(route));
-    for (auto& route : parts.opsApi->routes()) routes.push_back(std::move(route));
+    for (auto& route : parts.deadLetterApi->routes()) routes.push_back(std::move(route));
+    for (auto& route : parts.dashboardApi->routes()) routes.push_back(std::move(route));
     for (auto& route : staticPageRoutes()) routes.push_back(std::move(route));
     parts.dispatcher->start();
     parts.scheduler->start();

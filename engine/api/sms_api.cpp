@@ -34,40 +34,15 @@ std::string text(const Poco::JSON::Object::Ptr& object, const std::string& field
 }  // namespace
 
 SmsApi::SmsApi(SmsApiSettings settings, connectors::SmsAreas store, connectors::Store& tokens,
-               const connectors::kafka::KafkaSettings& kafka)
-    : settings_(std::move(settings)), store_(store), tokens_(tokens) {
-    producer_ =
-        std::make_unique<connectors::kafka::Producer>(kafka, [this](const connectors::kafka::DeliveryReport& r) {
-            if (!r.ok)
-                ++failedDeliveries_;  // under producerMutex_: only flush() inside produceAcknowledged serves these
-        });
-    producer_->warmTopics({settings_.inboundTopic, settings_.outboundTopic, settings_.outboundDeadLetter}, 10000);
-}
+               std::shared_ptr<AcknowledgedProducer> producer)
+    : settings_(std::move(settings)), store_(store), tokens_(tokens), producer_(std::move(producer)) {}
 
 std::vector<Route> SmsApi::routes() {
     return {
         {"POST", "/api/v1/sms/inbound", [this](HttpRequest& r) { return inbound(r); }},
         {"POST", "/api/v1/sms/dlr", [this](HttpRequest& r) { return deliveryReport(r); }},
         {"POST", "/api/v1/pickups/{code}/collect", [this](HttpRequest& r) { return collect(r); }},
-        {"GET", "/api/v1/ops/dead-letters", [this](HttpRequest& r) { return deadLetters(r); }},
-        {"POST", "/api/v1/ops/dead-letters/{id}/replay", [this](HttpRequest& r) { return replay(r); }},
     };
-}
-
-void SmsApi::produceAcknowledged(const std::vector<std::pair<std::string, std::string>>& keyed,
-                                 const std::string& topic, const std::string& requestId) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(settings_.produceTimeoutMs);
-    const HttpError notQueued(503, "not_queued",
-                              "the messages could not be queued; send them again (they are deduplicated)",
-                              {{"Retry-After", "5"}});
-    std::unique_lock lock(producerMutex_, deadline);
-    if (!lock.owns_lock()) throw notQueued;  // requests before this one are waiting for the broker
-    failedDeliveries_ = 0;
-    const std::vector<connectors::kafka::Header> headers{{"request_id", requestId}};
-    for (const auto& [key, value] : keyed) producer_->produce(topic, key, value, nullptr, headers);
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (!producer_->flush(std::max(1, static_cast<int>(left.count()))) || failedDeliveries_ > 0) throw notQueued;
 }
 
 HttpReply SmsApi::inbound(HttpRequest& request) {
@@ -136,7 +111,7 @@ HttpReply SmsApi::inbound(HttpRequest& request) {
         if (stored[i].state != "done") toProduce.push_back(std::move(keyed[i]));
     if (!toProduce.empty()) {
         try {
-            produceAcknowledged(toProduce, settings_.inboundTopic, request.requestId);
+            producer_->produce(toProduce, settings_.inboundTopic, request.requestId);
         } catch (const std::exception&) {  // HttpError 503 (not acknowledged in time), KafkaError
             // Still 202: the messages are durable in the inbox, queued. The scheduler's sweep produces them again once
             // sms.inbox_requeue_after_s has passed (and a produce that lands late as well is answered once: the SMS
@@ -184,72 +159,24 @@ HttpReply SmsApi::deliveryReport(HttpRequest& request) {
             // broker away), the scheduler's sweep sends the queued retry later; the report is answered either way.
             store_.notifications.failAndRetryNotification(notification->notificationId, error, retry);
             try {
-                produceAcknowledged({{retry.msisdn, notificationJson(retry)}}, settings_.outboundTopic,
-                                    request.requestId);
+                producer_->produce({{retry.msisdn, notificationJson(retry)}}, settings_.outboundTopic,
+                                   request.requestId);
             } catch (const HttpError&) {
                 // Kept in the store as queued: sms.requeue_after_s later the sweep produces it again.
             }
             outcome = "retried";
         } else {
             store_.notifications.markNotificationStatus(notification->notificationId, "dead", error);
-            produceAcknowledged({{notification->msisdn,
-                                  deadLetterValue(notificationJson(*notification),
-                                                  error.empty() ? "delivery failed" : error, notification->attempt)}},
-                                settings_.outboundDeadLetter, request.requestId);
+            producer_->produce({{notification->msisdn,
+                                 deadLetterValue(notificationJson(*notification),
+                                                 error.empty() ? "delivery failed" : error, notification->attempt)}},
+                               settings_.outboundDeadLetter, request.requestId);
             outcome = "dead_letter";
         }
     }
     std::string reply;
     jobs::json::ObjectWriter(reply).field("gateway_msg_id", id).field("outcome", outcome).close();
     return jsonReply(200, std::move(reply));
-}
-
-HttpReply SmsApi::deadLetters(HttpRequest& request) {
-    authenticate(request, tokens_, {"ops"});
-    std::string items = "[";
-    for (const auto& dead : store_.notifications.deadNotifications(200)) {
-        if (items.size() > 1) items.push_back(',');
-        // No message text or whole number: operations staff need the id, the kind and why.
-        jobs::json::ObjectWriter(items)
-            .field("id", dead.notificationId)
-            .field("topic", settings_.outboundTopic)
-            .field("kind", dead.kind)
-            .field("msisdn", jobs::sms::maskMsisdn(dead.msisdn))
-            .field("attempts", dead.attempt)
-            .field("error", dead.error)
-            .field("failed_at", dead.updatedAt)
-            .close();
-    }
-    items.push_back(']');
-    std::string body;
-    jobs::json::ObjectWriter(body).raw("dead_letters", items).close();
-    return jsonReply(200, std::move(body));
-}
-
-HttpReply SmsApi::replay(HttpRequest& request) {
-    authenticate(request, tokens_, {"ops"});
-    const auto dead = store_.notifications.findNotification(request.params.at("id"));
-    if (!dead || dead->status != "dead") throw HttpError(404, "not_found", "no dead letter " + request.params.at("id"));
-    // The replay has an id of its own, the same however often it is asked for: the sender sends an id once.
-    connectors::NotificationRecord again = *dead;
-    again.notificationId = dead->notificationId.substr(0, dead->notificationId.find('~')) + "~replay";
-    again.attempt = 0;
-    again.status = "queued";
-    again.gatewayMsgId.clear();
-    again.segments = 0;
-    again.error.clear();
-    store_.notifications.insertNotification(again);
-    const auto stored = store_.notifications.findNotification(again.notificationId);
-    const bool fresh = stored && stored->status == "queued";
-    if (fresh)
-        produceAcknowledged({{again.msisdn, notificationJson(*stored)}}, settings_.outboundTopic, request.requestId);
-    std::string body;
-    jobs::json::ObjectWriter(body)
-        .field("id", dead->notificationId)
-        .field("replay_id", again.notificationId)
-        .field("state", fresh ? "queued" : (stored ? stored->status : "unknown"))
-        .close();
-    return jsonReply(202, std::move(body));
 }
 
 HttpReply SmsApi::collect(HttpRequest& request) {
