@@ -80,10 +80,10 @@ int SmsScheduler::runOnce(std::int64_t nowUnix) {
         connectors::NotificationRecord reminder;
         reminder.notificationId = "r-" + pickup.pickupId;
         reminder.msisdn = pickup.msisdn;
-        reminder.kind = "reminder";
+        reminder.kind = connectors::toString(connectors::NotificationKind::reminder);
         reminder.pickupId = pickup.pickupId;
         reminder.attempt = 0;
-        reminder.status = "queued";
+        reminder.status = connectors::toString(connectors::NotificationStatus::queued);
         reminder.text =
             jobs::sms::reminderText(*service, pickup.office, jobs::sms::deadlineOf(pickup.deadlineAt), pickup.code);
         store_.notifications.insertNotification(reminder);

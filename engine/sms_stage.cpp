@@ -44,7 +44,7 @@ connectors::PickupRecord pickupRecordOf(const jobs::sms::NewPickup& created) {
     record.office = created.office;
     record.deadlineAt = created.deadlineAt;
     record.remindAt = created.remindAt;
-    record.state = "open";
+    record.state = connectors::toString(connectors::PickupState::open);
     return record;
 }
 
@@ -78,9 +78,9 @@ Answer answerFor(const std::string& gatewayMsgId, const std::string& msisdn, con
     answer.inbound.receivedAt = receivedAt;
     answer.reply.notificationId = "n-" + gatewayMsgId;
     answer.reply.msisdn = msisdn;
-    answer.reply.kind = "reply";
+    answer.reply.kind = connectors::toString(connectors::NotificationKind::reply);
     answer.reply.attempt = 0;
-    answer.reply.status = "queued";
+    answer.reply.status = connectors::toString(connectors::NotificationStatus::queued);
     answer.inbound.replyNotificationId = answer.reply.notificationId;
     return answer;
 }
@@ -227,7 +227,9 @@ connectors::NotificationRecord SmsStage::record(jobs::sms::Decision decision, co
     for (int attempt = 0;; ++attempt) {
         Answer answer = answerFor(sms.gatewayMsgId, sms.msisdn, sms.receivedAt);
         answer.inbound.outcome = jobs::sms::toString(decision.outcome);
-        answer.reply.kind = jobs::sms::toString(decision.kind);
+        answer.reply.kind = connectors::toString(decision.kind == jobs::sms::ReplyKind::pickupAlert
+                                                     ? connectors::NotificationKind::pickupAlert
+                                                     : connectors::NotificationKind::reply);
         answer.reply.pickupId = decision.pickupId;
         answer.reply.text = decision.text;
         std::optional<connectors::PickupRecord> pickup;
@@ -267,7 +269,8 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
             notification.notificationId = object->getValue<std::string>("notification_id");
             notification.msisdn = object->getValue<std::string>("msisdn");
             notification.text = object->getValue<std::string>("text");
-            notification.kind = object->optValue<std::string>("kind", "reply");
+            notification.kind =
+                object->optValue<std::string>("kind", connectors::toString(connectors::NotificationKind::reply));
             notification.attempt = std::max(0, object->optValue<int>("attempt", 1) - 1);
         } catch (const Poco::Exception& error) {
             prepared->out[i].push_back(
@@ -276,10 +279,11 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
             metrics_.messagesFailed.Increment();
             continue;
         }
-        notification.status = "queued";
+        notification.status = connectors::toString(connectors::NotificationStatus::queued);
         store_.insertNotification(notification);  // a no-op when the SMS stage already wrote it
         const auto known = store_.findNotification(notification.notificationId);
-        if (known && known->status != "queued") continue;  // sent before (a replay): the gateway is not asked twice
+        if (known && known->status != connectors::toString(connectors::NotificationStatus::queued))
+            continue;  // sent before (a replay): the gateway is not asked twice
         try {
             // The gateway is idempotent by notification id, so a retry after a lost answer sends nothing twice.
             const auto receipt = gateway_->send({notification.notificationId, notification.msisdn, notification.text});
@@ -290,7 +294,8 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
                                                     notification.notificationId, receipt.segments);
         } catch (const connectors::ConnectorError& error) {
             if (error.isRetryable()) throw;  // the batch is tried again with back-off
-            store_.markNotificationStatus(notification.notificationId, "dead", error.what());
+            store_.markNotificationStatus(notification.notificationId,
+                                          connectors::toString(connectors::NotificationStatus::dead), error.what());
             prepared->out[i].push_back({settings_.outboundDeadLetter, notification.msisdn,
                                         deadLetterValue(batch[i].value(), error.what(), notification.attempt)});
             metrics_.messagesFailed.Increment();

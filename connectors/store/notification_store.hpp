@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "connectors/store/sms_states.hpp"
+
 namespace taxdesk::connectors {
 
 /// One outbound SMS (SPEC 4.2), kept so that it is sent once per notification id and retried until delivered or dead.
@@ -12,10 +14,10 @@ struct NotificationRecord {
     std::string notificationId;  ///< the caller's; a second insert with it is a no-op
     std::string msisdn;
     std::string text;
-    std::string kind;          ///< pickup_alert | reminder | reply
+    std::string kind;          ///< pickup_alert | reminder | reply: toString(NotificationKind)
     std::string pickupId;      ///< the pickup it is about ("" when none)
     int attempt = 0;           ///< sends so far: markNotificationSent() adds one
-    std::string status;        ///< queued | sent | delivered | failed | dead
+    std::string status;        ///< queued | sent | delivered | failed | dead: toString(NotificationStatus)
     std::string gatewayMsgId;  ///< the gateway's id of the last send, for delivery reports
     int segments = 0;          ///< segments of the last send
     std::string error;         ///< the last failure's reason

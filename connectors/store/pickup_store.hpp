@@ -37,7 +37,7 @@ struct PickupRecord {
     std::string office;
     long long deadlineAt = 0;  ///< unix seconds; collectable while now <= deadlineAt
     long long remindAt = 0;    ///< unix seconds; the reminder is due from then
-    std::string state;         ///< open | collected | expired
+    std::string state;         ///< open | collected | expired: toString(PickupState)
     std::string createdAt;
     std::string collectedAt;
     std::string remindedAt;      ///< set once the reminder went out

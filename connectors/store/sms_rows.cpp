@@ -9,8 +9,8 @@ NotificationRecord completeNotification(const NotificationRecord& notification, 
     requireField(notification.notificationId, "notificationId", call);
     requireField(notification.msisdn, "msisdn", call);
     NotificationRecord out = notification;
-    if (out.status.empty()) out.status = kQueued;
-    requireOneOf(kKinds, out.kind, "kind", call);
+    if (out.status.empty()) out.status = toString(NotificationStatus::queued);
+    requireOneOf(kNotificationKinds, out.kind, "kind", call);
     requireOneOf(kNotificationStatuses, out.status, "status", call);
     if (out.createdAt.empty()) out.createdAt = stamp;
     if (out.updatedAt.empty()) out.updatedAt = out.createdAt;

@@ -17,28 +17,21 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "connectors/store/notification_store.hpp"
 #include "connectors/store/pickup_store.hpp"
 #include "connectors/store/sms_inbox.hpp"
+#include "connectors/store/sms_states.hpp"
 
 namespace taxdesk::connectors::detail {
-
-inline constexpr const char* kOpen = "open";
-inline constexpr const char* kCollected = "collected";
-inline constexpr const char* kExpired = "expired";
-inline constexpr const char* kQueued = "queued";
 
 // unavailable: Redis or a connector was away, the citizen was told to try again later (jobs::sms::unavailableText).
 inline constexpr std::array<std::string_view, 10> kOutcomes = {"alert",           "resent",   "help",  "invalid_id",
                                                                "identity_failed", "locked",   "limit", "unavailable",
                                                                "unknown_service", "malformed"};
-inline constexpr std::array<std::string_view, 3> kPickupStates = {kOpen, kCollected, kExpired};
-inline constexpr std::array<std::string_view, 3> kKinds = {"pickup_alert", "reminder", "reply"};
-inline constexpr std::array<std::string_view, 5> kNotificationStatuses = {kQueued, "sent", "delivered", "failed",
-                                                                          "dead"};
-inline constexpr std::array<std::string_view, 2> kInboxStates = {kQueued, "done"};
+inline constexpr std::array<std::string_view, 2> kInboxStates = {"queued", "done"};
 
 template <size_t N>
 void requireOneOf(const std::array<std::string_view, N>& known, const std::string& value, const char* what,
@@ -47,6 +40,15 @@ void requireOneOf(const std::array<std::string_view, N>& known, const std::strin
     std::string list;
     for (const std::string_view name : known) list += (list.empty() ? "" : " | ") + std::string(name);
     throw std::invalid_argument(std::string("store: ") + call + ": " + what + " '" + value + "' is not one of " + list);
+}
+
+/// requireOneOf over the stored names of an enum's values (sms_states.hpp).
+template <typename Enum, size_t N>
+requires std::is_enum_v<Enum>
+void requireOneOf(const std::array<Enum, N>& known, const std::string& value, const char* what, const char* call) {
+    std::array<std::string_view, N> names;
+    for (size_t i = 0; i < N; ++i) names[i] = toString(known[i]);
+    requireOneOf(names, value, what, call);
 }
 
 inline constexpr const char* kInboundColumns =

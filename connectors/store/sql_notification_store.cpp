@@ -16,11 +16,8 @@ namespace {
 
 using namespace Poco::Data::Keywords;
 using detail::first;
-using detail::kCollected;
 using detail::kInsertNotification;
 using detail::kNotificationColumns;
-using detail::kNotificationStatuses;
-using detail::kOpen;
 using detail::requireField;
 using detail::requireOneOf;
 using detail::selectRows;
@@ -132,7 +129,7 @@ std::vector<NotificationRecord> SqlNotificationStore::notificationsWithStatus(co
 }
 
 std::vector<NotificationRecord> SqlNotificationStore::deadNotifications(int limit) {
-    return notificationsWithStatus("dead", limit);
+    return notificationsWithStatus(toString(NotificationStatus::dead), limit);
 }
 
 }  // namespace taxdesk::connectors

@@ -18,16 +18,12 @@ namespace {
 
 using namespace Poco::Data::Keywords;
 using detail::first;
-using detail::kCollected;
-using detail::kExpired;
 using detail::kInboundColumns;
 using detail::kInboxDone;
 using detail::kInsertNotification;
 using detail::kNotificationColumns;
-using detail::kOpen;
 using detail::kOutcomes;
 using detail::kPickupColumns;
-using detail::kPickupStates;
 using detail::requireField;
 using detail::requireOneOf;
 using detail::selectRows;
@@ -95,7 +91,7 @@ SmsOutcomeResult SqlPickupStore::recordSmsOutcome(const InboundRecord& inbound,
         if (!isPickupCode(pickupRow->code)) {
             throw std::invalid_argument(std::string("store: ") + kCall + ": the pickup code is not 6 digits");
         }
-        if (pickupRow->state.empty()) pickupRow->state = kOpen;
+        if (pickupRow->state.empty()) pickupRow->state = toString(PickupState::open);
         requireOneOf(kPickupStates, pickupRow->state, "pickup.state", kCall);
         if (pickupRow->createdAt.empty()) pickupRow->createdAt = stamp;
         if (replyRow.pickupId.empty()) replyRow.pickupId = pickupRow->pickupId;
@@ -217,8 +213,9 @@ CollectResult SqlPickupStore::collectPickup(const std::string& code, const std::
             if (found.empty()) return CollectResult{CollectOutcome::not_found, std::nullopt};
             const PickupRecord pickup = std::move(found.front());
             if (pickup.applicantId != applicantId) return CollectResult{CollectOutcome::wrong_id, pickup};
-            if (pickup.state == kCollected) return CollectResult{CollectOutcome::already_collected, pickup};
-            if (pickup.state != kOpen) return CollectResult{CollectOutcome::expired, pickup};
+            if (pickup.state == toString(PickupState::collected))
+                return CollectResult{CollectOutcome::already_collected, pickup};
+            if (pickup.state != toString(PickupState::open)) return CollectResult{CollectOutcome::expired, pickup};
             const bool late = nowUnix > pickup.deadlineAt;
             Poco::Data::Statement update(session);
             if (late) {

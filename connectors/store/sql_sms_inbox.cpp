@@ -16,12 +16,9 @@ namespace {
 
 using namespace Poco::Data::Keywords;
 using detail::first;
-using detail::kCollected;
 using detail::kInboxColumns;
 using detail::kInboxDone;
 using detail::kInboxStates;
-using detail::kOpen;
-using detail::kQueued;
 using detail::requireField;
 using detail::requireOneOf;
 using detail::selectRows;
@@ -42,7 +39,7 @@ std::vector<InboxRecord> SqlSmsInbox::enqueueInbox(const std::vector<InboxRecord
     for (InboxRecord& row : rows) {
         requireField(row.gatewayMsgId, "gatewayMsgId", kCall);
         requireField(row.message, "message", kCall);
-        if (row.state.empty()) row.state = kQueued;
+        if (row.state.empty()) row.state = "queued";
         requireOneOf(kInboxStates, row.state, "state", kCall);
         if (row.receivedAt.empty()) row.receivedAt = stamp;
         if (row.updatedAt.empty()) row.updatedAt = row.receivedAt;

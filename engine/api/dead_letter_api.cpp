@@ -43,18 +43,19 @@ HttpReply DeadLetterApi::deadLetters(HttpRequest& request) {
 HttpReply DeadLetterApi::replay(HttpRequest& request) {
     authenticate(request, tokens_, {"ops"});
     const auto dead = store_.findNotification(request.params.at("id"));
-    if (!dead || dead->status != "dead") throw HttpError(404, "not_found", "no dead letter " + request.params.at("id"));
+    if (!dead || dead->status != connectors::toString(connectors::NotificationStatus::dead))
+        throw HttpError(404, "not_found", "no dead letter " + request.params.at("id"));
     // The replay has an id of its own, the same however often it is asked for: the sender sends an id once.
     connectors::NotificationRecord again = *dead;
     again.notificationId = dead->notificationId.substr(0, dead->notificationId.find('~')) + "~replay";
     again.attempt = 0;
-    again.status = "queued";
+    again.status = connectors::toString(connectors::NotificationStatus::queued);
     again.gatewayMsgId.clear();
     again.segments = 0;
     again.error.clear();
     store_.insertNotification(again);
     const auto stored = store_.findNotification(again.notificationId);
-    const bool fresh = stored && stored->status == "queued";
+    const bool fresh = stored && stored->status == connectors::toString(connectors::NotificationStatus::queued);
     if (fresh)
         producer_->produce({{again.msisdn, notificationJson(*stored)}}, settings_.outboundTopic, request.requestId);
     std::string body;

@@ -132,26 +132,33 @@ HttpReply SmsApi::deliveryReport(HttpRequest& request) {
     const std::string id = text(body, "gateway_msg_id");
     const std::string status = text(body, "status");
     if (id.empty()) throw HttpError(400, "bad_gateway_msg_id", "gateway_msg_id is required");
-    if (status != "delivered" && status != "failed")
+    // A delivery report's status is one of the notification statuses: delivered or failed.
+    using connectors::NotificationStatus;
+    const auto reported = connectors::parseNotificationStatus(status);
+    if (reported != NotificationStatus::delivered && reported != NotificationStatus::failed)
         throw HttpError(400, "bad_status", "status must be delivered or failed");
+    const auto stored = [](const connectors::NotificationRecord& n, NotificationStatus s) {
+        return n.status == connectors::toString(s);
+    };
     const auto notification = store_.notifications.findNotificationByGatewayMsgId(id);
     if (!notification) throw HttpError(404, "not_found", "no message sent with gateway_msg_id " + id);
     std::string outcome = status;
     // ~2, ~3: URL-safe, so that an id can stand in a path (the dead-letter replay).
     const auto base = notification->notificationId.substr(0, notification->notificationId.find('~'));
     const std::string retryId = base + "~" + std::to_string(notification->attempt + 1);
-    if (status == "delivered") {
-        store_.notifications.markNotificationStatus(notification->notificationId, "delivered", "");
-    } else if (notification->status == "failed" && store_.notifications.findNotification(retryId)) {
+    if (reported == NotificationStatus::delivered) {
+        store_.notifications.markNotificationStatus(notification->notificationId,
+                                                    connectors::toString(NotificationStatus::delivered), "");
+    } else if (stored(*notification, NotificationStatus::failed) && store_.notifications.findNotification(retryId)) {
         outcome = "retried";  // the same report again (the gateway retried): its retry is stored already
-    } else if (notification->status != "failed" && notification->status != "dead") {
+    } else if (!stored(*notification, NotificationStatus::failed) && !stored(*notification, NotificationStatus::dead)) {
         const std::string error = text(body, "error");
         if (notification->attempt < settings_.maxAttempts) {
             // Another attempt under its own id: the gateway sends an id once.
             connectors::NotificationRecord retry = *notification;
             retry.notificationId = retryId;
             retry.attempt = notification->attempt;  // sends so far; the sender's send makes it one more
-            retry.status = "queued";
+            retry.status = connectors::toString(NotificationStatus::queued);
             retry.gatewayMsgId.clear();
             retry.segments = 0;
             retry.error.clear();
@@ -166,7 +173,8 @@ HttpReply SmsApi::deliveryReport(HttpRequest& request) {
             }
             outcome = "retried";
         } else {
-            store_.notifications.markNotificationStatus(notification->notificationId, "dead", error);
+            store_.notifications.markNotificationStatus(notification->notificationId,
+                                                        connectors::toString(NotificationStatus::dead), error);
             producer_->produce({{notification->msisdn,
                                  deadLetterValue(notificationJson(*notification),
                                                  error.empty() ? "delivery failed" : error, notification->attempt)}},

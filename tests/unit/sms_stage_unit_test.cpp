@@ -273,5 +273,31 @@ TEST_F(SmsStageUnitTest, NoMsisdnIsADeadLetter) {
     EXPECT_TRUE(pickups_.inbound.empty());
 }
 
+TEST(SmsStatesTest, EachStateHasOneStoredNameReadBackTheSame) {
+    using connectors::NotificationKind;
+    using connectors::NotificationStatus;
+    using connectors::PickupState;
+    EXPECT_STREQ(connectors::toString(PickupState::open), "open");
+    EXPECT_STREQ(connectors::toString(PickupState::collected), "collected");
+    EXPECT_STREQ(connectors::toString(PickupState::expired), "expired");
+    EXPECT_STREQ(connectors::toString(NotificationStatus::queued), "queued");
+    EXPECT_STREQ(connectors::toString(NotificationStatus::sent), "sent");
+    EXPECT_STREQ(connectors::toString(NotificationStatus::delivered), "delivered");
+    EXPECT_STREQ(connectors::toString(NotificationStatus::failed), "failed");
+    EXPECT_STREQ(connectors::toString(NotificationStatus::dead), "dead");
+    EXPECT_STREQ(connectors::toString(NotificationKind::pickupAlert), "pickup_alert");
+    EXPECT_STREQ(connectors::toString(NotificationKind::reminder), "reminder");
+    EXPECT_STREQ(connectors::toString(NotificationKind::reply), "reply");
+    for (const auto state : connectors::kPickupStates)
+        EXPECT_EQ(connectors::parsePickupState(connectors::toString(state)), state);
+    for (const auto status : connectors::kNotificationStatuses)
+        EXPECT_EQ(connectors::parseNotificationStatus(connectors::toString(status)), status);
+    for (const auto kind : connectors::kNotificationKinds)
+        EXPECT_EQ(connectors::parseNotificationKind(connectors::toString(kind)), kind);
+    EXPECT_FALSE(connectors::parsePickupState("Open"));
+    EXPECT_FALSE(connectors::parseNotificationStatus(""));
+    EXPECT_FALSE(connectors::parseNotificationKind("alert"));
+}
+
 }  // namespace
 }  // namespace taxdesk::engine
