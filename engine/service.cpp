@@ -10,7 +10,8 @@
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/api/creditor_api.hpp"
-#include "engine/api/ops_api.hpp"
+#include "engine/api/dashboard_api.hpp"
+#include "engine/api/dead_letter_api.hpp"
 #include "engine/api/sms_api.hpp"
 #include "engine/batch_dispatcher.hpp"
 #include "engine/embedded_config.hpp"
@@ -51,7 +52,8 @@ struct Service::Parts {
     std::unique_ptr<SmsScheduler> scheduler;
     std::unique_ptr<api::CreditorApi> creditorApi;
     std::unique_ptr<api::SmsApi> smsApi;
-    std::unique_ptr<api::OpsApi> opsApi;
+    std::unique_ptr<api::DeadLetterApi> deadLetterApi;
+    std::unique_ptr<api::DashboardApi> dashboardApi;
     std::unique_ptr<HttpServer> http;
 
     // For /readyz's warnings: is the holiday table long enough for today's deadlines?
@@ -130,12 +132,12 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     parts_->pickupBusinessDays = sms.pickupBusinessDays;
     for (const auto& warning : parts_->warnings()) Poco::Logger::get("serve").warning("%s", warning);
     addPipeline(pipelineSettings("sms", "sms.inbound", {"notifications.outbound", "sms.inbound.dlq"}),
-                std::make_unique<SmsStage>(sms, connectors, *parts_->store,
+                std::make_unique<SmsStage>(sms, connectors, parts_->store->sms(),
                                            std::make_unique<connectors::RedisClient>(settings_.redis),
                                            parts_->metrics.pipeline("sms")));
     addPipeline(pipelineSettings("sender", "notifications.outbound", {"notifications.outbound.dlq"}),
-                std::make_unique<SenderStage>(sms, connectors.sms, *parts_->store, parts_->metrics.pipeline("sender"),
-                                              parts_->metrics.smsSegments()));
+                std::make_unique<SenderStage>(sms, connectors.sms, parts_->store->notifications(),
+                                              parts_->metrics.pipeline("sender"), parts_->metrics.smsSegments()));
 
     SchedulerSettings schedulerSettings;
     schedulerSettings.outboundTopic = sms.outboundTopic;
@@ -150,15 +152,22 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
         parts_->metrics.smsInboxRedrives().Increment(static_cast<double>(count));
     };
     parts_->metrics.smsInboxRedrives();  // on /metrics from the start, at 0
-    parts_->scheduler = std::make_unique<SmsScheduler>(schedulerSettings, *parts_->store);
+    parts_->scheduler = std::make_unique<SmsScheduler>(schedulerSettings, parts_->store->sms());
 
     api::SmsApiSettings smsApiSettings;
     smsApiSettings.inboundTopic = settings_.topic("sms.inbound");
     smsApiSettings.outboundTopic = sms.outboundTopic;
     smsApiSettings.outboundDeadLetter = sms.outboundDeadLetter;
     smsApiSettings.maxAttempts = settings_.smsMaxAttempts;
-    smsApiSettings.produceTimeoutMs = settings_.smsProduceTimeoutMs;
-    parts_->smsApi = std::make_unique<api::SmsApi>(smsApiSettings, *parts_->store, settings_.kafka);
+    // One producer for the SMS and dead-letter routes; sms.produce_timeout_ms bounds each request's wait for it.
+    const auto smsProducer = std::make_shared<api::AcknowledgedProducer>(
+        settings_.kafka,
+        std::vector<std::string>{smsApiSettings.inboundTopic, smsApiSettings.outboundTopic,
+                                 smsApiSettings.outboundDeadLetter},
+        settings_.smsProduceTimeoutMs);
+    parts_->smsApi = std::make_unique<api::SmsApi>(smsApiSettings, parts_->store->sms(), *parts_->store, smsProducer);
+    parts_->deadLetterApi = std::make_unique<api::DeadLetterApi>(
+        api::DeadLetterApiSettings{sms.outboundTopic}, parts_->store->notifications(), *parts_->store, smsProducer);
 
     DispatcherSettings dispatcherSettings;
     dispatcherSettings.requestsTopic = settings_.topic("inquiry.requests");
@@ -204,7 +213,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     parts_->creditorApi->onRefundDue(countRefundDue);
     parts_->creditorApi->onRetry(
         [this](const std::string& batchId, const std::string& id) { parts_->dispatcher->retried(batchId, id); });
-    parts_->opsApi = std::make_unique<api::OpsApi>(parts_->metrics, *parts_->store, connectors);
+    parts_->dashboardApi = std::make_unique<api::DashboardApi>(parts_->metrics, *parts_->store, connectors);
 
     parts_->kafkaProbe = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
     parts_->redisProbe = std::make_unique<connectors::RedisClient>(settings_.redis);
@@ -271,7 +280,8 @@ void Service::start(std::function<void()> onFatal) {
                       }});
     for (auto& route : parts.creditorApi->routes()) routes.push_back(std::move(route));
     for (auto& route : parts.smsApi->routes()) routes.push_back(std::move(route));
-    for (auto& route : parts.opsApi->routes()) routes.push_back(std::move(route));
+    for (auto& route : parts.deadLetterApi->routes()) routes.push_back(std::move(route));
+    for (auto& route : parts.dashboardApi->routes()) routes.push_back(std::move(route));
     for (auto& route : staticPageRoutes()) routes.push_back(std::move(route));
     parts.dispatcher->start();
     parts.scheduler->start();

@@ -38,7 +38,7 @@ std::string inboundKey(const connectors::InboxRecord& row) {
 
 }  // namespace
 
-SmsScheduler::SmsScheduler(SchedulerSettings settings, connectors::Store& store)
+SmsScheduler::SmsScheduler(SchedulerSettings settings, connectors::SmsAreas store)
     : settings_(std::move(settings)), store_(store) {
     owner_ = Poco::Environment::nodeName() + "-" + std::to_string(Poco::Process::id());
     // rd_kafka_flush() succeeds once every message is reported, delivered or not: only the reports tell.
@@ -74,19 +74,19 @@ void SmsScheduler::stop() {
 
 int SmsScheduler::runOnce(std::int64_t nowUnix) {
     int sent = 0;
-    for (const auto& pickup : store_.claimDueReminders(nowUnix, owner_, settings_.leaseSeconds, 100)) {
+    for (const auto& pickup : store_.pickups.claimDueReminders(nowUnix, owner_, settings_.leaseSeconds, 100)) {
         const auto service = jobs::sms::serviceFromCode(pickup.service);
         if (!service) continue;
         connectors::NotificationRecord reminder;
         reminder.notificationId = "r-" + pickup.pickupId;
         reminder.msisdn = pickup.msisdn;
-        reminder.kind = "reminder";
+        reminder.kind = connectors::toString(connectors::NotificationKind::reminder);
         reminder.pickupId = pickup.pickupId;
         reminder.attempt = 0;
-        reminder.status = "queued";
-        reminder.text = jobs::sms::reminderText(*service, pickup.office, {jobs::sms::taipeiDate(pickup.deadlineAt), 18},
-                                                pickup.code);
-        store_.insertNotification(reminder);
+        reminder.status = connectors::toString(connectors::NotificationStatus::queued);
+        reminder.text =
+            jobs::sms::reminderText(*service, pickup.office, jobs::sms::deadlineOf(pickup.deadlineAt), pickup.code);
+        store_.notifications.insertNotification(reminder);
         failedDeliveries_ = 0;
         producer_->produce(settings_.outboundTopic, reminder.msisdn, notificationJson(reminder));
         // Marked only once the broker acknowledged it: a crash or a failed delivery in between sends it again once
@@ -96,11 +96,11 @@ int SmsScheduler::runOnce(std::int64_t nowUnix) {
                 .warning("reminder %s not delivered to the broker; tried again later", reminder.notificationId);
             break;
         }
-        store_.markReminded(pickup.pickupId,
-                            Poco::DateTimeFormatter::format(Poco::Timestamp(), Poco::DateTimeFormat::ISO8601_FORMAT));
+        store_.pickups.markReminded(
+            pickup.pickupId, Poco::DateTimeFormatter::format(Poco::Timestamp(), Poco::DateTimeFormat::ISO8601_FORMAT));
         ++sent;
     }
-    const int expired = store_.expireDue(nowUnix);
+    const int expired = store_.pickups.expireDue(nowUnix);
     requeueStale(nowUnix);
     redriveInbox(nowUnix);
     pruneInbox(nowUnix);
@@ -110,7 +110,8 @@ int SmsScheduler::runOnce(std::int64_t nowUnix) {
 }
 
 int SmsScheduler::requeueStale(std::int64_t nowUnix) {
-    const auto stale = store_.claimStaleQueued(iso(nowUnix - settings_.requeueAfterSeconds), iso(nowUnix), 200);
+    const auto stale =
+        store_.notifications.claimStaleQueued(iso(nowUnix - settings_.requeueAfterSeconds), iso(nowUnix), 200);
     if (stale.empty()) return 0;
     failedDeliveries_ = 0;
     for (const auto& notification : stale)
@@ -127,8 +128,8 @@ int SmsScheduler::requeueStale(std::int64_t nowUnix) {
 
 int SmsScheduler::redriveInbox(std::int64_t nowUnix) {
     if (settings_.inboundTopic.empty()) return 0;
-    const auto stale = store_.claimStaleInbox(iso(nowUnix - settings_.inboxRequeueAfterSeconds), iso(nowUnix),
-                                              settings_.inboxMaxAttempts, settings_.inboxSweepLimit);
+    const auto stale = store_.inbox.claimStaleInbox(iso(nowUnix - settings_.inboxRequeueAfterSeconds), iso(nowUnix),
+                                                    settings_.inboxMaxAttempts, settings_.inboxSweepLimit);
     if (stale.empty()) return 0;
     failedDeliveries_ = 0;
     for (const auto& row : stale) producer_->produce(settings_.inboundTopic, inboundKey(row), row.message);
@@ -138,7 +139,7 @@ int SmsScheduler::redriveInbox(std::int64_t nowUnix) {
         // Not produced (or not all): these attempts do not count, or a long outage would use every message's up.
         std::vector<std::string> ids;
         for (const auto& row : stale) ids.push_back(row.gatewayMsgId);
-        store_.returnInboxAttempts(ids);
+        store_.inbox.returnInboxAttempts(ids);
         Poco::Logger::get("scheduler")
             .warning("%z inbound SMS stuck in the inbox could not be produced again; retried later", stale.size());
         return 0;
@@ -159,7 +160,8 @@ int SmsScheduler::redriveInbox(std::int64_t nowUnix) {
 }
 
 int SmsScheduler::pruneInbox(std::int64_t nowUnix) {
-    const int pruned = store_.pruneInbox(iso(nowUnix - settings_.inboxRetentionSeconds), settings_.inboxSweepLimit);
+    const int pruned =
+        store_.inbox.pruneInbox(iso(nowUnix - settings_.inboxRetentionSeconds), settings_.inboxSweepLimit);
     if (pruned > 0) Poco::Logger::get("scheduler").information("%d done inbox rows pruned", pruned);
     return pruned;
 }

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "connectors/kafka/kafka.hpp"
-#include "connectors/store/store.hpp"
+#include "connectors/store/sms_areas.hpp"
 
 namespace taxdesk::engine {
 
@@ -31,7 +31,7 @@ struct SchedulerSettings {
 
 class SmsScheduler {
   public:
-    SmsScheduler(SchedulerSettings settings, connectors::Store& store);
+    SmsScheduler(SchedulerSettings settings, connectors::SmsAreas store);
     ~SmsScheduler();
     SmsScheduler(const SmsScheduler&) = delete;
     SmsScheduler& operator=(const SmsScheduler&) = delete;
@@ -61,7 +61,7 @@ class SmsScheduler {
 
   private:
     SchedulerSettings settings_;
-    connectors::Store& store_;
+    connectors::SmsAreas store_;
     std::string owner_;
     std::unique_ptr<connectors::kafka::Producer> producer_;
     std::atomic<int> failedDeliveries_{0};  // failed delivery reports since the last produce

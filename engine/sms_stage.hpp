@@ -6,9 +6,11 @@
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
-#include "connectors/store/store.hpp"
+#include "connectors/store/notification_store.hpp"
+#include "connectors/store/sms_areas.hpp"
 #include "engine/metrics.hpp"
 #include "engine/pipeline.hpp"
+#include "jobs/sms/application.hpp"
 #include "jobs/sms/pickup_rules.hpp"
 
 namespace taxdesk::engine {
@@ -38,8 +40,11 @@ class SmsStage : public BatchStage {
   public:
     /// `redis` holds the shared counters (daily limit, failed checks) and locks; when it is unreachable, applications
     /// are refused ("try again later") rather than let a limit be exceeded.
-    SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, connectors::Store& store,
+    SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, connectors::SmsAreas store,
              std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics);
+    /// The same over any counters (a fake in unit tests); `counters` must not be null.
+    SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, connectors::SmsAreas store,
+             std::unique_ptr<jobs::sms::CounterPort> counters, PipelineMetrics metrics);
     std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override;
 
     /// Processes one inbound SMS value (JSON), returning the reply to produce. Redis away, or the registry or NHI
@@ -56,28 +61,29 @@ class SmsStage : public BatchStage {
     std::vector<OutMessage> deadLettered(const connectors::kafka::Message& message, const std::string& error) override;
 
   private:
-    /// The Redis key of the daily limit's counter for `msisdn` on the day the gateway received the message.
-    [[nodiscard]] static std::string dailyKeyOf(const std::string& msisdn, const std::string& receivedAt,
-                                                std::int64_t now);
+    /// Records the decision's inbound row, pickup and reply in one transaction. When the store finds the applicant's
+    /// pickup made meanwhile, re-sends that one; when it finds the code taken, draws another (at most 20 times).
+    connectors::NotificationRecord record(jobs::sms::Decision decision, const jobs::sms::InboundSms& sms,
+                                          std::int64_t now, jobs::sms::PickupPort& pickups);
 
     SmsSettings settings_;
     connectors::ConnectorSet connectors_;
-    connectors::Store& store_;
-    std::unique_ptr<connectors::RedisClient> redis_;
+    connectors::SmsAreas store_;
+    std::unique_ptr<jobs::sms::CounterPort> counters_;
     PipelineMetrics metrics_;
 };
 
 /// Sends notifications through the SMS gateway connector and records what was sent (segments, gateway id).
 class SenderStage : public BatchStage {
   public:
-    SenderStage(SmsSettings settings, std::shared_ptr<connectors::SmsGateway> gateway, connectors::Store& store,
-                PipelineMetrics metrics, prometheus::Counter& segments);
+    SenderStage(SmsSettings settings, std::shared_ptr<connectors::SmsGateway> gateway,
+                connectors::NotificationStore& notifications, PipelineMetrics metrics, prometheus::Counter& segments);
     std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override;
 
   private:
     SmsSettings settings_;
     std::shared_ptr<connectors::SmsGateway> gateway_;
-    connectors::Store& store_;
+    connectors::NotificationStore& store_;
     PipelineMetrics metrics_;
     prometheus::Counter& segments_;
 };

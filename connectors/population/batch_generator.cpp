@@ -16,6 +16,7 @@
 
 #include "connectors/population/deterministic.hpp"
 #include "connectors/population/population.hpp"
+#include "jobs/common/roc_year.hpp"
 #include "jobs/identity/identifiers.hpp"
 
 namespace taxdesk::connectors {
@@ -26,7 +27,6 @@ using detail::Stream;
 
 constexpr std::uint64_t kSaltRow = 0xba7c4;
 constexpr int kLatestYear = Population::kLatestTaxYear;
-constexpr int kRocOffset = 1911;
 
 enum class Kind { good, invalidId, missingField, badScope, badYear, tooLong, duplicate };
 /// The order in which faulty rows take turns; duplicate comes last so that some row precedes it.
@@ -68,7 +68,7 @@ constexpr std::array<std::string_view, 6> kCourts = {
 
 std::string titleRef(Stream& stream) {
     std::string title(kCourts[static_cast<std::size_t>(stream.below(kCourts.size()))]);
-    title += std::to_string(stream.between(105, kLatestYear - kRocOffset));
+    title += std::to_string(stream.between(105, jobs::rocYear(kLatestYear)));
     title += stream.chance(0.8) ? "年度司執字第" : "年度執字第";
     title += std::to_string(stream.between(1, 99999));
     title += "號";
@@ -105,7 +105,7 @@ std::string goodYears(Stream& stream) {
     std::string out;
     for (int year : years) {
         if (!out.empty()) out += ';';
-        out += std::to_string(roc ? year - kRocOffset : year);
+        out += std::to_string(roc ? jobs::rocYear(year) : year);
     }
     return out;
 }
@@ -121,7 +121,7 @@ std::string canonicalKey(const Row& row) {
     while (start <= row.years.size() && !row.years.empty()) {
         const std::size_t end = std::min(row.years.find(';', start), row.years.size());
         const int year = std::stoi(row.years.substr(start, end - start));
-        years.insert(year < kRocOffset ? year + kRocOffset : year);
+        years.insert(jobs::gregorianYear(year));
         start = end + 1;
     }
     if (years.empty()) years.insert(kLatestYear);

@@ -33,44 +33,20 @@ std::string text(const Poco::JSON::Object::Ptr& object, const std::string& field
 
 }  // namespace
 
-SmsApi::SmsApi(SmsApiSettings settings, connectors::Store& store, const connectors::kafka::KafkaSettings& kafka)
-    : settings_(std::move(settings)), store_(store) {
-    producer_ =
-        std::make_unique<connectors::kafka::Producer>(kafka, [this](const connectors::kafka::DeliveryReport& r) {
-            if (!r.ok)
-                ++failedDeliveries_;  // under producerMutex_: only flush() inside produceAcknowledged serves these
-        });
-    producer_->warmTopics({settings_.inboundTopic, settings_.outboundTopic, settings_.outboundDeadLetter}, 10000);
-}
+SmsApi::SmsApi(SmsApiSettings settings, connectors::SmsAreas store, connectors::Store& tokens,
+               std::shared_ptr<AcknowledgedProducer> producer)
+    : settings_(std::move(settings)), store_(store), tokens_(tokens), producer_(std::move(producer)) {}
 
 std::vector<Route> SmsApi::routes() {
     return {
         {"POST", "/api/v1/sms/inbound", [this](HttpRequest& r) { return inbound(r); }},
         {"POST", "/api/v1/sms/dlr", [this](HttpRequest& r) { return deliveryReport(r); }},
         {"POST", "/api/v1/pickups/{code}/collect", [this](HttpRequest& r) { return collect(r); }},
-        {"GET", "/api/v1/ops/dead-letters", [this](HttpRequest& r) { return deadLetters(r); }},
-        {"POST", "/api/v1/ops/dead-letters/{id}/replay", [this](HttpRequest& r) { return replay(r); }},
     };
 }
 
-void SmsApi::produceAcknowledged(const std::vector<std::pair<std::string, std::string>>& keyed,
-                                 const std::string& topic, const std::string& requestId) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(settings_.produceTimeoutMs);
-    const HttpError notQueued(503, "not_queued",
-                              "the messages could not be queued; send them again (they are deduplicated)",
-                              {{"Retry-After", "5"}});
-    std::unique_lock lock(producerMutex_, deadline);
-    if (!lock.owns_lock()) throw notQueued;  // requests before this one are waiting for the broker
-    failedDeliveries_ = 0;
-    const std::vector<connectors::kafka::Header> headers{{"request_id", requestId}};
-    for (const auto& [key, value] : keyed) producer_->produce(topic, key, value, nullptr, headers);
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (!producer_->flush(std::max(1, static_cast<int>(left.count()))) || failedDeliveries_ > 0) throw notQueued;
-}
-
 HttpReply SmsApi::inbound(HttpRequest& request) {
-    authenticate(request, store_, {"gateway"});
+    authenticate(request, tokens_, {"gateway"});
     const auto body = readObject(request);
     std::vector<Poco::JSON::Object::Ptr> messages;
     if (body->has("messages")) {
@@ -122,7 +98,7 @@ HttpReply SmsApi::inbound(HttpRequest& request) {
     // them again.
     std::vector<connectors::InboxRecord> stored;
     try {
-        stored = store_.enqueueInbox(rows);
+        stored = store_.inbox.enqueueInbox(rows);
     } catch (const connectors::StoreError& error) {
         Poco::Logger::get("sms").warning("request_id=%s inbound SMS not stored, answered 503: %s", request.requestId,
                                          jobs::identity::maskIdsIn(error.what()));
@@ -135,7 +111,7 @@ HttpReply SmsApi::inbound(HttpRequest& request) {
         if (stored[i].state != "done") toProduce.push_back(std::move(keyed[i]));
     if (!toProduce.empty()) {
         try {
-            produceAcknowledged(toProduce, settings_.inboundTopic, request.requestId);
+            producer_->produce(toProduce, settings_.inboundTopic, request.requestId);
         } catch (const std::exception&) {  // HttpError 503 (not acknowledged in time), KafkaError
             // Still 202: the messages are durable in the inbox, queued. The scheduler's sweep produces them again once
             // sms.inbox_requeue_after_s has passed (and a produce that lands late as well is answered once: the SMS
@@ -151,50 +127,58 @@ HttpReply SmsApi::inbound(HttpRequest& request) {
 }
 
 HttpReply SmsApi::deliveryReport(HttpRequest& request) {
-    authenticate(request, store_, {"gateway"});
+    authenticate(request, tokens_, {"gateway"});
     const auto body = readObject(request);
     const std::string id = text(body, "gateway_msg_id");
     const std::string status = text(body, "status");
     if (id.empty()) throw HttpError(400, "bad_gateway_msg_id", "gateway_msg_id is required");
-    if (status != "delivered" && status != "failed")
+    // A delivery report's status is one of the notification statuses: delivered or failed.
+    using connectors::NotificationStatus;
+    const auto reported = connectors::parseNotificationStatus(status);
+    if (reported != NotificationStatus::delivered && reported != NotificationStatus::failed)
         throw HttpError(400, "bad_status", "status must be delivered or failed");
-    const auto notification = store_.findNotificationByGatewayMsgId(id);
+    const auto stored = [](const connectors::NotificationRecord& n, NotificationStatus s) {
+        return n.status == connectors::toString(s);
+    };
+    const auto notification = store_.notifications.findNotificationByGatewayMsgId(id);
     if (!notification) throw HttpError(404, "not_found", "no message sent with gateway_msg_id " + id);
     std::string outcome = status;
     // ~2, ~3: URL-safe, so that an id can stand in a path (the dead-letter replay).
     const auto base = notification->notificationId.substr(0, notification->notificationId.find('~'));
     const std::string retryId = base + "~" + std::to_string(notification->attempt + 1);
-    if (status == "delivered") {
-        store_.markNotificationStatus(notification->notificationId, "delivered", "");
-    } else if (notification->status == "failed" && store_.findNotification(retryId)) {
+    if (reported == NotificationStatus::delivered) {
+        store_.notifications.markNotificationStatus(notification->notificationId,
+                                                    connectors::toString(NotificationStatus::delivered), "");
+    } else if (stored(*notification, NotificationStatus::failed) && store_.notifications.findNotification(retryId)) {
         outcome = "retried";  // the same report again (the gateway retried): its retry is stored already
-    } else if (notification->status != "failed" && notification->status != "dead") {
+    } else if (!stored(*notification, NotificationStatus::failed) && !stored(*notification, NotificationStatus::dead)) {
         const std::string error = text(body, "error");
         if (notification->attempt < settings_.maxAttempts) {
             // Another attempt under its own id: the gateway sends an id once.
             connectors::NotificationRecord retry = *notification;
             retry.notificationId = retryId;
             retry.attempt = notification->attempt;  // sends so far; the sender's send makes it one more
-            retry.status = "queued";
+            retry.status = connectors::toString(NotificationStatus::queued);
             retry.gatewayMsgId.clear();
             retry.segments = 0;
             retry.error.clear();
             // The outbox: the status change and the retry are one transaction. Should producing it fail now (the
             // broker away), the scheduler's sweep sends the queued retry later; the report is answered either way.
-            store_.failAndRetryNotification(notification->notificationId, error, retry);
+            store_.notifications.failAndRetryNotification(notification->notificationId, error, retry);
             try {
-                produceAcknowledged({{retry.msisdn, notificationJson(retry)}}, settings_.outboundTopic,
-                                    request.requestId);
+                producer_->produce({{retry.msisdn, notificationJson(retry)}}, settings_.outboundTopic,
+                                   request.requestId);
             } catch (const HttpError&) {
                 // Kept in the store as queued: sms.requeue_after_s later the sweep produces it again.
             }
             outcome = "retried";
         } else {
-            store_.markNotificationStatus(notification->notificationId, "dead", error);
-            produceAcknowledged({{notification->msisdn,
-                                  deadLetterValue(notificationJson(*notification),
-                                                  error.empty() ? "delivery failed" : error, notification->attempt)}},
-                                settings_.outboundDeadLetter, request.requestId);
+            store_.notifications.markNotificationStatus(notification->notificationId,
+                                                        connectors::toString(NotificationStatus::dead), error);
+            producer_->produce({{notification->msisdn,
+                                 deadLetterValue(notificationJson(*notification),
+                                                 error.empty() ? "delivery failed" : error, notification->attempt)}},
+                               settings_.outboundDeadLetter, request.requestId);
             outcome = "dead_letter";
         }
     }
@@ -203,64 +187,15 @@ HttpReply SmsApi::deliveryReport(HttpRequest& request) {
     return jsonReply(200, std::move(reply));
 }
 
-HttpReply SmsApi::deadLetters(HttpRequest& request) {
-    authenticate(request, store_, {"ops"});
-    std::string items = "[";
-    for (const auto& dead : store_.deadNotifications(200)) {
-        if (items.size() > 1) items.push_back(',');
-        // No message text or whole number: operations staff need the id, the kind and why.
-        jobs::json::ObjectWriter(items)
-            .field("id", dead.notificationId)
-            .field("topic", settings_.outboundTopic)
-            .field("kind", dead.kind)
-            .field("msisdn",
-                   dead.msisdn.substr(0, 4) + "***" + dead.msisdn.substr(std::min<std::size_t>(7, dead.msisdn.size())))
-            .field("attempts", dead.attempt)
-            .field("error", dead.error)
-            .field("failed_at", dead.updatedAt)
-            .close();
-    }
-    items.push_back(']');
-    std::string body;
-    jobs::json::ObjectWriter(body).raw("dead_letters", items).close();
-    return jsonReply(200, std::move(body));
-}
-
-HttpReply SmsApi::replay(HttpRequest& request) {
-    authenticate(request, store_, {"ops"});
-    const auto dead = store_.findNotification(request.params.at("id"));
-    if (!dead || dead->status != "dead") throw HttpError(404, "not_found", "no dead letter " + request.params.at("id"));
-    // The replay has an id of its own, the same however often it is asked for: the sender sends an id once.
-    connectors::NotificationRecord again = *dead;
-    again.notificationId = dead->notificationId.substr(0, dead->notificationId.find('~')) + "~replay";
-    again.attempt = 0;
-    again.status = "queued";
-    again.gatewayMsgId.clear();
-    again.segments = 0;
-    again.error.clear();
-    store_.insertNotification(again);
-    const auto stored = store_.findNotification(again.notificationId);
-    const bool fresh = stored && stored->status == "queued";
-    if (fresh)
-        produceAcknowledged({{again.msisdn, notificationJson(*stored)}}, settings_.outboundTopic, request.requestId);
-    std::string body;
-    jobs::json::ObjectWriter(body)
-        .field("id", dead->notificationId)
-        .field("replay_id", again.notificationId)
-        .field("state", fresh ? "queued" : (stored ? stored->status : "unknown"))
-        .close();
-    return jsonReply(202, std::move(body));
-}
-
 HttpReply SmsApi::collect(HttpRequest& request) {
-    authenticate(request, store_, {"counter"});
+    authenticate(request, tokens_, {"counter"});
     const auto body = readObject(request);
     const std::string applicant = jobs::identity::normalize(text(body, "debtor_id"));
     const int year = jobs::sms::taipeiDate(Poco::Timestamp().epochTime()).year;
     if (jobs::identity::classifyIn(applicant, year) == jobs::identity::IdKind::invalid)
         throw HttpError(400, "invalid_id", "debtor_id is not a valid ID");
     const std::string code = request.params.at("code");
-    const auto result = store_.collectPickup(code, applicant, Poco::Timestamp().epochTime());
+    const auto result = store_.pickups.collectPickup(code, applicant, Poco::Timestamp().epochTime());
     using Outcome = connectors::CollectOutcome;
     switch (result.outcome) {
         case Outcome::collected: {

@@ -1,5 +1,6 @@
 #include "jobs/sms/inbound.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "jobs/common/utf8.hpp"
@@ -115,6 +116,11 @@ std::optional<std::string> normalizeMsisdn(std::string_view raw) {
     if (digits.size() == 9) out.push_back('0');
     out.append(digits);
     return out;
+}
+
+std::string maskMsisdn(std::string_view msisdn) {
+    return std::string(msisdn.substr(0, 4)) + "***" +
+           std::string(msisdn.substr(std::min<std::size_t>(7, msisdn.size())));
 }
 
 std::optional<Service> serviceFromCode(int code) noexcept {

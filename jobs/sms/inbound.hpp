@@ -15,6 +15,10 @@ namespace taxdesk::jobs::sms {
 /// else (a landline, too few or too many digits, other characters).
 std::optional<std::string> normalizeMsisdn(std::string_view raw);
 
+/// An msisdn for logs and pages, never whole: `0912345678` → `0912***678` (the first four characters, `***`, then
+/// everything from the eighth character on; a shorter text keeps what it has of the first four).
+std::string maskMsisdn(std::string_view msisdn);
+
 /// The documents a citizen can apply for by SMS (SPEC 4.1). The value is the code the citizen types.
 enum class Service {
     propertyIncome = 1,         ///< 財產所得資料, keyword 財產所得

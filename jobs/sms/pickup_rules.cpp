@@ -210,7 +210,7 @@ PickupDeadline pickupDeadline(const BusinessCalendar& calendar, LocalDate applie
         throw std::invalid_argument("pickupDeadline: businessDays must be at least 1, got " +
                                     std::to_string(businessDays));
     }
-    return PickupDeadline{calendar.addBusinessDays(appliedOn, businessDays), 18};
+    return PickupDeadline{calendar.addBusinessDays(appliedOn, businessDays), kClosingHour};
 }
 
 PickupDeadline pickupDeadline(const BusinessCalendar& calendar, LocalDate appliedOn, int businessDays,
@@ -235,6 +235,10 @@ std::int64_t reminderAt(const PickupDeadline& deadline) noexcept {
 
 std::int64_t expiresAt(const PickupDeadline& deadline) noexcept {
     return taipeiUnixSeconds(deadline.date, deadline.hour, 0);
+}
+
+PickupDeadline deadlineOf(std::int64_t deadlineAtUnixSeconds) noexcept {
+    return PickupDeadline{taipeiDate(deadlineAtUnixSeconds), kClosingHour};
 }
 
 OfficeTable::OfficeTable(std::map<std::string, std::string> offices, std::string defaultOffice)

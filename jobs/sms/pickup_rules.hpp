@@ -74,10 +74,13 @@ BusinessCalendar loadHolidays(std::istream& in);
 /// text (naming the last year, the deadline and what to do), or nullopt when the table reaches far enough.
 std::optional<std::string> calendarHorizonWarning(const BusinessCalendar& calendar, LocalDate today, int businessDays);
 
+/// SPEC 4.2: the quick-pickup counters close at 18:00 Taipei; a pickup's deadline is this hour (the one home of 18).
+inline constexpr int kClosingHour = 18;
+
 /// The end of a pickup's collection window: `hour`:00 Asia/Taipei on `date`.
 struct PickupDeadline {
     LocalDate date;
-    int hour = 18;
+    int hour = kClosingHour;
 
     friend bool operator==(const PickupDeadline&, const PickupDeadline&) = default;
 };
@@ -107,6 +110,8 @@ std::int64_t taipeiUnixSeconds(LocalDate date, int hour, int minute) noexcept;
 std::int64_t reminderAt(const PickupDeadline& deadline) noexcept;
 /// When an uncollected pickup becomes `expired`: the deadline instant itself.
 std::int64_t expiresAt(const PickupDeadline& deadline) noexcept;
+/// The deadline a stored pickup's deadline instant (expiresAt) stands for: its Taipei date at kClosingHour.
+PickupDeadline deadlineOf(std::int64_t deadlineAtUnixSeconds) noexcept;
 
 /// The configured district → office table (config/offices.properties), used to pick the counter from the
 /// applicant's household district.

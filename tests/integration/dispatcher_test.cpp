@@ -323,7 +323,7 @@ TEST_F(DispatcherTest, AReminderIsNotMarkedSentWhenItsDeliveryFailed) {
     reply.msisdn = "0912345678";
     reply.kind = "pickup_alert";
     reply.text = "alert";
-    store_->recordSmsOutcome(inbound, pickup, reply);
+    store_->pickups().recordSmsOutcome(inbound, pickup, reply);
 
     engine::SchedulerSettings unreachable;
     unreachable.outboundTopic = prefix_ + "notifications.outbound";
@@ -331,13 +331,13 @@ TEST_F(DispatcherTest, AReminderIsNotMarkedSentWhenItsDeliveryFailed) {
     unreachable.kafka.rdkafka["message.timeout.ms"] = "300";
     unreachable.leaseSeconds = 1;
     {
-        engine::SmsScheduler scheduler(unreachable, *store_);
+        engine::SmsScheduler scheduler(unreachable, store_->sms());
         EXPECT_EQ(scheduler.runOnce(now), 0) << "not delivered, not counted";
     }
     // Not marked reminded: once the lease has ended the reminder is due again, and goes out with the broker there.
     auto working = unreachable;
     working.kafka = settings_.kafka;
-    engine::SmsScheduler scheduler(working, *store_);
+    engine::SmsScheduler scheduler(working, store_->sms());
     EXPECT_EQ(scheduler.runOnce(now + 5), 1);
     const auto sent = td_testing::readRecords(working.outboundTopic, 1, std::chrono::seconds(8));
     ASSERT_EQ(sent.size(), 1u);
@@ -352,23 +352,23 @@ TEST_F(DispatcherTest, ARetryWhoseProduceFailedIsSentByTheSweep) {
     first.msisdn = "0912345678";
     first.kind = "pickup_alert";
     first.text = "alert";
-    store_->insertNotification(first);
-    store_->markNotificationSent(first.notificationId, "gw-" + prefix_, 1);
-    connectors::NotificationRecord retry = *store_->findNotification(first.notificationId);
+    store_->notifications().insertNotification(first);
+    store_->notifications().markNotificationSent(first.notificationId, "gw-" + prefix_, 1);
+    connectors::NotificationRecord retry = *store_->notifications().findNotification(first.notificationId);
     retry.notificationId = first.notificationId + "~2";
     retry.status = "queued";
     retry.gatewayMsgId.clear();
     retry.createdAt.clear();
     retry.updatedAt.clear();
-    store_->failAndRetryNotification(first.notificationId, "handset off", retry);
+    store_->notifications().failAndRetryNotification(first.notificationId, "handset off", retry);
     // …and producing it failed: nothing on the topic.
 
     engine::SchedulerSettings settings;
     settings.outboundTopic = prefix_ + "notifications.outbound";
     settings.kafka = settings_.kafka;
     settings.requeueAfterSeconds = 1;
-    engine::SmsScheduler one(settings, *store_);
-    engine::SmsScheduler other(settings, *store_);
+    engine::SmsScheduler one(settings, store_->sms());
+    engine::SmsScheduler other(settings, store_->sms());
     const long long later = std::time(nullptr) + 5;
     EXPECT_EQ(one.requeueStale(later) + other.requeueStale(later), 1) << "one engine of two sends it";
     EXPECT_EQ(one.requeueStale(later), 0) << "claimed just now: not stale";

@@ -282,7 +282,7 @@ TEST(HttpBrokerOutage, InboundSmsIsStoredAndAcceptedQuickly) {
     stored.sqlitePath = engine->varDir() + "/taxdesk.db";
     taxdesk::connectors::Store store(stored);
     for (int i = 0; i < 8; ++i) {
-        const auto row = store.findInbox("h9-b" + std::to_string(i));
+        const auto row = store.inbox().findInbox("h9-b" + std::to_string(i));
         ASSERT_TRUE(row) << i;
         EXPECT_EQ(row->state, "queued") << i;
     }

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "connectors/population/population.hpp"
+#include "connectors/store/store.hpp"
 #include "connectors/stubs/stub_connectors.hpp"
 #include "engine/metrics.hpp"
 #include "engine/sms_stage.hpp"
@@ -75,7 +76,7 @@ class SmsStageTest : public ::testing::Test {
         redis.port = redisPort;
         redis.timeoutMs = 300;
         redis.keyPrefix = prefix_;
-        return std::make_unique<SmsStage>(settings, connectors_, *store_,
+        return std::make_unique<SmsStage>(settings, connectors_, store_->sms(),
                                           std::make_unique<connectors::RedisClient>(redis), metrics_.pipeline("sms"));
     }
 
@@ -120,7 +121,7 @@ TEST_F(SmsStageTest, ARegistryOutageIsAnsweredTryLaterAndNeverUsesUpTheDailyLimi
             sms->handle(message(from, "1 " + id + " " + last4, "out-" + prefix_ + std::to_string(i)), reason);
         ASSERT_TRUE(reply) << reason;
         EXPECT_NE(reply->text.find(kTryLater), std::string::npos) << "application " << i << ": " << reply->text;
-        EXPECT_EQ(store_->findInbound("out-" + prefix_ + std::to_string(i))->outcome, "unavailable");
+        EXPECT_EQ(store_->pickups().findInbound("out-" + prefix_ + std::to_string(i))->outcome, "unavailable");
     }
     EXPECT_EQ(dailyCount(from), 0) << "answered 'try later', so not counted";
     registry_->transientFailures = 0;
@@ -155,7 +156,7 @@ TEST_F(SmsStageTest, AStepRunAgainForTheSameMessageCountsOnce) {
     // The sixth is over the limit.
     const auto sixth = sms->handle(message(from, "1 " + id + " " + last4, "once-" + prefix_ + "6"), reason);
     ASSERT_TRUE(sixth) << reason;
-    EXPECT_EQ(store_->findInbound("once-" + prefix_ + "6")->outcome, "limit");
+    EXPECT_EQ(store_->pickups().findInbound("once-" + prefix_ + "6")->outcome, "limit");
     EXPECT_NE(sixth->text.find(kLimitReached), std::string::npos) << sixth->text;
 }
 
@@ -176,7 +177,7 @@ TEST_F(SmsStageTest, AnApplicationThatFailsForGoodIsAnsweredTryLaterOnceAndNotCo
     EXPECT_EQ(reply->notificationId, "n-" + gmid);
     EXPECT_NE(reply->text.find(kTryLater), std::string::npos) << reply->text;
     EXPECT_EQ(reply->text.find(id), std::string::npos) << "a reply never holds a whole ID";
-    EXPECT_EQ(store_->findInbound(gmid)->outcome, "unavailable");
+    EXPECT_EQ(store_->pickups().findInbound(gmid)->outcome, "unavailable");
     EXPECT_EQ(dailyCount(from), 0) << "an application that did not get through does not count";
     // One reply: asked again, or the message redelivered once the registry is back, it is the same reply.
     EXPECT_EQ(sms->answerUnprocessed(sent)->notificationId, reply->notificationId);
@@ -198,7 +199,7 @@ TEST_F(SmsStageTest, WithoutRedisAnApplicationIsRecordedAndAnsweredTryLater) {
     const auto reply = sms->handle(message("0912000003", "1 " + id + " " + last4, "noredis-" + prefix_), reason);
     ASSERT_TRUE(reply) << reason;
     EXPECT_NE(reply->text.find(kTryLater), std::string::npos) << reply->text;
-    const auto inbound = store_->findInbound("noredis-" + prefix_);
+    const auto inbound = store_->pickups().findInbound("noredis-" + prefix_);
     ASSERT_TRUE(inbound);
     EXPECT_EQ(inbound->outcome, "unavailable");
     EXPECT_EQ(registry_->calls, 0) << "refused before the registry is asked";
@@ -214,17 +215,17 @@ TEST_F(SmsStageTest, TheInboxRowIsDoneWithTheOutcomeAndARepeatAfterPruningIsDone
     row.gatewayMsgId = gmid;
     row.message = value;
     row.attempts = 1;
-    store_->enqueueInbox({row});
+    store_->inbox().enqueueInbox({row});
     std::string reason;
     const auto first = sms->handle(value, reason);
     ASSERT_TRUE(first) << reason;
-    EXPECT_EQ(store_->findInbox(gmid)->state, "done");
+    EXPECT_EQ(store_->inbox().findInbox(gmid)->state, "done");
 
     // Pruned (done, and older than the retention), then the gateway sends it again: a new queued row…
-    ASSERT_GE(store_->pruneInbox("9999-01-01T00:00:00.000Z", 100000), 1);
-    ASSERT_EQ(store_->enqueueInbox({row}).at(0).state, "queued");
+    ASSERT_GE(store_->inbox().pruneInbox("9999-01-01T00:00:00.000Z", 100000), 1);
+    ASSERT_EQ(store_->inbox().enqueueInbox({row}).at(0).state, "queued");
     const auto again = sms->handle(value, reason);
     ASSERT_TRUE(again) << reason;
     EXPECT_EQ(again->notificationId, first->notificationId) << "the same one reply";
-    EXPECT_EQ(store_->findInbox(gmid)->state, "done") << "…done at once, not left for the sweep";
+    EXPECT_EQ(store_->inbox().findInbox(gmid)->state, "done") << "…done at once, not left for the sweep";
 }

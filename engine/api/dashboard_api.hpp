@@ -10,9 +10,9 @@
 
 namespace taxdesk::engine::api {
 
-class OpsApi {
+class DashboardApi {
   public:
-    OpsApi(Metrics& metrics, connectors::Store& store, connectors::ConnectorSet connectors);
+    DashboardApi(Metrics& metrics, connectors::Store& store, connectors::ConnectorSet connectors);
     /// GET /dashboard/data (no token: figures only) and GET /metrics.
     [[nodiscard]] std::vector<Route> routes();
     /// Brings the gauges that are read rather than counted (breakers, batches by state) up to date.

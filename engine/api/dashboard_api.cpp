@@ -1,4 +1,4 @@
-#include "engine/api/ops_api.hpp"
+#include "engine/api/dashboard_api.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -24,10 +24,10 @@ long long count(const prometheus::Counter& counter) {
 
 }  // namespace
 
-OpsApi::OpsApi(Metrics& metrics, connectors::Store& store, connectors::ConnectorSet connectors)
+DashboardApi::DashboardApi(Metrics& metrics, connectors::Store& store, connectors::ConnectorSet connectors)
     : metrics_(metrics), store_(store), connectors_(std::move(connectors)) {}
 
-std::vector<Route> OpsApi::routes() {
+std::vector<Route> DashboardApi::routes() {
     return {
         {"GET", "/dashboard/data", [this](HttpRequest&) { return dashboardData(); }},
         {"GET", "/metrics",
@@ -41,7 +41,7 @@ std::vector<Route> OpsApi::routes() {
     };
 }
 
-void OpsApi::refreshGauges() {
+void DashboardApi::refreshGauges() {
     for (const auto* status : connectors::httpConnectorStatuses(connectors_)) {
         const auto state = status->breakerState();
         metrics_.breakerState(status->connectorName())
@@ -60,7 +60,7 @@ void OpsApi::refreshGauges() {
     }
 }
 
-HttpReply OpsApi::dashboardData() {
+HttpReply DashboardApi::dashboardData() {
     refreshGauges();
     std::string pipelines = "{";
     long long failed = 0;

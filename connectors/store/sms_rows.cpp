@@ -1,0 +1,30 @@
+#include "connectors/store/sms_rows.hpp"
+
+#include "connectors/store/store_internal.hpp"
+
+namespace taxdesk::connectors::detail {
+
+NotificationRecord completeNotification(const NotificationRecord& notification, const std::string& stamp,
+                                        const char* call) {
+    requireField(notification.notificationId, "notificationId", call);
+    requireField(notification.msisdn, "msisdn", call);
+    NotificationRecord out = notification;
+    if (out.status.empty()) out.status = toString(NotificationStatus::queued);
+    requireOneOf(kNotificationKinds, out.kind, "kind", call);
+    requireOneOf(kNotificationStatuses, out.status, "status", call);
+    if (out.createdAt.empty()) out.createdAt = stamp;
+    if (out.updatedAt.empty()) out.updatedAt = out.createdAt;
+    return out;
+}
+
+// Binds a notification to kInsertNotification's placeholders and runs it; returns whether it inserted.
+bool insertNotificationRow(Poco::Data::Session& session, const std::string& statement, const NotificationRecord& n) {
+    Poco::Data::Statement insert(session);
+    using Poco::Data::Keywords::bind;
+    insert << statement, bind(n.notificationId), bind(n.msisdn), bind(n.text), bind(n.kind), bind(n.pickupId),
+        bind(n.attempt), bind(n.status), bind(n.gatewayMsgId), bind(n.segments), bind(n.error), bind(n.createdAt),
+        bind(n.updatedAt);
+    return insert.execute() > 0;
+}
+
+}  // namespace taxdesk::connectors::detail

@@ -1,0 +1,32 @@
+#pragma once
+// The SQL implementation of PickupStore (SQLite or PostgreSQL, through the store's shared Database).
+#include "connectors/store/database.hpp"
+#include "connectors/store/pickup_store.hpp"
+
+namespace taxdesk::connectors {
+
+/// PickupStore over the tables of the store's Database. Thread-safe (each call leases a pooled session).
+class SqlPickupStore final : public PickupStore {
+  public:
+    explicit SqlPickupStore(Database& db);
+
+    std::optional<InboundRecord> findInbound(const std::string& gatewayMsgId) override;
+    SmsOutcomeResult recordSmsOutcome(const InboundRecord& inbound, const std::optional<PickupRecord>& newPickup,
+                                      const NotificationRecord& reply) override;
+    std::optional<PickupRecord> openPickupFor(const std::string& applicantId, int service, long long nowUnix) override;
+    CollectResult collectPickup(const std::string& code, const std::string& applicantId, long long nowUnix) override;
+    std::vector<PickupRecord> claimDueReminders(long long nowUnix, const std::string& owner, int leaseSeconds,
+                                                int limit) override;
+    void markReminded(const std::string& pickupId, const std::string& nowIso) override;
+    int expireDue(long long nowUnix) override;
+
+  private:
+    /// Database::withSession (store_internal.hpp).
+    template <typename Work>
+    auto withSession(const char* purpose, Work&& work);
+    [[nodiscard]] std::string sql(std::string_view text) const { return db_.sql(text); }
+
+    Database& db_;
+};
+
+}  // namespace taxdesk::connectors

@@ -1,0 +1,106 @@
+#include "engine/sms_ports.hpp"
+
+#include <cstdio>
+#include <random>
+
+#include "jobs/sms/lock_rules.hpp"
+
+namespace taxdesk::engine {
+namespace {
+
+std::string dailyKey(const std::string& msisdn, const std::string& day) {
+    return "sms:daily:" + msisdn + ":" + day;
+}
+
+std::string countedKey(const std::string& gatewayMsgId) {
+    return "sms:counted:" + gatewayMsgId;
+}
+
+}  // namespace
+
+ConnectorIdentity::Result ConnectorIdentity::check(const std::string& id, const std::string& nhiLast4) {
+    try {
+        const auto person = connectors_.registry->lookup(id);
+        if (!person || person->deceased || person->company || !connectors_.nhi->verifyLast4(id, nhiLast4))
+            return {Result::Status::failed, ""};
+        return {Result::Status::verified, person->district};
+    } catch (const connectors::ConnectorError& error) {
+        if (!error.isRetryable()) throw;
+        // Not the error's text for a log: an HTTP connector's names the request URL, whole ID included.
+        return {Result::Status::unavailable, ""};
+    }
+}
+
+std::optional<long long> RedisCounters::lockSecondsLeft(const std::string& id, const std::string& msisdn) {
+    const std::string idLock = "sms:lock:id:" + id;
+    const std::string msisdnLock = "sms:lock:msisdn:" + msisdn;
+    try {
+        const auto locks = redis_->mget({idLock, msisdnLock});
+        if (!locks[0] && !locks[1]) return std::nullopt;
+        long long left = 0;
+        if (locks[0]) left = std::max(left, redis_->ttl(idLock));
+        if (locks[1]) left = std::max(left, redis_->ttl(msisdnLock));
+        return left;
+    } catch (const connectors::RedisError& error) {
+        throw jobs::sms::CountersUnavailable(error.what());
+    }
+}
+
+long long RedisCounters::countApplication(const std::string& msisdn, const std::string& day,
+                                          const std::string& gatewayMsgId) {
+    try {
+        // Two days of expiry: a message received yesterday (at most kMaxReceivedAtAgeSeconds ago) still finds its day.
+        return redis_->countOnce(dailyKey(msisdn, day), countedKey(gatewayMsgId), 2 * 24 * 3600);
+    } catch (const connectors::RedisError& error) {
+        throw jobs::sms::CountersUnavailable(error.what());
+    }
+}
+
+void RedisCounters::uncountApplication(const std::string& msisdn, const std::string& day,
+                                       const std::string& gatewayMsgId) {
+    try {
+        redis_->uncount(dailyKey(msisdn, day), countedKey(gatewayMsgId));
+    } catch (const connectors::RedisError& error) {
+        throw jobs::sms::CountersUnavailable(error.what());
+    }
+}
+
+int RedisCounters::recordFailedCheck(const std::string& id, const std::string& msisdn, const std::string& gatewayMsgId,
+                                     std::int64_t nowMs) {
+    // A true sliding window, counted and locked in one atomic script; the member is the message, so a redelivered
+    // message counts once.
+    connectors::StrikePolicy strikes;
+    strikes.windowMs = static_cast<long long>(policy_.lockSeconds) * 1000;
+    strikes.limit = policy_.lockFailures;
+    strikes.historyMs = static_cast<long long>(jobs::sms::kLockHistorySeconds) * 1000;
+    strikes.lockSeconds = jobs::sms::lockLadder(policy_.lockSeconds, policy_.lockMaxSeconds);
+    try {
+        return redis_
+            ->recordStrike({{"sms:fail:id:" + id, "sms:lock:id:" + id, "sms:locks:id:" + id},
+                            {"sms:fail:msisdn:" + msisdn, "sms:lock:msisdn:" + msisdn, "sms:locks:msisdn:" + msisdn}},
+                           gatewayMsgId, nowMs, strikes)
+            .lockedSeconds;
+    } catch (const connectors::RedisError& error) {
+        throw jobs::sms::CountersUnavailable(error.what());
+    }
+}
+
+jobs::sms::OpenPickup openPickupOf(const connectors::PickupRecord& record) {
+    return {record.pickupId, record.code, record.service, record.office, record.deadlineAt};
+}
+
+std::optional<jobs::sms::OpenPickup> StorePickups::openPickupFor(const std::string& applicantId, int service,
+                                                                 std::int64_t nowUnix) {
+    const auto open = store_.openPickupFor(applicantId, service, nowUnix);
+    if (!open) return std::nullopt;
+    return openPickupOf(*open);
+}
+
+std::string StorePickups::drawCode() {
+    static thread_local std::mt19937 generator{std::random_device{}()};
+    char code[8];
+    std::snprintf(code, sizeof code, "%06d", std::uniform_int_distribution<int>(0, 999999)(generator));
+    return code;
+}
+
+}  // namespace taxdesk::engine

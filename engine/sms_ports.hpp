@@ -1,0 +1,66 @@
+#pragma once
+// The SMS application's ports (jobs/sms/application.hpp) over the engine's connectors: the registry and NHI card
+// connectors, the Redis counters and locks, and the pickups in the store. Wiring only: what they decide is in jobs/sms.
+#include <memory>
+#include <string>
+
+#include "connectors/api/connector_set.hpp"
+#include "connectors/redis/redis_client.hpp"
+#include "connectors/store/pickup_store.hpp"
+#include "jobs/sms/application.hpp"
+
+namespace taxdesk::engine {
+
+/// The registry knows a living person (no company) and the NHI card connector confirms the last four digits. A
+/// transient ConnectorError (after the connector's own retries) is `unavailable`; a permanent one propagates.
+class ConnectorIdentity final : public jobs::sms::IdentityPort {
+  public:
+    explicit ConnectorIdentity(const connectors::ConnectorSet& connectors) : connectors_(connectors) {}
+    Result check(const std::string& id, const std::string& nhiLast4) override;
+
+  private:
+    const connectors::ConnectorSet& connectors_;
+};
+
+/// The Redis keys of the SMS counters: `sms:lock:{id|msisdn}:…` (the locks), `sms:daily:<msisdn>:<YYYYMMDD>` with its
+/// marker `sms:counted:<gateway_msg_id>` (the daily limit), `sms:fail:…` and `sms:locks:…` (the failed checks' window
+/// and the lock history). RedisError becomes CountersUnavailable.
+class RedisCounters final : public jobs::sms::CounterPort {
+  public:
+    struct Policy {
+        int lockFailures = 3;        ///< sms.lock_failures
+        int lockSeconds = 600;       ///< sms.lock_seconds
+        int lockMaxSeconds = 14400;  ///< sms.lock_max_seconds
+    };
+    RedisCounters(std::unique_ptr<connectors::RedisClient> redis, Policy policy)
+        : redis_(std::move(redis)), policy_(policy) {}
+
+    std::optional<long long> lockSecondsLeft(const std::string& id, const std::string& msisdn) override;
+    long long countApplication(const std::string& msisdn, const std::string& day,
+                               const std::string& gatewayMsgId) override;
+    void uncountApplication(const std::string& msisdn, const std::string& day,
+                            const std::string& gatewayMsgId) override;
+    int recordFailedCheck(const std::string& id, const std::string& msisdn, const std::string& gatewayMsgId,
+                          std::int64_t nowMs) override;
+
+  private:
+    std::unique_ptr<connectors::RedisClient> redis_;
+    Policy policy_;
+};
+
+/// The applicant's open pickup from the store, and codes drawn at random.
+class StorePickups final : public jobs::sms::PickupPort {
+  public:
+    explicit StorePickups(connectors::PickupStore& store) : store_(store) {}
+    std::optional<jobs::sms::OpenPickup> openPickupFor(const std::string& applicantId, int service,
+                                                       std::int64_t nowUnix) override;
+    std::string drawCode() override;
+
+  private:
+    connectors::PickupStore& store_;
+};
+
+/// A stored pickup as the application's rules see it.
+jobs::sms::OpenPickup openPickupOf(const connectors::PickupRecord& record);
+
+}  // namespace taxdesk::engine

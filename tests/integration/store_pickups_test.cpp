@@ -1,0 +1,497 @@
+// The pickup store (SqlPickupStore, SPEC 4.1, 4.2): what an inbound SMS came to, pickups, their collection,
+// reminders and expiry, on both backends (store_sms_fixture.hpp).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <latch>
+#include <set>
+#include <thread>
+
+#include "fixtures/at_once.hpp"
+#include "store_sms_fixture.hpp"
+
+namespace taxdesk::connectors {
+namespace {
+
+using namespace Poco::Data::Keywords;
+
+class StorePickupsTest : public StoreSmsTest {};
+
+// --- inbound SMS ---
+
+TEST_P(StorePickupsTest, ARecordedAlertStoresTheInboundItsPickupAndItsReplyTogether) {
+    Store store(settings_);
+    const InboundRecord inbound = newInbound();
+    const PickupRecord pickup = newPickup();
+    const NotificationRecord reply = newNotification();
+    EXPECT_EQ(store.pickups().findInbound(inbound.gatewayMsgId), std::nullopt);
+
+    const SmsOutcomeResult result = store.pickups().recordSmsOutcome(inbound, pickup, reply);
+
+    EXPECT_TRUE(result.created);
+    EXPECT_EQ(result.inbound.gatewayMsgId, inbound.gatewayMsgId);
+    EXPECT_EQ(result.inbound.msisdn, "0912345678");
+    EXPECT_EQ(result.inbound.receivedAt, inbound.receivedAt);
+    EXPECT_EQ(result.inbound.outcome, "alert");
+    EXPECT_EQ(result.inbound.replyNotificationId, reply.notificationId) << "filled in from the reply";
+    EXPECT_EQ(result.inbound.createdAt.size(), 24U) << result.inbound.createdAt;
+    EXPECT_EQ(store.pickups().findInbound(inbound.gatewayMsgId), result.inbound);
+
+    ASSERT_TRUE(result.pickup.has_value());
+    EXPECT_EQ(result.pickup->pickupId, pickup.pickupId);
+    EXPECT_EQ(result.pickup->code, pickup.code);
+    EXPECT_EQ(result.pickup->applicantId, applicant_);
+    EXPECT_EQ(result.pickup->service, 1);
+    EXPECT_EQ(result.pickup->office, "信義分局");
+    EXPECT_EQ(result.pickup->deadlineAt, kAppliedDeadline);
+    EXPECT_EQ(result.pickup->remindAt, kAppliedDeadline - kNineHours);
+    EXPECT_EQ(result.pickup->state, "open");
+    EXPECT_EQ(result.pickup->collectedAt, "");
+    EXPECT_EQ(result.pickup->remindedAt, "");
+    EXPECT_EQ(result.pickup->claimedBy, "");
+    EXPECT_EQ(result.pickup->claimedUntil, 0);
+
+    EXPECT_EQ(result.reply.notificationId, reply.notificationId);
+    EXPECT_EQ(result.reply.pickupId, pickup.pickupId) << "filled in from the new pickup";
+    EXPECT_EQ(result.reply.text, reply.text);
+    EXPECT_EQ(result.reply.kind, "pickup_alert");
+    EXPECT_EQ(result.reply.status, "queued");
+    EXPECT_EQ(result.reply.attempt, 0);
+    EXPECT_EQ(store.notifications().findNotification(reply.notificationId), result.reply);
+}
+
+TEST_P(StorePickupsTest, AnOutcomeWithoutAPickupStoresTheInboundAndItsReply) {
+    Store store(settings_);
+    const InboundRecord inbound = newInbound("help");
+    const NotificationRecord reply = newNotification("reply");
+
+    const SmsOutcomeResult result = store.pickups().recordSmsOutcome(inbound, std::nullopt, reply);
+
+    EXPECT_TRUE(result.created);
+    EXPECT_EQ(result.inbound.outcome, "help");
+    EXPECT_EQ(result.pickup, std::nullopt);
+    EXPECT_EQ(result.reply.pickupId, "");
+    EXPECT_EQ(result.reply.kind, "reply");
+    EXPECT_EQ(store.notifications().findNotification(reply.notificationId), result.reply);
+}
+
+TEST_P(StorePickupsTest, AResentPickupIsTheOneTheReplyNames) {
+    Store store(settings_);
+    const SmsOutcomeResult first = apply(store, newPickup());
+    ASSERT_EQ(store.pickups().openPickupFor(applicant_, 1), first.pickup);
+
+    // Applying again for the same service: no new pickup, the reply re-sends the open one.
+    NotificationRecord resend = newNotification();
+    resend.pickupId = first.pickup->pickupId;
+    const SmsOutcomeResult again = store.pickups().recordSmsOutcome(newInbound("resent"), std::nullopt, resend);
+
+    EXPECT_TRUE(again.created);
+    EXPECT_EQ(again.inbound.outcome, "resent");
+    EXPECT_EQ(again.pickup, first.pickup);
+    EXPECT_EQ(countOf("pickups", "applicant_id", applicant_), 1);
+}
+
+TEST_P(StorePickupsTest, ARedeliveredMessageGetsTheFirstReplyAndStoresNothingNew) {
+    Store store(settings_);
+    const InboundRecord inbound = newInbound();
+    const SmsOutcomeResult first = store.pickups().recordSmsOutcome(inbound, newPickup(), newNotification());
+
+    // The engine processes the redelivery as if new: another pickup, another reply, even another outcome.
+    InboundRecord redelivered = inbound;
+    redelivered.outcome = "limit";
+    const NotificationRecord otherReply = newNotification("reply");
+    const SmsOutcomeResult second = store.pickups().recordSmsOutcome(redelivered, newPickup(), otherReply);
+
+    EXPECT_FALSE(second.created);
+    EXPECT_EQ(second.inbound, first.inbound);
+    EXPECT_EQ(second.reply, first.reply);
+    EXPECT_EQ(second.pickup, first.pickup);
+    EXPECT_EQ(store.notifications().findNotification(otherReply.notificationId), std::nullopt);
+    EXPECT_EQ(countOf("pickups", "applicant_id", applicant_), 1);
+    EXPECT_EQ(countOf("sms_inbound", "gateway_msg_id", inbound.gatewayMsgId), 1);
+}
+
+TEST_P(StorePickupsTest, ConcurrentDeliveriesOfOneMessageGiveOneReply) {
+    constexpr int kThreads = 8;
+    settings_.poolSize = kThreads;
+    Store store(settings_);
+    const InboundRecord inbound = newInbound();
+
+    std::vector<SmsOutcomeResult> results(kThreads);
+    std::vector<std::string> replyIds(kThreads);
+    const auto errors = testing::atOnce(kThreads, [&](int t, std::latch& start) {
+        const PickupRecord pickup = newPickup();  // each thread drew its own pickup and reply
+        const NotificationRecord reply = newNotification();
+        replyIds[t] = reply.notificationId;
+        start.arrive_and_wait();
+        results[t] = store.pickups().recordSmsOutcome(inbound, pickup, reply);
+    });
+
+    int created = 0;
+    for (int t = 0; t < kThreads; ++t) {
+        EXPECT_EQ(errors[t], "") << "thread " << t;
+        created += results[t].created ? 1 : 0;
+        EXPECT_EQ(results[t].inbound, results[0].inbound) << "thread " << t;
+        EXPECT_EQ(results[t].reply, results[0].reply) << "thread " << t;
+        EXPECT_EQ(results[t].pickup, results[0].pickup) << "thread " << t;
+    }
+    EXPECT_EQ(created, 1);
+    EXPECT_EQ(countOf("sms_inbound", "gateway_msg_id", inbound.gatewayMsgId), 1);
+    EXPECT_EQ(countOf("pickups", "applicant_id", applicant_), 1);
+    long long replies = 0;
+    for (const std::string& id : replyIds) replies += countOf("notifications", "notification_id", id);
+    EXPECT_EQ(replies, 1);
+    ASSERT_TRUE(results[0].pickup.has_value());
+    EXPECT_EQ(results[0].reply.pickupId, results[0].pickup->pickupId);
+}
+
+TEST_P(StorePickupsTest, AnOpenPickupsCodeCollidesButACollectedOrExpiredOnesMayRecur) {
+    Store store(settings_);
+    const SmsOutcomeResult held = apply(store, newPickup());
+    const std::string code = held.pickup->code;
+
+    PickupRecord same = newPickup(testing::uniqueName("B"));
+    same.code = code;
+    const InboundRecord inbound = newInbound();
+    const NotificationRecord reply = newNotification();
+    try {
+        store.pickups().recordSmsOutcome(inbound, same, reply);
+        FAIL() << "a code of an open pickup was given twice";
+    } catch (const CodeCollision& error) {
+        EXPECT_FALSE(error.isRetryable());
+        const PermanentError& permanent = error;
+        EXPECT_NE(std::string(permanent.what()).find(code), std::string::npos) << permanent.what();
+    }
+    EXPECT_EQ(store.pickups().findInbound(inbound.gatewayMsgId), std::nullopt) << "nothing of the call is stored";
+    EXPECT_EQ(store.notifications().findNotification(reply.notificationId), std::nullopt);
+    EXPECT_EQ(countOf("pickups", "pickup_id", same.pickupId), 0);
+
+    // Collected: its code is free again, and the same SMS may now be recorded with it.
+    ASSERT_EQ(store.pickups().collectPickup(code, applicant_, kAppliedDeadline).outcome, CollectOutcome::collected);
+    const SmsOutcomeResult reused = store.pickups().recordSmsOutcome(inbound, same, reply);
+    EXPECT_TRUE(reused.created);
+    EXPECT_EQ(reused.pickup->code, code);
+    EXPECT_EQ(reused.pickup->state, "open");
+
+    // Expired: likewise.
+    ASSERT_EQ(store.pickups().collectPickup(code, same.applicantId, kAppliedDeadline + 1).outcome,
+              CollectOutcome::expired);
+    PickupRecord third = newPickup(testing::uniqueName("C"));
+    third.code = code;
+    EXPECT_TRUE(store.pickups().recordSmsOutcome(newInbound(), third, newNotification()).created);
+
+    // A taken pickup id is not a collision: drawing another code would not help.
+    PickupRecord duplicateId = newPickup();
+    duplicateId.pickupId = held.pickup->pickupId;
+    try {
+        store.pickups().recordSmsOutcome(newInbound(), duplicateId, newNotification());
+        FAIL() << "a taken pickup id was accepted";
+    } catch (const CodeCollision& error) {
+        FAIL() << error.what();
+    } catch (const PermanentError& error) {
+        EXPECT_NE(std::string(error.what()).find("is taken"), std::string::npos) << error.what();
+    }
+}
+
+TEST_P(StorePickupsTest, RecordingChecksItsArguments) {
+    Store store(settings_);
+    const auto refused = [&](const InboundRecord& inbound, const std::optional<PickupRecord>& pickup,
+                             const NotificationRecord& reply) {
+        EXPECT_THROW(store.pickups().recordSmsOutcome(inbound, pickup, reply), std::invalid_argument);
+        EXPECT_EQ(store.pickups().findInbound(inbound.gatewayMsgId), std::nullopt);
+    };
+    InboundRecord inbound = newInbound();
+    inbound.outcome = "great";
+    refused(inbound, std::nullopt, newNotification("reply"));
+    inbound = newInbound();
+    inbound.msisdn = "";
+    refused(inbound, std::nullopt, newNotification("reply"));
+    inbound = newInbound();
+    inbound.replyNotificationId = "another";
+    refused(inbound, std::nullopt, newNotification("reply"));
+    NotificationRecord reply = newNotification("sms");
+    refused(newInbound(), std::nullopt, reply);
+    reply = newNotification("reply");
+    reply.status = "lost";
+    refused(newInbound(), std::nullopt, reply);
+    PickupRecord pickup = newPickup();
+    pickup.code = "12345";
+    refused(newInbound(), pickup, newNotification());
+    pickup.code = "12345x";
+    refused(newInbound(), pickup, newNotification());
+    pickup = newPickup();
+    pickup.applicantId = "";
+    refused(newInbound(), pickup, newNotification());
+    reply = newNotification();
+    reply.pickupId = "another";
+    refused(newInbound(), newPickup(), reply);
+    EXPECT_THROW(store.pickups().recordSmsOutcome({}, std::nullopt, newNotification("reply")), std::invalid_argument);
+}
+
+// --- pickups ---
+
+TEST_P(StorePickupsTest, APersonHasOneOpenPickupPerService) {
+    Store store(settings_);
+    const SmsOutcomeResult first = apply(store, newPickup(applicant_, 1));
+    EXPECT_THROW(store.pickups().recordSmsOutcome(newInbound(), newPickup(applicant_, 1), newNotification()),
+                 OpenPickupExists);
+    EXPECT_NO_THROW(apply(store, newPickup(applicant_, 2))) << "another service";
+    ASSERT_EQ(store.pickups().collectPickup(first.pickup->code, applicant_, kAppliedDeadline).outcome,
+              CollectOutcome::collected);
+    EXPECT_NO_THROW(apply(store, newPickup(applicant_, 1))) << "once collected, a new one";
+}
+
+TEST_P(StorePickupsTest, OpenPickupForFindsTheOpenPickupOfThatPersonAndServiceOnly) {
+    Store store(settings_);
+    EXPECT_EQ(store.pickups().openPickupFor(applicant_, 1), std::nullopt);
+    const SmsOutcomeResult property = apply(store, newPickup(applicant_, 1));
+    const SmsOutcomeResult certificate = apply(store, newPickup(applicant_, 2));
+    apply(store, newPickup(testing::uniqueName("B"), 3));
+
+    EXPECT_EQ(store.pickups().openPickupFor(applicant_, 1), property.pickup);
+    EXPECT_EQ(store.pickups().openPickupFor(applicant_, 2), certificate.pickup);
+    EXPECT_EQ(store.pickups().openPickupFor(applicant_, 3), std::nullopt) << "another person's";
+    EXPECT_EQ(store.pickups().openPickupFor(testing::uniqueName("nobody"), 1), std::nullopt);
+
+    // Past its deadline it no longer counts when the caller says what time it is, even before expireDue ran.
+    EXPECT_EQ(store.pickups().openPickupFor(applicant_, 1, kAppliedDeadline), property.pickup);
+    EXPECT_EQ(store.pickups().openPickupFor(applicant_, 1, kAppliedDeadline + 1), std::nullopt);
+
+    ASSERT_EQ(store.pickups().collectPickup(property.pickup->code, applicant_, kAppliedDeadline).outcome,
+              CollectOutcome::collected);
+    EXPECT_EQ(store.pickups().openPickupFor(applicant_, 1), std::nullopt) << "collected";
+    const SmsOutcomeResult renewed = apply(store, newPickup(applicant_, 1));
+    EXPECT_EQ(store.pickups().openPickupFor(applicant_, 1), renewed.pickup);
+}
+
+TEST_P(StorePickupsTest, CollectingCollectsOnceAndTellsEveryOtherOutcome) {
+    Store store(settings_);
+    const PickupRecord pickup = *apply(store, newPickup()).pickup;
+    const std::string stranger = testing::uniqueName("B");
+
+    const CollectResult wrong = store.pickups().collectPickup(pickup.code, stranger, kAppliedDeadline);
+    EXPECT_EQ(wrong.outcome, CollectOutcome::wrong_id);
+    EXPECT_EQ(wrong.pickup, pickup) << "unchanged";
+
+    const CollectResult collected = store.pickups().collectPickup(pickup.code, applicant_, kAppliedDeadline);
+    EXPECT_EQ(collected.outcome, CollectOutcome::collected);
+    ASSERT_TRUE(collected.pickup.has_value());
+    EXPECT_EQ(collected.pickup->state, "collected");
+    EXPECT_EQ(collected.pickup->collectedAt.size(), 24U) << collected.pickup->collectedAt;
+
+    const CollectResult again = store.pickups().collectPickup(pickup.code, applicant_, kAppliedDeadline);
+    EXPECT_EQ(again.outcome, CollectOutcome::already_collected);
+    EXPECT_EQ(again.pickup, collected.pickup);
+    EXPECT_EQ(store.pickups().collectPickup(pickup.code, stranger, kAppliedDeadline).outcome, CollectOutcome::wrong_id);
+
+    // A deadline that passed: the pickup is marked expired there and then, and stays so.
+    const PickupRecord late = *apply(store, newPickup()).pickup;
+    const CollectResult expired = store.pickups().collectPickup(late.code, applicant_, kAppliedDeadline + 1);
+    EXPECT_EQ(expired.outcome, CollectOutcome::expired);
+    EXPECT_EQ(expired.pickup->state, "expired");
+    EXPECT_EQ(expired.pickup->collectedAt, "");
+    EXPECT_EQ(store.pickups().collectPickup(late.code, applicant_, kAppliedDeadline).outcome, CollectOutcome::expired);
+
+    EXPECT_EQ(store.pickups().collectPickup(randomCode() + "9", applicant_, kAppliedDeadline).outcome,
+              CollectOutcome::not_found);
+    const CollectResult none = store.pickups().collectPickup("", applicant_, kAppliedDeadline);
+    EXPECT_EQ(none.outcome, CollectOutcome::not_found);
+    EXPECT_EQ(none.pickup, std::nullopt);
+
+    EXPECT_STREQ(toString(CollectOutcome::collected), "collected");
+    EXPECT_STREQ(toString(CollectOutcome::wrong_id), "wrong_id");
+    EXPECT_STREQ(toString(CollectOutcome::expired), "expired");
+    EXPECT_STREQ(toString(CollectOutcome::already_collected), "already_collected");
+    EXPECT_STREQ(toString(CollectOutcome::not_found), "not_found");
+}
+
+TEST_P(StorePickupsTest, ARecurringCodeIsCollectedByTheApplicantWhoseItIs) {
+    Store store(settings_);
+    const std::string other = testing::uniqueName("B");
+    const PickupRecord mine = *apply(store, newPickup()).pickup;
+    ASSERT_EQ(store.pickups().collectPickup(mine.code, applicant_, kAppliedDeadline).outcome,
+              CollectOutcome::collected);
+    PickupRecord theirs = newPickup(other);
+    theirs.code = mine.code;
+    ASSERT_TRUE(store.pickups().recordSmsOutcome(newInbound(), theirs, newNotification()).created);
+
+    // The code now names their open pickup and my collected one: each applicant gets their own.
+    const CollectResult mineAgain = store.pickups().collectPickup(mine.code, applicant_, kAppliedDeadline);
+    EXPECT_EQ(mineAgain.outcome, CollectOutcome::already_collected);
+    EXPECT_EQ(mineAgain.pickup->pickupId, mine.pickupId);
+    EXPECT_EQ(store.pickups().collectPickup(mine.code, testing::uniqueName("C"), kAppliedDeadline).outcome,
+              CollectOutcome::wrong_id);
+    const CollectResult theirsCollected = store.pickups().collectPickup(mine.code, other, kAppliedDeadline);
+    EXPECT_EQ(theirsCollected.outcome, CollectOutcome::collected);
+    EXPECT_EQ(theirsCollected.pickup->pickupId, theirs.pickupId);
+}
+
+TEST_P(StorePickupsTest, ConcurrentCollectionsCollectOnce) {
+    constexpr int kThreads = 8;
+    settings_.poolSize = kThreads;
+    Store store(settings_);
+    const PickupRecord pickup = *apply(store, newPickup()).pickup;
+
+    std::vector<CollectResult> results(kThreads);
+    const auto errors = testing::atOnce(kThreads, [&](int t, std::latch& start) {
+        start.arrive_and_wait();
+        results[t] = store.pickups().collectPickup(pickup.code, applicant_, kAppliedDeadline);
+    });
+
+    int collected = 0;
+    for (int t = 0; t < kThreads; ++t) {
+        EXPECT_EQ(errors[t], "") << "thread " << t;
+        if (results[t].outcome == CollectOutcome::collected) {
+            ++collected;
+        } else {
+            EXPECT_EQ(results[t].outcome, CollectOutcome::already_collected) << toString(results[t].outcome);
+        }
+    }
+    EXPECT_EQ(collected, 1);
+}
+
+// --- scheduled work ---
+
+TEST_P(StorePickupsTest, TwoEnginesClaimingRemindersAtOnceNeverGetTheSamePickup) {
+    constexpr int kPickups = 30;
+    constexpr int kLease = 300;
+    Store first(settings_);
+    Store second(settings_);  // another engine: its own pool
+    std::set<std::string> ours;
+    for (int i = 0; i < kPickups; ++i) {
+        // One open pickup per person and service: each its own applicant.
+        ours.insert(apply(first, newPickup(applicant_ + "-" + std::to_string(i), 1 + i % 5,
+                                           kTwoEnginesNow + kNineHours + i, kTwoEnginesNow - i))
+                        .pickup->pickupId);
+    }
+
+    std::vector<std::vector<PickupRecord>> claimed(2);
+    std::vector<std::string> errors(2);
+    std::latch start(2);
+    const auto engine = [&](Store& store, int index) {
+        const std::string owner = "engine-" + std::to_string(index);
+        start.arrive_and_wait();
+        try {
+            for (;;) {  // small batches, so that the two interleave
+                const auto batch = store.pickups().claimDueReminders(kTwoEnginesNow, owner, kLease, 3);
+                if (batch.empty()) break;
+                claimed[index].insert(claimed[index].end(), batch.begin(), batch.end());
+            }
+        } catch (const std::exception& error) {
+            errors[index] = error.what();
+        }
+    };
+    std::thread a(engine, std::ref(first), 0);
+    std::thread b(engine, std::ref(second), 1);
+    a.join();
+    b.join();
+
+    EXPECT_EQ(errors, (std::vector<std::string>{"", ""}));
+    std::multiset<std::string> seen;
+    for (int index = 0; index < 2; ++index) {
+        for (const PickupRecord& pickup : claimed[index]) {
+            EXPECT_EQ(pickup.claimedBy, "engine-" + std::to_string(index));
+            EXPECT_EQ(pickup.claimedUntil, kTwoEnginesNow + kLease);
+            if (ours.count(pickup.pickupId) != 0) seen.insert(pickup.pickupId);
+        }
+    }
+    EXPECT_EQ(seen.size(), ours.size()) << "a pickup was handed out twice, or not at all";
+    EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), ours);
+    EXPECT_TRUE(first.pickups().claimDueReminders(kTwoEnginesNow, "engine-2", kLease, 100).empty());
+}
+
+TEST_P(StorePickupsTest, AClaimHoldsForItsLeaseAndARemindedPickupIsNotClaimedAgain) {
+    constexpr int kLease = 60;
+    const long long t0 = kLeaseNow;
+    Store store(settings_);
+    const PickupRecord due = *apply(store, newPickup(applicant_, 1, t0 + 10'000, t0 - 60)).pickup;
+    const PickupRecord later = *apply(store, newPickup(applicant_, 2, t0 + 10'000, t0 + 1'000)).pickup;
+    const PickupRecord pastDeadline = *apply(store, newPickup(applicant_, 3, t0 - 1, t0 - 3'600)).pickup;
+    const PickupRecord collected = *apply(store, newPickup(applicant_, 4, t0 + 10'000, t0 - 60)).pickup;
+    ASSERT_EQ(store.pickups().collectPickup(collected.code, applicant_, t0).outcome, CollectOutcome::collected);
+    const auto claim = [&](long long at, const std::string& owner) {
+        std::vector<std::string> mine;
+        for (const PickupRecord& pickup : store.pickups().claimDueReminders(at, owner, kLease, 1000)) {
+            if (pickup.applicantId == applicant_) mine.push_back(pickup.pickupId);
+        }
+        return mine;
+    };
+
+    EXPECT_EQ(claim(t0, "a"), std::vector<std::string>{due.pickupId}) << "not due yet, past deadline, collected: no";
+    EXPECT_TRUE(claim(t0 + 30, "b").empty()) << "a's lease holds";
+    EXPECT_TRUE(claim(t0 + kLease, "a").empty()) << "up to its last second, for its owner too";
+
+    // a never marked it reminded (crashed, say): once the lease ended, b takes it over.
+    std::vector<PickupRecord> takenOver = store.pickups().claimDueReminders(t0 + kLease + 1, "b", kLease, 1000);
+    std::erase_if(takenOver, [&](const PickupRecord& pickup) { return pickup.applicantId != applicant_; });
+    ASSERT_EQ(pickupIds(takenOver), std::vector<std::string>{due.pickupId});
+    EXPECT_EQ(takenOver.front().claimedBy, "b");
+    EXPECT_EQ(takenOver.front().claimedUntil, t0 + 2LL * kLease + 1);
+
+    store.pickups().markReminded(due.pickupId, "2026-11-30T01:00:00.000Z");
+    store.pickups().markReminded(due.pickupId);  // a late second engine: the first stamp stays
+    store.pickups().markReminded(testing::uniqueName("pickup"));
+    EXPECT_TRUE(claim(t0 + 10LL * kLease, "c").empty()) << "reminded";
+    EXPECT_EQ(store.pickups().collectPickup(due.code, applicant_, t0).pickup->remindedAt, "2026-11-30T01:00:00.000Z");
+
+    EXPECT_EQ(claim(t0 + 1'000, "c"), std::vector<std::string>{later.pickupId}) << "due now";
+    EXPECT_EQ(store.pickups().collectPickup(pastDeadline.code, applicant_, t0).outcome, CollectOutcome::expired);
+
+    EXPECT_TRUE(store.pickups().claimDueReminders(t0, "a", kLease, 0).empty());
+    EXPECT_THROW(store.pickups().claimDueReminders(t0, "", kLease, 10), std::invalid_argument);
+    EXPECT_THROW(store.pickups().claimDueReminders(t0, "a", 0, 10), std::invalid_argument);
+}
+
+TEST_P(StorePickupsTest, ExpireDueExpiresOpenPickupsPastTheirDeadlineOnceAcrossEngines) {
+    constexpr int kPast = 10;
+    Store first(settings_);
+    Store second(settings_);
+    std::vector<PickupRecord> past;
+    past.reserve(kPast);
+    for (int i = 0; i < kPast; ++i)
+        past.push_back(*apply(first, newPickup(applicant_ + "-" + std::to_string(i), 1, kExpireNow - 1 - i, 0)).pickup);
+    const PickupRecord onTheDeadline = *apply(first, newPickup(applicant_, 2, kExpireNow, 0)).pickup;
+    const PickupRecord ahead = *apply(first, newPickup(applicant_, 3, kExpireNow + 1, 0)).pickup;
+    const PickupRecord collected = *apply(first, newPickup(applicant_, 4, kExpireNow - 100, 0)).pickup;
+    ASSERT_EQ(first.pickups().collectPickup(collected.code, applicant_, kExpireNow - 100).outcome,
+              CollectOutcome::collected);
+
+    int counted[2] = {0, 0};
+    std::latch start(2);
+    std::thread a([&] {
+        start.arrive_and_wait();
+        counted[0] = first.pickups().expireDue(kExpireNow);
+    });
+    std::thread b([&] {
+        start.arrive_and_wait();
+        counted[1] = second.pickups().expireDue(kExpireNow);
+    });
+    a.join();
+    b.join();
+
+    EXPECT_EQ(counted[0] + counted[1], kPast) << "each pickup expired once";
+    for (const PickupRecord& pickup : past) {
+        EXPECT_EQ(first.pickups().collectPickup(pickup.code, pickup.applicantId, 0).outcome, CollectOutcome::expired)
+            << pickup.code;
+    }
+    EXPECT_EQ(first.pickups().openPickupFor(applicant_, 2), onTheDeadline) << "collectable up to its deadline";
+    EXPECT_EQ(first.pickups().openPickupFor(applicant_, 3), ahead);
+    EXPECT_EQ(first.pickups().collectPickup(collected.code, applicant_, kExpireNow).outcome,
+              CollectOutcome::already_collected);
+    EXPECT_EQ(first.pickups().expireDue(kExpireNow), 0);
+    EXPECT_EQ(first.pickups().expireDue(kExpireNow + 2), 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StorePickupsTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
+
+TEST(StoreMigrations, VersionThreeAddsInboundSmsPickupsAndNotifications) {
+    EXPECT_GE(detail::latestSchemaVersion(), 3);
+    const auto& migrations = detail::migrations();
+    ASSERT_GE(migrations.size(), 3U);
+    EXPECT_EQ(migrations[2].version, 3);
+}
+
+}  // namespace
+}  // namespace taxdesk::connectors
