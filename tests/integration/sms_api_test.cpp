@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "connectors/population/population.hpp"
 #include "connectors/store/store.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "fixtures/kafka_helpers.hpp"
 #include "fixtures/serve_process.hpp"
 #include "fixtures/test_env.hpp"
@@ -63,10 +63,10 @@ class SmsApiTest : public ::testing::Test {
         return text;
     }
     static std::string person(std::uint64_t index) {
-        return taxdesk::connectors::Population(kSeed).nationalIdAt(500000 + index);
+        return taxdesk::demo_data::Population(kSeed).nationalIdAt(500000 + index);
     }
     static std::string last4(const std::string& id) {
-        return taxdesk::connectors::Population(kSeed).nhiCardNumber(id).substr(8);
+        return taxdesk::demo_data::Population(kSeed).nhiCardNumber(id).substr(8);
     }
 
     /// Now, as the gateway writes it: ISO 8601 in Taipei time.
@@ -581,8 +581,8 @@ TEST_F(SmsApiTest, AStoreThatCannotWriteIsAnswered503WithRetryAfterAndTheRetryIs
 TEST(SmsWithoutRedisTest, ApplicationsGetTryLaterAndTheEngineStaysUp) {
     ServeProcess engine({"redis.port=1"}, false);  // nobody listens on port 1
     const std::string gateway = engine.createToken("gateway");
-    const auto id = taxdesk::connectors::Population(kSeed).nationalIdAt(500000 + 6);
-    const auto last4 = taxdesk::connectors::Population(kSeed).nhiCardNumber(id).substr(8);
+    const auto id = taxdesk::demo_data::Population(kSeed).nationalIdAt(500000 + 6);
+    const auto last4 = taxdesk::demo_data::Population(kSeed).nhiCardNumber(id).substr(8);
     const std::string from = "0987" + std::to_string(100000 + ::getpid() % 900000);
     for (int i = 1; i <= 2; ++i) {
         const std::string body = R"({"msisdn":")" + from + R"(","text":"1 )" + id + " " + last4 +

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "connectors/population/batch_generator.hpp"
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/batch_generator.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "jobs/identity/identifiers.hpp"
 #include "jobs/inquiry/batch_file.hpp"
 
@@ -982,19 +982,19 @@ TEST(BatchFileLimits, ExceptionsFromOnRowPropagate) {
 class GeneratedTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GeneratedTest, CountsAndReasonsMatchTheGenerator) {
-    connectors::BatchGenOptions options;
+    demo_data::BatchGenOptions options;
     options.rows = 2000;
     options.badFraction = 0.1;
     options.charset = GetParam();
     std::ostringstream out;
-    const connectors::BatchGenReport report = connectors::writeBatchCsv(out, options);
+    const demo_data::BatchGenReport report = demo_data::writeBatchCsv(out, options);
     const std::string bytes = out.str();
     const Charset charset = GetParam() == "big5" ? Charset::big5 : Charset::utf8;
     EXPECT_EQ(detect(bytes), charset);
 
     BatchRules r = rules();
-    r.latestTaxYear = connectors::Population::kLatestTaxYear;
-    r.currentYear = connectors::Population::kReferenceYear;
+    r.latestTaxYear = demo_data::Population::kLatestTaxYear;
+    r.currentYear = demo_data::Population::kReferenceYear;
     const Outcome outcome = readText(bytes, charset, r);
 
     EXPECT_EQ(static_cast<std::size_t>(outcome.totals.rows), report.rows);
@@ -1021,11 +1021,11 @@ INSTANTIATE_TEST_SUITE_P(BatchGenerator, GeneratedTest, ::testing::Values("utf-8
                          [](const auto& param) { return param.param == "big5" ? "big5" : "utf8"; });
 
 TEST(BatchFileScale, ReadsOneHundredThousandGeneratedRows) {
-    connectors::BatchGenOptions options;
+    demo_data::BatchGenOptions options;
     options.rows = 100000;
     options.badFraction = 0.01;
     std::stringstream file;
-    const connectors::BatchGenReport report = connectors::writeBatchCsv(file, options);
+    const demo_data::BatchGenReport report = demo_data::writeBatchCsv(file, options);
 
     BatchRules r = rules();
     ASSERT_EQ(r.maxRows, 100000U);

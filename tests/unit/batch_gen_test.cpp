@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "connectors/population/batch_generator.hpp"
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/batch_generator.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "jobs/identity/identifiers.hpp"
 #include "jobs/inquiry/inquiry.hpp"
 
-namespace taxdesk::connectors {
+namespace taxdesk::demo_data {
 namespace {
 
 using jobs::identity::classify;
@@ -333,4 +333,4 @@ TEST(BatchGenerator, RejectsBadOptions) {
 }
 
 }  // namespace
-}  // namespace taxdesk::connectors
+}  // namespace taxdesk::demo_data
