@@ -70,10 +70,10 @@ class RowJudge {
   public:
     explicit RowJudge(const BatchRules& rules) : rules_(rules) {}
 
-    /// Fills `out` (reused from row to row, so that its strings keep their capacity) with data row number `row`,
-    /// which starts on physical line `line`. Returns the physical line of unreadable bytes in a column the row reads
-    /// (it is then rejected as bad_charset), else 0.
-    int judge(const RowCells& cells, int row, int line, BatchRow& out);
+    /// Fills `row` (reused from row to row, so that its strings keep their capacity) with data row number
+    /// `rowNumber`, which starts on physical line `line`. Returns the physical line of unreadable bytes in a column the
+    /// row reads (it is then rejected as bad_charset), else 0.
+    int judge(const RowCells& cells, int rowNumber, int line, BatchRow& row);
 
   private:
     bool readYears(const Cell& cell, std::vector<int>& years) const;
