@@ -18,8 +18,8 @@
 
 #include "connectors/http/stub_server.hpp"
 #include "connectors/kafka/kafka.hpp"
-#include "connectors/population/batch_generator.hpp"
 #include "connectors/store/store.hpp"
+#include "connectors/stubs/demo_data/batch_generator.hpp"
 #include "engine/api/auth.hpp"
 #include "engine/cli.hpp"
 #include "engine/config.hpp"
@@ -250,7 +250,7 @@ int commandGen(const Settings& settings, const std::vector<std::string>& args) {
         out.flush();
         return out ? 0 : kExitFailure;
     }
-    connectors::BatchGenOptions options;
+    demo_data::BatchGenOptions options;
     options.rows = static_cast<std::size_t>(reader.integer("rows", 0, 1, 10'000'000));
     options.seed = static_cast<std::uint64_t>(
         reader.integer("seed", static_cast<long long>(settings.stubs.seed), 0, 9'000'000'000'000'000LL));
@@ -258,13 +258,13 @@ int commandGen(const Settings& settings, const std::vector<std::string>& args) {
     options.charset = reader.value("charset").value_or("utf-8");
     if (options.charset != "utf-8" && options.charset != "big5")
         throw UsageError("gen: --charset must be utf-8 or big5");
-    connectors::BatchGenReport report;
+    demo_data::BatchGenReport report;
     if (const auto out = reader.value("out")) {
         std::ofstream file(*out, std::ios::binary | std::ios::trunc);
         if (!file) throw std::runtime_error("cannot write " + *out);
-        report = connectors::writeBatchCsv(file, options);
+        report = demo_data::writeBatchCsv(file, options);
     } else {
-        report = connectors::writeBatchCsv(std::cout, options);
+        report = demo_data::writeBatchCsv(std::cout, options);
     }
     std::cerr << "gen: " << report.rows << " rows (" << report.good << " without row errors";
     for (const auto& [reason, count] : report.rejected) std::cerr << ", " << count << " " << reason;

@@ -1,13 +1,13 @@
 #include "engine/request_gen.hpp"
 
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "jobs/common/json.hpp"
 
 namespace taxdesk::engine {
 
 jobs::inquiry::InquiryRequest generatedRequest(const std::string& batchId, const std::string& creditorId, int row,
                                                std::uint64_t seed) {
-    const connectors::Population population(seed);
+    const demo_data::Population population(seed);
     jobs::inquiry::InquiryRequest request;
     request.batchId = batchId;
     request.creditorId = creditorId;
@@ -35,7 +35,7 @@ jobs::inquiry::InquiryRequest generatedRequest(const std::string& batchId, const
     request.scope = row % 3 == 0 ? jobs::inquiry::Scope::income
                                  : (row % 3 == 1 ? jobs::inquiry::Scope::both : jobs::inquiry::Scope::property);
     if (request.wantsIncome()) {
-        request.incomeYears = {connectors::Population::kLatestTaxYear - 1, connectors::Population::kLatestTaxYear};
+        request.incomeYears = {demo_data::Population::kLatestTaxYear - 1, demo_data::Population::kLatestTaxYear};
         if (row % 2 == 0) request.incomeYears.erase(request.incomeYears.begin());
     }
     return request;
@@ -44,7 +44,7 @@ jobs::inquiry::InquiryRequest generatedRequest(const std::string& batchId, const
 std::string generatedSms(std::uint64_t index, std::uint64_t seed, double badFraction, const std::string& receivedAt) {
     static const char* const kServices[] = {"1",        "2",        "3",        "4",        "5",
                                             "財產所得", "納稅證明", "稅籍資料", "欠稅查復", "免扣證"};
-    const connectors::Population population(seed);
+    const demo_data::Population population(seed);
     char msisdn[16];
     std::snprintf(msisdn, sizeof msisdn, "09%08llu",
                   static_cast<unsigned long long>((index * 7919 + seed) % 100000000));

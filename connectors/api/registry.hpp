@@ -3,23 +3,16 @@
 #include <optional>
 #include <string>
 
+#include "jobs/records/registry.hpp"
+
 namespace taxdesk::connectors {
 
-/// What the registry knows of a person (national ID, resident certificate) or a company (business number).
-struct RegistryRecord {
-    std::string id;
-    std::string name;       ///< name as registered (company name for a business number)
-    std::string birthDate;  ///< YYYY-MM-DD; founding date for a company
-    std::string district;   ///< household district in Taipei, e.g. "信義區"
-    bool deceased = false;  ///< a company that has been dissolved is reported as deceased
-    bool company = false;
-
-    bool operator==(const RegistryRecord&) const = default;
-};
+/// The registry's record is domain data (jobs/records): the name connectors have always used for it.
+using RegistryRecord = jobs::records::RegistryRecord;
 
 /// Thread-safe: implementations may be called from many threads at once.
 class Registry {
-public:
+  public:
     virtual ~Registry() = default;
     /// Looks up a normalised, valid ID. Returns nullopt when the registry has no such person or company.
     /// Throws ConnectorError (TransientError when a retry may help).

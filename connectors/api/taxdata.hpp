@@ -3,39 +3,18 @@
 #include <string>
 #include <vector>
 
+#include "jobs/records/taxdata.hpp"
+
 namespace taxdesk::connectors {
 
-/// One income record. `year` is the Gregorian tax year (2023 for ROC 112).
-struct IncomeRecord {
-    int year = 0;
-    std::string payerId;     ///< unified business number of the payer
-    std::string payerName;
-    std::string incomeType;  ///< MOF income type code: "50" salary, "9A" professional, "5A" interest, "51" rent, "54" dividends
-    long long amount = 0;    ///< NT$
-
-    bool operator==(const IncomeRecord&) const = default;
-};
-
-/// One property record. `kind` is one of land, building, vehicle, investment.
-struct PropertyRecord {
-    std::string kind;
-    std::string description;
-    std::string location;
-    long long value = 0;  ///< NT$ (assessed value)
-
-    bool operator==(const PropertyRecord&) const = default;
-};
-
-struct TaxRecords {
-    std::vector<IncomeRecord> income;
-    std::vector<PropertyRecord> property;
-
-    bool operator==(const TaxRecords&) const = default;
-};
+// The records are domain data (jobs/records): the names connectors have always used for them.
+using IncomeRecord = jobs::records::IncomeRecord;
+using PropertyRecord = jobs::records::PropertyRecord;
+using TaxRecords = jobs::records::TaxRecords;
 
 /// Thread-safe.
 class TaxData {
-public:
+  public:
     virtual ~TaxData() = default;
     /// Records of a registered ID: income for each of `years` (Gregorian) when `income`, property when `property`.
     /// Throws ConnectorError.

@@ -104,7 +104,7 @@ void StubFaults::apply(const char* connector) const {
     }
 }
 
-StubRegistry::StubRegistry(std::shared_ptr<const Population> population, StubFaults faults)
+StubRegistry::StubRegistry(std::shared_ptr<const demo_data::Population> population, StubFaults faults)
     : population_(std::move(population)), faults_(faults) {}
 
 std::optional<RegistryRecord> StubRegistry::lookup(const std::string& id) {
@@ -112,7 +112,7 @@ std::optional<RegistryRecord> StubRegistry::lookup(const std::string& id) {
     return population_->registryRecord(id);
 }
 
-StubNhiCard::StubNhiCard(std::shared_ptr<const Population> population, StubFaults faults)
+StubNhiCard::StubNhiCard(std::shared_ptr<const demo_data::Population> population, StubFaults faults)
     : population_(std::move(population)), faults_(faults) {}
 
 bool StubNhiCard::verifyLast4(const std::string& id, const std::string& last4) {
@@ -124,7 +124,7 @@ bool StubNhiCard::verifyLast4(const std::string& id, const std::string& last4) {
     return number.size() >= 4 && number.compare(number.size() - 4, 4, last4) == 0;
 }
 
-StubTaxData::StubTaxData(std::shared_ptr<const Population> population, StubFaults faults)
+StubTaxData::StubTaxData(std::shared_ptr<const demo_data::Population> population, StubFaults faults)
     : population_(std::move(population)), faults_(faults) {}
 
 TaxRecords StubTaxData::lookup(const std::string& id, const std::vector<int>& years, bool income, bool property) {
@@ -301,7 +301,7 @@ void StubSmsGateway::setListener(std::function<void(const SentSms&)> listener) {
 }
 
 ConnectorSet makeStubConnectors(const StubSettings& settings) {
-    const auto population = std::make_shared<const Population>(settings.seed);
+    const auto population = std::make_shared<const demo_data::Population>(settings.seed);
     const StubFaults faults(settings.latencyMs, settings.jitterMs, settings.failureRate, settings.timeoutRate,
                             settings.timeoutMs);
     ConnectorSet set;

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "connectors/api/connector_set.hpp"
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 
 namespace taxdesk::connectors {
 
@@ -50,11 +50,11 @@ class StubFaults {
 /// Household registry over the population. An invalid ID is reported as unknown (nullopt). Thread-safe.
 class StubRegistry final : public Registry {
   public:
-    StubRegistry(std::shared_ptr<const Population> population, StubFaults faults);
+    StubRegistry(std::shared_ptr<const demo_data::Population> population, StubFaults faults);
     std::optional<RegistryRecord> lookup(const std::string& id) override;
 
   private:
-    std::shared_ptr<const Population> population_;
+    std::shared_ptr<const demo_data::Population> population_;
     StubFaults faults_;
 };
 
@@ -62,22 +62,22 @@ class StubRegistry final : public Registry {
 /// anything that is not four digits. Thread-safe.
 class StubNhiCard final : public NhiCard {
   public:
-    StubNhiCard(std::shared_ptr<const Population> population, StubFaults faults);
+    StubNhiCard(std::shared_ptr<const demo_data::Population> population, StubFaults faults);
     bool verifyLast4(const std::string& id, const std::string& last4) override;
 
   private:
-    std::shared_ptr<const Population> population_;
+    std::shared_ptr<const demo_data::Population> population_;
     StubFaults faults_;
 };
 
 /// Tax data over the population. Empty records for unknown IDs. Thread-safe.
 class StubTaxData final : public TaxData {
   public:
-    StubTaxData(std::shared_ptr<const Population> population, StubFaults faults);
+    StubTaxData(std::shared_ptr<const demo_data::Population> population, StubFaults faults);
     TaxRecords lookup(const std::string& id, const std::vector<int>& years, bool income, bool property) override;
 
   private:
-    std::shared_ptr<const Population> population_;
+    std::shared_ptr<const demo_data::Population> population_;
     StubFaults faults_;
 };
 

@@ -60,7 +60,7 @@ std::vector<int> parseYears(const json::Value& value) {
     return years;
 }
 
-void appendIncome(std::string& out, const std::vector<connectors::IncomeRecord>& income) {
+void appendIncome(std::string& out, const std::vector<records::IncomeRecord>& income) {
     out.push_back('[');
     for (std::size_t i = 0; i < income.size(); ++i) {
         if (i) out.push_back(',');
@@ -75,7 +75,7 @@ void appendIncome(std::string& out, const std::vector<connectors::IncomeRecord>&
     out.push_back(']');
 }
 
-void appendProperty(std::string& out, const std::vector<connectors::PropertyRecord>& property) {
+void appendProperty(std::string& out, const std::vector<records::PropertyRecord>& property) {
     out.push_back('[');
     for (std::size_t i = 0; i < property.size(); ++i) {
         if (i) out.push_back(',');

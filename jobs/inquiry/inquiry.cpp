@@ -102,14 +102,14 @@ bool namesMatch(std::string_view given, std::string_view registered) {
 }
 
 std::optional<InquiryResult> decideFromRegistry(const InquiryRequest& request,
-                                                const std::optional<connectors::RegistryRecord>& record) {
+                                                const std::optional<records::RegistryRecord>& record) {
     if (!record) return baseResult(request, ResultStatus::not_registered);
     if (!namesMatch(request.debtorName, record->name)) return baseResult(request, ResultStatus::name_mismatch);
     if (record->deceased) return baseResult(request, ResultStatus::deceased);
     return std::nullopt;
 }
 
-InquiryResult decideFromTaxData(const InquiryRequest& request, connectors::TaxRecords records) {
+InquiryResult decideFromTaxData(const InquiryRequest& request, records::TaxRecords records) {
     InquiryResult result = baseResult(request, ResultStatus::no_records);
     if (request.wantsIncome()) result.income = std::move(records.income);
     if (request.wantsProperty()) result.property = std::move(records.property);

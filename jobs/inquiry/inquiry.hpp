@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "connectors/api/registry.hpp"
-#include "connectors/api/taxdata.hpp"
+#include "jobs/records/registry.hpp"
+#include "jobs/records/taxdata.hpp"
 
 namespace taxdesk::jobs::inquiry {
 
@@ -35,8 +35,8 @@ struct InquiryResult {
     std::string debtorId;
     ResultStatus status = ResultStatus::error;
     std::string reason;  ///< set for rejected and error
-    std::vector<connectors::IncomeRecord> income;
-    std::vector<connectors::PropertyRecord> property;
+    std::vector<records::IncomeRecord> income;
+    std::vector<records::PropertyRecord> property;
 
     bool operator==(const InquiryResult&) const = default;
 };
@@ -54,10 +54,10 @@ bool namesMatch(std::string_view given, std::string_view registered);
 /// The registry step: decides the result when the registry's answer already settles it (not_registered,
 /// name_mismatch, deceased). Returns nullopt when the tax data must be looked up.
 std::optional<InquiryResult> decideFromRegistry(const InquiryRequest& request,
-                                                const std::optional<connectors::RegistryRecord>& record);
+                                                const std::optional<records::RegistryRecord>& record);
 
 /// The tax data step: found when any record is present for the requested scope, else no_records.
-InquiryResult decideFromTaxData(const InquiryRequest& request, connectors::TaxRecords records);
+InquiryResult decideFromTaxData(const InquiryRequest& request, records::TaxRecords records);
 
 /// A connector kept failing: status error with the reason (never charged again on replay).
 InquiryResult errorResult(const InquiryRequest& request, std::string reason);

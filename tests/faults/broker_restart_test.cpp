@@ -26,8 +26,8 @@
 #include <sstream>
 #include <thread>
 
-#include "connectors/population/batch_generator.hpp"
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/batch_generator.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "fixtures/fault_report.hpp"
 #include "fixtures/serve_process.hpp"
 #include "fixtures/test_env.hpp"
@@ -88,7 +88,7 @@ class BrokerProcess {
 /// One POST of `count` applications from msisdns 0966<first…>; retried while the engine answers 503 (the broker is
 /// away), as the gateway does on Retry-After.
 void sendApplications(const ServeProcess& engine, const std::string& gateway,
-                      const taxdesk::connectors::Population& population, int first, int count) {
+                      const taxdesk::demo_data::Population& population, int first, int count) {
     std::string messages = R"({"messages":[)";
     for (int i = first; i < first + count; ++i) {
         const auto person = population.nationalIdAt(800000 + static_cast<std::uint64_t>(i));
@@ -149,11 +149,11 @@ TEST(BrokerRestart, TheEngineFollowsABrokerRestartedOnTheSameAddress) {
     const auto creditor = engine.createToken("creditor", "C1");
     const auto gateway = engine.createToken("gateway");
 
-    taxdesk::connectors::BatchGenOptions options;
+    taxdesk::demo_data::BatchGenOptions options;
     options.rows = kRows;
     options.badFraction = 0.01;
     std::ostringstream file;
-    (void)taxdesk::connectors::writeBatchCsv(file, options);
+    (void)taxdesk::demo_data::writeBatchCsv(file, options);
     const auto uploaded = engine.request("POST", "/api/v1/batches", creditor, file.str(), "text/csv");
     ASSERT_EQ(uploaded.status, 201) << uploaded.body;
     const auto id = json(uploaded.body)->getValue<std::string>("batch_id");
@@ -161,7 +161,7 @@ TEST(BrokerRestart, TheEngineFollowsABrokerRestartedOnTheSameAddress) {
     const std::string payment = R"({"method":"easycard","card_id":"EC-9","idempotency_key":"brk-)" + id + "\"}";
     ASSERT_EQ(engine.request("POST", "/api/v1/batches/" + id + "/payment", creditor, payment).status, 201);
 
-    const taxdesk::connectors::Population population(20261201);
+    const taxdesk::demo_data::Population population(20261201);
     sendApplications(engine, gateway, population, 0, kBefore / 2);
 
     auto rowsDone = [&] {

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "connectors/population/batch_generator.hpp"
+#include "connectors/stubs/demo_data/batch_generator.hpp"
 #include "fixtures/fault_report.hpp"
 #include "fixtures/serve_process.hpp"
 #include "fixtures/test_env.hpp"
@@ -133,12 +133,12 @@ long long totalCharged(const StubsProcess& stubs) {
 }
 
 std::string uploadBatch(const ServeProcess& engine, const std::string& token, std::size_t rows,
-                        taxdesk::connectors::BatchGenReport& report, long long& fee) {
-    taxdesk::connectors::BatchGenOptions options;
+                        taxdesk::demo_data::BatchGenReport& report, long long& fee) {
+    taxdesk::demo_data::BatchGenOptions options;
     options.rows = rows;
     options.badFraction = 0.01;
     std::ostringstream file;
-    report = taxdesk::connectors::writeBatchCsv(file, options);
+    report = taxdesk::demo_data::writeBatchCsv(file, options);
     const auto uploaded = engine.request("POST", "/api/v1/batches", token, file.str(), "text/csv");
     EXPECT_EQ(uploaded.status, 201) << uploaded.body;
     fee = json(uploaded.body)->getValue<long long>("fee_total");
@@ -178,7 +178,7 @@ TEST(ConnectorFaults, TwentyPercentFailuresEndAsErrorRowsThatARetryTurnsIntoResu
                                                        "connectors.breaker_open_ms=1000"}));
     const auto creditor = engine.createToken("creditor", "C1");
     constexpr std::size_t kRows = 3000;
-    taxdesk::connectors::BatchGenReport report;
+    taxdesk::demo_data::BatchGenReport report;
     long long fee = 0;
     const auto id = uploadBatch(engine, creditor, kRows, report, fee);
     ASSERT_FALSE(id.empty());
@@ -243,7 +243,7 @@ TEST(ConnectorFaults, TimeoutsOpenTheBreakerWhichClosesOnceTheStubsAreHealthyAnd
         concat(stubs.connectorSets(), {"connectors.timeout_ms=250", "connectors.breaker_open_ms=1500"}));
     const auto creditor = engine.createToken("creditor", "C1");
     constexpr std::size_t kRows = 1500;
-    taxdesk::connectors::BatchGenReport report;
+    taxdesk::demo_data::BatchGenReport report;
     long long fee = 0;
     const auto id = uploadBatch(engine, creditor, kRows, report, fee);
     ASSERT_FALSE(id.empty());

@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "connectors/population/batch_generator.hpp"
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/batch_generator.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "fixtures/fault_report.hpp"
 #include "fixtures/serve_process.hpp"
 #include "fixtures/test_env.hpp"
@@ -70,11 +70,11 @@ struct Batch {
 };
 
 inline Batch uploadBatch(const ServeProcess& engine, const std::string& token, std::size_t rows) {
-    connectors::BatchGenOptions options;
+    demo_data::BatchGenOptions options;
     options.rows = rows;
     options.badFraction = 0.01;
     std::ostringstream file;
-    connectors::writeBatchCsv(file, options);
+    demo_data::writeBatchCsv(file, options);
     const auto uploaded = engine.request("POST", "/api/v1/batches", token, file.str(), "text/csv");
     if (uploaded.status != 201) throw std::runtime_error("upload: " + std::to_string(uploaded.status) + uploaded.body);
     return {json(uploaded.body)->getValue<std::string>("batch_id"),
@@ -105,7 +105,7 @@ inline HttpResult payUntilAnswered(const ServeProcess& engine, const std::string
 /// `count` SMS applications (application type 1, each by another citizen from another phone), `tag` in their
 /// gateway_msg_ids, as JSON bodies of at most `perRequest` messages.
 inline std::vector<std::string> smsBodies(int first, int count, int perRequest, const std::string& tag) {
-    const connectors::Population population(connectors::StubSettings{}.seed);
+    const demo_data::Population population(connectors::StubSettings{}.seed);
     std::vector<std::string> bodies;
     for (int start = first; start < first + count; start += perRequest) {
         std::string body = R"({"messages":[)";

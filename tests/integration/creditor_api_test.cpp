@@ -21,8 +21,8 @@
 #include <thread>
 
 #include "connectors/http/stub_server.hpp"
-#include "connectors/population/batch_generator.hpp"
 #include "connectors/store/store.hpp"
+#include "connectors/stubs/demo_data/batch_generator.hpp"
 #include "connectors/stubs/stub_connectors.hpp"
 #include "fixtures/at_once.hpp"
 #include "fixtures/kafka_helpers.hpp"
@@ -40,19 +40,19 @@ Poco::JSON::Object::Ptr json(const HttpResult& result) {
 
 struct GeneratedFile {
     std::string bytes;
-    taxdesk::connectors::BatchGenReport report;
+    taxdesk::demo_data::BatchGenReport report;
 };
 
 GeneratedFile generate(std::size_t rows, double badFraction, const std::string& charset = "utf-8",
                        std::uint64_t seed = 20261126) {
-    taxdesk::connectors::BatchGenOptions options;
+    taxdesk::demo_data::BatchGenOptions options;
     options.rows = rows;
     options.badFraction = badFraction;
     options.charset = charset;
     options.seed = seed;
     std::ostringstream out;
     GeneratedFile file;
-    file.report = taxdesk::connectors::writeBatchCsv(out, options);
+    file.report = taxdesk::demo_data::writeBatchCsv(out, options);
     file.bytes = out.str();
     return file;
 }

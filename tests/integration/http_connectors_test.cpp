@@ -21,10 +21,12 @@
 #include "connectors/api/errors.hpp"
 #include "connectors/http/http_clients.hpp"
 #include "connectors/http/stub_server.hpp"
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 
 namespace taxdesk::connectors {
 namespace {
+
+using demo_data::Population;
 
 using namespace std::chrono_literals;
 

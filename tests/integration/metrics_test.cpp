@@ -9,8 +9,8 @@
 #include <sstream>
 #include <thread>
 
-#include "connectors/population/batch_generator.hpp"
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/batch_generator.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "fixtures/serve_process.hpp"
 
 using taxdesk::testing::ServeProcess;
@@ -67,11 +67,11 @@ TEST(Metrics, ParseAsPrometheusTextAndCountWhatWasSent) {
     const auto gateway = engine.createToken("gateway");
 
     // A batch: 200 rows, 10 of them rejected; paid once.
-    taxdesk::connectors::BatchGenOptions options;
+    taxdesk::demo_data::BatchGenOptions options;
     options.rows = 200;
     options.badFraction = 0.05;
     std::ostringstream file;
-    const auto report = taxdesk::connectors::writeBatchCsv(file, options);
+    const auto report = taxdesk::demo_data::writeBatchCsv(file, options);
     const auto uploaded = engine.request("POST", "/api/v1/batches", creditor, file.str(), "text/csv");
     ASSERT_EQ(uploaded.status, 201) << uploaded.body;
     const auto batch = Poco::JSON::Parser().parse(uploaded.body).extract<Poco::JSON::Object::Ptr>();
@@ -84,7 +84,7 @@ TEST(Metrics, ParseAsPrometheusTextAndCountWhatWasSent) {
               201);
 
     // Seven SMS applications, each answered with one single-segment reply.
-    const taxdesk::connectors::Population population(20261126);
+    const taxdesk::demo_data::Population population(20261126);
     for (int i = 0; i < 7; ++i) {
         const auto person = population.nationalIdAt(900000 + static_cast<std::uint64_t>(i));
         const std::string body = R"({"msisdn":"09770000)" + std::to_string(10 + i) + R"(","text":"1 )" + person + " " +

@@ -7,7 +7,7 @@
 #include <set>
 #include <thread>
 
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "engine/config.hpp"
 #include "engine/inquiry_stage.hpp"
 #include "engine/metrics.hpp"
@@ -26,7 +26,7 @@ constexpr std::uint64_t kSeed = 20261126;
 
 /// What the stub population says the result of a request must be.
 jobs::inquiry::InquiryResult expectedResult(const jobs::inquiry::InquiryRequest& request) {
-    const connectors::Population population(kSeed);
+    const demo_data::Population population(kSeed);
     const auto record = population.registryRecord(request.debtorId);
     if (auto settled = jobs::inquiry::decideFromRegistry(request, record)) return *settled;
     return jobs::inquiry::decideFromTaxData(

@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "connectors/store/store.hpp"
 #include "fixtures/kafka_helpers.hpp"
 #include "fixtures/serve_process.hpp"
@@ -65,10 +65,10 @@ class SmsApiTest : public ::testing::Test {
         return text;
     }
     static std::string person(std::uint64_t index) {
-        return taxdesk::connectors::Population(kSeed).nationalIdAt(500000 + index);
+        return taxdesk::demo_data::Population(kSeed).nationalIdAt(500000 + index);
     }
     static std::string last4(const std::string& id) {
-        return taxdesk::connectors::Population(kSeed).nhiCardNumber(id).substr(8);
+        return taxdesk::demo_data::Population(kSeed).nhiCardNumber(id).substr(8);
     }
 
     /// Now, as the gateway writes it: ISO 8601 in Taipei time.

@@ -246,8 +246,8 @@ TEST_F(SmsApiTest, AStoreThatCannotWriteIsAnswered503WithRetryAfterAndTheRetryIs
 TEST(SmsWithoutRedisTest, ApplicationsGetTryLaterAndTheEngineStaysUp) {
     ServeProcess engine({"redis.port=1"}, false);  // nobody listens on port 1
     const std::string gateway = engine.createToken("gateway");
-    const auto id = taxdesk::connectors::Population(kSeed).nationalIdAt(500000 + 6);
-    const auto last4 = taxdesk::connectors::Population(kSeed).nhiCardNumber(id).substr(8);
+    const auto id = taxdesk::demo_data::Population(kSeed).nationalIdAt(500000 + 6);
+    const auto last4 = taxdesk::demo_data::Population(kSeed).nhiCardNumber(id).substr(8);
     const std::string from = "0987" + std::to_string(100000 + ::getpid() % 900000);
     for (int i = 1; i <= 2; ++i) {
         const std::string body = R"({"msisdn":")" + from + R"(","text":"1 )" + id + " " + last4 +

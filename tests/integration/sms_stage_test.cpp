@@ -6,7 +6,7 @@
 
 #include <sstream>
 
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "connectors/store/store.hpp"
 #include "connectors/stubs/stub_connectors.hpp"
 #include "engine/metrics.hpp"
@@ -82,7 +82,7 @@ class SmsStageTest : public ::testing::Test {
 
     /// A living person of the stub population and their NHI card's last four digits.
     static std::pair<std::string, std::string> person(std::uint64_t from) {
-        const connectors::Population population(kSeed);
+        const demo_data::Population population(kSeed);
         for (std::uint64_t index = from;; ++index) {
             const auto id = population.nationalIdAt(index);
             const auto record = population.registryRecord(id);

@@ -15,6 +15,7 @@
 #include "connectors/store/migrations.hpp"
 #include "connectors/store/store.hpp"
 #include "fixtures/at_once.hpp"
+#include "fixtures/sqlite_schema.hpp"
 #include "fixtures/store_backend.hpp"
 #include "fixtures/test_env.hpp"
 
@@ -1041,10 +1042,71 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreBatchesTest, ::testing::Values("sqlite",
                          [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
 
 TEST(StoreMigrations, VersionTwoAddsBatchesRowsAndPayments) {
-    EXPECT_GE(detail::latestSchemaVersion(), 2);
-    const auto& migrations = detail::migrations();
-    ASSERT_GE(migrations.size(), 2U);
-    EXPECT_EQ(migrations[1].version, 2);
+    using testing::columnsOf;
+    using testing::indexesOf;
+    using testing::missingFrom;
+    using Names = std::vector<std::string>;
+    const std::string dir = testing::tempDir("migration2");
+    StoreSettings settings;
+    settings.sqlitePath = dir + "/taxdesk.db";
+    { Store registersTheConnector(StoreSettings{"sqlite", dir + "/other.db", "", 1}); }
+    {
+        // A database as version 1 left it, with a result and a token in it.
+        Poco::Data::Session session("sqlite", settings.sqlitePath);
+        testing::migrateByHandTo(session, 1);
+        ASSERT_EQ(columnsOf(session, "batches"), Names{}) << "version 1 has no batches: the test would prove nothing";
+        session << "INSERT INTO inquiry_results VALUES ('B-1', 1, 'A123456789', 'found', '', '{}',"
+                   " '2026-01-01T00:00:00.000Z')",
+            now;
+        session << "INSERT INTO api_tokens VALUES ('hash-1', 'creditor', 'C1', '2026-01-01T00:00:00.000Z')", now;
+    }
+    { Store store(settings); }  // applies version 2 and every later one
+
+    Poco::Data::Session session("sqlite", settings.sqlitePath);
+    int recorded = 0;
+    session << "SELECT COUNT(*) FROM schema_migrations WHERE version = 2", into(recorded), now;
+    EXPECT_EQ(recorded, 1);
+    EXPECT_EQ(missingFrom(columnsOf(session, "batches"),
+                          {"batch_id", "creditor_id", "state", "failure_reason", "filename", "charset", "rows_total",
+                           "rows_accepted", "rows_rejected", "rows_done", "fee_total", "paid", "receipt_token",
+                           "created_at", "queued_at", "completed_at"}),
+              Names{});
+    EXPECT_EQ(missingFrom(columnsOf(session, "batch_rows"),
+                          {"batch_id", "row_no", "debtor_id", "debtor_name", "title_ref", "scope", "income_years",
+                           "accepted", "reason", "column_name", "fee"}),
+              Names{});
+    EXPECT_EQ(missingFrom(columnsOf(session, "payments"),
+                          {"payment_id", "idempotency_key", "batch_id", "creditor_id", "amount", "method", "card",
+                           "provider_txn_id", "status", "error", "created_at", "updated_at", "published"}),
+              Names{});
+    EXPECT_EQ(missingFrom(indexesOf(session, "batches"), {"batches_by_creditor"}), Names{});
+    EXPECT_EQ(
+        missingFrom(indexesOf(session, "payments"), {"payments_by_batch", "payments_by_status", "payments_outbox"}),
+        Names{});
+    // A receipt token names one batch, and a row number one row of its batch.
+    session << "INSERT INTO batches (batch_id, creditor_id, state, receipt_token, created_at)"
+               " VALUES ('B-1', 'C1', 'received', 'R-1', '2026-01-01T00:00:00.000Z')",
+        now;
+    EXPECT_NE(testing::refusal(session,
+                               "INSERT INTO batches (batch_id, creditor_id, state, receipt_token, created_at)"
+                               " VALUES ('B-2', 'C1', 'received', 'R-1', '2026-01-01T00:00:00.000Z')")
+                  .find("UNIQUE constraint failed: batches.receipt_token"),
+              std::string::npos);
+    session << "INSERT INTO batch_rows (batch_id, row_no, accepted) VALUES ('B-1', 1, 1)", now;
+    EXPECT_NE(testing::refusal(session, "INSERT INTO batch_rows (batch_id, row_no, accepted) VALUES ('B-1', 1, 0)")
+                  .find("UNIQUE constraint failed: batch_rows.batch_id, batch_rows.row_no"),
+              std::string::npos);
+    // Version 1's rows are still there.
+    std::string debtor;
+    std::string status;
+    session << "SELECT debtor_id, status FROM inquiry_results WHERE batch_id = 'B-1' AND row_no = 1", into(debtor),
+        into(status), now;
+    EXPECT_EQ(debtor, "A123456789");
+    EXPECT_EQ(status, "found");
+    std::string creditor;
+    session << "SELECT creditor_id FROM api_tokens WHERE token_hash = 'hash-1'", into(creditor), now;
+    EXPECT_EQ(creditor, "C1");
+    std::filesystem::remove_all(dir);
 }
 
 TEST(StoreMigrations, VersionFiveKeepsThePaymentsMadeBeforeWithTheirKeyAsTheProvidersKey) {

@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <atomic>
 #include <latch>
 #include <set>
 #include <thread>
 
 #include "fixtures/at_once.hpp"
+#include "fixtures/sqlite_schema.hpp"
 #include "store_sms_fixture.hpp"
 
 namespace taxdesk::connectors {
@@ -487,10 +489,84 @@ INSTANTIATE_TEST_SUITE_P(Backends, StorePickupsTest, ::testing::Values("sqlite",
                          [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
 
 TEST(StoreMigrations, VersionThreeAddsInboundSmsPickupsAndNotifications) {
-    EXPECT_GE(detail::latestSchemaVersion(), 3);
-    const auto& migrations = detail::migrations();
-    ASSERT_GE(migrations.size(), 3U);
-    EXPECT_EQ(migrations[2].version, 3);
+    using testing::columnsOf;
+    using testing::indexesOf;
+    using testing::missingFrom;
+    using Names = std::vector<std::string>;
+    const std::string dir = testing::tempDir("migration3");
+    StoreSettings settings;
+    settings.sqlitePath = dir + "/taxdesk.db";
+    { Store registersTheConnector(StoreSettings{"sqlite", dir + "/other.db", "", 1}); }
+    const std::string then = "'2026-01-01T00:00:00.000Z'";
+    {
+        // A database as version 2 left it, with a batch paid after a failed attempt.
+        Poco::Data::Session session("sqlite", settings.sqlitePath);
+        testing::migrateByHandTo(session, 2);
+        ASSERT_EQ(columnsOf(session, "pickups"), Names{}) << "version 2 has no pickups: the test would prove nothing";
+        session << "INSERT INTO batches (batch_id, creditor_id, state, receipt_token, paid, created_at)"
+                   " VALUES ('B-1', 'C1', 'queued', 'R-1', 1, " +
+                       then + ")",
+            now;
+        session << "INSERT INTO payments (payment_id, idempotency_key, batch_id, creditor_id, amount, status,"
+                   " created_at, updated_at) VALUES ('P-failed', 'k1', 'B-1', 'C1', 500, 'failed', " +
+                       then + ", " + then + "), ('P-paid', 'k2', 'B-1', 'C1', 500, 'succeeded', " + then + ", " + then +
+                       ")",
+            now;
+    }
+    { Store store(settings); }  // applies version 3 and every later one
+
+    Poco::Data::Session session("sqlite", settings.sqlitePath);
+    int recorded = 0;
+    session << "SELECT COUNT(*) FROM schema_migrations WHERE version = 3", into(recorded), now;
+    EXPECT_EQ(recorded, 1);
+    EXPECT_EQ(missingFrom(columnsOf(session, "sms_inbound"), {"gateway_msg_id", "msisdn", "received_at", "outcome",
+                                                              "reply_notification_id", "created_at"}),
+              Names{});
+    EXPECT_EQ(
+        missingFrom(columnsOf(session, "pickups"),
+                    {"pickup_id", "code", "applicant_id", "msisdn", "service", "office", "deadline_at", "remind_at",
+                     "state", "created_at", "collected_at", "reminded_at", "claimed_by", "claimed_until"}),
+        Names{});
+    EXPECT_EQ(missingFrom(columnsOf(session, "notifications"),
+                          {"notification_id", "msisdn", "text", "kind", "pickup_id", "attempt", "status",
+                           "gateway_msg_id", "segments", "error", "created_at", "updated_at"}),
+              Names{});
+    EXPECT_EQ(missingFrom(indexesOf(session, "sms_inbound"), {"sms_inbound_by_msisdn"}), Names{});
+    EXPECT_EQ(missingFrom(indexesOf(session, "pickups"), {"pickups_open_code", "pickups_by_applicant",
+                                                          "pickups_by_code", "pickups_due", "pickups_deadline"}),
+              Names{});
+    EXPECT_EQ(missingFrom(indexesOf(session, "notifications"),
+                          {"notifications_by_gateway_msg_id", "notifications_by_status"}),
+              Names{});
+    EXPECT_EQ(missingFrom(indexesOf(session, "payments"), {"payments_live_per_batch"}), Names{});
+
+    // Version 2's rows are still there: the batch, and both of its payments.
+    int paid = 0;
+    session << "SELECT paid FROM batches WHERE batch_id = 'B-1'", into(paid), now;
+    EXPECT_EQ(paid, 1);
+    std::vector<std::string> payments;
+    session << "SELECT payment_id FROM payments WHERE batch_id = 'B-1' ORDER BY payment_id", into(payments), now;
+    EXPECT_EQ(payments, (Names{"P-failed", "P-paid"}));
+    // One live payment per batch: another failed one may be added, a second live one may not.
+    const std::string payment =
+        "INSERT INTO payments (payment_id, idempotency_key, batch_id, creditor_id, amount,"
+        " status, created_at, updated_at, provider_key) VALUES ";
+    session << payment + "('P-failed-2', 'k3', 'B-1', 'C1', 500, 'failed', " + then + ", " + then + ", 'k3')", now;
+    EXPECT_NE(testing::refusal(session, payment + "('P-live-2', 'k4', 'B-1', 'C1', 500, 'pending', " + then + ", " +
+                                            then + ", 'k4')")
+                  .find("UNIQUE constraint failed: payments.batch_id"),
+              std::string::npos);
+    // A code is unique among open pickups only.
+    const std::string pickup =
+        "INSERT INTO pickups (pickup_id, code, applicant_id, msisdn, service, deadline_at,"
+        " remind_at, state, created_at) VALUES ";
+    session << pickup + "('K-1', '123456', 'A123456789', '0912345678', 1, 0, 0, 'collected', " + then + ")", now;
+    session << pickup + "('K-2', '123456', 'A223456781', '0912345679', 1, 0, 0, 'open', " + then + ")", now;
+    EXPECT_NE(testing::refusal(session,
+                               pickup + "('K-3', '123456', 'B123456780', '0912345670', 2, 0, 0, 'open', " + then + ")")
+                  .find("UNIQUE constraint failed: pickups.code"),
+              std::string::npos);
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -13,12 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "connectors/population/batch_generator.hpp"
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/batch_generator.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "jobs/identity/identifiers.hpp"
+#include "jobs/inquiry/batch_file.hpp"
 #include "jobs/inquiry/inquiry.hpp"
+#include "unit/batch_file_support.hpp"
 
-namespace taxdesk::connectors {
+namespace taxdesk::demo_data {
 namespace {
 
 using jobs::identity::classify;
@@ -333,4 +335,73 @@ TEST(BatchGenerator, RejectsBadOptions) {
 }
 
 }  // namespace
-}  // namespace taxdesk::connectors
+}  // namespace taxdesk::demo_data
+
+namespace taxdesk::jobs::inquiry {
+namespace {
+
+using namespace test_support;  // NOLINT(google-build-using-namespace): the helpers every batch file test shares
+
+// ---------------------------------------------------------------------------------------------------------------
+// Round trip through `taxdesk gen`
+
+class GeneratedTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GeneratedTest, CountsAndReasonsMatchTheGenerator) {
+    demo_data::BatchGenOptions options;
+    options.rows = 2000;
+    options.badFraction = 0.1;
+    options.charset = GetParam();
+    std::ostringstream out;
+    const demo_data::BatchGenReport report = demo_data::writeBatchCsv(out, options);
+    const std::string bytes = out.str();
+    const Charset charset = GetParam() == "big5" ? Charset::big5 : Charset::utf8;
+    EXPECT_EQ(detect(bytes), charset);
+
+    BatchRules r = rules();
+    r.latestTaxYear = demo_data::Population::kLatestTaxYear;
+    r.currentYear = demo_data::Population::kReferenceYear;
+    const Outcome outcome = readText(bytes, charset, r);
+
+    EXPECT_EQ(static_cast<std::size_t>(outcome.totals.rows), report.rows);
+    EXPECT_EQ(static_cast<std::size_t>(outcome.totals.accepted), report.good);
+    std::map<std::string, std::size_t> reasons;
+    long long fees = 0;
+    int row = 0;
+    for (const auto& r2 : outcome.rows) {
+        EXPECT_EQ(r2.row, ++row);
+        if (!r2.accepted) ++reasons[r2.reason];
+        fees += r2.fee;
+        if (r2.accepted) {
+            EXPECT_NE(identity::classify(r2.debtorId), identity::IdKind::invalid);
+            EXPECT_GT(r2.fee, 0);
+            EXPECT_TRUE(r2.scope == Scope::property || !r2.incomeYears.empty());
+        }
+    }
+    EXPECT_EQ(reasons, report.rejected);
+    EXPECT_EQ(outcome.totals.feeTotal, fees);
+    EXPECT_EQ(report.rejected.size(), 6U);
+}
+
+INSTANTIATE_TEST_SUITE_P(BatchGenerator, GeneratedTest, ::testing::Values("utf-8", "big5"),
+                         [](const auto& param) { return param.param == "big5" ? "big5" : "utf8"; });
+
+TEST(BatchFileScale, ReadsOneHundredThousandGeneratedRows) {
+    demo_data::BatchGenOptions options;
+    options.rows = 100000;
+    options.badFraction = 0.01;
+    std::stringstream file;
+    const demo_data::BatchGenReport report = demo_data::writeBatchCsv(file, options);
+
+    BatchRules r = rules();
+    ASSERT_EQ(r.maxRows, 100000U);
+    int rows = 0;
+    const BatchTotals totals =
+        BatchFileReader(r, Charset::utf8).read(file, [&](const BatchRow& row) { EXPECT_EQ(row.row, ++rows); });
+    EXPECT_EQ(totals.rows, 100000);
+    EXPECT_EQ(static_cast<std::size_t>(totals.accepted), report.good);
+    EXPECT_EQ(totals.accepted + totals.rejected, 100000);
+}
+
+}  // namespace
+}  // namespace taxdesk::jobs::inquiry

@@ -13,8 +13,8 @@
 #include "jobs/inquiry/retry.hpp"
 
 using namespace taxdesk::jobs::inquiry;
-using taxdesk::connectors::RegistryRecord;
-using taxdesk::connectors::TaxRecords;
+using taxdesk::jobs::records::RegistryRecord;
+using taxdesk::jobs::records::TaxRecords;
 
 namespace {
 

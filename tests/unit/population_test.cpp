@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "jobs/identity/identifiers.hpp"
 
-namespace taxdesk::connectors {
+namespace taxdesk::demo_data {
 namespace {
 
 using jobs::identity::classify;
@@ -347,4 +347,4 @@ TEST(Population, WithCheckDigitCompletesValidIds) {
 }
 
 }  // namespace
-}  // namespace taxdesk::connectors
+}  // namespace taxdesk::demo_data

@@ -13,13 +13,15 @@
 #include <thread>
 #include <vector>
 
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "connectors/stubs/stub_connectors.hpp"
 #include "fixtures/test_env.hpp"
 #include "jobs/sms/segments.hpp"
 
 namespace taxdesk::connectors {
 namespace {
+
+using demo_data::Population;
 
 constexpr std::uint64_t kSeed = 20261126;
 

@@ -1,4 +1,4 @@
-#include "connectors/population/batch_generator.hpp"
+#include "connectors/stubs/demo_data/batch_generator.hpp"
 
 #include <Poco/TextConverter.h>
 #include <Poco/UTF8Encoding.h>
@@ -14,12 +14,12 @@
 #include <unordered_set>
 #include <vector>
 
-#include "connectors/population/deterministic.hpp"
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/deterministic.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "jobs/common/roc_year.hpp"
 #include "jobs/identity/identifiers.hpp"
 
-namespace taxdesk::connectors {
+namespace taxdesk::demo_data {
 namespace {
 
 using detail::combine;
@@ -426,4 +426,4 @@ BatchGenReport writeBatchCsv(std::ostream& out, const BatchGenOptions& options) 
     return Generator(options).run(out);
 }
 
-}  // namespace taxdesk::connectors
+}  // namespace taxdesk::demo_data

@@ -6,10 +6,15 @@
 #include <string>
 #include <vector>
 
-#include "connectors/api/registry.hpp"
-#include "connectors/api/taxdata.hpp"
+#include "jobs/records/registry.hpp"
+#include "jobs/records/taxdata.hpp"
 
-namespace taxdesk::connectors {
+namespace taxdesk::demo_data {
+
+using jobs::records::IncomeRecord;
+using jobs::records::PropertyRecord;
+using jobs::records::RegistryRecord;
+using jobs::records::TaxRecords;
 
 /// A synthetic population of persons (national IDs, resident certificates) and companies (business numbers).
 ///
@@ -79,4 +84,4 @@ class Population {
 /// correct shape.
 std::string withCheckDigit(const std::string& first9);
 
-}  // namespace taxdesk::connectors
+}  // namespace taxdesk::demo_data

@@ -1,13 +1,13 @@
-#include "connectors/population/population.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 
 #include <array>
 #include <cstdio>
 #include <string_view>
 
-#include "connectors/population/deterministic.hpp"
+#include "connectors/stubs/demo_data/deterministic.hpp"
 #include "jobs/identity/identifiers.hpp"
 
-namespace taxdesk::connectors {
+namespace taxdesk::demo_data {
 namespace {
 
 using detail::combine;
@@ -392,4 +392,4 @@ std::string Population::randomPersonName(std::uint64_t index) const {
     return personName(stream, stream.chance(0.5));
 }
 
-}  // namespace taxdesk::connectors
+}  // namespace taxdesk::demo_data

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace taxdesk::connectors::detail {
+namespace taxdesk::demo_data::detail {
 
 /// FNV-1a, 64 bit.
 constexpr std::uint64_t fnv1a(std::string_view text) noexcept {
@@ -61,4 +61,4 @@ class Stream {
     std::uint64_t state_;
 };
 
-}  // namespace taxdesk::connectors::detail
+}  // namespace taxdesk::demo_data::detail

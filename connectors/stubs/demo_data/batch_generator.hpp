@@ -9,13 +9,14 @@
 
 #include "connectors/api/connector_set.hpp"
 
-namespace taxdesk::connectors {
+namespace taxdesk::demo_data {
 
 struct BatchGenOptions {
-    std::size_t rows = 100;                    ///< data rows, not counting the header
-    std::uint64_t seed = StubSettings{}.seed;  ///< the population's seed: use the stubs' seed so that rows match
-    double badFraction = 0.0;                  ///< share of rows with a row error, 0..1, spread evenly over the reasons
-    std::string charset = "utf-8";             ///< "utf-8" or "big5" (CP950); case-insensitive, "utf8" and "cp950" too
+    std::size_t rows = 100;  ///< data rows, not counting the header
+    /// The population's seed: use the stubs' seed so that rows match.
+    std::uint64_t seed = connectors::StubSettings{}.seed;
+    double badFraction = 0.0;       ///< share of rows with a row error, 0..1, spread evenly over the reasons
+    std::string charset = "utf-8";  ///< "utf-8" or "big5" (CP950); case-insensitive, "utf8" and "cp950" too
 };
 
 /// What was written, so that `gen` can say what to expect from the batch.
@@ -42,4 +43,4 @@ struct BatchGenReport {
 /// or an unknown charset.
 BatchGenReport writeBatchCsv(std::ostream& out, const BatchGenOptions& options);
 
-}  // namespace taxdesk::connectors
+}  // namespace taxdesk::demo_data

@@ -1,0 +1,180 @@
+#include "jobs/inquiry/batch_row.hpp"
+
+#include <Poco/String.h>
+
+#include <algorithm>
+#include <climits>
+#include <stdexcept>
+
+#include "jobs/identity/identifiers.hpp"
+#include "jobs/inquiry/charset.hpp"
+
+namespace taxdesk::jobs::inquiry::detail {
+namespace {
+
+constexpr std::size_t kMaxTextChars = 200;
+constexpr int kRocOffset = 1911;
+constexpr std::string_view kIdeographicComma = "\xE3\x80\x81";  // U+3001 、 as in 111、112
+
+std::size_t codePoints(std::string_view utf8) {
+    return static_cast<std::size_t>(
+        std::count_if(utf8.begin(), utf8.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+/// What a spreadsheet writes for a character it could not save in the file's charset: `?` (Excel's "ANSI"
+/// exports) or U+FFFD. No name in the registry holds either, so charging for a look-up would only buy a
+/// name_mismatch. Only the name is judged so: a `?` in a title reference is harmless.
+bool hasLostCharacters(std::string_view name) {
+    return name.find('?') != std::string_view::npos || name.find(kReplacementCharacter) != std::string_view::npos;
+}
+
+std::optional<Scope> readScope(const Cell& cell) {
+    if (cell.overflow) return std::nullopt;
+    const std::string text = Poco::toLower(std::string(identity::trimSpaces(identity::foldFullWidth(cell.text))));
+    if (text.empty()) return Scope::both;
+    return parseScope(text);
+}
+
+std::string keyOf(const BatchRow& row) {
+    std::string key = row.debtorId;
+    key.push_back('|');
+    key += toString(row.scope);
+    for (int year : row.incomeYears) {
+        key.push_back('|');
+        key += std::to_string(year);
+    }
+    return key;
+}
+
+}  // namespace
+
+std::optional<Column> columnNamed(std::string_view headerField) {
+    const std::string name = Poco::toLower(std::string(identity::trimSpaces(identity::foldFullWidth(headerField))));
+    for (std::size_t column = 0; column < kColumnCount; ++column) {
+        if (name == kColumnNames[column]) return static_cast<Column>(column);
+    }
+    return std::nullopt;
+}
+
+void checkRules(const BatchRules& rules) {
+    if (rules.currentYear <= kRocOffset) throw std::invalid_argument("batch rules: currentYear is not set");
+    if (rules.latestTaxYear <= kRocOffset || rules.latestTaxYear >= rules.currentYear) {
+        throw std::invalid_argument("batch rules: latestTaxYear must be set and before currentYear");
+    }
+    if (rules.maxRows < 1 || rules.maxRows >= static_cast<std::size_t>(INT_MAX)) {
+        throw std::invalid_argument("batch rules: maxRows must be between 1 and " + std::to_string(INT_MAX - 1));
+    }
+    if (rules.maxYears < 1) throw std::invalid_argument("batch rules: maxYears must be at least 1");
+    if (rules.feeProperty < 0 || rules.feeIncomeYear < 0) {
+        throw std::invalid_argument("batch rules: fees must not be negative");
+    }
+}
+
+int RowJudge::judge(const RowCells& cells, int rowNumber, int line, BatchRow& row) {
+    row.row = rowNumber;
+    row.line = line;
+    row.debtorId = identity::normalize(cells[kDebtorId].text);
+    row.debtorName.assign(identity::trimSpaces(cells[kDebtorName].text));
+    row.titleRef.assign(identity::trimSpaces(cells[kTitleRef].text));
+    row.accepted = false;
+    row.reason.clear();
+    row.column.clear();
+    row.fee = 0;
+
+    const std::optional<Scope> scope = readScope(cells[kScope]);
+    row.scope = scope.value_or(Scope::both);
+    // Years do not matter to a property-only row: it is neither charged nor looked up by year, so a leftover
+    // value in a spreadsheet column must not reject it.
+    const bool wantsIncome = row.scope != Scope::property;
+    const bool yearsOk = !wantsIncome || readYears(cells[kIncomeYears], row.incomeYears);
+    if (!wantsIncome || !yearsOk) row.incomeYears.clear();
+
+    auto reject = [&row](const char* reason, Column column) {
+        row.reason = reason;
+        row.column = kColumnNames[column];
+    };
+    auto missing = [&cells](Column column, std::string_view value) { return value.empty() && !cells[column].overflow; };
+    auto tooLong = [&cells](Column column, std::string_view value) {
+        return cells[column].overflow || codePoints(value) > kMaxTextChars;
+    };
+    // Bytes that could not be read come first: whatever else the row breaks may only be their echo.
+    int unreadableLine = 0;
+    Column unreadable = kColumnCount;
+    for (const Column column : {kDebtorId, kDebtorName, kTitleRef, kScope, kIncomeYears}) {
+        if (column == kIncomeYears && !wantsIncome) break;
+        if (cells[column].unreadableLine != 0) {
+            unreadable = column;
+            unreadableLine = cells[column].unreadableLine;
+            break;
+        }
+    }
+    if (unreadable != kColumnCount) {
+        reject("bad_charset", unreadable);
+    } else if (hasLostCharacters(row.debtorName)) {
+        reject("bad_charset", kDebtorName);
+    } else if (missing(kDebtorId, row.debtorId)) {
+        reject("missing_field", kDebtorId);
+    } else if (missing(kDebtorName, row.debtorName)) {
+        reject("missing_field", kDebtorName);
+    } else if (missing(kTitleRef, row.titleRef)) {
+        reject("missing_field", kTitleRef);
+    } else if (identity::classifyIn(row.debtorId, rules_.currentYear) == identity::IdKind::invalid) {
+        reject("invalid_id", kDebtorId);
+    } else if (tooLong(kDebtorName, row.debtorName)) {
+        reject("too_long", kDebtorName);
+    } else if (tooLong(kTitleRef, row.titleRef)) {
+        reject("too_long", kTitleRef);
+    } else if (!scope) {
+        reject("bad_scope", kScope);
+    } else if (!yearsOk) {
+        reject("bad_year", kIncomeYears);
+    } else if (!seen_.insert(keyOf(row)).second) {
+        // Only accepted rows are remembered, so a rejected row never makes a later good one a duplicate.
+        reject("duplicate", kDebtorId);
+    } else {
+        row.accepted = true;
+        if (row.scope != Scope::income) row.fee += rules_.feeProperty;
+        if (wantsIncome) row.fee += rules_.feeIncomeYear * static_cast<long long>(row.incomeYears.size());
+    }
+    return unreadableLine;
+}
+
+/// Fills `years` (Gregorian, ascending, unique) from the cell or the default; false when the cell breaks a rule.
+bool RowJudge::readYears(const Cell& cell, std::vector<int>& years) const {
+    years.clear();
+    if (cell.overflow) return false;
+    // Full-width digits and separators fold to ASCII; 、 and , are read like ; because that is how people
+    // write lists of years in a cell.
+    std::string text = identity::foldFullWidth(cell.text);
+    for (std::size_t pos = 0; (pos = text.find(kIdeographicComma, pos)) != std::string::npos;) {
+        text.replace(pos, kIdeographicComma.size(), ";");
+    }
+    const std::string_view trimmed = identity::trimSpaces(text);
+    if (trimmed.empty()) {
+        years.push_back(rules_.latestTaxYear);
+        return true;
+    }
+    std::size_t start = 0;
+    while (start <= trimmed.size()) {
+        const std::size_t end = std::min(trimmed.find_first_of(";,", start), trimmed.size());
+        const std::string_view part = identity::trimSpaces(trimmed.substr(start, end - start));
+        start = end + 1;
+        if (part.empty()) continue;  // "112;" or "112;;113"
+        if (part.size() > 4 || !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            return false;
+        }
+        int year = 0;
+        for (char c : part) year = year * 10 + (c - '0');
+        if (year == 0) return false;  // there is no ROC year 0
+        if (year < kRocOffset) year += kRocOffset;
+        // The current year is not over, so it has no income data yet (nor has any later one): the latest
+        // complete tax year is the last one with data, and asking for a later one would charge for nothing.
+        if (year > rules_.latestTaxYear) return false;
+        years.push_back(year);
+    }
+    std::sort(years.begin(), years.end());
+    years.erase(std::unique(years.begin(), years.end()), years.end());
+    return !years.empty() && years.size() <= static_cast<std::size_t>(rules_.maxYears);
+}
+
+}  // namespace taxdesk::jobs::inquiry::detail

@@ -1,0 +1,86 @@
+#pragma once
+// SPEC 3.1 and 3.2: the batch file's columns, and the rules a data row is judged by: its reason and column when
+// rejected, its fee when accepted.
+#include <array>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "jobs/inquiry/inquiry.hpp"
+
+namespace taxdesk::jobs::inquiry {
+
+/// The rules a batch is read under, from the configuration and the clock (jobs/ reads neither).
+struct BatchRules {
+    std::size_t maxRows = 100000;   ///< limits.batch_rows: more data rows than this is 413
+    int currentYear = 0;            ///< the calendar year now: it has no income data yet
+    int latestTaxYear = 0;          ///< the latest complete tax year: the default, and the latest year accepted
+    int maxYears = 5;               ///< at most this many distinct income years in a row
+    long long feeProperty = 250;    ///< NT$ per accepted row that asks for property data
+    long long feeIncomeYear = 250;  ///< NT$ per income year of an accepted row that asks for income data
+};
+
+/// One data row of the file as judged by SPEC 3.1. Rejected rows are reported too: SPEC 3.3 wants a result for
+/// every data row.
+struct BatchRow {
+    int row = 0;             ///< 1-based data row number (blank lines and the header are not counted)
+    int line = 0;            ///< 1-based physical line on which the row starts (for messages to the creditor)
+    std::string debtorId;    ///< normalised (identity::normalize), even when the row is rejected
+    std::string debtorName;  ///< trimmed; bytes that could not be read show as U+FFFD
+    std::string titleRef;    ///< trimmed
+    Scope scope = Scope::both;
+    std::vector<int> incomeYears;  ///< Gregorian, ascending, unique; empty for scope property or bad income_years
+    bool accepted = false;
+    std::string reason;  ///< "" when accepted, else bad_charset, missing_field, invalid_id, too_long, bad_scope,
+                         ///< bad_year, duplicate (checked in this order)
+    std::string column;  ///< the column at fault, "" when accepted
+    long long fee = 0;   ///< NT$, 0 when rejected
+};
+
+namespace detail {
+
+/// The batch file's columns, in the order of kColumnNames: an index into RowCells.
+enum Column : std::size_t { kDebtorId, kDebtorName, kTitleRef, kScope, kIncomeYears, kColumnCount };
+inline constexpr std::array<std::string_view, kColumnCount> kColumnNames = {"debtor_id", "debtor_name", "title_ref",
+                                                                            "scope", "income_years"};
+/// The first three of kColumnNames must be in the header; scope and income_years are optional.
+inline constexpr std::size_t kRequiredColumns = 3;
+
+/// The column a header field names (full-width forms folded, Unicode spaces trimmed, ASCII case ignored), nullopt
+/// when it names none.
+std::optional<Column> columnNamed(std::string_view headerField);
+
+/// What a data row holds in one column.
+struct Cell {
+    std::string text;
+    bool overflow = false;   ///< the field was longer than the CSV reader keeps and `text` holds its beginning
+    int unreadableLine = 0;  ///< the physical line of the field's first unreadable bytes, 0 when all could be read
+};
+using RowCells = std::array<Cell, kColumnCount>;
+
+/// Throws std::invalid_argument when the rules make no sense (see BatchFileReader's constructor).
+void checkRules(const BatchRules& rules);
+
+/// Judges the data rows of one file, in file order: it remembers the keys of the rows it accepted, to find
+/// duplicates (at most maxRows of them). Not thread-safe; one per read.
+class RowJudge {
+  public:
+    explicit RowJudge(const BatchRules& rules) : rules_(rules) {}
+
+    /// Fills `row` (reused from row to row, so that its strings keep their capacity) with data row number
+    /// `rowNumber`, which starts on physical line `line`. Returns the physical line of unreadable bytes in a column the
+    /// row reads (it is then rejected as bad_charset), else 0.
+    int judge(const RowCells& cells, int rowNumber, int line, BatchRow& row);
+
+  private:
+    bool readYears(const Cell& cell, std::vector<int>& years) const;
+
+    const BatchRules& rules_;
+    std::unordered_set<std::string> seen_;  // keys of accepted rows
+};
+
+}  // namespace detail
+}  // namespace taxdesk::jobs::inquiry

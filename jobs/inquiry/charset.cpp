@@ -1,0 +1,339 @@
+#include "jobs/inquiry/charset.hpp"
+
+#include <Poco/String.h>
+#include <Poco/Windows950Encoding.h>
+#include <iconv.h>
+
+#include <array>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "jobs/common/utf8.hpp"
+#include "jobs/identity/identifiers.hpp"
+
+namespace taxdesk::jobs::inquiry {
+namespace {
+
+/// Bytes read from the stream at a time: large enough that the stream's overhead does not matter, small enough
+/// that memory stays flat whatever the file's size.
+constexpr std::size_t kChunkBytes = std::size_t{64} * 1024;
+constexpr std::string_view kBom = "\xEF\xBB\xBF";
+
+/// Well-formed UTF-8 one byte at a time (Unicode table 3-7): no overlong forms, no surrogates, nothing above
+/// U+10FFFF, so that a sequence split across two chunks is judged like any other.
+class Utf8Validator {
+  public:
+    bool feed(unsigned char b) noexcept {
+        if (need_ == 0) {
+            if (b < 0x80) return true;
+            if (b >= 0xC2 && b <= 0xDF) return expect(1, 0x80, 0xBF);
+            if (b == 0xE0) return expect(2, 0xA0, 0xBF);
+            if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) return expect(2, 0x80, 0xBF);
+            if (b == 0xED) return expect(2, 0x80, 0x9F);
+            if (b == 0xF0) return expect(3, 0x90, 0xBF);
+            if (b >= 0xF1 && b <= 0xF3) return expect(3, 0x80, 0xBF);
+            if (b == 0xF4) return expect(3, 0x80, 0x8F);
+            return false;
+        }
+        if (b < lower_ || b > upper_) return false;
+        --need_;
+        lower_ = 0x80;
+        upper_ = 0xBF;
+        return true;
+    }
+    [[nodiscard]] bool midSequence() const noexcept { return need_ > 0; }
+
+  private:
+    bool expect(int need, unsigned char lower, unsigned char upper) noexcept {
+        need_ = need;
+        lower_ = lower;
+        upper_ = upper;
+        return true;
+    }
+    int need_ = 0;
+    unsigned char lower_ = 0x80;
+    unsigned char upper_ = 0xBF;
+};
+
+void markUnreadable(std::string* out) {
+    if (out != nullptr) out->push_back(kUnreadable);
+}
+
+/// UTF-8 one byte at a time: appends complete characters to `out` (when not null) and kUnreadable for each
+/// ill-formed sequence, then goes on. A byte that breaks a sequence is read again as the start of the next one
+/// (Unicode's "maximal subpart" practice), so a comma or a line break right after a cut character is kept.
+class Utf8Decoder {
+  public:
+    /// Returns how many unreadable sequences the byte ended (0, 1 or 2).
+    int feed(unsigned char b, std::string* out) {
+        if (validator_.feed(b)) {
+            take(b, out);
+            return 0;
+        }
+        const bool wasMidSequence = size_ > 0;
+        validator_ = Utf8Validator{};
+        size_ = 0;
+        markUnreadable(out);
+        if (!wasMidSequence) return 1;
+        if (validator_.feed(b)) {
+            take(b, out);
+            return 1;
+        }
+        markUnreadable(out);
+        return 2;
+    }
+    /// At the end of the file: a character cut short is unreadable. Returns 1 for it, else 0.
+    int finish(std::string* out) {
+        if (size_ == 0) return 0;
+        validator_ = Utf8Validator{};
+        size_ = 0;
+        markUnreadable(out);
+        return 1;
+    }
+
+  private:
+    void take(unsigned char b, std::string* out) {
+        pending_[size_++] = static_cast<char>(b);
+        if (validator_.midSequence()) return;
+        if (out != nullptr) out->append(pending_.data(), size_);
+        size_ = 0;
+    }
+
+    Utf8Validator validator_;
+    std::array<char, 4> pending_{};
+    std::size_t size_ = 0;
+};
+
+/// The index of a pair in Windows' CP950 user-defined areas (see big5UserDefined), -1 outside them.
+int userDefinedIndex(unsigned char lead, unsigned char trail) noexcept {
+    int column = -1;
+    if (trail >= 0x40 && trail <= 0x7E) column = trail - 0x40;
+    if (trail >= 0xA1 && trail <= 0xFE) column = trail - 0xA1 + 63;
+    if (column < 0) return -1;
+    constexpr int kPerLead = 157;
+    if (lead >= 0xFA && lead <= 0xFE) return (lead - 0xFA) * kPerLead + column;               // U+E000…
+    if (lead >= 0x8E && lead <= 0xA0) return 785 + (lead - 0x8E) * kPerLead + column;         // U+E311…
+    if (lead >= 0x81 && lead <= 0x8D) return 785 + 2983 + (lead - 0x81) * kPerLead + column;  // U+EEB8…
+    if (lead == 0xC6 && trail >= 0xA1) return 785 + 2983 + 2041 + (trail - 0xA1);             // U+F6B1…
+    if (lead >= 0xC7 && lead <= 0xC8) return 785 + 2983 + 2041 + 94 + (lead - 0xC7) * kPerLead + column;
+    return -1;
+}
+
+struct IconvCloser {
+    void operator()(void* cd) const noexcept { iconv_close(static_cast<iconv_t>(cd)); }
+};
+using IconvPtr = std::unique_ptr<void, IconvCloser>;
+
+/// glibc's BIG5-HKSCS converter to UTF-8, opened once per decoder; null when the C library has none (the gconv
+/// modules are missing), and then HKSCS codes decode to the Private Use Area like any user-defined code.
+IconvPtr openHkscs() {
+    iconv_t cd = iconv_open("UTF-8", "BIG5-HKSCS");
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): (iconv_t)-1 is how iconv_open reports failure
+    if (cd == reinterpret_cast<iconv_t>(-1)) return nullptr;
+    return IconvPtr(cd);
+}
+
+/// Big5 one byte at a time, appending UTF-8 to `out` (when not null) and kUnreadable for each pair or byte that
+/// cannot be read, then going on. A pair is read, in this order, as:
+/// 1. CP950 as Poco's table has it: the standard characters, the same table the batch generator and spreadsheets'
+///    exports agree with;
+/// 2. HKSCS (香港增補字符集), when the pair lies in a user-defined area and glibc's BIG5-HKSCS knows it. HKSCS was
+///    built inside Big5's user-defined areas, so the two overlap. HKSCS wins because its characters are real
+///    Unicode characters (堃 U+5803, 喆 U+5586, 犇 U+7287): a name holding one can match the household registry's,
+///    while a Private Use code point matches nothing outside the sender's own font. The price: a Taiwanese 造字
+///    whose code HKSCS also uses reads as the HKSCS character (the name then does not match, as it would not in
+///    the Private Use Area either);
+/// 3. the Private Use Area, for the rest of the user-defined areas, exactly as Windows' CP950 decodes them;
+/// otherwise the pair is unreadable. A lead byte followed by an ASCII byte that does not complete a character is
+/// unreadable alone, and the ASCII byte is read on its own (as the WHATWG Big5 decoder does): it may be the comma
+/// or the line end that keeps the rest of the file in its columns.
+class Big5Decoder {
+  public:
+    Big5Decoder() : hkscs_(openHkscs()) {}
+
+    /// Returns how many unreadable characters the byte ended (0 or 1).
+    int feed(unsigned char b, std::string* out) {
+        if (lead_ != 0) {
+            const unsigned char lead = lead_;
+            lead_ = 0;
+            if (pair(lead, b, out)) return 0;
+            markUnreadable(out);
+            if (b < 0x80 && out != nullptr) out->push_back(static_cast<char>(b));
+            return 1;
+        }
+        if (b < 0x80) {
+            if (out != nullptr) out->push_back(static_cast<char>(b));
+            return 0;
+        }
+        if (b == 0x80 || b == 0xFF) {  // neither a character nor a lead byte in CP950
+            markUnreadable(out);
+            return 1;
+        }
+        lead_ = b;
+        return 0;
+    }
+    /// At the end of the file: a lead byte without its trail byte is unreadable. Returns 1 for it, else 0.
+    int finish(std::string* out) {
+        if (lead_ == 0) return 0;
+        lead_ = 0;
+        markUnreadable(out);
+        return 1;
+    }
+
+  private:
+    bool pair(unsigned char lead, unsigned char trail, std::string* out) {
+        const std::array<unsigned char, 2> bytes = {lead, trail};
+        if (const int cp = encoding_.queryConvert(bytes.data(), 2); cp >= 0) {
+            if (out != nullptr) utf8::append(*out, static_cast<char32_t>(cp));
+            return true;
+        }
+        const int index = userDefinedIndex(lead, trail);
+        if (index < 0) return false;
+        // Checking only (out is null): every user-defined pair is readable one way or the other.
+        if (out != nullptr && !hkscs(bytes, *out)) utf8::append(*out, big5UserDefined(lead, trail));
+        return true;
+    }
+
+    bool hkscs(const std::array<unsigned char, 2>& bytes, std::string& out) {
+        if (!hkscs_) return false;
+        auto* cd = static_cast<iconv_t>(hkscs_.get());
+        std::array<char, 2> in = {static_cast<char>(bytes[0]), static_cast<char>(bytes[1])};
+        std::array<char, 16> converted{};  // at most two code points (a few HKSCS codes are a letter and an accent)
+        char* inPtr = in.data();
+        std::size_t inLeft = in.size();
+        char* outPtr = converted.data();
+        std::size_t outLeft = converted.size();
+        iconv(cd, nullptr, nullptr, nullptr, nullptr);  // a fresh state for each pair
+        if (iconv(cd, &inPtr, &inLeft, &outPtr, &outLeft) == static_cast<std::size_t>(-1) || inLeft != 0) {
+            return false;
+        }
+        if (iconv(cd, nullptr, nullptr, &outPtr, &outLeft) == static_cast<std::size_t>(-1)) return false;
+        out.append(converted.data(), converted.size() - outLeft);
+        return true;
+    }
+
+    Poco::Windows950Encoding encoding_;
+    IconvPtr hkscs_;
+    unsigned char lead_ = 0;
+};
+
+/// Reads up to kChunkBytes; returns the number read, 0 at the end. Throws when the stream itself fails.
+std::size_t readChunk(std::istream& in, std::vector<char>& buffer) {
+    if (!in.good()) return 0;
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    if (in.bad()) throw std::runtime_error("batch file: the upload could not be read back");
+    return static_cast<std::size_t>(in.gcount());
+}
+
+/// A byte order mark of UTF-16, or NUL bytes in the first line (what UTF-16 without one looks like as bytes: a CSV
+/// file has no NUL of its own).
+bool looksUtf16(std::string_view firstChunk) {
+    if (firstChunk.starts_with("\xFF\xFE") || firstChunk.starts_with("\xFE\xFF")) return true;
+    return firstChunk.substr(0, firstChunk.find('\n')).find('\0') != std::string_view::npos;
+}
+
+}  // namespace
+
+class DecodedText::Impl {
+  public:
+    Impl(std::istream& in, Charset charset) : in_(in), charset_(charset), raw_(kChunkBytes) {}
+
+    std::string_view next() {
+        while (!done_) {
+            decoded_.clear();
+            const std::size_t n = readChunk(in_, raw_);
+            if (n == 0) {
+                done_ = true;
+                if (charset_ == Charset::utf8) {
+                    utf8_.finish(&decoded_);
+                } else {
+                    big5_.finish(&decoded_);
+                }
+                return decoded_;
+            }
+            std::string_view raw(raw_.data(), n);
+            if (first_) {
+                first_ = false;
+                if (looksUtf16(raw)) throw Utf16Error("the file looks like UTF-16");
+                if (charset_ == Charset::utf8 && raw.starts_with(kBom)) raw.remove_prefix(kBom.size());
+            }
+            for (char c : raw) {
+                const auto b = static_cast<unsigned char>(c);
+                if (charset_ == Charset::utf8) {
+                    utf8_.feed(b, &decoded_);
+                } else {
+                    big5_.feed(b, &decoded_);
+                }
+            }
+            if (!decoded_.empty()) return decoded_;
+        }
+        return {};
+    }
+
+  private:
+    std::istream& in_;
+    Charset charset_;
+    std::vector<char> raw_;
+    std::string decoded_;
+    Utf8Decoder utf8_;
+    Big5Decoder big5_;
+    bool first_ = true;
+    bool done_ = false;
+};
+
+DecodedText::DecodedText(std::istream& in, Charset charset) : impl_(std::make_unique<Impl>(in, charset)) {}
+
+DecodedText::~DecodedText() = default;
+
+std::string_view DecodedText::next() {
+    return impl_->next();
+}
+
+std::optional<Charset> parseCharset(std::string_view text) {
+    const std::string name = Poco::toLower(std::string(identity::trimSpaces(text)));
+    if (name == "utf-8" || name == "utf8") return Charset::utf8;
+    if (name == "big5" || name == "cp950") return Charset::big5;
+    return std::nullopt;
+}
+
+const char* toString(Charset charset) {
+    return charset == Charset::big5 ? "big5" : "utf-8";
+}
+
+const char* displayName(Charset charset) {
+    return charset == Charset::utf8 ? "UTF-8" : "Big5 (CP950)";
+}
+
+Charset detectCharset(std::istream& in, std::optional<Charset> declared) {
+    if (declared) return *declared;
+    std::vector<char> buffer(kChunkBytes);
+    Utf8Decoder utf8;
+    Big5Decoder big5;
+    long long utf8Bad = 0;
+    long long big5Bad = 0;
+    bool first = true;
+    for (std::size_t n = 0; (n = readChunk(in, buffer)) > 0;) {
+        const std::string_view raw(buffer.data(), n);
+        if (first && (raw.starts_with(kBom) || looksUtf16(raw))) return Charset::utf8;
+        first = false;
+        for (char c : raw) {
+            const auto b = static_cast<unsigned char>(c);
+            utf8Bad += utf8.feed(b, nullptr);
+            big5Bad += big5.feed(b, nullptr);
+        }
+    }
+    utf8Bad += utf8.finish(nullptr);
+    big5Bad += big5.finish(nullptr);
+    // Fewer unreadable characters wins, UTF-8 on a tie: text in the other charset is unreadable nearly everywhere
+    // it is not ASCII, while a file in the right one has only its few bad bytes.
+    return utf8Bad > 0 && big5Bad < utf8Bad ? Charset::big5 : Charset::utf8;
+}
+
+char32_t big5UserDefined(unsigned char lead, unsigned char trail) noexcept {
+    const int index = userDefinedIndex(lead, trail);
+    return index < 0 ? 0 : static_cast<char32_t>(0xE000 + index);
+}
+
+}  // namespace taxdesk::jobs::inquiry

@@ -1,0 +1,116 @@
+#include "jobs/inquiry/csv_reader.hpp"
+
+#include "jobs/inquiry/charset.hpp"
+
+namespace taxdesk::jobs::inquiry {
+
+bool CsvReader::finish() {
+    switch (state_) {
+        case State::quoted:
+            return false;
+        case State::fieldStart:
+            // Nothing after the last line break, unless the last line ended in a comma.
+            if (field_.index > 0) endRecord();
+            break;
+        case State::unquoted:
+        case State::quoteSeen:
+        case State::afterQuoted:
+            endRecord();
+            break;
+    }
+    return true;
+}
+
+// The byte-at-a-time helpers are inline (used only here), so that the compiler folds them into feed()'s loop.
+inline void CsvReader::take(char c) {
+    if (c == kUnreadable) {
+        takeUnreadable();
+        return;
+    }
+    switch (state_) {
+        case State::fieldStart:
+            if (c == '"') {
+                state_ = State::quoted;
+                quoteLine_ = line_;
+            } else if (c == ',') {
+                endField();
+            } else if (c == '\n') {
+                endRecord();
+            } else if (c != '\r') {
+                append(c);
+                state_ = State::unquoted;
+            }
+            break;
+        case State::unquoted:
+        case State::afterQuoted:
+            if (c == ',') {
+                endField();
+            } else if (c == '\n') {
+                endRecord();
+            } else if (c != '\r') {
+                append(c);
+            }
+            break;
+        case State::quoted:
+            if (c == '"') {
+                state_ = State::quoteSeen;
+            } else {
+                if (c == '\n') ++line_;
+                append(c);
+            }
+            break;
+        case State::quoteSeen:
+            if (c == '"') {  // "" inside quotes is one quote
+                append(c);
+                state_ = State::quoted;
+            } else {
+                state_ = State::afterQuoted;
+                take(c);
+            }
+            break;
+    }
+}
+
+/// Unreadable bytes are text of the field they are in: the field shows U+FFFD there and remembers the line.
+inline void CsvReader::takeUnreadable() {
+    if (state_ == State::fieldStart) {
+        state_ = State::unquoted;
+    } else if (state_ == State::quoteSeen) {
+        state_ = State::afterQuoted;
+    }
+    if (field_.unreadableLine == 0) field_.unreadableLine = line_;
+    for (const char c : kReplacementCharacter) append(c);
+}
+
+inline void CsvReader::append(char c) {
+    if (field_.overflow) return;
+    // Cut only before a lead byte, so that the kept text stays valid UTF-8.
+    if (field_.text.size() >= kMaxFieldBytes && (static_cast<unsigned char>(c) & 0xC0) != 0x80) {
+        field_.overflow = true;
+        return;
+    }
+    field_.text.push_back(c);
+}
+
+void CsvReader::feed(std::string_view text) {
+    for (const char c : text) take(c);
+}
+
+void CsvReader::endField() {
+    sink_.field(field_);
+    field_.text.clear();
+    field_.overflow = false;
+    field_.unreadableLine = 0;
+    ++field_.index;
+    state_ = State::fieldStart;
+}
+
+void CsvReader::endRecord() {
+    endField();
+    sink_.endRecord(recordLine_);
+    field_.index = 0;
+    ++line_;
+    recordLine_ = line_;
+}
+
+}  // namespace taxdesk::jobs::inquiry
