@@ -6,6 +6,7 @@
 #include <climits>
 #include <stdexcept>
 
+#include "jobs/common/roc_year.hpp"
 #include "jobs/identity/identifiers.hpp"
 #include "jobs/inquiry/charset.hpp"
 
@@ -13,7 +14,6 @@ namespace taxdesk::jobs::inquiry::detail {
 namespace {
 
 constexpr std::size_t kMaxTextChars = 200;
-constexpr int kRocOffset = 1911;
 constexpr std::string_view kIdeographicComma = "\xE3\x80\x81";  // U+3001 、 as in 111、112
 
 std::size_t codePoints(std::string_view utf8) {
@@ -57,8 +57,8 @@ std::optional<Column> columnNamed(std::string_view headerField) {
 }
 
 void checkRules(const BatchRules& rules) {
-    if (rules.currentYear <= kRocOffset) throw std::invalid_argument("batch rules: currentYear is not set");
-    if (rules.latestTaxYear <= kRocOffset || rules.latestTaxYear >= rules.currentYear) {
+    if (rules.currentYear <= kRocYearOffset) throw std::invalid_argument("batch rules: currentYear is not set");
+    if (rules.latestTaxYear <= kRocYearOffset || rules.latestTaxYear >= rules.currentYear) {
         throw std::invalid_argument("batch rules: latestTaxYear must be set and before currentYear");
     }
     if (rules.maxRows < 1 || rules.maxRows >= static_cast<std::size_t>(INT_MAX)) {
@@ -166,7 +166,7 @@ bool RowJudge::readYears(const Cell& cell, std::vector<int>& years) const {
         int year = 0;
         for (char c : part) year = year * 10 + (c - '0');
         if (year == 0) return false;  // there is no ROC year 0
-        if (year < kRocOffset) year += kRocOffset;
+        year = gregorianYear(year);
         // The current year is not over, so it has no income data yet (nor has any later one): the latest
         // complete tax year is the last one with data, and asking for a later one would charge for nothing.
         if (year > rules_.latestTaxYear) return false;

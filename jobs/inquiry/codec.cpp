@@ -8,16 +8,11 @@
 #include <cmath>
 
 #include "jobs/common/json.hpp"
+#include "jobs/common/roc_year.hpp"
 #include "jobs/identity/identifiers.hpp"
 
 namespace taxdesk::jobs::inquiry {
 namespace {
-
-constexpr int kRocEpoch = 1911;  // ROC year 1 is 1912: a year below 1911 is an ROC year
-
-int toGregorian(int year) {
-    return year < kRocEpoch ? year + kRocEpoch : year;
-}
 
 const std::string& asString(const json::Value& value, std::string_view field) {
     if (value.isArray || !std::holds_alternative<std::string>(value.scalar))
@@ -42,13 +37,13 @@ int asInt(const json::Scalar& scalar, std::string_view field) {
 std::vector<int> parseYears(const json::Value& value) {
     std::vector<int> years;
     if (value.isArray) {
-        for (const auto& item : value.array) years.push_back(toGregorian(asInt(item, "income_years")));
+        for (const auto& item : value.array) years.push_back(gregorianYear(asInt(item, "income_years")));
     } else if (const auto* text = std::get_if<std::string>(&value.scalar)) {
         std::string_view rest = *text;
         while (!rest.empty()) {
             const auto cut = rest.find(';');
             const std::string part(rest.substr(0, cut));
-            if (!part.empty()) years.push_back(toGregorian(asInt(json::Scalar(part), "income_years")));
+            if (!part.empty()) years.push_back(gregorianYear(asInt(json::Scalar(part), "income_years")));
             if (cut == std::string_view::npos) break;
             rest.remove_prefix(cut + 1);
         }
