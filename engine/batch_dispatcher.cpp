@@ -7,7 +7,9 @@
 #include <algorithm>
 
 #include "engine/api/payment_json.hpp"
+#include "jobs/inquiry/batch_state.hpp"
 #include "jobs/inquiry/codec.hpp"
+#include "jobs/payment/payment.hpp"
 
 namespace taxdesk::engine {
 namespace {
@@ -150,7 +152,28 @@ void BatchDispatcher::followBroker() {
     cluster_ = cluster;
 }
 
+namespace {
+
+/// The provider asked for the charge under `providerKey`: its answer for jobs::payment, and the charge when found.
+jobs::payment::LookupAnswer lookUp(connectors::Payment& payment, const std::string& providerKey,
+                                   std::optional<connectors::ChargeResult>& charge, std::string& error) {
+    try {
+        charge = payment.findCharge(providerKey);
+        return charge ? jobs::payment::LookupAnswer::found : jobs::payment::LookupAnswer::not_found;
+    } catch (const connectors::ConnectorError& failure) {
+        error = failure.what();
+        return jobs::payment::LookupAnswer::unavailable;
+    }
+}
+
+const char* statusText(jobs::payment::PaymentStatus status) {
+    return jobs::payment::toString(status);
+}
+
+}  // namespace
+
 void BatchDispatcher::resolvePendingPayments() {
+    using Action = jobs::payment::LedgerStep::Action;
     lastRecovery_ = std::chrono::steady_clock::now();
     const long long now = epochMs();
     // Only payments whose request or engine is gone: their lease (longer than a charge can take) ended. Another
@@ -158,56 +181,71 @@ void BatchDispatcher::resolvePendingPayments() {
     for (const auto& pending : store_.abandonedPayments(now)) {
         if (!store_.claimPayment(pending.paymentId, owner_, epochMs(), settings_.paymentLeaseMs)) continue;
         // The provider is idempotent by key: asking by the payment's provider key finds the charge if one was made.
-        try {
-            if (const auto charge = payment_->findCharge(pending.providerKey)) {
-                if (store_.completePayment(pending.paymentId, "succeeded", charge->providerTxnId, "") &&
+        std::optional<connectors::ChargeResult> charge;
+        std::string error;
+        const auto step = jobs::payment::recoverAbandoned(lookUp(*payment_, pending.providerKey, charge, error),
+                                                          epochMs(), settings_.recheckWindowMs);
+        switch (step.action) {
+            case Action::record_succeeded:
+                if (store_.completePayment(pending.paymentId, statusText(jobs::payment::PaymentStatus::succeeded),
+                                           charge->providerTxnId, "") &&
                     onRecoveredPaid_)
                     onRecoveredPaid_(pending.amount);
                 log().information("payment %s for batch %s resolved: it was charged", pending.paymentId,
                                   pending.batchId);
-            } else {
+                break;
+            case Action::record_failed:
                 // Not charged as far as the provider knows now; one that answered late may still land the charge:
                 // asked about again (recheckFailedPayments) until the window ends, scheduled with the failure.
-                store_.completePayment(pending.paymentId, "failed", "",
-                                       "not charged: the request stopped before the card was charged; pay again",
-                                       settings_.recheckWindowMs > 0 ? epochMs() + settings_.recheckWindowMs : 0);
+                store_.completePayment(pending.paymentId, statusText(jobs::payment::PaymentStatus::failed), "",
+                                       jobs::payment::failureText(step.reason), step.recheckUntilMs);
                 log().information("payment %s for batch %s resolved: never charged", pending.paymentId,
                                   pending.batchId);
-            }
-        } catch (const connectors::ConnectorError& error) {
-            store_.releasePayment(pending.paymentId, owner_);
-            log().warning("payment %s still pending: %s", pending.paymentId, std::string(error.what()));
+                break;
+            case Action::release:
+            case Action::ask_for_charge:
+            case Action::nothing:
+                store_.releasePayment(pending.paymentId, owner_);
+                log().warning("payment %s still pending: %s", pending.paymentId, error);
+                break;
         }
     }
 }
 
 void BatchDispatcher::recheckFailedPayments() {
+    using Action = jobs::payment::LedgerStep::Action;
     lastRecheck_ = std::chrono::steady_clock::now();
     if (!leased("payments-recheck")) return;
     const long long now = epochMs();
     for (const auto& failed : store_.paymentsToRecheck(now, 100, now + settings_.recheckEveryMs)) {
-        try {
-            const auto charge = payment_->findCharge(failed.providerKey);
-            if (!charge) continue;
-            const auto change = store_.completePayment(failed.paymentId, "succeeded", charge->providerTxnId, "");
-            if (!change) continue;
-            if (change.refundDue) {
+        std::optional<connectors::ChargeResult> charge;
+        std::string error;
+        const auto step = jobs::payment::recheck(lookUp(*payment_, failed.providerKey, charge, error));
+        if (step.action == Action::release) {
+            log().warning("payment %s not checked again: %s", failed.paymentId, error);
+            return;  // the provider is away: next round
+        }
+        if (step.action != Action::record_succeeded) continue;
+        const auto change = store_.completePayment(
+            failed.paymentId, statusText(jobs::payment::PaymentStatus::succeeded), charge->providerTxnId, "");
+        switch (jobs::payment::effectOfSuccess(change.changed, change.refundDue)) {
+            case jobs::payment::SuccessEffect::refund_due:
                 // Money owed back: the batch was paid by another payment meanwhile. An alert, not a guess.
                 log().error(
                     "payment %s for batch %s was charged after it was recorded as not charged, and the batch "
                     "is paid by another payment: NT$%s to refund (refund_due in the ledger)",
                     failed.paymentId, failed.batchId, std::to_string(failed.amount));
                 if (onRefundDue_) onRefundDue_(failed.amount);
-            } else {
+                break;
+            case jobs::payment::SuccessEffect::counted:
                 log().warning(
                     "payment %s for batch %s was charged after it was recorded as not charged: now "
                     "succeeded",
                     failed.paymentId, failed.batchId);
                 if (onRecoveredPaid_) onRecoveredPaid_(failed.amount);
-            }
-        } catch (const connectors::ConnectorError& error) {
-            log().warning("payment %s not checked again: %s", failed.paymentId, std::string(error.what()));
-            return;  // the provider is away: next round
+                break;
+            case jobs::payment::SuccessEffect::none:
+                break;
         }
     }
 }
@@ -325,7 +363,8 @@ void BatchDispatcher::dispatchBatches() {
         if (!delivered("batch " + batch.batchId)) return;
         progress.sentUpTo = rows.back().row;
         progress.sentCount += static_cast<int>(rows.size());
-        store_.setBatchState(batch.batchId, "queued", "processing", "");
+        store_.setBatchState(batch.batchId, jobs::inquiry::toString(jobs::inquiry::BatchState::queued),
+                             jobs::inquiry::toString(jobs::inquiry::BatchState::processing), "");
     }
 }
 

@@ -43,9 +43,9 @@ class CreditorApi {
   private:
     HttpReply upload(HttpRequest& request);
     HttpReply pay(HttpRequest& request);
-    /// Charges a pending payment whose lease `owner` holds and records the provider's answer. Throws HttpError 503
-    /// (lease released) when the provider did not answer.
-    void chargeOnce(const connectors::PaymentRecord& record, const std::string& cardId, const std::string& owner,
+    /// Charges a pending payment whose lease `owner` holds and records the provider's answer (jobs::payment decides
+    /// what the ledger records). Returns false, the lease released, when the provider did not answer.
+    bool chargeOnce(const connectors::PaymentRecord& record, const std::string& cardId, const std::string& owner,
                     const std::string& requestId);
     HttpReply list(HttpRequest& request);
     HttpReply status(HttpRequest& request);
