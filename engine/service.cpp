@@ -104,10 +104,11 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     stageSettings.cacheTtlSeconds = settings_.cacheTtlSeconds;
     stageSettings.connectorAttempts = settings_.connectorAttempts;
     stageSettings.concurrency = settings_.concurrency;
-    addPipeline(pipelineSettings("inquiry", "inquiry.requests", {"inquiry.results", "inquiry.requests.dlq"}),
-                std::make_unique<InquiryStage>(stageSettings, connectors, *parts_->store,
-                                               std::make_unique<connectors::RedisClient>(settings_.redis),
-                                               parts_->metrics.pipeline("inquiry"), parts_->metrics.inquiry()));
+    addPipeline(
+        pipelineSettings("inquiry", "inquiry.requests", {"inquiry.results", "inquiry.requests.dlq"}),
+        std::make_unique<InquiryStage>(stageSettings, connectors, parts_->store->results(), parts_->store->batches(),
+                                       std::make_unique<connectors::RedisClient>(settings_.redis),
+                                       parts_->metrics.pipeline("inquiry"), parts_->metrics.inquiry()));
 
     // SMS applications: sms.inbound → identity, pickup → notifications.outbound; and the sender.
     SmsSettings sms;
@@ -161,7 +162,8 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     dispatcherSettings.paymentLeaseMs = settings_.paymentLeaseS * 1000LL;
     dispatcherSettings.recheckWindowMs = settings_.paymentRecheckHours * 3600LL * 1000;
     dispatcherSettings.recheckEveryMs = settings_.paymentRecheckIntervalS * 1000;
-    parts_->dispatcher = std::make_unique<BatchDispatcher>(dispatcherSettings, *parts_->store, connectors.payment,
+    parts_->dispatcher = std::make_unique<BatchDispatcher>(dispatcherSettings, parts_->store->batches(),
+                                                           parts_->store->payments(), connectors.payment,
                                                            std::make_unique<connectors::RedisClient>(settings_.redis));
     parts_->dispatcher->onRecoveredPaid([this](long long amount) {
         parts_->metrics.paymentsCount().Increment();
@@ -180,13 +182,15 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     apiSettings.feeProperty = settings_.feeProperty;
     apiSettings.feeIncomeYear = settings_.feeIncomeYear;
     apiSettings.paymentLeaseMs = settings_.paymentLeaseS * 1000LL;
-    parts_->creditorApi =
-        std::make_unique<api::CreditorApi>(apiSettings, *parts_->store, connectors.payment,
-                                           [this](const std::string& batchId, long long amount, const std::string& id) {
-                                               parts_->metrics.paymentsCount().Increment();
-                                               parts_->metrics.paymentsAmount().Increment(static_cast<double>(amount));
-                                               parts_->dispatcher->paid(batchId, id);
-                                           });
+    parts_->creditorApi = std::make_unique<api::CreditorApi>(
+        apiSettings,
+        api::CreditorStores{parts_->store->batches(), parts_->store->results(), parts_->store->payments(),
+                            parts_->store->tokens()},
+        connectors.payment, [this](const std::string& batchId, long long amount, const std::string& id) {
+            parts_->metrics.paymentsCount().Increment();
+            parts_->metrics.paymentsAmount().Increment(static_cast<double>(amount));
+            parts_->dispatcher->paid(batchId, id);
+        });
     parts_->creditorApi->openConnectors([connectors] {
         std::vector<std::string> open;
         for (const auto* status : connectors::httpConnectorStatuses(connectors))
@@ -198,7 +202,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     parts_->creditorApi->onRefundDue(countRefundDue);
     parts_->creditorApi->onRetry(
         [this](const std::string& batchId, const std::string& id) { parts_->dispatcher->retried(batchId, id); });
-    parts_->opsApi = std::make_unique<api::OpsApi>(parts_->metrics, *parts_->store, connectors);
+    parts_->opsApi = std::make_unique<api::OpsApi>(parts_->metrics, parts_->store->batches(), connectors);
 
     parts_->kafkaProbe = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
     parts_->redisProbe = std::make_unique<connectors::RedisClient>(settings_.redis);

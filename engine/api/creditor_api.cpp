@@ -32,9 +32,9 @@ std::string batchJson(const connectors::BatchRecord& batch) {
     return out;
 }
 
-CreditorApi::CreditorApi(CreditorApiSettings settings, connectors::Store& store,
+CreditorApi::CreditorApi(CreditorApiSettings settings, CreditorStores stores,
                          std::shared_ptr<connectors::Payment> payment, PaidHandler onPaid)
-    : settings_(std::move(settings)), store_(store), payment_(std::move(payment)), onPaid_(std::move(onPaid)) {
+    : settings_(std::move(settings)), stores_(stores), payment_(std::move(payment)), onPaid_(std::move(onPaid)) {
     Poco::File(settings_.spoolDir).createDirectories();
 }
 
@@ -60,18 +60,18 @@ std::vector<Route> CreditorApi::routes() {
 }
 
 connectors::BatchRecord CreditorApi::ownBatch(HttpRequest& request) {
-    const Principal who = authenticate(request, store_, {"creditor"});
-    auto batch = store_.findBatch(request.params.at("id"));
+    const Principal who = authenticate(request, stores_.tokens, {"creditor"});
+    auto batch = stores_.batches.findBatch(request.params.at("id"));
     if (!batch || batch->creditorId != who.creditorId)
         throw HttpError(404, "not_found", "no batch " + request.params.at("id"));
     return *batch;
 }
 
 HttpReply CreditorApi::list(HttpRequest& request) {
-    const Principal who = authenticate(request, store_, {"creditor"});
+    const Principal who = authenticate(request, stores_.tokens, {"creditor"});
     const int limit = intParam(request, "limit", 20, 1, 100);
     const int offset = intParam(request, "offset", 0, 0, 1'000'000'000);
-    const auto batches = store_.listBatches(who.creditorId, limit + 1, offset);
+    const auto batches = stores_.batches.listBatches(who.creditorId, limit + 1, offset);
     std::string items = "[";
     for (std::size_t i = 0; i < batches.size() && i < static_cast<std::size_t>(limit); ++i)
         items += (i ? "," : "") + batchJson(batches[i]);
@@ -98,7 +98,7 @@ HttpReply CreditorApi::receipt(HttpRequest& request) {
 }
 
 HttpReply CreditorApi::publicProgress(HttpRequest& request) {
-    const auto batch = store_.findBatchByReceiptToken(request.params.at("token"));
+    const auto batch = stores_.batches.findBatchByReceiptToken(request.params.at("token"));
     if (!batch) throw HttpError(404, "not_found", "no such receipt");
     HttpReply reply;
     reply.contentType = "text/html; charset=utf-8";

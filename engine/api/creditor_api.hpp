@@ -6,7 +6,10 @@
 #include <vector>
 
 #include "connectors/api/payment.hpp"
-#include "connectors/store/store.hpp"
+#include "connectors/store/batch_store.hpp"
+#include "connectors/store/payment_ledger.hpp"
+#include "connectors/store/result_store.hpp"
+#include "connectors/store/token_store.hpp"
 #include "engine/config.hpp"
 #include "engine/http_server.hpp"
 
@@ -23,11 +26,19 @@ struct CreditorApiSettings {
     long long paymentLeaseMs = 60000;
 };
 
+/// The store areas the creditor API uses.
+struct CreditorStores {
+    connectors::BatchStore& batches;
+    connectors::ResultStore& results;
+    connectors::PaymentLedger& payments;
+    connectors::TokenStore& tokens;  ///< for authenticate()
+};
+
 class CreditorApi {
   public:
     /// Called once per payment that succeeded (the request that moved the ledger): to count it and wake the dispatcher.
     using PaidHandler = std::function<void(const std::string& batchId, long long amount, const std::string& requestId)>;
-    CreditorApi(CreditorApiSettings settings, connectors::Store& store, std::shared_ptr<connectors::Payment> payment,
+    CreditorApi(CreditorApiSettings settings, CreditorStores stores, std::shared_ptr<connectors::Payment> payment,
                 PaidHandler onPaid);
     [[nodiscard]] std::vector<Route> routes();
     /// Called once a retry put a batch's error rows back to work (to wake the dispatcher). Set before serving.
@@ -59,7 +70,7 @@ class CreditorApi {
     connectors::BatchRecord ownBatch(HttpRequest& request);
 
     CreditorApiSettings settings_;
-    connectors::Store& store_;
+    CreditorStores stores_;
     std::shared_ptr<connectors::Payment> payment_;
     PaidHandler onPaid_;
     std::function<void(long long amount)> onRefundDue_;

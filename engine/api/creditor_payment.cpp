@@ -74,9 +74,9 @@ HttpReply paymentReply(jobs::payment::PaymentOutcome outcome, const connectors::
 
 HttpReply CreditorApi::pay(HttpRequest& request) {
     using jobs::payment::PaymentOutcome;
-    const Principal who = authenticate(request, store_, {"creditor"});
+    const Principal who = authenticate(request, stores_.tokens, {"creditor"});
     const connectors::PaymentRecord none;
-    auto batch = store_.findBatch(request.params.at("id"));
+    auto batch = stores_.batches.findBatch(request.params.at("id"));
     if (!batch || batch->creditorId != who.creditorId)
         return paymentReply(PaymentOutcome::not_found, none, "no batch " + request.params.at("id"));
 
@@ -94,8 +94,8 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
 
     const auto state = jobs::inquiry::parseBatchState(batch->state);
     if (!state) throw std::runtime_error("batch " + batch->batchId + " has an unknown state in the store");
-    if (const auto refusal =
-            jobs::payment::admit(*state, batch->feeTotal, store_.findPaymentByKey(who.creditorId, key).has_value())) {
+    if (const auto refusal = jobs::payment::admit(*state, batch->feeTotal,
+                                                  stores_.payments.findPaymentByKey(who.creditorId, key).has_value())) {
         const std::string detail = *refusal == PaymentOutcome::nothing_to_pay
                                        ? "batch " + batch->batchId + " has no fee"
                                        : "batch " + batch->batchId + " is " + batch->state;
@@ -119,7 +119,7 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
     pending.leaseUntilMs = epochMs() + leaseMs;
     connectors::PaymentIntent intent;
     try {
-        intent = store_.beginPayment(pending);
+        intent = stores_.payments.beginPayment(pending);
     } catch (const connectors::IdempotencyConflict& error) {
         // The key was used for another batch, amount or card, or the batch already has a live payment: the message
         // names the creditor's own data only (keys are per creditor).
@@ -141,7 +141,7 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
     };
     while (status(record) == jobs::payment::PaymentStatus::pending) {
         if (!mine && jobs::payment::mayTakeOver(record.leaseOwner, record.leaseUntilMs, epochMs()))
-            mine = store_.claimPayment(record.paymentId, owner, epochMs(), leaseMs);
+            mine = stores_.payments.claimPayment(record.paymentId, owner, epochMs(), leaseMs);
         if (mine) {
             if (!chargeOnce(record, body.cardId, owner, request.requestId))
                 return paymentReply(PaymentOutcome::unavailable, record, "");
@@ -150,7 +150,7 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
                 return paymentReply(PaymentOutcome::in_progress, record, "");
             std::this_thread::sleep_for(std::chrono::milliseconds(25));
         }
-        record = store_.findPaymentByKey(who.creditorId, key).value();
+        record = stores_.payments.findPaymentByKey(who.creditorId, key).value();
     }
     return paymentReply(jobs::payment::outcomeOf(status(record), record.error, intent.created), record, "");
 }
@@ -188,9 +188,9 @@ bool CreditorApi::chargeOnce(const connectors::PaymentRecord& record, const std:
     switch (step.action) {
         case Action::record_succeeded: {
             // Counted (and the dispatcher woken) once: by the call that moved the ledger, not by every request.
-            const auto change = store_.completePayment(record.paymentId,
-                                                       jobs::payment::toString(jobs::payment::PaymentStatus::succeeded),
-                                                       charge->providerTxnId, "");
+            const auto change = stores_.payments.completePayment(
+                record.paymentId, jobs::payment::toString(jobs::payment::PaymentStatus::succeeded),
+                charge->providerTxnId, "");
             switch (jobs::payment::effectOfSuccess(change.changed, change.refundDue)) {
                 case jobs::payment::SuccessEffect::refund_due:
                     // The batch was paid by another payment meanwhile (this one's lease ended mid-charge and it was
@@ -210,12 +210,13 @@ bool CreditorApi::chargeOnce(const connectors::PaymentRecord& record, const std:
             return true;
         }
         case Action::record_failed:
-            store_.completePayment(record.paymentId, jobs::payment::toString(jobs::payment::PaymentStatus::failed), "",
-                                   jobs::payment::failureText(step.reason), step.recheckUntilMs);
+            stores_.payments.completePayment(record.paymentId,
+                                             jobs::payment::toString(jobs::payment::PaymentStatus::failed), "",
+                                             jobs::payment::failureText(step.reason), step.recheckUntilMs);
             return true;
         case Action::release:
         case Action::ask_for_charge:  // not after afterRefusal(); treated as no answer
-            store_.releasePayment(record.paymentId, owner);
+            stores_.payments.releasePayment(record.paymentId, owner);
             return false;
         case Action::nothing:
             return true;

@@ -15,14 +15,14 @@ namespace taxdesk::engine::api {
 
 HttpReply CreditorApi::retry(HttpRequest& request) {
     // A creditor retries its own batches (another's is 404, as everywhere); operations staff any batch.
-    const Principal who = authenticate(request, store_, {"creditor", "ops"});
+    const Principal who = authenticate(request, stores_.tokens, {"creditor", "ops"});
     const std::string& batchId = request.params.at("id");
     auto decide = [&]() -> jobs::inquiry::RetryDecision {
-        const auto batch = store_.findBatch(batchId);
+        const auto batch = stores_.batches.findBatch(batchId);
         if (!batch || (who.role == "creditor" && batch->creditorId != who.creditorId))
             throw HttpError(404, "not_found", "no batch " + batchId);
         return jobs::inquiry::decideRetry({batch->batchId, batch->state, batch->paid,
-                                           store_.countResultsWithStatus(batch->batchId, "error"),
+                                           stores_.results.countResultsWithStatus(batch->batchId, "error"),
                                            openConnectors_ ? openConnectors_() : std::vector<std::string>{}});
     };
     auto refusal = [](const jobs::inquiry::RetryDecision& decision) {
@@ -35,7 +35,7 @@ HttpReply CreditorApi::retry(HttpRequest& request) {
     if (std::holds_alternative<jobs::inquiry::RetryRefused>(decision)) return refusal(decision);
     // Conditional in the store: of two requests at once, one puts the rows back and the other finds the batch
     // processing (decided again, it is told why).
-    const int rows = store_.retryErrorRows(batchId);
+    const int rows = stores_.results.retryErrorRows(batchId);
     if (rows == 0) {
         const auto again = decide();
         if (std::holds_alternative<jobs::inquiry::RetryRefused>(again)) return refusal(again);
@@ -59,7 +59,7 @@ HttpReply CreditorApi::results(HttpRequest& request) {
     const std::string format = request.queryValue("format", "json");
     if (format != "json" && format != "csv") throw HttpError(400, "bad_format", "format must be json or csv");
     HttpReply reply;
-    auto& store = store_;
+    auto& store = stores_.results;
     const std::string batchId = batch.batchId;
     reply.headers["Content-Disposition"] = "attachment; filename=\"" + batchId + "-results." + format + "\"";
     if (format == "json") {

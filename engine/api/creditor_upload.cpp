@@ -105,7 +105,7 @@ std::string joinYears(const std::vector<int>& years) {
 }  // namespace
 
 HttpReply CreditorApi::upload(HttpRequest& request) {
-    const Principal who = authenticate(request, store_, {"creditor"});
+    const Principal who = authenticate(request, stores_.tokens, {"creditor"});
     const std::string base = baseUrl(request);
     std::optional<jobs::inquiry::Charset> declared;
     if (const std::string charset = request.queryValue("charset"); !charset.empty()) {
@@ -177,7 +177,7 @@ HttpReply CreditorApi::upload(HttpRequest& request) {
     connectors::BatchRecord batch;
     batch.batchId = newBatchId();
     batch.creditorId = who.creditorId;
-    batch.state = "awaiting_payment";
+    batch.state = jobs::inquiry::toString(jobs::inquiry::BatchState::awaiting_payment);
     batch.filename = filename;
     batch.charset = jobs::inquiry::toString(charset);
     batch.receiptToken = randomHex(16);
@@ -186,13 +186,23 @@ HttpReply CreditorApi::upload(HttpRequest& request) {
     std::size_t errorCount = 0;
     jobs::inquiry::BatchTotals totals;
     try {
-        auto writer = store_.beginBatch(batch);
+        auto writer = stores_.batches.beginBatch(batch);
         std::vector<connectors::BatchRowRecord> chunk;
         chunk.reserve(kChunkRows);
         totals = jobs::inquiry::BatchFileReader(rules, charset).read(in, [&](const jobs::inquiry::BatchRow& row) {
             chunk.push_back({batch.batchId, row.row, row.debtorId, row.debtorName, row.titleRef,
                              jobs::inquiry::toString(row.scope), joinYears(row.incomeYears), row.accepted, row.reason,
                              row.column, row.fee});
+            if (!row.accepted) {
+                // A rejected row has its result from the start (SPEC 3.3): encoded here, stored with the batch.
+                jobs::inquiry::InquiryResult rejected;
+                rejected.batchId = batch.batchId;
+                rejected.row = row.row;
+                rejected.debtorId = row.debtorId;
+                rejected.status = jobs::inquiry::ResultStatus::rejected;
+                rejected.reason = row.reason;
+                chunk.back().resultPayload = jobs::inquiry::encodeResult(rejected);
+            }
             if (!row.accepted && errorCount < kErrorsShown) {
                 if (errorCount++) errors.push_back(',');
                 jobs::json::ObjectWriter(errors)
@@ -213,8 +223,11 @@ HttpReply CreditorApi::upload(HttpRequest& request) {
         throw HttpError(error.status(), error.code(), error.what());
     }
     errors.push_back(']');
-    if (totals.accepted == 0) store_.setBatchState(batch.batchId, "awaiting_payment", "completed", "");
-    const auto stored = store_.findBatch(batch.batchId);
+    if (totals.accepted == 0)
+        stores_.batches.setBatchState(batch.batchId,
+                                      jobs::inquiry::toString(jobs::inquiry::BatchState::awaiting_payment),
+                                      jobs::inquiry::toString(jobs::inquiry::BatchState::completed), "");
+    const auto stored = stores_.batches.findBatch(batch.batchId);
     // The fee as text: Poco's %Ld wants a Poco::Int64 (a long here), and the long long printed "NT$[ERRFMT]".
     Poco::Logger::get("api").information("batch %s uploaded by creditor %s: %d rows, %d accepted, NT$%s", batch.batchId,
                                          who.creditorId, totals.rows, totals.accepted, std::to_string(totals.feeTotal));

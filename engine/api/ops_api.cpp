@@ -24,8 +24,8 @@ long long count(const prometheus::Counter& counter) {
 
 }  // namespace
 
-OpsApi::OpsApi(Metrics& metrics, connectors::Store& store, connectors::ConnectorSet connectors)
-    : metrics_(metrics), store_(store), connectors_(std::move(connectors)) {}
+OpsApi::OpsApi(Metrics& metrics, connectors::BatchStore& batches, connectors::ConnectorSet connectors)
+    : metrics_(metrics), batches_(batches), connectors_(std::move(connectors)) {}
 
 std::vector<Route> OpsApi::routes() {
     return {
@@ -50,7 +50,7 @@ void OpsApi::refreshGauges() {
                                                                 : 0);
     }
     try {
-        const auto counts = store_.countBatchesByState();
+        const auto counts = batches_.countBatchesByState();
         for (const char* state : kStates) {
             const auto it = counts.find(state);
             metrics_.batches(state).Set(it == counts.end() ? 0 : it->second);
@@ -140,7 +140,7 @@ HttpReply OpsApi::dashboardData() {
     // Batches in progress: ids, states and numbers only; no creditor, no debtor.
     std::string batches = "[";
     try {
-        for (const auto& batch : store_.activeBatches(50)) {
+        for (const auto& batch : batches_.activeBatches(50)) {
             if (batches.size() > 1) batches.push_back(',');
             const double progress = batch.rowsTotal > 0 ? 100.0 * batch.rowsDone / batch.rowsTotal : 100.0;
             jobs::json::ObjectWriter(batches)

@@ -219,7 +219,7 @@ TEST_F(CreditorApiTest, ErrorRowsAreRetriedOnceWithoutAChargeByTheirCreditorOrOp
     auto breakRows = [&](const std::vector<int>& rows) {
         std::vector<taxdesk::connectors::StoredResult> broken;
         for (const int row : rows) {
-            auto result = store.findResult(id, row).value();
+            auto result = store.results().findResult(id, row).value();
             result.status = "error";
             result.reason = "registry_unavailable";
             result.payload = R"({"batch_id":")" + id + R"(","row":)" + std::to_string(row) + R"(,"debtor_id":")" +
@@ -227,7 +227,7 @@ TEST_F(CreditorApiTest, ErrorRowsAreRetriedOnceWithoutAChargeByTheirCreditorOrOp
                              R"(","status":"error","reason":"registry_unavailable","income":[],"property":[]})";
             broken.push_back(result);
         }
-        store.upsertResults(broken);
+        store.results().upsertResults(broken);
     };
     breakRows({3, 7, 11});
 
@@ -245,7 +245,7 @@ TEST_F(CreditorApiTest, ErrorRowsAreRetriedOnceWithoutAChargeByTheirCreditorOrOp
     EXPECT_EQ(done->getValue<int>("rows_done"), 40) << "every row counted once";
     EXPECT_EQ(engine_->request("GET", "/api/v1/batches/" + id + "/results?format=json", creditor_).body, original)
         << "the retried rows have their real results again";
-    EXPECT_EQ(store.paidTotal(id), fee) << "nothing charged again";
+    EXPECT_EQ(store.payments().paidTotal(id), fee) << "nothing charged again";
     EXPECT_EQ(pay(id, key).status, 200) << "the one payment, as it was";
 
     // Operations staff may retry any creditor's batch.
@@ -256,7 +256,7 @@ TEST_F(CreditorApiTest, ErrorRowsAreRetriedOnceWithoutAChargeByTheirCreditorOrOp
     EXPECT_EQ(json(byOps)->getValue<int>("rows_retried"), 1);
     waitCompleted(id);
     EXPECT_EQ(engine_->request("GET", "/api/v1/batches/" + id + "/results?format=json", creditor_).body, original);
-    EXPECT_EQ(store.paidTotal(id), fee);
+    EXPECT_EQ(store.payments().paidTotal(id), fee);
 }
 
 TEST_F(CreditorApiTest, Big5FilesDeclaredOrNotAreRead) {
@@ -556,8 +556,8 @@ TEST_F(CreditorApiTest, AnExpiredTokenIs401TokenExpiredWhileOneThatExpiresLaterW
     const std::string expired = "tdk_" + taxdesk::testing::uniqueName("expired");
     Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
     sha.update(expired);
-    store.insertToken({Poco::DigestEngine::digestToHex(sha.digest()), "creditor", "C1", "2026-01-01T00:00:00.000Z",
-                       tokenIdOf(expired), "2026-01-02T00:00:00.000Z", ""});
+    store.tokens().insertToken({Poco::DigestEngine::digestToHex(sha.digest()), "creditor", "C1",
+                                "2026-01-01T00:00:00.000Z", tokenIdOf(expired), "2026-01-02T00:00:00.000Z", ""});
     const auto refused = engine_->request("GET", "/api/v1/batches", expired);
     EXPECT_EQ(refused.status, 401) << refused.body;
     EXPECT_EQ(errorCode(refused), "token_expired") << refused.body;
@@ -706,7 +706,7 @@ TEST_F(CreditorPayments, ConcurrentPaymentsWithOneKeyAndDifferentCardsNeverLeave
             cardsCharged += spent > 0 ? 1 : 0;
         }
         EXPECT_EQ(cardsCharged, 1) << "round " << round << ": one charge for the key";
-        const long long inLedger = ledger_.paidTotal(batch);
+        const long long inLedger = ledger_.payments().paidTotal(batch);
         EXPECT_EQ(inLedger, charged) << "round " << round << ": the ledger says what the card was charged";
         EXPECT_TRUE(json(engine_.request("GET", "/api/v1/batches/" + batch, token_))->getValue<bool>("paid"));
         ledgerTotal += inLedger;
@@ -800,19 +800,19 @@ TEST(TwoEngines, AStartingEngineNeverResolvesThePaymentAnotherEngineIsCharging) 
     // The first engine's request has reserved the key and is waiting for the provider: start the second engine now.
     bool reserved = false;
     taxdesk::testing::eventually([&] {
-        const auto payment = ledger.findPaymentByKey("C1", "two-" + batch);
+        const auto payment = ledger.payments().findPaymentByKey("C1", "two-" + batch);
         reserved = payment && payment->status == "pending";
         return reserved;
     });
     ASSERT_TRUE(reserved);
     ServeProcess second(sets);
-    const auto during = ledger.findPaymentByKey("C1", "two-" + batch).value();
+    const auto during = ledger.payments().findPaymentByKey("C1", "two-" + batch).value();
     paying.join();
 
     EXPECT_EQ(during.status, "pending") << "the second engine's start-up left the payment in flight alone";
     EXPECT_EQ(paid.status, 201) << paid.body;
     const auto fee = json(uploaded)->getValue<long long>("fee_total");
     EXPECT_EQ(1'000'000 - provider->balance("EC-TWO"), fee);
-    EXPECT_EQ(ledger.paidTotal(batch), fee) << "the ledger says what the card was charged";
-    EXPECT_EQ(ledger.findPaymentByKey("C1", "two-" + batch)->status, "succeeded");
+    EXPECT_EQ(ledger.payments().paidTotal(batch), fee) << "the ledger says what the card was charged";
+    EXPECT_EQ(ledger.payments().findPaymentByKey("C1", "two-" + batch)->status, "succeeded");
 }
