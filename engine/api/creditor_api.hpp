@@ -12,6 +12,7 @@
 #include "connectors/store/token_store.hpp"
 #include "engine/config.hpp"
 #include "engine/http_server.hpp"
+#include "jobs/payment/payment.hpp"
 
 namespace taxdesk::engine::api {
 
@@ -77,6 +78,14 @@ class CreditorApi {
     std::function<void(const std::string& batchId, const std::string& requestId)> onRetry_;
     std::function<std::vector<std::string>()> openConnectors_;
 };
+
+/// The reply for a payment request's outcome (jobs::payment): the payment record (201 when this request created it,
+/// 200 for a repeat) or an error naming what is wrong: 400 for a malformed request, 402 insufficient_balance or
+/// payment_failed, 404, 409 (payment_in_progress with Retry-After, idempotency_conflict, not_awaiting_payment,
+/// nothing_to_pay), 503 payment_unavailable. `record` is the key's payment for the outcomes that have one; `detail`
+/// names the batch for not_found and the state outcomes and is the ledger's message for a conflict.
+HttpReply paymentReply(jobs::payment::PaymentOutcome outcome, const connectors::PaymentRecord& record,
+                       const std::string& detail);
 
 /// The JSON of a batch's status (GET /api/v1/batches/{id}).
 std::string batchJson(const connectors::BatchRecord& batch);

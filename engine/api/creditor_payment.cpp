@@ -24,9 +24,8 @@ long long epochMs() {
         .count();
 }
 
-/// The reply for a payment request's outcome: the payment record (201 when this request created it, 200 for a repeat)
-/// or an error naming what is wrong. `record` is the key's payment for the outcomes that have one; `detail` names the
-/// batch for the state outcomes and is the ledger's message for a conflict.
+}  // namespace
+
 HttpReply paymentReply(jobs::payment::PaymentOutcome outcome, const connectors::PaymentRecord& record,
                        const std::string& detail) {
     using jobs::payment::PaymentOutcome;
@@ -69,8 +68,6 @@ HttpReply paymentReply(jobs::payment::PaymentOutcome outcome, const connectors::
     }
     return errorReply(500, "internal", "internal error");
 }
-
-}  // namespace
 
 HttpReply CreditorApi::pay(HttpRequest& request) {
     using jobs::payment::PaymentOutcome;
