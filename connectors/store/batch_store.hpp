@@ -12,7 +12,7 @@ namespace taxdesk::connectors {
 struct BatchRecord {
     std::string batchId;
     std::string creditorId;
-    std::string state;          ///< awaiting_payment | queued | processing | completed | failed
+    std::string state;          ///< jobs::inquiry::BatchState as text (toString/parseBatchState)
     std::string failureReason;  ///< set for state failed
     std::string filename;
     std::string charset;  ///< utf-8 | big5

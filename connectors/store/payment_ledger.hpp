@@ -26,7 +26,7 @@ struct PaymentRecord {
     std::string method;    ///< easycard
     std::string card;      ///< masked
     std::string providerTxnId;
-    std::string status;  ///< pending | succeeded | failed | refund_due (charged late, the batch paid otherwise)
+    std::string status;  ///< jobs::payment::PaymentStatus as text (toString/parsePaymentStatus)
     std::string error;   ///< the provider's reason for failed
     std::string createdAt;
     std::string updatedAt;
@@ -40,8 +40,8 @@ struct PaymentRecord {
     bool operator==(const PaymentRecord&) const = default;
 };
 
-/// What PaymentLedger::completePayment did: whether it changed the payment (a ledger transition, to count once), and whether
-/// the charge it recorded is owed back (refund_due: the batch was paid by another payment meanwhile).
+/// What PaymentLedger::completePayment did: whether it changed the payment (a ledger transition, to count once), and
+/// whether the charge it recorded is owed back (refund_due: the batch was paid by another payment meanwhile).
 struct PaymentChange {
     bool changed = false;
     bool refundDue = false;

@@ -335,9 +335,14 @@ void SqlBatchWriter::commit(int rowsTotal, int rowsAccepted, int rowsRejected, l
         const BatchRecord& batch = state.batch;
         const std::string stamp = detail::utcNow();
         const std::string createdAt = batch.createdAt.empty() ? stamp : batch.createdAt;
-        const std::string queuedAt = batch.queuedAt.empty() && batch.state == "queued" ? stamp : batch.queuedAt;
+        const std::string queuedAt =
+            batch.queuedAt.empty() && batch.state == jobs::inquiry::toString(jobs::inquiry::BatchState::queued)
+                ? stamp
+                : batch.queuedAt;
         const std::string completedAt =
-            batch.completedAt.empty() && batch.state == "completed" ? stamp : batch.completedAt;
+            batch.completedAt.empty() && batch.state == jobs::inquiry::toString(jobs::inquiry::BatchState::completed)
+                ? stamp
+                : batch.completedAt;
         const Poco::Int64 fee = feeTotal;
         const int paid = batch.paid ? 1 : 0;
         for (const std::string& statement : state.publishStaged) state.session() << statement, now;
@@ -498,8 +503,8 @@ bool SqlBatchStore::setBatchState(const std::string& batchId, const std::string&
         throw std::invalid_argument("store: setBatchState: unknown state '" + (isBatchState(from) ? to : from) + "'");
     }
     const std::string stamp = detail::utcNow();
-    const std::string queuedAt = to == "queued" ? stamp : "";
-    const std::string completedAt = to == "completed" ? stamp : "";
+    const std::string queuedAt = to == jobs::inquiry::toString(jobs::inquiry::BatchState::queued) ? stamp : "";
+    const std::string completedAt = to == jobs::inquiry::toString(jobs::inquiry::BatchState::completed) ? stamp : "";
     const std::string statement = db_.sql(
         "UPDATE batches SET state = ?, failure_reason = ?,"
         " queued_at = CASE WHEN queued_at = '' THEN ? ELSE queued_at END,"

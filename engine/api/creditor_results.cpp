@@ -7,6 +7,7 @@
 #include "engine/api/auth.hpp"
 #include "engine/api/creditor_api_util.hpp"
 #include "jobs/common/json.hpp"
+#include "jobs/inquiry/batch_state.hpp"
 #include "jobs/inquiry/codec.hpp"
 #include "jobs/inquiry/results_csv.hpp"
 #include "jobs/inquiry/retry.hpp"
@@ -47,7 +48,7 @@ HttpReply CreditorApi::retry(HttpRequest& request) {
     std::string body;
     jobs::json::ObjectWriter(body)
         .field("batch_id", batchId)
-        .field("state", std::string("processing"))
+        .field("state", std::string(jobs::inquiry::toString(jobs::inquiry::BatchState::processing)))
         .field("rows_retried", rows)
         .field("status_url", baseUrl(request) + "/api/v1/batches/" + batchId)
         .close();

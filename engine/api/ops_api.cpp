@@ -5,12 +5,17 @@
 
 #include "connectors/http/http_clients.hpp"
 #include "jobs/common/json.hpp"
+#include "jobs/inquiry/batch_state.hpp"
 
 namespace taxdesk::engine::api {
 namespace {
 
 constexpr const char* kPipelines[] = {"inquiry", "sms", "sender"};
-constexpr const char* kStates[] = {"awaiting_payment", "queued", "processing", "completed", "failed"};
+constexpr jobs::inquiry::BatchState kStates[] = {
+    jobs::inquiry::BatchState::awaiting_payment, jobs::inquiry::BatchState::queued,
+    jobs::inquiry::BatchState::processing,       jobs::inquiry::BatchState::completed,
+    jobs::inquiry::BatchState::failed,
+};
 
 std::string number(double value) {
     char text[32];
@@ -51,7 +56,8 @@ void OpsApi::refreshGauges() {
     }
     try {
         const auto counts = batches_.countBatchesByState();
-        for (const char* state : kStates) {
+        for (const auto value : kStates) {
+            const char* state = jobs::inquiry::toString(value);
             const auto it = counts.find(state);
             metrics_.batches(state).Set(it == counts.end() ? 0 : it->second);
         }
