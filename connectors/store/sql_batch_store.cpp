@@ -57,7 +57,8 @@ class TypeHandler<taxdesk::connectors::StagedRow> {
   public:
     using Row = taxdesk::connectors::StagedRow;
     static std::size_t size() { return 11; }
-    static void bind(std::size_t pos, const Row& row, AbstractBinder::Ptr binder, AbstractBinder::Direction direction) {
+    static void bind(std::size_t pos, const Row& row, const AbstractBinder::Ptr& binder,
+                     AbstractBinder::Direction direction) {
         TypeHandler<std::string>::bind(pos++, row.batchId, binder, direction);
         TypeHandler<int>::bind(pos++, row.row, binder, direction);
         TypeHandler<std::string>::bind(pos++, row.debtorId, binder, direction);
@@ -70,7 +71,7 @@ class TypeHandler<taxdesk::connectors::StagedRow> {
         TypeHandler<std::string>::bind(pos++, row.column, binder, direction);
         TypeHandler<Poco::Int64>::bind(pos, row.fee, binder, direction);
     }
-    static void prepare(std::size_t pos, const Row& row, AbstractPreparator::Ptr preparator) {
+    static void prepare(std::size_t pos, const Row& row, const AbstractPreparator::Ptr& preparator) {
         TypeHandler<std::string>::prepare(pos++, row.batchId, preparator);
         TypeHandler<int>::prepare(pos++, row.row, preparator);
         TypeHandler<std::string>::prepare(pos++, row.debtorId, preparator);
@@ -83,7 +84,7 @@ class TypeHandler<taxdesk::connectors::StagedRow> {
         TypeHandler<std::string>::prepare(pos++, row.column, preparator);
         TypeHandler<Poco::Int64>::prepare(pos, row.fee, preparator);
     }
-    static void extract(std::size_t pos, Row& row, const Row& fallback, AbstractExtractor::Ptr extractor) {
+    static void extract(std::size_t pos, Row& row, const Row& fallback, const AbstractExtractor::Ptr& extractor) {
         TypeHandler<std::string>::extract(pos++, row.batchId, fallback.batchId, extractor);
         TypeHandler<int>::extract(pos++, row.row, fallback.row, extractor);
         TypeHandler<std::string>::extract(pos++, row.debtorId, fallback.debtorId, extractor);
@@ -105,10 +106,11 @@ class TypeHandler<taxdesk::connectors::BatchRowRecord> {
     using Record = taxdesk::connectors::BatchRowRecord;
     using Row = taxdesk::connectors::StagedRow;
     static std::size_t size() { return TypeHandler<Row>::size(); }
-    static void prepare(std::size_t pos, const Record& record, AbstractPreparator::Ptr preparator) {
+    static void prepare(std::size_t pos, const Record& record, const AbstractPreparator::Ptr& preparator) {
         TypeHandler<Row>::prepare(pos, Row::of(record, record.batchId), preparator);
     }
-    static void extract(std::size_t pos, Record& record, const Record& /*fallback*/, AbstractExtractor::Ptr extractor) {
+    static void extract(std::size_t pos, Record& record, const Record& /*fallback*/,
+                        const AbstractExtractor::Ptr& extractor) {
         Row row;
         TypeHandler<Row>::extract(pos, row, Row{}, extractor);
         record = {row.batchId,
@@ -131,7 +133,7 @@ class TypeHandler<taxdesk::connectors::BatchRecord> {
   public:
     using Batch = taxdesk::connectors::BatchRecord;
     static std::size_t size() { return 16; }
-    static void prepare(std::size_t pos, const Batch& batch, AbstractPreparator::Ptr preparator) {
+    static void prepare(std::size_t pos, const Batch& batch, const AbstractPreparator::Ptr& preparator) {
         const int number = 0;
         const Poco::Int64 fee = 0;
         TypeHandler<std::string>::prepare(pos++, batch.batchId, preparator);
@@ -148,7 +150,7 @@ class TypeHandler<taxdesk::connectors::BatchRecord> {
         TypeHandler<std::string>::prepare(pos++, batch.queuedAt, preparator);
         TypeHandler<std::string>::prepare(pos, batch.completedAt, preparator);
     }
-    static void extract(std::size_t pos, Batch& batch, const Batch& fallback, AbstractExtractor::Ptr extractor) {
+    static void extract(std::size_t pos, Batch& batch, const Batch& fallback, const AbstractExtractor::Ptr& extractor) {
         Poco::Int64 fee = 0;
         int paid = 0;
         TypeHandler<std::string>::extract(pos++, batch.batchId, fallback.batchId, extractor);

@@ -25,7 +25,7 @@ class TypeHandler<taxdesk::connectors::PaymentRecord> {
   public:
     using Payment = taxdesk::connectors::PaymentRecord;
     static std::size_t size() { return 17; }
-    static void prepare(std::size_t pos, const Payment& payment, AbstractPreparator::Ptr preparator) {
+    static void prepare(std::size_t pos, const Payment& payment, const AbstractPreparator::Ptr& preparator) {
         const Poco::Int64 number = 0;
         const int flag = 0;
         TypeHandler<std::string>::prepare(pos++, payment.paymentId, preparator);
@@ -46,7 +46,8 @@ class TypeHandler<taxdesk::connectors::PaymentRecord> {
         TypeHandler<std::string>::prepare(pos++, payment.leaseOwner, preparator);
         TypeHandler<Poco::Int64>::prepare(pos, number, preparator);
     }
-    static void extract(std::size_t pos, Payment& payment, const Payment& fallback, AbstractExtractor::Ptr extractor) {
+    static void extract(std::size_t pos, Payment& payment, const Payment& fallback,
+                        const AbstractExtractor::Ptr& extractor) {
         Poco::Int64 amount = 0;
         int published = 0;
         Poco::Int64 leaseUntil = 0;

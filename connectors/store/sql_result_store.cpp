@@ -20,6 +20,7 @@ void SqlResultStore::upsertResults(const std::vector<StoredResult>& results) {
     std::vector<std::string> updatedAts(results.size(), stamp);
     // Sorted: batch rows are locked in one order by every caller, so two upserts cannot deadlock on them.
     std::vector<std::string> batchIds;
+    batchIds.reserve(results.size());
     for (const StoredResult& result : results) batchIds.push_back(result.batchId);
     std::sort(batchIds.begin(), batchIds.end());
     batchIds.erase(std::unique(batchIds.begin(), batchIds.end()), batchIds.end());
@@ -53,6 +54,7 @@ void SqlResultStore::upsertResults(const std::vector<StoredResult>& results) {
 int SqlResultStore::insertMissingResults(const std::vector<StoredResult>& results) {
     if (results.empty()) return 0;
     std::vector<std::string> batchIds;
+    batchIds.reserve(results.size());
     for (const StoredResult& result : results) batchIds.push_back(result.batchId);
     std::sort(batchIds.begin(), batchIds.end());  // locked in one order, as upsertResults() does
     batchIds.erase(std::unique(batchIds.begin(), batchIds.end()), batchIds.end());

@@ -46,7 +46,7 @@ class TypeHandler<taxdesk::connectors::StoredResult> {
   public:
     using Result = taxdesk::connectors::StoredResult;
     static std::size_t size() { return 6; }
-    static void bind(std::size_t pos, const Result& result, AbstractBinder::Ptr binder,
+    static void bind(std::size_t pos, const Result& result, const AbstractBinder::Ptr& binder,
                      AbstractBinder::Direction direction) {
         TypeHandler<std::string>::bind(pos++, result.batchId, binder, direction);
         TypeHandler<int>::bind(pos++, result.row, binder, direction);
@@ -55,7 +55,7 @@ class TypeHandler<taxdesk::connectors::StoredResult> {
         TypeHandler<std::string>::bind(pos++, result.reason, binder, direction);
         TypeHandler<std::string>::bind(pos, result.payload, binder, direction);
     }
-    static void prepare(std::size_t pos, const Result& result, AbstractPreparator::Ptr preparator) {
+    static void prepare(std::size_t pos, const Result& result, const AbstractPreparator::Ptr& preparator) {
         TypeHandler<std::string>::prepare(pos++, result.batchId, preparator);
         TypeHandler<int>::prepare(pos++, result.row, preparator);
         TypeHandler<std::string>::prepare(pos++, result.debtorId, preparator);
@@ -63,7 +63,8 @@ class TypeHandler<taxdesk::connectors::StoredResult> {
         TypeHandler<std::string>::prepare(pos++, result.reason, preparator);
         TypeHandler<std::string>::prepare(pos, result.payload, preparator);
     }
-    static void extract(std::size_t pos, Result& result, const Result& fallback, AbstractExtractor::Ptr extractor) {
+    static void extract(std::size_t pos, Result& result, const Result& fallback,
+                        const AbstractExtractor::Ptr& extractor) {
         TypeHandler<std::string>::extract(pos++, result.batchId, fallback.batchId, extractor);
         TypeHandler<int>::extract(pos++, result.row, fallback.row, extractor);
         TypeHandler<std::string>::extract(pos++, result.debtorId, fallback.debtorId, extractor);

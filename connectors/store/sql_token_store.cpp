@@ -20,7 +20,7 @@ class TypeHandler<taxdesk::connectors::TokenRecord> {
   public:
     using Token = taxdesk::connectors::TokenRecord;
     static std::size_t size() { return 7; }
-    static void bind(std::size_t pos, const Token& token, AbstractBinder::Ptr binder,
+    static void bind(std::size_t pos, const Token& token, const AbstractBinder::Ptr& binder,
                      AbstractBinder::Direction direction) {
         TypeHandler<std::string>::bind(pos++, token.tokenHash, binder, direction);
         TypeHandler<std::string>::bind(pos++, token.role, binder, direction);
@@ -30,7 +30,7 @@ class TypeHandler<taxdesk::connectors::TokenRecord> {
         TypeHandler<std::string>::bind(pos++, token.expiresAt, binder, direction);
         TypeHandler<std::string>::bind(pos, token.revokedAt, binder, direction);
     }
-    static void prepare(std::size_t pos, const Token& token, AbstractPreparator::Ptr preparator) {
+    static void prepare(std::size_t pos, const Token& token, const AbstractPreparator::Ptr& preparator) {
         TypeHandler<std::string>::prepare(pos++, token.tokenHash, preparator);
         TypeHandler<std::string>::prepare(pos++, token.role, preparator);
         TypeHandler<std::string>::prepare(pos++, token.creditorId, preparator);
@@ -39,7 +39,7 @@ class TypeHandler<taxdesk::connectors::TokenRecord> {
         TypeHandler<std::string>::prepare(pos++, token.expiresAt, preparator);
         TypeHandler<std::string>::prepare(pos, token.revokedAt, preparator);
     }
-    static void extract(std::size_t pos, Token& token, const Token& fallback, AbstractExtractor::Ptr extractor) {
+    static void extract(std::size_t pos, Token& token, const Token& fallback, const AbstractExtractor::Ptr& extractor) {
         TypeHandler<std::string>::extract(pos++, token.tokenHash, fallback.tokenHash, extractor);
         TypeHandler<std::string>::extract(pos++, token.role, fallback.role, extractor);
         TypeHandler<std::string>::extract(pos++, token.creditorId, fallback.creditorId, extractor);

@@ -52,9 +52,7 @@ HttpReply paymentReply(jobs::payment::PaymentOutcome outcome, const connectors::
             return errorReply(503, code,
                               "the EasyCard service did not answer; try again with the same idempotency_key");
         case PaymentOutcome::idempotency_conflict:
-            return errorReply(409, code, detail);
         case PaymentOutcome::not_awaiting_payment:
-            return errorReply(409, code, detail);
         case PaymentOutcome::nothing_to_pay:
             return errorReply(409, code, detail);
         case PaymentOutcome::not_found:
