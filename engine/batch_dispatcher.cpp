@@ -367,8 +367,8 @@ void BatchDispatcher::dispatchBatches() {
         if (!delivered("batch " + batch.batchId)) return;
         progress.sentUpTo = rows.back().row;
         progress.sentCount += static_cast<int>(rows.size());
-        batches_.setBatchState(batch.batchId, jobs::inquiry::toString(jobs::inquiry::BatchState::queued),
-                               jobs::inquiry::toString(jobs::inquiry::BatchState::processing), "");
+        batches_.setBatchState(batch.batchId, jobs::inquiry::BatchState::queued, jobs::inquiry::BatchState::processing,
+                               "");
     }
 }
 

@@ -6,14 +6,16 @@
 #include <string>
 #include <vector>
 
+#include "jobs/inquiry/batch_state.hpp"
+
 namespace taxdesk::connectors {
 
 /// One uploaded batch file (SPEC 3.1, 3.2). Timestamps are ISO 8601 UTC text (detail::utcNow()); an unset one is "".
 struct BatchRecord {
     std::string batchId;
     std::string creditorId;
-    std::string state;          ///< jobs::inquiry::BatchState as text (toString/parseBatchState)
-    std::string failureReason;  ///< set for state failed
+    jobs::inquiry::BatchState state = jobs::inquiry::BatchState::awaiting_payment;  ///< stored as its toString() text
+    std::string failureReason;                                                      ///< set for state failed
     std::string filename;
     std::string charset;  ///< utf-8 | big5
     int rowsTotal = 0;    ///< data rows of the file, accepted and rejected
@@ -104,8 +106,8 @@ class BatchStore {
     virtual std::vector<BatchRowRecord> pendingRows(const std::string& batchId, int afterRow, int limit) = 0;
     /// Moves a batch from state `from` to `to` when it is in `from` (a conditional update, so that one of several
     /// engines wins), setting failure_reason to `reason`, and queued_at or completed_at when entering queued or
-    /// completed and they are unset. Returns whether it changed. std::invalid_argument for an unknown state.
-    virtual bool setBatchState(const std::string& batchId, const std::string& from, const std::string& to,
+    /// completed and they are unset. Returns whether it changed.
+    virtual bool setBatchState(const std::string& batchId, jobs::inquiry::BatchState from, jobs::inquiry::BatchState to,
                                const std::string& reason = "") = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "connectors/store/sql_batch_store.hpp"
 
+#include <Poco/Data/DataException.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
 #include <Poco/Data/Transaction.h>
@@ -138,7 +139,8 @@ class TypeHandler<taxdesk::connectors::BatchRecord> {
         const Poco::Int64 fee = 0;
         TypeHandler<std::string>::prepare(pos++, batch.batchId, preparator);
         TypeHandler<std::string>::prepare(pos++, batch.creditorId, preparator);
-        TypeHandler<std::string>::prepare(pos++, batch.state, preparator);
+        const std::string state;
+        TypeHandler<std::string>::prepare(pos++, state, preparator);
         TypeHandler<std::string>::prepare(pos++, batch.failureReason, preparator);
         TypeHandler<std::string>::prepare(pos++, batch.filename, preparator);
         TypeHandler<std::string>::prepare(pos++, batch.charset, preparator);
@@ -155,7 +157,11 @@ class TypeHandler<taxdesk::connectors::BatchRecord> {
         int paid = 0;
         TypeHandler<std::string>::extract(pos++, batch.batchId, fallback.batchId, extractor);
         TypeHandler<std::string>::extract(pos++, batch.creditorId, fallback.creditorId, extractor);
-        TypeHandler<std::string>::extract(pos++, batch.state, fallback.state, extractor);
+        std::string state;
+        TypeHandler<std::string>::extract(pos++, state, std::string(), extractor);
+        const auto parsed = taxdesk::jobs::inquiry::parseBatchState(state);
+        if (!parsed) throw DataException("batch " + batch.batchId + " has an unknown state '" + state + "'");
+        batch.state = *parsed;
         TypeHandler<std::string>::extract(pos++, batch.failureReason, fallback.failureReason, extractor);
         TypeHandler<std::string>::extract(pos++, batch.filename, fallback.filename, extractor);
         TypeHandler<std::string>::extract(pos++, batch.charset, fallback.charset, extractor);
@@ -188,9 +194,7 @@ using detail::sessionsBusy;
 
 constexpr const char* kRejected = "rejected";
 
-bool isBatchState(const std::string& state) {
-    return jobs::inquiry::parseBatchState(state).has_value();
-}
+using jobs::inquiry::BatchState;
 
 constexpr const char* kBatchColumns =
     "batch_id, creditor_id, state, failure_reason, filename, charset, rows_total, rows_accepted, rows_rejected,"
@@ -338,17 +342,14 @@ void SqlBatchWriter::commit(int rowsTotal, int rowsAccepted, int rowsRejected, l
         const std::string stamp = detail::utcNow();
         const std::string createdAt = batch.createdAt.empty() ? stamp : batch.createdAt;
         const std::string queuedAt =
-            batch.queuedAt.empty() && batch.state == jobs::inquiry::toString(jobs::inquiry::BatchState::queued)
-                ? stamp
-                : batch.queuedAt;
+            batch.queuedAt.empty() && batch.state == BatchState::queued ? stamp : batch.queuedAt;
         const std::string completedAt =
-            batch.completedAt.empty() && batch.state == jobs::inquiry::toString(jobs::inquiry::BatchState::completed)
-                ? stamp
-                : batch.completedAt;
+            batch.completedAt.empty() && batch.state == BatchState::completed ? stamp : batch.completedAt;
         const Poco::Int64 fee = feeTotal;
         const int paid = batch.paid ? 1 : 0;
+        const std::string stateText = jobs::inquiry::toString(batch.state);
         for (const std::string& statement : state.publishStaged) state.session() << statement, now;
-        state.session() << state.insertBatch, bind(batch.batchId), bind(batch.creditorId), bind(batch.state),
+        state.session() << state.insertBatch, bind(batch.batchId), bind(batch.creditorId), bind(stateText),
             bind(batch.failureReason), bind(batch.filename), bind(batch.charset), bind(rowsTotal), bind(rowsAccepted),
             bind(rowsRejected), bind(batch.batchId), bind(fee), bind(paid), bind(batch.receiptToken), bind(createdAt),
             bind(queuedAt), bind(completedAt), now;
@@ -365,9 +366,6 @@ std::unique_ptr<BatchWriter> SqlBatchStore::beginBatch(const BatchRecord& batch)
     requireField(batch.batchId, "batchId", kCall);
     requireField(batch.creditorId, "creditorId", kCall);
     requireField(batch.receiptToken, "receiptToken", kCall);
-    if (!isBatchState(batch.state)) {
-        throw std::invalid_argument("store: beginBatch: unknown state '" + batch.state + "'");
-    }
 
     const bool sqlite = db_.isSqlite();
     // SQLite has one write lock for the whole database: rows are staged in temporary tables (private to the session,
@@ -499,14 +497,13 @@ std::vector<BatchRowRecord> SqlBatchStore::pendingRows(const std::string& batchI
     });
 }
 
-bool SqlBatchStore::setBatchState(const std::string& batchId, const std::string& from, const std::string& to,
+bool SqlBatchStore::setBatchState(const std::string& batchId, BatchState from, BatchState to,
                                   const std::string& reason) {
-    if (!isBatchState(from) || !isBatchState(to)) {
-        throw std::invalid_argument("store: setBatchState: unknown state '" + (isBatchState(from) ? to : from) + "'");
-    }
     const std::string stamp = detail::utcNow();
-    const std::string queuedAt = to == jobs::inquiry::toString(jobs::inquiry::BatchState::queued) ? stamp : "";
-    const std::string completedAt = to == jobs::inquiry::toString(jobs::inquiry::BatchState::completed) ? stamp : "";
+    const std::string queuedAt = to == BatchState::queued ? stamp : "";
+    const std::string completedAt = to == BatchState::completed ? stamp : "";
+    const std::string toText = jobs::inquiry::toString(to);
+    const std::string fromText = jobs::inquiry::toString(from);
     const std::string statement = db_.sql(
         "UPDATE batches SET state = ?, failure_reason = ?,"
         " queued_at = CASE WHEN queued_at = '' THEN ? ELSE queued_at END,"
@@ -514,7 +511,8 @@ bool SqlBatchStore::setBatchState(const std::string& batchId, const std::string&
         " WHERE batch_id = ? AND state = ?");
     return db_.withSession("setting a batch's state", [&](Poco::Data::Session& session) {
         Poco::Data::Statement update(session);
-        update << statement, bind(to), bind(reason), bind(queuedAt), bind(completedAt), bind(batchId), bind(from);
+        update << statement, bind(toText), bind(reason), bind(queuedAt), bind(completedAt), bind(batchId),
+            bind(fromText);
         return update.execute() > 0;
     });
 }

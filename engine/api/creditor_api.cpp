@@ -17,7 +17,7 @@ std::string batchJson(const connectors::BatchRecord& batch) {
     std::string out;
     jobs::json::ObjectWriter writer(out);
     writer.field("batch_id", batch.batchId)
-        .field("state", batch.state)
+        .field("state", std::string(jobs::inquiry::toString(batch.state)))
         .field("rows_total", batch.rowsTotal)
         .field("rows_accepted", batch.rowsAccepted)
         .field("rows_rejected", batch.rowsRejected)

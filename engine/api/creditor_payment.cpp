@@ -87,13 +87,11 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
     if (const auto problem = jobs::payment::checkRequest(body)) return paymentReply(*problem, none, "");
     const std::string& key = body.idempotencyKey;
 
-    const auto state = jobs::inquiry::parseBatchState(batch->state);
-    if (!state) throw std::runtime_error("batch " + batch->batchId + " has an unknown state in the store");
-    if (const auto refusal = jobs::payment::admit(*state, batch->feeTotal,
+    if (const auto refusal = jobs::payment::admit(batch->state, batch->feeTotal,
                                                   stores_.payments.findPaymentByKey(who.creditorId, key).has_value())) {
         const std::string detail = *refusal == PaymentOutcome::nothing_to_pay
                                        ? "batch " + batch->batchId + " has no fee"
-                                       : "batch " + batch->batchId + " is " + batch->state;
+                                       : "batch " + batch->batchId + " is " + jobs::inquiry::toString(batch->state);
         return paymentReply(*refusal, none, detail);
     }
 

@@ -22,7 +22,7 @@ HttpReply CreditorApi::retry(HttpRequest& request) {
         const auto batch = stores_.batches.findBatch(batchId);
         if (!batch || (who.role == "creditor" && batch->creditorId != who.creditorId))
             throw HttpError(404, "not_found", "no batch " + batchId);
-        return jobs::inquiry::decideRetry({batch->batchId, batch->state, batch->paid,
+        return jobs::inquiry::decideRetry({batch->batchId, jobs::inquiry::toString(batch->state), batch->paid,
                                            stores_.results.countResultsWithStatus(batch->batchId, "error"),
                                            openConnectors_ ? openConnectors_() : std::vector<std::string>{}});
     };

@@ -177,7 +177,7 @@ HttpReply CreditorApi::upload(HttpRequest& request) {
     connectors::BatchRecord batch;
     batch.batchId = newBatchId();
     batch.creditorId = who.creditorId;
-    batch.state = jobs::inquiry::toString(jobs::inquiry::BatchState::awaiting_payment);
+    batch.state = jobs::inquiry::BatchState::awaiting_payment;
     batch.filename = filename;
     batch.charset = jobs::inquiry::toString(charset);
     batch.receiptToken = randomHex(16);
@@ -224,9 +224,8 @@ HttpReply CreditorApi::upload(HttpRequest& request) {
     }
     errors.push_back(']');
     if (totals.accepted == 0)
-        stores_.batches.setBatchState(batch.batchId,
-                                      jobs::inquiry::toString(jobs::inquiry::BatchState::awaiting_payment),
-                                      jobs::inquiry::toString(jobs::inquiry::BatchState::completed), "");
+        stores_.batches.setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                      jobs::inquiry::BatchState::completed, "");
     const auto stored = stores_.batches.findBatch(batch.batchId);
     // The fee as text: Poco's %Ld wants a Poco::Int64 (a long here), and the long long printed "NT$[ERRFMT]".
     Poco::Logger::get("api").information("batch %s uploaded by creditor %s: %d rows, %d accepted, NT$%s", batch.batchId,
@@ -235,7 +234,7 @@ HttpReply CreditorApi::upload(HttpRequest& request) {
     std::string body;
     jobs::json::ObjectWriter(body)
         .field("batch_id", batch.batchId)
-        .field("state", stored ? stored->state : batch.state)
+        .field("state", std::string(jobs::inquiry::toString(stored ? stored->state : batch.state)))
         .field("rows_total", totals.rows)
         .field("rows_accepted", totals.accepted)
         .field("rows_rejected", totals.rejected)

@@ -151,7 +151,7 @@ HttpReply OpsApi::dashboardData() {
             const double progress = batch.rowsTotal > 0 ? 100.0 * batch.rowsDone / batch.rowsTotal : 100.0;
             jobs::json::ObjectWriter(batches)
                 .field("batch_id", batch.batchId)
-                .field("state", batch.state)
+                .field("state", std::string(jobs::inquiry::toString(batch.state)))
                 .raw("progress", number(progress))
                 .field("rows_done", batch.rowsDone)
                 .field("rows_total", batch.rowsTotal)

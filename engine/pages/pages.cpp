@@ -15,10 +15,8 @@ h1{font-size:1.4rem}table{border-collapse:collapse;width:100%}td,th{border-botto
 .url{font-family:monospace;word-break:break-all}.muted{color:#666;font-size:.9rem}
 </style>)";
 
-std::string stateLabel(const std::string& state) {
-    const auto parsed = jobs::inquiry::parseBatchState(state);
-    if (!parsed) return state;
-    switch (*parsed) {
+std::string stateLabel(jobs::inquiry::BatchState state) {
+    switch (state) {
         case jobs::inquiry::BatchState::awaiting_payment:
             return "待繳費 Awaiting payment";
         case jobs::inquiry::BatchState::queued:
@@ -30,7 +28,7 @@ std::string stateLabel(const std::string& state) {
         case jobs::inquiry::BatchState::failed:
             return "失敗 Failed";
     }
-    return state;
+    return jobs::inquiry::toString(state);
 }
 
 std::string percent(const connectors::BatchRecord& batch) {
@@ -102,8 +100,7 @@ std::string receiptPage(const connectors::BatchRecord& batch, const std::string&
 }
 
 std::string publicProgressPage(const connectors::BatchRecord& batch) {
-    const auto state = jobs::inquiry::parseBatchState(batch.state);
-    const bool finished = state && jobs::inquiry::isFinished(*state);
+    const bool finished = jobs::inquiry::isFinished(batch.state);
     std::string html = "<!doctype html><html lang=\"zh-Hant\"><head><meta charset=\"utf-8\">";
     if (!finished) html += "<meta http-equiv=\"refresh\" content=\"5\">";
     html += "<title>查調進度 Inquiry progress</title>" + std::string(kStyle) + "</head><body>";

@@ -48,7 +48,7 @@ class DispatcherTest : public ::testing::Test {
         connectors::BatchRecord batch;
         batch.batchId = td_testing::uniqueName("B");
         batch.creditorId = "C1";
-        batch.state = "awaiting_payment";
+        batch.state = jobs::inquiry::BatchState::awaiting_payment;
         batch.charset = "utf-8";
         batch.receiptToken = td_testing::uniqueName("r");
         auto writer = store_->batches().beginBatch(batch);
@@ -102,7 +102,7 @@ TEST_F(DispatcherTest, PaymentsLeftPendingByACrashAreResolvedByTheirKey) {
     EXPECT_TRUE(store_->batches().findBatch(charged)->paid);
     EXPECT_EQ(store_->payments().findPaymentByKey("C1", b.idempotencyKey)->status, "failed");
     EXPECT_FALSE(store_->batches().findBatch(notCharged)->paid);
-    EXPECT_EQ(store_->batches().findBatch(notCharged)->state, "awaiting_payment");
+    EXPECT_EQ(store_->batches().findBatch(notCharged)->state, jobs::inquiry::BatchState::awaiting_payment);
     EXPECT_EQ(store_->payments().paidTotal(charged), a.amount);
 }
 
@@ -209,7 +209,7 @@ TEST_F(DispatcherTest, APaymentWhoseOwnerVanishedIsRecoveredWhileRunningNotOnlyA
     const auto resolved = store_->payments().findPaymentByKey("C1", lost.idempotencyKey).value();
     EXPECT_EQ(resolved.status, "failed") << "never charged";
     EXPECT_NE(resolved.error.find("not charged"), std::string::npos) << resolved.error;
-    EXPECT_EQ(store_->batches().findBatch(batch)->state, "awaiting_payment");
+    EXPECT_EQ(store_->batches().findBatch(batch)->state, jobs::inquiry::BatchState::awaiting_payment);
 }
 
 TEST_F(DispatcherTest, PaidRowsGoToKafkaWithinTheWindowAndPaymentsOnce) {
@@ -232,7 +232,7 @@ TEST_F(DispatcherTest, PaidRowsGoToKafkaWithinTheWindowAndPaymentsOnce) {
     sent = td_testing::readRecords(settings_.requestsTopic, 30, std::chrono::seconds(8));
     ASSERT_EQ(sent.size(), 20u);
     for (std::size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(sent[i].key, batch);
-    EXPECT_EQ(store_->batches().findBatch(batch)->state, "processing");
+    EXPECT_EQ(store_->batches().findBatch(batch)->state, jobs::inquiry::BatchState::processing);
 
     const auto payments = td_testing::readRecords(settings_.paymentsTopic, 2, std::chrono::seconds(8));
     ASSERT_EQ(payments.size(), 1u) << "published once";
@@ -254,7 +254,7 @@ TEST_F(DispatcherTest, RetriedErrorRowsAreSentAgainAtOnceNotAfterTheResendDelay)
             results.push_back({batch, row, "A123456789", row == 2 || row == 5 ? "error" : "found",
                                row == 2 || row == 5 ? "registry_unavailable" : "", "{}"});
         store_->results().upsertResults(results);
-        EXPECT_EQ(store_->batches().findBatch(batch)->state, "completed");
+        EXPECT_EQ(store_->batches().findBatch(batch)->state, jobs::inquiry::BatchState::completed);
         if (seenCompleted) dispatcher.runOnce();  // it forgets the batch
         EXPECT_EQ(store_->results().retryErrorRows(batch), 2);
         // Heard of (this engine's API took the request), or found again after it was seen completed.
@@ -269,7 +269,7 @@ TEST_F(DispatcherTest, RetriedErrorRowsAreSentAgainAtOnceNotAfterTheResendDelay)
     for (const auto& record : sent) rows[record.key].push_back(jobs::inquiry::decodeRequest(record.value).row);
     EXPECT_EQ(rows[heard], (std::vector<int>{1, 2, 3, 4, 5, 6, 2, 5}));
     EXPECT_EQ(rows[seen], (std::vector<int>{1, 2, 3, 4, 5, 6, 2, 5}));
-    EXPECT_EQ(store_->batches().findBatch(heard)->state, "processing");
+    EXPECT_EQ(store_->batches().findBatch(heard)->state, jobs::inquiry::BatchState::processing);
 }
 
 TEST_F(DispatcherTest, ALeaseKeepsASecondEngineFromSendingTheSameBatch) {
@@ -298,13 +298,13 @@ TEST_F(DispatcherTest, NothingIsMarkedPublishedWhenTheDeliveryFailed) {
         dispatcher.runOnce();
     }
     ASSERT_EQ(store_->payments().unpublishedPayments(10).size(), 1u) << "the payment is still in the outbox";
-    EXPECT_EQ(store_->batches().findBatch(batch)->state, "queued") << "no row was delivered";
+    EXPECT_EQ(store_->batches().findBatch(batch)->state, jobs::inquiry::BatchState::queued) << "no row was delivered";
 
     // With the broker there, the next round delivers both.
     engine::BatchDispatcher dispatcher(settings_, store_->batches(), store_->payments(), payment_);
     dispatcher.runOnce();
     EXPECT_TRUE(store_->payments().unpublishedPayments(10).empty());
-    EXPECT_EQ(store_->batches().findBatch(batch)->state, "processing");
+    EXPECT_EQ(store_->batches().findBatch(batch)->state, jobs::inquiry::BatchState::processing);
     EXPECT_EQ(td_testing::readRecords(settings_.requestsTopic, 3, std::chrono::seconds(8)).size(), 3u);
 }
 

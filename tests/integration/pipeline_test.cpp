@@ -212,7 +212,7 @@ TEST_F(PipelineTest, ARequestThatFailsForGoodGivesItsRowAnErrorResultAndItsBatch
     connectors::BatchRecord batch;
     batch.batchId = batchId;
     batch.creditorId = "C1";
-    batch.state = "awaiting_payment";
+    batch.state = jobs::inquiry::BatchState::awaiting_payment;
     batch.receiptToken = td_testing::uniqueName("receipt");
     std::vector<jobs::inquiry::InquiryRequest> requests;
     std::vector<connectors::BatchRowRecord> rows;
@@ -225,7 +225,8 @@ TEST_F(PipelineTest, ARequestThatFailsForGoodGivesItsRowAnErrorResultAndItsBatch
     auto writer = store_->batches().beginBatch(batch);
     writer->addRows(rows);
     writer->commit(3, 3, 0, 1500);
-    ASSERT_TRUE(store_->batches().setBatchState(batchId, "awaiting_payment", "queued"));
+    ASSERT_TRUE(store_->batches().setBatchState(batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                                jobs::inquiry::BatchState::queued));
 
     // Row 2's message cannot be read (its debtor_id was mangled on the way); rows 1 and 3 are fine.
     std::string mangled = jobs::inquiry::encodeRequest(requests[1]);
@@ -233,11 +234,12 @@ TEST_F(PipelineTest, ARequestThatFailsForGoodGivesItsRowAnErrorResultAndItsBatch
     td_testing::produceAll(prefix_ + "inquiry.requests", {{batchId, jobs::inquiry::encodeRequest(requests[0])},
                                                           {batchId, mangled},
                                                           {batchId, jobs::inquiry::encodeRequest(requests[2])}});
-    runPipeline(prefix_ + "engine", redis(td_testing::redisPort()),
-                [&](const Pipeline&) { return store_->batches().findBatch(batchId)->state == "completed"; });
+    runPipeline(prefix_ + "engine", redis(td_testing::redisPort()), [&](const Pipeline&) {
+        return store_->batches().findBatch(batchId)->state == jobs::inquiry::BatchState::completed;
+    });
 
     const auto stored = store_->batches().findBatch(batchId).value();
-    EXPECT_EQ(stored.state, "completed");
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::completed);
     EXPECT_EQ(stored.rowsDone, 3);
     const auto failed = store_->results().findResult(batchId, 2);
     ASSERT_TRUE(failed.has_value());

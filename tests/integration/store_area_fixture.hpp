@@ -30,9 +30,9 @@ inline void PrintTo(const BatchRowRecord& row, std::ostream* out) {
 }
 
 inline void PrintTo(const BatchRecord& batch, std::ostream* out) {
-    *out << "{" << batch.batchId << " of " << batch.creditorId << " " << batch.state << " '" << batch.failureReason
-         << "' " << batch.filename << " " << batch.charset << " rows " << batch.rowsTotal << "/" << batch.rowsAccepted
-         << "/" << batch.rowsRejected << " done " << batch.rowsDone << " NT$" << batch.feeTotal
+    *out << "{" << batch.batchId << " of " << batch.creditorId << " " << jobs::inquiry::toString(batch.state) << " '"
+         << batch.failureReason << "' " << batch.filename << " " << batch.charset << " rows " << batch.rowsTotal << "/"
+         << batch.rowsAccepted << "/" << batch.rowsRejected << " done " << batch.rowsDone << " NT$" << batch.feeTotal
          << (batch.paid ? " paid " : " unpaid ") << batch.receiptToken << " " << batch.createdAt << " "
          << batch.queuedAt << " " << batch.completedAt << "}";
 }
@@ -107,7 +107,7 @@ class StoreAreaTest : public ::testing::TestWithParam<std::string> {
         BatchRecord batch;
         batch.batchId = testing::uniqueName("batch");
         batch.creditorId = creditor.empty() ? creditor_ : creditor;
-        batch.state = "awaiting_payment";
+        batch.state = jobs::inquiry::BatchState::awaiting_payment;
         batch.filename = "debtors.csv";
         batch.charset = "utf-8";
         batch.receiptToken = testing::uniqueName("receipt");

@@ -80,7 +80,7 @@ TEST_P(StorePaymentsTest, ASucceededPaymentMarksItsBatchPaidAndQueued) {
     EXPECT_GE(payment.updatedAt, payment.createdAt);
     const auto paid = store.batches().findBatch(batch.batchId).value();
     EXPECT_TRUE(paid.paid);
-    EXPECT_EQ(paid.state, "queued");
+    EXPECT_EQ(paid.state, jobs::inquiry::BatchState::queued);
     EXPECT_EQ(paid.queuedAt.size(), 24U) << paid.queuedAt;
     EXPECT_EQ(store.payments().paidTotal(batch.batchId), written.feeTotal);
 
@@ -114,7 +114,7 @@ TEST_P(StorePaymentsTest, AFailedPaymentLeavesItsBatchAwaitingPayment) {
     ASSERT_TRUE(retry.created);
     store.payments().completePayment(retry.payment.paymentId, "succeeded", "EZ-7");
     EXPECT_EQ(store.payments().paidTotal(batch.batchId), written.feeTotal);
-    EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, "queued");
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::queued);
 }
 
 TEST_P(StorePaymentsTest, PendingAndUnpublishedPaymentsFeedStartUpAndTheOutbox) {

@@ -23,24 +23,26 @@ TEST_P(StoreResultsTest, ResultsMoveAPaidBatchFromQueuedThroughProcessingToCompl
 
     store.results().upsertResults({foundResult(batch.batchId, 1)});
     auto stored = store.batches().findBatch(batch.batchId).value();
-    EXPECT_EQ(stored.state, "awaiting_payment") << "only a queued or processing batch changes state";
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::awaiting_payment)
+        << "only a queued or processing batch changes state";
     EXPECT_EQ(stored.rowsDone, 2);
 
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, "awaiting_payment", "queued"));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
     store.results().upsertResults({foundResult(batch.batchId, 2)});
     stored = store.batches().findBatch(batch.batchId).value();
-    EXPECT_EQ(stored.state, "processing");
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::processing);
     EXPECT_EQ(stored.rowsDone, 3);
     EXPECT_EQ(stored.completedAt, "");
 
     store.results().upsertResults({foundResult(batch.batchId, 1), foundResult(batch.batchId, 2)});  // a replay
     EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 3);
-    EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, "processing");
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::processing);
 
     // Results of batches the store does not know (fed to Kafka by a demo) in the same call change nothing else.
     store.results().upsertResults({foundResult(testing::uniqueName("demo"), 1), foundResult(batch.batchId, 4)});
     stored = store.batches().findBatch(batch.batchId).value();
-    EXPECT_EQ(stored.state, "completed");
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::completed);
     EXPECT_EQ(stored.rowsDone, 4);
     EXPECT_EQ(stored.completedAt.size(), 24U) << stored.completedAt;
     EXPECT_GE(stored.completedAt, stored.queuedAt);
@@ -48,7 +50,7 @@ TEST_P(StoreResultsTest, ResultsMoveAPaidBatchFromQueuedThroughProcessingToCompl
     store.results().upsertResults({foundResult(batch.batchId, 4)});
     EXPECT_EQ(store.batches().findBatch(batch.batchId)->completedAt, stored.completedAt)
         << "completed_at is stamped once";
-    EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, "completed");
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::completed);
 }
 
 TEST_P(StoreResultsTest, ConcurrentResultsOfOneBatchCountEveryRow) {
@@ -61,7 +63,8 @@ TEST_P(StoreResultsTest, ConcurrentResultsOfOneBatchCountEveryRow) {
     Store store(settings_);
     const BatchRecord batch = newBatch();
     writeBatch(store, batch, makeRows(batch.batchId, kWriters * kRowsPerWriter, 0));
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, "awaiting_payment", "queued"));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
 
     const auto errors = testing::atOnce(kWriters, [&](int w, std::latch& start) {
         start.arrive_and_wait();
@@ -75,7 +78,7 @@ TEST_P(StoreResultsTest, ConcurrentResultsOfOneBatchCountEveryRow) {
     for (const auto& error : errors) EXPECT_EQ(error, "");
     const auto stored = store.batches().findBatch(batch.batchId).value();
     EXPECT_EQ(stored.rowsDone, kWriters * kRowsPerWriter);
-    EXPECT_EQ(stored.state, "completed");
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::completed);
 }
 
 StoredResult errorResult(const std::string& batchId, int row, const std::string& reason = "registry_unavailable") {
@@ -87,12 +90,13 @@ TEST_P(StoreResultsTest, ErrorRowsOfACompletedBatchGoBackToWorkOnceAndAreCounted
     Store store(settings_);
     const BatchRecord batch = newBatch();
     writeBatch(store, batch, makeRows(batch.batchId, 5, 3));  // rows 1, 2, 4, 5 accepted; 3 rejected
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, "awaiting_payment", "queued"));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
     store.results().upsertResults({foundResult(batch.batchId, 1), errorResult(batch.batchId, 2),
                                    foundResult(batch.batchId, 4),
                                    errorResult(batch.batchId, 5, "tax_data_unavailable")});
     auto stored = store.batches().findBatch(batch.batchId).value();
-    ASSERT_EQ(stored.state, "completed");
+    ASSERT_EQ(stored.state, jobs::inquiry::BatchState::completed);
     ASSERT_EQ(stored.rowsDone, 5);
     EXPECT_EQ(store.results().countResultsWithStatus(batch.batchId, "error"), 2);
     EXPECT_EQ(store.results().countResultsWithStatus(batch.batchId, "found"), 2);
@@ -100,7 +104,7 @@ TEST_P(StoreResultsTest, ErrorRowsOfACompletedBatchGoBackToWorkOnceAndAreCounted
 
     EXPECT_EQ(store.results().retryErrorRows(batch.batchId), 2);
     stored = store.batches().findBatch(batch.batchId).value();
-    EXPECT_EQ(stored.state, "processing");
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::processing);
     EXPECT_EQ(stored.completedAt, "");
     EXPECT_EQ(stored.rowsDone, 3) << "rows 1, 3 and 4 keep their results";
     std::vector<int> pending;
@@ -116,17 +120,17 @@ TEST_P(StoreResultsTest, ErrorRowsOfACompletedBatchGoBackToWorkOnceAndAreCounted
 
     store.results().upsertResults({foundResult(batch.batchId, 2)});
     stored = store.batches().findBatch(batch.batchId).value();
-    EXPECT_EQ(stored.state, "processing");
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::processing);
     EXPECT_EQ(stored.rowsDone, 4);
     store.results().upsertResults({foundResult(batch.batchId, 5)});
     stored = store.batches().findBatch(batch.batchId).value();
-    EXPECT_EQ(stored.state, "completed");
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::completed);
     EXPECT_EQ(stored.rowsDone, 5) << "a retried row is counted once";
     EXPECT_EQ(stored.completedAt.size(), 24U) << stored.completedAt;
     EXPECT_EQ(countOf("inquiry_results", batch.batchId), 5);
     EXPECT_EQ(store.results().countResultsWithStatus(batch.batchId, "error"), 0);
     EXPECT_EQ(store.results().retryErrorRows(batch.batchId), 0) << "no error rows: nothing to retry";
-    EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, "completed");
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::completed);
 }
 
 TEST_P(StoreResultsTest, ConcurrentRetriesPutTheErrorRowsBackExactlyOnce) {
@@ -135,12 +139,13 @@ TEST_P(StoreResultsTest, ConcurrentRetriesPutTheErrorRowsBackExactlyOnce) {
     Store store(settings_);
     const BatchRecord batch = newBatch();
     writeBatch(store, batch, makeRows(batch.batchId, 20, 0));
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, "awaiting_payment", "queued"));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
     std::vector<StoredResult> results;
     for (int row = 1; row <= 20; ++row)
         results.push_back(row % 4 == 0 ? errorResult(batch.batchId, row) : foundResult(batch.batchId, row));
     store.results().upsertResults(results);
-    ASSERT_EQ(store.batches().findBatch(batch.batchId)->state, "completed");
+    ASSERT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::completed);
 
     std::atomic<int> retried{0};
     std::atomic<int> winners{0};
@@ -161,7 +166,8 @@ TEST_P(StoreResultsTest, MissingResultsAreInsertedButNeverOverwriteOneAndComplet
     Store store(settings_);
     const BatchRecord batch = newBatch();
     writeBatch(store, batch, makeRows(batch.batchId, 4, 4));  // row 4 rejected
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, "awaiting_payment", "queued"));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
     store.results().upsertResults({foundResult(batch.batchId, 1)});
 
     const std::string unknownBatch = testing::uniqueName("unknown");
@@ -179,12 +185,12 @@ TEST_P(StoreResultsTest, MissingResultsAreInsertedButNeverOverwriteOneAndComplet
     EXPECT_FALSE(store.results().findResult(batch.batchId, 9).has_value());
     EXPECT_FALSE(store.results().findResult(unknownBatch, 1).has_value());
     auto stored = store.batches().findBatch(batch.batchId).value();
-    EXPECT_EQ(stored.state, "processing");
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::processing);
     EXPECT_EQ(stored.rowsDone, 3);
 
     EXPECT_EQ(store.results().insertMissingResults({errorResult(batch.batchId, 3, "processing_failed")}), 1);
     stored = store.batches().findBatch(batch.batchId).value();
-    EXPECT_EQ(stored.state, "completed");
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::completed);
     EXPECT_EQ(stored.rowsDone, 4);
     EXPECT_EQ(store.results().insertMissingResults({errorResult(batch.batchId, 3, "other")}), 0) << "idempotent";
     EXPECT_EQ(store.results().findResult(batch.batchId, 3)->reason, "processing_failed");
