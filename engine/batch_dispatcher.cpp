@@ -170,10 +170,6 @@ jobs::payment::LookupAnswer lookUp(connectors::Payment& payment, const std::stri
     }
 }
 
-const char* statusText(jobs::payment::PaymentStatus status) {
-    return jobs::payment::toString(status);
-}
-
 }  // namespace
 
 void BatchDispatcher::resolvePendingPayments() {
@@ -191,7 +187,7 @@ void BatchDispatcher::resolvePendingPayments() {
                                                           epochMs(), settings_.recheckWindowMs);
         switch (step.action) {
             case Action::record_succeeded:
-                if (payments_.completePayment(pending.paymentId, statusText(jobs::payment::PaymentStatus::succeeded),
+                if (payments_.completePayment(pending.paymentId, jobs::payment::PaymentStatus::succeeded,
                                               charge->providerTxnId, "") &&
                     onRecoveredPaid_)
                     onRecoveredPaid_(pending.amount);
@@ -201,7 +197,7 @@ void BatchDispatcher::resolvePendingPayments() {
             case Action::record_failed:
                 // Not charged as far as the provider knows now; one that answered late may still land the charge:
                 // asked about again (recheckFailedPayments) until the window ends, scheduled with the failure.
-                payments_.completePayment(pending.paymentId, statusText(jobs::payment::PaymentStatus::failed), "",
+                payments_.completePayment(pending.paymentId, jobs::payment::PaymentStatus::failed, "",
                                           jobs::payment::failureText(step.reason), step.recheckUntilMs);
                 log().information("payment %s for batch %s resolved: never charged", pending.paymentId,
                                   pending.batchId);
@@ -230,8 +226,8 @@ void BatchDispatcher::recheckFailedPayments() {
             return;  // the provider is away: next round
         }
         if (step.action != Action::record_succeeded) continue;
-        const auto change = payments_.completePayment(
-            failed.paymentId, statusText(jobs::payment::PaymentStatus::succeeded), charge->providerTxnId, "");
+        const auto change = payments_.completePayment(failed.paymentId, jobs::payment::PaymentStatus::succeeded,
+                                                      charge->providerTxnId, "");
         switch (jobs::payment::effectOfSuccess(change.changed, change.refundDue)) {
             case jobs::payment::SuccessEffect::refund_due:
                 // Money owed back: the batch was paid by another payment meanwhile. An alert, not a guess.

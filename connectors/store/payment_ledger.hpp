@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "connectors/api/errors.hpp"
+#include "jobs/payment/payment_status.hpp"
 
 namespace taxdesk::connectors {
 
@@ -26,8 +27,8 @@ struct PaymentRecord {
     std::string method;    ///< easycard
     std::string card;      ///< masked
     std::string providerTxnId;
-    std::string status;  ///< jobs::payment::PaymentStatus as text (toString/parsePaymentStatus)
-    std::string error;   ///< the provider's reason for failed
+    jobs::payment::PaymentStatus status = jobs::payment::PaymentStatus::pending;  ///< stored as its toString() text
+    std::string error;                                                            ///< the provider's reason for failed
     std::string createdAt;
     std::string updatedAt;
     bool published = false;
@@ -88,7 +89,7 @@ class PaymentLedger {
     /// ledger, not live: the batch is not paid twice; PaymentChange::refundDue says so, for an alert).
     /// A failure with recheckUntilMs > 0 (recovery found no charge: a provider may still land one) is asked about
     /// again until then (paymentsToRecheck), set in the same step as the failure.
-    virtual PaymentChange completePayment(const std::string& paymentId, const std::string& status,
+    virtual PaymentChange completePayment(const std::string& paymentId, jobs::payment::PaymentStatus status,
                                           const std::string& providerTxnId, const std::string& error = "",
                                           long long recheckUntilMs = 0) = 0;
     /// Failed payments to ask the provider about again (their recheckUntilMs later than nowMs) whose turn has come,

@@ -1,5 +1,6 @@
 #include "connectors/store/sql_payment_ledger.hpp"
 
+#include <Poco/Data/DataException.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/Transaction.h>
 #include <Poco/Data/TypeHandler.h>
@@ -36,7 +37,8 @@ class TypeHandler<taxdesk::connectors::PaymentRecord> {
         TypeHandler<std::string>::prepare(pos++, payment.method, preparator);
         TypeHandler<std::string>::prepare(pos++, payment.card, preparator);
         TypeHandler<std::string>::prepare(pos++, payment.providerTxnId, preparator);
-        TypeHandler<std::string>::prepare(pos++, payment.status, preparator);
+        const std::string status;
+        TypeHandler<std::string>::prepare(pos++, status, preparator);
         TypeHandler<std::string>::prepare(pos++, payment.error, preparator);
         TypeHandler<std::string>::prepare(pos++, payment.createdAt, preparator);
         TypeHandler<std::string>::prepare(pos++, payment.updatedAt, preparator);
@@ -59,7 +61,11 @@ class TypeHandler<taxdesk::connectors::PaymentRecord> {
         TypeHandler<std::string>::extract(pos++, payment.method, fallback.method, extractor);
         TypeHandler<std::string>::extract(pos++, payment.card, fallback.card, extractor);
         TypeHandler<std::string>::extract(pos++, payment.providerTxnId, fallback.providerTxnId, extractor);
-        TypeHandler<std::string>::extract(pos++, payment.status, fallback.status, extractor);
+        std::string status;
+        TypeHandler<std::string>::extract(pos++, status, std::string(), extractor);
+        const auto parsed = taxdesk::jobs::payment::parsePaymentStatus(status);
+        if (!parsed) throw DataException("payment " + payment.paymentId + " has an unknown status '" + status + "'");
+        payment.status = *parsed;
         TypeHandler<std::string>::extract(pos++, payment.error, fallback.error, extractor);
         TypeHandler<std::string>::extract(pos++, payment.createdAt, fallback.createdAt, extractor);
         TypeHandler<std::string>::extract(pos++, payment.updatedAt, fallback.updatedAt, extractor);
@@ -145,9 +151,9 @@ PaymentIntent SqlPaymentLedger::beginPayment(const PaymentRecord& pending) {
         // Only the caller's own data in the messages: the batch is the caller's (the API checked), and so is the key.
         if (outcome.live) {
             const PaymentRecord& live = *outcome.live;
-            throw IdempotencyConflict("batch " + pending.batchId + " already has a payment (" + live.status +
-                                      ") under another idempotency key; idempotency key " + pending.idempotencyKey +
-                                      " was not used");
+            throw IdempotencyConflict(
+                "batch " + pending.batchId + " already has a payment (" + jobs::payment::toString(live.status) +
+                ") under another idempotency key; idempotency key " + pending.idempotencyKey + " was not used");
         }
         if (!outcome.intent) {
             // The live payment that blocked the insert failed meanwhile (try again), or the payment id is taken.
@@ -197,12 +203,14 @@ void SqlPaymentLedger::releasePayment(const std::string& paymentId, const std::s
     });
 }
 
-PaymentChange SqlPaymentLedger::completePayment(const std::string& paymentId, const std::string& status,
+PaymentChange SqlPaymentLedger::completePayment(const std::string& paymentId, PaymentStatus status,
                                                 const std::string& providerTxnId, const std::string& error,
                                                 long long recheckUntilMs) {
-    if (status != kSucceeded && status != kFailed) {
-        throw std::invalid_argument("store: completePayment: status '" + status + "' is neither succeeded nor failed");
+    if (status != PaymentStatus::succeeded && status != PaymentStatus::failed) {
+        throw std::invalid_argument("store: completePayment: status '" + std::string(jobs::payment::toString(status)) +
+                                    "' is neither succeeded nor failed");
     }
+    const std::string statusText = jobs::payment::toString(status);
     const std::string stamp = detail::utcNow();
     // A failure only ever replaces pending; a success also replaces a failure (the charge happened, the ledger must
     // say so), never another success. A success for a batch that another payment paid meanwhile is refund_due.
@@ -227,8 +235,8 @@ PaymentChange SqlPaymentLedger::completePayment(const std::string& paymentId, co
     };
     const Outcome outcome = db_.withSession("completing a payment", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);
-        std::string recorded = status;
-        if (status == kSucceeded) {
+        std::string recorded = statusText;
+        if (status == PaymentStatus::succeeded) {
             // Another live payment exists only when this one had failed (a pending one is the batch's live payment).
             // The unique index payments_live_per_batch would refuse a second success: the charge is kept, as owed.
             int othersLive = 0;
@@ -238,7 +246,7 @@ PaymentChange SqlPaymentLedger::completePayment(const std::string& paymentId, co
         Poco::Data::Statement update(session);
         const Poco::Int64 recheckUntil = recorded == kFailed ? recheckUntilMs : 0;
         update << updateStatement, bind(recorded), bind(providerTxnId), bind(error), bind(stamp), bind(recheckUntil),
-            bind(paymentId), bind(status);
+            bind(paymentId), bind(statusText);
         if (update.execute() == 0) {  // no longer pending, or unknown
             int count = 0;
             session << countStatement, into(count), bind(paymentId), now;

@@ -14,7 +14,7 @@ class SqlPaymentLedger final : public PaymentLedger {
     bool claimPayment(const std::string& paymentId, const std::string& owner, long long nowMs,
                       long long leaseMs) override;
     void releasePayment(const std::string& paymentId, const std::string& owner) override;
-    PaymentChange completePayment(const std::string& paymentId, const std::string& status,
+    PaymentChange completePayment(const std::string& paymentId, jobs::payment::PaymentStatus status,
                                   const std::string& providerTxnId, const std::string& error = "",
                                   long long recheckUntilMs = 0) override;
     std::vector<PaymentRecord> paymentsToRecheck(long long nowMs, int limit, long long nextCheckMs) override;

@@ -107,7 +107,7 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
     pending.method = body.method;
     pending.card = jobs::payment::maskCard(body.cardId);
     pending.cardHash = hashToken("card:" + body.cardId);
-    pending.status = jobs::payment::toString(jobs::payment::PaymentStatus::pending);
+    pending.status = jobs::payment::PaymentStatus::pending;
     pending.leaseOwner = owner;
     pending.leaseUntilMs = epochMs() + leaseMs;
     connectors::PaymentIntent intent;
@@ -127,12 +127,7 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
     bool mine = intent.created;
     const auto waitUntil =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(jobs::payment::waitBoundMs(leaseMs));
-    auto status = [](const connectors::PaymentRecord& payment) {
-        const auto parsed = jobs::payment::parsePaymentStatus(payment.status);
-        if (!parsed) throw std::runtime_error("payment " + payment.paymentId + " has an unknown status in the ledger");
-        return *parsed;
-    };
-    while (status(record) == jobs::payment::PaymentStatus::pending) {
+    while (record.status == jobs::payment::PaymentStatus::pending) {
         if (!mine && jobs::payment::mayTakeOver(record.leaseOwner, record.leaseUntilMs, epochMs()))
             mine = stores_.payments.claimPayment(record.paymentId, owner, epochMs(), leaseMs);
         if (mine) {
@@ -145,7 +140,7 @@ HttpReply CreditorApi::pay(HttpRequest& request) {
         }
         record = stores_.payments.findPaymentByKey(who.creditorId, key).value();
     }
-    return paymentReply(jobs::payment::outcomeOf(status(record), record.error, intent.created), record, "");
+    return paymentReply(jobs::payment::outcomeOf(record.status, record.error, intent.created), record, "");
 }
 
 bool CreditorApi::chargeOnce(const connectors::PaymentRecord& record, const std::string& cardId,
@@ -182,8 +177,7 @@ bool CreditorApi::chargeOnce(const connectors::PaymentRecord& record, const std:
         case Action::record_succeeded: {
             // Counted (and the dispatcher woken) once: by the call that moved the ledger, not by every request.
             const auto change = stores_.payments.completePayment(
-                record.paymentId, jobs::payment::toString(jobs::payment::PaymentStatus::succeeded),
-                charge->providerTxnId, "");
+                record.paymentId, jobs::payment::PaymentStatus::succeeded, charge->providerTxnId, "");
             switch (jobs::payment::effectOfSuccess(change.changed, change.refundDue)) {
                 case jobs::payment::SuccessEffect::refund_due:
                     // The batch was paid by another payment meanwhile (this one's lease ended mid-charge and it was
@@ -203,8 +197,7 @@ bool CreditorApi::chargeOnce(const connectors::PaymentRecord& record, const std:
             return true;
         }
         case Action::record_failed:
-            stores_.payments.completePayment(record.paymentId,
-                                             jobs::payment::toString(jobs::payment::PaymentStatus::failed), "",
+            stores_.payments.completePayment(record.paymentId, jobs::payment::PaymentStatus::failed, "",
                                              jobs::payment::failureText(step.reason), step.recheckUntilMs);
             return true;
         case Action::release:

@@ -258,7 +258,7 @@ TEST(TwoEngines, AStartingEngineNeverResolvesThePaymentAnotherEngineIsCharging) 
     bool reserved = false;
     taxdesk::testing::eventually([&] {
         const auto payment = ledger.payments().findPaymentByKey("C1", "two-" + batch);
-        reserved = payment && payment->status == "pending";
+        reserved = payment && payment->status == taxdesk::jobs::payment::PaymentStatus::pending;
         return reserved;
     });
     ASSERT_TRUE(reserved);
@@ -266,12 +266,14 @@ TEST(TwoEngines, AStartingEngineNeverResolvesThePaymentAnotherEngineIsCharging) 
     const auto during = ledger.payments().findPaymentByKey("C1", "two-" + batch).value();
     paying.join();
 
-    EXPECT_EQ(during.status, "pending") << "the second engine's start-up left the payment in flight alone";
+    EXPECT_EQ(during.status, taxdesk::jobs::payment::PaymentStatus::pending)
+        << "the second engine's start-up left the payment in flight alone";
     EXPECT_EQ(paid.status, 201) << paid.body;
     const auto fee = json(uploaded)->getValue<long long>("fee_total");
     EXPECT_EQ(1'000'000 - provider->balance("EC-TWO"), fee);
     EXPECT_EQ(ledger.payments().paidTotal(batch), fee) << "the ledger says what the card was charged";
-    EXPECT_EQ(ledger.payments().findPaymentByKey("C1", "two-" + batch)->status, "succeeded");
+    EXPECT_EQ(ledger.payments().findPaymentByKey("C1", "two-" + batch)->status,
+              taxdesk::jobs::payment::PaymentStatus::succeeded);
 }
 
 }  // namespace

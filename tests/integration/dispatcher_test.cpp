@@ -70,7 +70,7 @@ class DispatcherTest : public ::testing::Test {
         record.amount = store_->batches().findBatch(batchId)->feeTotal;
         record.method = "easycard";
         record.card = "***0001";
-        record.status = "pending";
+        record.status = jobs::payment::PaymentStatus::pending;
         record.leaseOwner = leaseOwner;
         record.leaseUntilMs = leaseUntilMs;
         return store_->payments().beginPayment(record).payment;
@@ -97,10 +97,11 @@ TEST_F(DispatcherTest, PaymentsLeftPendingByACrashAreResolvedByTheirKey) {
     dispatcher.stop();
 
     const auto resolved = store_->payments().findPaymentByKey("C1", a.idempotencyKey);
-    EXPECT_EQ(resolved->status, "succeeded");
+    EXPECT_EQ(resolved->status, jobs::payment::PaymentStatus::succeeded);
     EXPECT_EQ(resolved->providerTxnId, charge.providerTxnId) << "the charge that was made, not a new one";
     EXPECT_TRUE(store_->batches().findBatch(charged)->paid);
-    EXPECT_EQ(store_->payments().findPaymentByKey("C1", b.idempotencyKey)->status, "failed");
+    EXPECT_EQ(store_->payments().findPaymentByKey("C1", b.idempotencyKey)->status,
+              jobs::payment::PaymentStatus::failed);
     EXPECT_FALSE(store_->batches().findBatch(notCharged)->paid);
     EXPECT_EQ(store_->batches().findBatch(notCharged)->state, jobs::inquiry::BatchState::awaiting_payment);
     EXPECT_EQ(store_->payments().paidTotal(charged), a.amount);
@@ -142,18 +143,20 @@ TEST_F(DispatcherTest, AChargeThatLandsLateIsFoundAndOwedBackWhenTheBatchWasPaid
     dispatcher.onRecoveredPaid([&](long long amount) { recovered += amount; });
     dispatcher.start();
     dispatcher.stop();
-    EXPECT_EQ(store_->payments().findPaymentByKey("C1", first.idempotencyKey)->status, "failed")
+    EXPECT_EQ(store_->payments().findPaymentByKey("C1", first.idempotencyKey)->status,
+              jobs::payment::PaymentStatus::failed)
         << "not charged, as far as known";
 
     // The creditor pays again with a new key (charged and recorded), then the first charge shows at the provider.
     const auto second = pendingPayment(batchId, "key-2-" + prefix_, "request", 1);
     const auto charged = late->charge("EC-0003", second.amount, second.providerKey);
-    ASSERT_TRUE(store_->payments().completePayment(second.paymentId, "succeeded", charged.providerTxnId));
+    ASSERT_TRUE(store_->payments().completePayment(second.paymentId, jobs::payment::PaymentStatus::succeeded,
+                                                   charged.providerTxnId));
     late->land();
     dispatcher.runOnce();
 
     const auto firstNow = store_->payments().findPaymentByKey("C1", first.idempotencyKey).value();
-    EXPECT_EQ(firstNow.status, "refund_due");
+    EXPECT_EQ(firstNow.status, jobs::payment::PaymentStatus::refund_due);
     EXPECT_EQ(owed, first.amount) << "reported once, for a refund";
     EXPECT_EQ(recovered, 0);
     EXPECT_EQ(store_->payments().paidTotal(batchId), first.amount + second.amount)
@@ -181,18 +184,20 @@ TEST_F(DispatcherTest, AnEnginesStartNeverResolvesAnotherEnginesPaymentInFlight)
     other.stop();
 
     const auto stillInFlight = store_->payments().findPaymentByKey("C1", a.idempotencyKey).value();
-    EXPECT_EQ(stillInFlight.status, "pending") << "not marked \"not charged\" while engine A may be charging it";
+    EXPECT_EQ(stillInFlight.status, jobs::payment::PaymentStatus::pending)
+        << "not marked \"not charged\" while engine A may be charging it";
     EXPECT_EQ(stillInFlight.leaseOwner, "engine-a-request");
     EXPECT_EQ(stillInFlight.leaseUntilMs, now + 60'000);
     const auto resolved = store_->payments().findPaymentByKey("C1", b.idempotencyKey).value();
-    EXPECT_EQ(resolved.status, "succeeded") << "its owner is gone: recovered by its key";
+    EXPECT_EQ(resolved.status, jobs::payment::PaymentStatus::succeeded) << "its owner is gone: recovered by its key";
     EXPECT_EQ(resolved.providerTxnId, charge.providerTxnId);
     EXPECT_TRUE(store_->batches().findBatch(abandoned)->paid);
     EXPECT_EQ(counted, std::vector<long long>{750}) << "the one transition, counted (3 rows of NT$250)";
 
     // Engine A's request finishes: its answer is recorded as usual.
     const auto charged = payment_->charge("EC-0001", a.amount, a.providerKey);
-    EXPECT_TRUE(store_->payments().completePayment(a.paymentId, "succeeded", charged.providerTxnId));
+    EXPECT_TRUE(store_->payments().completePayment(a.paymentId, jobs::payment::PaymentStatus::succeeded,
+                                                   charged.providerTxnId));
     EXPECT_EQ(store_->payments().paidTotal(inFlight), a.amount);
 }
 
@@ -207,7 +212,7 @@ TEST_F(DispatcherTest, APaymentWhoseOwnerVanishedIsRecoveredWhileRunningNotOnlyA
     const auto lost = pendingPayment(batch, "key-" + prefix_, "vanished-request", now - 1);
     dispatcher.runOnce();
     const auto resolved = store_->payments().findPaymentByKey("C1", lost.idempotencyKey).value();
-    EXPECT_EQ(resolved.status, "failed") << "never charged";
+    EXPECT_EQ(resolved.status, jobs::payment::PaymentStatus::failed) << "never charged";
     EXPECT_NE(resolved.error.find("not charged"), std::string::npos) << resolved.error;
     EXPECT_EQ(store_->batches().findBatch(batch)->state, jobs::inquiry::BatchState::awaiting_payment);
 }
@@ -215,7 +220,7 @@ TEST_F(DispatcherTest, APaymentWhoseOwnerVanishedIsRecoveredWhileRunningNotOnlyA
 TEST_F(DispatcherTest, PaidRowsGoToKafkaWithinTheWindowAndPaymentsOnce) {
     const auto batch = makeBatch(30);
     const auto payment = pendingPayment(batch, "key-" + prefix_);
-    store_->payments().completePayment(payment.paymentId, "succeeded", "EC-TXN", "");
+    store_->payments().completePayment(payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EC-TXN", "");
 
     engine::BatchDispatcher dispatcher(settings_, store_->batches(), store_->payments(), payment_, redis());
     dispatcher.runOnce();
@@ -246,7 +251,7 @@ TEST_F(DispatcherTest, RetriedErrorRowsAreSentAgainAtOnceNotAfterTheResendDelay)
     auto runBatch = [&](bool seenCompleted) {
         const auto batch = makeBatch(6);
         const auto payment = pendingPayment(batch, "key-" + batch);
-        store_->payments().completePayment(payment.paymentId, "succeeded", "EC-TXN", "");
+        store_->payments().completePayment(payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EC-TXN", "");
         dispatcher.runOnce();
         dispatcher.runOnce();  // rows 1-5, then 6
         std::vector<connectors::StoredResult> results;
@@ -275,7 +280,7 @@ TEST_F(DispatcherTest, RetriedErrorRowsAreSentAgainAtOnceNotAfterTheResendDelay)
 TEST_F(DispatcherTest, ALeaseKeepsASecondEngineFromSendingTheSameBatch) {
     const auto batch = makeBatch(5);
     const auto payment = pendingPayment(batch, "key-" + prefix_);
-    store_->payments().completePayment(payment.paymentId, "succeeded", "EC-TXN", "");
+    store_->payments().completePayment(payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EC-TXN", "");
     engine::BatchDispatcher first(settings_, store_->batches(), store_->payments(), payment_, redis());
     engine::BatchDispatcher second(settings_, store_->batches(), store_->payments(), payment_, redis());
     first.runOnce();
@@ -289,7 +294,7 @@ TEST_F(DispatcherTest, ALeaseKeepsASecondEngineFromSendingTheSameBatch) {
 TEST_F(DispatcherTest, NothingIsMarkedPublishedWhenTheDeliveryFailed) {
     const auto batch = makeBatch(3);
     const auto payment = pendingPayment(batch, "key-" + prefix_);
-    store_->payments().completePayment(payment.paymentId, "succeeded", "EC-TXN", "");
+    store_->payments().completePayment(payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EC-TXN", "");
     auto unreachable = settings_;
     unreachable.kafka.bootstrap = "127.0.0.1:1";
     unreachable.kafka.rdkafka["message.timeout.ms"] = "300";

@@ -40,8 +40,8 @@ inline void PrintTo(const BatchRecord& batch, std::ostream* out) {
 inline void PrintTo(const PaymentRecord& payment, std::ostream* out) {
     *out << "{" << payment.paymentId << " key " << payment.idempotencyKey << " " << payment.batchId << " of "
          << payment.creditorId << " NT$" << payment.amount << " " << payment.method << " " << payment.card << " "
-         << payment.providerTxnId << " " << payment.status << " '" << payment.error << "' " << payment.createdAt << " "
-         << payment.updatedAt << (payment.published ? " published" : " unpublished") << "}";
+         << payment.providerTxnId << " " << jobs::payment::toString(payment.status) << " '" << payment.error << "' "
+         << payment.createdAt << " " << payment.updatedAt << (payment.published ? " published" : " unpublished") << "}";
 }
 
 namespace store_areas {

@@ -25,7 +25,7 @@ TEST_P(StorePaymentsTest, APaymentKeyAlwaysGivesTheSameRecordAndIsCreatedOnce) {
     EXPECT_EQ(first.payment.paymentId, pending.paymentId);
     EXPECT_EQ(first.payment.idempotencyKey, pending.idempotencyKey);
     EXPECT_EQ(first.payment.amount, 1250);
-    EXPECT_EQ(first.payment.status, "pending");
+    EXPECT_EQ(first.payment.status, jobs::payment::PaymentStatus::pending);
     EXPECT_EQ(first.payment.card, "****-****-****-1234");
     EXPECT_FALSE(first.payment.published);
     EXPECT_EQ(first.payment.createdAt.size(), 24U);
@@ -72,10 +72,10 @@ TEST_P(StorePaymentsTest, ASucceededPaymentMarksItsBatchPaidAndQueued) {
     const PaymentIntent intent = store.payments().beginPayment(newPayment(batch.batchId, written.feeTotal));
     EXPECT_EQ(store.payments().paidTotal(batch.batchId), 0) << "a pending payment is not paid";
 
-    store.payments().completePayment(intent.payment.paymentId, "succeeded", "EZ-000123");
+    store.payments().completePayment(intent.payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EZ-000123");
 
     const auto payment = store.payments().findPaymentByKey(creditor_, intent.payment.idempotencyKey).value();
-    EXPECT_EQ(payment.status, "succeeded");
+    EXPECT_EQ(payment.status, jobs::payment::PaymentStatus::succeeded);
     EXPECT_EQ(payment.providerTxnId, "EZ-000123");
     EXPECT_GE(payment.updatedAt, payment.createdAt);
     const auto paid = store.batches().findBatch(batch.batchId).value();
@@ -85,14 +85,17 @@ TEST_P(StorePaymentsTest, ASucceededPaymentMarksItsBatchPaidAndQueued) {
     EXPECT_EQ(store.payments().paidTotal(batch.batchId), written.feeTotal);
 
     // Resolving it again (another engine, a start-up) changes nothing.
-    store.payments().completePayment(intent.payment.paymentId, "failed", "", "timeout");
-    store.payments().completePayment(intent.payment.paymentId, "succeeded", "EZ-000123");
+    store.payments().completePayment(intent.payment.paymentId, jobs::payment::PaymentStatus::failed, "", "timeout");
+    store.payments().completePayment(intent.payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EZ-000123");
     EXPECT_EQ(store.payments().findPaymentByKey(creditor_, intent.payment.idempotencyKey), payment);
     EXPECT_EQ(store.batches().findBatch(batch.batchId), paid);
     EXPECT_EQ(store.payments().paidTotal(batch.batchId), written.feeTotal);
 
-    EXPECT_THROW(store.payments().completePayment(testing::uniqueName("pay"), "succeeded", "x"), PermanentError);
-    EXPECT_THROW(store.payments().completePayment(intent.payment.paymentId, "pending", "x"), std::invalid_argument);
+    EXPECT_THROW(
+        store.payments().completePayment(testing::uniqueName("pay"), jobs::payment::PaymentStatus::succeeded, "x"),
+        PermanentError);
+    EXPECT_THROW(store.payments().completePayment(intent.payment.paymentId, jobs::payment::PaymentStatus::pending, "x"),
+                 std::invalid_argument);
 }
 
 TEST_P(StorePaymentsTest, AFailedPaymentLeavesItsBatchAwaitingPayment) {
@@ -101,10 +104,11 @@ TEST_P(StorePaymentsTest, AFailedPaymentLeavesItsBatchAwaitingPayment) {
     const BatchRecord written = writeBatch(store, batch, makeRows(batch.batchId, 3, 0));
     const PaymentIntent intent = store.payments().beginPayment(newPayment(batch.batchId, written.feeTotal));
 
-    store.payments().completePayment(intent.payment.paymentId, "failed", "", "insufficient_balance");
+    store.payments().completePayment(intent.payment.paymentId, jobs::payment::PaymentStatus::failed, "",
+                                     "insufficient_balance");
 
     const auto payment = store.payments().findPaymentByKey(creditor_, intent.payment.idempotencyKey).value();
-    EXPECT_EQ(payment.status, "failed");
+    EXPECT_EQ(payment.status, jobs::payment::PaymentStatus::failed);
     EXPECT_EQ(payment.error, "insufficient_balance");
     EXPECT_EQ(store.batches().findBatch(batch.batchId), written);
     EXPECT_EQ(store.payments().paidTotal(batch.batchId), 0);
@@ -112,7 +116,7 @@ TEST_P(StorePaymentsTest, AFailedPaymentLeavesItsBatchAwaitingPayment) {
     // A second attempt with a new key pays it; the ledger's total is that one charge.
     const PaymentIntent retry = store.payments().beginPayment(newPayment(batch.batchId, written.feeTotal));
     ASSERT_TRUE(retry.created);
-    store.payments().completePayment(retry.payment.paymentId, "succeeded", "EZ-7");
+    store.payments().completePayment(retry.payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EZ-7");
     EXPECT_EQ(store.payments().paidTotal(batch.batchId), written.feeTotal);
     EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::queued);
 }
@@ -125,9 +129,9 @@ TEST_P(StorePaymentsTest, PendingAndUnpublishedPaymentsFeedStartUpAndTheOutbox) 
         payment.createdAt = "2024-05-01T08:00:0" + std::to_string(i) + ".000Z";
         payments.push_back(store.payments().beginPayment(payment).payment);
     }
-    store.payments().completePayment(payments[1].paymentId, "failed", "", "card_blocked");
-    store.payments().completePayment(payments[2].paymentId, "succeeded", "EZ-2");
-    store.payments().completePayment(payments[3].paymentId, "succeeded", "EZ-3");
+    store.payments().completePayment(payments[1].paymentId, jobs::payment::PaymentStatus::failed, "", "card_blocked");
+    store.payments().completePayment(payments[2].paymentId, jobs::payment::PaymentStatus::succeeded, "EZ-2");
+    store.payments().completePayment(payments[3].paymentId, jobs::payment::PaymentStatus::succeeded, "EZ-3");
     const auto ours = [&](const std::vector<PaymentRecord>& found) {
         std::vector<std::string> ids;
         for (const auto& payment : found) {
@@ -146,7 +150,7 @@ TEST_P(StorePaymentsTest, PendingAndUnpublishedPaymentsFeedStartUpAndTheOutbox) 
     EXPECT_TRUE(store.payments().findPaymentByKey(creditor_, payments[3].idempotencyKey)->published);
     EXPECT_TRUE(store.payments().unpublishedPayments(0).empty());
 
-    store.payments().completePayment(payments[0].paymentId, "succeeded", "EZ-0");
+    store.payments().completePayment(payments[0].paymentId, jobs::payment::PaymentStatus::succeeded, "EZ-0");
     EXPECT_TRUE(ours(store.payments().pendingPayments()).empty());
     store.payments().markPublished({payments[0].paymentId, payments[2].paymentId});
     EXPECT_TRUE(ours(store.payments().unpublishedPayments(1000)).empty());
@@ -198,13 +202,13 @@ TEST_P(StorePaymentsTest, ABatchWithALivePaymentRefusesAnotherKey) {
     EXPECT_FALSE(store.payments().beginPayment(first.payment).created);
 
     // Failed: the batch is free for a new key, which is then the live one.
-    store.payments().completePayment(first.payment.paymentId, "failed", "", "card_blocked");
+    store.payments().completePayment(first.payment.paymentId, jobs::payment::PaymentStatus::failed, "", "card_blocked");
     const PaymentIntent second = store.payments().beginPayment(other);
     EXPECT_TRUE(second.created);
     EXPECT_THROW(store.payments().beginPayment(newPayment(batch.batchId, written.feeTotal)), IdempotencyConflict);
 
     // Succeeded: still refused (the engine checks the batch's state before; this is the store's guarantee).
-    store.payments().completePayment(second.payment.paymentId, "succeeded", "EZ-9");
+    store.payments().completePayment(second.payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EZ-9");
     EXPECT_THROW(store.payments().beginPayment(newPayment(batch.batchId, written.feeTotal)), IdempotencyConflict);
     EXPECT_EQ(store.payments().paidTotal(batch.batchId), written.feeTotal);
     EXPECT_EQ(countOf("payments", batch.batchId), 2);
@@ -332,7 +336,8 @@ TEST_P(StorePaymentsTest, OnePartyAtATimeHoldsAPendingPaymentsLease) {
     EXPECT_EQ(store.payments().findPaymentByKey(creditor_, pending.idempotencyKey)->leaseUntilMs, kNow + 70'001)
         << "a new holder never shortens the lease a timed-out charge may still land in";
     // Completed: no longer anybody's to claim.
-    EXPECT_TRUE(store.payments().completePayment(stored.paymentId, "failed", "", "card_blocked"));
+    EXPECT_TRUE(
+        store.payments().completePayment(stored.paymentId, jobs::payment::PaymentStatus::failed, "", "card_blocked"));
     EXPECT_FALSE(store.payments().claimPayment(stored.paymentId, "engine-b", kNow + 100'000, 60'000));
     EXPECT_EQ(abandoned(kNow + 100'000), 0);
     EXPECT_THROW(store.payments().claimPayment(stored.paymentId, "", kNow, 1), std::invalid_argument);
@@ -345,13 +350,16 @@ TEST_P(StorePaymentsTest, APaymentChangesOnceAndARefusalNeverOverwritesASuccess)
     const BatchRecord written = writeBatch(store, batch, makeRows(batch.batchId, 2, 0));
     const PaymentIntent intent = store.payments().beginPayment(newPayment(batch.batchId, written.feeTotal));
 
-    EXPECT_TRUE(store.payments().completePayment(intent.payment.paymentId, "succeeded", "EZ-1"))
+    EXPECT_TRUE(
+        store.payments().completePayment(intent.payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EZ-1"))
         << "a ledger transition";
-    EXPECT_FALSE(store.payments().completePayment(intent.payment.paymentId, "succeeded", "EZ-1")) << "counted once";
     EXPECT_FALSE(
-        store.payments().completePayment(intent.payment.paymentId, "failed", "", "key reused with another card"));
+        store.payments().completePayment(intent.payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EZ-1"))
+        << "counted once";
+    EXPECT_FALSE(store.payments().completePayment(intent.payment.paymentId, jobs::payment::PaymentStatus::failed, "",
+                                                  "key reused with another card"));
     const auto payment = store.payments().findPaymentByKey(creditor_, intent.payment.idempotencyKey).value();
-    EXPECT_EQ(payment.status, "succeeded");
+    EXPECT_EQ(payment.status, jobs::payment::PaymentStatus::succeeded);
     EXPECT_EQ(payment.providerTxnId, "EZ-1");
     EXPECT_EQ(store.payments().paidTotal(batch.batchId), written.feeTotal);
 
@@ -359,10 +367,12 @@ TEST_P(StorePaymentsTest, APaymentChangesOnceAndARefusalNeverOverwritesASuccess)
     const BatchRecord late = newBatch();
     const BatchRecord lateWritten = writeBatch(store, late, makeRows(late.batchId, 3, 0));
     const PaymentIntent lateIntent = store.payments().beginPayment(newPayment(late.batchId, lateWritten.feeTotal));
-    EXPECT_TRUE(store.payments().completePayment(lateIntent.payment.paymentId, "failed", "", "not charged"));
-    EXPECT_TRUE(store.payments().completePayment(lateIntent.payment.paymentId, "succeeded", "EZ-2"));
+    EXPECT_TRUE(store.payments().completePayment(lateIntent.payment.paymentId, jobs::payment::PaymentStatus::failed, "",
+                                                 "not charged"));
+    EXPECT_TRUE(store.payments().completePayment(lateIntent.payment.paymentId, jobs::payment::PaymentStatus::succeeded,
+                                                 "EZ-2"));
     const auto charged = store.payments().findPaymentByKey(creditor_, lateIntent.payment.idempotencyKey).value();
-    EXPECT_EQ(charged.status, "succeeded");
+    EXPECT_EQ(charged.status, jobs::payment::PaymentStatus::succeeded);
     EXPECT_EQ(charged.error, "");
     EXPECT_FALSE(charged.published) << "published again with its new status";
     EXPECT_EQ(store.payments().paidTotal(late.batchId), lateWritten.feeTotal);
@@ -377,7 +387,8 @@ TEST_P(StorePaymentsTest, ALateChargeForABatchPaidUnderAnotherKeyIsInTheLedgerAs
     // Recovery found no charge for the first payment and marked it failed, to be asked about again.
     const PaymentIntent first = store.payments().beginPayment(newPayment(batch.batchId, fee));
     constexpr long long kNow = 4'000'000'000'000;  // later than any other test's payments, so that ours come first
-    EXPECT_TRUE(store.payments().completePayment(first.payment.paymentId, "failed", "", "not charged", kNow + 1'000));
+    EXPECT_TRUE(store.payments().completePayment(first.payment.paymentId, jobs::payment::PaymentStatus::failed, "",
+                                                 "not charged", kNow + 1'000));
     auto toRecheck = store.payments().paymentsToRecheck(kNow, 1'000'000, kNow + 100);
     const auto ours = [&](const std::vector<PaymentRecord>& payments) {
         return std::count_if(payments.begin(), payments.end(),
@@ -392,19 +403,24 @@ TEST_P(StorePaymentsTest, ALateChargeForABatchPaidUnderAnotherKeyIsInTheLedgerAs
     // The creditor paid again, with a new key.
     const PaymentIntent second = store.payments().beginPayment(newPayment(batch.batchId, fee));
     ASSERT_TRUE(second.created);
-    EXPECT_TRUE(store.payments().completePayment(second.payment.paymentId, "succeeded", "EZ-2"));
+    EXPECT_TRUE(
+        store.payments().completePayment(second.payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EZ-2"));
     // Then the provider's late charge for the first turns up: both charges are in the ledger, one of them owed back.
-    const PaymentChange late = store.payments().completePayment(first.payment.paymentId, "succeeded", "EZ-1");
+    const PaymentChange late =
+        store.payments().completePayment(first.payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EZ-1");
     EXPECT_TRUE(late.changed);
     EXPECT_TRUE(late.refundDue);
     const auto owed = store.payments().findPaymentByKey(creditor_, first.payment.idempotencyKey).value();
-    EXPECT_EQ(owed.status, "refund_due");
+    EXPECT_EQ(owed.status, jobs::payment::PaymentStatus::refund_due);
     EXPECT_EQ(owed.providerTxnId, "EZ-1");
     EXPECT_FALSE(owed.published) << "published again with its new status";
-    EXPECT_EQ(store.payments().findPaymentByKey(creditor_, second.payment.idempotencyKey)->status, "succeeded");
+    EXPECT_EQ(store.payments().findPaymentByKey(creditor_, second.payment.idempotencyKey)->status,
+              jobs::payment::PaymentStatus::succeeded);
     EXPECT_EQ(store.payments().paidTotal(batch.batchId), 2 * fee) << "the ledger equals what the card was charged";
     EXPECT_EQ(ours(store.payments().paymentsToRecheck(kNow + 300, 1'000'000, kNow + 400)), 0) << "settled";
-    EXPECT_FALSE(store.payments().completePayment(first.payment.paymentId, "succeeded", "EZ-1")) << "counted once";
+    EXPECT_FALSE(
+        store.payments().completePayment(first.payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EZ-1"))
+        << "counted once";
     // A refund_due payment is not live: the batch's one live payment is still the second.
     EXPECT_THROW(store.payments().beginPayment(newPayment(batch.batchId, fee)), IdempotencyConflict);
 
@@ -412,8 +428,9 @@ TEST_P(StorePaymentsTest, ALateChargeForABatchPaidUnderAnotherKeyIsInTheLedgerAs
     const BatchRecord other = newBatch();
     const BatchRecord otherWritten = writeBatch(store, other, makeRows(other.batchId, 1, 0));
     const PaymentIntent alone = store.payments().beginPayment(newPayment(other.batchId, otherWritten.feeTotal));
-    store.payments().completePayment(alone.payment.paymentId, "failed", "", "not charged");
-    const PaymentChange charged = store.payments().completePayment(alone.payment.paymentId, "succeeded", "EZ-3");
+    store.payments().completePayment(alone.payment.paymentId, jobs::payment::PaymentStatus::failed, "", "not charged");
+    const PaymentChange charged =
+        store.payments().completePayment(alone.payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EZ-3");
     EXPECT_TRUE(charged.changed);
     EXPECT_FALSE(charged.refundDue);
     EXPECT_TRUE(store.batches().findBatch(other.batchId)->paid);

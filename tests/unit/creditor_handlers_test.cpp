@@ -29,7 +29,7 @@ connectors::PaymentRecord aPayment() {
     payment.method = "easycard";
     payment.card = "********0002";
     payment.providerTxnId = "T9";
-    payment.status = "succeeded";
+    payment.status = jobs::payment::PaymentStatus::succeeded;
     payment.createdAt = "2026-12-01T09:00:00.000Z";
     return payment;
 }
@@ -51,7 +51,7 @@ TEST(PaymentReply, ThePaymentIs201ForItsCreatorAnd200ForARepeat) {
 
 TEST(PaymentReply, AnInsufficientBalanceIs402NamingTheFee) {
     auto payment = aPayment();
-    payment.status = "failed";
+    payment.status = jobs::payment::PaymentStatus::failed;
     payment.error = "insufficient balance";
     const auto reply = paymentReply(PaymentOutcome::insufficient_balance, payment, "");
     EXPECT_EQ(reply.status, 402);
@@ -61,7 +61,7 @@ TEST(PaymentReply, AnInsufficientBalanceIs402NamingTheFee) {
 
 TEST(PaymentReply, ARefusalIs402PaymentFailedWithTheLedgersReason) {
     auto payment = aPayment();
-    payment.status = "failed";
+    payment.status = jobs::payment::PaymentStatus::failed;
     payment.error = "the EasyCard service refused the charge";
     const auto reply = paymentReply(PaymentOutcome::refused, payment, "");
     EXPECT_EQ(reply.status, 402);
