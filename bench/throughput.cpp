@@ -32,7 +32,7 @@ using namespace taxdesk;
 namespace {
 
 class PassthroughStage : public engine::BatchStage {
-public:
+  public:
     explicit PassthroughStage(std::string topic) : topic_(std::move(topic)) {}
     std::unique_ptr<engine::PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override {
         auto prepared = std::make_unique<engine::PreparedBatch>();
@@ -42,7 +42,7 @@ public:
         return prepared;
     }
 
-private:
+  private:
     std::string topic_;
 };
 
@@ -65,7 +65,8 @@ void produceRows(const Options& options, const std::string& topic) {
     connectors::kafka::KafkaSettings settings;
     settings.bootstrap = options.bootstrap;
     int failed = 0;
-    connectors::kafka::Producer producer(settings, [&](const connectors::kafka::DeliveryReport& r) { failed += !r.ok; });
+    connectors::kafka::Producer producer(settings,
+                                         [&](const connectors::kafka::DeliveryReport& r) { failed += !r.ok; });
     producer.warmTopics({topic}, 10000);
     for (int row = 1; row <= options.rows; ++row) {
         const std::string batch = "BENCH-" + std::to_string(row % 64);
@@ -102,9 +103,9 @@ double measure(const Options& options, const std::string& mode) {
         stageSettings.concurrency = options.concurrency;
         connectors::StubSettings stubs;
         stubs.seed = 1;
-        stage = std::make_unique<engine::InquiryStage>(stageSettings, connectors::makeStubConnectors(stubs), *store,
-                                                       std::make_unique<connectors::RedisClient>(redisSettings),
-                                                       pipelineMetrics);
+        stage = std::make_unique<engine::InquiryStage>(
+            stageSettings, connectors::makeStubConnectors(stubs), store->results(), store->batches(),
+            std::make_unique<connectors::RedisClient>(redisSettings), pipelineMetrics);
     } else {
         stage = std::make_unique<PassthroughStage>(output);
     }
@@ -144,10 +145,9 @@ long maxRssMiB() {
 int main(int argc, char** argv) {
     Options options;
     try {
-        const engine::ArgReader reader(std::vector<std::string>(argv + 1, argv + argc),
-                                       {"bootstrap", "redis-port", "rows", "mode", "batch-size", "max-in-flight",
-                                        "concurrency", "tag"},
-                                       {});
+        const engine::ArgReader reader(
+            std::vector<std::string>(argv + 1, argv + argc),
+            {"bootstrap", "redis-port", "rows", "mode", "batch-size", "max-in-flight", "concurrency", "tag"}, {});
         options.bootstrap = reader.value("bootstrap").value_or("");
         if (options.bootstrap.empty()) throw engine::UsageError("--bootstrap HOST:PORT is required");
         options.redisPort = static_cast<int>(reader.integer("redis-port", 6390, 1, 65535));

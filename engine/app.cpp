@@ -158,7 +158,7 @@ int commandTokenCreate(const Settings& settings, const std::vector<std::string>&
     const std::string hash = api::hashToken(token);
     const std::string tokenId = jobs::auth::tokenIdOf(hash);
     connectors::Store store(settings.store);
-    store.insertToken({hash, role, creditor, createdAt, tokenId, expiresAt.value_or(""), ""});
+    store.tokens().insertToken({hash, role, creditor, createdAt, tokenId, expiresAt.value_or(""), ""});
     std::cout << token << std::endl;
     std::cerr << "token " << tokenId << " created for role " << role
               << (creditor.empty() ? "" : " (creditor " + creditor + ")")
@@ -172,7 +172,7 @@ int commandTokenList(const Settings& settings, const std::vector<std::string>& a
     const ArgReader reader(args, {}, {});
     if (!reader.positional().empty()) throw UsageError("token list: unexpected '" + reader.positional()[0] + "'");
     connectors::Store store(settings.store);
-    const auto tokens = store.listTokens();
+    const auto tokens = store.tokens().listTokens();
     // Never the token or its hash: the id names it.
     std::cout << "id\trole\tcreditor\tcreated\texpires\trevoked" << std::endl;
     for (const auto& token : tokens)
@@ -187,7 +187,7 @@ int commandTokenRevoke(const Settings& settings, const std::vector<std::string>&
         throw UsageError("token revoke: expected one token id, as taxdesk token list shows it");
     const std::string& tokenId = reader.positional()[0];
     connectors::Store store(settings.store);
-    switch (store.revokeToken(tokenId)) {
+    switch (store.tokens().revokeToken(tokenId)) {
         case connectors::RevokeOutcome::revoked:
             std::cerr << "token " << tokenId << " revoked; requests with it now get 401 token_revoked" << std::endl;
             return 0;

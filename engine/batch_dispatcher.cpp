@@ -7,7 +7,9 @@
 #include <algorithm>
 
 #include "engine/api/payment_json.hpp"
+#include "jobs/inquiry/batch_state.hpp"
 #include "jobs/inquiry/codec.hpp"
+#include "jobs/payment/payment.hpp"
 
 namespace taxdesk::engine {
 namespace {
@@ -36,10 +38,14 @@ long long epochMs() {
 
 }  // namespace
 
-BatchDispatcher::BatchDispatcher(DispatcherSettings settings, connectors::Store& store,
-                                 std::shared_ptr<connectors::Payment> payment,
+BatchDispatcher::BatchDispatcher(DispatcherSettings settings, connectors::BatchStore& batches,
+                                 connectors::PaymentLedger& payments, std::shared_ptr<connectors::Payment> payment,
                                  std::unique_ptr<connectors::RedisClient> redis)
-    : settings_(std::move(settings)), store_(store), payment_(std::move(payment)), redis_(std::move(redis)) {
+    : settings_(std::move(settings)),
+      batches_(batches),
+      payments_(payments),
+      payment_(std::move(payment)),
+      redis_(std::move(redis)) {
     // rd_kafka_flush() succeeds once every message is reported, delivered or not: only the reports tell.
     producer_ = std::make_unique<connectors::kafka::Producer>(settings_.kafka,
                                                               [this](const connectors::kafka::DeliveryReport& report) {
@@ -150,64 +156,96 @@ void BatchDispatcher::followBroker() {
     cluster_ = cluster;
 }
 
+namespace {
+
+/// The provider asked for the charge under `providerKey`: its answer for jobs::payment, and the charge when found.
+jobs::payment::LookupAnswer lookUp(connectors::Payment& payment, const std::string& providerKey,
+                                   std::optional<connectors::ChargeResult>& charge, std::string& error) {
+    try {
+        charge = payment.findCharge(providerKey);
+        return charge ? jobs::payment::LookupAnswer::found : jobs::payment::LookupAnswer::not_found;
+    } catch (const connectors::ConnectorError& failure) {
+        error = failure.what();
+        return jobs::payment::LookupAnswer::unavailable;
+    }
+}
+
+}  // namespace
+
 void BatchDispatcher::resolvePendingPayments() {
+    using Action = jobs::payment::LedgerStep::Action;
     lastRecovery_ = std::chrono::steady_clock::now();
     const long long now = epochMs();
     // Only payments whose request or engine is gone: their lease (longer than a charge can take) ended. Another
     // engine's payment in flight holds a lease and is left alone; this engine claims each before asking the provider.
-    for (const auto& pending : store_.abandonedPayments(now)) {
-        if (!store_.claimPayment(pending.paymentId, owner_, epochMs(), settings_.paymentLeaseMs)) continue;
+    for (const auto& pending : payments_.abandonedPayments(now)) {
+        if (!payments_.claimPayment(pending.paymentId, owner_, epochMs(), settings_.paymentLeaseMs)) continue;
         // The provider is idempotent by key: asking by the payment's provider key finds the charge if one was made.
-        try {
-            if (const auto charge = payment_->findCharge(pending.providerKey)) {
-                if (store_.completePayment(pending.paymentId, "succeeded", charge->providerTxnId, "") &&
+        std::optional<connectors::ChargeResult> charge;
+        std::string error;
+        const auto step = jobs::payment::recoverAbandoned(lookUp(*payment_, pending.providerKey, charge, error),
+                                                          epochMs(), settings_.recheckWindowMs);
+        switch (step.action) {
+            case Action::record_succeeded:
+                if (payments_.completePayment(pending.paymentId, jobs::payment::PaymentStatus::succeeded,
+                                              charge->providerTxnId, "") &&
                     onRecoveredPaid_)
                     onRecoveredPaid_(pending.amount);
                 log().information("payment %s for batch %s resolved: it was charged", pending.paymentId,
                                   pending.batchId);
-            } else {
+                break;
+            case Action::record_failed:
                 // Not charged as far as the provider knows now; one that answered late may still land the charge:
                 // asked about again (recheckFailedPayments) until the window ends, scheduled with the failure.
-                store_.completePayment(pending.paymentId, "failed", "",
-                                       "not charged: the request stopped before the card was charged; pay again",
-                                       settings_.recheckWindowMs > 0 ? epochMs() + settings_.recheckWindowMs : 0);
+                payments_.completePayment(pending.paymentId, jobs::payment::PaymentStatus::failed, "",
+                                          jobs::payment::failureText(step.reason), step.recheckUntilMs);
                 log().information("payment %s for batch %s resolved: never charged", pending.paymentId,
                                   pending.batchId);
-            }
-        } catch (const connectors::ConnectorError& error) {
-            store_.releasePayment(pending.paymentId, owner_);
-            log().warning("payment %s still pending: %s", pending.paymentId, std::string(error.what()));
+                break;
+            case Action::release:
+            case Action::ask_for_charge:
+            case Action::nothing:
+                payments_.releasePayment(pending.paymentId, owner_);
+                log().warning("payment %s still pending: %s", pending.paymentId, error);
+                break;
         }
     }
 }
 
 void BatchDispatcher::recheckFailedPayments() {
+    using Action = jobs::payment::LedgerStep::Action;
     lastRecheck_ = std::chrono::steady_clock::now();
     if (!leased("payments-recheck")) return;
     const long long now = epochMs();
-    for (const auto& failed : store_.paymentsToRecheck(now, 100, now + settings_.recheckEveryMs)) {
-        try {
-            const auto charge = payment_->findCharge(failed.providerKey);
-            if (!charge) continue;
-            const auto change = store_.completePayment(failed.paymentId, "succeeded", charge->providerTxnId, "");
-            if (!change) continue;
-            if (change.refundDue) {
+    for (const auto& failed : payments_.paymentsToRecheck(now, 100, now + settings_.recheckEveryMs)) {
+        std::optional<connectors::ChargeResult> charge;
+        std::string error;
+        const auto step = jobs::payment::recheck(lookUp(*payment_, failed.providerKey, charge, error));
+        if (step.action == Action::release) {
+            log().warning("payment %s not checked again: %s", failed.paymentId, error);
+            return;  // the provider is away: next round
+        }
+        if (step.action != Action::record_succeeded) continue;
+        const auto change = payments_.completePayment(failed.paymentId, jobs::payment::PaymentStatus::succeeded,
+                                                      charge->providerTxnId, "");
+        switch (jobs::payment::effectOfSuccess(change.changed, change.refundDue)) {
+            case jobs::payment::SuccessEffect::refund_due:
                 // Money owed back: the batch was paid by another payment meanwhile. An alert, not a guess.
                 log().error(
                     "payment %s for batch %s was charged after it was recorded as not charged, and the batch "
                     "is paid by another payment: NT$%s to refund (refund_due in the ledger)",
                     failed.paymentId, failed.batchId, std::to_string(failed.amount));
                 if (onRefundDue_) onRefundDue_(failed.amount);
-            } else {
+                break;
+            case jobs::payment::SuccessEffect::counted:
                 log().warning(
                     "payment %s for batch %s was charged after it was recorded as not charged: now "
                     "succeeded",
                     failed.paymentId, failed.batchId);
                 if (onRecoveredPaid_) onRecoveredPaid_(failed.amount);
-            }
-        } catch (const connectors::ConnectorError& error) {
-            log().warning("payment %s not checked again: %s", failed.paymentId, std::string(error.what()));
-            return;  // the provider is away: next round
+                break;
+            case jobs::payment::SuccessEffect::none:
+                break;
         }
     }
 }
@@ -232,7 +270,7 @@ bool BatchDispatcher::delivered(const std::string& what) {
 void BatchDispatcher::publishPayments() {
     if (!leased("payments-outbox")) return;
     for (;;) {
-        const auto payments = store_.unpublishedPayments(200);
+        const auto payments = payments_.unpublishedPayments(200);
         if (payments.empty()) return;
         failedDeliveries_ = 0;
         std::vector<std::string> ids;
@@ -243,7 +281,7 @@ void BatchDispatcher::publishPayments() {
         // The outbox is marked only once the broker acknowledged every record; a crash or a failed delivery before
         // that publishes them again (consumers know a payment by its id).
         if (!delivered("payments outbox")) return;
-        store_.markPublished(ids);
+        payments_.markPublished(ids);
         if (payments.size() < 200) return;
     }
 }
@@ -255,7 +293,7 @@ void BatchDispatcher::dispatchBatches() {
         for (const auto& batchId : restart_) progress_.erase(batchId);
         restart_.clear();
     }
-    const auto active = store_.activeBatches();
+    const auto active = batches_.activeBatches();
     // A batch no longer active (completed) is forgotten: should a retry of its error rows bring it back, it starts
     // afresh rather than from the row it had sent up to.
     for (auto it = progress_.begin(); it != progress_.end();) {
@@ -292,7 +330,7 @@ void BatchDispatcher::dispatchBatches() {
             }
             continue;
         }
-        const auto rows = store_.pendingRows(batch.batchId, progress.sentUpTo, std::min(room, settings_.chunk));
+        const auto rows = batches_.pendingRows(batch.batchId, progress.sentUpTo, std::min(room, settings_.chunk));
         if (rows.empty()) {
             if (progress.sentUpTo > 0 && now - progress.movedAt > std::chrono::milliseconds(settings_.resendAfterMs)) {
                 progress.sentUpTo = 0;  // everything sent, some never came back: send the rest again
@@ -325,7 +363,8 @@ void BatchDispatcher::dispatchBatches() {
         if (!delivered("batch " + batch.batchId)) return;
         progress.sentUpTo = rows.back().row;
         progress.sentCount += static_cast<int>(rows.size());
-        store_.setBatchState(batch.batchId, "queued", "processing", "");
+        batches_.setBatchState(batch.batchId, jobs::inquiry::BatchState::queued, jobs::inquiry::BatchState::processing,
+                               "");
     }
 }
 

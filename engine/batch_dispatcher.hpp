@@ -17,7 +17,8 @@
 
 #include "connectors/api/payment.hpp"
 #include "connectors/redis/redis_client.hpp"
-#include "connectors/store/store.hpp"
+#include "connectors/store/batch_store.hpp"
+#include "connectors/store/payment_ledger.hpp"
 #include "engine/config.hpp"
 
 namespace taxdesk::engine {
@@ -44,7 +45,8 @@ class BatchDispatcher {
   public:
     /// `redis` (may be null) holds the leases that let one engine of several work a batch or the outbox at a time;
     /// without Redis every engine works everything, which duplicates effort but not effects.
-    BatchDispatcher(DispatcherSettings settings, connectors::Store& store, std::shared_ptr<connectors::Payment> payment,
+    BatchDispatcher(DispatcherSettings settings, connectors::BatchStore& batches, connectors::PaymentLedger& payments,
+                    std::shared_ptr<connectors::Payment> payment,
                     std::unique_ptr<connectors::RedisClient> redis = nullptr);
     ~BatchDispatcher();
     BatchDispatcher(const BatchDispatcher&) = delete;
@@ -94,7 +96,8 @@ class BatchDispatcher {
     void followBroker();
 
     DispatcherSettings settings_;
-    connectors::Store& store_;
+    connectors::BatchStore& batches_;
+    connectors::PaymentLedger& payments_;
     std::shared_ptr<connectors::Payment> payment_;
     std::unique_ptr<connectors::RedisClient> redis_;
     std::string owner_;

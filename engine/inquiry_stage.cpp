@@ -16,12 +16,14 @@ namespace taxdesk::engine {
 using jobs::inquiry::InquiryRequest;
 using jobs::inquiry::InquiryResult;
 
-InquiryStage::InquiryStage(InquiryStageSettings settings, connectors::ConnectorSet connectors, connectors::Store& store,
+InquiryStage::InquiryStage(InquiryStageSettings settings, connectors::ConnectorSet connectors,
+                           connectors::ResultStore& results, connectors::BatchStore& batches,
                            std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics,
                            InquiryMetrics inquiryMetrics)
     : settings_(std::move(settings)),
       connectors_(std::move(connectors)),
-      store_(store),
+      results_(results),
+      batches_(batches),
       redis_(std::move(redis)),
       metrics_(metrics),
       inquiryMetrics_(std::move(inquiryMetrics)),
@@ -245,7 +247,7 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
 void InquiryStage::commit(PreparedBatch& batch) {
     auto& prepared = static_cast<PreparedInquiry&>(batch);
     // Durable in one transaction before anything is produced.
-    store_.upsertResults(prepared.rows);
+    results_.upsertResults(prepared.rows);
     for (const auto& [row, message] : prepared.unreadable)
         if (auto result = failRow(row, prepared.requestIds[message]))
             prepared.out[message].push_back(std::move(*result));
@@ -270,11 +272,11 @@ void InquiryStage::commit(PreparedBatch& batch) {
 std::optional<OutMessage> InquiryStage::failRow(const jobs::inquiry::RowRef& ref, const std::string& requestId) {
     // The stored row, not the message, says who the debtor is: the message may be what was wrong. A row that has a
     // result already (or that no batch has) is left alone.
-    const auto pending = store_.pendingRows(ref.batchId, ref.row - 1, 1);
+    const auto pending = batches_.pendingRows(ref.batchId, ref.row - 1, 1);
     if (pending.empty() || pending.front().row != ref.row) {
         // Stored by an earlier try whose output was never committed (a crash between the two): produced again, or
         // inquiry.results would never carry it. A real result is the normal path's to produce.
-        const auto stored = store_.findResult(ref.batchId, ref.row);
+        const auto stored = results_.findResult(ref.batchId, ref.row);
         if (!stored || stored->reason != kProcessingFailed) return std::nullopt;
         return OutMessage{settings_.resultsTopic, stored->batchId, stored->payload, {{"request_id", requestId}}};
     }
@@ -288,7 +290,7 @@ std::optional<OutMessage> InquiryStage::failRow(const jobs::inquiry::RowRef& ref
     connectors::StoredResult stored{result.batchId,  result.row,
                                     result.debtorId, jobs::inquiry::toString(result.status),
                                     result.reason,   jobs::inquiry::encodeResult(result)};
-    if (store_.insertMissingResults({stored}) == 0) return std::nullopt;  // a result got there first
+    if (results_.insertMissingResults({stored}) == 0) return std::nullopt;  // a result got there first
     if (const auto it = inquiryMetrics_.resultsByStatus.find("error"); it != inquiryMetrics_.resultsByStatus.end())
         it->second->Increment();
     Poco::Logger::get("pipeline.inquiry")

@@ -9,7 +9,8 @@
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/retry/retry.hpp"
-#include "connectors/store/store.hpp"
+#include "connectors/store/batch_store.hpp"
+#include "connectors/store/result_store.hpp"
 #include "engine/metrics.hpp"
 #include "engine/pipeline.hpp"
 #include "engine/worker_pool.hpp"
@@ -30,9 +31,9 @@ struct InquiryStageSettings {
 class InquiryStage : public BatchStage {
   public:
     /// `redis` may be null: then every look-up goes to the connectors.
-    InquiryStage(InquiryStageSettings settings, connectors::ConnectorSet connectors, connectors::Store& store,
-                 std::unique_ptr<connectors::RedisClient> redis, PipelineMetrics metrics,
-                 InquiryMetrics inquiryMetrics = {});
+    InquiryStage(InquiryStageSettings settings, connectors::ConnectorSet connectors, connectors::ResultStore& results,
+                 connectors::BatchStore& batches, std::unique_ptr<connectors::RedisClient> redis,
+                 PipelineMetrics metrics, InquiryMetrics inquiryMetrics = {});
 
     /// Decodes, looks up (cache, then connectors) and decides every row.
     std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override;
@@ -61,7 +62,8 @@ class InquiryStage : public BatchStage {
 
     InquiryStageSettings settings_;
     connectors::ConnectorSet connectors_;
-    connectors::Store& store_;
+    connectors::ResultStore& results_;
+    connectors::BatchStore& batches_;
     std::unique_ptr<connectors::RedisClient> redis_;
     PipelineMetrics metrics_;
     InquiryMetrics inquiryMetrics_;

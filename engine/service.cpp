@@ -112,10 +112,11 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     stageSettings.connectorRetry = settings_.connectorRetry;
     if (settings_.connectorsMode == "http") stageSettings.connectorRetry.attempts = 1;
     stageSettings.concurrency = settings_.concurrency;
-    addPipeline(pipelineSettings("inquiry", "inquiry.requests", {"inquiry.results", "inquiry.requests.dlq"}),
-                std::make_unique<InquiryStage>(stageSettings, connectors, *parts_->store,
-                                               std::make_unique<connectors::RedisClient>(settings_.redis),
-                                               parts_->metrics.pipeline("inquiry"), parts_->metrics.inquiry()));
+    addPipeline(
+        pipelineSettings("inquiry", "inquiry.requests", {"inquiry.results", "inquiry.requests.dlq"}),
+        std::make_unique<InquiryStage>(stageSettings, connectors, parts_->store->results(), parts_->store->batches(),
+                                       std::make_unique<connectors::RedisClient>(settings_.redis),
+                                       parts_->metrics.pipeline("inquiry"), parts_->metrics.inquiry()));
 
     // SMS applications: sms.inbound → identity, pickup → notifications.outbound; and the sender.
     SmsSettings sms;
@@ -165,9 +166,9 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
         std::vector<std::string>{smsApiSettings.inboundTopic, smsApiSettings.outboundTopic,
                                  smsApiSettings.outboundDeadLetter},
         settings_.smsProduceTimeoutMs);
-    parts_->smsApi = std::make_unique<api::SmsApi>(smsApiSettings, parts_->store->sms(), *parts_->store, smsProducer);
+    parts_->smsApi = std::make_unique<api::SmsApi>(smsApiSettings, parts_->store->sms(), parts_->store->tokens(), smsProducer);
     parts_->deadLetterApi = std::make_unique<api::DeadLetterApi>(
-        api::DeadLetterApiSettings{sms.outboundTopic}, parts_->store->notifications(), *parts_->store, smsProducer);
+        api::DeadLetterApiSettings{sms.outboundTopic}, parts_->store->notifications(), parts_->store->tokens(), smsProducer);
 
     DispatcherSettings dispatcherSettings;
     dispatcherSettings.requestsTopic = settings_.topic("inquiry.requests");
@@ -176,7 +177,8 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     dispatcherSettings.paymentLeaseMs = settings_.paymentLeaseS * 1000LL;
     dispatcherSettings.recheckWindowMs = settings_.paymentRecheckHours * 3600LL * 1000;
     dispatcherSettings.recheckEveryMs = settings_.paymentRecheckIntervalS * 1000;
-    parts_->dispatcher = std::make_unique<BatchDispatcher>(dispatcherSettings, *parts_->store, connectors.payment,
+    parts_->dispatcher = std::make_unique<BatchDispatcher>(dispatcherSettings, parts_->store->batches(),
+                                                           parts_->store->payments(), connectors.payment,
                                                            std::make_unique<connectors::RedisClient>(settings_.redis));
     parts_->dispatcher->onRecoveredPaid([this](long long amount) {
         parts_->metrics.paymentsCount().Increment();
@@ -195,13 +197,15 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     apiSettings.feeProperty = settings_.feeProperty;
     apiSettings.feeIncomeYear = settings_.feeIncomeYear;
     apiSettings.paymentLeaseMs = settings_.paymentLeaseS * 1000LL;
-    parts_->creditorApi =
-        std::make_unique<api::CreditorApi>(apiSettings, *parts_->store, connectors.payment,
-                                           [this](const std::string& batchId, long long amount, const std::string& id) {
-                                               parts_->metrics.paymentsCount().Increment();
-                                               parts_->metrics.paymentsAmount().Increment(static_cast<double>(amount));
-                                               parts_->dispatcher->paid(batchId, id);
-                                           });
+    parts_->creditorApi = std::make_unique<api::CreditorApi>(
+        apiSettings,
+        api::CreditorStores{parts_->store->batches(), parts_->store->results(), parts_->store->payments(),
+                            parts_->store->tokens()},
+        connectors.payment, [this](const std::string& batchId, long long amount, const std::string& id) {
+            parts_->metrics.paymentsCount().Increment();
+            parts_->metrics.paymentsAmount().Increment(static_cast<double>(amount));
+            parts_->dispatcher->paid(batchId, id);
+        });
     parts_->creditorApi->openConnectors([connectors] {
         std::vector<std::string> open;
         for (const auto* status : connectors::httpConnectorStatuses(connectors))
@@ -213,7 +217,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     parts_->creditorApi->onRefundDue(countRefundDue);
     parts_->creditorApi->onRetry(
         [this](const std::string& batchId, const std::string& id) { parts_->dispatcher->retried(batchId, id); });
-    parts_->dashboardApi = std::make_unique<api::DashboardApi>(parts_->metrics, *parts_->store, connectors);
+    parts_->dashboardApi = std::make_unique<api::DashboardApi>(parts_->metrics, parts_->store->batches(), connectors);
 
     parts_->kafkaProbe = std::make_unique<connectors::kafka::Producer>(settings_.kafka, nullptr);
     parts_->redisProbe = std::make_unique<connectors::RedisClient>(settings_.redis);

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "engine/cli.hpp"
+#include "jobs/inquiry/batch_state.hpp"
 
 namespace taxdesk::engine {
 namespace {
@@ -132,7 +133,8 @@ int commandSubmit(const std::vector<std::string>& args) {
     std::cerr << "receipt: " << batch->getValue<std::string>("receipt_url")
               << "\nprogress (public): " << batch->getValue<std::string>("public_url") << std::endl;
 
-    if (batch->getValue<std::string>("state") == "awaiting_payment") {
+    if (jobs::inquiry::parseBatchState(batch->getValue<std::string>("state")) ==
+        jobs::inquiry::BatchState::awaiting_payment) {
         const auto card = reader.value("pay");
         if (!card) {
             std::cerr << "awaiting payment: run again with --pay CARD, or pay in the portal" << std::endl;
@@ -163,14 +165,15 @@ int commandSubmit(const std::vector<std::string>& args) {
         }
         const auto state = parse(status.body);
         const std::string name = state->getValue<std::string>("state");
-        const bool finished = name == "completed" || name == "failed";
+        const auto parsed = jobs::inquiry::parseBatchState(name);
+        const bool finished = parsed && jobs::inquiry::isFinished(*parsed);
         const auto now = std::chrono::steady_clock::now();
         if (terminal || finished || now - lastPlain > std::chrono::seconds(5)) {
             drawProgress(terminal, state->getValue<int>("rows_done"), state->getValue<int>("rows_total"), name,
                          finished);
             lastPlain = now;
         }
-        if (name == "failed") {
+        if (parsed == jobs::inquiry::BatchState::failed) {
             std::cerr << "submit: the batch failed: " << state->optValue<std::string>("failure_reason", "")
                       << std::endl;
             return 1;

@@ -12,7 +12,6 @@
 #include <utility>
 
 #include "connectors/store/database.hpp"
-#include "connectors/store/store.hpp"
 
 namespace taxdesk::connectors::detail {
 
@@ -84,9 +83,5 @@ auto Database::withSession(const char* purpose, Work&& work) {
     }
 }
 
-template <typename Work>
-auto Store::withSession(const char* purpose, Work&& work) {
-    return db_.withSession(purpose, std::forward<Work>(work));
-}
 
 }  // namespace taxdesk::connectors

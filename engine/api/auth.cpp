@@ -23,12 +23,13 @@ std::string hashToken(const std::string& token) {
     return Poco::DigestEngine::digestToHex(engine.digest());
 }
 
-Principal authenticate(const HttpRequest& request, connectors::Store& store, std::initializer_list<const char*> roles) {
+Principal authenticate(const HttpRequest& request, connectors::TokenStore& tokens,
+                       std::initializer_list<const char*> roles) {
     const std::string header = request.header("Authorization");
     constexpr std::string_view kBearer = "Bearer ";
     if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0)
         throw HttpError(401, "unauthorized", "an Authorization: Bearer <token> header is required");
-    const auto token = store.findToken(hashToken(header.substr(kBearer.size())));
+    const auto token = tokens.findToken(hashToken(header.substr(kBearer.size())));
     if (!token) throw HttpError(401, "unauthorized", "the token is not valid");
     // Read from the store on every request (no cache): a revocation by `taxdesk token revoke` holds from the next one.
     const std::string now = Poco::DateTimeFormatter::format(Poco::Timestamp(), "%Y-%m-%dT%H:%M:%S.%iZ");

@@ -4,7 +4,7 @@
 #include <initializer_list>
 #include <string>
 
-#include "connectors/store/store.hpp"
+#include "connectors/store/token_store.hpp"
 #include "engine/http_server.hpp"
 
 namespace taxdesk::engine::api {
@@ -22,6 +22,7 @@ std::string hashToken(const std::string& token);
 /// The caller of `request`, who must hold one of `roles`. Throws HttpError 401 (no or unknown token: unauthorized; a
 /// revoked one: token_revoked; an expired one: token_expired) or 403 (another role). The token is looked up in the
 /// store on every call, so a revocation holds from the next request.
-Principal authenticate(const HttpRequest& request, connectors::Store& store, std::initializer_list<const char*> roles);
+Principal authenticate(const HttpRequest& request, connectors::TokenStore& tokens,
+                       std::initializer_list<const char*> roles);
 
 }  // namespace taxdesk::engine::api

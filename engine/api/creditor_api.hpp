@@ -6,9 +6,13 @@
 #include <vector>
 
 #include "connectors/api/payment.hpp"
-#include "connectors/store/store.hpp"
+#include "connectors/store/batch_store.hpp"
+#include "connectors/store/payment_ledger.hpp"
+#include "connectors/store/result_store.hpp"
+#include "connectors/store/token_store.hpp"
 #include "engine/config.hpp"
 #include "engine/http_server.hpp"
+#include "jobs/payment/payment.hpp"
 
 namespace taxdesk::engine::api {
 
@@ -23,11 +27,19 @@ struct CreditorApiSettings {
     long long paymentLeaseMs = 60000;
 };
 
+/// The store areas the creditor API uses.
+struct CreditorStores {
+    connectors::BatchStore& batches;
+    connectors::ResultStore& results;
+    connectors::PaymentLedger& payments;
+    connectors::TokenStore& tokens;  ///< for authenticate()
+};
+
 class CreditorApi {
   public:
     /// Called once per payment that succeeded (the request that moved the ledger): to count it and wake the dispatcher.
     using PaidHandler = std::function<void(const std::string& batchId, long long amount, const std::string& requestId)>;
-    CreditorApi(CreditorApiSettings settings, connectors::Store& store, std::shared_ptr<connectors::Payment> payment,
+    CreditorApi(CreditorApiSettings settings, CreditorStores stores, std::shared_ptr<connectors::Payment> payment,
                 PaidHandler onPaid);
     [[nodiscard]] std::vector<Route> routes();
     /// Called once a retry put a batch's error rows back to work (to wake the dispatcher). Set before serving.
@@ -43,9 +55,9 @@ class CreditorApi {
   private:
     HttpReply upload(HttpRequest& request);
     HttpReply pay(HttpRequest& request);
-    /// Charges a pending payment whose lease `owner` holds and records the provider's answer. Throws HttpError 503
-    /// (lease released) when the provider did not answer.
-    void chargeOnce(const connectors::PaymentRecord& record, const std::string& cardId, const std::string& owner,
+    /// Charges a pending payment whose lease `owner` holds and records the provider's answer (jobs::payment decides
+    /// what the ledger records). Returns false, the lease released, when the provider did not answer.
+    bool chargeOnce(const connectors::PaymentRecord& record, const std::string& cardId, const std::string& owner,
                     const std::string& requestId);
     HttpReply list(HttpRequest& request);
     HttpReply status(HttpRequest& request);
@@ -59,13 +71,21 @@ class CreditorApi {
     connectors::BatchRecord ownBatch(HttpRequest& request);
 
     CreditorApiSettings settings_;
-    connectors::Store& store_;
+    CreditorStores stores_;
     std::shared_ptr<connectors::Payment> payment_;
     PaidHandler onPaid_;
     std::function<void(long long amount)> onRefundDue_;
     std::function<void(const std::string& batchId, const std::string& requestId)> onRetry_;
     std::function<std::vector<std::string>()> openConnectors_;
 };
+
+/// The reply for a payment request's outcome (jobs::payment): the payment record (201 when this request created it,
+/// 200 for a repeat) or an error naming what is wrong: 400 for a malformed request, 402 insufficient_balance or
+/// payment_failed, 404, 409 (payment_in_progress with Retry-After, idempotency_conflict, not_awaiting_payment,
+/// nothing_to_pay), 503 payment_unavailable. `record` is the key's payment for the outcomes that have one; `detail`
+/// names the batch for not_found and the state outcomes and is the ledger's message for a conflict.
+HttpReply paymentReply(jobs::payment::PaymentOutcome outcome, const connectors::PaymentRecord& record,
+                       const std::string& detail);
 
 /// The JSON of a batch's status (GET /api/v1/batches/{id}).
 std::string batchJson(const connectors::BatchRecord& batch);

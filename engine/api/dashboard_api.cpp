@@ -5,12 +5,17 @@
 
 #include "connectors/http/http_clients.hpp"
 #include "jobs/common/json.hpp"
+#include "jobs/inquiry/batch_state.hpp"
 
 namespace taxdesk::engine::api {
 namespace {
 
 constexpr const char* kPipelines[] = {"inquiry", "sms", "sender"};
-constexpr const char* kStates[] = {"awaiting_payment", "queued", "processing", "completed", "failed"};
+constexpr jobs::inquiry::BatchState kStates[] = {
+    jobs::inquiry::BatchState::awaiting_payment, jobs::inquiry::BatchState::queued,
+    jobs::inquiry::BatchState::processing,       jobs::inquiry::BatchState::completed,
+    jobs::inquiry::BatchState::failed,
+};
 
 std::string number(double value) {
     char text[32];
@@ -24,8 +29,8 @@ long long count(const prometheus::Counter& counter) {
 
 }  // namespace
 
-DashboardApi::DashboardApi(Metrics& metrics, connectors::Store& store, connectors::ConnectorSet connectors)
-    : metrics_(metrics), store_(store), connectors_(std::move(connectors)) {}
+DashboardApi::DashboardApi(Metrics& metrics, connectors::BatchStore& batches, connectors::ConnectorSet connectors)
+    : metrics_(metrics), batches_(batches), connectors_(std::move(connectors)) {}
 
 std::vector<Route> DashboardApi::routes() {
     return {
@@ -50,8 +55,9 @@ void DashboardApi::refreshGauges() {
                                                                 : 0);
     }
     try {
-        const auto counts = store_.countBatchesByState();
-        for (const char* state : kStates) {
+        const auto counts = batches_.countBatchesByState();
+        for (const auto value : kStates) {
+            const char* state = jobs::inquiry::toString(value);
             const auto it = counts.find(state);
             metrics_.batches(state).Set(it == counts.end() ? 0 : it->second);
         }
@@ -140,12 +146,12 @@ HttpReply DashboardApi::dashboardData() {
     // Batches in progress: ids, states and numbers only; no creditor, no debtor.
     std::string batches = "[";
     try {
-        for (const auto& batch : store_.activeBatches(50)) {
+        for (const auto& batch : batches_.activeBatches(50)) {
             if (batches.size() > 1) batches.push_back(',');
             const double progress = batch.rowsTotal > 0 ? 100.0 * batch.rowsDone / batch.rowsTotal : 100.0;
             jobs::json::ObjectWriter(batches)
                 .field("batch_id", batch.batchId)
-                .field("state", batch.state)
+                .field("state", std::string(jobs::inquiry::toString(batch.state)))
                 .raw("progress", number(progress))
                 .field("rows_done", batch.rowsDone)
                 .field("rows_total", batch.rowsTotal)

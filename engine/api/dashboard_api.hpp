@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "connectors/api/connector_set.hpp"
-#include "connectors/store/store.hpp"
+#include "connectors/store/batch_store.hpp"
 #include "engine/http_server.hpp"
 #include "engine/metrics.hpp"
 
@@ -12,7 +12,7 @@ namespace taxdesk::engine::api {
 
 class DashboardApi {
   public:
-    DashboardApi(Metrics& metrics, connectors::Store& store, connectors::ConnectorSet connectors);
+    DashboardApi(Metrics& metrics, connectors::BatchStore& batches, connectors::ConnectorSet connectors);
     /// GET /dashboard/data (no token: figures only) and GET /metrics.
     [[nodiscard]] std::vector<Route> routes();
     /// Brings the gauges that are read rather than counted (breakers, batches by state) up to date.
@@ -22,7 +22,7 @@ class DashboardApi {
     HttpReply dashboardData();
 
     Metrics& metrics_;
-    connectors::Store& store_;
+    connectors::BatchStore& batches_;
     connectors::ConnectorSet connectors_;
 };
 

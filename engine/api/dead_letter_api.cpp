@@ -8,7 +8,7 @@
 namespace taxdesk::engine::api {
 
 DeadLetterApi::DeadLetterApi(DeadLetterApiSettings settings, connectors::NotificationStore& store,
-                             connectors::Store& tokens, std::shared_ptr<AcknowledgedProducer> producer)
+                             connectors::TokenStore& tokens, std::shared_ptr<AcknowledgedProducer> producer)
     : settings_(std::move(settings)), store_(store), tokens_(tokens), producer_(std::move(producer)) {}
 
 std::vector<Route> DeadLetterApi::routes() {

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "connectors/store/notification_store.hpp"
-#include "connectors/store/store.hpp"
+#include "connectors/store/token_store.hpp"
 #include "engine/api/acked_producer.hpp"
 #include "engine/http_server.hpp"
 
@@ -18,7 +18,7 @@ struct DeadLetterApiSettings {
 class DeadLetterApi {
   public:
     /// `tokens` authenticates the requests (authenticate()).
-    DeadLetterApi(DeadLetterApiSettings settings, connectors::NotificationStore& store, connectors::Store& tokens,
+    DeadLetterApi(DeadLetterApiSettings settings, connectors::NotificationStore& store, connectors::TokenStore& tokens,
                   std::shared_ptr<AcknowledgedProducer> producer);
     [[nodiscard]] std::vector<Route> routes();
 
@@ -30,7 +30,7 @@ class DeadLetterApi {
 
     DeadLetterApiSettings settings_;
     connectors::NotificationStore& store_;
-    connectors::Store& tokens_;
+    connectors::TokenStore& tokens_;
     std::shared_ptr<AcknowledgedProducer> producer_;
 };
 

@@ -14,7 +14,7 @@ std::string paymentJson(const connectors::PaymentRecord& payment) {
         .field("method", payment.method)
         .field("card", payment.card)
         .field("provider_txn_id", payment.providerTxnId)
-        .field("status", payment.status)
+        .field("status", std::string(jobs::payment::toString(payment.status)))
         .field("created_at", payment.createdAt);
     if (!payment.error.empty()) writer.field("error", payment.error);
     writer.close();

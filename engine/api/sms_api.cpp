@@ -33,7 +33,7 @@ std::string text(const Poco::JSON::Object::Ptr& object, const std::string& field
 
 }  // namespace
 
-SmsApi::SmsApi(SmsApiSettings settings, connectors::SmsAreas store, connectors::Store& tokens,
+SmsApi::SmsApi(SmsApiSettings settings, connectors::SmsAreas store, connectors::TokenStore& tokens,
                std::shared_ptr<AcknowledgedProducer> producer)
     : settings_(std::move(settings)), store_(store), tokens_(tokens), producer_(std::move(producer)) {}
 

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "connectors/store/sms_areas.hpp"
-#include "connectors/store/store.hpp"
+#include "connectors/store/token_store.hpp"
 #include "engine/api/acked_producer.hpp"
 #include "engine/http_server.hpp"
 
@@ -22,7 +22,7 @@ class SmsApi {
   public:
     /// `tokens` authenticates the requests (authenticate()); `store` holds what the routes read and write;
     /// `producer` produces to sms.inbound and notifications.outbound.
-    SmsApi(SmsApiSettings settings, connectors::SmsAreas store, connectors::Store& tokens,
+    SmsApi(SmsApiSettings settings, connectors::SmsAreas store, connectors::TokenStore& tokens,
            std::shared_ptr<AcknowledgedProducer> producer);
     [[nodiscard]] std::vector<Route> routes();
 
@@ -33,7 +33,7 @@ class SmsApi {
 
     SmsApiSettings settings_;
     connectors::SmsAreas store_;
-    connectors::Store& tokens_;
+    connectors::TokenStore& tokens_;
     std::shared_ptr<AcknowledgedProducer> producer_;
 };
 

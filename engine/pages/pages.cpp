@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "engine/pages/qr.hpp"
+#include "jobs/inquiry/batch_state.hpp"
 
 namespace taxdesk::engine::pages {
 namespace {
@@ -14,13 +15,20 @@ h1{font-size:1.4rem}table{border-collapse:collapse;width:100%}td,th{border-botto
 .url{font-family:monospace;word-break:break-all}.muted{color:#666;font-size:.9rem}
 </style>)";
 
-std::string stateLabel(const std::string& state) {
-    if (state == "awaiting_payment") return "待繳費 Awaiting payment";
-    if (state == "queued") return "排隊中 Queued";
-    if (state == "processing") return "查調中 Processing";
-    if (state == "completed") return "已完成 Completed";
-    if (state == "failed") return "失敗 Failed";
-    return state;
+std::string stateLabel(jobs::inquiry::BatchState state) {
+    switch (state) {
+        case jobs::inquiry::BatchState::awaiting_payment:
+            return "待繳費 Awaiting payment";
+        case jobs::inquiry::BatchState::queued:
+            return "排隊中 Queued";
+        case jobs::inquiry::BatchState::processing:
+            return "查調中 Processing";
+        case jobs::inquiry::BatchState::completed:
+            return "已完成 Completed";
+        case jobs::inquiry::BatchState::failed:
+            return "失敗 Failed";
+    }
+    return jobs::inquiry::toString(state);
 }
 
 std::string percent(const connectors::BatchRecord& batch) {
@@ -92,7 +100,7 @@ std::string receiptPage(const connectors::BatchRecord& batch, const std::string&
 }
 
 std::string publicProgressPage(const connectors::BatchRecord& batch) {
-    const bool finished = batch.state == "completed" || batch.state == "failed";
+    const bool finished = jobs::inquiry::isFinished(batch.state);
     std::string html = "<!doctype html><html lang=\"zh-Hant\"><head><meta charset=\"utf-8\">";
     if (!finished) html += "<meta http-equiv=\"refresh\" content=\"5\">";
     html += "<title>查調進度 Inquiry progress</title>" + std::string(kStyle) + "</head><body>";

@@ -1,20 +1,28 @@
 #include "jobs/inquiry/retry.hpp"
 
+#include "jobs/inquiry/batch_state.hpp"
+
 namespace taxdesk::jobs::inquiry {
 
 RetryDecision decideRetry(const RetryView& batch) {
     const std::string name = "batch " + batch.batchId;
-    if (batch.state == "awaiting_payment")
-        return RetryRefused{409, "not_completed", name + " is awaiting payment: nothing has been looked up yet"};
-    if (batch.state == "queued" || batch.state == "processing")
-        return RetryRefused{409, "not_completed",
-                            name + " is " + batch.state +
-                                ": its rows are still being looked up (a retry may be running); ask again once it is "
-                                "completed"};
-    if (batch.state == "failed")
-        return RetryRefused{409, "batch_failed", name + " failed as a whole; its rows cannot be retried one by one"};
-    if (batch.state != "completed")
-        return RetryRefused{409, "not_completed", name + " is " + batch.state + ", not completed"};
+    const auto state = parseBatchState(batch.state);
+    if (!state) return RetryRefused{409, "not_completed", name + " is " + batch.state + ", not completed"};
+    switch (*state) {
+        case BatchState::awaiting_payment:
+            return RetryRefused{409, "not_completed", name + " is awaiting payment: nothing has been looked up yet"};
+        case BatchState::queued:
+        case BatchState::processing:
+            return RetryRefused{409, "not_completed",
+                                name + " is " + batch.state +
+                                    ": its rows are still being looked up (a retry may be running); ask again once it "
+                                    "is completed"};
+        case BatchState::failed:
+            return RetryRefused{409, "batch_failed",
+                                name + " failed as a whole; its rows cannot be retried one by one"};
+        case BatchState::completed:
+            break;
+    }
     if (!batch.paid) return RetryRefused{409, "not_paid", name + " was never paid: it has no rows looked up to retry"};
     if (batch.errorRows <= 0)
         return RetryRefused{409, "no_error_rows", name + " has no rows whose result is error: nothing to retry"};

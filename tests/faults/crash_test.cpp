@@ -148,7 +148,7 @@ TEST(Crash, FiveKillsDuringAPaidBatchPaymentsAndSmsLoseNothingAndDoNothingTwice)
     taxdesk::connectors::StoreSettings storeSettings;
     storeSettings.sqlitePath = engine.varDir() + "/taxdesk.db";
     taxdesk::connectors::Store store(storeSettings);
-    const long long ledger = store.paidTotal(batch.id) + store.paidTotal(second.id);
+    const long long ledger = store.payments().paidTotal(batch.id) + store.payments().paidTotal(second.id);
     const long long charges = charged(stubs);
     EXPECT_EQ(charges, expectedFee);
     EXPECT_EQ(ledger, expectedFee);

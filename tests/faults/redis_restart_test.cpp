@@ -115,7 +115,7 @@ TEST(RedisRestart, TheEngineRecoversByItselfAndNothingIsLostOrDoneTwice) {
     taxdesk::connectors::StoreSettings storeSettings;
     storeSettings.sqlitePath = engine.varDir() + "/taxdesk.db";
     taxdesk::connectors::Store store(storeSettings);
-    const long long ledger = store.paidTotal(batch.id);
+    const long long ledger = store.payments().paidTotal(batch.id);
     const long long charges = charged(stubs);
     EXPECT_EQ(charges, batch.fee);
     EXPECT_EQ(ledger, batch.fee);

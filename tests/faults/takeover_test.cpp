@@ -163,7 +163,7 @@ Takeover runTakeover(const std::string& name, const std::vector<std::string>& se
     storeSettings.sqlitePath = dying.varDir() + "/taxdesk.db";
     taxdesk::connectors::Store store(storeSettings);
     long long ledger = 0;
-    for (const auto& batch : batches) ledger += store.paidTotal(batch.id);
+    for (const auto& batch : batches) ledger += store.payments().paidTotal(batch.id);
     const long long charges = charged(stubs);
     EXPECT_EQ(charges, fees);
     EXPECT_EQ(ledger, fees);

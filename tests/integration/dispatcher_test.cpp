@@ -48,10 +48,10 @@ class DispatcherTest : public ::testing::Test {
         connectors::BatchRecord batch;
         batch.batchId = td_testing::uniqueName("B");
         batch.creditorId = "C1";
-        batch.state = "awaiting_payment";
+        batch.state = jobs::inquiry::BatchState::awaiting_payment;
         batch.charset = "utf-8";
         batch.receiptToken = td_testing::uniqueName("r");
-        auto writer = store_->beginBatch(batch);
+        auto writer = store_->batches().beginBatch(batch);
         std::vector<connectors::BatchRowRecord> records;
         for (int row = 1; row <= rows; ++row)
             records.push_back({batch.batchId, row, "A123456789", "王小明", "title", "property", "", true, "", "", 250});
@@ -67,13 +67,13 @@ class DispatcherTest : public ::testing::Test {
         record.idempotencyKey = key;
         record.batchId = batchId;
         record.creditorId = "C1";
-        record.amount = store_->findBatch(batchId)->feeTotal;
+        record.amount = store_->batches().findBatch(batchId)->feeTotal;
         record.method = "easycard";
         record.card = "***0001";
-        record.status = "pending";
+        record.status = jobs::payment::PaymentStatus::pending;
         record.leaseOwner = leaseOwner;
         record.leaseUntilMs = leaseUntilMs;
-        return store_->beginPayment(record).payment;
+        return store_->payments().beginPayment(record).payment;
     }
 
     std::string prefix_;
@@ -92,18 +92,19 @@ TEST_F(DispatcherTest, PaymentsLeftPendingByACrashAreResolvedByTheirKey) {
     // The card was charged for `a`, then the engine died before the ledger heard of it.
     const auto charge = payment_->charge("EC-0001", a.amount, a.providerKey);
 
-    engine::BatchDispatcher dispatcher(settings_, *store_, payment_);
+    engine::BatchDispatcher dispatcher(settings_, store_->batches(), store_->payments(), payment_);
     dispatcher.start();
     dispatcher.stop();
 
-    const auto resolved = store_->findPaymentByKey("C1", a.idempotencyKey);
-    EXPECT_EQ(resolved->status, "succeeded");
+    const auto resolved = store_->payments().findPaymentByKey("C1", a.idempotencyKey);
+    EXPECT_EQ(resolved->status, jobs::payment::PaymentStatus::succeeded);
     EXPECT_EQ(resolved->providerTxnId, charge.providerTxnId) << "the charge that was made, not a new one";
-    EXPECT_TRUE(store_->findBatch(charged)->paid);
-    EXPECT_EQ(store_->findPaymentByKey("C1", b.idempotencyKey)->status, "failed");
-    EXPECT_FALSE(store_->findBatch(notCharged)->paid);
-    EXPECT_EQ(store_->findBatch(notCharged)->state, "awaiting_payment");
-    EXPECT_EQ(store_->paidTotal(charged), a.amount);
+    EXPECT_TRUE(store_->batches().findBatch(charged)->paid);
+    EXPECT_EQ(store_->payments().findPaymentByKey("C1", b.idempotencyKey)->status,
+              jobs::payment::PaymentStatus::failed);
+    EXPECT_FALSE(store_->batches().findBatch(notCharged)->paid);
+    EXPECT_EQ(store_->batches().findBatch(notCharged)->state, jobs::inquiry::BatchState::awaiting_payment);
+    EXPECT_EQ(store_->payments().paidTotal(charged), a.amount);
 }
 
 namespace {
@@ -135,27 +136,31 @@ TEST_F(DispatcherTest, AChargeThatLandsLateIsFoundAndOwedBackWhenTheBatchWasPaid
     const auto first = pendingPayment(batchId, "key-1-" + prefix_, "gone", 1);
     late->charge("EC-0003", first.amount, first.providerKey);
     settings_.recheckEveryMs = 1;
-    engine::BatchDispatcher dispatcher(settings_, *store_, late);
+    engine::BatchDispatcher dispatcher(settings_, store_->batches(), store_->payments(), late);
     long long owed = 0;
     long long recovered = 0;
     dispatcher.onRefundDue([&](long long amount) { owed += amount; });
     dispatcher.onRecoveredPaid([&](long long amount) { recovered += amount; });
     dispatcher.start();
     dispatcher.stop();
-    EXPECT_EQ(store_->findPaymentByKey("C1", first.idempotencyKey)->status, "failed") << "not charged, as far as known";
+    EXPECT_EQ(store_->payments().findPaymentByKey("C1", first.idempotencyKey)->status,
+              jobs::payment::PaymentStatus::failed)
+        << "not charged, as far as known";
 
     // The creditor pays again with a new key (charged and recorded), then the first charge shows at the provider.
     const auto second = pendingPayment(batchId, "key-2-" + prefix_, "request", 1);
     const auto charged = late->charge("EC-0003", second.amount, second.providerKey);
-    ASSERT_TRUE(store_->completePayment(second.paymentId, "succeeded", charged.providerTxnId));
+    ASSERT_TRUE(store_->payments().completePayment(second.paymentId, jobs::payment::PaymentStatus::succeeded,
+                                                   charged.providerTxnId));
     late->land();
     dispatcher.runOnce();
 
-    const auto firstNow = store_->findPaymentByKey("C1", first.idempotencyKey).value();
-    EXPECT_EQ(firstNow.status, "refund_due");
+    const auto firstNow = store_->payments().findPaymentByKey("C1", first.idempotencyKey).value();
+    EXPECT_EQ(firstNow.status, jobs::payment::PaymentStatus::refund_due);
     EXPECT_EQ(owed, first.amount) << "reported once, for a refund";
     EXPECT_EQ(recovered, 0);
-    EXPECT_EQ(store_->paidTotal(batchId), first.amount + second.amount) << "the ledger equals what was charged";
+    EXPECT_EQ(store_->payments().paidTotal(batchId), first.amount + second.amount)
+        << "the ledger equals what was charged";
     dispatcher.runOnce();
     EXPECT_EQ(owed, first.amount) << "not reported twice";
 }
@@ -172,26 +177,28 @@ TEST_F(DispatcherTest, AnEnginesStartNeverResolvesAnotherEnginesPaymentInFlight)
     const auto charge = payment_->charge("EC-0002", b.amount, b.providerKey);
 
     // Engine C starts on the same store (and so would a second dispatcher of engine A).
-    engine::BatchDispatcher other(settings_, *store_, payment_);
+    engine::BatchDispatcher other(settings_, store_->batches(), store_->payments(), payment_);
     std::vector<long long> counted;
     other.onRecoveredPaid([&](long long amount) { counted.push_back(amount); });
     other.start();
     other.stop();
 
-    const auto stillInFlight = store_->findPaymentByKey("C1", a.idempotencyKey).value();
-    EXPECT_EQ(stillInFlight.status, "pending") << "not marked \"not charged\" while engine A may be charging it";
+    const auto stillInFlight = store_->payments().findPaymentByKey("C1", a.idempotencyKey).value();
+    EXPECT_EQ(stillInFlight.status, jobs::payment::PaymentStatus::pending)
+        << "not marked \"not charged\" while engine A may be charging it";
     EXPECT_EQ(stillInFlight.leaseOwner, "engine-a-request");
     EXPECT_EQ(stillInFlight.leaseUntilMs, now + 60'000);
-    const auto resolved = store_->findPaymentByKey("C1", b.idempotencyKey).value();
-    EXPECT_EQ(resolved.status, "succeeded") << "its owner is gone: recovered by its key";
+    const auto resolved = store_->payments().findPaymentByKey("C1", b.idempotencyKey).value();
+    EXPECT_EQ(resolved.status, jobs::payment::PaymentStatus::succeeded) << "its owner is gone: recovered by its key";
     EXPECT_EQ(resolved.providerTxnId, charge.providerTxnId);
-    EXPECT_TRUE(store_->findBatch(abandoned)->paid);
+    EXPECT_TRUE(store_->batches().findBatch(abandoned)->paid);
     EXPECT_EQ(counted, std::vector<long long>{750}) << "the one transition, counted (3 rows of NT$250)";
 
     // Engine A's request finishes: its answer is recorded as usual.
     const auto charged = payment_->charge("EC-0001", a.amount, a.providerKey);
-    EXPECT_TRUE(store_->completePayment(a.paymentId, "succeeded", charged.providerTxnId));
-    EXPECT_EQ(store_->paidTotal(inFlight), a.amount);
+    EXPECT_TRUE(store_->payments().completePayment(a.paymentId, jobs::payment::PaymentStatus::succeeded,
+                                                   charged.providerTxnId));
+    EXPECT_EQ(store_->payments().paidTotal(inFlight), a.amount);
 }
 
 TEST_F(DispatcherTest, APaymentWhoseOwnerVanishedIsRecoveredWhileRunningNotOnlyAtStart) {
@@ -200,22 +207,22 @@ TEST_F(DispatcherTest, APaymentWhoseOwnerVanishedIsRecoveredWhileRunningNotOnlyA
             .count();
     const auto batch = makeBatch(2);
     settings_.recoverEveryMs = 0;  // every round
-    engine::BatchDispatcher dispatcher(settings_, *store_, payment_);
+    engine::BatchDispatcher dispatcher(settings_, store_->batches(), store_->payments(), payment_);
     // Left pending by a request that died after the dispatcher started; its lease has ended meanwhile.
     const auto lost = pendingPayment(batch, "key-" + prefix_, "vanished-request", now - 1);
     dispatcher.runOnce();
-    const auto resolved = store_->findPaymentByKey("C1", lost.idempotencyKey).value();
-    EXPECT_EQ(resolved.status, "failed") << "never charged";
+    const auto resolved = store_->payments().findPaymentByKey("C1", lost.idempotencyKey).value();
+    EXPECT_EQ(resolved.status, jobs::payment::PaymentStatus::failed) << "never charged";
     EXPECT_NE(resolved.error.find("not charged"), std::string::npos) << resolved.error;
-    EXPECT_EQ(store_->findBatch(batch)->state, "awaiting_payment");
+    EXPECT_EQ(store_->batches().findBatch(batch)->state, jobs::inquiry::BatchState::awaiting_payment);
 }
 
 TEST_F(DispatcherTest, PaidRowsGoToKafkaWithinTheWindowAndPaymentsOnce) {
     const auto batch = makeBatch(30);
     const auto payment = pendingPayment(batch, "key-" + prefix_);
-    store_->completePayment(payment.paymentId, "succeeded", "EC-TXN", "");
+    store_->payments().completePayment(payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EC-TXN", "");
 
-    engine::BatchDispatcher dispatcher(settings_, *store_, payment_, redis());
+    engine::BatchDispatcher dispatcher(settings_, store_->batches(), store_->payments(), payment_, redis());
     dispatcher.runOnce();
     dispatcher.runOnce();
     auto sent = td_testing::readRecords(settings_.requestsTopic, 30, std::chrono::seconds(8));
@@ -224,37 +231,37 @@ TEST_F(DispatcherTest, PaidRowsGoToKafkaWithinTheWindowAndPaymentsOnce) {
     // Results for the first 10 rows: the window moves on.
     std::vector<connectors::StoredResult> results;
     for (int row = 1; row <= 10; ++row) results.push_back({batch, row, "A123456789", "found", "", "{}"});
-    store_->upsertResults(results);
+    store_->results().upsertResults(results);
     dispatcher.runOnce();
     dispatcher.runOnce();
     sent = td_testing::readRecords(settings_.requestsTopic, 30, std::chrono::seconds(8));
     ASSERT_EQ(sent.size(), 20u);
     for (std::size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(sent[i].key, batch);
-    EXPECT_EQ(store_->findBatch(batch)->state, "processing");
+    EXPECT_EQ(store_->batches().findBatch(batch)->state, jobs::inquiry::BatchState::processing);
 
     const auto payments = td_testing::readRecords(settings_.paymentsTopic, 2, std::chrono::seconds(8));
     ASSERT_EQ(payments.size(), 1u) << "published once";
     EXPECT_NE(payments[0].value.find(payment.paymentId), std::string::npos);
-    EXPECT_TRUE(store_->unpublishedPayments(10).empty());
+    EXPECT_TRUE(store_->payments().unpublishedPayments(10).empty());
 }
 
 TEST_F(DispatcherTest, RetriedErrorRowsAreSentAgainAtOnceNotAfterTheResendDelay) {
     settings_.resendAfterMs = 600'000;  // a resend after the delay would not come within the test
-    engine::BatchDispatcher dispatcher(settings_, *store_, payment_);
+    engine::BatchDispatcher dispatcher(settings_, store_->batches(), store_->payments(), payment_);
     auto runBatch = [&](bool seenCompleted) {
         const auto batch = makeBatch(6);
         const auto payment = pendingPayment(batch, "key-" + batch);
-        store_->completePayment(payment.paymentId, "succeeded", "EC-TXN", "");
+        store_->payments().completePayment(payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EC-TXN", "");
         dispatcher.runOnce();
         dispatcher.runOnce();  // rows 1-5, then 6
         std::vector<connectors::StoredResult> results;
         for (int row = 1; row <= 6; ++row)
             results.push_back({batch, row, "A123456789", row == 2 || row == 5 ? "error" : "found",
                                row == 2 || row == 5 ? "registry_unavailable" : "", "{}"});
-        store_->upsertResults(results);
-        EXPECT_EQ(store_->findBatch(batch)->state, "completed");
+        store_->results().upsertResults(results);
+        EXPECT_EQ(store_->batches().findBatch(batch)->state, jobs::inquiry::BatchState::completed);
         if (seenCompleted) dispatcher.runOnce();  // it forgets the batch
-        EXPECT_EQ(store_->retryErrorRows(batch), 2);
+        EXPECT_EQ(store_->results().retryErrorRows(batch), 2);
         // Heard of (this engine's API took the request), or found again after it was seen completed.
         if (!seenCompleted) dispatcher.retried(batch, "req-retry");
         dispatcher.runOnce();
@@ -267,15 +274,15 @@ TEST_F(DispatcherTest, RetriedErrorRowsAreSentAgainAtOnceNotAfterTheResendDelay)
     for (const auto& record : sent) rows[record.key].push_back(jobs::inquiry::decodeRequest(record.value).row);
     EXPECT_EQ(rows[heard], (std::vector<int>{1, 2, 3, 4, 5, 6, 2, 5}));
     EXPECT_EQ(rows[seen], (std::vector<int>{1, 2, 3, 4, 5, 6, 2, 5}));
-    EXPECT_EQ(store_->findBatch(heard)->state, "processing");
+    EXPECT_EQ(store_->batches().findBatch(heard)->state, jobs::inquiry::BatchState::processing);
 }
 
 TEST_F(DispatcherTest, ALeaseKeepsASecondEngineFromSendingTheSameBatch) {
     const auto batch = makeBatch(5);
     const auto payment = pendingPayment(batch, "key-" + prefix_);
-    store_->completePayment(payment.paymentId, "succeeded", "EC-TXN", "");
-    engine::BatchDispatcher first(settings_, *store_, payment_, redis());
-    engine::BatchDispatcher second(settings_, *store_, payment_, redis());
+    store_->payments().completePayment(payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EC-TXN", "");
+    engine::BatchDispatcher first(settings_, store_->batches(), store_->payments(), payment_, redis());
+    engine::BatchDispatcher second(settings_, store_->batches(), store_->payments(), payment_, redis());
     first.runOnce();
     second.runOnce();
     const auto sent = td_testing::readRecords(settings_.requestsTopic, 10, std::chrono::seconds(8));
@@ -287,22 +294,22 @@ TEST_F(DispatcherTest, ALeaseKeepsASecondEngineFromSendingTheSameBatch) {
 TEST_F(DispatcherTest, NothingIsMarkedPublishedWhenTheDeliveryFailed) {
     const auto batch = makeBatch(3);
     const auto payment = pendingPayment(batch, "key-" + prefix_);
-    store_->completePayment(payment.paymentId, "succeeded", "EC-TXN", "");
+    store_->payments().completePayment(payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EC-TXN", "");
     auto unreachable = settings_;
     unreachable.kafka.bootstrap = "127.0.0.1:1";
     unreachable.kafka.rdkafka["message.timeout.ms"] = "300";
     {
-        engine::BatchDispatcher dispatcher(unreachable, *store_, payment_);
+        engine::BatchDispatcher dispatcher(unreachable, store_->batches(), store_->payments(), payment_);
         dispatcher.runOnce();
     }
-    ASSERT_EQ(store_->unpublishedPayments(10).size(), 1u) << "the payment is still in the outbox";
-    EXPECT_EQ(store_->findBatch(batch)->state, "queued") << "no row was delivered";
+    ASSERT_EQ(store_->payments().unpublishedPayments(10).size(), 1u) << "the payment is still in the outbox";
+    EXPECT_EQ(store_->batches().findBatch(batch)->state, jobs::inquiry::BatchState::queued) << "no row was delivered";
 
     // With the broker there, the next round delivers both.
-    engine::BatchDispatcher dispatcher(settings_, *store_, payment_);
+    engine::BatchDispatcher dispatcher(settings_, store_->batches(), store_->payments(), payment_);
     dispatcher.runOnce();
-    EXPECT_TRUE(store_->unpublishedPayments(10).empty());
-    EXPECT_EQ(store_->findBatch(batch)->state, "processing");
+    EXPECT_TRUE(store_->payments().unpublishedPayments(10).empty());
+    EXPECT_EQ(store_->batches().findBatch(batch)->state, jobs::inquiry::BatchState::processing);
     EXPECT_EQ(td_testing::readRecords(settings_.requestsTopic, 3, std::chrono::seconds(8)).size(), 3u);
 }
 

@@ -59,8 +59,8 @@ class PipelineTest : public ::testing::Test {
         stageSettings.resultsTopic = prefix_ + "inquiry.results";
         stageSettings.deadLetterTopic = prefix_ + "inquiry.requests.dlq";
         stageSettings.concurrency = 8;
-        InquiryStage stage(stageSettings, connectors::makeStubConnectors(stubs_), *store_, std::move(cache),
-                           metrics_.pipeline("inquiry"));
+        InquiryStage stage(stageSettings, connectors::makeStubConnectors(stubs_), store_->results(), store_->batches(),
+                           std::move(cache), metrics_.pipeline("inquiry"));
         PipelineSettings settings;
         settings.name = "inquiry";
         settings.inputTopic = prefix_ + "inquiry.requests";
@@ -113,7 +113,7 @@ TEST_F(PipelineTest, EveryRequestGetsTheResultThePopulationImpliesOnceStoredOnce
     td_testing::produceAll(prefix_ + "inquiry.requests", {{"B-bad", R"({"batch_id":"B-bad","row":1})"}});
 
     const auto consumed = runPipeline(prefix_ + "engine", redis(td_testing::redisPort()), [&](const Pipeline& p) {
-        return p.consumed() >= kRows + 1 && store_->resultsOfBatch("B-" + prefix_).size() >= kRows;
+        return p.consumed() >= kRows + 1 && store_->results().resultsOfBatch("B-" + prefix_).size() >= kRows;
     });
     EXPECT_EQ(consumed, kRows + 1u);
 
@@ -135,7 +135,7 @@ TEST_F(PipelineTest, EveryRequestGetsTheResultThePopulationImpliesOnceStoredOnce
     for (const char* status : {"found", "not_registered", "name_mismatch", "deceased"})
         EXPECT_GT(statuses[status], 0) << status;
 
-    const auto stored = store_->resultsOfBatch("B-" + prefix_);
+    const auto stored = store_->results().resultsOfBatch("B-" + prefix_);
     ASSERT_EQ(stored.size(), static_cast<std::size_t>(kRows));
     EXPECT_EQ(stored.front().row, 1);
     EXPECT_EQ(stored.back().row, kRows);
@@ -149,24 +149,24 @@ TEST_F(PipelineTest, EveryRequestGetsTheResultThePopulationImpliesOnceStoredOnce
     const auto extra = generatedRequest("B-" + prefix_, "C1", kRows + 1, kSeed);
     td_testing::produceAll(prefix_ + "inquiry.requests", {{extra.batchId, jobs::inquiry::encodeRequest(extra)}});
     const auto again = runPipeline(prefix_ + "engine", redis(td_testing::redisPort()), [&](const Pipeline& p) {
-        return p.consumed() >= 1 && store_->resultsOfBatch("B-" + prefix_).size() >= kRows + 1;
+        return p.consumed() >= 1 && store_->results().resultsOfBatch("B-" + prefix_).size() >= kRows + 1;
     });
     EXPECT_EQ(again, 1u) << "committed messages were consumed again";
-    EXPECT_EQ(store_->resultsOfBatch("B-" + prefix_).size(), kRows + 1u);
+    EXPECT_EQ(store_->results().resultsOfBatch("B-" + prefix_).size(), kRows + 1u);
 }
 
 TEST_F(PipelineTest, AReplayChangesNothingAUserCanSeeAndIsServedFromTheCache) {
     constexpr int kRows = 200;
     produceRequests(kRows);
     runPipeline(prefix_ + "first", redis(td_testing::redisPort()),
-                [&](const Pipeline&) { return store_->resultsOfBatch("B-" + prefix_).size() >= kRows; });
-    const auto before = store_->resultsOfBatch("B-" + prefix_);
+                [&](const Pipeline&) { return store_->results().resultsOfBatch("B-" + prefix_).size() >= kRows; });
+    const auto before = store_->results().resultsOfBatch("B-" + prefix_);
     ASSERT_EQ(before.size(), static_cast<std::size_t>(kRows));
 
     // A second group reads the same requests, as after a crash before the commit: same rows, same payloads.
     runPipeline(prefix_ + "replay", redis(td_testing::redisPort()),
                 [&](const Pipeline& p) { return p.consumed() >= kRows; });
-    const auto after = store_->resultsOfBatch("B-" + prefix_);
+    const auto after = store_->results().resultsOfBatch("B-" + prefix_);
     ASSERT_EQ(after.size(), before.size());
     for (std::size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i].payload, before[i].payload) << i;
     const std::string text = metrics_.serialize();
@@ -182,8 +182,8 @@ TEST_F(PipelineTest, WithoutRedisLookupsGoStraightToTheConnectors) {
     const auto requests = produceRequests(kRows);
     // Port 1: nothing listens; Redis is a cache, so the work goes on without it.
     runPipeline(prefix_ + "engine", redis(1),
-                [&](const Pipeline&) { return store_->resultsOfBatch("B-" + prefix_).size() >= kRows; });
-    const auto stored = store_->resultsOfBatch("B-" + prefix_);
+                [&](const Pipeline&) { return store_->results().resultsOfBatch("B-" + prefix_).size() >= kRows; });
+    const auto stored = store_->results().resultsOfBatch("B-" + prefix_);
     ASSERT_EQ(stored.size(), static_cast<std::size_t>(kRows));
     for (const auto& row : stored)
         EXPECT_EQ(jobs::inquiry::decodeResult(row.payload), expectedResult(requests[row.row - 1]));
@@ -195,8 +195,8 @@ TEST_F(PipelineTest, AConnectorThatKeepsFailingGivesErrorResultsNotLostRows) {
     produceRequests(kRows);
     stubs_.failureRate = 1.0;  // every connector call fails (retryable), every attempt
     runPipeline(prefix_ + "engine", redis(td_testing::redisPort()),
-                [&](const Pipeline&) { return store_->resultsOfBatch("B-" + prefix_).size() >= kRows; });
-    const auto stored = store_->resultsOfBatch("B-" + prefix_);
+                [&](const Pipeline&) { return store_->results().resultsOfBatch("B-" + prefix_).size() >= kRows; });
+    const auto stored = store_->results().resultsOfBatch("B-" + prefix_);
     ASSERT_EQ(stored.size(), static_cast<std::size_t>(kRows));
     for (const auto& row : stored) {
         EXPECT_EQ(row.status, "error");
@@ -212,7 +212,7 @@ TEST_F(PipelineTest, ARequestThatFailsForGoodGivesItsRowAnErrorResultAndItsBatch
     connectors::BatchRecord batch;
     batch.batchId = batchId;
     batch.creditorId = "C1";
-    batch.state = "awaiting_payment";
+    batch.state = jobs::inquiry::BatchState::awaiting_payment;
     batch.receiptToken = td_testing::uniqueName("receipt");
     std::vector<jobs::inquiry::InquiryRequest> requests;
     std::vector<connectors::BatchRowRecord> rows;
@@ -222,10 +222,11 @@ TEST_F(PipelineTest, ARequestThatFailsForGoodGivesItsRowAnErrorResultAndItsBatch
         rows.push_back(
             {batchId, row, r.debtorId, r.debtorName, "112年度司執字第1號", "both", "2024", true, "", "", 500});
     }
-    auto writer = store_->beginBatch(batch);
+    auto writer = store_->batches().beginBatch(batch);
     writer->addRows(rows);
     writer->commit(3, 3, 0, 1500);
-    ASSERT_TRUE(store_->setBatchState(batchId, "awaiting_payment", "queued"));
+    ASSERT_TRUE(store_->batches().setBatchState(batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                                jobs::inquiry::BatchState::queued));
 
     // Row 2's message cannot be read (its debtor_id was mangled on the way); rows 1 and 3 are fine.
     std::string mangled = jobs::inquiry::encodeRequest(requests[1]);
@@ -233,13 +234,14 @@ TEST_F(PipelineTest, ARequestThatFailsForGoodGivesItsRowAnErrorResultAndItsBatch
     td_testing::produceAll(prefix_ + "inquiry.requests", {{batchId, jobs::inquiry::encodeRequest(requests[0])},
                                                           {batchId, mangled},
                                                           {batchId, jobs::inquiry::encodeRequest(requests[2])}});
-    runPipeline(prefix_ + "engine", redis(td_testing::redisPort()),
-                [&](const Pipeline&) { return store_->findBatch(batchId)->state == "completed"; });
+    runPipeline(prefix_ + "engine", redis(td_testing::redisPort()), [&](const Pipeline&) {
+        return store_->batches().findBatch(batchId)->state == jobs::inquiry::BatchState::completed;
+    });
 
-    const auto stored = store_->findBatch(batchId).value();
-    EXPECT_EQ(stored.state, "completed");
+    const auto stored = store_->batches().findBatch(batchId).value();
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::completed);
     EXPECT_EQ(stored.rowsDone, 3);
-    const auto failed = store_->findResult(batchId, 2);
+    const auto failed = store_->results().findResult(batchId, 2);
     ASSERT_TRUE(failed.has_value());
     EXPECT_EQ(failed->status, "error");
     EXPECT_EQ(failed->reason, "processing_failed");
@@ -247,9 +249,10 @@ TEST_F(PipelineTest, ARequestThatFailsForGoodGivesItsRowAnErrorResultAndItsBatch
     const auto payload = jobs::inquiry::decodeResult(failed->payload);
     EXPECT_EQ(payload.status, jobs::inquiry::ResultStatus::error);
     EXPECT_EQ(payload.reason, "processing_failed");
-    EXPECT_NE(store_->findResult(batchId, 1)->status, "error");
-    EXPECT_NE(store_->findResult(batchId, 3)->status, "error");
-    EXPECT_TRUE(store_->pendingRows(batchId, 0, 10).empty()) << "nothing left for the dispatcher to send again";
+    EXPECT_NE(store_->results().findResult(batchId, 1)->status, "error");
+    EXPECT_NE(store_->results().findResult(batchId, 3)->status, "error");
+    EXPECT_TRUE(store_->batches().pendingRows(batchId, 0, 10).empty())
+        << "nothing left for the dispatcher to send again";
     std::map<int, std::string> published;  // inquiry.results: every row's result once, the error one included
     for (const auto& record : td_testing::readRecords(prefix_ + "inquiry.results", 4, std::chrono::seconds(8)))
         published.emplace(jobs::inquiry::decodeResult(record.value).row, record.value);
@@ -266,7 +269,7 @@ TEST_F(PipelineTest, ARequestThatFailsForGoodGivesItsRowAnErrorResultAndItsBatch
     const auto all = td_testing::readRecords(prefix_ + "inquiry.results", 4, std::chrono::seconds(8));
     ASSERT_EQ(all.size(), 4u);
     EXPECT_EQ(all[3].value, failed->payload);
-    EXPECT_EQ(store_->findBatch(batchId)->rowsDone, 3);
+    EXPECT_EQ(store_->batches().findBatch(batchId)->rowsDone, 3);
 }
 
 namespace {

@@ -75,7 +75,7 @@ TEST_P(StoreTest, OpeningAppliesEveryMigration) {
 TEST_P(StoreTest, ReopeningIsANoOpAndKeepsTheData) {
     {
         Store store(settings_);
-        store.upsertResults(makeResults(batchId_, 3, "ok"));
+        store.results().upsertResults(makeResults(batchId_, 3, "ok"));
     }
     const auto recordsBefore = migrationRecords();
 
@@ -83,68 +83,68 @@ TEST_P(StoreTest, ReopeningIsANoOpAndKeepsTheData) {
 
     EXPECT_EQ(reopened.schemaVersion(), detail::latestSchemaVersion());
     EXPECT_EQ(migrationRecords(), recordsBefore) << "a migration was applied again";
-    EXPECT_EQ(reopened.resultsOfBatch(batchId_), makeResults(batchId_, 3, "ok"));
+    EXPECT_EQ(reopened.results().resultsOfBatch(batchId_), makeResults(batchId_, 3, "ok"));
 }
 
 TEST_P(StoreTest, UpsertingABatchTwiceKeepsOneRowPerResultWithTheLatestValues) {
     Store store(settings_);
 
-    store.upsertResults(makeResults(batchId_, 1000, "ok"));
-    ASSERT_EQ(store.resultsOfBatch(batchId_).size(), 1000U);
+    store.results().upsertResults(makeResults(batchId_, 1000, "ok"));
+    ASSERT_EQ(store.results().resultsOfBatch(batchId_).size(), 1000U);
     const auto changed = makeResults(batchId_, 1000, "error");
-    store.upsertResults(changed);
+    store.results().upsertResults(changed);
 
-    const auto stored = store.resultsOfBatch(batchId_);
+    const auto stored = store.results().resultsOfBatch(batchId_);
     ASSERT_EQ(stored.size(), 1000U);
     EXPECT_EQ(stored, changed);
 }
 
 TEST_P(StoreTest, FindResultFindsOneRowOrNothing) {
     Store store(settings_);
-    store.upsertResults(makeResults(batchId_, 5, "ok"));
+    store.results().upsertResults(makeResults(batchId_, 5, "ok"));
 
-    const auto found = store.findResult(batchId_, 4);
+    const auto found = store.results().findResult(batchId_, 4);
     ASSERT_TRUE(found.has_value());
     EXPECT_EQ(*found, makeResults(batchId_, 5, "ok")[3]);
     EXPECT_EQ(found->reason, "") << "an empty text must stay empty, not become NULL";
-    EXPECT_EQ(store.findResult(batchId_, 6), std::nullopt);
-    EXPECT_EQ(store.findResult(batchId_ + "-other", 4), std::nullopt);
+    EXPECT_EQ(store.results().findResult(batchId_, 6), std::nullopt);
+    EXPECT_EQ(store.results().findResult(batchId_ + "-other", 4), std::nullopt);
 }
 
 TEST_P(StoreTest, ResultsOfABatchComeInRowOrderAndOnlyThatBatch) {
     Store store(settings_);
     auto results = makeResults(batchId_, 20, "ok");
     std::reverse(results.begin(), results.end());
-    store.upsertResults(results);
-    store.upsertResults(makeResults(batchId_ + "-neighbour", 3, "ok"));
+    store.results().upsertResults(results);
+    store.results().upsertResults(makeResults(batchId_ + "-neighbour", 3, "ok"));
 
-    const auto stored = store.resultsOfBatch(batchId_);
+    const auto stored = store.results().resultsOfBatch(batchId_);
 
     ASSERT_EQ(stored.size(), 20U);
     for (size_t i = 0; i < stored.size(); ++i) EXPECT_EQ(stored[i].row, static_cast<int>(i) + 1);
-    EXPECT_TRUE(store.resultsOfBatch(testing::uniqueName("unknown")).empty());
-    EXPECT_NO_THROW(store.upsertResults({}));
+    EXPECT_TRUE(store.results().resultsOfBatch(testing::uniqueName("unknown")).empty());
+    EXPECT_NO_THROW(store.results().upsertResults({}));
 }
 
 TEST_P(StoreTest, TokensAreStoredByHash) {
     Store store(settings_);
     const std::string hash = testing::uniqueName("hash");
-    store.insertToken({hash, "creditor", "C042", "2024-05-01T08:00:00.000Z"});
-    store.insertToken({hash + "-ops", "ops", "", ""});
+    store.tokens().insertToken({hash, "creditor", "C042", "2024-05-01T08:00:00.000Z"});
+    store.tokens().insertToken({hash + "-ops", "ops", "", ""});
 
-    const auto token = store.findToken(hash);
+    const auto token = store.tokens().findToken(hash);
     ASSERT_TRUE(token.has_value());
     EXPECT_EQ(token->tokenHash, hash);
     EXPECT_EQ(token->role, "creditor");
     EXPECT_EQ(token->creditorId, "C042");
     EXPECT_EQ(token->createdAt, "2024-05-01T08:00:00.000Z");
-    const auto ops = store.findToken(hash + "-ops");
+    const auto ops = store.tokens().findToken(hash + "-ops");
     ASSERT_TRUE(ops.has_value());
     EXPECT_EQ(ops->creditorId, "");
     EXPECT_FALSE(ops->createdAt.empty()) << "an empty createdAt is stamped";
-    EXPECT_EQ(store.findToken(hash + "-missing"), std::nullopt);
+    EXPECT_EQ(store.tokens().findToken(hash + "-missing"), std::nullopt);
     try {
-        store.insertToken({hash, "ops", "", ""});
+        store.tokens().insertToken({hash, "ops", "", ""});
         ADD_FAILURE() << "a token hash stored twice";
     } catch (const StoreError& error) {
         EXPECT_FALSE(error.isRetryable()) << "a duplicate key fails again on every retry: " << error.what();
@@ -159,15 +159,16 @@ TEST_P(StoreTest, TokensHaveAnIdAnExpiryAndCanBeRevokedOnce) {
     Store store(settings_);
     const std::string hash = testing::uniqueName("hash");
     const std::string id = testing::uniqueName("id");
-    store.insertToken({hash, "creditor", "C7", "2026-11-01T08:00:00.000Z", id, "2027-01-01T00:00:00.000Z", ""});
-    store.insertToken({hash + "-gw", "gateway", "", "2026-11-02T08:00:00.000Z", id + "-gw", "", ""});
+    store.tokens().insertToken(
+        {hash, "creditor", "C7", "2026-11-01T08:00:00.000Z", id, "2027-01-01T00:00:00.000Z", ""});
+    store.tokens().insertToken({hash + "-gw", "gateway", "", "2026-11-02T08:00:00.000Z", id + "-gw", "", ""});
 
-    const auto token = store.findToken(hash);
+    const auto token = store.tokens().findToken(hash);
     ASSERT_TRUE(token.has_value());
     EXPECT_EQ(token->tokenId, id);
     EXPECT_EQ(token->expiresAt, "2027-01-01T00:00:00.000Z");
     EXPECT_EQ(token->revokedAt, "");
-    const auto listed = store.listTokens();
+    const auto listed = store.tokens().listTokens();
     const auto creditor = std::find_if(listed.begin(), listed.end(), [&](const auto& t) { return t.tokenId == id; });
     const auto gateway =
         std::find_if(listed.begin(), listed.end(), [&](const auto& t) { return t.tokenId == id + "-gw"; });
@@ -178,16 +179,16 @@ TEST_P(StoreTest, TokensHaveAnIdAnExpiryAndCanBeRevokedOnce) {
     EXPECT_EQ(creditor->creditorId, "C7");
     EXPECT_EQ(gateway->expiresAt, "") << "no expiry";
 
-    EXPECT_EQ(store.revokeToken(id, "2026-12-01T09:00:00.000Z"), RevokeOutcome::revoked);
-    EXPECT_EQ(store.findToken(hash)->revokedAt, "2026-12-01T09:00:00.000Z");
-    EXPECT_EQ(store.revokeToken(id, "2026-12-01T10:00:00.000Z"), RevokeOutcome::alreadyRevoked);
-    EXPECT_EQ(store.findToken(hash)->revokedAt, "2026-12-01T09:00:00.000Z") << "the first revocation stays";
-    EXPECT_EQ(store.findToken(hash + "-gw")->revokedAt, "") << "only the token named";
-    EXPECT_EQ(store.revokeToken(testing::uniqueName("no-such-id")), RevokeOutcome::unknown);
-    EXPECT_EQ(store.revokeToken(id + "-gw"), RevokeOutcome::revoked);
-    EXPECT_FALSE(store.findToken(hash + "-gw")->revokedAt.empty()) << "an empty revokedAt is stamped";
+    EXPECT_EQ(store.tokens().revokeToken(id, "2026-12-01T09:00:00.000Z"), RevokeOutcome::revoked);
+    EXPECT_EQ(store.tokens().findToken(hash)->revokedAt, "2026-12-01T09:00:00.000Z");
+    EXPECT_EQ(store.tokens().revokeToken(id, "2026-12-01T10:00:00.000Z"), RevokeOutcome::alreadyRevoked);
+    EXPECT_EQ(store.tokens().findToken(hash)->revokedAt, "2026-12-01T09:00:00.000Z") << "the first revocation stays";
+    EXPECT_EQ(store.tokens().findToken(hash + "-gw")->revokedAt, "") << "only the token named";
+    EXPECT_EQ(store.tokens().revokeToken(testing::uniqueName("no-such-id")), RevokeOutcome::unknown);
+    EXPECT_EQ(store.tokens().revokeToken(id + "-gw"), RevokeOutcome::revoked);
+    EXPECT_FALSE(store.tokens().findToken(hash + "-gw")->revokedAt.empty()) << "an empty revokedAt is stamped";
     try {
-        store.insertToken({hash + "-other", "ops", "", "", id, "", ""});
+        store.tokens().insertToken({hash + "-other", "ops", "", "", id, "", ""});
         ADD_FAILURE() << "a token id stored twice";
     } catch (const StoreError& error) {
         EXPECT_FALSE(error.isRetryable()) << error.what();
@@ -215,12 +216,12 @@ TEST(StoreMigrations, VersionSixGivesTheTokensMadeBeforeTheirHashPrefixAsIdAndNo
             now;
     }
     Store store(settings);
-    const auto token = store.findToken(hash);
+    const auto token = store.tokens().findToken(hash);
     ASSERT_TRUE(token.has_value());
     EXPECT_EQ(token->tokenId, "0123456789ab");
     EXPECT_EQ(token->expiresAt, "") << "a token made before never expires";
     EXPECT_EQ(token->revokedAt, "");
-    EXPECT_EQ(store.revokeToken("0123456789ab"), RevokeOutcome::revoked);
+    EXPECT_EQ(store.tokens().revokeToken("0123456789ab"), RevokeOutcome::revoked);
     std::filesystem::remove_all(dir);
 }
 
@@ -257,7 +258,7 @@ TEST_P(StoreTest, ConcurrentWritersShareASmallPool) {
         writers.emplace_back([&, w] {
             try {
                 for (int round = 0; round < 5; ++round) {
-                    store.upsertResults(makeResults(batchId_ + "-" + std::to_string(w), 50, "ok"));
+                    store.results().upsertResults(makeResults(batchId_ + "-" + std::to_string(w), 50, "ok"));
                 }
             } catch (const std::exception& error) {
                 errors[w] = error.what();
@@ -268,7 +269,7 @@ TEST_P(StoreTest, ConcurrentWritersShareASmallPool) {
 
     for (size_t w = 0; w < errors.size(); ++w) {
         EXPECT_EQ(errors[w], "") << "writer " << w;
-        EXPECT_EQ(store.resultsOfBatch(batchId_ + "-" + std::to_string(w)).size(), 50U);
+        EXPECT_EQ(store.results().resultsOfBatch(batchId_ + "-" + std::to_string(w)).size(), 50U);
     }
 }
 
@@ -327,7 +328,7 @@ TEST(StorePostgresql, PooledConnectionsTheServerDroppedAreReplacedOnTheNextCall)
     ASSERT_FALSE(terminated.empty()) << "no connection of the store found";
 
     EXPECT_NO_THROW(store.ping());
-    EXPECT_NO_THROW(store.resultsOfBatch("none"));
+    EXPECT_NO_THROW(store.results().resultsOfBatch("none"));
 }
 
 TEST(StoreErrors, AnUnreachablePostgresqlThrowsStoreError) {

@@ -1,0 +1,56 @@
+#pragma once
+// The inquiry results a batch gathers (SPEC 3.3): the store area the inquiry stage, the upload, the downloads and the
+// retry use.
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace taxdesk::connectors {
+
+/// One inquiry result as the store keeps it; `payload` is its JSON form (SPEC 3.3).
+struct StoredResult {
+    std::string batchId;
+    int row = 0;
+    std::string debtorId;
+    std::string status;
+    std::string reason;
+    std::string payload;
+
+    bool operator==(const StoredResult&) const = default;
+};
+
+/// The results area. Implemented over SQL by SqlResultStore; thread-safe. Every call throws StoreError when the store
+/// fails.
+class ResultStore {
+  public:
+    virtual ~ResultStore() = default;
+
+    /// Inserts or replaces results by (batch_id, row), all in one transaction (one prepared statement executed per
+    /// result), so a replayed batch changes nothing. Stamps updated_at. In the same transaction, each batch touched
+    /// that is in the batches table gets rows_done = its number of results and moves to completed (stamping
+    /// completed_at) when that reaches rows_total, else from queued to processing; only queued and processing
+    /// batches change state. Results of batches not in the table (fed straight to Kafka) are stored all the same.
+    virtual void upsertResults(const std::vector<StoredResult>& results) = 0;
+    /// Stores each result only where its (batch_id, row) is an accepted row of a batch in the table that has no result
+    /// yet (never overwriting one, never creating results for unknown batches or rows), in one transaction, then counts
+    /// rows_done and advances the batch as upsertResults() does. For the `error` result of a row whose request failed
+    /// for good (it went to its dead-letter topic): a real result that got there first is kept. Returns how many it
+    /// stored.
+    virtual int insertMissingResults(const std::vector<StoredResult>& results) = 0;
+    /// How many results of a batch have this status (e.g. "error").
+    virtual int countResultsWithStatus(const std::string& batchId, const std::string& status) = 0;
+    /// Puts the `error` rows of a completed batch back to work, in one transaction: the batch moves from completed to
+    /// processing (a conditional update: of concurrent calls exactly one does it; completed_at is cleared), its
+    /// `error` results are deleted so that those rows are pending again (pendingRows(); the dispatcher sends them and
+    /// their new results complete the batch), and rows_done is counted again (a retried row is counted once, when its
+    /// new result is stored). Nothing is charged and the ledger is not touched. Returns the rows put back: 0, with
+    /// nothing changed, when the batch is not completed (e.g. a retry already runs) or has no `error` result.
+    virtual int retryErrorRows(const std::string& batchId) = 0;
+    virtual std::optional<StoredResult> findResult(const std::string& batchId, int row) = 0;
+    /// Results of one batch in row order.
+    virtual std::vector<StoredResult> resultsOfBatch(const std::string& batchId) = 0;
+    /// At most `limit` results of a batch with row > afterRow, in row order: a download streams page by page.
+    virtual std::vector<StoredResult> resultsPage(const std::string& batchId, int afterRow, int limit) = 0;
+};
+
+}  // namespace taxdesk::connectors

@@ -1,0 +1,25 @@
+#pragma once
+// The results area over SQL (table inquiry_results; rows_done and the state of the batches they belong to).
+#include "connectors/store/database.hpp"
+#include "connectors/store/result_store.hpp"
+
+namespace taxdesk::connectors {
+
+class SqlResultStore final : public ResultStore {
+  public:
+    /// Over an open database; must not outlive it.
+    explicit SqlResultStore(Database& db) : db_(db) {}
+
+    void upsertResults(const std::vector<StoredResult>& results) override;
+    int insertMissingResults(const std::vector<StoredResult>& results) override;
+    int countResultsWithStatus(const std::string& batchId, const std::string& status) override;
+    int retryErrorRows(const std::string& batchId) override;
+    std::optional<StoredResult> findResult(const std::string& batchId, int row) override;
+    std::vector<StoredResult> resultsOfBatch(const std::string& batchId) override;
+    std::vector<StoredResult> resultsPage(const std::string& batchId, int afterRow, int limit) override;
+
+  private:
+    Database& db_;
+};
+
+}  // namespace taxdesk::connectors

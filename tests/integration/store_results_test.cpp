@@ -1,0 +1,204 @@
+// Results in the SQL store (ResultStore) and what they do to their batches, on both backends (store_area_fixture.hpp).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <latch>
+#include <thread>
+
+#include "store_area_fixture.hpp"
+
+namespace taxdesk::connectors {
+namespace {
+
+using namespace store_areas;
+
+class StoreResultsTest : public StoreAreaTest {};
+
+TEST_P(StoreResultsTest, ResultsMoveAPaidBatchFromQueuedThroughProcessingToCompleted) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 4, 3));  // row 3 rejected: done from the start
+
+    store.results().upsertResults({foundResult(batch.batchId, 1)});
+    auto stored = store.batches().findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::awaiting_payment)
+        << "only a queued or processing batch changes state";
+    EXPECT_EQ(stored.rowsDone, 2);
+
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
+    store.results().upsertResults({foundResult(batch.batchId, 2)});
+    stored = store.batches().findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::processing);
+    EXPECT_EQ(stored.rowsDone, 3);
+    EXPECT_EQ(stored.completedAt, "");
+
+    store.results().upsertResults({foundResult(batch.batchId, 1), foundResult(batch.batchId, 2)});  // a replay
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 3);
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::processing);
+
+    // Results of batches the store does not know (fed to Kafka by a demo) in the same call change nothing else.
+    store.results().upsertResults({foundResult(testing::uniqueName("demo"), 1), foundResult(batch.batchId, 4)});
+    stored = store.batches().findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::completed);
+    EXPECT_EQ(stored.rowsDone, 4);
+    EXPECT_EQ(stored.completedAt.size(), 24U) << stored.completedAt;
+    EXPECT_GE(stored.completedAt, stored.queuedAt);
+
+    store.results().upsertResults({foundResult(batch.batchId, 4)});
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->completedAt, stored.completedAt)
+        << "completed_at is stamped once";
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::completed);
+}
+
+TEST_P(StoreResultsTest, ConcurrentResultsOfOneBatchCountEveryRow) {
+    // Small chunks from many writers: on PostgreSQL a count that does not wait for the batch's lock misses results
+    // committed meanwhile, and the batch then never completes.
+    constexpr int kWriters = 8;
+    constexpr int kRowsPerWriter = 60;
+    constexpr int kChunk = 2;
+    settings_.poolSize = kWriters;
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, kWriters * kRowsPerWriter, 0));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
+
+    const auto errors = testing::atOnce(kWriters, [&](int w, std::latch& start) {
+        start.arrive_and_wait();
+        for (int first = w * kRowsPerWriter + 1; first <= (w + 1) * kRowsPerWriter; first += kChunk) {
+            std::vector<StoredResult> results;
+            for (int row = first; row < first + kChunk; ++row) results.push_back(foundResult(batch.batchId, row));
+            store.results().upsertResults(results);
+        }
+    });
+
+    for (const auto& error : errors) EXPECT_EQ(error, "");
+    const auto stored = store.batches().findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.rowsDone, kWriters * kRowsPerWriter);
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::completed);
+}
+
+StoredResult errorResult(const std::string& batchId, int row, const std::string& reason = "registry_unavailable") {
+    std::string payload = R"({"row":)" + std::to_string(row) + R"(,"status":"error","reason":")" + reason + R"("})";
+    return {batchId, row, "A1" + std::to_string(23456780 + row), "error", reason, std::move(payload)};
+}
+
+TEST_P(StoreResultsTest, ErrorRowsOfACompletedBatchGoBackToWorkOnceAndAreCountedOnce) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 5, 3));  // rows 1, 2, 4, 5 accepted; 3 rejected
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
+    store.results().upsertResults({foundResult(batch.batchId, 1), errorResult(batch.batchId, 2),
+                                   foundResult(batch.batchId, 4),
+                                   errorResult(batch.batchId, 5, "tax_data_unavailable")});
+    auto stored = store.batches().findBatch(batch.batchId).value();
+    ASSERT_EQ(stored.state, jobs::inquiry::BatchState::completed);
+    ASSERT_EQ(stored.rowsDone, 5);
+    EXPECT_EQ(store.results().countResultsWithStatus(batch.batchId, "error"), 2);
+    EXPECT_EQ(store.results().countResultsWithStatus(batch.batchId, "found"), 2);
+    EXPECT_EQ(store.results().countResultsWithStatus(batch.batchId, "rejected"), 1);
+
+    EXPECT_EQ(store.results().retryErrorRows(batch.batchId), 2);
+    stored = store.batches().findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::processing);
+    EXPECT_EQ(stored.completedAt, "");
+    EXPECT_EQ(stored.rowsDone, 3) << "rows 1, 3 and 4 keep their results";
+    std::vector<int> pending;
+    for (const auto& row : store.batches().pendingRows(batch.batchId, 0, 10)) pending.push_back(row.row);
+    EXPECT_EQ(pending, (std::vector<int>{2, 5}));
+    EXPECT_EQ(store.results().findResult(batch.batchId, 1)->status, "found");
+    EXPECT_EQ(store.results().findResult(batch.batchId, 3)->status, "rejected");
+    EXPECT_FALSE(store.results().findResult(batch.batchId, 2).has_value());
+    EXPECT_EQ(countOf("payments", batch.batchId), 0) << "a retry never touches the ledger";
+
+    EXPECT_EQ(store.results().retryErrorRows(batch.batchId), 0) << "asked again while it runs: nothing retried twice";
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 3);
+
+    store.results().upsertResults({foundResult(batch.batchId, 2)});
+    stored = store.batches().findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::processing);
+    EXPECT_EQ(stored.rowsDone, 4);
+    store.results().upsertResults({foundResult(batch.batchId, 5)});
+    stored = store.batches().findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::completed);
+    EXPECT_EQ(stored.rowsDone, 5) << "a retried row is counted once";
+    EXPECT_EQ(stored.completedAt.size(), 24U) << stored.completedAt;
+    EXPECT_EQ(countOf("inquiry_results", batch.batchId), 5);
+    EXPECT_EQ(store.results().countResultsWithStatus(batch.batchId, "error"), 0);
+    EXPECT_EQ(store.results().retryErrorRows(batch.batchId), 0) << "no error rows: nothing to retry";
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::completed);
+}
+
+TEST_P(StoreResultsTest, ConcurrentRetriesPutTheErrorRowsBackExactlyOnce) {
+    constexpr int kCallers = 8;
+    settings_.poolSize = kCallers;
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 20, 0));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
+    std::vector<StoredResult> results;
+    for (int row = 1; row <= 20; ++row)
+        results.push_back(row % 4 == 0 ? errorResult(batch.batchId, row) : foundResult(batch.batchId, row));
+    store.results().upsertResults(results);
+    ASSERT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::completed);
+
+    std::atomic<int> retried{0};
+    std::atomic<int> winners{0};
+    const auto errors = testing::atOnce(kCallers, [&](int, std::latch& start) {
+        start.arrive_and_wait();
+        const int rows = store.results().retryErrorRows(batch.batchId);
+        retried += rows;
+        winners += rows > 0 ? 1 : 0;
+    });
+    for (const auto& error : errors) EXPECT_EQ(error, "");
+    EXPECT_EQ(retried.load(), 5);
+    EXPECT_EQ(winners.load(), 1);
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 15);
+    EXPECT_EQ(store.batches().pendingRows(batch.batchId, 0, 100).size(), 5U);
+}
+
+TEST_P(StoreResultsTest, MissingResultsAreInsertedButNeverOverwriteOneAndCompleteTheBatch) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 4, 4));  // row 4 rejected
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
+    store.results().upsertResults({foundResult(batch.batchId, 1)});
+
+    const std::string unknownBatch = testing::uniqueName("unknown");
+    // Row 1 has its real result; row 4 is rejected (has its result); row 9 and the unknown batch do not exist.
+    EXPECT_EQ(
+        store.results().insertMissingResults(
+            {errorResult(batch.batchId, 1, "processing_failed"), errorResult(batch.batchId, 2, "processing_failed"),
+             errorResult(batch.batchId, 4, "processing_failed"), errorResult(batch.batchId, 9, "processing_failed"),
+             errorResult(unknownBatch, 1, "processing_failed")}),
+        1);
+    EXPECT_EQ(store.results().findResult(batch.batchId, 1)->status, "found");
+    EXPECT_EQ(store.results().findResult(batch.batchId, 2)->status, "error");
+    EXPECT_EQ(store.results().findResult(batch.batchId, 2)->reason, "processing_failed");
+    EXPECT_EQ(store.results().findResult(batch.batchId, 4)->status, "rejected");
+    EXPECT_FALSE(store.results().findResult(batch.batchId, 9).has_value());
+    EXPECT_FALSE(store.results().findResult(unknownBatch, 1).has_value());
+    auto stored = store.batches().findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::processing);
+    EXPECT_EQ(stored.rowsDone, 3);
+
+    EXPECT_EQ(store.results().insertMissingResults({errorResult(batch.batchId, 3, "processing_failed")}), 1);
+    stored = store.batches().findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::completed);
+    EXPECT_EQ(stored.rowsDone, 4);
+    EXPECT_EQ(store.results().insertMissingResults({errorResult(batch.batchId, 3, "other")}), 0) << "idempotent";
+    EXPECT_EQ(store.results().findResult(batch.batchId, 3)->reason, "processing_failed");
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreResultsTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
+
+}  // namespace
+}  // namespace taxdesk::connectors
