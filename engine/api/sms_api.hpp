@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "connectors/store/sms_areas.hpp"
+#include "connectors/store/database.hpp"
 #include "connectors/store/token_store.hpp"
 #include "engine/api/acked_producer.hpp"
 #include "engine/http_server.hpp"
