@@ -20,11 +20,11 @@
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
-#include "engine/cli.hpp"
-#include "engine/inquiry_stage.hpp"
-#include "engine/metrics.hpp"
-#include "engine/pipeline.hpp"
-#include "engine/request_gen.hpp"
+#include "engine/cli/cli.hpp"
+#include "engine/flow/inquiry_stage.hpp"
+#include "engine/runtime/metrics.hpp"
+#include "engine/runtime/pipeline.hpp"
+#include "engine/cli/request_gen.hpp"
 #include "jobs/inquiry/codec.hpp"
 
 using namespace taxdesk;

@@ -1,3 +1,3 @@
-#include "engine/app.hpp"
+#include "engine/cli/app.hpp"
 
 int main(int argc, char** argv) { return taxdesk::engine::runMain(argc, argv); }

@@ -3,7 +3,7 @@
 // help (ConnectorError::isRetryable()). Full jitter (a pause drawn uniformly from [0, cap]) keeps many clients that
 // failed together from retrying together.
 //
-// Each call site has ONE policy, filled from the configuration (engine/config.cpp):
+// Each call site has ONE policy, filled from the configuration (engine/runtime/config.cpp):
 //   - the network clients (connectors/http): connectors.retries, connectors.backoff_ms, connectors.max_backoff_ms;
 //   - the inquiry stage's connector calls: pipeline.connector_attempts, pipeline.connector_backoff_ms (only when the
 //     connectors do not retry themselves, see Service: never attempts x attempts calls);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "engine/http_server.hpp"
+#include "engine/http/http_server.hpp"
 
 namespace taxdesk::engine::api {
 

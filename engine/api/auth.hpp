@@ -5,7 +5,7 @@
 #include <string>
 
 #include "connectors/store/token_store.hpp"
-#include "engine/http_server.hpp"
+#include "engine/http/http_server.hpp"
 
 namespace taxdesk::engine::api {
 

@@ -3,7 +3,7 @@
 #include <cstddef>
 #include <string>
 
-#include "engine/http_server.hpp"
+#include "engine/http/http_server.hpp"
 
 namespace taxdesk::engine::api {
 

@@ -5,8 +5,8 @@
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/store/batch_store.hpp"
-#include "engine/http_server.hpp"
-#include "engine/metrics.hpp"
+#include "engine/http/http_server.hpp"
+#include "engine/runtime/metrics.hpp"
 
 namespace taxdesk::engine::api {
 

@@ -1,7 +1,7 @@
 #include "engine/api/dead_letter_api.hpp"
 
 #include "engine/api/auth.hpp"
-#include "engine/sms_stage.hpp"
+#include "engine/flow/sms_stage.hpp"
 #include "jobs/common/json.hpp"
 #include "jobs/sms/inbound.hpp"
 

@@ -7,7 +7,7 @@
 #include "connectors/store/notification_store.hpp"
 #include "connectors/store/token_store.hpp"
 #include "engine/api/acked_producer.hpp"
-#include "engine/http_server.hpp"
+#include "engine/http/http_server.hpp"
 
 namespace taxdesk::engine::api {
 

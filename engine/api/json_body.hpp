@@ -6,7 +6,7 @@
 #include <initializer_list>
 #include <string>
 
-#include "engine/http_server.hpp"
+#include "engine/http/http_server.hpp"
 
 namespace taxdesk::engine::api {
 

@@ -4,7 +4,7 @@
 // call the API from the browser, so serving them needs no state and no authentication.
 #include <vector>
 
-#include "engine/http_server.hpp"
+#include "engine/http/http_server.hpp"
 
 namespace taxdesk::engine {
 

@@ -1,7 +1,7 @@
 #pragma once
 // SPEC 4.1, 4.2: what an SMS application comes to. One inbound message, the clock and three small ports (identity,
 // counters, pickups) give one decision: the outcome, the reply (its kind and text) and the pickup to create or re-send.
-// No Kafka, Redis or SQL here: the SMS stage (engine/sms_stage.cpp) adapts its connectors to the ports and records
+// No Kafka, Redis or SQL here: the SMS stage (engine/flow/sms_stage.cpp) adapts its connectors to the ports and records
 // the decision. Thread-safe as far as the ports are.
 #include <cstdint>
 #include <optional>

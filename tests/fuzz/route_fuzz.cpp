@@ -1,4 +1,4 @@
-// Fuzz target: how the engine answers a request line (engine/http_router.cpp, served by engine/http_server.cpp):
+// Fuzz target: how the engine answers a request line (engine/http/http_router.cpp, served by engine/http/http_server.cpp):
 // the URI and query parsing, the route matching with {param} and {rest*} segments, the X-Request-Id check and the error
 // replies. The engine's HttpServer (its public constructor only, so that its internals may change) listens on a
 // loopback port with the engine's route patterns, and each input is sent to it as one request over a kept-alive
@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/http_server.hpp"
+#include "engine/http/http_server.hpp"
 #include "fuzz_check.hpp"
 
 namespace {
@@ -45,7 +45,7 @@ std::vector<std::pair<std::string, bool>> parameters(const std::string& pattern)
     return names;
 }
 
-/// The engine's route patterns (engine/api/*.cpp, engine/service.cpp, engine/pages/static_pages.cpp) and one
+/// The engine's route patterns (engine/api/*.cpp, engine/runtime/service.cpp, engine/pages/static_pages.cpp) and one
 /// {rest*} route, each answering 200 after checking its parameters, or 400 (HttpError) when the query says fail=1.
 std::vector<Route> routes() {
     const std::vector<std::pair<std::string, std::string>> table = {

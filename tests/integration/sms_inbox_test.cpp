@@ -7,7 +7,7 @@
 #include <ctime>
 
 #include "connectors/store/store.hpp"
-#include "engine/sms_scheduler.hpp"
+#include "engine/flow/sms_scheduler.hpp"
 #include "fixtures/kafka_helpers.hpp"
 #include "fixtures/test_env.hpp"
 

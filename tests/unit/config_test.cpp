@@ -6,8 +6,8 @@
 #include <sstream>
 
 #include "connectors/kafka/kafka.hpp"
-#include "engine/cli.hpp"
-#include "engine/config.hpp"
+#include "engine/cli/cli.hpp"
+#include "engine/runtime/config.hpp"
 #include "fixtures/test_env.hpp"
 
 using taxdesk::engine::ArgReader;

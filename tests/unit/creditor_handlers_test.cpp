@@ -13,7 +13,7 @@
 #include "connectors/store/token_store.hpp"
 #include "engine/api/auth.hpp"
 #include "engine/api/creditor_api.hpp"
-#include "engine/http_server.hpp"
+#include "engine/http/http_server.hpp"
 
 namespace taxdesk::engine::api {
 namespace {

@@ -1,5 +1,5 @@
 // Dead letters (engine/dead_letter, SPEC 6): the original message with error, attempts and failed_at.
-#include "engine/dead_letter.hpp"
+#include "engine/runtime/dead_letter.hpp"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "engine/http_server.hpp"
+#include "engine/http/http_server.hpp"
 
 namespace taxdesk::engine {
 namespace {

@@ -1,5 +1,5 @@
 // The Redis cache format of connector answers (engine/lookup_cache).
-#include "engine/lookup_cache.hpp"
+#include "engine/runtime/lookup_cache.hpp"
 
 #include <gtest/gtest.h>
 

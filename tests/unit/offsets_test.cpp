@@ -1,5 +1,5 @@
 // OffsetTracker (engine/offsets): what a pipeline may commit when messages finish out of order.
-#include "engine/offsets.hpp"
+#include "engine/runtime/offsets.hpp"
 
 #include <gtest/gtest.h>
 

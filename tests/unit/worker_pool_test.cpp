@@ -1,5 +1,5 @@
 // WorkerPool (engine/worker_pool): the bounded pool the inquiry stage's connector calls run on.
-#include "engine/worker_pool.hpp"
+#include "engine/runtime/worker_pool.hpp"
 
 #include <gtest/gtest.h>
 

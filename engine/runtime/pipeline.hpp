@@ -12,8 +12,8 @@
 
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/retry/retry.hpp"
-#include "engine/metrics.hpp"
-#include "engine/offsets.hpp"
+#include "engine/runtime/metrics.hpp"
+#include "engine/runtime/offsets.hpp"
 
 namespace Poco {
 class Logger;

@@ -1,5 +1,5 @@
 #pragma once
-// The HTTP server's request side, used by engine/http_server.cpp only: routing a request whose head has arrived to
+// The HTTP server's request side, used by engine/http/http_server.cpp only: routing a request whose head has arrived to
 // its handler, reading a body the handler does not stream (bounded in size and time), writing the answer (whole or
 // streamed) and the access log line. The connections, the watcher thread and the workers are http_server.cpp's.
 #include <Poco/Net/HTTPServerRequestImpl.h>
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/http_server.hpp"
+#include "engine/http/http_server.hpp"
 
 namespace taxdesk::engine {
 

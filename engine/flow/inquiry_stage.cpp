@@ -1,4 +1,4 @@
-#include "engine/inquiry_stage.hpp"
+#include "engine/flow/inquiry_stage.hpp"
 
 #include <Poco/Logger.h>
 
@@ -6,8 +6,8 @@
 #include <map>
 #include <unordered_map>
 
-#include "engine/dead_letter.hpp"
-#include "engine/lookup_cache.hpp"
+#include "engine/runtime/dead_letter.hpp"
+#include "engine/runtime/lookup_cache.hpp"
 #include "jobs/identity/identifiers.hpp"
 #include "jobs/inquiry/codec.hpp"
 

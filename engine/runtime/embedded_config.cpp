@@ -1,4 +1,4 @@
-#include "engine/embedded_config.hpp"
+#include "engine/runtime/embedded_config.hpp"
 
 #include <fstream>
 #include <sstream>

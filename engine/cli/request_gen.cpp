@@ -1,4 +1,4 @@
-#include "engine/request_gen.hpp"
+#include "engine/cli/request_gen.hpp"
 
 #include "connectors/stubs/demo_data/population.hpp"
 #include "jobs/common/json.hpp"

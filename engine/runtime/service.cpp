@@ -1,4 +1,4 @@
-#include "engine/service.hpp"
+#include "engine/runtime/service.hpp"
 
 #include <Poco/File.h>
 #include <Poco/Logger.h>
@@ -13,15 +13,15 @@
 #include "engine/api/dashboard_api.hpp"
 #include "engine/api/dead_letter_api.hpp"
 #include "engine/api/sms_api.hpp"
-#include "engine/batch_dispatcher.hpp"
-#include "engine/embedded_config.hpp"
-#include "engine/http_server.hpp"
-#include "engine/inquiry_stage.hpp"
-#include "engine/metrics.hpp"
+#include "engine/flow/batch_dispatcher.hpp"
+#include "engine/runtime/embedded_config.hpp"
+#include "engine/http/http_server.hpp"
+#include "engine/flow/inquiry_stage.hpp"
+#include "engine/runtime/metrics.hpp"
 #include "engine/pages/static_pages.hpp"
-#include "engine/pipeline.hpp"
-#include "engine/sms_scheduler.hpp"
-#include "engine/sms_stage.hpp"
+#include "engine/runtime/pipeline.hpp"
+#include "engine/flow/sms_scheduler.hpp"
+#include "engine/flow/sms_stage.hpp"
 #include "jobs/common/json.hpp"
 #include "jobs/sms/pickup_rules.hpp"
 

@@ -1,4 +1,4 @@
-#include "engine/cli.hpp"
+#include "engine/cli/cli.hpp"
 
 #include <cstdlib>
 

@@ -1,4 +1,4 @@
-#include "engine/submit.hpp"
+#include "engine/cli/submit.hpp"
 
 #include <Poco/File.h>
 #include <Poco/JSON/Array.h>
@@ -17,7 +17,7 @@
 #include <iostream>
 #include <thread>
 
-#include "engine/cli.hpp"
+#include "engine/cli/cli.hpp"
 #include "jobs/inquiry/batch_state.hpp"
 
 namespace taxdesk::engine {

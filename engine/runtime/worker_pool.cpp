@@ -1,4 +1,4 @@
-#include "engine/worker_pool.hpp"
+#include "engine/runtime/worker_pool.hpp"
 
 namespace taxdesk::engine {
 

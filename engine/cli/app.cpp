@@ -1,4 +1,4 @@
-#include "engine/app.hpp"
+#include "engine/cli/app.hpp"
 
 #include <Poco/DateTime.h>
 #include <Poco/DateTimeFormatter.h>
@@ -21,12 +21,12 @@
 #include "connectors/store/store.hpp"
 #include "connectors/stubs/demo_data/batch_generator.hpp"
 #include "engine/api/auth.hpp"
-#include "engine/cli.hpp"
-#include "engine/config.hpp"
-#include "engine/logging.hpp"
-#include "engine/request_gen.hpp"
-#include "engine/service.hpp"
-#include "engine/submit.hpp"
+#include "engine/cli/cli.hpp"
+#include "engine/runtime/config.hpp"
+#include "engine/runtime/logging.hpp"
+#include "engine/cli/request_gen.hpp"
+#include "engine/runtime/service.hpp"
+#include "engine/cli/submit.hpp"
 #include "jobs/auth/tokens.hpp"
 #include "jobs/inquiry/codec.hpp"
 

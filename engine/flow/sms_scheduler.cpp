@@ -1,4 +1,4 @@
-#include "engine/sms_scheduler.hpp"
+#include "engine/flow/sms_scheduler.hpp"
 
 #include <Poco/DateTimeFormat.h>
 #include <Poco/DateTimeFormatter.h>
@@ -11,7 +11,7 @@
 
 #include <chrono>
 
-#include "engine/sms_stage.hpp"
+#include "engine/flow/sms_stage.hpp"
 #include "jobs/sms/inbound.hpp"
 #include "jobs/sms/pickup_rules.hpp"
 #include "jobs/sms/replies.hpp"

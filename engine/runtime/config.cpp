@@ -1,4 +1,4 @@
-#include "engine/config.hpp"
+#include "engine/runtime/config.hpp"
 
 #include <Poco/Environment.h>
 #include <Poco/String.h>

@@ -1,4 +1,4 @@
-#include "engine/pipeline.hpp"
+#include "engine/runtime/pipeline.hpp"
 
 #include <Poco/Logger.h>
 
@@ -8,7 +8,7 @@
 #include <memory>
 #include <thread>
 
-#include "engine/dead_letter.hpp"
+#include "engine/runtime/dead_letter.hpp"
 #include "jobs/identity/identifiers.hpp"
 
 namespace taxdesk::engine {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/config.hpp"
+#include "engine/runtime/config.hpp"
 
 namespace taxdesk::engine {
 

@@ -1,4 +1,4 @@
-#include "engine/sms_stage.hpp"
+#include "engine/flow/sms_stage.hpp"
 
 #include <Poco/DateTimeFormat.h>
 #include <Poco/DateTimeFormatter.h>
@@ -10,8 +10,8 @@
 
 #include <stdexcept>
 
-#include "engine/dead_letter.hpp"
-#include "engine/sms_ports.hpp"
+#include "engine/runtime/dead_letter.hpp"
+#include "engine/flow/sms_ports.hpp"
 #include "jobs/common/json.hpp"
 #include "jobs/sms/application.hpp"
 #include "jobs/sms/inbound.hpp"

@@ -1,4 +1,4 @@
-#include "engine/sms_ports.hpp"
+#include "engine/flow/sms_ports.hpp"
 
 #include <cstdio>
 #include <random>

@@ -8,8 +8,8 @@
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/notification_store.hpp"
 #include "connectors/store/sms_areas.hpp"
-#include "engine/metrics.hpp"
-#include "engine/pipeline.hpp"
+#include "engine/runtime/metrics.hpp"
+#include "engine/runtime/pipeline.hpp"
 #include "jobs/sms/application.hpp"
 #include "jobs/sms/pickup_rules.hpp"
 

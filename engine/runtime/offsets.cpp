@@ -1,4 +1,4 @@
-#include "engine/offsets.hpp"
+#include "engine/runtime/offsets.hpp"
 
 #include <algorithm>
 

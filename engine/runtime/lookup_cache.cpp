@@ -1,4 +1,4 @@
-#include "engine/lookup_cache.hpp"
+#include "engine/runtime/lookup_cache.hpp"
 
 #include <charconv>
 #include <string_view>

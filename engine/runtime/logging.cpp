@@ -1,4 +1,4 @@
-#include "engine/logging.hpp"
+#include "engine/runtime/logging.hpp"
 
 #include <Poco/AutoPtr.h>
 #include <Poco/ConsoleChannel.h>

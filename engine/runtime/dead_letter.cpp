@@ -1,4 +1,4 @@
-#include "engine/dead_letter.hpp"
+#include "engine/runtime/dead_letter.hpp"
 
 #include <Poco/DateTimeFormat.h>
 #include <Poco/DateTimeFormatter.h>

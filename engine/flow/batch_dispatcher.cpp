@@ -1,4 +1,4 @@
-#include "engine/batch_dispatcher.hpp"
+#include "engine/flow/batch_dispatcher.hpp"
 
 #include <Poco/Environment.h>
 #include <Poco/Logger.h>

@@ -11,9 +11,9 @@
 #include "connectors/retry/retry.hpp"
 #include "connectors/store/batch_store.hpp"
 #include "connectors/store/result_store.hpp"
-#include "engine/metrics.hpp"
-#include "engine/pipeline.hpp"
-#include "engine/worker_pool.hpp"
+#include "engine/runtime/metrics.hpp"
+#include "engine/runtime/pipeline.hpp"
+#include "engine/runtime/worker_pool.hpp"
 #include "jobs/inquiry/codec.hpp"
 
 namespace taxdesk::engine {

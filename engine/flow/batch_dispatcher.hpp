@@ -19,7 +19,7 @@
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/batch_store.hpp"
 #include "connectors/store/payment_ledger.hpp"
-#include "engine/config.hpp"
+#include "engine/runtime/config.hpp"
 
 namespace taxdesk::engine {
 

@@ -1,4 +1,4 @@
-#include "engine/http_server.hpp"
+#include "engine/http/http_server.hpp"
 
 #include <Poco/Logger.h>
 #include <Poco/Net/HTTPServerParams.h>
@@ -42,7 +42,7 @@
 #include "jobs/common/json.hpp"
 #include "jobs/identity/identifiers.hpp"
 
-#include "engine/http_router.hpp"
+#include "engine/http/http_router.hpp"
 
 namespace taxdesk::engine {
 namespace {

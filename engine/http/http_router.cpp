@@ -1,4 +1,4 @@
-#include "engine/http_router.hpp"
+#include "engine/http/http_router.hpp"
 
 #include <Poco/Logger.h>
 #include <Poco/Net/HTTPServerResponseImpl.h>

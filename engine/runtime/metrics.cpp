@@ -1,4 +1,4 @@
-#include "engine/metrics.hpp"
+#include "engine/runtime/metrics.hpp"
 
 #include <prometheus/text_serializer.h>
 
