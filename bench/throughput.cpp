@@ -21,10 +21,10 @@
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/cli/cli.hpp"
+#include "engine/cli/request_gen.hpp"
 #include "engine/flow/inquiry_stage.hpp"
 #include "engine/runtime/metrics.hpp"
 #include "engine/runtime/pipeline.hpp"
-#include "engine/cli/request_gen.hpp"
 #include "jobs/inquiry/codec.hpp"
 
 using namespace taxdesk;

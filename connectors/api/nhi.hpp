@@ -6,7 +6,7 @@ namespace taxdesk::connectors {
 
 /// Thread-safe.
 class NhiCard {
-public:
+  public:
     virtual ~NhiCard() = default;
     /// True iff `last4` are the last four digits of the NHI card number of the person `id`.
     /// An unknown person gives false. Throws ConnectorError.

@@ -15,13 +15,13 @@ struct ChargeResult {
 
 /// The card's balance does not cover the amount. Nothing was charged. Not retryable.
 class InsufficientBalance : public PermanentError {
-public:
+  public:
     explicit InsufficientBalance(const std::string& what) : PermanentError(what) {}
 };
 
 /// Thread-safe.
 class Payment {
-public:
+  public:
     virtual ~Payment() = default;
     /// Charges `amount` NT$ to `cardId`. The same `idempotencyKey` returns the first charge's result and never
     /// charges twice; the same key with another card or amount throws PermanentError.

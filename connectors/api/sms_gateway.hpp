@@ -17,7 +17,7 @@ struct SendReceipt {
 
 /// Thread-safe.
 class SmsGateway {
-public:
+  public:
     virtual ~SmsGateway() = default;
     /// Sends one message. Sending the same notificationId again returns the first receipt. Throws ConnectorError.
     virtual SendReceipt send(const OutboundSms& sms) = 0;

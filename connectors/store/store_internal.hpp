@@ -83,5 +83,4 @@ auto Database::withSession(const char* purpose, Work&& work) {
     }
 }
 
-
 }  // namespace taxdesk::connectors

@@ -10,8 +10,8 @@
 #include "connectors/store/payment_ledger.hpp"
 #include "connectors/store/result_store.hpp"
 #include "connectors/store/token_store.hpp"
-#include "engine/runtime/config.hpp"
 #include "engine/http/http_server.hpp"
+#include "engine/runtime/config.hpp"
 #include "jobs/payment/payment.hpp"
 
 namespace taxdesk::engine::api {

@@ -12,8 +12,8 @@
 
 #include "engine/api/auth.hpp"
 #include "engine/api/json_body.hpp"
-#include "engine/runtime/dead_letter.hpp"
 #include "engine/flow/sms_stage.hpp"
+#include "engine/runtime/dead_letter.hpp"
 #include "jobs/common/json.hpp"
 #include "jobs/identity/identifiers.hpp"
 #include "jobs/sms/inbound.hpp"

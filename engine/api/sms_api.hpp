@@ -3,8 +3,8 @@
 #include <memory>
 #include <vector>
 
-#include "connectors/store/sms_areas.hpp"
 #include "connectors/store/database.hpp"
+#include "connectors/store/sms_areas.hpp"
 #include "connectors/store/token_store.hpp"
 #include "engine/api/acked_producer.hpp"
 #include "engine/http/http_server.hpp"

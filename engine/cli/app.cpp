@@ -22,11 +22,11 @@
 #include "connectors/stubs/demo_data/batch_generator.hpp"
 #include "engine/api/auth.hpp"
 #include "engine/cli/cli.hpp"
+#include "engine/cli/request_gen.hpp"
+#include "engine/cli/submit.hpp"
 #include "engine/runtime/config.hpp"
 #include "engine/runtime/logging.hpp"
-#include "engine/cli/request_gen.hpp"
 #include "engine/runtime/service.hpp"
-#include "engine/cli/submit.hpp"
 #include "jobs/auth/tokens.hpp"
 #include "jobs/inquiry/codec.hpp"
 

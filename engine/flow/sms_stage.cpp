@@ -10,8 +10,8 @@
 
 #include <stdexcept>
 
-#include "engine/runtime/dead_letter.hpp"
 #include "engine/flow/sms_ports.hpp"
+#include "engine/runtime/dead_letter.hpp"
 #include "jobs/common/json.hpp"
 #include "jobs/sms/application.hpp"
 #include "jobs/sms/inbound.hpp"

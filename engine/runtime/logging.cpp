@@ -4,10 +4,10 @@
 #include <Poco/ConsoleChannel.h>
 #include <Poco/StreamChannel.h>
 
-#include <iostream>
 #include <Poco/FormattingChannel.h>
 #include <Poco/Logger.h>
 #include <Poco/PatternFormatter.h>
+#include <iostream>
 
 namespace taxdesk::engine {
 

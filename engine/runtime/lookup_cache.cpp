@@ -30,7 +30,9 @@ bool toNumber(std::string_view text, T& value) {
 
 }  // namespace
 
-std::string registryKey(const std::string& id) { return std::string(kVersion) + "reg:" + id; }
+std::string registryKey(const std::string& id) {
+    return std::string(kVersion) + "reg:" + id;
+}
 
 std::string taxKey(const std::string& id, bool income, bool property, const std::vector<int>& years) {
     std::string key = std::string(kVersion) + "tax:" + id + ":" + (income ? "i" : "") + (property ? "p" : "") + ":";

@@ -15,7 +15,7 @@ namespace taxdesk::engine {
 
 /// Not thread-safe: owned by the pipeline thread.
 class OffsetTracker {
-public:
+  public:
     using PartitionKey = std::pair<std::string, int>;
 
     /// A message was consumed and is now in flight. Offsets of a partition must be added in increasing order.
@@ -30,7 +30,7 @@ public:
     /// Messages in flight across all partitions.
     [[nodiscard]] std::size_t inFlight() const { return inFlight_; }
 
-private:
+  private:
     struct Entry {
         std::int64_t offset;
         bool done;

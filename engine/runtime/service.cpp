@@ -14,14 +14,14 @@
 #include "engine/api/dead_letter_api.hpp"
 #include "engine/api/sms_api.hpp"
 #include "engine/flow/batch_dispatcher.hpp"
-#include "engine/runtime/embedded_config.hpp"
-#include "engine/http/http_server.hpp"
 #include "engine/flow/inquiry_stage.hpp"
-#include "engine/runtime/metrics.hpp"
-#include "engine/pages/static_pages.hpp"
-#include "engine/runtime/pipeline.hpp"
 #include "engine/flow/sms_scheduler.hpp"
 #include "engine/flow/sms_stage.hpp"
+#include "engine/http/http_server.hpp"
+#include "engine/pages/static_pages.hpp"
+#include "engine/runtime/embedded_config.hpp"
+#include "engine/runtime/metrics.hpp"
+#include "engine/runtime/pipeline.hpp"
 #include "jobs/common/json.hpp"
 #include "jobs/sms/pickup_rules.hpp"
 
@@ -166,9 +166,11 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
         std::vector<std::string>{smsApiSettings.inboundTopic, smsApiSettings.outboundTopic,
                                  smsApiSettings.outboundDeadLetter},
         settings_.smsProduceTimeoutMs);
-    parts_->smsApi = std::make_unique<api::SmsApi>(smsApiSettings, parts_->store->sms(), parts_->store->tokens(), smsProducer);
-    parts_->deadLetterApi = std::make_unique<api::DeadLetterApi>(
-        api::DeadLetterApiSettings{sms.outboundTopic}, parts_->store->notifications(), parts_->store->tokens(), smsProducer);
+    parts_->smsApi =
+        std::make_unique<api::SmsApi>(smsApiSettings, parts_->store->sms(), parts_->store->tokens(), smsProducer);
+    parts_->deadLetterApi =
+        std::make_unique<api::DeadLetterApi>(api::DeadLetterApiSettings{sms.outboundTopic},
+                                             parts_->store->notifications(), parts_->store->tokens(), smsProducer);
 
     DispatcherSettings dispatcherSettings;
     dispatcherSettings.requestsTopic = settings_.topic("inquiry.requests");

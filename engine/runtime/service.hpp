@@ -26,7 +26,7 @@ struct Readiness {
 };
 
 class Service {
-public:
+  public:
     /// Opens the store (applying migrations) and builds the parts. Throws on what cannot start.
     explicit Service(Settings settings);
     ~Service();
@@ -42,7 +42,7 @@ public:
     [[nodiscard]] int httpPort() const;
     Readiness readiness();
 
-private:
+  private:
     struct Parts;
     Settings settings_;
     std::unique_ptr<Parts> parts_;

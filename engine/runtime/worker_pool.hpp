@@ -11,7 +11,7 @@
 namespace taxdesk::engine {
 
 class WorkerPool {
-public:
+  public:
     explicit WorkerPool(int threads);
     ~WorkerPool();
     WorkerPool(const WorkerPool&) = delete;
@@ -21,7 +21,7 @@ public:
     /// `work` must not throw (catch inside and record the outcome per item). One caller at a time.
     void parallelFor(std::size_t count, const std::function<void(std::size_t)>& work);
 
-private:
+  private:
     void run();
     void drain(std::unique_lock<std::mutex>& lock);
 

@@ -1,8 +1,8 @@
-// Fuzz target: how the engine answers a request line (engine/http/http_router.cpp, served by engine/http/http_server.cpp):
-// the URI and query parsing, the route matching with {param} and {rest*} segments, the X-Request-Id check and the error
-// replies. The engine's HttpServer (its public constructor only, so that its internals may change) listens on a
-// loopback port with the engine's route patterns, and each input is sent to it as one request over a kept-alive
-// connection.
+// Fuzz target: how the engine answers a request line (engine/http/http_router.cpp, served by
+// engine/http/http_server.cpp): the URI and query parsing, the route matching with {param} and {rest*} segments, the
+// X-Request-Id check and the error replies. The engine's HttpServer (its public constructor only, so that its internals
+// may change) listens on a loopback port with the engine's route patterns, and each input is sent to it as one request
+// over a kept-alive connection.
 //
 // Input: the first line is "<METHOD> <URI>", an optional second line is the X-Request-Id header. Bytes that cannot
 // stand in a request line (controls, spaces, non-ASCII: a URI %-encodes them) are dropped, so that what is fuzzed is

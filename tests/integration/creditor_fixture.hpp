@@ -22,8 +22,8 @@
 #include <thread>
 
 #include "connectors/http/stub_server.hpp"
-#include "connectors/stubs/demo_data/batch_generator.hpp"
 #include "connectors/store/store.hpp"
+#include "connectors/stubs/demo_data/batch_generator.hpp"
 #include "connectors/stubs/stub_connectors.hpp"
 #include "fixtures/at_once.hpp"
 #include "fixtures/kafka_helpers.hpp"

@@ -8,11 +8,11 @@
 #include <thread>
 
 #include "connectors/stubs/demo_data/population.hpp"
-#include "engine/runtime/config.hpp"
+#include "engine/cli/request_gen.hpp"
 #include "engine/flow/inquiry_stage.hpp"
+#include "engine/runtime/config.hpp"
 #include "engine/runtime/metrics.hpp"
 #include "engine/runtime/pipeline.hpp"
-#include "engine/cli/request_gen.hpp"
 #include "fixtures/kafka_helpers.hpp"
 #include "jobs/inquiry/codec.hpp"
 

@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "connectors/stubs/demo_data/population.hpp"
 #include "connectors/store/store.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "fixtures/kafka_helpers.hpp"
 #include "fixtures/serve_process.hpp"
 #include "fixtures/test_env.hpp"

@@ -6,11 +6,11 @@
 
 #include <sstream>
 
-#include "connectors/stubs/demo_data/population.hpp"
 #include "connectors/store/store.hpp"
+#include "connectors/stubs/demo_data/population.hpp"
 #include "connectors/stubs/stub_connectors.hpp"
-#include "engine/runtime/metrics.hpp"
 #include "engine/flow/sms_stage.hpp"
+#include "engine/runtime/metrics.hpp"
 #include "fixtures/test_env.hpp"
 #include "jobs/sms/received_at.hpp"
 #include "jobs/sms/replies.hpp"

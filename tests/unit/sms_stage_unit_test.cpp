@@ -1,5 +1,5 @@
-// The SMS stage's wiring (engine/flow/sms_stage.cpp) over in-memory fakes of the store's SMS areas, the counters and the
-// registry and NHI card connectors: what it records for a decision, a message seen before, and the two retries of
+// The SMS stage's wiring (engine/flow/sms_stage.cpp) over in-memory fakes of the store's SMS areas, the counters and
+// the registry and NHI card connectors: what it records for a decision, a message seen before, and the two retries of
 // recording an alert (the applicant's pickup made meanwhile; a code taken). No Redis, Kafka or SQL.
 #include <gtest/gtest.h>
 
@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "connectors/api/errors.hpp"
-#include "engine/runtime/metrics.hpp"
 #include "engine/flow/sms_stage.hpp"
+#include "engine/runtime/metrics.hpp"
 #include "jobs/sms/pickup_rules.hpp"
 
 namespace taxdesk::engine {
