@@ -514,7 +514,7 @@ void Consumer::pause(const std::vector<TopicPartitionOffset>& partitions, bool p
         rd_kafka_resume_partitions(handle_.get(), list.get());
 }
 
-void Consumer::close() {
+void Consumer::close() noexcept {
     if (closed_) return;
     closed_ = true;
     rd_kafka_consumer_close(handle_.get());

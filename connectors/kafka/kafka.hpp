@@ -192,12 +192,13 @@ class Consumer {
     /// Up to `max` messages, waiting at most timeoutMs for the first. Error events are logged through
     /// `onError` (when set) and not returned. Throws KafkaError (retryable when librdkafka says so) when a rebalance
     /// since the last call could not apply its assignment: the consumer would otherwise hold partitions it does not
-    /// read.
+    /// read (a retryable one: a new consumer should join the group again, as Pipeline does).
     std::vector<Message> consume(std::size_t max, int timeoutMs);
     /// Commits the positions. Throws KafkaError on a synchronous commit's failure.
     void commit(const std::vector<TopicPartitionOffset>& offsets, bool async);
-    /// Leaves the group (revokes partitions, which calls the rebalance handler). Idempotent.
-    void close();
+    /// Leaves the group (revokes partitions, which calls the rebalance handler). Idempotent. Called by the destructor:
+    /// must never throw.
+    void close() noexcept;
     /// For each assigned partition: messages between this consumer's position and the end of the partition, from
     /// the offsets librdkafka already knows (no broker round trip). Partitions without a known position are left out.
     std::vector<TopicPartitionOffset> lag();

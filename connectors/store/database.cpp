@@ -154,8 +154,10 @@ bool isPermanentStoreFailure(std::string_view backendMessage) {
     std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
     // SQLite: "constraint failed", "datatype mismatch"; PostgreSQL: "violates … constraint", "invalid input syntax
     // for type", "value too long for type", "out of range". Locks, busy databases and lost connections pass.
-    for (const char* permanent :
-         {"constraint", "datatype mismatch", "invalid input syntax", "value too long", "out of range for type"})
+    // A row whose state or status this engine does not know (the store's row handlers: "… is not a known value")
+    // reads the same however often it is read.
+    for (const char* permanent : {"constraint", "datatype mismatch", "invalid input syntax", "value too long",
+                                  "out of range for type", "is not a known value"})
         if (text.find(permanent) != std::string::npos) return true;
     return false;
 }

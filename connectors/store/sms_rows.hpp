@@ -24,6 +24,7 @@
 #include "connectors/store/pickup_store.hpp"
 #include "connectors/store/sms_inbox.hpp"
 #include "connectors/store/sms_states.hpp"
+#include "connectors/store/store_internal.hpp"
 
 namespace taxdesk::connectors::detail {
 
@@ -74,25 +75,6 @@ NotificationRecord completeNotification(const NotificationRecord& notification, 
 
 /// Binds a notification to kInsertNotification's placeholders and runs it; returns whether it inserted.
 bool insertNotificationRow(Poco::Data::Session& session, const std::string& statement, const NotificationRecord& n);
-
-/// The rows of a SELECT of `Record`'s columns (its TypeHandler) with `values` bound to its placeholders in order.
-template <typename Record, typename... Values>
-std::vector<Record> selectRows(Poco::Data::Session& session, const std::string& statement, const Values&... values) {
-    using Poco::Data::Keywords::bind;
-    using Poco::Data::Keywords::into;
-    std::vector<Record> records;
-    Poco::Data::Statement query(session);
-    query << statement, into(records);
-    (query, ..., bind(values));
-    query.execute();
-    return records;
-}
-
-template <typename Record>
-std::optional<Record> first(std::vector<Record>&& records) {
-    if (records.empty()) return std::nullopt;
-    return std::move(records.front());
-}
 
 /// The part of a TypeHandler every SMS row shares: fields read in column order.
 class RowReader {

@@ -160,7 +160,7 @@ class TypeHandler<taxdesk::connectors::BatchRecord> {
         std::string state;
         TypeHandler<std::string>::extract(pos++, state, std::string(), extractor);
         const auto parsed = taxdesk::jobs::inquiry::parseBatchState(state);
-        if (!parsed) throw DataException("batch " + batch.batchId + " has an unknown state '" + state + "'");
+        if (!parsed) throw DataException("batch " + batch.batchId + ": state '" + state + "' is not a known value");
         batch.state = *parsed;
         TypeHandler<std::string>::extract(pos++, batch.failureReason, fallback.failureReason, extractor);
         TypeHandler<std::string>::extract(pos++, batch.filename, fallback.filename, extractor);

@@ -64,7 +64,8 @@ class TypeHandler<taxdesk::connectors::PaymentRecord> {
         std::string status;
         TypeHandler<std::string>::extract(pos++, status, std::string(), extractor);
         const auto parsed = taxdesk::jobs::payment::parsePaymentStatus(status);
-        if (!parsed) throw DataException("payment " + payment.paymentId + " has an unknown status '" + status + "'");
+        if (!parsed)
+            throw DataException("payment " + payment.paymentId + ": status '" + status + "' is not a known value");
         payment.status = *parsed;
         TypeHandler<std::string>::extract(pos++, payment.error, fallback.error, extractor);
         TypeHandler<std::string>::extract(pos++, payment.createdAt, fallback.createdAt, extractor);

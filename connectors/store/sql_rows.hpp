@@ -1,7 +1,8 @@
 #pragma once
-// Internal to connectors/store: what the creditor areas' SQL shares: a select into records (each with a
-// Poco::Data::TypeHandler), and a result row (StoredResult) as Poco::Data binds and extracts it, for the areas that
-// write results (SqlResultStore, and SqlBatchStore for a rejected row's result). Not for use outside this folder.
+// Internal to connectors/store: what the creditor areas' SQL shares (the select into records, each with a
+// Poco::Data::TypeHandler, is store_internal.hpp's selectRows): a result row (StoredResult) as Poco::Data binds and
+// extracts it, for the areas that write results (SqlResultStore, and SqlBatchStore for a rejected row's result). Not
+// for use outside this folder.
 #include <Poco/Data/Session.h>
 #include <Poco/Data/Statement.h>
 #include <Poco/Data/TypeHandler.h>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "connectors/store/result_store.hpp"
+#include "connectors/store/store_internal.hpp"
 
 namespace taxdesk::connectors::detail {
 
@@ -22,19 +24,6 @@ inline constexpr const char* kUpsertResult =
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (batch_id, row_no) DO UPDATE SET debtor_id = excluded.debtor_id, status = excluded.status,"
     " reason = excluded.reason, payload = excluded.payload, updated_at = excluded.updated_at";
-
-/// Runs a SELECT of `Record`'s columns (in its TypeHandler's order) with `values` bound to its placeholders in order.
-template <typename Record, typename... Values>
-std::vector<Record> selectRows(Poco::Data::Session& session, const std::string& statement, const Values&... values) {
-    using Poco::Data::Keywords::bind;
-    using Poco::Data::Keywords::into;
-    std::vector<Record> records;
-    Poco::Data::Statement query(session);
-    query << statement, into(records);
-    (query, ..., bind(values));
-    query.execute();
-    return records;
-}
 
 }  // namespace taxdesk::connectors::detail
 

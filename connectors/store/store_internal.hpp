@@ -6,10 +6,12 @@
 #include <Poco/Data/Statement.h>
 
 #include <chrono>
+#include <optional>
 #include <semaphore>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "connectors/store/database.hpp"
 
@@ -39,18 +41,25 @@ class PermitRelease {
     std::counting_semaphore<>& permits_;
 };
 
-/// Runs a SELECT of `Columns` (a struct with `void into(Statement&)` and `toRecords()`) with `values` bound to its
+/// The rows of a SELECT of `Record`'s columns (in its Poco::Data::TypeHandler's order) with `values` bound to its
 /// placeholders in order.
-template <typename Columns, typename... Values>
-auto select(Poco::Data::Session& session, const std::string& statement, const Values&... values) {
+template <typename Record, typename... Values>
+std::vector<Record> selectRows(Poco::Data::Session& session, const std::string& statement, const Values&... values) {
     using Poco::Data::Keywords::bind;
-    Columns columns;
+    using Poco::Data::Keywords::into;
+    std::vector<Record> records;
     Poco::Data::Statement query(session);
-    query << statement;
-    columns.into(query);
+    query << statement, into(records);
     (query, ..., bind(values));
     query.execute();
-    return columns.toRecords();
+    return records;
+}
+
+/// The first of `records`, if any.
+template <typename Record>
+std::optional<Record> first(std::vector<Record>&& records) {
+    if (records.empty()) return std::nullopt;
+    return std::move(records.front());
 }
 
 }  // namespace taxdesk::connectors::detail

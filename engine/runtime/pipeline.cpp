@@ -338,6 +338,7 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
     std::string cluster;
     connectors::kafka::Consumer* consumerOf = nullptr;
     std::atomic<bool> replaced{false};
+    bool assignmentFailed = false;  // the consumer could not apply an assignment: a new one joins
     auto brokerReplaced = [&] {
         if (replaced.load()) return true;
         std::string now = producer.clusterId(0);
@@ -403,8 +404,20 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
                 commit(consumer, true);
                 continue;
             }
-            auto batch = consumer.consume(static_cast<std::size_t>(std::min(room, settings_.batchSize)),
-                                          settings_.batchTimeoutMs);
+            std::vector<connectors::kafka::Message> batch;
+            try {
+                batch = consumer.consume(static_cast<std::size_t>(std::min(room, settings_.batchSize)),
+                                         settings_.batchTimeoutMs);
+            } catch (const connectors::kafka::KafkaError& error) {
+                if (!error.isRetryable()) throw;
+                // A rebalance could not apply its assignment, and librdkafka says trying again may help: this
+                // consumer may hold partitions it does not read. A new consumer joins the group afresh (what was not
+                // committed comes again); only an error that cannot pass stops the pipeline.
+                log.warning("consumer: %s; joining the group again with a new consumer", std::string(error.what()));
+                assignmentFailed = true;
+                sessionOver_ = true;
+                break;
+            }
             if (!batch.empty()) {
                 const auto started = Clock::now();
                 consumed_ += batch.size();
@@ -468,7 +481,9 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
         // A new session follows: what is prepared is finished and its outputs delivered (to the new broker, which
         // is harmless: their consumers know them by id), nothing is committed, the consumer leaves.
         log.warning("ending this session (%s): finishing prepared batches, committing nothing",
-                    std::string(replaced.load() ? "broker replaced" : "fatal producer error"));
+                    std::string(replaced.load()    ? "broker replaced"
+                                : assignmentFailed ? "assignment failed"
+                                                   : "fatal producer error"));
         waitCommitterIdle(std::chrono::seconds(10));
         committerStop = true;
         queueChanged.notify_all();
@@ -476,7 +491,8 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
         producer.flush(5000);
         consumer.close();
         if (committerFailure) std::rethrow_exception(committerFailure);
-        return replaced.load() ? SessionEnd::brokerReplaced : SessionEnd::producerFatal;
+        if (replaced.load()) return SessionEnd::brokerReplaced;
+        return assignmentFailed ? SessionEnd::consumerFailed : SessionEnd::producerFatal;
     }
 
     log.information("stopping: finishing prepared batches and delivering outstanding messages");

@@ -109,7 +109,7 @@ class Pipeline {
     [[nodiscard]] int restarts() const { return restarts_.load(); }
 
   private:
-    enum class SessionEnd { stopped, brokerReplaced, producerFatal };
+    enum class SessionEnd { stopped, brokerReplaced, producerFatal, consumerFailed };
     /// One consumer and producer, from subscribe to close.
     SessionEnd runSession(const std::atomic<bool>& stop, bool fromBeginning);
     void commitDone(connectors::kafka::Consumer& consumer, bool async);

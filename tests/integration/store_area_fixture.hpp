@@ -139,16 +139,22 @@ class StoreAreaTest : public ::testing::TestWithParam<std::string> {
         return payment;
     }
 
+    /// A session of its own on the store's database, behind the store's back.
+    [[nodiscard]] Poco::Data::Session rawSession() const {
+        return settings_.backend == "sqlite" ? Poco::Data::Session("sqlite", settings_.sqlitePath)
+                                             : Poco::Data::Session("postgresql", settings_.postgresql);
+    }
+    /// `statement` (with `?` placeholders) for this backend.
+    [[nodiscard]] std::string sqlFor(const std::string& statement) const {
+        return detail::placeholders(
+            settings_.backend == "sqlite" ? detail::SqlBackend::sqlite : detail::SqlBackend::postgresql, statement);
+    }
+
     /// Rows of `table` with this batch id, counted behind the store's back.
     [[nodiscard]] long long countOf(const std::string& table, const std::string& batchId) const {
-        Poco::Data::Session session = settings_.backend == "sqlite"
-                                          ? Poco::Data::Session("sqlite", settings_.sqlitePath)
-                                          : Poco::Data::Session("postgresql", settings_.postgresql);
-        const auto backend =
-            settings_.backend == "sqlite" ? detail::SqlBackend::sqlite : detail::SqlBackend::postgresql;
+        Poco::Data::Session session = rawSession();
         Poco::Int64 count = 0;
-        session << detail::placeholders(backend, "SELECT COUNT(*) FROM " + table + " WHERE batch_id = ?"), into(count),
-            bind(batchId), now;
+        session << sqlFor("SELECT COUNT(*) FROM " + table + " WHERE batch_id = ?"), into(count), bind(batchId), now;
         return count;
     }
 

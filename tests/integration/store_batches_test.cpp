@@ -163,6 +163,23 @@ TEST_P(StoreBatchesTest, TotalsThatDoNotMatchTheRowsAreRefusedBeforeAnythingIsWr
     EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsAccepted, 8);
 }
 
+TEST_P(StoreBatchesTest, AStateThisEngineDoesNotKnowIsAPermanentErrorNotAnOutage) {
+    // Another engine version's state, or a hand edit: reading it again cannot help, so callers must not retry forever.
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 2, 0));
+    std::string id = batch.batchId;
+    rawSession() << sqlFor("UPDATE batches SET state = 'archived' WHERE batch_id = ?"), bind(id), now;
+    try {
+        (void)store.batches().findBatch(batch.batchId);
+        FAIL() << "a batch in an unknown state was read";
+    } catch (const StoreError& error) {
+        EXPECT_FALSE(error.isRetryable()) << error.what();
+        EXPECT_NE(std::string(error.what()).find("state 'archived' is not a known value"), std::string::npos)
+            << error.what();
+    }
+}
+
 TEST_P(StoreBatchesTest, BeginningABatchChecksItsRecord) {
     Store store(settings_);
     BatchRecord batch = newBatch();

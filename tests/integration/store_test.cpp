@@ -233,6 +233,7 @@ TEST(StoreErrors, ConstraintViolationsArePermanentWhileLocksAndLostConnectionsPa
     EXPECT_TRUE(isPermanentStoreFailure("ERROR: null value in column \"msisdn\" violates not-null constraint"));
     EXPECT_TRUE(isPermanentStoreFailure("ERROR: invalid input syntax for type integer: \"x\""));
     EXPECT_TRUE(isPermanentStoreFailure("datatype mismatch"));
+    EXPECT_TRUE(isPermanentStoreFailure("batch B1: state 'archived' is not a known value"));
     EXPECT_FALSE(isPermanentStoreFailure("database is locked"));
     EXPECT_FALSE(isPermanentStoreFailure("server closed the connection unexpectedly"));
     EXPECT_FALSE(isPermanentStoreFailure("could not connect to server: Connection refused"));
