@@ -257,6 +257,44 @@ TEST_F(DispatcherTest, AStoreFailureWhileRecoveringAPaymentLeavesItPendingAndThe
     EXPECT_TRUE(store_->batches().findBatch(abandoned)->paid);
 }
 
+// The same for the recheck of failed payments: a store failure while recording a late charge waits for the payment's
+// next turn; the round goes on.
+TEST_F(DispatcherTest, AStoreFailureWhileRecordingALateChargeWaitsForTheNextRecheck) {
+    const long long now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    const auto late = makeBatch(2);
+    const auto failed = pendingPayment(late, "key-late-" + prefix_, "request", 1);
+    store_->payments().completePayment(failed.paymentId, jobs::payment::PaymentStatus::failed, "", "not charged",
+                                       now + 600'000);
+    const auto charge = payment_->charge("EC-0005", failed.amount, failed.providerKey);  // landed late
+    const auto ready = makeBatch(3);
+    const auto paid = pendingPayment(ready, "key-paid-" + prefix_);
+    store_->payments().completePayment(paid.paymentId, jobs::payment::PaymentStatus::succeeded, "EC-TXN", "");
+
+    td_testing::FlakyLedger flaky(store_->payments(), 1);
+    settings_.recheckEveryMs = 1;  // every round; each payment's next turn 1 ms later
+    engine::BatchDispatcher dispatcher(settings_, store_->batches(), flaky, payment_);
+    EXPECT_NO_THROW(dispatcher.runOnce());
+    ASSERT_EQ(flaky.completeCalls(), 1);
+    EXPECT_EQ(store_->payments().findPaymentByKey("C1", failed.idempotencyKey)->status,
+              jobs::payment::PaymentStatus::failed);
+    EXPECT_EQ(store_->batches().findBatch(ready)->state, jobs::inquiry::BatchState::processing)
+        << "the round went on: the paid batch was dispatched";
+
+    for (int round = 0; round < 200; ++round) {
+        dispatcher.runOnce();
+        if (store_->payments().findPaymentByKey("C1", failed.idempotencyKey)->status !=
+            jobs::payment::PaymentStatus::failed)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    const auto recorded = store_->payments().findPaymentByKey("C1", failed.idempotencyKey).value();
+    EXPECT_EQ(recorded.status, jobs::payment::PaymentStatus::succeeded);
+    EXPECT_EQ(recorded.providerTxnId, charge.providerTxnId);
+    EXPECT_TRUE(store_->batches().findBatch(late)->paid);
+}
+
 TEST_F(DispatcherTest, PaidRowsGoToKafkaWithinTheWindowAndPaymentsOnce) {
     const auto batch = makeBatch(30);
     const auto payment = pendingPayment(batch, "key-" + prefix_);
