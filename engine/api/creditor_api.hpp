@@ -56,7 +56,8 @@ class CreditorApi {
     HttpReply upload(HttpRequest& request);
     HttpReply pay(HttpRequest& request);
     /// Charges a pending payment whose lease `owner` holds and records the provider's answer (jobs::payment decides
-    /// what the ledger records). Returns false, the lease released, when the provider did not answer.
+    /// what the ledger records). Returns false, the lease released, when the provider did not answer or the store
+    /// could not record its answer (a retryable ConnectorError; a permanent one is thrown).
     bool chargeOnce(const connectors::PaymentRecord& record, const std::string& cardId, const std::string& owner,
                     const std::string& requestId);
     HttpReply list(HttpRequest& request);

@@ -13,6 +13,7 @@
 
 #include "engine/api/auth.hpp"
 #include "engine/api/payment_json.hpp"
+#include "jobs/identity/identifiers.hpp"
 #include "jobs/payment/payment.hpp"
 
 namespace taxdesk::engine::api {
@@ -173,39 +174,54 @@ bool CreditorApi::chargeOnce(const connectors::PaymentRecord& record, const std:
             Poco::Logger::get("api").warning("payment %s refused by the provider: %s", record.paymentId, refusal);
         step = jobs::payment::afterRefusal(lookup);
     }
-    switch (step.action) {
-        case Action::record_succeeded: {
-            // Counted (and the dispatcher woken) once: by the call that moved the ledger, not by every request.
-            const auto change = stores_.payments.completePayment(
-                record.paymentId, jobs::payment::PaymentStatus::succeeded, charge->providerTxnId, "");
-            switch (jobs::payment::effectOfSuccess(change.changed, change.refundDue)) {
-                case jobs::payment::SuccessEffect::refund_due:
-                    // The batch was paid by another payment meanwhile (this one's lease ended mid-charge and it was
-                    // given up): the charge is owed back, not a payment of the batch.
-                    Poco::Logger::get("api").error(
-                        "payment %s for batch %s was charged after it was given up, and the batch "
-                        "is paid by another payment: NT$%s to refund (refund_due in the ledger)",
-                        record.paymentId, record.batchId, std::to_string(record.amount));
-                    if (onRefundDue_) onRefundDue_(record.amount);
-                    break;
-                case jobs::payment::SuccessEffect::counted:
-                    if (onPaid_) onPaid_(record.batchId, record.amount, requestId);
-                    break;
-                case jobs::payment::SuccessEffect::none:
-                    break;
+    // Recording the answer may fail too (the store locked or away): a retryable failure is answered as the provider's
+    // silence is (503, the lease released), so that a retry with the same key records the charge; the provider never
+    // charges twice for the key. A permanent one is a bug: 500.
+    try {
+        switch (step.action) {
+            case Action::record_succeeded: {
+                // Counted (and the dispatcher woken) once: by the call that moved the ledger, not by every request.
+                const auto change = stores_.payments.completePayment(
+                    record.paymentId, jobs::payment::PaymentStatus::succeeded, charge->providerTxnId, "");
+                switch (jobs::payment::effectOfSuccess(change.changed, change.refundDue)) {
+                    case jobs::payment::SuccessEffect::refund_due:
+                        // The batch was paid by another payment meanwhile (this one's lease ended mid-charge and it was
+                        // given up): the charge is owed back, not a payment of the batch.
+                        Poco::Logger::get("api").error(
+                            "payment %s for batch %s was charged after it was given up, and the batch "
+                            "is paid by another payment: NT$%s to refund (refund_due in the ledger)",
+                            record.paymentId, record.batchId, std::to_string(record.amount));
+                        if (onRefundDue_) onRefundDue_(record.amount);
+                        break;
+                    case jobs::payment::SuccessEffect::counted:
+                        if (onPaid_) onPaid_(record.batchId, record.amount, requestId);
+                        break;
+                    case jobs::payment::SuccessEffect::none:
+                        break;
+                }
+                return true;
             }
-            return true;
+            case Action::record_failed:
+                stores_.payments.completePayment(record.paymentId, jobs::payment::PaymentStatus::failed, "",
+                                                 jobs::payment::failureText(step.reason), step.recheckUntilMs);
+                return true;
+            case Action::release:
+            case Action::ask_for_charge:  // not after afterRefusal(); treated as no answer
+                stores_.payments.releasePayment(record.paymentId, owner);
+                return false;
+            case Action::nothing:
+                return true;
         }
-        case Action::record_failed:
-            stores_.payments.completePayment(record.paymentId, jobs::payment::PaymentStatus::failed, "",
-                                             jobs::payment::failureText(step.reason), step.recheckUntilMs);
-            return true;
-        case Action::release:
-        case Action::ask_for_charge:  // not after afterRefusal(); treated as no answer
+    } catch (const connectors::ConnectorError& error) {
+        if (!error.isRetryable()) throw;
+        Poco::Logger::get("api").warning("payment %s not recorded (released for a retry with the same key): %s",
+                                         record.paymentId, jobs::identity::maskIdsIn(error.what()));
+        try {
             stores_.payments.releasePayment(record.paymentId, owner);
-            return false;
-        case Action::nothing:
-            return true;
+        } catch (const std::exception&) {
+            // The store is away: the lease ends by itself (a retry waits for it, recovery takes it over).
+        }
+        return false;
     }
     return true;
 }

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "engine/api/payment_json.hpp"
+#include "jobs/identity/identifiers.hpp"
 #include "jobs/inquiry/batch_state.hpp"
 #include "jobs/inquiry/codec.hpp"
 #include "jobs/payment/payment.hpp"
@@ -185,29 +186,40 @@ void BatchDispatcher::resolvePendingPayments() {
         std::string error;
         const auto step = jobs::payment::recoverAbandoned(lookUp(*payment_, pending.providerKey, charge, error),
                                                           epochMs(), settings_.recheckWindowMs);
-        switch (step.action) {
-            case Action::record_succeeded:
-                if (payments_.completePayment(pending.paymentId, jobs::payment::PaymentStatus::succeeded,
-                                              charge->providerTxnId, "") &&
-                    onRecoveredPaid_)
-                    onRecoveredPaid_(pending.amount);
-                log().information("payment %s for batch %s resolved: it was charged", pending.paymentId,
-                                  pending.batchId);
-                break;
-            case Action::record_failed:
-                // Not charged as far as the provider knows now; one that answered late may still land the charge:
-                // asked about again (recheckFailedPayments) until the window ends, scheduled with the failure.
-                payments_.completePayment(pending.paymentId, jobs::payment::PaymentStatus::failed, "",
-                                          jobs::payment::failureText(step.reason), step.recheckUntilMs);
-                log().information("payment %s for batch %s resolved: never charged", pending.paymentId,
-                                  pending.batchId);
-                break;
-            case Action::release:
-            case Action::ask_for_charge:
-            case Action::nothing:
+        // Recording the answer may fail (the store locked or away): that payment stays pending, released for a later
+        // round, and the round goes on with the other payments and the rest of its work.
+        try {
+            switch (step.action) {
+                case Action::record_succeeded:
+                    if (payments_.completePayment(pending.paymentId, jobs::payment::PaymentStatus::succeeded,
+                                                  charge->providerTxnId, "") &&
+                        onRecoveredPaid_)
+                        onRecoveredPaid_(pending.amount);
+                    log().information("payment %s for batch %s resolved: it was charged", pending.paymentId,
+                                      pending.batchId);
+                    break;
+                case Action::record_failed:
+                    // Not charged as far as the provider knows now; one that answered late may still land the charge:
+                    // asked about again (recheckFailedPayments) until the window ends, scheduled with the failure.
+                    payments_.completePayment(pending.paymentId, jobs::payment::PaymentStatus::failed, "",
+                                              jobs::payment::failureText(step.reason), step.recheckUntilMs);
+                    log().information("payment %s for batch %s resolved: never charged", pending.paymentId,
+                                      pending.batchId);
+                    break;
+                case Action::release:
+                case Action::ask_for_charge:
+                case Action::nothing:
+                    payments_.releasePayment(pending.paymentId, owner_);
+                    log().warning("payment %s still pending: %s", pending.paymentId, error);
+                    break;
+            }
+        } catch (const connectors::ConnectorError& failure) {
+            try {
                 payments_.releasePayment(pending.paymentId, owner_);
-                log().warning("payment %s still pending: %s", pending.paymentId, error);
-                break;
+            } catch (const std::exception&) {
+                // The store is away: recovery's lease ends by itself.
+            }
+            log().warning("payment %s still pending: %s", pending.paymentId, jobs::identity::maskIdsIn(failure.what()));
         }
     }
 }
@@ -226,8 +238,15 @@ void BatchDispatcher::recheckFailedPayments() {
             return;  // the provider is away: next round
         }
         if (step.action != Action::record_succeeded) continue;
-        const auto change = payments_.completePayment(failed.paymentId, jobs::payment::PaymentStatus::succeeded,
-                                                      charge->providerTxnId, "");
+        connectors::PaymentChange change;
+        try {
+            change = payments_.completePayment(failed.paymentId, jobs::payment::PaymentStatus::succeeded,
+                                               charge->providerTxnId, "");
+        } catch (const connectors::ConnectorError& failure) {
+            log().warning("payment %s not checked again: %s", failed.paymentId,
+                          jobs::identity::maskIdsIn(failure.what()));
+            return;  // the store is away: next round (still failed: asked about again at its next turn)
+        }
         switch (jobs::payment::effectOfSuccess(change.changed, change.refundDue)) {
             case jobs::payment::SuccessEffect::refund_due:
                 // Money owed back: the batch was paid by another payment meanwhile. An alert, not a guess.

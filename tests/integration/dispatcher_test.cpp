@@ -6,12 +6,14 @@
 #include <chrono>
 #include <ctime>
 #include <map>
+#include <thread>
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/flow/batch_dispatcher.hpp"
 #include "engine/flow/sms_scheduler.hpp"
+#include "fixtures/flaky_ledger.hpp"
 #include "fixtures/kafka_helpers.hpp"
 #include "fixtures/test_env.hpp"
 #include "jobs/inquiry/codec.hpp"
@@ -215,6 +217,82 @@ TEST_F(DispatcherTest, APaymentWhoseOwnerVanishedIsRecoveredWhileRunningNotOnlyA
     EXPECT_EQ(resolved.status, jobs::payment::PaymentStatus::failed) << "never charged";
     EXPECT_NE(resolved.error.find("not charged"), std::string::npos) << resolved.error;
     EXPECT_EQ(store_->batches().findBatch(batch)->state, jobs::inquiry::BatchState::awaiting_payment);
+}
+
+// Review of the issue-10 refactor: a store failure while recovery records a payment's answer is that payment's
+// problem only. It is released (still pending) and recorded by a later round; the round goes on with the rest.
+TEST_F(DispatcherTest, AStoreFailureWhileRecoveringAPaymentLeavesItPendingAndTheRoundGoesOn) {
+    const auto abandoned = makeBatch(2);
+    const auto lost = pendingPayment(abandoned, "key-lost-" + prefix_, "vanished-request", 1);
+    const auto charge = payment_->charge("EC-0004", lost.amount, lost.providerKey);  // charged, then the engine died
+    const auto ready = makeBatch(3);
+    const auto paid = pendingPayment(ready, "key-paid-" + prefix_);
+    store_->payments().completePayment(paid.paymentId, jobs::payment::PaymentStatus::succeeded, "EC-TXN", "");
+
+    td_testing::FlakyLedger flaky(store_->payments(), 1);  // the first completePayment: "database is locked"
+    settings_.recoverEveryMs = 0;                          // every round
+    settings_.paymentLeaseMs = 1;                          // recovery's own lease ends at once
+    engine::BatchDispatcher dispatcher(settings_, store_->batches(), flaky, payment_);
+    EXPECT_NO_THROW(dispatcher.runOnce());
+    ASSERT_EQ(flaky.completeCalls(), 1);
+    const auto stillPending = store_->payments().findPaymentByKey("C1", lost.idempotencyKey).value();
+    EXPECT_EQ(stillPending.status, jobs::payment::PaymentStatus::pending);
+    EXPECT_EQ(stillPending.leaseOwner, "") << "released: not held until the lease ends";
+    EXPECT_EQ(store_->batches().findBatch(ready)->state, jobs::inquiry::BatchState::processing)
+        << "the round went on: the paid batch was dispatched";
+    EXPECT_TRUE(store_->payments().unpublishedPayments(10).empty()) << "and its payment published";
+    EXPECT_EQ(td_testing::readRecords(settings_.requestsTopic, 3, std::chrono::seconds(8)).size(), 3u);
+
+    // A later round records it (bounded: recovery's lease, 1 ms, must have ended first).
+    for (int round = 0; round < 200; ++round) {
+        dispatcher.runOnce();
+        if (store_->payments().findPaymentByKey("C1", lost.idempotencyKey)->status !=
+            jobs::payment::PaymentStatus::pending)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    const auto recorded = store_->payments().findPaymentByKey("C1", lost.idempotencyKey).value();
+    EXPECT_EQ(recorded.status, jobs::payment::PaymentStatus::succeeded);
+    EXPECT_EQ(recorded.providerTxnId, charge.providerTxnId);
+    EXPECT_TRUE(store_->batches().findBatch(abandoned)->paid);
+}
+
+// The same for the recheck of failed payments: a store failure while recording a late charge waits for the payment's
+// next turn; the round goes on.
+TEST_F(DispatcherTest, AStoreFailureWhileRecordingALateChargeWaitsForTheNextRecheck) {
+    const long long now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    const auto late = makeBatch(2);
+    const auto failed = pendingPayment(late, "key-late-" + prefix_, "request", 1);
+    store_->payments().completePayment(failed.paymentId, jobs::payment::PaymentStatus::failed, "", "not charged",
+                                       now + 600'000);
+    const auto charge = payment_->charge("EC-0005", failed.amount, failed.providerKey);  // landed late
+    const auto ready = makeBatch(3);
+    const auto paid = pendingPayment(ready, "key-paid-" + prefix_);
+    store_->payments().completePayment(paid.paymentId, jobs::payment::PaymentStatus::succeeded, "EC-TXN", "");
+
+    td_testing::FlakyLedger flaky(store_->payments(), 1);
+    settings_.recheckEveryMs = 1;  // every round; each payment's next turn 1 ms later
+    engine::BatchDispatcher dispatcher(settings_, store_->batches(), flaky, payment_);
+    EXPECT_NO_THROW(dispatcher.runOnce());
+    ASSERT_EQ(flaky.completeCalls(), 1);
+    EXPECT_EQ(store_->payments().findPaymentByKey("C1", failed.idempotencyKey)->status,
+              jobs::payment::PaymentStatus::failed);
+    EXPECT_EQ(store_->batches().findBatch(ready)->state, jobs::inquiry::BatchState::processing)
+        << "the round went on: the paid batch was dispatched";
+
+    for (int round = 0; round < 200; ++round) {
+        dispatcher.runOnce();
+        if (store_->payments().findPaymentByKey("C1", failed.idempotencyKey)->status !=
+            jobs::payment::PaymentStatus::failed)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    const auto recorded = store_->payments().findPaymentByKey("C1", failed.idempotencyKey).value();
+    EXPECT_EQ(recorded.status, jobs::payment::PaymentStatus::succeeded);
+    EXPECT_EQ(recorded.providerTxnId, charge.providerTxnId);
+    EXPECT_TRUE(store_->batches().findBatch(late)->paid);
 }
 
 TEST_F(DispatcherTest, PaidRowsGoToKafkaWithinTheWindowAndPaymentsOnce) {
