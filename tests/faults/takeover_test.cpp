@@ -79,10 +79,13 @@ Takeover runTakeover(const std::string& name, const std::vector<std::string>& se
         batches.push_back(uploadBatch(dying, creditor, kRowsPerBatch));
         fees += batches.back().fee;
     }
+    // Paid as a client should: a 503 (the store busy for a moment: two engines write to one SQLite file) is tried
+    // again with the same key, which never charges twice.
+    int payAttempts = 0;
     for (const auto& batch : batches) {
-        const auto paid = dying.request("POST", "/api/v1/batches/" + batch.id + "/payment", creditor,
-                                        payBody("EC-7", "takeover-" + batch.id), "application/json");
-        EXPECT_EQ(paid.status, 201) << paid.body;
+        const auto paid =
+            payUntilAnswered(dying, creditor, batch, "takeover-" + batch.id, &payAttempts, std::chrono::seconds(60));
+        EXPECT_TRUE(paid.status == 201 || paid.status == 200) << paid.status << " " << paid.body;
     }
 
     // Run until a tenth of the work is done and the first engine holds partitions of the requests (its log says so),
@@ -171,7 +174,8 @@ Takeover runTakeover(const std::string& name, const std::vector<std::string>& se
     std::ostringstream more;
     more << std::fixed << std::setprecision(1)
          << "engines=2 killed=1 dead_engine_partitions=" << takeover.deadEnginePartitions
-         << " moving_batches=" << takeover.movingBatches << " takeover_s=" << takeover.seconds;
+         << " moving_batches=" << takeover.movingBatches << " takeover_s=" << takeover.seconds
+         << " pay_attempts=" << payAttempts;
     for (const auto& set : common)
         if (set.rfind("kafka.", 0) == 0) more << " " << set;
     taxdesk::testing::reportFault({name, total, all.done, all.lost, all.duplicated, charges, ledger, 0, more.str()});
