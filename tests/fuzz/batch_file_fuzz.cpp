@@ -54,7 +54,9 @@ void checkRow(const inquiry::BatchRow& row, int expectedNumber, int previousLine
                        std::adjacent_find(row.incomeYears.begin(), row.incomeYears.end()) == row.incomeYears.end(),
                    "income years are ascending and unique");
         FUZZ_CHECK(row.incomeYears.size() <= 5, "at most maxYears income years");
-        for (const int year : row.incomeYears) FUZZ_CHECK(year > 1911 && year <= 2025, "years are past tax years");
+        // SPEC 3.1: "a value below 1911 is ROC", so 1911 itself is the Gregorian year 1911 (tests/unit:
+        // year_1911_is_gregorian).
+        for (const int year : row.incomeYears) FUZZ_CHECK(year >= 1911 && year <= 2025, "years are past tax years");
         const bool property = row.scope != inquiry::Scope::income;
         const bool income = row.scope != inquiry::Scope::property;
         FUZZ_CHECK(income || row.incomeYears.empty(), "a property-only row has no income years");
