@@ -17,6 +17,7 @@
 #include "engine/api/auth.hpp"
 #include "engine/api/creditor_api.hpp"
 #include "engine/http/http_server.hpp"
+#include "fixtures/awaiting_batch.hpp"
 #include "fixtures/flaky_ledger.hpp"
 #include "fixtures/test_env.hpp"
 
@@ -65,22 +66,7 @@ class CreditorPaymentFaults : public ::testing::Test {
         payment_ = std::make_shared<connectors::StubPayment>(kBalance, connectors::StubFaults(0, 0, 0.0));
     }
 
-    /// A batch of `rows` accepted rows (property only, NT$250 each), awaiting payment.
-    std::string makeBatch(int rows) {
-        connectors::BatchRecord batch;
-        batch.batchId = td_testing::uniqueName("B");
-        batch.creditorId = "C1";
-        batch.state = jobs::inquiry::BatchState::awaiting_payment;
-        batch.charset = "utf-8";
-        batch.receiptToken = td_testing::uniqueName("r");
-        auto writer = store_->batches().beginBatch(batch);
-        std::vector<connectors::BatchRowRecord> records;
-        for (int row = 1; row <= rows; ++row)
-            records.push_back({batch.batchId, row, "A123456789", "王小明", "title", "property", "", true, "", "", 250});
-        writer->addRows(records);
-        writer->commit(rows, rows, 0, 250LL * rows);
-        return batch.batchId;
-    }
+    std::string makeBatch(int rows) { return td_testing::writeAwaitingBatch(store_->batches(), rows); }
 
     const std::string token_ = "tdk_faults_creditor";
     std::unique_ptr<connectors::Store> store_;

@@ -13,6 +13,7 @@
 #include "connectors/store/store.hpp"
 #include "engine/flow/batch_dispatcher.hpp"
 #include "engine/flow/sms_scheduler.hpp"
+#include "fixtures/awaiting_batch.hpp"
 #include "fixtures/flaky_ledger.hpp"
 #include "fixtures/kafka_helpers.hpp"
 #include "fixtures/test_env.hpp"
@@ -45,22 +46,7 @@ class DispatcherTest : public ::testing::Test {
         return std::make_unique<connectors::RedisClient>(settings);
     }
 
-    /// A batch of `rows` accepted rows (property only, NT$250 each), awaiting payment.
-    std::string makeBatch(int rows) {
-        connectors::BatchRecord batch;
-        batch.batchId = td_testing::uniqueName("B");
-        batch.creditorId = "C1";
-        batch.state = jobs::inquiry::BatchState::awaiting_payment;
-        batch.charset = "utf-8";
-        batch.receiptToken = td_testing::uniqueName("r");
-        auto writer = store_->batches().beginBatch(batch);
-        std::vector<connectors::BatchRowRecord> records;
-        for (int row = 1; row <= rows; ++row)
-            records.push_back({batch.batchId, row, "A123456789", "王小明", "title", "property", "", true, "", "", 250});
-        writer->addRows(records);
-        writer->commit(rows, rows, 0, 250LL * rows);
-        return batch.batchId;
-    }
+    std::string makeBatch(int rows) { return td_testing::writeAwaitingBatch(store_->batches(), rows); }
 
     connectors::PaymentRecord pendingPayment(const std::string& batchId, const std::string& key,
                                              const std::string& leaseOwner = "", long long leaseUntilMs = 0) {
