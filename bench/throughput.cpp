@@ -1,21 +1,35 @@
-// End-to-end throughput of the inquiry pipeline, against a no-work passthrough on the same broker.
+// End-to-end throughput of the inquiry pipeline, against a plain-librdkafka ceiling on the same broker.
 //
-//   bench/run [--rows N] [--runs K]        (starts redis-server and the broker, builds, runs this K times)
-//   taxdesk_bench_throughput --bootstrap HOST:PORT --redis-port P [--rows N] [--mode engine|passthrough|both]
-// against a fresh `taxdesk broker --set broker.extra_prefixes=bench-engine.,bench-passthrough.` each run.
+//   bench/run [--quick] [--rows N] [--runs K]   (starts redis-server and the broker, builds, runs this K times)
+//   taxdesk_bench_throughput --bootstrap HOST:PORT --redis-port P [--rows N] [--mode
+//   all|ceiling|passthrough|engine|both]
+// against a `taxdesk broker --set broker.extra_prefixes=bench-ceiling.,bench-engine.,bench-passthrough.`.
 //
-// Each mode: N generated inquiry rows (about 200 bytes each, keyed over 64 batch ids so they spread over the
-// partitions) are produced to a fresh topic first; then a Pipeline consumes them and produces one message per row.
-// The clock runs from the consumer group's assignment to the last output acknowledged by the broker, so the group
-// join (about 3 s on the mock broker) is not counted. Engine mode does the real work: decode, Redis MGET/SET,
-// stub connectors (no latency), one SQLite transaction per batch, encode. Passthrough copies the message.
+// Each mode runs in a forked child of its own (so that its peak RSS and CPU are its own), after another child has
+// produced N generated inquiry rows (about 200 bytes each, keyed over 64 batch ids so they spread over the partitions)
+// to a fresh topic of that mode. The clock runs from the consumer group's assignment to the last output acknowledged
+// by the broker, so the group join (about 3 s on the mock broker) is not counted.
+//   ceiling      a tuned no-work passthrough in plain librdkafka (bench/plain_passthrough.cpp), no taxdesk class
+//   passthrough  the same no-work path through taxdesk's Pipeline (offsets committed after acks, SPEC 6)
+//   engine       the real inquiry work: decode, Redis MGET/SET (cold), stub connectors (no latency), one SQLite
+//                transaction per batch, encode, produce
+// One line a mode: `<mode> value=… rows/s ceiling=… ratio=… cpu_us_per_row=… peak_rss_mib=… rows=… out=…`, where
+// cpu_us_per_row is the process's user+system CPU (getrusage(RUSAGE_SELF) of that mode's child: every thread of it,
+// librdkafka's included; not the broker's nor redis-server's) over the timed window divided by the rows, and
+// peak_rss_mib is that child's ru_maxrss (the rows' loader is another child). Then
+// `engine N rows/s, ceiling M rows/s, ratio R` (bench/run prints the same line over the medians of its runs).
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <thread>
 
+#include "bench/plain_passthrough.hpp"
 #include "connectors/api/connector_set.hpp"
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/redis/redis_client.hpp"
@@ -53,12 +67,59 @@ struct Options {
     int batchSize = 2000;
     int maxInFlight = 50000;
     int concurrency = 8;
-    std::string mode = "both";
+    std::string mode = "all";
     std::string tag;
+    std::string suffix;  ///< appended to every topic and group name (a shared broker: the smoke test)
 };
 
 std::string unique(const std::string& stem) {
     return stem + "-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+}
+
+using Clock = std::chrono::steady_clock;
+
+/// What a mode's child reports to the parent through a pipe.
+struct Figures {
+    double rowsPerSecond = 0;
+    double cpuMicrosPerRow = 0;
+    double peakRssMiB = 0;
+    long long out = 0;
+    double windowStart = 0;  ///< CLOCK_MONOTONIC seconds: for `perf report --time` (perf record -k CLOCK_MONOTONIC)
+    double windowEnd = 0;
+    int ok = 0;
+};
+
+double cpuSeconds() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+double monotonicSeconds() {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
+double peakRssMiB() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+struct Topics {
+    std::string input;
+    std::string output;
+    std::string group;
+};
+
+Topics topicsOf(const Options& options, const std::string& mode) {
+    // bench/run starts the broker with these prefixes, so the topics have broker.partitions partitions (an
+    // auto-created topic gets the mock's default of 4, whose 5 MiB window would drop rows).
+    const std::string prefix = "bench-" + mode + ".";
+    return {prefix + "inquiry.requests" + options.suffix, prefix + "inquiry.results" + options.suffix,
+            prefix + "group" + options.suffix};
 }
 
 void produceRows(const Options& options, const std::string& topic) {
@@ -76,14 +137,34 @@ void produceRows(const Options& options, const std::string& topic) {
     if (!producer.flush(120000) || failed) throw std::runtime_error("could not produce the bench rows");
 }
 
-double measure(const Options& options, const std::string& mode) {
-    // bench/run starts the broker with these prefixes, so the topics have broker.partitions partitions (an
-    // auto-created topic gets the mock's default of 4, whose 5 MiB window would drop rows).
-    const std::string prefix = "bench-" + mode + ".";
-    const std::string input = prefix + "inquiry.requests";
-    const std::string output = prefix + "inquiry.results";
-    produceRows(options, input);
+Figures measureCeiling(const Options& options) {
+    const Topics topics = topicsOf(options, "ceiling");
+    bench::PlainSettings settings;
+    settings.bootstrap = options.bootstrap;
+    settings.inputTopic = topics.input;
+    settings.outputTopic = topics.output;
+    settings.groupId = topics.group;
+    settings.rows = options.rows;
+    // The CPU clock starts at the assignment: the plain loop notes its time, and the join costs next to nothing.
+    const double cpuBefore = cpuSeconds();
+    const double monotonicBefore = monotonicSeconds();
+    const auto before = Clock::now();
+    const bench::PlainResult result = bench::runPlainPassthrough(settings);
+    const double cpu = cpuSeconds() - cpuBefore;
+    Figures figures;
+    figures.out = result.delivered;
+    if (result.delivered < options.rows) throw std::runtime_error("ceiling: not all rows came out");
+    const double seconds = std::chrono::duration<double>(result.lastAcked - result.assigned).count();
+    figures.rowsPerSecond = options.rows / seconds;
+    figures.cpuMicrosPerRow = cpu * 1e6 / options.rows;
+    figures.windowStart = monotonicBefore + std::chrono::duration<double>(result.assigned - before).count();
+    figures.windowEnd = monotonicBefore + std::chrono::duration<double>(result.lastAcked - before).count();
+    return figures;
+}
 
+Figures measurePipeline(const Options& options, const std::string& mode) {
+    const Topics topics = topicsOf(options, mode);
+    const std::string prefix = "bench-" + mode + ".";
     engine::Metrics metrics;
     auto pipelineMetrics = metrics.pipeline(mode);
     std::unique_ptr<connectors::Store> store;
@@ -98,8 +179,8 @@ double measure(const Options& options, const std::string& mode) {
         redisSettings.port = options.redisPort;
         redisSettings.keyPrefix = unique(prefix) + ":";
         engine::InquiryStageSettings stageSettings;
-        stageSettings.resultsTopic = output;
-        stageSettings.deadLetterTopic = input + ".dlq";
+        stageSettings.resultsTopic = topics.output;
+        stageSettings.deadLetterTopic = topics.input + ".dlq";
         stageSettings.concurrency = options.concurrency;
         connectors::StubSettings stubs;
         stubs.seed = 1;
@@ -107,37 +188,92 @@ double measure(const Options& options, const std::string& mode) {
             stageSettings, connectors::makeStubConnectors(stubs), store->results(), store->batches(),
             std::make_unique<connectors::RedisClient>(redisSettings), pipelineMetrics);
     } else {
-        stage = std::make_unique<PassthroughStage>(output);
+        stage = std::make_unique<PassthroughStage>(topics.output);
     }
     engine::PipelineSettings settings;
     settings.name = mode;
-    settings.inputTopic = input;
-    settings.groupId = prefix + "group";
+    settings.inputTopic = topics.input;
+    settings.groupId = topics.group;
     settings.kafka.bootstrap = options.bootstrap;
     settings.batchSize = options.batchSize;
     settings.maxInFlight = options.maxInFlight;
-    settings.warmTopics = {output, input + ".dlq"};
+    settings.warmTopics = {topics.output, topics.input + ".dlq"};
     engine::Pipeline pipeline(settings, *stage, pipelineMetrics);
     std::atomic<bool> stop{false};
     std::thread thread([&] { pipeline.run(stop); });
 
     while (!pipeline.assigned()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    const auto start = std::chrono::steady_clock::now();
-    const auto deadline = start + std::chrono::minutes(10);
-    while (pipelineMetrics.messagesOut.Value() < options.rows && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto start = Clock::now();
+    const double cpuBefore = cpuSeconds();
+    Figures figures;
+    figures.windowStart = monotonicSeconds();
+    auto lastProgress = start;
+    double seen = 0;
+    // Until every row came out, or nothing came out for a minute (rows lost to a small topic's retention window).
+    while (pipelineMetrics.messagesOut.Value() < options.rows &&
+           Clock::now() - lastProgress < std::chrono::minutes(1)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (pipelineMetrics.messagesOut.Value() != seen) {
+            seen = pipelineMetrics.messagesOut.Value();
+            lastProgress = Clock::now();
+        }
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    figures.windowEnd = monotonicSeconds();
+    const double cpu = cpuSeconds() - cpuBefore;
     stop = true;
     thread.join();
-    if (pipelineMetrics.messagesOut.Value() < options.rows) throw std::runtime_error(mode + ": not all rows came out");
+    figures.out = static_cast<long long>(pipelineMetrics.messagesOut.Value());
+    if (figures.out < options.rows) throw std::runtime_error(mode + ": not all rows came out");
     if (store) std::remove(storePath.c_str());
-    return options.rows / seconds;
+    figures.rowsPerSecond = options.rows / seconds;
+    figures.cpuMicrosPerRow = cpu * 1e6 / options.rows;
+    return figures;
 }
 
-long maxRssMiB() {
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    return usage.ru_maxrss / 1024;
+/// Runs `work` in a forked child (this process has no librdkafka thread to lose); the child's exceptions are
+/// printed there and make it exit 1. Returns what the child wrote, `ok` 0 when it failed.
+template <typename Work>
+Figures inChild(Work&& work) {
+    int fds[2];
+    if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+    std::cout.flush();
+    const pid_t child = fork();
+    if (child < 0) throw std::runtime_error("fork failed");
+    if (child == 0) {
+        close(fds[0]);
+        int rc = 0;
+        Figures figures;
+        try {
+            figures = work();
+            figures.peakRssMiB = peakRssMiB();
+            figures.ok = 1;
+        } catch (const std::exception& error) {
+            std::cerr << "taxdesk_bench_throughput: " << error.what() << std::endl;
+            rc = 1;
+        }
+        const bool written = write(fds[1], &figures, sizeof figures) == static_cast<ssize_t>(sizeof figures);
+        close(fds[1]);
+        _exit(written ? rc : 1);
+    }
+    close(fds[1]);
+    Figures figures;
+    if (read(fds[0], &figures, sizeof figures) != static_cast<ssize_t>(sizeof figures)) figures.ok = 0;
+    close(fds[0]);
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) figures.ok = 0;
+    return figures;
+}
+
+void printLine(const char* mode, const Figures& figures, double ceiling, const Options& options) {
+    std::printf(
+        "%s value=%.0f rows/s ceiling=%.0f ratio=%.3f cpu_us_per_row=%.2f peak_rss_mib=%.0f rows=%d out=%lld "
+        "window=%.3f,%.3f %s\n",
+        mode, figures.rowsPerSecond, ceiling, ceiling > 0 ? figures.rowsPerSecond / ceiling : 0.0,
+        figures.cpuMicrosPerRow, figures.peakRssMiB, options.rows, figures.out, figures.windowStart, figures.windowEnd,
+        options.tag.c_str());
+    std::fflush(stdout);
 }
 
 }  // namespace
@@ -147,7 +283,8 @@ int main(int argc, char** argv) {
     try {
         const engine::ArgReader reader(
             std::vector<std::string>(argv + 1, argv + argc),
-            {"bootstrap", "redis-port", "rows", "mode", "batch-size", "max-in-flight", "concurrency", "tag"}, {});
+            {"bootstrap", "redis-port", "rows", "mode", "batch-size", "max-in-flight", "concurrency", "tag", "suffix"},
+            {});
         options.bootstrap = reader.value("bootstrap").value_or("");
         if (options.bootstrap.empty()) throw engine::UsageError("--bootstrap HOST:PORT is required");
         options.redisPort = static_cast<int>(reader.integer("redis-port", 6390, 1, 65535));
@@ -155,23 +292,51 @@ int main(int argc, char** argv) {
         options.batchSize = static_cast<int>(reader.integer("batch-size", 2000, 1, 100000));
         options.maxInFlight = static_cast<int>(reader.integer("max-in-flight", 50000, 1, 10000000));
         options.concurrency = static_cast<int>(reader.integer("concurrency", 8, 1, 1024));
-        options.mode = reader.value("mode").value_or("both");
+        options.mode = reader.value("mode").value_or("all");
         options.tag = reader.value("tag").value_or("");
-        if (options.mode != "both" && options.mode != "engine" && options.mode != "passthrough")
-            throw engine::UsageError("--mode must be engine, passthrough or both");
+        options.suffix = reader.value("suffix").value_or("");
+        const std::vector<std::string> modes{"all", "both", "ceiling", "engine", "passthrough"};
+        if (std::find(modes.begin(), modes.end(), options.mode) == modes.end())
+            throw engine::UsageError(
+                "--mode must be all, ceiling, passthrough, engine or both (passthrough and engine)");
     } catch (const engine::UsageError& error) {
         std::cerr << "taxdesk_bench_throughput: " << error.what() << std::endl;
         return 2;
     }
     try {
-        double engineRate = 0;
-        double passRate = 0;
-        if (options.mode != "engine") passRate = measure(options, "passthrough");
-        if (options.mode != "passthrough") engineRate = measure(options, "engine");
-        // One line a run, easy to collect: rows, rates, ratio, peak memory.
-        std::printf("rows=%d passthrough_rows_per_s=%.0f engine_rows_per_s=%.0f ratio=%.3f max_rss_mib=%ld %s\n",
-                    options.rows, passRate, engineRate, passRate > 0 ? engineRate / passRate : 0.0, maxRssMiB(),
-                    options.tag.c_str());
+        const bool ceilingToo = options.mode == "all" || options.mode == "ceiling";
+        const bool passToo = options.mode == "all" || options.mode == "both" || options.mode == "passthrough";
+        const bool engineToo = options.mode == "all" || options.mode == "both" || options.mode == "engine";
+        auto load = [&](const std::string& mode) {
+            const Figures loaded = inChild([&] {
+                produceRows(options, topicsOf(options, mode).input);
+                return Figures{};
+            });
+            if (!loaded.ok) throw std::runtime_error("could not produce the rows of " + mode);
+        };
+        double ceiling = 0;
+        Figures engineFigures;
+        if (ceilingToo) {
+            load("ceiling");
+            const Figures figures = inChild([&] { return measureCeiling(options); });
+            if (!figures.ok) return 1;
+            ceiling = figures.rowsPerSecond;
+            printLine("ceiling", figures, ceiling, options);
+        }
+        if (passToo) {
+            load("passthrough");
+            const Figures figures = inChild([&] { return measurePipeline(options, "passthrough"); });
+            if (!figures.ok) return 1;
+            printLine("passthrough", figures, ceiling, options);
+        }
+        if (engineToo) {
+            load("engine");
+            engineFigures = inChild([&] { return measurePipeline(options, "engine"); });
+            if (!engineFigures.ok) return 1;
+            printLine("engine", engineFigures, ceiling, options);
+        }
+        std::printf("engine %.0f rows/s, ceiling %.0f rows/s, ratio %.3f\n", engineFigures.rowsPerSecond, ceiling,
+                    ceiling > 0 ? engineFigures.rowsPerSecond / ceiling : 0.0);
         return 0;
     } catch (const std::exception& error) {
         std::cerr << "taxdesk_bench_throughput: " << error.what() << std::endl;

@@ -237,6 +237,7 @@ void Producer::deliveryTrampoline(rd_kafka_s*, const rd_kafka_message_s* message
                                message->err == RD_KAFKA_RESP_ERR__TRANSPORT ||
                                message->err == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT;
         }
+        self->served_ = true;
         if (self->onDelivery_) self->onDelivery_(report);
     } catch (...) {
         // A callback from C must not throw; the handler's own errors are its to log.
@@ -250,20 +251,39 @@ rd_kafka_topic_s* Producer::topicHandle(const std::string& topic) {
     return topics_.emplace(topic, std::move(handle)).first->second.get();
 }
 
+void Producer::servedLocked() {
+    if (!served_) return;
+    served_ = false;
+    if (onServed_) onServed_();
+}
+
 void Producer::produce(const std::string& topic, std::string_view key, std::string_view value, void* opaque,
                        const std::vector<Header>& headers) {
     const std::lock_guard lock(mutex_);
+    produceLocked(topic, key, value, opaque, &headers);
+    servedLocked();
+}
+
+void Producer::produceBatch(const std::vector<Outgoing>& messages) {
+    const std::lock_guard lock(mutex_);
+    for (const auto& message : messages)
+        produceLocked(*message.topic, message.key, message.value, message.opaque, message.headers);
+    servedLocked();
+}
+
+void Producer::produceLocked(const std::string& topic, std::string_view key, std::string_view value, void* opaque,
+                             const std::vector<Header>* headers) {
     rd_kafka_topic_t* rkt = topicHandle(topic);
     for (;;) {
         rd_kafka_resp_err_t err;
-        if (headers.empty()) {
+        if (headers == nullptr || headers->empty()) {
             const int rc =
                 rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, const_cast<char*>(value.data()),
                                  value.size(), key.data(), key.size(), opaque);
             err = rc == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_last_error();
         } else {
-            rd_kafka_headers_t* list = rd_kafka_headers_new(headers.size());
-            for (const auto& header : headers)
+            rd_kafka_headers_t* list = rd_kafka_headers_new(headers->size());
+            for (const auto& header : *headers)
                 rd_kafka_header_add(list, header.name.data(), static_cast<ssize_t>(header.name.size()),
                                     header.value.data(), static_cast<ssize_t>(header.value.size()));
 // librdkafka's RD_KAFKA_V_* macros are C casts (and, for clang, GNU statement expressions: clang-tidy compiles
@@ -295,6 +315,7 @@ int Producer::poll(int timeoutMs) {
     const std::lock_guard lock(mutex_);
     const int served = rd_kafka_poll(handle_.get(), timeoutMs);
     recoverFromFatal();
+    servedLocked();
     return served;
 }
 
@@ -303,6 +324,7 @@ bool Producer::flush(int timeoutMs) {
     const bool flushed = rd_kafka_flush(handle_.get(), timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR;
     // A fatal error fails every queued message: the flush may "succeed", the (fatal) reports tell their owners.
     recoverFromFatal();
+    servedLocked();
     return flushed;
 }
 

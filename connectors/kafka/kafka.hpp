@@ -113,9 +113,19 @@ struct Header {
     std::string value;
 };
 
+/// One message of Producer::produceBatch: views into memory the caller keeps alive for the call.
+struct Outgoing {
+    const std::string* topic = nullptr;
+    std::string_view key;
+    std::string_view value;
+    void* opaque = nullptr;
+    const std::vector<Header>* headers = nullptr;  ///< null or empty: none
+};
+
 /// An idempotent producer (enable.idempotence=true, acks=all). Its methods may be called from several threads (they
 /// take turns on an internal mutex, as a fatal error replaces the handle); the delivery handler runs inside poll(),
-/// flush() and produce() and must not call the producer.
+/// flush(), produce() and produceBatch(), always under that mutex (so two reports are never handled at once), and
+/// must not call the producer.
 class Producer {
   public:
     using DeliveryHandler = std::function<void(const DeliveryReport&)>;
@@ -130,6 +140,13 @@ class Producer {
     /// Throws KafkaError for anything else (unknown topic, message too large).
     void produce(const std::string& topic, std::string_view key, std::string_view value, void* opaque = nullptr,
                  const std::vector<Header>& headers = {});
+    /// Queues every message (copied) under one turn of the internal mutex, as produce() would one by one. Throws as
+    /// produce() does; the messages before the one that failed are queued.
+    void produceBatch(const std::vector<Outgoing>& messages);
+    /// Called, under the internal mutex and on the same thread, after a poll(), flush(), produce() or produceBatch()
+    /// that handled at least one delivery report: a handler may collect its reports and apply them all here (one
+    /// lock of its own a poll instead of one a report). Must not call the producer. Set it before producing.
+    void onDeliveriesServed(std::function<void()> handler) { onServed_ = std::move(handler); }
     /// Serves delivery reports; returns how many were served.
     int poll(int timeoutMs);
     /// Waits until every queued message is delivered or failed. Returns false on timeout.
@@ -159,9 +176,16 @@ class Producer {
     void createHandle();
     static void deliveryTrampoline(rd_kafka_s* handle, const rd_kafka_message_s* message, void* opaque) noexcept;
     rd_kafka_topic_s* topicHandle(const std::string& topic);
+    /// Queues one message (mutex_ held), serving reports while the local queue is full.
+    void produceLocked(const std::string& topic, std::string_view key, std::string_view value, void* opaque,
+                       const std::vector<Header>* headers);
+    /// Calls onServed_ when reports were handled since the last call (mutex_ held).
+    void servedLocked();
 
     KafkaSettings settings_;
     DeliveryHandler onDelivery_;
+    std::function<void()> onServed_;
+    bool served_ = false;  ///< a report was handled since the last servedLocked() (mutex_ held)
     detail::HandlePtr handle_;
     std::map<std::string, detail::TopicPtr, std::less<>> topics_;  // after handle_: destroyed before it
     mutable std::mutex mutex_;  // guards handle_ and topics_: recoverFromFatal() replaces them

@@ -4,13 +4,15 @@
 
 namespace taxdesk::engine {
 
-void OffsetTracker::add(const std::string& topic, int partition, std::int64_t offset) {
-    partitions_[{topic, partition}].entries.push_back({offset, false});
+void OffsetTracker::add(std::string_view topic, int partition, std::int64_t offset) {
+    auto it = partitions_.find(std::pair<std::string_view, int>(topic, partition));
+    if (it == partitions_.end()) it = partitions_.try_emplace(PartitionKey(topic, partition)).first;
+    it->second.entries.push_back({offset, false});
     ++inFlight_;
 }
 
-void OffsetTracker::done(const std::string& topic, int partition, std::int64_t offset) {
-    const auto it = partitions_.find({topic, partition});
+void OffsetTracker::done(std::string_view topic, int partition, std::int64_t offset) {
+    const auto it = partitions_.find(std::pair<std::string_view, int>(topic, partition));
     if (it == partitions_.end()) return;
     auto& entries = it->second.entries;
     // Entries are in offset order; most completions are near the front, but a binary search keeps the worst case
@@ -36,8 +38,8 @@ std::vector<connectors::kafka::TopicPartitionOffset> OffsetTracker::takeCommitta
     return result;
 }
 
-void OffsetTracker::forget(const std::string& topic, int partition) {
-    const auto it = partitions_.find({topic, partition});
+void OffsetTracker::forget(std::string_view topic, int partition) {
+    const auto it = partitions_.find(std::pair<std::string_view, int>(topic, partition));
     if (it == partitions_.end()) return;
     inFlight_ -= it->second.entries.size();
     partitions_.erase(it);

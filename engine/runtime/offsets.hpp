@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,14 +20,14 @@ class OffsetTracker {
     using PartitionKey = std::pair<std::string, int>;
 
     /// A message was consumed and is now in flight. Offsets of a partition must be added in increasing order.
-    void add(const std::string& topic, int partition, std::int64_t offset);
+    void add(std::string_view topic, int partition, std::int64_t offset);
     /// The message's effects are durable. Unknown offsets (of a partition since revoked) are ignored.
-    void done(const std::string& topic, int partition, std::int64_t offset);
+    void done(std::string_view topic, int partition, std::int64_t offset);
     /// The positions that may be committed now (next offset to read), for partitions that advanced since the last
     /// call. Clears the "advanced" marks.
     std::vector<connectors::kafka::TopicPartitionOffset> takeCommittable();
     /// Drops a partition (revoked); its unfinished messages will be redelivered to whoever gets it next.
-    void forget(const std::string& topic, int partition);
+    void forget(std::string_view topic, int partition);
     /// Messages in flight across all partitions.
     [[nodiscard]] std::size_t inFlight() const { return inFlight_; }
 
@@ -39,7 +40,17 @@ class OffsetTracker {
         std::deque<Entry> entries;
         std::optional<std::int64_t> committable;  ///< next offset to read, when it advanced
     };
-    std::map<PartitionKey, Partition> partitions_;
+    /// Orders PartitionKeys and looks them up by (topic view, partition) without building a std::string.
+    struct KeyLess {
+        using is_transparent = void;
+        template <typename A, typename B>
+        bool operator()(const A& a, const B& b) const {
+            const int order = std::string_view(a.first).compare(std::string_view(b.first));
+            return order < 0 || (order == 0 && a.second < b.second);
+        }
+    };
+    using Partitions = std::map<PartitionKey, Partition, KeyLess>;
+    Partitions partitions_;
     std::size_t inFlight_ = 0;
 };
 

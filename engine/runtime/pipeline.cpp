@@ -17,7 +17,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Position {
-    std::string topic;
+    const std::string* topic;  ///< interned (Pipeline::topicNames_): no string copy a message
     int partition;
     std::int64_t offset;
     std::int64_t createdMs;  ///< the message's create time, for the end-to-end latency (-1: unknown)
@@ -28,11 +28,20 @@ std::int64_t nowMs() {
         .count();
 }
 
-/// One consumed message whose outputs are on their way to the broker.
+struct PendingBatch;
+
+/// One consumed message whose outputs are on their way to the broker (the opaque of each of its outputs).
 struct Pending {
     Position position;
     int remaining;        ///< outputs not yet reported
     bool failed = false;  ///< an output was not delivered: the message is never marked done
+    PendingBatch* batch;  ///< the allocation it belongs to
+};
+
+/// The Pendings of one produced batch, in one allocation instead of one a message; deleted with its last report.
+struct PendingBatch {
+    std::vector<Pending> items;
+    std::size_t open = 0;  ///< items with outputs not yet all reported
 };
 
 /// A prepared batch on its way from the consumer thread to the committer thread. The messages stay with it until
@@ -95,6 +104,13 @@ bool withRetries(const connectors::RetryPolicy& policy, const std::atomic<bool>&
 
 Pipeline::Pipeline(PipelineSettings settings, BatchStage& stage, PipelineMetrics metrics)
     : settings_(std::move(settings)), stage_(stage), metrics_(metrics) {}
+
+const std::string* Pipeline::intern(std::string_view topic) {
+    if (lastTopic_ != nullptr && *lastTopic_ == topic) return lastTopic_;
+    const auto it = topicNames_.find(topic);
+    lastTopic_ = it != topicNames_.end() ? &*it : &*topicNames_.emplace(topic).first;
+    return lastTopic_;
+}
 
 std::string Pipeline::deadLetterTopic() const {
     return settings_.deadLetterTopic.empty() ? settings_.inputTopic + ".dlq" : settings_.deadLetterTopic;
@@ -242,15 +258,23 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
     std::string deliveryFailure;
     std::atomic<bool> failed{false};
 
-    auto markDone = [this](const Position& position) {
-        if (position.createdMs > 0)
-            metrics_.latency.Observe(static_cast<double>(std::max<std::int64_t>(0, nowMs() - position.createdMs)) /
-                                     1000.0);
+    // Marks messages done: one tracker lock and one clock reading for all of them.
+    auto markDone = [this](const std::vector<Position>& positions) {
+        if (positions.empty()) return;
+        const std::int64_t now = nowMs();
+        for (const auto& position : positions)
+            if (position.createdMs > 0)
+                metrics_.latency.Observe(static_cast<double>(std::max<std::int64_t>(0, now - position.createdMs)) /
+                                         1000.0);
         std::lock_guard lock(trackerMutex_);
-        tracker_.done(position.topic, position.partition, position.offset);
+        for (const auto& position : positions) tracker_.done(*position.topic, position.partition, position.offset);
     };
+    // What the delivery reports of one poll found, applied together when the producer says it served them (its
+    // reports and that call run under its mutex, one at a time). Declared before the producer: it outlives it.
+    std::vector<Position> delivered;
+    std::uint64_t deliveredOutputs = 0;
     connectors::kafka::Producer producer(settings_.kafka, [&](const connectors::kafka::DeliveryReport& report) {
-        std::unique_ptr<Pending> pending(static_cast<Pending*>(report.opaque));
+        auto* pending = static_cast<Pending*>(report.opaque);
         if (!report.ok) {
             pending->failed = true;  // stays uncommitted: it is redelivered
             if (report.fatal) {
@@ -263,13 +287,18 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
                 failed = true;
             }
         } else {
-            metrics_.messagesOut.Increment();
+            ++deliveredOutputs;
         }
-        if (--pending->remaining > 0) {
-            (void)pending.release();  // still waiting for its other outputs
-            return;
-        }
-        if (!pending->failed) markDone(pending->position);
+        if (--pending->remaining > 0) return;  // still waiting for its other outputs
+        if (!pending->failed) delivered.push_back(pending->position);
+        PendingBatch* batch = pending->batch;
+        if (--batch->open == 0) delete batch;
+    });
+    producer.onDeliveriesServed([&] {
+        if (deliveredOutputs > 0) metrics_.messagesOut.Increment(static_cast<double>(deliveredOutputs));
+        deliveredOutputs = 0;
+        markDone(delivered);
+        delivered.clear();
     });
 
     // The committer thread: commit() each prepared batch in order, then produce its outputs.
@@ -277,6 +306,7 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
     std::condition_variable queueChanged;
     std::deque<Handoff> queue;
     bool committerBusy = false;
+    std::vector<connectors::kafka::Outgoing> outgoing;  // the committer's, reused from batch to batch
     std::atomic<bool> committerStop{false};
     std::exception_ptr committerFailure;
     std::thread committer([&] {
@@ -300,16 +330,36 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
                 queueChanged.notify_all();
                 const bool committed = commitIsolating(handoff.prepared, handoff.messages, stop, log);
                 if (committed) {
+                    // One allocation for the batch's Pendings, one turn of the producer's lock for its outputs.
                     auto& out = handoff.prepared->out;
+                    auto batch = std::make_unique<PendingBatch>();
+                    batch->items.reserve(handoff.positions.size());
+                    std::vector<Position> withoutOutputs;
+                    std::size_t outputs = 0;
                     for (std::size_t i = 0; i < handoff.positions.size(); ++i) {
                         if (out[i].empty()) {
-                            markDone(handoff.positions[i]);
+                            withoutOutputs.push_back(handoff.positions[i]);
                             continue;
                         }
-                        auto* pending = new Pending{handoff.positions[i], static_cast<int>(out[i].size())};
-                        for (const auto& message : out[i])
-                            producer.produce(message.topic, message.key, message.value, pending, message.headers);
+                        batch->items.push_back(
+                            {handoff.positions[i], static_cast<int>(out[i].size()), false, batch.get()});
+                        outputs += out[i].size();
                     }
+                    outgoing.clear();
+                    outgoing.reserve(outputs);
+                    std::size_t item = 0;
+                    for (std::size_t i = 0; i < handoff.positions.size(); ++i) {
+                        if (out[i].empty()) continue;
+                        Pending* pending = &batch->items[item++];
+                        for (const auto& message : out[i])
+                            outgoing.push_back({&message.topic, message.key, message.value, pending, &message.headers});
+                    }
+                    batch->open = batch->items.size();
+                    if (batch->open > 0) {
+                        (void)batch.release();  // from here the reports own it: the last one deletes it
+                        producer.produceBatch(outgoing);
+                    }
+                    markDone(withoutOutputs);
                 }
                 // Not committed (stopping while the store is down): left uncommitted, it is redelivered.
                 producer.poll(0);
@@ -424,13 +474,13 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
                 metrics_.messagesIn.Increment(static_cast<double>(batch.size()));
                 Handoff handoff;
                 handoff.positions.reserve(batch.size());
+                for (const auto& message : batch)
+                    handoff.positions.push_back(
+                        {intern(message.topic()), message.partition(), message.offset(), message.timestampMs()});
                 {
                     std::lock_guard lock(trackerMutex_);
-                    for (const auto& message : batch) {
-                        handoff.positions.push_back({std::string(message.topic()), message.partition(),
-                                                     message.offset(), message.timestampMs()});
-                        tracker_.add(handoff.positions.back().topic, message.partition(), message.offset());
-                    }
+                    for (const auto& position : handoff.positions)
+                        tracker_.add(*position.topic, position.partition, position.offset);
                 }
                 bool prepared = false;
                 try {

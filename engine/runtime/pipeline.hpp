@@ -7,7 +7,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "connectors/kafka/kafka.hpp"
@@ -129,6 +131,12 @@ class Pipeline {
     /// time, dead-lettering those that fail permanently. False when `stop` was set first.
     bool commitIsolating(std::unique_ptr<PreparedBatch>& prepared, std::vector<connectors::kafka::Message>& messages,
                          const std::atomic<bool>& stop, Poco::Logger& log);
+
+    /// The input topic's name as a string that lives as long as the pipeline: a message's position points to it
+    /// instead of copying it (the consumer thread's; others only read the strings, which never move).
+    const std::string* intern(std::string_view topic);
+    std::set<std::string, std::less<>> topicNames_;
+    const std::string* lastTopic_ = nullptr;
 
     std::mutex prepareMutex_;  // one prepare() at a time: the consumer thread's, or the committer's when it isolates
 

@@ -43,6 +43,56 @@ TEST(Kafka, ProducedMessagesArriveWithKeysHeadersAndDeliveryReports) {
     }
 }
 
+TEST(Kafka, ABatchIsProducedUnderOneLockAndItsReportsAreFollowedByTheServedHook) {
+    // produceBatch queues every message as produce() would (keys, values, headers, opaques), and onDeliveriesServed
+    // runs after the call that handled reports: every report comes before a hook call, and none after the last one.
+    const std::string topic = uniqueName("kafka-batch");
+    const std::string other = uniqueName("kafka-batch-other");
+    std::vector<void*> reported;
+    std::size_t reportedAtLastHook = 0;
+    int hooks = 0;
+    Producer producer(kafkaSettings(), [&](const DeliveryReport& report) {
+        EXPECT_TRUE(report.ok) << report.error;
+        reported.push_back(report.opaque);
+    });
+    producer.onDeliveriesServed([&] {
+        ++hooks;
+        reportedAtLastHook = reported.size();
+    });
+    producer.warmTopics({topic, other}, 10000);
+    int tokens[4];
+    const std::vector<Header> headers{{"request_id", "req-batch"}};
+    const std::vector<std::string> keys{"k0", "k1", "k2", "k3"};
+    const std::vector<std::string> values{"v0", "v1", "v2", "v3"};
+    std::vector<Outgoing> batch;
+    for (int i = 0; i < 4; ++i)
+        batch.push_back({i == 3 ? &other : &topic, keys[static_cast<std::size_t>(i)],
+                         values[static_cast<std::size_t>(i)], &tokens[i], i == 0 ? &headers : nullptr});
+    producer.produceBatch(batch);
+    ASSERT_TRUE(producer.flush(10000));
+    ASSERT_EQ(reported.size(), 4u);
+    EXPECT_GE(hooks, 1);
+    EXPECT_EQ(reportedAtLastHook, 4u) << "the last report is followed by a hook call";
+    for (int i = 0; i < 4; ++i) EXPECT_NE(std::find(reported.begin(), reported.end(), &tokens[i]), reported.end());
+    const int hooksBefore = hooks;
+    producer.poll(0);  // nothing served: no hook call
+    EXPECT_EQ(hooks, hooksBefore);
+
+    Consumer consumer(taxdesk::testing::consumerSettings(), uniqueName("group"));
+    consumer.subscribe({topic, other});
+    std::vector<Message> got;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (got.size() < 4 && std::chrono::steady_clock::now() < deadline)
+        for (auto& message : consumer.consume(10, 100)) got.push_back(std::move(message));
+    ASSERT_EQ(got.size(), 4u);
+    for (const auto& message : got) {
+        const std::string key(message.key());
+        EXPECT_EQ(message.value(), "v" + key.substr(1));
+        EXPECT_EQ(message.topic(), key == "k3" ? other : topic);
+        EXPECT_EQ(message.header("request_id"), key == "k0" ? "req-batch" : "");
+    }
+}
+
 TEST(Kafka, ACommittedPositionIsWhereTheGroupResumes) {
     const std::string topic = uniqueName("kafka-commit");
     const std::string group = uniqueName("group");
