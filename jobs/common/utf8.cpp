@@ -1,5 +1,8 @@
 #include "jobs/common/utf8.hpp"
 
+#include <cstdint>
+#include <cstring>
+
 namespace taxdesk::jobs::utf8 {
 
 std::optional<char32_t> decodeAt(std::string_view text, std::size_t& pos) {
@@ -35,6 +38,68 @@ std::optional<char32_t> decodeAt(std::string_view text, std::size_t& pos) {
     if (cp < minimum || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
     pos += length;
     return cp;
+}
+
+namespace {
+
+constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
+
+/// Bytes from `i` on that are ASCII, eight at a time, then one at a time.
+std::size_t skipAscii(const unsigned char* s, std::size_t n, std::size_t i) noexcept {
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, s + i, sizeof word);
+        if ((word & kHighBits) != 0) break;
+    }
+    while (i < n && s[i] < 0x80) ++i;
+    return i;
+}
+
+}  // namespace
+
+std::size_t asciiPrefix(std::string_view text) noexcept {
+    return skipAscii(reinterpret_cast<const unsigned char*>(text.data()), text.size(), 0);
+}
+
+std::size_t validPrefix(std::string_view text) noexcept {
+    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t n = text.size();
+    std::size_t i = 0;
+    for (;;) {
+        i = skipAscii(s, n, i);
+        if (i >= n) return n;
+        // Unicode table 3-7, as decodeAt applies it: the second byte's range depends on the lead byte.
+        const unsigned char lead = s[i];
+        std::size_t length = 0;
+        unsigned char lower = 0x80;
+        unsigned char upper = 0xBF;
+        if (lead >= 0xC2 && lead <= 0xDF) {
+            length = 2;
+        } else if (lead == 0xE0) {
+            length = 3;
+            lower = 0xA0;
+        } else if ((lead >= 0xE1 && lead <= 0xEC) || lead == 0xEE || lead == 0xEF) {
+            length = 3;
+        } else if (lead == 0xED) {
+            length = 3;
+            upper = 0x9F;
+        } else if (lead == 0xF0) {
+            length = 4;
+            lower = 0x90;
+        } else if (lead >= 0xF1 && lead <= 0xF3) {
+            length = 4;
+        } else if (lead == 0xF4) {
+            length = 4;
+            upper = 0x8F;
+        } else {
+            return i;
+        }
+        if (n - i < length || s[i + 1] < lower || s[i + 1] > upper) return i;
+        for (std::size_t k = 2; k < length; ++k) {
+            if ((s[i + k] & 0xC0) != 0x80) return i;
+        }
+        i += length;
+    }
 }
 
 void append(std::string& out, char32_t cp) {

@@ -1,5 +1,7 @@
 #include "jobs/inquiry/csv_reader.hpp"
 
+#include <array>
+
 #include "jobs/inquiry/charset.hpp"
 
 namespace taxdesk::jobs::inquiry {
@@ -92,8 +94,52 @@ inline void CsvReader::append(char c) {
     field_.text.push_back(c);
 }
 
+namespace {
+
+/// The bytes that end a run of plain text: in an unquoted field (or after a closing quote) a comma, a line break, a
+/// CR (dropped) and kUnreadable; inside quotes a quote, LF (counted) and kUnreadable. Every other byte is appended.
+struct StopTable {
+    std::array<bool, 256> unquoted{};
+    std::array<bool, 256> quoted{};
+    constexpr StopTable() {
+        for (const char c : {',', '\n', '\r', kUnreadable}) unquoted[static_cast<unsigned char>(c)] = true;
+        for (const char c : {'"', '\n', kUnreadable}) quoted[static_cast<unsigned char>(c)] = true;
+    }
+};
+constexpr StopTable kStops;
+
+const char* findStop(const char* p, const char* end, const std::array<bool, 256>& stops) noexcept {
+    while (p < end && !stops[static_cast<unsigned char>(*p)]) ++p;
+    return p;
+}
+
+}  // namespace
+
+inline void CsvReader::appendRun(const char* begin, const char* end) {
+    const auto length = static_cast<std::size_t>(end - begin);
+    if (!field_.overflow && field_.text.size() + length <= kMaxFieldBytes) {
+        field_.text.append(begin, length);  // every byte would fit one at a time too
+        return;
+    }
+    for (const char* p = begin; p < end; ++p) append(*p);
+}
+
 void CsvReader::feed(std::string_view text) {
-    for (const char c : text) take(c);
+    // The state machine sees only the bytes that can change its state; the text between them is appended in runs,
+    // exactly as take() would have appended it byte by byte.
+    const char* p = text.data();
+    const char* const end = p + text.size();
+    while (p < end) {
+        if (state_ == State::unquoted || state_ == State::afterQuoted || state_ == State::quoted) {
+            const char* stop = findStop(p, end, state_ == State::quoted ? kStops.quoted : kStops.unquoted);
+            if (stop != p) {
+                appendRun(p, stop);
+                p = stop;
+                if (p == end) break;
+            }
+        }
+        take(*p++);
+    }
 }
 
 void CsvReader::endField() {
