@@ -15,6 +15,13 @@ std::optional<char32_t> decodeAt(std::string_view text, std::size_t& pos);
 /// `text.size()` when all of it is valid UTF-8. Eight ASCII bytes are checked at a time.
 std::size_t validPrefix(std::string_view text) noexcept;
 
+/// True when all of `text` is well-formed UTF-8 (the rules of decodeAt). SIMD (simdjson's validator, several GB/s):
+/// for whole chunks of a file.
+bool isValid(std::string_view text) noexcept;
+
+/// The length of the sequence that `lead` starts (2–4), 0 when it is ASCII or cannot start one.
+std::size_t sequenceLength(unsigned char lead) noexcept;
+
 /// How many bytes at the start of `text` are ASCII (below 0x80), eight checked at a time.
 std::size_t asciiPrefix(std::string_view text) noexcept;
 

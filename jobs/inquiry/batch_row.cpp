@@ -75,18 +75,21 @@ std::optional<Column> columnNamed(std::string_view headerField) {
 }
 
 bool KeySet::insert(std::string_view key) {
+    if (count_ >= UINT32_MAX - 1) throw std::length_error("KeySet: more than 2^32 - 2 keys");
     if ((count_ + 1) * 2 > slots_.size()) grow();
     const std::uint64_t hash = hashOf(key);
+    const auto tag = static_cast<std::uint32_t>(hash >> 32);
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
         Slot& slot = slots_[i];
-        if (!slot.used) {
-            slot = {hash, bytes_.size(), static_cast<std::uint32_t>(key.size()), true};
+        if (slot.key == 0) {
+            if (starts_.empty()) starts_.push_back(0);
             bytes_.append(key);
-            ++count_;
+            starts_.push_back(bytes_.size());
+            slot = {tag, static_cast<std::uint32_t>(++count_)};
             return true;
         }
-        if (slot.hash == hash && std::string_view(bytes_).substr(slot.offset, slot.length) == key) return false;
+        if (slot.tag == tag && at(slot.key - 1) == key) return false;
     }
 }
 
@@ -95,9 +98,9 @@ void KeySet::grow() {
     old.swap(slots_);
     const std::size_t mask = slots_.size() - 1;
     for (const Slot& slot : old) {
-        if (!slot.used) continue;
-        std::size_t i = slot.hash & mask;
-        while (slots_[i].used) i = (i + 1) & mask;
+        if (slot.key == 0) continue;
+        std::size_t i = hashOf(at(slot.key - 1)) & mask;
+        while (slots_[i].key != 0) i = (i + 1) & mask;
         slots_[i] = slot;
     }
 }

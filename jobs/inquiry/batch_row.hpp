@@ -72,17 +72,21 @@ class KeySet {
     /// Adds `key`; false when it was already there.
     bool insert(std::string_view key);
     [[nodiscard]] std::size_t size() const noexcept { return count_; }
+    /// Key i (0-based), as inserted.
+    [[nodiscard]] std::string_view at(std::size_t i) const noexcept {
+        return std::string_view(bytes_).substr(starts_[i], starts_[i + 1] - starts_[i]);
+    }
 
   private:
+    /// 8 bytes, so that the table of 100,000 keys stays in the cache: a part of the hash and which key it is.
     struct Slot {
-        std::uint64_t hash = 0;
-        std::uint64_t offset = 0;  ///< where the key starts in bytes_
-        std::uint32_t length = 0;
-        bool used = false;
+        std::uint32_t tag = 0;
+        std::uint32_t key = 0;  ///< index into starts_ plus one; 0 for an empty slot
     };
     void grow();
 
-    std::string bytes_;
+    std::string bytes_;                  // the keys, one after the other
+    std::vector<std::uint64_t> starts_;  // where each key starts in bytes_, and one past the last
     std::vector<Slot> slots_;
     std::size_t count_ = 0;
 };

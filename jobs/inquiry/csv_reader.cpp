@@ -1,6 +1,9 @@
 #include "jobs/inquiry/csv_reader.hpp"
 
 #include <array>
+#include <bit>
+#include <cstdint>
+#include <cstring>
 
 #include "jobs/inquiry/charset.hpp"
 
@@ -108,7 +111,27 @@ struct StopTable {
 };
 constexpr StopTable kStops;
 
-const char* findStop(const char* p, const char* end, const std::array<bool, 256>& stops) noexcept {
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+
+/// The bytes of `word` equal to `c`, each marked by its high bit; exact up to the first match, which is all that is
+/// used (a borrow can only mark bytes after a true match).
+constexpr std::uint64_t matches(std::uint64_t word, char c) noexcept {
+    const std::uint64_t v = word ^ (kOnes * static_cast<unsigned char>(c));
+    return (v - kOnes) & ~v & kHighs;
+}
+
+/// The first stop byte in [p, end), eight bytes at a time, or `end`.
+const char* findStop(const char* p, const char* end, bool quoted) noexcept {
+    for (; end - p >= 8; p += 8) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, p, sizeof word);
+        const std::uint64_t hits =
+            quoted ? matches(word, '"') | matches(word, '\n') | matches(word, kUnreadable)
+                   : matches(word, ',') | matches(word, '\n') | matches(word, '\r') | matches(word, kUnreadable);
+        if (hits != 0) return p + std::countr_zero(hits) / 8;  // little-endian: the lowest byte comes first
+    }
+    const auto& stops = quoted ? kStops.quoted : kStops.unquoted;
     while (p < end && !stops[static_cast<unsigned char>(*p)]) ++p;
     return p;
 }
@@ -131,7 +154,7 @@ void CsvReader::feed(std::string_view text) {
     const char* const end = p + text.size();
     while (p < end) {
         if (state_ == State::unquoted || state_ == State::afterQuoted || state_ == State::quoted) {
-            const char* stop = findStop(p, end, state_ == State::quoted ? kStops.quoted : kStops.unquoted);
+            const char* stop = findStop(p, end, state_ == State::quoted);
             if (stop != p) {
                 appendRun(p, stop);
                 p = stop;
