@@ -171,14 +171,42 @@ class Reader {
             fail("unknown literal");
         }
         if (c == '-' || (c >= '0' && c <= '9')) {
+            // RFC 8259's grammar first: from_chars alone would also take "-inf", "-nan", "01" and "1.".
+            const std::size_t end = numberEnd();
             double number = 0;
-            const auto result = std::from_chars(text_.data() + pos_, text_.data() + text_.size(), number);
-            if (result.ec != std::errc()) fail("bad number");
-            pos_ = static_cast<std::size_t>(result.ptr - text_.data());
+            const auto result = std::from_chars(text_.data() + pos_, text_.data() + end, number);
+            if (result.ec != std::errc() || result.ptr != text_.data() + end) fail("bad number");
+            pos_ = end;
             return number;
         }
         if (c == '{' || c == '[') fail("nested value where a scalar was expected");
         fail("unexpected character");
+    }
+
+    /// The end of the number at pos_ by RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?; fails otherwise.
+    std::size_t numberEnd() {
+        std::size_t at = pos_;
+        auto digit = [&](std::size_t i) { return i < text_.size() && text_[i] >= '0' && text_[i] <= '9'; };
+        auto digits = [&] {
+            if (!digit(at)) fail("bad number");
+            while (digit(at)) ++at;
+        };
+        if (at < text_.size() && text_[at] == '-') ++at;
+        if (at < text_.size() && text_[at] == '0') {
+            ++at;
+        } else {
+            digits();
+        }
+        if (at < text_.size() && text_[at] == '.') {
+            ++at;
+            digits();
+        }
+        if (at < text_.size() && (text_[at] == 'e' || text_[at] == 'E')) {
+            ++at;
+            if (at < text_.size() && (text_[at] == '+' || text_[at] == '-')) ++at;
+            digits();
+        }
+        return at;
     }
 
     std::uint32_t hex4() {
@@ -194,9 +222,17 @@ class Reader {
         if (next() != '"') fail("expected a string");
         std::string out;
         for (;;) {
-            // Copy the run up to the next quote or backslash in one go.
-            const std::size_t stop = text_.find_first_of("\"\\", pos_);
-            if (stop == std::string_view::npos) fail("unterminated string");
+            // Copy the run up to the next quote or backslash in one go. RFC 8259 (section 7) allows no raw control
+            // character (U+0000–U+001F) in a string: a writer must escape them, so one here is not JSON.
+            std::size_t stop = pos_;
+            while (stop < text_.size() && text_[stop] != '"' && text_[stop] != '\\') {
+                if (static_cast<unsigned char>(text_[stop]) < 0x20) {
+                    pos_ = stop;
+                    fail("raw control character in a string (it must be escaped)");
+                }
+                ++stop;
+            }
+            if (stop == text_.size()) fail("unterminated string");
             out.append(text_.substr(pos_, stop - pos_));
             pos_ = stop + 1;
             if (text_[stop] == '"') return out;

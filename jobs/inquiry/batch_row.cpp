@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <climits>
+#include <functional>
 #include <stdexcept>
 
 #include "jobs/common/roc_year.hpp"
@@ -56,12 +57,7 @@ void keyOf(const BatchRow& row, std::string& key) {
 }
 
 std::uint64_t hashOf(std::string_view key) noexcept {
-    std::uint64_t hash = 14695981039346656037ULL;  // FNV-1a: keys are short
-    for (const char c : key) {
-        hash ^= static_cast<unsigned char>(c);
-        hash *= 1099511628211ULL;
-    }
-    return hash;
+    return std::hash<std::string_view>{}(key);
 }
 
 }  // namespace
@@ -86,6 +82,7 @@ bool KeySet::insert(std::string_view key) {
             if (starts_.empty()) starts_.push_back(0);
             bytes_.append(key);
             starts_.push_back(bytes_.size());
+            hashes_.push_back(hash);
             slot = {tag, static_cast<std::uint32_t>(++count_)};
             return true;
         }
@@ -99,7 +96,7 @@ void KeySet::grow() {
     const std::size_t mask = slots_.size() - 1;
     for (const Slot& slot : old) {
         if (slot.key == 0) continue;
-        std::size_t i = hashOf(at(slot.key - 1)) & mask;
+        std::size_t i = hashes_[slot.key - 1] & mask;
         while (slots_[i].key != 0) i = (i + 1) & mask;
         slots_[i] = slot;
     }

@@ -87,6 +87,7 @@ class KeySet {
 
     std::string bytes_;                  // the keys, one after the other
     std::vector<std::uint64_t> starts_;  // where each key starts in bytes_, and one past the last
+    std::vector<std::uint64_t> hashes_;  // each key's hash, so that growing rehashes nothing
     std::vector<Slot> slots_;
     std::size_t count_ = 0;
 };
