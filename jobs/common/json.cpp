@@ -7,47 +7,58 @@
 
 namespace taxdesk::jobs::json {
 
+namespace {
+
+/// Appends one ASCII byte that JSON requires escaped (a quote, a backslash, a control character).
+void appendEscape(std::string& out, char c) {
+    switch (c) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default: {
+            char buffer[8];
+            std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
+            out += buffer;
+        }
+    }
+}
+
+bool needsEscape(char c) noexcept {
+    return static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\';
+}
+
+}  // namespace
+
 void appendString(std::string& out, std::string_view text) {
     out.push_back('"');
-    for (std::size_t pos = 0; pos < text.size();) {
-        const char c = text[pos];
-        if (static_cast<unsigned char>(c) >= 0x80) {
-            // JSON is UTF-8: a byte that does not decode (a path or a message echoing a client's bytes) would make
-            // the whole document unreadable, so it is written as U+FFFD instead.
-            const std::size_t start = pos;
-            if (utf8::decodeAt(text, pos)) {
-                out.append(text.substr(start, pos - start));
-            } else {
-                out += "\xEF\xBF\xBD";  // U+FFFD
-                pos = start + 1;
-            }
-            continue;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        // Valid UTF-8 is copied in runs up to the next byte that needs escaping (all of them ASCII). JSON is UTF-8: a
+        // byte that does not decode (a path or a message echoing a client's bytes) would make the whole document
+        // unreadable, so it is written as U+FFFD instead.
+        const std::size_t valid = pos + utf8::validPrefix(text.substr(pos));
+        while (pos < valid) {
+            std::size_t run = pos;
+            while (run < valid && !needsEscape(text[run])) ++run;
+            out.append(text.substr(pos, run - pos));
+            pos = run;
+            if (pos < valid) appendEscape(out, text[pos++]);
         }
-        ++pos;
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char buffer[8];
-                    std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
-                    out += buffer;
-                } else {
-                    out.push_back(c);
-                }
+        if (pos < text.size()) {
+            out += "\xEF\xBF\xBD";  // U+FFFD
+            ++pos;
         }
     }
     out.push_back('"');

@@ -2,6 +2,7 @@
 
 #include "jobs/common/utf8.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -93,7 +94,10 @@ bool isValidLetterId(std::string_view id, std::string_view seconds) {
 std::string foldFullWidth(std::string_view input) {
     // Only U+3000 (E3 80 80) and U+FF01–FF5E (EF BC 81 – EF BD 9E) fold: text without those lead bytes is its own
     // folding, whatever else it holds (undecodable bytes are copied through as they are).
-    if (input.find_first_of("\xE3\xEF") == std::string_view::npos) return std::string(input);
+    const bool mayFold = std::any_of(input.begin(), input.end(), [](char c) {
+        return static_cast<unsigned char>(c) == 0xE3 || static_cast<unsigned char>(c) == 0xEF;
+    });
+    if (!mayFold) return std::string(input);
     bool valid = true;
     return foldLenient(input, valid);
 }

@@ -8,6 +8,7 @@
 #include <Poco/UTF8Encoding.h>
 #include <Poco/Windows950Encoding.h>
 
+#include <cstdio>
 #include <random>
 #include <sstream>
 #include <string>
@@ -291,6 +292,53 @@ TEST(FastPaths, KeySetFindsWhatAnUnorderedSetFinds) {
     EXPECT_EQ(keys.size(), reference.size());
     EXPECT_TRUE(keys.insert(""));
     EXPECT_FALSE(keys.insert(""));
+}
+
+/// The writer as it was, a byte at a time: the reference for the one that copies runs.
+std::string referenceJsonString(std::string_view text) {
+    std::string out = "\"";
+    for (std::size_t pos = 0; pos < text.size();) {
+        const char c = text[pos];
+        if (static_cast<unsigned char>(c) >= 0x80) {
+            const std::size_t start = pos;
+            if (utf8::decodeAt(text, pos)) {
+                out.append(text.substr(start, pos - start));
+            } else {
+                out += "\xEF\xBF\xBD";
+                pos = start + 1;
+            }
+            continue;
+        }
+        ++pos;
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            char buffer[8];
+            std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
+            out += buffer;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+TEST(FastPaths, JsonWriterCopiesRunsAsTheByteAtATimeWriterWrote) {
+    std::mt19937 rng(7);
+    for (int round = 0; round < 3000; ++round) {
+        std::string text = randomText(rng, round % 30);
+        if (round % 3 == 0) text += std::string("\x01\x1f\b\\\"\0", 6);
+        std::string out;
+        json::appendString(out, text);
+        ASSERT_EQ(out, referenceJsonString(text)) << text;
+    }
 }
 
 // ---- JSON: RFC 8259 in both readers ---------------------------------------------------------------------------------
