@@ -237,6 +237,7 @@ void readFile(benchmark::State& state, const std::string& file, bool declared, i
     benchmark::DoNotOptimize(accepted);
     state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(file.size()));
     state.counters["rows"] = 100000;
+    state.counters["file_MB"] = static_cast<double>(file.size()) / 1e6;
 }
 
 void BM_BatchFileUtf8(benchmark::State& state) {
