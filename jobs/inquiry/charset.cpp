@@ -261,6 +261,7 @@ class Big5Decoder {
     /// feed() for every byte of `raw`, with the same output, but runs of ASCII outside a pair are appended in one go.
     /// Returns how many unreadable characters there were.
     long long feed(std::string_view raw, std::string* out) {
+        const std::vector<char32_t>& table = cp950Table();
         long long bad = 0;
         std::size_t i = 0;
         while (i < raw.size()) {
@@ -268,7 +269,18 @@ class Big5Decoder {
                 const std::size_t ascii = utf8::asciiPrefix(raw.substr(i));
                 if (out != nullptr) out->append(raw.data() + i, ascii);
                 i += ascii;
+                // Then the pairs that CP950's table knows, straight from it: what feed() would make of them byte by
+                // byte, without its state.
+                while (i + 1 < raw.size()) {
+                    const auto lead = static_cast<unsigned char>(raw[i]);
+                    if (lead < 0x81 || lead == 0xFF) break;
+                    const char32_t cp = table[(std::size_t{lead} << 8) | static_cast<unsigned char>(raw[i + 1])];
+                    if (cp == kNotInTable) break;
+                    if (out != nullptr) utf8::append(*out, cp);
+                    i += 2;
+                }
                 if (i == raw.size()) break;
+                if (static_cast<unsigned char>(raw[i]) < 0x80) continue;
             }
             bad += feed(static_cast<unsigned char>(raw[i++]), out);
         }
@@ -407,6 +419,24 @@ const char* displayName(Charset charset) {
 Charset detectCharset(std::istream& in, std::optional<Charset> declared) {
     if (declared) return *declared;
     std::vector<char> buffer(kChunkBytes);
+    // Most files are UTF-8 throughout, and then the Big5 count does not matter: a first pass checks UTF-8 alone (at
+    // SIMD speed), and only a file with a bad sequence is read again from its start to count both. A stream that
+    // cannot seek is counted both ways in one pass, as always.
+    if (const std::streampos start = in.tellg(); start != std::streampos(-1)) {
+        Utf8Decoder utf8;
+        long long bad = 0;
+        bool first = true;
+        for (std::size_t n = 0; bad == 0 && (n = readChunk(in, buffer)) > 0;) {
+            const std::string_view raw(buffer.data(), n);
+            if (first && (raw.starts_with(kBom) || looksUtf16(raw))) return Charset::utf8;
+            first = false;
+            bad += utf8.countChunk(raw);
+        }
+        if (bad == 0 && utf8.finish(nullptr) == 0) return Charset::utf8;
+        in.clear();
+        in.seekg(start);
+        if (!in) throw std::runtime_error("batch file: the upload could not be read again");
+    }
     Utf8Decoder utf8;
     Big5Decoder big5;
     long long utf8Bad = 0;

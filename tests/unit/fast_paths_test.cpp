@@ -9,6 +9,7 @@
 #include <Poco/Windows950Encoding.h>
 
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -185,6 +186,101 @@ TEST(FastPaths, DecodedBig5IsPocosCp950) {
     EXPECT_EQ(inquiry::detectCharset(in, std::nullopt), inquiry::Charset::big5);
     std::istringstream same(utf8Text);
     EXPECT_EQ(inquiry::detectCharset(same, std::nullopt), inquiry::Charset::utf8);
+}
+
+/// Big5 as charset.hpp describes it, a byte at a time: Poco's CP950 first; a pair of the user-defined areas as the
+/// reader decodes that pair alone (HKSCS or the Private Use Area); otherwise unreadable, and an ASCII trail byte is
+/// read on its own.
+std::string referenceBig5(std::string_view bytes) {
+    const Poco::Windows950Encoding cp950;
+    std::string out;
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        const auto b = static_cast<unsigned char>(bytes[i]);
+        if (b < 0x80) {
+            out.push_back(static_cast<char>(b));
+            continue;
+        }
+        if (b == 0x80 || b == 0xFF || i + 1 == bytes.size()) {
+            out.push_back(inquiry::kUnreadable);
+            continue;
+        }
+        const auto trail = static_cast<unsigned char>(bytes[++i]);
+        const unsigned char pair[2] = {b, trail};
+        if (const int cp = cp950.queryConvert(pair, 2); cp >= 0) {
+            utf8::append(out, static_cast<char32_t>(cp));
+        } else if (inquiry::big5UserDefined(b, trail) != 0) {
+            out += decodeAll(std::string(bytes.substr(i - 1, 2)), inquiry::Charset::big5);
+        } else {
+            out.push_back(inquiry::kUnreadable);
+            if (trail < 0x80) out.push_back(static_cast<char>(trail));
+        }
+    }
+    return out;
+}
+
+TEST(FastPaths, DecodedBig5IsThePairByPairDecoding) {
+    std::mt19937 rng(8);
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_int_distribution<int> ascii(0x20, 0x7E);
+    for (int round = 0; round < 20; ++round) {
+        std::string bytes;
+        const std::size_t size = 1000 + static_cast<std::size_t>(round) * 7000;  // up to about 140 KiB
+        while (bytes.size() < size) {
+            // Mostly characters of the table, some ASCII, some anything (bad pairs, lone leads, the user areas).
+            const int roll = byte(rng) % 10;
+            if (roll < 5) {
+                bytes.push_back(static_cast<char>(0xA4 + byte(rng) % 0x10));
+                bytes.push_back(static_cast<char>(0xA1 + byte(rng) % 0x5E));
+            } else if (roll < 8) {
+                bytes.push_back(static_cast<char>(ascii(rng)));
+            } else {
+                bytes.push_back(static_cast<char>(std::max(1, byte(rng))));  // NUL would look like UTF-16
+            }
+        }
+        ASSERT_EQ(decodeAll(bytes, inquiry::Charset::big5), referenceBig5(bytes)) << "round " << round;
+    }
+}
+
+/// A stream that cannot seek: detection must count both charsets in one pass.
+class NoSeekBuffer : public std::stringbuf {
+  public:
+    using std::stringbuf::stringbuf;
+
+  protected:
+    pos_type seekoff(off_type, std::ios_base::seekdir, std::ios_base::openmode) override {
+        return pos_type(off_type(-1));
+    }
+    pos_type seekpos(pos_type, std::ios_base::openmode) override { return pos_type(off_type(-1)); }
+};
+
+inquiry::Charset detect(const std::string& bytes, bool seekable) {
+    if (seekable) {
+        std::istringstream in(bytes);
+        return inquiry::detectCharset(in, std::nullopt);
+    }
+    NoSeekBuffer buffer(bytes);
+    std::istream in(&buffer);
+    return inquiry::detectCharset(in, std::nullopt);
+}
+
+TEST(FastPaths, DetectionReadsAgainOnlyWhatIsNotUtf8) {
+    const std::string ascii(100 * 1024, 'a');  // more than a chunk before anything else
+    std::string big5Name;
+    ASSERT_EQ(
+        Poco::TextConverter(*std::make_unique<Poco::UTF8Encoding>(), *std::make_unique<Poco::Windows950Encoding>())
+            .convert("王小明,臺灣臺北地方法院\n", big5Name),
+        0);
+    for (const bool seekable : {true, false}) {
+        SCOPED_TRACE(seekable ? "seekable" : "not seekable");
+        EXPECT_EQ(detect(ascii + "王小明\n", seekable), inquiry::Charset::utf8);
+        EXPECT_EQ(detect(ascii + big5Name + big5Name, seekable), inquiry::Charset::big5) << "Big5 after a chunk";
+        EXPECT_EQ(detect(ascii + "王小明,臺灣\xFF\n", seekable), inquiry::Charset::utf8)
+            << "one bad byte in UTF-8 text: UTF-8 (Big5 reads less of it)";
+        EXPECT_EQ(detect(ascii + "\xE7\x8E", seekable), inquiry::Charset::utf8)
+            << "cut short at the end: one bad sequence either way (8E is no Big5 trail byte), and a tie is UTF-8";
+        EXPECT_EQ(detect(ascii + "\xA4\xA4", seekable), inquiry::Charset::big5) << "中 in Big5, two bad bytes in UTF-8";
+        EXPECT_EQ(detect("", seekable), inquiry::Charset::utf8);
+    }
 }
 
 // ---- CSV ------------------------------------------------------------------------------------------------------------
