@@ -15,11 +15,13 @@
 #include <simdjson.h>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "jobs/common/json.hpp"
+#include "jobs/common/utf8.hpp"
 #include "jobs/identity/identifiers.hpp"
 #include "jobs/inquiry/batch_file.hpp"
 #include "jobs/inquiry/codec.hpp"
@@ -274,6 +276,25 @@ void BM_BatchFileBig5(benchmark::State& state) {
     readFile(state, big5File(), state.range(0) != 0, inquiry::Charset::big5);
 }
 BENCHMARK(BM_BatchFileBig5)->ArgName("declared")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+/// The least any reader must do with the UTF-8 file, as the ceiling the figures above are set against: validate it
+/// (SIMD) and find its line ends (memchr).
+void BM_CeilingUtf8ValidateAndSplit(benchmark::State& state) {
+    const std::string& file = utf8File();
+    for (auto _ : state) {
+        bool valid = taxdesk::jobs::utf8::isValid(file);
+        std::size_t lines = 0;
+        for (const char* p = file.data(); (p = static_cast<const char*>(std::memchr(
+                                               p, '\n', static_cast<std::size_t>(file.data() + file.size() - p))));
+             ++p) {
+            ++lines;
+        }
+        benchmark::DoNotOptimize(valid);
+        benchmark::DoNotOptimize(lines);
+    }
+    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(file.size()));
+}
+BENCHMARK(BM_CeilingUtf8ValidateAndSplit)->Unit(benchmark::kMillisecond);
 
 // ---- the topic codecs -----------------------------------------------------------------------------------------------
 
