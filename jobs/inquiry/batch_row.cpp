@@ -202,7 +202,8 @@ bool RowJudge::readYears(const Cell& cell, std::vector<int>& years) const {
     }
     std::size_t start = 0;
     while (start <= trimmed.size()) {
-        const std::size_t end = std::min(trimmed.find_first_of(";,", start), trimmed.size());
+        std::size_t end = start;
+        while (end < trimmed.size() && trimmed[end] != ';' && trimmed[end] != ',') ++end;
         const std::string_view part = identity::trimSpaces(trimmed.substr(start, end - start));
         start = end + 1;
         if (part.empty()) continue;  // "112;" or "112;;113"

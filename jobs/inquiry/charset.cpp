@@ -113,7 +113,16 @@ class Utf8Decoder {
         const std::size_t cut = std::max(begin, cutShort(raw));
         const std::string_view body = raw.substr(begin, cut - begin);
         if (utf8::isValid(body)) {
-            if (scratch.empty() && cut == raw.size()) return body;
+            // The cut character's bytes wait in the decoder for the next chunk; they write nothing unless they are
+            // already ill-formed, and only then must the body be copied to come before what they write.
+            if (scratch.empty()) {
+                std::string tail;
+                bad += feed(raw.substr(cut), &tail);
+                if (tail.empty()) return body;
+                scratch.append(body);
+                scratch.append(tail);
+                return scratch;
+            }
             scratch.append(body);
         } else {
             bad += feed(body, &scratch);
