@@ -280,14 +280,29 @@ class Big5Decoder {
                 i += ascii;
                 // Then the pairs that CP950's table knows, straight from it: what feed() would make of them byte by
                 // byte, without its state.
+                std::array<char, 255> encoded;  // UTF-8 of several pairs, appended at once
+                std::size_t used = 0;
                 while (i + 1 < raw.size()) {
                     const auto lead = static_cast<unsigned char>(raw[i]);
                     if (lead < 0x81 || lead == 0xFF) break;
                     const char32_t cp = table[(std::size_t{lead} << 8) | static_cast<unsigned char>(raw[i + 1])];
-                    if (cp == kNotInTable) break;
-                    if (out != nullptr) utf8::append(*out, cp);
+                    if (cp == kNotInTable || cp >= 0x10000) break;  // (CP950 has nothing above the BMP)
+                    if (out != nullptr) {
+                        if (used + 3 > encoded.size()) {
+                            out->append(encoded.data(), used);
+                            used = 0;
+                        }
+                        if (cp < 0x800) {
+                            encoded[used++] = static_cast<char>(0xC0 | (cp >> 6));
+                        } else {
+                            encoded[used++] = static_cast<char>(0xE0 | (cp >> 12));
+                            encoded[used++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+                        }
+                        encoded[used++] = static_cast<char>(0x80 | (cp & 0x3F));
+                    }
                     i += 2;
                 }
+                if (used != 0) out->append(encoded.data(), used);
                 if (i == raw.size()) break;
                 if (static_cast<unsigned char>(raw[i]) < 0x80) continue;
             }
@@ -429,8 +444,8 @@ Charset detectCharset(std::istream& in, std::optional<Charset> declared) {
     if (declared) return *declared;
     std::vector<char> buffer(kChunkBytes);
     // Most files are UTF-8 throughout, and then the Big5 count does not matter: a first pass checks UTF-8 alone (at
-    // SIMD speed), and only a file with a bad sequence is read again from its start to count both. A stream that
-    // cannot seek is counted both ways in one pass, as always.
+    // SIMD speed), and only a file with a bad sequence is read again from its start to count. A stream that cannot
+    // seek is counted both ways in one pass, as always; the answer is the same.
     if (const std::streampos start = in.tellg(); start != std::streampos(-1)) {
         Utf8Decoder utf8;
         long long bad = 0;
@@ -442,9 +457,26 @@ Charset detectCharset(std::istream& in, std::optional<Charset> declared) {
             bad += utf8.countChunk(raw);
         }
         if (bad == 0 && utf8.finish(nullptr) == 0) return Charset::utf8;
-        in.clear();
-        in.seekg(start);
-        if (!in) throw std::runtime_error("batch file: the upload could not be read again");
+        // Not UTF-8: Big5 wins when it reads more, i.e. when UTF-8's count passes Big5's. Big5 is counted over the
+        // whole file, then UTF-8 only until it passes that (at its first bad sequence, for a Big5 file).
+        auto rewind = [&] {
+            in.clear();
+            in.seekg(start);
+            if (!in) throw std::runtime_error("batch file: the upload could not be read again");
+        };
+        rewind();
+        Big5Decoder big5;
+        long long big5Bad = 0;
+        for (std::size_t n = 0; (n = readChunk(in, buffer)) > 0;) big5Bad += big5.feed({buffer.data(), n}, nullptr);
+        big5Bad += big5.finish(nullptr);
+        rewind();
+        Utf8Decoder again;
+        long long utf8Bad = 0;
+        for (std::size_t n = 0; utf8Bad <= big5Bad && (n = readChunk(in, buffer)) > 0;) {
+            utf8Bad += again.countChunk({buffer.data(), n});
+        }
+        if (utf8Bad <= big5Bad) utf8Bad += again.finish(nullptr);
+        return big5Bad < utf8Bad ? Charset::big5 : Charset::utf8;
     }
     Utf8Decoder utf8;
     Big5Decoder big5;

@@ -283,6 +283,21 @@ TEST(FastPaths, DetectionReadsAgainOnlyWhatIsNotUtf8) {
     }
 }
 
+TEST(FastPaths, DetectionByRereadingAgreesWithOnePass) {
+    std::mt19937 rng(9);
+    std::uniform_int_distribution<int> byte(1, 255);
+    for (int round = 0; round < 60; ++round) {
+        // UTF-8 text with Big5 pairs and stray bytes mixed in, in proportions that make either charset win.
+        std::string bytes = randomText(rng, static_cast<std::size_t>(round) * 700);
+        const int foreign = round % 6;
+        for (int i = 0; i < round * foreign; ++i) {
+            const std::size_t at = static_cast<std::size_t>(byte(rng)) * bytes.size() / 256;
+            bytes.insert(at, i % 2 ? "\xA4\xA4" : std::string(1, static_cast<char>(byte(rng))));
+        }
+        EXPECT_EQ(detect(bytes, true), detect(bytes, false)) << "round " << round;
+    }
+}
+
 // ---- CSV ------------------------------------------------------------------------------------------------------------
 
 class Recorder : public inquiry::CsvSink {
