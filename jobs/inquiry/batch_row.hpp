@@ -64,9 +64,10 @@ using RowCells = std::array<Cell, kColumnCount>;
 /// Throws std::invalid_argument when the rules make no sense (see BatchFileReader's constructor).
 void checkRules(const BatchRules& rules);
 
-/// A set of byte strings kept in one buffer, for the keys of a file's accepted rows: a key costs its bytes and 16
-/// bytes of index, not an allocation of its own (100,000 rows made a node, a string and a free each). Open
-/// addressing with linear probing, grown at half full. Not thread-safe.
+/// A set of byte strings kept in one buffer, for the keys of a file's accepted rows: a key costs its bytes, 16 bytes of
+/// bookkeeping and at most two 8-byte slots, not an allocation of its own (an unordered_set<string> made a node, a
+/// string and a free a row). Open addressing with linear probing, grown at half full. At most 2^32 - 2 keys
+/// (std::length_error beyond; a batch has fewer than INT_MAX rows). Not thread-safe.
 class KeySet {
   public:
     /// Adds `key`; false when it was already there.

@@ -121,9 +121,10 @@ constexpr std::uint64_t matches(std::uint64_t word, char c) noexcept {
     return (v - kOnes) & ~v & kHighs;
 }
 
-/// The first stop byte in [p, end), eight bytes at a time, or `end`.
+/// The first stop byte in [p, end), eight bytes at a time, or `end`. The word trick finds the first match only when
+/// the first byte in memory is the lowest (little-endian); elsewhere the bytes are looked up one by one.
 const char* findStop(const char* p, const char* end, bool quoted) noexcept {
-    for (; end - p >= 8; p += 8) {
+    for (; std::endian::native == std::endian::little && end - p >= 8; p += 8) {
         std::uint64_t word = 0;
         std::memcpy(&word, p, sizeof word);
         const std::uint64_t hits =
