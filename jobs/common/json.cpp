@@ -7,47 +7,58 @@
 
 namespace taxdesk::jobs::json {
 
+namespace {
+
+/// Appends one ASCII byte that JSON requires escaped (a quote, a backslash, a control character).
+void appendEscape(std::string& out, char c) {
+    switch (c) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default: {
+            char buffer[8];
+            std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
+            out += buffer;
+        }
+    }
+}
+
+bool needsEscape(char c) noexcept {
+    return static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\';
+}
+
+}  // namespace
+
 void appendString(std::string& out, std::string_view text) {
     out.push_back('"');
-    for (std::size_t pos = 0; pos < text.size();) {
-        const char c = text[pos];
-        if (static_cast<unsigned char>(c) >= 0x80) {
-            // JSON is UTF-8: a byte that does not decode (a path or a message echoing a client's bytes) would make
-            // the whole document unreadable, so it is written as U+FFFD instead.
-            const std::size_t start = pos;
-            if (utf8::decodeAt(text, pos)) {
-                out.append(text.substr(start, pos - start));
-            } else {
-                out += "\xEF\xBF\xBD";  // U+FFFD
-                pos = start + 1;
-            }
-            continue;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        // Valid UTF-8 is copied in runs up to the next byte that needs escaping (all of them ASCII). JSON is UTF-8: a
+        // byte that does not decode (a path or a message echoing a client's bytes) would make the whole document
+        // unreadable, so it is written as U+FFFD instead.
+        const std::size_t valid = pos + utf8::validPrefix(text.substr(pos));
+        while (pos < valid) {
+            std::size_t run = pos;
+            while (run < valid && !needsEscape(text[run])) ++run;
+            out.append(text.substr(pos, run - pos));
+            pos = run;
+            if (pos < valid) appendEscape(out, text[pos++]);
         }
-        ++pos;
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char buffer[8];
-                    std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
-                    out += buffer;
-                } else {
-                    out.push_back(c);
-                }
+        if (pos < text.size()) {
+            out += "\xEF\xBF\xBD";  // U+FFFD
+            ++pos;
         }
     }
     out.push_back('"');
@@ -171,14 +182,42 @@ class Reader {
             fail("unknown literal");
         }
         if (c == '-' || (c >= '0' && c <= '9')) {
+            // RFC 8259's grammar first: from_chars alone would also take "-inf", "-nan", "01" and "1.".
+            const std::size_t end = numberEnd();
             double number = 0;
-            const auto result = std::from_chars(text_.data() + pos_, text_.data() + text_.size(), number);
-            if (result.ec != std::errc()) fail("bad number");
-            pos_ = static_cast<std::size_t>(result.ptr - text_.data());
+            const auto result = std::from_chars(text_.data() + pos_, text_.data() + end, number);
+            if (result.ec != std::errc() || result.ptr != text_.data() + end) fail("bad number");
+            pos_ = end;
             return number;
         }
         if (c == '{' || c == '[') fail("nested value where a scalar was expected");
         fail("unexpected character");
+    }
+
+    /// The end of the number at pos_ by RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?; fails otherwise.
+    std::size_t numberEnd() {
+        std::size_t at = pos_;
+        auto digit = [&](std::size_t i) { return i < text_.size() && text_[i] >= '0' && text_[i] <= '9'; };
+        auto digits = [&] {
+            if (!digit(at)) fail("bad number");
+            while (digit(at)) ++at;
+        };
+        if (at < text_.size() && text_[at] == '-') ++at;
+        if (at < text_.size() && text_[at] == '0') {
+            ++at;
+        } else {
+            digits();
+        }
+        if (at < text_.size() && text_[at] == '.') {
+            ++at;
+            digits();
+        }
+        if (at < text_.size() && (text_[at] == 'e' || text_[at] == 'E')) {
+            ++at;
+            if (at < text_.size() && (text_[at] == '+' || text_[at] == '-')) ++at;
+            digits();
+        }
+        return at;
     }
 
     std::uint32_t hex4() {
@@ -194,9 +233,17 @@ class Reader {
         if (next() != '"') fail("expected a string");
         std::string out;
         for (;;) {
-            // Copy the run up to the next quote or backslash in one go.
-            const std::size_t stop = text_.find_first_of("\"\\", pos_);
-            if (stop == std::string_view::npos) fail("unterminated string");
+            // Copy the run up to the next quote or backslash in one go. RFC 8259 (section 7) allows no raw control
+            // character (U+0000–U+001F) in a string: a writer must escape them, so one here is not JSON.
+            std::size_t stop = pos_;
+            while (stop < text_.size() && text_[stop] != '"' && text_[stop] != '\\') {
+                if (static_cast<unsigned char>(text_[stop]) < 0x20) {
+                    pos_ = stop;
+                    fail("raw control character in a string (it must be escaped)");
+                }
+                ++stop;
+            }
+            if (stop == text_.size()) fail("unterminated string");
             out.append(text_.substr(pos_, stop - pos_));
             pos_ = stop + 1;
             if (text_[stop] == '"') return out;

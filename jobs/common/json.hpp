@@ -52,8 +52,11 @@ struct Field {
     Value value;
 };
 
-/// Parses one JSON object whose values are scalars or arrays of scalars. Throws ParseError with the byte offset,
-/// also for a `\u` escape of an unpaired surrogate (it would decode to bytes that are not UTF-8).
+/// Parses one JSON object whose values are scalars or arrays of scalars. Throws ParseError with the byte offset for
+/// anything RFC 8259 does not allow there, among them a `\u` escape of an unpaired surrogate (a high one must be
+/// followed by a `\u` escape of a low one: it would decode to bytes that are not UTF-8), a raw control character
+/// (U+0000–U+001F) in a string, and a number outside the JSON grammar (01, 1., -inf). Bytes that are not UTF-8 are
+/// taken as they are (rowOfRequest reads what the strict reader refused). The inquiry codecs read with simdjson.
 std::vector<Field> parseFlatObject(std::string_view text);
 
 }  // namespace taxdesk::jobs::json

@@ -2,6 +2,7 @@
 
 #include "jobs/common/utf8.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -18,6 +19,12 @@ std::string foldLenient(std::string_view input, bool& valid) {
     valid = true;
     std::size_t pos = 0;
     while (pos < input.size()) {
+        // ASCII folds to itself: runs of it are copied whole.
+        if (const std::size_t ascii = utf8::asciiPrefix(input.substr(pos)); ascii != 0) {
+            out.append(input.substr(pos, ascii));
+            pos += ascii;
+            continue;
+        }
         if (auto cp = decodeAt(input, pos)) {
             utf8::append(out, foldWidth(*cp));
         } else {
@@ -54,6 +61,13 @@ std::optional<std::size_t> lastSequenceStart(std::string_view text, char32_t& cp
     return start;
 }
 
+/// Whether a byte at or above 0x80 may lead the UTF-8 sequence of a space (isSpace): U+0085 and U+00A0 (C2),
+/// U+1680 (E1), U+2000–U+2060 (E2), U+3000 (E3), U+FEFF (EF). Any other lead byte starts no space, so trimming
+/// stops there without decoding (what decodeAt would have concluded, valid or not).
+constexpr bool mayStartSpace(unsigned char lead) noexcept {
+    return lead == 0xC2 || lead == 0xE1 || lead == 0xE2 || lead == 0xE3 || lead == 0xEF;
+}
+
 /// The two-digit codes of SPEC 2. They are not alphabetical: I, O, W, X, Y, Z were added after the others.
 constexpr std::array<int, 26> kLetterCodes = {
     10, 11, 12, 13, 14, 15, 16, 17, 34, 18, 19, 20, 21,  // A..M
@@ -78,6 +92,12 @@ bool isValidLetterId(std::string_view id, std::string_view seconds) {
 }  // namespace
 
 std::string foldFullWidth(std::string_view input) {
+    // Only U+3000 (E3 80 80) and U+FF01–FF5E (EF BC 81 – EF BD 9E) fold: text without those lead bytes is its own
+    // folding, whatever else it holds (undecodable bytes are copied through as they are).
+    const bool mayFold = std::any_of(input.begin(), input.end(), [](char c) {
+        return static_cast<unsigned char>(c) == 0xE3 || static_cast<unsigned char>(c) == 0xEF;
+    });
+    if (!mayFold) return std::string(input);
     bool valid = true;
     return foldLenient(input, valid);
 }
@@ -85,6 +105,14 @@ std::string foldFullWidth(std::string_view input) {
 std::string_view trimSpaces(std::string_view text) noexcept {
     std::size_t pos = 0;
     while (pos < text.size()) {
+        // An ASCII byte is a whole character: a space or the end of the trimming, without decoding.
+        if (const auto c = static_cast<unsigned char>(text[pos]); c < 0x80) {
+            if (!isSpace(c)) break;
+            ++pos;
+            continue;
+        } else if (!mayStartSpace(c)) {
+            break;
+        }
         std::size_t next = pos;
         const auto cp = decodeAt(text, next);
         if (!cp || !isSpace(*cp)) break;
@@ -92,6 +120,14 @@ std::string_view trimSpaces(std::string_view text) noexcept {
     }
     text.remove_prefix(pos);
     while (!text.empty()) {
+        if (const auto c = static_cast<unsigned char>(text.back()); c < 0x80) {
+            if (!isSpace(c)) break;
+            text.remove_suffix(1);
+            continue;
+        }
+        std::size_t lead = text.size() - 1;
+        while (lead > 0 && text.size() - lead < 4 && (static_cast<unsigned char>(text[lead]) & 0xC0) == 0x80) --lead;
+        if (!mayStartSpace(static_cast<unsigned char>(text[lead]))) break;
         char32_t cp = 0;
         const auto start = lastSequenceStart(text, cp);
         if (!start || !isSpace(cp)) break;

@@ -46,7 +46,9 @@ class BatchSink : public CsvSink {
     }
 
     void field(CsvField& field) override {
-        if (field.overflow || field.unreadableLine != 0 || !identity::trimSpaces(field.text).empty()) {
+        // Once the record has text, the rest of its fields cannot change that: no need to trim them.
+        if (!recordHasText_ &&
+            (field.overflow || field.unreadableLine != 0 || !identity::trimSpaces(field.text).empty())) {
             recordHasText_ = true;
         }
         if (!headerSeen_) {

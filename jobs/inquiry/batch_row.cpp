@@ -3,10 +3,13 @@
 #include <Poco/String.h>
 
 #include <algorithm>
+#include <charconv>
 #include <climits>
+#include <functional>
 #include <stdexcept>
 
 #include "jobs/common/roc_year.hpp"
+#include "jobs/common/utf8.hpp"
 #include "jobs/identity/identifiers.hpp"
 #include "jobs/inquiry/charset.hpp"
 
@@ -30,20 +33,31 @@ bool hasLostCharacters(std::string_view name) {
 
 std::optional<Scope> readScope(const Cell& cell) {
     if (cell.overflow) return std::nullopt;
-    const std::string text = Poco::toLower(std::string(identity::trimSpaces(identity::foldFullWidth(cell.text))));
+    // The common cell is plain ASCII: trimmed and lower-cased in place of folding (which would change nothing).
+    std::string text = utf8::isAscii(cell.text) ? std::string(identity::trimSpaces(cell.text))
+                                                : std::string(identity::trimSpaces(identity::foldFullWidth(cell.text)));
+    for (char& c : text) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
     if (text.empty()) return Scope::both;
     return parseScope(text);
 }
 
-std::string keyOf(const BatchRow& row) {
-    std::string key = row.debtorId;
+/// The key that makes rows duplicates: the normalised ID, the scope and the years, written into `key`.
+void keyOf(const BatchRow& row, std::string& key) {
+    key.assign(row.debtorId);
     key.push_back('|');
     key += toString(row.scope);
     for (int year : row.incomeYears) {
         key.push_back('|');
-        key += std::to_string(year);
+        char digits[16];
+        const auto end = std::to_chars(digits, digits + sizeof digits, year).ptr;
+        key.append(digits, end);
     }
-    return key;
+}
+
+std::uint64_t hashOf(std::string_view key) noexcept {
+    return std::hash<std::string_view>{}(key);
 }
 
 }  // namespace
@@ -54,6 +68,38 @@ std::optional<Column> columnNamed(std::string_view headerField) {
         if (name == kColumnNames[column]) return static_cast<Column>(column);
     }
     return std::nullopt;
+}
+
+bool KeySet::insert(std::string_view key) {
+    if (count_ >= UINT32_MAX - 1) throw std::length_error("KeySet: more than 2^32 - 2 keys");
+    if ((count_ + 1) * 2 > slots_.size()) grow();
+    const std::uint64_t hash = hashOf(key);
+    const auto tag = static_cast<std::uint32_t>(hash >> 32);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+        Slot& slot = slots_[i];
+        if (slot.key == 0) {
+            if (starts_.empty()) starts_.push_back(0);
+            bytes_.append(key);
+            starts_.push_back(bytes_.size());
+            hashes_.push_back(hash);
+            slot = {tag, static_cast<std::uint32_t>(++count_)};
+            return true;
+        }
+        if (slot.tag == tag && at(slot.key - 1) == key) return false;
+    }
+}
+
+void KeySet::grow() {
+    std::vector<Slot> old(std::max<std::size_t>(64, slots_.size() * 2));
+    old.swap(slots_);
+    const std::size_t mask = slots_.size() - 1;
+    for (const Slot& slot : old) {
+        if (slot.key == 0) continue;
+        std::size_t i = hashes_[slot.key - 1] & mask;
+        while (slots_[i].key != 0) i = (i + 1) & mask;
+        slots_[i] = slot;
+    }
 }
 
 void checkRules(const BatchRules& rules) {
@@ -128,7 +174,7 @@ int RowJudge::judge(const RowCells& cells, int rowNumber, int line, BatchRow& ro
         reject("bad_scope", kScope);
     } else if (!yearsOk) {
         reject("bad_year", kIncomeYears);
-    } else if (!seen_.insert(keyOf(row)).second) {
+    } else if (keyOf(row, key_), !seen_.insert(key_)) {
         // Only accepted rows are remembered, so a rejected row never makes a later good one a duplicate.
         reject("duplicate", kDebtorId);
     } else {
@@ -156,7 +202,8 @@ bool RowJudge::readYears(const Cell& cell, std::vector<int>& years) const {
     }
     std::size_t start = 0;
     while (start <= trimmed.size()) {
-        const std::size_t end = std::min(trimmed.find_first_of(";,", start), trimmed.size());
+        std::size_t end = start;
+        while (end < trimmed.size() && trimmed[end] != ';' && trimmed[end] != ',') ++end;
         const std::string_view part = identity::trimSpaces(trimmed.substr(start, end - start));
         start = end + 1;
         if (part.empty()) continue;  // "112;" or "112;;113"

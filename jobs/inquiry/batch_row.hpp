@@ -3,10 +3,10 @@
 // rejected, its fee when accepted.
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 #include "jobs/inquiry/inquiry.hpp"
@@ -64,6 +64,35 @@ using RowCells = std::array<Cell, kColumnCount>;
 /// Throws std::invalid_argument when the rules make no sense (see BatchFileReader's constructor).
 void checkRules(const BatchRules& rules);
 
+/// A set of byte strings kept in one buffer, for the keys of a file's accepted rows: a key costs its bytes, 16 bytes of
+/// bookkeeping and at most two 8-byte slots, not an allocation of its own (an unordered_set<string> made a node, a
+/// string and a free a row). Open addressing with linear probing, grown at half full. At most 2^32 - 2 keys
+/// (std::length_error beyond; a batch has fewer than INT_MAX rows). Not thread-safe.
+class KeySet {
+  public:
+    /// Adds `key`; false when it was already there.
+    bool insert(std::string_view key);
+    [[nodiscard]] std::size_t size() const noexcept { return count_; }
+    /// Key i (0-based), as inserted.
+    [[nodiscard]] std::string_view at(std::size_t i) const noexcept {
+        return std::string_view(bytes_).substr(starts_[i], starts_[i + 1] - starts_[i]);
+    }
+
+  private:
+    /// 8 bytes, so that the table of 100,000 keys stays in the cache: a part of the hash and which key it is.
+    struct Slot {
+        std::uint32_t tag = 0;
+        std::uint32_t key = 0;  ///< index into starts_ plus one; 0 for an empty slot
+    };
+    void grow();
+
+    std::string bytes_;                  // the keys, one after the other
+    std::vector<std::uint64_t> starts_;  // where each key starts in bytes_, and one past the last
+    std::vector<std::uint64_t> hashes_;  // each key's hash, so that growing rehashes nothing
+    std::vector<Slot> slots_;
+    std::size_t count_ = 0;
+};
+
 /// Judges the data rows of one file, in file order: it remembers the keys of the rows it accepted, to find
 /// duplicates (at most maxRows of them). Not thread-safe; one per read.
 class RowJudge {
@@ -79,7 +108,8 @@ class RowJudge {
     bool readYears(const Cell& cell, std::vector<int>& years) const;
 
     const BatchRules& rules_;
-    std::unordered_set<std::string> seen_;  // keys of accepted rows
+    KeySet seen_;      // keys of accepted rows
+    std::string key_;  // the row's key, built in place
 };
 
 }  // namespace detail

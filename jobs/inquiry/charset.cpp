@@ -4,6 +4,7 @@
 #include <Poco/Windows950Encoding.h>
 #include <iconv.h>
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <stdexcept>
@@ -84,6 +85,63 @@ class Utf8Decoder {
         markUnreadable(out);
         return 2;
     }
+    /// feed() for every byte of `raw`, with the same output, but runs of well-formed UTF-8 between the decoder's
+    /// states are found and appended in one go. Returns how many unreadable sequences there were.
+    long long feed(std::string_view raw, std::string* out) {
+        long long bad = 0;
+        std::size_t i = 0;
+        while (i < raw.size()) {
+            if (size_ == 0) {
+                const std::size_t good = utf8::validPrefix(raw.substr(i));
+                if (out != nullptr) out->append(raw.data() + i, good);
+                i += good;
+                if (i == raw.size()) break;
+            }
+            bad += feed(static_cast<unsigned char>(raw[i++]), out);
+        }
+        return bad;
+    }
+
+    /// feed() for a whole chunk, the usual case made cheap: the character that the last chunk cut short is finished
+    /// byte by byte, the one this chunk cuts short is held back the same way, and what lies between is checked at
+    /// SIMD speed (utf8::isValid) and, when well-formed, taken as it is. Returns the chunk's text: a view of `raw`
+    /// when it needed no change, else `scratch`; and adds the unreadable sequences to `bad`.
+    std::string_view feedChunk(std::string_view raw, std::string& scratch, long long& bad) {
+        scratch.clear();
+        std::size_t begin = 0;
+        while (begin < raw.size() && size_ != 0) bad += feed(static_cast<unsigned char>(raw[begin++]), &scratch);
+        const std::size_t cut = std::max(begin, cutShort(raw));
+        const std::string_view body = raw.substr(begin, cut - begin);
+        if (utf8::isValid(body)) {
+            // The cut character's bytes wait in the decoder for the next chunk; they write nothing unless they are
+            // already ill-formed, and only then must the body be copied to come before what they write.
+            if (scratch.empty()) {
+                std::string tail;
+                bad += feed(raw.substr(cut), &tail);
+                if (tail.empty()) return body;
+                scratch.append(body);
+                scratch.append(tail);
+                return scratch;
+            }
+            scratch.append(body);
+        } else {
+            bad += feed(body, &scratch);
+        }
+        bad += feed(raw.substr(cut), &scratch);
+        return scratch;
+    }
+
+    /// feedChunk() without the text: how many unreadable sequences `raw` holds.
+    long long countChunk(std::string_view raw) {
+        long long bad = 0;
+        std::size_t begin = 0;
+        while (begin < raw.size() && size_ != 0) bad += feed(static_cast<unsigned char>(raw[begin++]), nullptr);
+        const std::size_t cut = std::max(begin, cutShort(raw));
+        const std::string_view body = raw.substr(begin, cut - begin);
+        if (!utf8::isValid(body)) bad += feed(body, nullptr);
+        return bad + feed(raw.substr(cut), nullptr);
+    }
+
     /// At the end of the file: a character cut short is unreadable. Returns 1 for it, else 0.
     int finish(std::string* out) {
         if (size_ == 0) return 0;
@@ -94,6 +152,18 @@ class Utf8Decoder {
     }
 
   private:
+    /// Where the last sequence of `raw` starts when `raw` ends before it does, else raw.size().
+    static std::size_t cutShort(std::string_view raw) noexcept {
+        std::size_t lead = raw.size();
+        while (lead > 0 && raw.size() - lead < 4) {
+            --lead;
+            if ((static_cast<unsigned char>(raw[lead]) & 0xC0) != 0x80) break;
+        }
+        if (lead == raw.size()) return raw.size();
+        const std::size_t length = utf8::sequenceLength(static_cast<unsigned char>(raw[lead]));
+        return length > raw.size() - lead ? lead : raw.size();
+    }
+
     void take(unsigned char b, std::string* out) {
         pending_[size_++] = static_cast<char>(b);
         if (validator_.midSequence()) return;
@@ -119,6 +189,29 @@ int userDefinedIndex(unsigned char lead, unsigned char trail) noexcept {
     if (lead == 0xC6 && trail >= 0xA1) return 785 + 2983 + 2041 + (trail - 0xA1);             // U+F6B1…
     if (lead >= 0xC7 && lead <= 0xC8) return 785 + 2983 + 2041 + 94 + (lead - 0xC7) * kPerLead + column;
     return -1;
+}
+
+constexpr char32_t kNotInTable = 0xFFFFFFFF;
+
+/// Poco's CP950 table as an array indexed by lead << 8 | trail, built once per process (about 24,000 look-ups, a
+/// few milliseconds): a look-up per pair is then one load instead of a virtual call and a search. Thread-safe
+/// (a function-local static).
+const std::vector<char32_t>& cp950Table() {
+    static const std::vector<char32_t> table = [] {
+        std::vector<char32_t> built(std::size_t{1} << 16, kNotInTable);
+        const Poco::Windows950Encoding encoding;
+        for (unsigned lead = 0x81; lead <= 0xFE; ++lead) {
+            for (unsigned trail = 0x40; trail <= 0xFE; ++trail) {
+                const std::array<unsigned char, 2> bytes = {static_cast<unsigned char>(lead),
+                                                            static_cast<unsigned char>(trail)};
+                if (const int cp = encoding.queryConvert(bytes.data(), 2); cp >= 0) {
+                    built[(lead << 8) | trail] = static_cast<char32_t>(cp);
+                }
+            }
+        }
+        return built;
+    }();
+    return table;
 }
 
 struct IconvCloser {
@@ -174,6 +267,49 @@ class Big5Decoder {
         lead_ = b;
         return 0;
     }
+    /// feed() for every byte of `raw`, with the same output, but runs of ASCII outside a pair are appended in one go.
+    /// Returns how many unreadable characters there were.
+    long long feed(std::string_view raw, std::string* out) {
+        const std::vector<char32_t>& table = cp950Table();
+        long long bad = 0;
+        std::size_t i = 0;
+        while (i < raw.size()) {
+            if (lead_ == 0) {
+                const std::size_t ascii = utf8::asciiPrefix(raw.substr(i));
+                if (out != nullptr) out->append(raw.data() + i, ascii);
+                i += ascii;
+                // Then the pairs that CP950's table knows, straight from it: what feed() would make of them byte by
+                // byte, without its state.
+                std::array<char, 255> encoded;  // UTF-8 of several pairs, appended at once
+                std::size_t used = 0;
+                while (i + 1 < raw.size()) {
+                    const auto lead = static_cast<unsigned char>(raw[i]);
+                    if (lead < 0x81 || lead == 0xFF) break;
+                    const char32_t cp = table[(std::size_t{lead} << 8) | static_cast<unsigned char>(raw[i + 1])];
+                    if (cp == kNotInTable || cp >= 0x10000) break;  // (CP950 has nothing above the BMP)
+                    if (out != nullptr) {
+                        if (used + 3 > encoded.size()) {
+                            out->append(encoded.data(), used);
+                            used = 0;
+                        }
+                        if (cp < 0x800) {
+                            encoded[used++] = static_cast<char>(0xC0 | (cp >> 6));
+                        } else {
+                            encoded[used++] = static_cast<char>(0xE0 | (cp >> 12));
+                            encoded[used++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+                        }
+                        encoded[used++] = static_cast<char>(0x80 | (cp & 0x3F));
+                    }
+                    i += 2;
+                }
+                if (used != 0) out->append(encoded.data(), used);
+                if (i == raw.size()) break;
+                if (static_cast<unsigned char>(raw[i]) < 0x80) continue;
+            }
+            bad += feed(static_cast<unsigned char>(raw[i++]), out);
+        }
+        return bad;
+    }
     /// At the end of the file: a lead byte without its trail byte is unreadable. Returns 1 for it, else 0.
     int finish(std::string* out) {
         if (lead_ == 0) return 0;
@@ -185,8 +321,8 @@ class Big5Decoder {
   private:
     bool pair(unsigned char lead, unsigned char trail, std::string* out) {
         const std::array<unsigned char, 2> bytes = {lead, trail};
-        if (const int cp = encoding_.queryConvert(bytes.data(), 2); cp >= 0) {
-            if (out != nullptr) utf8::append(*out, static_cast<char32_t>(cp));
+        if (const char32_t cp = cp950Table()[(std::size_t{lead} << 8) | trail]; cp != kNotInTable) {
+            if (out != nullptr) utf8::append(*out, cp);
             return true;
         }
         const int index = userDefinedIndex(lead, trail);
@@ -214,7 +350,6 @@ class Big5Decoder {
         return true;
     }
 
-    Poco::Windows950Encoding encoding_;
     IconvPtr hkscs_;
     unsigned char lead_ = 0;
 };
@@ -259,14 +394,13 @@ class DecodedText::Impl {
                 if (looksUtf16(raw)) throw Utf16Error("the file looks like UTF-16");
                 if (charset_ == Charset::utf8 && raw.starts_with(kBom)) raw.remove_prefix(kBom.size());
             }
-            for (char c : raw) {
-                const auto b = static_cast<unsigned char>(c);
-                if (charset_ == Charset::utf8) {
-                    utf8_.feed(b, &decoded_);
-                } else {
-                    big5_.feed(b, &decoded_);
-                }
+            if (charset_ == Charset::utf8) {
+                long long bad = 0;
+                const std::string_view text = utf8_.feedChunk(raw, decoded_, bad);
+                if (!text.empty()) return text;
+                continue;
             }
+            big5_.feed(raw, &decoded_);
             if (!decoded_.empty()) return decoded_;
         }
         return {};
@@ -309,6 +443,41 @@ const char* displayName(Charset charset) {
 Charset detectCharset(std::istream& in, std::optional<Charset> declared) {
     if (declared) return *declared;
     std::vector<char> buffer(kChunkBytes);
+    // Most files are UTF-8 throughout, and then the Big5 count does not matter: a first pass checks UTF-8 alone (at
+    // SIMD speed), and only a file with a bad sequence is read again from its start to count. A stream that cannot
+    // seek is counted both ways in one pass, as always; the answer is the same.
+    if (const std::streampos start = in.tellg(); start != std::streampos(-1)) {
+        Utf8Decoder utf8;
+        long long bad = 0;
+        bool first = true;
+        for (std::size_t n = 0; bad == 0 && (n = readChunk(in, buffer)) > 0;) {
+            const std::string_view raw(buffer.data(), n);
+            if (first && (raw.starts_with(kBom) || looksUtf16(raw))) return Charset::utf8;
+            first = false;
+            bad += utf8.countChunk(raw);
+        }
+        if (bad == 0 && utf8.finish(nullptr) == 0) return Charset::utf8;
+        // Not UTF-8: Big5 wins when it reads more, i.e. when UTF-8's count passes Big5's. Big5 is counted over the
+        // whole file, then UTF-8 only until it passes that (at its first bad sequence, for a Big5 file).
+        auto rewind = [&] {
+            in.clear();
+            in.seekg(start);
+            if (!in) throw std::runtime_error("batch file: the upload could not be read again");
+        };
+        rewind();
+        Big5Decoder big5;
+        long long big5Bad = 0;
+        for (std::size_t n = 0; (n = readChunk(in, buffer)) > 0;) big5Bad += big5.feed({buffer.data(), n}, nullptr);
+        big5Bad += big5.finish(nullptr);
+        rewind();
+        Utf8Decoder again;
+        long long utf8Bad = 0;
+        for (std::size_t n = 0; utf8Bad <= big5Bad && (n = readChunk(in, buffer)) > 0;) {
+            utf8Bad += again.countChunk({buffer.data(), n});
+        }
+        if (utf8Bad <= big5Bad) utf8Bad += again.finish(nullptr);
+        return big5Bad < utf8Bad ? Charset::big5 : Charset::utf8;
+    }
     Utf8Decoder utf8;
     Big5Decoder big5;
     long long utf8Bad = 0;
@@ -318,11 +487,8 @@ Charset detectCharset(std::istream& in, std::optional<Charset> declared) {
         const std::string_view raw(buffer.data(), n);
         if (first && (raw.starts_with(kBom) || looksUtf16(raw))) return Charset::utf8;
         first = false;
-        for (char c : raw) {
-            const auto b = static_cast<unsigned char>(c);
-            utf8Bad += utf8.feed(b, nullptr);
-            big5Bad += big5.feed(b, nullptr);
-        }
+        utf8Bad += utf8.countChunk(raw);
+        big5Bad += big5.feed(raw, nullptr);
     }
     utf8Bad += utf8.finish(nullptr);
     big5Bad += big5.finish(nullptr);

@@ -1,5 +1,10 @@
 #include "jobs/inquiry/csv_reader.hpp"
 
+#include <array>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
 #include "jobs/inquiry/charset.hpp"
 
 namespace taxdesk::jobs::inquiry {
@@ -92,8 +97,73 @@ inline void CsvReader::append(char c) {
     field_.text.push_back(c);
 }
 
+namespace {
+
+/// The bytes that end a run of plain text: in an unquoted field (or after a closing quote) a comma, a line break, a
+/// CR (dropped) and kUnreadable; inside quotes a quote, LF (counted) and kUnreadable. Every other byte is appended.
+struct StopTable {
+    std::array<bool, 256> unquoted{};
+    std::array<bool, 256> quoted{};
+    constexpr StopTable() {
+        for (const char c : {',', '\n', '\r', kUnreadable}) unquoted[static_cast<unsigned char>(c)] = true;
+        for (const char c : {'"', '\n', kUnreadable}) quoted[static_cast<unsigned char>(c)] = true;
+    }
+};
+constexpr StopTable kStops;
+
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+
+/// The bytes of `word` equal to `c`, each marked by its high bit; exact up to the first match, which is all that is
+/// used (a borrow can only mark bytes after a true match).
+constexpr std::uint64_t matches(std::uint64_t word, char c) noexcept {
+    const std::uint64_t v = word ^ (kOnes * static_cast<unsigned char>(c));
+    return (v - kOnes) & ~v & kHighs;
+}
+
+/// The first stop byte in [p, end), eight bytes at a time, or `end`. The word trick finds the first match only when
+/// the first byte in memory is the lowest (little-endian); elsewhere the bytes are looked up one by one.
+const char* findStop(const char* p, const char* end, bool quoted) noexcept {
+    for (; std::endian::native == std::endian::little && end - p >= 8; p += 8) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, p, sizeof word);
+        const std::uint64_t hits =
+            quoted ? matches(word, '"') | matches(word, '\n') | matches(word, kUnreadable)
+                   : matches(word, ',') | matches(word, '\n') | matches(word, '\r') | matches(word, kUnreadable);
+        if (hits != 0) return p + std::countr_zero(hits) / 8;  // little-endian: the lowest byte comes first
+    }
+    const auto& stops = quoted ? kStops.quoted : kStops.unquoted;
+    while (p < end && !stops[static_cast<unsigned char>(*p)]) ++p;
+    return p;
+}
+
+}  // namespace
+
+inline void CsvReader::appendRun(const char* begin, const char* end) {
+    const auto length = static_cast<std::size_t>(end - begin);
+    if (!field_.overflow && field_.text.size() + length <= kMaxFieldBytes) {
+        field_.text.append(begin, length);  // every byte would fit one at a time too
+        return;
+    }
+    for (const char* p = begin; p < end; ++p) append(*p);
+}
+
 void CsvReader::feed(std::string_view text) {
-    for (const char c : text) take(c);
+    // The state machine sees only the bytes that can change its state; the text between them is appended in runs,
+    // exactly as take() would have appended it byte by byte.
+    const char* p = text.data();
+    const char* const end = p + text.size();
+    while (p < end) {
+        if (state_ == State::unquoted || state_ == State::afterQuoted || state_ == State::quoted) {
+            const char* stop = findStop(p, end, state_ == State::quoted);
+            if (stop != p) {
+                appendRun(p, stop);
+                p = stop;
+                if (p == end) break;
+            }
+        }
+        take(*p++);
+    }
 }
 
 void CsvReader::endField() {

@@ -56,6 +56,7 @@ class CsvReader {
     void take(char c);
     void takeUnreadable();
     void append(char c);
+    void appendRun(const char* begin, const char* end);
     void endField();
     void endRecord();
 
