@@ -1,9 +1,12 @@
 #include "connectors/store/sql_result_store.hpp"
 
+#include <Poco/Data/SQLite/Utility.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/Transaction.h>
+#include <sqlite3.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "connectors/store/migrations.hpp"
 #include "connectors/store/sql_rows.hpp"
@@ -13,20 +16,125 @@ namespace taxdesk::connectors {
 
 using namespace Poco::Data::Keywords;
 
+namespace {
+
+/// The results to write, one per (batch_id, row): the last of several for one key wins, as it would if they were
+/// written one after another. Sorted by key: pages are filled in order, and PostgreSQL refuses a statement that
+/// updates one row twice (`ON CONFLICT DO UPDATE command cannot affect row a second time`).
+std::vector<const StoredResult*> lastPerKey(const std::vector<StoredResult>& results) {
+    std::vector<const StoredResult*> order;
+    order.reserve(results.size());
+    for (const StoredResult& result : results) order.push_back(&result);
+    std::stable_sort(order.begin(), order.end(), [](const StoredResult* a, const StoredResult* b) {
+        if (a->row != b->row) return a->row < b->row;
+        return a->batchId < b->batchId;
+    });
+    std::vector<const StoredResult*> kept;
+    kept.reserve(order.size());
+    for (size_t i = 0; i < order.size(); ++i) {
+        const bool lastOfKey =
+            i + 1 == order.size() || order[i + 1]->row != order[i]->row || order[i + 1]->batchId != order[i]->batchId;
+        if (lastOfKey) kept.push_back(order[i]);  // stable: the last given of equal keys sorts last
+    }
+    return kept;
+}
+
+/// SQLite: the upsert prepared once and stepped per result with its strings bound in place (SQLITE_STATIC: no copy;
+/// Poco's vector binding copied each string and took several allocations a row).
+void sqliteUpsert(Poco::Data::Session& session, const std::vector<const StoredResult*>& results,
+                  const std::string& stamp) {
+    sqlite3* db = Poco::Data::SQLite::Utility::dbHandle(session);
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(db, detail::kUpsertResult, -1, &raw, nullptr);
+    if (rc != SQLITE_OK) Poco::Data::SQLite::Utility::throwException(db, rc, "preparing the result upsert");
+    const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> statement(raw, sqlite3_finalize);
+    const auto text = [&](int column, const std::string& value) {
+        return sqlite3_bind_text(raw, column, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+    };
+    for (const StoredResult* result : results) {
+        rc = text(1, result->batchId);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int(raw, 2, result->row);
+        if (rc == SQLITE_OK) rc = text(3, result->debtorId);
+        if (rc == SQLITE_OK) rc = text(4, result->status);
+        if (rc == SQLITE_OK) rc = text(5, result->reason);
+        if (rc == SQLITE_OK) rc = text(6, result->payload);
+        if (rc == SQLITE_OK) rc = text(7, stamp);
+        if (rc == SQLITE_OK) rc = sqlite3_step(raw);
+        if (rc != SQLITE_DONE) {
+            // The step's own code; a bind error's code otherwise. reset() returns the step's error too.
+            const int error = rc == SQLITE_OK ? sqlite3_reset(raw) : rc;
+            sqlite3_reset(raw);
+            Poco::Data::SQLite::Utility::throwException(db, error, "upserting a result");
+        }
+        sqlite3_reset(raw);
+    }
+}
+
+/// A PostgreSQL array literal element: quoted, with `"` and `\` escaped (everything else, commas, braces and line
+/// breaks included, is literal inside quotes).
+void appendArrayElement(std::string& out, const std::string& value) {
+    out += '"';
+    for (const char c : value) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    out += '"';
+}
+
+/// PostgreSQL: every result in one statement: six array parameters unnested into rows (one round trip and one plan,
+/// where binding a prepared statement per result cost a round trip a row).
+void postgresqlUpsert(Poco::Data::Session& session, const Database& db, const std::vector<const StoredResult*>& results,
+                      const std::string& stamp) {
+    std::size_t bytes = 0;
+    for (const StoredResult* result : results) {
+        bytes += result->batchId.size() + result->debtorId.size() + result->status.size() + result->reason.size() +
+                 result->payload.size() + 32;
+    }
+    std::string batchIds, rows, debtorIds, statuses, reasons, payloads;
+    payloads.reserve(bytes + bytes / 8);
+    batchIds = rows = debtorIds = statuses = reasons = "{";
+    payloads = "{";
+    bool first = true;
+    for (const StoredResult* result : results) {
+        if (!first) {
+            for (std::string* array : {&batchIds, &rows, &debtorIds, &statuses, &reasons, &payloads}) *array += ',';
+        }
+        first = false;
+        appendArrayElement(batchIds, result->batchId);
+        rows += std::to_string(result->row);
+        appendArrayElement(debtorIds, result->debtorId);
+        appendArrayElement(statuses, result->status);
+        appendArrayElement(reasons, result->reason);
+        appendArrayElement(payloads, result->payload);
+    }
+    for (std::string* array : {&batchIds, &rows, &debtorIds, &statuses, &reasons, &payloads}) *array += '}';
+    const std::string statement = db.sql(
+        "INSERT INTO inquiry_results (batch_id, row_no, debtor_id, status, reason, payload, updated_at)"
+        " SELECT r.batch_id, r.row_no, r.debtor_id, r.status, r.reason, r.payload, ?"
+        " FROM unnest(CAST(? AS TEXT[]), CAST(? AS INTEGER[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]),"
+        " CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS r (batch_id, row_no, debtor_id, status, reason, payload)"
+        " ON CONFLICT (batch_id, row_no) DO UPDATE SET debtor_id = excluded.debtor_id, status = excluded.status,"
+        " reason = excluded.reason, payload = excluded.payload, updated_at = excluded.updated_at");
+    session << statement, bind(stamp), use(batchIds), use(rows), use(debtorIds), use(statuses), use(reasons),
+        use(payloads), now;
+}
+
+}  // namespace
+
 void SqlResultStore::upsertResults(const std::vector<StoredResult>& results) {
-    if (results.empty()) return;               // Poco refuses to bind empty vectors
-    std::vector<StoredResult> rows = results;  // Poco binds mutable vectors only
+    if (results.empty()) return;
     const std::string stamp = detail::utcNow();
-    std::vector<std::string> updatedAts(results.size(), stamp);
+    const std::vector<const StoredResult*> kept = lastPerKey(results);
     // Sorted: batch rows are locked in one order by every caller, so two upserts cannot deadlock on them.
     std::vector<std::string> batchIds;
-    batchIds.reserve(results.size());
-    for (const StoredResult& result : results) batchIds.push_back(result.batchId);
+    batchIds.reserve(kept.size());
+    for (const StoredResult* result : kept) {
+        if (batchIds.empty() || batchIds.back() != result->batchId) batchIds.push_back(result->batchId);
+    }
     std::sort(batchIds.begin(), batchIds.end());
     batchIds.erase(std::unique(batchIds.begin(), batchIds.end()), batchIds.end());
     std::vector<std::string> completedAts(batchIds.size(), stamp);
 
-    const std::string upsertStatement = db_.sql(detail::kUpsertResult);
     // PostgreSQL (read committed): the batch row is locked before counting, so the count, a later statement, sees
     // every result committed by an upsert that held the lock before; a count taken first could miss them.
     const std::string lockStatement = db_.sql("UPDATE batches SET rows_done = rows_done WHERE batch_id = ?");
@@ -38,13 +146,15 @@ void SqlResultStore::upsertResults(const std::vector<StoredResult>& results) {
         " completed_at = CASE WHEN rows_done >= rows_total AND completed_at = '' THEN ? ELSE completed_at END"
         " WHERE batch_id = ? AND state IN ('queued', 'processing')");
 
+    const bool sqlite = db_.isSqlite();
     db_.withSession("upserting results", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);  // rolls back unless committed
         session << lockStatement, use(batchIds), now;
-        // One prepared statement, executed once per vector element: the statement is parsed and planned once.
-        Poco::Data::Statement upsert(session);
-        upsert << upsertStatement, use(rows), use(updatedAts);
-        upsert.execute();
+        if (sqlite) {
+            sqliteUpsert(session, kept, stamp);
+        } else {
+            postgresqlUpsert(session, db_, kept, stamp);
+        }
         session << countStatement, use(batchIds), use(batchIds), now;
         session << advanceStatement, use(completedAts), use(batchIds), now;
         transaction.commit();
