@@ -124,7 +124,8 @@ void upsertAll(Store& store, const std::vector<StoredResult>& results, int chunk
 
 void checkCompleted(Store& store, const std::string& batchId, int rows) {
     const auto batch = store.batches().findBatch(batchId);
-    if (!batch || batch->rowsDone != rows || taxdesk::jobs::inquiry::toString(batch->state) != std::string("completed")) {
+    if (!batch || batch->rowsDone != rows ||
+        taxdesk::jobs::inquiry::toString(batch->state) != std::string("completed")) {
         throw std::runtime_error("batch " + batchId + " is not completed with rows_done " + std::to_string(rows));
     }
 }
