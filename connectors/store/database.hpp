@@ -68,12 +68,38 @@ class Database {
     [[nodiscard]] Poco::Data::SessionPool& pool() { return *pool_; }
     [[nodiscard]] std::counting_semaphore<>& permits() { return *permits_; }
 
+    /// The session of this thread's open StoreTransaction on this database, if any: withSession() then runs its work
+    /// on it, inside that transaction.
+    [[nodiscard]] Poco::Data::Session* boundSession() const;
+
   private:
     std::string backend_;
     int poolSize_ = 0;
     std::unique_ptr<Poco::Data::SessionPool> pool_;
     /// Poco's SessionPool throws at once when exhausted; callers should wait for a session instead.
     std::unique_ptr<std::counting_semaphore<>> permits_;
+};
+
+/// One transaction, on one leased session, for every store call this thread makes on `db` while it is open (issue 11:
+/// the SMS stage records a poll batch's outcomes, and the sender marks a batch's sends, in one commit instead of one
+/// each). A call that opens a transaction of its own (detail::WriteTransaction) gets a savepoint in it instead, so its
+/// all-or-nothing holds as before. On SQLite it begins IMMEDIATE: it takes the write lock at once (waiting out the busy
+/// timeout), so its reads and writes never meet another writer's commit half-way. Keep it short and free of network
+/// calls: on SQLite every other writer waits for it. Not copyable; one per thread at a time. Throws StoreError.
+class StoreTransaction {
+  public:
+    explicit StoreTransaction(Database& db);
+    /// Rolls back unless committed.
+    ~StoreTransaction();
+    StoreTransaction(const StoreTransaction&) = delete;
+    StoreTransaction& operator=(const StoreTransaction&) = delete;
+
+    /// Commits; the calls made since the start are durable together. Throws StoreError (then nothing is).
+    void commit();
+
+  private:
+    struct State;
+    std::unique_ptr<State> state_;
 };
 
 }  // namespace taxdesk::connectors

@@ -3,7 +3,6 @@
 #include <Poco/Data/DataException.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/Statement.h>
-#include <Poco/Data/Transaction.h>
 
 #include <stdexcept>
 
@@ -67,7 +66,7 @@ void SqlNotificationStore::failAndRetryNotification(const std::string& failedId,
         sql("UPDATE notifications SET status = 'failed', error = ?, updated_at = ? WHERE notification_id = ?");
     const std::string insert = sql(kInsertNotification);
     withSession("failing a notification and queueing its retry", [&](Poco::Data::Session& session) {
-        Poco::Data::Transaction transaction(session);  // both or neither
+        detail::WriteTransaction transaction(session);  // both or neither
         Poco::Data::Statement failed(session);
         failed << update, bind(error), bind(stamp), bind(failedId);
         failed.execute();

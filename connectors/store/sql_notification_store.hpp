@@ -24,6 +24,9 @@ class SqlNotificationStore final : public NotificationStore {
     std::vector<NotificationRecord> notificationsWithStatus(const std::string& status, int limit) override;
     std::vector<NotificationRecord> deadNotifications(int limit) override;
 
+    /// The database it works on: a caller may group its calls in one StoreTransaction on it.
+    [[nodiscard]] Database& database() { return db_; }
+
   private:
     /// Database::withSession (store_internal.hpp).
     template <typename Work>

@@ -3,7 +3,6 @@
 #include <Poco/Data/DataException.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/Statement.h>
-#include <Poco/Data/Transaction.h>
 
 #include <stdexcept>
 
@@ -119,7 +118,7 @@ SmsOutcomeResult SqlPickupStore::recordSmsOutcome(const InboundRecord& inbound,
     const std::string inboxDone = sql(kInboxDone);
 
     return withSession("recording an inbound SMS's outcome", [&](Poco::Data::Session& session) {
-        Poco::Data::Transaction transaction(session);  // rolls back unless committed, also when a collision throws
+        detail::WriteTransaction transaction(session);  // rolls back unless committed, also when a collision throws
         // The inbound row goes first: it takes the write lock (SQLite) or waits for a concurrent insert of the same
         // message to commit (PostgreSQL), so a message processed twice at once is stored once and both calls return
         // what the first stored.

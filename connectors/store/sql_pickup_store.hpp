@@ -20,6 +20,9 @@ class SqlPickupStore final : public PickupStore {
     void markReminded(const std::string& pickupId, const std::string& nowIso) override;
     int expireDue(long long nowUnix) override;
 
+    /// The database it works on: a caller may group its calls in one StoreTransaction on it.
+    [[nodiscard]] Database& database() { return db_; }
+
   private:
     /// Database::withSession (store_internal.hpp).
     template <typename Work>

@@ -1,9 +1,12 @@
 #include "connectors/store/sql_result_store.hpp"
 
+#include <Poco/Data/SQLite/Utility.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/Transaction.h>
+#include <sqlite3.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "connectors/store/migrations.hpp"
 #include "connectors/store/sql_rows.hpp"
@@ -13,39 +16,195 @@ namespace taxdesk::connectors {
 
 using namespace Poco::Data::Keywords;
 
+namespace {
+
+/// The results to write, one per (batch_id, row): the last of several for one key wins, as it would if they were
+/// written one after another. Sorted by key: pages are filled in order, and PostgreSQL refuses a statement that
+/// updates one row twice (`ON CONFLICT DO UPDATE command cannot affect row a second time`).
+std::vector<const StoredResult*> lastPerKey(const std::vector<StoredResult>& results) {
+    std::vector<const StoredResult*> order;
+    order.reserve(results.size());
+    for (const StoredResult& result : results) order.push_back(&result);
+    std::stable_sort(order.begin(), order.end(), [](const StoredResult* a, const StoredResult* b) {
+        if (a->row != b->row) return a->row < b->row;
+        return a->batchId < b->batchId;
+    });
+    std::vector<const StoredResult*> kept;
+    kept.reserve(order.size());
+    for (size_t i = 0; i < order.size(); ++i) {
+        const bool lastOfKey =
+            i + 1 == order.size() || order[i + 1]->row != order[i]->row || order[i + 1]->batchId != order[i]->batchId;
+        if (lastOfKey) kept.push_back(order[i]);  // stable: the last given of equal keys sorts last
+    }
+    return kept;
+}
+
+/// The position of `batchId` in the sorted, distinct `batchIds`.
+std::size_t indexOf(const std::vector<std::string>& batchIds, const std::string& batchId) {
+    return static_cast<std::size_t>(std::lower_bound(batchIds.begin(), batchIds.end(), batchId) - batchIds.begin());
+}
+
+/// A prepared SQLite statement, finalized when it goes out of scope.
+using SqliteStatement = std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)>;
+
+SqliteStatement prepareSqlite(sqlite3* db, const char* text) {
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v2(db, text, -1, &raw, nullptr);
+    if (rc != SQLITE_OK) Poco::Data::SQLite::Utility::throwException(db, rc, "preparing a result statement");
+    return {raw, sqlite3_finalize};
+}
+
+/// Binds a result's columns (1–6 in kResultColumns order, updated_at 7) and runs the statement once. The strings are
+/// bound in place (SQLITE_STATIC: no copy), where Poco's vector binding copied each and took several allocations a row.
+void stepSqlite(sqlite3* db, sqlite3_stmt* statement, const StoredResult& result, const std::string& stamp) {
+    const auto text = [&](int column, const std::string& value) {
+        return sqlite3_bind_text(statement, column, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+    };
+    int rc = text(1, result.batchId);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(statement, 2, result.row);
+    if (rc == SQLITE_OK) rc = text(3, result.debtorId);
+    if (rc == SQLITE_OK) rc = text(4, result.status);
+    if (rc == SQLITE_OK) rc = text(5, result.reason);
+    if (rc == SQLITE_OK) rc = text(6, result.payload);
+    if (rc == SQLITE_OK) rc = text(7, stamp);
+    if (rc == SQLITE_OK) rc = sqlite3_step(statement);
+    const int reset = sqlite3_reset(statement);  // after a failed step, its error code
+    if (rc != SQLITE_DONE) {
+        Poco::Data::SQLite::Utility::throwException(db, rc == SQLITE_OK ? reset : rc, "upserting a result");
+    }
+}
+
+/// SQLite: each result is inserted unless its (batch_id, row) has one, and that one is replaced otherwise (the same
+/// end as kUpsertResult's), both statements prepared once for the call. Returns, per batch of `batchIds`, how many
+/// results were new: rows_done grows by that, instead of a count of the batch's results after every call (which
+/// grows with the batch, so that a large batch cost time quadratic in its size).
+std::vector<int> sqliteUpsert(Poco::Data::Session& session, const std::vector<const StoredResult*>& results,
+                              const std::vector<std::string>& batchIds, const std::string& stamp) {
+    sqlite3* db = Poco::Data::SQLite::Utility::dbHandle(session);
+    const SqliteStatement insert =
+        prepareSqlite(db,
+                      "INSERT INTO inquiry_results (batch_id, row_no, debtor_id, status, reason, payload, updated_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (batch_id, row_no) DO NOTHING");
+    const SqliteStatement replace = prepareSqlite(
+        db,
+        "UPDATE inquiry_results SET debtor_id = ?3, status = ?4, reason = ?5, payload = ?6, updated_at = ?7"
+        " WHERE batch_id = ?1 AND row_no = ?2");
+    std::vector<int> added(batchIds.size(), 0);
+    for (const StoredResult* result : results) {
+        stepSqlite(db, insert.get(), *result, stamp);
+        if (sqlite3_changes(db) == 1) {
+            ++added[indexOf(batchIds, result->batchId)];
+        } else {
+            stepSqlite(db, replace.get(), *result, stamp);
+        }
+    }
+    return added;
+}
+
+/// A PostgreSQL array literal element: quoted, with `"` and `\` escaped (everything else, commas, braces and line
+/// breaks included, is literal inside quotes).
+void appendArrayElement(std::string& out, const std::string& value) {
+    out += '"';
+    for (const char c : value) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    out += '"';
+}
+
+/// PostgreSQL: every result in one statement: six array parameters unnested into rows (one round trip and one plan,
+/// where binding a prepared statement per result cost a round trip a row), which also counts the results that existed
+/// before, per batch (the caller holds the batches' row locks, so no other upsert adds any meanwhile).
+/// Returns, per batch of `batchIds`, how many results were new (see sqliteUpsert()).
+std::vector<int> postgresqlUpsert(Poco::Data::Session& session, const Database& db,
+                                  const std::vector<const StoredResult*>& results,
+                                  const std::vector<std::string>& batchIds, const std::string& stamp) {
+    std::size_t payloadBytes = 2;
+    for (const StoredResult* result : results) payloadBytes += result->payload.size() + result->payload.size() / 16 + 3;
+    std::string batchArray = "{", rowArray = "{", debtorArray = "{", statusArray = "{", reasonArray = "{",
+                payloadArray = "{";
+    payloadArray.reserve(payloadBytes);
+    std::vector<int> added(batchIds.size(), 0);
+    bool first = true;
+    for (const StoredResult* result : results) {
+        if (!first) {
+            for (std::string* array : {&batchArray, &rowArray, &debtorArray, &statusArray, &reasonArray, &payloadArray})
+                *array += ',';
+        }
+        first = false;
+        appendArrayElement(batchArray, result->batchId);
+        rowArray += std::to_string(result->row);
+        appendArrayElement(debtorArray, result->debtorId);
+        appendArrayElement(statusArray, result->status);
+        appendArrayElement(reasonArray, result->reason);
+        appendArrayElement(payloadArray, result->payload);
+        ++added[indexOf(batchIds, result->batchId)];
+    }
+    for (std::string* array : {&batchArray, &rowArray, &debtorArray, &statusArray, &reasonArray, &payloadArray})
+        *array += '}';
+
+    // One statement: every sub-statement of a WITH sees the same snapshot, so `existing` counts the results there
+    // were before the upsert beside it; `given` is read once (referenced twice, PostgreSQL materializes it).
+    const std::string upsertStatement = db.sql(
+        "WITH given AS (SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS INTEGER[]), CAST(? AS TEXT[]),"
+        " CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]))"
+        " AS r (batch_id, row_no, debtor_id, status, reason, payload)),"
+        " existing AS (SELECT r.batch_id, CAST(COUNT(*) AS INTEGER) AS found FROM inquiry_results r"
+        " JOIN given g ON r.batch_id = g.batch_id AND r.row_no = g.row_no GROUP BY r.batch_id),"
+        " upserted AS (INSERT INTO inquiry_results (batch_id, row_no, debtor_id, status, reason, payload, updated_at)"
+        " SELECT batch_id, row_no, debtor_id, status, reason, payload, ? FROM given"
+        " ON CONFLICT (batch_id, row_no) DO UPDATE SET debtor_id = excluded.debtor_id, status = excluded.status,"
+        " reason = excluded.reason, payload = excluded.payload, updated_at = excluded.updated_at)"
+        " SELECT batch_id, found FROM existing");
+    std::vector<std::string> existingBatches;
+    std::vector<int> existingCounts;
+    session << upsertStatement, into(existingBatches), into(existingCounts), use(batchArray), use(rowArray),
+        use(debtorArray), use(statusArray), use(reasonArray), use(payloadArray), bind(stamp), now;
+    for (std::size_t i = 0; i < existingBatches.size(); ++i) {
+        added[indexOf(batchIds, existingBatches[i])] -= existingCounts[i];
+    }
+    return added;
+}
+
+}  // namespace
+
 void SqlResultStore::upsertResults(const std::vector<StoredResult>& results) {
-    if (results.empty()) return;               // Poco refuses to bind empty vectors
-    std::vector<StoredResult> rows = results;  // Poco binds mutable vectors only
+    if (results.empty()) return;
     const std::string stamp = detail::utcNow();
-    std::vector<std::string> updatedAts(results.size(), stamp);
+    const std::vector<const StoredResult*> kept = lastPerKey(results);
     // Sorted: batch rows are locked in one order by every caller, so two upserts cannot deadlock on them.
     std::vector<std::string> batchIds;
-    batchIds.reserve(results.size());
-    for (const StoredResult& result : results) batchIds.push_back(result.batchId);
+    batchIds.reserve(kept.size());
+    for (const StoredResult* result : kept) {
+        if (batchIds.empty() || batchIds.back() != result->batchId) batchIds.push_back(result->batchId);
+    }
     std::sort(batchIds.begin(), batchIds.end());
     batchIds.erase(std::unique(batchIds.begin(), batchIds.end()), batchIds.end());
     std::vector<std::string> completedAts(batchIds.size(), stamp);
 
-    const std::string upsertStatement = db_.sql(detail::kUpsertResult);
-    // PostgreSQL (read committed): the batch row is locked before counting, so the count, a later statement, sees
-    // every result committed by an upsert that held the lock before; a count taken first could miss them.
+    // PostgreSQL (read committed): the batch row is locked first, so no other upsert, retry or insertMissingResults
+    // adds or removes results of the batch until this one commits: the results found existing, and so the number
+    // added, stay true until rows_done is raised by it.
     const std::string lockStatement = db_.sql("UPDATE batches SET rows_done = rows_done WHERE batch_id = ?");
-    const std::string countStatement = db_.sql(
+    const std::string addStatement = db_.sql("UPDATE batches SET rows_done = rows_done + ? WHERE batch_id = ?");
+    // Where the running figure reaches rows_total, the batch is counted once exactly before it is completed: the
+    // decision to complete never rests on arithmetic alone.
+    const std::string recountStatement = db_.sql(
         "UPDATE batches SET rows_done = (SELECT COUNT(*) FROM inquiry_results WHERE batch_id = ?)"
-        " WHERE batch_id = ?");
+        " WHERE batch_id = ? AND rows_done >= rows_total AND state IN ('queued', 'processing')");
     const std::string advanceStatement = db_.sql(
         "UPDATE batches SET state = CASE WHEN rows_done >= rows_total THEN 'completed' ELSE 'processing' END,"
         " completed_at = CASE WHEN rows_done >= rows_total AND completed_at = '' THEN ? ELSE completed_at END"
         " WHERE batch_id = ? AND state IN ('queued', 'processing')");
 
+    const bool sqlite = db_.isSqlite();
     db_.withSession("upserting results", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);  // rolls back unless committed
         session << lockStatement, use(batchIds), now;
-        // One prepared statement, executed once per vector element: the statement is parsed and planned once.
-        Poco::Data::Statement upsert(session);
-        upsert << upsertStatement, use(rows), use(updatedAts);
-        upsert.execute();
-        session << countStatement, use(batchIds), use(batchIds), now;
+        std::vector<int> added = sqlite ? sqliteUpsert(session, kept, batchIds, stamp)
+                                        : postgresqlUpsert(session, db_, kept, batchIds, stamp);
+        session << addStatement, use(added), use(batchIds), now;
+        session << recountStatement, use(batchIds), use(batchIds), now;
         session << advanceStatement, use(completedAts), use(batchIds), now;
         transaction.commit();
     });

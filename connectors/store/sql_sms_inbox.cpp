@@ -3,7 +3,6 @@
 #include <Poco/Data/DataException.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/Statement.h>
-#include <Poco/Data/Transaction.h>
 
 #include <stdexcept>
 
@@ -49,7 +48,7 @@ std::vector<InboxRecord> SqlSmsInbox::enqueueInbox(const std::vector<InboxRecord
                                    ") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (gateway_msg_id) DO NOTHING");
     const std::string byId = sql("SELECT " + std::string(kInboxColumns) + " FROM sms_inbox WHERE gateway_msg_id = ?");
     return withSession("storing inbound SMS in the inbox", [&](Poco::Data::Session& session) {
-        Poco::Data::Transaction transaction(session);  // the request's messages are stored whole or not at all
+        detail::WriteTransaction transaction(session);  // the request's messages are stored whole or not at all
         for (const InboxRecord& row : rows) {
             Poco::Data::Statement statement(session);
             statement << insert, bind(row.gatewayMsgId), bind(row.message), bind(row.receivedAt), bind(row.state),
@@ -116,7 +115,7 @@ void SqlSmsInbox::returnInboxAttempts(const std::vector<std::string>& gatewayMsg
             " AND attempts > 0");
     std::vector<std::string> ids = gatewayMsgIds;  // Poco binds mutable vectors only
     withSession("returning inbox attempts", [&](Poco::Data::Session& session) {
-        Poco::Data::Transaction transaction(session);
+        detail::WriteTransaction transaction(session);
         Poco::Data::Statement update(session);
         update << statement, use(ids);
         update.execute();

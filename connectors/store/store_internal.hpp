@@ -41,6 +41,25 @@ class PermitRelease {
     std::counting_semaphore<>& permits_;
 };
 
+/// True when `session` is the session of this thread's open StoreTransaction.
+bool inStoreTransaction(const Poco::Data::Session& session);
+
+/// A write that must be all or nothing: its own transaction (as Poco::Data::Transaction), or a savepoint when it runs
+/// inside a StoreTransaction. Rolls back unless committed.
+class WriteTransaction {
+  public:
+    explicit WriteTransaction(Poco::Data::Session& session);
+    ~WriteTransaction();
+    WriteTransaction(const WriteTransaction&) = delete;
+    WriteTransaction& operator=(const WriteTransaction&) = delete;
+    void commit();
+
+  private:
+    Poco::Data::Session& session_;
+    bool nested_;
+    bool done_ = false;
+};
+
 /// The rows of a SELECT of `Record`'s columns (in its Poco::Data::TypeHandler's order) with `values` bound to its
 /// placeholders in order.
 template <typename Record, typename... Values>
@@ -68,6 +87,15 @@ namespace taxdesk::connectors {
 
 template <typename Work>
 auto Database::withSession(const char* purpose, Work&& work) {
+    if (Poco::Data::Session* bound = boundSession()) {
+        // Inside this thread's StoreTransaction: its session, no retry (the transaction as a whole fails).
+        try {
+            return work(*bound);
+        } catch (const Poco::Exception& error) {
+            const std::string text = detail::oneLine(error.displayText());
+            throw StoreError(backend_ + ": " + purpose + ": " + text, !isPermanentStoreFailure(text));
+        }
+    }
     for (int attempt = 1;; ++attempt) {
         try {
             if (!permits_->try_acquire_for(detail::kSessionWait)) {

@@ -10,6 +10,8 @@
 
 #include <stdexcept>
 
+#include "connectors/store/sql_notification_store.hpp"
+#include "connectors/store/sql_pickup_store.hpp"
 #include "engine/flow/sms_ports.hpp"
 #include "engine/runtime/dead_letter.hpp"
 #include "jobs/common/json.hpp"
@@ -46,6 +48,21 @@ connectors::PickupRecord pickupRecordOf(const jobs::sms::NewPickup& created) {
     record.remindAt = created.remindAt;
     record.state = connectors::toString(connectors::PickupState::open);
     return record;
+}
+
+/// Outcomes recorded in one transaction, at most: on SQLite every other writer (the API's inbox, the sender) waits
+/// for it, so a backlog is committed in slices rather than in one long transaction.
+constexpr std::size_t kRecordsPerTransaction = 128;
+
+/// The SQL store's database behind these areas, or null (fakes in unit tests: each call is its own transaction).
+connectors::Database* sqlDatabase(connectors::PickupStore& pickups) {
+    auto* sql = dynamic_cast<connectors::SqlPickupStore*>(&pickups);
+    return sql != nullptr ? &sql->database() : nullptr;
+}
+
+connectors::Database* sqlDatabase(connectors::NotificationStore& notifications) {
+    auto* sql = dynamic_cast<connectors::SqlNotificationStore*>(&notifications);
+    return sql != nullptr ? &sql->database() : nullptr;
 }
 
 }  // namespace
@@ -111,18 +128,38 @@ SmsStage::SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, co
       connectors_(std::move(connectors)),
       store_(store),
       counters_(std::move(counters)),
-      metrics_(metrics) {
+      metrics_(metrics),
+      database_(sqlDatabase(store.pickups)) {
     if (!counters_) throw std::invalid_argument("SmsStage: no counters");
 }
 
 std::unique_ptr<PreparedBatch> SmsStage::prepare(const std::vector<connectors::kafka::Message>& batch) {
+    // Two phases (issue 11): every message is decided first (connectors, counters, reads), then the outcomes are
+    // recorded together, one transaction for up to kRecordsPerTransaction of them instead of one each, and no network
+    // call inside it. Messages of one msisdn or one applicant stay in order: a second application of one applicant in
+    // the batch finds the first's pickup when it is recorded (OpenPickupExists: it re-sends that one, as record()
+    // does for one made by another engine), and a gateway_msg_id given twice is stored once, both answered with its
+    // one reply. Everything is written before the replies are produced and the offsets committed (SPEC 6), and a
+    // failure rolls back the slice and fails the batch, which the pipeline tries again: idempotent by gateway_msg_id.
+    std::vector<std::optional<Decided>> decided(batch.size());
+    std::vector<std::string> reasons(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) decided[i] = decide(batch[i].value(), reasons[i]);
+
+    std::vector<std::optional<connectors::NotificationRecord>> replies(batch.size());
+    for (std::size_t first = 0; first < batch.size(); first += kRecordsPerTransaction) {
+        const std::size_t end = std::min(batch.size(), first + kRecordsPerTransaction);
+        std::optional<connectors::StoreTransaction> transaction;
+        if (database_ != nullptr) transaction.emplace(*database_);
+        for (std::size_t i = first; i < end; ++i)
+            if (decided[i]) replies[i] = recordDecided(*decided[i]);
+        if (transaction) transaction->commit();
+    }
+
     auto prepared = std::make_unique<PreparedBatch>();
     prepared->out.resize(batch.size());
     for (std::size_t i = 0; i < batch.size(); ++i) {
-        std::string reason;
         const std::string requestId = batch[i].header("request_id");
-        const auto reply = handle(batch[i].value(), reason);
-        if (reply) {
+        if (const auto& reply = replies[i]) {
             // The request id travels on: the sender's log lines can be matched to the gateway's HTTP request.
             prepared->out[i].push_back(
                 {settings_.outboundTopic, reply->msisdn, notificationJson(*reply), {{"request_id", requestId}}});
@@ -131,9 +168,9 @@ std::unique_ptr<PreparedBatch> SmsStage::prepare(const std::vector<connectors::k
         } else {
             prepared->out[i].push_back({settings_.inboundDeadLetter,
                                         std::string(batch[i].key()),
-                                        deadLetterValue(batch[i].value(), reason, 1),
+                                        deadLetterValue(batch[i].value(), reasons[i], 1),
                                         {{"request_id", requestId}}});
-            Poco::Logger::get("sms").warning("request_id=%s dead letter: %s", requestId, reason);
+            Poco::Logger::get("sms").warning("request_id=%s dead letter: %s", requestId, reasons[i]);
             metrics_.messagesFailed.Increment();
         }
     }
@@ -181,6 +218,12 @@ std::vector<OutMessage> SmsStage::deadLettered(const connectors::kafka::Message&
 }
 
 std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view value, std::string& deadLetterReason) {
+    const auto decided = decide(value, deadLetterReason);
+    if (!decided) return std::nullopt;
+    return recordDecided(*decided);
+}
+
+std::optional<SmsStage::Decided> SmsStage::decide(std::string_view value, std::string& deadLetterReason) {
     InboundFields fields;
     try {
         fields = readInbound(value);
@@ -194,32 +237,42 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
         deadLetterReason = !msisdn ? "msisdn is not 09xxxxxxxx or +8869xxxxxxxx" : "gateway_msg_id is missing";
         return std::nullopt;
     }
+    Decided decided;
+    decided.sms = {*msisdn, fields.text, gatewayMsgId, fields.receivedAt};
 
     // The same gateway_msg_id again: its one reply, again (the sender sends a notification id once).
     if (const auto seen = store_.pickups.findInbound(gatewayMsgId)) {
-        if (const auto reply = store_.notifications.findNotification(seen->replyNotificationId)) {
-            // Its inbox row is normally done already (in recordSmsOutcome's transaction); not so for a message the
-            // gateway sent again after its done row was pruned: done now, or the inbox sweep would re-drive it.
-            store_.inbox.markInboxDone(gatewayMsgId);
-            return reply;
+        if (auto reply = store_.notifications.findNotification(seen->replyNotificationId)) {
+            decided.known = std::move(reply);
+            return decided;
         }
     }
 
     // The decision (jobs/sms/application.hpp) over this engine's connectors.
-    const long long nowMillis = nowMs();
+    decided.nowMillis = nowMs();
     ConnectorIdentity identity(connectors_);
     StorePickups pickups(store_.pickups);
-    jobs::sms::Decision decision =
-        jobs::sms::decideApplication({*msisdn, fields.text, gatewayMsgId, fields.receivedAt}, nowMillis,
-                                     rulesOf(settings_), {identity, *counters_, pickups});
-    for (const auto& note : decision.notes) {
+    decided.decision = jobs::sms::decideApplication(decided.sms, decided.nowMillis, rulesOf(settings_),
+                                                    {identity, *counters_, pickups});
+    for (const auto& note : decided.decision->notes) {
         auto& logger = Poco::Logger::get("sms");
         if (note.warning)
             logger.warning("gateway_msg_id=%s %s", gatewayMsgId, note.text);
         else
             logger.information("gateway_msg_id=%s %s", gatewayMsgId, note.text);
     }
-    return record(decision, {*msisdn, fields.text, gatewayMsgId, fields.receivedAt}, nowMillis / 1000, pickups);
+    return decided;
+}
+
+connectors::NotificationRecord SmsStage::recordDecided(const Decided& decided) {
+    if (decided.known) {
+        // Its inbox row is normally done already (in recordSmsOutcome's transaction); not so for a message the
+        // gateway sent again after its done row was pruned: done now, or the inbox sweep would re-drive it.
+        store_.inbox.markInboxDone(decided.sms.gatewayMsgId);
+        return *decided.known;
+    }
+    StorePickups pickups(store_.pickups);
+    return record(*decided.decision, decided.sms, decided.nowMillis / 1000, pickups);
 }
 
 connectors::NotificationRecord SmsStage::record(jobs::sms::Decision decision, const jobs::sms::InboundSms& sms,
@@ -256,11 +309,17 @@ SenderStage::SenderStage(SmsSettings settings, std::shared_ptr<connectors::SmsGa
       gateway_(std::move(gateway)),
       store_(notifications),
       metrics_(metrics),
-      segments_(segments) {}
+      segments_(segments),
+      database_(sqlDatabase(notifications)) {}
 
 std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors::kafka::Message>& batch) {
+    // Three phases (issue 11): the batch's notifications are stored and looked up in one transaction, sent with no
+    // transaction open (the gateway is a network call), and their sends recorded in one transaction; one each per
+    // message before. The gateway is idempotent by notification id, so a batch tried again after a failure sends
+    // nothing twice.
     auto prepared = std::make_unique<PreparedBatch>();
     prepared->out.resize(batch.size());
+    std::vector<std::optional<connectors::NotificationRecord>> notifications(batch.size());
     for (std::size_t i = 0; i < batch.size(); ++i) {
         connectors::NotificationRecord notification;
         try {
@@ -280,27 +339,66 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
             continue;
         }
         notification.status = connectors::toString(connectors::NotificationStatus::queued);
-        store_.insertNotification(notification);  // a no-op when the SMS stage already wrote it
-        const auto known = store_.findNotification(notification.notificationId);
-        if (known && known->status != connectors::toString(connectors::NotificationStatus::queued))
-            continue;  // sent before (a replay): the gateway is not asked twice
+        notifications[i] = std::move(notification);
+    }
+
+    const auto inOneTransaction = [this](auto&& work) {
+        std::optional<connectors::StoreTransaction> transaction;
+        if (database_ != nullptr) transaction.emplace(*database_);
+        work();
+        if (transaction) transaction->commit();
+    };
+    inOneTransaction([&] {
+        for (auto& notification : notifications) {
+            if (!notification) continue;
+            store_.insertNotification(*notification);  // a no-op when the SMS stage already wrote it
+            const auto known = store_.findNotification(notification->notificationId);
+            if (known && known->status != connectors::toString(connectors::NotificationStatus::queued))
+                notification.reset();  // sent before (a replay): the gateway is not asked twice
+        }
+    });
+
+    std::vector<std::optional<connectors::SendReceipt>> receipts(batch.size());
+    std::vector<std::string> refusals(batch.size());
+    std::exception_ptr retryLater;
+    for (std::size_t i = 0; i < batch.size() && !retryLater; ++i) {
+        const auto& notification = notifications[i];
+        if (!notification) continue;
         try {
-            // The gateway is idempotent by notification id, so a retry after a lost answer sends nothing twice.
-            const auto receipt = gateway_->send({notification.notificationId, notification.msisdn, notification.text});
-            store_.markNotificationSent(notification.notificationId, receipt.gatewayMsgId, receipt.segments);
-            segments_.Increment(receipt.segments);
+            receipts[i] = gateway_->send({notification->notificationId, notification->msisdn, notification->text});
+        } catch (const connectors::ConnectorError& error) {
+            if (error.isRetryable()) {
+                retryLater = std::current_exception();  // the batch is tried again with back-off, after the marks
+            } else {
+                refusals[i] = error.what();
+            }
+        }
+    }
+
+    inOneTransaction([&] {
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (receipts[i]) {
+                store_.markNotificationSent(notifications[i]->notificationId, receipts[i]->gatewayMsgId,
+                                            receipts[i]->segments);
+            } else if (!refusals[i].empty()) {
+                store_.markNotificationStatus(notifications[i]->notificationId,
+                                              connectors::toString(connectors::NotificationStatus::dead), refusals[i]);
+            }
+        }
+    });
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (receipts[i]) {
+            segments_.Increment(receipts[i]->segments);
             Poco::Logger::get("sender").information("request_id=%s notification=%s sent segments=%d",
                                                     std::string(batch[i].header("request_id")),
-                                                    notification.notificationId, receipt.segments);
-        } catch (const connectors::ConnectorError& error) {
-            if (error.isRetryable()) throw;  // the batch is tried again with back-off
-            store_.markNotificationStatus(notification.notificationId,
-                                          connectors::toString(connectors::NotificationStatus::dead), error.what());
-            prepared->out[i].push_back({settings_.outboundDeadLetter, notification.msisdn,
-                                        deadLetterValue(batch[i].value(), error.what(), notification.attempt)});
+                                                    notifications[i]->notificationId, receipts[i]->segments);
+        } else if (!refusals[i].empty()) {
+            prepared->out[i].push_back({settings_.outboundDeadLetter, notifications[i]->msisdn,
+                                        deadLetterValue(batch[i].value(), refusals[i], notifications[i]->attempt)});
             metrics_.messagesFailed.Increment();
         }
     }
+    if (retryLater) std::rethrow_exception(retryLater);
     return prepared;
 }
 

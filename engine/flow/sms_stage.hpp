@@ -6,6 +6,7 @@
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/store/database.hpp"
 #include "connectors/store/notification_store.hpp"
 #include "connectors/store/sms_areas.hpp"
 #include "engine/runtime/metrics.hpp"
@@ -61,6 +62,18 @@ class SmsStage : public BatchStage {
     std::vector<OutMessage> deadLettered(const connectors::kafka::Message& message, const std::string& error) override;
 
   private:
+    /// A message read and decided, not yet recorded: the first half of handle().
+    struct Decided {
+        std::optional<connectors::NotificationRecord> known;  ///< a message answered before: its reply, again
+        std::optional<jobs::sms::Decision> decision;          ///< else the decision to record
+        jobs::sms::InboundSms sms;
+        long long nowMillis = 0;
+    };
+    /// Reads the message, finds a reply given before, or decides it (connectors and counters; reads of the store
+    /// only). Nullopt, with the reason, for a message that goes to the DLQ.
+    std::optional<Decided> decide(std::string_view value, std::string& deadLetterReason);
+    /// Writes what decide() found (the second half of handle()); returns the reply.
+    connectors::NotificationRecord recordDecided(const Decided& decided);
     /// Records the decision's inbound row, pickup and reply in one transaction. When the store finds the applicant's
     /// pickup made meanwhile, re-sends that one; when it finds the code taken, draws another (at most 20 times).
     connectors::NotificationRecord record(jobs::sms::Decision decision, const jobs::sms::InboundSms& sms,
@@ -71,6 +84,9 @@ class SmsStage : public BatchStage {
     connectors::SmsAreas store_;
     std::unique_ptr<jobs::sms::CounterPort> counters_;
     PipelineMetrics metrics_;
+    /// The SQL store's database when the areas are the SQL ones (null with fakes): a batch's outcomes are recorded in
+    /// one StoreTransaction on it.
+    connectors::Database* database_ = nullptr;
 };
 
 /// Sends notifications through the SMS gateway connector and records what was sent (segments, gateway id).
@@ -86,6 +102,7 @@ class SenderStage : public BatchStage {
     connectors::NotificationStore& store_;
     PipelineMetrics metrics_;
     prometheus::Counter& segments_;
+    connectors::Database* database_ = nullptr;  ///< as SmsStage's
 };
 
 }  // namespace taxdesk::engine

@@ -11,6 +11,7 @@
 #include "connectors/stubs/stub_connectors.hpp"
 #include "engine/flow/sms_stage.hpp"
 #include "engine/runtime/metrics.hpp"
+#include "fixtures/kafka_helpers.hpp"
 #include "fixtures/test_env.hpp"
 #include "jobs/sms/received_at.hpp"
 #include "jobs/sms/replies.hpp"
@@ -228,4 +229,48 @@ TEST_F(SmsStageTest, TheInboxRowIsDoneWithTheOutcomeAndARepeatAfterPruningIsDone
     ASSERT_TRUE(again) << reason;
     EXPECT_EQ(again->notificationId, first->notificationId) << "the same one reply";
     EXPECT_EQ(store_->inbox().findInbox(gmid)->state, "done") << "…done at once, not left for the sweep";
+}
+
+TEST_F(SmsStageTest, ABatchIsDecidedThenRecordedTogetherAsOneAtATimeWould) {
+    // prepare() decides a whole poll batch, then records it in one transaction (issue 11). Within one batch: the same
+    // applicant's second application for a service re-sends the first's pickup (one pickup, one code); a gateway
+    // message given twice is stored once and answered with its one reply; other messages are unaffected.
+    const std::string topic = td_testing::uniqueName("sms-batch");
+    const std::string from = "0912000010";
+    const auto [id, last4] = person(700300);
+    const std::string a1 = "batch-" + prefix_ + "a1";
+    const std::string a2 = "batch-" + prefix_ + "a2";
+    const std::string help = "batch-" + prefix_ + "help";
+    td_testing::produceAll(topic, {{from, message(from, "1 " + id + " " + last4, a1)},
+                                   {from, message(from, "1 " + id + " " + last4, a2)},
+                                   {from, message(from, "1 " + id + " " + last4, a1)},
+                                   {from, message(from, "0", help)}});
+    connectors::kafka::Consumer consumer(td_testing::consumerSettings(), td_testing::uniqueName("sms-batch"));
+    consumer.subscribe({topic});
+    std::vector<connectors::kafka::Message> batch;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (batch.size() < 4 && std::chrono::steady_clock::now() < deadline)
+        for (auto& message : consumer.consume(10, 100)) batch.push_back(std::move(message));
+    ASSERT_EQ(batch.size(), 4U);
+
+    const auto prepared = stage(td_testing::redisPort())->prepare(batch);
+    ASSERT_EQ(prepared->out.size(), 4U);
+    for (const auto& out : prepared->out) ASSERT_EQ(out.size(), 1U);
+    const auto value = [&](std::size_t i) { return prepared->out[i][0].value; };
+    EXPECT_NE(value(0).find("\"n-" + a1 + "\""), std::string::npos) << value(0);
+    EXPECT_NE(value(1).find("\"n-" + a2 + "\""), std::string::npos) << value(1);
+    EXPECT_EQ(value(2), value(0)) << "the same message again: its one reply";
+    EXPECT_NE(value(3).find("\"n-" + help + "\""), std::string::npos) << value(3);
+
+    EXPECT_EQ(store_->pickups().findInbound(a1)->outcome, "alert");
+    EXPECT_EQ(store_->pickups().findInbound(a2)->outcome, "resent");
+    EXPECT_EQ(store_->pickups().findInbound(help)->outcome, "help");
+    const auto pickup = store_->pickups().openPickupFor(id, 1, Poco::Timestamp().epochTime());
+    ASSERT_TRUE(pickup.has_value());
+    EXPECT_EQ(pickup->pickupId, "p-" + a1);
+    const auto alert = store_->notifications().findNotification("n-" + a1).value();
+    const auto resent = store_->notifications().findNotification("n-" + a2).value();
+    EXPECT_NE(alert.text.find("取件碼" + pickup->code), std::string::npos) << alert.text;
+    EXPECT_NE(resent.text.find("取件碼" + pickup->code), std::string::npos) << "the first's code: " << resent.text;
+    consumer.close();
 }

@@ -196,6 +196,52 @@ TEST_P(StorePickupsTest, AnOpenPickupsCodeCollidesButACollectedOrExpiredOnesMayR
     }
 }
 
+TEST_P(StorePickupsTest, OutcomesInOneStoreTransactionAreStoredTogetherAndACollisionUndoesOnlyItsOwnCall) {
+    // The SMS stage records a batch's outcomes in one StoreTransaction. Inside it, a call that fails (a code
+    // collision) undoes only its own writes (a savepoint), the others stay; reads see the transaction's own writes;
+    // nothing is visible to other sessions before the commit; and a transaction not committed leaves nothing.
+    Store store(settings_);
+    const SmsOutcomeResult held = apply(store, newPickup());
+    const InboundRecord first = newInbound();
+    const PickupRecord firstPickup = newPickup(testing::uniqueName("D"));
+    const NotificationRecord firstReply = newNotification();
+    PickupRecord colliding = newPickup(testing::uniqueName("E"));
+    colliding.code = held.pickup->code;
+    const InboundRecord collided = newInbound();
+    const NotificationRecord collidedReply = newNotification();
+    const InboundRecord last = newInbound("help");
+    const NotificationRecord lastReply = newNotification("reply");
+    {
+        StoreTransaction transaction(store.database());
+        EXPECT_TRUE(store.pickups().recordSmsOutcome(first, firstPickup, firstReply).created);
+        EXPECT_THROW(store.pickups().recordSmsOutcome(collided, colliding, collidedReply), CodeCollision);
+        EXPECT_TRUE(store.pickups().recordSmsOutcome(last, std::nullopt, lastReply).created);
+        EXPECT_TRUE(store.pickups().findInbound(first.gatewayMsgId).has_value()) << "its own writes, read back";
+        EXPECT_EQ(store.pickups().openPickupFor(firstPickup.applicantId, 1, kAppliedDeadline - 1)->pickupId,
+                  firstPickup.pickupId);
+        transaction.commit();
+    }
+    EXPECT_EQ(countOf("sms_inbound", "gateway_msg_id", first.gatewayMsgId), 1);
+    EXPECT_EQ(countOf("pickups", "pickup_id", firstPickup.pickupId), 1);
+    EXPECT_EQ(countOf("notifications", "notification_id", firstReply.notificationId), 1);
+    EXPECT_EQ(countOf("sms_inbound", "gateway_msg_id", collided.gatewayMsgId), 0) << "the collision's call undone";
+    EXPECT_EQ(countOf("pickups", "pickup_id", colliding.pickupId), 0);
+    EXPECT_EQ(countOf("notifications", "notification_id", collidedReply.notificationId), 0);
+    EXPECT_EQ(countOf("sms_inbound", "gateway_msg_id", last.gatewayMsgId), 1) << "a call after the collision stays";
+    EXPECT_EQ(countOf("notifications", "notification_id", lastReply.notificationId), 1);
+
+    const InboundRecord dropped = newInbound();
+    {
+        StoreTransaction transaction(store.database());
+        EXPECT_TRUE(store.pickups().recordSmsOutcome(dropped, std::nullopt, newNotification("reply")).created);
+        EXPECT_EQ(countOf("sms_inbound", "gateway_msg_id", dropped.gatewayMsgId), 0)
+            << "not visible to another session before the commit";
+    }  // not committed: rolled back
+    EXPECT_EQ(store.pickups().findInbound(dropped.gatewayMsgId), std::nullopt);
+    EXPECT_EQ(store.pickups().recordSmsOutcome(dropped, std::nullopt, newNotification("reply")).created, true)
+        << "outside a transaction, calls commit on their own again";
+}
+
 TEST_P(StorePickupsTest, RecordingChecksItsArguments) {
     Store store(settings_);
     const auto refused = [&](const InboundRecord& inbound, const std::optional<PickupRecord>& pickup,

@@ -53,6 +53,110 @@ TEST_P(StoreResultsTest, ResultsMoveAPaidBatchFromQueuedThroughProcessingToCompl
     EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::completed);
 }
 
+/// A result whose payload holds what a PostgreSQL array literal or a COPY line must escape: quotes, backslashes,
+/// braces, commas, tabs, line breaks, and Chinese.
+StoredResult awkwardResult(const std::string& batchId, int row, const std::string& status, const std::string& note) {
+    std::string payload = R"({"row":)" + std::to_string(row) + R"(,"status":")" + status + R"(","note":")" + note +
+                          R"(","odd":"a\"b\\c {x,y}	tab
+line 臺北 NULL"})";
+    return {batchId,
+            row,
+            "A1" + std::to_string(23456780 + row),
+            status,
+            status == "error" ? "registry_unavailable" : "",
+            std::move(payload)};
+}
+
+TEST_P(StoreResultsTest, ManyResultsInOneCallEndAsTheSameResultsOneAtATimeDoDuplicatesAndReplaysIncluded) {
+    // The same sequence of results, with a row given twice in it and a replay, written once result by result and
+    // once as one call: the rows and the batch's counters must be the same. Hand-computed: rows 1–5 accepted,
+    // row 6 rejected (its result stored at upload); the sequence gives rows 1, 2, 2 again (a newer result), 4 and 5;
+    // so rows 1, 2, 4, 5 and 6 are done (5 of 6), row 2 holds the newer result, the batch is processing.
+    Store store(settings_);
+    const BatchRecord oneByOne = newBatch();
+    const BatchRecord together = newBatch();
+    for (const BatchRecord& batch : {oneByOne, together}) {
+        writeBatch(store, batch, makeRows(batch.batchId, 6, 6));
+        ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                                  jobs::inquiry::BatchState::queued));
+    }
+    const auto sequence = [](const std::string& batchId) {
+        return std::vector<StoredResult>{
+            awkwardResult(batchId, 1, "found", "first"),      awkwardResult(batchId, 2, "error", "first"),
+            awkwardResult(batchId, 4, "found", "first"),      awkwardResult(batchId, 2, "found", "second"),
+            awkwardResult(batchId, 5, "no_records", "first"),
+        };
+    };
+    for (const StoredResult& result : sequence(oneByOne.batchId)) store.results().upsertResults({result});
+    store.results().upsertResults(sequence(together.batchId));
+
+    for (const BatchRecord& batch : {oneByOne, together}) {
+        SCOPED_TRACE(batch.batchId);
+        const BatchRecord stored = store.batches().findBatch(batch.batchId).value();
+        EXPECT_EQ(stored.rowsDone, 5);
+        EXPECT_EQ(stored.state, jobs::inquiry::BatchState::processing);
+        EXPECT_EQ(countOf("inquiry_results", batch.batchId), 5);
+        const auto row2 = store.results().findResult(batch.batchId, 2).value();
+        EXPECT_EQ(row2, awkwardResult(batch.batchId, 2, "found", "second")) << "the last given of a row wins";
+        EXPECT_EQ(store.results().findResult(batch.batchId, 5).value(),
+                  awkwardResult(batch.batchId, 5, "no_records", "first"))
+            << "quotes, backslashes, braces, a tab, a line break and Chinese arrive unchanged";
+        EXPECT_FALSE(store.results().findResult(batch.batchId, 3).has_value());
+        EXPECT_EQ(store.results().findResult(batch.batchId, 6)->status, "rejected");
+    }
+    // Replayed whole, after a change of mind on row 1: nothing is counted twice.
+    auto replay = sequence(together.batchId);
+    replay.push_back(awkwardResult(together.batchId, 1, "error", "replayed"));
+    store.results().upsertResults(replay);
+    for (const StoredResult& result : sequence(oneByOne.batchId)) store.results().upsertResults({result});
+    store.results().upsertResults({awkwardResult(oneByOne.batchId, 1, "error", "replayed")});
+    for (const BatchRecord& batch : {oneByOne, together}) {
+        SCOPED_TRACE(batch.batchId);
+        EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 5);
+        EXPECT_EQ(store.results().findResult(batch.batchId, 1).value(),
+                  awkwardResult(batch.batchId, 1, "error", "replayed"));
+        EXPECT_EQ(store.results().countResultsWithStatus(batch.batchId, "error"), 1);
+    }
+    EXPECT_EQ(store.results().resultsOfBatch(oneByOne.batchId).size(),
+              store.results().resultsOfBatch(together.batchId).size());
+
+    // The last row, given twice in one call with a result of a batch the store does not know: the batch completes
+    // with every row counted once.
+    for (const BatchRecord& batch : {oneByOne, together}) {
+        store.results().upsertResults({awkwardResult(batch.batchId, 3, "error", "a"),
+                                       awkwardResult(testing::uniqueName("demo"), 3, "found", "b"),
+                                       awkwardResult(batch.batchId, 3, "found", "c")});
+        const BatchRecord stored = store.batches().findBatch(batch.batchId).value();
+        EXPECT_EQ(stored.rowsDone, 6);
+        EXPECT_EQ(stored.state, jobs::inquiry::BatchState::completed);
+        EXPECT_EQ(store.results().findResult(batch.batchId, 3)->status, "found");
+    }
+}
+
+TEST_P(StoreResultsTest, ARunningCountThatWentWrongIsCountedAgainBeforeTheBatchCompletes) {
+    // rows_done grows by the results each call adds; where that figure reaches rows_total, the batch is counted
+    // exactly before it completes. A figure set too high behind the store's back (4 of 4 with one result stored)
+    // must not complete the batch.
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 4, 0));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
+    store.results().upsertResults({foundResult(batch.batchId, 1)});
+    {
+        Poco::Data::Session session = rawSession();
+        session << sqlFor("UPDATE batches SET rows_done = 3 WHERE batch_id = ?"), bind(batch.batchId), now;
+    }
+    store.results().upsertResults({foundResult(batch.batchId, 2)});
+    BatchRecord stored = store.batches().findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.rowsDone, 2) << "counted again: rows 1 and 2";
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::processing);
+    store.results().upsertResults({foundResult(batch.batchId, 3), foundResult(batch.batchId, 4)});
+    stored = store.batches().findBatch(batch.batchId).value();
+    EXPECT_EQ(stored.rowsDone, 4);
+    EXPECT_EQ(stored.state, jobs::inquiry::BatchState::completed);
+}
+
 TEST_P(StoreResultsTest, ConcurrentResultsOfOneBatchCountEveryRow) {
     // Small chunks from many writers: on PostgreSQL a count that does not wait for the batch's lock misses results
     // committed meanwhile, and the batch then never completes.
