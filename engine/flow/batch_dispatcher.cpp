@@ -387,8 +387,8 @@ bool BatchDispatcher::dispatchBatches() {
                 }
                 break;
             }
-            const auto rows = batches_.pendingRows(batch.batchId, progress.sentUpTo,
-                                                   static_cast<int>(std::min<long long>(room, settings_.chunk)));
+            const auto rows = batches_.pendingRequests(batch.batchId, progress.sentUpTo,
+                                                       static_cast<int>(std::min<long long>(room, settings_.chunk)));
             if (rows.empty()) {
                 if (progress.sentUpTo > 0 &&
                     now - progress.movedAt > std::chrono::milliseconds(settings_.resendAfterMs)) {
@@ -400,15 +400,15 @@ bool BatchDispatcher::dispatchBatches() {
             }
             failedDeliveries_ = 0;
             jobs::inquiry::InquiryRequest request;
+            request.batchId = batch.batchId;
             request.creditorId = batch.creditorId;
             for (const auto& row : rows) {
-                request.batchId = row.batchId;
                 request.row = row.row;
                 request.debtorId = row.debtorId;
                 request.debtorName = row.debtorName;
                 request.scope = jobs::inquiry::parseScope(row.scope).value_or(jobs::inquiry::Scope::both);
                 request.incomeYears = parseYears(row.incomeYears);
-                producer_->produce(settings_.requestsTopic, requestKey(row.batchId, row.row, settings_.blockRows),
+                producer_->produce(settings_.requestsTopic, requestKey(batch.batchId, row.row, settings_.blockRows),
                                    jobs::inquiry::encodeRequest(request), nullptr, headers);
             }
             // Not acknowledged, or a delivery failed: nothing moves on, the next round sends from the store again.
