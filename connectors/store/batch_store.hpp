@@ -53,6 +53,18 @@ struct BatchRowRecord {
     bool operator==(const BatchRowRecord&) const = default;
 };
 
+/// An accepted row still without a result, as the dispatcher sends it to inquiry.requests: only the columns a request
+/// carries (BatchStore::pendingRequests reads no more than these).
+struct PendingRequest {
+    int row = 0;
+    std::string debtorId;
+    std::string debtorName;
+    std::string scope;        ///< income | property | both
+    std::string incomeYears;  ///< Gregorian years separated by ';'
+
+    bool operator==(const PendingRequest&) const = default;
+};
+
 /// Writes one uploaded batch atomically: its rows in chunks while the file streams in, then the batch record with its
 /// totals. Holds one pooled session with one open transaction from BatchStore::beginBatch until commit(), a failure or
 /// destruction, whichever comes first; destroying it uncommitted rolls everything back, so a whole-file error found
@@ -104,6 +116,8 @@ class BatchStore {
     /// Accepted rows of a batch that have no result yet, in row order, the first `limit` after row `afterRow`: the
     /// work still to do (published after payment; re-sent by the sweeper).
     virtual std::vector<BatchRowRecord> pendingRows(const std::string& batchId, int afterRow, int limit) = 0;
+    /// The same rows as pendingRows, with only what a request carries: the dispatcher's read, one query per chunk.
+    virtual std::vector<PendingRequest> pendingRequests(const std::string& batchId, int afterRow, int limit) = 0;
     /// Moves a batch from state `from` to `to` when it is in `from` (a conditional update, so that one of several
     /// engines wins), setting failure_reason to `reason`, and queued_at or completed_at when entering queued or
     /// completed and they are unset. Returns whether it changed.

@@ -497,6 +497,43 @@ std::vector<BatchRowRecord> SqlBatchStore::pendingRows(const std::string& batchI
     });
 }
 
+std::vector<PendingRequest> SqlBatchStore::pendingRequests(const std::string& batchId, int afterRow, int limit) {
+    if (limit <= 0) return {};
+    // Five columns into five vectors (no per-row record binding): the dispatcher reads a chunk of thousands at a time.
+    const std::string statement = db_.sql(
+        "SELECT b.row_no, b.debtor_id, b.debtor_name, b.scope, b.income_years FROM batch_rows b"
+        " WHERE b.batch_id = ? AND b.row_no > ? AND b.accepted = 1 AND NOT EXISTS"
+        " (SELECT 1 FROM inquiry_results r WHERE r.batch_id = b.batch_id AND r.row_no = b.row_no)"
+        " ORDER BY b.row_no LIMIT ?");
+    return db_.withSession("reading a batch's pending rows", [&](Poco::Data::Session& session) {
+        std::vector<int> rows;
+        std::vector<std::string> debtorIds;
+        std::vector<std::string> debtorNames;
+        std::vector<std::string> scopes;
+        std::vector<std::string> incomeYears;
+        const auto capacity = static_cast<std::size_t>(limit);
+        rows.reserve(capacity);
+        debtorIds.reserve(capacity);
+        debtorNames.reserve(capacity);
+        scopes.reserve(capacity);
+        incomeYears.reserve(capacity);
+        std::string batch = batchId;
+        Poco::Data::Statement query(session);
+        query << statement, into(rows), into(debtorIds), into(debtorNames), into(scopes), into(incomeYears), use(batch),
+            bind(afterRow), bind(limit);
+        query.execute();
+        std::vector<PendingRequest> pending(rows.size());
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            pending[i].row = rows[i];
+            pending[i].debtorId = std::move(debtorIds[i]);
+            pending[i].debtorName = std::move(debtorNames[i]);
+            pending[i].scope = std::move(scopes[i]);
+            pending[i].incomeYears = std::move(incomeYears[i]);
+        }
+        return pending;
+    });
+}
+
 bool SqlBatchStore::setBatchState(const std::string& batchId, BatchState from, BatchState to,
                                   const std::string& reason) {
     const std::string stamp = detail::utcNow();

@@ -18,6 +18,7 @@ class SqlBatchStore final : public BatchStore {
     std::vector<BatchRecord> activeBatches(int limit = 100) override;
     std::map<std::string, int> countBatchesByState() override;
     std::vector<BatchRowRecord> pendingRows(const std::string& batchId, int afterRow, int limit) override;
+    std::vector<PendingRequest> pendingRequests(const std::string& batchId, int afterRow, int limit) override;
     bool setBatchState(const std::string& batchId, jobs::inquiry::BatchState from, jobs::inquiry::BatchState to,
                        const std::string& reason = "") override;
 

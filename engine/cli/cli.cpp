@@ -127,6 +127,8 @@ Commands:
   submit FILE --token T [--url U] [--charset big5] [--pay CARD] [--out FILE] [--format csv|json]
                              uploads a batch file, pays its fee with the EasyCard CARD, shows progress, and
                              downloads the results (default http://127.0.0.1:8080, <batch>-results.csv).
+                             --poll-ms MS: status polled every MS (500); --timing: prints one line of the
+                             seconds of each phase (upload, pay, paid→finished, download) on stdout.
   config                     prints the effective configuration (secrets masked) and where each value came from.
 
 Global options:

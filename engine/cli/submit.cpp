@@ -100,7 +100,7 @@ void drawProgress(bool terminal, int done, int total, const std::string& state, 
 }  // namespace
 
 int commandSubmit(const std::vector<std::string>& args) {
-    const ArgReader reader(args, {"charset", "pay", "token", "url", "out", "format", "timeout"}, {});
+    const ArgReader reader(args, {"charset", "pay", "token", "url", "out", "format", "timeout", "poll-ms"}, {"timing"});
     if (reader.positional().size() != 1) throw UsageError("submit: give exactly one batch file");
     const std::string file = reader.positional()[0];
     if (!Poco::File(file).exists()) throw UsageError("submit: no such file '" + file + "'");
@@ -109,7 +109,15 @@ int commandSubmit(const std::vector<std::string>& args) {
     const std::string format = reader.value("format").value_or("csv");
     if (format != "csv" && format != "json") throw UsageError("submit: --format must be csv or json");
     const long long timeout = reader.integer("timeout", 3600, 1, 86400);
+    const long long pollMs = reader.integer("poll-ms", 500, 10, 60000);
+    // --timing: one line on stdout at the end, seconds of each phase (for bench/real_path and bench/big_batch).
+    const bool timing = reader.flag("timing");
+    using Clock = std::chrono::steady_clock;
+    const auto seconds = [](Clock::time_point from, Clock::time_point to) {
+        return std::chrono::duration<double>(to - from).count();
+    };
     Client client(reader.value("url").value_or("http://127.0.0.1:8080"), *token);
+    const auto started = Clock::now();
 
     std::string path = "/api/v1/batches";
     if (const auto charset = reader.value("charset")) path += "?charset=" + *charset;
@@ -118,6 +126,7 @@ int commandSubmit(const std::vector<std::string>& args) {
         std::cerr << "submit: the upload was refused: " << errorText(uploaded) << std::endl;
         return 1;
     }
+    const auto uploadedAt = Clock::now();
     const auto batch = parse(uploaded.body);
     const std::string id = batch->getValue<std::string>("batch_id");
     std::cerr << "batch " << id << ": " << batch->getValue<int>("rows_total") << " rows, "
@@ -154,6 +163,8 @@ int commandSubmit(const std::vector<std::string>& args) {
                   << payment->getValue<std::string>("payment_id") << ")" << std::endl;
     }
 
+    const auto paidAt = Clock::now();
+    int rowsTotal = 0;
     const bool terminal = isatty(STDERR_FILENO) == 1;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
     auto lastPlain = std::chrono::steady_clock::now() - std::chrono::hours(1);
@@ -178,15 +189,17 @@ int commandSubmit(const std::vector<std::string>& args) {
                       << std::endl;
             return 1;
         }
+        rowsTotal = state->getValue<int>("rows_total");
         if (finished) break;
         if (now > deadline) {
             std::cerr << "\nsubmit: still " << name << " after " << timeout << " s; the batch goes on, download later"
                       << std::endl;
             return 1;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        std::this_thread::sleep_for(std::chrono::milliseconds(pollMs));
     }
 
+    const auto finishedAt = Clock::now();
     const std::string out = reader.value("out").value_or(id + "-results." + format);
     std::ofstream file_(out, std::ios::binary | std::ios::trunc);
     const auto results = client.call("GET", "/api/v1/batches/" + id + "/results?format=" + format, "", "", "", &file_);
@@ -195,6 +208,13 @@ int commandSubmit(const std::vector<std::string>& args) {
         return 1;
     }
     std::cerr << "results: " << out << std::endl;
+    if (timing) {
+        const auto downloadedAt = Clock::now();
+        std::printf("batch=%s rows=%d upload_s=%.3f pay_s=%.3f paid_to_finished_s=%.3f download_s=%.3f\n", id.c_str(),
+                    rowsTotal, seconds(started, uploadedAt), seconds(uploadedAt, paidAt), seconds(paidAt, finishedAt),
+                    seconds(finishedAt, downloadedAt));
+        std::fflush(stdout);
+    }
     return 0;
 }
 

@@ -39,6 +39,16 @@ long long epochMs() {
 
 }  // namespace
 
+std::string requestKey(const std::string& batchId, int row, int blockRows) {
+    const int block = (std::max(row, 1) - 1) / std::max(blockRows, 1);
+    std::string number = std::to_string(block);
+    if (number.size() < 4) number.insert(0, 4 - number.size(), '0');
+    std::string key;
+    key.reserve(batchId.size() + 1 + number.size());
+    key.append(batchId).append(1, ':').append(number);
+    return key;
+}
+
 BatchDispatcher::BatchDispatcher(DispatcherSettings settings, connectors::BatchStore& batches,
                                  connectors::PaymentLedger& payments, std::shared_ptr<connectors::Payment> payment,
                                  std::unique_ptr<connectors::RedisClient> redis)
@@ -77,16 +87,28 @@ void BatchDispatcher::start() {
     producer_->warmTopics({settings_.requestsTopic, settings_.paymentsTopic}, 10000);
     resolvePendingPayments();
     thread_ = std::thread([this] {
+        auto lastFull = std::chrono::steady_clock::now() - std::chrono::hours(1);
         while (!stopping_.load()) {
+            // A full round (payments, broker, batches) every tickMs or when woken; in between, while a batch is being
+            // sent, only the batches, every busyTickMs: a window that results freed is filled again at once.
+            const auto now = std::chrono::steady_clock::now();
+            const bool full = !busy_ || now - lastFull >= std::chrono::milliseconds(settings_.tickMs);
             try {
-                runOnce();
+                if (full) {
+                    lastFull = now;
+                    runOnce();
+                } else {
+                    busy_ = dispatchBatches();
+                }
             } catch (const std::exception& error) {
                 // The store or the broker is away: everything is still in the store, try again next tick.
+                busy_ = false;
                 log().warning("dispatch round failed: %s", std::string(error.what()));
             }
             std::unique_lock lock(mutex_);
-            wakeUp_.wait_for(lock, std::chrono::milliseconds(settings_.tickMs),
+            wakeUp_.wait_for(lock, std::chrono::milliseconds(busy_ ? settings_.busyTickMs : settings_.tickMs),
                              [this] { return woken_ || stopping_.load(); });
+            if (woken_) busy_ = false;  // woken: a full round next
             woken_ = false;
         }
     });
@@ -131,7 +153,7 @@ void BatchDispatcher::runOnce() {
         recheckFailedPayments();
     publishPayments();
     followBroker();
-    dispatchBatches();
+    busy_ = dispatchBatches();
 }
 
 void BatchDispatcher::followBroker() {
@@ -305,7 +327,7 @@ void BatchDispatcher::publishPayments() {
     }
 }
 
-void BatchDispatcher::dispatchBatches() {
+bool BatchDispatcher::dispatchBatches() {
     const auto now = std::chrono::steady_clock::now();
     {
         std::lock_guard lock(mutex_);
@@ -321,6 +343,10 @@ void BatchDispatcher::dispatchBatches() {
         });
         it = isActive ? std::next(it) : progress_.erase(it);
     }
+    // The window of one batch: `window` rows per partition, its blocks spread over them.
+    const long long batchWindow =
+        std::min<long long>(static_cast<long long>(settings_.window) * std::max(settings_.partitions, 1), 1LL << 30);
+    bool busy = false;
     for (const auto& batch : active) {
         if (!leased("dispatch:" + batch.batchId)) {
             progress_.erase(batch.batchId);  // another engine sends it; start afresh if it comes back to us
@@ -338,26 +364,6 @@ void BatchDispatcher::dispatchBatches() {
             progress.movedAt = now;
         }
         const int doneAccepted = batch.rowsDone - batch.rowsRejected;
-        int room = settings_.window - (progress.sentUpTo > 0 ? std::max(0, progress.sentCount - doneAccepted) : 0);
-        if (room <= 0) {
-            if (now - progress.movedAt > std::chrono::milliseconds(settings_.resendAfterMs)) {
-                log().warning("batch %s has not moved for %d ms: sending its pending rows again", batch.batchId,
-                              settings_.resendAfterMs);
-                progress.sentUpTo = 0;
-                progress.sentCount = doneAccepted;
-                progress.movedAt = now;
-            }
-            continue;
-        }
-        const auto rows = batches_.pendingRows(batch.batchId, progress.sentUpTo, std::min(room, settings_.chunk));
-        if (rows.empty()) {
-            if (progress.sentUpTo > 0 && now - progress.movedAt > std::chrono::milliseconds(settings_.resendAfterMs)) {
-                progress.sentUpTo = 0;  // everything sent, some never came back: send the rest again
-                progress.sentCount = doneAccepted;
-                progress.movedAt = now;
-            }
-            continue;
-        }
         std::string requestId;
         {
             std::lock_guard lock(mutex_);
@@ -365,26 +371,60 @@ void BatchDispatcher::dispatchBatches() {
             requestId = known != requestIds_.end() ? known->second : "batch-" + batch.batchId;
         }
         const std::vector<connectors::kafka::Header> headers{{"request_id", requestId}};
-        failedDeliveries_ = 0;
-        for (const auto& row : rows) {
+        bool queued = batch.state == jobs::inquiry::BatchState::queued;
+        // Chunk after chunk while the window has room: one round fills it.
+        for (;;) {
+            const long long inFlight = progress.sentUpTo > 0 ? std::max(0, progress.sentCount - doneAccepted) : 0;
+            const long long room = batchWindow - inFlight;
+            if (room <= 0) {
+                busy = true;  // results are awaited: look again soon
+                if (now - progress.movedAt > std::chrono::milliseconds(settings_.resendAfterMs)) {
+                    log().warning("batch %s has not moved for %d ms: sending its pending rows again", batch.batchId,
+                                  settings_.resendAfterMs);
+                    progress.sentUpTo = 0;
+                    progress.sentCount = doneAccepted;
+                    progress.movedAt = now;
+                }
+                break;
+            }
+            const auto rows = batches_.pendingRequests(batch.batchId, progress.sentUpTo,
+                                                       static_cast<int>(std::min<long long>(room, settings_.chunk)));
+            if (rows.empty()) {
+                if (progress.sentUpTo > 0 &&
+                    now - progress.movedAt > std::chrono::milliseconds(settings_.resendAfterMs)) {
+                    progress.sentUpTo = 0;  // everything sent, some never came back: send the rest again
+                    progress.sentCount = doneAccepted;
+                    progress.movedAt = now;
+                }
+                break;
+            }
+            failedDeliveries_ = 0;
             jobs::inquiry::InquiryRequest request;
-            request.batchId = row.batchId;
-            request.row = row.row;
+            request.batchId = batch.batchId;
             request.creditorId = batch.creditorId;
-            request.debtorId = row.debtorId;
-            request.debtorName = row.debtorName;
-            request.scope = jobs::inquiry::parseScope(row.scope).value_or(jobs::inquiry::Scope::both);
-            request.incomeYears = parseYears(row.incomeYears);
-            producer_->produce(settings_.requestsTopic, row.batchId, jobs::inquiry::encodeRequest(request), nullptr,
-                               headers);
+            for (const auto& row : rows) {
+                request.row = row.row;
+                request.debtorId = row.debtorId;
+                request.debtorName = row.debtorName;
+                request.scope = jobs::inquiry::parseScope(row.scope).value_or(jobs::inquiry::Scope::both);
+                request.incomeYears = parseYears(row.incomeYears);
+                producer_->produce(settings_.requestsTopic, requestKey(batch.batchId, row.row, settings_.blockRows),
+                                   jobs::inquiry::encodeRequest(request), nullptr, headers);
+            }
+            // Not acknowledged, or a delivery failed: nothing moves on, the next round sends from the store again.
+            if (!delivered("batch " + batch.batchId)) return false;
+            progress.sentUpTo = rows.back().row;
+            progress.sentCount += static_cast<int>(rows.size());
+            busy = true;
+            if (queued) {
+                batches_.setBatchState(batch.batchId, jobs::inquiry::BatchState::queued,
+                                       jobs::inquiry::BatchState::processing, "");
+                queued = false;
+            }
+            if (static_cast<int>(rows.size()) < std::min<long long>(room, settings_.chunk)) break;  // the last rows
         }
-        // Not acknowledged, or a delivery failed: nothing moves on, the next round sends from the store again.
-        if (!delivered("batch " + batch.batchId)) return;
-        progress.sentUpTo = rows.back().row;
-        progress.sentCount += static_cast<int>(rows.size());
-        batches_.setBatchState(batch.batchId, jobs::inquiry::BatchState::queued, jobs::inquiry::BatchState::processing,
-                               "");
     }
+    return busy;
 }
 
 }  // namespace taxdesk::engine

@@ -1,8 +1,10 @@
 #pragma once
-// After payment, the accepted rows of a batch go to `inquiry.requests`, from the store (the record of work): a
-// bounded window ahead of the results (the embedded broker keeps only 5 MiB a partition, and one batch is one
-// partition), and again when a batch stops moving (rows the broker lost, or an engine that died mid-batch), or at
-// once when the broker was replaced (its cluster id changed: the embedded broker restarted empty).
+// After payment, the accepted rows of a batch go to `inquiry.requests`, from the store (the record of work), keyed by
+// block (requestKey: `<batch_id>:<block>`, blockRows consecutive rows a block) so that one batch spreads over every
+// partition and every engine of the group: a bounded window ahead of the results (window rows per partition: the
+// embedded broker keeps only 5 MiB a partition), chunk after chunk while there is room, and again when a batch stops
+// moving (rows the broker lost, or an engine that died mid-batch), or at once when the broker was replaced (its
+// cluster id changed: the embedded broker restarted empty).
 // Also the payments outbox (`payments.records`) and the resolution of payments abandoned by a crash (lease ended).
 #include <atomic>
 #include <chrono>
@@ -27,10 +29,15 @@ struct DispatcherSettings {
     std::string requestsTopic;
     std::string paymentsTopic;
     connectors::kafka::KafkaSettings kafka;
-    int window = 10000;         ///< rows of one batch sent and without a result, at most
-    int chunk = 2000;           ///< rows read from the store and sent at a time
+    int window = 10000;  ///< rows of one batch sent and without a result, at most, per partition (dispatch.window_rows)
+    int partitions = 1;  ///< partitions of requestsTopic (broker.partitions): the window of a batch is window × this
+    int blockRows = 500;        ///< consecutive rows under one message key (dispatch.block_rows)
+    int chunk = 2000;           ///< rows read from the store and sent at a time (dispatch.chunk_rows)
     int resendAfterMs = 30000;  ///< a batch whose results have not moved this long has its pending rows sent again
     int tickMs = 200;
+    /// While a batch is being sent (its window full, waiting for results), it is looked at again this often, rather
+    /// than every tickMs: only the batches, not the payments' work.
+    int busyTickMs = 5;
     /// A pending payment is recovered (its provider asked by key) only once its lease ended: its request or engine is
     /// gone. Longer than a charge can take (payment.lease_s); a recovering engine holds it for as long.
     long long paymentLeaseMs = 60000;
@@ -40,6 +47,11 @@ struct DispatcherSettings {
     long long recheckWindowMs = 24LL * 3600 * 1000;
     int recheckEveryMs = 300000;  ///< how often those payments are asked about (payment.recheck_interval_s)
 };
+
+/// The message key of a batch's row on `inquiry.requests` (SPEC 6 as amended by issue 11): the batch id, ':' and the
+/// 0-based number of the row's block of `blockRows` consecutive rows (row 1 is in block 0), at least four digits,
+/// e.g. "B123:0007". One batch's blocks hash to every partition; a block's rows stay together and in order.
+std::string requestKey(const std::string& batchId, int row, int blockRows);
 
 class BatchDispatcher {
   public:
@@ -91,7 +103,9 @@ class BatchDispatcher {
     void publishPayments();
     /// Flushes the producer: true when every message since failedDeliveries_ was reset was delivered.
     bool delivered(const std::string& what);
-    void dispatchBatches();
+    /// Sends what the windows allow. Returns true when a batch is being sent (rows went out this round, or its window
+    /// is full and results are awaited): then the thread comes back after busyTickMs rather than tickMs.
+    bool dispatchBatches();
     /// Notices a replaced broker (its cluster id changed) and forgets what was sent to the old one.
     void followBroker();
 
@@ -118,6 +132,7 @@ class BatchDispatcher {
     std::function<void(long long amount)> onRefundDue_;
     std::chrono::steady_clock::time_point lastRecovery_;  ///< on the dispatcher's thread (or start()) only
     std::chrono::steady_clock::time_point lastRecheck_;   ///< likewise
+    bool busy_ = false;                                   ///< the last dispatchBatches() said so (dispatcher thread)
 };
 
 }  // namespace taxdesk::engine

@@ -132,6 +132,9 @@ struct Settings {
     long long feeIncomeYear = 250;
     int batchRows = 100000;
     long long batchBytes = 32LL * 1024 * 1024;
+    int dispatchBlockRows = 500;    ///< dispatch.block_rows
+    int dispatchWindowRows = 5000;  ///< dispatch.window_rows (per partition)
+    int dispatchChunkRows = 5000;   ///< dispatch.chunk_rows
 
     int smsDailyLimit = 5;
     int smsPickupBusinessDays = 3;

@@ -176,6 +176,10 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     dispatcherSettings.requestsTopic = settings_.topic("inquiry.requests");
     dispatcherSettings.paymentsTopic = settings_.topic("payments.records");
     dispatcherSettings.kafka = settings_.kafka;
+    dispatcherSettings.window = settings_.dispatchWindowRows;
+    dispatcherSettings.partitions = settings_.brokerPartitions;
+    dispatcherSettings.blockRows = settings_.dispatchBlockRows;
+    dispatcherSettings.chunk = settings_.dispatchChunkRows;
     dispatcherSettings.paymentLeaseMs = settings_.paymentLeaseS * 1000LL;
     dispatcherSettings.recheckWindowMs = settings_.paymentRecheckHours * 3600LL * 1000;
     dispatcherSettings.recheckEveryMs = settings_.paymentRecheckIntervalS * 1000;

@@ -6,13 +6,17 @@
 #include <chrono>
 #include <ctime>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/flow/batch_dispatcher.hpp"
+#include "engine/flow/inquiry_stage.hpp"
 #include "engine/flow/sms_scheduler.hpp"
+#include "engine/runtime/metrics.hpp"
+#include "engine/runtime/pipeline.hpp"
 #include "fixtures/awaiting_batch.hpp"
 #include "fixtures/flaky_ledger.hpp"
 #include "fixtures/kafka_helpers.hpp"
@@ -300,13 +304,88 @@ TEST_F(DispatcherTest, PaidRowsGoToKafkaWithinTheWindowAndPaymentsOnce) {
     dispatcher.runOnce();
     sent = td_testing::readRecords(settings_.requestsTopic, 30, std::chrono::seconds(8));
     ASSERT_EQ(sent.size(), 20u);
-    for (std::size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(sent[i].key, batch);
+    // Keyed by block (issue 11): the default block of 500 rows holds the whole batch.
+    for (std::size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(sent[i].key, batch + ":0000");
     EXPECT_EQ(store_->batches().findBatch(batch)->state, jobs::inquiry::BatchState::processing);
 
     const auto payments = td_testing::readRecords(settings_.paymentsTopic, 2, std::chrono::seconds(8));
     ASSERT_EQ(payments.size(), 1u) << "published once";
     EXPECT_NE(payments[0].value.find(payment.paymentId), std::string::npos);
     EXPECT_TRUE(store_->payments().unpublishedPayments(10).empty());
+}
+
+// Issue 11: a batch goes out in blocks of blockRows rows, each under its own key, so that it spreads over the
+// partitions and every consumer of the group works it; each row is sent once and gets its one result.
+TEST_F(DispatcherTest, ABatchSentInBlocksLandsOnSeveralPartitionsAndEveryRowCompletesOnce) {
+    constexpr int kRows = 60;
+    settings_.blockRows = 4;  // 15 blocks: on a topic of 4 partitions (the mock's default), not all on one
+    settings_.window = 100;
+    const auto batch = makeBatch(kRows);
+    const auto payment = pendingPayment(batch, "key-" + prefix_);
+    store_->payments().completePayment(payment.paymentId, jobs::payment::PaymentStatus::succeeded, "EC-TXN", "");
+
+    engine::BatchDispatcher dispatcher(settings_, store_->batches(), store_->payments(), payment_, redis());
+    dispatcher.runOnce();  // one round fills the window, chunk after chunk (5 rows each here)
+    const auto sent = td_testing::readRecords(settings_.requestsTopic, kRows + 1, std::chrono::seconds(8));
+    ASSERT_EQ(sent.size(), static_cast<std::size_t>(kRows)) << "every row once, in one round";
+    std::set<int> partitions;
+    std::set<int> rows;
+    for (const auto& record : sent) {
+        const auto request = jobs::inquiry::decodeRequest(record.value);
+        EXPECT_EQ(request.batchId, batch) << "the value still names the batch";
+        char expected[16];
+        std::snprintf(expected, sizeof expected, ":%04d", (request.row - 1) / 4);
+        EXPECT_EQ(record.key, batch + expected) << "row " << request.row;
+        EXPECT_TRUE(rows.insert(request.row).second) << "row " << request.row << " sent twice";
+        partitions.insert(record.partition);
+    }
+    EXPECT_EQ(rows.size(), static_cast<std::size_t>(kRows));
+    EXPECT_GT(partitions.size(), 1u) << "one batch, more than one partition";
+
+    // Two engines in one group work the batch: it completes with one result a row.
+    connectors::StubSettings stubs;
+    engine::Metrics metrics;
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> engines;
+    std::vector<std::unique_ptr<engine::InquiryStage>> stages;
+    std::vector<std::unique_ptr<engine::Pipeline>> pipelines;
+    for (int i = 0; i < 2; ++i) {
+        engine::InquiryStageSettings stageSettings;
+        stageSettings.resultsTopic = prefix_ + "inquiry.results";
+        stageSettings.deadLetterTopic = prefix_ + "inquiry.requests.dlq";
+        stages.push_back(std::make_unique<engine::InquiryStage>(stageSettings, connectors::makeStubConnectors(stubs),
+                                                                store_->results(), store_->batches(), redis(),
+                                                                metrics.pipeline("inquiry")));
+        engine::PipelineSettings pipelineSettings;
+        pipelineSettings.name = "inquiry";
+        pipelineSettings.inputTopic = settings_.requestsTopic;
+        pipelineSettings.groupId = prefix_ + "engines";
+        pipelineSettings.kafka = td_testing::kafkaSettings();
+        pipelineSettings.batchSize = 10;
+        pipelineSettings.warmTopics = {stageSettings.resultsTopic, stageSettings.deadLetterTopic};
+        pipelines.push_back(
+            std::make_unique<engine::Pipeline>(pipelineSettings, *stages.back(), metrics.pipeline("inquiry")));
+    }
+    for (auto& pipeline : pipelines) engines.emplace_back([&stop, &pipeline] { pipeline->run(stop); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (store_->batches().findBatch(batch)->state != jobs::inquiry::BatchState::completed &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stop = true;
+    for (auto& thread : engines) thread.join();
+
+    const auto done = store_->batches().findBatch(batch).value();
+    EXPECT_EQ(done.state, jobs::inquiry::BatchState::completed);
+    EXPECT_EQ(done.rowsDone, kRows);
+    const auto results = store_->results().resultsOfBatch(batch);
+    ASSERT_EQ(results.size(), static_cast<std::size_t>(kRows));
+    std::set<int> resultRows;
+    for (const auto& result : results) resultRows.insert(result.row);
+    EXPECT_EQ(resultRows.size(), static_cast<std::size_t>(kRows)) << "one result a row";
+    // inquiry.results stays keyed by the batch id.
+    const auto produced = td_testing::readRecords(prefix_ + "inquiry.results", 1, std::chrono::seconds(8));
+    ASSERT_FALSE(produced.empty());
+    EXPECT_EQ(produced.front().key, batch);
 }
 
 TEST_F(DispatcherTest, RetriedErrorRowsAreSentAgainAtOnceNotAfterTheResendDelay) {
@@ -335,7 +414,12 @@ TEST_F(DispatcherTest, RetriedErrorRowsAreSentAgainAtOnceNotAfterTheResendDelay)
     const auto seen = runBatch(true);
     const auto sent = td_testing::readRecords(settings_.requestsTopic, 16, std::chrono::seconds(8));
     std::map<std::string, std::vector<int>> rows;
-    for (const auto& record : sent) rows[record.key].push_back(jobs::inquiry::decodeRequest(record.value).row);
+    // By the batch the value names (the key is `<batch>:<block>`; one block of 500 rows holds each batch here, so
+    // its rows keep their order on one partition).
+    for (const auto& record : sent) {
+        const auto request = jobs::inquiry::decodeRequest(record.value);
+        rows[request.batchId].push_back(request.row);
+    }
     EXPECT_EQ(rows[heard], (std::vector<int>{1, 2, 3, 4, 5, 6, 2, 5}));
     EXPECT_EQ(rows[seen], (std::vector<int>{1, 2, 3, 4, 5, 6, 2, 5}));
     EXPECT_EQ(store_->batches().findBatch(heard)->state, jobs::inquiry::BatchState::processing);

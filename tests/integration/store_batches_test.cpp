@@ -249,6 +249,34 @@ TEST_P(StoreBatchesTest, PendingRowsComePagedInRowOrderAndShrinkAsResultsArrive)
     EXPECT_TRUE(store.batches().pendingRows(batch.batchId, 0, 0).empty());
 }
 
+// Issue 11: the dispatcher's lean read gives the same rows, pages and request columns as pendingRows.
+TEST_P(StoreBatchesTest, PendingRequestsAreThePendingRowsWithTheColumnsARequestCarries) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    const auto rows = makeRows(batch.batchId, 10, 3);  // 3, 6 and 9 rejected
+    writeBatch(store, batch, rows);
+    store.results().upsertResults({foundResult(batch.batchId, 2)});
+    const auto numbers = [](const std::vector<PendingRequest>& page) {
+        std::vector<int> out;
+        for (const auto& request : page) out.push_back(request.row);
+        return out;
+    };
+    EXPECT_EQ(numbers(store.batches().pendingRequests(batch.batchId, 0, 3)), (std::vector<int>{1, 4, 5}));
+    EXPECT_EQ(numbers(store.batches().pendingRequests(batch.batchId, 5, 3)), (std::vector<int>{7, 8, 10}));
+    EXPECT_TRUE(store.batches().pendingRequests(batch.batchId, 10, 3).empty());
+    EXPECT_TRUE(store.batches().pendingRequests(batch.batchId, 0, 0).empty());
+    const auto all = store.batches().pendingRequests(batch.batchId, 0, 100);
+    const auto full = store.batches().pendingRows(batch.batchId, 0, 100);
+    ASSERT_EQ(all.size(), full.size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        EXPECT_EQ(all[i], (PendingRequest{full[i].row, full[i].debtorId, full[i].debtorName, full[i].scope,
+                                          full[i].incomeYears}));
+    }
+    // And as written: row 1 is the first row made.
+    EXPECT_EQ(all.front(),
+              (PendingRequest{1, rows[0].debtorId, rows[0].debtorName, rows[0].scope, rows[0].incomeYears}));
+}
+
 TEST_P(StoreBatchesTest, BatchesAreListedNewestFirstPagedAndPerCreditor) {
     Store store(settings_);
     std::vector<std::string> ids;
