@@ -1,6 +1,8 @@
 #include "connectors/stubs/demo_data/population.hpp"
 
 #include <array>
+#include <memory>
+#include <mutex>
 #include <string_view>
 
 #include "connectors/stubs/demo_data/deterministic.hpp"
@@ -208,19 +210,21 @@ std::string withCheckDigit(const std::string& first9) {
     return first9 + static_cast<char>('0' + (10 - sum % 10) % 10);
 }
 
-Population::Population(std::uint64_t seed) : seed_(seed) {
-    // Every income record names a payer from the pool: finding a payer's business number runs the registry over
-    // candidates, so the pool is found once here rather than once a record (the answers are the same).
-    payers_.reserve(kPayerPool);
-    for (std::uint64_t index = 0; index < kPayerPool; ++index) {
-        std::string number = findId(index, kSaltBusiness, 'B', Want::living);
-        std::string name = companyName(number);
-        payers_.push_back({std::move(number), std::move(name)});
-    }
-}
+Population::Population(std::uint64_t seed) : seed_(seed), payers_(std::make_shared<Payers>()) {}
 
 const Population::Payer& Population::payerAt(std::uint64_t index) const {
-    return payers_[static_cast<std::size_t>(index)];
+    // Every income record names a payer from the pool: finding a payer's business number runs the registry over
+    // candidates, so the pool is found once, on the first tax-data answer, rather than once a record (the answers
+    // are the same). Not in the constructor: some callers make a Population per generated row.
+    std::call_once(payers_->once, [this] {
+        payers_->table.reserve(kPayerPool);
+        for (std::uint64_t i = 0; i < kPayerPool; ++i) {
+            std::string number = findId(i, kSaltBusiness, 'B', Want::living);
+            std::string name = companyName(number);
+            payers_->table.push_back({std::move(number), std::move(name)});
+        }
+    });
+    return payers_->table[static_cast<std::size_t>(index)];
 }
 
 std::uint64_t Population::keyOf(const std::string& normalizedId) const noexcept {
@@ -411,7 +415,6 @@ std::string Population::oldResidentCertificateAt(std::uint64_t index) const {
 }
 
 std::string Population::businessNumberAt(std::uint64_t index) const {
-    if (index < payers_.size()) return payers_[static_cast<std::size_t>(index)].businessNumber;
     return findId(index, kSaltBusiness, 'B', Want::living);
 }
 
