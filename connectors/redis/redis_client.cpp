@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <ctime>
 #include <span>
@@ -144,6 +145,35 @@ class Argv {
     std::vector<size_t> lengths_;
 };
 
+/// Commands in the Redis protocol (RESP), written into one buffer: binary-safe like the argv form, without a
+/// std::string per argument, and a whole pipeline handed to hiredis in one append.
+class RespWriter {
+  public:
+    explicit RespWriter(std::size_t reserve) { out_.reserve(reserve); }
+    void command(std::size_t arguments) {
+        out_.push_back('*');
+        number(arguments);
+    }
+    /// One argument: the concatenation of `head` and `tail` (a key prefix and a key), without building it first.
+    void argument(std::string_view head, std::string_view tail = {}) {
+        out_.push_back('$');
+        number(head.size() + tail.size());
+        out_.append(head);
+        out_.append(tail);
+        out_.append("\r\n");
+    }
+    [[nodiscard]] const std::string& text() const { return out_; }
+
+  private:
+    void number(std::size_t value) {
+        char digits[24];
+        const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+        out_.append(digits, end);
+        out_.append("\r\n");
+    }
+    std::string out_;
+};
+
 class Connection {
   public:
     Connection(redisContext* context, int timeoutMs) : context_(context), timeoutMs_(timeoutMs) {}
@@ -158,6 +188,13 @@ class Connection {
     void append(const std::vector<std::string>& args) {
         Argv argv(args);
         if (redisAppendCommandArgv(context_, argv.argc(), argv.argv(), argv.lengths()) != REDIS_OK) {
+            throw ConnectionLost(describeError(*context_, timeoutMs_));
+        }
+    }
+
+    /// Appends commands already in the protocol (RespWriter), any number of them.
+    void appendFormatted(const std::string& commands) {
+        if (redisAppendFormattedCommand(context_, commands.data(), commands.size()) != REDIS_OK) {
             throw ConnectionLost(describeError(*context_, timeoutMs_));
         }
     }
@@ -278,16 +315,24 @@ void RedisClient::ping() {
 }
 
 std::vector<std::optional<std::string>> RedisClient::mget(const std::vector<std::string>& keys) {
+    std::vector<std::string_view> views(keys.begin(), keys.end());
+    return mgetViews(views);
+}
+
+std::vector<std::optional<std::string>> RedisClient::mgetViews(std::span<const std::string_view> keys) {
     std::vector<std::optional<std::string>> values;
     if (keys.empty()) return values;
-    std::vector<std::string> args;
-    args.reserve(keys.size() + 1);
-    args.emplace_back("MGET");
-    for (const auto& key : keys) args.push_back(prefixed(key));
+    std::size_t bytes = 32;
+    for (const auto key : keys) bytes += key.size() + settings_.keyPrefix.size() + 16;
+    RespWriter command(bytes);
+    command.command(keys.size() + 1);
+    command.argument("MGET");
+    for (const auto key : keys) command.argument(settings_.keyPrefix, key);
 
     withReconnect("MGET", [&](redisContext* context) {
         Connection connection(context, settings_.timeoutMs);
-        const ReplyPtr reply = connection.command(args);
+        connection.appendFormatted(command.text());
+        const ReplyPtr reply = connection.nextReply();
         expectType(*reply, REDIS_REPLY_ARRAY, "MGET");
         if (reply->elements != keys.size()) {
             throw RedisError("MGET: " + std::to_string(reply->elements) + " answers for " +
@@ -325,12 +370,29 @@ void RedisClient::setMany(const std::vector<std::pair<std::string, std::string>>
 }
 
 void RedisClient::setManyDeferred(const std::vector<std::pair<std::string, std::string>>& pairs, int ttlSeconds) {
+    std::vector<std::pair<std::string_view, std::string_view>> views(pairs.begin(), pairs.end());
+    setManyDeferredViews(views, ttlSeconds);
+}
+
+void RedisClient::setManyDeferredViews(std::span<const std::pair<std::string_view, std::string_view>> pairs,
+                                       int ttlSeconds) {
     requirePositiveTtl(ttlSeconds, "setManyDeferred");
     if (pairs.empty()) return;
     const std::string ttl = std::to_string(ttlSeconds);
+    std::size_t bytes = 0;
+    for (const auto& [key, value] : pairs) bytes += key.size() + value.size() + settings_.keyPrefix.size() + 64;
+    RespWriter commands(bytes);
+    for (const auto& [key, value] : pairs) {
+        commands.command(5);
+        commands.argument("SET");
+        commands.argument(settings_.keyPrefix, key);
+        commands.argument(value);
+        commands.argument("EX");
+        commands.argument(ttl);
+    }
     withReconnect("deferred SET", [&](redisContext* context) {
         Connection connection(context, settings_.timeoutMs);
-        for (const auto& [key, value] : pairs) connection.append({"SET", prefixed(key), value, "EX", ttl});
+        connection.appendFormatted(commands.text());
         // Send now; the server works on them while we go on, and the replies are read before the next command.
         for (int done = 0; !done;)
             if (redisBufferWrite(context, &done) != REDIS_OK)

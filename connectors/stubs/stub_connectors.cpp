@@ -4,6 +4,7 @@
 #include <Poco/File.h>
 #include <Poco/Path.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -104,12 +105,46 @@ void StubFaults::apply(const char* connector) const {
     }
 }
 
+std::vector<StubFaults::Fault> StubFaults::applyToSet(std::size_t count) const {
+    std::vector<Fault> faults(count, Fault::none);
+    int longest = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        int wait = latencyMs_;
+        if (jitterMs_ > 0) wait += std::uniform_int_distribution<int>(0, jitterMs_)(threadRng());
+        faults[i] = draw();
+        if (faults[i] == Fault::timeout) wait += timeoutMs_;
+        longest = std::max(longest, wait);
+    }
+    if (longest > 0) std::this_thread::sleep_for(std::chrono::milliseconds(longest));
+    return faults;
+}
+
+std::exception_ptr StubFaults::errorOf(Fault fault, const char* connector) const {
+    if (fault == Fault::timeout)
+        return std::make_exception_ptr(TransientError(std::string("stub ") + connector +
+                                                      ": injected timeout (no answer for " +
+                                                      std::to_string(timeoutMs_) + " ms)"));
+    return std::make_exception_ptr(TransientError(std::string("stub ") + connector + ": injected failure"));
+}
+
 StubRegistry::StubRegistry(std::shared_ptr<const demo_data::Population> population, StubFaults faults)
     : population_(std::move(population)), faults_(faults) {}
 
 std::optional<RegistryRecord> StubRegistry::lookup(const std::string& id) {
     faults_.apply("registry");
     return population_->registryRecord(id);
+}
+
+std::vector<RegistryAnswer> StubRegistry::lookupMany(std::span<const std::string> ids) {
+    const auto faults = faults_.applyToSet(ids.size());
+    std::vector<RegistryAnswer> answers(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (faults[i] == StubFaults::Fault::none)
+            answers[i].value.emplace(population_->registryRecord(ids[i]));
+        else
+            answers[i].error = faults_.errorOf(faults[i], "registry");
+    }
+    return answers;
 }
 
 StubNhiCard::StubNhiCard(std::shared_ptr<const demo_data::Population> population, StubFaults faults)
@@ -130,6 +165,19 @@ StubTaxData::StubTaxData(std::shared_ptr<const demo_data::Population> population
 TaxRecords StubTaxData::lookup(const std::string& id, const std::vector<int>& years, bool income, bool property) {
     faults_.apply("taxdata");
     return population_->taxRecords(id, years, income, property);
+}
+
+std::vector<TaxAnswer> StubTaxData::lookupMany(std::span<const TaxQuery> queries) {
+    const auto faults = faults_.applyToSet(queries.size());
+    std::vector<TaxAnswer> answers(queries.size());
+    for (std::size_t i = 0; i < queries.size(); ++i) {
+        const TaxQuery& query = queries[i];
+        if (faults[i] == StubFaults::Fault::none)
+            answers[i].value.emplace(population_->taxRecords(query.id, query.years, query.income, query.property));
+        else
+            answers[i].error = faults_.errorOf(faults[i], "taxdata");
+    }
+    return answers;
 }
 
 namespace {

@@ -2,6 +2,7 @@
 // SPEC 7: the in-process stubs of the outside systems. makeStubConnectors() (connectors/api/connector_set.hpp)
 // builds the usual set; the classes are public so that `taxdesk stubs` and tests can reach what only a stub has
 // (balances, the record of sent messages).
+#include <exception>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -37,6 +38,12 @@ class StubFaults {
     /// delay(), then with probability failureRate throws TransientError naming `connector` at once, and with
     /// probability timeoutRate hangs for timeoutMs and then throws TransientError ("timed out").
     void apply(const char* connector) const;
+    /// What each of `count` requests of one batch call suffers, drawn per request as draw() does; then one sleep for
+    /// the set: the longest of the requests' own waits (latencyMs plus its own 0..jitterMs, plus timeoutMs for a
+    /// request that times out). One timer for the set, however many requests it holds.
+    [[nodiscard]] std::vector<Fault> applyToSet(std::size_t count) const;
+    /// The TransientError that apply() throws for `fault` (failure or timeout), naming `connector`.
+    [[nodiscard]] std::exception_ptr errorOf(Fault fault, const char* connector) const;
     [[nodiscard]] int timeoutMs() const noexcept { return timeoutMs_; }
 
   private:
@@ -52,6 +59,9 @@ class StubRegistry final : public Registry {
   public:
     StubRegistry(std::shared_ptr<const demo_data::Population> population, StubFaults faults);
     std::optional<RegistryRecord> lookup(const std::string& id) override;
+    /// The whole set after one latency (StubFaults::applyToSet); failures drawn per ID.
+    std::vector<RegistryAnswer> lookupMany(std::span<const std::string> ids) override;
+    [[nodiscard]] bool answersSetsAtOnce() const noexcept override { return true; }
 
   private:
     std::shared_ptr<const demo_data::Population> population_;
@@ -75,6 +85,9 @@ class StubTaxData final : public TaxData {
   public:
     StubTaxData(std::shared_ptr<const demo_data::Population> population, StubFaults faults);
     TaxRecords lookup(const std::string& id, const std::vector<int>& years, bool income, bool property) override;
+    /// The whole set after one latency (StubFaults::applyToSet); failures drawn per query.
+    std::vector<TaxAnswer> lookupMany(std::span<const TaxQuery> queries) override;
+    [[nodiscard]] bool answersSetsAtOnce() const noexcept override { return true; }
 
   private:
     std::shared_ptr<const demo_data::Population> population_;

@@ -2,10 +2,14 @@
 
 #include <Poco/Logger.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <map>
+#include <string_view>
 #include <unordered_map>
 
+#include "engine/flow/batch_lookup.hpp"
 #include "engine/runtime/dead_letter.hpp"
 #include "engine/runtime/lookup_cache.hpp"
 #include "jobs/identity/identifiers.hpp"
@@ -33,39 +37,10 @@ InquiryStage::InquiryStage(InquiryStageSettings settings, connectors::ConnectorS
     };
 }
 
-template <typename Result, typename Call>
-bool InquiryStage::callWithRetry(Call&& call, Result& result, std::string& error, prometheus::Histogram* timing) {
-    try {
-        result = connectors::retry(settings_.connectorRetry, connectorRetryHooks_, [&] {
-            const auto started = std::chrono::steady_clock::now();
-            auto observe = [&] {
-                if (timing)
-                    timing->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-            };
-            try {
-                auto answer = call();
-                observe();
-                return answer;
-            } catch (const connectors::ConnectorError&) {
-                observe();
-                metrics_.connectorErrors.Increment();
-                throw;
-            } catch (const std::exception&) {
-                metrics_.connectorErrors.Increment();
-                throw;
-            }
-        });
-        return true;
-    } catch (const std::exception& failure) {
-        error = failure.what();
-        return false;
-    }
-}
-
-std::vector<std::optional<std::string>> InquiryStage::cacheGet(const std::vector<std::string>& keys) {
+std::vector<std::optional<std::string>> InquiryStage::cacheGet(std::span<const std::string_view> keys) {
     if (redis_ && !keys.empty()) {
         try {
-            auto values = redis_->mget(keys);
+            auto values = redis_->mgetViews(keys);
             metrics_.cacheDegraded.Set(0);
             return values;
         } catch (const connectors::RedisError& error) {
@@ -77,65 +52,79 @@ std::vector<std::optional<std::string>> InquiryStage::cacheGet(const std::vector
     return std::vector<std::optional<std::string>>(keys.size());
 }
 
-void InquiryStage::cachePut(const std::vector<std::pair<std::string, std::string>>& pairs) {
+void InquiryStage::cachePut(std::span<const std::pair<std::string_view, std::string_view>> pairs) {
     if (!redis_ || pairs.empty()) return;
     try {
-        redis_->setManyDeferred(pairs, settings_.cacheTtlSeconds);
+        redis_->setManyDeferredViews(pairs, settings_.cacheTtlSeconds);
     } catch (const connectors::RedisError&) {
         metrics_.cacheDegraded.Set(1);
     }
 }
 
-namespace {
-
-/// One look-up step over a batch: unique keys, cached answers, and connector calls for the misses.
-template <typename AnswerType>
-struct Step {
-    using Answer = AnswerType;
-    std::vector<std::string> keys;                       // unique cache keys
-    std::unordered_map<std::string, std::size_t> index;  // key → position in keys
-    std::vector<std::size_t> representative;             // position → a request that needs it
-    std::vector<std::optional<Answer>> answers;          // position → answer, when known
-    std::vector<std::string> errors;                     // position → error text, when the call failed
-
-    std::size_t add(const std::string& key, std::size_t request) {
-        const auto [it, inserted] = index.emplace(key, keys.size());
-        if (inserted) {
-            keys.push_back(key);
-            representative.push_back(request);
+template <typename Answer, typename Query, typename LookupMany>
+std::vector<Answer> InquiryStage::callConnector(std::span<const Query> queries, bool answersSetsAtOnce,
+                                                const LookupMany& lookupMany, prometheus::Histogram* timing) {
+    // One batch call: timed as one call, its failed answers counted one each.
+    auto call = [&](std::span<const Query> slice) {
+        const auto started = std::chrono::steady_clock::now();
+        std::vector<Answer> answers;
+        try {
+            answers = lookupMany(slice);
+        } catch (...) {
+            // Only std::bad_alloc is allowed out of lookupMany; it fails the slice, not the engine.
+            answers.assign(slice.size(), Answer{});
+            for (auto& answer : answers) answer.error = std::current_exception();
         }
-        return it->second;
-    }
-};
-
-}  // namespace
-
-template <typename LookUpStep, typename Decode, typename Encode, typename Call>
-void InquiryStage::lookUp(LookUpStep& step, const Decode& decode, const Encode& encode, const Call& call,
-                          prometheus::Histogram* timing) {
-    step.answers.resize(step.keys.size());
-    step.errors.resize(step.keys.size());
-    const auto cached = cacheGet(step.keys);
-    std::vector<std::size_t> misses;
-    for (std::size_t k = 0; k < cached.size(); ++k) {
-        if (cached[k]) step.answers[k] = decode(*cached[k]);
-        if (!step.answers[k]) misses.push_back(k);
-    }
-    metrics_.cacheHits.Increment(static_cast<double>(step.keys.size() - misses.size()));
-    metrics_.cacheMisses.Increment(static_cast<double>(misses.size()));
-    pool_.parallelFor(misses.size(), [&](std::size_t m) {
-        const std::size_t k = misses[m];
-        typename LookUpStep::Answer answer;
-        if (callWithRetry([&] { return call(step.representative[k]); }, answer, step.errors[k], timing))
-            step.answers[k] = std::move(answer);
+        if (timing) timing->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        std::size_t failed = 0;
+        for (const auto& answer : answers) failed += answer.ok() ? 0 : 1;
+        if (failed > 0) metrics_.connectorErrors.Increment(static_cast<double>(failed));
+        return answers;
+    };
+    // A connector that answers a set at once (the stubs) gets it whole, on this thread: no hand-off, no locks. The
+    // others (one network request per look-up) get slices on the worker pool: settings_.concurrency calls in flight.
+    if (answersSetsAtOnce || queries.size() <= 1 || settings_.concurrency <= 1) return call(queries);
+    const std::size_t slices = std::min<std::size_t>(static_cast<std::size_t>(settings_.concurrency), queries.size());
+    const std::size_t perSlice = (queries.size() + slices - 1) / slices;
+    std::vector<Answer> answers(queries.size());
+    pool_.parallelFor(slices, [&](std::size_t slice) {
+        const std::size_t begin = slice * perSlice;
+        if (begin >= queries.size()) return;
+        const std::size_t size = std::min(perSlice, queries.size() - begin);
+        auto part = call(queries.subspan(begin, size));
+        for (std::size_t i = 0; i < size; ++i) {
+            if (i < part.size()) {
+                answers[begin + i] = std::move(part[i]);
+            } else {
+                answers[begin + i].error = std::make_exception_ptr(connectors::PermanentError(
+                    "connector answered " + std::to_string(part.size()) + " of " + std::to_string(size) + " requests"));
+            }
+        }
     });
-    std::vector<std::pair<std::string, std::string>> fresh;
-    for (const std::size_t k : misses)
-        if (step.answers[k]) fresh.emplace_back(step.keys[k], encode(*step.answers[k]));
-    cachePut(fresh);
+    return answers;
 }
 
 namespace {
+
+/// The unique cache keys of one look-up step, each with a request that needs it. The keys are reserved up front, so
+/// that the index's views of them stay valid.
+struct KeySet {
+    explicit KeySet(std::size_t capacity) {
+        keys.reserve(capacity);
+        index.reserve(capacity);
+        representative.reserve(capacity);
+    }
+    std::size_t add(std::string key, std::size_t request) {
+        if (const auto found = index.find(key); found != index.end()) return found->second;
+        keys.push_back(std::move(key));
+        representative.push_back(request);
+        index.emplace(keys.back(), keys.size() - 1);
+        return keys.size() - 1;
+    }
+    std::vector<std::string> keys;
+    std::unordered_map<std::string_view, std::size_t> index;  // key → position in keys
+    std::vector<std::size_t> representative;                  // position → a request that needs it
+};
 
 struct PreparedInquiry : PreparedBatch {
     std::vector<connectors::StoredResult> rows;
@@ -145,6 +134,9 @@ struct PreparedInquiry : PreparedBatch {
     // Rows of requests that could not be read (dead-lettered), with the message each came in.
     std::vector<std::pair<jobs::inquiry::RowRef, std::size_t>> unreadable;
 };
+
+/// ResultStatus has this many values (found … error), for counting by status.
+constexpr std::size_t kStatuses = static_cast<std::size_t>(jobs::inquiry::ResultStatus::error) + 1;
 
 /// The reason code of a row whose request failed for good (it went to the dead-letter topic).
 constexpr const char* kProcessingFailed = "processing_failed";
@@ -182,50 +174,130 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
         if (connectorFailures++ == 0) firstFailure = jobs::identity::maskIdsIn(error);
     };
 
+    // The cache keys of both steps, asked in one MGET: the tax-data key of a row is known before the registry answers
+    // (a row the registry settles simply does not use its tax-data answer).
+    KeySet registry(n);
+    KeySet tax(n);
+    std::vector<std::size_t> registryPos(n);
+    std::vector<std::size_t> taxPos(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!requests[i]) continue;
+        const auto& r = *requests[i];
+        registryPos[i] = registry.add(cache::registryKey(r.debtorId), i);
+        taxPos[i] = tax.add(cache::taxKey(r.debtorId, r.wantsIncome(), r.wantsProperty(), r.incomeYears), i);
+    }
+    std::vector<std::string_view> keys;
+    keys.reserve(registry.keys.size() + tax.keys.size());
+    keys.insert(keys.end(), registry.keys.begin(), registry.keys.end());
+    keys.insert(keys.end(), tax.keys.begin(), tax.keys.end());
+    auto cached = cacheGet(keys);
+    // Fresh answers, encoded for the cache: one pipelined SET for both steps after the look-ups.
+    std::vector<std::pair<std::size_t, std::string>> freshRegistry;
+    std::vector<std::pair<std::size_t, std::string>> freshTax;
+
     // Step 1: the household registry.
     using RegistryAnswer = std::optional<connectors::RegistryRecord>;
-    Step<RegistryAnswer> registry;
-    std::vector<std::size_t> registryPos(n);
-    for (std::size_t i = 0; i < n; ++i)
-        if (requests[i]) registryPos[i] = registry.add(cache::registryKey(requests[i]->debtorId), i);
-    lookUp(
-        registry, [](const std::string& cached) { return cache::decodeRegistry(cached); },
-        [](const RegistryAnswer& answer) { return cache::encodeRegistry(answer); },
-        [&](std::size_t request) { return connectors_.registry->lookup(requests[request]->debtorId); },
-        inquiryMetrics_.registryCalls);
+    std::vector<std::optional<RegistryAnswer>> registryAnswers(registry.keys.size());
+    std::vector<std::string> registryErrors(registry.keys.size());
+    std::vector<std::size_t> misses;
+    for (std::size_t k = 0; k < registry.keys.size(); ++k) {
+        if (cached[k]) registryAnswers[k] = cache::decodeRegistry(*cached[k]);
+        if (!registryAnswers[k]) misses.push_back(k);
+    }
+    metrics_.cacheHits.Increment(static_cast<double>(registry.keys.size() - misses.size()));
+    metrics_.cacheMisses.Increment(static_cast<double>(misses.size()));
+    if (!misses.empty()) {
+        auto found = lookUpEach<RegistryAnswer>(
+            misses.size(), settings_.connectorRetry, connectorRetryHooks_, [&](const std::vector<std::size_t>& which) {
+                std::vector<std::string> ids;
+                ids.reserve(which.size());
+                for (const std::size_t m : which) ids.push_back(requests[registry.representative[misses[m]]]->debtorId);
+                return callConnector<connectors::RegistryAnswer, std::string>(
+                    ids, connectors_.registry->answersSetsAtOnce(),
+                    [&](std::span<const std::string> slice) { return connectors_.registry->lookupMany(slice); },
+                    inquiryMetrics_.registryCalls);
+            });
+        freshRegistry.reserve(misses.size());
+        for (std::size_t m = 0; m < misses.size(); ++m) {
+            const std::size_t k = misses[m];
+            if (found.values[m]) {
+                freshRegistry.emplace_back(k, cache::encodeRegistry(*found.values[m]));
+                registryAnswers[k] = std::move(found.values[m]);
+            } else {
+                registryErrors[k] = std::move(found.errors[m]);
+            }
+        }
+    }
 
     // Step 2: tax data, for the rows the registry did not settle.
-    Step<connectors::TaxRecords> tax;
-    std::vector<std::optional<std::size_t>> taxPos(n);
+    std::vector<std::optional<connectors::TaxRecords>> taxAnswers(tax.keys.size());
+    std::vector<std::string> taxErrors(tax.keys.size());
+    std::vector<char> taxNeeded(tax.keys.size(), 0);
+    std::vector<char> rowNeedsTax(n, 0);
     for (std::size_t i = 0; i < n; ++i) {
         if (!requests[i]) continue;
         const std::size_t k = registryPos[i];
-        if (!registry.answers[k]) {
-            noteConnectorFailure(registry.errors[k]);
+        if (!registryAnswers[k]) {
+            noteConnectorFailure(registryErrors[k]);
             results[i] = jobs::inquiry::errorResult(*requests[i], "registry_unavailable");
             continue;
         }
-        results[i] = jobs::inquiry::decideFromRegistry(*requests[i], *registry.answers[k]);
+        results[i] = jobs::inquiry::decideFromRegistry(*requests[i], *registryAnswers[k]);
         if (!results[i]) {
-            const auto& r = *requests[i];
-            taxPos[i] = tax.add(cache::taxKey(r.debtorId, r.wantsIncome(), r.wantsProperty(), r.incomeYears), i);
+            rowNeedsTax[i] = 1;
+            taxNeeded[taxPos[i]] = 1;
         }
     }
-    lookUp(
-        tax, [](const std::string& cached) { return cache::decodeTax(cached); },
-        [](const connectors::TaxRecords& answer) { return cache::encodeTax(answer); },
-        [&](std::size_t request) {
-            const auto& r = *requests[request];
-            return connectors_.taxData->lookup(r.debtorId, r.incomeYears, r.wantsIncome(), r.wantsProperty());
-        },
-        inquiryMetrics_.taxDataCalls);
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!taxPos[i]) continue;
-        const std::size_t k = *taxPos[i];
-        if (!tax.answers[k]) noteConnectorFailure(tax.errors[k]);
-        results[i] = tax.answers[k] ? jobs::inquiry::decideFromTaxData(*requests[i], *tax.answers[k])
-                                    : jobs::inquiry::errorResult(*requests[i], "tax_data_unavailable");
+    misses.clear();
+    std::size_t taxHits = 0;
+    for (std::size_t k = 0; k < tax.keys.size(); ++k) {
+        if (!taxNeeded[k]) continue;
+        if (const auto& text = cached[registry.keys.size() + k]) taxAnswers[k] = cache::decodeTax(*text);
+        if (taxAnswers[k])
+            ++taxHits;
+        else
+            misses.push_back(k);
     }
+    metrics_.cacheHits.Increment(static_cast<double>(taxHits));
+    metrics_.cacheMisses.Increment(static_cast<double>(misses.size()));
+    if (!misses.empty()) {
+        auto found = lookUpEach<connectors::TaxRecords>(
+            misses.size(), settings_.connectorRetry, connectorRetryHooks_, [&](const std::vector<std::size_t>& which) {
+                std::vector<connectors::TaxQuery> queries;
+                queries.reserve(which.size());
+                for (const std::size_t m : which) {
+                    const auto& r = *requests[tax.representative[misses[m]]];
+                    queries.push_back({r.debtorId, r.incomeYears, r.wantsIncome(), r.wantsProperty()});
+                }
+                return callConnector<connectors::TaxAnswer, connectors::TaxQuery>(
+                    queries, connectors_.taxData->answersSetsAtOnce(),
+                    [&](std::span<const connectors::TaxQuery> slice) { return connectors_.taxData->lookupMany(slice); },
+                    inquiryMetrics_.taxDataCalls);
+            });
+        freshTax.reserve(misses.size());
+        for (std::size_t m = 0; m < misses.size(); ++m) {
+            const std::size_t k = misses[m];
+            if (found.values[m]) {
+                freshTax.emplace_back(k, cache::encodeTax(*found.values[m]));
+                taxAnswers[k] = std::move(found.values[m]);
+            } else {
+                taxErrors[k] = std::move(found.errors[m]);
+            }
+        }
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!rowNeedsTax[i]) continue;
+        const std::size_t k = taxPos[i];
+        if (!taxAnswers[k]) noteConnectorFailure(taxErrors[k]);
+        results[i] = taxAnswers[k] ? jobs::inquiry::decideFromTaxData(*requests[i], *taxAnswers[k])
+                                   : jobs::inquiry::errorResult(*requests[i], "tax_data_unavailable");
+    }
+
+    std::vector<std::pair<std::string_view, std::string_view>> fresh;
+    fresh.reserve(freshRegistry.size() + freshTax.size());
+    for (const auto& [k, text] : freshRegistry) fresh.emplace_back(registry.keys[k], text);
+    for (const auto& [k, text] : freshTax) fresh.emplace_back(tax.keys[k], text);
+    cachePut(fresh);
 
     if (connectorFailures > 0)
         Poco::Logger::get("pipeline.inquiry")
@@ -251,22 +323,31 @@ void InquiryStage::commit(PreparedBatch& batch) {
     for (const auto& [row, message] : prepared.unreadable)
         if (auto result = failRow(row, prepared.requestIds[message]))
             prepared.out[message].push_back(std::move(*result));
-    std::map<std::pair<std::string, std::string>, int> done;  // (request id, batch id) → rows, for the log
+    // (request id, batch id) → rows, for the log: views of strings that live until the end of this call.
+    std::map<std::pair<std::string_view, std::string_view>, int> done;
+    std::array<std::size_t, kStatuses> byStatus{};
     for (std::size_t k = 0; k < prepared.rows.size(); ++k) {
         auto& row = prepared.rows[k];
         const std::string& requestId = prepared.requestIds[prepared.messageOf[k]];
         ++done[{requestId, row.batchId}];
         prepared.out[prepared.messageOf[k]].push_back(
             {settings_.resultsTopic, row.batchId, std::move(row.payload), {{"request_id", requestId}}});
-        if (const auto it = inquiryMetrics_.resultsByStatus.find(jobs::inquiry::toString(prepared.statuses[k]));
+        ++byStatus[static_cast<std::size_t>(prepared.statuses[k])];
+    }
+    // One increment a status a batch, not a map look-up a row.
+    for (std::size_t status = 0; status < kStatuses; ++status) {
+        if (byStatus[status] == 0) continue;
+        if (const auto it = inquiryMetrics_.resultsByStatus.find(
+                jobs::inquiry::toString(static_cast<jobs::inquiry::ResultStatus>(status)));
             it != inquiryMetrics_.resultsByStatus.end())
-            it->second->Increment();
+            it->second->Increment(static_cast<double>(byStatus[status]));
     }
     auto& log = Poco::Logger::get("pipeline.inquiry");
     if (log.information())
         for (const auto& [key, rows] : done)
-            log.information("request_id=%s batch=%s results=%d", key.first.empty() ? std::string("-") : key.first,
-                            key.second, rows);
+            log.information("request_id=%s batch=%s results=%d",
+                            key.first.empty() ? std::string("-") : std::string(key.first), std::string(key.second),
+                            rows);
 }
 
 std::optional<OutMessage> InquiryStage::failRow(const jobs::inquiry::RowRef& ref, const std::string& requestId) {

@@ -1,10 +1,16 @@
 #pragma once
 // The creditor inquiry pipeline's stage: a batch of `inquiry.requests` → registry → tax data → results stored by
-// (batch_id, row) → `inquiry.results`. Connector answers are cached in Redis: one MGET and one pipelined SET per
-// look-up step for the whole batch; misses go to the connectors concurrently on a bounded worker pool.
+// (batch_id, row) → `inquiry.results`. Connector answers are cached in Redis: one MGET for both look-up steps of the
+// whole batch and one pipelined SET of the fresh answers. Misses go to the connectors as batch calls (lookupMany):
+// the whole set in one call to a connector that answers sets at once (the stubs), else in slices on a bounded worker
+// pool; a failed request is retried alone (engine/flow/batch_lookup.hpp).
 #include <chrono>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
@@ -48,17 +54,14 @@ class InquiryStage : public BatchStage {
     /// Stores the `error` result (reason processing_failed) of this row if it still lacks one; returns it for
     /// inquiry.results when it did.
     std::optional<OutMessage> failRow(const jobs::inquiry::RowRef& row, const std::string& requestId);
-    /// Runs `call` with settings_.connectorRetry; returns the error text after the last failed attempt.
-    template <typename Result, typename Call>
-    bool callWithRetry(Call&& call, Result& result, std::string& error, prometheus::Histogram* timing);
-    /// One cached look-up step over a batch: the answers of `step.keys` from the cache (`decode`), the misses from
-    /// the connector (`call` with the index of a request that needs it; concurrently, with retries), and the fresh
-    /// answers back into the cache (`encode`). Failed calls leave their error text in `step.errors`.
-    template <typename LookUpStep, typename Decode, typename Encode, typename Call>
-    void lookUp(LookUpStep& step, const Decode& decode, const Encode& encode, const Call& call,
-                prometheus::Histogram* timing);
-    std::vector<std::optional<std::string>> cacheGet(const std::vector<std::string>& keys);
-    void cachePut(const std::vector<std::pair<std::string, std::string>>& pairs);
+    /// One batch call of a connector over `queries` (its lookupMany): whole on this thread when the connector answers
+    /// sets at once, else in slices on the worker pool (settings_.concurrency in flight). Times each call in `timing`
+    /// and counts each failed answer in connectorErrors. One answer per query, in order; never throws for a failure.
+    template <typename Answer, typename Query, typename LookupMany>
+    std::vector<Answer> callConnector(std::span<const Query> queries, bool answersSetsAtOnce,
+                                      const LookupMany& lookupMany, prometheus::Histogram* timing);
+    std::vector<std::optional<std::string>> cacheGet(std::span<const std::string_view> keys);
+    void cachePut(std::span<const std::pair<std::string_view, std::string_view>> pairs);
 
     InquiryStageSettings settings_;
     connectors::ConnectorSet connectors_;

@@ -32,7 +32,8 @@ struct PipelineMetrics {
 /// Results of the creditor inquiry by status (found, no_records, …), as produced.
 struct InquiryMetrics {
     std::map<std::string, prometheus::Counter*> resultsByStatus;
-    prometheus::Histogram* registryCalls = nullptr;  ///< one registry call's time
+    /// One registry call's time; a batch call of the inquiry stage (lookupMany, a set or a slice of one) counts once.
+    prometheus::Histogram* registryCalls = nullptr;
     prometheus::Histogram* taxDataCalls = nullptr;
 };
 

@@ -38,6 +38,11 @@ void WorkerPool::run() {
 
 void WorkerPool::parallelFor(std::size_t count, const std::function<void(std::size_t)>& work) {
     if (count == 0) return;
+    if (count == 1 || threads_.empty()) {
+        // Nothing to share: run on this thread, with no lock and no wake-up.
+        for (std::size_t i = 0; i < count; ++i) work(i);
+        return;
+    }
     std::unique_lock lock(mutex_);
     work_ = &work;
     count_ = count;

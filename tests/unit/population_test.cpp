@@ -346,5 +346,43 @@ TEST(Population, WithCheckDigitCompletesValidIds) {
     }
 }
 
+/// Every answer of 3,000 IDs of every kind, hashed: the population's outputs must not change when its code is made
+/// faster (issue 11). The expected value was taken from the code before those changes; a deliberate change of the
+/// population's rules updates it (and says so in the commit).
+TEST(Population, AnswersAreUnchangedByOptimisation) {
+    const Population population(kSeed);
+    std::uint64_t hash = 0xcbf29ce484222325ULL;
+    auto add = [&](const std::string& text) {
+        for (const char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+        hash = (hash ^ 0xffU) * 0x100000001b3ULL;
+    };
+    auto addAll = [&](const std::string& id) {
+        const auto record = population.registryRecord(id);
+        add(record ? record->id + "|" + record->name + "|" + record->birthDate + "|" + record->district +
+                         (record->deceased ? "|d" : "|l") + (record->company ? "|c" : "|p")
+                   : "none");
+        add(population.nhiCardNumber(id));
+        const auto records = population.taxRecords(id, {2019, 2021, 2023, 2024, 2025, 2026}, true, true);
+        for (const auto& income : records.income)
+            add(std::to_string(income.year) + income.payerId + income.payerName + income.incomeType +
+                std::to_string(income.amount));
+        for (const auto& property : records.property)
+            add(property.kind + property.description + property.location + std::to_string(property.value));
+    };
+    for (int i = 0; i < 500; ++i) {
+        addAll(nationalIdFor(i * 13));
+        addAll(oldCertificateFor(i * 7));
+        addAll(population.residentCertificateAt(static_cast<std::uint64_t>(i)));
+        addAll(population.businessNumberAt(static_cast<std::uint64_t>(i) + 1000));
+        addAll(population.deceasedIdAt(static_cast<std::uint64_t>(i % 50)));
+        add(population.unregisteredIdAt(static_cast<std::uint64_t>(i)));
+        add(population.randomPersonName(static_cast<std::uint64_t>(i)));
+        add(population.companyName(population.businessNumberAt(static_cast<std::uint64_t>(i))));
+    }
+    addAll(" ａ１２３４５６７８９ ");  // full-width, lower case, spaces: normalised first
+    addAll("A123456788");              // invalid
+    EXPECT_EQ(hash, 14955639073102829936ULL);
+}
+
 }  // namespace
 }  // namespace taxdesk::demo_data

@@ -1,7 +1,8 @@
 #include "connectors/stubs/demo_data/population.hpp"
 
 #include <array>
-#include <cstdio>
+#include <memory>
+#include <mutex>
 #include <string_view>
 
 #include "connectors/stubs/demo_data/deterministic.hpp"
@@ -115,8 +116,13 @@ std::string date(Stream& stream, int firstYear, int lastYear) {
     const auto year = static_cast<int>(stream.between(firstYear, lastYear));
     const auto month = static_cast<int>(stream.between(1, 12));
     const auto day = static_cast<int>(stream.between(1, daysIn(year, month)));
-    char text[16];
-    std::snprintf(text, sizeof text, "%04d-%02d-%02d", year, month, day);
+    // Written out rather than snprintf'd: this runs for every registry answer.
+    std::string text = "0000-00-00";
+    for (int i = 3, y = year; i >= 0; --i, y /= 10) text[static_cast<std::size_t>(i)] = static_cast<char>('0' + y % 10);
+    text[5] = static_cast<char>('0' + month / 10);
+    text[6] = static_cast<char>('0' + month % 10);
+    text[8] = static_cast<char>('0' + day / 10);
+    text[9] = static_cast<char>('0' + day % 10);
     return text;
 }
 
@@ -151,13 +157,31 @@ std::string streetAddress(Stream& stream, std::size_t district) {
 
 std::string area(Stream& stream, int low, int high) {
     const long long hundredths = stream.between(low * 100LL, high * 100LL);
-    char text[32];
-    std::snprintf(text, sizeof text, "%lld.%02lld平方公尺", hundredths / 100, hundredths % 100);
+    std::string text = std::to_string(hundredths / 100);
+    text += '.';
+    text += static_cast<char>('0' + hundredths % 100 / 10);
+    text += static_cast<char>('0' + hundredths % 10);
+    text += "平方公尺";
     return text;
 }
 
 int yearOf(const std::string& isoDate) {
-    return std::stoi(isoDate.substr(0, 4));
+    int year = 0;
+    for (std::size_t i = 0; i < 4 && i < isoDate.size(); ++i) year = year * 10 + (isoDate[i] - '0');
+    return year;
+}
+
+/// True when normalising `id` would leave it as it is (upper-case ASCII letters and digits only), the usual case
+/// on the hot path (IDs in inquiry requests are normalised already): normalize() and its UTF-8 decoding are skipped.
+bool isNormalisedAscii(const std::string& id) {
+    if (id.empty()) return false;
+    for (const char c : id)
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return false;
+    return true;
+}
+
+std::string normalised(const std::string& id) {
+    return isNormalisedAscii(id) ? id : jobs::identity::normalize(id);
 }
 
 std::string makeBusinessNumber(Stream& stream) {
@@ -186,14 +210,29 @@ std::string withCheckDigit(const std::string& first9) {
     return first9 + static_cast<char>('0' + (10 - sum % 10) % 10);
 }
 
-Population::Population(std::uint64_t seed) noexcept : seed_(seed) {}
+Population::Population(std::uint64_t seed) : seed_(seed), payers_(std::make_shared<Payers>()) {}
+
+const Population::Payer& Population::payerAt(std::uint64_t index) const {
+    // Every income record names a payer from the pool: finding a payer's business number runs the registry over
+    // candidates, so the pool is found once, on the first tax-data answer, rather than once a record (the answers
+    // are the same). Not in the constructor: some callers make a Population per generated row.
+    std::call_once(payers_->once, [this] {
+        payers_->table.reserve(kPayerPool);
+        for (std::uint64_t i = 0; i < kPayerPool; ++i) {
+            std::string number = findId(i, kSaltBusiness, 'B', Want::living);
+            std::string name = companyName(number);
+            payers_->table.push_back({std::move(number), std::move(name)});
+        }
+    });
+    return payers_->table[static_cast<std::size_t>(index)];
+}
 
 std::uint64_t Population::keyOf(const std::string& normalizedId) const noexcept {
     return combine(detail::fnv1a(normalizedId), seed_);
 }
 
 std::string Population::companyName(const std::string& businessNumber) const {
-    Stream stream(combine(keyOf(jobs::identity::normalize(businessNumber)), kSaltCompanyName));
+    Stream stream(combine(keyOf(normalised(businessNumber)), kSaltCompanyName));
     std::string name = stream.chance(0.3) ? "臺北" : "";
     name += pick(stream, kBrands);
     name += pick(stream, kTrades);
@@ -202,7 +241,7 @@ std::string Population::companyName(const std::string& businessNumber) const {
 }
 
 std::optional<RegistryRecord> Population::registryRecord(const std::string& id) const {
-    const std::string normalized = jobs::identity::normalize(id);
+    const std::string normalized = normalised(id);
     const IdKind kind = jobs::identity::classify(normalized);
     if (kind == IdKind::invalid) return std::nullopt;
 
@@ -278,8 +317,9 @@ TaxRecords Population::taxRecords(const std::string& id, const std::vector<int>&
                         item.amount = stream.between(1'000, 400'000);
                         break;
                 }
-                item.payerId = businessNumberAt(payer);
-                item.payerName = companyName(item.payerId);
+                const Payer& payerRecord = payerAt(payer);
+                item.payerId = payerRecord.businessNumber;
+                item.payerName = payerRecord.name;
                 records.income.push_back(std::move(item));
             }
         }
@@ -320,9 +360,8 @@ TaxRecords Population::taxRecords(const std::string& id, const std::vector<int>&
                     break;
                 default: {
                     item.kind = "investment";
-                    const std::string issuer = businessNumberAt(stream.below(kPayerPool));
-                    item.description =
-                        companyName(issuer) + " 股票 " + std::to_string(stream.between(1, 500) * 1000) + "股";
+                    const Payer& issuer = payerAt(stream.below(kPayerPool));
+                    item.description = issuer.name + " 股票 " + std::to_string(stream.between(1, 500) * 1000) + "股";
                     item.location = streetAddress(stream, district);
                     item.value = stream.between(10'000, 5'000'000);
                     break;

@@ -2,6 +2,8 @@
 // SPEC 7: the deterministic synthetic population behind the registry, NHI card and tax data stubs, and behind
 // `taxdesk gen`, so that generated batches and SMS applications match what the stubs answer.
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,7 +34,7 @@ class Population {
     /// The year that ages and founding dates are counted from.
     static constexpr int kReferenceYear = 2026;
 
-    explicit Population(std::uint64_t seed) noexcept;
+    explicit Population(std::uint64_t seed);
 
     [[nodiscard]] std::uint64_t seed() const noexcept { return seed_; }
 
@@ -73,10 +75,22 @@ class Population {
 
   private:
     enum class Want { living, unknown, deceased };
+    struct Payer {
+        std::string businessNumber;
+        std::string name;
+    };
+    /// The payers of income records (businessNumberAt(i) and its companyName), found once on first use (about a
+    /// millisecond), shared by copies.
+    struct Payers {
+        std::once_flag once;
+        std::vector<Payer> table;
+    };
+    [[nodiscard]] const Payer& payerAt(std::uint64_t index) const;
     [[nodiscard]] std::uint64_t keyOf(const std::string& normalizedId) const noexcept;
     [[nodiscard]] std::string findId(std::uint64_t index, std::uint64_t salt, char kind, Want want) const;
 
     std::uint64_t seed_;
+    std::shared_ptr<Payers> payers_;
 };
 
 /// Completes 9 leading characters (a letter, a digit or, for an old resident certificate, a letter, then 7 digits)
