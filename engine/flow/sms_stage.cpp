@@ -8,7 +8,9 @@
 #include <Poco/RandomStream.h>
 #include <Poco/Timestamp.h>
 
+#include <optional>
 #include <stdexcept>
+#include <unordered_set>
 
 #include "connectors/store/sql_notification_store.hpp"
 #include "connectors/store/sql_pickup_store.hpp"
@@ -349,8 +351,13 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
         if (transaction) transaction->commit();
     };
     inOneTransaction([&] {
+        std::unordered_set<std::string> inThisBatch;
         for (auto& notification : notifications) {
             if (!notification) continue;
+            if (!inThisBatch.insert(notification->notificationId).second) {
+                notification.reset();  // a second copy in one batch (a replay beside the original): sent once
+                continue;
+            }
             store_.insertNotification(*notification);  // a no-op when the SMS stage already wrote it
             const auto known = store_.findNotification(notification->notificationId);
             if (known && known->status != connectors::toString(connectors::NotificationStatus::queued))
@@ -359,7 +366,7 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
     });
 
     std::vector<std::optional<connectors::SendReceipt>> receipts(batch.size());
-    std::vector<std::string> refusals(batch.size());
+    std::vector<std::optional<std::string>> refusals(batch.size());
     std::exception_ptr retryLater;
     for (std::size_t i = 0; i < batch.size() && !retryLater; ++i) {
         const auto& notification = notifications[i];
@@ -380,9 +387,9 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
             if (receipts[i]) {
                 store_.markNotificationSent(notifications[i]->notificationId, receipts[i]->gatewayMsgId,
                                             receipts[i]->segments);
-            } else if (!refusals[i].empty()) {
+            } else if (refusals[i]) {
                 store_.markNotificationStatus(notifications[i]->notificationId,
-                                              connectors::toString(connectors::NotificationStatus::dead), refusals[i]);
+                                              connectors::toString(connectors::NotificationStatus::dead), *refusals[i]);
             }
         }
     });
@@ -392,9 +399,9 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
             Poco::Logger::get("sender").information("request_id=%s notification=%s sent segments=%d",
                                                     std::string(batch[i].header("request_id")),
                                                     notifications[i]->notificationId, receipts[i]->segments);
-        } else if (!refusals[i].empty()) {
+        } else if (refusals[i]) {
             prepared->out[i].push_back({settings_.outboundDeadLetter, notifications[i]->msisdn,
-                                        deadLetterValue(batch[i].value(), refusals[i], notifications[i]->attempt)});
+                                        deadLetterValue(batch[i].value(), *refusals[i], notifications[i]->attempt)});
             metrics_.messagesFailed.Increment();
         }
     }

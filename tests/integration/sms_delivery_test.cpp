@@ -184,6 +184,30 @@ TEST_F(SmsApiTest, AnAcceptedMessageIsInTheInboxUntilDoneAndARepeatIsOneRow) {
     EXPECT_EQ(sentTo(from).size(), 1u);
 }
 
+// Review of issue 11: the sender stores a poll batch's notifications before it sends any of them, so two copies of one
+// notification in one batch (a replay beside its original: same key, same partition, adjacent) must still be sent
+// once and counted as one attempt (the attempt count decides the delivery retries of SPEC 4.2).
+TEST_F(SmsApiTest, CopiesOfOneNotificationInOneBatchAreSentAndCountedOnce) {
+    const auto from = msisdn();
+    const std::string id = "copies-" + from;
+    const std::string value =
+        R"({"notification_id":")" + id + R"(","msisdn":")" + from + R"(","text":"copies","kind":"reply","attempt":1})";
+    // One produce call, one flush: the copies travel in one broker request and are read in one poll batch.
+    taxdesk::testing::produceAll(engine_->prefix() + "notifications.outbound",
+                                 {{from, value}, {from, value}, {from, value}});
+    ASSERT_EQ(waitSent(from, 1).size(), 1u);
+    taxdesk::connectors::StoreSettings settings;
+    settings.sqlitePath = engine_->varDir() + "/taxdesk.db";
+    taxdesk::connectors::Store store(settings);
+    ASSERT_TRUE(taxdesk::testing::eventually([&] {
+        const auto row = store.notifications().findNotification(id);
+        return row && row->status == "sent";
+    }));
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // every copy has been read by now
+    EXPECT_EQ(sentTo(from).size(), 1u) << "one send";
+    EXPECT_EQ(store.notifications().findNotification(id)->attempt, 1) << "one attempt, not one a copy";
+}
+
 TEST_F(SmsApiTest, AMessageWhoseProduceWasLostGetsItsOneReplyFromTheInboxSweep) {
     const auto from = msisdn();
     const auto id = person(7);
