@@ -69,9 +69,12 @@ struct Batch {
     std::size_t rows = 0;
 };
 
-inline Batch uploadBatch(const ServeProcess& engine, const std::string& token, std::size_t rows) {
+/// Uploads `rows` generated rows; `firstIndex` (BatchGenOptions::firstIndex) gives batches debtors of their own.
+inline Batch uploadBatch(const ServeProcess& engine, const std::string& token, std::size_t rows,
+                         std::uint64_t firstIndex = 0) {
     demo_data::BatchGenOptions options;
     options.rows = rows;
+    options.firstIndex = firstIndex;
     options.badFraction = 0.01;
     std::ostringstream file;
     demo_data::writeBatchCsv(file, options);

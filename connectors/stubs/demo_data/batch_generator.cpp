@@ -255,7 +255,7 @@ class Generator {
                 variant = static_cast<std::size_t>(badSoFar / kBadKinds.size());
                 badSoFar = badAfter;
             }
-            const Row row = makeRow(i, kind, variant);
+            const Row row = makeRow(options_.firstIndex + i, kind, variant);
             write(out, csvLine(row));
         }
         report_.rows = options_.rows;

@@ -17,6 +17,9 @@ struct BatchGenOptions {
     std::uint64_t seed = connectors::StubSettings{}.seed;
     double badFraction = 0.0;       ///< share of rows with a row error, 0..1, spread evenly over the reasons
     std::string charset = "utf-8";  ///< "utf-8" or "big5" (CP950); case-insensitive, "utf8" and "cp950" too
+    /// The first row is made as the row of this index would be: batches made from indexes far enough apart (64
+    /// people a row) share no debtor, so that one does not find the other's answers in the cache.
+    std::uint64_t firstIndex = 0;
 };
 
 /// What was written, so that `gen` can say what to expect from the batch.
