@@ -104,6 +104,30 @@ std::vector<Answer> InquiryStage::callConnector(std::span<const Query> queries, 
     return answers;
 }
 
+template <typename Answer, typename Query, typename Value, typename MakeQuery, typename LookupMany, typename Encode>
+void InquiryStage::lookUpMisses(const std::vector<std::size_t>& misses, const MakeQuery& query, bool answersSetsAtOnce,
+                                const LookupMany& lookupMany, prometheus::Histogram* timing, const Encode& encode,
+                                std::vector<std::optional<Value>>& answers, std::vector<std::string>& errors,
+                                std::vector<std::pair<std::size_t, std::string>>& fresh) {
+    auto found = lookUpEach<Value>(
+        misses.size(), settings_.connectorRetry, connectorRetryHooks_, [&](const std::vector<std::size_t>& which) {
+            std::vector<Query> queries;
+            queries.reserve(which.size());
+            for (const std::size_t m : which) queries.push_back(query(misses[m]));
+            return callConnector<Answer, Query>(queries, answersSetsAtOnce, lookupMany, timing);
+        });
+    fresh.reserve(misses.size());
+    for (std::size_t m = 0; m < misses.size(); ++m) {
+        const std::size_t k = misses[m];
+        if (found.values[m]) {
+            fresh.emplace_back(k, encode(*found.values[m]));
+            answers[k] = std::move(found.values[m]);
+        } else {
+            errors[k] = std::move(found.errors[m]);
+        }
+    }
+}
+
 namespace {
 
 /// The unique cache keys of one look-up step, each with a request that needs it. The keys are reserved up front, so
@@ -207,26 +231,12 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
     metrics_.cacheHits.Increment(static_cast<double>(registry.keys.size() - misses.size()));
     metrics_.cacheMisses.Increment(static_cast<double>(misses.size()));
     if (!misses.empty()) {
-        auto found = lookUpEach<RegistryAnswer>(
-            misses.size(), settings_.connectorRetry, connectorRetryHooks_, [&](const std::vector<std::size_t>& which) {
-                std::vector<std::string> ids;
-                ids.reserve(which.size());
-                for (const std::size_t m : which) ids.push_back(requests[registry.representative[misses[m]]]->debtorId);
-                return callConnector<connectors::RegistryAnswer, std::string>(
-                    ids, connectors_.registry->answersSetsAtOnce(),
-                    [&](std::span<const std::string> slice) { return connectors_.registry->lookupMany(slice); },
-                    inquiryMetrics_.registryCalls);
-            });
-        freshRegistry.reserve(misses.size());
-        for (std::size_t m = 0; m < misses.size(); ++m) {
-            const std::size_t k = misses[m];
-            if (found.values[m]) {
-                freshRegistry.emplace_back(k, cache::encodeRegistry(*found.values[m]));
-                registryAnswers[k] = std::move(found.values[m]);
-            } else {
-                registryErrors[k] = std::move(found.errors[m]);
-            }
-        }
+        lookUpMisses<connectors::RegistryAnswer, std::string>(
+            misses, [&](std::size_t k) { return requests[registry.representative[k]]->debtorId; },
+            connectors_.registry->answersSetsAtOnce(),
+            [&](std::span<const std::string> slice) { return connectors_.registry->lookupMany(slice); },
+            inquiryMetrics_.registryCalls, [](const RegistryAnswer& answer) { return cache::encodeRegistry(answer); },
+            registryAnswers, registryErrors, freshRegistry);
     }
 
     // Step 2: tax data, for the rows the registry did not settle.
@@ -261,29 +271,17 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
     metrics_.cacheHits.Increment(static_cast<double>(taxHits));
     metrics_.cacheMisses.Increment(static_cast<double>(misses.size()));
     if (!misses.empty()) {
-        auto found = lookUpEach<connectors::TaxRecords>(
-            misses.size(), settings_.connectorRetry, connectorRetryHooks_, [&](const std::vector<std::size_t>& which) {
-                std::vector<connectors::TaxQuery> queries;
-                queries.reserve(which.size());
-                for (const std::size_t m : which) {
-                    const auto& r = *requests[tax.representative[misses[m]]];
-                    queries.push_back({r.debtorId, r.incomeYears, r.wantsIncome(), r.wantsProperty()});
-                }
-                return callConnector<connectors::TaxAnswer, connectors::TaxQuery>(
-                    queries, connectors_.taxData->answersSetsAtOnce(),
-                    [&](std::span<const connectors::TaxQuery> slice) { return connectors_.taxData->lookupMany(slice); },
-                    inquiryMetrics_.taxDataCalls);
-            });
-        freshTax.reserve(misses.size());
-        for (std::size_t m = 0; m < misses.size(); ++m) {
-            const std::size_t k = misses[m];
-            if (found.values[m]) {
-                freshTax.emplace_back(k, cache::encodeTax(*found.values[m]));
-                taxAnswers[k] = std::move(found.values[m]);
-            } else {
-                taxErrors[k] = std::move(found.errors[m]);
-            }
-        }
+        lookUpMisses<connectors::TaxAnswer, connectors::TaxQuery>(
+            misses,
+            [&](std::size_t k) {
+                const auto& r = *requests[tax.representative[k]];
+                return connectors::TaxQuery{r.debtorId, r.incomeYears, r.wantsIncome(), r.wantsProperty()};
+            },
+            connectors_.taxData->answersSetsAtOnce(),
+            [&](std::span<const connectors::TaxQuery> slice) { return connectors_.taxData->lookupMany(slice); },
+            inquiryMetrics_.taxDataCalls,
+            [](const connectors::TaxRecords& records) { return cache::encodeTax(records); }, taxAnswers, taxErrors,
+            freshTax);
     }
     for (std::size_t i = 0; i < n; ++i) {
         if (!rowNeedsTax[i]) continue;

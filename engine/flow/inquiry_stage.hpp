@@ -60,6 +60,14 @@ class InquiryStage : public BatchStage {
     template <typename Answer, typename Query, typename LookupMany>
     std::vector<Answer> callConnector(std::span<const Query> queries, bool answersSetsAtOnce,
                                       const LookupMany& lookupMany, prometheus::Histogram* timing);
+    /// One step's cache misses (`misses`: positions of its keys) asked of its connector with per-request retries
+    /// (lookUpEach over callConnector; `query(k)` is the question of key k): each answer goes to answers[k] and,
+    /// encoded by `encode`, to `fresh` for the cache; the text of each failure to errors[k].
+    template <typename Answer, typename Query, typename Value, typename MakeQuery, typename LookupMany, typename Encode>
+    void lookUpMisses(const std::vector<std::size_t>& misses, const MakeQuery& query, bool answersSetsAtOnce,
+                      const LookupMany& lookupMany, prometheus::Histogram* timing, const Encode& encode,
+                      std::vector<std::optional<Value>>& answers, std::vector<std::string>& errors,
+                      std::vector<std::pair<std::size_t, std::string>>& fresh);
     std::vector<std::optional<std::string>> cacheGet(std::span<const std::string_view> keys);
     void cachePut(std::span<const std::pair<std::string_view, std::string_view>> pairs);
 
