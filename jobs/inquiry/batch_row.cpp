@@ -27,15 +27,39 @@ std::size_t codePoints(std::string_view utf8) {
 /// What a spreadsheet writes for a character it could not save in the file's charset: `?` (Excel's "ANSI"
 /// exports) or U+FFFD. No name in the registry holds either, so charging for a look-up would only buy a
 /// name_mismatch. Only the name is judged so: a `?` in a title reference is harmless.
+/// More than kMaxTextChars characters. A character is at least one byte, so text of at most that many bytes is
+/// never counted (the common cell).
+bool hasTooManyChars(std::string_view utf8) {
+    return utf8.size() > kMaxTextChars && codePoints(utf8) > kMaxTextChars;
+}
+
+/// Already what identity::normalize() makes of it: ASCII capital letters and digits only (nothing to trim, fold or
+/// upper-case), the form nearly every ID cell has. Such a cell is copied as it is.
+bool isNormalIdForm(std::string_view text) {
+    return std::all_of(text.begin(), text.end(),
+                       [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); });
+}
+
 bool hasLostCharacters(std::string_view name) {
     return name.find('?') != std::string_view::npos || name.find(kReplacementCharacter) != std::string_view::npos;
 }
 
-std::optional<Scope> readScope(const Cell& cell) {
+std::optional<Scope> readScope(const CellView& cell) {
     if (cell.overflow) return std::nullopt;
-    // The common cell is plain ASCII: trimmed and lower-cased in place of folding (which would change nothing).
-    std::string text = utf8::isAscii(cell.text) ? std::string(identity::trimSpaces(cell.text))
-                                                : std::string(identity::trimSpaces(identity::foldFullWidth(cell.text)));
+    // The common cell is plain ASCII and short: trimmed and lower-cased in a local buffer, in place of folding
+    // (which would change nothing) into a string.
+    if (utf8::isAscii(cell.text)) {
+        const std::string_view trimmed = identity::trimSpaces(cell.text);
+        if (trimmed.empty()) return Scope::both;
+        std::array<char, 16> lower{};
+        if (trimmed.size() > lower.size()) return std::nullopt;  // longer than any scope's name
+        for (std::size_t i = 0; i < trimmed.size(); ++i) {
+            const char c = trimmed[i];
+            lower[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+        }
+        return parseScope(std::string_view(lower.data(), trimmed.size()));
+    }
+    std::string text(identity::trimSpaces(identity::foldFullWidth(cell.text)));
     for (char& c : text) {
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     }
@@ -117,9 +141,21 @@ void checkRules(const BatchRules& rules) {
 }
 
 int RowJudge::judge(const RowCells& cells, int rowNumber, int line, BatchRow& row) {
+    RowCellViews views;
+    for (std::size_t column = 0; column < kColumnCount; ++column) {
+        views[column] = {cells[column].text, cells[column].overflow, cells[column].unreadableLine};
+    }
+    return judge(views, rowNumber, line, row);
+}
+
+int RowJudge::judge(const RowCellViews& cells, int rowNumber, int line, BatchRow& row) {
     row.row = rowNumber;
     row.line = line;
-    row.debtorId = identity::normalize(cells[kDebtorId].text);
+    if (isNormalIdForm(cells[kDebtorId].text)) {
+        row.debtorId.assign(cells[kDebtorId].text);  // into the row's string, whose capacity is kept
+    } else {
+        row.debtorId = identity::normalize(cells[kDebtorId].text);
+    }
     row.debtorName.assign(identity::trimSpaces(cells[kDebtorName].text));
     row.titleRef.assign(identity::trimSpaces(cells[kTitleRef].text));
     row.accepted = false;
@@ -141,7 +177,7 @@ int RowJudge::judge(const RowCells& cells, int rowNumber, int line, BatchRow& ro
     };
     auto missing = [&cells](Column column, std::string_view value) { return value.empty() && !cells[column].overflow; };
     auto tooLong = [&cells](Column column, std::string_view value) {
-        return cells[column].overflow || codePoints(value) > kMaxTextChars;
+        return cells[column].overflow || hasTooManyChars(value);
     };
     // Bytes that could not be read come first: whatever else the row breaks may only be their echo.
     int unreadableLine = 0;
@@ -186,7 +222,7 @@ int RowJudge::judge(const RowCells& cells, int rowNumber, int line, BatchRow& ro
 }
 
 /// Fills `years` (Gregorian, ascending, unique) from the cell or the default; false when the cell breaks a rule.
-bool RowJudge::readYears(const Cell& cell, std::vector<int>& years) const {
+bool RowJudge::readYears(const CellView& cell, std::vector<int>& years) const {
     years.clear();
     if (cell.overflow) return false;
     // Full-width digits and separators fold to ASCII; 、 and , are read like ; because that is how people

@@ -61,6 +61,15 @@ struct Cell {
 };
 using RowCells = std::array<Cell, kColumnCount>;
 
+/// A Cell whose text is a view (of the file's decoded text, or of a buffer the caller keeps): what the batch file
+/// reader judges, without copying the cells of a row first.
+struct CellView {
+    std::string_view text;
+    bool overflow = false;
+    int unreadableLine = 0;
+};
+using RowCellViews = std::array<CellView, kColumnCount>;
+
 /// Throws std::invalid_argument when the rules make no sense (see BatchFileReader's constructor).
 void checkRules(const BatchRules& rules);
 
@@ -103,9 +112,11 @@ class RowJudge {
     /// `rowNumber`, which starts on physical line `line`. Returns the physical line of unreadable bytes in a column the
     /// row reads (it is then rejected as bad_charset), else 0.
     int judge(const RowCells& cells, int rowNumber, int line, BatchRow& row);
+    /// judge() on views: the same rules and outcome. The views need to live only during the call.
+    int judge(const RowCellViews& cells, int rowNumber, int line, BatchRow& row);
 
   private:
-    bool readYears(const Cell& cell, std::vector<int>& years) const;
+    bool readYears(const CellView& cell, std::vector<int>& years) const;
 
     const BatchRules& rules_;
     KeySet seen_;      // keys of accepted rows

@@ -27,7 +27,9 @@ bool CsvReader::finish() {
 }
 
 // The byte-at-a-time helpers are inline (used only here), so that the compiler folds them into feed()'s loop.
-inline void CsvReader::take(char c) {
+// `at` points at the byte in the piece being fed: appending it extends the field's view when it follows it.
+inline void CsvReader::take(const char* at) {
+    const char c = *at;
     if (c == kUnreadable) {
         takeUnreadable();
         return;
@@ -42,7 +44,7 @@ inline void CsvReader::take(char c) {
             } else if (c == '\n') {
                 endRecord();
             } else if (c != '\r') {
-                append(c);
+                appendRun(at, at + 1);
                 state_ = State::unquoted;
             }
             break;
@@ -53,7 +55,7 @@ inline void CsvReader::take(char c) {
             } else if (c == '\n') {
                 endRecord();
             } else if (c != '\r') {
-                append(c);
+                appendRun(at, at + 1);
             }
             break;
         case State::quoted:
@@ -61,16 +63,16 @@ inline void CsvReader::take(char c) {
                 state_ = State::quoteSeen;
             } else {
                 if (c == '\n') ++line_;
-                append(c);
+                appendRun(at, at + 1);
             }
             break;
         case State::quoteSeen:
-            if (c == '"') {  // "" inside quotes is one quote
-                append(c);
+            if (c == '"') {  // "" inside quotes is one quote: the second one, which does not follow the view
+                appendRun(at, at + 1);
                 state_ = State::quoted;
             } else {
                 state_ = State::afterQuoted;
-                take(c);
+                take(at);
             }
             break;
     }
@@ -84,17 +86,25 @@ inline void CsvReader::takeUnreadable() {
         state_ = State::afterQuoted;
     }
     if (field_.unreadableLine == 0) field_.unreadableLine = line_;
+    ownField();
     for (const char c : kReplacementCharacter) append(c);
+}
+
+/// The field's text from now on is built in text_ (a copy of its view so far).
+inline void CsvReader::ownField() {
+    if (!viewing_) return;
+    if (viewBegin_ != nullptr) text_.assign(viewBegin_, static_cast<std::size_t>(viewEnd_ - viewBegin_));
+    viewing_ = false;
 }
 
 inline void CsvReader::append(char c) {
     if (field_.overflow) return;
     // Cut only before a lead byte, so that the kept text stays valid UTF-8.
-    if (field_.text.size() >= kMaxFieldBytes && (static_cast<unsigned char>(c) & 0xC0) != 0x80) {
+    if (text_.size() >= kMaxFieldBytes && (static_cast<unsigned char>(c) & 0xC0) != 0x80) {
         field_.overflow = true;
         return;
     }
-    field_.text.push_back(c);
+    text_.push_back(c);
 }
 
 namespace {
@@ -139,10 +149,29 @@ const char* findStop(const char* p, const char* end, bool quoted) noexcept {
 
 }  // namespace
 
+/// Appends [begin, end) of the piece being fed: the view grows when the bytes follow it and it stays within
+/// kMaxFieldBytes (so that a view holds exactly what text_ would); anything else goes to text_.
 inline void CsvReader::appendRun(const char* begin, const char* end) {
+    if (viewing_) {
+        if (viewBegin_ == nullptr) {
+            if (end - begin <= static_cast<std::ptrdiff_t>(kMaxFieldBytes)) {
+                viewBegin_ = begin;
+                viewEnd_ = end;
+                return;
+            }
+        } else if (begin == viewEnd_ && end - viewBegin_ <= static_cast<std::ptrdiff_t>(kMaxFieldBytes)) {
+            viewEnd_ = end;
+            return;
+        }
+        ownField();
+    }
+    appendOwned(begin, end);
+}
+
+inline void CsvReader::appendOwned(const char* begin, const char* end) {
     const auto length = static_cast<std::size_t>(end - begin);
-    if (!field_.overflow && field_.text.size() + length <= kMaxFieldBytes) {
-        field_.text.append(begin, length);  // every byte would fit one at a time too
+    if (!field_.overflow && text_.size() + length <= kMaxFieldBytes) {
+        text_.append(begin, length);  // every byte would fit one at a time too
         return;
     }
     for (const char* p = begin; p < end; ++p) append(*p);
@@ -162,13 +191,22 @@ void CsvReader::feed(std::string_view text) {
                 if (p == end) break;
             }
         }
-        take(*p++);
+        take(p++);
     }
+    // The piece goes away: the field it cut short keeps its text, and the sink copies the views it holds.
+    if (viewing_ && viewBegin_ != nullptr) ownField();
+    sink_.endOfPiece();
 }
 
 void CsvReader::endField() {
+    field_.inPiece = viewing_;
+    field_.text = viewing_ ? std::string_view(viewBegin_, static_cast<std::size_t>(viewEnd_ - viewBegin_))
+                           : std::string_view(text_);
     sink_.field(field_);
-    field_.text.clear();
+    text_.clear();
+    viewing_ = true;
+    viewBegin_ = nullptr;
+    viewEnd_ = nullptr;
     field_.overflow = false;
     field_.unreadableLine = 0;
     ++field_.index;
