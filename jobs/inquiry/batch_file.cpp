@@ -49,8 +49,7 @@ class BatchSink : public CsvSink {
 
     void field(const CsvField& field) override {
         // Once the record has text, the rest of its fields cannot change that: no need to trim them.
-        if (!recordHasText_ &&
-            (field.overflow || field.unreadableLine != 0 || !identity::trimSpaces(field.text).empty())) {
+        if (!recordHasText_ && (field.overflow || field.unreadableLine != 0 || !detail::trimCell(field.text).empty())) {
             recordHasText_ = true;
         }
         if (!headerSeen_) {

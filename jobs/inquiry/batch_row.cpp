@@ -49,7 +49,7 @@ std::optional<Scope> readScope(const CellView& cell) {
     // The common cell is plain ASCII and short: trimmed and lower-cased in a local buffer, in place of folding
     // (which would change nothing) into a string.
     if (utf8::isAscii(cell.text)) {
-        const std::string_view trimmed = identity::trimSpaces(cell.text);
+        const std::string_view trimmed = trimCell(cell.text);
         if (trimmed.empty()) return Scope::both;
         std::array<char, 16> lower{};
         if (trimmed.size() > lower.size()) return std::nullopt;  // longer than any scope's name
@@ -156,8 +156,8 @@ int RowJudge::judge(const RowCellViews& cells, int rowNumber, int line, BatchRow
     } else {
         row.debtorId = identity::normalize(cells[kDebtorId].text);
     }
-    row.debtorName.assign(identity::trimSpaces(cells[kDebtorName].text));
-    row.titleRef.assign(identity::trimSpaces(cells[kTitleRef].text));
+    row.debtorName.assign(trimCell(cells[kDebtorName].text));
+    row.titleRef.assign(trimCell(cells[kTitleRef].text));
     row.accepted = false;
     row.reason.clear();
     row.column.clear();
@@ -227,11 +227,17 @@ bool RowJudge::readYears(const CellView& cell, std::vector<int>& years) const {
     if (cell.overflow) return false;
     // Full-width digits and separators fold to ASCII; 、 and , are read like ; because that is how people
     // write lists of years in a cell.
-    std::string text = identity::foldFullWidth(cell.text);
-    for (std::size_t pos = 0; (pos = text.find(kIdeographicComma, pos)) != std::string::npos;) {
-        text.replace(pos, kIdeographicComma.size(), ";");
+    // ASCII text neither folds nor holds 、: the common cell is read where it is.
+    std::string folded;
+    std::string_view text = cell.text;
+    if (!utf8::isAscii(text)) {
+        folded = identity::foldFullWidth(cell.text);
+        for (std::size_t pos = 0; (pos = folded.find(kIdeographicComma, pos)) != std::string::npos;) {
+            folded.replace(pos, kIdeographicComma.size(), ";");
+        }
+        text = folded;
     }
-    const std::string_view trimmed = identity::trimSpaces(text);
+    const std::string_view trimmed = trimCell(text);
     if (trimmed.empty()) {
         years.push_back(rules_.latestTaxYear);
         return true;
@@ -240,7 +246,7 @@ bool RowJudge::readYears(const CellView& cell, std::vector<int>& years) const {
     while (start <= trimmed.size()) {
         std::size_t end = start;
         while (end < trimmed.size() && trimmed[end] != ';' && trimmed[end] != ',') ++end;
-        const std::string_view part = identity::trimSpaces(trimmed.substr(start, end - start));
+        const std::string_view part = trimCell(trimmed.substr(start, end - start));
         start = end + 1;
         if (part.empty()) continue;  // "112;" or "112;;113"
         if (part.size() > 4 || !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; })) {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "jobs/identity/identifiers.hpp"
 #include "jobs/inquiry/inquiry.hpp"
 
 namespace taxdesk::jobs::inquiry {
@@ -69,6 +70,23 @@ struct CellView {
     int unreadableLine = 0;
 };
 using RowCellViews = std::array<CellView, kColumnCount>;
+
+/// identity::trimSpaces(text), with the common cell (its first and last characters no spaces, seen from one byte
+/// each) answered without a call: the first byte, and the lead byte of the last character, are each what ends
+/// trimSpaces' loop at once (an ASCII byte that is no space, or a lead byte that starts no space).
+inline std::string_view trimCell(std::string_view text) noexcept {
+    if (text.empty()) return text;
+    const auto ends = [](unsigned char b) {
+        return b < 0x80 ? !identity::isSpace(b)
+                        : !(b == 0xC2 || b == 0xE1 || b == 0xE2 || b == 0xE3 || b == 0xEF);  // mayStartSpace
+    };
+    std::size_t lead = text.size() - 1;
+    while (lead > 0 && text.size() - lead < 4 && (static_cast<unsigned char>(text[lead]) & 0xC0) == 0x80) --lead;
+    const auto last = static_cast<unsigned char>(text.back());
+    const bool lastEnds = last < 0x80 ? !identity::isSpace(last) : ends(static_cast<unsigned char>(text[lead]));
+    if (ends(static_cast<unsigned char>(text.front())) && lastEnds) return text;
+    return identity::trimSpaces(text);
+}
 
 /// Throws std::invalid_argument when the rules make no sense (see BatchFileReader's constructor).
 void checkRules(const BatchRules& rules);
