@@ -76,16 +76,17 @@ using RowCellViews = std::array<CellView, kColumnCount>;
 /// trimSpaces' loop at once (an ASCII byte that is no space, or a lead byte that starts no space).
 inline std::string_view trimCell(std::string_view text) noexcept {
     if (text.empty()) return text;
+    // Every ASCII space is at most 0x20; a lead byte that may start a space is one of mayStartSpace's five.
     const auto ends = [](unsigned char b) {
-        return b < 0x80 ? !identity::isSpace(b)
-                        : !(b == 0xC2 || b == 0xE1 || b == 0xE2 || b == 0xE3 || b == 0xEF);  // mayStartSpace
+        if (b < 0x80) return b > 0x20 || !identity::isSpace(b);
+        return !(b == 0xC2 || b == 0xE1 || b == 0xE2 || b == 0xE3 || b == 0xEF);
     };
+    if (!ends(static_cast<unsigned char>(text.front()))) return identity::trimSpaces(text);
+    const auto last = static_cast<unsigned char>(text.back());
+    if (last < 0x80) return ends(last) ? text : identity::trimSpaces(text);
     std::size_t lead = text.size() - 1;
     while (lead > 0 && text.size() - lead < 4 && (static_cast<unsigned char>(text[lead]) & 0xC0) == 0x80) --lead;
-    const auto last = static_cast<unsigned char>(text.back());
-    const bool lastEnds = last < 0x80 ? !identity::isSpace(last) : ends(static_cast<unsigned char>(text[lead]));
-    if (ends(static_cast<unsigned char>(text.front())) && lastEnds) return text;
-    return identity::trimSpaces(text);
+    return ends(static_cast<unsigned char>(text[lead])) ? text : identity::trimSpaces(text);
 }
 
 /// Throws std::invalid_argument when the rules make no sense (see BatchFileReader's constructor).
