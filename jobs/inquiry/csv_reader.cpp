@@ -130,10 +130,10 @@ constexpr StopTable kStops;
 /// with six stops then costs two masks instead of six searches.
 class StopScanner {
   public:
-    /// The first stop byte in [p, end), or `end`. Calls must go forward through one piece.
+    /// The first stop byte in [p, end), or `end`. Calls stay within one piece; going back costs a new block.
     const char* next(const char* p, const char* end) noexcept {
         for (;;) {
-            if (p < limit_) {
+            if (base_ != nullptr && p >= base_ && p < limit_) {  // (a caller may go back to where a block began)
                 if (const std::uint64_t bits = mask_ >> (p - base_); bits != 0) return p + std::countr_zero(bits);
                 p = limit_;
             }
@@ -177,6 +177,64 @@ class StopScanner {
     std::uint64_t mask_ = 0;       // bit i set when base_[i] is a stop byte
 };
 
+/// A record that the state machine would read without changing a byte: every field unquoted, or quoted with no
+/// quote, LF or unreadable byte inside and nothing after its closing quote; no CR but in a CRLF line end, no quote
+/// inside an unquoted field, nothing unreadable, each field within CsvReader::kMaxFieldBytes, and the line end in
+/// the piece. Its fields are then views of the piece, found from the stop bytes alone.
+struct SimpleRecord {
+    static constexpr std::size_t kMaxFields = 32;
+    std::array<std::string_view, kMaxFields> fields;
+    std::size_t count = 0;
+    bool quoted = false;         // a field was quoted (the reader remembers the line of the last opening quote)
+    const char* next = nullptr;  // after the record's LF
+};
+
+/// Reads the record that starts at `p` when it is simple (see SimpleRecord); false, with nothing taken, otherwise.
+bool scanSimpleRecord(const char* p, const char* end, StopScanner& scanner, SimpleRecord& record) {
+    record.count = 0;
+    record.quoted = false;
+    for (const char* field = p;;) {
+        if (record.count == SimpleRecord::kMaxFields) return false;
+        const char* begin = field;
+        const char* fieldEnd = nullptr;
+        const char* terminator = nullptr;
+        if (field < end && *field == '"') {
+            record.quoted = true;
+            begin = field + 1;
+            for (const char* s = begin;; ++s) {  // a comma or a CR inside quotes is text
+                s = scanner.next(s, end);
+                if (s == end || *s == '\n' || *s == kUnreadable) return false;
+                if (*s == '"') {
+                    fieldEnd = s;
+                    break;
+                }
+            }
+            terminator = fieldEnd + 1;
+            if (terminator == end) return false;
+        } else {
+            terminator = scanner.next(field, end);
+            if (terminator == end) return false;
+            fieldEnd = terminator;
+        }
+        if (fieldEnd - begin > static_cast<std::ptrdiff_t>(CsvReader::kMaxFieldBytes)) return false;
+        record.fields[record.count++] = std::string_view(begin, static_cast<std::size_t>(fieldEnd - begin));
+        switch (*terminator) {
+            case ',':
+                field = terminator + 1;
+                continue;
+            case '\n':
+                record.next = terminator + 1;
+                return true;
+            case '\r':
+                if (end - terminator < 2 || terminator[1] != '\n') return false;
+                record.next = terminator + 2;
+                return true;
+            default:  // a quote or an unreadable byte: the state machine's case
+                return false;
+        }
+    }
+}
+
 }  // namespace
 
 /// Appends [begin, end) of the piece being fed: the view grows when the bytes follow it and it stays within
@@ -213,7 +271,24 @@ void CsvReader::feed(std::string_view text) {
     const char* p = text.data();
     const char* const end = p + text.size();
     StopScanner scanner;
+    SimpleRecord record;
     while (p < end) {
+        // At a record's start, the common record is taken whole: its fields are views, found from the stop bytes.
+        if (state_ == State::fieldStart && field_.index == 0 && viewing_ && viewBegin_ == nullptr &&
+            scanSimpleRecord(p, end, scanner, record)) {
+            if (record.quoted) quoteLine_ = line_;
+            field_.inPiece = true;
+            for (std::size_t i = 0; i < record.count; ++i) {
+                field_.text = record.fields[i];
+                field_.index = static_cast<int>(i);
+                sink_.field(field_);
+            }
+            field_.index = static_cast<int>(record.count);
+            field_.text = {};
+            endRecordNow();
+            p = record.next;
+            continue;
+        }
         // A field that starts with text: take() would append the byte and go on unquoted, so the run takes it.
         if (state_ == State::fieldStart && !kStops.stops[static_cast<unsigned char>(*p)]) state_ = State::unquoted;
         if (state_ == State::unquoted || state_ == State::afterQuoted || state_ == State::quoted) {
@@ -248,6 +323,10 @@ void CsvReader::endField() {
 
 void CsvReader::endRecord() {
     endField();
+    endRecordNow();
+}
+
+void CsvReader::endRecordNow() {
     sink_.endRecord(recordLine_);
     field_.index = 0;
     ++line_;

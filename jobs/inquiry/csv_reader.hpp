@@ -69,6 +69,7 @@ class CsvReader {
     void ownField();
     void endField();
     void endRecord();
+    void endRecordNow();  // endRecord() once its last field is passed
 
     CsvSink& sink_;
     State state_ = State::fieldStart;
