@@ -4,6 +4,7 @@
 #include <array>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "jobs/identity/identifiers.hpp"
 #include "jobs/inquiry/csv_reader.hpp"
@@ -11,6 +12,7 @@
 namespace taxdesk::jobs::inquiry {
 namespace {
 
+using detail::CellView;
 using detail::Column;
 using detail::kColumnCount;
 using detail::kColumnNames;
@@ -45,10 +47,9 @@ class BatchSink : public CsvSink {
         headerIndex_.fill(-1);
     }
 
-    void field(CsvField& field) override {
+    void field(const CsvField& field) override {
         // Once the record has text, the rest of its fields cannot change that: no need to trim them.
-        if (!recordHasText_ &&
-            (field.overflow || field.unreadableLine != 0 || !identity::trimSpaces(field.text).empty())) {
+        if (!recordHasText_ && (field.overflow || field.unreadableLine != 0 || !detail::trimCell(field.text).empty())) {
             recordHasText_ = true;
         }
         if (!headerSeen_) {
@@ -57,12 +58,28 @@ class BatchSink : public CsvSink {
             return;
         }
         // Unreadable bytes in a column the reader ignores cost nothing: the row reads the same without them.
+        const auto index = static_cast<std::size_t>(field.index);
+        if (index >= columnOfField_.size() || columnOfField_[index] < 0) return;
+        const auto column = static_cast<std::size_t>(columnOfField_[index]);
+        CellView& cell = cells_[column];
+        // A view of the piece being read lives until endOfPiece(); the reader's own buffer only during this call.
+        if (field.inPiece) {
+            cell.text = field.text;
+        } else {
+            kept_[column].assign(field.text);
+            cell.text = kept_[column];
+        }
+        cellInPiece_[column] = field.inPiece;
+        cell.overflow = field.overflow;
+        cell.unreadableLine = field.unreadableLine;
+    }
+
+    void endOfPiece() override {
         for (std::size_t column = 0; column < kColumnCount; ++column) {
-            if (headerIndex_[column] == field.index) {
-                std::swap(cells_[column].text, field.text);
-                cells_[column].overflow = field.overflow;
-                cells_[column].unreadableLine = field.unreadableLine;
-            }
+            if (!cellInPiece_[column]) continue;
+            kept_[column].assign(cells_[column].text);
+            cells_[column].text = kept_[column];
+            cellInPiece_[column] = false;
         }
     }
 
@@ -77,11 +94,8 @@ class BatchSink : public CsvSink {
             headerIndex_.fill(-1);  // a blank line before the header
             duplicateColumn_.clear();
         }
-        for (auto& cell : cells_) {
-            cell.text.clear();
-            cell.overflow = false;
-            cell.unreadableLine = 0;
-        }
+        cells_.fill(CellView{});
+        cellInPiece_.fill(false);
         recordHasText_ = false;
     }
 
@@ -141,6 +155,13 @@ class BatchSink : public CsvSink {
                             where + " has no column " + missing +
                                 " (required: debtor_id, debtor_name, title_ref; optional: scope, income_years)");
         }
+        // Which column each field of a data row is, by its index: one look-up a field.
+        const int last = *std::max_element(headerIndex_.begin(), headerIndex_.end());
+        columnOfField_.assign(static_cast<std::size_t>(last) + 1, -1);
+        for (std::size_t column = 0; column < kColumnCount; ++column) {
+            if (headerIndex_[column] >= 0)
+                columnOfField_[static_cast<std::size_t>(headerIndex_[column])] = static_cast<int>(column);
+        }
     }
 
     void takeRow(int line) {
@@ -174,7 +195,11 @@ class BatchSink : public CsvSink {
     std::string duplicateColumn_;
     int headerUnreadableLine_ = 0;  // physical line of the header's first unreadable bytes, 0 when none
 
-    detail::RowCells cells_;
+    std::vector<int> columnOfField_;  // the column of each field index of a data row, -1 for a column not read
+
+    detail::RowCellViews cells_;                    // the current data row's cells
+    std::array<std::string, kColumnCount> kept_;    // the text of cells that are not views of the piece
+    std::array<bool, kColumnCount> cellInPiece_{};  // the cell views the piece being read
     BatchRow row_;
     BatchTotals totals_;
     int unreadableRows_ = 0;       // rows rejected for bytes that could not be read

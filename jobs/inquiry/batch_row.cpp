@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <climits>
+#include <cstring>
 #include <functional>
 #include <stdexcept>
 
@@ -27,15 +28,50 @@ std::size_t codePoints(std::string_view utf8) {
 /// What a spreadsheet writes for a character it could not save in the file's charset: `?` (Excel's "ANSI"
 /// exports) or U+FFFD. No name in the registry holds either, so charging for a look-up would only buy a
 /// name_mismatch. Only the name is judged so: a `?` in a title reference is harmless.
+bool isDigit(char c) noexcept {
+    return c >= '0' && c <= '9';
+}
+
+/// `to = text`, through append: assign() takes the general path that allows `text` to be part of `to`, which costs
+/// more than the copy of a short cell. `text` is never part of `to` here (it views the file or a cell's buffer).
+void setText(std::string& to, std::string_view text) {
+    to.clear();
+    to.append(text);
+}
+
+/// More than kMaxTextChars characters. A character is at least one byte, so text of at most that many bytes is
+/// never counted (the common cell).
+bool hasTooManyChars(std::string_view utf8) {
+    return utf8.size() > kMaxTextChars && codePoints(utf8) > kMaxTextChars;
+}
+
+/// Already what identity::normalize() makes of it: ASCII capital letters and digits only (nothing to trim, fold or
+/// upper-case), the form nearly every ID cell has. Such a cell is copied as it is.
+bool isNormalIdForm(std::string_view text) {
+    return std::all_of(text.begin(), text.end(),
+                       [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); });
+}
+
 bool hasLostCharacters(std::string_view name) {
     return name.find('?') != std::string_view::npos || name.find(kReplacementCharacter) != std::string_view::npos;
 }
 
-std::optional<Scope> readScope(const Cell& cell) {
+std::optional<Scope> readScope(const CellView& cell) {
     if (cell.overflow) return std::nullopt;
-    // The common cell is plain ASCII: trimmed and lower-cased in place of folding (which would change nothing).
-    std::string text = utf8::isAscii(cell.text) ? std::string(identity::trimSpaces(cell.text))
-                                                : std::string(identity::trimSpaces(identity::foldFullWidth(cell.text)));
+    // The common cell is plain ASCII and short: trimmed and lower-cased in a local buffer, in place of folding
+    // (which would change nothing) into a string.
+    if (utf8::isAscii(cell.text)) {
+        const std::string_view trimmed = trimCell(cell.text);
+        if (trimmed.empty()) return Scope::both;
+        std::array<char, 16> lower{};
+        if (trimmed.size() > lower.size()) return std::nullopt;  // longer than any scope's name
+        for (std::size_t i = 0; i < trimmed.size(); ++i) {
+            const char c = trimmed[i];
+            lower[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+        }
+        return parseScope(std::string_view(lower.data(), trimmed.size()));
+    }
+    std::string text(identity::trimSpaces(identity::foldFullWidth(cell.text)));
     for (char& c : text) {
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     }
@@ -56,8 +92,31 @@ void keyOf(const BatchRow& row, std::string& key) {
     }
 }
 
+/// A key's hash: eight bytes at a time, multiplied in, then mixed (MurmurHash3's finaliser) so that both halves are
+/// usable, the low bits for the slot and the high ones for the tag. A third of std::hash's instructions on keys of
+/// about 25 bytes. Not keyed: like std::hash, it does not defend against keys chosen to collide, but a key must be
+/// a valid ID with its checksum to get here, and the table degrades only to longer probes.
 std::uint64_t hashOf(std::string_view key) noexcept {
-    return std::hash<std::string_view>{}(key);
+    constexpr std::uint64_t kMultiplier = 0x9E3779B97F4A7C15ULL;
+    std::uint64_t hash = key.size() * kMultiplier;
+    std::size_t i = 0;
+    for (; i + 8 <= key.size(); i += 8) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, key.data() + i, sizeof word);
+        hash = (hash ^ word) * kMultiplier;
+        hash ^= hash >> 29;
+    }
+    if (i < key.size()) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, key.data() + i, key.size() - i);
+        hash = (hash ^ word) * kMultiplier;
+    }
+    hash ^= hash >> 33;
+    hash *= 0xFF51AFD7ED558CCDULL;
+    hash ^= hash >> 33;
+    hash *= 0xC4CEB9FE1A85EC53ULL;
+    hash ^= hash >> 33;
+    return hash;
 }
 
 }  // namespace
@@ -117,11 +176,23 @@ void checkRules(const BatchRules& rules) {
 }
 
 int RowJudge::judge(const RowCells& cells, int rowNumber, int line, BatchRow& row) {
+    RowCellViews views;
+    for (std::size_t column = 0; column < kColumnCount; ++column) {
+        views[column] = {cells[column].text, cells[column].overflow, cells[column].unreadableLine};
+    }
+    return judge(views, rowNumber, line, row);
+}
+
+int RowJudge::judge(const RowCellViews& cells, int rowNumber, int line, BatchRow& row) {
     row.row = rowNumber;
     row.line = line;
-    row.debtorId = identity::normalize(cells[kDebtorId].text);
-    row.debtorName.assign(identity::trimSpaces(cells[kDebtorName].text));
-    row.titleRef.assign(identity::trimSpaces(cells[kTitleRef].text));
+    if (isNormalIdForm(cells[kDebtorId].text)) {
+        setText(row.debtorId, cells[kDebtorId].text);  // into the row's string, whose capacity is kept
+    } else {
+        row.debtorId = identity::normalize(cells[kDebtorId].text);
+    }
+    setText(row.debtorName, trimCell(cells[kDebtorName].text));
+    setText(row.titleRef, trimCell(cells[kTitleRef].text));
     row.accepted = false;
     row.reason.clear();
     row.column.clear();
@@ -141,7 +212,7 @@ int RowJudge::judge(const RowCells& cells, int rowNumber, int line, BatchRow& ro
     };
     auto missing = [&cells](Column column, std::string_view value) { return value.empty() && !cells[column].overflow; };
     auto tooLong = [&cells](Column column, std::string_view value) {
-        return cells[column].overflow || codePoints(value) > kMaxTextChars;
+        return cells[column].overflow || hasTooManyChars(value);
     };
     // Bytes that could not be read come first: whatever else the row breaks may only be their echo.
     int unreadableLine = 0;
@@ -186,16 +257,22 @@ int RowJudge::judge(const RowCells& cells, int rowNumber, int line, BatchRow& ro
 }
 
 /// Fills `years` (Gregorian, ascending, unique) from the cell or the default; false when the cell breaks a rule.
-bool RowJudge::readYears(const Cell& cell, std::vector<int>& years) const {
+bool RowJudge::readYears(const CellView& cell, std::vector<int>& years) const {
     years.clear();
     if (cell.overflow) return false;
     // Full-width digits and separators fold to ASCII; 、 and , are read like ; because that is how people
     // write lists of years in a cell.
-    std::string text = identity::foldFullWidth(cell.text);
-    for (std::size_t pos = 0; (pos = text.find(kIdeographicComma, pos)) != std::string::npos;) {
-        text.replace(pos, kIdeographicComma.size(), ";");
+    // ASCII text neither folds nor holds 、: the common cell is read where it is.
+    std::string folded;
+    std::string_view text = cell.text;
+    if (!utf8::isAscii(text)) {
+        folded = identity::foldFullWidth(cell.text);
+        for (std::size_t pos = 0; (pos = folded.find(kIdeographicComma, pos)) != std::string::npos;) {
+            folded.replace(pos, kIdeographicComma.size(), ";");
+        }
+        text = folded;
     }
-    const std::string_view trimmed = identity::trimSpaces(text);
+    const std::string_view trimmed = trimCell(text);
     if (trimmed.empty()) {
         years.push_back(rules_.latestTaxYear);
         return true;
@@ -204,10 +281,11 @@ bool RowJudge::readYears(const Cell& cell, std::vector<int>& years) const {
     while (start <= trimmed.size()) {
         std::size_t end = start;
         while (end < trimmed.size() && trimmed[end] != ';' && trimmed[end] != ',') ++end;
-        const std::string_view part = identity::trimSpaces(trimmed.substr(start, end - start));
+        std::string_view part = trimmed.substr(start, end - start);
+        if (part.empty() || !isDigit(part.front()) || !isDigit(part.back())) part = trimCell(part);  // "112", as is
         start = end + 1;
         if (part.empty()) continue;  // "112;" or "112;;113"
-        if (part.size() > 4 || !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        if (part.size() > 4 || !std::all_of(part.begin(), part.end(), isDigit)) {
             return false;
         }
         int year = 0;
@@ -219,8 +297,10 @@ bool RowJudge::readYears(const Cell& cell, std::vector<int>& years) const {
         if (year > rules_.latestTaxYear) return false;
         years.push_back(year);
     }
-    std::sort(years.begin(), years.end());
-    years.erase(std::unique(years.begin(), years.end()), years.end());
+    if (years.size() > 1) {
+        std::sort(years.begin(), years.end());
+        years.erase(std::unique(years.begin(), years.end()), years.end());
+    }
     return !years.empty() && years.size() <= static_cast<std::size_t>(rules_.maxYears);
 }
 

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "jobs/identity/identifiers.hpp"
 #include "jobs/inquiry/inquiry.hpp"
 
 namespace taxdesk::jobs::inquiry {
@@ -61,6 +62,33 @@ struct Cell {
 };
 using RowCells = std::array<Cell, kColumnCount>;
 
+/// A Cell whose text is a view (of the file's decoded text, or of a buffer the caller keeps): what the batch file
+/// reader judges, without copying the cells of a row first.
+struct CellView {
+    std::string_view text;
+    bool overflow = false;
+    int unreadableLine = 0;
+};
+using RowCellViews = std::array<CellView, kColumnCount>;
+
+/// identity::trimSpaces(text), with the common cell (its first and last characters no spaces, seen from one byte
+/// each) answered without a call: the first byte, and the lead byte of the last character, are each what ends
+/// trimSpaces' loop at once (an ASCII byte that is no space, or a lead byte that starts no space).
+inline std::string_view trimCell(std::string_view text) noexcept {
+    if (text.empty()) return text;
+    // Every ASCII space is at most 0x20; a lead byte that may start a space is one of mayStartSpace's five.
+    const auto ends = [](unsigned char b) {
+        if (b < 0x80) return b > 0x20 || !identity::isSpace(b);
+        return !(b == 0xC2 || b == 0xE1 || b == 0xE2 || b == 0xE3 || b == 0xEF);
+    };
+    if (!ends(static_cast<unsigned char>(text.front()))) return identity::trimSpaces(text);
+    const auto last = static_cast<unsigned char>(text.back());
+    if (last < 0x80) return ends(last) ? text : identity::trimSpaces(text);
+    std::size_t lead = text.size() - 1;
+    while (lead > 0 && text.size() - lead < 4 && (static_cast<unsigned char>(text[lead]) & 0xC0) == 0x80) --lead;
+    return ends(static_cast<unsigned char>(text[lead])) ? text : identity::trimSpaces(text);
+}
+
 /// Throws std::invalid_argument when the rules make no sense (see BatchFileReader's constructor).
 void checkRules(const BatchRules& rules);
 
@@ -103,9 +131,11 @@ class RowJudge {
     /// `rowNumber`, which starts on physical line `line`. Returns the physical line of unreadable bytes in a column the
     /// row reads (it is then rejected as bad_charset), else 0.
     int judge(const RowCells& cells, int rowNumber, int line, BatchRow& row);
+    /// judge() on views: the same rules and outcome. The views need to live only during the call.
+    int judge(const RowCellViews& cells, int rowNumber, int line, BatchRow& row);
 
   private:
-    bool readYears(const Cell& cell, std::vector<int>& years) const;
+    bool readYears(const CellView& cell, std::vector<int>& years) const;
 
     const BatchRules& rules_;
     KeySet seen_;      // keys of accepted rows

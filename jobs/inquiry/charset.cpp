@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -214,6 +217,28 @@ const std::vector<char32_t>& cp950Table() {
     return table;
 }
 
+/// cp950Table() encoded: for each pair, its UTF-8 bytes (first byte lowest) with their count in the top byte, 0 when
+/// the table has no character there. The decoder's common path then writes a pair with one load and one store.
+/// Thread-safe (a function-local static).
+const std::vector<std::uint32_t>& cp950Utf8Table() {
+    static const std::vector<std::uint32_t> table = [] {
+        const std::vector<char32_t>& cps = cp950Table();
+        std::vector<std::uint32_t> built(cps.size(), 0);
+        for (std::size_t i = 0; i < cps.size(); ++i) {
+            const char32_t cp = cps[i];
+            if (cp == kNotInTable || cp < 0x80 || cp >= 0x10000) continue;  // (CP950 has nothing above the BMP)
+            if (cp < 0x800) {
+                built[i] = (2U << 24) | (0xC0U | (cp >> 6)) | ((0x80U | (cp & 0x3F)) << 8);
+            } else {
+                built[i] = (3U << 24) | (0xE0U | (cp >> 12)) | ((0x80U | ((cp >> 6) & 0x3F)) << 8) |
+                           ((0x80U | (cp & 0x3F)) << 16);
+            }
+        }
+        return built;
+    }();
+    return table;
+}
+
 struct IconvCloser {
     void operator()(void* cd) const noexcept { iconv_close(static_cast<iconv_t>(cd)); }
 };
@@ -267,46 +292,53 @@ class Big5Decoder {
         lead_ = b;
         return 0;
     }
-    /// feed() for every byte of `raw`, with the same output, but runs of ASCII outside a pair are appended in one go.
+    /// feed() for every byte of `raw`, with the same output, but ASCII and the pairs that CP950's table knows are
+    /// encoded straight into a local buffer and appended at once; only the rest goes through feed()'s state.
     /// Returns how many unreadable characters there were.
     long long feed(std::string_view raw, std::string* out) {
-        const std::vector<char32_t>& table = cp950Table();
+        const std::uint32_t* const table = cp950Utf8Table().data();
         long long bad = 0;
-        std::size_t i = 0;
-        while (i < raw.size()) {
+        const auto* p = reinterpret_cast<const unsigned char*>(raw.data());  // NOLINT: bytes of the same text
+        const unsigned char* const end = p + raw.size();
+        std::array<char, 1024> encoded;  // UTF-8 of several characters, appended at once
+        char* const full = encoded.data() + encoded.size() - 8;
+        while (p < end) {
             if (lead_ == 0) {
-                const std::size_t ascii = utf8::asciiPrefix(raw.substr(i));
-                if (out != nullptr) out->append(raw.data() + i, ascii);
-                i += ascii;
-                // Then the pairs that CP950's table knows, straight from it: what feed() would make of them byte by
-                // byte, without its state.
-                std::array<char, 255> encoded;  // UTF-8 of several pairs, appended at once
-                std::size_t used = 0;
-                while (i + 1 < raw.size()) {
-                    const auto lead = static_cast<unsigned char>(raw[i]);
-                    if (lead < 0x81 || lead == 0xFF) break;
-                    const char32_t cp = table[(std::size_t{lead} << 8) | static_cast<unsigned char>(raw[i + 1])];
-                    if (cp == kNotInTable || cp >= 0x10000) break;  // (CP950 has nothing above the BMP)
-                    if (out != nullptr) {
-                        if (used + 3 > encoded.size()) {
-                            out->append(encoded.data(), used);
-                            used = 0;
-                        }
-                        if (cp < 0x800) {
-                            encoded[used++] = static_cast<char>(0xC0 | (cp >> 6));
-                        } else {
-                            encoded[used++] = static_cast<char>(0xE0 | (cp >> 12));
-                            encoded[used++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-                        }
-                        encoded[used++] = static_cast<char>(0x80 | (cp & 0x3F));
+                char* o = encoded.data();
+                while (p < end) {
+                    if (o > full) {
+                        if (out != nullptr) out->append(encoded.data(), static_cast<std::size_t>(o - encoded.data()));
+                        o = encoded.data();
                     }
-                    i += 2;
+                    const unsigned char lead = *p;
+                    if (lead < 0x80) {
+                        // A run of ASCII, up to eight bytes at a time: all eight are copied, the ASCII ones kept.
+                        if (end - p >= 8 && std::endian::native == std::endian::little) {
+                            std::uint64_t word = 0;
+                            std::memcpy(&word, p, sizeof word);
+                            const std::uint64_t high = word & 0x8080808080808080ULL;
+                            const auto ascii = static_cast<std::size_t>(high == 0 ? 8 : std::countr_zero(high) / 8);
+                            std::memcpy(o, &word, sizeof word);
+                            o += ascii;
+                            p += ascii;
+                            continue;
+                        }
+                        *o++ = static_cast<char>(lead);
+                        ++p;
+                        continue;
+                    }
+                    if (end - p < 2) break;
+                    // 0x80 and 0xFF lead nothing: their entries are 0, like those of pairs the table lacks.
+                    const std::uint32_t utf8 = table[(std::size_t{lead} << 8) | p[1]];
+                    if (utf8 == 0) break;
+                    std::memcpy(o, &utf8, 3);  // (the bytes beyond the count are overwritten next)
+                    o += utf8 >> 24;
+                    p += 2;
                 }
-                if (used != 0) out->append(encoded.data(), used);
-                if (i == raw.size()) break;
-                if (static_cast<unsigned char>(raw[i]) < 0x80) continue;
+                if (out != nullptr) out->append(encoded.data(), static_cast<std::size_t>(o - encoded.data()));
+                if (p == end) break;
             }
-            bad += feed(static_cast<unsigned char>(raw[i++]), out);
+            bad += feed(*p++, out);
         }
         return bad;
     }

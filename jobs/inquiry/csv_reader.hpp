@@ -9,7 +9,10 @@ namespace taxdesk::jobs::inquiry {
 
 /// One field as the reader passes it to its sink.
 struct CsvField {
-    std::string text;        ///< quotes removed ("" read as one); the sink may take it (swap or move)
+    /// Quotes removed ("" read as one). When `inPiece`, a view of the text passed to CsvReader::feed(), valid until
+    /// the sink's endOfPiece(); else a view of the reader's own buffer, valid only during the call to field().
+    std::string_view text;
+    bool inPiece = false;    ///< `text` views the piece being fed (the common field: no "" inside, not cut by a piece)
     bool overflow = false;   ///< the field was longer than CsvReader::kMaxFieldBytes and `text` holds its beginning
     int unreadableLine = 0;  ///< the physical line of the field's first unreadable bytes, 0 when all could be read
     int index = 0;           ///< 0-based position of the field in its record
@@ -19,11 +22,14 @@ struct CsvField {
 class CsvSink {
   public:
     virtual ~CsvSink() = default;
-    /// A field of the current record.
-    virtual void field(CsvField& field) = 0;
+    /// A field of the current record. `field.text` is a view: see CsvField for how long it lives.
+    virtual void field(const CsvField& field) = 0;
     /// The end of the record whose fields were just passed. `line` is the 1-based physical line it started on. A
     /// blank line is a record of one empty field.
     virtual void endRecord(int line) = 0;
+    /// The end of a piece of text passed to CsvReader::feed(): views of it (CsvField::inPiece) that the sink still
+    /// holds must be copied now. Not called when feed() ends by an exception.
+    virtual void endOfPiece() {}
 };
 
 /// RFC 4180 tokenising: fields separated by commas, records by LF (a CR outside quotes is dropped wherever it is: it
@@ -31,7 +37,9 @@ class CsvSink {
 /// breaks kept inside. A quote inside an unquoted field, or text after a closing quote, is kept as text (not RFC
 /// 4180, but what a hand-edited file contains, and its meaning is plain). kUnreadable (charset.hpp) in the text is
 /// written as U+FFFD and its line remembered in the field. Memory stays bounded: a field keeps at most
-/// kMaxFieldBytes, cut at a character boundary. Not thread-safe; one per file.
+/// kMaxFieldBytes, cut at a character boundary. A field that lies whole in one piece of text and needs no change (no
+/// "" inside, no text after its closing quote, no CR or unreadable bytes inside) is passed as a view of that piece,
+/// without a copy; any other is built in the reader's buffer, as before. Not thread-safe; one per file.
 class CsvReader {
   public:
     /// What a field may hold. The longest legal value (200 characters of up to four bytes, plus padding) fits;
@@ -53,16 +61,23 @@ class CsvReader {
   private:
     enum class State { fieldStart, unquoted, quoted, quoteSeen, afterQuoted };
 
-    void take(char c);
+    void take(const char* at);
     void takeUnreadable();
     void append(char c);
     void appendRun(const char* begin, const char* end);
+    void appendOwned(const char* begin, const char* end);
+    void ownField();
     void endField();
     void endRecord();
+    void endRecordNow();  // endRecord() once its last field is passed
 
     CsvSink& sink_;
     State state_ = State::fieldStart;
     CsvField field_;
+    std::string text_;                 // the field's text when it is not a view (viewing_ false)
+    bool viewing_ = true;              // the field so far is [viewBegin_, viewEnd_) of the piece being fed
+    const char* viewBegin_ = nullptr;  // null while the field has no text yet
+    const char* viewEnd_ = nullptr;
     int line_ = 1;        // physical line of the next byte
     int recordLine_ = 1;  // physical line on which the current record started
     int quoteLine_ = 0;   // physical line of the last opening quote

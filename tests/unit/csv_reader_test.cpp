@@ -20,8 +20,8 @@ using namespace test_support;  // NOLINT(google-build-using-namespace): the help
 /// field's text when it overflowed, `!line` when it held unreadable bytes.
 class Recorder : public CsvSink {
   public:
-    void field(CsvField& field) override {
-        log_ += "[" + std::to_string(field.index) + ":" + field.text;
+    void field(const CsvField& field) override {
+        log_ += "[" + std::to_string(field.index) + ":" + std::string(field.text);
         if (field.overflow) log_ += "+";
         if (field.unreadableLine != 0) log_ += "!" + std::to_string(field.unreadableLine);
         log_ += "]";

@@ -302,8 +302,8 @@ TEST(FastPaths, DetectionByRereadingAgreesWithOnePass) {
 
 class Recorder : public inquiry::CsvSink {
   public:
-    void field(inquiry::CsvField& field) override {
-        log_ += "[" + std::to_string(field.index) + ":" + field.text + (field.overflow ? "+" : "") + "!" +
+    void field(const inquiry::CsvField& field) override {
+        log_ += "[" + std::to_string(field.index) + ":" + std::string(field.text) + (field.overflow ? "+" : "") + "!" +
                 std::to_string(field.unreadableLine) + "]";
     }
     void endRecord(int line) override { log_ += "<" + std::to_string(line) + ">"; }
