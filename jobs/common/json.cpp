@@ -3,7 +3,9 @@
 #include "jobs/common/utf8.hpp"
 
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace taxdesk::jobs::json {
 
@@ -41,9 +43,46 @@ bool needsEscape(char c) noexcept {
 
 }  // namespace
 
+namespace {
+
+/// True when one of the 8 bytes of `word` is not plain printable ASCII for JSON: a byte >= 0x80, a control character
+/// (< 0x20), a quote or a backslash (the classic "has a byte less than n" and "has a zero byte" tricks, exact as
+/// booleans).
+constexpr bool needsCareIn(std::uint64_t word) noexcept {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+    const auto hasZero = [](std::uint64_t x) { return ((x - kOnes) & ~x & kHighs) != 0; };
+    const bool high = (word & kHighs) != 0;
+    const bool control = ((word - kOnes * 0x20) & ~word & kHighs) != 0;
+    return high || control || hasZero(word ^ (kOnes * '"')) || hasZero(word ^ (kOnes * '\\'));
+}
+
+/// The length of the prefix of `text` that is printable ASCII other than a quote or a backslash: bytes JSON takes as
+/// they are. Eight bytes a step.
+std::size_t plainPrefix(std::string_view text) noexcept {
+    const char* s = text.data();
+    const std::size_t n = text.size();
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, s + i, sizeof word);
+        if (needsCareIn(word)) break;
+    }
+    while (i < n) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+        ++i;
+    }
+    return i;
+}
+
+}  // namespace
+
 void appendString(std::string& out, std::string_view text) {
     out.push_back('"');
-    std::size_t pos = 0;
+    // Most strings on the topics (field names, IDs, dates, codes) are plain ASCII: one scan, one append.
+    std::size_t pos = plainPrefix(text);
+    out.append(text.data(), pos);
     while (pos < text.size()) {
         // Valid UTF-8 is copied in runs up to the next byte that needs escaping (all of them ASCII). JSON is UTF-8: a
         // byte that does not decode (a path or a message echoing a client's bytes) would make the whole document
