@@ -461,9 +461,12 @@ TEST(FastPaths, JsonStringEscapesEveryByteWhereverItFallsInTheEightByteSteps) {
             for (const auto& special : specials) {
                 std::string text(length, 'a');
                 text.replace(at, 1, special);
-                std::string out;
-                json::appendString(out, text);
-                ASSERT_EQ(out, referenceJsonString(text)) << length << " " << at;
+                // Also after a character that is not ASCII: the path for the rest of a string that is not plain.
+                for (const std::string& lead : {std::string(), std::string("王"), std::string("\xC0")}) {
+                    std::string out;
+                    json::appendString(out, lead + text);
+                    ASSERT_EQ(out, referenceJsonString(lead + text)) << length << " " << at << " " << lead;
+                }
             }
         }
     }
