@@ -169,7 +169,6 @@ struct PreparedInquiry : PreparedBatch {
     std::vector<connectors::StoredResult> rows;
     std::vector<std::string> requestIds;  // per message: the request_id header it came with
     std::vector<std::size_t> messageOf;   // rows[k] answers batch message messageOf[k]
-    std::vector<std::size_t> outSlot;     // ... and its result goes out as out[messageOf[k]][outSlot[k]]
     std::vector<jobs::inquiry::ResultStatus> statuses;
     // Rows of requests that could not be read (dead-lettered), with the message each came in.
     std::vector<std::pair<jobs::inquiry::RowRef, std::size_t>> unreadable;
@@ -352,10 +351,6 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
         // Encoded once; the stored row takes the result's strings (it is not used again) and commit() hands the same
         // payload on to the producer.
         std::string payload = jobs::inquiry::encodeResult(result);
-        // Its message for inquiry.results, but for the payload that commit() moves in once the row is stored: built
-        // here, on the look-up thread, which has time to spare, not on the committer's, which bounds the rate.
-        out[i].push_back({settings_.resultsTopic, result.batchId, {}, {{"request_id", prepared->requestIds[i]}}});
-        prepared->outSlot.push_back(out[i].size() - 1);
         prepared->rows.push_back({std::move(result.batchId), result.row, std::move(result.debtorId),
                                   jobs::inquiry::toString(result.status), std::move(result.reason),
                                   std::move(payload)});
@@ -385,8 +380,11 @@ void InquiryStage::commit(PreparedBatch& batch) {
     }
     std::array<std::size_t, kStatuses> byStatus{};
     for (std::size_t k = 0; k < prepared.rows.size(); ++k) {
-        // The stored row is done with: its payload becomes the value of the message prepare() made for it.
-        prepared.out[prepared.messageOf[k]][prepared.outSlot[k]].value = std::move(prepared.rows[k].payload);
+        auto& row = prepared.rows[k];
+        const std::string& requestId = prepared.requestIds[prepared.messageOf[k]];
+        // The stored row is done with: its batch id becomes the key and its payload the value, moved, not copied.
+        prepared.out[prepared.messageOf[k]].push_back(
+            {settings_.resultsTopic, std::move(row.batchId), std::move(row.payload), {{"request_id", requestId}}});
         ++byStatus[static_cast<std::size_t>(prepared.statuses[k])];
     }
     // One increment a status a batch, not a map look-up a row.
