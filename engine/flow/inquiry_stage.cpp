@@ -104,11 +104,11 @@ std::vector<Answer> InquiryStage::callConnector(std::span<const Query> queries, 
     return answers;
 }
 
-template <typename Answer, typename Query, typename Value, typename MakeQuery, typename LookupMany, typename Encode>
+template <typename Answer, typename Query, typename Value, typename MakeQuery, typename LookupMany>
 void InquiryStage::lookUpMisses(const std::vector<std::size_t>& misses, const MakeQuery& query, bool answersSetsAtOnce,
-                                const LookupMany& lookupMany, prometheus::Histogram* timing, const Encode& encode,
+                                const LookupMany& lookupMany, prometheus::Histogram* timing,
                                 std::vector<std::optional<Value>>& answers, std::vector<std::string>& errors,
-                                std::vector<std::pair<std::size_t, std::string>>& fresh) {
+                                std::vector<char>& fresh) {
     auto found = lookUpEach<Value>(
         misses.size(), settings_.connectorRetry, connectorRetryHooks_, [&](const std::vector<std::size_t>& which) {
             std::vector<Query> queries;
@@ -116,11 +116,10 @@ void InquiryStage::lookUpMisses(const std::vector<std::size_t>& misses, const Ma
             for (const std::size_t m : which) queries.push_back(query(misses[m]));
             return callConnector<Answer, Query>(queries, answersSetsAtOnce, lookupMany, timing);
         });
-    fresh.reserve(misses.size());
     for (std::size_t m = 0; m < misses.size(); ++m) {
         const std::size_t k = misses[m];
         if (found.values[m]) {
-            fresh.emplace_back(k, encode(*found.values[m]));
+            fresh[k] = 1;
             answers[k] = std::move(found.values[m]);
         } else {
             errors[k] = std::move(found.errors[m]);
@@ -148,6 +147,22 @@ struct KeySet {
     std::vector<std::string> keys;
     std::unordered_map<std::string_view, std::size_t> index;  // key → position in keys
     std::vector<std::size_t> representative;                  // position → a request that needs it
+};
+
+/// The unique IDs of a batch (the registry is asked once an ID), as views of the requests' own strings.
+struct IdSet {
+    explicit IdSet(std::size_t capacity) {
+        index.reserve(capacity);
+        representative.reserve(capacity);
+    }
+    std::size_t add(std::string_view id, std::size_t request) {
+        const auto [it, added] = index.try_emplace(id, representative.size());
+        if (added) representative.push_back(request);
+        return it->second;
+    }
+    [[nodiscard]] std::size_t size() const { return representative.size(); }
+    std::unordered_map<std::string_view, std::size_t> index;  // ID → position
+    std::vector<std::size_t> representative;                  // position → a request about it
 };
 
 struct PreparedInquiry : PreparedBatch {
@@ -198,75 +213,87 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
         if (connectorFailures++ == 0) firstFailure = jobs::identity::maskIdsIn(error);
     };
 
-    // The cache keys of both steps, asked in one MGET: the tax-data key of a row is known before the registry answers
-    // (a row the registry settles simply does not use its tax-data answer).
-    KeySet registry(n);
-    KeySet tax(n);
-    std::vector<std::size_t> registryPos(n);
-    std::vector<std::size_t> taxPos(n);
+    // One cache entry a question (ID, scope, years: lookup_cache.hpp), all read in one MGET: it holds the registry's
+    // answer for the ID and, when it was needed, the tax data's for the question. The registry is asked once an ID,
+    // the tax data once a question.
+    KeySet entries(n);
+    IdSet ids(n);
+    std::vector<std::size_t> entryPos(n);
+    std::vector<std::size_t> idPos(n);
     for (std::size_t i = 0; i < n; ++i) {
         if (!requests[i]) continue;
         const auto& r = *requests[i];
-        registryPos[i] = registry.add(cache::registryKey(r.debtorId), i);
-        taxPos[i] = tax.add(cache::taxKey(r.debtorId, r.wantsIncome(), r.wantsProperty(), r.incomeYears), i);
+        idPos[i] = ids.add(r.debtorId, i);
+        entryPos[i] = entries.add(cache::entryKey(r.debtorId, r.wantsIncome(), r.wantsProperty(), r.incomeYears), i);
     }
-    std::vector<std::string_view> keys;
-    keys.reserve(registry.keys.size() + tax.keys.size());
-    keys.insert(keys.end(), registry.keys.begin(), registry.keys.end());
-    keys.insert(keys.end(), tax.keys.begin(), tax.keys.end());
-    auto cached = cacheGet(keys);
-    // Fresh answers, encoded for the cache: one pipelined SET for both steps after the look-ups.
-    std::vector<std::pair<std::size_t, std::string>> freshRegistry;
-    std::vector<std::pair<std::size_t, std::string>> freshTax;
+    const std::size_t entryCount = entries.keys.size();
+    std::vector<std::size_t> idOfEntry(entryCount);
+    std::vector<std::size_t> rowsOfEntry(entryCount, 0);  // rows asking the entry's question, for moving its answer
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!requests[i]) continue;
+        idOfEntry[entryPos[i]] = idPos[i];
+        ++rowsOfEntry[entryPos[i]];
+    }
+    std::vector<std::string_view> keys(entries.keys.begin(), entries.keys.end());
+    std::vector<cache::Entry> cached(entryCount);
+    {
+        auto values = cacheGet(keys);
+        for (std::size_t k = 0; k < entryCount; ++k)
+            if (values[k]) cached[k] = cache::decodeEntry(*values[k]);
+    }
 
     // Step 1: the household registry.
     using RegistryAnswer = std::optional<connectors::RegistryRecord>;
-    std::vector<std::optional<RegistryAnswer>> registryAnswers(registry.keys.size());
-    std::vector<std::string> registryErrors(registry.keys.size());
-    std::vector<std::size_t> misses;
-    for (std::size_t k = 0; k < registry.keys.size(); ++k) {
-        if (cached[k]) registryAnswers[k] = cache::decodeRegistry(*cached[k]);
-        if (!registryAnswers[k]) misses.push_back(k);
+    std::vector<std::optional<RegistryAnswer>> registryAnswers(ids.size());
+    std::vector<std::string> registryErrors(ids.size());
+    std::vector<char> registryFresh(ids.size(), 0);
+    for (std::size_t k = 0; k < entryCount; ++k) {
+        auto& answer = registryAnswers[idOfEntry[k]];
+        if (!answer && cached[k].registry) answer = *cached[k].registry;
     }
-    metrics_.cacheHits.Increment(static_cast<double>(registry.keys.size() - misses.size()));
+    std::vector<std::size_t> misses;
+    for (std::size_t j = 0; j < ids.size(); ++j)
+        if (!registryAnswers[j]) misses.push_back(j);
+    metrics_.cacheHits.Increment(static_cast<double>(ids.size() - misses.size()));
     metrics_.cacheMisses.Increment(static_cast<double>(misses.size()));
     if (!misses.empty()) {
         lookUpMisses<connectors::RegistryAnswer, std::string>(
-            misses, [&](std::size_t k) { return requests[registry.representative[k]]->debtorId; },
+            misses, [&](std::size_t j) { return requests[ids.representative[j]]->debtorId; },
             connectors_.registry->answersSetsAtOnce(),
             [&](std::span<const std::string> slice) { return connectors_.registry->lookupMany(slice); },
-            inquiryMetrics_.registryCalls, [](const RegistryAnswer& answer) { return cache::encodeRegistry(answer); },
-            registryAnswers, registryErrors, freshRegistry);
+            inquiryMetrics_.registryCalls, registryAnswers, registryErrors, registryFresh);
     }
 
     // Step 2: tax data, for the rows the registry did not settle.
-    std::vector<std::optional<connectors::TaxRecords>> taxAnswers(tax.keys.size());
-    std::vector<std::string> taxErrors(tax.keys.size());
-    std::vector<char> taxNeeded(tax.keys.size(), 0);
+    std::vector<std::optional<connectors::TaxRecords>> taxAnswers(entryCount);
+    std::vector<std::string> taxErrors(entryCount);
+    std::vector<char> taxFresh(entryCount, 0);
+    std::vector<char> taxNeeded(entryCount, 0);
     std::vector<char> rowNeedsTax(n, 0);
     for (std::size_t i = 0; i < n; ++i) {
         if (!requests[i]) continue;
-        const std::size_t k = registryPos[i];
-        if (!registryAnswers[k]) {
-            noteConnectorFailure(registryErrors[k]);
+        const std::size_t j = idPos[i];
+        if (!registryAnswers[j]) {
+            noteConnectorFailure(registryErrors[j]);
             results[i] = jobs::inquiry::errorResult(*requests[i], "registry_unavailable");
             continue;
         }
-        results[i] = jobs::inquiry::decideFromRegistry(*requests[i], *registryAnswers[k]);
+        results[i] = jobs::inquiry::decideFromRegistry(*requests[i], *registryAnswers[j]);
         if (!results[i]) {
             rowNeedsTax[i] = 1;
-            taxNeeded[taxPos[i]] = 1;
+            taxNeeded[entryPos[i]] = 1;
         }
     }
     misses.clear();
     std::size_t taxHits = 0;
-    for (std::size_t k = 0; k < tax.keys.size(); ++k) {
+    for (std::size_t k = 0; k < entryCount; ++k) {
         if (!taxNeeded[k]) continue;
-        if (const auto& text = cached[registry.keys.size() + k]) taxAnswers[k] = cache::decodeTax(*text);
-        if (taxAnswers[k])
+        if (cached[k].tax) {
+            taxAnswers[k] = std::move(cached[k].tax);
             ++taxHits;
-        else
+        } else {
             misses.push_back(k);
+        }
     }
     metrics_.cacheHits.Increment(static_cast<double>(taxHits));
     metrics_.cacheMisses.Increment(static_cast<double>(misses.size()));
@@ -274,28 +301,43 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
         lookUpMisses<connectors::TaxAnswer, connectors::TaxQuery>(
             misses,
             [&](std::size_t k) {
-                const auto& r = *requests[tax.representative[k]];
+                const auto& r = *requests[entries.representative[k]];
                 return connectors::TaxQuery{r.debtorId, r.incomeYears, r.wantsIncome(), r.wantsProperty()};
             },
             connectors_.taxData->answersSetsAtOnce(),
             [&](std::span<const connectors::TaxQuery> slice) { return connectors_.taxData->lookupMany(slice); },
-            inquiryMetrics_.taxDataCalls,
-            [](const connectors::TaxRecords& records) { return cache::encodeTax(records); }, taxAnswers, taxErrors,
-            freshTax);
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!rowNeedsTax[i]) continue;
-        const std::size_t k = taxPos[i];
-        if (!taxAnswers[k]) noteConnectorFailure(taxErrors[k]);
-        results[i] = taxAnswers[k] ? jobs::inquiry::decideFromTaxData(*requests[i], *taxAnswers[k])
-                                   : jobs::inquiry::errorResult(*requests[i], "tax_data_unavailable");
+            inquiryMetrics_.taxDataCalls, taxAnswers, taxErrors, taxFresh);
     }
 
-    std::vector<std::pair<std::string_view, std::string_view>> fresh;
-    fresh.reserve(freshRegistry.size() + freshTax.size());
-    for (const auto& [k, text] : freshRegistry) fresh.emplace_back(registry.keys[k], text);
-    for (const auto& [k, text] : freshTax) fresh.emplace_back(tax.keys[k], text);
-    cachePut(fresh);
+    // One SET an entry that learnt something (pipelined, not waited for): its registry answer, when the entry did not
+    // hold it, or a fresh tax-data answer. It is written whole, with every answer known for it.
+    {
+        std::vector<std::string> values;
+        std::vector<std::pair<std::string_view, std::string_view>> fresh;
+        values.reserve(entryCount);
+        fresh.reserve(entryCount);
+        for (std::size_t k = 0; k < entryCount; ++k) {
+            const auto& registryAnswer = registryAnswers[idOfEntry[k]];
+            if (!registryAnswer || (cached[k].registry && !taxFresh[k])) continue;
+            values.push_back(cache::encodeEntry(*registryAnswer, taxAnswers[k] ? &*taxAnswers[k] : nullptr));
+            fresh.emplace_back(entries.keys[k], values.back());
+        }
+        cachePut(fresh);
+    }
+
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!rowNeedsTax[i]) continue;
+        const std::size_t k = entryPos[i];
+        if (!taxAnswers[k]) {
+            noteConnectorFailure(taxErrors[k]);
+            results[i] = jobs::inquiry::errorResult(*requests[i], "tax_data_unavailable");
+        } else if (--rowsOfEntry[k] == 0) {
+            // The last row of this question takes the answer; the others copy it.
+            results[i] = jobs::inquiry::decideFromTaxData(*requests[i], std::move(*taxAnswers[k]));
+        } else {
+            results[i] = jobs::inquiry::decideFromTaxData(*requests[i], *taxAnswers[k]);
+        }
+    }
 
     if (connectorFailures > 0)
         Poco::Logger::get("pipeline.inquiry")
@@ -305,9 +347,13 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
     prepared->rows.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
         if (!results[i]) continue;
-        const auto& result = *results[i];
-        prepared->rows.push_back({result.batchId, result.row, result.debtorId, jobs::inquiry::toString(result.status),
-                                  result.reason, jobs::inquiry::encodeResult(result)});
+        auto& result = *results[i];
+        // Encoded once; the stored row takes the result's strings (it is not used again) and commit() hands the same
+        // payload on to the producer.
+        std::string payload = jobs::inquiry::encodeResult(result);
+        prepared->rows.push_back({std::move(result.batchId), result.row, std::move(result.debtorId),
+                                  jobs::inquiry::toString(result.status), std::move(result.reason),
+                                  std::move(payload)});
         prepared->messageOf.push_back(i);
         prepared->statuses.push_back(result.status);
     }
@@ -321,15 +367,24 @@ void InquiryStage::commit(PreparedBatch& batch) {
     for (const auto& [row, message] : prepared.unreadable)
         if (auto result = failRow(row, prepared.requestIds[message]))
             prepared.out[message].push_back(std::move(*result));
-    // (request id, batch id) → rows, for the log: views of strings that live until the end of this call.
-    std::map<std::pair<std::string_view, std::string_view>, int> done;
+    // (request id, batch id) → rows, for the log: views of strings that live until the rows are handed out below.
+    auto& log = Poco::Logger::get("pipeline.inquiry");
+    if (log.information()) {
+        std::map<std::pair<std::string_view, std::string_view>, int> done;
+        for (std::size_t k = 0; k < prepared.rows.size(); ++k)
+            ++done[{prepared.requestIds[prepared.messageOf[k]], prepared.rows[k].batchId}];
+        for (const auto& [key, rows] : done)
+            log.information("request_id=%s batch=%s results=%d",
+                            key.first.empty() ? std::string("-") : std::string(key.first), std::string(key.second),
+                            rows);
+    }
     std::array<std::size_t, kStatuses> byStatus{};
     for (std::size_t k = 0; k < prepared.rows.size(); ++k) {
         auto& row = prepared.rows[k];
         const std::string& requestId = prepared.requestIds[prepared.messageOf[k]];
-        ++done[{requestId, row.batchId}];
+        // The stored row is done with: its batch id becomes the key and its payload the value, moved, not copied.
         prepared.out[prepared.messageOf[k]].push_back(
-            {settings_.resultsTopic, row.batchId, std::move(row.payload), {{"request_id", requestId}}});
+            {settings_.resultsTopic, std::move(row.batchId), std::move(row.payload), {{"request_id", requestId}}});
         ++byStatus[static_cast<std::size_t>(prepared.statuses[k])];
     }
     // One increment a status a batch, not a map look-up a row.
@@ -340,12 +395,6 @@ void InquiryStage::commit(PreparedBatch& batch) {
             it != inquiryMetrics_.resultsByStatus.end())
             it->second->Increment(static_cast<double>(byStatus[status]));
     }
-    auto& log = Poco::Logger::get("pipeline.inquiry");
-    if (log.information())
-        for (const auto& [key, rows] : done)
-            log.information("request_id=%s batch=%s results=%d",
-                            key.first.empty() ? std::string("-") : std::string(key.first), std::string(key.second),
-                            rows);
 }
 
 std::optional<OutMessage> InquiryStage::failRow(const jobs::inquiry::RowRef& ref, const std::string& requestId) {

@@ -1,7 +1,8 @@
 #pragma once
 // The creditor inquiry pipeline's stage: a batch of `inquiry.requests` → registry → tax data → results stored by
-// (batch_id, row) → `inquiry.results`. Connector answers are cached in Redis: one MGET for both look-up steps of the
-// whole batch and one pipelined SET of the fresh answers. Misses go to the connectors as batch calls (lookupMany):
+// (batch_id, row) → `inquiry.results`. Connector answers are cached in Redis, one entry a question (both steps'
+// answers under one key, engine/runtime/lookup_cache.hpp): one MGET of the whole batch and one pipelined SET of the
+// entries that learnt something. Misses go to the connectors as batch calls (lookupMany):
 // the whole set in one call to a connector that answers sets at once (the stubs), else in slices on a bounded worker
 // pool; a failed request is retried alone (engine/flow/batch_lookup.hpp).
 #include <chrono>
@@ -60,14 +61,14 @@ class InquiryStage : public BatchStage {
     template <typename Answer, typename Query, typename LookupMany>
     std::vector<Answer> callConnector(std::span<const Query> queries, bool answersSetsAtOnce,
                                       const LookupMany& lookupMany, prometheus::Histogram* timing);
-    /// One step's cache misses (`misses`: positions of its keys) asked of its connector with per-request retries
-    /// (lookUpEach over callConnector; `query(k)` is the question of key k): each answer goes to answers[k] and,
-    /// encoded by `encode`, to `fresh` for the cache; the text of each failure to errors[k].
-    template <typename Answer, typename Query, typename Value, typename MakeQuery, typename LookupMany, typename Encode>
+    /// One step's cache misses (`misses`: positions of its questions) asked of its connector with per-request retries
+    /// (lookUpEach over callConnector; `query(k)` is the question at position k): each answer goes to answers[k] (and
+    /// fresh[k] is set), the text of each failure to errors[k].
+    template <typename Answer, typename Query, typename Value, typename MakeQuery, typename LookupMany>
     void lookUpMisses(const std::vector<std::size_t>& misses, const MakeQuery& query, bool answersSetsAtOnce,
-                      const LookupMany& lookupMany, prometheus::Histogram* timing, const Encode& encode,
+                      const LookupMany& lookupMany, prometheus::Histogram* timing,
                       std::vector<std::optional<Value>>& answers, std::vector<std::string>& errors,
-                      std::vector<std::pair<std::size_t, std::string>>& fresh);
+                      std::vector<char>& fresh);
     std::vector<std::optional<std::string>> cacheGet(std::span<const std::string_view> keys);
     void cachePut(std::span<const std::pair<std::string_view, std::string_view>> pairs);
 

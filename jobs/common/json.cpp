@@ -3,7 +3,9 @@
 #include "jobs/common/utf8.hpp"
 
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace taxdesk::jobs::json {
 
@@ -41,24 +43,99 @@ bool needsEscape(char c) noexcept {
 
 }  // namespace
 
+namespace {
+
+/// True when one of the 8 bytes of `word` is not plain printable ASCII for JSON: a byte >= 0x80, a control character
+/// (< 0x20), a quote or a backslash (the classic "has a byte less than n" and "has a zero byte" tricks, exact as
+/// booleans).
+constexpr bool needsCareIn(std::uint64_t word) noexcept {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+    const auto hasZero = [](std::uint64_t x) { return ((x - kOnes) & ~x & kHighs) != 0; };
+    const bool high = (word & kHighs) != 0;
+    const bool control = ((word - kOnes * 0x20) & ~word & kHighs) != 0;
+    return high || control || hasZero(word ^ (kOnes * '"')) || hasZero(word ^ (kOnes * '\\'));
+}
+
+/// The length of the prefix of `text` that is printable ASCII other than a quote or a backslash: bytes JSON takes as
+/// they are. Eight bytes a step.
+std::size_t plainPrefix(std::string_view text) noexcept {
+    const char* s = text.data();
+    const std::size_t n = text.size();
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, s + i, sizeof word);
+        if (needsCareIn(word)) break;
+    }
+    while (i < n) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+        ++i;
+    }
+    return i;
+}
+
+/// True when one of the 8 bytes of `word` is a byte JSON requires escaped (a control character, a quote, a
+/// backslash); bytes >= 0x80 are not.
+constexpr bool escapeIn(std::uint64_t word) noexcept {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+    const auto hasZero = [](std::uint64_t x) { return ((x - kOnes) & ~x & kHighs) != 0; };
+    return ((word - kOnes * 0x20) & ~word & kHighs) != 0 || hasZero(word ^ (kOnes * '"')) ||
+           hasZero(word ^ (kOnes * '\\'));
+}
+
+/// Appends valid UTF-8 `text`, escaping what JSON requires (all of it ASCII), in runs between escapes.
+void appendEscaped(std::string& out, std::string_view text) {
+    const char* s = text.data();
+    const std::size_t n = text.size();
+    std::size_t start = 0;
+    std::size_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            std::uint64_t word;
+            std::memcpy(&word, s + i, sizeof word);
+            if (!escapeIn(word)) {
+                i += 8;
+                continue;
+            }
+        }
+        if (needsEscape(s[i])) {
+            out.append(s + start, i - start);
+            appendEscape(out, s[i]);
+            start = i + 1;
+        }
+        ++i;
+    }
+    out.append(s + start, n - start);
+}
+
+}  // namespace
+
 void appendString(std::string& out, std::string_view text) {
     out.push_back('"');
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        // Valid UTF-8 is copied in runs up to the next byte that needs escaping (all of them ASCII). JSON is UTF-8: a
-        // byte that does not decode (a path or a message echoing a client's bytes) would make the whole document
-        // unreadable, so it is written as U+FFFD instead.
-        const std::size_t valid = pos + utf8::validPrefix(text.substr(pos));
-        while (pos < valid) {
-            std::size_t run = pos;
-            while (run < valid && !needsEscape(text[run])) ++run;
-            out.append(text.substr(pos, run - pos));
-            pos = run;
-            if (pos < valid) appendEscape(out, text[pos++]);
-        }
-        if (pos < text.size()) {
-            out += "\xEF\xBF\xBD";  // U+FFFD
-            ++pos;
+    // Most strings on the topics (field names, IDs, dates, codes) are plain ASCII: one scan, one append.
+    std::size_t pos = plainPrefix(text);
+    out.append(text.data(), pos);
+    if (pos < text.size()) {
+        const std::string_view rest = text.substr(pos);
+        // The rest is nearly always valid UTF-8 (names, places): checked at once, then only escapes matter.
+        if (utf8::isValid(rest)) {
+            appendEscaped(out, rest);
+        } else {
+            while (pos < text.size()) {
+                // Valid UTF-8 is copied in runs up to the next byte that needs escaping (all of them ASCII). JSON is
+                // UTF-8: a byte that does not decode (a path or a message echoing a client's bytes) would make the
+                // whole document unreadable, so it is written as U+FFFD instead.
+                const std::size_t valid = utf8::validPrefix(text.substr(pos));
+                appendEscaped(out, text.substr(pos, valid));
+                pos += valid;
+                if (pos < text.size()) {
+                    out += "\xEF\xBF\xBD";  // U+FFFD
+                    ++pos;
+                }
+            }
         }
     }
     out.push_back('"');

@@ -290,17 +290,18 @@ std::string encodeRequest(const InquiryRequest& request) {
 std::string encodeResult(const InquiryResult& result) {
     std::string out;
     out.reserve(256 + 160 * (result.income.size() + result.property.size()));
-    std::string income;
-    appendIncome(income, result.income);
-    std::string property;
-    appendProperty(property, result.property);
     json::ObjectWriter writer(out);
     writer.field("batch_id", result.batchId)
         .field("row", result.row)
         .field("debtor_id", result.debtorId)
         .field("status", toString(result.status));
     if (!result.reason.empty()) writer.field("reason", result.reason);
-    writer.raw("income", income).raw("property", property).close();
+    // The record arrays are written in place: no string of their own, no second copy.
+    writer.raw("income", {});
+    appendIncome(out, result.income);
+    writer.raw("property", {});
+    appendProperty(out, result.property);
+    writer.close();
     return out;
 }
 

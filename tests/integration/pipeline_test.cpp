@@ -11,6 +11,7 @@
 #include "engine/cli/request_gen.hpp"
 #include "engine/flow/inquiry_stage.hpp"
 #include "engine/runtime/config.hpp"
+#include "engine/runtime/lookup_cache.hpp"
 #include "engine/runtime/metrics.hpp"
 #include "engine/runtime/pipeline.hpp"
 #include "fixtures/kafka_helpers.hpp"
@@ -175,6 +176,61 @@ TEST_F(PipelineTest, AReplayChangesNothingAUserCanSeeAndIsServedFromTheCache) {
     ASSERT_NE(hits, std::string::npos);
     EXPECT_GE(std::stod(text.substr(hits + needle.size())), kRows) << "the replay should be served from Redis:\n"
                                                                    << text;
+}
+
+TEST_F(PipelineTest, OneCacheEntryARowWithItsTtlAndEntriesOfTheOldLayoutAreNotRead) {
+    constexpr int kRows = 80;
+    const auto requests = produceRequests(kRows);
+    const demo_data::Population population(kSeed);
+    // The old layout (v1: a registry key an ID, a tax-data key a question), with answers the population contradicts
+    // ("not registered", no records): were they read, the results would differ from the population's.
+    auto seed = redis(td_testing::redisPort());
+    std::vector<std::pair<std::string, std::string>> old;
+    for (const auto& request : requests) {
+        old.emplace_back("v1:reg:" + request.debtorId, "0");
+        std::string taxKey = "v1:tax:" + request.debtorId + ":" + (request.wantsIncome() ? "i" : "") +
+                             (request.wantsProperty() ? "p" : "") + ":";
+        for (const int year : request.incomeYears) taxKey += std::to_string(year) + ",";
+        old.emplace_back(taxKey, "T");
+    }
+    seed->setMany(old, 600);
+
+    runPipeline(prefix_ + "engine", redis(td_testing::redisPort()),
+                [&](const Pipeline&) { return store_->results().resultsOfBatch("B-" + prefix_).size() >= kRows; });
+    const auto stored = store_->results().resultsOfBatch("B-" + prefix_);
+    ASSERT_EQ(stored.size(), static_cast<std::size_t>(kRows));
+    for (const auto& row : stored)
+        EXPECT_EQ(jobs::inquiry::decodeResult(row.payload), expectedResult(requests[row.row - 1])) << row.row;
+    EXPECT_NE(metrics_.serialize().find(R"(taxdesk_cache_lookups_total{pipeline="inquiry",result="hit"} 0)"),
+              std::string::npos)
+        << "an entry of the old layout was read";
+
+    // One key a question, written with the stage's TTL (3600 s by default), holding the registry's answer and the tax
+    // data's when the row needed it; the old layout's keys are left as they were (600 s), never rewritten.
+    std::size_t withTax = 0;
+    for (const auto& request : requests) {
+        const std::string key =
+            cache::entryKey(request.debtorId, request.wantsIncome(), request.wantsProperty(), request.incomeYears);
+        const long long ttl = seed->ttl(key);
+        EXPECT_GT(ttl, 600) << key;
+        EXPECT_LE(ttl, 3600) << key;
+        const auto value = seed->get(key);
+        ASSERT_TRUE(value.has_value()) << key;
+        const auto entry = cache::decodeEntry(*value);
+        const auto record = population.registryRecord(request.debtorId);
+        EXPECT_EQ(entry.registry, std::optional<std::optional<connectors::RegistryRecord>>(record)) << key;
+        if (jobs::inquiry::decideFromRegistry(request, record)) {
+            EXPECT_EQ(entry.tax, std::nullopt) << key << ": the registry settled it, tax data was not asked";
+        } else {
+            ++withTax;
+            EXPECT_EQ(entry.tax, population.taxRecords(request.debtorId, request.incomeYears, request.wantsIncome(),
+                                                       request.wantsProperty()))
+                << key;
+        }
+        EXPECT_LE(seed->ttl("v1:reg:" + request.debtorId), 600);
+        EXPECT_EQ(seed->get("v1:reg:" + request.debtorId), "0");
+    }
+    EXPECT_GT(withTax, 0U);
 }
 
 TEST_F(PipelineTest, WithoutRedisLookupsGoStraightToTheConnectors) {

@@ -452,6 +452,35 @@ TEST(FastPaths, JsonWriterCopiesRunsAsTheByteAtATimeWriterWrote) {
     }
 }
 
+TEST(FastPaths, JsonStringEscapesEveryByteWhereverItFallsInTheEightByteSteps) {
+    // The plain-ASCII prefix is scanned eight bytes a step: a byte that needs care must be caught at every position
+    // of a step, and after the last whole step.
+    const std::string specials[] = {"\"", "\\", "\n", std::string(1, '\0'), "\x1f", "\x7f", "\xE7\x8E\x8B", "\xFF"};
+    for (std::size_t length = 1; length <= 20; ++length) {
+        for (std::size_t at = 0; at < length; ++at) {
+            for (const auto& special : specials) {
+                std::string text(length, 'a');
+                text.replace(at, 1, special);
+                // Also after a character that is not ASCII: the path for the rest of a string that is not plain.
+                for (const std::string& lead : {std::string(), std::string("王"), std::string("\xC0")}) {
+                    std::string out;
+                    json::appendString(out, lead + text);
+                    ASSERT_EQ(out, referenceJsonString(lead + text)) << length << " " << at << " " << lead;
+                }
+            }
+        }
+    }
+    std::string out;
+    json::appendString(out, "abcdefgh\"ijklmnop");
+    EXPECT_EQ(out, R"("abcdefgh\"ijklmnop")");
+    out.clear();
+    json::appendString(out, "0123456789abcdef\x01");
+    EXPECT_EQ(out, R"("0123456789abcdef\u0001")");
+    out.clear();
+    json::appendString(out, "0123456\x7f");
+    EXPECT_EQ(out, "\"0123456\x7f\"") << "DEL is not a control character for JSON";
+}
+
 // ---- JSON: RFC 8259 in both readers ---------------------------------------------------------------------------------
 
 TEST(FastPaths, FlatReaderRefusesRawControlCharactersAndBadNumbers) {

@@ -234,6 +234,27 @@ TEST(InquiryCodec, BadRequestsNameTheField) {
     }
 }
 
+TEST(InquiryCodec, ResultTextIsExactlyTheContractsFields) {
+    InquiryResult result;
+    result.batchId = "B1";
+    result.row = 3;
+    result.debtorId = "A123456789";
+    result.status = ResultStatus::found;
+    result.income.push_back({2024, "22099131", "甲公司", "50", 1500});
+    result.income.push_back({2023, "22099131", "甲公司", "9A", -2});
+    result.property.push_back({"land", "土地", "臺北市", 7});
+    EXPECT_EQ(encodeResult(result),
+              R"({"batch_id":"B1","row":3,"debtor_id":"A123456789","status":"found","income":[)"
+              R"({"year":2024,"payer_id":"22099131","payer_name":"甲公司","income_type":"50","amount":1500},)"
+              R"({"year":2023,"payer_id":"22099131","payer_name":"甲公司","income_type":"9A","amount":-2}],)"
+              R"("property":[{"kind":"land","description":"土地","location":"臺北市","value":7}]})");
+    result.income.clear();
+    result.property.clear();
+    result.status = ResultStatus::no_records;
+    EXPECT_EQ(encodeResult(result),
+              R"({"batch_id":"B1","row":3,"debtor_id":"A123456789","status":"no_records","income":[],"property":[]})");
+}
+
 TEST(InquiryCodec, ResultRoundTripsWithRecordsAndEscapes) {
     InquiryResult result;
     result.batchId = "B\"1";
