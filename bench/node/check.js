@@ -26,7 +26,18 @@ async function readAll(kafka, topic, rows) {
   let twice = 0;
   await new Promise((resolve, reject) => {
     let idle = null;
-    const finish = () => resolve();
+    let quiet = null;
+    const finish = () => {
+      clearTimeout(idle);
+      clearTimeout(quiet);
+      resolve();
+    };
+    // Nothing new for 15 s: done with what came.
+    const waitQuiet = () => {
+      clearTimeout(quiet);
+      quiet = setTimeout(finish, 15000);
+    };
+    waitQuiet();
     consumer
       .run({
         autoCommit: false,
@@ -38,6 +49,7 @@ async function readAll(kafka, topic, rows) {
             if (payloads.has(key)) twice++;
             payloads.set(key, value);
           }
+          waitQuiet();
           if (payloads.size >= rows) {
             clearTimeout(idle);
             idle = setTimeout(finish, 2000); // anything more (a row twice) arrives now
@@ -45,8 +57,6 @@ async function readAll(kafka, topic, rows) {
         },
       })
       .catch(reject);
-    // Nothing at all for 60 s: give up with what came.
-    setTimeout(finish, 60000);
   });
   await consumer.disconnect();
   return { payloads, twice };

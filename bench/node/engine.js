@@ -17,8 +17,9 @@
 // RSS is VmHWM of /proc/self/status.
 const fs = require('fs');
 const { execFileSync } = require('child_process');
-const { Kafka, logLevel, Partitioners } = require('kafkajs');
+const { Kafka, logLevel } = require('kafkajs');
 const { allowAnyBrokerAsController } = require('./mock_broker');
+const { consistentPartitioner } = require('./partitioner');
 const Redis = require('ioredis');
 const { Population } = require('./population');
 const inquiry = require('./inquiry');
@@ -245,12 +246,21 @@ class Engine {
     return { out, dead, fresh };
   }
 
-  /** Sends the fresh answers as one pipeline of SET … EX; the promise settles when Redis has answered them all. */
+  /**
+   * Writes the fresh answers, each `SET key value EX ttl` as the C++ engine's pipelined SETs do, in one command: a
+   * server-side script over all the pairs (an ioredis pipeline of one SET a key cost about an eighth of this process's
+   * CPU building a Command object per key). The promise settles when Redis has answered.
+   */
   cachePut(fresh) {
     if (fresh.length === 0) return Promise.resolve();
-    const pipeline = this.redis.pipeline();
-    for (let i = 0; i < fresh.length; i += 2) pipeline.set(fresh[i], fresh[i + 1], 'EX', this.options.ttl);
-    return pipeline.exec().then(
+    const keys = new Array(fresh.length / 2);
+    const args = new Array(fresh.length / 2 + 1);
+    args[0] = this.options.ttl;
+    for (let i = 0, k = 0; i < fresh.length; i += 2, k++) {
+      keys[k] = fresh[i];
+      args[k + 1] = fresh[i + 1];
+    }
+    return this.redis.setManyEx(keys.length, ...keys, ...args).then(
       () => {},
       () => {
         this.cacheDegraded = true;
@@ -263,6 +273,9 @@ async function main() {
   const options = parseArgs(process.argv.slice(2));
   allowAnyBrokerAsController();
   const redis = new Redis({ host: '127.0.0.1', port: options.redisPort, keyPrefix: options.keyPrefix, lazyConnect: true, enableAutoPipelining: false });
+  redis.defineCommand('setManyEx', {
+    lua: "for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1]) end return #KEYS",
+  });
   await redis.connect();
   let store = null;
   if (options.sqlite !== 'none') {
@@ -274,7 +287,7 @@ async function main() {
   engine.population.payerAt(0);
 
   const kafka = new Kafka({ clientId: 'taxdesk-bench-node', brokers: options.bootstrap.split(','), logLevel: logLevel.WARN });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: consistentPartitioner, allowAutoTopicCreation: false });
   await producer.connect();
   const consumer = kafka.consumer({ groupId: options.group, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
   await consumer.connect();
