@@ -53,6 +53,9 @@ test('the 32-bit-halves arithmetic agrees with BigInt on many inputs', () => {
     const stream = new Stream(...halves(x));
     const bound = 1 + Number(y % 60000000n);
     assert.strictEqual(stream.below(bound), Number(mixBig(x) % BigInt(bound)));
+    // The int32 path of small bounds.
+    const small = 1 + Number(y % 32767n);
+    assert.strictEqual(new Stream(...halves(y)).below(small), Number(mixBig(y) % BigInt(small)));
   }
 });
 
