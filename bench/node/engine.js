@@ -3,7 +3,8 @@
 // engine mode (bench/throughput.cpp, engine/flow/inquiry_stage.cpp) on the same messages.
 //
 //   node engine.js --bootstrap HOST:PORT --redis-port P --input TOPIC --output TOPIC [--rows N] [--group G]
-//                  [--concurrency C] [--sqlite PATH|none] [--key-prefix K] [--tag T]
+//                  [--concurrency C] [--max-in-flight M] [--sqlite PATH|none] [--key-prefix K]
+//                  [--tag T]
 //
 // Per kafkajs `eachBatch` (one partition's fetched messages): decode every request, one Redis MGET of both steps'
 // cache keys, the stub connectors' answers for the misses (population.js, the same synthetic data), the SPEC 3.3
@@ -44,8 +45,9 @@ function parseArgs(argv) {
     keyPrefix: '',
     tag: '',
     ttl: 3600,
+    maxInFlight: 1,
   };
-  const names = { bootstrap: 'bootstrap', 'redis-port': 'redisPort', input: 'input', output: 'output', rows: 'rows', group: 'group', concurrency: 'concurrency', sqlite: 'sqlite', 'key-prefix': 'keyPrefix', tag: 'tag' };
+  const names = { bootstrap: 'bootstrap', 'redis-port': 'redisPort', input: 'input', output: 'output', rows: 'rows', group: 'group', concurrency: 'concurrency', sqlite: 'sqlite', 'key-prefix': 'keyPrefix', tag: 'tag', 'max-in-flight': 'maxInFlight' };
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i].replace(/^--/, '');
     if (!(name in names) || i + 1 >= argv.length) throw new Error(`unknown option or missing value: ${argv[i]}`);
@@ -287,7 +289,7 @@ async function main() {
   engine.population.payerAt(0);
 
   const kafka = new Kafka({ clientId: 'taxdesk-bench-node', brokers: options.bootstrap.split(','), logLevel: logLevel.WARN });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: consistentPartitioner, allowAutoTopicCreation: false });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: options.maxInFlight, createPartitioner: consistentPartitioner, allowAutoTopicCreation: false });
   await producer.connect();
   const consumer = kafka.consumer({ groupId: options.group, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
   await consumer.connect();
@@ -388,7 +390,7 @@ async function main() {
   const line =
     `node value=${Math.round(options.rows / seconds)} rows/s cpu_us_per_row=${(((cpuAfter - cpuBefore) * 1e6) / options.rows).toFixed(2)}` +
     ` peak_rss_mib=${Math.round(peakRssMiB())} rows=${options.rows} out=${out} seconds=${seconds.toFixed(3)}` +
-    ` sqlite=${store ? 'yes' : 'no'} concurrency=${options.concurrency} node_version=${process.version} ${options.tag}`;
+    ` sqlite=${store ? 'yes' : 'no'} concurrency=${options.concurrency} max_in_flight=${options.maxInFlight} node_version=${process.version} ${options.tag}`;
   process.stdout.write(line.trimEnd() + '\n');
 }
 
