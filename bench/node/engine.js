@@ -8,7 +8,7 @@
 //
 // Per kafkajs `eachBatch` (one partition's fetched messages): decode every request, one Redis MGET of both steps'
 // cache keys, the stub connectors' answers for the misses (population.js, the same synthetic data), the SPEC 3.3
-// rules, one pipelined SET (EX 3600) of the fresh answers, every result upserted in one SQLite transaction (the C++
+// rules, the fresh answers written as SET … EX 3600 in one scripted command, every result upserted in one SQLite transaction (the C++
 // store's statements; better-sqlite3, when it installed), one idempotent send (acks -1) of the results, and the
 // batch's offset committed only after the send was acknowledged. Partitions run `--concurrency` at a time.
 //
