@@ -63,6 +63,10 @@ std::string_view value(const ResultPtr& result, int row, int column) {
     return {PQgetvalue(result.get(), row, column), static_cast<std::size_t>(PQgetlength(result.get(), row, column))};
 }
 
+bool isNull(const ResultPtr& result, int row, int column) {
+    return PQgetisnull(result.get(), row, column) == 1;
+}
+
 int rowCount(const ResultPtr& result) {
     return PQntuples(result.get());
 }
