@@ -63,8 +63,9 @@ std::string_view value(const ResultPtr& result, int row, int column) {
     return {PQgetvalue(result.get(), row, column), static_cast<std::size_t>(PQgetlength(result.get(), row, column))};
 }
 
-bool isNull(const ResultPtr& result, int row, int column) {
-    return PQgetisnull(result.get(), row, column) == 1;
+long long affectedRows(const ResultPtr& result) {
+    const char* tuples = PQcmdTuples(result.get());
+    return tuples == nullptr || *tuples == '\0' ? 0 : std::stoll(tuples);
 }
 
 int rowCount(const ResultPtr& result) {

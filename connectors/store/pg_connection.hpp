@@ -36,8 +36,8 @@ ResultPtr exec(pg_conn* connection, const std::string& statement, const std::vec
 
 /// The text of column `column` of row `row` of a query's result.
 std::string_view value(const ResultPtr& result, int row, int column);
-/// True when column `column` of row `row` of a query's result is NULL.
-bool isNull(const ResultPtr& result, int row, int column);
+/// The rows a command's result says it changed (PQcmdTuples), 0 when it says none.
+long long affectedRows(const ResultPtr& result);
 /// The rows of a query's result.
 int rowCount(const ResultPtr& result);
 

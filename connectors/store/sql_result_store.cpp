@@ -128,13 +128,14 @@ struct RowRange {
 /// batch is spread over every partition), and the rows stored between them are none of the call's business.
 constexpr int kRangeGap = 64;
 
-/// The stretches of rows `results` (sorted by row, see lastPerKey()) write in each batch.
+/// The stretches of rows `results` (sorted by row, see lastPerKey()) write in each known batch.
 std::vector<RowRange> rangesOf(const std::vector<const StoredResult*>& results, const std::vector<std::size_t>& batchOf,
-                               std::size_t batches) {
+                               const std::vector<bool>& known) {
     std::vector<RowRange> ranges;
-    std::vector<std::size_t> open(batches, SIZE_MAX);  // per batch, its range being extended
+    std::vector<std::size_t> open(known.size(), SIZE_MAX);  // per batch, its range being extended
     for (std::size_t i = 0; i < results.size(); ++i) {
         const std::size_t batch = batchOf[i];
+        if (!known[batch]) continue;
         const int row = results[i]->row;
         if (open[batch] != SIZE_MAX && row - ranges[open[batch]].hi <= kRangeGap) {
             ranges[open[batch]].hi = row;
@@ -146,12 +147,13 @@ std::vector<RowRange> rangesOf(const std::vector<const StoredResult*>& results, 
     return ranges;
 }
 
-/// For each range, whether its batch exists (the row locked by the caller) and the results stored in it: one row per
-/// stored result (its row_no), or one with a NULL row_no for a known batch with none in the range.
+/// Locks a batch's row (as upsertResults()' lock statement does); its command tag says whether the batch exists.
+constexpr const char* kLockBatch = "UPDATE batches SET rows_done = rows_done WHERE batch_id = $1";
+/// The results stored in each range: one row per result, the range's position (from 1) and the result's row.
 constexpr const char* kStoredInRanges =
     "SELECT g.n, r.row_no FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS INTEGER[]), CAST($3 AS INTEGER[]))"
-    " WITH ORDINALITY AS g (batch_id, lo, hi, n) JOIN batches b ON b.batch_id = g.batch_id"
-    " LEFT JOIN inquiry_results r ON r.batch_id = g.batch_id AND r.row_no BETWEEN g.lo AND g.hi";
+    " WITH ORDINALITY AS g (batch_id, lo, hi, n)"
+    " JOIN inquiry_results r ON r.batch_id = g.batch_id AND r.row_no BETWEEN g.lo AND g.hi";
 constexpr const char* kCopyResults =
     "COPY inquiry_results (batch_id, row_no, debtor_id, status, reason, payload, updated_at) FROM STDIN"
     " (FORMAT binary)";
@@ -191,11 +193,12 @@ std::string copyBody(const std::vector<const StoredResult*>& results, const std:
     return copy.finish();
 }
 
-/// PostgreSQL (issue 11). The caller holds the row lock of every known batch of the call, so until it commits no
-/// other writer adds or removes results of those batches (upserts, insertMissingResults and retries all take it
-/// first; a batch's upload writes its rejected rows' results before its batch row exists). One query then finds which
-/// of the call's keys are stored already (the stored rows of each stretch of rows the call writes: one index range
-/// scan a stretch, not a probe a row), and the results split in two:
+/// PostgreSQL (issue 11). Each batch's row is locked first, in the order of `batchIds` (sorted: two calls cannot
+/// deadlock on them); a batch whose row this call locked is known, and until the commit no other writer adds or
+/// removes results of it (upserts, insertMissingResults and retries all take that lock first; a batch's upload writes
+/// its rejected rows' results before its batch row exists). One query then finds which of the call's keys of known
+/// batches are stored already (the stored rows of each stretch of rows the call writes: one index range scan a stretch,
+/// not a probe a row), and the results split in two:
 /// - new keys of known batches (the stage's usual call: all of them) go by one binary COPY straight into
 ///   inquiry_results, as fast as a plain COPY, and are what rows_done grows by;
 /// - the rest (a replay, a change of mind, a batch the store does not know) go by one binary COPY into the session's
@@ -205,39 +208,39 @@ std::string copyBody(const std::vector<const StoredResult*>& results, const std:
 /// Returns, per batch of `batchIds`, how many results were new (see sqliteUpsert()).
 std::vector<int> postgresqlUpsert(Poco::Data::Session& session, const std::vector<const StoredResult*>& results,
                                   const std::vector<std::string>& batchIds, const std::string& stamp) {
-    std::vector<std::size_t> batchOf(results.size());
-    for (std::size_t i = 0; i < results.size(); ++i) batchOf[i] = indexOf(batchIds, results[i]->batchId);
-    const std::vector<RowRange> ranges = rangesOf(results, batchOf, batchIds.size());
-    std::string batchArray = "{", loArray = "{", hiArray = "{";
-    for (const RowRange& range : ranges) {
-        if (batchArray.size() > 1) {
-            batchArray += ',';
-            loArray += ',';
-            hiArray += ',';
-        }
-        appendArrayElement(batchArray, batchIds[range.batch]);
-        loArray += std::to_string(range.lo);
-        hiArray += std::to_string(range.hi);
-    }
-    batchArray += '}';
-    loArray += '}';
-    hiArray += '}';
-
     pg_conn* connection = detail::pg::connectionOf(session);
     std::vector<bool> known(batchIds.size(), false);
-    std::vector<std::vector<int>> stored(batchIds.size());  // per batch, the rows of the ranges with a result
-    {
+    for (std::size_t batch = 0; batch < batchIds.size(); ++batch) {
+        known[batch] = detail::pg::affectedRows(detail::pg::exec(connection, kLockBatch, {batchIds[batch]})) > 0;
+    }
+    std::vector<std::size_t> batchOf(results.size());
+    for (std::size_t i = 0; i < results.size(); ++i) batchOf[i] = indexOf(batchIds, results[i]->batchId);
+
+    std::vector<std::vector<int>> stored(batchIds.size());  // per known batch, the rows of its ranges with a result
+    const std::vector<RowRange> ranges = rangesOf(results, batchOf, known);
+    if (!ranges.empty()) {
+        std::string batchArray = "{", loArray = "{", hiArray = "{";
+        for (const RowRange& range : ranges) {
+            if (batchArray.size() > 1) {
+                batchArray += ',';
+                loArray += ',';
+                hiArray += ',';
+            }
+            appendArrayElement(batchArray, batchIds[range.batch]);
+            loArray += std::to_string(range.lo);
+            hiArray += std::to_string(range.hi);
+        }
+        batchArray += '}';
+        loArray += '}';
+        hiArray += '}';
         const detail::pg::ResultPtr found =
             detail::pg::exec(connection, kStoredInRanges, {batchArray, loArray, hiArray});
         for (int i = 0; i < detail::pg::rowCount(found); ++i) {
             const std::size_t batch = ranges.at(std::stoul(std::string(detail::pg::value(found, i, 0))) - 1).batch;
-            known[batch] = true;
-            if (!detail::pg::isNull(found, i, 1)) {
-                stored[batch].push_back(std::stoi(std::string(detail::pg::value(found, i, 1))));
-            }
+            stored[batch].push_back(std::stoi(std::string(detail::pg::value(found, i, 1))));
         }
+        for (std::vector<int>& rows : stored) std::sort(rows.begin(), rows.end());
     }
-    for (std::vector<int>& rows : stored) std::sort(rows.begin(), rows.end());
 
     std::vector<const StoredResult*> fresh, over;
     fresh.reserve(results.size());
@@ -296,7 +299,9 @@ void SqlResultStore::upsertResults(const std::vector<StoredResult>& results) {
     const bool sqlite = db_.isSqlite();
     db_.withSession("upserting results", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);  // rolls back unless committed
-        session << lockStatement, use(batchIds), now;
+        if (sqlite) {  // PostgreSQL: postgresqlUpsert() locks, and learns which batches exist
+            session << lockStatement, use(batchIds), now;
+        }
         std::vector<int> added =
             sqlite ? sqliteUpsert(session, kept, batchIds, stamp) : postgresqlUpsert(session, kept, batchIds, stamp);
         session << addStatement, use(added), use(batchIds), now;
