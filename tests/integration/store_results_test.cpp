@@ -403,6 +403,46 @@ TEST_P(StoreResultsTest, EveryByteOfAResultArrivesAsGivenWhetherNewReplacedOrOfA
     EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 2);
 }
 
+TEST_P(StoreResultsTest, AResultThePostgreSQLServerRefusesFailsTheWholeCallAsPermanentAndTheSessionWorksOn) {
+    // Bytes that are not UTF-8: SQLite stores text as given; PostgreSQL refuses them (SQLSTATE 22021) whether they
+    // come by the COPY into inquiry_results (a new key of a known batch) or by the COPY into the staging table (a
+    // batch the store does not know). The call then changes nothing, its error says a retry cannot help, and the one
+    // pooled session (left out of COPY mode, its transaction rolled back) serves the next call.
+    settings_.poolSize = 1;
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 3, 0));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
+    const std::string stranger = testing::uniqueName("demo");
+    StoredResult notUtf8 = foundResult(batch.batchId, 2);
+    notUtf8.payload += "\xff\xfe";
+    StoredResult strangerNotUtf8 = foundResult(stranger, 1);
+    strangerNotUtf8.reason = "\xc3(";
+    for (const std::vector<StoredResult>& call :
+         {std::vector<StoredResult>{foundResult(batch.batchId, 1), notUtf8},
+          std::vector<StoredResult>{foundResult(batch.batchId, 1), strangerNotUtf8}}) {
+        if (GetParam() == "sqlite") {
+            store.results().upsertResults(call);
+            EXPECT_EQ(store.results().findResult(call[1].batchId, call[1].row).value(), call[1]);
+            continue;
+        }
+        try {
+            store.results().upsertResults(call);
+            ADD_FAILURE() << "PostgreSQL took bytes that are not UTF-8";
+        } catch (const StoreError& error) {
+            EXPECT_FALSE(error.isRetryable()) << error.what();
+            EXPECT_NE(std::string(error.what()).find("22021"), std::string::npos) << error.what();
+        }
+        EXPECT_FALSE(store.results().findResult(batch.batchId, 1).has_value()) << "all or nothing";
+        EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 0);
+    }
+    store.results().upsertResults({foundResult(batch.batchId, 3), foundResult(stranger, 2)});
+    EXPECT_EQ(store.results().findResult(batch.batchId, 3).value(), foundResult(batch.batchId, 3));
+    EXPECT_EQ(store.results().findResult(stranger, 2).value(), foundResult(stranger, 2));
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, GetParam() == "sqlite" ? 3 : 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreResultsTest, ::testing::Values("sqlite", "postgresql"),
                          [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
 
