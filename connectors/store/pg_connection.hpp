@@ -62,7 +62,7 @@ class BinaryCopy {
     std::string body_;
 };
 
-/// Runs `copyStatement` (a `COPY … FROM STDIN`) and sends `body` as its data in one piece. Throws
+/// Runs `copyStatement` (a `COPY … FROM STDIN`) and sends `body` as its data (in pieces of 1 GiB at most). Throws
 /// Poco::Data::PostgreSQL::StatementException when the server refuses either; the connection is left out of COPY mode
 /// whatever happened (the transaction, if one is open, is then aborted and must be rolled back).
 void copyIn(pg_conn* connection, const std::string& copyStatement, std::string_view body);
