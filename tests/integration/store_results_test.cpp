@@ -301,6 +301,148 @@ TEST_P(StoreResultsTest, MissingResultsAreInsertedButNeverOverwriteOneAndComplet
     EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 4);
 }
 
+/// The accepted rows of `first`..`last` (every 7th row is rejected in the batch below), each an awkward result.
+std::vector<StoredResult> acceptedResults(const std::string& batchId, int first, int last, const std::string& note) {
+    std::vector<StoredResult> results;
+    for (int row = first; row <= last; ++row) {
+        if (row % 7 != 0) results.push_back(awkwardResult(batchId, row, row % 5 == 0 ? "error" : "found", note));
+    }
+    return results;
+}
+
+std::vector<StoredResult> operator+(std::vector<StoredResult> a, const std::vector<StoredResult>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+TEST_P(StoreResultsTest, EachBackendEndsAsSQLiteDoesWithNewRowsDuplicatesReplaysMixesAndUnknownBatchesInOneCall) {
+    // The same calls on this backend and on a SQLite twin (the one-result-at-a-time semantics, unchanged by issue 11):
+    // after each, the batch's counters and every stored result must agree, and rows_done must be the hand-computed
+    // figure. Rows 1–300, every 7th rejected at upload (42 rows, their results stored then: done from the start).
+    Store store(settings_);
+    testing::StoreBackend twinBackend("sqlite", "store-results-twin", "twin.db");
+    Store twin(twinBackend.settings());
+    const BatchRecord batch = newBatch();
+    const std::string stranger = testing::uniqueName("demo");  // a batch neither store knows
+    for (Store* each : {&store, &twin}) {
+        writeBatch(*each, batch, makeRows(batch.batchId, 300, 7));
+        ASSERT_TRUE(each->batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                                  jobs::inquiry::BatchState::queued));
+    }
+    const std::string& id = batch.batchId;
+    std::string twinCompletedAt;
+    const auto call = [&](const std::vector<StoredResult>& results, int rowsDone, jobs::inquiry::BatchState state) {
+        store.results().upsertResults(results);
+        twin.results().upsertResults(results);
+        const BatchRecord stored = store.batches().findBatch(id).value();
+        const BatchRecord reference = twin.batches().findBatch(id).value();
+        EXPECT_EQ(stored.rowsDone, rowsDone);
+        EXPECT_EQ(reference.rowsDone, rowsDone);
+        EXPECT_EQ(stored.state, state);
+        EXPECT_EQ(reference.state, state);
+        EXPECT_EQ(stored.completedAt.empty(), reference.completedAt.empty());
+        EXPECT_EQ(store.results().resultsOfBatch(id), twin.results().resultsOfBatch(id));
+        EXPECT_EQ(store.results().resultsOfBatch(stranger), twin.results().resultsOfBatch(stranger));
+        return stored;
+    };
+    using jobs::inquiry::BatchState;
+
+    // New rows, row 5 given twice (the last wins): the accepted rows of 1–100 are 86, so 42 + 86.
+    SCOPED_TRACE("new rows");
+    call(acceptedResults(id, 1, 100, "one") + std::vector<StoredResult>{awkwardResult(id, 5, "no_records", "again")},
+         128, BatchState::processing);
+    EXPECT_EQ(store.results().findResult(id, 5)->status, "no_records");
+    // A mix: 50–100 stored, 101–150 new (43 accepted): 171.
+    call(acceptedResults(id, 50, 150, "two"), 171, BatchState::processing);
+    // Blocks far apart (200–210 and 280–290: 9 accepted each), a stored row, a rejected row given a result, and an
+    // unknown batch's results, in one call: 171 + 18.
+    call(acceptedResults(id, 200, 210, "three") + acceptedResults(id, 280, 290, "three") +
+             std::vector<StoredResult>{awkwardResult(id, 10, "found", "three"), awkwardResult(id, 14, "found", "three"),
+                                       awkwardResult(stranger, 1, "found", "three"),
+                                       awkwardResult(stranger, 2, "error", "three")},
+         189, BatchState::processing);
+    EXPECT_EQ(store.results().findResult(id, 14)->status, "found");
+    EXPECT_EQ(store.results().resultsOfBatch(stranger).size(), 2U);
+    // The first call replayed: nothing new.
+    call(acceptedResults(id, 1, 100, "one"), 189, BatchState::processing);
+    // Every accepted row: the 111 not stored yet complete the batch.
+    const BatchRecord completed = call(acceptedResults(id, 1, 300, "four"), 300, BatchState::completed);
+    EXPECT_FALSE(completed.completedAt.empty());
+    // A final result replayed, with a change of mind on one row: still 300, completed once.
+    EXPECT_EQ(call(acceptedResults(id, 1, 300, "four") + std::vector<StoredResult>{awkwardResult(id, 3, "error", "5")},
+                   300, BatchState::completed)
+                  .completedAt,
+              completed.completedAt);
+    EXPECT_EQ(store.results().findResult(id, 3).value(), awkwardResult(id, 3, "error", "5"));
+}
+
+TEST_P(StoreResultsTest, EveryByteOfAResultArrivesAsGivenWhetherNewReplacedOrOfAnUnknownBatch) {
+    // What a COPY line (tab, line feed, carriage return, backslash, `\.`, `\N`) or an array literal (quotes, braces,
+    // commas) would have to escape, every other ASCII control character, Chinese and a 4-byte character, in every
+    // text column, through each way a result is written: a new key of a known batch, a key stored already (replaced),
+    // and a batch the store does not know.
+    std::string awkward = "\\.\n\\N\t\"{a,b}\" NULL \r\n臺北市信義區 😀 end\\";
+    for (int c = 1; c < 0x80; ++c) awkward += static_cast<char>(c);
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 3, 0));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
+    const std::string stranger = testing::uniqueName("demo");
+    const auto result = [&](const std::string& batchId, int row, const std::string& note) {
+        return StoredResult{batchId, row, "A1" + awkward, "found" + awkward, note + awkward, note + awkward + note};
+    };
+    store.results().upsertResults({result(batch.batchId, 1, "new"), result(stranger, 1, "new")});
+    EXPECT_EQ(store.results().findResult(batch.batchId, 1).value(), result(batch.batchId, 1, "new"));
+    EXPECT_EQ(store.results().findResult(stranger, 1).value(), result(stranger, 1, "new"));
+    store.results().upsertResults(
+        {result(batch.batchId, 1, "replaced"), result(batch.batchId, 2, "new"), result(stranger, 1, "replaced")});
+    EXPECT_EQ(store.results().findResult(batch.batchId, 1).value(), result(batch.batchId, 1, "replaced"));
+    EXPECT_EQ(store.results().findResult(batch.batchId, 2).value(), result(batch.batchId, 2, "new"));
+    EXPECT_EQ(store.results().findResult(stranger, 1).value(), result(stranger, 1, "replaced"));
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 2);
+}
+
+TEST_P(StoreResultsTest, AResultThePostgreSQLServerRefusesFailsTheWholeCallAsPermanentAndTheSessionWorksOn) {
+    // Bytes that are not UTF-8: SQLite stores text as given; PostgreSQL refuses them (SQLSTATE 22021) whether they
+    // come by the COPY into inquiry_results (a new key of a known batch) or by the COPY into the staging table (a
+    // batch the store does not know). The call then changes nothing, its error says a retry cannot help, and the one
+    // pooled session (left out of COPY mode, its transaction rolled back) serves the next call.
+    settings_.poolSize = 1;
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 3, 0));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
+    const std::string stranger = testing::uniqueName("demo");
+    StoredResult notUtf8 = foundResult(batch.batchId, 2);
+    notUtf8.payload += "\xff\xfe";
+    StoredResult strangerNotUtf8 = foundResult(stranger, 1);
+    strangerNotUtf8.reason = "\xc3(";
+    for (const std::vector<StoredResult>& call :
+         {std::vector<StoredResult>{foundResult(batch.batchId, 1), notUtf8},
+          std::vector<StoredResult>{foundResult(batch.batchId, 1), strangerNotUtf8}}) {
+        if (GetParam() == "sqlite") {
+            store.results().upsertResults(call);
+            EXPECT_EQ(store.results().findResult(call[1].batchId, call[1].row).value(), call[1]);
+            continue;
+        }
+        try {
+            store.results().upsertResults(call);
+            ADD_FAILURE() << "PostgreSQL took bytes that are not UTF-8";
+        } catch (const StoreError& error) {
+            EXPECT_FALSE(error.isRetryable()) << error.what();
+            EXPECT_NE(std::string(error.what()).find("22021"), std::string::npos) << error.what();
+        }
+        EXPECT_FALSE(store.results().findResult(batch.batchId, 1).has_value()) << "all or nothing";
+        EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 0);
+    }
+    store.results().upsertResults({foundResult(batch.batchId, 3), foundResult(stranger, 2)});
+    EXPECT_EQ(store.results().findResult(batch.batchId, 3).value(), foundResult(batch.batchId, 3));
+    EXPECT_EQ(store.results().findResult(stranger, 2).value(), foundResult(stranger, 2));
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, GetParam() == "sqlite" ? 3 : 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreResultsTest, ::testing::Values("sqlite", "postgresql"),
                          [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
 
