@@ -218,11 +218,12 @@ bool detail::inStoreTransaction(const Poco::Data::Session& session) {
     return binding.session == &session;
 }
 
-detail::WriteTransaction::WriteTransaction(Poco::Data::Session& session)
+detail::WriteTransaction::WriteTransaction(Poco::Data::Session& session, std::mutex* writer)
     : session_(session), nested_(inStoreTransaction(session)) {
     if (nested_) {
         session_ << "SAVEPOINT td_write", now;
     } else {
+        if (writer != nullptr) writer_ = std::unique_lock(*writer);
         session_.begin();
     }
 }
@@ -245,6 +246,7 @@ void detail::WriteTransaction::commit() {
         session_ << "RELEASE SAVEPOINT td_write", now;
     } else {
         session_.commit();
+        if (writer_.owns_lock()) writer_.unlock();
     }
     done_ = true;
 }
@@ -253,6 +255,7 @@ struct StoreTransaction::State {
     explicit State(Database& database) : db(database) {}
     Database& db;
     std::optional<detail::PermitRelease> permit;
+    std::unique_lock<std::mutex> writer;  ///< SQLite: held from BEGIN to COMMIT or ROLLBACK
     std::optional<Poco::Data::Session> session;
     bool open = false;
 };
@@ -266,6 +269,7 @@ StoreTransaction::StoreTransaction(Database& db) : state_(std::make_unique<State
     try {
         state_->session.emplace(db.pool().get());
         if (db.isSqlite()) {
+            state_->writer = std::unique_lock(*db.sqliteWriter());  // woken when free, not a busy handler's sleep
             *state_->session << "BEGIN IMMEDIATE", now;
         } else {
             state_->session->begin();
@@ -300,6 +304,7 @@ void StoreTransaction::commit() {
             state_->session->commit();
         }
         state_->open = false;
+        if (state_->writer.owns_lock()) state_->writer.unlock();
     } catch (const Poco::Exception& error) {
         const std::string text = oneLine(error.displayText());
         throw StoreError(state_->db.backend() + ": committing a transaction: " + text, !isPermanentStoreFailure(text));

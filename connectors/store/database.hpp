@@ -3,6 +3,7 @@
 // migrations applied on open, and the errors a statement can end in. The areas (results, batches, payments, tokens,
 // SMS) are narrow interfaces implemented over one Database.
 #include <memory>
+#include <mutex>
 #include <semaphore>
 #include <string>
 #include <string_view>
@@ -72,12 +73,20 @@ class Database {
     /// on it, inside that transaction.
     [[nodiscard]] Poco::Data::Session* boundSession() const;
 
+    /// SQLite only (null on PostgreSQL): the one writer of this process at a time. SQLite lets one connection write;
+    /// the others wait in its busy handler, which sleeps 1, 2, 5 … up to 100 ms between tries instead of being woken
+    /// when the lock is free (issue 11: the SMS API's inbox writes and the SMS stage's batches queued behind each
+    /// other for seconds that way). StoreTransaction takes it on SQLite; a WriteTransaction given it takes it too.
+    /// Always after a pooled session (a permit), never the other way round.
+    [[nodiscard]] std::mutex* sqliteWriter() { return isSqlite() ? &sqliteWriter_ : nullptr; }
+
   private:
     std::string backend_;
     int poolSize_ = 0;
     std::unique_ptr<Poco::Data::SessionPool> pool_;
     /// Poco's SessionPool throws at once when exhausted; callers should wait for a session instead.
     std::unique_ptr<std::counting_semaphore<>> permits_;
+    std::mutex sqliteWriter_;
 };
 
 /// One transaction, on one leased session, for every store call this thread makes on `db` while it is open (issue 11:

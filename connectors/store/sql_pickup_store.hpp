@@ -1,5 +1,8 @@
 #pragma once
 // The SQL implementation of PickupStore (SQLite or PostgreSQL, through the store's shared Database).
+#include <string>
+#include <vector>
+
 #include "connectors/store/database.hpp"
 #include "connectors/store/pickup_store.hpp"
 
@@ -19,6 +22,13 @@ class SqlPickupStore final : public PickupStore {
                                                 int limit) override;
     void markReminded(const std::string& pickupId, const std::string& nowIso) override;
     int expireDue(long long nowUnix) override;
+
+    /// Issue 11, the SMS stage's reads of a poll batch in one query per 200 ids instead of one a message: the inbound
+    /// records of those `gatewayMsgIds` that are stored (as findInbound finds each).
+    std::vector<InboundRecord> findInbounds(const std::vector<std::string>& gatewayMsgIds);
+    /// Every pickup of these applicants that openPickupFor could return at `nowUnix` (open, deadline not passed), any
+    /// service; openPickupFor's answer for one (applicant, service) is the newest of them by (createdAt, pickupId).
+    std::vector<PickupRecord> openPickupsOf(const std::vector<std::string>& applicantIds, long long nowUnix);
 
     /// The database it works on: a caller may group its calls in one StoreTransaction on it.
     [[nodiscard]] Database& database() { return db_; }

@@ -48,16 +48,20 @@ std::vector<InboxRecord> SqlSmsInbox::enqueueInbox(const std::vector<InboxRecord
                                    ") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (gateway_msg_id) DO NOTHING");
     const std::string byId = sql("SELECT " + std::string(kInboxColumns) + " FROM sms_inbox WHERE gateway_msg_id = ?");
     return withSession("storing inbound SMS in the inbox", [&](Poco::Data::Session& session) {
-        detail::WriteTransaction transaction(session);  // the request's messages are stored whole or not at all
+        // The request's messages are stored whole or not at all; on SQLite as the process's one writer (woken, not
+        // polled by SQLite's busy handler, when the SMS stage's or the sender's batch commits).
+        detail::WriteTransaction transaction(session, db_.sqliteWriter());
+        std::vector<InboxRecord> stored;
+        stored.reserve(rows.size());
         for (const InboxRecord& row : rows) {
             Poco::Data::Statement statement(session);
             statement << insert, bind(row.gatewayMsgId), bind(row.message), bind(row.receivedAt), bind(row.state),
                 bind(row.attempts), bind(row.updatedAt);
-            statement.execute();
-        }
-        std::vector<InboxRecord> stored;
-        stored.reserve(rows.size());
-        for (const InboxRecord& row : rows) {
+            if (statement.execute() == 1) {
+                stored.push_back(row);  // inserted: the row is what was given (issue 11: no read-back of a new row)
+                continue;
+            }
+            // Stored before (the gateway sent it again): that row, with its state.
             auto found = first(selectRows<InboxRecord>(session, byId, row.gatewayMsgId));
             if (!found)
                 throw Poco::Data::DataException("inbox row " + row.gatewayMsgId + " was neither inserted nor found");

@@ -6,6 +6,7 @@
 #include <Poco/Data/Statement.h>
 
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <semaphore>
 #include <stdexcept>
@@ -45,10 +46,11 @@ class PermitRelease {
 bool inStoreTransaction(const Poco::Data::Session& session);
 
 /// A write that must be all or nothing: its own transaction (as Poco::Data::Transaction), or a savepoint when it runs
-/// inside a StoreTransaction. Rolls back unless committed.
+/// inside a StoreTransaction. Rolls back unless committed. Given `writer` (Database::sqliteWriter()), a transaction of
+/// its own holds it from begin to end (a savepoint does not: its StoreTransaction holds it).
 class WriteTransaction {
   public:
-    explicit WriteTransaction(Poco::Data::Session& session);
+    explicit WriteTransaction(Poco::Data::Session& session, std::mutex* writer = nullptr);
     ~WriteTransaction();
     WriteTransaction(const WriteTransaction&) = delete;
     WriteTransaction& operator=(const WriteTransaction&) = delete;
@@ -58,6 +60,7 @@ class WriteTransaction {
     Poco::Data::Session& session_;
     bool nested_;
     bool done_ = false;
+    std::unique_lock<std::mutex> writer_;
 };
 
 /// The rows of a SELECT of `Record`'s columns (in its Poco::Data::TypeHandler's order) with `values` bound to its

@@ -6,15 +6,75 @@
 #include "engine/http/http_server.hpp"
 
 namespace taxdesk::engine::api {
+namespace {
+
+connectors::kafka::KafkaSettings withLinger(connectors::kafka::KafkaSettings kafka) {
+    kafka.rdkafka.emplace("linger.ms", "1");  // kept when kafka.rdkafka.linger.ms is configured
+    return kafka;
+}
+
+}  // namespace
 
 AcknowledgedProducer::AcknowledgedProducer(const connectors::kafka::KafkaSettings& kafka,
                                            const std::vector<std::string>& topics, int timeoutMs)
     : timeoutMs_(timeoutMs) {
-    producer_ =
-        std::make_unique<connectors::kafka::Producer>(kafka, [this](const connectors::kafka::DeliveryReport& r) {
-            if (!r.ok) ++failedDeliveries_;  // under mutex_: only flush() inside produce() serves these
+    producer_ = std::make_unique<connectors::kafka::Producer>(
+        withLinger(kafka), [this](const connectors::kafka::DeliveryReport& r) {
+            // The opaque is a heap copy of the caller's shared_ptr, one a message: freed here, its report served. A
+            // caller that stopped waiting (timeout) leaves its waiter to these copies.
+            std::unique_ptr<std::shared_ptr<Waiter>> owner(static_cast<std::shared_ptr<Waiter>*>(r.opaque));
+            if (!owner) return;
+            const std::lock_guard lock(mutex_);
+            --(*owner)->pending;
+            --inFlight_;
+            if (!r.ok) ++(*owner)->failed;
         });
+    // Woken callers after each poll that served reports, not after each report: one notify for the reports of a batch.
+    producer_->onDeliveriesServed([this] { reported_.notify_all(); });
     producer_->warmTopics(topics, 10000);
+    reports_ = std::thread([this] { serveReports(); });
+}
+
+void AcknowledgedProducer::serveReports() {
+    // Reports come a millisecond or two after a produce; a broker away sends none for seconds: the pause between empty
+    // polls doubles from 0.25 ms to 4 ms, and is short again once reports come.
+    constexpr auto kShortest = std::chrono::microseconds(250);
+    constexpr auto kLongest = std::chrono::microseconds(4000);
+    auto pause = kShortest;
+    std::unique_lock lock(mutex_);
+    while (!stop_) {
+        if (inFlight_ == 0) {
+            work_.wait(lock, [this] { return stop_ || inFlight_ > 0; });
+            continue;
+        }
+        lock.unlock();
+        int served = 0;
+        try {
+            served = producer_->poll(0);
+        } catch (...) {  // NOLINT(bugprone-empty-catch): its waiters time out and answer 503
+        }
+        lock.lock();
+        if (served > 0) {
+            pause = kShortest;
+        } else {
+            work_.wait_for(lock, pause);
+            pause = std::min(pause * 2, kLongest);
+        }
+    }
+}
+
+AcknowledgedProducer::~AcknowledgedProducer() {
+    {
+        const std::lock_guard lock(mutex_);
+        stop_ = true;
+    }
+    work_.notify_all();
+    if (reports_.joinable()) reports_.join();
+    try {
+        producer_->flush(timeoutMs_);  // the reports of what is queued free their opaques
+    } catch (...) {                    // NOLINT(bugprone-empty-catch): a destructor
+    }
+    producer_.reset();
 }
 
 void AcknowledgedProducer::produce(const std::vector<std::pair<std::string, std::string>>& keyed,
@@ -23,14 +83,30 @@ void AcknowledgedProducer::produce(const std::vector<std::pair<std::string, std:
     const HttpError notQueued(503, "not_queued",
                               "the messages could not be queued; send them again (they are deduplicated)",
                               {{"Retry-After", "5"}});
-    std::unique_lock lock(mutex_, deadline);
-    if (!lock.owns_lock()) throw notQueued;  // requests before this one are waiting for the broker
-    failedDeliveries_ = 0;
+    if (keyed.empty()) return;
+    const auto waiter = std::make_shared<Waiter>();
     const std::vector<connectors::kafka::Header> headers{{"request_id", requestId}};
-    for (const auto& [key, value] : keyed) producer_->produce(topic, key, value, nullptr, headers);
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (!producer_->flush(std::max(1, static_cast<int>(left.count()))) || failedDeliveries_ > 0) throw notQueued;
+    for (const auto& [key, value] : keyed) {
+        {
+            const std::lock_guard lock(mutex_);
+            ++waiter->pending;
+            ++inFlight_;
+        }
+        auto owner = std::make_unique<std::shared_ptr<Waiter>>(waiter);
+        try {
+            producer_->produce(topic, key, value, owner.get(), headers);
+        } catch (...) {
+            const std::lock_guard lock(mutex_);
+            --waiter->pending;  // not queued: no report comes for it
+            --inFlight_;
+            throw;
+        }
+        owner.release();  // the report frees it
+    }
+    work_.notify_one();
+    std::unique_lock lock(mutex_);
+    if (!reported_.wait_until(lock, deadline, [&] { return waiter->pending == 0; }) || waiter->failed > 0)
+        throw notQueued;
 }
 
 }  // namespace taxdesk::engine::api

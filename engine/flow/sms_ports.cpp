@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <random>
+#include <tuple>
 
 #include "jobs/sms/lock_rules.hpp"
 
@@ -94,6 +95,29 @@ std::optional<jobs::sms::OpenPickup> StorePickups::openPickupFor(const std::stri
     const auto open = store_.openPickupFor(applicantId, service, nowUnix);
     if (!open) return std::nullopt;
     return openPickupOf(*open);
+}
+
+const connectors::PickupRecord* newestOpenPickup(const std::vector<connectors::PickupRecord>& open,
+                                                 const std::string& applicantId, int service, std::int64_t nowUnix) {
+    const std::int64_t notBefore = nowUnix > 0 ? nowUnix : 0;
+    const connectors::PickupRecord* newest = nullptr;
+    for (const auto& record : open) {
+        if (record.applicantId != applicantId || record.service != service || record.state != "open" ||
+            record.deadlineAt < notBefore)
+            continue;
+        // openPickupFor's ORDER BY created_at DESC, pickup_id DESC; moot while pickups_open_per_applicant allows one.
+        if (newest == nullptr ||
+            std::tie(record.createdAt, record.pickupId) > std::tie(newest->createdAt, newest->pickupId))
+            newest = &record;
+    }
+    return newest;
+}
+
+std::optional<jobs::sms::OpenPickup> PrefetchedPickups::openPickupFor(const std::string& applicantId, int service,
+                                                                      std::int64_t nowUnix) {
+    if (!applicants_.contains(applicantId)) return store_.openPickupFor(applicantId, service, nowUnix);
+    if (const auto* open = newestOpenPickup(open_, applicantId, service, nowUnix)) return openPickupOf(*open);
+    return std::nullopt;
 }
 
 std::string StorePickups::drawCode() {

@@ -3,6 +3,8 @@
 // connectors, the Redis counters and locks, and the pickups in the store. Wiring only: what they decide is in jobs/sms.
 #include <memory>
 #include <string>
+#include <unordered_set>
+#include <vector>
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
@@ -58,6 +60,28 @@ class StorePickups final : public jobs::sms::PickupPort {
 
   private:
     connectors::PickupStore& store_;
+};
+
+/// Of `open` (pickups read as open), the one SqlPickupStore::openPickupFor answers for (applicant, service) at
+/// `nowUnix`: open, deadline not passed, the newest by (createdAt, pickupId). Null when none.
+const connectors::PickupRecord* newestOpenPickup(const std::vector<connectors::PickupRecord>& open,
+                                                 const std::string& applicantId, int service, std::int64_t nowUnix);
+
+/// StorePickups over the open pickups of some applicants read before (issue 11: a poll batch's, in one query): for
+/// those applicants it answers from them, for any other it asks the store. Codes are drawn as StorePickups draws them.
+class PrefetchedPickups final : public jobs::sms::PickupPort {
+  public:
+    PrefetchedPickups(connectors::PickupStore& store, const std::unordered_set<std::string>& applicants,
+                      const std::vector<connectors::PickupRecord>& open)
+        : store_(store), applicants_(applicants), open_(open) {}
+    std::optional<jobs::sms::OpenPickup> openPickupFor(const std::string& applicantId, int service,
+                                                       std::int64_t nowUnix) override;
+    std::string drawCode() override { return store_.drawCode(); }
+
+  private:
+    StorePickups store_;
+    const std::unordered_set<std::string>& applicants_;
+    const std::vector<connectors::PickupRecord>& open_;
 };
 
 /// A stored pickup as the application's rules see it.

@@ -8,9 +8,11 @@
 #include <Poco/RandomStream.h>
 #include <Poco/Timestamp.h>
 
+#include <cmath>
 #include <optional>
 #include <stdexcept>
 #include <unordered_set>
+#include <variant>
 
 #include "connectors/store/sql_notification_store.hpp"
 #include "connectors/store/sql_pickup_store.hpp"
@@ -69,16 +71,37 @@ connectors::Database* sqlDatabase(connectors::NotificationStore& notifications) 
 
 }  // namespace
 
-/// The fields of an inbound SMS message (SPEC 4.1) as the gateway sent them. Throws Poco::Exception when the value
-/// is not a JSON object.
-struct InboundFields {
-    std::string msisdn;
-    std::string text;
-    std::string gatewayMsgId;
-    std::string receivedAt;
-};
+namespace {
 
+/// The flat reader (issue 11: no JSON DOM a message) for what the API produces: a flat object of strings. Nullopt for
+/// anything else (another field type, not JSON), which the DOM reader below reads or refuses as it always did.
+std::optional<InboundFields> readInboundFlat(std::string_view value) {
+    std::vector<jobs::json::Field> fields;
+    try {
+        fields = jobs::json::parseFlatObject(value);
+    } catch (const jobs::json::ParseError&) {
+        return std::nullopt;
+    }
+    InboundFields out;
+    for (auto& field : fields) {
+        std::string* target = field.name == "msisdn"           ? &out.msisdn
+                              : field.name == "text"           ? &out.text
+                              : field.name == "gateway_msg_id" ? &out.gatewayMsgId
+                              : field.name == "received_at"    ? &out.receivedAt
+                                                               : nullptr;
+        if (target == nullptr) continue;
+        auto* text = std::get_if<std::string>(&field.value.scalar);
+        if (field.value.isArray || text == nullptr) return std::nullopt;
+        *target = std::move(*text);
+    }
+    return out;
+}
+
+}  // namespace
+
+/// An inbound SMS message's fields; throws Poco::Exception when the value is not a JSON object.
 InboundFields readInbound(std::string_view value) {
+    if (auto flat = readInboundFlat(value)) return std::move(*flat);
     const auto object = Poco::JSON::Parser().parse(std::string(value)).extract<Poco::JSON::Object::Ptr>();
     return {object->optValue<std::string>("msisdn", ""), object->optValue<std::string>("text", ""),
             object->optValue<std::string>("gateway_msg_id", ""), object->optValue<std::string>("received_at", "")};
@@ -102,6 +125,63 @@ Answer answerFor(const std::string& gatewayMsgId, const std::string& msisdn, con
     answer.reply.status = connectors::toString(connectors::NotificationStatus::queued);
     answer.inbound.replyNotificationId = answer.reply.notificationId;
     return answer;
+}
+
+namespace {
+
+/// The flat reader for a notification as notificationJson() writes it (issue 11: no JSON DOM a message). False for
+/// anything else (a field missing or of another type, not JSON): the DOM reader then reads it or names what is wrong.
+bool readNotificationFlat(std::string_view value, connectors::NotificationRecord& out) {
+    std::vector<jobs::json::Field> fields;
+    try {
+        fields = jobs::json::parseFlatObject(value);
+    } catch (const jobs::json::ParseError&) {
+        return false;
+    }
+    bool id = false;
+    bool msisdn = false;
+    bool text = false;
+    out.kind = connectors::toString(connectors::NotificationKind::reply);
+    out.attempt = 0;
+    for (auto& field : fields) {
+        if (field.value.isArray) return false;
+        if (field.name == "attempt") {
+            const auto* number = std::get_if<double>(&field.value.scalar);
+            // An integer the DOM reader would read as int; anything else goes its way.
+            if (number == nullptr || !(*number >= 0 && *number <= 1e6) || *number != std::trunc(*number)) return false;
+            out.attempt = std::max(0, static_cast<int>(*number) - 1);
+            continue;
+        }
+        std::string* target = field.name == "notification_id" ? &out.notificationId
+                              : field.name == "msisdn"        ? &out.msisdn
+                              : field.name == "text"          ? &out.text
+                              : field.name == "kind"          ? &out.kind
+                                                              : nullptr;
+        if (target == nullptr) continue;
+        auto* string = std::get_if<std::string>(&field.value.scalar);
+        if (string == nullptr) return false;
+        *target = std::move(*string);
+        id = id || target == &out.notificationId;
+        msisdn = msisdn || target == &out.msisdn;
+        text = text || target == &out.text;
+    }
+    return id && msisdn && text;
+}
+
+}  // namespace
+
+connectors::NotificationRecord readNotification(std::string_view value) {
+    connectors::NotificationRecord notification;
+    if (readNotificationFlat(value, notification)) return notification;
+    notification = {};
+    const auto object = Poco::JSON::Parser().parse(std::string(value)).extract<Poco::JSON::Object::Ptr>();
+    notification.notificationId = object->getValue<std::string>("notification_id");
+    notification.msisdn = object->getValue<std::string>("msisdn");
+    notification.text = object->getValue<std::string>("text");
+    notification.kind =
+        object->optValue<std::string>("kind", connectors::toString(connectors::NotificationKind::reply));
+    notification.attempt = std::max(0, object->optValue<int>("attempt", 1) - 1);
+    return notification;
 }
 
 std::string notificationJson(const connectors::NotificationRecord& notification) {
@@ -131,7 +211,8 @@ SmsStage::SmsStage(SmsSettings settings, connectors::ConnectorSet connectors, co
       store_(store),
       counters_(std::move(counters)),
       metrics_(metrics),
-      database_(sqlDatabase(store.pickups)) {
+      database_(sqlDatabase(store.pickups)),
+      sqlPickups_(dynamic_cast<connectors::SqlPickupStore*>(&store.pickups)) {
     if (!counters_) throw std::invalid_argument("SmsStage: no counters");
 }
 
@@ -143,9 +224,19 @@ std::unique_ptr<PreparedBatch> SmsStage::prepare(const std::vector<connectors::k
     // does for one made by another engine), and a gateway_msg_id given twice is stored once, both answered with its
     // one reply. Everything is written before the replies are produced and the offsets committed (SPEC 6), and a
     // failure rolls back the slice and fails the batch, which the pipeline tries again: idempotent by gateway_msg_id.
-    std::vector<std::optional<Decided>> decided(batch.size());
     std::vector<std::string> reasons(batch.size());
-    for (std::size_t i = 0; i < batch.size(); ++i) decided[i] = decide(batch[i].value(), reasons[i]);
+    std::vector<std::optional<InboundFields>> fields(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        try {
+            fields[i] = readInbound(batch[i].value());
+        } catch (const Poco::Exception& error) {
+            reasons[i] = "not an inbound SMS object: " + error.displayText();
+        }
+    }
+    const auto reads = readBatch(fields);
+    std::vector<std::optional<Decided>> decided(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i)
+        if (fields[i]) decided[i] = decide(*fields[i], reasons[i], reads ? &*reads : nullptr);
 
     std::vector<std::optional<connectors::NotificationRecord>> replies(batch.size());
     for (std::size_t first = 0; first < batch.size(); first += kRecordsPerTransaction) {
@@ -225,6 +316,32 @@ std::optional<connectors::NotificationRecord> SmsStage::handle(std::string_view 
     return recordDecided(*decided);
 }
 
+std::optional<SmsStage::BatchReads> SmsStage::readBatch(const std::vector<std::optional<InboundFields>>& fields) {
+    if (sqlPickups_ == nullptr) return std::nullopt;
+    BatchReads reads;
+    std::vector<std::string> ids;
+    std::vector<std::string> applicants;
+    const std::int64_t now = unixNow();
+    const int year = jobs::sms::taipeiDate(now).year;
+    for (const auto& message : fields) {
+        if (!message || message->gatewayMsgId.empty()) continue;
+        ids.push_back(message->gatewayMsgId);
+        // The applicant as decideApplication will read it; one it reads otherwise (a year turning meanwhile) is asked
+        // of the store then (PrefetchedPickups).
+        const auto parsed = jobs::sms::parseSmsText(message->text, year);
+        if (parsed.kind == jobs::sms::ParsedSms::Kind::application && reads.applicants.insert(parsed.id).second)
+            applicants.push_back(parsed.id);
+    }
+    for (auto& record : sqlPickups_->findInbounds(ids)) {
+        std::string id = record.gatewayMsgId;
+        reads.inbound.emplace(std::move(id), std::move(record));
+    }
+    // Read before any message is decided, as each message's own read was: the pickups open now (each decision still
+    // checks the deadline at its own instant).
+    reads.open = sqlPickups_->openPickupsOf(applicants, now);
+    return reads;
+}
+
 std::optional<SmsStage::Decided> SmsStage::decide(std::string_view value, std::string& deadLetterReason) {
     InboundFields fields;
     try {
@@ -233,6 +350,11 @@ std::optional<SmsStage::Decided> SmsStage::decide(std::string_view value, std::s
         deadLetterReason = "not an inbound SMS object: " + error.displayText();
         return std::nullopt;
     }
+    return decide(fields, deadLetterReason, nullptr);
+}
+
+std::optional<SmsStage::Decided> SmsStage::decide(const InboundFields& fields, std::string& deadLetterReason,
+                                                  const BatchReads* reads) {
     const std::string& gatewayMsgId = fields.gatewayMsgId;
     const auto msisdn = jobs::sms::normalizeMsisdn(fields.msisdn);
     if (!msisdn || gatewayMsgId.empty()) {
@@ -243,7 +365,13 @@ std::optional<SmsStage::Decided> SmsStage::decide(std::string_view value, std::s
     decided.sms = {*msisdn, fields.text, gatewayMsgId, fields.receivedAt};
 
     // The same gateway_msg_id again: its one reply, again (the sender sends a notification id once).
-    if (const auto seen = store_.pickups.findInbound(gatewayMsgId)) {
+    std::optional<connectors::InboundRecord> seen;
+    if (reads != nullptr) {
+        if (const auto found = reads->inbound.find(gatewayMsgId); found != reads->inbound.end()) seen = found->second;
+    } else {
+        seen = store_.pickups.findInbound(gatewayMsgId);
+    }
+    if (seen) {
         if (auto reply = store_.notifications.findNotification(seen->replyNotificationId)) {
             decided.known = std::move(reply);
             return decided;
@@ -253,7 +381,10 @@ std::optional<SmsStage::Decided> SmsStage::decide(std::string_view value, std::s
     // The decision (jobs/sms/application.hpp) over this engine's connectors.
     decided.nowMillis = nowMs();
     ConnectorIdentity identity(connectors_);
-    StorePickups pickups(store_.pickups);
+    StorePickups stored(store_.pickups);
+    std::optional<PrefetchedPickups> prefetched;
+    if (reads != nullptr) prefetched.emplace(store_.pickups, reads->applicants, reads->open);
+    jobs::sms::PickupPort& pickups = prefetched ? static_cast<jobs::sms::PickupPort&>(*prefetched) : stored;
     decided.decision = jobs::sms::decideApplication(decided.sms, decided.nowMillis, rulesOf(settings_),
                                                     {identity, *counters_, pickups});
     for (const auto& note : decided.decision->notes) {
@@ -325,14 +456,7 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
     for (std::size_t i = 0; i < batch.size(); ++i) {
         connectors::NotificationRecord notification;
         try {
-            const auto object =
-                Poco::JSON::Parser().parse(std::string(batch[i].value())).extract<Poco::JSON::Object::Ptr>();
-            notification.notificationId = object->getValue<std::string>("notification_id");
-            notification.msisdn = object->getValue<std::string>("msisdn");
-            notification.text = object->getValue<std::string>("text");
-            notification.kind =
-                object->optValue<std::string>("kind", connectors::toString(connectors::NotificationKind::reply));
-            notification.attempt = std::max(0, object->optValue<int>("attempt", 1) - 1);
+            notification = readNotification(batch[i].value());
         } catch (const Poco::Exception& error) {
             prepared->out[i].push_back(
                 {settings_.outboundDeadLetter, std::string(batch[i].key()),

@@ -2,7 +2,12 @@
 // SPEC 4: the SMS application pipeline's stage (`sms.inbound` → identity → pickup → one reply on
 // `notifications.outbound`) and the sender's stage (`notifications.outbound` → SMS gateway).
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "connectors/api/connector_set.hpp"
 #include "connectors/redis/redis_client.hpp"
@@ -14,7 +19,19 @@
 #include "jobs/sms/application.hpp"
 #include "jobs/sms/pickup_rules.hpp"
 
+namespace taxdesk::connectors {
+class SqlPickupStore;
+}  // namespace taxdesk::connectors
+
 namespace taxdesk::engine {
+
+/// The fields of an inbound SMS message (SPEC 4.1) as the gateway sent them.
+struct InboundFields {
+    std::string msisdn;
+    std::string text;
+    std::string gatewayMsgId;
+    std::string receivedAt;
+};
 
 struct SmsSettings {
     std::string outboundTopic;       ///< notifications.outbound
@@ -29,6 +46,15 @@ struct SmsSettings {
     jobs::sms::BusinessCalendar calendar;
     std::shared_ptr<const jobs::sms::OfficeTable> offices;
 };
+
+/// An inbound SMS message's fields (absent ones empty). Read without a JSON DOM when it is a flat object of strings, as
+/// the API writes it; anything else as Poco::JSON reads it. Throws Poco::Exception when it is not a JSON object.
+InboundFields readInbound(std::string_view value);
+
+/// A notification on notifications.outbound as notificationJson() writes it (attempt: sends before this one); kind
+/// `reply` and attempt 1 when absent. Read without a JSON DOM when flat, else as Poco::JSON reads it. Throws
+/// Poco::Exception when it is not a JSON object or misses notification_id, msisdn or text.
+connectors::NotificationRecord readNotification(std::string_view value);
 
 /// The JSON of a notification on notifications.outbound: {notification_id, msisdn, text, kind, attempt}.
 std::string notificationJson(const connectors::NotificationRecord& notification);
@@ -62,6 +88,14 @@ class SmsStage : public BatchStage {
     std::vector<OutMessage> deadLettered(const connectors::kafka::Message& message, const std::string& error) override;
 
   private:
+    /// Issue 11: a poll batch's store reads made up front, one query each (SQL store only) instead of one a message.
+    struct BatchReads {
+        std::unordered_map<std::string, connectors::InboundRecord> inbound;  ///< the batch's stored ones, by id
+        std::unordered_set<std::string> applicants;  ///< the applicants whose open pickups were read …
+        std::vector<connectors::PickupRecord> open;  ///< … and those pickups
+    };
+    /// The reads of the batch's messages that `fields` holds (those read): empty without a SqlPickupStore.
+    std::optional<BatchReads> readBatch(const std::vector<std::optional<InboundFields>>& fields);
     /// A message read and decided, not yet recorded: the first half of handle().
     struct Decided {
         std::optional<connectors::NotificationRecord> known;  ///< a message answered before: its reply, again
@@ -72,6 +106,8 @@ class SmsStage : public BatchStage {
     /// Reads the message, finds a reply given before, or decides it (connectors and counters; reads of the store
     /// only). Nullopt, with the reason, for a message that goes to the DLQ.
     std::optional<Decided> decide(std::string_view value, std::string& deadLetterReason);
+    /// decide() of a message read already (`fields`), with the batch's reads when made.
+    std::optional<Decided> decide(const InboundFields& fields, std::string& deadLetterReason, const BatchReads* reads);
     /// Writes what decide() found (the second half of handle()); returns the reply.
     connectors::NotificationRecord recordDecided(const Decided& decided);
     /// Records the decision's inbound row, pickup and reply in one transaction. When the store finds the applicant's
@@ -87,6 +123,7 @@ class SmsStage : public BatchStage {
     /// The SQL store's database when the areas are the SQL ones (null with fakes): a batch's outcomes are recorded in
     /// one StoreTransaction on it.
     connectors::Database* database_ = nullptr;
+    connectors::SqlPickupStore* sqlPickups_ = nullptr;  ///< the batch reads' store (null with fakes)
 };
 
 /// Sends notifications through the SMS gateway connector and records what was sent (segments, gateway id).

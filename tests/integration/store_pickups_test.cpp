@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "connectors/store/sql_pickup_store.hpp"
 #include "fixtures/at_once.hpp"
 #include "fixtures/sqlite_schema.hpp"
 #include "store_sms_fixture.hpp"
@@ -311,6 +312,52 @@ TEST_P(StorePickupsTest, OpenPickupForFindsTheOpenPickupOfThatPersonAndServiceOn
     EXPECT_EQ(store.pickups().openPickupFor(applicant_, 1), std::nullopt) << "collected";
     const SmsOutcomeResult renewed = apply(store, newPickup(applicant_, 1));
     EXPECT_EQ(store.pickups().openPickupFor(applicant_, 1), renewed.pickup);
+}
+
+// Issue 11: the SMS stage reads a poll batch's inbound records and its applicants' open pickups in one query each.
+TEST_P(StorePickupsTest, BatchReadsFindWhatTheOneAtATimeReadsFind) {
+    Store store(settings_);
+    auto& sql = dynamic_cast<SqlPickupStore&>(store.pickups());
+    EXPECT_TRUE(sql.findInbounds({}).empty());
+    EXPECT_TRUE(sql.openPickupsOf({}, 0).empty());
+
+    // 450 stored messages, asked for with 50 unknown ones among them: three slices of at most 200 ids.
+    std::vector<std::string> ids;
+    std::set<std::string> stored;
+    for (int i = 0; i < 450; ++i) {
+        InboundRecord inbound = newInbound();
+        NotificationRecord reply = newNotification();
+        inbound.outcome = "help";
+        store.pickups().recordSmsOutcome(inbound, std::nullopt, reply);
+        ids.push_back(inbound.gatewayMsgId);
+        stored.insert(inbound.gatewayMsgId);
+        if (i % 9 == 0) ids.push_back(testing::uniqueName("unknown"));
+    }
+    const auto found = sql.findInbounds(ids);
+    EXPECT_EQ(found.size(), 450U);
+    std::set<std::string> foundIds;
+    for (const auto& inbound : found) {
+        foundIds.insert(inbound.gatewayMsgId);
+        EXPECT_EQ(store.pickups().findInbound(inbound.gatewayMsgId), inbound);
+    }
+    EXPECT_EQ(foundIds, stored);
+
+    // Open pickups of two applicants (one with two services), one collected, another person's not asked for.
+    const std::string other = testing::uniqueName("B");
+    const SmsOutcomeResult property = apply(store, newPickup(applicant_, 1));
+    const SmsOutcomeResult certificate = apply(store, newPickup(applicant_, 2));
+    const SmsOutcomeResult collected = apply(store, newPickup(other, 1));
+    ASSERT_EQ(store.pickups().collectPickup(collected.pickup->code, other, kAppliedDeadline).outcome,
+              CollectOutcome::collected);
+    const SmsOutcomeResult others = apply(store, newPickup(other, 3));
+    apply(store, newPickup(testing::uniqueName("C"), 1));
+
+    auto open = sql.openPickupsOf({applicant_, other, testing::uniqueName("nobody")}, kAppliedDeadline);
+    std::sort(open.begin(), open.end(), [](const auto& a, const auto& b) { return a.pickupId < b.pickupId; });
+    std::vector<PickupRecord> expected{*property.pickup, *certificate.pickup, *others.pickup};
+    std::sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) { return a.pickupId < b.pickupId; });
+    EXPECT_EQ(open, expected);
+    EXPECT_TRUE(sql.openPickupsOf({applicant_, other}, kAppliedDeadline + 1).empty()) << "past their deadline";
 }
 
 TEST_P(StorePickupsTest, CollectingCollectsOnceAndTellsEveryOtherOutcome) {

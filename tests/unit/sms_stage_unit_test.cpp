@@ -1,6 +1,7 @@
 // The SMS stage's wiring (engine/flow/sms_stage.cpp) over in-memory fakes of the store's SMS areas, the counters and
 // the registry and NHI card connectors: what it records for a decision, a message seen before, and the two retries of
 // recording an alert (the applicant's pickup made meanwhile; a code taken). No Redis, Kafka or SQL.
+#include <Poco/Exception.h>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -8,9 +9,11 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "connectors/api/errors.hpp"
+#include "engine/flow/sms_ports.hpp"
 #include "engine/flow/sms_stage.hpp"
 #include "engine/runtime/metrics.hpp"
 #include "jobs/sms/pickup_rules.hpp"
@@ -271,6 +274,89 @@ TEST_F(SmsStageUnitTest, NoMsisdnIsADeadLetter) {
     EXPECT_FALSE(stage()->handle(R"({"msisdn":"02-1234","text":"0","gateway_msg_id":"g-1"})", reason));
     EXPECT_EQ(reason, "msisdn is not 09xxxxxxxx or +8869xxxxxxxx");
     EXPECT_TRUE(pickups_.inbound.empty());
+}
+
+// Issue 11: the stage reads its topics' messages without a JSON DOM when they are as the engine writes them, and
+// anything else as before (Poco::JSON), so that nothing reads differently.
+TEST(SmsMessagesTest, InboundFieldsAreReadTheSameWithOrWithoutTheDom) {
+    const auto flat = readInbound(
+        R"({"msisdn":"0912345678","text":"1 A123456789 \u0031234","gateway_msg_id":"g-1","received_at":"2026-12-01"})");
+    EXPECT_EQ(flat.msisdn, "0912345678");
+    EXPECT_EQ(flat.text, "1 A123456789 1234");
+    EXPECT_EQ(flat.gatewayMsgId, "g-1");
+    EXPECT_EQ(flat.receivedAt, "2026-12-01");
+    const auto missing = readInbound(R"({"gateway_msg_id":"g-2","other":[1,2]})");
+    EXPECT_EQ(missing.gatewayMsgId, "g-2");
+    EXPECT_EQ(missing.msisdn, "");
+    EXPECT_EQ(missing.text, "");
+    // Not flat strings: the DOM reader's answer (a number read as its digits, a nested object ignored).
+    const auto number = readInbound(R"({"msisdn":912345678,"gateway_msg_id":"g-3","x":{"y":1}})");
+    EXPECT_EQ(number.msisdn, "912345678");
+    EXPECT_EQ(number.gatewayMsgId, "g-3");
+    EXPECT_THROW(readInbound("not json"), Poco::Exception);
+    EXPECT_THROW(readInbound("[1]"), Poco::Exception);
+}
+
+TEST(SmsMessagesTest, ANotificationIsReadBackAsWrittenAndARefusalNamesItsField) {
+    NotificationRecord written;
+    written.notificationId = "n-g-1";
+    written.msisdn = "0912345678";
+    written.text = "取件碼 \"482913\"\n";
+    written.kind = "pickup_alert";
+    written.attempt = 2;  // two sends before: this one is the third
+    const auto read = readNotification(notificationJson(written));
+    EXPECT_EQ(read.notificationId, "n-g-1");
+    EXPECT_EQ(read.msisdn, "0912345678");
+    EXPECT_EQ(read.text, "取件碼 \"482913\"\n");
+    EXPECT_EQ(read.kind, "pickup_alert");
+    EXPECT_EQ(read.attempt, 2);
+
+    const auto defaults = readNotification(R"({"notification_id":"n","msisdn":"09","text":"t"})");
+    EXPECT_EQ(defaults.kind, "reply");
+    EXPECT_EQ(defaults.attempt, 0);
+    EXPECT_EQ(readNotification(R"({"notification_id":"n","msisdn":"09","text":"t","attempt":0})").attempt, 0);
+    EXPECT_EQ(readNotification(R"({"notification_id":"n","msisdn":"09","text":"t","attempt":"3"})").attempt, 2)
+        << "a string attempt, as the DOM reader converts it";
+    EXPECT_THROW(readNotification(R"({"msisdn":"09","text":"t"})"), Poco::Exception) << "no notification_id";
+    EXPECT_THROW(readNotification("{"), Poco::Exception);
+}
+
+// The open pickup the stage finds among a batch's prefetched ones is the one the store's openPickupFor returns.
+TEST(PrefetchedPickupsTest, TheNewestOpenPickupOfThatApplicantAndServiceWhoseDeadlineHasNotPassed) {
+    const auto pickup = [](std::string id, std::string applicant, int service, long long deadline, std::string state,
+                           std::string created) {
+        PickupRecord record;
+        record.pickupId = std::move(id);
+        record.code = "123456";
+        record.applicantId = std::move(applicant);
+        record.service = service;
+        record.deadlineAt = deadline;
+        record.state = std::move(state);
+        record.createdAt = std::move(created);
+        return record;
+    };
+    const std::vector<PickupRecord> open{
+        pickup("p1", "A1", 1, 1000, "open", "2026-12-01T10:00:00.000Z"),
+        pickup("p2", "A1", 1, 2000, "open", "2026-12-01T11:00:00.000Z"),
+        pickup("p3", "A1", 2, 3000, "open", "2026-12-01T12:00:00.000Z"),
+        pickup("p4", "A2", 1, 9000, "collected", "2026-12-01T13:00:00.000Z"),
+    };
+    EXPECT_EQ(newestOpenPickup(open, "A1", 1, 500)->pickupId, "p2") << "the newer of two";
+    EXPECT_EQ(newestOpenPickup(open, "A1", 1, 2000)->pickupId, "p2") << "on its deadline still";
+    EXPECT_EQ(newestOpenPickup(open, "A1", 1, 2001), nullptr) << "both past their deadline";
+    EXPECT_EQ(newestOpenPickup(open, "A1", 2, 0)->pickupId, "p3");
+    EXPECT_EQ(newestOpenPickup(open, "A1", 3, 0), nullptr) << "another service";
+    EXPECT_EQ(newestOpenPickup(open, "A2", 1, 0), nullptr) << "collected";
+
+    MemoryPickups store;
+    store.pickups.push_back(pickup("p9", "B1", 1, 5000, "open", "2026-12-01T09:00:00.000Z"));
+    const std::unordered_set<std::string> prefetched{"A1", "A2"};
+    PrefetchedPickups pickups(store, prefetched, open);
+    EXPECT_EQ(pickups.openPickupFor("A1", 2, 100)->pickupId, "p3");
+    EXPECT_EQ(pickups.openPickupFor("A2", 1, 100), std::nullopt) << "read: none open, the store is not asked";
+    ASSERT_TRUE(pickups.openPickupFor("B1", 1, 100)) << "not read: the store is asked";
+    EXPECT_EQ(pickups.openPickupFor("B1", 1, 100)->pickupId, "p9");
+    EXPECT_EQ(pickups.drawCode().size(), 6U);
 }
 
 TEST(SmsStatesTest, EachStateHasOneStoredNameReadBackTheSame) {
