@@ -4,7 +4,7 @@
 //
 //   build/bench/taxdesk_bench_store_upserts [--rows 200000] [--chunk 2000] [--runs 3] [--backend
 //   sqlite|postgresql|both]
-//       [--postgresql "host=… port=… dbname=… user=…"] [--dir /tmp/…]
+//       [--postgresql "host=… port=… dbname=… user=…"] [--dir /tmp/…] [--sqlite-threading serialized|multi]
 //
 // PostgreSQL comes from --postgresql, else TAXDESK_TEST_POSTGRES_URL or TAXDESK_TEST_POSTGRESQL (what scripts/test
 // exports; scripts/lib/postgres.sh's pg_start prints one). Each run writes one batch of `rows` results (a batch row
@@ -13,7 +13,12 @@
 // the ceiling's table (a fresh one for each phase), and each side's time is summed over its chunks: both meet the
 // same load on a shared machine, where a ceiling measured before or after drifted with it (ratios 0.6–1.1 for one
 // build). Figures: value, ceiling, ratio, process CPU µs per row (the
-// PostgreSQL server's CPU is another process's), peak RSS.
+// PostgreSQL server's CPU is another process's), peak RSS. The SQLite ceiling's connection has the store's settings
+// (WAL, synchronous=NORMAL, the 64 MiB memory map): without the map it read back by system calls every page the store's
+// commit had made its cache drop, and came out slower than the upserts it bounds.
+// --sqlite-threading multi measures a proposal: SQLite in multi-thread mode (no per-connection mutex: each pooled
+// session is used by one thread at a time) and without its memory statistics (no global mutex per allocation), set
+// before any connection opens; the engine runs SQLite serialized (the library's default).
 #include <Poco/Data/PostgreSQL/Connector.h>
 #include <Poco/Data/PostgreSQL/SessionImpl.h>
 #include <Poco/Data/SQLite/Connector.h>
@@ -51,6 +56,7 @@ struct Options {
     std::string backend = "both";
     std::string postgresql;
     std::string dir = "/tmp/taxdesk-bench-store";
+    std::string sqliteThreading = "serialized";
 };
 
 double cpuSeconds() {
@@ -155,6 +161,7 @@ class SqliteCeiling final : public Ceiling {
         session_ << "PRAGMA busy_timeout=5000", now;
         session_ << "PRAGMA journal_mode=WAL", now;
         session_ << "PRAGMA synchronous=NORMAL", now;
+        session_ << "PRAGMA mmap_size=67108864", now;
         session_ << "CREATE TABLE " + table_ + kCeilingColumns, now;
         db_ = Poco::Data::SQLite::Utility::dbHandle(session_);
         const std::string text = "INSERT INTO " + table_ + " VALUES (?, ?, ?, ?, ?, ?, ?)";
@@ -372,7 +379,7 @@ void report(const std::string& backend, const std::vector<RunFigures>& runs, con
 int usage() {
     std::cerr
         << "usage: taxdesk_bench_store_upserts [--rows N] [--chunk N] [--runs N] [--backend sqlite|postgresql|both]"
-           " [--postgresql CONNINFO] [--dir FOLDER]\n";
+           " [--postgresql CONNINFO] [--dir FOLDER] [--sqlite-threading serialized|multi]\n";
     return 2;
 }
 
@@ -401,10 +408,22 @@ int main(int argc, char** argv) {
             options.postgresql = value;
         else if (arg == "--dir")
             options.dir = value;
+        else if (arg == "--sqlite-threading")
+            options.sqliteThreading = value;
         else
             return usage();
     }
     if (options.rows < 1 || options.chunk < 1 || options.runs < 1) return usage();
+    if (options.sqliteThreading == "multi") {
+        // Before any connection opens (SQLite reads its configuration once, at initialisation).
+        if (sqlite3_shutdown() != SQLITE_OK || sqlite3_config(SQLITE_CONFIG_MULTITHREAD) != SQLITE_OK ||
+            sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK || sqlite3_initialize() != SQLITE_OK) {
+            std::cerr << "store_upserts: SQLite refused multi-thread mode\n";
+            return 1;
+        }
+    } else if (options.sqliteThreading != "serialized") {
+        return usage();
+    }
     std::vector<std::string> backends;
     if (options.backend == "sqlite" || options.backend == "both") backends.emplace_back("sqlite");
     if (options.backend == "postgresql" || options.backend == "both") {

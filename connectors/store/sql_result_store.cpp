@@ -58,52 +58,79 @@ SqliteStatement prepareSqlite(sqlite3* db, const char* text) {
     return {raw, sqlite3_finalize};
 }
 
-/// Binds a result's columns (1–6 in kResultColumns order, updated_at 7) and runs the statement once. The strings are
-/// bound in place (SQLITE_STATIC: no copy), where Poco's vector binding copied each and took several allocations a row.
-void stepSqlite(sqlite3* db, sqlite3_stmt* statement, const StoredResult& result, const std::string& stamp) {
-    const auto text = [&](int column, const std::string& value) {
-        return sqlite3_bind_text(statement, column, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
-    };
-    int rc = text(1, result.batchId);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int(statement, 2, result.row);
-    if (rc == SQLITE_OK) rc = text(3, result.debtorId);
-    if (rc == SQLITE_OK) rc = text(4, result.status);
-    if (rc == SQLITE_OK) rc = text(5, result.reason);
-    if (rc == SQLITE_OK) rc = text(6, result.payload);
-    if (rc == SQLITE_OK) rc = text(7, stamp);
-    if (rc == SQLITE_OK) rc = sqlite3_step(statement);
-    const int reset = sqlite3_reset(statement);  // after a failed step, its error code
+/// One of sqliteUpsert()'s statements (columns 1–6 in kResultColumns order, updated_at 7), prepared once for the call
+/// and stepped once a result. Strings are bound in place (SQLITE_STATIC: no copy), where Poco's vector binding copied
+/// each and took several allocations a row. Bindings outlive sqlite3_reset(), so the call's stamp is bound once and a
+/// batch id only when it differs from the last one bound (the bound string must outlive the statement: the call's
+/// results and stamp do).
+class SqliteUpsertStatement {
+  public:
+    SqliteUpsertStatement(sqlite3* db, const char* text, const std::string& stamp)
+        : db_(db), statement_(prepareSqlite(db, text)) {
+        check(sqlite3_bind_text(statement_.get(), 7, stamp.data(), static_cast<int>(stamp.size()), SQLITE_STATIC));
+    }
+
+    /// Runs the statement for `result`; returns how many rows it changed (sqlite3_changes()).
+    int step(const StoredResult& result) {
+        sqlite3_stmt* statement = statement_.get();
+        const auto text = [&](int column, const std::string& value) {
+            return sqlite3_bind_text(statement, column, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+        };
+        int rc = SQLITE_OK;
+        if (boundBatch_ == nullptr || *boundBatch_ != result.batchId) {
+            rc = text(1, result.batchId);
+            boundBatch_ = &result.batchId;
+        }
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int(statement, 2, result.row);
+        if (rc == SQLITE_OK) rc = text(3, result.debtorId);
+        if (rc == SQLITE_OK) rc = text(4, result.status);
+        if (rc == SQLITE_OK) rc = text(5, result.reason);
+        if (rc == SQLITE_OK) rc = text(6, result.payload);
+        if (rc == SQLITE_OK) rc = sqlite3_step(statement);
+        const int reset = sqlite3_reset(statement);  // after a failed step, its error code
+        if (rc != SQLITE_DONE) {
+            boundBatch_ = nullptr;  // a failed bind may have left column 1 unbound
+            Poco::Data::SQLite::Utility::throwException(db_, rc == SQLITE_OK ? reset : rc, "upserting a result");
+        }
+        return sqlite3_changes(db_);
+    }
+
+  private:
+    void check(int rc) const {
+        if (rc != SQLITE_OK) Poco::Data::SQLite::Utility::throwException(db_, rc, "binding a result statement");
+    }
+
+    sqlite3* db_;
+    SqliteStatement statement_;
+    const std::string* boundBatch_ = nullptr;
+};
+
+/// The rows of batch `batchId` from `lo` to `hi` that have a result stored, appended to `rows` (ascending).
+void storedRowsSqlite(sqlite3* db, sqlite3_stmt* select, const std::string& batchId, int lo, int hi,
+                      std::vector<int>& rows) {
+    int rc = sqlite3_bind_text(select, 1, batchId.data(), static_cast<int>(batchId.size()), SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(select, 2, lo);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(select, 3, hi);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(select)) == SQLITE_ROW) {
+        rows.push_back(sqlite3_column_int(select, 0));
+        rc = SQLITE_OK;
+    }
+    const int reset = sqlite3_reset(select);
     if (rc != SQLITE_DONE) {
-        Poco::Data::SQLite::Utility::throwException(db, rc == SQLITE_OK ? reset : rc, "upserting a result");
+        Poco::Data::SQLite::Utility::throwException(db, rc == SQLITE_OK ? reset : rc, "reading stored results");
     }
 }
 
-/// SQLite: each result is inserted unless its (batch_id, row) has one, and that one is replaced otherwise (the same
-/// end as kUpsertResult's), both statements prepared once for the call. Returns, per batch of `batchIds`, how many
-/// results were new: rows_done grows by that, instead of a count of the batch's results after every call (which
-/// grows with the batch, so that a large batch cost time quadratic in its size).
+/// SQLite. The write lock is held (upsertResults() updated the batch rows first), so no other writer adds or removes
+/// results until the commit. One index range scan per stretch of rows the call writes (see rangesOf()) finds the keys
+/// stored already: those are replaced by one UPDATE each, the others inserted by one INSERT each — where every result
+/// used to try the INSERT first and fall back to the UPDATE, two statements and two index probes a replayed row. The
+/// INSERT still says ON CONFLICT DO NOTHING and a result it did not insert is still replaced, so the end is the one-row
+/// upsert's whatever the range scan found. Returns, per batch of `batchIds`, how many results were new: rows_done grows
+/// by that, instead of a count of the batch's results after every call (which grows with the batch, so that a large
+/// batch cost time quadratic in its size).
 std::vector<int> sqliteUpsert(Poco::Data::Session& session, const std::vector<const StoredResult*>& results,
-                              const std::vector<std::string>& batchIds, const std::string& stamp) {
-    sqlite3* db = Poco::Data::SQLite::Utility::dbHandle(session);
-    const SqliteStatement insert =
-        prepareSqlite(db,
-                      "INSERT INTO inquiry_results (batch_id, row_no, debtor_id, status, reason, payload, updated_at)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (batch_id, row_no) DO NOTHING");
-    const SqliteStatement replace = prepareSqlite(
-        db,
-        "UPDATE inquiry_results SET debtor_id = ?3, status = ?4, reason = ?5, payload = ?6, updated_at = ?7"
-        " WHERE batch_id = ?1 AND row_no = ?2");
-    std::vector<int> added(batchIds.size(), 0);
-    for (const StoredResult* result : results) {
-        stepSqlite(db, insert.get(), *result, stamp);
-        if (sqlite3_changes(db) == 1) {
-            ++added[indexOf(batchIds, result->batchId)];
-        } else {
-            stepSqlite(db, replace.get(), *result, stamp);
-        }
-    }
-    return added;
-}
+                              const std::vector<std::string>& batchIds, const std::string& stamp);
 
 /// A PostgreSQL array literal element: quoted, with `"` and `\` escaped (everything else, commas, braces and line
 /// breaks included, is literal inside quotes).
@@ -145,6 +172,46 @@ std::vector<RowRange> rangesOf(const std::vector<const StoredResult*>& results, 
         }
     }
     return ranges;
+}
+
+std::vector<int> sqliteUpsert(Poco::Data::Session& session, const std::vector<const StoredResult*>& results,
+                              const std::vector<std::string>& batchIds, const std::string& stamp) {
+    sqlite3* db = Poco::Data::SQLite::Utility::dbHandle(session);
+    std::vector<std::size_t> batchOf(results.size());
+    for (std::size_t i = 0; i < results.size(); ++i) batchOf[i] = indexOf(batchIds, results[i]->batchId);
+
+    std::vector<std::vector<int>> stored(batchIds.size());  // per batch, the rows of its ranges with a result
+    {
+        const SqliteStatement select =
+            prepareSqlite(db, "SELECT row_no FROM inquiry_results WHERE batch_id = ?1 AND row_no BETWEEN ?2 AND ?3");
+        for (const RowRange& range : rangesOf(results, batchOf, std::vector<bool>(batchIds.size(), true))) {
+            storedRowsSqlite(db, select.get(), batchIds[range.batch], range.lo, range.hi, stored[range.batch]);
+        }
+        for (std::vector<int>& rows : stored) std::sort(rows.begin(), rows.end());
+    }
+
+    SqliteUpsertStatement insert(db,
+                                 "INSERT INTO inquiry_results (batch_id, row_no, debtor_id, status, reason, payload,"
+                                 " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                                 " ON CONFLICT (batch_id, row_no) DO NOTHING",
+                                 stamp);
+    SqliteUpsertStatement replace(db,
+                                  "UPDATE inquiry_results SET debtor_id = ?3, status = ?4, reason = ?5, payload = ?6,"
+                                  " updated_at = ?7 WHERE batch_id = ?1 AND row_no = ?2",
+                                  stamp);
+    std::vector<int> added(batchIds.size(), 0);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        const StoredResult& result = *results[i];
+        const std::vector<int>& rows = stored[batchOf[i]];
+        if (std::binary_search(rows.begin(), rows.end(), result.row)) {
+            replace.step(result);
+        } else if (insert.step(result) == 1) {
+            ++added[batchOf[i]];
+        } else {
+            replace.step(result);  // not found by the range scan, yet stored: the upsert's end all the same
+        }
+    }
+    return added;
 }
 
 /// Locks a batch's row (as upsertResults()' lock statement does); its command tag says whether the batch exists.

@@ -376,6 +376,57 @@ TEST_P(StoreResultsTest, EachBackendEndsAsSQLiteDoesWithNewRowsDuplicatesReplays
     EXPECT_EQ(store.results().findResult(id, 3).value(), awkwardResult(id, 3, "error", "5"));
 }
 
+TEST_P(StoreResultsTest, ResultsOfTwoBatchesInterleavedInOneCallKeepTheirOwnBatchRowsAndCounts) {
+    // One call alternating two batches' results with the same row numbers, stored and new keys mixed, and a stored
+    // row far from the others (its own stretch of rows): every result lands under its own batch with its own content
+    // (SQLite binds a batch id only when it changes from one result to the next), and each batch counts its new keys.
+    Store store(settings_);
+    const BatchRecord a = newBatch();
+    const BatchRecord b = newBatch();
+    for (const BatchRecord* batch : {&a, &b}) {
+        writeBatch(store, *batch, makeRows(batch->batchId, 200, 0));
+        ASSERT_TRUE(store.batches().setBatchState(batch->batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                                  jobs::inquiry::BatchState::queued));
+    }
+    const auto result = [](const std::string& batchId, int row, const std::string& status) {
+        return StoredResult{
+            batchId,
+            row,
+            "A1" + std::to_string(23456780 + row),
+            status,
+            "",
+            R"({"batch":")" + batchId + R"(","row":)" + std::to_string(row) + R"(,"status":")" + status + R"("})"};
+    };
+    store.results().upsertResults({result(a.batchId, 1, "found"), result(a.batchId, 2, "found"),
+                                   result(a.batchId, 150, "found"), result(b.batchId, 2, "found")});
+    EXPECT_EQ(store.batches().findBatch(a.batchId)->rowsDone, 3);
+    EXPECT_EQ(store.batches().findBatch(b.batchId)->rowsDone, 1);
+
+    std::vector<StoredResult> call;
+    for (int row = 1; row <= 4; ++row) {
+        call.push_back(result(a.batchId, row, "no_records"));
+        call.push_back(result(b.batchId, row, "no_records"));
+    }
+    call.push_back(result(a.batchId, 150, "no_records"));  // stored, 146 rows after the others
+    call.push_back(result(a.batchId, 151, "no_records"));  // new, next to it
+    store.results().upsertResults(call);
+
+    // New keys: a's 3, 4, 151 (3 + 3 = 6); b's 1, 3, 4 (1 + 3 = 4).
+    const BatchRecord storedA = store.batches().findBatch(a.batchId).value();
+    const BatchRecord storedB = store.batches().findBatch(b.batchId).value();
+    EXPECT_EQ(storedA.rowsDone, 6);
+    EXPECT_EQ(storedB.rowsDone, 4);
+    EXPECT_EQ(storedA.state, jobs::inquiry::BatchState::processing);
+    EXPECT_EQ(storedB.state, jobs::inquiry::BatchState::processing);
+    EXPECT_EQ(store.results().resultsOfBatch(a.batchId),
+              (std::vector<StoredResult>{result(a.batchId, 1, "no_records"), result(a.batchId, 2, "no_records"),
+                                         result(a.batchId, 3, "no_records"), result(a.batchId, 4, "no_records"),
+                                         result(a.batchId, 150, "no_records"), result(a.batchId, 151, "no_records")}));
+    EXPECT_EQ(store.results().resultsOfBatch(b.batchId),
+              (std::vector<StoredResult>{result(b.batchId, 1, "no_records"), result(b.batchId, 2, "no_records"),
+                                         result(b.batchId, 3, "no_records"), result(b.batchId, 4, "no_records")}));
+}
+
 TEST_P(StoreResultsTest, EveryByteOfAResultArrivesAsGivenWhetherNewReplacedOrOfAnUnknownBatch) {
     // What a COPY line (tab, line feed, carriage return, backslash, `\.`, `\N`) or an array literal (quotes, braces,
     // commas) would have to escape, every other ASCII control character, Chinese and a 4-byte character, in every
