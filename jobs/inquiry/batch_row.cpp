@@ -119,7 +119,78 @@ std::uint64_t hashOf(std::string_view key) noexcept {
     return hash;
 }
 
+/// Mixes a packed key's 128 bits into a slot's hash (MurmurHash3's finaliser over both halves).
+std::uint64_t hashOf(const PackedKey& key) noexcept {
+    std::uint64_t hash = key.lo ^ (key.hi * 0x9E3779B97F4A7C15ULL);
+    hash ^= hash >> 33;
+    hash *= 0xFF51AFD7ED558CCDULL;
+    hash ^= hash >> 33;
+    hash *= 0xC4CEB9FE1A85EC53ULL;
+    hash ^= hash >> 33;
+    return hash;
+}
+
 }  // namespace
+
+bool packKey(std::string_view id, Scope scope, const std::vector<int>& years, int latestTaxYear, PackedKey& key) {
+    constexpr std::size_t kMaxIdBytes = 10;
+    constexpr int kYearBits = 42;
+    constexpr int kYearShift = 22;
+    if (id.empty() || id.size() > kMaxIdBytes) return false;
+    std::uint64_t lo = 0;
+    std::uint64_t rest = 0;  // bytes 8 and 9
+    // Fixed-size copies (loads, not calls) for the two lengths every valid ID has; a byte loop for the rest. (The
+    // layout that PackedKey describes is a little-endian machine's; on another the bytes sit otherwise, as distinct.)
+    if (id.size() == 10) {
+        std::memcpy(&lo, id.data(), 8);
+        std::memcpy(&rest, id.data() + 8, 2);
+    } else if (id.size() == 8) {
+        std::memcpy(&lo, id.data(), 8);
+    } else {
+        for (std::size_t i = 0; i < id.size(); ++i) {
+            const std::uint64_t byte = static_cast<unsigned char>(id[i]);
+            if (i < 8) {
+                lo |= byte << (8 * i);
+            } else {
+                rest |= byte << (8 * (i - 8));
+            }
+        }
+    }
+    std::uint64_t hi = rest | (std::uint64_t{id.size()} << 16) | (static_cast<std::uint64_t>(scope) << 20);
+    for (const int year : years) {
+        const int offset = latestTaxYear - year;
+        if (offset < 0 || offset >= kYearBits) return false;
+        hi |= std::uint64_t{1} << (kYearShift + offset);
+    }
+    key = {lo, hi};
+    return true;
+}
+
+bool PackedKeySet::insert(const PackedKey& key) {
+    if ((count_ + 1) * 2 > slots_.size()) grow();
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hashOf(key) & mask;; i = (i + 1) & mask) {
+        PackedKey& slot = slots_[i];
+        if (slot.hi == 0) {
+            slot = key;
+            ++count_;
+            return true;
+        }
+        if (slot == key) return false;
+    }
+}
+
+void PackedKeySet::grow() {
+    std::vector<PackedKey> old(std::max<std::size_t>(64, slots_.size() * 2));
+    old.swap(slots_);
+    const std::size_t mask = slots_.size() - 1;
+    for (const PackedKey& key : old) {
+        if (key.hi == 0) continue;
+        std::size_t i = hashOf(key) & mask;
+        while (slots_[i].hi != 0) i = (i + 1) & mask;
+        slots_[i] = key;
+    }
+}
 
 std::optional<Column> columnNamed(std::string_view headerField) {
     const std::string name = Poco::toLower(std::string(identity::trimSpaces(identity::foldFullWidth(headerField))));
@@ -245,7 +316,7 @@ int RowJudge::judge(const RowCellViews& cells, int rowNumber, int line, BatchRow
         reject("bad_scope", kScope);
     } else if (!yearsOk) {
         reject("bad_year", kIncomeYears);
-    } else if (keyOf(row, key_), !seen_.insert(key_)) {
+    } else if (!isNewKey(row)) {
         // Only accepted rows are remembered, so a rejected row never makes a later good one a duplicate.
         reject("duplicate", kDebtorId);
     } else {
@@ -254,6 +325,14 @@ int RowJudge::judge(const RowCellViews& cells, int rowNumber, int line, BatchRow
         if (wantsIncome) row.fee += rules_.feeIncomeYear * static_cast<long long>(row.incomeYears.size());
     }
     return unreadableLine;
+}
+
+bool RowJudge::isNewKey(const BatchRow& row) {
+    if (PackedKey packed; packKey(row.debtorId, row.scope, row.incomeYears, rules_.latestTaxYear, packed)) {
+        return packed_.insert(packed);
+    }
+    keyOf(row, key_);
+    return seen_.insert(key_);
 }
 
 /// Fills `years` (Gregorian, ascending, unique) from the cell or the default; false when the cell breaks a rule.
