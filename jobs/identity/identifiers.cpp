@@ -204,15 +204,14 @@ IdKind classify(std::string_view normalizedId) {
         return IdKind::invalid;
     }
     const int code = kLetterCodes[static_cast<std::size_t>(id[0] - 'A')];
-    // Unsigned: a byte that is no digit makes a large d and a meaningless sum (wrapping, defined), never used.
-    auto sum = static_cast<unsigned>((code / 10) + (code % 10) * 9 + second * 8);
-    bool digits = true;
-    for (std::size_t i = 2; i < 10; ++i) {
-        const unsigned d = static_cast<unsigned char>(id[i]) - unsigned{'0'};
-        digits &= d <= 9;
-        sum += d * (i <= 8 ? static_cast<unsigned>(9 - i) : 1U);
-    }
-    return digits && sum % 10 == 0 ? kind : IdKind::invalid;
+    // Unsigned, so that a byte below '0' is above 9 too. The eight digits are written out, weights 7 to 1 and 1, so
+    // that the compiler needs no loop.
+    auto d = [&id](std::size_t i) { return static_cast<unsigned>(static_cast<unsigned char>(id[i])) - unsigned{'0'}; };
+    const unsigned d2 = d(2), d3 = d(3), d4 = d(4), d5 = d(5), d6 = d(6), d7 = d(7), d8 = d(8), d9 = d(9);
+    if (d2 > 9 || d3 > 9 || d4 > 9 || d5 > 9 || d6 > 9 || d7 > 9 || d8 > 9 || d9 > 9) return IdKind::invalid;
+    const auto sum = static_cast<unsigned>((code / 10) + (code % 10) * 9 + second * 8) + 7 * d2 + 6 * d3 + 5 * d4 +
+                     4 * d5 + 3 * d6 + 2 * d7 + d8 + d9;
+    return sum % 10 == 0 ? kind : IdKind::invalid;
 }
 
 IdKind classifyIn(std::string_view normalizedId, int year) {

@@ -167,6 +167,7 @@ class RowJudge {
 
   private:
     bool readYears(const CellView& cell, std::vector<int>& years) const;
+    std::optional<bool> readPlainYears(std::string_view text, std::vector<int>& years) const;
     /// Remembers the row's key; false when an accepted row had it already.
     bool isNewKey(const BatchRow& row);
 

@@ -154,7 +154,6 @@ class Utf8Decoder {
         return 1;
     }
 
-  private:
     /// Where the last sequence of `raw` starts when `raw` ends before it does, else raw.size().
     static std::size_t cutShort(std::string_view raw) noexcept {
         std::size_t lead = raw.size();
@@ -167,6 +166,7 @@ class Utf8Decoder {
         return length > raw.size() - lead ? lead : raw.size();
     }
 
+  private:
     void take(unsigned char b, std::string* out) {
         pending_[size_++] = static_cast<char>(b);
         if (validator_.midSequence()) return;
@@ -387,9 +387,9 @@ class Big5Decoder {
 };
 
 /// Reads up to kChunkBytes; returns the number read, 0 at the end. Throws when the stream itself fails.
-std::size_t readChunk(std::istream& in, std::vector<char>& buffer) {
+std::size_t readChunk(std::istream& in, std::vector<char>& buffer, std::size_t offset = 0) {
     if (!in.good()) return 0;
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    in.read(buffer.data() + offset, static_cast<std::streamsize>(buffer.size() - offset));
     if (in.bad()) throw std::runtime_error("batch file: the upload could not be read back");
     return static_cast<std::size_t>(in.gcount());
 }
@@ -405,28 +405,42 @@ bool looksUtf16(std::string_view firstChunk) {
 
 class DecodedText::Impl {
   public:
-    Impl(std::istream& in, Charset charset) : in_(in), charset_(charset), raw_(kChunkBytes) {}
+    Impl(std::istream& in, Charset charset) : in_(in), charset_(charset), raw_(kCarry + kChunkBytes) {}
 
     std::string_view next() {
         while (!done_) {
             decoded_.clear();
-            const std::size_t n = readChunk(in_, raw_);
+            // Read after kCarry bytes of room, where the character the last chunk cut short is put back in front
+            // of its rest: the decoder then sees it whole, and the chunk goes on as a view (the decoder finishing it
+            // into its buffer made a copy of the whole chunk).
+            const std::size_t n = readChunk(in_, raw_, kCarry);
             if (n == 0) {
                 done_ = true;
                 if (charset_ == Charset::utf8) {
+                    utf8_.feed(std::string_view(carry_.data(), carried_), &decoded_);
+                    carried_ = 0;
                     utf8_.finish(&decoded_);
                 } else {
                     big5_.finish(&decoded_);
                 }
                 return decoded_;
             }
-            std::string_view raw(raw_.data(), n);
+            std::string_view raw(raw_.data() + kCarry, n);
             if (first_) {
                 first_ = false;
                 if (looksUtf16(raw)) throw Utf16Error("the file looks like UTF-16");
                 if (charset_ == Charset::utf8 && raw.starts_with(kBom)) raw.remove_prefix(kBom.size());
             }
             if (charset_ == Charset::utf8) {
+                // The bytes reach the decoder in the same order as without the carry, so its output is the same.
+                // (After a byte order mark, which only the first chunk has, and then nothing is carried.)
+                char* const begin = raw_.data() + (raw.data() - raw_.data()) - carried_;
+                std::memcpy(begin, carry_.data(), carried_);
+                raw = std::string_view(begin, carried_ + raw.size());
+                const std::size_t cut = Utf8Decoder::cutShort(raw);
+                carried_ = raw.size() - cut;
+                std::memcpy(carry_.data(), raw.data() + cut, carried_);
+                raw = raw.substr(0, cut);
                 long long bad = 0;
                 const std::string_view text = utf8_.feedChunk(raw, decoded_, bad);
                 if (!text.empty()) return text;
@@ -439,9 +453,13 @@ class DecodedText::Impl {
     }
 
   private:
+    static constexpr std::size_t kCarry = 4;  // more than a cut character's bytes (at most 3)
+
     std::istream& in_;
     Charset charset_;
-    std::vector<char> raw_;
+    std::vector<char> raw_;             // kCarry bytes of room, then the chunk read
+    std::array<char, kCarry> carry_{};  // UTF-8: the character the last chunk cut short
+    std::size_t carried_ = 0;
     std::string decoded_;
     Utf8Decoder utf8_;
     Big5Decoder big5_;

@@ -171,6 +171,31 @@ TEST(FastPaths, CharactersCutByTheChunkEdgeAreWhole) {
     }
 }
 
+/// The character a chunk cuts short is put back in front of the next chunk (round 3): every edge of a file of several
+/// chunks falls inside a character, an ill-formed sequence or a character cut short for good, at every shift, with
+/// and without a byte order mark (which moves every edge by three bytes).
+TEST(FastPaths, CharactersCarriedAcrossEveryChunkEdgeDecodeAsOneSequence) {
+    constexpr std::size_t kChunk = 64 * 1024;
+    const std::vector<std::string_view> atEdge = {
+        "\xC3\xA9",     "\xE7\x8E\x8B", "\xF0\x9F\x98\x80", "\xE7\x8E",     "\xE0\x80\x80", "\xF0\x9F\x98",
+        "\xED\xA0\x80", "\xC3\xC3\xA9", "\xF4\x90\x80\x80", "\x80\x80\x80", "\xFF"};
+    std::mt19937 rng(23);
+    for (const bool bom : {false, true}) {
+        for (int round = 0; round < 24; ++round) {
+            std::string text = bom ? "\xEF\xBB\xBF" : "";
+            for (std::size_t edge = kChunk; edge <= 4 * kChunk; edge += kChunk) {
+                const std::string_view piece = atEdge[rng() % atEdge.size()];
+                const std::size_t shift = rng() % (piece.size() + 1);
+                text.append(edge - shift - text.size(), 'a');
+                text.append(piece);
+            }
+            text += ",b\n";
+            const std::string body = bom ? text.substr(3) : text;
+            ASSERT_EQ(decodeAll(text, inquiry::Charset::utf8), referenceDecode(body)) << "round " << round;
+        }
+    }
+}
+
 TEST(FastPaths, DecodedBig5IsPocosCp950) {
     std::mt19937 rng(3);
     const std::vector<std::string> pieces = {"王", "臺", "灣", "小", "明", "，", "Ａ", "１", "a", ",", "\n", "1"};

@@ -520,5 +520,54 @@ TEST(UploadFastPaths, DuplicatesByPackedKeysAreTheTextKeysDuplicates) {
     EXPECT_GT(duplicates, 1000);
 }
 
+/// The plain income_years cell (digits, `;` and `,` only) is read in one pass; the same cell with a trailing space
+/// goes the general way (trimmed, split, each part trimmed): both must give the same years and verdict.
+TEST(UploadFastPaths, PlainYearCellsReadInOnePassAsTheGeneralWay) {
+    const BatchRules rules = testRules();
+    const std::vector<std::string> pieces = {"1",   "0",   "9",  "11",    "112", "113", "114", "115", "0112",
+                                             "114", "113", "50", "12345", ";",   ",",   ";",   "",    "00000"};
+    std::mt19937 rng(29);
+    int accepted = 0;
+    int badYear = 0;
+    for (int i = 0; i < 20000; ++i) {
+        std::string cell;
+        for (int n = static_cast<int>(rng() % 7); n > 0; --n) cell += pieces[rng() % pieces.size()];
+        detail::RowJudge plainJudge(rules);  // (fresh judges: no row is a duplicate of another)
+        detail::RowJudge generalJudge(rules);
+        detail::RowCells cells;
+        cells[detail::kDebtorId].text = "A123456789";
+        cells[detail::kDebtorName].text = "王小明";
+        cells[detail::kTitleRef].text = "T";
+        cells[detail::kIncomeYears].text = cell;
+        BatchRow plain;
+        plainJudge.judge(cells, 1, 2, plain);
+        cells[detail::kIncomeYears].text = cell + " ";
+        BatchRow general;
+        generalJudge.judge(cells, 1, 2, general);
+        ASSERT_EQ(plain.reason, general.reason) << "'" << cell << "'";
+        ASSERT_EQ(plain.incomeYears, general.incomeYears) << "'" << cell << "'";
+        ASSERT_EQ(plain.fee, general.fee) << "'" << cell << "'";
+        accepted += plain.accepted ? 1 : 0;
+        badYear += plain.reason == "bad_year" ? 1 : 0;
+    }
+    EXPECT_GT(accepted, 1000);
+    EXPECT_GT(badYear, 1000);
+    // By hand: ROC 112 and 113 are 2023 and 2024, sorted and unique; ROC 115 is 2026, after the latest tax year.
+    detail::RowJudge judge(rules);
+    detail::RowCells cells;
+    cells[detail::kDebtorId].text = "A123456789";
+    cells[detail::kDebtorName].text = "王小明";
+    cells[detail::kTitleRef].text = "T";
+    cells[detail::kIncomeYears].text = "113,112;;113";
+    BatchRow row;
+    judge.judge(cells, 1, 2, row);
+    EXPECT_EQ(row.incomeYears, (std::vector<int>{2023, 2024}));
+    EXPECT_EQ(row.fee, 250 + 2 * 250);
+    cells[detail::kDebtorId].text = "F131104093";
+    cells[detail::kIncomeYears].text = "112;115";
+    judge.judge(cells, 2, 3, row);
+    EXPECT_EQ(row.reason, "bad_year");
+}
+
 }  // namespace
 }  // namespace taxdesk::jobs::inquiry
