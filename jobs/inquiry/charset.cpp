@@ -300,42 +300,49 @@ class Big5Decoder {
         long long bad = 0;
         const auto* p = reinterpret_cast<const unsigned char*>(raw.data());  // NOLINT: bytes of the same text
         const unsigned char* const end = p + raw.size();
-        std::array<char, 1024> encoded;  // UTF-8 of several characters, appended at once
-        char* const full = encoded.data() + encoded.size() - 8;
+        // The input is taken in segments of kSegment bytes, short enough that their UTF-8 fits the buffer whatever
+        // they hold (at most 3 bytes a pair of 2, 1 an ASCII byte, one pair past the segment's end, and the 8 bytes
+        // an ASCII step may write beyond what it keeps): no check of the buffer a character. A segment ends a byte
+        // before the piece does, so that a pair's trail byte is always there to read.
+        constexpr std::size_t kSegment = 2048;
+        std::array<char, kSegment * 3 / 2 + 64> encoded;
         while (p < end) {
             if (lead_ == 0) {
-                char* o = encoded.data();
-                while (p < end) {
-                    if (o > full) {
-                        if (out != nullptr) out->append(encoded.data(), static_cast<std::size_t>(o - encoded.data()));
-                        o = encoded.data();
-                    }
-                    const unsigned char lead = *p;
-                    if (lead < 0x80) {
-                        // A run of ASCII, up to eight bytes at a time: all eight are copied, the ASCII ones kept.
-                        if (end - p >= 8 && std::endian::native == std::endian::little) {
-                            std::uint64_t word = 0;
-                            std::memcpy(&word, p, sizeof word);
-                            const std::uint64_t high = word & 0x8080808080808080ULL;
-                            const auto ascii = static_cast<std::size_t>(high == 0 ? 8 : std::countr_zero(high) / 8);
-                            std::memcpy(o, &word, sizeof word);
-                            o += ascii;
-                            p += ascii;
+                bool slow = false;
+                while (!slow && end - p >= 2) {
+                    const unsigned char* const segmentEnd = std::min(p + kSegment, end - 1);
+                    char* o = encoded.data();
+                    while (p < segmentEnd) {
+                        const unsigned char lead = *p;
+                        if (lead < 0x80) {
+                            // A run of ASCII, up to eight bytes at a time: all eight are copied, the ASCII ones kept
+                            // (countr_zero of no high bit is 64: eight).
+                            if (end - p >= 8 && std::endian::native == std::endian::little) {
+                                std::uint64_t word = 0;
+                                std::memcpy(&word, p, sizeof word);
+                                const auto ascii =
+                                    static_cast<std::size_t>(std::countr_zero(word & 0x8080808080808080ULL) / 8);
+                                std::memcpy(o, &word, sizeof word);
+                                o += ascii;
+                                p += ascii;
+                                continue;
+                            }
+                            *o++ = static_cast<char>(lead);
+                            ++p;
                             continue;
                         }
-                        *o++ = static_cast<char>(lead);
-                        ++p;
-                        continue;
+                        // 0x80 and 0xFF lead nothing: their entries are 0, like those of pairs the table lacks.
+                        const std::uint32_t utf8 = table[(std::size_t{lead} << 8) | p[1]];
+                        if (utf8 == 0) {
+                            slow = true;
+                            break;
+                        }
+                        std::memcpy(o, &utf8, 4);  // (the count in the top byte is overwritten next, or ignored)
+                        o += utf8 >> 24;
+                        p += 2;
                     }
-                    if (end - p < 2) break;
-                    // 0x80 and 0xFF lead nothing: their entries are 0, like those of pairs the table lacks.
-                    const std::uint32_t utf8 = table[(std::size_t{lead} << 8) | p[1]];
-                    if (utf8 == 0) break;
-                    std::memcpy(o, &utf8, 3);  // (the bytes beyond the count are overwritten next)
-                    o += utf8 >> 24;
-                    p += 2;
+                    if (out != nullptr) out->append(encoded.data(), static_cast<std::size_t>(o - encoded.data()));
                 }
-                if (out != nullptr) out->append(encoded.data(), static_cast<std::size_t>(o - encoded.data()));
                 if (p == end) break;
             }
             bad += feed(*p++, out);

@@ -243,6 +243,27 @@ std::string referenceBig5(std::string_view bytes) {
     return out;
 }
 
+/// The Big5 decoder's segments (round 3): runs of pairs longer than a segment, after every short ASCII prefix (so
+/// that a pair straddles a segment's end at both parities), and pairs of 2-byte UTF-8 (，is 3 bytes, é not in CP950:
+/// ± and ° are 2) beside 3-byte ones, across chunk edges too.
+TEST(FastPaths, Big5PairsAcrossSegmentAndChunkEdges) {
+    Poco::UTF8Encoding from;
+    Poco::Windows950Encoding to;
+    for (const std::string_view character : {"王", "±", "°"}) {
+        for (std::size_t prefix = 0; prefix < 10; ++prefix) {
+            for (const std::size_t pairs :
+                 {std::size_t{1023}, std::size_t{1024}, std::size_t{3000}, std::size_t{40000}}) {
+                std::string utf8Text(prefix, 'a');
+                for (std::size_t i = 0; i < pairs; ++i) utf8Text += character;
+                utf8Text += ",b\n";
+                std::string big5;
+                ASSERT_EQ(Poco::TextConverter(from, to).convert(utf8Text, big5), 0) << character;
+                ASSERT_EQ(decodeAll(big5, inquiry::Charset::big5), utf8Text) << prefix << " " << pairs;
+            }
+        }
+    }
+}
+
 TEST(FastPaths, DecodedBig5IsThePairByPairDecoding) {
     std::mt19937 rng(8);
     std::uniform_int_distribution<int> byte(0, 255);
