@@ -92,7 +92,7 @@ class BatchSink : public CsvSink {
             }
         }
         takeRow(line);
-        cells_.fill(CellView{});
+        for (CellView& cell : cells_) cell.text = {};  // (only the texts were set: the rest is as endRecord left it)
     }
 
     void endOfPiece() override {
