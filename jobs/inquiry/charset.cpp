@@ -296,6 +296,7 @@ class Big5Decoder {
     /// encoded straight into a local buffer and appended at once; only the rest goes through feed()'s state.
     /// Returns how many unreadable characters there were.
     long long feed(std::string_view raw, std::string* out) {
+        if (out == nullptr) return count(raw);
         const std::uint32_t* const table = cp950Utf8Table().data();
         long long bad = 0;
         const auto* p = reinterpret_cast<const unsigned char*>(raw.data());  // NOLINT: bytes of the same text
@@ -349,6 +350,37 @@ class Big5Decoder {
         }
         return bad;
     }
+    /// feed(raw, nullptr), for detection: only counting, so ASCII is skipped eight bytes at a time and a pair the
+    /// table knows is only looked up; the rest goes through feed()'s state, as there.
+    long long count(std::string_view raw) {
+        const std::uint32_t* const table = cp950Utf8Table().data();
+        long long bad = 0;
+        const auto* p = reinterpret_cast<const unsigned char*>(raw.data());  // NOLINT: bytes of the same text
+        const unsigned char* const end = p + raw.size();
+        while (p < end) {
+            if (lead_ == 0) {
+                while (end - p >= 2) {
+                    if (end - p >= 8 && std::endian::native == std::endian::little) {
+                        std::uint64_t word = 0;
+                        std::memcpy(&word, p, sizeof word);
+                        const std::uint64_t high = word & 0x8080808080808080ULL;
+                        p += std::countr_zero(high) / 8;  // (64 / 8 when all eight are ASCII)
+                        if (high == 0) continue;
+                    } else if (*p < 0x80) {
+                        ++p;
+                        continue;
+                    }
+                    if (end - p < 2) break;  // a lead byte at the end: its trail byte is in the next piece
+                    if (table[(std::size_t{*p} << 8) | p[1]] == 0) break;
+                    p += 2;
+                }
+                if (p == end) break;
+            }
+            bad += feed(*p++, nullptr);
+        }
+        return bad;
+    }
+
     /// At the end of the file: a lead byte without its trail byte is unreadable. Returns 1 for it, else 0.
     int finish(std::string* out) {
         if (lead_ == 0) return 0;

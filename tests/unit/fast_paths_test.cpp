@@ -264,6 +264,59 @@ TEST(FastPaths, Big5PairsAcrossSegmentAndChunkEdges) {
     }
 }
 
+/// Detection counts Big5's unreadable characters with a loop that only counts (round 3). Each file here is padded so
+/// that UTF-8 and Big5 tie, or Big5 has exactly one unreadable character fewer, counted on the decoders' output (one
+/// kUnreadable each): detection must then say UTF-8 and Big5, so a count off by one either way fails.
+TEST(FastPaths, DetectionCountsBig5AsTheDecoderMarksIt) {
+    auto unreadable = [](const std::string& bytes, inquiry::Charset charset) {
+        const std::string text = decodeAll(bytes, charset);
+        return static_cast<long long>(std::count(text.begin(), text.end(), inquiry::kUnreadable));
+    };
+    // Pads after a line end (both decoders start clean there): one unreadable for UTF-8 only (A4 40 is 一 in Big5, a
+    // stray continuation byte then '@' in UTF-8), or for Big5 only (C2 80 is U+0080 in UTF-8, a bad pair in Big5).
+    const std::string utf8Only =
+        "a\xA4\x40"
+        "a";
+    const std::string big5Only =
+        "a\xC2\x80"
+        "a";
+    std::mt19937 rng(31);
+    std::uniform_int_distribution<int> byte(1, 255);
+    int big5Files = 0;
+    for (int round = 0; round < 60; ++round) {
+        std::string body = "a";
+        const std::size_t size = 50 + static_cast<std::size_t>(round) * 2500;  // up to about 150 KiB: several chunks
+        while (body.size() < size) {
+            const int roll = byte(rng) % 10;
+            if (roll < 4) {
+                body.push_back(static_cast<char>(0xA4 + byte(rng) % 0x10));
+                body.push_back(static_cast<char>(0xA1 + byte(rng) % 0x5E));
+            } else if (roll < 7) {
+                body.append(static_cast<std::size_t>(1 + byte(rng) % 20), static_cast<char>('a' + byte(rng) % 26));
+            } else if (roll < 8) {
+                body += "\xE7\x8E\x8B";  // 王 in UTF-8
+            } else {
+                body.push_back(static_cast<char>(byte(rng)));
+            }
+        }
+        body += "\n";
+        const long long big5 = unreadable(body, inquiry::Charset::big5);
+        const long long utf8 = unreadable(body, inquiry::Charset::utf8);
+        for (const long long lead : {0LL, 1LL}) {  // UTF-8's count minus Big5's: a tie, then Big5 ahead by one
+            std::string file = body;
+            const long long gap = (big5 + lead) - utf8;
+            for (long long i = 0; i < gap; ++i) file += utf8Only;
+            for (long long i = 0; i < -gap; ++i) file += big5Only;
+            ASSERT_EQ(unreadable(file, inquiry::Charset::utf8) - unreadable(file, inquiry::Charset::big5), lead);
+            std::istringstream in(file);
+            const inquiry::Charset want = lead == 1 ? inquiry::Charset::big5 : inquiry::Charset::utf8;
+            ASSERT_EQ(inquiry::detectCharset(in, std::nullopt), want) << "round " << round << " lead " << lead;
+            big5Files += want == inquiry::Charset::big5 ? 1 : 0;
+        }
+    }
+    EXPECT_EQ(big5Files, 60);
+}
+
 TEST(FastPaths, DecodedBig5IsThePairByPairDecoding) {
     std::mt19937 rng(8);
     std::uniform_int_distribution<int> byte(0, 255);
