@@ -360,19 +360,19 @@ class Big5Decoder {
         while (p < end) {
             if (lead_ == 0) {
                 while (end - p >= 2) {
+                    // A pair first (names are runs of them), then ASCII up to the next non-ASCII byte.
+                    if (*p >= 0x80) {
+                        if (table[(std::size_t{*p} << 8) | p[1]] == 0) break;
+                        p += 2;
+                        continue;
+                    }
                     if (end - p >= 8 && std::endian::native == std::endian::little) {
                         std::uint64_t word = 0;
                         std::memcpy(&word, p, sizeof word);
-                        const std::uint64_t high = word & 0x8080808080808080ULL;
-                        p += std::countr_zero(high) / 8;  // (64 / 8 when all eight are ASCII)
-                        if (high == 0) continue;
-                    } else if (*p < 0x80) {
+                        p += std::countr_zero(word & 0x8080808080808080ULL) / 8;  // (64 / 8 when all eight are ASCII)
+                    } else {
                         ++p;
-                        continue;
                     }
-                    if (end - p < 2) break;  // a lead byte at the end: its trail byte is in the next piece
-                    if (table[(std::size_t{*p} << 8) | p[1]] == 0) break;
-                    p += 2;
                 }
                 if (p == end) break;
             }
