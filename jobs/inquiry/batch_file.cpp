@@ -74,6 +74,27 @@ class BatchSink : public CsvSink {
         cell.unreadableLine = field.unreadableLine;
     }
 
+    /// The common data row in one call: its cells are views of the piece, judged at once (nothing to copy at the
+    /// piece's end), with what field() and endRecord() would have done.
+    void record(const std::string_view* fields, std::size_t count, int line) override {
+        if (!headerSeen_) {
+            CsvSink::record(fields, count, line);
+            return;
+        }
+        // A record of blank fields is a blank line: nothing, as in endRecord().
+        const bool hasText =
+            std::any_of(fields, fields + count, [](std::string_view text) { return !detail::trimCell(text).empty(); });
+        if (!hasText) return;
+        const std::size_t known = std::min(count, columnOfField_.size());
+        for (std::size_t index = 0; index < known; ++index) {
+            if (const int column = columnOfField_[index]; column >= 0) {
+                cells_[static_cast<std::size_t>(column)].text = fields[index];
+            }
+        }
+        takeRow(line);
+        for (CellView& cell : cells_) cell.text = {};  // (only the texts were set: the rest is as endRecord left it)
+    }
+
     void endOfPiece() override {
         for (std::size_t column = 0; column < kColumnCount; ++column) {
             if (!cellInPiece_[column]) continue;

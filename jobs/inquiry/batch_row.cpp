@@ -119,7 +119,78 @@ std::uint64_t hashOf(std::string_view key) noexcept {
     return hash;
 }
 
+/// Mixes a packed key's 128 bits into a slot's hash (MurmurHash3's finaliser over both halves).
+std::uint64_t hashOf(const PackedKey& key) noexcept {
+    std::uint64_t hash = key.lo ^ (key.hi * 0x9E3779B97F4A7C15ULL);
+    hash ^= hash >> 33;
+    hash *= 0xFF51AFD7ED558CCDULL;
+    hash ^= hash >> 33;
+    hash *= 0xC4CEB9FE1A85EC53ULL;
+    hash ^= hash >> 33;
+    return hash;
+}
+
 }  // namespace
+
+bool packKey(std::string_view id, Scope scope, const std::vector<int>& years, int latestTaxYear, PackedKey& key) {
+    constexpr std::size_t kMaxIdBytes = 10;
+    constexpr int kYearBits = 42;
+    constexpr int kYearShift = 22;
+    if (id.empty() || id.size() > kMaxIdBytes) return false;
+    std::uint64_t lo = 0;
+    std::uint64_t rest = 0;  // bytes 8 and 9
+    // Fixed-size copies (loads, not calls) for the two lengths every valid ID has; a byte loop for the rest. (The
+    // layout that PackedKey describes is a little-endian machine's; on another the bytes sit otherwise, as distinct.)
+    if (id.size() == 10) {
+        std::memcpy(&lo, id.data(), 8);
+        std::memcpy(&rest, id.data() + 8, 2);
+    } else if (id.size() == 8) {
+        std::memcpy(&lo, id.data(), 8);
+    } else {
+        for (std::size_t i = 0; i < id.size(); ++i) {
+            const std::uint64_t byte = static_cast<unsigned char>(id[i]);
+            if (i < 8) {
+                lo |= byte << (8 * i);
+            } else {
+                rest |= byte << (8 * (i - 8));
+            }
+        }
+    }
+    std::uint64_t hi = rest | (std::uint64_t{id.size()} << 16) | (static_cast<std::uint64_t>(scope) << 20);
+    for (const int year : years) {
+        const int offset = latestTaxYear - year;
+        if (offset < 0 || offset >= kYearBits) return false;
+        hi |= std::uint64_t{1} << (kYearShift + offset);
+    }
+    key = {lo, hi};
+    return true;
+}
+
+bool PackedKeySet::insert(const PackedKey& key) {
+    if ((count_ + 1) * 2 > slots_.size()) grow();
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hashOf(key) & mask;; i = (i + 1) & mask) {
+        PackedKey& slot = slots_[i];
+        if (slot.hi == 0) {
+            slot = key;
+            ++count_;
+            return true;
+        }
+        if (slot == key) return false;
+    }
+}
+
+void PackedKeySet::grow() {
+    std::vector<PackedKey> old(std::max<std::size_t>(64, slots_.size() * 2));
+    old.swap(slots_);
+    const std::size_t mask = slots_.size() - 1;
+    for (const PackedKey& key : old) {
+        if (key.hi == 0) continue;
+        std::size_t i = hashOf(key) & mask;
+        while (slots_[i].hi != 0) i = (i + 1) & mask;
+        slots_[i] = key;
+    }
+}
 
 std::optional<Column> columnNamed(std::string_view headerField) {
     const std::string name = Poco::toLower(std::string(identity::trimSpaces(identity::foldFullWidth(headerField))));
@@ -245,7 +316,7 @@ int RowJudge::judge(const RowCellViews& cells, int rowNumber, int line, BatchRow
         reject("bad_scope", kScope);
     } else if (!yearsOk) {
         reject("bad_year", kIncomeYears);
-    } else if (keyOf(row, key_), !seen_.insert(key_)) {
+    } else if (!isNewKey(row)) {
         // Only accepted rows are remembered, so a rejected row never makes a later good one a duplicate.
         reject("duplicate", kDebtorId);
     } else {
@@ -256,10 +327,62 @@ int RowJudge::judge(const RowCellViews& cells, int rowNumber, int line, BatchRow
     return unreadableLine;
 }
 
+bool RowJudge::isNewKey(const BatchRow& row) {
+    if (PackedKey packed; packKey(row.debtorId, row.scope, row.incomeYears, rules_.latestTaxYear, packed)) {
+        return packed_.insert(packed);
+    }
+    keyOf(row, key_);
+    return seen_.insert(key_);
+}
+
+/// The common income_years cell, read in one pass: only ASCII digits, `;` and `,` (no spaces, nothing to fold).
+/// Returns what the general reading below would return, with the same years; nullopt, with `years` in any state,
+/// for any other cell (then read the general way).
+std::optional<bool> RowJudge::readPlainYears(std::string_view text, std::vector<int>& years) const {
+    if (text.empty()) return std::nullopt;  // (the default year: the general path's)
+    int year = 0;
+    std::size_t digits = 0;
+    bool ok = true;
+    // A part ends at a separator or at the end: empty parts are skipped, as the general reading skips them.
+    auto endPart = [&] {
+        if (digits == 0) return;
+        if (digits > 4 || year == 0) {
+            ok = false;
+        } else if (const int gregorian = gregorianYear(year); gregorian > rules_.latestTaxYear) {
+            ok = false;
+        } else {
+            years.push_back(gregorian);
+        }
+        year = 0;
+        digits = 0;
+    };
+    for (const char c : text) {
+        if (isDigit(c)) {
+            // (More than four digits is refused at the part's end; stop growing the number before it overflows.)
+            if (digits < 5) year = year * 10 + (c - '0');
+            ++digits;
+        } else if (c == ';' || c == ',') {
+            endPart();
+        } else {
+            return std::nullopt;
+        }
+    }
+    endPart();
+    // A cell of separators only trims to itself and has no year: the general path says false too ("no years").
+    if (!ok) return false;
+    if (years.size() > 1) {
+        std::sort(years.begin(), years.end());
+        years.erase(std::unique(years.begin(), years.end()), years.end());
+    }
+    return !years.empty() && years.size() <= static_cast<std::size_t>(rules_.maxYears);
+}
+
 /// Fills `years` (Gregorian, ascending, unique) from the cell or the default; false when the cell breaks a rule.
 bool RowJudge::readYears(const CellView& cell, std::vector<int>& years) const {
     years.clear();
     if (cell.overflow) return false;
+    if (const std::optional<bool> plain = readPlainYears(cell.text, years)) return *plain;
+    years.clear();
     // Full-width digits and separators fold to ASCII; 、 and , are read like ; because that is how people
     // write lists of years in a cell.
     // ASCII text neither folds nor holds 、: the common cell is read where it is.

@@ -121,6 +121,37 @@ class KeySet {
     std::size_t count_ = 0;
 };
 
+/// A duplicate key (SPEC 3.1: the normalised ID, the scope and the income years) packed into 16 bytes, for the
+/// common row: an ID of 1 to 10 bytes (every valid ID has 8 or 10), and years at most 41 years before the latest tax
+/// year. `lo` holds the ID's first 8 bytes (the first byte lowest, zero after its end); `hi` its bytes 8 and 9 (bits
+/// 0–15), its length (bits 16–19), the scope (bits 20–21) and the years (bit 22 + i for latestTaxYear - i). Equal
+/// keys pack equally and different ones differently (the length tells "A" from "A\0"), and whether a key packs
+/// depends on the key alone, so the rows that pack and those that do not (kept as text) never meet.
+struct PackedKey {
+    std::uint64_t lo = 0;
+    std::uint64_t hi = 0;
+    friend bool operator==(const PackedKey&, const PackedKey&) = default;
+};
+
+/// Packs (id, scope, years) as PackedKey describes; false when it does not fit (the key is then kept as a string).
+/// `years` ascending and unique, as the judge leaves them.
+bool packKey(std::string_view id, Scope scope, const std::vector<int>& years, int latestTaxYear, PackedKey& key);
+
+/// A set of PackedKey: open addressing with linear probing in one table of 16-byte slots (an empty slot has `hi` zero,
+/// which no packed key has: its length is at least 1), grown at half full. No bytes, offsets or hashes beside
+/// it: a look-up compares the key in its slot. Not thread-safe.
+class PackedKeySet {
+  public:
+    /// Adds `key` (made by packKey); false when it was already there.
+    bool insert(const PackedKey& key);
+    [[nodiscard]] std::size_t size() const noexcept { return count_; }
+
+  private:
+    void grow();
+    std::vector<PackedKey> slots_;
+    std::size_t count_ = 0;
+};
+
 /// Judges the data rows of one file, in file order: it remembers the keys of the rows it accepted, to find
 /// duplicates (at most maxRows of them). Not thread-safe; one per read.
 class RowJudge {
@@ -136,10 +167,14 @@ class RowJudge {
 
   private:
     bool readYears(const CellView& cell, std::vector<int>& years) const;
+    std::optional<bool> readPlainYears(std::string_view text, std::vector<int>& years) const;
+    /// Remembers the row's key; false when an accepted row had it already.
+    bool isNewKey(const BatchRow& row);
 
     const BatchRules& rules_;
-    KeySet seen_;      // keys of accepted rows
-    std::string key_;  // the row's key, built in place
+    PackedKeySet packed_;  // keys of accepted rows that pack (nearly all)
+    KeySet seen_;          // keys of accepted rows that do not, as text
+    std::string key_;      // such a row's key, built in place
 };
 
 }  // namespace detail

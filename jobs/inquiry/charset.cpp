@@ -154,7 +154,6 @@ class Utf8Decoder {
         return 1;
     }
 
-  private:
     /// Where the last sequence of `raw` starts when `raw` ends before it does, else raw.size().
     static std::size_t cutShort(std::string_view raw) noexcept {
         std::size_t lead = raw.size();
@@ -167,6 +166,7 @@ class Utf8Decoder {
         return length > raw.size() - lead ? lead : raw.size();
     }
 
+  private:
     void take(unsigned char b, std::string* out) {
         pending_[size_++] = static_cast<char>(b);
         if (validator_.midSequence()) return;
@@ -296,52 +296,91 @@ class Big5Decoder {
     /// encoded straight into a local buffer and appended at once; only the rest goes through feed()'s state.
     /// Returns how many unreadable characters there were.
     long long feed(std::string_view raw, std::string* out) {
+        if (out == nullptr) return count(raw);
         const std::uint32_t* const table = cp950Utf8Table().data();
         long long bad = 0;
         const auto* p = reinterpret_cast<const unsigned char*>(raw.data());  // NOLINT: bytes of the same text
         const unsigned char* const end = p + raw.size();
-        std::array<char, 1024> encoded;  // UTF-8 of several characters, appended at once
-        char* const full = encoded.data() + encoded.size() - 8;
+        // The input is taken in segments of kSegment bytes, short enough that their UTF-8 fits the buffer whatever
+        // they hold (at most 3 bytes a pair of 2, 1 an ASCII byte, one pair past the segment's end, and the 8 bytes
+        // an ASCII step may write beyond what it keeps): no check of the buffer a character. A segment ends a byte
+        // before the piece does, so that a pair's trail byte is always there to read.
+        constexpr std::size_t kSegment = 2048;
+        std::array<char, kSegment * 3 / 2 + 64> encoded;
         while (p < end) {
             if (lead_ == 0) {
-                char* o = encoded.data();
-                while (p < end) {
-                    if (o > full) {
-                        if (out != nullptr) out->append(encoded.data(), static_cast<std::size_t>(o - encoded.data()));
-                        o = encoded.data();
-                    }
-                    const unsigned char lead = *p;
-                    if (lead < 0x80) {
-                        // A run of ASCII, up to eight bytes at a time: all eight are copied, the ASCII ones kept.
-                        if (end - p >= 8 && std::endian::native == std::endian::little) {
-                            std::uint64_t word = 0;
-                            std::memcpy(&word, p, sizeof word);
-                            const std::uint64_t high = word & 0x8080808080808080ULL;
-                            const auto ascii = static_cast<std::size_t>(high == 0 ? 8 : std::countr_zero(high) / 8);
-                            std::memcpy(o, &word, sizeof word);
-                            o += ascii;
-                            p += ascii;
+                bool slow = false;
+                while (!slow && end - p >= 2) {
+                    const unsigned char* const segmentEnd = std::min(p + kSegment, end - 1);
+                    char* o = encoded.data();
+                    while (p < segmentEnd) {
+                        const unsigned char lead = *p;
+                        if (lead < 0x80) {
+                            // A run of ASCII, up to eight bytes at a time: all eight are copied, the ASCII ones kept
+                            // (countr_zero of no high bit is 64: eight).
+                            if (end - p >= 8 && std::endian::native == std::endian::little) {
+                                std::uint64_t word = 0;
+                                std::memcpy(&word, p, sizeof word);
+                                const auto ascii =
+                                    static_cast<std::size_t>(std::countr_zero(word & 0x8080808080808080ULL) / 8);
+                                std::memcpy(o, &word, sizeof word);
+                                o += ascii;
+                                p += ascii;
+                                continue;
+                            }
+                            *o++ = static_cast<char>(lead);
+                            ++p;
                             continue;
                         }
-                        *o++ = static_cast<char>(lead);
-                        ++p;
-                        continue;
+                        // 0x80 and 0xFF lead nothing: their entries are 0, like those of pairs the table lacks.
+                        const std::uint32_t utf8 = table[(std::size_t{lead} << 8) | p[1]];
+                        if (utf8 == 0) {
+                            slow = true;
+                            break;
+                        }
+                        std::memcpy(o, &utf8, 4);  // (the count in the top byte is overwritten next, or ignored)
+                        o += utf8 >> 24;
+                        p += 2;
                     }
-                    if (end - p < 2) break;
-                    // 0x80 and 0xFF lead nothing: their entries are 0, like those of pairs the table lacks.
-                    const std::uint32_t utf8 = table[(std::size_t{lead} << 8) | p[1]];
-                    if (utf8 == 0) break;
-                    std::memcpy(o, &utf8, 3);  // (the bytes beyond the count are overwritten next)
-                    o += utf8 >> 24;
-                    p += 2;
+                    if (out != nullptr) out->append(encoded.data(), static_cast<std::size_t>(o - encoded.data()));
                 }
-                if (out != nullptr) out->append(encoded.data(), static_cast<std::size_t>(o - encoded.data()));
                 if (p == end) break;
             }
             bad += feed(*p++, out);
         }
         return bad;
     }
+    /// feed(raw, nullptr), for detection: only counting, so ASCII is skipped eight bytes at a time and a pair the
+    /// table knows is only looked up; the rest goes through feed()'s state, as there.
+    long long count(std::string_view raw) {
+        const std::uint32_t* const table = cp950Utf8Table().data();
+        long long bad = 0;
+        const auto* p = reinterpret_cast<const unsigned char*>(raw.data());  // NOLINT: bytes of the same text
+        const unsigned char* const end = p + raw.size();
+        while (p < end) {
+            if (lead_ == 0) {
+                while (end - p >= 2) {
+                    // A pair first (names are runs of them), then ASCII up to the next non-ASCII byte.
+                    if (*p >= 0x80) {
+                        if (table[(std::size_t{*p} << 8) | p[1]] == 0) break;
+                        p += 2;
+                        continue;
+                    }
+                    if (end - p >= 8 && std::endian::native == std::endian::little) {
+                        std::uint64_t word = 0;
+                        std::memcpy(&word, p, sizeof word);
+                        p += std::countr_zero(word & 0x8080808080808080ULL) / 8;  // (64 / 8 when all eight are ASCII)
+                    } else {
+                        ++p;
+                    }
+                }
+                if (p == end) break;
+            }
+            bad += feed(*p++, nullptr);
+        }
+        return bad;
+    }
+
     /// At the end of the file: a lead byte without its trail byte is unreadable. Returns 1 for it, else 0.
     int finish(std::string* out) {
         if (lead_ == 0) return 0;
@@ -387,9 +426,9 @@ class Big5Decoder {
 };
 
 /// Reads up to kChunkBytes; returns the number read, 0 at the end. Throws when the stream itself fails.
-std::size_t readChunk(std::istream& in, std::vector<char>& buffer) {
+std::size_t readChunk(std::istream& in, std::vector<char>& buffer, std::size_t offset = 0) {
     if (!in.good()) return 0;
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    in.read(buffer.data() + offset, static_cast<std::streamsize>(buffer.size() - offset));
     if (in.bad()) throw std::runtime_error("batch file: the upload could not be read back");
     return static_cast<std::size_t>(in.gcount());
 }
@@ -405,28 +444,42 @@ bool looksUtf16(std::string_view firstChunk) {
 
 class DecodedText::Impl {
   public:
-    Impl(std::istream& in, Charset charset) : in_(in), charset_(charset), raw_(kChunkBytes) {}
+    Impl(std::istream& in, Charset charset) : in_(in), charset_(charset), raw_(kCarry + kChunkBytes) {}
 
     std::string_view next() {
         while (!done_) {
             decoded_.clear();
-            const std::size_t n = readChunk(in_, raw_);
+            // Read after kCarry bytes of room, where the character the last chunk cut short is put back in front
+            // of its rest: the decoder then sees it whole, and the chunk goes on as a view (the decoder finishing it
+            // into its buffer made a copy of the whole chunk).
+            const std::size_t n = readChunk(in_, raw_, kCarry);
             if (n == 0) {
                 done_ = true;
                 if (charset_ == Charset::utf8) {
+                    utf8_.feed(std::string_view(carry_.data(), carried_), &decoded_);
+                    carried_ = 0;
                     utf8_.finish(&decoded_);
                 } else {
                     big5_.finish(&decoded_);
                 }
                 return decoded_;
             }
-            std::string_view raw(raw_.data(), n);
+            std::string_view raw(raw_.data() + kCarry, n);
             if (first_) {
                 first_ = false;
                 if (looksUtf16(raw)) throw Utf16Error("the file looks like UTF-16");
                 if (charset_ == Charset::utf8 && raw.starts_with(kBom)) raw.remove_prefix(kBom.size());
             }
             if (charset_ == Charset::utf8) {
+                // The bytes reach the decoder in the same order as without the carry, so its output is the same.
+                // (After a byte order mark, which only the first chunk has, and then nothing is carried.)
+                char* const begin = raw_.data() + (raw.data() - raw_.data()) - carried_;
+                std::memcpy(begin, carry_.data(), carried_);
+                raw = std::string_view(begin, carried_ + raw.size());
+                const std::size_t cut = Utf8Decoder::cutShort(raw);
+                carried_ = raw.size() - cut;
+                std::memcpy(carry_.data(), raw.data() + cut, carried_);
+                raw = raw.substr(0, cut);
                 long long bad = 0;
                 const std::string_view text = utf8_.feedChunk(raw, decoded_, bad);
                 if (!text.empty()) return text;
@@ -439,9 +492,13 @@ class DecodedText::Impl {
     }
 
   private:
+    static constexpr std::size_t kCarry = 4;  // more than a cut character's bytes (at most 3)
+
     std::istream& in_;
     Charset charset_;
-    std::vector<char> raw_;
+    std::vector<char> raw_;             // kCarry bytes of room, then the chunk read
+    std::array<char, kCarry> carry_{};  // UTF-8: the character the last chunk cut short
+    std::size_t carried_ = 0;
     std::string decoded_;
     Utf8Decoder utf8_;
     Big5Decoder big5_;

@@ -14,6 +14,17 @@
 
 namespace taxdesk::jobs::inquiry {
 
+void CsvSink::record(const std::string_view* fields, std::size_t count, int line) {
+    CsvField field;
+    field.inPiece = true;
+    for (std::size_t i = 0; i < count; ++i) {
+        field.text = fields[i];
+        field.index = static_cast<int>(i);
+        this->field(field);
+    }
+    endRecord(line);
+}
+
 bool CsvReader::finish() {
     switch (state_) {
         case State::quoted:
@@ -277,15 +288,9 @@ void CsvReader::feed(std::string_view text) {
         if (state_ == State::fieldStart && field_.index == 0 && viewing_ && viewBegin_ == nullptr &&
             scanSimpleRecord(p, end, scanner, record)) {
             if (record.quoted) quoteLine_ = line_;
-            field_.inPiece = true;
-            for (std::size_t i = 0; i < record.count; ++i) {
-                field_.text = record.fields[i];
-                field_.index = static_cast<int>(i);
-                sink_.field(field_);
-            }
-            field_.index = static_cast<int>(record.count);
-            field_.text = {};
-            endRecordNow();
+            sink_.record(record.fields.data(), record.count, recordLine_);
+            ++line_;
+            recordLine_ = line_;
             p = record.next;
             continue;
         }

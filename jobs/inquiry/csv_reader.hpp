@@ -30,6 +30,11 @@ class CsvSink {
     /// The end of a piece of text passed to CsvReader::feed(): views of it (CsvField::inPiece) that the sink still
     /// holds must be copied now. Not called when feed() ends by an exception.
     virtual void endOfPiece() {}
+    /// A whole record at once, in place of field() for each of its fields and endRecord(line): the reader calls it
+    /// for a record that lies in the piece being fed and whose fields are all views of it (inPiece, no overflow,
+    /// nothing unreadable), `fields[i]` being field i. The views live until endOfPiece(). The default makes exactly
+    /// those calls; a sink overrides it to take the common record without a call a field.
+    virtual void record(const std::string_view* fields, std::size_t count, int line);
 };
 
 /// RFC 4180 tokenising: fields separated by commas, records by LF (a CR outside quotes is dropped wherever it is: it

@@ -171,6 +171,31 @@ TEST(FastPaths, CharactersCutByTheChunkEdgeAreWhole) {
     }
 }
 
+/// The character a chunk cuts short is put back in front of the next chunk (round 3): every edge of a file of several
+/// chunks falls inside a character, an ill-formed sequence or a character cut short for good, at every shift, with
+/// and without a byte order mark (which moves every edge by three bytes).
+TEST(FastPaths, CharactersCarriedAcrossEveryChunkEdgeDecodeAsOneSequence) {
+    constexpr std::size_t kChunk = 64 * 1024;
+    const std::vector<std::string_view> atEdge = {
+        "\xC3\xA9",     "\xE7\x8E\x8B", "\xF0\x9F\x98\x80", "\xE7\x8E",     "\xE0\x80\x80", "\xF0\x9F\x98",
+        "\xED\xA0\x80", "\xC3\xC3\xA9", "\xF4\x90\x80\x80", "\x80\x80\x80", "\xFF"};
+    std::mt19937 rng(23);
+    for (const bool bom : {false, true}) {
+        for (int round = 0; round < 24; ++round) {
+            std::string text = bom ? "\xEF\xBB\xBF" : "";
+            for (std::size_t edge = kChunk; edge <= 4 * kChunk; edge += kChunk) {
+                const std::string_view piece = atEdge[rng() % atEdge.size()];
+                const std::size_t shift = rng() % (piece.size() + 1);
+                text.append(edge - shift - text.size(), 'a');
+                text.append(piece);
+            }
+            text += ",b\n";
+            const std::string body = bom ? text.substr(3) : text;
+            ASSERT_EQ(decodeAll(text, inquiry::Charset::utf8), referenceDecode(body)) << "round " << round;
+        }
+    }
+}
+
 TEST(FastPaths, DecodedBig5IsPocosCp950) {
     std::mt19937 rng(3);
     const std::vector<std::string> pieces = {"王", "臺", "灣", "小", "明", "，", "Ａ", "１", "a", ",", "\n", "1"};
@@ -216,6 +241,80 @@ std::string referenceBig5(std::string_view bytes) {
         }
     }
     return out;
+}
+
+/// The Big5 decoder's segments (round 3): runs of pairs longer than a segment, after every short ASCII prefix (so
+/// that a pair straddles a segment's end at both parities), and pairs of 2-byte UTF-8 (，is 3 bytes, é not in CP950:
+/// ± and ° are 2) beside 3-byte ones, across chunk edges too.
+TEST(FastPaths, Big5PairsAcrossSegmentAndChunkEdges) {
+    Poco::UTF8Encoding from;
+    Poco::Windows950Encoding to;
+    for (const std::string_view character : {"王", "±", "°"}) {
+        for (std::size_t prefix = 0; prefix < 10; ++prefix) {
+            for (const std::size_t pairs :
+                 {std::size_t{1023}, std::size_t{1024}, std::size_t{3000}, std::size_t{40000}}) {
+                std::string utf8Text(prefix, 'a');
+                for (std::size_t i = 0; i < pairs; ++i) utf8Text += character;
+                utf8Text += ",b\n";
+                std::string big5;
+                ASSERT_EQ(Poco::TextConverter(from, to).convert(utf8Text, big5), 0) << character;
+                ASSERT_EQ(decodeAll(big5, inquiry::Charset::big5), utf8Text) << prefix << " " << pairs;
+            }
+        }
+    }
+}
+
+/// Detection counts Big5's unreadable characters with a loop that only counts (round 3). Each file here is padded so
+/// that UTF-8 and Big5 tie, or Big5 has exactly one unreadable character fewer, counted on the decoders' output (one
+/// kUnreadable each): detection must then say UTF-8 and Big5, so a count off by one either way fails.
+TEST(FastPaths, DetectionCountsBig5AsTheDecoderMarksIt) {
+    auto unreadable = [](const std::string& bytes, inquiry::Charset charset) {
+        const std::string text = decodeAll(bytes, charset);
+        return static_cast<long long>(std::count(text.begin(), text.end(), inquiry::kUnreadable));
+    };
+    // Pads after a line end (both decoders start clean there): one unreadable for UTF-8 only (A4 40 is 一 in Big5, a
+    // stray continuation byte then '@' in UTF-8), or for Big5 only (C2 80 is U+0080 in UTF-8, a bad pair in Big5).
+    const std::string utf8Only =
+        "a\xA4\x40"
+        "a";
+    const std::string big5Only =
+        "a\xC2\x80"
+        "a";
+    std::mt19937 rng(31);
+    std::uniform_int_distribution<int> byte(1, 255);
+    int big5Files = 0;
+    for (int round = 0; round < 60; ++round) {
+        std::string body = "a";
+        const std::size_t size = 50 + static_cast<std::size_t>(round) * 2500;  // up to about 150 KiB: several chunks
+        while (body.size() < size) {
+            const int roll = byte(rng) % 10;
+            if (roll < 4) {
+                body.push_back(static_cast<char>(0xA4 + byte(rng) % 0x10));
+                body.push_back(static_cast<char>(0xA1 + byte(rng) % 0x5E));
+            } else if (roll < 7) {
+                body.append(static_cast<std::size_t>(1 + byte(rng) % 20), static_cast<char>('a' + byte(rng) % 26));
+            } else if (roll < 8) {
+                body += "\xE7\x8E\x8B";  // 王 in UTF-8
+            } else {
+                body.push_back(static_cast<char>(byte(rng)));
+            }
+        }
+        body += "\n";
+        const long long big5 = unreadable(body, inquiry::Charset::big5);
+        const long long utf8 = unreadable(body, inquiry::Charset::utf8);
+        for (const long long lead : {0LL, 1LL}) {  // UTF-8's count minus Big5's: a tie, then Big5 ahead by one
+            std::string file = body;
+            const long long gap = (big5 + lead) - utf8;
+            for (long long i = 0; i < gap; ++i) file += utf8Only;
+            for (long long i = 0; i < -gap; ++i) file += big5Only;
+            ASSERT_EQ(unreadable(file, inquiry::Charset::utf8) - unreadable(file, inquiry::Charset::big5), lead);
+            std::istringstream in(file);
+            const inquiry::Charset want = lead == 1 ? inquiry::Charset::big5 : inquiry::Charset::utf8;
+            ASSERT_EQ(inquiry::detectCharset(in, std::nullopt), want) << "round " << round << " lead " << lead;
+            big5Files += want == inquiry::Charset::big5 ? 1 : 0;
+        }
+    }
+    EXPECT_EQ(big5Files, 60);
 }
 
 TEST(FastPaths, DecodedBig5IsThePairByPairDecoding) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -399,6 +400,173 @@ TEST(UploadFastPaths, TheJudgeReadsIdScopeAndLengthAsTheCopyingRulesDid) {
             EXPECT_EQ(row.reason == "bad_scope", !wantScope.has_value());
         }
     }
+}
+
+/// classify() in one pass against the three checks it replaces, tried in turn, on random IDs near the valid forms
+/// (each with every last digit, so that one in ten has its checksum) and on hostile bytes.
+TEST(UploadFastPaths, ClassifyInOnePassIsTheThreeChecksInTurn) {
+    auto reference = [](std::string_view id) {
+        if (identity::isValidNationalId(id)) return identity::IdKind::nationalId;
+        if (identity::isValidResidentCertificate(id)) return identity::IdKind::residentCertificate;
+        if (identity::isValidBusinessNumber(id)) return identity::IdKind::businessNumber;
+        return identity::IdKind::invalid;
+    };
+    const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdz/:@[`{ \x80\xFF";
+    std::mt19937 rng(13);
+    std::array<int, 4> kinds{};
+    for (int i = 0; i < 40000; ++i) {
+        const std::size_t length = i % 4 == 0 ? 8 : (i % 4 == 1 ? 10 : rng() % 13);
+        std::string id;
+        for (std::size_t k = 0; k + 1 < length; ++k) {
+            // Mostly the valid shapes: a capital first, then 1 2 8 9 A–D second, then digits.
+            const bool shaped = rng() % 8 != 0;
+            if (shaped && k == 0 && length == 10) {
+                id += static_cast<char>('A' + rng() % 26);
+            } else if (shaped && k == 1 && length == 10) {
+                id += "1289ABCD"[rng() % 8];
+            } else if (shaped) {
+                id += static_cast<char>('0' + rng() % 10);
+            } else {
+                id += alphabet[rng() % alphabet.size()];
+            }
+        }
+        for (char last = '0'; last <= '9' && length > 0; ++last) {
+            const std::string candidate = id + last;
+            const identity::IdKind want = reference(candidate);
+            ++kinds[static_cast<std::size_t>(want)];
+            ASSERT_EQ(identity::classify(candidate), want) << candidate;
+            for (const int year : {2026, 2031}) {
+                const bool old = want == identity::IdKind::residentCertificate && candidate[1] >= 'A';
+                ASSERT_EQ(identity::classifyIn(candidate, year),
+                          old && year > identity::kOldResidentCertificateLastYear ? identity::IdKind::invalid : want)
+                    << candidate;
+            }
+        }
+        if (length == 0) {
+            ASSERT_EQ(identity::classify(id), identity::IdKind::invalid);
+        }
+    }
+    // Every kind was met many times, so the comparison above was not only of invalid IDs.
+    for (const int count : kinds) EXPECT_GT(count, 1000);
+}
+
+/// packKey by hand: the ID's bytes as they are ('A' 0x41 lowest, then '1' 0x31), its length 2 at bit 16, scope
+/// income (0) or both (2) at bit 20, and the years 2025 and 2023 under latest tax year 2025 as offsets 0 and 2 from
+/// bit 22. What does not fit is refused.
+TEST(UploadFastPaths, PackKeyPacksTheIdScopeAndYearsOrRefuses) {
+    detail::PackedKey key;
+    ASSERT_TRUE(detail::packKey("A1", Scope::income, {2023, 2025}, 2025, key));
+    EXPECT_EQ(key.lo, 0x3141U);
+    EXPECT_EQ(key.hi, 0x20000U + 0x400000U + 0x1000000U);
+    ASSERT_TRUE(detail::packKey("A1", Scope::both, {}, 2025, key));
+    EXPECT_EQ(key.lo, 0x3141U);
+    EXPECT_EQ(key.hi, 0x220000U);
+    ASSERT_TRUE(detail::packKey("Z12345678Y", Scope::property, {1984}, 2025, key));  // offset 41: the last bit
+    EXPECT_EQ(key.lo, 0x373635343332315AU);                                          // "Z1234567", 'Z' lowest
+    EXPECT_EQ(key.hi, 0x5938U + (10U << 16) + (1U << 20) + (std::uint64_t{1} << 63));
+    ASSERT_TRUE(detail::packKey("22099131", Scope::income, {2025}, 2025, key));
+    EXPECT_EQ(key.lo, 0x3133313939303232U);
+    EXPECT_EQ(key.hi, (8U << 16) + (1U << 22));
+    EXPECT_FALSE(detail::packKey("A1", Scope::both, {1983}, 2025, key)) << "42 years back does not fit";
+    EXPECT_FALSE(detail::packKey("A1", Scope::both, {2026}, 2025, key)) << "after the latest tax year";
+    EXPECT_FALSE(detail::packKey("A123456789X", Scope::both, {2025}, 2025, key)) << "11 bytes";
+    EXPECT_FALSE(detail::packKey("", Scope::both, {2025}, 2025, key));
+    // Lengths tell apart what zero padding alone would not.
+    detail::PackedKey withNul;
+    ASSERT_TRUE(detail::packKey("A", Scope::both, {2025}, 2025, key));
+    ASSERT_TRUE(detail::packKey(std::string_view("A\0", 2), Scope::both, {2025}, 2025, withNul));
+    EXPECT_NE(key, withNul);
+}
+
+/// Duplicates found by packed keys (and text keys for what does not pack) are the duplicates the text key of every
+/// row found: a few IDs, scopes and year cells, mixed so that rows repeat, some with years too old to pack.
+TEST(UploadFastPaths, DuplicatesByPackedKeysAreTheTextKeysDuplicates) {
+    const BatchRules rules = testRules();
+    detail::RowJudge judge(rules);
+    const std::vector<std::string> ids = {"A123456789", "a123456789", " A123456789 ", "F131104093",
+                                          "AC12345679", "22099131",   "A800000014",   "B1"};
+    const std::vector<std::string> scopes = {"", "both", "income", "property", "Income", "bad"};
+    const std::vector<std::string> years = {"",        "114",         "113;114",
+                                            "114;113", "114,113,113", "1",
+                                            "50",      "51",          "51;114",
+                                            "50;114",  "１１３、114", "115",
+                                            "0",       "1;2;3;4",     "110;111;112;113;114"};
+    std::set<std::string> seen;
+    std::mt19937 rng(17);
+    int duplicates = 0;
+    int accepted = 0;
+    for (int i = 0; i < 20000; ++i) {
+        detail::RowCells cells;
+        cells[detail::kDebtorId].text = ids[rng() % ids.size()];
+        cells[detail::kDebtorName].text = "王小明";
+        cells[detail::kTitleRef].text = "T";
+        cells[detail::kScope].text = scopes[rng() % scopes.size()];
+        cells[detail::kIncomeYears].text = years[rng() % years.size()];
+        BatchRow row;
+        judge.judge(cells, i + 1, i + 2, row);
+        std::string key = row.debtorId + "|" + toString(row.scope);
+        for (const int year : row.incomeYears) key += "|" + std::to_string(year);
+        const bool reachedKey = row.accepted || row.reason == "duplicate";
+        if (!reachedKey) continue;
+        ASSERT_EQ(row.reason == "duplicate", seen.count(key) == 1) << i << " " << key;
+        if (row.accepted) {
+            seen.insert(key);
+            ++accepted;
+        } else {
+            ++duplicates;
+        }
+    }
+    EXPECT_GT(accepted, 50);
+    EXPECT_GT(duplicates, 1000);
+}
+
+/// The plain income_years cell (digits, `;` and `,` only) is read in one pass; the same cell with a trailing space
+/// goes the general way (trimmed, split, each part trimmed): both must give the same years and verdict.
+TEST(UploadFastPaths, PlainYearCellsReadInOnePassAsTheGeneralWay) {
+    const BatchRules rules = testRules();
+    const std::vector<std::string> pieces = {"1",   "0",   "9",  "11",    "112", "113", "114", "115", "0112",
+                                             "114", "113", "50", "12345", ";",   ",",   ";",   "",    "00000"};
+    std::mt19937 rng(29);
+    int accepted = 0;
+    int badYear = 0;
+    for (int i = 0; i < 20000; ++i) {
+        std::string cell;
+        for (int n = static_cast<int>(rng() % 7); n > 0; --n) cell += pieces[rng() % pieces.size()];
+        detail::RowJudge plainJudge(rules);  // (fresh judges: no row is a duplicate of another)
+        detail::RowJudge generalJudge(rules);
+        detail::RowCells cells;
+        cells[detail::kDebtorId].text = "A123456789";
+        cells[detail::kDebtorName].text = "王小明";
+        cells[detail::kTitleRef].text = "T";
+        cells[detail::kIncomeYears].text = cell;
+        BatchRow plain;
+        plainJudge.judge(cells, 1, 2, plain);
+        cells[detail::kIncomeYears].text = cell + " ";
+        BatchRow general;
+        generalJudge.judge(cells, 1, 2, general);
+        ASSERT_EQ(plain.reason, general.reason) << "'" << cell << "'";
+        ASSERT_EQ(plain.incomeYears, general.incomeYears) << "'" << cell << "'";
+        ASSERT_EQ(plain.fee, general.fee) << "'" << cell << "'";
+        accepted += plain.accepted ? 1 : 0;
+        badYear += plain.reason == "bad_year" ? 1 : 0;
+    }
+    EXPECT_GT(accepted, 1000);
+    EXPECT_GT(badYear, 1000);
+    // By hand: ROC 112 and 113 are 2023 and 2024, sorted and unique; ROC 115 is 2026, after the latest tax year.
+    detail::RowJudge judge(rules);
+    detail::RowCells cells;
+    cells[detail::kDebtorId].text = "A123456789";
+    cells[detail::kDebtorName].text = "王小明";
+    cells[detail::kTitleRef].text = "T";
+    cells[detail::kIncomeYears].text = "113,112;;113";
+    BatchRow row;
+    judge.judge(cells, 1, 2, row);
+    EXPECT_EQ(row.incomeYears, (std::vector<int>{2023, 2024}));
+    EXPECT_EQ(row.fee, 250 + 2 * 250);
+    cells[detail::kDebtorId].text = "F131104093";
+    cells[detail::kIncomeYears].text = "112;115";
+    judge.judge(cells, 2, 3, row);
+    EXPECT_EQ(row.reason, "bad_year");
 }
 
 }  // namespace
