@@ -34,7 +34,7 @@ void SqlNotificationStore::insertNotification(const NotificationRecord& notifica
     const NotificationRecord row = detail::completeNotification(notification, detail::utcNow(), "insertNotification");
     const std::string statement = sql(kInsertNotification);
     withSession("inserting a notification",
-                [&](Poco::Data::Session& session) { detail::insertNotificationRow(session, statement, row); });
+                [&](Poco::Data::Session& session) { detail::insertNotificationRow(db_, session, statement, row); });
 }
 
 void SqlNotificationStore::markNotificationSent(const std::string& notificationId, const std::string& gatewayMsgId,
@@ -43,7 +43,8 @@ void SqlNotificationStore::markNotificationSent(const std::string& notificationI
         sql("UPDATE notifications SET status = 'sent', gateway_msg_id = ?, segments = ?, attempt = attempt + 1,"
             " error = '', updated_at = ? WHERE notification_id = ?");
     withSession("marking a notification sent", [&](Poco::Data::Session& session) {
-        session << statement, bind(gatewayMsgId), bind(segments), bind(detail::utcNow()), bind(notificationId), now;
+        detail::executeCached(db_, session, "marking a notification sent", statement, gatewayMsgId, segments,
+                              detail::utcNow(), notificationId);
     });
 }
 
@@ -53,7 +54,8 @@ void SqlNotificationStore::markNotificationStatus(const std::string& notificatio
     const std::string statement =
         sql("UPDATE notifications SET status = ?, error = ?, updated_at = ? WHERE notification_id = ?");
     withSession("setting a notification's status", [&](Poco::Data::Session& session) {
-        session << statement, bind(status), bind(error), bind(detail::utcNow()), bind(notificationId), now;
+        detail::executeCached(db_, session, "setting a notification's status", statement, status, error,
+                              detail::utcNow(), notificationId);
     });
 }
 
@@ -70,7 +72,7 @@ void SqlNotificationStore::failAndRetryNotification(const std::string& failedId,
         Poco::Data::Statement failed(session);
         failed << update, bind(error), bind(stamp), bind(failedId);
         failed.execute();
-        detail::insertNotificationRow(session, insert, row);
+        detail::insertNotificationRow(db_, session, insert, row);
         transaction.commit();
     });
 }

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -199,6 +200,35 @@ auto withPrepared(Database& db, Poco::Data::Session& session, const char* purpos
     } const release{cache, connection, sql, statement, kept};
     CachedStatement lent(statement, purpose);
     return work(lent);
+}
+
+/// Binds `value` to the 1-based `position`: integers as integers, the rest (strings) as text.
+template <typename Value>
+void bindValue(CachedStatement& statement, int position, const Value& value) {
+    if constexpr (std::is_integral_v<Value>) {
+        statement.bind(position, static_cast<std::int64_t>(value));
+    } else {
+        statement.bind(position, std::string_view(value));
+    }
+}
+
+/// Runs an INSERT, UPDATE or DELETE (`sql` as Database::sql gives it) with `values` bound to its placeholders in order;
+/// the rows it changed. On SQLite through the statement cache (withPrepared), on PostgreSQL through Poco::Data.
+template <typename... Values>
+std::size_t executeCached(Database& db, Poco::Data::Session& session, const char* purpose, const std::string& sql,
+                          const Values&... values) {
+    if (db.isSqlite()) {
+        return static_cast<std::size_t>(withPrepared(db, session, purpose, sql, [&](CachedStatement& statement) {
+            int position = 1;
+            (bindValue(statement, position++, values), ...);
+            return statement.execute();
+        }));
+    }
+    using Poco::Data::Keywords::bind;
+    Poco::Data::Statement statement(session);
+    statement << sql;
+    (statement, ..., bind(values));
+    return statement.execute();
 }
 
 /// The first of `records`, if any.

@@ -105,6 +105,20 @@ TEST_F(StatementCacheTest, WritesThroughACachedStatementCountTheirRows) {
     EXPECT_EQ(valueOf("c"), 13);
 }
 
+TEST_F(StatementCacheTest, AnInsertThatDidNothingChangedNoRows) {
+    const std::string sql = "INSERT INTO cache_probe (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING";
+    auto insert = [&](const std::string& k, int v) {
+        return db_->withSession("test", [&](Poco::Data::Session& session) {
+            return detail::executeCached(*db_, session, "test", sql, k, v);
+        });
+    };
+    EXPECT_EQ(insert("n", 9), 1U);
+    EXPECT_EQ(insert("n", 10), 0U);  // a conflict: nothing inserted, not the last statement's count
+    EXPECT_EQ(insert("a", 10), 0U);
+    EXPECT_EQ(valueOf("n"), 9);
+    EXPECT_EQ(valueOf("a"), 1);
+}
+
 TEST_F(StatementCacheTest, SchemaChangeIsSafe) {
     EXPECT_EQ(valueOf("a"), 1);
     run("DROP TABLE cache_probe");
