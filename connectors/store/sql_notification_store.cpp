@@ -103,9 +103,21 @@ std::vector<NotificationRecord> SqlNotificationStore::claimStaleQueued(const std
 std::optional<NotificationRecord> SqlNotificationStore::findNotification(const std::string& notificationId) {
     const std::string statement =
         sql("SELECT " + std::string(kNotificationColumns) + " FROM notifications WHERE notification_id = ?");
-    return withSession("finding a notification", [&](Poco::Data::Session& session) {
-        return first(selectRows<NotificationRecord>(session, statement, notificationId));
-    });
+    return withSession(
+        "finding a notification", [&](Poco::Data::Session& session) -> std::optional<NotificationRecord> {
+            if (!db_.isSqlite()) return first(selectRows<NotificationRecord>(session, statement, notificationId));
+            // The sender reads each notification it sends: on SQLite compiled once per connection (issue 11).
+            return detail::withPrepared(db_, session, "finding a notification", statement,
+                                        [&](detail::CachedStatement& find) -> std::optional<NotificationRecord> {
+                                            find.bind(1, notificationId);
+                                            if (!find.step()) return std::nullopt;
+                                            return NotificationRecord{
+                                                find.text(0), find.text(1),  find.text(2),
+                                                find.text(3), find.text(4),  static_cast<int>(find.int64(5)),
+                                                find.text(6), find.text(7),  static_cast<int>(find.int64(8)),
+                                                find.text(9), find.text(10), find.text(11)};
+                                        });
+        });
 }
 
 std::optional<NotificationRecord> SqlNotificationStore::findNotificationByGatewayMsgId(
