@@ -139,6 +139,177 @@ void requireField(const std::string& value, const char* what, const char* call) 
     if (value.empty()) throw std::invalid_argument(std::string("store: ") + call + ": " + what + " is empty");
 }
 
+// --- CachedStatement, StatementCache -----------------------------------------------------------------------------
+
+void CachedStatement::fail(const char* what, int code) const {
+    sqlite3* connection = sqlite3_db_handle(statement_);
+    std::string text = connection != nullptr ? sqlite3_errmsg(connection) : sqlite3_errstr(code);
+    text = std::string(kSqlite) + ": " + purpose_ + ": " + what + ": " + oneLine(text);
+    const int primary = code & 0xff;
+    const bool permanent = primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH || primary == SQLITE_RANGE ||
+                           primary == SQLITE_TOOBIG || isPermanentStoreFailure(text);
+    throw StoreError(text, !permanent);
+}
+
+void CachedStatement::check(int code, const char* what) const {
+    if (code != SQLITE_OK) fail(what, code);
+}
+
+CachedStatement& CachedStatement::bind(int position, std::string_view text) {
+    check(sqlite3_bind_text64(statement_, position, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+          "binding a text");
+    return *this;
+}
+
+CachedStatement& CachedStatement::bind(int position, std::int64_t value) {
+    check(sqlite3_bind_int64(statement_, position, value), "binding an integer");
+    return *this;
+}
+
+CachedStatement& CachedStatement::bind(int position, double value) {
+    check(sqlite3_bind_double(statement_, position, value), "binding a number");
+    return *this;
+}
+
+CachedStatement& CachedStatement::bindNull(int position) {
+    check(sqlite3_bind_null(statement_, position), "binding a null");
+    return *this;
+}
+
+bool CachedStatement::step() {
+    const int code = sqlite3_step(statement_);
+    if (code == SQLITE_ROW) return true;
+    if (code == SQLITE_DONE) return false;
+    fail("running the statement", code);
+}
+
+int CachedStatement::execute() {
+    while (step()) {
+    }
+    return sqlite3_changes(sqlite3_db_handle(statement_));
+}
+
+int CachedStatement::columns() const {
+    return sqlite3_column_count(statement_);
+}
+
+bool CachedStatement::isNull(int column) const {
+    return sqlite3_column_type(statement_, column) == SQLITE_NULL;
+}
+
+std::string_view CachedStatement::view(int column) const {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement_, column));
+    if (text == nullptr) return {};
+    return {text, static_cast<std::size_t>(sqlite3_column_bytes(statement_, column))};
+}
+
+std::string CachedStatement::text(int column) const {
+    return std::string(view(column));
+}
+
+std::int64_t CachedStatement::int64(int column) const {
+    return sqlite3_column_int64(statement_, column);
+}
+
+double CachedStatement::real(int column) const {
+    return sqlite3_column_double(statement_, column);
+}
+
+StatementCache::StatementCache(std::chrono::steady_clock::duration idle)
+    : idle_(idle), lastPrune_(std::chrono::steady_clock::now()) {}
+
+StatementCache::~StatementCache() {
+    const std::lock_guard lock(mutex_);
+    for (auto& [connection, kept] : connections_) {
+        for (auto& [sql, entry] : kept.statements) sqlite3_finalize(entry.statement);
+    }
+}
+
+sqlite3_stmt* StatementCache::acquire(sqlite3* connection, const std::string& sql, const char* purpose, bool& kept) {
+    const auto now = std::chrono::steady_clock::now();
+    Connection* slot = nullptr;
+    {
+        const std::lock_guard lock(mutex_);
+        if (now - lastPrune_ > idle_ / 2) pruneLocked(now);
+        slot = &connections_[connection];
+        ++slot->inUse;
+        slot->lastUsed = now;
+        auto found = slot->statements.find(sql);
+        if (found != slot->statements.end() && !found->second.lent) {
+            found->second.lent = true;
+            kept = true;
+            return found->second.statement;
+        }
+        kept = found == slot->statements.end() && slot->statements.size() < kPerConnection;
+        ++compiled_;
+    }
+    // Compiled outside the lock; the connection is this thread's (its session is leased), and inUse keeps the slot.
+    sqlite3_stmt* statement = nullptr;
+    const unsigned flags = kept ? SQLITE_PREPARE_PERSISTENT : 0;
+    const int code =
+        sqlite3_prepare_v3(connection, sql.c_str(), static_cast<int>(sql.size() + 1), flags, &statement, nullptr);
+    const std::lock_guard lock(mutex_);
+    if (code != SQLITE_OK || statement == nullptr) {
+        sqlite3_finalize(statement);
+        --slot->inUse;
+        const std::string text = std::string(kSqlite) + ": " + purpose + ": preparing a statement: " +
+                                 oneLine(code != SQLITE_OK ? sqlite3_errmsg(connection) : "empty statement");
+        throw StoreError(text, false);
+    }
+    if (kept) slot->statements.emplace(sql, Entry{statement, true});
+    return statement;
+}
+
+void StatementCache::release(sqlite3* connection, const std::string& sql, sqlite3_stmt* statement, bool kept) noexcept {
+    sqlite3_reset(statement);
+    sqlite3_clear_bindings(statement);
+    if (!kept) sqlite3_finalize(statement);
+    const std::lock_guard lock(mutex_);
+    auto slot = connections_.find(connection);
+    if (slot == connections_.end()) return;
+    --slot->second.inUse;
+    if (!kept) return;
+    auto entry = slot->second.statements.find(sql);
+    if (entry != slot->second.statements.end() && entry->second.statement == statement) entry->second.lent = false;
+}
+
+void StatementCache::pruneLocked(std::chrono::steady_clock::time_point now) noexcept {
+    lastPrune_ = now;
+    for (auto it = connections_.begin(); it != connections_.end();) {
+        Connection& kept = it->second;
+        if (kept.inUse == 0 && now - kept.lastUsed > idle_) {
+            for (auto& [sql, entry] : kept.statements) sqlite3_finalize(entry.statement);
+            it = connections_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void StatementCache::clear() noexcept {
+    const std::lock_guard lock(mutex_);
+    for (auto it = connections_.begin(); it != connections_.end();) {
+        if (it->second.inUse == 0) {
+            for (auto& [sql, entry] : it->second.statements) sqlite3_finalize(entry.statement);
+            it = connections_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+std::size_t StatementCache::kept() const {
+    const std::lock_guard lock(mutex_);
+    std::size_t count = 0;
+    for (const auto& [connection, kept] : connections_) count += kept.statements.size();
+    return count;
+}
+
+std::size_t StatementCache::compiled() const {
+    const std::lock_guard lock(mutex_);
+    return compiled_;
+}
+
 }  // namespace detail
 
 bool isPermanentStoreFailure(std::string_view backendMessage) {
@@ -192,6 +363,7 @@ Database::Database(const StoreSettings& settings) : backend_(settings.backend), 
         throw StoreError(backend_ + ": creating the session pool: " + oneLine(error.displayText()));
     }
     permits_ = std::make_unique<std::counting_semaphore<>>(poolSize_);
+    statements_ = std::make_unique<detail::StatementCache>(std::chrono::seconds(kSessionIdleSeconds));
 
     withSession("applying migrations",
                 [&](Poco::Data::Session& session) { detail::applyMigrations(session, sqlBackend(backend_)); });

@@ -17,6 +17,10 @@ class SessionPool;
 
 namespace taxdesk::connectors {
 
+namespace detail {
+class StatementCache;
+}  // namespace detail
+
 struct StoreSettings {
     std::string backend = "sqlite";  ///< sqlite | postgresql
     std::string sqlitePath = "var/taxdesk.db";
@@ -80,6 +84,9 @@ class Database {
     /// Always after a pooled session (a permit), never the other way round.
     [[nodiscard]] std::mutex* sqliteWriter() { return isSqlite() ? &sqliteWriter_ : nullptr; }
 
+    /// SQLite only: the prepared statements kept per pooled connection (detail::withPrepared in store_internal.hpp).
+    [[nodiscard]] detail::StatementCache& statements() { return *statements_; }
+
   private:
     std::string backend_;
     int poolSize_ = 0;
@@ -87,6 +94,9 @@ class Database {
     /// Poco's SessionPool throws at once when exhausted; callers should wait for a session instead.
     std::unique_ptr<std::counting_semaphore<>> permits_;
     std::mutex sqliteWriter_;
+    /// Declared after pool_, so destroyed before it: every cached statement is finalized before the pool closes its
+    /// connections.
+    std::unique_ptr<detail::StatementCache> statements_;
 };
 
 /// One transaction, on one leased session, for every store call this thread makes on `db` while it is open (issue 11:

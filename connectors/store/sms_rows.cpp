@@ -18,13 +18,11 @@ NotificationRecord completeNotification(const NotificationRecord& notification, 
 }
 
 // Binds a notification to kInsertNotification's placeholders and runs it; returns whether it inserted.
-bool insertNotificationRow(Poco::Data::Session& session, const std::string& statement, const NotificationRecord& n) {
-    Poco::Data::Statement insert(session);
-    using Poco::Data::Keywords::bind;
-    insert << statement, bind(n.notificationId), bind(n.msisdn), bind(n.text), bind(n.kind), bind(n.pickupId),
-        bind(n.attempt), bind(n.status), bind(n.gatewayMsgId), bind(n.segments), bind(n.error), bind(n.createdAt),
-        bind(n.updatedAt);
-    return insert.execute() > 0;
+bool insertNotificationRow(Database& db, Poco::Data::Session& session, const std::string& statement,
+                           const NotificationRecord& n) {
+    return executeCached(db, session, "inserting a notification", statement, n.notificationId, n.msisdn, n.text, n.kind,
+                         n.pickupId, n.attempt, n.status, n.gatewayMsgId, n.segments, n.error, n.createdAt,
+                         n.updatedAt) > 0;
 }
 
 }  // namespace taxdesk::connectors::detail

@@ -74,7 +74,9 @@ NotificationRecord completeNotification(const NotificationRecord& notification, 
                                         const char* call);
 
 /// Binds a notification to kInsertNotification's placeholders and runs it; returns whether it inserted.
-bool insertNotificationRow(Poco::Data::Session& session, const std::string& statement, const NotificationRecord& n);
+/// On SQLite through the statement cache.
+bool insertNotificationRow(Database& db, Poco::Data::Session& session, const std::string& statement,
+                           const NotificationRecord& n);
 
 /// The part of a TypeHandler every SMS row shares: fields read in column order.
 class RowReader {

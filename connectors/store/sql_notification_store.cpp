@@ -34,7 +34,7 @@ void SqlNotificationStore::insertNotification(const NotificationRecord& notifica
     const NotificationRecord row = detail::completeNotification(notification, detail::utcNow(), "insertNotification");
     const std::string statement = sql(kInsertNotification);
     withSession("inserting a notification",
-                [&](Poco::Data::Session& session) { detail::insertNotificationRow(session, statement, row); });
+                [&](Poco::Data::Session& session) { detail::insertNotificationRow(db_, session, statement, row); });
 }
 
 void SqlNotificationStore::markNotificationSent(const std::string& notificationId, const std::string& gatewayMsgId,
@@ -43,7 +43,8 @@ void SqlNotificationStore::markNotificationSent(const std::string& notificationI
         sql("UPDATE notifications SET status = 'sent', gateway_msg_id = ?, segments = ?, attempt = attempt + 1,"
             " error = '', updated_at = ? WHERE notification_id = ?");
     withSession("marking a notification sent", [&](Poco::Data::Session& session) {
-        session << statement, bind(gatewayMsgId), bind(segments), bind(detail::utcNow()), bind(notificationId), now;
+        detail::executeCached(db_, session, "marking a notification sent", statement, gatewayMsgId, segments,
+                              detail::utcNow(), notificationId);
     });
 }
 
@@ -53,7 +54,8 @@ void SqlNotificationStore::markNotificationStatus(const std::string& notificatio
     const std::string statement =
         sql("UPDATE notifications SET status = ?, error = ?, updated_at = ? WHERE notification_id = ?");
     withSession("setting a notification's status", [&](Poco::Data::Session& session) {
-        session << statement, bind(status), bind(error), bind(detail::utcNow()), bind(notificationId), now;
+        detail::executeCached(db_, session, "setting a notification's status", statement, status, error,
+                              detail::utcNow(), notificationId);
     });
 }
 
@@ -70,7 +72,7 @@ void SqlNotificationStore::failAndRetryNotification(const std::string& failedId,
         Poco::Data::Statement failed(session);
         failed << update, bind(error), bind(stamp), bind(failedId);
         failed.execute();
-        detail::insertNotificationRow(session, insert, row);
+        detail::insertNotificationRow(db_, session, insert, row);
         transaction.commit();
     });
 }
@@ -101,9 +103,21 @@ std::vector<NotificationRecord> SqlNotificationStore::claimStaleQueued(const std
 std::optional<NotificationRecord> SqlNotificationStore::findNotification(const std::string& notificationId) {
     const std::string statement =
         sql("SELECT " + std::string(kNotificationColumns) + " FROM notifications WHERE notification_id = ?");
-    return withSession("finding a notification", [&](Poco::Data::Session& session) {
-        return first(selectRows<NotificationRecord>(session, statement, notificationId));
-    });
+    return withSession(
+        "finding a notification", [&](Poco::Data::Session& session) -> std::optional<NotificationRecord> {
+            if (!db_.isSqlite()) return first(selectRows<NotificationRecord>(session, statement, notificationId));
+            // The sender reads each notification it sends: on SQLite compiled once per connection (issue 11).
+            return detail::withPrepared(db_, session, "finding a notification", statement,
+                                        [&](detail::CachedStatement& find) -> std::optional<NotificationRecord> {
+                                            find.bind(1, notificationId);
+                                            if (!find.step()) return std::nullopt;
+                                            return NotificationRecord{
+                                                find.text(0), find.text(1),  find.text(2),
+                                                find.text(3), find.text(4),  static_cast<int>(find.int64(5)),
+                                                find.text(6), find.text(7),  static_cast<int>(find.int64(8)),
+                                                find.text(9), find.text(10), find.text(11)};
+                                        });
+        });
 }
 
 std::optional<NotificationRecord> SqlNotificationStore::findNotificationByGatewayMsgId(

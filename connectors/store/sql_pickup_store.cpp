@@ -121,6 +121,7 @@ SmsOutcomeResult SqlPickupStore::recordSmsOutcome(const InboundRecord& inbound,
                                                   const std::optional<PickupRecord>& newPickup,
                                                   const NotificationRecord& reply) {
     constexpr const char* kCall = "recordSmsOutcome";
+    constexpr const char* kOutcome = "recording an inbound SMS's outcome";
     const std::string stamp = detail::utcNow();
     requireField(inbound.gatewayMsgId, "inbound.gatewayMsgId", kCall);
     requireField(inbound.msisdn, "inbound.msisdn", kCall);
@@ -173,21 +174,18 @@ SmsOutcomeResult SqlPickupStore::recordSmsOutcome(const InboundRecord& inbound,
         // The inbound row goes first: it takes the write lock (SQLite) or waits for a concurrent insert of the same
         // message to commit (PostgreSQL), so a message processed twice at once is stored once and both calls return
         // what the first stored.
-        Poco::Data::Statement insert(session);
-        insert << insertInbound, bind(inboundRow.gatewayMsgId), bind(inboundRow.msisdn), bind(inboundRow.receivedAt),
-            bind(inboundRow.outcome), bind(inboundRow.replyNotificationId), bind(inboundRow.createdAt);
         SmsOutcomeResult result;
-        result.created = insert.execute() > 0;
+        result.created = detail::executeCached(db_, session, kOutcome, insertInbound, inboundRow.gatewayMsgId,
+                                               inboundRow.msisdn, inboundRow.receivedAt, inboundRow.outcome,
+                                               inboundRow.replyNotificationId, inboundRow.createdAt) > 0;
         if (result.created && pickupRow) {
             const PickupRecord& p = *pickupRow;
             const Poco::Int64 deadlineAt = p.deadlineAt;
             const Poco::Int64 remindAt = p.remindAt;
             const Poco::Int64 claimedUntil = p.claimedUntil;
-            Poco::Data::Statement insertRow(session);
-            insertRow << insertPickup, bind(p.pickupId), bind(p.code), bind(p.applicantId), bind(p.msisdn),
-                bind(p.service), bind(p.office), bind(deadlineAt), bind(remindAt), bind(p.state), bind(p.createdAt),
-                bind(p.collectedAt), bind(p.remindedAt), bind(p.claimedBy), bind(claimedUntil);
-            if (insertRow.execute() == 0) {
+            if (detail::executeCached(db_, session, kOutcome, insertPickup, p.pickupId, p.code, p.applicantId, p.msisdn,
+                                      p.service, p.office, deadlineAt, remindAt, p.state, p.createdAt, p.collectedAt,
+                                      p.remindedAt, p.claimedBy, claimedUntil) == 0) {
                 Poco::Int64 taken = 0;
                 session << countPickupId, into(taken), bind(p.pickupId), now;
                 if (taken > 0)
@@ -198,12 +196,10 @@ SmsOutcomeResult SqlPickupStore::recordSmsOutcome(const InboundRecord& inbound,
                 throw CodeCollision("pickup code " + p.code + " belongs to another open pickup; draw another");
             }
         }
-        const bool replyCreated = result.created && detail::insertNotificationRow(session, insertReply, replyRow);
+        const bool replyCreated = result.created && detail::insertNotificationRow(db_, session, insertReply, replyRow);
         // Its inbox row is done with the outcome, in this transaction: a crash cannot leave an answered message queued
         // (re-driven, harmlessly) nor a done row without an outcome. Also when the outcome was recorded before.
-        Poco::Data::Statement done(session);
-        done << inboxDone, bind(stamp), bind(inboundRow.gatewayMsgId);
-        done.execute();
+        detail::executeCached(db_, session, kOutcome, inboxDone, stamp, inboundRow.gatewayMsgId);
 
         // Rows this call inserted are returned as given (issue 11: no read-back, three statements fewer a message);
         // rows stored before are read.

@@ -54,10 +54,8 @@ std::vector<InboxRecord> SqlSmsInbox::enqueueInbox(const std::vector<InboxRecord
         std::vector<InboxRecord> stored;
         stored.reserve(rows.size());
         for (const InboxRecord& row : rows) {
-            Poco::Data::Statement statement(session);
-            statement << insert, bind(row.gatewayMsgId), bind(row.message), bind(row.receivedAt), bind(row.state),
-                bind(row.attempts), bind(row.updatedAt);
-            if (statement.execute() == 1) {
+            if (detail::executeCached(db_, session, "storing inbound SMS in the inbox", insert, row.gatewayMsgId,
+                                      row.message, row.receivedAt, row.state, row.attempts, row.updatedAt) == 1) {
                 stored.push_back(row);  // inserted: the row is what was given (issue 11: no read-back of a new row)
                 continue;
             }
@@ -75,7 +73,7 @@ std::vector<InboxRecord> SqlSmsInbox::enqueueInbox(const std::vector<InboxRecord
 void SqlSmsInbox::markInboxDone(const std::string& gatewayMsgId) {
     const std::string statement = sql(kInboxDone);
     withSession("marking an inbox row done", [&](Poco::Data::Session& session) {
-        session << statement, bind(detail::utcNow()), bind(gatewayMsgId), now;
+        detail::executeCached(db_, session, "marking an inbox row done", statement, detail::utcNow(), gatewayMsgId);
     });
 }
 

@@ -1,16 +1,24 @@
 #pragma once
 // Internal to connectors/store: what the store's source files share — leasing a pooled
-// session (Database::withSession), error texts, column-wise selects. Not for use outside this folder.
+// session (Database::withSession), error texts, column-wise selects, the SQLite statement cache (withPrepared). Not for
+// use outside this folder.
+#include <Poco/Data/SQLite/Utility.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
 #include <Poco/Data/Statement.h>
 
+#include <sqlite3.h>
+
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <semaphore>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -75,6 +83,152 @@ std::vector<Record> selectRows(Poco::Data::Session& session, const std::string& 
     (query, ..., bind(values));
     query.execute();
     return records;
+}
+
+/// One SQLite prepared statement lent by withPrepared: bind its `?` parameters (1-based), step through its rows, read
+/// their columns (0-based). Reset, with its bindings cleared, when the lease ends. Errors throw StoreError naming the
+/// backend and the purpose (retryable unless isPermanentStoreFailure). Texts are bound by copy (SQLITE_TRANSIENT).
+class CachedStatement {
+  public:
+    CachedStatement(sqlite3_stmt* statement, const char* purpose) : statement_(statement), purpose_(purpose) {}
+
+    CachedStatement& bind(int position, std::string_view text);
+    CachedStatement& bind(int position, const char* text) { return bind(position, std::string_view(text)); }
+    CachedStatement& bind(int position, std::int64_t value);
+    CachedStatement& bind(int position, int value) { return bind(position, static_cast<std::int64_t>(value)); }
+    CachedStatement& bind(int position, double value);
+    CachedStatement& bindNull(int position);
+
+    /// Steps once: true when a row is there to read, false when the statement is done.
+    bool step();
+    /// Steps to the end (a statement that returns no rows); the rows it inserted, updated or deleted.
+    int execute();
+
+    [[nodiscard]] int columns() const;
+    [[nodiscard]] bool isNull(int column) const;
+    /// The column as text ("" for NULL).
+    [[nodiscard]] std::string text(int column) const;
+    /// The column as text without a copy, valid until the next step or the lease's end.
+    [[nodiscard]] std::string_view view(int column) const;
+    [[nodiscard]] std::int64_t int64(int column) const;
+    [[nodiscard]] double real(int column) const;
+    [[nodiscard]] sqlite3_stmt* handle() const { return statement_; }
+
+  private:
+    [[noreturn]] void fail(const char* what, int code) const;
+    void check(int code, const char* what) const;
+
+    sqlite3_stmt* statement_;
+    const char* purpose_;
+};
+
+/// Prepared statements kept per pooled SQLite connection, keyed by the connection and the SQL text (issue 11:
+/// Poco::Data compiles every statement on every call, sqlite3_prepare_v2 was a fifth of the SMS engine's CPU). Each is
+/// compiled once (sqlite3_prepare_v3, SQLITE_PREPARE_PERSISTENT), reset and its bindings cleared after each use. A
+/// schema change is safe: SQLite recompiles such a statement on its next step. A connection's statements are
+/// finalized when it has been idle longer than the pool keeps idle sessions (the pool may have closed it: SQLite's
+/// close_v2 keeps a closed connection as a zombie until its statements are finalized, so a cached connection's
+/// address is never reused by a new one while its statements are kept), and all of them when the Database goes.
+/// Thread-safe; a connection is used by the one thread that leased its session.
+class StatementCache {
+  public:
+    /// `idle`: how long a connection's statements stay unused before they are finalized.
+    explicit StatementCache(std::chrono::steady_clock::duration idle);
+    ~StatementCache();
+    StatementCache(const StatementCache&) = delete;
+    StatementCache& operator=(const StatementCache&) = delete;
+
+    /// The statement for `sql` on `connection`, compiled if not kept yet; a statement already lent (the same SQL
+    /// nested in a lease of it) or one past the per-connection limit is compiled afresh and not kept (`kept` false).
+    /// Throws StoreError when SQLite refuses the SQL.
+    sqlite3_stmt* acquire(sqlite3* connection, const std::string& sql, const char* purpose, bool& kept);
+    /// Resets the statement and clears its bindings (finalizes it when not kept).
+    void release(sqlite3* connection, const std::string& sql, sqlite3_stmt* statement, bool kept) noexcept;
+
+    /// For tests: statements kept, and statements compiled since the start.
+    [[nodiscard]] std::size_t kept() const;
+    [[nodiscard]] std::size_t compiled() const;
+    /// Finalizes every kept statement of connections not in use now (tests; a closing Database).
+    void clear() noexcept;
+
+    /// Statements kept per connection at most.
+    static constexpr std::size_t kPerConnection = 256;
+
+  private:
+    struct Entry {
+        sqlite3_stmt* statement = nullptr;
+        bool lent = false;
+    };
+    struct Connection {
+        std::unordered_map<std::string, Entry> statements;
+        int inUse = 0;
+        std::chrono::steady_clock::time_point lastUsed;
+    };
+    void pruneLocked(std::chrono::steady_clock::time_point now) noexcept;
+
+    std::chrono::steady_clock::duration idle_;
+    mutable std::mutex mutex_;
+    std::unordered_map<sqlite3*, Connection> connections_;
+    std::chrono::steady_clock::time_point lastPrune_;
+    std::size_t compiled_ = 0;
+};
+
+/// SQLite only. Runs `work(CachedStatement&)` with `sql` (SQLite's `?` placeholders, as written) prepared on the
+/// connection of `session` (a session from Database::withSession), compiled once per connection and kept
+/// (StatementCache). The statement is reset and its bindings cleared when `work` returns or throws. Use it inside
+/// withSession; on PostgreSQL keep the Poco::Data path. Example:
+///   db.withSession("finding a token", [&](Poco::Data::Session& session) {
+///       return detail::withPrepared(db, session, "finding a token", kSql, [&](detail::CachedStatement& s) {
+///           s.bind(1, hash);
+///           return s.step() ? std::optional(s.text(0)) : std::nullopt;
+///       });
+///   });
+template <typename Work>
+auto withPrepared(Database& db, Poco::Data::Session& session, const char* purpose, const std::string& sql,
+                  Work&& work) {
+    sqlite3* connection = Poco::Data::SQLite::Utility::dbHandle(session);
+    StatementCache& cache = db.statements();
+    bool kept = false;
+    sqlite3_stmt* statement = cache.acquire(connection, sql, purpose, kept);
+    struct Release {
+        StatementCache& cache;
+        sqlite3* connection;
+        const std::string& sql;
+        sqlite3_stmt* statement;
+        bool kept;
+        ~Release() { cache.release(connection, sql, statement, kept); }
+    } const release{cache, connection, sql, statement, kept};
+    CachedStatement lent(statement, purpose);
+    return work(lent);
+}
+
+/// Binds `value` to the 1-based `position`: integers as integers, the rest (strings) as text.
+template <typename Value>
+void bindValue(CachedStatement& statement, int position, const Value& value) {
+    if constexpr (std::is_integral_v<Value>) {
+        statement.bind(position, static_cast<std::int64_t>(value));
+    } else {
+        statement.bind(position, std::string_view(value));
+    }
+}
+
+/// Runs an INSERT, UPDATE or DELETE (`sql` as Database::sql gives it) with `values` bound to its placeholders in order;
+/// the rows it changed. On SQLite through the statement cache (withPrepared), on PostgreSQL through Poco::Data.
+template <typename... Values>
+std::size_t executeCached(Database& db, Poco::Data::Session& session, const char* purpose, const std::string& sql,
+                          const Values&... values) {
+    if (db.isSqlite()) {
+        return static_cast<std::size_t>(withPrepared(db, session, purpose, sql, [&](CachedStatement& statement) {
+            int position = 1;
+            (bindValue(statement, position++, values), ...);
+            return statement.execute();
+        }));
+    }
+    using Poco::Data::Keywords::bind;
+    Poco::Data::Statement statement(session);
+    statement << sql;
+    (statement, ..., bind(values));
+    return statement.execute();
 }
 
 /// The first of `records`, if any.
