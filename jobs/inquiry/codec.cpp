@@ -149,18 +149,23 @@ std::vector<int> requestYears(element value) {
     if (value.get_array().get(items)) {
         throw DecodeError("field 'income_years' must be an array of years or a ';'-separated string");
     }
-    json::Value array;
-    array.isArray = true;
+    // Read straight into the years (no array of scalars first), with asInt()'s rules item by item; then sorted and
+    // made unique as parseYears() does.
+    std::vector<int> years;
+    years.reserve(items.size());
     for (const element item : items) {
         if (item.is_string()) {
-            array.array.emplace_back(std::string(item.get_string().value_unsafe()));
+            years.push_back(
+                gregorianYear(asInt(json::Scalar(std::string(item.get_string().value_unsafe())), "income_years")));
         } else if (item.is_number()) {
-            array.array.emplace_back(item.get_double().value_unsafe());
+            years.push_back(gregorianYear(asInt(json::Scalar(item.get_double().value_unsafe()), "income_years")));
         } else {
             throw DecodeError("field 'income_years' must be a whole number");
         }
     }
-    return parseYears(array);
+    std::sort(years.begin(), years.end());
+    years.erase(std::unique(years.begin(), years.end()), years.end());
+    return years;
 }
 
 /// A result's field as decodeResult() has always required it: present, and of its type.

@@ -205,6 +205,25 @@ TEST(InquiryCodec, RequestRoundTripsAndNormalises) {
     EXPECT_EQ(decoded.incomeYears, (std::vector<int>{2022, 2023})) << "ROC 112 is 2023; duplicates dropped";
 }
 
+TEST(InquiryCodec, IncomeYearsAsAnArrayAreReadItemByItem) {
+    const std::string head = R"({"batch_id":"B","row":1,"creditor_id":"C","debtor_id":"A123456789","debtor_name":"x",)";
+    // ROC and Gregorian years, numbers written as 2024.0 or as strings, duplicates: sorted Gregorian, unique.
+    EXPECT_EQ(decodeRequest(head + R"("income_years":[2025,113,"112",2024.0,2023,113]})").incomeYears,
+              (std::vector<int>{2023, 2024, 2025}));
+    EXPECT_EQ(decodeRequest(head + R"("income_years":[]})").incomeYears, std::vector<int>{});
+    EXPECT_EQ(decodeRequest(head + R"("income_years":null})").incomeYears, std::vector<int>{});
+    for (const char* bad : {R"([2024.5])", R"([true])", R"([2024,null])", R"([[2024]])", R"(["20x4"])", R"([1e9])",
+                            R"({"y":2024})", R"(2024)"}) {
+        SCOPED_TRACE(bad);
+        try {
+            (void)decodeRequest(head + R"("income_years":)" + bad + "}");
+            ADD_FAILURE() << "accepted";
+        } catch (const DecodeError& error) {
+            EXPECT_NE(std::string(error.what()).find("income_years"), std::string::npos) << error.what();
+        }
+    }
+}
+
 TEST(InquiryCodec, BadRequestsNameTheField) {
     struct Case {
         const char* json;

@@ -384,5 +384,49 @@ TEST(Population, AnswersAreUnchangedByOptimisation) {
     EXPECT_EQ(hash, 14955639073102829936ULL);
 }
 
+/// The tax-data answers alone, for many more IDs and for each scope and several year lists (what the engine's stub
+/// asks on its hot path), hashed with the record fields in order. Taken from the code before round 3 of issue 11
+/// (taxRecords without a whole registry record, strings built in place): the outputs must not change.
+TEST(Population, TaxRecordsOfManyQuestionsAreUnchangedByOptimisation) {
+    const Population population(kSeed);
+    std::uint64_t hash = 0xcbf29ce484222325ULL;
+    std::size_t records = 0;
+    auto add = [&](const std::string& text) {
+        for (const char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+        hash = (hash ^ 0xffU) * 0x100000001b3ULL;
+    };
+    const std::vector<std::vector<int>> yearLists = {
+        {}, {2025}, {2000, 2010, 2020}, {2021, 2022, 2023, 2024, 2025, 2026}, {1960, 1990, 2024}};
+    auto addAll = [&](const std::string& id, std::size_t which) {
+        const auto& years = yearLists[which % yearLists.size()];
+        for (const auto& [income, property] : {std::pair{true, true}, std::pair{true, false}, std::pair{false, true}}) {
+            const auto answer = population.taxRecords(id, years, income, property);
+            add(std::to_string(answer.income.size()) + "/" + std::to_string(answer.property.size()));
+            for (const auto& item : answer.income) {
+                add(std::to_string(item.year));
+                add(item.payerId);
+                add(item.payerName);
+                add(item.incomeType);
+                add(std::to_string(item.amount));
+            }
+            for (const auto& item : answer.property) {
+                add(item.kind);
+                add(item.description);
+                add(item.location);
+                add(std::to_string(item.value));
+            }
+            records += answer.income.size() + answer.property.size();
+        }
+    };
+    for (std::size_t i = 0; i < 2000; ++i) {
+        addAll(nationalIdFor(static_cast<int>(i * 11 + 3)), i);
+        addAll(oldCertificateFor(static_cast<int>(i * 5 + 1)), i + 1);
+        addAll(population.businessNumberAt(i + 5000), i + 2);
+        if (i % 10 == 0) addAll(population.residentCertificateAt(i), i + 3);
+    }
+    EXPECT_GT(records, 20000U);  // the hash covers many records of every kind
+    EXPECT_EQ(hash, 17437151169986880725ULL);
+}
+
 }  // namespace
 }  // namespace taxdesk::demo_data

@@ -1,6 +1,8 @@
 #include "connectors/stubs/demo_data/population.hpp"
 
+#include <algorithm>
 #include <array>
+#include <charconv>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -71,6 +73,8 @@ constexpr std::array<std::string_view, 30> kFemaleGiven = {
     "淑", "芬", "美", "玲", "雅", "婷", "怡", "君", "佩", "珊", "惠", "如", "欣", "宜", "靜",
     "慧", "佳", "穎", "詩", "涵", "心", "瑜", "思", "庭", "筱", "萱", "琪", "曉", "秀", "麗",
 };
+
+static_assert(kMaleGiven.size() == kFemaleGiven.size(), "basicsOf() draws a given name from either");
 
 constexpr std::array<std::string_view, 20> kBrands = {
     "華新", "宏遠", "聯合", "中興", "東方", "永信", "金鼎", "嘉新", "正隆", "光華",
@@ -145,30 +149,60 @@ bool isFemale(const std::string& id) {
     return id[1] == '2' || id[1] == '9' || id[1] == 'B' || id[1] == 'D';
 }
 
-std::string streetAddress(Stream& stream, std::size_t district) {
-    std::string out = "臺北市";
+/// Appends `value` in decimal (what std::to_string writes), without a temporary string.
+void appendNumber(std::string& out, long long value) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+    out.append(digits, static_cast<std::size_t>(end - digits));
+}
+
+void appendStreetAddress(std::string& out, Stream& stream, std::size_t district) {
+    out += "臺北市";
     out += kDistricts[district];
     out += pick(stream, kStreets[district]);
-    out += std::to_string(stream.between(1, 350));
+    appendNumber(out, stream.between(1, 350));
     out += "號";
-    if (stream.chance(0.7)) out += std::to_string(stream.between(2, 15)) + "樓";
-    return out;
+    if (stream.chance(0.7)) {
+        appendNumber(out, stream.between(2, 15));
+        out += "樓";
+    }
 }
 
-std::string area(Stream& stream, int low, int high) {
+/// A short text on the stack (an area drawn before the text it goes into is begun): no allocation.
+struct ShortText {
+    std::array<char, 40> data{};
+    std::size_t size = 0;
+    void append(const char* text, std::size_t length) {
+        std::copy(text, text + length, data.data() + size);
+        size += length;
+    }
+    ShortText& operator+=(std::string_view text) {
+        append(text.data(), text.size());
+        return *this;
+    }
+    ShortText& operator+=(char c) {
+        data[size++] = c;
+        return *this;
+    }
+    [[nodiscard]] std::string_view view() const { return {data.data(), size}; }
+};
+
+/// Appends "<whole>.<hundredths>平方公尺" (at most 7 + 1 + 2 + 12 bytes) to a std::string or a ShortText.
+template <typename Out>
+void appendArea(Out& out, Stream& stream, int low, int high) {
     const long long hundredths = stream.between(low * 100LL, high * 100LL);
-    std::string text = std::to_string(hundredths / 100);
-    text += '.';
-    text += static_cast<char>('0' + hundredths % 100 / 10);
-    text += static_cast<char>('0' + hundredths % 10);
-    text += "平方公尺";
-    return text;
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, hundredths / 100).ptr;
+    out.append(digits, static_cast<std::size_t>(end - digits));
+    out += '.';
+    out += static_cast<char>('0' + hundredths % 100 / 10);
+    out += static_cast<char>('0' + hundredths % 10);
+    out += std::string_view("平方公尺");
 }
 
-int yearOf(const std::string& isoDate) {
-    int year = 0;
-    for (std::size_t i = 0; i < 4 && i < isoDate.size(); ++i) year = year * 10 + (isoDate[i] - '0');
-    return year;
+/// A district's name without its last character 區 (land sections are named after it).
+std::string_view withoutQu(std::string_view district) {
+    return district.substr(0, district.size() - std::string_view("區").size());
 }
 
 /// True when normalising `id` would leave it as it is (upper-case ASCII letters and digits only), the usual case
@@ -271,27 +305,62 @@ std::string Population::nhiCardNumber(const std::string& id) const {
     return "0000" + digits(stream, 8);
 }
 
+std::optional<Population::Basics> Population::basicsOf(const std::string& normalized) const {
+    // The draws of registryRecord(), in its order, without building the name, district and date strings: what the
+    // tax data needs of the registry (is the ID known, a company, its birth or founding year).
+    const IdKind kind = jobs::identity::classify(normalized);
+    if (kind == IdKind::invalid) return std::nullopt;
+    Stream stream(combine(keyOf(normalized), kSaltRegistry));
+    if (stream.chance(kUnknownShare)) return std::nullopt;
+    stream.chance(kDeceasedShare);
+    stream.below(kDistricts.size());
+    Basics basics;
+    if (kind == IdKind::businessNumber) {
+        basics.company = true;
+        basics.birthYear = static_cast<int>(stream.between(1950, kLatestTaxYear - 1));
+    } else {
+        stream.below(kSurnames.size());
+        const int givenCount = stream.chance(0.1) ? 1 : 2;
+        for (int i = 0; i < givenCount; ++i) stream.below(kMaleGiven.size());  // kFemaleGiven has as many
+        basics.birthYear = static_cast<int>(stream.between(kReferenceYear - 90, kReferenceYear - 20));
+    }
+    return basics;
+}
+
 TaxRecords Population::taxRecords(const std::string& id, const std::vector<int>& years, bool income,
                                   bool property) const {
     TaxRecords records;
-    const auto record = registryRecord(id);
-    if (!record) return records;
-    const std::uint64_t key = keyOf(record->id);
+    const std::string normalizedId = normalised(id);
+    const auto basics = basicsOf(normalizedId);
+    if (!basics) return records;
+    const std::uint64_t key = keyOf(normalizedId);
     if (Stream(combine(key, kSaltHasRecords)).chance(kNoRecordsShare)) return records;
 
+    constexpr std::array<int, 5> kCountWeights = {15, 35, 25, 15, 10};
     if (income) {
         // A company earns from its founding year, a person from the year they turned 18.
-        const int firstYear = yearOf(record->birthDate) + (record->company ? 0 : 18);
+        const int firstYear = basics->birthYear + (basics->company ? 0 : 18);
         const std::uint64_t employer = Stream(combine(key, kSaltEmployer)).below(kPayerPool);
+        auto streamOf = [&](int year) {
+            return Stream(combine(key, kSaltIncomeYear + static_cast<std::uint64_t>(year)));
+        };
+        // Each year's count is its stream's first draw: counted first, so that the records take one allocation.
+        std::size_t total = 0;
         for (int year : years) {
             if (year < firstYear || year > kLatestTaxYear) continue;
-            Stream stream(combine(key, kSaltIncomeYear + static_cast<std::uint64_t>(year)));
-            const std::size_t count = weighted(stream, std::array<int, 5>{15, 35, 25, 15, 10});
+            Stream stream = streamOf(year);
+            total += weighted(stream, kCountWeights);
+        }
+        records.income.reserve(total);
+        for (int year : years) {
+            if (year < firstYear || year > kLatestTaxYear) continue;
+            Stream stream = streamOf(year);
+            const std::size_t count = weighted(stream, kCountWeights);
             for (std::size_t i = 0; i < count; ++i) {
-                IncomeRecord item;
+                IncomeRecord& item = records.income.emplace_back();
                 item.year = year;
                 // Companies draw no salary or professional fees.
-                const std::size_t type = record->company ? 2 + weighted(stream, std::array<int, 3>{50, 20, 30})
+                const std::size_t type = basics->company ? 2 + weighted(stream, std::array<int, 3>{50, 20, 30})
                                                          : weighted(stream, std::array<int, 5>{45, 10, 25, 8, 12});
                 std::uint64_t payer = stream.below(kPayerPool);
                 switch (type) {
@@ -320,7 +389,6 @@ TaxRecords Population::taxRecords(const std::string& id, const std::vector<int>&
                 const Payer& payerRecord = payerAt(payer);
                 item.payerId = payerRecord.businessNumber;
                 item.payerName = payerRecord.name;
-                records.income.push_back(std::move(item));
             }
         }
     }
@@ -328,46 +396,79 @@ TaxRecords Population::taxRecords(const std::string& id, const std::vector<int>&
     if (property) {
         Stream stream(combine(key, kSaltProperty));
         const std::size_t count = weighted(stream, std::array<int, 4>{30, 35, 20, 15});
+        records.property.reserve(count);
         for (std::size_t i = 0; i < count; ++i) {
-            PropertyRecord item;
+            PropertyRecord& item = records.property.emplace_back();
             const auto district = static_cast<std::size_t>(stream.below(kDistricts.size()));
-            const std::string districtName(kDistricts[district]);
+            const std::string_view districtName = kDistricts[district];
+            // Each text is written into its field in place (reserved once), the draws in the order they always had.
             switch (stream.below(4)) {
                 case 0: {
                     item.kind = "land";
-                    // Land sections are named after the district, without 區.
-                    const std::string section = districtName.substr(0, districtName.size() - std::string("區").size());
-                    item.description = section + "段" + std::string(pick(stream, kLandSections)) +
-                                       std::to_string(stream.between(1, 2000)) + "地號 " + area(stream, 30, 600);
-                    item.location = "臺北市" + districtName;
+                    // The draws in the order the code before drew them (its operator+ chain took them last to first).
+                    ShortText area;
+                    appendArea(area, stream, 30, 600);
+                    const long long number = stream.between(1, 2000);
+                    const std::string_view section = pick(stream, kLandSections);
+                    auto& text = item.description;
+                    text.reserve(64);
+                    text += withoutQu(districtName);
+                    text += "段";
+                    text += section;
+                    appendNumber(text, number);
+                    text += "地號 ";
+                    text += area.view();
+                    item.location.reserve(18);
+                    item.location += "臺北市";
+                    item.location += districtName;
                     item.value = stream.between(2'000'000, 60'000'000);
                     break;
                 }
-                case 1:
+                case 1: {
                     item.kind = "building";
-                    item.description =
-                        std::string(stream.chance(0.8) ? "住家用" : "商業用") + "建物 " + area(stream, 25, 300);
-                    item.location = streetAddress(stream, district);
+                    ShortText area;  // drawn before the use, as the code before did
+                    appendArea(area, stream, 25, 300);
+                    auto& text = item.description;
+                    text.reserve(48);
+                    text += stream.chance(0.8) ? "住家用" : "商業用";
+                    text += "建物 ";
+                    text += area.view();
+                    item.location.reserve(64);
+                    appendStreetAddress(item.location, stream, district);
                     item.value = stream.between(1'000'000, 30'000'000);
                     break;
-                case 2:
+                }
+                case 2: {
                     item.kind = "vehicle";
-                    item.description = std::string(record->company ? "營業用貨車 " : "自用小客車 ") +
-                                       std::string(pick(stream, kCarBrands)) + " " +
-                                       std::to_string(stream.between(2008, kLatestTaxYear)) + "年式";
-                    item.location = "臺北市" + districtName;
+                    auto& text = item.description;
+                    text.reserve(48);
+                    text += basics->company ? "營業用貨車 " : "自用小客車 ";
+                    const long long model = stream.between(2008, kLatestTaxYear);  // drawn before the brand
+                    text += pick(stream, kCarBrands);
+                    text += ' ';
+                    appendNumber(text, model);
+                    text += "年式";
+                    item.location.reserve(18);
+                    item.location += "臺北市";
+                    item.location += districtName;
                     item.value = stream.between(100'000, 2'000'000);
                     break;
+                }
                 default: {
                     item.kind = "investment";
                     const Payer& issuer = payerAt(stream.below(kPayerPool));
-                    item.description = issuer.name + " 股票 " + std::to_string(stream.between(1, 500) * 1000) + "股";
-                    item.location = streetAddress(stream, district);
+                    auto& text = item.description;
+                    text.reserve(issuer.name.size() + 32);
+                    text += issuer.name;
+                    text += " 股票 ";
+                    appendNumber(text, stream.between(1, 500) * 1000);
+                    text += "股";
+                    item.location.reserve(64);
+                    appendStreetAddress(item.location, stream, district);
                     item.value = stream.between(10'000, 5'000'000);
                     break;
                 }
             }
-            records.property.push_back(std::move(item));
         }
     }
     return records;

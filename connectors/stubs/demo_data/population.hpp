@@ -85,6 +85,12 @@ class Population {
         std::once_flag once;
         std::vector<Payer> table;
     };
+    /// What the tax data needs of a registry record: drawn as registryRecord() draws, without its strings.
+    struct Basics {
+        bool company = false;
+        int birthYear = 0;  ///< of the birth or founding date
+    };
+    [[nodiscard]] std::optional<Basics> basicsOf(const std::string& normalizedId) const;
     [[nodiscard]] const Payer& payerAt(std::uint64_t index) const;
     [[nodiscard]] std::uint64_t keyOf(const std::string& normalizedId) const noexcept;
     [[nodiscard]] std::string findId(std::uint64_t index, std::uint64_t salt, char kind, Want want) const;
