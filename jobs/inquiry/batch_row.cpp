@@ -92,6 +92,16 @@ void keyOf(const BatchRow& row, std::string& key) {
     }
 }
 
+/// MurmurHash3's 64-bit finaliser: every input bit moves about half of the output bits.
+constexpr std::uint64_t finalMix(std::uint64_t hash) noexcept {
+    hash ^= hash >> 33;
+    hash *= 0xFF51AFD7ED558CCDULL;
+    hash ^= hash >> 33;
+    hash *= 0xC4CEB9FE1A85EC53ULL;
+    hash ^= hash >> 33;
+    return hash;
+}
+
 /// A key's hash: eight bytes at a time, multiplied in, then mixed (MurmurHash3's finaliser) so that both halves are
 /// usable, the low bits for the slot and the high ones for the tag. A third of std::hash's instructions on keys of
 /// about 25 bytes. Not keyed: like std::hash, it does not defend against keys chosen to collide, but a key must be
@@ -111,23 +121,13 @@ std::uint64_t hashOf(std::string_view key) noexcept {
         std::memcpy(&word, key.data() + i, key.size() - i);
         hash = (hash ^ word) * kMultiplier;
     }
-    hash ^= hash >> 33;
-    hash *= 0xFF51AFD7ED558CCDULL;
-    hash ^= hash >> 33;
-    hash *= 0xC4CEB9FE1A85EC53ULL;
-    hash ^= hash >> 33;
-    return hash;
+    return finalMix(hash);
 }
 
 /// Mixes a packed key's 128 bits into a slot's hash (MurmurHash3's finaliser over both halves).
 std::uint64_t hashOf(const PackedKey& key) noexcept {
     std::uint64_t hash = key.lo ^ (key.hi * 0x9E3779B97F4A7C15ULL);
-    hash ^= hash >> 33;
-    hash *= 0xFF51AFD7ED558CCDULL;
-    hash ^= hash >> 33;
-    hash *= 0xC4CEB9FE1A85EC53ULL;
-    hash ^= hash >> 33;
-    return hash;
+    return finalMix(hash);
 }
 
 }  // namespace
