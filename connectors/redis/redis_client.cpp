@@ -377,8 +377,16 @@ void RedisClient::setManyDeferred(const std::vector<std::pair<std::string, std::
 void RedisClient::setManyDeferredViews(std::span<const std::pair<std::string_view, std::string_view>> pairs,
                                        int ttlSeconds) {
     requirePositiveTtl(ttlSeconds, "setManyDeferred");
+    sendDeferredSets(pairs, std::to_string(ttlSeconds));
+}
+
+void RedisClient::replaceManyDeferredViews(std::span<const std::pair<std::string_view, std::string_view>> pairs) {
+    sendDeferredSets(pairs, {});
+}
+
+void RedisClient::sendDeferredSets(std::span<const std::pair<std::string_view, std::string_view>> pairs,
+                                   std::string_view ttl) {
     if (pairs.empty()) return;
-    const std::string ttl = std::to_string(ttlSeconds);
     std::size_t bytes = 0;
     for (const auto& [key, value] : pairs) bytes += key.size() + value.size() + settings_.keyPrefix.size() + 64;
     RespWriter commands(bytes);
@@ -387,8 +395,13 @@ void RedisClient::setManyDeferredViews(std::span<const std::pair<std::string_vie
         commands.argument("SET");
         commands.argument(settings_.keyPrefix, key);
         commands.argument(value);
-        commands.argument("EX");
-        commands.argument(ttl);
+        if (ttl.empty()) {
+            commands.argument("XX");
+            commands.argument("KEEPTTL");
+        } else {
+            commands.argument("EX");
+            commands.argument(ttl);
+        }
     }
     withReconnect("deferred SET", [&](redisContext* context) {
         Connection connection(context, settings_.timeoutMs);

@@ -83,6 +83,10 @@ class RedisClient {
     /// As setManyDeferred, over views the caller owns: every SET of the pipeline is written into one buffer and
     /// handed to hiredis at once (no per-argument copies).
     void setManyDeferredViews(std::span<const std::pair<std::string_view, std::string_view>> pairs, int ttlSeconds);
+    /// As setManyDeferredViews, but `SET key value XX KEEPTTL`: only a key that still exists is replaced, and it keeps
+    /// the expiry it has (Redis 6.0 or later). A value rewritten this way never lives longer than the key it replaces;
+    /// a key that expired in the meantime stays gone (a later miss), never written without an expiry.
+    void replaceManyDeferredViews(std::span<const std::pair<std::string_view, std::string_view>> pairs);
     /// Error answers to deferred commands so far.
     [[nodiscard]] std::size_t deferredErrors() const { return deferredErrors_; }
     /// INCR key, and EXPIRE it when it has no expiry yet (so when the INCR created it); returns the new value. One
@@ -119,6 +123,9 @@ class RedisClient {
     [[nodiscard]] const RedisSettings& settings() const { return settings_; }
 
   private:
+    /// The deferred SETs of setManyDeferredViews (`EX ttl`, ttl not empty) and replaceManyDeferredViews (`XX KEEPTTL`,
+    /// ttl empty).
+    void sendDeferredSets(std::span<const std::pair<std::string_view, std::string_view>> pairs, std::string_view ttl);
     struct ContextDeleter {
         void operator()(redisContext* context) const noexcept;
     };

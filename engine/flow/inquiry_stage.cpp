@@ -52,10 +52,13 @@ std::vector<std::optional<std::string>> InquiryStage::cacheGet(std::span<const s
     return std::vector<std::optional<std::string>>(keys.size());
 }
 
-void InquiryStage::cachePut(std::span<const std::pair<std::string_view, std::string_view>> pairs) {
+void InquiryStage::cachePut(std::span<const std::pair<std::string_view, std::string_view>> pairs, bool keepTtl) {
     if (!redis_ || pairs.empty()) return;
     try {
-        redis_->setManyDeferredViews(pairs, settings_.cacheTtlSeconds);
+        if (keepTtl)
+            redis_->replaceManyDeferredViews(pairs);
+        else
+            redis_->setManyDeferredViews(pairs, settings_.cacheTtlSeconds);
     } catch (const connectors::RedisError&) {
         metrics_.cacheDegraded.Set(1);
     }
@@ -309,20 +312,28 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
             inquiryMetrics_.taxDataCalls, taxAnswers, taxErrors, taxFresh);
     }
 
-    // One SET an entry that learnt something (pipelined, not waited for): its registry answer, when the entry did not
-    // hold it, or a fresh tax-data answer. It is written whole, with every answer known for it.
+    // One SET an entry that learnt something (pipelined, not waited for), written whole with every answer known for
+    // it. A registry answer never lives in the cache longer than one TTL from when the registry gave it:
+    // - the registry was asked in this batch: the entry is written with a full TTL (no entry of the ID was cached);
+    // - the entry held the registry answer and only its tax data is fresh: replaced in place, keeping its expiry;
+    // - the registry answer came from another entry of the ID (another scope or other years): not written, since a
+    //   full TTL would carry that answer past its own expiry (the question's tax data is asked again next time).
     {
         std::vector<std::string> values;
         std::vector<std::pair<std::string_view, std::string_view>> fresh;
+        std::vector<std::pair<std::string_view, std::string_view>> kept;
         values.reserve(entryCount);
-        fresh.reserve(entryCount);
         for (std::size_t k = 0; k < entryCount; ++k) {
-            const auto& registryAnswer = registryAnswers[idOfEntry[k]];
-            if (!registryAnswer || (cached[k].registry && !taxFresh[k])) continue;
+            const std::size_t j = idOfEntry[k];
+            const auto& registryAnswer = registryAnswers[j];
+            if (!registryAnswer) continue;
+            const bool keep = !registryFresh[j];
+            if (keep && !(cached[k].registry && taxFresh[k])) continue;
             values.push_back(cache::encodeEntry(*registryAnswer, taxAnswers[k] ? &*taxAnswers[k] : nullptr));
-            fresh.emplace_back(entries.keys[k], values.back());
+            (keep ? kept : fresh).emplace_back(entries.keys[k], values.back());
         }
-        cachePut(fresh);
+        cachePut(fresh, false);
+        cachePut(kept, true);
     }
 
     for (std::size_t i = 0; i < n; ++i) {

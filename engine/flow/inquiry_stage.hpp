@@ -70,7 +70,9 @@ class InquiryStage : public BatchStage {
                       std::vector<std::optional<Value>>& answers, std::vector<std::string>& errors,
                       std::vector<char>& fresh);
     std::vector<std::optional<std::string>> cacheGet(std::span<const std::string_view> keys);
-    void cachePut(std::span<const std::pair<std::string_view, std::string_view>> pairs);
+    /// Writes cache entries: with the stage's TTL, or (keepTtl) only over entries that still exist, keeping their
+    /// expiry.
+    void cachePut(std::span<const std::pair<std::string_view, std::string_view>> pairs, bool keepTtl);
 
     InquiryStageSettings settings_;
     connectors::ConnectorSet connectors_;

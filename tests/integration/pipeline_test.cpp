@@ -233,6 +233,80 @@ TEST_F(PipelineTest, OneCacheEntryARowWithItsTtlAndEntriesOfTheOldLayoutAreNotRe
     EXPECT_GT(withTax, 0U);
 }
 
+TEST_F(PipelineTest, ACachedRegistryAnswerNeverOutlivesTheTtlItWasCachedWith) {
+    constexpr int kRows = 40;
+    const demo_data::Population population(kSeed);
+    auto seed = redis(td_testing::redisPort());
+    // Each question's entry holds the registry's answer only, with 100 s left. Right after each row comes the same ID
+    // asked with another scope: a question of its own, with no entry yet, that finds the ID's registry answer in the
+    // first question's entry when both rows are in one poll batch (80 messages, batches of up to 100).
+    std::vector<jobs::inquiry::InquiryRequest> requests, siblings;
+    std::vector<std::pair<std::string, std::string>> messages, entries;
+    for (int row = 1; row <= kRows; ++row) {
+        requests.push_back(generatedRequest("B-" + prefix_, "C1", row, kSeed));
+        const auto& request = requests.back();
+        entries.emplace_back(
+            cache::entryKey(request.debtorId, request.wantsIncome(), request.wantsProperty(), request.incomeYears),
+            cache::encodeEntry(population.registryRecord(request.debtorId), nullptr));
+        auto sibling = request;
+        sibling.row += kRows;
+        sibling.scope =
+            request.scope == jobs::inquiry::Scope::both ? jobs::inquiry::Scope::income : jobs::inquiry::Scope::both;
+        siblings.push_back(sibling);
+        messages.emplace_back(request.batchId, jobs::inquiry::encodeRequest(request));
+        messages.emplace_back(sibling.batchId, jobs::inquiry::encodeRequest(sibling));
+    }
+    seed->setMany(entries, 100);
+    td_testing::produceAll(prefix_ + "inquiry.requests", messages);
+
+    runPipeline(prefix_ + "engine", redis(td_testing::redisPort()),
+                [&](const Pipeline&) { return store_->results().resultsOfBatch("B-" + prefix_).size() >= 2 * kRows; });
+    const auto stored = store_->results().resultsOfBatch("B-" + prefix_);
+    ASSERT_EQ(stored.size(), static_cast<std::size_t>(2 * kRows));
+    for (const auto& row : stored) {
+        const auto& request = row.row <= kRows ? requests[row.row - 1] : siblings[row.row - kRows - 1];
+        EXPECT_EQ(jobs::inquiry::decodeResult(row.payload), expectedResult(request)) << row.row;
+    }
+
+    std::size_t replaced = 0;
+    std::size_t siblingsNotWritten = 0;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        const auto& request = requests[i];
+        const std::string key =
+            cache::entryKey(request.debtorId, request.wantsIncome(), request.wantsProperty(), request.incomeYears);
+        // The entry keeps its expiry, its tax data added when the row needed it.
+        const long long ttl = seed->ttl(key);
+        EXPECT_GT(ttl, 0) << key;
+        EXPECT_LE(ttl, 100) << key << ": the registry's answer was given a new TTL";
+        const auto value = seed->get(key);
+        ASSERT_TRUE(value.has_value()) << key;
+        const auto entry = cache::decodeEntry(*value);
+        const auto record = population.registryRecord(request.debtorId);
+        EXPECT_EQ(entry.registry, std::optional<std::optional<connectors::RegistryRecord>>(record)) << key;
+        if (!jobs::inquiry::decideFromRegistry(request, record)) {
+            ++replaced;
+            EXPECT_EQ(entry.tax, population.taxRecords(request.debtorId, request.incomeYears, request.wantsIncome(),
+                                                       request.wantsProperty()))
+                << key;
+        } else {
+            EXPECT_EQ(entry.tax, std::nullopt) << key;
+        }
+        // The other scope's question: when it took the registry's answer from that entry, a full TTL would carry the
+        // answer past the entry's expiry, so it is not written; it is written (with a full TTL) only when it was in
+        // another poll batch, where the registry was asked afresh.
+        const auto& sibling = siblings[i];
+        const std::string siblingKey =
+            cache::entryKey(sibling.debtorId, sibling.wantsIncome(), sibling.wantsProperty(), sibling.incomeYears);
+        if (!seed->get(siblingKey).has_value()) {
+            ++siblingsNotWritten;
+        } else {
+            EXPECT_GT(seed->ttl(siblingKey), 100) << siblingKey;
+        }
+    }
+    EXPECT_GT(replaced, 0U) << "no row needed tax data: the in-place replacement was not exercised";
+    EXPECT_GT(siblingsNotWritten, 0U) << "no question took its registry answer from another entry";
+}
+
 TEST_F(PipelineTest, WithoutRedisLookupsGoStraightToTheConnectors) {
     constexpr int kRows = 50;
     const auto requests = produceRequests(kRows);

@@ -222,6 +222,21 @@ TEST_F(RedisTest, DeferredSetsAreVisibleToTheNextCommandAndTheirAnswersAreNotMix
     EXPECT_EQ(client_->deferredErrors(), 0u);
 }
 
+TEST_F(RedisTest, AReplacedValueKeepsItsKeysExpiryAndAMissingKeyIsNotCreated) {
+    client_->setMany({{key("kept"), "old"}}, 50);
+    const std::string kept = key("kept");
+    const std::string gone = key("gone");
+    const std::vector<std::pair<std::string_view, std::string_view>> pairs{{kept, "new"}, {gone, "new"}};
+    client_->replaceManyDeferredViews(pairs);
+    EXPECT_EQ(client_->get("kept"), "new");
+    const long long ttl = client_->ttl("kept");
+    EXPECT_GT(ttl, 0);
+    EXPECT_LE(ttl, 50) << "the expiry it had";
+    EXPECT_EQ(client_->get("gone"), std::nullopt) << "only a key that exists is replaced";
+    EXPECT_EQ(client_->ttl("gone"), -2);
+    EXPECT_EQ(client_->deferredErrors(), 0u);
+}
+
 TEST_F(RedisTest, ALeaseHasOneOwnerAtATimeAndIsRenewedByIt) {
     const std::string lease = key("lease");
     EXPECT_TRUE(client_->acquireLease(lease, "engine-a", 2));
