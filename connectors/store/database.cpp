@@ -390,12 +390,21 @@ bool detail::inStoreTransaction(const Poco::Data::Session& session) {
     return binding.session == &session;
 }
 
-detail::WriteTransaction::WriteTransaction(Poco::Data::Session& session, std::mutex* writer)
+std::unique_lock<std::timed_mutex> detail::lockWriter(std::timed_mutex& writer, const char* what) {
+    std::unique_lock lock(writer, std::defer_lock);
+    if (!lock.try_lock_for(kWriterWait)) {
+        throw StoreError("sqlite: " + std::string(what) + ": another write held the database for " +
+                         std::to_string(kWriterWait.count()) + " ms (busy; retry)");
+    }
+    return lock;
+}
+
+detail::WriteTransaction::WriteTransaction(Poco::Data::Session& session, std::timed_mutex* writer)
     : session_(session), nested_(inStoreTransaction(session)) {
     if (nested_) {
         session_ << "SAVEPOINT td_write", now;
     } else {
-        if (writer != nullptr) writer_ = std::unique_lock(*writer);
+        if (writer != nullptr) writer_ = lockWriter(*writer, "beginning a write");
         session_.begin();
     }
 }
@@ -427,7 +436,7 @@ struct StoreTransaction::State {
     explicit State(Database& database) : db(database) {}
     Database& db;
     std::optional<detail::PermitRelease> permit;
-    std::unique_lock<std::mutex> writer;  ///< SQLite: held from BEGIN to COMMIT or ROLLBACK
+    std::unique_lock<std::timed_mutex> writer;  ///< SQLite: held from BEGIN to COMMIT or ROLLBACK
     std::optional<Poco::Data::Session> session;
     bool open = false;
 };
@@ -441,7 +450,8 @@ StoreTransaction::StoreTransaction(Database& db) : state_(std::make_unique<State
     try {
         state_->session.emplace(db.pool().get());
         if (db.isSqlite()) {
-            state_->writer = std::unique_lock(*db.sqliteWriter());  // woken when free, not a busy handler's sleep
+            // Woken when free, not a busy handler's sleep.
+            state_->writer = detail::lockWriter(*db.sqliteWriter(), "opening a transaction");
             *state_->session << "BEGIN IMMEDIATE", now;
         } else {
             state_->session->begin();

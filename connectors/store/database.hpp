@@ -81,8 +81,10 @@ class Database {
     /// the others wait in its busy handler, which sleeps 1, 2, 5 … up to 100 ms between tries instead of being woken
     /// when the lock is free (issue 11: the SMS API's inbox writes and the SMS stage's batches queued behind each
     /// other for seconds that way). StoreTransaction takes it on SQLite; a WriteTransaction given it takes it too.
-    /// Always after a pooled session (a permit), never the other way round.
-    [[nodiscard]] std::mutex* sqliteWriter() { return isSqlite() ? &sqliteWriter_ : nullptr; }
+    /// Always after a pooled session (a permit), never the other way round, and waited for at most kWriterWait
+    /// (store_internal.hpp), as long as SQLite's busy timeout: then a retryable StoreError, so that callers holding
+    /// pooled sessions do not queue on it without limit.
+    [[nodiscard]] std::timed_mutex* sqliteWriter() { return isSqlite() ? &sqliteWriter_ : nullptr; }
 
     /// SQLite only: the prepared statements kept per pooled connection (detail::withPrepared in store_internal.hpp).
     [[nodiscard]] detail::StatementCache& statements() { return *statements_; }
@@ -93,7 +95,7 @@ class Database {
     std::unique_ptr<Poco::Data::SessionPool> pool_;
     /// Poco's SessionPool throws at once when exhausted; callers should wait for a session instead.
     std::unique_ptr<std::counting_semaphore<>> permits_;
-    std::mutex sqliteWriter_;
+    std::timed_mutex sqliteWriter_;
     /// Declared after pool_, so destroyed before it: every cached statement is finalized before the pool closes its
     /// connections.
     std::unique_ptr<detail::StatementCache> statements_;

@@ -50,6 +50,13 @@ class PermitRelease {
     std::counting_semaphore<>& permits_;
 };
 
+/// How long a SQLite write waits for Database::sqliteWriter(): SQLite's busy timeout (PRAGMA busy_timeout=5000).
+inline constexpr auto kWriterWait = std::chrono::milliseconds(5000);
+
+/// Takes `writer` (Database::sqliteWriter()), waiting at most kWriterWait; throws a retryable StoreError naming `what`
+/// when another write holds it longer.
+std::unique_lock<std::timed_mutex> lockWriter(std::timed_mutex& writer, const char* what);
+
 /// True when `session` is the session of this thread's open StoreTransaction.
 bool inStoreTransaction(const Poco::Data::Session& session);
 
@@ -58,7 +65,7 @@ bool inStoreTransaction(const Poco::Data::Session& session);
 /// its own holds it from begin to end (a savepoint does not: its StoreTransaction holds it).
 class WriteTransaction {
   public:
-    explicit WriteTransaction(Poco::Data::Session& session, std::mutex* writer = nullptr);
+    explicit WriteTransaction(Poco::Data::Session& session, std::timed_mutex* writer = nullptr);
     ~WriteTransaction();
     WriteTransaction(const WriteTransaction&) = delete;
     WriteTransaction& operator=(const WriteTransaction&) = delete;
@@ -68,7 +75,7 @@ class WriteTransaction {
     Poco::Data::Session& session_;
     bool nested_;
     bool done_ = false;
-    std::unique_lock<std::mutex> writer_;
+    std::unique_lock<std::timed_mutex> writer_;
 };
 
 /// The rows of a SELECT of `Record`'s columns (in its Poco::Data::TypeHandler's order) with `values` bound to its

@@ -581,6 +581,33 @@ TEST_P(StorePickupsTest, ExpireDueExpiresOpenPickupsPastTheirDeadlineOnceAcrossE
 INSTANTIATE_TEST_SUITE_P(Backends, StorePickupsTest, ::testing::Values("sqlite", "postgresql"),
                          [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
 
+TEST(StoreSqliteWriter, AWriteThatFindsTheDatabaseHeldTooLongGetsARetryableErrorAndTheNextOneGoesThrough) {
+    // One write at a time in a process on SQLite (Database::sqliteWriter): a write that waits longer than SQLite's
+    // busy timeout gets a retryable StoreError (the SMS API answers 503) instead of queueing without end while it
+    // holds a pooled session.
+    StoreSettings settings;
+    settings.sqlitePath = testing::tempDir("sqlite-writer") + "/taxdesk.db";
+    settings.poolSize = 4;
+    Store store(settings);
+    auto holder = std::make_unique<StoreTransaction>(store.database());
+    std::optional<StoreError> refused;
+    std::thread other([&] {
+        try {
+            StoreTransaction waiting(store.database());
+        } catch (const StoreError& error) {
+            refused = error;
+        }
+    });
+    other.join();
+    ASSERT_TRUE(refused.has_value()) << "the second write did not wait for the first";
+    EXPECT_TRUE(refused->isRetryable()) << refused->what();
+    EXPECT_NE(std::string(refused->what()).find("busy"), std::string::npos) << refused->what();
+    holder->commit();
+    holder.reset();
+    StoreTransaction next(store.database());  // free again
+    next.commit();
+}
+
 TEST(StoreMigrations, VersionThreeAddsInboundSmsPickupsAndNotifications) {
     using testing::columnsOf;
     using testing::indexesOf;
