@@ -494,6 +494,54 @@ TEST_P(StoreResultsTest, AResultThePostgreSQLServerRefusesFailsTheWholeCallAsPer
     EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, GetParam() == "sqlite" ? 3 : 1);
 }
 
+TEST_P(StoreResultsTest, AKeyStoredMeanwhileByAWriterWithoutTheBatchLockMakesTheCallRetryableNotPermanent) {
+    // PostgreSQL writes the new keys of a locked batch by a COPY with no ON CONFLICT, since every writer of a batch's
+    // results holds its batch row. Should a key be stored meanwhile by one that does not (here: a trigger that stores
+    // row 2 just before the COPY does), the call fails as retryable and changes nothing, and the retry stores every
+    // row. SQLite (one writer at a time) takes the same calls as they come.
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 3, 0));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
+    const std::vector<StoredResult> call{foundResult(batch.batchId, 1), foundResult(batch.batchId, 2),
+                                         foundResult(batch.batchId, 3)};
+    if (GetParam() == "postgresql") {
+        std::string function = "td_collide_" + testing::uniqueName("f");
+        std::replace(function.begin(), function.end(), '-', '_');
+        Poco::Data::Session session = rawSession();
+        session << "CREATE FUNCTION " + function +
+                       "() RETURNS trigger AS $$ BEGIN"
+                       " IF pg_trigger_depth() = 1 AND NEW.batch_id = '" +
+                       batch.batchId +
+                       "' AND NEW.row_no = 2 THEN"
+                       " INSERT INTO inquiry_results (batch_id, row_no, debtor_id, status, reason, payload, updated_at)"
+                       " VALUES (NEW.batch_id, NEW.row_no, NEW.debtor_id, 'error', 'meanwhile', '{}', NEW.updated_at);"
+                       " END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+            now;
+        session << "CREATE TRIGGER " + function + " BEFORE INSERT ON inquiry_results FOR EACH ROW EXECUTE FUNCTION " +
+                       function + "()",
+            now;
+        try {
+            store.results().upsertResults(call);
+            ADD_FAILURE() << "the COPY met a stored key and the call went through";
+        } catch (const StoreError& error) {
+            EXPECT_TRUE(error.isRetryable()) << error.what();
+            EXPECT_NE(std::string(error.what()).find("23505"), std::string::npos) << error.what();
+        }
+        session << "DROP TRIGGER " + function + " ON inquiry_results", now;
+        session << "DROP FUNCTION " + function + "()", now;
+        EXPECT_FALSE(store.results().findResult(batch.batchId, 1).has_value()) << "all or nothing";
+        EXPECT_FALSE(store.results().findResult(batch.batchId, 2).has_value()) << "all or nothing";
+        EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 0);
+    }
+    store.results().upsertResults(call);  // the retry
+    for (const StoredResult& result : call)
+        EXPECT_EQ(store.results().findResult(batch.batchId, result.row).value(), result) << result.row;
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 3);
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::completed);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreResultsTest, ::testing::Values("sqlite", "postgresql"),
                          [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
 
