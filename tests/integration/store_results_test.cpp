@@ -14,7 +14,16 @@ namespace {
 
 using namespace store_areas;
 
-class StoreResultsTest : public StoreAreaTest {};
+class StoreResultsTest : public StoreAreaTest {
+  protected:
+    /// Writes `batch` with `rows` and moves it from awaiting_payment to queued, as its payment does; false when the
+    /// state did not move.
+    static bool writeQueuedBatch(Store& store, const BatchRecord& batch, const std::vector<BatchRowRecord>& rows) {
+        writeBatch(store, batch, rows);
+        return store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                             jobs::inquiry::BatchState::queued);
+    }
+};
 
 TEST_P(StoreResultsTest, ResultsMoveAPaidBatchFromQueuedThroughProcessingToCompleted) {
     Store store(settings_);
@@ -76,9 +85,7 @@ TEST_P(StoreResultsTest, ManyResultsInOneCallEndAsTheSameResultsOneAtATimeDoDupl
     const BatchRecord oneByOne = newBatch();
     const BatchRecord together = newBatch();
     for (const BatchRecord& batch : {oneByOne, together}) {
-        writeBatch(store, batch, makeRows(batch.batchId, 6, 6));
-        ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                                  jobs::inquiry::BatchState::queued));
+        ASSERT_TRUE(writeQueuedBatch(store, batch, makeRows(batch.batchId, 6, 6)));
     }
     const auto sequence = [](const std::string& batchId) {
         return std::vector<StoredResult>{
@@ -139,9 +146,7 @@ TEST_P(StoreResultsTest, ARunningCountThatWentWrongIsCountedAgainBeforeTheBatchC
     // must not complete the batch.
     Store store(settings_);
     const BatchRecord batch = newBatch();
-    writeBatch(store, batch, makeRows(batch.batchId, 4, 0));
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                              jobs::inquiry::BatchState::queued));
+    ASSERT_TRUE(writeQueuedBatch(store, batch, makeRows(batch.batchId, 4, 0)));
     store.results().upsertResults({foundResult(batch.batchId, 1)});
     {
         Poco::Data::Session session = rawSession();
@@ -166,9 +171,7 @@ TEST_P(StoreResultsTest, ConcurrentResultsOfOneBatchCountEveryRow) {
     settings_.poolSize = kWriters;
     Store store(settings_);
     const BatchRecord batch = newBatch();
-    writeBatch(store, batch, makeRows(batch.batchId, kWriters * kRowsPerWriter, 0));
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                              jobs::inquiry::BatchState::queued));
+    ASSERT_TRUE(writeQueuedBatch(store, batch, makeRows(batch.batchId, kWriters * kRowsPerWriter, 0)));
 
     const auto errors = testing::atOnce(kWriters, [&](int w, std::latch& start) {
         start.arrive_and_wait();
@@ -193,9 +196,7 @@ StoredResult errorResult(const std::string& batchId, int row, const std::string&
 TEST_P(StoreResultsTest, ErrorRowsOfACompletedBatchGoBackToWorkOnceAndAreCountedOnce) {
     Store store(settings_);
     const BatchRecord batch = newBatch();
-    writeBatch(store, batch, makeRows(batch.batchId, 5, 3));  // rows 1, 2, 4, 5 accepted; 3 rejected
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                              jobs::inquiry::BatchState::queued));
+    ASSERT_TRUE(writeQueuedBatch(store, batch, makeRows(batch.batchId, 5, 3)));  // rows 1, 2, 4, 5 accepted; 3 rejected
     store.results().upsertResults({foundResult(batch.batchId, 1), errorResult(batch.batchId, 2),
                                    foundResult(batch.batchId, 4),
                                    errorResult(batch.batchId, 5, "tax_data_unavailable")});
@@ -242,9 +243,7 @@ TEST_P(StoreResultsTest, ConcurrentRetriesPutTheErrorRowsBackExactlyOnce) {
     settings_.poolSize = kCallers;
     Store store(settings_);
     const BatchRecord batch = newBatch();
-    writeBatch(store, batch, makeRows(batch.batchId, 20, 0));
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                              jobs::inquiry::BatchState::queued));
+    ASSERT_TRUE(writeQueuedBatch(store, batch, makeRows(batch.batchId, 20, 0)));
     std::vector<StoredResult> results;
     for (int row = 1; row <= 20; ++row)
         results.push_back(row % 4 == 0 ? errorResult(batch.batchId, row) : foundResult(batch.batchId, row));
@@ -269,9 +268,7 @@ TEST_P(StoreResultsTest, ConcurrentRetriesPutTheErrorRowsBackExactlyOnce) {
 TEST_P(StoreResultsTest, MissingResultsAreInsertedButNeverOverwriteOneAndCompleteTheBatch) {
     Store store(settings_);
     const BatchRecord batch = newBatch();
-    writeBatch(store, batch, makeRows(batch.batchId, 4, 4));  // row 4 rejected
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                              jobs::inquiry::BatchState::queued));
+    ASSERT_TRUE(writeQueuedBatch(store, batch, makeRows(batch.batchId, 4, 4)));  // row 4 rejected
     store.results().upsertResults({foundResult(batch.batchId, 1)});
 
     const std::string unknownBatch = testing::uniqueName("unknown");
@@ -436,9 +433,7 @@ TEST_P(StoreResultsTest, EveryByteOfAResultArrivesAsGivenWhetherNewReplacedOrOfA
     for (int c = 1; c < 0x80; ++c) awkward += static_cast<char>(c);
     Store store(settings_);
     const BatchRecord batch = newBatch();
-    writeBatch(store, batch, makeRows(batch.batchId, 3, 0));
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                              jobs::inquiry::BatchState::queued));
+    ASSERT_TRUE(writeQueuedBatch(store, batch, makeRows(batch.batchId, 3, 0)));
     const std::string stranger = testing::uniqueName("demo");
     const auto result = [&](const std::string& batchId, int row, const std::string& note) {
         return StoredResult{batchId, row, "A1" + awkward, "found" + awkward, note + awkward, note + awkward + note};
@@ -462,9 +457,7 @@ TEST_P(StoreResultsTest, AResultThePostgreSQLServerRefusesFailsTheWholeCallAsPer
     settings_.poolSize = 1;
     Store store(settings_);
     const BatchRecord batch = newBatch();
-    writeBatch(store, batch, makeRows(batch.batchId, 3, 0));
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                              jobs::inquiry::BatchState::queued));
+    ASSERT_TRUE(writeQueuedBatch(store, batch, makeRows(batch.batchId, 3, 0)));
     const std::string stranger = testing::uniqueName("demo");
     StoredResult notUtf8 = foundResult(batch.batchId, 2);
     notUtf8.payload += "\xff\xfe";
@@ -501,9 +494,7 @@ TEST_P(StoreResultsTest, AKeyStoredMeanwhileByAWriterWithoutTheBatchLockMakesThe
     // row. SQLite (one writer at a time) takes the same calls as they come.
     Store store(settings_);
     const BatchRecord batch = newBatch();
-    writeBatch(store, batch, makeRows(batch.batchId, 3, 0));
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                              jobs::inquiry::BatchState::queued));
+    ASSERT_TRUE(writeQueuedBatch(store, batch, makeRows(batch.batchId, 3, 0)));
     const std::vector<StoredResult> call{foundResult(batch.batchId, 1), foundResult(batch.batchId, 2),
                                          foundResult(batch.batchId, 3)};
     if (GetParam() == "postgresql") {
