@@ -328,6 +328,15 @@ bool Producer::flush(int timeoutMs) {
     return flushed;
 }
 
+void Producer::abandon() {
+    const std::lock_guard lock(mutex_);
+    rd_kafka_purge(handle_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    // Purged messages are reported from the next poll; those in flight once their requests end (bounded).
+    for (int i = 0; i < 100 && rd_kafka_outq_len(handle_.get()) > 0; ++i) rd_kafka_poll(handle_.get(), 10);
+    rd_kafka_poll(handle_.get(), 0);
+    servedLocked();
+}
+
 int Producer::outstanding() const {
     const std::lock_guard lock(mutex_);
     return rd_kafka_outq_len(handle_.get());

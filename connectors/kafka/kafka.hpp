@@ -151,6 +151,10 @@ class Producer {
     int poll(int timeoutMs);
     /// Waits until every queued message is delivered or failed. Returns false on timeout.
     bool flush(int timeoutMs);
+    /// Fails whatever is still queued or in flight (purged: reported not delivered, `fatal`) and serves those
+    /// reports, so that their owners free what they attached to them. For shutdown, after a flush() that timed out:
+    /// librdkafka does not report what it drops when its handle is destroyed.
+    void abandon();
     /// Messages queued and not yet reported.
     [[nodiscard]] int outstanding() const;
     /// Looks the topics up now, so the first produce does not stall on metadata (and, on the embedded broker,

@@ -71,8 +71,9 @@ AcknowledgedProducer::~AcknowledgedProducer() {
     work_.notify_all();
     if (reports_.joinable()) reports_.join();
     try {
-        producer_->flush(timeoutMs_);  // the reports of what is queued free their opaques
-    } catch (...) {                    // NOLINT(bugprone-empty-catch): a destructor
+        // The reports of what is queued free their opaques; what a broker away leaves queued is failed and reported.
+        if (!producer_->flush(timeoutMs_)) producer_->abandon();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a destructor
     }
     producer_.reset();
 }

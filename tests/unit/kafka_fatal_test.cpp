@@ -79,3 +79,28 @@ TEST(KafkaFatal, MessagesHeldByTheBrokenProducerAreReportedFatal) {
     EXPECT_EQ(reports.count(false, true), 3);
     EXPECT_EQ(reports.count(true, false) + reports.count(false, false), 0);
 }
+
+TEST(KafkaFatal, AbandonReportsWhatAFlushLeftSoItsOwnersFreeIt) {
+    // Shutdown with no broker answering: the flush times out with messages still queued. abandon() fails them, each
+    // reported once (not delivered) with the opaque its owner attached, so that the owner frees it; nothing is left.
+    KafkaSettings settings;
+    settings.bootstrap = "127.0.0.1:" + std::to_string(taxdesk::testing::freePort());
+    std::vector<void*> opaques;
+    std::mutex mutex;
+    std::vector<DeliveryReport> reported;
+    Producer producer(settings, [&](const DeliveryReport& report) {
+        const std::lock_guard lock(mutex);
+        reported.push_back(report);
+    });
+    int owned[4] = {0, 1, 2, 3};
+    for (int& item : owned) producer.produce("abandon.t", "k", "queued", &item);
+    EXPECT_FALSE(producer.flush(200)) << "no broker: the flush cannot finish";
+    producer.abandon();
+    const std::lock_guard lock(mutex);
+    ASSERT_EQ(reported.size(), 4U);
+    for (std::size_t i = 0; i < reported.size(); ++i) {
+        EXPECT_FALSE(reported[i].ok);
+        EXPECT_EQ(reported[i].opaque, &owned[i]) << "each message's own opaque, in order";
+    }
+    EXPECT_EQ(producer.outstanding(), 0);
+}
