@@ -331,7 +331,7 @@ std::set<std::string> metricNames(const std::string& expr) {
 /// Every `expr` in a Grafana dashboard (panels, rows' panels, targets, templating), found wherever it is.
 void collectExprs(const Poco::Dynamic::Var& value, std::vector<std::string>& exprs) {
     if (value.type() == typeid(Poco::JSON::Object::Ptr)) {
-        const auto object = value.extract<Poco::JSON::Object::Ptr>();
+        const auto& object = value.extract<Poco::JSON::Object::Ptr>();
         for (const auto& [key, item] : *object) {
             if (key == "expr" && item.isString())
                 exprs.push_back(item.toString());
@@ -530,7 +530,7 @@ TEST(DockerCompose, GrafanaProvisionsTheDataSourceAndTheDashboardFromSeparateFil
     ASSERT_TRUE(sources && sources->size() == 1) << datasources << ": one data source";
     EXPECT_EQ(sources->getObject(0)->getValue<std::string>("type"), "prometheus");
     EXPECT_EQ(sources->getObject(0)->getValue<std::string>("url"), "http://prometheus:9090");
-    const std::string uid = sources->getObject(0)->getValue<std::string>("uid");
+    const auto uid = sources->getObject(0)->getValue<std::string>("uid");
 
     const auto provider = yamlAsJson("cat " + quote(providers));
     EXPECT_FALSE(provider->has("datasources")) << providers;
@@ -543,7 +543,7 @@ TEST(DockerCompose, GrafanaProvisionsTheDataSourceAndTheDashboardFromSeparateFil
     const auto dashboard = Poco::JSON::Parser().parse(readFile(dashboardFile)).extract<Poco::JSON::Object::Ptr>();
     int panels = 0;
     for (const auto& panel : *dashboard->getArray("panels")) {
-        const auto object = panel.extract<Poco::JSON::Object::Ptr>();
+        const auto& object = panel.extract<Poco::JSON::Object::Ptr>();
         if (!object->has("targets")) continue;
         ++panels;
         EXPECT_EQ(object->getObject("datasource")->getValue<std::string>("uid"), uid)
