@@ -462,6 +462,7 @@ TEST(DockerCompose, EnginesOnPostgresqlWaitForTheTopicsJob) {
 
     std::set<std::string> instances;
     std::vector<std::string> engines;
+    std::vector<std::string> scrapeTargets;  // each engine at its http.port (the image's default 8080)
     for (const auto& [name, value] : *services) {
         const auto service = value.extract<Poco::JSON::Object::Ptr>();
         const auto args = command(service);
@@ -476,6 +477,8 @@ TEST(DockerCompose, EnginesOnPostgresqlWaitForTheTopicsJob) {
             << name << ": broker.partitions must be the topics' partition count";
         EXPECT_EQ(env(service, "TAXDESK_KAFKA_BOOTSTRAP"), env(topics, "TAXDESK_KAFKA_BOOTSTRAP")) << name;
         instances.insert(env(service, "TAXDESK_KAFKA_INSTANCE_ID"));
+        const std::string port = env(service, "TAXDESK_HTTP_PORT");
+        scrapeTargets.push_back(name + ":" + (port.empty() ? "8080" : port));
 
         // The engine accepts its environment: every TAXDESK_ variable names a key, every value is valid.
         std::string line = "env -i";
@@ -498,7 +501,7 @@ TEST(DockerCompose, EnginesOnPostgresqlWaitForTheTopicsJob) {
         for (std::size_t j = 0; statics && j < statics->size(); ++j)
             for (const auto& target : strings(statics->getObject(j)->getArray("targets"))) targets.insert(target);
     }
-    for (const auto& engine : engines) EXPECT_TRUE(targets.count(engine + ":8080")) << engine << " is not scraped";
+    for (const auto& target : scrapeTargets) EXPECT_TRUE(targets.count(target)) << target << " is not scraped";
 }
 
 TEST(DockerCompose, GrafanaProvisionsTheDataSourceAndTheDashboardFromSeparateFiles) {
