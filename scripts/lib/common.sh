@@ -15,8 +15,7 @@ td_sudo() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 # Debian packages the build, the engine and the tests need.
 TD_PACKAGES=(build-essential cmake ninja-build pkg-config ccache git curl ca-certificates procps
   librdkafka-dev libhiredis-dev libpoco-dev prometheus-cpp-dev libboost-dev libgtest-dev libgmock-dev
-  libqrencode-dev libpq-dev redis-server kcat libbenchmark-dev libsimdjson-dev rapidjson-dev
-  docker-compose prometheus)
+  libqrencode-dev libpq-dev redis-server kcat libbenchmark-dev libsimdjson-dev rapidjson-dev)
 
 # td_install_packages [extra packages...]: apt-get installs whatever is missing (nothing when all are there).
 td_install_packages() {

@@ -3,7 +3,7 @@
 // libraries only, every library of `ldd taxdesk` owned by a package it installs, a non-root user, a HEALTHCHECK on
 // /readyz that works against a real engine), and every metric name the Grafana dashboard queries exported by
 // `taxdesk serve`'s /metrics after some traffic. A missing tool (docker-compose, promtool, python3, dpkg) is a failure,
-// never a skip: scripts/test installs them (TD_PACKAGES).
+// never a skip: scripts/test installs them (docker-compose, which brings python3, and prometheus).
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
