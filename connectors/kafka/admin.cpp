@@ -73,7 +73,12 @@ TopicReport compareTopics(const std::vector<std::string>& needed, const std::map
             differs += (differs.empty() ? "" : "; ") + std::string("replication factor ") +
                        std::to_string(info.replicas) + ", configured " + std::to_string(replicationFactor) +
                        " (kafka.replication_factor)";
-        if (!differs.empty()) report.warnings.push_back(topic + ": " + differs);
+        if (!differs.empty()) {
+            std::string warning = topic;
+            warning += ": ";
+            warning += differs;
+            report.warnings.push_back(std::move(warning));
+        }
         report.lines.push_back(topic + " partitions=" + std::to_string(info.partitions) +
                                " replicas=" + std::to_string(info.replicas) + (differs.empty() ? " ok" : " differs"));
     }
