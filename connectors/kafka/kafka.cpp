@@ -14,10 +14,7 @@
 namespace taxdesk::connectors::kafka {
 namespace {
 
-struct ConfDeleter {
-    void operator()(rd_kafka_conf_t* conf) const noexcept { rd_kafka_conf_destroy(conf); }
-};
-using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using detail::ConfPtr;
 
 struct PartitionListDeleter {
     void operator()(rd_kafka_topic_partition_list_t* list) const noexcept {
@@ -49,7 +46,23 @@ void logTrampoline(const rd_kafka_t* handle, int level, const char* facility, co
 void set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
     char error[512];
     if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK)
-        throw KafkaError("configuration property '" + key + "': " + error, false);
+        // librdkafka's text may quote the value: not for a secret.
+        throw KafkaError("configuration property '" + key + "': " +
+                             (detail::isSecretProperty(key) ? std::string("rejected (value not shown)") : error),
+                         false);
+}
+
+}  // namespace
+
+namespace detail {
+void ConfDeleter::operator()(rd_kafka_conf_s* conf) const noexcept {
+    rd_kafka_conf_destroy(conf);
+}
+
+bool isSecretProperty(std::string_view name) {
+    for (const std::string_view word : {"password", "secret", "jaas", "token", "key.pem", "oauthbearer.config"})
+        if (name.find(word) != std::string_view::npos) return true;
+    return false;
 }
 
 /// Our defaults first, then the caller's raw properties, which win.
@@ -65,6 +78,10 @@ ConfPtr makeConf(const KafkaSettings& settings, const std::map<std::string, std:
     for (const auto& [key, value] : settings.rdkafka) set(conf.get(), key, value);
     return conf;
 }
+}  // namespace detail
+
+namespace {
+using detail::makeConf;
 
 /// rd_kafka_new takes ownership of the conf only when it succeeds.
 detail::HandlePtr makeHandle(rd_kafka_type_t type, ConfPtr conf) {

@@ -16,6 +16,7 @@
 #include "connectors/api/errors.hpp"
 
 struct rd_kafka_s;
+struct rd_kafka_conf_s;
 struct rd_kafka_message_s;
 struct rd_kafka_topic_s;
 struct rd_kafka_queue_s;
@@ -74,6 +75,17 @@ using HandlePtr = std::unique_ptr<rd_kafka_s, HandleDeleter>;
 using TopicPtr = std::unique_ptr<rd_kafka_topic_s, TopicDeleter>;
 using QueuePtr = std::unique_ptr<rd_kafka_queue_s, QueueDeleter>;
 using MockClusterPtr = std::unique_ptr<rd_kafka_mock_cluster_s, MockClusterDeleter>;
+struct ConfDeleter {
+    void operator()(rd_kafka_conf_s* conf) const noexcept;
+};
+using ConfPtr = std::unique_ptr<rd_kafka_conf_s, ConfDeleter>;
+/// The configuration every client handle of the engine starts from (producers, consumers, the admin client):
+/// our settings, then `defaults`, then KafkaSettings::rdkafka (kafka.rdkafka.*, e.g. the SASL/SSL properties),
+/// which win. Throws KafkaError naming a property librdkafka rejects (never a secret property's value).
+ConfPtr makeConf(const KafkaSettings& settings, const std::map<std::string, std::string>& defaults);
+/// Whether a librdkafka property holds a secret (a password, a secret, a key, a JAAS config, a token): its value
+/// is never printed (`taxdesk config`, logs, errors).
+[[nodiscard]] bool isSecretProperty(std::string_view name);
 /// The C callbacks of Consumer, with the exact types librdkafka calls (defined in kafka.cpp).
 struct ConsumerCallbacks;
 }  // namespace detail

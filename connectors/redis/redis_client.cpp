@@ -302,6 +302,14 @@ void RedisClient::withReconnect(const char* what, const std::function<void(redis
                 throw RedisError(std::string(what) + " failed on " + endpoint() + ": " + lost.what() +
                                  " (after one reconnect)");
             }
+        } catch (const RedisError& error) {
+            // READONLY: the server this connection reached is a replica now (a failover demoted it, and the failover
+            // address points elsewhere). The error stands (retryable); the next call connects afresh.
+            if (std::string_view(error.what()).find("server answered: READONLY") != std::string_view::npos) {
+                context_.reset();
+                deferredReplies_ = 0;
+            }
+            throw;
         }
     }
 }

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "connectors/http/stub_server.hpp"
+#include "connectors/kafka/admin.hpp"
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/store/store.hpp"
 #include "connectors/stubs/demo_data/batch_generator.hpp"
@@ -122,7 +123,31 @@ int commandStubs(const Settings& settings, const char* argv0) {
     });
 }
 
+/// With kafka.auto_create_topics=false, the engine starts only when every topic it needs exists: one line on stderr
+/// naming the missing ones (or why the cluster could not be asked), and false. Differing partition counts are
+/// logged as warnings.
+bool topicsReadyAtStart(const Settings& settings) {
+    if (settings.autoCreateTopics) return true;
+    try {
+        connectors::kafka::Admin admin(settings.kafka);
+        const auto report =
+            connectors::kafka::compareTopics(settings.neededTopics(), admin.listTopics(settings.adminTimeoutMs),
+                                             settings.topicPartitions, settings.replicationFactor);
+        for (const auto& warning : report.warnings) Poco::Logger::get("serve").warning("topic %s", warning);
+        if (report.missing.empty()) return true;
+        std::string names;
+        for (const auto& topic : report.missing) names += (names.empty() ? "" : ", ") + topic;
+        std::cerr << "taxdesk serve: missing Kafka topic(s) " << names
+                  << " (kafka.auto_create_topics=false): create them with `taxdesk topics create`" << std::endl;
+    } catch (const connectors::kafka::KafkaError& error) {
+        std::cerr << "taxdesk serve: cannot check the Kafka topics (kafka.auto_create_topics=false): " << error.what()
+                  << std::endl;
+    }
+    return false;
+}
+
 int commandServe(const Settings& settings, const char* argv0) {
+    if (!topicsReadyAtStart(settings)) return kExitFailure;
     return runLongRunning(argv0, settings, "serve", [&](LongRunning& app) {
         Service service(settings);
         service.start([] { Poco::Util::ServerApplication::terminate(); });
@@ -131,6 +156,36 @@ int commandServe(const Settings& settings, const char* argv0) {
         app.waitForStop();
         return service.stop() ? 0 : kExitFailure;
     });
+}
+
+int commandTopics(const Settings& settings, const std::vector<std::string>& args) {
+    const std::string sub = args.empty() ? "" : args[0];
+    const std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
+    const ArgReader reader(rest, {}, {"strict"});
+    if (!reader.positional().empty()) throw UsageError("topics: unexpected '" + reader.positional()[0] + "'");
+    connectors::kafka::Admin admin(settings.kafka);
+    if (sub == "create") {
+        if (reader.flag("strict")) throw UsageError("topics create: --strict goes with topics check");
+        for (const auto& result : admin.createTopics(settings.neededTopics(), settings.topicPartitions,
+                                                     settings.replicationFactor, settings.adminTimeoutMs))
+            std::cout << (result.created ? "created " : "exists ") << result.topic
+                      << (result.note.empty() ? "" : " (" + result.note + ")") << std::endl;
+        return 0;
+    }
+    if (sub == "check") {
+        const auto report =
+            connectors::kafka::compareTopics(settings.neededTopics(), admin.listTopics(settings.adminTimeoutMs),
+                                             settings.topicPartitions, settings.replicationFactor);
+        for (const auto& line : report.lines) std::cout << line << std::endl;
+        const bool strict = reader.flag("strict");
+        for (const auto& warning : report.warnings)
+            std::cerr << "taxdesk topics check: " << (strict ? "error: " : "warning: ") << warning << std::endl;
+        for (const auto& topic : report.missing)
+            std::cerr << "taxdesk topics check: missing topic " << topic << " (create it with `taxdesk topics create`)"
+                      << std::endl;
+        return report.ok(strict) ? 0 : kExitFailure;
+    }
+    throw UsageError("topics: expected 'topics create' or 'topics check [--strict]'");
 }
 
 std::string orDash(const std::string& text) {
@@ -284,6 +339,10 @@ int runMain(int argc, char** argv) {
         std::cerr << "taxdesk: " << error.what() << " (see taxdesk --help)" << std::endl;
         return kExitUsage;
     }
+    if (line.help && line.command == "topics") {
+        std::cout << topicsUsageText();
+        return 0;
+    }
     if (line.help || (line.command.empty() && !line.version)) {
         std::cout << usageText();
         return line.help ? 0 : kExitUsage;
@@ -304,7 +363,7 @@ int runMain(int argc, char** argv) {
 
     const std::string& command = line.command;
     try {
-        const bool needKafka = command == "serve";
+        const bool needKafka = command == "serve" || command == "topics";
         const Settings settings = makeSettings(config, needKafka);
         setupLogging(settings.logLevel, command);
         if (command == "serve" || command == "broker" || command == "stubs") {
@@ -314,6 +373,7 @@ int runMain(int argc, char** argv) {
             return commandStubs(settings, argv[0]);
         }
         if (command == "token") return commandToken(settings, line.args);
+        if (command == "topics") return commandTopics(settings, line.args);
         if (command == "submit") return commandSubmit(line.args);
         if (command == "gen") return commandGen(settings, line.args);
         if (command == "config") {

@@ -129,6 +129,13 @@ Commands:
                              downloads the results (default http://127.0.0.1:8080, <batch>-results.csv).
                              --poll-ms MS: status polled every MS (500); --timing: prints one line of the
                              seconds of each phase (upload, pay, paid→finished, download) on stdout.
+  topics create              creates every topic the engine needs (SPEC 6, with kafka.topic_prefix) on the cluster
+                             at kafka.bootstrap, with kafka.topic_partitions and kafka.replication_factor, through
+                             the admin API; existing topics are left as they are. Prints "created" or "exists" a
+                             topic. Run it once before the engines on a real cluster (kafka.auto_create_topics=false).
+  topics check [--strict]    lists each needed topic with its partitions and replicas; exits 1 with one line per
+                             missing topic. A partition count or replication factor other than configured is a
+                             warning (exit 0), an error with --strict. See taxdesk topics --help.
   config                     prints the effective configuration (secrets masked) and where each value came from.
 
 Global options:
@@ -145,6 +152,32 @@ Examples:
   taxdesk gen --rows 1000 --bad-fraction 0.05 --out batch.csv
   taxdesk token create --role creditor --creditor C1 --expires-in 90
   taxdesk token list
+)";
+}
+
+std::string topicsUsageText() {
+    return R"(Usage: taxdesk [--config FILE] [--set key=value ...] topics create|check [--strict]
+
+The topics of SPEC 6 with kafka.topic_prefix: inquiry.requests, inquiry.results, sms.inbound,
+notifications.outbound, payments.records, and each one's .dlq. The cluster is kafka.bootstrap (else
+<app.var_dir>/kafka-bootstrap), reached with the kafka.rdkafka.* properties (SASL/SSL); every wait is bounded by
+kafka.admin_timeout_ms.
+
+  topics create              creates the missing topics with kafka.topic_partitions partitions and replication
+                             factor kafka.replication_factor (-1: the cluster's default) through librdkafka's admin
+                             API (CreateTopics); prints "created <topic>" or "exists <topic>" for each. Idempotent:
+                             run it again at any time. The embedded broker (`taxdesk broker`) has no CreateTopics:
+                             there a missing topic is made the way that broker makes topics, with its own
+                             partition count, and the line says so.
+  topics check [--strict]    prints "<topic> partitions=N replicas=R ok|differs|missing" for each; exits 1 with
+                             one line "missing topic <name>" per missing topic on stderr. A partition count or
+                             replication factor other than configured is a warning line (exit 0): the engine is
+                             correct with any count, only the spread of the work changes; --strict makes it an
+                             error (exit 1).
+
+Exit codes: 0 done, 1 a topic missing or the cluster did not answer, 2 wrong usage, 78 bad configuration.
+With kafka.auto_create_topics=false, `taxdesk serve` makes the same check at start and refuses to start (exit 1)
+with one line naming the missing topics.
 )";
 }
 

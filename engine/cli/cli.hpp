@@ -18,7 +18,7 @@ class UsageError : public std::runtime_error {
 };
 
 struct CommandLine {
-    std::string command;            ///< serve, broker, stubs, token, gen, config; empty: none given
+    std::string command;            ///< serve, broker, stubs, token, gen, topics, config; empty: none given
     std::vector<std::string> args;  ///< what follows the command, global options removed
     ConfigSources config;
     bool help = false;
@@ -48,5 +48,7 @@ class ArgReader {
 
 /// The text of `taxdesk --help`.
 std::string usageText();
+/// The text of `taxdesk topics --help`.
+std::string topicsUsageText();
 
 }  // namespace taxdesk::engine

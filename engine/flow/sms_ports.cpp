@@ -4,20 +4,10 @@
 #include <random>
 #include <tuple>
 
+#include "engine/flow/redis_keys.hpp"
 #include "jobs/sms/lock_rules.hpp"
 
 namespace taxdesk::engine {
-namespace {
-
-std::string dailyKey(const std::string& msisdn, const std::string& day) {
-    return "sms:daily:" + msisdn + ":" + day;
-}
-
-std::string countedKey(const std::string& gatewayMsgId) {
-    return "sms:counted:" + gatewayMsgId;
-}
-
-}  // namespace
 
 ConnectorIdentity::Result ConnectorIdentity::check(const std::string& id, const std::string& nhiLast4) {
     try {
@@ -33,8 +23,8 @@ ConnectorIdentity::Result ConnectorIdentity::check(const std::string& id, const 
 }
 
 std::optional<long long> RedisCounters::lockSecondsLeft(const std::string& id, const std::string& msisdn) {
-    const std::string idLock = "sms:lock:id:" + id;
-    const std::string msisdnLock = "sms:lock:msisdn:" + msisdn;
+    const std::string idLock = redis_keys::smsLock("id", id);
+    const std::string msisdnLock = redis_keys::smsLock("msisdn", msisdn);
     try {
         const auto locks = redis_->mget({idLock, msisdnLock});
         if (!locks[0] && !locks[1]) return std::nullopt;
@@ -51,7 +41,8 @@ long long RedisCounters::countApplication(const std::string& msisdn, const std::
                                           const std::string& gatewayMsgId) {
     try {
         // Two days of expiry: a message received yesterday (at most kMaxReceivedAtAgeSeconds ago) still finds its day.
-        return redis_->countOnce(dailyKey(msisdn, day), countedKey(gatewayMsgId), 2 * 24 * 3600);
+        return redis_->countOnce(redis_keys::smsDaily(msisdn, day), redis_keys::smsCounted(msisdn, day, gatewayMsgId),
+                                 2 * 24 * 3600);
     } catch (const connectors::RedisError& error) {
         throw jobs::sms::CountersUnavailable(error.what());
     }
@@ -60,7 +51,7 @@ long long RedisCounters::countApplication(const std::string& msisdn, const std::
 void RedisCounters::uncountApplication(const std::string& msisdn, const std::string& day,
                                        const std::string& gatewayMsgId) {
     try {
-        redis_->uncount(dailyKey(msisdn, day), countedKey(gatewayMsgId));
+        redis_->uncount(redis_keys::smsDaily(msisdn, day), redis_keys::smsCounted(msisdn, day, gatewayMsgId));
     } catch (const connectors::RedisError& error) {
         throw jobs::sms::CountersUnavailable(error.what());
     }
@@ -77,9 +68,8 @@ int RedisCounters::recordFailedCheck(const std::string& id, const std::string& m
     strikes.lockSeconds = jobs::sms::lockLadder(policy_.lockSeconds, policy_.lockMaxSeconds);
     try {
         return redis_
-            ->recordStrike({{"sms:fail:id:" + id, "sms:lock:id:" + id, "sms:locks:id:" + id},
-                            {"sms:fail:msisdn:" + msisdn, "sms:lock:msisdn:" + msisdn, "sms:locks:msisdn:" + msisdn}},
-                           gatewayMsgId, nowMs, strikes)
+            ->recordStrike({redis_keys::smsStrikes("id", id), redis_keys::smsStrikes("msisdn", msisdn)}, gatewayMsgId,
+                           nowMs, strikes)
             .lockedSeconds;
     } catch (const connectors::RedisError& error) {
         throw jobs::sms::CountersUnavailable(error.what());

@@ -24,9 +24,8 @@ class ConnectorIdentity final : public jobs::sms::IdentityPort {
     const connectors::ConnectorSet& connectors_;
 };
 
-/// The Redis keys of the SMS counters: `sms:lock:{id|msisdn}:…` (the locks), `sms:daily:<msisdn>:<YYYYMMDD>` with its
-/// marker `sms:counted:<gateway_msg_id>` (the daily limit), `sms:fail:…` and `sms:locks:…` (the failed checks' window
-/// and the lock history). RedisError becomes CountersUnavailable.
+/// The SMS counters in Redis, under the keys engine/flow/redis_keys.hpp names (the locks, the daily limit with its
+/// per-message marker, the failed checks' window and the lock history). RedisError becomes CountersUnavailable.
 class RedisCounters final : public jobs::sms::CounterPort {
   public:
     struct Policy {

@@ -107,6 +107,10 @@ const std::vector<KeySpec>& configSchema() {
         {"kafka.group_id", KeyType::string, "taxdesk-engine", 0, 0, "", false, "consumer group of the engine processes"},
         {"kafka.session_timeout_ms", KeyType::integer, "6000", 1000, 300000, "", false, "session.timeout.ms of the engine's consumers: a SIGKILLed engine holds its partitions this long before another takes them"},
         {"kafka.instance_id", KeyType::string, "", 0, 0, "", false, "static group membership (group.instance.id <id>.<group>), one distinct value per engine; empty: dynamic"},
+        {"kafka.topic_partitions", KeyType::integer, "16", 1, 10000, "", false, "partitions of each topic `taxdesk topics create` makes (on a real cluster); `taxdesk topics check` and the start-up check warn when a topic has another count"},
+        {"kafka.replication_factor", KeyType::integer, "-1", -1, 32, "", false, "replication factor of each topic `taxdesk topics create` makes; -1: the cluster's default.replication.factor"},
+        {"kafka.auto_create_topics", KeyType::boolean, "true", 0, 0, "", false, "true: topics are left to the broker, which makes them on first use (the embedded broker does); false: `taxdesk serve` checks at start that every topic exists and refuses to start, naming the missing ones"},
+        {"kafka.admin_timeout_ms", KeyType::integer, "10000", 100, 300000, "", false, "longest wait of `taxdesk topics` and the start-up check for the cluster"},
         {"broker.brokers", KeyType::integer, "1", 1, 9, "", false, "brokers in the embedded mock cluster"},
         {"broker.partitions", KeyType::integer, "16", 1, 1024, "", false, "partitions per topic created by `taxdesk broker`"},
         {"broker.port", KeyType::integer, "0", 0, 65535, "", false, "port of the embedded broker: 0 = any free port (new ones on each start), else broker i listens on 127.0.0.1:port+i-1, so a restarted broker is found at the same address"},
@@ -338,8 +342,16 @@ std::string Config::describe() const {
     std::ostringstream out;
     for (const auto& spec : configSchema())
         out << spec.key << " = " << shown(&spec, values_.at(spec.key)) << "    # " << origins_.at(spec.key) << "\n";
-    for (const auto& [key, value] : rdkafka_) out << kRdkafkaPrefix << key << " = " << value << "\n";
+    for (const auto& [key, value] : rdkafka_)
+        out << kRdkafkaPrefix << key << " = "
+            << (connectors::kafka::detail::isSecretProperty(key) && !value.empty() ? "*****" : value) << "\n";
     return out.str();
+}
+
+std::vector<std::string> Settings::neededTopics() const {
+    std::vector<std::string> topics;
+    for (const auto& name : specTopics()) topics.push_back(topic(name));
+    return topics;
 }
 
 Settings makeSettings(const Config& config, bool needKafka) {
@@ -367,6 +379,10 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.kafka.bootstrap = config.string("kafka.bootstrap");
     s.kafka.sessionTimeoutMs = config.integer("kafka.session_timeout_ms");
     s.kafka.instanceId = config.string("kafka.instance_id");
+    s.topicPartitions = config.integer("kafka.topic_partitions");
+    s.replicationFactor = config.integer("kafka.replication_factor");
+    s.autoCreateTopics = config.boolean("kafka.auto_create_topics");
+    s.adminTimeoutMs = config.integer("kafka.admin_timeout_ms");
     s.brokerCount = config.integer("broker.brokers");
     s.brokerPartitions = config.integer("broker.partitions");
     s.brokerPort = config.integer("broker.port");

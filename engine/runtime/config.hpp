@@ -102,6 +102,10 @@ struct Settings {
     connectors::kafka::KafkaSettings kafka;  ///< bootstrap resolved (from kafka.bootstrap or <var>/kafka-bootstrap)
     std::string topicPrefix;
     std::string groupId;
+    int topicPartitions = 16;      ///< kafka.topic_partitions
+    int replicationFactor = -1;    ///< kafka.replication_factor; -1: the cluster's default
+    bool autoCreateTopics = true;  ///< kafka.auto_create_topics; false: serve checks its topics at start
+    int adminTimeoutMs = 10000;    ///< kafka.admin_timeout_ms
     int brokerCount = 1;
     int brokerPartitions = 16;
     int brokerPort = 0;  ///< 0: any free port; else broker i listens on 127.0.0.1:brokerPort+i-1
@@ -151,6 +155,8 @@ struct Settings {
 
     /// The topic name with the configured prefix.
     [[nodiscard]] std::string topic(const std::string& name) const { return topicPrefix + name; }
+    /// Every topic the engine needs (specTopics() with the prefix).
+    [[nodiscard]] std::vector<std::string> neededTopics() const;
     /// The file where `taxdesk broker` writes its bootstrap list.
     [[nodiscard]] std::string bootstrapFile() const { return varDir + "/kafka-bootstrap"; }
 };

@@ -9,6 +9,7 @@
 #include "connectors/store/store.hpp"
 #include "connectors/stubs/demo_data/population.hpp"
 #include "connectors/stubs/stub_connectors.hpp"
+#include "engine/flow/redis_keys.hpp"
 #include "engine/flow/sms_stage.hpp"
 #include "engine/runtime/metrics.hpp"
 #include "fixtures/kafka_helpers.hpp"
@@ -98,7 +99,8 @@ class SmsStageTest : public ::testing::Test {
     /// The day's count for an msisdn as Redis holds it (0 when none).
     long long dailyCount(const std::string& msisdn) {
         connectors::RedisClient client({"127.0.0.1", td_testing::redisPort(), 1000, prefix_});
-        const auto value = client.get("sms:daily:" + msisdn + ":" + jobs::sms::dayKey(Poco::Timestamp().epochTime()));
+        const auto value =
+            client.get(taxdesk::engine::redis_keys::smsDaily(msisdn, jobs::sms::dayKey(Poco::Timestamp().epochTime())));
         return value ? std::stoll(*value) : 0;
     }
 

@@ -289,3 +289,61 @@ TEST(Config, ABackoffCeilingBelowItsFirstPauseIsRefused) {
               std::string::npos)
         << problems.front();
 }
+
+TEST(Config, TheTopicKeysHaveTheirDefaultsAndRangesAndReachTheSettings) {
+    const auto defaults = taxdesk::engine::makeSettings(Config::load({}), false);
+    EXPECT_EQ(defaults.topicPartitions, 16);
+    EXPECT_EQ(defaults.replicationFactor, -1);  // the cluster's default.replication.factor
+    EXPECT_TRUE(defaults.autoCreateTopics);     // today's embedded default: no start-up check
+    EXPECT_EQ(defaults.adminTimeoutMs, 10000);
+    ConfigSources sources;
+    sources.sets = {"kafka.topic_partitions=48", "kafka.replication_factor=3", "kafka.auto_create_topics=false",
+                    "kafka.admin_timeout_ms=2500", "kafka.topic_prefix=prod."};
+    const auto settings = taxdesk::engine::makeSettings(Config::load(sources), false);
+    EXPECT_EQ(settings.topicPartitions, 48);
+    EXPECT_EQ(settings.replicationFactor, 3);
+    EXPECT_FALSE(settings.autoCreateTopics);
+    EXPECT_EQ(settings.adminTimeoutMs, 2500);
+    // Every SPEC 6 topic and its dead-letter topic, with the prefix.
+    const std::vector<std::string> expected{"prod.inquiry.requests",
+                                            "prod.inquiry.requests.dlq",
+                                            "prod.inquiry.results",
+                                            "prod.inquiry.results.dlq",
+                                            "prod.sms.inbound",
+                                            "prod.sms.inbound.dlq",
+                                            "prod.notifications.outbound",
+                                            "prod.notifications.outbound.dlq",
+                                            "prod.payments.records",
+                                            "prod.payments.records.dlq"};
+    EXPECT_EQ(settings.neededTopics(), expected);
+    sources.sets = {"kafka.topic_partitions=0", "kafka.replication_factor=-2", "kafka.auto_create_topics=no"};
+    const auto problems = problemsOf(sources);
+    ASSERT_EQ(problems.size(), 3u);
+    EXPECT_NE(problems[0].find("'kafka.topic_partitions' = '0' (--set) must be from 1 to 10000"), std::string::npos)
+        << problems[0];
+    EXPECT_NE(problems[1].find("'kafka.replication_factor' = '-2' (--set) must be from -1 to 32"), std::string::npos)
+        << problems[1];
+    EXPECT_NE(problems[2].find("'kafka.auto_create_topics' = 'no' (--set) must be true or false"), std::string::npos)
+        << problems[2];
+}
+
+TEST(Config, KafkaSecretsAreMaskedInTheDescriptionAndReachTheSettings) {
+    ConfigSources sources;
+    sources.sets = {"kafka.rdkafka.security.protocol=SASL_SSL",     "kafka.rdkafka.sasl.mechanism=SCRAM-SHA-512",
+                    "kafka.rdkafka.sasl.username=taxdesk",          "kafka.rdkafka.sasl.password=Pw-S3cret-42",
+                    "kafka.rdkafka.ssl.key.password=Key-S3cret-7",  "kafka.rdkafka.sasl.jaas.config=J-S3cret",
+                    "kafka.rdkafka.ssl.ca.location=/etc/ssl/ca.pem"};
+    const Config config = Config::load(sources);
+    const std::string text = config.describe();
+    EXPECT_NE(text.find("kafka.rdkafka.sasl.password = *****\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("kafka.rdkafka.ssl.key.password = *****\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("kafka.rdkafka.sasl.jaas.config = *****\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("kafka.rdkafka.sasl.username = taxdesk\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("kafka.rdkafka.ssl.ca.location = /etc/ssl/ca.pem\n"), std::string::npos) << text;
+    for (const char* secret : {"Pw-S3cret-42", "Key-S3cret-7", "J-S3cret"})
+        EXPECT_EQ(text.find(secret), std::string::npos) << secret;
+    // Every Kafka client the engine makes takes Settings::kafka: the values are there, unmasked.
+    const auto settings = taxdesk::engine::makeSettings(config, false);
+    EXPECT_EQ(settings.kafka.rdkafka.at("sasl.password"), "Pw-S3cret-42");
+    EXPECT_EQ(settings.kafka.rdkafka.at("security.protocol"), "SASL_SSL");
+}

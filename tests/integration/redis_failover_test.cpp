@@ -1,0 +1,65 @@
+// A failover behind one address: the Redis server a client is connected to becomes a replica (REPLICAOF, as a
+// Sentinel or a manual failover does to the old primary). Its writes are answered READONLY: the call fails retryably
+// (the pipeline retries it with back-off) and the client drops that connection, so that its next call connects
+// afresh through the failover address instead of asking the replica for ever. A redis-server of its own (REPLICAOF
+// would disturb the shared one).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+
+#include "connectors/redis/redis_client.hpp"
+#include "fixtures/fault_report.hpp"
+#include "fixtures/test_env.hpp"
+
+using taxdesk::connectors::RedisClient;
+using taxdesk::connectors::RedisError;
+
+namespace {
+
+/// redis-cli's answer to one command on the port (a connection of its own).
+std::string cli(int port, const std::string& command) {
+    const std::string line = "redis-cli -p " + std::to_string(port) + " " + command + " 2>&1";
+    std::string out;
+    FILE* pipe = ::popen(line.c_str(), "r");
+    if (pipe == nullptr) return out;
+    char buffer[4096];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+    ::pclose(pipe);
+    return out;
+}
+
+/// INFO stats' total_connections_received (this redis-cli call's own connection included).
+long long connectionsReceived(int port) {
+    const std::string info = cli(port, "info stats");
+    const std::string field = "total_connections_received:";
+    const auto at = info.find(field);
+    if (at == std::string::npos) return -1;
+    return std::stoll(info.substr(at + field.size()));
+}
+
+}  // namespace
+
+TEST(RedisFailover, AReadOnlyAnswerIsRetryableAndTheNextCallConnectsAfresh) {
+    taxdesk::testing::RedisServer server;
+    RedisClient client({"127.0.0.1", server.port(), 1000, "failover:"});
+    EXPECT_EQ(client.incrWithExpiry("counter", 60), 1);
+
+    // The server becomes a replica of a primary that is not there: it answers writes READONLY.
+    ASSERT_NE(cli(server.port(), "replicaof 127.0.0.1 1").find("OK"), std::string::npos);
+    try {
+        (void)client.incrWithExpiry("counter", 60);
+        FAIL() << "a replica took a write";
+    } catch (const RedisError& error) {
+        EXPECT_NE(std::string(error.what()).find("READONLY"), std::string::npos) << error.what();
+        EXPECT_TRUE(error.isRetryable());
+    }
+
+    // The failover completes (here: the same server promoted again). Connections counted by hand: the first
+    // redis-cli (1), REPLICAOF NO ONE (1), the client's new connection (1), the second redis-cli (1): 3 after the
+    // first count. Without the reconnect the client would keep its old connection: 2.
+    const long long before = connectionsReceived(server.port());
+    ASSERT_NE(cli(server.port(), "replicaof no one").find("OK"), std::string::npos);
+    EXPECT_EQ(client.incrWithExpiry("counter", 60), 2);
+    EXPECT_EQ(connectionsReceived(server.port()) - before, 3);
+}
