@@ -68,13 +68,6 @@ std::size_t plainPrefix(std::string_view text) noexcept {
         std::memcpy(&word, s + i, sizeof word);
         if (needsCareIn(word)) break;
     }
-    if (i < n && n - i < 8) {
-        // The last bytes (fewer than eight: most names and short values are only these) in one word, the rest of it
-        // filled with a plain letter; only when one of them needs care are they looked at one by one.
-        std::uint64_t word = 0x6161616161616161ULL;  // "aaaaaaaa"
-        std::memcpy(&word, s + i, n - i);
-        if (!needsCareIn(word)) return n;
-    }
     while (i < n) {
         const auto c = static_cast<unsigned char>(s[i]);
         if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
