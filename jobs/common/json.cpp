@@ -142,22 +142,6 @@ void appendString(std::string& out, std::string_view text) {
 }
 
 void ObjectWriter::key(std::string_view name) {
-    // Issue 11: field names are short plain ASCII (the codecs' literals, five to ten a record): the separator, the
-    // quoted name and the colon in one append instead of four.
-    constexpr std::size_t kShort = 40;
-    if (name.size() <= kShort && plainPrefix(name) == name.size()) {
-        char buffer[kShort + 4];
-        char* at = buffer;
-        if (!first_) *at++ = ',';
-        *at++ = '"';
-        std::memcpy(at, name.data(), name.size());
-        at += name.size();
-        *at++ = '"';
-        *at++ = ':';
-        first_ = false;
-        out_.append(buffer, static_cast<std::size_t>(at - buffer));
-        return;
-    }
     if (!first_) out_.push_back(',');
     first_ = false;
     appendString(out_, name);

@@ -627,21 +627,5 @@ TEST(FastPaths, CodecsReadStrictJson) {
     EXPECT_THROW((void)inquiry::decodeResult(R"({"batch_id":"B","row":3})"), DecodeError);
 }
 
-// Issue 11: ObjectWriter writes a short plain field name, with its comma, quotes and colon, in one append; a longer
-// name or one that needs escaping takes the general path. The texts are written out by hand.
-TEST(FastPaths, ObjectWriterNamesOnEitherPathGiveTheSameJson) {
-    std::string out;
-    json::ObjectWriter(out).field("a", "x").field("row", 7).field("", "e").close();
-    EXPECT_EQ(out, R"({"a":"x","row":7,"":"e"})");
-    out.clear();
-    const std::string forty(40, 'n');
-    const std::string fortyOne(41, 'n');
-    json::ObjectWriter(out).field(forty, 1).field(fortyOne, 2).close();
-    EXPECT_EQ(out, "{\"" + forty + "\":1,\"" + fortyOne + "\":2}");
-    out.clear();
-    json::ObjectWriter(out).field("q\"b", 1).field("t\tc", 2).field("\xE5\xB9\xB4", 3).close();
-    EXPECT_EQ(out, "{\"q\\\"b\":1,\"t\\tc\":2,\"\xE5\xB9\xB4\":3}");
-}
-
 }  // namespace
 }  // namespace taxdesk::jobs
