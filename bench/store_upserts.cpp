@@ -16,9 +16,9 @@
 // PostgreSQL server's CPU is another process's), peak RSS. The SQLite ceiling's connection has the store's settings
 // (WAL, synchronous=NORMAL, the 64 MiB memory map): without the map it read back by system calls every page the store's
 // commit had made its cache drop, and came out slower than the upserts it bounds.
-// --sqlite-threading multi measures a proposal: SQLite in multi-thread mode (no per-connection mutex: each pooled
-// session is used by one thread at a time) and without its memory statistics (no global mutex per allocation), set
-// before any connection opens; the engine runs SQLite serialized (the library's default).
+// --sqlite-threading: the store runs SQLite in multi-thread mode without memory statistics (the default here, `multi`:
+// the Database configures it before the first connection opens); `serialized` initialises SQLite in the library's
+// default mode first, so the Database's configuration is refused and every connection keeps its mutex: the before.
 #include <Poco/Data/PostgreSQL/Connector.h>
 #include <Poco/Data/PostgreSQL/SessionImpl.h>
 #include <Poco/Data/SQLite/Connector.h>
@@ -56,7 +56,7 @@ struct Options {
     std::string backend = "both";
     std::string postgresql;
     std::string dir = "/tmp/taxdesk-bench-store";
-    std::string sqliteThreading = "serialized";
+    std::string sqliteThreading = "multi";
 };
 
 double cpuSeconds() {
@@ -414,14 +414,20 @@ int main(int argc, char** argv) {
             return usage();
     }
     if (options.rows < 1 || options.chunk < 1 || options.runs < 1) return usage();
-    if (options.sqliteThreading == "multi") {
+    if (options.sqliteThreading == "serialized") {
         // Before any connection opens (SQLite reads its configuration once, at initialisation).
-        if (sqlite3_shutdown() != SQLITE_OK || sqlite3_config(SQLITE_CONFIG_MULTITHREAD) != SQLITE_OK ||
-            sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK || sqlite3_initialize() != SQLITE_OK) {
+        if (sqlite3_config(SQLITE_CONFIG_SERIALIZED) != SQLITE_OK || sqlite3_initialize() != SQLITE_OK) {
+            std::cerr << "store_upserts: SQLite refused serialized mode\n";
+            return 1;
+        }
+    } else if (options.sqliteThreading == "multi") {
+        // As the Database does, here first because the ceiling's own connection may open before the store's.
+        if (sqlite3_config(SQLITE_CONFIG_MULTITHREAD) != SQLITE_OK ||
+            sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK) {
             std::cerr << "store_upserts: SQLite refused multi-thread mode\n";
             return 1;
         }
-    } else if (options.sqliteThreading != "serialized") {
+    } else {
         return usage();
     }
     std::vector<std::string> backends;

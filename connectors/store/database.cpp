@@ -8,7 +8,10 @@
 #include <Poco/Data/SessionPool.h>
 #include <libpq-fe.h>
 
+#include <sqlite3.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <filesystem>
@@ -32,9 +35,37 @@ constexpr const char* kSqlite = "sqlite";
 constexpr const char* kPostgresql = "postgresql";
 constexpr int kSessionIdleSeconds = 60;
 
+/// True once SQLite runs in multi-thread mode (configureSqlite succeeded).
+std::atomic<bool> sqliteMultiThreadOn{false};
+
+/// Issue 11: SQLite in multi-thread mode, without memory statistics. In its default (serialized) mode every API call
+/// on a connection takes that connection's mutex, and with memory statistics every allocation takes a global one:
+/// about 18 mutex enters a statement step, 10% of the result upserts' instructions (BENCHMARKS.md, ### SQLite).
+/// Multi-thread mode drops the connection mutex and requires that no connection is used by two threads at once,
+/// which is how this store uses them; the reasoning, each place a connection crosses threads:
+/// - A session (its connection) is used only by the thread that leased it from the pool (withSession,
+///   StoreTransaction, BatchWriter's lease) until it gives it back; the pool hands sessions over under its own mutex,
+///   which orders one holder's last use before the next holder's first.
+/// - The statement cache (detail::StatementCache) is per connection: a statement is acquired, stepped, reset and
+///   released by the thread holding the connection's session. Its own maps are under its mutex. It finalizes
+///   statements on another thread only when the Database goes (no session leased then) and in clear() (tests, with
+///   no session leased), and never by idle time: SQLite's pool never closes an idle connection (ConfiguredPool keeps
+///   every SQLite session it opened, minSessions = maxSessions), so no pool janitor thread touches a connection.
+/// - The pool's janitor thread only reads Poco's own flags of an idle SQLite session (isConnected), not SQLite.
+/// sqlite3_config works only before SQLite is initialised (the first connection opened in the process, by anyone):
+/// when it is refused (SQLITE_MISUSE: a connection was opened earlier, e.g. by a tool or a test), SQLite stays
+/// serialized, which is always safe. The global core mutexes (memory allocator, page cache, opening files) stay.
+void configureSqlite() {
+    if (sqlite3_config(SQLITE_CONFIG_MULTITHREAD) != SQLITE_OK) return;
+    // Refused only in the same case as the above, which then already failed.
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqliteMultiThreadOn = true;
+}
+
 void registerConnectors() {
     static std::once_flag once;
     std::call_once(once, [] {
+        configureSqlite();
         Poco::Data::SQLite::Connector::registerConnector();
         Poco::Data::PostgreSQL::Connector::registerConnector();
     });
@@ -58,8 +89,12 @@ void enableWriteAheadLog(Poco::Data::Session& session) {
 /// Applies the per-connection settings to every session the pool creates (the pool calls this once per session).
 class ConfiguredPool : public Poco::Data::SessionPool {
   public:
+    /// SQLite: every session opened is kept (minSessions = maxSessions: the janitor never closes an idle one), so that
+    /// no other thread closes a connection whose statements the cache keeps (configureSqlite). At most maxSessions
+    /// connections to a local file; each keeps its page cache (SQLite's default, 2 MiB at most).
     ConfiguredPool(const std::string& connector, const std::string& connection, int maxSessions)
-        : SessionPool(connector, connection, 1, maxSessions, kSessionIdleSeconds), sqlite_(connector == kSqlite) {}
+        : SessionPool(connector, connection, connector == kSqlite ? maxSessions : 1, maxSessions, kSessionIdleSeconds),
+          sqlite_(connector == kSqlite) {}
 
   protected:
     void customizeSession(Poco::Data::Session& session) override {
@@ -113,6 +148,10 @@ void createParentFolder(const std::string& sqlitePath) {
 }  // namespace
 
 namespace detail {
+
+bool sqliteMultiThread() {
+    return sqliteMultiThreadOn.load();
+}
 
 std::string oneLine(const std::string& text) {
     std::string out;
@@ -363,7 +402,10 @@ Database::Database(const StoreSettings& settings) : backend_(settings.backend), 
         throw StoreError(backend_ + ": creating the session pool: " + oneLine(error.displayText()));
     }
     permits_ = std::make_unique<std::counting_semaphore<>>(poolSize_);
-    statements_ = std::make_unique<detail::StatementCache>(std::chrono::seconds(kSessionIdleSeconds));
+    // Never pruned by idle time: SQLite's pool keeps every connection it opened (ConfiguredPool), and pruning a
+    // connection another thread may hold is not allowed in multi-thread mode (configureSqlite). At most kPerConnection
+    // statements a connection, pool size connections.
+    statements_ = std::make_unique<detail::StatementCache>(std::chrono::steady_clock::duration::max());
 
     withSession("applying migrations",
                 [&](Poco::Data::Session& session) { detail::applyMigrations(session, sqlBackend(backend_)); });

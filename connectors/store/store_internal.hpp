@@ -129,13 +129,18 @@ class CachedStatement {
     const char* purpose_;
 };
 
+/// True when this process's SQLite runs in multi-thread mode without memory statistics (the Database configured it
+/// before SQLite's first connection; false when something opened one earlier: then it stays serialized).
+bool sqliteMultiThread();
+
 /// Prepared statements kept per pooled SQLite connection, keyed by the connection and the SQL text (issue 11:
 /// Poco::Data compiles every statement on every call, sqlite3_prepare_v2 was a fifth of the SMS engine's CPU). Each is
 /// compiled once (sqlite3_prepare_v3, SQLITE_PREPARE_PERSISTENT), reset and its bindings cleared after each use. A
-/// schema change is safe: SQLite recompiles such a statement on its next step. A connection's statements are
-/// finalized when it has been idle longer than the pool keeps idle sessions (the pool may have closed it: SQLite's
-/// close_v2 keeps a closed connection as a zombie until its statements are finalized, so a cached connection's
-/// address is never reused by a new one while its statements are kept), and all of them when the Database goes.
+/// schema change is safe: SQLite recompiles such a statement on its next step. A connection's statements can be
+/// finalized when it has been idle for `idle` (a closed connection stays a zombie under SQLite's close_v2 until its
+/// statements are finalized, so its address is never reused while they are kept), and all of them when the Database
+/// goes. The Database gives an unbounded `idle`: its SQLite pool never closes a connection, and in multi-thread mode
+/// (sqliteMultiThread) no thread may finalize a statement of a connection another thread may hold.
 /// Thread-safe; a connection is used by the one thread that leased its session.
 class StatementCache {
   public:
@@ -155,7 +160,7 @@ class StatementCache {
     /// For tests: statements kept, and statements compiled since the start.
     [[nodiscard]] std::size_t kept() const;
     [[nodiscard]] std::size_t compiled() const;
-    /// Finalizes every kept statement of connections not in use now (tests; a closing Database).
+    /// Finalizes every kept statement of connections not in use now (tests, with no session leased).
     void clear() noexcept;
 
     /// Statements kept per connection at most.

@@ -5,9 +5,10 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string_view>
-#include <unordered_map>
+#include <utility>
 
 #include "engine/flow/batch_lookup.hpp"
 #include "engine/runtime/dead_letter.hpp"
@@ -132,40 +133,85 @@ void InquiryStage::lookUpMisses(const std::vector<std::size_t>& misses, const Ma
 
 namespace {
 
-/// The unique cache keys of one look-up step, each with a request that needs it. The keys are reserved up front, so
-/// that the index's views of them stay valid.
+/// Positions of distinct views, by open addressing in one array (issue 11: no hash node a key). Sized for at most
+/// `capacity` distinct views: the table has at least twice as many slots, so a probe always ends at an empty one.
+class ViewIndex {
+  public:
+    explicit ViewIndex(std::size_t capacity) {
+        std::size_t slots = 16;
+        while (slots < 2 * capacity) slots <<= 1;
+        slots_.assign(slots, 0);
+        mask_ = slots - 1;
+    }
+    /// The position of `key` among the views added so far (`viewOf(position)` gives each), or `next` when it is new:
+    /// then it is added at `next`. The second member says whether it was added.
+    template <typename ViewOf>
+    std::pair<std::size_t, bool> findOrAdd(std::string_view key, std::size_t next, const ViewOf& viewOf) {
+        for (std::size_t slot = std::hash<std::string_view>{}(key)&mask_;; slot = (slot + 1) & mask_) {
+            const std::size_t stored = slots_[slot];
+            if (stored == 0) {
+                slots_[slot] = next + 1;
+                return {next, true};
+            }
+            if (viewOf(stored - 1) == key) return {stored - 1, false};
+        }
+    }
+
+  private:
+    std::vector<std::size_t> slots_;  // position + 1; 0 = empty
+    std::size_t mask_ = 0;
+};
+
+/// The unique cache keys of one look-up step, each with a request that needs it, written one after another into one
+/// buffer (no string a key).
 struct KeySet {
-    explicit KeySet(std::size_t capacity) {
-        keys.reserve(capacity);
-        index.reserve(capacity);
+    explicit KeySet(std::size_t capacity) : index(capacity) {
+        text.reserve(capacity * 32);
+        spans.reserve(capacity);
         representative.reserve(capacity);
     }
-    std::size_t add(std::string key, std::size_t request) {
-        if (const auto found = index.find(key); found != index.end()) return found->second;
-        keys.push_back(std::move(key));
+    /// `append(text)` writes the key at the end of the buffer; a key seen before is taken back off.
+    template <typename Append>
+    std::size_t add(const Append& append, std::size_t request) {
+        const std::size_t start = text.size();
+        append(text);
+        const std::string_view key(text.data() + start, text.size() - start);
+        const auto [position, added] = index.findOrAdd(key, spans.size(), [&](std::size_t k) { return view(k); });
+        if (!added) {
+            text.resize(start);
+            return position;
+        }
+        spans.emplace_back(start, key.size());
         representative.push_back(request);
-        index.emplace(keys.back(), keys.size() - 1);
-        return keys.size() - 1;
+        return position;
     }
-    std::vector<std::string> keys;
-    std::unordered_map<std::string_view, std::size_t> index;  // key → position in keys
-    std::vector<std::size_t> representative;                  // position → a request that needs it
+    /// Valid until the next add().
+    [[nodiscard]] std::string_view view(std::size_t k) const { return {text.data() + spans[k].first, spans[k].second}; }
+    [[nodiscard]] std::size_t size() const { return spans.size(); }
+    std::string text;
+    std::vector<std::pair<std::size_t, std::size_t>> spans;  // position → (offset, length) in text
+    ViewIndex index;
+    std::vector<std::size_t> representative;  // position → a request that needs it
 };
 
 /// The unique IDs of a batch (the registry is asked once an ID), as views of the requests' own strings.
 struct IdSet {
-    explicit IdSet(std::size_t capacity) {
-        index.reserve(capacity);
+    explicit IdSet(std::size_t capacity) : index(capacity) {
+        ids.reserve(capacity);
         representative.reserve(capacity);
     }
     std::size_t add(std::string_view id, std::size_t request) {
-        const auto [it, added] = index.try_emplace(id, representative.size());
-        if (added) representative.push_back(request);
-        return it->second;
+        const auto [position, added] = index.findOrAdd(id, ids.size(), [&](std::size_t j) { return ids[j]; });
+        if (added) {
+            ids.push_back(id);
+            representative.push_back(request);
+        }
+        return position;
     }
     [[nodiscard]] std::size_t size() const { return representative.size(); }
-    std::unordered_map<std::string_view, std::size_t> index;  // ID → position
-    std::vector<std::size_t> representative;                  // position → a request about it
+    std::vector<std::string_view> ids;  // position → ID
+    ViewIndex index;
+    std::vector<std::size_t> representative;  // position → a request about it
 };
 
 struct PreparedInquiry : PreparedBatch {
@@ -227,9 +273,13 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
         if (!requests[i]) continue;
         const auto& r = *requests[i];
         idPos[i] = ids.add(r.debtorId, i);
-        entryPos[i] = entries.add(cache::entryKey(r.debtorId, r.wantsIncome(), r.wantsProperty(), r.incomeYears), i);
+        entryPos[i] = entries.add(
+            [&](std::string& text) {
+                cache::appendEntryKey(text, r.debtorId, r.wantsIncome(), r.wantsProperty(), r.incomeYears);
+            },
+            i);
     }
-    const std::size_t entryCount = entries.keys.size();
+    const std::size_t entryCount = entries.size();
     std::vector<std::size_t> idOfEntry(entryCount);
     std::vector<std::size_t> rowsOfEntry(entryCount, 0);  // rows asking the entry's question, for moving its answer
     for (std::size_t i = 0; i < n; ++i) {
@@ -237,7 +287,8 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
         idOfEntry[entryPos[i]] = idPos[i];
         ++rowsOfEntry[entryPos[i]];
     }
-    std::vector<std::string_view> keys(entries.keys.begin(), entries.keys.end());
+    std::vector<std::string_view> keys(entryCount);
+    for (std::size_t k = 0; k < entryCount; ++k) keys[k] = entries.view(k);
     std::vector<cache::Entry> cached(entryCount);
     {
         auto values = cacheGet(keys);
@@ -319,19 +370,30 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
     // - the registry answer came from another entry of the ID (another scope or other years): not written, since a
     //   full TTL would carry that answer past its own expiry (the question's tax data is asked again next time).
     {
-        std::vector<std::string> values;
-        std::vector<std::pair<std::string_view, std::string_view>> fresh;
-        std::vector<std::pair<std::string_view, std::string_view>> kept;
-        values.reserve(entryCount);
+        // The values one after another in one buffer (no string a value); the views are taken once it is complete.
+        std::string values;
+        values.reserve(entryCount * 160);
+        struct Written {
+            std::size_t entry, offset, length;
+            bool keep;
+        };
+        std::vector<Written> written;
+        written.reserve(entryCount);
         for (std::size_t k = 0; k < entryCount; ++k) {
             const std::size_t j = idOfEntry[k];
             const auto& registryAnswer = registryAnswers[j];
             if (!registryAnswer) continue;
             const bool keep = !registryFresh[j];
             if (keep && !(cached[k].registry && taxFresh[k])) continue;
-            values.push_back(cache::encodeEntry(*registryAnswer, taxAnswers[k] ? &*taxAnswers[k] : nullptr));
-            (keep ? kept : fresh).emplace_back(entries.keys[k], values.back());
+            const std::size_t offset = values.size();
+            cache::appendEntry(values, *registryAnswer, taxAnswers[k] ? &*taxAnswers[k] : nullptr);
+            written.push_back({k, offset, values.size() - offset, keep});
         }
+        std::vector<std::pair<std::string_view, std::string_view>> fresh;
+        std::vector<std::pair<std::string_view, std::string_view>> kept;
+        fresh.reserve(written.size());
+        for (const Written& w : written)
+            (w.keep ? kept : fresh).emplace_back(keys[w.entry], std::string_view(values).substr(w.offset, w.length));
         cachePut(fresh, false);
         cachePut(kept, true);
     }
@@ -392,10 +454,15 @@ void InquiryStage::commit(PreparedBatch& batch) {
     std::array<std::size_t, kStatuses> byStatus{};
     for (std::size_t k = 0; k < prepared.rows.size(); ++k) {
         auto& row = prepared.rows[k];
-        const std::string& requestId = prepared.requestIds[prepared.messageOf[k]];
-        // The stored row is done with: its batch id becomes the key and its payload the value, moved, not copied.
-        prepared.out[prepared.messageOf[k]].push_back(
-            {settings_.resultsTopic, std::move(row.batchId), std::move(row.payload), {{"request_id", requestId}}});
+        const std::size_t message = prepared.messageOf[k];
+        std::string& requestId = prepared.requestIds[message];
+        // The stored row is done with: its batch id becomes the key and its payload the value, moved, not copied. The
+        // request id is moved too by the message's last row (rows are in message order; nothing reads it after).
+        const bool lastOfMessage = k + 1 == prepared.rows.size() || prepared.messageOf[k + 1] != message;
+        prepared.out[message].push_back({settings_.resultsTopic,
+                                         std::move(row.batchId),
+                                         std::move(row.payload),
+                                         {{"request_id", lastOfMessage ? std::move(requestId) : requestId}}});
         ++byStatus[static_cast<std::size_t>(prepared.statuses[k])];
     }
     // One increment a status a batch, not a map look-up a row.

@@ -88,9 +88,7 @@ void appendTax(std::string& out, const connectors::TaxRecords& records) {
 
 }  // namespace
 
-std::string entryKey(std::string_view id, bool income, bool property, std::span<const int> years) {
-    std::string key;
-    key.reserve(kEntryPrefix.size() + id.size() + 4 + years.size() * 5);
+void appendEntryKey(std::string& key, std::string_view id, bool income, bool property, std::span<const int> years) {
     key += kEntryPrefix;
     key += id;
     key.push_back(':');
@@ -101,6 +99,12 @@ std::string entryKey(std::string_view id, bool income, bool property, std::span<
         appendNumber(key, year);
         key.push_back(',');
     }
+}
+
+std::string entryKey(std::string_view id, bool income, bool property, std::span<const int> years) {
+    std::string key;
+    key.reserve(kEntryPrefix.size() + id.size() + 4 + years.size() * 5);
+    appendEntryKey(key, id, income, property, years);
     return key;
 }
 
@@ -161,14 +165,19 @@ std::optional<connectors::TaxRecords> decodeTax(std::string_view text) {
     return result;
 }
 
-std::string encodeEntry(const std::optional<connectors::RegistryRecord>& registry, const connectors::TaxRecords* tax) {
-    std::string out;
-    out.reserve(96 + (tax ? 96 * (tax->income.size() + tax->property.size()) : 0));
+void appendEntry(std::string& out, const std::optional<connectors::RegistryRecord>& registry,
+                 const connectors::TaxRecords* tax) {
     appendRegistry(out, registry);
     if (tax) {
         out.push_back(kAnswer);
         appendTax(out, *tax);
     }
+}
+
+std::string encodeEntry(const std::optional<connectors::RegistryRecord>& registry, const connectors::TaxRecords* tax) {
+    std::string out;
+    out.reserve(96 + (tax ? 96 * (tax->income.size() + tax->property.size()) : 0));
+    appendEntry(out, registry, tax);
     return out;
 }
 

@@ -21,6 +21,9 @@ namespace taxdesk::engine::cache {
 
 /// The key of the entry of one question (without the client's key prefix): `v2:q:<id>:<i?p?>:<year,>*`.
 std::string entryKey(std::string_view id, bool income, bool property, std::span<const int> years);
+/// The same key appended to `out` (issue 11: a batch's keys written one after another into one buffer, not a string
+/// each).
+void appendEntryKey(std::string& out, std::string_view id, bool income, bool property, std::span<const int> years);
 
 /// A registry answer, including "not registered" (nullopt).
 std::string encodeRegistry(const std::optional<connectors::RegistryRecord>& record);
@@ -37,6 +40,9 @@ struct Entry {
 };
 /// The value of an entry: the registry's answer and, when `tax` is not null, the tax data's.
 std::string encodeEntry(const std::optional<connectors::RegistryRecord>& registry, const connectors::TaxRecords* tax);
+/// The same value appended to `out`.
+void appendEntry(std::string& out, const std::optional<connectors::RegistryRecord>& registry,
+                 const connectors::TaxRecords* tax);
 /// Reads a value of encodeEntry. An entry whose registry answer does not read is a miss as a whole (both nullopt).
 Entry decodeEntry(std::string_view text);
 

@@ -87,6 +87,20 @@ TEST(LookupCache, OneKeyAQuestionUnderANewVersion) {
     EXPECT_EQ(cache::entryKey("A123456789", true, false, std::vector<int>{2024}).rfind("v2:", 0), 0U);
 }
 
+// Issue 11: the stage writes a batch's keys and values one after another into one buffer; each append is the text of
+// the one-string form, after whatever the buffer held.
+TEST(LookupCache, KeysAndValuesAppendAfterWhatTheBufferHolds) {
+    std::string keys = "x";
+    cache::appendEntryKey(keys, "A123456789", true, false, std::vector<int>{2023, 2024});
+    cache::appendEntryKey(keys, "B223456789", false, true, std::vector<int>{});
+    EXPECT_EQ(keys, "xv2:q:A123456789:i:2023,2024,v2:q:B223456789:p:");
+    std::string values = "y";
+    const TaxRecords none;
+    cache::appendEntry(values, std::nullopt, &none);
+    cache::appendEntry(values, std::nullopt, nullptr);
+    EXPECT_EQ(values, "y0\x1dT0");
+}
+
 TEST(LookupCache, AnEntryHoldsTheRegistryAnswerAndTheTaxDataWhenAsked) {
     RegistryRecord person{"A123456789", "王小明", "1980-01-02", "信義區", false, false};
     const TaxRecords records = someRecords();

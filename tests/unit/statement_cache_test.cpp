@@ -4,13 +4,16 @@
 #include <Poco/Data/Session.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "connectors/store/database.hpp"
+#include "connectors/store/sql_result_store.hpp"
 #include "connectors/store/store_internal.hpp"
 
 namespace taxdesk::connectors {
@@ -199,6 +202,66 @@ TEST_F(StatementCacheTest, AClosedConnectionsStatementsAreFinalizedAndANewConnec
     const std::size_t compiledBefore = db_->statements().compiled();
     EXPECT_EQ(valueOf("c"), 3);
     EXPECT_EQ(db_->statements().compiled() - compiledBefore, 1U);
+}
+
+// Issue 11: SQLite runs in multi-thread mode (no per-connection mutex; database.cpp, configureSqlite), which is safe
+// only if no connection is used by two threads at once. This binary opens no SQLite connection before its first
+// Database, so the mode took; the connections the pool opens then carry no mutex of their own.
+TEST_F(StatementCacheTest, SqliteRunsInMultiThreadModeAndPooledConnectionsHaveNoMutex) {
+    ASSERT_TRUE(detail::sqliteMultiThread());
+    db_->withSession("test", [&](Poco::Data::Session& session) {
+        EXPECT_EQ(sqlite3_db_mutex(Poco::Data::SQLite::Utility::dbHandle(session)), nullptr);
+    });
+}
+
+// Six threads share a pool of two sessions (so every connection passes from thread to thread many times), each
+// writing through cached statements, reading them back, and upserting results of its own batch. Every write lands
+// once, every read sees its thread's own last write, and each batch's results are all there: the store's use of its
+// connections (one leasing thread at a time, the pool's mutex between holders) is what multi-thread mode needs.
+TEST_F(StatementCacheTest, SeveralThreadsShareThePooledConnections) {
+    run("CREATE TABLE shared_probe (thread INTEGER NOT NULL, step INTEGER NOT NULL, PRIMARY KEY (thread, step))");
+    SqlResultStore results(*db_);
+    constexpr int kThreads = 6;
+    constexpr int kSteps = 60;
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            try {
+                const std::string batch = "b-" + std::to_string(t);
+                for (int step = 0; step < kSteps; ++step) {
+                    db_->withSession("test", [&](Poco::Data::Session& session) {
+                        detail::executeCached(*db_, session, "test",
+                                              "INSERT INTO shared_probe (thread, step) VALUES (?, ?)", t, step);
+                    });
+                    const std::int64_t last = db_->withSession("test", [&](Poco::Data::Session& session) {
+                        return detail::withPrepared(*db_, session, "test",
+                                                    "SELECT MAX(step) FROM shared_probe WHERE thread = ?",
+                                                    [&](detail::CachedStatement& statement) {
+                                                        statement.bind(1, std::int64_t{t});
+                                                        return statement.step() ? statement.int64(0) : -1;
+                                                    });
+                    });
+                    if (last != step) ++failures;
+                    results.upsertResults(
+                        {{batch, step, "A123456789", "ok", "", "{\"row\":" + std::to_string(step) + "}"}});
+                }
+            } catch (const std::exception&) {
+                ++failures;
+            }
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(failures.load(), 0);
+    std::int64_t rows = 0;
+    db_->withSession(
+        "test", [&](Poco::Data::Session& session) { session << "SELECT COUNT(*) FROM shared_probe", into(rows), now; });
+    EXPECT_EQ(rows, kThreads * kSteps);
+    for (int t = 0; t < kThreads; ++t) {
+        const auto stored = results.resultsOfBatch("b-" + std::to_string(t));
+        ASSERT_EQ(stored.size(), static_cast<std::size_t>(kSteps));
+        EXPECT_EQ(stored.back().payload, "{\"row\":" + std::to_string(kSteps - 1) + "}");
+    }
 }
 
 }  // namespace
