@@ -104,3 +104,97 @@ export function focused(page) {
 
 /** How a focus stop reads in a message: #id, or the tag and its label. */
 export const stopName = (f) => (f.id ? `#${f.id}` : `${f.tag} "${f.label}"`);
+
+/** Fails (naming `where`) when axe-core finds a violation of impact serious or critical; resolves with all it found. */
+export async function assertAxeClean(page, where) {
+  const { failing, all } = await axeViolations(page);
+  if (failing.length) {
+    throw new Error(`axe-core (WCAG 2.1 A/AA) on ${where}: ${failing.length} serious or critical violation(s):\n    ` +
+      describeViolations(failing));
+  }
+  return all;
+}
+
+/** Resolves with the params of the next CDP event `method` of this page, or null after timeoutMs. */
+export function nextEvent(page, method, timeoutMs) {
+  return new Promise((resolve) => {
+    const listener = (message) => {
+      if (message.method !== method || message.sessionId !== page.sessionId) return;
+      done(message.params);
+    };
+    const timer = setTimeout(() => done(null), timeoutMs);
+    function done(value) {
+      clearTimeout(timer);
+      page.connection.listeners.delete(listener);
+      resolve(value);
+    }
+    page.connection.listeners.add(listener);
+  });
+}
+
+/** A focus mark a person can see: an outline at least 2 px wide (not 'none'), or a box-shadow. */
+export const visibleMark = (f) => f.indicator !== null && (!f.indicator.startsWith('outline') || parseFloat(f.indicator.split(' ')[1]) >= 2);
+
+/**
+ * Presses Tab (Shift+Tab with options.shift) until the focused element satisfies `wanted(focus)` (none when it does
+ * already), at most options.max times (default 40); resolves with the stops passed. Every stop must show a visible focus mark (visibleMark), else it
+ * throws naming the stop; it throws too, listing the stops, when `wanted` was never met.
+ */
+export async function tabTo(page, what, wanted, options = {}) {
+  const max = options.max ?? 40;
+  const stops = [];
+  if (wanted(await focused(page))) return stops;
+  for (let i = 0; i < max; i++) {
+    await press(page, 'Tab', { shift: options.shift });
+    const f = await focused(page);
+    stops.push(f);
+    if (f.tag !== 'body' && !visibleMark(f)) {
+      throw new Error(`${stopName(f)} has the focus but no visible focus mark (outline ≥ 2 px or box-shadow; computed: ${f.indicator ?? 'none'})`);
+    }
+    if (wanted(f)) return stops;
+  }
+  throw new Error(`${options.shift ? 'Shift+Tab' : 'Tab'} pressed ${max} times never reached ${what}; the focus went ${stops.map(stopName).join(' → ')}`);
+}
+
+/**
+ * Colour never the only carrier of a state (WCAG 1.4.1), on what the page shows now: resolves with the problems found
+ * (none: []) and how many coloured states were checked. A state badge or breaker ([data-state]) holds its state's word
+ * as text; a red (failed) bar has the word "failed" in its row or section; a red figure (.bad) has a sign with words
+ * (.flag) next to it or in it; a stale header says so in #stale-note; a shown error begins with a sign and the word
+ * "Error" (its ::before).
+ */
+export function colourOnlyProblems(page) {
+  return page.evaluate(() => {
+    const problems = [];
+    let checked = 0;
+    const words = (el) => (el?.textContent ?? '').replace(/\s+/g, ' ').trim();
+    for (const el of document.querySelectorAll('.state-badge[data-state], #breakers li[data-state]')) {
+      const state = el.dataset.state;
+      if (!state) continue;
+      checked++;
+      if (!words(el).includes(state)) problems.push(`${el.id ? `#${el.id}` : el.className || el.tagName} data-state=${state} shows "${words(el)}", not the word ${state}`);
+    }
+    for (const bar of document.querySelectorAll('.bar.failed')) {
+      checked++;
+      const around = bar.closest('tr') ?? bar.closest('section');
+      if (!/failed|error/.test(words(around))) problems.push(`a red (failed) bar whose row or section says neither failed nor error: "${words(around).slice(0, 80)}"`);
+    }
+    for (const el of document.querySelectorAll('.bad')) {
+      checked++;
+      const flag = el.querySelector('.flag[aria-label]') ?? (el.nextElementSibling?.classList.contains('flag') ? el.nextElementSibling : null);
+      const said = flag ? (flag.getAttribute('aria-label') ?? words(flag)) : '';
+      if (!said) problems.push(`#${el.id || el.tagName} is red (.bad) with no sign in words next to it`);
+    }
+    for (const header of document.querySelectorAll('header.stale')) {
+      checked++;
+      if (!words(document.getElementById('stale-note'))) problems.push('the header is amber (stale) but #stale-note is empty');
+    }
+    for (const el of document.querySelectorAll('.action-error, #error, #poll-error')) {
+      if (!words(el)) continue;
+      checked++;
+      const before = getComputedStyle(el, '::before').content;
+      if (!before || before === 'none' || !/Error/.test(before)) problems.push(`#${el.id} shows an error in red without the sign and word Error before it (::before ${before})`);
+    }
+    return { problems, checked };
+  });
+}
