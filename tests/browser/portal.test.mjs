@@ -173,7 +173,7 @@ test('creditor portal: token, upload with row errors, payment, progress to compl
       });
     });
 
-    await step('follows the batch from the list of batches', 30_000, async () => {
+    await step('follows the batch from the list of batches', 60_000, async () => {
       const follow = `#batches tbody tr[data-batch-id="${batchId}"] button.follow`;
       await page.click(follow);
       await waitInPage(page, `#current-batch did not become ${batchId} with #state completed after its Follow button`, (id) =>
@@ -241,6 +241,21 @@ test('creditor portal: token, upload with row errors, payment, progress to compl
         assert.ok(words.includes(state), `the badge of state ${state} shows "${words}", not the word ${state}`);
         assert.ok(sign && sign !== 'none', `the badge of state ${state} has no sign (::before)`);
       }
+    });
+
+    await step('axe-core is live: it finds an unlabelled input and grey-on-grey text put into the page', 30_000, async () => {
+      // So that "no violation" above means a page that passes, not a checker that did not run.
+      await page.evaluate(() => {
+        const probe = document.createElement('div');
+        probe.id = 'a11y-probe';
+        probe.innerHTML = '<input type="text"><p style="color:#aaa;background:#bbb">低對比 low contrast</p>';
+        document.querySelector('main').append(probe);
+      });
+      const { failing } = await axeViolations(page);
+      await page.evaluate(() => document.getElementById('a11y-probe').remove());
+      const ids = failing.map((v) => v.id);
+      assert.ok(ids.includes('label'), `axe-core did not report the unlabelled input (rule label); it reported ${ids.join(', ') || 'nothing'}`);
+      assert.ok(ids.includes('color-contrast'), `axe-core did not report grey on grey (rule color-contrast); it reported ${ids.join(', ') || 'nothing'}`);
     });
 
     await step('passes axe-core (no serious or critical violation) and shows no state by colour alone, in every state', 10_000, async () => {
