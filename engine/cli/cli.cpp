@@ -129,6 +129,12 @@ Commands:
                              downloads the results (default http://127.0.0.1:8080, <batch>-results.csv).
                              --poll-ms MS: status polled every MS (500); --timing: prints one line of the
                              seconds of each phase (upload, pay, paid→finished, download) on stdout.
+  verify FILE [--signature S | --sig-file F] [--key PEM]
+                             checks a results download offline: its SHA-256 against the signature line (default
+                             FILE.sig, as GET .../results.csv.sig gives it; --signature: the X-Taxdesk-Signature
+                             header's value) and that line's Ed25519 signature against the bureau's public key
+                             (--key; default the configured results.signing_key). Exit 0 valid, 1 not valid (why
+                             on stderr), 2 usage.
   config                     prints the effective configuration (secrets masked) and where each value came from.
 
 Global options:
