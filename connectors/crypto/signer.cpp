@@ -45,6 +45,7 @@ std::string toHex(const unsigned char* bytes, std::size_t size) {
     return out;
 }
 
+/// A read-only BIO over `text`'s buffer (not copied: `text` must outlive it).
 Bio memoryBio(const std::string& text) {
     Bio bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
     if (!bio) throw CryptoError("out of memory (BIO)");
@@ -205,7 +206,8 @@ std::unique_ptr<Ed25519Signer> Ed25519Signer::loadOrCreate(const std::string& pa
     std::ostringstream text;
     text << in.rdbuf();
     if (!in) throw CryptoError(name + " cannot be read");
-    auto bio = memoryBio(text.str());
+    const std::string pem = text.str();  // the BIO reads this buffer without copying it
+    auto bio = memoryBio(pem);
     Pkey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
     if (!key) throw CryptoError(name + " is not a PEM private key");
     if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_ED25519) throw CryptoError(name + " is not an Ed25519 key");
