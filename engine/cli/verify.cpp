@@ -30,10 +30,10 @@ std::string readText(const std::string& path, const std::string& what) {
 
 int commandVerify(const std::vector<std::string>& args, const std::string& configuredKey) {
     try {
-        const ArgReader reader(args, {"--signature", "--sig-file", "--key"}, {});
+        const ArgReader reader(args, {"signature", "sig-file", "key"}, {});
         if (reader.positional().size() != 1) throw UsageError("verify: give exactly one results file");
         const std::string file = reader.positional().front();
-        if (reader.value("--signature") && reader.value("--sig-file"))
+        if (reader.value("signature") && reader.value("sig-file"))
             throw UsageError("verify: give --signature or --sig-file, not both");
 
         // The file's SHA-256, read in pieces (a results file may be large).
@@ -49,10 +49,10 @@ int commandVerify(const std::vector<std::string>& args, const std::string& confi
         const std::string fileSha256 = digest.hex();
 
         std::string line;
-        if (const auto given = reader.value("--signature")) {
+        if (const auto given = reader.value("signature")) {
             line = *given;
         } else {
-            const std::string sigFile = reader.value("--sig-file").value_or(file + ".sig");
+            const std::string sigFile = reader.value("sig-file").value_or(file + ".sig");
             if (!Poco::File(sigFile).exists())
                 throw UsageError("verify: no signature: " + sigFile +
                                  " does not exist (download it from .../results.csv.sig, or give --signature or "
@@ -61,7 +61,7 @@ int commandVerify(const std::vector<std::string>& args, const std::string& confi
         }
 
         std::string pem;
-        if (const auto key = reader.value("--key")) {
+        if (const auto key = reader.value("key")) {
             pem = readText(*key, "the key file");
         } else if (!configuredKey.empty() && Poco::File(configuredKey).exists()) {
             pem = readText(configuredKey, "the key file (results.signing_key)");
