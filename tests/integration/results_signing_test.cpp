@@ -200,7 +200,7 @@ TEST_F(ResultsSigningTest, ABadKeyFileIsAStartUpErrorNamingIt) {
         auto handle =
             Poco::Process::launch(TAXDESK_BINARY,
                                   {"--set", "app.var_dir=" + dir + "/var", "--set", "kafka.bootstrap=127.0.0.1:1",
-                                   "--set", "results.signing_key=" + key, "--set", "http.port=0", "serve"},
+                                   "--set", "results.signing_key=" + key, "serve"},
                                   nullptr, nullptr, &errPipe);
         Poco::PipeInputStream stream(errPipe);
         std::string text;
