@@ -137,7 +137,25 @@ TEST_F(ResultsSigningTest, ACompletedBatchsDownloadIsSignedValidAtVAndVerifiedOf
     EXPECT_NE(receipt.body.find(digest), std::string::npos);
     EXPECT_NE(receipt.body.find(jsonDigest), std::string::npos);
     EXPECT_NE(receipt.body.find("/v/" + id + "/" + digest), std::string::npos);
-    EXPECT_NE(receipt.body.find("id=\"verify-qr\""), std::string::npos);
+    // The second QR code decodes to the public check of the CSV's digest (zbarimg, as the receipt test does).
+    const auto qr = receipt.body.find("id=\"verify-qr\"");
+    ASSERT_NE(qr, std::string::npos);
+    const std::string marker = "data:image/png;base64,";
+    const auto start = receipt.body.find(marker, qr);
+    ASSERT_NE(start, std::string::npos);
+    const auto end = receipt.body.find('"', start);
+    std::istringstream encoded(receipt.body.substr(start + marker.size(), end - start - marker.size()));
+    Poco::Base64Decoder decoder(encoded);
+    writeFile(dir + "/verify-qr.png",
+              std::string((std::istreambuf_iterator<char>(decoder)), std::istreambuf_iterator<char>()));
+    const std::string command = "zbarimg --quiet --raw " + dir + "/verify-qr.png 2>/dev/null";
+    FILE* pipe = popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    char buffer[512] = {};
+    const std::string decoded(buffer, fread(buffer, 1, sizeof buffer - 1, pipe));
+    ASSERT_EQ(pclose(pipe), 0) << "zbarimg could not read the verification code";
+    const std::string url = decoded.substr(0, decoded.find_last_not_of("\r\n") + 1);
+    EXPECT_EQ(url.substr(url.find("/v/")), "/v/" + id + "/" + digest);
 }
 
 TEST_F(ResultsSigningTest, MalformedVInputIs400NamingIt) {

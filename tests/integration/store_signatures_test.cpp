@@ -42,7 +42,7 @@ TEST_P(StoreSignaturesTest, ADigestIsRecordedOnceAndFoundForItsBatchOnly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreSignaturesTest, ::testing::Values("sqlite", "postgresql"),
-                         [](const auto& info) { return info.param; });
+                         [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
 
 }  // namespace
 }  // namespace taxdesk::connectors
