@@ -156,6 +156,7 @@ const std::vector<KeySpec>& configSchema() {
         {"fee.income_year", KeyType::integer, "250", 0, 100000, "", false, "fee per income year per accepted row (NT$)"},
         {"limits.batch_rows", KeyType::integer, "100000", 1, 10000000, "", false, "most data rows in one batch file"},
         {"limits.batch_bytes", KeyType::integer, "33554432", 1024, 1.0e10, "", false, "largest batch file (bytes)"},
+        {"results.signing_key", KeyType::string, "", 0, 0, "", false, "PEM file of the Ed25519 private key that signs results downloads; empty: <app.var_dir>/results-signing-key.pem, generated (mode 0600) on the first start"},
         {"dispatch.block_rows", KeyType::integer, "500", 1, 1000000, "", false, "consecutive rows of a paid batch sent to inquiry.requests under one message key (<batch_id>:<block number>), so that one batch spreads over every partition and every engine of the group"},
         {"dispatch.window_rows", KeyType::integer, "5000", 1, 10000000, "", false, "rows of one batch sent and without a result, at most, per partition of inquiry.requests (broker.partitions): the embedded broker keeps only the last 5 MiB of a partition"},
         {"dispatch.chunk_rows", KeyType::integer, "5000", 1, 100000, "", false, "rows read from the store and sent (then acknowledged by the broker) at a time"},
@@ -447,6 +448,9 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.feeIncomeYear = config.integer64("fee.income_year");
     s.batchRows = config.integer("limits.batch_rows");
     s.batchBytes = config.integer64("limits.batch_bytes");
+    s.resultsSigningKey = config.string("results.signing_key");
+    s.resultsSigningKeyGenerated = s.resultsSigningKey.empty();
+    if (s.resultsSigningKeyGenerated) s.resultsSigningKey = s.varDir + "/results-signing-key.pem";
     s.dispatchBlockRows = config.integer("dispatch.block_rows");
     s.dispatchWindowRows = config.integer("dispatch.window_rows");
     s.dispatchChunkRows = config.integer("dispatch.chunk_rows");

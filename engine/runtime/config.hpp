@@ -136,6 +136,10 @@ struct Settings {
     long long feeIncomeYear = 250;
     int batchRows = 100000;
     long long batchBytes = 32LL * 1024 * 1024;
+    /// results.signing_key, resolved: the configured PEM file, or <app.var_dir>/results-signing-key.pem when empty.
+    std::string resultsSigningKey;
+    /// The key is the embedded default (results.signing_key empty): generated when its file does not exist yet.
+    bool resultsSigningKeyGenerated = true;
     int dispatchBlockRows = 500;    ///< dispatch.block_rows
     int dispatchWindowRows = 5000;  ///< dispatch.window_rows (per partition)
     int dispatchChunkRows = 5000;   ///< dispatch.chunk_rows

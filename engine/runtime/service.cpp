@@ -5,9 +5,11 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Timestamp.h>
 
+#include "connectors/crypto/signer.hpp"
 #include "connectors/http/http_clients.hpp"
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/store/sql_signature_store.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/api/creditor_api.hpp"
 #include "engine/api/dashboard_api.hpp"
@@ -38,6 +40,8 @@ struct RunningPipeline {
 struct Service::Parts {
     Metrics metrics;
     std::unique_ptr<connectors::Store> store;
+    std::shared_ptr<const connectors::crypto::Signer> signer;   ///< results.signing_key (issue 13)
+    std::unique_ptr<connectors::SqlSignatureStore> signatures;  ///< over store's database
     std::vector<RunningPipeline> pipelines;
     std::atomic<bool> stopping{false};
     std::atomic<bool> failed{false};
@@ -73,6 +77,13 @@ struct Service::Parts {
 Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std::make_unique<Parts>()) {
     Poco::File(settings_.varDir).createDirectories();
     parts_->store = std::make_unique<connectors::Store>(settings_.store);
+    // The results signing key (issue 13): a start-up error naming the file when it is missing (configured), unreadable
+    // or not an Ed25519 key; the embedded default is generated on the first start.
+    parts_->signer = connectors::crypto::Ed25519Signer::loadOrCreate(settings_.resultsSigningKey,
+                                                                     settings_.resultsSigningKeyGenerated);
+    parts_->signatures = std::make_unique<connectors::SqlSignatureStore>(parts_->store->database());
+    Poco::Logger::get("serve").information("results signing key %s (id %s)", settings_.resultsSigningKey,
+                                           parts_->signer->keyId());
 
     const connectors::ConnectorSet connectors = settings_.connectorsMode == "http"
                                                     ? connectors::makeHttpConnectors(settings_.http)
@@ -221,6 +232,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
         return open;
     });
     parts_->creditorApi->onRefundDue(countRefundDue);
+    parts_->creditorApi->signResults(parts_->signer, parts_->signatures.get());
     parts_->creditorApi->onRetry(
         [this](const std::string& batchId, const std::string& id) { parts_->dispatcher->retried(batchId, id); });
     parts_->dashboardApi = std::make_unique<api::DashboardApi>(parts_->metrics, parts_->store->batches(), connectors);
