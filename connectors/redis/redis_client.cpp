@@ -456,6 +456,50 @@ long long RedisClient::countOnce(const std::string& counterKey, const std::strin
     return evalInteger("count once", kCountOnceScript, {counterKey, markerKey}, {std::to_string(ttlSeconds)});
 }
 
+std::vector<RedisClient::LockedCountAnswer> RedisClient::lockedCounts(const std::vector<LockedCount>& items,
+                                                                      int ttlSeconds) {
+    requirePositiveTtl(ttlSeconds, "lockedCounts");
+    // {1, seconds left} when locked (lockSecondsLeft: the longer TTL, at least 0); else countOnce's script, {0, n,
+    // fresh}.
+    static constexpr const char* kLockedCountScript =
+        "local a = redis.call('TTL', KEYS[1]) local b = redis.call('TTL', KEYS[2]) "
+        "if a ~= -2 or b ~= -2 then return {1, math.max(0, a, b)} end "
+        "local seen = redis.call('GET', KEYS[4]) "
+        "if seen then return {0, tonumber(seen), 0} end "
+        "local n = redis.call('INCR', KEYS[3]) "
+        "if redis.call('TTL', KEYS[3]) < 0 then redis.call('EXPIRE', KEYS[3], ARGV[1]) end "
+        "redis.call('SET', KEYS[4], n, 'EX', ARGV[1]) "
+        "return {0, n, 1}";
+    std::vector<LockedCountAnswer> answers;
+    if (items.empty()) return answers;
+    const std::string ttl = std::to_string(ttlSeconds);
+    withReconnect("lock check and count", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        for (const auto& item : items)
+            connection.append({"EVAL", kLockedCountScript, "4", prefixed(item.locks[0]), prefixed(item.locks[1]),
+                               prefixed(item.counterKey), prefixed(item.markerKey), ttl});
+        answers.assign(items.size(), {});
+        // Every reply is read even after an error answer, or the next command would read a stale one.
+        std::string firstError;
+        for (auto& answer : answers) {
+            const ReplyPtr reply = connection.nextReply();
+            if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+                reply->element[0]->type != REDIS_REPLY_INTEGER || reply->element[1]->type != REDIS_REPLY_INTEGER) {
+                if (firstError.empty())
+                    firstError = reply->type == REDIS_REPLY_ERROR ? "server answered: " + replyText(*reply)
+                                                                  : "unexpected answer";
+                continue;
+            }
+            answer.locked = reply->element[0]->integer == 1;
+            (answer.locked ? answer.lockSecondsLeft : answer.count) = reply->element[1]->integer;
+            answer.fresh = !answer.locked && reply->elements > 2 && reply->element[2]->type == REDIS_REPLY_INTEGER &&
+                           reply->element[2]->integer == 1;
+        }
+        if (!firstError.empty()) throw RedisError("lock check and count: " + firstError);
+    });
+    return answers;
+}
+
 void RedisClient::uncount(const std::string& counterKey, const std::string& markerKey) {
     static constexpr const char* kUncountScript =
         "if redis.call('DEL', KEYS[2]) == 1 then redis.call('DECR', KEYS[1]) end return 0";

@@ -17,6 +17,9 @@ std::string countedKey(const std::string& gatewayMsgId) {
     return "sms:counted:" + gatewayMsgId;
 }
 
+/// Two days of expiry: a message received yesterday (at most kMaxReceivedAtAgeSeconds ago) still finds its day.
+constexpr int kCountTtlSeconds = 2 * 24 * 3600;
+
 }  // namespace
 
 ConnectorIdentity::Result ConnectorIdentity::check(const std::string& id, const std::string& nhiLast4) {
@@ -50,11 +53,32 @@ std::optional<long long> RedisCounters::lockSecondsLeft(const std::string& id, c
 long long RedisCounters::countApplication(const std::string& msisdn, const std::string& day,
                                           const std::string& gatewayMsgId) {
     try {
-        // Two days of expiry: a message received yesterday (at most kMaxReceivedAtAgeSeconds ago) still finds its day.
-        return redis_->countOnce(dailyKey(msisdn, day), countedKey(gatewayMsgId), 2 * 24 * 3600);
+        return redis_->countOnce(dailyKey(msisdn, day), countedKey(gatewayMsgId), kCountTtlSeconds);
     } catch (const connectors::RedisError& error) {
         throw jobs::sms::CountersUnavailable(error.what());
     }
+}
+
+std::vector<jobs::sms::CounterAnswer> RedisCounters::checkAndCount(const std::vector<jobs::sms::CounterAsk>& asks) {
+    std::vector<connectors::RedisClient::LockedCount> items(asks.size());
+    for (std::size_t i = 0; i < asks.size(); ++i) {
+        items[i].locks[0] = "sms:lock:id:" + asks[i].id;
+        items[i].locks[1] = "sms:lock:msisdn:" + asks[i].msisdn;
+        items[i].counterKey = dailyKey(asks[i].msisdn, asks[i].day);
+        items[i].markerKey = countedKey(asks[i].gatewayMsgId);
+    }
+    std::vector<jobs::sms::CounterAnswer> answers(asks.size());
+    try {
+        const auto counted = redis_->lockedCounts(items, kCountTtlSeconds);
+        for (std::size_t i = 0; i < asks.size(); ++i) {
+            if (counted[i].locked) answers[i].lockedSecondsLeft = counted[i].lockSecondsLeft;
+            answers[i].count = counted[i].count;
+            answers[i].fresh = counted[i].fresh;
+        }
+    } catch (const connectors::RedisError& error) {
+        throw jobs::sms::CountersUnavailable(error.what());
+    }
+    return answers;
 }
 
 void RedisCounters::uncountApplication(const std::string& msisdn, const std::string& day,
