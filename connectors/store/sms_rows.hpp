@@ -138,6 +138,23 @@ void fields(InboxRecord& r, Visit&& visit) {
     visit(r.gatewayMsgId), visit(r.message), visit(r.receivedAt), visit(r.state), visit(r.attempts), visit(r.updatedAt);
 }
 
+/// The row a cached SQLite statement (withPrepared) stands on, its columns in fields() order from column 0; NULL reads
+/// as "" and 0, as the TypeHandlers below read it.
+template <typename Record>
+Record readRow(const CachedStatement& statement) {
+    Record record;
+    int column = 0;
+    fields(record, [&](auto& field) {
+        using Field = std::remove_reference_t<decltype(field)>;
+        if constexpr (std::is_same_v<Field, std::string>) {
+            field = statement.text(column++);
+        } else {
+            field = static_cast<Field>(statement.int64(column++));
+        }
+    });
+    return record;
+}
+
 /// A TypeHandler over fields(): reads and prepares; binding a whole record is not supported (see the top).
 template <typename Record, std::size_t Columns>
 struct RecordHandler {
