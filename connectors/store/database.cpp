@@ -408,7 +408,8 @@ bool isSqliteSession(Poco::Data::Session& session) {
 
 /// A transaction statement (BEGIN, COMMIT, ROLLBACK, savepoints: no bindings, no rows). On SQLite straight through
 /// sqlite3_exec (issue 11: through Poco::Data each was compiled and run as a Statement; an SMS makes six of them, its
-/// inbox row's BEGIN and COMMIT, its outcome's savepoint and release, and its notification's).
+/// inbox row's BEGIN and COMMIT, its outcome's savepoint and release, and its notification's, and every batch of the
+/// SMS stage and the sender a StoreTransaction's BEGIN IMMEDIATE and COMMIT). Throws StoreError on SQLite.
 void transactionStatement(Poco::Data::Session& session, const char* sql) {
     if (isSqliteSession(session)) {
         char* error = nullptr;
@@ -492,7 +493,7 @@ StoreTransaction::StoreTransaction(Database& db) : state_(std::make_unique<State
         if (db.isSqlite()) {
             // Woken when free, not a busy handler's sleep.
             state_->writer = detail::lockWriter(*db.sqliteWriter(), "opening a transaction");
-            *state_->session << "BEGIN IMMEDIATE", now;
+            transactionStatement(*state_->session, "BEGIN IMMEDIATE");
         } else {
             state_->session->begin();
         }
@@ -509,7 +510,7 @@ StoreTransaction::~StoreTransaction() {
     if (!state_->open) return;
     try {
         if (state_->db.isSqlite()) {
-            *state_->session << "ROLLBACK", now;
+            transactionStatement(*state_->session, "ROLLBACK");
         } else {
             state_->session->rollback();
         }
@@ -521,7 +522,7 @@ void StoreTransaction::commit() {
     binding = {};
     try {
         if (state_->db.isSqlite()) {
-            *state_->session << "COMMIT", now;
+            transactionStatement(*state_->session, "COMMIT");
         } else {
             state_->session->commit();
         }
