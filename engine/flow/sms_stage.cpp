@@ -11,6 +11,7 @@
 #include <cmath>
 #include <optional>
 #include <stdexcept>
+#include <unordered_map>
 #include <unordered_set>
 #include <variant>
 
@@ -485,7 +486,8 @@ SenderStage::SenderStage(SmsSettings settings, std::shared_ptr<connectors::SmsGa
       store_(notifications),
       metrics_(metrics),
       segments_(segments),
-      database_(sqlDatabase(notifications)) {}
+      database_(sqlDatabase(notifications)),
+      sqlNotifications_(dynamic_cast<connectors::SqlNotificationStore*>(&notifications)) {}
 
 std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors::kafka::Message>& batch) {
     // Three phases (issue 11): the batch's notifications are stored and looked up in one transaction, sent with no
@@ -518,16 +520,32 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
     };
     inOneTransaction([&] {
         std::unordered_set<std::string> inThisBatch;
+        std::vector<std::string> ids;
         for (auto& notification : notifications) {
             if (!notification) continue;
             if (!inThisBatch.insert(notification->notificationId).second) {
                 notification.reset();  // a second copy in one batch (a replay beside the original): sent once
                 continue;
             }
-            store_.insertNotification(*notification);  // a no-op when the SMS stage already wrote it
-            const auto known = store_.findNotification(notification->notificationId);
-            if (known && known->status != connectors::toString(connectors::NotificationStatus::queued))
-                notification.reset();  // sent before (a replay): the gateway is not asked twice
+            ids.push_back(notification->notificationId);
+        }
+        // Issue 11: the batch's stored notifications in one query (SQL store); normally the SMS stage or the
+        // scheduler stored each already, and only one not stored yet is inserted (and read) on its own.
+        std::unordered_map<std::string, std::string> statusOf;
+        if (sqlNotifications_ != nullptr)
+            for (auto& stored : sqlNotifications_->findNotifications(ids))
+                statusOf.emplace(std::move(stored.notificationId), std::move(stored.status));
+        const std::string queued = connectors::toString(connectors::NotificationStatus::queued);
+        for (auto& notification : notifications) {
+            if (!notification) continue;
+            std::optional<std::string> status;
+            if (const auto found = statusOf.find(notification->notificationId); found != statusOf.end()) {
+                status = found->second;
+            } else {
+                store_.insertNotification(*notification);  // a no-op when it was stored meanwhile
+                if (const auto known = store_.findNotification(notification->notificationId)) status = known->status;
+            }
+            if (status && *status != queued) notification.reset();  // sent before (a replay): not sent twice
         }
     });
 

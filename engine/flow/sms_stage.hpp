@@ -22,6 +22,7 @@
 
 namespace taxdesk::connectors {
 class SqlPickupStore;
+class SqlNotificationStore;
 }  // namespace taxdesk::connectors
 
 namespace taxdesk::engine {
@@ -147,7 +148,8 @@ class SenderStage : public BatchStage {
     connectors::NotificationStore& store_;
     PipelineMetrics metrics_;
     prometheus::Counter& segments_;
-    connectors::Database* database_ = nullptr;  ///< as SmsStage's
+    connectors::Database* database_ = nullptr;                      ///< as SmsStage's
+    connectors::SqlNotificationStore* sqlNotifications_ = nullptr;  ///< the batch read's store (null with fakes)
 };
 
 }  // namespace taxdesk::engine
