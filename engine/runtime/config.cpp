@@ -167,6 +167,9 @@ const std::vector<KeySpec>& configSchema() {
         {"sms.offices_file", KeyType::string, "", 0, 0, "", false, "district → office table; empty: the embedded config/offices.properties"},
         {"sms.holidays_file", KeyType::string, "", 0, 0, "", false, "holidays (YYYY-MM-DD a line; `YYYY-MM-DD workday` for a make-up working Saturday); empty: the embedded config/holidays.txt"},
         {"sms.produce_timeout_ms", KeyType::integer, "2000", 100, 60000, "", false, "longest wait of POST /api/v1/sms/inbound and /dlr for the broker before 503 with Retry-After"},
+        {"sms.batch_timeout_ms", KeyType::integer, "1", 1, 10000, "", false, "the SMS stage's and the sender's longest wait for a batch to fill (pipeline.batch_timeout_ms for the others)"},
+        {"sms.fetch_wait_max_ms", KeyType::integer, "2", 0, 10000, "", false, "librdkafka fetch.wait.max.ms of the SMS stage's and the sender's consumers"},
+        {"sms.linger_ms", KeyType::integer, "1", 0, 1000, "", false, "librdkafka linger.ms of the SMS stage's and the sender's producers"},
         {"sms.scheduler_interval_s", KeyType::integer, "30", 1, 3600, "", false, "how often reminders and expiry are looked for"},
         {"sms.requeue_after_s", KeyType::integer, "60", 1, 86400, "", false, "a notification still queued this long after it was stored (its produce failed, or the broker lost it) is produced again by the scheduler"},
         {"sms.inbox_requeue_after_s", KeyType::integer, "30", 1, 86400, "", false, "an inbound SMS still queued in the inbox this long after it was stored or last produced (its produce failed, or the broker lost it) is produced to sms.inbound again by the scheduler"},
@@ -462,6 +465,9 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.smsHolidaysFile = config.string("sms.holidays_file");
     s.smsSchedulerIntervalS = config.integer("sms.scheduler_interval_s");
     s.smsProduceTimeoutMs = config.integer("sms.produce_timeout_ms");
+    s.smsBatchTimeoutMs = config.integer("sms.batch_timeout_ms");
+    s.smsFetchWaitMaxMs = config.integer("sms.fetch_wait_max_ms");
+    s.smsLingerMs = config.integer("sms.linger_ms");
     s.smsRequeueAfterS = config.integer("sms.requeue_after_s");
     s.smsInboxRequeueAfterS = config.integer("sms.inbox_requeue_after_s");
     s.smsInboxMaxAttempts = config.integer("sms.inbox_max_attempts");

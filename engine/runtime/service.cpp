@@ -143,11 +143,20 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     parts_->calendar = sms.calendar;
     parts_->pickupBusinessDays = sms.pickupBusinessDays;
     for (const auto& warning : parts_->warnings()) Poco::Logger::get("serve").warning("%s", warning);
-    addPipeline(pipelineSettings("sms", "sms.inbound", {"notifications.outbound", "sms.inbound.dlq"}),
+    // The SMS pipelines answer a person waiting for a reply: their own batch wait, fetch wait and linger (sms.*).
+    auto smsPipelineSettings = [&](const std::string& name, const std::string& input,
+                                   std::vector<std::string> outputs) {
+        auto pipeline = pipelineSettings(name, input, std::move(outputs));
+        pipeline.batchTimeoutMs = settings_.smsBatchTimeoutMs;
+        pipeline.kafka.rdkafka["fetch.wait.max.ms"] = std::to_string(settings_.smsFetchWaitMaxMs);
+        pipeline.kafka.rdkafka["linger.ms"] = std::to_string(settings_.smsLingerMs);
+        return pipeline;
+    };
+    addPipeline(smsPipelineSettings("sms", "sms.inbound", {"notifications.outbound", "sms.inbound.dlq"}),
                 std::make_unique<SmsStage>(sms, connectors, parts_->store->sms(),
                                            std::make_unique<connectors::RedisClient>(settings_.redis),
                                            parts_->metrics.pipeline("sms")));
-    addPipeline(pipelineSettings("sender", "notifications.outbound", {"notifications.outbound.dlq"}),
+    addPipeline(smsPipelineSettings("sender", "notifications.outbound", {"notifications.outbound.dlq"}),
                 std::make_unique<SenderStage>(sms, connectors.sms, parts_->store->notifications(),
                                               parts_->metrics.pipeline("sender"), parts_->metrics.smsSegments()));
 
