@@ -317,7 +317,7 @@ TEST(Scale, ThreeEnginesOnPostgresqlOneStoppedOneKilledOneStartedEverythingExact
     const long long atStop = waitRowsDone(total / 5);
     alive[1] = false;
     const auto stopping = Clock::now();
-    engines[1]->stop();
+    EXPECT_TRUE(engines[1]->stop()) << "the engine did not stop within 60 s of SIGTERM";
     const double stopSeconds = secondsSince(stopping);
     // The first and third engines share the partitions before the kill, so that the killed one held some.
     EXPECT_TRUE(taxdesk::testing::eventually(
