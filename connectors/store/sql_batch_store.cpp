@@ -527,8 +527,9 @@ std::map<std::string, int> SqlBatchStore::countBatchesByState() {
 namespace {
 
 /// The rows of a batch one pending-rows statement looks at, at least: each statement reads the rows of its window and
-/// the results stored in it, never the whole batch (issue 12: on PostgreSQL an unbounded NOT EXISTS became a hash
-/// anti-join over every stored result of the batch, for each chunk, O(rows²) over a batch).
+/// the results stored in it, never the whole batch (issue 12: on PostgreSQL an unbounded NOT EXISTS became, when the
+/// statistics said most rows had results, a hash anti-join over a sequential scan of inquiry_results for each chunk:
+/// O(rows²) over a batch, and growing with the table; see BENCHMARKS.md, "On PostgreSQL").
 constexpr int kPendingWindow = 4096;
 
 /// `WHERE` of a pending-rows statement: the accepted rows of a batch in (from, to] with no result, the results side
