@@ -23,8 +23,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # What the tests need on the machine, each missing one a failure with the way to get it.
 [[ -x $taxdesk ]] || fail "$taxdesk is not an executable: build it first (ninja -C build taxdesk)"
 [[ -x $chromium ]] || fail "no browser at $chromium: the browser tests need Debian's Chromium (apt-get install chromium; scripts/test installs it)"
-# Node.js drives Chromium over its DevTools pipe (tests/browser/chromium.mjs): no npm package, so Debian 12's own
-# nodejs 18 and chromium are all it takes.
+# Node.js drives Chromium over its DevTools pipe (tests/browser/chromium.mjs, no npm package for that), so Debian 12's
+# own nodejs 18 and chromium do it.
 command -v node >/dev/null || fail "node is not installed: the browser tests need Node.js 18 or newer (apt-get install nodejs)"
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 ((node_major >= 18)) || fail "node $(node --version) is too old: the browser tests need Node.js 18 or newer"
