@@ -283,8 +283,30 @@ void Producer::produce(const std::string& topic, std::string_view key, std::stri
 
 void Producer::produceBatch(const std::vector<Outgoing>& messages) {
     const std::lock_guard lock(mutex_);
-    for (const auto& message : messages)
-        produceLocked(*message.topic, message.key, message.value, message.opaque, message.headers);
+    std::size_t queued = 0;
+    try {
+        for (; queued < messages.size(); ++queued) {
+            const Outgoing& message = messages[queued];
+            produceLocked(*message.topic, message.key, message.value, message.opaque, message.headers);
+        }
+    } catch (const std::exception& error) {
+        // The refused message and every one after it were never queued, so librdkafka will never report them: report
+        // them here, not delivered, so that each opaque still gets exactly one report (its owner frees what it
+        // attached to it with the last report it waits for).
+        for (std::size_t i = queued; i < messages.size(); ++i) {
+            DeliveryReport report;
+            report.opaque = messages[i].opaque;
+            report.error = error.what();
+            served_ = true;
+            try {
+                if (onDelivery_) onDelivery_(report);
+            } catch (...) {
+                // As in deliveryTrampoline: the handler's own errors are its to log.
+            }
+        }
+        servedLocked();
+        throw;
+    }
     servedLocked();
 }
 

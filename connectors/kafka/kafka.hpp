@@ -153,7 +153,8 @@ class Producer {
     void produce(const std::string& topic, std::string_view key, std::string_view value, void* opaque = nullptr,
                  const std::vector<Header>& headers = {});
     /// Queues every message (copied) under one turn of the internal mutex, as produce() would one by one. Throws as
-    /// produce() does; the messages before the one that failed are queued.
+    /// produce() does; the messages before the one that failed are queued, and that one and every one after it are
+    /// reported not delivered (not retryable, the error's text) before it throws: every opaque gets one report.
     void produceBatch(const std::vector<Outgoing>& messages);
     /// Called, under the internal mutex and on the same thread, after a poll(), flush(), produce() or produceBatch()
     /// that handled at least one delivery report: a handler may collect its reports and apply them all here (one

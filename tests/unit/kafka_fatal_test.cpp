@@ -104,3 +104,49 @@ TEST(KafkaFatal, AbandonReportsWhatAFlushLeftSoItsOwnersFreeIt) {
     }
     EXPECT_EQ(producer.outstanding(), 0);
 }
+
+TEST(KafkaFatal, ABatchRefusedPartWayReportsEveryMessageItDidNotQueue) {
+    // produceBatch refused at its second message (larger than message.max.bytes, which librdkafka refuses at once):
+    // the first is queued and delivered; the second and third were never queued, and are reported not delivered
+    // before produceBatch throws, so that every opaque gets exactly one report (its owner frees what it attached).
+    MockCluster cluster(1);
+    cluster.createTopic("batch.t", 1, 1);
+    KafkaSettings settings;
+    settings.bootstrap = cluster.bootstraps();
+    std::mutex mutex;
+    std::vector<DeliveryReport> reported;
+    int served = 0;
+    Producer producer(settings, [&](const DeliveryReport& report) {
+        const std::lock_guard lock(mutex);
+        reported.push_back(report);
+    });
+    producer.onDeliveriesServed([&] { ++served; });
+    producer.warmTopics({"batch.t"}, 5000);
+    const std::string topic = "batch.t";
+    const std::string huge(2 * 1024 * 1024, 'x');  // message.max.bytes is 1,000,000 by default
+    int owned[3] = {0, 1, 2};
+    const std::vector<taxdesk::connectors::kafka::Outgoing> batch = {
+        {&topic, "k", "small", &owned[0], nullptr},
+        {&topic, "k", huge, &owned[1], nullptr},
+        {&topic, "k", "after", &owned[2], nullptr},
+    };
+    EXPECT_THROW(producer.produceBatch(batch), taxdesk::connectors::kafka::KafkaError);
+    {
+        const std::lock_guard lock(mutex);
+        ASSERT_EQ(reported.size(), 2U) << "the two messages never queued are reported before the throw";
+        EXPECT_EQ(reported[0].opaque, &owned[1]);
+        EXPECT_EQ(reported[1].opaque, &owned[2]);
+        for (const auto& report : reported) {
+            EXPECT_FALSE(report.ok);
+            EXPECT_FALSE(report.fatal);
+            EXPECT_FALSE(report.retryable);
+            EXPECT_NE(report.error.find("batch.t"), std::string::npos) << report.error;
+        }
+    }
+    EXPECT_GE(served, 1) << "onDeliveriesServed ran for those reports";
+    ASSERT_TRUE(producer.flush(5000));
+    const std::lock_guard lock(mutex);
+    ASSERT_EQ(reported.size(), 3U) << "the queued message reported once more, and nothing else";
+    EXPECT_EQ(reported[2].opaque, &owned[0]);
+    EXPECT_TRUE(reported[2].ok);
+}
