@@ -117,7 +117,8 @@ class ConfiguredPool : public Poco::Data::SessionPool {
             return;
         }
         // WAL lets readers run while one writer commits; NORMAL is durable across process crashes in WAL mode (only
-        // an OS crash can lose the last commits); the busy timeout makes concurrent writers wait instead of failing.
+        // an OS crash can lose the last commits, and never a payment's: detail::DurableCommits syncs those); the busy
+        // timeout makes concurrent writers wait instead of failing.
         session << "PRAGMA busy_timeout=5000", now;
         enableWriteAheadLog(session);
         session << "PRAGMA synchronous=NORMAL", now;
@@ -495,6 +496,21 @@ void transactionStatement(Poco::Data::Session& session, const char* sql) {
 }
 
 }  // namespace
+
+detail::DurableCommits::DurableCommits(Poco::Data::Session& session, bool sqlite) {
+    if (!sqlite || inStoreTransaction(session)) return;
+    session << "PRAGMA synchronous=FULL", now;
+    session_ = &session;
+}
+
+detail::DurableCommits::~DurableCommits() {
+    if (session_ == nullptr) return;
+    try {
+        *session_ << "PRAGMA synchronous=NORMAL", now;
+    } catch (...) {
+        // The session stays FULL: its commits are synced, which is slower, never less safe.
+    }
+}
 
 detail::WriteTransaction::WriteTransaction(Poco::Data::Session& session, std::timed_mutex* writer)
     : session_(session), nested_(inStoreTransaction(session)) {

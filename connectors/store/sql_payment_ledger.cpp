@@ -130,6 +130,8 @@ PaymentIntent SqlPaymentLedger::beginPayment(const PaymentRecord& pending) {
     };
     for (int attempt = 1;; ++attempt) {
         Outcome outcome = db_.withSession("beginning a payment", [&](Poco::Data::Session& session) {
+            // On disk before the provider is asked to charge: an OS crash must not leave a charge with no record.
+            const detail::DurableCommits durable(session, db_.isSqlite());
             Poco::Data::Transaction transaction(session);
             Poco::Data::Statement insert(session);
             insert << insertStatement, bind(pending.paymentId), bind(pending.idempotencyKey), bind(pending.batchId),
@@ -235,6 +237,7 @@ PaymentChange SqlPaymentLedger::completePayment(const std::string& paymentId, Pa
         PaymentChange change;
     };
     const Outcome outcome = db_.withSession("completing a payment", [&](Poco::Data::Session& session) {
+        const detail::DurableCommits durable(session, db_.isSqlite());  // what the provider did, on disk
         Poco::Data::Transaction transaction(session);
         std::string recorded = statusText;
         if (status == PaymentStatus::succeeded) {

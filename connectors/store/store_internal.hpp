@@ -79,6 +79,24 @@ class WriteTransaction {
     std::unique_lock<std::timed_mutex> writer_;
 };
 
+/// SQLite only: while it lives, the commits of `session` are synced to disk (PRAGMA synchronous=FULL: the WAL is synced
+/// at each commit), not only at checkpoints as every session's NORMAL does (which a process crash cannot hurt, but an
+/// OS crash or a power loss can: it may lose the last commits). For the commits no crash of any kind may lose: a
+/// payment recorded before the provider is asked to charge, and its outcome (SqlPaymentLedger). Syncing the WAL also
+/// makes every commit before it durable. Back to NORMAL when it ends (if that fails, the session stays FULL: slower,
+/// never less safe). Inside a StoreTransaction it does nothing (that session is the transaction's). A no-op on
+/// PostgreSQL, whose synchronous_commit is on (README "PostgreSQL").
+class DurableCommits {
+  public:
+    DurableCommits(Poco::Data::Session& session, bool sqlite);
+    ~DurableCommits();
+    DurableCommits(const DurableCommits&) = delete;
+    DurableCommits& operator=(const DurableCommits&) = delete;
+
+  private:
+    Poco::Data::Session* session_ = nullptr;  ///< null: nothing to restore
+};
+
 /// The rows of a SELECT of `Record`'s columns (in its Poco::Data::TypeHandler's order) with `values` bound to its
 /// placeholders in order.
 template <typename Record, typename... Values>
