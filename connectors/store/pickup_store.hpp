@@ -18,7 +18,7 @@ struct InboundRecord {
     std::string msisdn;        ///< the sender, `09` + 8 digits
     std::string receivedAt;    ///< as the gateway reported it
     /// alert | resent | help | invalid_id | identity_failed | locked | limit | unknown_service | malformed |
-    /// unavailable (jobs::sms::Outcome)
+    /// unavailable | query (jobs::sms::Outcome)
     std::string outcome;
     std::string replyNotificationId;  ///< the one reply it got
     std::string createdAt;            ///< when it was recorded

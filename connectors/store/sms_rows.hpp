@@ -29,9 +29,10 @@
 namespace taxdesk::connectors::detail {
 
 // unavailable: Redis or a connector was away, the citizen was told to try again later (jobs::sms::unavailableText).
-inline constexpr std::array<std::string_view, 10> kOutcomes = {"alert",           "resent",   "help",  "invalid_id",
-                                                               "identity_failed", "locked",   "limit", "unavailable",
-                                                               "unknown_service", "malformed"};
+// query: a progress query (`查`/`Q`, issue 13) answered with the open pickups (jobs::sms::openPickupsText).
+inline constexpr std::array<std::string_view, 11> kOutcomes = {"alert",           "resent",    "help",  "invalid_id",
+                                                               "identity_failed", "locked",    "limit", "unavailable",
+                                                               "unknown_service", "malformed", "query"};
 inline constexpr std::array<std::string_view, 2> kInboxStates = {"queued", "done"};
 
 template <size_t N>

@@ -4,6 +4,7 @@
 #include <random>
 #include <tuple>
 
+#include "connectors/store/sql_pickup_store.hpp"
 #include "engine/flow/redis_keys.hpp"
 #include "jobs/sms/lock_rules.hpp"
 
@@ -135,6 +136,25 @@ std::optional<jobs::sms::OpenPickup> PrefetchedPickups::openPickupFor(const std:
     if (!applicants_.contains(applicantId)) return store_.openPickupFor(applicantId, service, nowUnix);
     if (const auto* open = newestOpenPickup(open_, applicantId, service, nowUnix)) return openPickupOf(*open);
     return std::nullopt;
+}
+
+std::vector<jobs::sms::OpenPickup> StorePickups::openPickupsOf(const std::string& applicantId, std::int64_t nowUnix) {
+    auto* sql = dynamic_cast<connectors::SqlPickupStore*>(&store_);
+    if (sql == nullptr) return PickupPort::openPickupsOf(applicantId, nowUnix);
+    std::vector<jobs::sms::OpenPickup> open;
+    for (const auto& record : sql->openPickupsOf({applicantId}, nowUnix)) open.push_back(openPickupOf(record));
+    return open;
+}
+
+std::vector<jobs::sms::OpenPickup> PrefetchedPickups::openPickupsOf(const std::string& applicantId,
+                                                                    std::int64_t nowUnix) {
+    if (!applicants_.contains(applicantId)) return store_.openPickupsOf(applicantId, nowUnix);
+    std::vector<jobs::sms::OpenPickup> open;
+    for (jobs::sms::Service service : jobs::sms::kAllServices) {
+        if (const auto* record = newestOpenPickup(open_, applicantId, jobs::sms::serviceCode(service), nowUnix))
+            open.push_back(openPickupOf(*record));
+    }
+    return open;
 }
 
 std::string StorePickups::drawCode() {

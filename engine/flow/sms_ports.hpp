@@ -59,6 +59,9 @@ class StorePickups final : public jobs::sms::PickupPort {
     explicit StorePickups(connectors::PickupStore& store) : store_(store) {}
     std::optional<jobs::sms::OpenPickup> openPickupFor(const std::string& applicantId, int service,
                                                        std::int64_t nowUnix) override;
+    /// The progress query's read: on the SQL store one query by applicant (index pickups_by_applicant), else one per
+    /// service.
+    std::vector<jobs::sms::OpenPickup> openPickupsOf(const std::string& applicantId, std::int64_t nowUnix) override;
     std::string drawCode() override;
 
   private:
@@ -79,6 +82,7 @@ class PrefetchedPickups final : public jobs::sms::PickupPort {
         : store_(store), applicants_(applicants), open_(open) {}
     std::optional<jobs::sms::OpenPickup> openPickupFor(const std::string& applicantId, int service,
                                                        std::int64_t nowUnix) override;
+    std::vector<jobs::sms::OpenPickup> openPickupsOf(const std::string& applicantId, std::int64_t nowUnix) override;
     std::string drawCode() override { return store_.drawCode(); }
 
   private:

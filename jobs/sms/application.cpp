@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "jobs/identity/identifiers.hpp"
+#include "jobs/sms/query.hpp"
 #include "jobs/sms/received_at.hpp"
 #include "jobs/sms/replies.hpp"
 
@@ -42,12 +43,22 @@ const char* toString(Outcome outcome) noexcept {
             return "identity_failed";
         case Outcome::unavailable:
             return "unavailable";
+        case Outcome::query:
+            return "query";
     }
     return "unavailable";
 }
 
 const char* toString(ReplyKind kind) noexcept {
     return kind == ReplyKind::pickupAlert ? "pickup_alert" : "reply";
+}
+
+std::vector<OpenPickup> PickupPort::openPickupsOf(const std::string& applicantId, std::int64_t nowUnix) {
+    std::vector<OpenPickup> open;
+    for (Service service : kAllServices) {
+        if (auto pickup = openPickupFor(applicantId, serviceCode(service), nowUnix)) open.push_back(std::move(*pickup));
+    }
+    return open;
 }
 
 Decision resendDecision(const OpenPickup& open) {
@@ -92,12 +103,15 @@ Decision decideApplication(const InboundSms& sms, std::int64_t nowMs, const Appl
         case ParsedSms::Kind::unknownService:
             return withNotes(shortReason(Outcome::unknownService, unknownServiceText()));
         case ParsedSms::Kind::malformed:
-            return withNotes(shortReason(Outcome::malformed, malformedText()));
+            return withNotes(shortReason(Outcome::malformed, parsed.isQuery ? queryMalformedText() : malformedText()));
         case ParsedSms::Kind::invalidId:
-            return withNotes(shortReason(Outcome::invalidId, invalidIdText()));
+            return withNotes(shortReason(Outcome::invalidId, parsed.isQuery ? queryInvalidIdText() : invalidIdText()));
         case ParsedSms::Kind::application:
+        case ParsedSms::Kind::query:
             break;
     }
+    // A progress query: the same locks and identity checks, but no application (SPEC 4.1's limit counts applications).
+    const bool query = parsed.kind == ParsedSms::Kind::query;
 
     // An application. Counters and locks are shared by every engine; without them, refuse.
     const std::string day = dayKey(applied.unixSeconds);
@@ -109,7 +123,7 @@ Decision decideApplication(const InboundSms& sms, std::int64_t nowMs, const Appl
         }
         // Counted once per gateway_msg_id, so a step retried after a later failure or a redelivery counts nothing
         // again and gets the same answer.
-        if (ports.counters.countApplication(sms.msisdn, day, sms.gatewayMsgId) > rules.dailyLimit)
+        if (!query && ports.counters.countApplication(sms.msisdn, day, sms.gatewayMsgId) > rules.dailyLimit)
             return withNotes(shortReason(Outcome::limit, dailyLimitText(rules.dailyLimit)));
     } catch (const CountersUnavailable& error) {
         notes.push_back({true, "Redis unavailable, application refused: " + std::string(error.what())});
@@ -123,7 +137,7 @@ Decision decideApplication(const InboundSms& sms, std::int64_t nowMs, const Appl
         // limit (the citizen sends it again).
         notes.push_back({true, "identity check for " + identity::mask(parsed.id) + " unavailable, replied try later"});
         try {
-            ports.counters.uncountApplication(sms.msisdn, day, sms.gatewayMsgId);
+            if (!query) ports.counters.uncountApplication(sms.msisdn, day, sms.gatewayMsgId);
         } catch (const CountersUnavailable&) {
             // The counters went away too: the count stays (the safe side for a limit).
         }
@@ -142,6 +156,13 @@ Decision decideApplication(const InboundSms& sms, std::int64_t nowMs, const Appl
             // The failure still gets its reply; the count is lost only while the counters are away.
         }
         return withNotes(shortReason(Outcome::identityFailed, identityFailedText()));
+    }
+
+    if (query) {
+        const std::vector<OpenPickup> open = ports.pickups.openPickupsOf(parsed.id, now);
+        notes.push_back({false, "query for " + identity::mask(parsed.id) + ": " + std::to_string(open.size()) +
+                                    " open pickup(s) listed"});
+        return withNotes(shortReason(Outcome::query, openPickupsText(open)));
     }
 
     const Service service = *parsed.service;

@@ -26,10 +26,11 @@ enum class Outcome {
     limit,           ///< the msisdn used its daily limit
     identityFailed,  ///< the registry or the NHI card check said no
     unavailable,     ///< the counters or an identity connector are away: "try later", not counted
+    query,           ///< a progress query (`查`/`Q`) that passed the identity checks: the open pickups listed
 };
 
 /// The stored name: alert, resent, help, unknown_service, malformed, invalid_id, locked, limit, identity_failed,
-/// unavailable.
+/// unavailable, query.
 const char* toString(Outcome outcome) noexcept;
 
 /// The kind of the one reply (the notification's `kind`).
@@ -123,6 +124,9 @@ class PickupPort {
     /// The applicant's open pickup for the service (code 1–5) whose deadline has not passed at nowUnix.
     virtual std::optional<OpenPickup> openPickupFor(const std::string& applicantId, int service,
                                                     std::int64_t nowUnix) = 0;
+    /// Every open pickup of the applicant whose deadline has not passed at nowUnix, in any order (the progress
+    /// query). By default openPickupFor for each service; a store that can should answer in one indexed read.
+    virtual std::vector<OpenPickup> openPickupsOf(const std::string& applicantId, std::int64_t nowUnix);
     /// A fresh 6-digit code.
     virtual std::string drawCode() = 0;
 };
@@ -159,7 +163,8 @@ struct Decision {
 };
 
 /// Decides an inbound SMS (SPEC 4.1, 4.2) at `nowMs` (the engine's clock, Unix milliseconds):
-///  - not an application (help, unknown service, malformed, invalid ID): its short reason;
+///  - not an application (help, unknown service, malformed, invalid ID): its short reason (a malformed or invalid
+///    query: the query's, jobs/sms/query.hpp);
 ///  - locked ID or msisdn: locked, with the longer lock's minutes left, rounded up (rules.lockSeconds / 60 when
 ///    unknown); then the application is counted on the Taipei day it was received (applicationInstant); over
 ///    rules.dailyLimit: limit; counters away: unavailable;
@@ -168,6 +173,10 @@ struct Decision {
 ///  - verified, with an open pickup for the service: resent (the same code, office and deadline);
 ///  - else alert: a new pickup `p-<gateway_msg_id>` with a fresh code, the office of the applicant's district and the
 ///    deadline counted from the day received (pickupDeadline with the time handled).
+/// A progress query (`查 <ID> <last 4>`, issue 13) goes the same way with two differences: it is no application, so it
+/// is not counted towards (nor refused by) the daily limit; and once verified its reply (outcome query, kind reply, no
+/// pickup) lists the applicant's open pickups (PickupPort::openPickupsOf, openPickupsText). Locks, and a failed check
+/// recorded towards them, are as for an application.
 /// Port exceptions other than CountersUnavailable propagate.
 Decision decideApplication(const InboundSms& sms, std::int64_t nowMs, const ApplicationRules& rules, Ports ports);
 

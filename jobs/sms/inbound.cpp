@@ -69,6 +69,11 @@ bool isHelpWord(std::string_view word) noexcept {
     return word == "0" || word == "?" || word == "說明" || word == "HELP";
 }
 
+/// The progress query command. `Ｑ`/`ｑ` arrive here folded and upper-cased to `Q`.
+bool isQueryWord(std::string_view word) noexcept {
+    return word == "查" || word == "Q";
+}
+
 std::optional<Service> serviceFromWord(std::string_view word) noexcept {
     for (const ServiceInfo& info : kServices) {
         if (word == info.keyword || word == info.name) return info.service;
@@ -158,8 +163,9 @@ ParsedSms parseSmsText(std::string_view text, int year) {
         parsed.kind = ParsedSms::Kind::help;
         return parsed;
     }
-    parsed.service = serviceFromWord(words[0]);
-    if (!parsed.service) {
+    parsed.isQuery = isQueryWord(words[0]);
+    if (!parsed.isQuery) parsed.service = serviceFromWord(words[0]);
+    if (!parsed.isQuery && !parsed.service) {
         parsed.kind = ParsedSms::Kind::unknownService;
         return parsed;
     }
@@ -171,7 +177,10 @@ ParsedSms parseSmsText(std::string_view text, int year) {
     parsed.nhiLast4 = words[2];
     const identity::IdKind kind = identity::classifyIn(parsed.id, year);
     const bool isPerson = kind == identity::IdKind::nationalId || kind == identity::IdKind::residentCertificate;
-    parsed.kind = isPerson ? ParsedSms::Kind::application : ParsedSms::Kind::invalidId;
+    if (!isPerson)
+        parsed.kind = ParsedSms::Kind::invalidId;
+    else
+        parsed.kind = parsed.isQuery ? ParsedSms::Kind::query : ParsedSms::Kind::application;
     return parsed;
 }
 
@@ -187,6 +196,8 @@ const char* toString(ParsedSms::Kind kind) noexcept {
             return "malformed";
         case ParsedSms::Kind::invalidId:
             return "invalid_id";
+        case ParsedSms::Kind::query:
+            return "query";
     }
     return "unknown";
 }

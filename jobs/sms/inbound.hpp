@@ -57,15 +57,19 @@ struct ParsedSms {
         unknownService,  ///< the first word is neither a service, a code nor a help word
         malformed,       ///< a known service but not exactly three words, or the last word is not four digits
         invalidId,       ///< three well-formed words but the ID fails SPEC 2 validation
+        query,           ///< `查`/`Q`, a valid ID and four digits: check the identity and list the open pickups
     };
 
     Kind kind = Kind::malformed;
+    /// The first word is the progress query command (`查` or `Q`): kind is then query, malformed or invalidId, and
+    /// service is unset.
+    bool isQuery = false;
     /// Set when the first word names a service (application, malformed, invalidId).
     std::optional<Service> service;
-    /// The second word, normalised (identity::normalize); set for application and invalidId only. Never log or
+    /// The second word, normalised (identity::normalize); set for application, query and invalidId only. Never log or
     /// reply with it whole: use identity::mask.
     std::string id;
-    /// The last word, four ASCII digits; set for application and invalidId only.
+    /// The last word, four ASCII digits; set for application, query and invalidId only.
     std::string nhiLast4;
 };
 
@@ -77,11 +81,13 @@ struct ParsedSms {
 ///    (`財產所得資料`, …): a service; then exactly two more words are required, the last of exactly four digits,
 ///    else malformed; then the ID must be a valid national ID or new-format resident certificate number (a
 ///    business number is no person's ID), else invalidId;
+///  - `查` or `Q` (any case, full-width too: the progress query, an addition to SPEC 4.1): the same two words as an
+///    application, then query (isQuery set), else malformed or invalidId as above;
 ///  - anything else: unknownService. An empty or blank text is malformed.
 /// `year` is the current Taipei year, in which the ID must be valid (identity::classifyIn).
 ParsedSms parseSmsText(std::string_view text, int year);
 
-/// A stable ASCII name for logs and metrics labels: application, help, unknown_service, malformed, invalid_id.
+/// A stable ASCII name for logs and metrics labels: application, help, unknown_service, malformed, invalid_id, query.
 const char* toString(ParsedSms::Kind kind) noexcept;
 
 }  // namespace taxdesk::jobs::sms

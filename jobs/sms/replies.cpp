@@ -7,18 +7,18 @@ namespace {
 
 constexpr const char* kFormat = "服務代碼 身分證字號 健保卡末4碼";
 
-/// `11/30 18:00`: month and day without zero padding, as people write dates in an SMS.
-std::string deadlineText(const PickupDeadline& deadline) {
-    std::string hour = std::to_string(deadline.hour);
-    if (hour.size() < 2) hour.insert(0, "0");
-    return std::to_string(deadline.date.month) + "/" + std::to_string(deadline.date.day) + " " + hour + ":00";
-}
-
 std::string tagged(const std::string& text) {
     return kSenderTag + text;
 }
 
 }  // namespace
+
+std::string deadlineText(const PickupDeadline& deadline) {
+    // Month and day without zero padding, as people write dates in an SMS.
+    std::string hour = std::to_string(deadline.hour);
+    if (hour.size() < 2) hour.insert(0, "0");
+    return std::to_string(deadline.date.month) + "/" + std::to_string(deadline.date.day) + " " + hour + ":00";
+}
 
 std::string pickupAlert(Service service, const std::string& office, const PickupDeadline& deadline,
                         const std::string& code) {
@@ -80,9 +80,10 @@ std::string replyForParse(ParsedSms::Kind kind) {
         case ParsedSms::Kind::invalidId:
             return invalidIdText();
         case ParsedSms::Kind::application:
+        case ParsedSms::Kind::query:
             break;
     }
-    throw std::invalid_argument("replyForParse: an application's reply depends on the identity checks");
+    throw std::invalid_argument("replyForParse: an application's or a query's reply depends on the identity checks");
 }
 
 }  // namespace taxdesk::jobs::sms

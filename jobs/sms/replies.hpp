@@ -13,6 +13,9 @@ namespace taxdesk::jobs::sms {
 /// The sender tag every text starts with, so that citizens can tell the bureau's messages from phishing.
 inline constexpr const char* kSenderTag = "【臺北國稅局】";
 
+/// A deadline as the texts write it: `11/30 18:00` (month and day without zero padding, the hour as HH:00).
+std::string deadlineText(const PickupDeadline& deadline);
+
 /// SPEC 4.2's alert, e.g. `【臺北國稅局】您申請的財產所得資料已備妥，請於11/30
 /// 18:00前持身分證至信義分局快速取件櫃台領取， 取件碼482913`: the date as M/D without zero padding, the hour as HH:00.
 std::string pickupAlert(Service service, const std::string& office, const PickupDeadline& deadline,
@@ -42,7 +45,8 @@ std::string malformedText();
 std::string unavailableText();
 
 /// The reply to a text that parseSmsText did not accept as an application: help, unknownService, malformed or
-/// invalidId. Throws std::invalid_argument for Kind::application, whose reply depends on the identity checks.
+/// invalidId. Throws std::invalid_argument for Kind::application and Kind::query, whose replies depend on the identity
+/// checks. (A malformed or invalid query has replies of its own: jobs/sms/query.hpp.)
 std::string replyForParse(ParsedSms::Kind kind);
 
 }  // namespace taxdesk::jobs::sms

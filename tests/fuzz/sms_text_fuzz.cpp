@@ -1,11 +1,12 @@
 // Fuzz target: the inbound SMS grammar of SPEC 4.1 (jobs/sms/inbound: parseSmsText, normalizeMsisdn). Invariants:
 // each kind carries exactly the fields the header promises; an application names a service and a valid person's ID
-// (normalised, valid in the year) and four ASCII digits; an invalidId has a service, four digits and an ID that is
-// not a person's in that year; a normalised number is `09` and 8 digits, and normalising it again gives itself.
-// The gateway's received_at (jobs/sms/received_at): an instant that parses is believed exactly within its window
-// and not outside it, and reads back the same when written as UTC; its Taipei day key is 8 digits. Segments
-// (jobs/sms/segments): at least one, at most one per byte, never fewer when a character is added; GSM-7 text is
-// valid UTF-8.
+// (normalised, valid in the year) and four ASCII digits, and so does a progress query (`查`/`Q`, issue 13) but with no
+// service; an invalidId has a service (or is a query's), four digits and an ID that is not a person's in that year;
+// only a query, its malformed or its invalid form says isQuery; a normalised number is `09` and 8 digits, and
+// normalising it again gives itself. The gateway's received_at (jobs/sms/received_at): an instant that parses is
+// believed exactly within its window and not outside it, and reads back the same when written as UTC; its Taipei day
+// key is 8 digits. Segments (jobs/sms/segments): at least one, at most one per byte, never fewer when a character is
+// added; GSM-7 text is valid UTF-8.
 #include <cstdio>
 #include <ctime>
 #include <string>
@@ -40,8 +41,17 @@ void checkParsed(std::string_view text, int year) {
                        "an application's ID is a person's, valid in the year");
             break;
         }
+        case Kind::query: {
+            FUZZ_CHECK(parsed.isQuery && !parsed.service, "a query names no service");
+            FUZZ_CHECK(isFourDigits(parsed.nhiLast4), "a query has four digits");
+            FUZZ_CHECK(id::normalize(parsed.id) == parsed.id, "the query's ID is normalised");
+            const id::IdKind kind = id::classifyIn(parsed.id, year);
+            FUZZ_CHECK(kind == id::IdKind::nationalId || kind == id::IdKind::residentCertificate,
+                       "a query's ID is a person's, valid in the year");
+            break;
+        }
         case Kind::invalidId: {
-            FUZZ_CHECK(parsed.service.has_value(), "an invalid ID comes with a service");
+            FUZZ_CHECK(parsed.service.has_value() != parsed.isQuery, "an invalid ID comes with a service or a query");
             FUZZ_CHECK(isFourDigits(parsed.nhiLast4), "an invalid ID comes with four digits");
             const id::IdKind kind = id::classifyIn(parsed.id, year);
             FUZZ_CHECK(kind != id::IdKind::nationalId && kind != id::IdKind::residentCertificate,
@@ -57,6 +67,9 @@ void checkParsed(std::string_view text, int year) {
                        "help and unknown service carry nothing");
             break;
     }
+    if (parsed.isQuery)
+        FUZZ_CHECK(parsed.kind == Kind::query || parsed.kind == Kind::malformed || parsed.kind == Kind::invalidId,
+                   "a query is a query, malformed or an invalid ID");
     if (parsed.service) {
         const sms::Service service = *parsed.service;
         FUZZ_CHECK(sms::serviceFromCode(sms::serviceCode(service)) == service, "a service's code names it");
