@@ -43,12 +43,12 @@ td_build() {
 }
 
 # td_build_fuzz: configures (with clang) and builds the fuzzers of tests/fuzz in $TD_BUILD_FUZZ, each registered with
-# ctest (label fuzz) to run for TAXDESK_FUZZ_SECONDS (default 20) seconds.
+# ctest (label fuzz) to run for TAXDESK_TEST_FUZZ_SECONDS (default 20) seconds.
 td_build_fuzz() {
   local jobs
   jobs=$(nproc 2>/dev/null || echo 2)
   cmake -S "$TD_ROOT/tests/fuzz" -B "$TD_BUILD_FUZZ" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
-    -DTAXDESK_FUZZ_SECONDS="${TAXDESK_FUZZ_SECONDS:-20}" >/dev/null
+    -DTAXDESK_FUZZ_SECONDS="${TAXDESK_TEST_FUZZ_SECONDS:-20}" >/dev/null
   td_log "building the fuzzers ($jobs jobs)"
   ninja -C "$TD_BUILD_FUZZ" -j "$jobs"
 }
