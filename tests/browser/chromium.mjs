@@ -332,3 +332,20 @@ export async function launch(options = {}) {
   };
   return { context, close };
 }
+
+/**
+ * The steps of one test: `step(name, timeoutMs, fn)` runs fn(subtest) as a subtest of `t`, only if every step before it
+ * passed (so a failure is reported once, where it happened; the later steps are skipped naming it), and adds the
+ * browser's last problems (page errors, console errors: the array `problems` the caller fills) to a failure's message.
+ */
+export function stepper(t, problems) {
+  let broken = null;
+  return (name, timeout, fn) => t.test(name, { timeout }, async (st) => {
+    if (broken) { st.skip(`not run: "${broken}" failed`); return; }
+    try { await fn(st); } catch (error) {
+      broken = name;
+      if (problems.length) error.message += `\n  in the browser: ${problems.slice(-5).join('\n  ')}`;
+      throw error;
+    }
+  });
+}

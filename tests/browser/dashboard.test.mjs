@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { env, launch } from './chromium.mjs';
+import { env, launch, stepper } from './chromium.mjs';
 import { colourOnlyProblems } from './a11y.mjs';
 
 const ID_LIKE = /[A-Z][1289A-D]\d{8}/;  // a whole national ID or resident certificate, new or old format (SPEC 2); a masked one (A12****789) does not match
@@ -50,15 +50,7 @@ test('operations dashboard: live throughput under load, #updated-at ticking, no 
     }
   });
 
-  let broken = null;
-  const step = (name, timeout, fn) => t.test(name, { timeout }, async (st) => {
-    if (broken) { st.skip(`not run: "${broken}" failed`); return; }
-    try { await fn(st); } catch (error) {
-      broken = name;
-      if (problems.length) error.message += `\n  in the browser: ${problems.slice(-5).join('\n  ')}`;
-      throw error;
-    }
-  });
+  const step = stepper(t, problems);
 
   let start = null;
   let load = null;

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { env, launch } from './chromium.mjs';
+import { env, launch, stepper } from './chromium.mjs';
 import { focused, nextEvent, press, stopName, tabTo, type, visibleMark } from './a11y.mjs';
 
 // The portal's controls in the order a creditor uses them (SPEC 5's steps 1 to 5, then the list of batches), as they
@@ -41,15 +41,7 @@ test('creditor portal with the keyboard alone: tab order, focus marks, no trap, 
     assert.ok(visibleMark(f), `#${id} has the focus after ${after} but no visible focus mark (${f.indicator ?? 'none'})`);
   };
 
-  let broken = null;
-  const step = (name, timeout, fn) => t.test(name, { timeout }, async (st) => {
-    if (broken) { st.skip(`not run: "${broken}" failed`); return; }
-    try { await fn(st); } catch (error) {
-      broken = name;
-      if (problems.length) error.message += `\n  in the browser: ${problems.slice(-5).join('\n  ')}`;
-      throw error;
-    }
-  });
+  const step = stepper(t, problems);
 
   let batchId = null;
   try {

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { env, launch } from './chromium.mjs';
+import { env, launch, stepper } from './chromium.mjs';
 import { colourOnlyProblems } from './a11y.mjs';
 
 // Waits for a condition in the page; on timeout, the error says what was awaited and what the page showed instead.
@@ -63,15 +63,7 @@ test('creditor portal: token, upload with row errors, payment, progress to compl
     .map((el) => [el.id, (el.textContent ?? '').trim()]).filter(([, t]) => t).map(([id, t]) => `#${id} "${t}"`).join(', ') || 'no error');
 
   // Each step runs only if the ones before it passed, so a failure is reported once, where it happened.
-  let broken = null;
-  const step = (name, timeout, fn) => t.test(name, { timeout }, async (st) => {
-    if (broken) { st.skip(`not run: "${broken}" failed`); return; }
-    try { await fn(st); } catch (error) {
-      broken = name;
-      if (problems.length) error.message += `\n  in the browser: ${problems.slice(-5).join('\n  ')}`;
-      throw error;
-    }
-  });
+  const step = stepper(t, problems);
 
   // Accessibility in each state of the path: states shown by colour alone.
   const a11yFindings = [];
