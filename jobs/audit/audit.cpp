@@ -4,7 +4,11 @@
 #include <Poco/HMACEngine.h>
 #include <Poco/SHA2Engine.h>
 
+#include <openssl/evp.h>
+
+#include <array>
 #include <cctype>
+#include <cstring>
 #include <stdexcept>
 
 namespace taxdesk::jobs::audit {
@@ -74,10 +78,34 @@ void line(std::string& out, std::string_view field) {
 
 }  // namespace
 
+namespace {
+
+std::string hexOf(const unsigned char* bytes, std::size_t size) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out(size * 2, '0');
+    for (std::size_t i = 0; i < size; ++i) {
+        out[2 * i] = kHex[bytes[i] >> 4];
+        out[2 * i + 1] = kHex[bytes[i] & 15];
+    }
+    return out;
+}
+
+std::string normalisedId(std::string_view debtorId) {
+    std::size_t begin = 0, end = debtorId.size();
+    while (begin < end && std::isspace(static_cast<unsigned char>(debtorId[begin]))) ++begin;
+    while (end > begin && std::isspace(static_cast<unsigned char>(debtorId[end - 1]))) --end;
+    std::string id(debtorId.substr(begin, end - begin));
+    for (char& c : id) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return id;
+}
+
+}  // namespace
+
 std::string sha256Hex(std::string_view bytes) {
-    Sha256Engine engine;
-    engine.update(bytes.data(), static_cast<unsigned>(bytes.size()));
-    return Poco::DigestEngine::digestToHex(engine.digest());
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr);
+    return hexOf(digest, size);
 }
 
 std::string hmacSha256Hex(std::string_view key, std::string_view message) {
@@ -88,12 +116,52 @@ std::string hmacSha256Hex(std::string_view key, std::string_view message) {
 }
 
 std::string idHmac(std::string_view key, std::string_view debtorId) {
-    std::size_t begin = 0, end = debtorId.size();
-    while (begin < end && std::isspace(static_cast<unsigned char>(debtorId[begin]))) ++begin;
-    while (end > begin && std::isspace(static_cast<unsigned char>(debtorId[end - 1]))) --end;
-    std::string id(debtorId.substr(begin, end - begin));
-    for (char& c : id) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return hmacSha256Hex(key, id);
+    return hmacSha256Hex(key, normalisedId(debtorId));
+}
+
+struct IdHasher::State {
+    EVP_MD_CTX* inner = EVP_MD_CTX_new();  ///< SHA-256 after the key's inner pad
+    EVP_MD_CTX* outer = EVP_MD_CTX_new();  ///< SHA-256 after the key's outer pad
+    EVP_MD_CTX* work = EVP_MD_CTX_new();
+    ~State() {
+        EVP_MD_CTX_free(inner);
+        EVP_MD_CTX_free(outer);
+        EVP_MD_CTX_free(work);
+    }
+};
+
+IdHasher::IdHasher(std::string_view key) : state_(new State) {
+    std::array<unsigned char, 64> block{};
+    if (key.size() > block.size()) {
+        unsigned int size = 0;
+        EVP_Digest(key.data(), key.size(), block.data(), &size, EVP_sha256(), nullptr);
+    } else {
+        std::memcpy(block.data(), key.data(), key.size());
+    }
+    std::array<unsigned char, 64> pad{};
+    for (std::size_t i = 0; i < pad.size(); ++i) pad[i] = block[i] ^ 0x36;
+    EVP_DigestInit_ex(state_->inner, EVP_sha256(), nullptr);
+    EVP_DigestUpdate(state_->inner, pad.data(), pad.size());
+    for (std::size_t i = 0; i < pad.size(); ++i) pad[i] = block[i] ^ 0x5c;
+    EVP_DigestInit_ex(state_->outer, EVP_sha256(), nullptr);
+    EVP_DigestUpdate(state_->outer, pad.data(), pad.size());
+}
+
+IdHasher::~IdHasher() {
+    delete state_;
+}
+
+std::string IdHasher::operator()(std::string_view debtorId) {
+    const std::string id = normalisedId(debtorId);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    EVP_MD_CTX_copy_ex(state_->work, state_->inner);
+    EVP_DigestUpdate(state_->work, id.data(), id.size());
+    EVP_DigestFinal_ex(state_->work, digest, &size);
+    EVP_MD_CTX_copy_ex(state_->work, state_->outer);
+    EVP_DigestUpdate(state_->work, digest, size);
+    EVP_DigestFinal_ex(state_->work, digest, &size);
+    return hexOf(digest, size);
 }
 
 std::string daySeed(std::string_view day) {

@@ -154,3 +154,13 @@ TEST(AuditDays, DayOfAndIsDay) {
     EXPECT_FALSE(audit::isDay("2026-13-01"));
     EXPECT_FALSE(audit::isDay("2026-1-01"));
 }
+
+TEST(AuditHashes, IdHasherAgreesWithHmacForShortAndLongKeys) {
+    audit::IdHasher hasher("k");
+    EXPECT_EQ(hasher("A123456789"), "5d910655d866bc68140c150292d8ae74e251881d7767f47d169f6848870753e3");
+    EXPECT_EQ(hasher(" a123456789"), "5d910655d866bc68140c150292d8ae74e251881d7767f47d169f6848870753e3");
+    const std::string longKey(100, 'x');  // longer than a block: hashed first
+    audit::IdHasher longHasher(longKey);
+    EXPECT_EQ(longHasher("B234567890"), "e9d3cd9e8eebd79205e6eac567351d312d9453e690125ce9b98cc5f85ad1e5b8");
+    EXPECT_EQ(audit::idHmac(longKey, "B234567890"), longHasher("B234567890"));
+}
