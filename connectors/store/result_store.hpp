@@ -3,6 +3,7 @@
 // retry use.
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace taxdesk::connectors {
@@ -31,6 +32,13 @@ class ResultStore {
     /// completed_at) when that reaches rows_total, else from queued to processing; only queued and processing
     /// batches change state. Results of batches not in the table (fed straight to Kafka) are stored all the same.
     virtual void upsertResults(const std::vector<StoredResult>& results) = 0;
+    /// upsertResults() for the inquiry stage: requestIds[k] is the request id of results[k] (or shorter: '' for the
+    /// rest). Where the store keeps an audit trail, the results that were new (a replay adds nothing) are recorded in
+    /// it in the same transaction. By default the plain upsertResults().
+    virtual void upsertResults(const std::vector<StoredResult>& results,
+                               const std::vector<std::string_view>& /*requestIds*/) {
+        upsertResults(results);
+    }
     /// Stores each result only where its (batch_id, row) is an accepted row of a batch in the table that has no result
     /// yet (never overwriting one, never creating results for unknown batches or rows), in one transaction, then counts
     /// rows_done and advances the batch as upsertResults() does. For the `error` result of a row whose request failed

@@ -5,12 +5,16 @@
 
 namespace taxdesk::connectors {
 
+class SqlAuditStore;
+
 class SqlResultStore final : public ResultStore {
   public:
-    /// Over an open database; must not outlive it.
-    explicit SqlResultStore(Database& db) : db_(db) {}
+    /// Over an open database; must not outlive it. `audit` (may be null) records new results in their transaction.
+    explicit SqlResultStore(Database& db, SqlAuditStore* audit = nullptr) : db_(db), audit_(audit) {}
 
     void upsertResults(const std::vector<StoredResult>& results) override;
+    void upsertResults(const std::vector<StoredResult>& results,
+                       const std::vector<std::string_view>& requestIds) override;
     int insertMissingResults(const std::vector<StoredResult>& results) override;
     int countResultsWithStatus(const std::string& batchId, const std::string& status) override;
     int retryErrorRows(const std::string& batchId) override;
@@ -20,6 +24,7 @@ class SqlResultStore final : public ResultStore {
 
   private:
     Database& db_;
+    SqlAuditStore* audit_;
 };
 
 }  // namespace taxdesk::connectors

@@ -435,8 +435,11 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
 
 void InquiryStage::commit(PreparedBatch& batch) {
     auto& prepared = static_cast<PreparedInquiry&>(batch);
-    // Durable in one transaction before anything is produced.
-    results_.upsertResults(prepared.rows);
+    // Durable in one transaction before anything is produced; the audit trail records them in it, with the request id
+    // each came with.
+    std::vector<std::string_view> requestIds(prepared.rows.size());
+    for (std::size_t k = 0; k < prepared.rows.size(); ++k) requestIds[k] = prepared.requestIds[prepared.messageOf[k]];
+    results_.upsertResults(prepared.rows, requestIds);
     for (const auto& [row, message] : prepared.unreadable)
         if (auto result = failRow(row, prepared.requestIds[message]))
             prepared.out[message].push_back(std::move(*result));

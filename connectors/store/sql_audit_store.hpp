@@ -1,0 +1,118 @@
+#pragma once
+// The audit trail over SQL (issue 13): tables audit_log (the records, append-only, hash-chained per day), audit_heads
+// (each day's last seq and hash: the row whose lock orders the day's appends) and audit_checkpoints (the signed last
+// hash of each pruned day). The records' content and hashing are jobs/audit's.
+#include <Poco/Data/Session.h>
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connectors/store/database.hpp"
+#include "connectors/store/result_store.hpp"
+#include "jobs/audit/audit.hpp"
+
+namespace taxdesk::connectors {
+
+struct AuditSettings {
+    bool enabled = true;  ///< audit.enabled: off, nothing is recorded (search and verify still work)
+    std::string idKey;    ///< audit.id_key: the secret of the ID HMAC and of checkpoint signatures
+};
+
+/// One hit of a search: a results entry, or a download (row 0, format and rowCount set).
+struct AuditHit {
+    std::string day;
+    int seq = 0;
+    int entry = 0;  ///< position of the entry in its record (0 for a download)
+    std::string recordedAt;
+    std::string kind;
+    std::string creditorId;
+    std::string batchId;
+    int row = 0;
+    std::string titleRef;
+    std::string idHmac;
+    std::string status;
+    std::string requestId;
+    std::string format;
+    int rowCount = 0;
+};
+
+/// What to search: days from..to (inclusive, YYYY-MM-DD; empty: unbounded), and optionally one creditor and/or one
+/// debtor (its ID HMAC: the caller HMACs the ID, the store never sees it). After a cursor (from AuditPage::next).
+struct AuditQuery {
+    std::string fromDay;
+    std::string toDay;
+    std::string creditorId;
+    std::string idHmac;
+    std::string cursor;  ///< "day:seq:entry" of the last hit of the previous page; empty for the first
+    int limit = 100;
+};
+
+struct AuditPage {
+    std::vector<AuditHit> hits;
+    std::string next;  ///< cursor of the next page; empty when there is none
+};
+
+struct AuditVerifyReport {
+    bool ok = true;
+    int days = 0;
+    long long records = 0;
+    long long entries = 0;
+    int checkpoints = 0;  ///< pruned days whose signed checkpoint was checked
+    std::string brokenDay;
+    long long brokenSeq = 0;
+    std::string reason;
+};
+
+struct AuditPruneReport {
+    int days = 0;
+    long long records = 0;
+    std::vector<std::string> refused;  ///< days not pruned because their chain does not verify
+};
+
+class SqlAuditStore {
+  public:
+    explicit SqlAuditStore(Database& db) : db_(db) {}
+
+    /// Sets the key and the switch; call before the store is used by several threads.
+    void configure(const AuditSettings& settings);
+    [[nodiscard]] bool enabled() const { return settings_.enabled; }
+    /// The HMAC of a debtor's ID under the configured key (for searches).
+    [[nodiscard]] std::string idHmac(std::string_view debtorId) const;
+
+    /// Inside the open transaction on `session` (upsertResults()): one record per batch of `results` (those whose
+    /// (batch, row) was new: `requestIds[k]` is the request id of results[k]), chained onto the day of `stamp`. Reads
+    /// each batch's creditor and its rows' title references. Nothing when disabled or `results` is empty.
+    void appendResults(Poco::Data::Session& session, const std::vector<const StoredResult*>& results,
+                       const std::vector<std::string_view>& requestIds, const std::string& stamp);
+    /// A download of a batch's results: one record in a transaction of its own.
+    void recordDownload(const std::string& creditorId, const std::string& batchId, const std::string& format,
+                        int rowCount, const std::string& requestId);
+
+    /// One page of hits, in (day, seq, entry) order. Throws std::invalid_argument for a bad cursor.
+    AuditPage search(const AuditQuery& query);
+    /// Verifies every day from..to (empty: all) page by page against its head, and the checkpoints of pruned days.
+    AuditVerifyReport verify(const std::string& fromDay, const std::string& toDay);
+    /// Removes whole days before `beforeDay` (YYYY-MM-DD; and from `fromDay` when given), each in one transaction after
+    /// writing its checkpoint (last seq and hash, signed with the key). A day whose chain does not verify is not pruned
+    /// (reported).
+    AuditPruneReport prune(const std::string& beforeDay, const std::string& fromDay = "");
+    /// Tests: the clock of recordDownload() (ISO 8601 UTC stamps), so that their records fall on a day of their own.
+    void setClock(std::function<std::string()> clock) { clock_ = std::move(clock); }
+
+  private:
+    /// Appends `records` (sealed here) to the chain of `day`, inside the open transaction on `session`.
+    void appendToDay(Poco::Data::Session& session, const std::string& day, std::vector<jobs::audit::Record>& records);
+    std::vector<jobs::audit::Record> recordsOfDay(Poco::Data::Session& session, const std::string& day, int afterSeq,
+                                                  int limit);
+
+    Database& db_;
+    AuditSettings settings_;
+    std::function<std::string()> clock_;
+};
+
+}  // namespace taxdesk::connectors
