@@ -148,6 +148,9 @@ void SqlAuditStore::appendResults(Poco::Data::Session& session, const std::vecto
         const std::string batchId(batchView);
         std::vector<std::string> creditor;
         session << creditorStatement, into(creditor), bind(batchId), now;
+        // Results of a batch the store does not hold (fed straight to Kafka by a demo) are not creditor look-ups: not
+        // recorded (and on PostgreSQL their upsert cannot tell new from replayed).
+        if (creditor.empty()) continue;
         // The title references of the rows, one range scan a stretch of rows.
         std::vector<int> rows;
         std::vector<std::string> titles;
@@ -220,7 +223,8 @@ AuditPage SqlAuditStore::search(const AuditQuery& query) {
     std::string cursorDay;
     int cursorSeq = 0, cursorEntry = -1;
     if (!query.cursor.empty()) std::tie(cursorDay, cursorSeq, cursorEntry) = parseCursor(query.cursor);
-    const int limit = std::max(1, query.limit);
+    // One hit more than asked for: when it exists, there is a next page (and the cursor is the last hit given).
+    const int limit = std::max(1, query.limit) + 1;
     std::string where = " WHERE day >= ? AND day <= ? AND (day > ? OR (day = ? AND seq >= ?))";
     if (!query.creditorId.empty()) where += " AND creditor_id = ?";
     // The HMAC is hex: no LIKE wildcard in it. Downloads hold no debtor.
@@ -276,6 +280,7 @@ AuditPage SqlAuditStore::search(const AuditQuery& query) {
                     }
                 }
                 if (page.hits.size() >= static_cast<std::size_t>(limit)) {
+                    page.hits.pop_back();
                     const AuditHit& last = page.hits.back();
                     page.next = last.day + ":" + std::to_string(last.seq) + ":" + std::to_string(last.entry);
                     return page;

@@ -86,7 +86,8 @@ class SqlAuditStore {
 
     /// Inside the open transaction on `session` (upsertResults()): one record per batch of `results` (those whose
     /// (batch, row) was new: `requestIds[k]` is the request id of results[k]), chained onto the day of `stamp`. Reads
-    /// each batch's creditor and its rows' title references. Nothing when disabled or `results` is empty.
+    /// each batch's creditor and its rows' title references; results of a batch not in the batches table are not
+    /// recorded. Nothing when disabled or `results` is empty.
     void appendResults(Poco::Data::Session& session, const std::vector<const StoredResult*>& results,
                        const std::vector<std::string_view>& requestIds, const std::string& stamp);
     /// A download of a batch's results: one record in a transaction of its own.

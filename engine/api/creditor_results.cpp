@@ -62,12 +62,18 @@ HttpReply CreditorApi::results(HttpRequest& request) {
     HttpReply reply;
     auto& store = stores_.results;
     const std::string batchId = batch.batchId;
+    // The audit trail records the download once it was streamed whole, with the rows it held.
+    auto downloaded = [handler = onDownload_, creditorId = batch.creditorId, batchId, format,
+                       requestId = request.requestId](int rows) {
+        if (handler) handler(creditorId, batchId, format, rows, requestId);
+    };
     reply.headers["Content-Disposition"] = "attachment; filename=\"" + batchId + "-results." + format + "\"";
     if (format == "json") {
         reply.contentType = "application/json; charset=utf-8";
-        reply.stream = [&store, batchId](std::ostream& out) {
+        reply.stream = [&store, batchId, downloaded](std::ostream& out) {
             out << "[";
             int after = 0;
+            int rows = 0;
             bool first = true;
             for (;;) {
                 const auto page = store.resultsPage(batchId, after, 1000);
@@ -75,25 +81,32 @@ HttpReply CreditorApi::results(HttpRequest& request) {
                     out << (first ? "\n" : ",\n") << result.payload;
                     first = false;
                 }
+                rows += static_cast<int>(page.size());
                 if (page.size() < 1000) break;
                 after = page.back().row;
             }
             out << "\n]\n";
+            out.flush();
+            downloaded(rows);
         };
     } else {
         reply.contentType = "text/csv; charset=utf-8";
-        reply.stream = [&store, batchId](std::ostream& out) {
+        reply.stream = [&store, batchId, downloaded](std::ostream& out) {
             std::string text = jobs::inquiry::resultsCsvHeader();
             int after = 0;
+            int rows = 0;
             for (;;) {
                 const auto page = store.resultsPage(batchId, after, 1000);
                 for (const auto& stored : page)
                     jobs::inquiry::appendResultCsv(text, jobs::inquiry::decodeResult(stored.payload));
                 out << text;
                 text.clear();
+                rows += static_cast<int>(page.size());
                 if (page.size() < 1000) break;
                 after = page.back().row;
             }
+            out.flush();
+            downloaded(rows);
         };
     }
     return reply;
