@@ -33,6 +33,7 @@
 #include "connectors/api/connector_set.hpp"
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/store/sql_audit_store.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/cli/cli.hpp"
 #include "engine/cli/request_gen.hpp"
@@ -70,6 +71,7 @@ struct Options {
     std::string mode = "all";
     std::string tag;
     std::string suffix;  ///< appended to every topic and group name (a shared broker: the smoke test)
+    bool audit = true;   ///< engine mode: the audit trail on (audit.enabled) or off
 };
 
 std::string unique(const std::string& stem) {
@@ -175,6 +177,25 @@ Figures measurePipeline(const Options& options, const std::string& mode) {
         storePath = "/tmp/" + unique(prefix) + ".db";
         storeSettings.sqlitePath = storePath;
         store = std::make_unique<connectors::Store>(storeSettings);
+        // Issue 13: the audit trail records results of batches the store holds, so the 64 bench batches are written
+        // first (outside the timed window), with or without the trail; rows_done and states then move as in service.
+        store->audit().configure({options.audit, "bench-audit-key-0123456789abcdef0123456789abcdef"});
+        for (int batch = 0; batch < 64; ++batch) {
+            connectors::BatchRecord record;
+            record.batchId = "BENCH-" + std::to_string(batch);
+            record.creditorId = "C1";
+            record.state = jobs::inquiry::BatchState::queued;
+            record.receiptToken = unique("receipt-" + std::to_string(batch));
+            std::vector<connectors::BatchRowRecord> rows;
+            for (int row = batch == 0 ? 64 : batch; row <= options.rows; row += 64)
+                rows.push_back({record.batchId, row, "", "",
+                                "臺灣臺北地方法院112年度司執字第" + std::to_string(row) + "號", "both", "2024", true,
+                                "", "", 500});
+            auto writer = store->batches().beginBatch(record);
+            writer->addRows(rows);
+            const int count = static_cast<int>(rows.size());
+            writer->commit(count, count, 0, 500LL * count);
+        }
         connectors::RedisSettings redisSettings;
         redisSettings.port = options.redisPort;
         redisSettings.keyPrefix = unique(prefix) + ":";
@@ -281,10 +302,10 @@ void printLine(const char* mode, const Figures& figures, double ceiling, const O
 int main(int argc, char** argv) {
     Options options;
     try {
-        const engine::ArgReader reader(
-            std::vector<std::string>(argv + 1, argv + argc),
-            {"bootstrap", "redis-port", "rows", "mode", "batch-size", "max-in-flight", "concurrency", "tag", "suffix"},
-            {});
+        const engine::ArgReader reader(std::vector<std::string>(argv + 1, argv + argc),
+                                       {"bootstrap", "redis-port", "rows", "mode", "batch-size", "max-in-flight",
+                                        "concurrency", "tag", "suffix", "audit"},
+                                       {});
         options.bootstrap = reader.value("bootstrap").value_or("");
         if (options.bootstrap.empty()) throw engine::UsageError("--bootstrap HOST:PORT is required");
         options.redisPort = static_cast<int>(reader.integer("redis-port", 6390, 1, 65535));
@@ -295,10 +316,14 @@ int main(int argc, char** argv) {
         options.mode = reader.value("mode").value_or("all");
         options.tag = reader.value("tag").value_or("");
         options.suffix = reader.value("suffix").value_or("");
-        const std::vector<std::string> modes{"all", "both", "ceiling", "engine", "passthrough"};
+        const std::string audit = reader.value("audit").value_or("on");
+        if (audit != "on" && audit != "off") throw engine::UsageError("--audit must be on or off");
+        options.audit = audit == "on";
+        const std::vector<std::string> modes{"all", "both", "ceiling", "engine", "passthrough", "audit"};
         if (std::find(modes.begin(), modes.end(), options.mode) == modes.end())
             throw engine::UsageError(
-                "--mode must be all, ceiling, passthrough, engine or both (passthrough and engine)");
+                "--mode must be all, ceiling, passthrough, engine, both (passthrough and engine) or audit (engine "
+                "with the audit trail off, then on)");
     } catch (const engine::UsageError& error) {
         std::cerr << "taxdesk_bench_throughput: " << error.what() << std::endl;
         return 2;
@@ -334,6 +359,32 @@ int main(int argc, char** argv) {
             engineFigures = inChild([&] { return measurePipeline(options, "engine"); });
             if (!engineFigures.ok) return 1;
             printLine("engine", engineFigures, ceiling, options);
+        }
+        if (options.mode == "audit") {
+            // The engine without, then with, the audit trail (issue 13), each on topics of its own: the ratio of the
+            // two is the trail's cost. Printed as engine_noaudit and engine (ratio = on / off).
+            Options off = options;
+            off.audit = false;
+            off.suffix += "-noaudit";
+            const Figures loadedOff = inChild([&] {
+                produceRows(off, topicsOf(off, "engine").input);
+                return Figures{};
+            });
+            if (!loadedOff.ok) throw std::runtime_error("could not produce the rows of engine_noaudit");
+            const Figures withoutTrail = inChild([&] { return measurePipeline(off, "engine"); });
+            if (!withoutTrail.ok) return 1;
+            printLine("engine_noaudit", withoutTrail, 0, options);
+            Options on = options;
+            on.audit = true;
+            on.suffix += "-audit";
+            const Figures loadedOn = inChild([&] {
+                produceRows(on, topicsOf(on, "engine").input);
+                return Figures{};
+            });
+            if (!loadedOn.ok) throw std::runtime_error("could not produce the rows of engine");
+            engineFigures = inChild([&] { return measurePipeline(on, "engine"); });
+            if (!engineFigures.ok) return 1;
+            printLine("engine", engineFigures, withoutTrail.rowsPerSecond, options);
         }
         std::printf("engine %.0f rows/s, ceiling %.0f rows/s, ratio %.3f\n", engineFigures.rowsPerSecond, ceiling,
                     ceiling > 0 ? engineFigures.rowsPerSecond / ceiling : 0.0);
