@@ -238,13 +238,14 @@ const std::vector<Migration> kMigrations = {
          " updated_at TEXT NOT NULL)",
          "CREATE INDEX sms_inbox_by_state ON sms_inbox (state, updated_at)",
      }},
-    {9,
+    {10,
      "the audit trail: records hash-chained per day, each day's head, checkpoints of pruned days",
      {
-         // Issue 13. One record per committed chunk of results of one batch (its rows packed in `entries`, see
-         // jobs/audit) or per download. (day, seq) orders a day's chain; audit_heads holds each day's last seq and
-         // hash, and its row's lock orders the appends of several engines. Append-only: only `taxdesk audit prune`
-         // deletes, whole days, after writing the day's signed checkpoint.
+         // Issue 13. Version 10: 9 is the results signatures' (p13-sign, merged into main first). One record per
+         // committed chunk of results of one batch (its rows packed in `entries`, see jobs/audit) or per download.
+         // (day, seq) orders a day's chain; audit_heads holds each day's last seq and hash, and its row's lock orders
+         // the appends of several engines. Append-only: only `taxdesk audit prune` deletes, whole days, after writing
+         // the day's signed checkpoint.
          "CREATE TABLE audit_log ("
          " day TEXT NOT NULL,"
          " seq INTEGER NOT NULL,"

@@ -108,7 +108,8 @@ void SqlAuditStore::appendToDay(Poco::Data::Session& session, const std::string&
         into(seq), into(head), bind(day), now;
     RecordColumns columns;
     for (audit::Record& record : records) {
-        audit::seal(record, ++seq, head);
+        std::string packed = audit::packEntries(record.entries);  // packed once: hashed and stored
+        audit::seal(record, ++seq, head, packed);
         head = record.hash;
         columns.day.push_back(record.day);
         columns.seq.push_back(static_cast<int>(record.seq));
@@ -119,7 +120,7 @@ void SqlAuditStore::appendToDay(Poco::Data::Session& session, const std::string&
         columns.requestId.push_back(record.requestId);
         columns.format.push_back(record.format);
         columns.rowCount.push_back(static_cast<int>(record.rowCount));
-        columns.entries.push_back(audit::packEntries(record.entries));
+        columns.entries.push_back(std::move(packed));
         columns.prevHash.push_back(record.prevHash);
         columns.hash.push_back(record.hash);
     }

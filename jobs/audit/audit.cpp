@@ -22,6 +22,10 @@ class Sha256Engine : public Poco::SHA2Engine {
 };
 
 void appendEscaped(std::string& out, std::string_view text) {
+    if (text.find_first_of("\\\t\n\r") == std::string_view::npos) {  // the usual case: nothing to escape
+        out += text;
+        return;
+    }
     for (const char c : text) {
         switch (c) {
             case '\\':
@@ -219,7 +223,13 @@ std::vector<Entry> unpackEntries(std::string_view packed) {
 }
 
 std::string canonicalBytes(const Record& record) {
-    std::string out = "taxdesk-audit-v1\n";
+    return canonicalBytes(record, packEntries(record.entries));
+}
+
+std::string canonicalBytes(const Record& record, std::string_view packedEntries) {
+    std::string out;
+    out.reserve(128 + packedEntries.size());
+    out += "taxdesk-audit-v1\n";
     line(out, record.day);
     line(out, std::to_string(record.seq));
     line(out, record.recordedAt);
@@ -229,18 +239,26 @@ std::string canonicalBytes(const Record& record) {
     line(out, record.requestId);
     line(out, record.format);
     line(out, std::to_string(record.rowCount));
-    out += packEntries(record.entries);
+    out += packedEntries;
     return out;
 }
 
 std::string chainHash(const Record& record) {
-    return sha256Hex(record.prevHash + "\n" + canonicalBytes(record));
+    return chainHash(record, packEntries(record.entries));
+}
+
+std::string chainHash(const Record& record, std::string_view packedEntries) {
+    return sha256Hex(record.prevHash + "\n" + canonicalBytes(record, packedEntries));
 }
 
 void seal(Record& record, std::int64_t seq, std::string_view previousHash) {
+    seal(record, seq, previousHash, packEntries(record.entries));
+}
+
+void seal(Record& record, std::int64_t seq, std::string_view previousHash, std::string_view packedEntries) {
     record.seq = seq;
     record.prevHash = std::string(previousHash);
-    record.hash = chainHash(record);
+    record.hash = chainHash(record, packedEntries);
 }
 
 VerifyResult verifyDay(std::string_view day, const std::vector<Record>& records, std::int64_t startSeq,

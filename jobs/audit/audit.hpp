@@ -79,10 +79,15 @@ std::vector<Entry> unpackEntries(std::string_view packed);
 /// The canonical bytes of a record (everything but hash and prevHash): "taxdesk-audit-v1\n" then one line a field in
 /// declaration order (escaped as in packEntries()), then the packed entries.
 std::string canonicalBytes(const Record& record);
+/// canonicalBytes() with the record's entries packed already (packEntries(record.entries)): a writer packs them once.
+std::string canonicalBytes(const Record& record, std::string_view packedEntries);
 /// hex SHA-256 of prevHash + "\n" + canonicalBytes(record).
 std::string chainHash(const Record& record);
+std::string chainHash(const Record& record, std::string_view packedEntries);
 /// Sets record.seq, record.prevHash and record.hash as the record following `previousHash` at position `seq`.
 void seal(Record& record, std::int64_t seq, std::string_view previousHash);
+/// seal() with the entries packed already.
+void seal(Record& record, std::int64_t seq, std::string_view previousHash, std::string_view packedEntries);
 
 /// The outcome of verifying one day's records.
 struct VerifyResult {
