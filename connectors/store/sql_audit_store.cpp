@@ -22,8 +22,8 @@ constexpr const char* kRecordColumns =
 /// Records read a page at a time (verify, search): a day may hold many.
 constexpr int kRecordPage = 200;
 
-/// Rows of a batch further apart than this are read as separate ranges (see sql_result_store.cpp's kRangeGap).
-constexpr int kTitleGap = 64;
+/// Row numbers in one title statement, at most.
+constexpr std::size_t kTitleList = 500;
 
 struct RecordColumns {
     std::vector<std::string> day, recordedAt, kind, creditorId, batchId, requestId, format, entries, prevHash, hash;
@@ -140,8 +140,6 @@ void SqlAuditStore::appendResults(Poco::Data::Session& session, const std::vecto
     std::map<std::string_view, std::vector<std::size_t>> byBatch;
     for (std::size_t k = 0; k < results.size(); ++k) byBatch[results[k]->batchId].push_back(k);
     const std::string creditorStatement = db_.sql("SELECT creditor_id FROM batches WHERE batch_id = ?");
-    const std::string titleStatement =
-        db_.sql("SELECT row_no, title_ref FROM batch_rows WHERE batch_id = ? AND row_no BETWEEN ? AND ?");
     audit::IdHasher hasher(settings_.idKey);
     const std::string day = audit::dayOf(stamp);
     std::vector<audit::Record> records;
@@ -152,18 +150,20 @@ void SqlAuditStore::appendResults(Poco::Data::Session& session, const std::vecto
         // Results of a batch the store does not hold (fed straight to Kafka by a demo) are not creditor look-ups: not
         // recorded (and on PostgreSQL their upsert cannot tell new from replayed).
         if (creditor.empty()) continue;
-        // The title references of the rows, one range scan a stretch of rows.
+        // The title references of exactly these rows: one statement a batch (an IN list of up to kTitleList row
+        // numbers), so that rows far apart (a chunk holds every 64th row of a batch when its blocks are spread) cost a
+        // probe each, not a scan of every row between them.
         std::vector<int> rows;
         std::vector<std::string> titles;
-        std::size_t begin = 0;
-        while (begin < positions.size()) {
-            std::size_t end = begin + 1;
-            while (end < positions.size() &&
-                   results[positions[end]]->row - results[positions[end - 1]]->row <= kTitleGap)
-                ++end;
-            session << titleStatement, into(rows), into(titles), bind(batchId), bind(results[positions[begin]]->row),
-                bind(results[positions[end - 1]]->row), now;
-            begin = end;
+        for (std::size_t begin = 0; begin < positions.size(); begin += kTitleList) {
+            const std::size_t end = std::min(positions.size(), begin + kTitleList);
+            std::string statement = "SELECT row_no, title_ref FROM batch_rows WHERE batch_id = ? AND row_no IN (";
+            for (std::size_t i = begin; i < end; ++i) {
+                if (i != begin) statement += ',';
+                statement += std::to_string(results[positions[i]]->row);
+            }
+            statement += ')';
+            session << db_.sql(statement), into(rows), into(titles), bind(batchId), now;
         }
         std::vector<std::size_t> order(rows.size());
         for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
