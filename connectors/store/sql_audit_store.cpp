@@ -64,16 +64,6 @@ void selectRecords(Poco::Data::Session& session, const std::string& statement, R
     select.execute();
 }
 
-/// `text` as an SQL string literal ('' for a quote): batch ids come from the store, but are quoted all the same.
-void appendQuoted(std::string& out, std::string_view text) {
-    out += '\'';
-    for (const char c : text) {
-        if (c == '\'') out += '\'';
-        out += c;
-    }
-    out += '\'';
-}
-
 /// "day:seq:entry" → its parts; throws std::invalid_argument.
 std::tuple<std::string, int, int> parseCursor(const std::string& cursor) {
     const std::size_t first = cursor.find(':');
@@ -149,68 +139,49 @@ void SqlAuditStore::appendResults(Poco::Data::Session& session, const std::vecto
     // Per batch, in the order given (sorted by row, see lastPerKey()): positions in `results`.
     std::map<std::string_view, std::vector<std::size_t>> byBatch;
     for (std::size_t k = 0; k < results.size(); ++k) byBatch[results[k]->batchId].push_back(k);
-    // The batches' creditors, in one statement (a chunk may hold rows of many batches).
-    std::map<std::string, std::string, std::less<>> creditorOf;
-    {
-        std::string statement = "SELECT batch_id, creditor_id FROM batches WHERE batch_id IN (";
-        bool first = true;
-        for (const auto& entry : byBatch) {
-            if (!first) statement += ',';
-            first = false;
-            appendQuoted(statement, entry.first);
-        }
-        statement += ')';
-        std::vector<std::string> batchIds, creditors;
-        session << statement, into(batchIds), into(creditors), now;
-        for (std::size_t i = 0; i < batchIds.size(); ++i) creditorOf[batchIds[i]] = creditors[i];
-    }
-    // The title references of exactly the rows recorded, kTitleList (batch, row) pairs a statement, whatever their
-    // batches: rows far apart (a chunk holds every 64th row of a batch when its blocks are spread) cost a probe each,
-    // not a scan of the rows between them, and many batches no statement each.
-    std::vector<std::size_t> wanted;
-    wanted.reserve(results.size());
-    for (const auto& [batchView, positions] : byBatch)
-        if (creditorOf.find(batchView) != creditorOf.end())
-            wanted.insert(wanted.end(), positions.begin(), positions.end());
-    std::map<std::pair<std::string, int>, std::string> titleOf;
-    for (std::size_t begin = 0; begin < wanted.size(); begin += kTitleList) {
-        const std::size_t end = std::min(wanted.size(), begin + kTitleList);
-        std::string statement =
-            "SELECT batch_id, row_no, title_ref FROM batch_rows WHERE (batch_id, row_no) IN (VALUES ";
-        for (std::size_t i = begin; i < end; ++i) {
-            if (i != begin) statement += ',';
-            statement += '(';
-            appendQuoted(statement, results[wanted[i]]->batchId);
-            statement += ',';
-            statement += std::to_string(results[wanted[i]]->row);
-            statement += ')';
-        }
-        statement += ')';
-        std::vector<std::string> batchIds, titles;
-        std::vector<int> rows;
-        session << statement, into(batchIds), into(rows), into(titles), now;
-        for (std::size_t i = 0; i < batchIds.size(); ++i) titleOf[{batchIds[i], rows[i]}] = std::move(titles[i]);
-    }
+    const std::string creditorStatement = db_.sql("SELECT creditor_id FROM batches WHERE batch_id = ?");
     audit::IdHasher hasher(settings_.idKey);
     const std::string day = audit::dayOf(stamp);
     std::vector<audit::Record> records;
     for (const auto& [batchView, positions] : byBatch) {
+        const std::string batchId(batchView);
+        std::vector<std::string> creditor;
+        session << creditorStatement, into(creditor), bind(batchId), now;
         // Results of a batch the store does not hold (fed straight to Kafka by a demo) are not creditor look-ups: not
         // recorded (and on PostgreSQL their upsert cannot tell new from replayed).
-        const auto creditor = creditorOf.find(batchView);
-        if (creditor == creditorOf.end()) continue;
+        if (creditor.empty()) continue;
+        // The title references of exactly these rows: one statement a batch (an IN list of up to kTitleList row
+        // numbers), so that rows far apart (a chunk holds every 64th row of a batch when its blocks are spread) cost a
+        // probe each, not a scan of every row between them.
+        std::vector<int> rows;
+        std::vector<std::string> titles;
+        for (std::size_t begin = 0; begin < positions.size(); begin += kTitleList) {
+            const std::size_t end = std::min(positions.size(), begin + kTitleList);
+            std::string statement = "SELECT row_no, title_ref FROM batch_rows WHERE batch_id = ? AND row_no IN (";
+            for (std::size_t i = begin; i < end; ++i) {
+                if (i != begin) statement += ',';
+                statement += std::to_string(results[positions[i]]->row);
+            }
+            statement += ')';
+            session << db_.sql(statement), into(rows), into(titles), bind(batchId), now;
+        }
+        std::vector<std::size_t> order(rows.size());
+        for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return rows[a] < rows[b]; });
         audit::Record record;
         record.day = day;
         record.recordedAt = stamp;
         record.kind = "results";
-        record.creditorId = creditor->second;
-        record.batchId = std::string(batchView);
+        record.creditorId = creditor.empty() ? std::string() : creditor.front();
+        record.batchId = batchId;
         record.entries.reserve(positions.size());
         for (const std::size_t k : positions) {
             const StoredResult& result = *results[k];
-            const auto title = titleOf.find({record.batchId, result.row});
-            record.entries.push_back({result.row, std::string(requestIds[k]), result.status, hasher(result.debtorId),
-                                      title == titleOf.end() ? std::string() : title->second});
+            const auto found = std::lower_bound(order.begin(), order.end(), result.row,
+                                                [&](std::size_t i, int row) { return rows[i] < row; });
+            std::string title = found != order.end() && rows[*found] == result.row ? titles[*found] : std::string();
+            record.entries.push_back(
+                {result.row, std::string(requestIds[k]), result.status, hasher(result.debtorId), std::move(title)});
         }
         record.rowCount = static_cast<std::int64_t>(record.entries.size());
         records.push_back(std::move(record));
