@@ -64,6 +64,16 @@ void selectRecords(Poco::Data::Session& session, const std::string& statement, R
     select.execute();
 }
 
+/// `text` as an SQL string literal ('' for a quote): batch ids come from the store, but are quoted all the same.
+void appendQuoted(std::string& out, std::string_view text) {
+    out += '\'';
+    for (const char c : text) {
+        if (c == '\'') out += '\'';
+        out += c;
+    }
+    out += '\'';
+}
+
 /// "day:seq:entry" → its parts; throws std::invalid_argument.
 std::tuple<std::string, int, int> parseCursor(const std::string& cursor) {
     const std::size_t first = cursor.find(':');
@@ -139,14 +149,29 @@ void SqlAuditStore::appendResults(Poco::Data::Session& session, const std::vecto
     // Per batch, in the order given (sorted by row, see lastPerKey()): positions in `results`.
     std::map<std::string_view, std::vector<std::size_t>> byBatch;
     for (std::size_t k = 0; k < results.size(); ++k) byBatch[results[k]->batchId].push_back(k);
-    const std::string creditorStatement = db_.sql("SELECT creditor_id FROM batches WHERE batch_id = ?");
+    // The batches' creditors, in one statement (a chunk may hold rows of many batches): an index probe each.
+    std::map<std::string, std::string, std::less<>> creditorOf;
+    {
+        std::string statement = "SELECT batch_id, creditor_id FROM batches WHERE batch_id IN (";
+        bool first = true;
+        for (const auto& entry : byBatch) {
+            if (!first) statement += ',';
+            first = false;
+            appendQuoted(statement, entry.first);
+        }
+        statement += ')';
+        std::vector<std::string> batchIds, creditors;
+        session << statement, into(batchIds), into(creditors), now;
+        for (std::size_t i = 0; i < batchIds.size(); ++i) creditorOf[batchIds[i]] = creditors[i];
+    }
     audit::IdHasher hasher(settings_.idKey);
     const std::string day = audit::dayOf(stamp);
     std::vector<audit::Record> records;
     for (const auto& [batchView, positions] : byBatch) {
         const std::string batchId(batchView);
+        const auto known = creditorOf.find(batchId);
         std::vector<std::string> creditor;
-        session << creditorStatement, into(creditor), bind(batchId), now;
+        if (known != creditorOf.end()) creditor.push_back(known->second);
         // Results of a batch the store does not hold (fed straight to Kafka by a demo) are not creditor look-ups: not
         // recorded (and on PostgreSQL their upsert cannot tell new from replayed).
         if (creditor.empty()) continue;
