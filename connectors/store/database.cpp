@@ -4,6 +4,7 @@
 #include <Poco/Data/PostgreSQL/SessionImpl.h>
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/SQLite/SQLiteException.h>
+#include <Poco/Data/SQLite/Utility.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
 #include <libpq-fe.h>
@@ -86,21 +87,30 @@ void enableWriteAheadLog(Poco::Data::Session& session) {
     }
 }
 
+/// The statement that gives a PostgreSQL session its statement_timeout (0: none).
+std::string statementTimeout(int milliseconds) {
+    return "SET statement_timeout = " + std::to_string(std::max(milliseconds, 0));
+}
+
 /// Applies the per-connection settings to every session the pool creates (the pool calls this once per session).
 class ConfiguredPool : public Poco::Data::SessionPool {
   public:
     /// SQLite: every session opened is kept (minSessions = maxSessions: the janitor never closes an idle one), so that
     /// no other thread closes a connection whose statements the cache keeps (configureSqlite). At most maxSessions
     /// connections to a local file; each keeps its page cache (SQLite's default, 2 MiB at most).
-    ConfiguredPool(const std::string& connector, const std::string& connection, int maxSessions)
+    ConfiguredPool(const std::string& connector, const std::string& connection, int maxSessions, int statementTimeoutMs)
         : SessionPool(connector, connection, connector == kSqlite ? maxSessions : 1, maxSessions, kSessionIdleSeconds),
-          sqlite_(connector == kSqlite) {}
+          sqlite_(connector == kSqlite),
+          statementTimeoutMs_(statementTimeoutMs) {}
 
   protected:
     void customizeSession(Poco::Data::Session& session) override {
         if (!sqlite_) {
             // libpq prints NOTICEs ("relation … already exists, skipping") straight to stderr; they are not errors.
             session << "SET client_min_messages = warning", now;
+            // Issue 12: a statement that runs longer is cancelled by the server (SQLSTATE 57014, retryable), instead
+            // of holding this session, and whatever waits on it (a dispatcher, an engine's shutdown), for ever.
+            session << statementTimeout(statementTimeoutMs_), now;
             // Error messages carry their SQLSTATE, which classifies them (isPermanentStoreFailure) in any language.
             if (auto* postgresql = dynamic_cast<Poco::Data::PostgreSQL::SessionImpl*>(session.impl()))
                 PQsetErrorVerbosity(static_cast<PGconn*>(postgresql->handle()), PQERRORS_VERBOSE);
@@ -121,6 +131,7 @@ class ConfiguredPool : public Poco::Data::SessionPool {
 
   private:
     bool sqlite_;
+    int statementTimeoutMs_;
 };
 
 SqlBackend sqlBackend(const std::string& backend) {
@@ -397,7 +408,7 @@ Database::Database(const StoreSettings& settings) : backend_(settings.backend), 
         connection = withConnectTimeout(settings.postgresql);
     }
     try {
-        pool_ = std::make_unique<ConfiguredPool>(backend_, connection, poolSize_);
+        pool_ = std::make_unique<ConfiguredPool>(backend_, connection, poolSize_, settings.statementTimeoutMs);
     } catch (const Poco::Exception& error) {
         throw StoreError(backend_ + ": creating the session pool: " + oneLine(error.displayText()));
     }
@@ -407,8 +418,24 @@ Database::Database(const StoreSettings& settings) : backend_(settings.backend), 
     // statements a connection, pool size connections.
     statements_ = std::make_unique<detail::StatementCache>(std::chrono::steady_clock::duration::max());
 
-    withSession("applying migrations",
-                [&](Poco::Data::Session& session) { detail::applyMigrations(session, sqlBackend(backend_)); });
+    // A migration may rewrite a large table: it runs without the statement timeout, which is restored after.
+    withSession("applying migrations", [&](Poco::Data::Session& session) {
+        if (isSqlite()) {
+            detail::applyMigrations(session, SqlBackend::sqlite);
+            return;
+        }
+        session << statementTimeout(0), now;
+        try {
+            detail::applyMigrations(session, SqlBackend::postgresql);
+        } catch (...) {
+            try {
+                session << statementTimeout(settings.statementTimeoutMs), now;
+            } catch (...) {  // NOLINT(bugprone-empty-catch): the migration's own error is the one to report
+            }
+            throw;
+        }
+        session << statementTimeout(settings.statementTimeoutMs), now;
+    });
 }
 
 Database::~Database() = default;
@@ -441,13 +468,46 @@ std::unique_lock<std::timed_mutex> detail::lockWriter(std::timed_mutex& writer, 
     return lock;
 }
 
+namespace {
+
+bool isSqliteSession(Poco::Data::Session& session) {
+    return session.connector() == Poco::Data::SQLite::Connector::KEY;
+}
+
+/// A transaction statement (BEGIN, COMMIT, ROLLBACK, savepoints: no bindings, no rows). On SQLite straight through
+/// sqlite3_exec (issue 11: through Poco::Data each was compiled and run as a Statement; an SMS makes six of them, its
+/// inbox row's BEGIN and COMMIT, its outcome's savepoint and release, and its notification's, and every batch of the
+/// SMS stage and the sender a StoreTransaction's BEGIN IMMEDIATE and COMMIT). Throws StoreError on SQLite.
+void transactionStatement(Poco::Data::Session& session, const char* sql) {
+    if (isSqliteSession(session)) {
+        char* error = nullptr;
+        const int code = sqlite3_exec(Poco::Data::SQLite::Utility::dbHandle(session), sql, nullptr, nullptr, &error);
+        if (code != SQLITE_OK) {
+            // Retryable (busy, I/O) unless SQLite or its text says it cannot pass, as CachedStatement::fail decides.
+            std::string text = error != nullptr ? error : sqlite3_errstr(code);
+            sqlite3_free(error);
+            text = std::string(kSqlite) + ": " + sql + ": " + oneLine(text);
+            throw StoreError(text, !isPermanentStoreFailure(text));
+        }
+        return;
+    }
+    session << sql, now;
+}
+
+}  // namespace
+
 detail::WriteTransaction::WriteTransaction(Poco::Data::Session& session, std::timed_mutex* writer)
     : session_(session), nested_(inStoreTransaction(session)) {
     if (nested_) {
-        session_ << "SAVEPOINT td_write", now;
+        transactionStatement(session_, "SAVEPOINT td_write");
     } else {
         if (writer != nullptr) writer_ = lockWriter(*writer, "beginning a write");
-        session_.begin();
+        if (isSqliteSession(session_)) {
+            transactionStatement(session_, "BEGIN");  // Poco's default (deferred), without its Statement
+            plain_ = true;
+        } else {
+            session_.begin();
+        }
     }
 }
 
@@ -455,8 +515,11 @@ detail::WriteTransaction::~WriteTransaction() {
     if (done_) return;
     try {
         if (nested_) {
-            session_ << "ROLLBACK TO SAVEPOINT td_write", now;
-            session_ << "RELEASE SAVEPOINT td_write", now;
+            transactionStatement(session_, "ROLLBACK TO SAVEPOINT td_write");
+            transactionStatement(session_, "RELEASE SAVEPOINT td_write");
+        } else if (plain_) {
+            if (sqlite3_get_autocommit(Poco::Data::SQLite::Utility::dbHandle(session_)) == 0)
+                transactionStatement(session_, "ROLLBACK");
         } else if (session_.isTransaction()) {
             session_.rollback();
         }
@@ -466,9 +529,13 @@ detail::WriteTransaction::~WriteTransaction() {
 
 void detail::WriteTransaction::commit() {
     if (nested_) {
-        session_ << "RELEASE SAVEPOINT td_write", now;
+        transactionStatement(session_, "RELEASE SAVEPOINT td_write");
     } else {
-        session_.commit();
+        if (plain_) {
+            transactionStatement(session_, "COMMIT");
+        } else {
+            session_.commit();
+        }
         if (writer_.owns_lock()) writer_.unlock();
     }
     done_ = true;
@@ -494,7 +561,7 @@ StoreTransaction::StoreTransaction(Database& db) : state_(std::make_unique<State
         if (db.isSqlite()) {
             // Woken when free, not a busy handler's sleep.
             state_->writer = detail::lockWriter(*db.sqliteWriter(), "opening a transaction");
-            *state_->session << "BEGIN IMMEDIATE", now;
+            transactionStatement(*state_->session, "BEGIN IMMEDIATE");
         } else {
             state_->session->begin();
         }
@@ -511,7 +578,7 @@ StoreTransaction::~StoreTransaction() {
     if (!state_->open) return;
     try {
         if (state_->db.isSqlite()) {
-            *state_->session << "ROLLBACK", now;
+            transactionStatement(*state_->session, "ROLLBACK");
         } else {
             state_->session->rollback();
         }
@@ -523,7 +590,7 @@ void StoreTransaction::commit() {
     binding = {};
     try {
         if (state_->db.isSqlite()) {
-            *state_->session << "COMMIT", now;
+            transactionStatement(*state_->session, "COMMIT");
         } else {
             state_->session->commit();
         }

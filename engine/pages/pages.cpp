@@ -40,10 +40,9 @@ std::string percent(const connectors::BatchRecord& batch) {
 
 std::string progressBar(const connectors::BatchRecord& batch) {
     const std::string p = percent(batch);
-    return "<div class=\"bar\" role=\"progressbar\" aria-label=\"進度 Progress\" aria-valuemin=\"0\" "
-           "aria-valuemax=\"100\" aria-valuenow=\"" +
-           p + "\"><div style=\"width:" + p + "%\"></div></div><p>" + p + "% (" + std::to_string(batch.rowsDone) +
-           " / " + std::to_string(batch.rowsTotal) + ")</p>";
+    return "<div class=\"bar\" role=\"progressbar\" aria-valuemin=\"0\" aria-valuemax=\"100\" aria-valuenow=\"" + p +
+           "\"><div style=\"width:" + p + "%\"></div></div><p>" + p + "% (" + std::to_string(batch.rowsDone) + " / " +
+           std::to_string(batch.rowsTotal) + ")</p>";
 }
 
 }  // namespace
@@ -75,11 +74,12 @@ std::string escapeHtml(const std::string& text) {
     return out;
 }
 
-std::string receiptPage(const connectors::BatchRecord& batch, const std::string& publicUrl) {
+std::string receiptPage(const connectors::BatchRecord& batch, const std::string& publicUrl,
+                        const std::vector<ReceiptDigest>& digests) {
     const std::string id = escapeHtml(batch.batchId);
     const std::string url = escapeHtml(publicUrl);
-    std::string html = "<!doctype html><html lang=\"zh-Hant-TW\"><head><meta charset=\"utf-8\"><title>收據 Receipt " +
-                       id + "</title>" + kStyle + "</head><body>";
+    std::string html = "<!doctype html><html lang=\"zh-Hant\"><head><meta charset=\"utf-8\"><title>收據 Receipt " + id +
+                       "</title>" + kStyle + "</head><body>";
     html += "<h1>債權人查調收據 Creditor inquiry receipt</h1><table>";
     auto row = [&](const std::string& label, const std::string& value) {
         html += "<tr><th>" + label + "</th><td>" + value + "</td></tr>";
@@ -96,13 +96,27 @@ std::string receiptPage(const connectors::BatchRecord& batch, const std::string&
         "(no personal data):</p>";
     html += "<p class=\"url\"><a id=\"public-url\" href=\"" + url + "\">" + url + "</a></p>";
     html += "<img id=\"qr\" alt=\"QR code: " + url + "\" src=\"" + pngDataUrl(qrPng(publicUrl)) + "\">";
+    if (!digests.empty()) {
+        // Issue 13: the digests of the signed downloads; anyone can check one at its /v/ URL (no personal data).
+        html += "<h2>結果檔核驗 Results verification</h2><table>";
+        for (const auto& digest : digests) {
+            const std::string verify = escapeHtml(digest.verifyUrl);
+            html += "<tr><th>SHA-256 (" + escapeHtml(digest.format) + ")</th><td><code class=\"digest\" id=\"digest-" +
+                    escapeHtml(digest.format) + "\">" + escapeHtml(digest.sha256) + "</code><br><a href=\"" + verify +
+                    "\">" + verify + "</a></td></tr>";
+        }
+        html += "</table>";
+        const std::string first = escapeHtml(digests.front().verifyUrl);
+        html += "<img id=\"verify-qr\" alt=\"QR code: " + first + "\" src=\"" +
+                pngDataUrl(qrPng(digests.front().verifyUrl)) + "\">";
+    }
     html += "<p class=\"muted\">臺北國稅局 National Taxation Bureau of Taipei</p></body></html>";
     return html;
 }
 
 std::string publicProgressPage(const connectors::BatchRecord& batch) {
     const bool finished = jobs::inquiry::isFinished(batch.state);
-    std::string html = "<!doctype html><html lang=\"zh-Hant-TW\"><head><meta charset=\"utf-8\">";
+    std::string html = "<!doctype html><html lang=\"zh-Hant\"><head><meta charset=\"utf-8\">";
     if (!finished) html += "<meta http-equiv=\"refresh\" content=\"5\">";
     html += "<title>查調進度 Inquiry progress</title>" + std::string(kStyle) + "</head><body>";
     html += "<h1>查調進度 Inquiry progress</h1>";
