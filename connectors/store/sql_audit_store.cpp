@@ -105,7 +105,7 @@ std::string SqlAuditStore::idHmac(std::string_view debtorId) const {
 }
 
 void SqlAuditStore::appendToDay(Poco::Data::Session& session, const std::string& day,
-                                std::vector<audit::Record>& records) {
+                                std::vector<audit::Record>& records, std::vector<std::string>& packed) {
     if (records.empty()) return;
     // The day's head row: created by the first append of the day, then locked by each append until its commit, so
     // that the day's records form one chain whichever engine writes them (SQLite: the write lock is held already).
@@ -117,9 +117,9 @@ void SqlAuditStore::appendToDay(Poco::Data::Session& session, const std::string&
                                       : "SELECT seq, head_hash FROM audit_heads WHERE day = ? FOR UPDATE"),
         into(seq), into(head), bind(day), now;
     RecordColumns columns;
-    for (audit::Record& record : records) {
-        std::string packed = audit::packEntries(record.entries);  // packed once: hashed and stored
-        audit::seal(record, ++seq, head, packed);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        audit::Record& record = records[i];
+        audit::seal(record, ++seq, head, packed[i]);
         head = record.hash;
         columns.day.push_back(record.day);
         columns.seq.push_back(static_cast<int>(record.seq));
@@ -130,7 +130,7 @@ void SqlAuditStore::appendToDay(Poco::Data::Session& session, const std::string&
         columns.requestId.push_back(record.requestId);
         columns.format.push_back(record.format);
         columns.rowCount.push_back(static_cast<int>(record.rowCount));
-        columns.entries.push_back(std::move(packed));
+        columns.entries.push_back(std::move(packed[i]));
         columns.prevHash.push_back(record.prevHash);
         columns.hash.push_back(record.hash);
     }
@@ -143,75 +143,126 @@ void SqlAuditStore::appendToDay(Poco::Data::Session& session, const std::string&
         now;
 }
 
-void SqlAuditStore::appendResults(Poco::Data::Session& session, const std::vector<const StoredResult*>& results,
-                                  const std::vector<std::string_view>& requestIds, const std::string& stamp) {
-    if (!settings_.enabled || results.empty()) return;
-    // Per batch, in the order given (sorted by row, see lastPerKey()): positions in `results`.
-    std::map<std::string_view, std::vector<std::size_t>> byBatch;
-    for (std::size_t k = 0; k < results.size(); ++k) byBatch[results[k]->batchId].push_back(k);
-    // The batches' creditors, in one statement (a chunk may hold rows of many batches): an index probe each.
-    std::map<std::string, std::string, std::less<>> creditorOf;
-    {
+PreparedAudit SqlAuditStore::prepare(const std::vector<StoredResult>& results,
+                                     const std::vector<std::string_view>& requestIds) {
+    PreparedAudit prepared;
+    if (!settings_.enabled || results.empty()) return prepared;
+    prepared.active = true;
+    // The chunk's batches (a chunk may hold rows of many), sorted; per batch, the positions of its results.
+    std::vector<std::string_view> batchIds;
+    for (const StoredResult& result : results) batchIds.push_back(result.batchId);
+    std::sort(batchIds.begin(), batchIds.end());
+    batchIds.erase(std::unique(batchIds.begin(), batchIds.end()), batchIds.end());
+    auto batchOf = [&](std::string_view batchId) {
+        return static_cast<std::size_t>(std::lower_bound(batchIds.begin(), batchIds.end(), batchId) - batchIds.begin());
+    };
+    std::vector<std::vector<std::size_t>> positions(batchIds.size());
+    for (std::size_t k = 0; k < results.size(); ++k) positions[batchOf(results[k].batchId)].push_back(k);
+    std::vector<std::string> creditorOf(batchIds.size());
+    std::vector<char> known(batchIds.size(), 0);
+    // Per batch, its rows' title references sorted by row.
+    std::vector<std::vector<std::pair<int, std::string>>> titlesOf(batchIds.size());
+    db_.withSession("reading the audit trail's creditors and title references", [&](Poco::Data::Session& session) {
+        // The batches' creditors, in one statement: an index probe each.
         std::string statement = "SELECT batch_id, creditor_id FROM batches WHERE batch_id IN (";
-        bool first = true;
-        for (const auto& entry : byBatch) {
-            if (!first) statement += ',';
-            first = false;
-            appendQuoted(statement, entry.first);
+        for (std::size_t b = 0; b < batchIds.size(); ++b) {
+            if (b != 0) statement += ',';
+            appendQuoted(statement, batchIds[b]);
         }
         statement += ')';
-        std::vector<std::string> batchIds, creditors;
-        session << statement, into(batchIds), into(creditors), now;
-        for (std::size_t i = 0; i < batchIds.size(); ++i) creditorOf[batchIds[i]] = creditors[i];
-    }
-    audit::IdHasher hasher(settings_.idKey);
-    const std::string day = audit::dayOf(stamp);
-    std::vector<audit::Record> records;
-    for (const auto& [batchView, positions] : byBatch) {
-        const std::string batchId(batchView);
-        const auto known = creditorOf.find(batchId);
-        std::vector<std::string> creditor;
-        if (known != creditorOf.end()) creditor.push_back(known->second);
-        // Results of a batch the store does not hold (fed straight to Kafka by a demo) are not creditor look-ups: not
-        // recorded (and on PostgreSQL their upsert cannot tell new from replayed).
-        if (creditor.empty()) continue;
+        std::vector<std::string> found, creditors;
+        session << statement, into(found), into(creditors), now;
+        for (std::size_t i = 0; i < found.size(); ++i) {
+            const std::size_t b = batchOf(found[i]);
+            if (b == batchIds.size() || batchIds[b] != found[i]) continue;
+            creditorOf[b] = creditors[i];
+            known[b] = 1;
+        }
         // The title references of exactly these rows: one statement a batch (an IN list of up to kTitleList row
         // numbers), so that rows far apart (a chunk holds every 64th row of a batch when its blocks are spread) cost a
         // probe each, not a scan of every row between them.
-        std::vector<int> rows;
-        std::vector<std::string> titles;
-        for (std::size_t begin = 0; begin < positions.size(); begin += kTitleList) {
-            const std::size_t end = std::min(positions.size(), begin + kTitleList);
-            std::string statement = "SELECT row_no, title_ref FROM batch_rows WHERE batch_id = ? AND row_no IN (";
-            for (std::size_t i = begin; i < end; ++i) {
-                if (i != begin) statement += ',';
-                statement += std::to_string(results[positions[i]]->row);
+        for (std::size_t b = 0; b < batchIds.size(); ++b) {
+            // Results of a batch the store does not hold (fed straight to Kafka by a demo) are not creditor look-ups:
+            // not recorded (and on PostgreSQL their upsert cannot tell new from replayed).
+            if (!known[b]) continue;
+            const std::string batchId(batchIds[b]);
+            std::vector<int> rows;
+            std::vector<std::string> titles;
+            const auto& mine = positions[b];
+            for (std::size_t begin = 0; begin < mine.size(); begin += kTitleList) {
+                const std::size_t end = std::min(mine.size(), begin + kTitleList);
+                std::string select = "SELECT row_no, title_ref FROM batch_rows WHERE batch_id = ? AND row_no IN (";
+                for (std::size_t i = begin; i < end; ++i) {
+                    if (i != begin) select += ',';
+                    select += std::to_string(results[mine[i]].row);
+                }
+                select += ')';
+                session << db_.sql(select), into(rows), into(titles), bind(batchId), now;
             }
-            statement += ')';
-            session << db_.sql(statement), into(rows), into(titles), bind(batchId), now;
+            auto& sorted = titlesOf[b];
+            sorted.reserve(rows.size());
+            for (std::size_t i = 0; i < rows.size(); ++i) sorted.emplace_back(rows[i], std::move(titles[i]));
+            std::sort(sorted.begin(), sorted.end());
         }
-        std::vector<std::size_t> order(rows.size());
-        for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-        std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return rows[a] < rows[b]; });
+    });
+    // The per-row work, here and not on the committing thread: the ID's HMAC and the packed line.
+    audit::IdHasher hasher(settings_.idKey);
+    prepared.lines.reserve(results.size() * 130);
+    prepared.ends.resize(results.size());
+    for (std::size_t k = 0; k < results.size(); ++k) {
+        const StoredResult& result = results[k];
+        const std::size_t b = batchOf(result.batchId);
+        if (known[b]) {
+            const auto& titles = titlesOf[b];
+            const auto found =
+                std::lower_bound(titles.begin(), titles.end(), result.row,
+                                 [](const std::pair<int, std::string>& title, int row) { return title.first < row; });
+            const std::string_view title =
+                found != titles.end() && found->first == result.row ? std::string_view(found->second) : "";
+            audit::appendEntry(prepared.lines, result.row, k < requestIds.size() ? requestIds[k] : std::string_view(),
+                               result.status, hasher(result.debtorId), title);
+        }
+        prepared.ends[k] = prepared.lines.size();
+    }
+    for (std::size_t b = 0; b < batchIds.size(); ++b)
+        if (known[b]) prepared.creditors.emplace_back(std::string(batchIds[b]), std::move(creditorOf[b]));
+    return prepared;
+}
+
+void SqlAuditStore::appendPrepared(Poco::Data::Session& session, const std::vector<StoredResult>& results,
+                                   const std::vector<std::size_t>& fresh, const PreparedAudit& prepared,
+                                   const std::string& stamp) {
+    if (!prepared.active || fresh.empty() || prepared.creditors.empty()) return;
+    const auto& creditors = prepared.creditors;
+    // Per batch held (in batch id order), its fresh results' lines, in the order given.
+    std::vector<std::string> packed(creditors.size());
+    std::vector<std::int64_t> counts(creditors.size(), 0);
+    for (const std::size_t k : fresh) {
+        const std::string& batchId = results[k].batchId;
+        const auto it = std::lower_bound(
+            creditors.begin(), creditors.end(), batchId,
+            [](const std::pair<std::string, std::string>& held, const std::string& id) { return held.first < id; });
+        if (it == creditors.end() || it->first != batchId) continue;  // a batch the store does not hold
+        const auto b = static_cast<std::size_t>(it - creditors.begin());
+        packed[b] += prepared.line(k);
+        ++counts[b];
+    }
+    const std::string day = audit::dayOf(stamp);
+    std::vector<audit::Record> records;
+    std::vector<std::string> recordPacked;
+    for (std::size_t b = 0; b < creditors.size(); ++b) {
+        if (counts[b] == 0) continue;
         audit::Record record;
         record.day = day;
         record.recordedAt = stamp;
         record.kind = "results";
-        record.creditorId = creditor.empty() ? std::string() : creditor.front();
-        record.batchId = batchId;
-        record.entries.reserve(positions.size());
-        for (const std::size_t k : positions) {
-            const StoredResult& result = *results[k];
-            const auto found = std::lower_bound(order.begin(), order.end(), result.row,
-                                                [&](std::size_t i, int row) { return rows[i] < row; });
-            std::string title = found != order.end() && rows[*found] == result.row ? titles[*found] : std::string();
-            record.entries.push_back(
-                {result.row, std::string(requestIds[k]), result.status, hasher(result.debtorId), std::move(title)});
-        }
-        record.rowCount = static_cast<std::int64_t>(record.entries.size());
+        record.creditorId = creditors[b].second;
+        record.batchId = creditors[b].first;
+        record.rowCount = counts[b];
         records.push_back(std::move(record));
+        recordPacked.push_back(std::move(packed[b]));
     }
-    appendToDay(session, day, records);
+    appendToDay(session, day, records, recordPacked);
 }
 
 void SqlAuditStore::recordDownload(const std::string& creditorId, const std::string& batchId, const std::string& format,
@@ -230,7 +281,8 @@ void SqlAuditStore::recordDownload(const std::string& creditorId, const std::str
     record.rowCount = rowCount;
     db_.withSession("recording a download in the audit trail", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);
-        appendToDay(session, record.day, records);
+        std::vector<std::string> packed(1);  // a download has no entries
+        appendToDay(session, record.day, records, packed);
         transaction.commit();
     });
 }

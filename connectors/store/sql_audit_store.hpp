@@ -84,12 +84,19 @@ class SqlAuditStore {
     /// The HMAC of a debtor's ID under the configured key (for searches).
     [[nodiscard]] std::string idHmac(std::string_view debtorId) const;
 
-    /// Inside the open transaction on `session` (upsertResults()): one record per batch of `results` (those whose
-    /// (batch, row) was new: `requestIds[k]` is the request id of results[k]), chained onto the day of `stamp`. Reads
-    /// each batch's creditor and its rows' title references; results of a batch not in the batches table are not
-    /// recorded. Nothing when disabled or `results` is empty.
-    void appendResults(Poco::Data::Session& session, const std::vector<const StoredResult*>& results,
-                       const std::vector<std::string_view>& requestIds, const std::string& stamp);
+    /// The audit trail's share of upserting `results` (ResultStore::prepareAudit()), on the calling thread and a
+    /// pooled session of its own, outside the results' transaction: reads the creditor of each batch of `results` (one
+    /// statement) and the title reference of each row (one statement a batch, up to kTitleList rows each), HMACs each
+    /// debtor's ID and packs each result's entry line (requestIds[k] is the request id of results[k], or '' past its
+    /// end). Results of a batch not in the batches table get an empty line: they are not recorded. Inactive when the
+    /// trail is off.
+    PreparedAudit prepare(const std::vector<StoredResult>& results, const std::vector<std::string_view>& requestIds);
+    /// Inside the open transaction on `session` (upsertResultsWithAudit()): one record per batch of the results
+    /// results[fresh[i]] (those whose (batch, row) was new, in the order given), each holding those results' prepared
+    /// lines, chained onto the day of `stamp`. No per-row work but copying the lines: the hashing and packing were done
+    /// by prepare(). Nothing when `prepared` is inactive or `fresh` is empty.
+    void appendPrepared(Poco::Data::Session& session, const std::vector<StoredResult>& results,
+                        const std::vector<std::size_t>& fresh, const PreparedAudit& prepared, const std::string& stamp);
     /// A download of a batch's results: one record in a transaction of its own.
     void recordDownload(const std::string& creditorId, const std::string& batchId, const std::string& format,
                         int rowCount, const std::string& requestId);
@@ -106,8 +113,10 @@ class SqlAuditStore {
     void setClock(std::function<std::string()> clock) { clock_ = std::move(clock); }
 
   private:
-    /// Appends `records` (sealed here) to the chain of `day`, inside the open transaction on `session`.
-    void appendToDay(Poco::Data::Session& session, const std::string& day, std::vector<jobs::audit::Record>& records);
+    /// Appends `records` (sealed here; packed[i] is records[i]'s entries, packed, stored as they are) to the chain of
+    /// `day`, inside the open transaction on `session`.
+    void appendToDay(Poco::Data::Session& session, const std::string& day, std::vector<jobs::audit::Record>& records,
+                     std::vector<std::string>& packed);
     std::vector<jobs::audit::Record> recordsOfDay(Poco::Data::Session& session, const std::string& day, int afterSeq,
                                                   int limit);
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -354,12 +355,18 @@ std::vector<int> postgresqlUpsert(Poco::Data::Session& session, const std::vecto
 }  // namespace
 
 void SqlResultStore::upsertResults(const std::vector<StoredResult>& results) {
-    upsertResults(results, {});
+    upsertResultsWithAudit(results, prepareAudit(results, {}));
 }
 
-void SqlResultStore::upsertResults(const std::vector<StoredResult>& results,
-                                   const std::vector<std::string_view>& requestIds) {
+PreparedAudit SqlResultStore::prepareAudit(const std::vector<StoredResult>& results,
+                                           const std::vector<std::string_view>& requestIds) {
+    return audit_ != nullptr ? audit_->prepare(results, requestIds) : PreparedAudit{};
+}
+
+void SqlResultStore::upsertResultsWithAudit(const std::vector<StoredResult>& results, const PreparedAudit& audit) {
     if (results.empty()) return;
+    if (audit.active && audit.ends.size() != results.size())
+        throw std::invalid_argument("upsertResultsWithAudit: the audit trail's share was prepared for other results");
     const std::string stamp = detail::utcNow();
     const std::vector<const StoredResult*> kept = lastPerKey(results);
     // Sorted: batch rows are locked in one order by every caller, so two upserts cannot deadlock on them.
@@ -388,7 +395,7 @@ void SqlResultStore::upsertResults(const std::vector<StoredResult>& results,
         " WHERE batch_id = ? AND state IN ('queued', 'processing')");
 
     const bool sqlite = db_.isSqlite();
-    const bool auditing = audit_ != nullptr && audit_->enabled();
+    const bool auditing = audit_ != nullptr && audit.active;
     db_.withSession("upserting results", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);  // rolls back unless committed
         if (sqlite) {  // PostgreSQL: postgresqlUpsert() locks, and learns which batches exist
@@ -399,18 +406,12 @@ void SqlResultStore::upsertResults(const std::vector<StoredResult>& results,
                                         : postgresqlUpsert(session, kept, batchIds, stamp, isNew);
         if (auditing) {
             // The audit trail records what this transaction stored new, in it: a replay records nothing twice, and a
-            // rolled-back call nothing at all.
-            std::vector<const StoredResult*> fresh;
-            std::vector<std::string_view> freshRequests;
+            // rolled-back call nothing at all. Its lines were prepared before (prepareAudit()): only copied here.
+            std::vector<std::size_t> fresh;
             fresh.reserve(kept.size());
-            freshRequests.reserve(kept.size());
-            for (std::size_t i = 0; i < kept.size(); ++i) {
-                if (!isNew[i]) continue;
-                fresh.push_back(kept[i]);
-                const auto k = static_cast<std::size_t>(kept[i] - results.data());
-                freshRequests.push_back(k < requestIds.size() ? requestIds[k] : std::string_view());
-            }
-            audit_->appendResults(session, fresh, freshRequests, stamp);
+            for (std::size_t i = 0; i < kept.size(); ++i)
+                if (isNew[i]) fresh.push_back(static_cast<std::size_t>(kept[i] - results.data()));
+            audit_->appendPrepared(session, results, fresh, audit, stamp);
         }
         session << addStatement, use(added), use(batchIds), now;
         session << recountStatement, use(batchIds), use(batchIds), now;

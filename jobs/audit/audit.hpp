@@ -73,6 +73,11 @@ std::string daySeed(std::string_view day);
 /// The packed entries as stored (one line a entry: row, request id, status, id hmac, title ref, tab-separated, with
 /// `\`, tab and line breaks escaped as \\, \t, \n, \r).
 std::string packEntries(const std::vector<Entry>& entries);
+/// Appends one entry's packed line (as packEntries() writes it) to `out`: the lines of several entries, appended one
+/// after another, are packEntries() of those entries. A writer packs each entry where it is prepared (the inquiry
+/// stage's prepare thread) and the committer only concatenates the lines of the rows it stored new.
+void appendEntry(std::string& out, int row, std::string_view requestId, std::string_view status,
+                 std::string_view idHmac, std::string_view titleRef);
 /// The inverse of packEntries(); throws std::invalid_argument on text it did not write.
 std::vector<Entry> unpackEntries(std::string_view packed);
 

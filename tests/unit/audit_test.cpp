@@ -79,6 +79,25 @@ TEST(AuditRecord, EntriesRoundTripThroughPacking) {
     EXPECT_THROW(audit::unpackEntries("x\ta\tb\tc\td\n"), std::invalid_argument);
 }
 
+TEST(AuditRecord, EntryLinesAppendedOneAfterAnotherArePackEntries) {
+    // The inquiry stage packs each row's line where it prepares the row; the committer concatenates the lines of the
+    // rows it stored new, which must be the same bytes as packing those entries at once.
+    std::string lines;
+    audit::appendEntry(lines, 3, "req-3", "found", "h3", "T-3");
+    audit::appendEntry(lines, 9, "", "error", "h9", "a\tb");
+    EXPECT_EQ(lines, "3\treq-3\tfound\th3\tT-3\n9\t\terror\th9\ta\\tb\n");
+    EXPECT_EQ(lines, audit::packEntries({{3, "req-3", "found", "h3", "T-3"}, {9, "", "error", "h9", "a\tb"}}));
+}
+
+TEST(AuditRecord, ChainHashOfPackedEntriesIsTheRecordsHash) {
+    audit::Record record = sampleRecord();
+    const std::string packed = audit::packEntries(record.entries);
+    audit::seal(record, 1, audit::daySeed("2026-12-02"), packed);
+    // As HashChainsToThePreviousHash: the same record, its entries handed over packed.
+    EXPECT_EQ(record.hash, "dfc43b8a0444ccd32c557106376078103903618b681686db0b798366b6b05839");
+    EXPECT_EQ(audit::chainHash(record), record.hash);
+}
+
 TEST(AuditVerify, AnUntouchedChainIsOk) {
     const auto records = chainOf(3);
     const auto result = audit::verifyDay("2026-12-02", records, 0, {}, 3, records.back().hash);
