@@ -24,6 +24,13 @@ constexpr int kRecordPage = 200;
 
 /// Row numbers in one title statement, at most.
 constexpr std::size_t kTitleList = 500;
+/// Title references cached in blocks of this many rows of a batch, at most kTitleBlocks blocks (least recently used
+/// evicted): about 20 MB at 80 bytes a title.
+constexpr int kTitleBlock = 4096;
+constexpr std::size_t kTitleBlocks = 64;
+/// A chunk's rows of one batch spread over more blocks than this (rows scattered over a large batch, e.g. its error
+/// rows retried) are read by IN lists of exactly those rows instead: a block read for a row or two would cost more.
+constexpr std::size_t kTitleBlocksAChunk = 4;
 
 struct RecordColumns {
     std::vector<std::string> day, recordedAt, kind, creditorId, batchId, requestId, format, entries, prevHash, hash;
@@ -178,31 +185,20 @@ PreparedAudit SqlAuditStore::prepare(const std::vector<StoredResult>& results,
             creditorOf[b] = creditors[i];
             known[b] = 1;
         }
-        // The title references of exactly these rows: one statement a batch (an IN list of up to kTitleList row
-        // numbers), so that rows far apart (a chunk holds every 64th row of a batch when its blocks are spread) cost a
-        // probe each, not a scan of every row between them.
+        // The title references of these rows (readTitles()): from blocks of the batch's rows read once by a range
+        // scan and kept, or, for rows scattered over many blocks, by IN lists of exactly those rows.
         for (std::size_t b = 0; b < batchIds.size(); ++b) {
             // Results of a batch the store does not hold (fed straight to Kafka by a demo) are not creditor look-ups:
             // not recorded (and on PostgreSQL their upsert cannot tell new from replayed).
             if (!known[b]) continue;
             const std::string batchId(batchIds[b]);
             std::vector<int> rows;
-            std::vector<std::string> titles;
-            const auto& mine = positions[b];
-            for (std::size_t begin = 0; begin < mine.size(); begin += kTitleList) {
-                const std::size_t end = std::min(mine.size(), begin + kTitleList);
-                std::string select = "SELECT row_no, title_ref FROM batch_rows WHERE batch_id = ? AND row_no IN (";
-                for (std::size_t i = begin; i < end; ++i) {
-                    if (i != begin) select += ',';
-                    select += std::to_string(results[mine[i]].row);
-                }
-                select += ')';
-                session << db_.sql(select), into(rows), into(titles), bind(batchId), now;
-            }
+            rows.reserve(positions[b].size());
+            for (const std::size_t k : positions[b]) rows.push_back(results[k].row);
+            std::sort(rows.begin(), rows.end());
+            rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
             auto& sorted = titlesOf[b];
-            sorted.reserve(rows.size());
-            for (std::size_t i = 0; i < rows.size(); ++i) sorted.emplace_back(rows[i], std::move(titles[i]));
-            std::sort(sorted.begin(), sorted.end());
+            readTitles(session, batchId, rows, sorted);
         }
     });
     // The per-row work, here and not on the committing thread: the ID's HMAC and the packed line.
@@ -227,6 +223,64 @@ PreparedAudit SqlAuditStore::prepare(const std::vector<StoredResult>& results,
     for (std::size_t b = 0; b < batchIds.size(); ++b)
         if (known[b]) prepared.creditors.emplace_back(std::string(batchIds[b]), std::move(creditorOf[b]));
     return prepared;
+}
+
+void SqlAuditStore::readTitles(Poco::Data::Session& session, const std::string& batchId, const std::vector<int>& rows,
+                               std::vector<std::pair<int, std::string>>& out) {
+    if (rows.empty()) return;
+    std::vector<int> blocks;
+    for (const int row : rows) {
+        const int first = (row / kTitleBlock) * kTitleBlock;
+        if (blocks.empty() || blocks.back() != first) blocks.push_back(first);
+    }
+    if (blocks.size() > kTitleBlocksAChunk) {
+        // Scattered rows: exactly these, one statement of up to kTitleList row numbers each (a probe a row).
+        std::vector<int> found;
+        std::vector<std::string> titles;
+        for (std::size_t begin = 0; begin < rows.size(); begin += kTitleList) {
+            const std::size_t end = std::min(rows.size(), begin + kTitleList);
+            std::string select = "SELECT row_no, title_ref FROM batch_rows WHERE batch_id = ? AND row_no IN (";
+            for (std::size_t i = begin; i < end; ++i) {
+                if (i != begin) select += ',';
+                select += std::to_string(rows[i]);
+            }
+            select += ')';
+            session << db_.sql(select), into(found), into(titles), bind(batchId), now;
+        }
+        for (std::size_t i = 0; i < found.size(); ++i) out.emplace_back(found[i], std::move(titles[i]));
+        std::sort(out.begin(), out.end());
+        return;
+    }
+    const std::lock_guard<std::mutex> lock(titlesMutex_);
+    for (const int first : blocks) {
+        const auto key = std::make_pair(batchId, first);
+        auto it = titleBlocks_.find(key);
+        if (it == titleBlocks_.end()) {
+            // The block's rows by one range scan of the primary key.
+            std::vector<int> found;
+            std::vector<std::string> titles;
+            session << db_.sql(
+                "SELECT row_no, title_ref FROM batch_rows WHERE batch_id = ? AND row_no >= ? AND "
+                "row_no < ?"),
+                into(found), into(titles), bind(batchId), bind(first), bind(first + kTitleBlock), now;
+            if (titleBlocks_.size() >= kTitleBlocks) {
+                auto oldest = titleBlocks_.begin();
+                for (auto i = titleBlocks_.begin(); i != titleBlocks_.end(); ++i)
+                    if (i->second.used < oldest->second.used) oldest = i;
+                titleBlocks_.erase(oldest);
+            }
+            TitleBlock block;
+            block.titles.resize(kTitleBlock);
+            for (std::size_t i = 0; i < found.size(); ++i)
+                if (found[i] >= first && found[i] < first + kTitleBlock)
+                    block.titles[static_cast<std::size_t>(found[i] - first)] = std::move(titles[i]);
+            it = titleBlocks_.emplace(key, std::move(block)).first;
+        }
+        it->second.used = ++titleClock_;
+        for (const int row : rows)
+            if (row >= first && row < first + kTitleBlock)
+                out.emplace_back(row, it->second.titles[static_cast<std::size_t>(row - first)]);
+    }
 }
 
 void SqlAuditStore::appendPrepared(Poco::Data::Session& session, const std::vector<StoredResult>& results,

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -86,7 +87,7 @@ class SqlAuditStore {
 
     /// The audit trail's share of upserting `results` (ResultStore::prepareAudit()), on the calling thread and a
     /// pooled session of its own, outside the results' transaction: reads the creditor of each batch of `results` (one
-    /// statement) and the title reference of each row (one statement a batch, up to kTitleList rows each), HMACs each
+    /// statement) and the title reference of each row (readTitles(): cached blocks of the batch's rows), HMACs each
     /// debtor's ID and packs each result's entry line (requestIds[k] is the request id of results[k], or '' past its
     /// end). Results of a batch not in the batches table get an empty line: they are not recorded. Inactive when the
     /// trail is off.
@@ -120,9 +121,24 @@ class SqlAuditStore {
     std::vector<jobs::audit::Record> recordsOfDay(Poco::Data::Session& session, const std::string& day, int afterSeq,
                                                   int limit);
 
+    /// The title references of one block of kTitleBlock rows of a batch (rows first … first + kTitleBlock - 1), read
+    /// by one range scan: a batch's rows reach the stage a window at a time, so a block serves many chunks. A batch
+    /// row's title never changes once uploaded.
+    struct TitleBlock {
+        std::vector<std::string> titles;  ///< by row - first; '' for a row the batch does not have
+        std::uint64_t used = 0;           ///< titleClock_ when last read, for evicting the least recently used
+    };
+    /// The title references of `rows` (sorted) of `batchId`, appended to `out` as (row, title) sorted by row: from
+    /// cached blocks (read by range scans) when the rows touch few blocks, else by IN lists of exactly those rows.
+    void readTitles(Poco::Data::Session& session, const std::string& batchId, const std::vector<int>& rows,
+                    std::vector<std::pair<int, std::string>>& out);
+
     Database& db_;
     AuditSettings settings_;
     std::function<std::string()> clock_;
+    std::mutex titlesMutex_;                                         ///< guards titleBlocks_ and titleClock_
+    std::map<std::pair<std::string, int>, TitleBlock> titleBlocks_;  ///< (batch id, first row of the block)
+    std::uint64_t titleClock_ = 0;
 };
 
 }  // namespace taxdesk::connectors

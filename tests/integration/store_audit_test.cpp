@@ -5,6 +5,7 @@
 // tests of a run: tampering and pruning happen on days of their own (far in the past, unique to the test).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <random>
 
@@ -126,6 +127,43 @@ TEST_P(StoreAuditTest, EveryNewResultOfAPaidBatchHasItsEntryAndAReplayAddsNone) 
     const AuditVerifyReport report = store.audit().verify(today(), today());
     EXPECT_TRUE(report.ok) << report.brokenDay << " " << report.brokenSeq << " " << report.reason;
     EXPECT_GE(report.records, 3);
+}
+
+TEST_P(StoreAuditTest, TitleReferencesAreRightFromCachedBlocksAndFromScatteredRows) {
+    // Titles are read in blocks of 4,096 rows of a batch, kept; a chunk whose rows of a batch touch more than 4 blocks
+    // reads exactly those rows instead. Both ways, each entry holds its own row's title.
+    Store store(settings_);
+    configure(store);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 20500, 0));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
+    const std::vector<std::vector<int>> chunks = {
+        {1, 4097, 8193, 12289, 16385, 20481},  // six blocks: exactly these rows
+        {4096, 2, 4098},                       // blocks 0 and 1 (4096 is block 1's first row)
+        {3, 4099, 20500},                      // blocks 0 and 1 again (kept), and block 5
+    };
+    std::vector<int> expected;
+    for (const auto& chunk : chunks) {
+        std::vector<StoredResult> results;
+        for (const int row : chunk) results.push_back(foundResult(batch.batchId, row));
+        store.results().upsertResults(results, {});
+        expected.insert(expected.end(), chunk.begin(), chunk.end());
+    }
+    AuditQuery query;
+    query.creditorId = creditor_;
+    query.fromDay = today();
+    query.limit = 100;
+    const AuditPage page = store.audit().search(query);
+    std::vector<int> rows;
+    for (const AuditHit& hit : page.hits) {
+        if (hit.batchId != batch.batchId) continue;
+        rows.push_back(hit.row);
+        EXPECT_EQ(hit.titleRef, "112年度司執字第" + std::to_string(hit.row) + "號") << "row " << hit.row;
+    }
+    std::sort(rows.begin(), rows.end());
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(rows, expected);
 }
 
 TEST_P(StoreAuditTest, DisabledRecordsNothing) {
