@@ -25,7 +25,7 @@ constexpr int kRecordPage = 200;
 /// Row numbers in one title statement, at most.
 constexpr std::size_t kTitleList = 500;
 /// Title references cached in blocks of this many rows of a batch, at most kTitleBlocks blocks (least recently used
-/// evicted): about 20 MB at 80 bytes a title.
+/// evicted): about 30 MB with titles of 80 bytes (and the strings' own 32).
 constexpr int kTitleBlock = 4096;
 constexpr std::size_t kTitleBlocks = 64;
 /// A chunk's rows of one batch spread over more blocks than this (rows scattered over a large batch, e.g. its error
