@@ -2,7 +2,7 @@
 //
 //   bench/run [--quick] [--rows N] [--runs K]   (starts redis-server and the broker, builds, runs this K times)
 //   taxdesk_bench_throughput --bootstrap HOST:PORT --redis-port P [--rows N] [--mode
-//   all|ceiling|passthrough|engine|both]
+//   all|ceiling|passthrough|engine|both|audit] [--audit on|off] [--audit-order off-on|on-off]
 // against a `taxdesk broker --set broker.extra_prefixes=bench-ceiling.,bench-engine.,bench-passthrough.`.
 //
 // Each mode runs in a forked child of its own (so that its peak RSS and CPU are its own), after another child has
@@ -70,8 +70,9 @@ struct Options {
     int concurrency = 8;
     std::string mode = "all";
     std::string tag;
-    std::string suffix;  ///< appended to every topic and group name (a shared broker: the smoke test)
-    bool audit = true;   ///< engine mode: the audit trail on (audit.enabled) or off
+    std::string suffix;         ///< appended to every topic and group name (a shared broker: the smoke test)
+    bool audit = true;          ///< engine mode: the audit trail on (audit.enabled) or off
+    bool auditOnFirst = false;  ///< audit mode: --audit-order on-off measures the trail-on engine first
 };
 
 std::string unique(const std::string& stem) {
@@ -304,7 +305,7 @@ int main(int argc, char** argv) {
     try {
         const engine::ArgReader reader(std::vector<std::string>(argv + 1, argv + argc),
                                        {"bootstrap", "redis-port", "rows", "mode", "batch-size", "max-in-flight",
-                                        "concurrency", "tag", "suffix", "audit"},
+                                        "concurrency", "tag", "suffix", "audit", "audit-order"},
                                        {});
         options.bootstrap = reader.value("bootstrap").value_or("");
         if (options.bootstrap.empty()) throw engine::UsageError("--bootstrap HOST:PORT is required");
@@ -319,6 +320,9 @@ int main(int argc, char** argv) {
         const std::string audit = reader.value("audit").value_or("on");
         if (audit != "on" && audit != "off") throw engine::UsageError("--audit must be on or off");
         options.audit = audit == "on";
+        const std::string order = reader.value("audit-order").value_or("off-on");
+        if (order != "off-on" && order != "on-off") throw engine::UsageError("--audit-order must be off-on or on-off");
+        options.auditOnFirst = order == "on-off";
         const std::vector<std::string> modes{"all", "both", "ceiling", "engine", "passthrough", "audit"};
         if (std::find(modes.begin(), modes.end(), options.mode) == modes.end())
             throw engine::UsageError(
@@ -361,29 +365,30 @@ int main(int argc, char** argv) {
             printLine("engine", engineFigures, ceiling, options);
         }
         if (options.mode == "audit") {
-            // The engine without, then with, the audit trail (issue 13), each on topics of its own: the ratio of the
-            // two is the trail's cost. Printed as engine_noaudit and engine (ratio = on / off).
-            Options off = options;
-            off.audit = false;
-            off.suffix += "-noaudit";
-            const Figures loadedOff = inChild([&] {
-                produceRows(off, topicsOf(off, "engine").input);
-                return Figures{};
-            });
-            if (!loadedOff.ok) throw std::runtime_error("could not produce the rows of engine_noaudit");
-            const Figures withoutTrail = inChild([&] { return measurePipeline(off, "engine"); });
-            if (!withoutTrail.ok) return 1;
+            // The engine without and with the audit trail (issue 13), each on topics of its own: the ratio of the
+            // two is the trail's cost. Printed as engine_noaudit and engine (ratio = on / off). --audit-order on-off
+            // runs the trail-on child first (to tell the trail's cost from an effect of running second).
+            auto measure = [&](bool audit) {
+                Options run = options;
+                run.audit = audit;
+                run.suffix += audit ? "-audit" : "-noaudit";
+                const Figures loaded = inChild([&] {
+                    produceRows(run, topicsOf(run, "engine").input);
+                    return Figures{};
+                });
+                if (!loaded.ok) throw std::runtime_error("could not produce the rows of the engine, audit on or off");
+                return inChild([&] { return measurePipeline(run, "engine"); });
+            };
+            Figures withoutTrail;
+            if (options.auditOnFirst) {
+                engineFigures = measure(true);
+                withoutTrail = measure(false);
+            } else {
+                withoutTrail = measure(false);
+                engineFigures = measure(true);
+            }
+            if (!withoutTrail.ok || !engineFigures.ok) return 1;
             printLine("engine_noaudit", withoutTrail, 0, options);
-            Options on = options;
-            on.audit = true;
-            on.suffix += "-audit";
-            const Figures loadedOn = inChild([&] {
-                produceRows(on, topicsOf(on, "engine").input);
-                return Figures{};
-            });
-            if (!loadedOn.ok) throw std::runtime_error("could not produce the rows of engine");
-            engineFigures = inChild([&] { return measurePipeline(on, "engine"); });
-            if (!engineFigures.ok) return 1;
             printLine("engine", engineFigures, withoutTrail.rowsPerSecond, options);
         }
         std::printf("engine %.0f rows/s, ceiling %.0f rows/s, ratio %.3f\n", engineFigures.rowsPerSecond, ceiling,
