@@ -5,6 +5,7 @@
 //   build/bench/taxdesk_bench_store_upserts [--rows 200000] [--chunk 2000] [--runs 3] [--backend
 //   sqlite|postgresql|both]
 //       [--postgresql "host=… port=… dbname=… user=…"] [--dir /tmp/…] [--sqlite-threading serialized|multi]
+//       [--audit on|off]
 //
 // PostgreSQL comes from --postgresql, else TAXDESK_TEST_POSTGRES_URL or TAXDESK_TEST_POSTGRESQL (what scripts/test
 // exports; scripts/lib/postgres.sh's pg_start prints one). Each run writes one batch of `rows` results (a batch row
@@ -41,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "connectors/store/sql_audit_store.hpp"
 #include "connectors/store/store.hpp"
 
 namespace {
@@ -57,6 +59,7 @@ struct Options {
     std::string postgresql;
     std::string dir = "/tmp/taxdesk-bench-store";
     std::string sqliteThreading = "multi";
+    bool audit = true;  ///< --audit on|off: the audit trail (issue 13) records the new results in their transaction
 };
 
 double cpuSeconds() {
@@ -302,7 +305,10 @@ std::pair<Figure, Figure> upsertBesideCeiling(Store& store, Ceiling& ceiling, co
         const auto end = std::min(results.size(), at + static_cast<size_t>(chunk));
         const std::vector<StoredResult> part(results.begin() + static_cast<long>(at),
                                              results.begin() + static_cast<long>(end));
-        const Figure one = timed([&] { store.results().upsertResults(part); });
+        // The audit trail's share is prepared outside the timed commit, as the inquiry stage prepares it on its
+        // consumer thread (nothing when the trail is off).
+        const auto audit = store.results().prepareAudit(part, {});
+        const Figure one = timed([&] { store.results().upsertResultsWithAudit(part, audit); });
         const Figure two = timed([&] { ceiling.write(results, at, end); });
         upsert.seconds += one.seconds;
         upsert.cpu += one.cpu;
@@ -325,6 +331,7 @@ RunFigures runOnce(const std::string& backend, const Options& options) {
     RunFigures figures;
     {
         Store store(settings);
+        store.audit().configure({options.audit, "bench-audit-key-0123456789abcdef0123456789abcdef"});
         const std::string batchId = uniqueId("bench-batch");
         {
             Poco::Data::Session session(backend == "sqlite" ? "SQLite" : "PostgreSQL",
@@ -410,6 +417,8 @@ int main(int argc, char** argv) {
             options.dir = value;
         else if (arg == "--sqlite-threading")
             options.sqliteThreading = value;
+        else if (arg == "--audit" && (value == "on" || value == "off"))
+            options.audit = value == "on";
         else
             return usage();
     }

@@ -2,7 +2,7 @@
 //
 //   bench/run [--quick] [--rows N] [--runs K]   (starts redis-server and the broker, builds, runs this K times)
 //   taxdesk_bench_throughput --bootstrap HOST:PORT --redis-port P [--rows N] [--mode
-//   all|ceiling|passthrough|engine|both]
+//   all|ceiling|passthrough|engine|both|audit] [--audit on|off] [--audit-order off-on|on-off]
 // against a `taxdesk broker --set broker.extra_prefixes=bench-ceiling.,bench-engine.,bench-passthrough.`.
 //
 // Each mode runs in a forked child of its own (so that its peak RSS and CPU are its own), after another child has
@@ -33,6 +33,7 @@
 #include "connectors/api/connector_set.hpp"
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/store/sql_audit_store.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/cli/cli.hpp"
 #include "engine/cli/request_gen.hpp"
@@ -69,7 +70,9 @@ struct Options {
     int concurrency = 8;
     std::string mode = "all";
     std::string tag;
-    std::string suffix;  ///< appended to every topic and group name (a shared broker: the smoke test)
+    std::string suffix;         ///< appended to every topic and group name (a shared broker: the smoke test)
+    bool audit = true;          ///< engine mode: the audit trail on (audit.enabled) or off
+    bool auditOnFirst = false;  ///< audit mode: --audit-order on-off measures the trail-on engine first
 };
 
 std::string unique(const std::string& stem) {
@@ -175,6 +178,25 @@ Figures measurePipeline(const Options& options, const std::string& mode) {
         storePath = "/tmp/" + unique(prefix) + ".db";
         storeSettings.sqlitePath = storePath;
         store = std::make_unique<connectors::Store>(storeSettings);
+        // Issue 13: the audit trail records results of batches the store holds, so the 64 bench batches are written
+        // first (outside the timed window), with or without the trail; rows_done and states then move as in service.
+        store->audit().configure({options.audit, "bench-audit-key-0123456789abcdef0123456789abcdef"});
+        for (int batch = 0; batch < 64; ++batch) {
+            connectors::BatchRecord record;
+            record.batchId = "BENCH-" + std::to_string(batch);
+            record.creditorId = "C1";
+            record.state = jobs::inquiry::BatchState::queued;
+            record.receiptToken = unique("receipt-" + std::to_string(batch));
+            std::vector<connectors::BatchRowRecord> rows;
+            for (int row = batch == 0 ? 64 : batch; row <= options.rows; row += 64)
+                rows.push_back({record.batchId, row, "", "",
+                                "臺灣臺北地方法院112年度司執字第" + std::to_string(row) + "號", "both", "2024", true,
+                                "", "", 500});
+            auto writer = store->batches().beginBatch(record);
+            writer->addRows(rows);
+            const int count = static_cast<int>(rows.size());
+            writer->commit(count, count, 0, 500LL * count);
+        }
         connectors::RedisSettings redisSettings;
         redisSettings.port = options.redisPort;
         redisSettings.keyPrefix = unique(prefix) + ":";
@@ -281,10 +303,10 @@ void printLine(const char* mode, const Figures& figures, double ceiling, const O
 int main(int argc, char** argv) {
     Options options;
     try {
-        const engine::ArgReader reader(
-            std::vector<std::string>(argv + 1, argv + argc),
-            {"bootstrap", "redis-port", "rows", "mode", "batch-size", "max-in-flight", "concurrency", "tag", "suffix"},
-            {});
+        const engine::ArgReader reader(std::vector<std::string>(argv + 1, argv + argc),
+                                       {"bootstrap", "redis-port", "rows", "mode", "batch-size", "max-in-flight",
+                                        "concurrency", "tag", "suffix", "audit", "audit-order"},
+                                       {});
         options.bootstrap = reader.value("bootstrap").value_or("");
         if (options.bootstrap.empty()) throw engine::UsageError("--bootstrap HOST:PORT is required");
         options.redisPort = static_cast<int>(reader.integer("redis-port", 6390, 1, 65535));
@@ -295,10 +317,17 @@ int main(int argc, char** argv) {
         options.mode = reader.value("mode").value_or("all");
         options.tag = reader.value("tag").value_or("");
         options.suffix = reader.value("suffix").value_or("");
-        const std::vector<std::string> modes{"all", "both", "ceiling", "engine", "passthrough"};
+        const std::string audit = reader.value("audit").value_or("on");
+        if (audit != "on" && audit != "off") throw engine::UsageError("--audit must be on or off");
+        options.audit = audit == "on";
+        const std::string order = reader.value("audit-order").value_or("off-on");
+        if (order != "off-on" && order != "on-off") throw engine::UsageError("--audit-order must be off-on or on-off");
+        options.auditOnFirst = order == "on-off";
+        const std::vector<std::string> modes{"all", "both", "ceiling", "engine", "passthrough", "audit"};
         if (std::find(modes.begin(), modes.end(), options.mode) == modes.end())
             throw engine::UsageError(
-                "--mode must be all, ceiling, passthrough, engine or both (passthrough and engine)");
+                "--mode must be all, ceiling, passthrough, engine, both (passthrough and engine) or audit (engine "
+                "with the audit trail off, then on)");
     } catch (const engine::UsageError& error) {
         std::cerr << "taxdesk_bench_throughput: " << error.what() << std::endl;
         return 2;
@@ -334,6 +363,33 @@ int main(int argc, char** argv) {
             engineFigures = inChild([&] { return measurePipeline(options, "engine"); });
             if (!engineFigures.ok) return 1;
             printLine("engine", engineFigures, ceiling, options);
+        }
+        if (options.mode == "audit") {
+            // The engine without and with the audit trail (issue 13), each on topics of its own: the ratio of the
+            // two is the trail's cost. Printed as engine_noaudit and engine (ratio = on / off). --audit-order on-off
+            // runs the trail-on child first (to tell the trail's cost from an effect of running second).
+            auto measure = [&](bool audit) {
+                Options run = options;
+                run.audit = audit;
+                run.suffix += audit ? "-audit" : "-noaudit";
+                const Figures loaded = inChild([&] {
+                    produceRows(run, topicsOf(run, "engine").input);
+                    return Figures{};
+                });
+                if (!loaded.ok) throw std::runtime_error("could not produce the rows of the engine, audit on or off");
+                return inChild([&] { return measurePipeline(run, "engine"); });
+            };
+            Figures withoutTrail;
+            if (options.auditOnFirst) {
+                engineFigures = measure(true);
+                withoutTrail = measure(false);
+            } else {
+                withoutTrail = measure(false);
+                engineFigures = measure(true);
+            }
+            if (!withoutTrail.ok || !engineFigures.ok) return 1;
+            printLine("engine_noaudit", withoutTrail, 0, options);
+            printLine("engine", engineFigures, withoutTrail.rowsPerSecond, options);
         }
         std::printf("engine %.0f rows/s, ceiling %.0f rows/s, ratio %.3f\n", engineFigures.rowsPerSecond, ceiling,
                     ceiling > 0 ? engineFigures.rowsPerSecond / ceiling : 0.0);

@@ -255,6 +255,41 @@ const std::vector<Migration> kMigrations = {
          " issued_at TEXT NOT NULL,"
          " PRIMARY KEY (batch_id, format, sha256))",
      }},
+    {10,
+     "the audit trail: records hash-chained per day, each day's head, checkpoints of pruned days",
+     {
+         // Issue 13. Version 10: 9 is the results signatures' (p13-sign, merged into main first). One record per
+         // committed chunk of results of one batch (its rows packed in `entries`, see jobs/audit) or per download.
+         // (day, seq) orders a day's chain; audit_heads holds each day's last seq and hash, and its row's lock orders
+         // the appends of several engines. Append-only: only `taxdesk audit prune` deletes, whole days, after writing
+         // the day's signed checkpoint.
+         "CREATE TABLE audit_log ("
+         " day TEXT NOT NULL,"
+         " seq INTEGER NOT NULL,"
+         " recorded_at TEXT NOT NULL,"
+         " kind TEXT NOT NULL,"
+         " creditor_id TEXT NOT NULL DEFAULT '',"
+         " batch_id TEXT NOT NULL DEFAULT '',"
+         " request_id TEXT NOT NULL DEFAULT '',"
+         " format TEXT NOT NULL DEFAULT '',"
+         " row_count INTEGER NOT NULL DEFAULT 0,"
+         " entries TEXT NOT NULL DEFAULT '',"
+         " prev_hash TEXT NOT NULL,"
+         " hash TEXT NOT NULL,"
+         " PRIMARY KEY (day, seq))",
+         "CREATE INDEX audit_log_by_creditor ON audit_log (creditor_id, day, seq)",
+         "CREATE TABLE audit_heads ("
+         " day TEXT PRIMARY KEY,"
+         " seq INTEGER NOT NULL,"
+         " head_hash TEXT NOT NULL)",
+         "CREATE TABLE audit_checkpoints ("
+         " day TEXT PRIMARY KEY,"
+         " last_seq INTEGER NOT NULL,"
+         " last_hash TEXT NOT NULL,"
+         " signature TEXT NOT NULL,"
+         " records INTEGER NOT NULL,"
+         " pruned_at TEXT NOT NULL)",
+     }},
 };
 
 std::set<int> appliedVersions(Poco::Data::Session& session) {

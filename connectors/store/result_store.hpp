@@ -1,8 +1,11 @@
 #pragma once
 // The inquiry results a batch gathers (SPEC 3.3): the store area the inquiry stage, the upload, the downloads and the
 // retry use.
+#include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace taxdesk::connectors {
@@ -19,6 +22,22 @@ struct StoredResult {
     bool operator==(const StoredResult&) const = default;
 };
 
+/// The audit trail's share of a chunk of results (see ResultStore::prepareAudit()), made before the chunk is
+/// committed so that the committer only concatenates lines: for each result k, its packed audit entry
+/// (jobs::audit::appendEntry(): row, request id, status, the HMAC of the debtor's ID, the title reference), and the
+/// creditor of each batch of the chunk that the store holds (a result of a batch it does not hold is not recorded).
+struct PreparedAudit {
+    bool active = false;            ///< false: nothing to record (no trail, or audit.enabled is off)
+    std::string lines;              ///< every result's entry line, one after another
+    std::vector<std::size_t> ends;  ///< result k's line is lines[k == 0 ? 0 : ends[k - 1], ends[k])
+    std::vector<std::pair<std::string, std::string>> creditors;  ///< (batch id, creditor id), sorted by batch id
+
+    [[nodiscard]] std::string_view line(std::size_t k) const {
+        const std::size_t begin = k == 0 ? 0 : ends[k - 1];
+        return std::string_view(lines).substr(begin, ends[k] - begin);
+    }
+};
+
 /// The results area. Implemented over SQL by SqlResultStore; thread-safe. Every call throws StoreError when the store
 /// fails.
 class ResultStore {
@@ -31,6 +50,24 @@ class ResultStore {
     /// completed_at) when that reaches rows_total, else from queued to processing; only queued and processing
     /// batches change state. Results of batches not in the table (fed straight to Kafka) are stored all the same.
     virtual void upsertResults(const std::vector<StoredResult>& results) = 0;
+    /// The audit trail's share of upserting `results` (issue 13), prepared before the upsert and on another thread
+    /// than the committing one (the inquiry stage's prepare()): requestIds[k] is the request id of results[k] (or
+    /// shorter: '' for the rest). Where the store keeps no trail (or it is switched off), an inactive PreparedAudit.
+    virtual PreparedAudit prepareAudit(const std::vector<StoredResult>& /*results*/,
+                                       const std::vector<std::string_view>& /*requestIds*/) {
+        return {};
+    }
+    /// upsertResults() with the audit trail's share prepared by prepareAudit() of the same `results`: the results that
+    /// were new (a replay adds nothing) are recorded in the trail in the same transaction, from their prepared lines.
+    /// By default the plain upsertResults().
+    virtual void upsertResultsWithAudit(const std::vector<StoredResult>& results, const PreparedAudit& /*audit*/) {
+        upsertResults(results);
+    }
+    /// upsertResults() recording the new results in the audit trail with these request ids: prepareAudit() and
+    /// upsertResultsWithAudit() on the calling thread.
+    void upsertResults(const std::vector<StoredResult>& results, const std::vector<std::string_view>& requestIds) {
+        upsertResultsWithAudit(results, prepareAudit(results, requestIds));
+    }
     /// Stores each result only where its (batch_id, row) is an accepted row of a batch in the table that has no result
     /// yet (never overwriting one, never creating results for unknown batches or rows), in one transaction, then counts
     /// rows_done and advances the batch as upsertResults() does. For the `error` result of a row whose request failed

@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "connectors/store/migrations.hpp"
 #include "connectors/store/pg_connection.hpp"
+#include "connectors/store/sql_audit_store.hpp"
 #include "connectors/store/sql_rows.hpp"
 #include "connectors/store/store_internal.hpp"
 
@@ -130,7 +132,8 @@ void storedRowsSqlite(sqlite3* db, sqlite3_stmt* select, const std::string& batc
 /// by that, instead of a count of the batch's results after every call (which grows with the batch, so that a large
 /// batch cost time quadratic in its size).
 std::vector<int> sqliteUpsert(Poco::Data::Session& session, const std::vector<const StoredResult*>& results,
-                              const std::vector<std::string>& batchIds, const std::string& stamp);
+                              const std::vector<std::string>& batchIds, const std::string& stamp,
+                              std::vector<char>& isNew);
 
 /// A PostgreSQL array literal element: quoted, with `"` and `\` escaped (everything else, commas, braces and line
 /// breaks included, is literal inside quotes).
@@ -175,7 +178,8 @@ std::vector<RowRange> rangesOf(const std::vector<const StoredResult*>& results, 
 }
 
 std::vector<int> sqliteUpsert(Poco::Data::Session& session, const std::vector<const StoredResult*>& results,
-                              const std::vector<std::string>& batchIds, const std::string& stamp) {
+                              const std::vector<std::string>& batchIds, const std::string& stamp,
+                              std::vector<char>& isNew) {
     sqlite3* db = Poco::Data::SQLite::Utility::dbHandle(session);
     std::vector<std::size_t> batchOf(results.size());
     for (std::size_t i = 0; i < results.size(); ++i) batchOf[i] = indexOf(batchIds, results[i]->batchId);
@@ -207,6 +211,7 @@ std::vector<int> sqliteUpsert(Poco::Data::Session& session, const std::vector<co
             replace.step(result);
         } else if (insert.step(result) == 1) {
             ++added[batchOf[i]];
+            isNew[i] = 1;
         } else {
             replace.step(result);  // not found by the range scan, yet stored: the upsert's end all the same
         }
@@ -274,7 +279,8 @@ std::string copyBody(const std::vector<const StoredResult*>& results, const std:
 /// parsed the arrays (array_in, 14% of its time) and probed the index twice a row (the join, 12.5%), 3× a plain COPY.
 /// Returns, per batch of `batchIds`, how many results were new (see sqliteUpsert()).
 std::vector<int> postgresqlUpsert(Poco::Data::Session& session, const std::vector<const StoredResult*>& results,
-                                  const std::vector<std::string>& batchIds, const std::string& stamp) {
+                                  const std::vector<std::string>& batchIds, const std::string& stamp,
+                                  std::vector<char>& isNew) {
     pg_conn* connection = detail::pg::connectionOf(session);
     std::vector<bool> known(batchIds.size(), false);
     for (std::size_t batch = 0; batch < batchIds.size(); ++batch) {
@@ -317,6 +323,7 @@ std::vector<int> postgresqlUpsert(Poco::Data::Session& session, const std::vecto
         if (known[batch] && !std::binary_search(stored[batch].begin(), stored[batch].end(), results[i]->row)) {
             fresh.push_back(results[i]);
             ++added[batch];
+            isNew[i] = 1;
         } else {
             over.push_back(results[i]);
         }
@@ -348,7 +355,18 @@ std::vector<int> postgresqlUpsert(Poco::Data::Session& session, const std::vecto
 }  // namespace
 
 void SqlResultStore::upsertResults(const std::vector<StoredResult>& results) {
+    upsertResultsWithAudit(results, prepareAudit(results, {}));
+}
+
+PreparedAudit SqlResultStore::prepareAudit(const std::vector<StoredResult>& results,
+                                           const std::vector<std::string_view>& requestIds) {
+    return audit_ != nullptr ? audit_->prepare(results, requestIds) : PreparedAudit{};
+}
+
+void SqlResultStore::upsertResultsWithAudit(const std::vector<StoredResult>& results, const PreparedAudit& audit) {
     if (results.empty()) return;
+    if (audit.active && audit.ends.size() != results.size())
+        throw std::invalid_argument("upsertResultsWithAudit: the audit trail's share was prepared for other results");
     const std::string stamp = detail::utcNow();
     const std::vector<const StoredResult*> kept = lastPerKey(results);
     // Sorted: batch rows are locked in one order by every caller, so two upserts cannot deadlock on them.
@@ -377,13 +395,24 @@ void SqlResultStore::upsertResults(const std::vector<StoredResult>& results) {
         " WHERE batch_id = ? AND state IN ('queued', 'processing')");
 
     const bool sqlite = db_.isSqlite();
+    const bool auditing = audit_ != nullptr && audit.active;
     db_.withSession("upserting results", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);  // rolls back unless committed
         if (sqlite) {  // PostgreSQL: postgresqlUpsert() locks, and learns which batches exist
             session << lockStatement, use(batchIds), now;
         }
-        std::vector<int> added =
-            sqlite ? sqliteUpsert(session, kept, batchIds, stamp) : postgresqlUpsert(session, kept, batchIds, stamp);
+        std::vector<char> isNew(kept.size(), 0);
+        std::vector<int> added = sqlite ? sqliteUpsert(session, kept, batchIds, stamp, isNew)
+                                        : postgresqlUpsert(session, kept, batchIds, stamp, isNew);
+        if (auditing) {
+            // The audit trail records what this transaction stored new, in it: a replay records nothing twice, and a
+            // rolled-back call nothing at all. Its lines were prepared before (prepareAudit()): only copied here.
+            std::vector<std::size_t> fresh;
+            fresh.reserve(kept.size());
+            for (std::size_t i = 0; i < kept.size(); ++i)
+                if (isNew[i]) fresh.push_back(static_cast<std::size_t>(kept[i] - results.data()));
+            audit_->appendPrepared(session, results, fresh, audit, stamp);
+        }
         session << addStatement, use(added), use(batchIds), now;
         session << recountStatement, use(batchIds), use(batchIds), now;
         session << advanceStatement, use(completedAts), use(batchIds), now;

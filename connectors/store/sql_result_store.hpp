@@ -5,12 +5,19 @@
 
 namespace taxdesk::connectors {
 
+class SqlAuditStore;
+
 class SqlResultStore final : public ResultStore {
   public:
-    /// Over an open database; must not outlive it.
-    explicit SqlResultStore(Database& db) : db_(db) {}
+    /// Over an open database; must not outlive it. `audit` (may be null) records new results in their transaction.
+    explicit SqlResultStore(Database& db, SqlAuditStore* audit = nullptr) : db_(db), audit_(audit) {}
 
+    using ResultStore::upsertResults;
+    /// upsertResultsWithAudit() with the audit trail's share prepared here (no request ids).
     void upsertResults(const std::vector<StoredResult>& results) override;
+    PreparedAudit prepareAudit(const std::vector<StoredResult>& results,
+                               const std::vector<std::string_view>& requestIds) override;
+    void upsertResultsWithAudit(const std::vector<StoredResult>& results, const PreparedAudit& audit) override;
     int insertMissingResults(const std::vector<StoredResult>& results) override;
     int countResultsWithStatus(const std::string& batchId, const std::string& status) override;
     int retryErrorRows(const std::string& batchId) override;
@@ -20,6 +27,7 @@ class SqlResultStore final : public ResultStore {
 
   private:
     Database& db_;
+    SqlAuditStore* audit_;
 };
 
 }  // namespace taxdesk::connectors

@@ -22,6 +22,7 @@
 namespace taxdesk::connectors {
 
 class SqlResultStore;
+class SqlAuditStore;
 class SqlBatchStore;
 class SqlPaymentLedger;
 class SqlTokenStore;
@@ -45,6 +46,8 @@ class Store {
 
     /// The inquiry results (SqlResultStore).
     [[nodiscard]] ResultStore& results();
+    /// The audit trail (issue 13): every new result (recorded by results() in its transaction) and every download.
+    [[nodiscard]] SqlAuditStore& audit();
     /// Uploaded batches and their rows (SqlBatchStore).
     [[nodiscard]] BatchStore& batches();
     /// The payments ledger (SqlPaymentLedger).
@@ -58,6 +61,7 @@ class Store {
 
   private:
     Database db_;
+    std::unique_ptr<SqlAuditStore> audit_;  ///< before results_, which records through it
     std::unique_ptr<SqlResultStore> results_;
     std::unique_ptr<SqlBatchStore> batches_;
     std::unique_ptr<SqlPaymentLedger> payments_;

@@ -52,6 +52,11 @@ class CreditorApi {
     /// Called once per charge that turned out owed back (refund_due: the batch paid by another payment meanwhile), to
     /// count it. Set before serving.
     void onRefundDue(std::function<void(long long amount)> handler) { onRefundDue_ = std::move(handler); }
+    /// Called once a download of results was streamed whole (the audit trail records it): creditor, batch, format,
+    /// rows, request id.
+    using DownloadHandler = std::function<void(const std::string& creditorId, const std::string& batchId,
+                                               const std::string& format, int rows, const std::string& requestId)>;
+    void onDownload(DownloadHandler handler) { onDownload_ = std::move(handler); }
     /// The look-up connectors whose circuit breaker is open now (none for in-process stubs). Set before serving.
     void openConnectors(std::function<std::vector<std::string>()> query) { openConnectors_ = std::move(query); }
     /// Signs the results downloads of completed batches (issue 13): `signer` signs, `signatures` records what was
@@ -97,6 +102,7 @@ class CreditorApi {
     std::shared_ptr<connectors::Payment> payment_;
     PaidHandler onPaid_;
     std::function<void(long long amount)> onRefundDue_;
+    DownloadHandler onDownload_;
     std::function<void(const std::string& batchId, const std::string& requestId)> onRetry_;
     std::function<std::vector<std::string>()> openConnectors_;
     std::shared_ptr<const connectors::crypto::Signer> signer_;

@@ -61,11 +61,12 @@ namespace {
 
 /// Writes the results download of `batchId` in `format` ("csv" or "json") to `sink`, page by page, in row order. The
 /// bytes depend on the stored results only (no time, no request), so that a second pass gives the same bytes: the
-/// digest is taken over one pass and the body sent from another.
+/// digest is taken over one pass and the body sent from another. Returns the rows written (the audit trail's count).
 template <typename Sink>
-void writeResults(connectors::ResultStore& store, const std::string& batchId, const std::string& format, Sink&& sink) {
+int writeResults(connectors::ResultStore& store, const std::string& batchId, const std::string& format, Sink&& sink) {
     constexpr int kPage = 1000;
     int after = 0;
+    int rows = 0;
     if (format == "json") {
         std::string text = "[";
         bool first = true;
@@ -78,11 +79,12 @@ void writeResults(connectors::ResultStore& store, const std::string& batchId, co
             }
             sink(std::string_view(text));
             text.clear();
+            rows += static_cast<int>(page.size());
             if (page.size() < static_cast<std::size_t>(kPage)) break;
             after = page.back().row;
         }
         sink(std::string_view("\n]\n"));
-        return;
+        return rows;
     }
     std::string text = jobs::inquiry::resultsCsvHeader();
     for (;;) {
@@ -91,9 +93,11 @@ void writeResults(connectors::ResultStore& store, const std::string& batchId, co
             jobs::inquiry::appendResultCsv(text, jobs::inquiry::decodeResult(stored.payload));
         sink(std::string_view(text));
         text.clear();
+        rows += static_cast<int>(page.size());
         if (page.size() < static_cast<std::size_t>(kPage)) break;
         after = page.back().row;
     }
+    return rows;
 }
 
 jobs::inquiry::ResultsSignature signatureOf(const connectors::IssuedSignature& issued) {
@@ -135,6 +139,11 @@ HttpReply CreditorApi::results(HttpRequest& request) {
     HttpReply reply;
     auto& store = stores_.results;
     const std::string batchId = batch.batchId;
+    // The audit trail records the download once it was streamed whole, with the rows it held.
+    auto downloaded = [handler = onDownload_, creditorId = batch.creditorId, batchId, format,
+                       requestId = request.requestId](int rows) {
+        if (handler) handler(creditorId, batchId, format, rows, requestId);
+    };
     reply.headers["Content-Disposition"] = "attachment; filename=\"" + batchId + "-results." + format + "\"";
     reply.contentType = format == "json" ? "application/json; charset=utf-8" : "text/csv; charset=utf-8";
     // A completed batch's download is signed (issue 13): the digest of the bytes about to be sent, in the headers.
@@ -147,12 +156,14 @@ HttpReply CreditorApi::results(HttpRequest& request) {
         reply.headers["X-Taxdesk-Digest"] = issued->sha256;
         reply.headers["X-Taxdesk-Signature"] = jobs::inquiry::formatSignature(signatureOf(*issued));
     }
-    reply.stream = [&store, batchId, format, expected](std::ostream& out) {
+    reply.stream = [&store, batchId, format, expected, downloaded](std::ostream& out) {
         connectors::crypto::Sha256 sent;
-        writeResults(store, batchId, format, [&](std::string_view piece) {
+        const int rows = writeResults(store, batchId, format, [&](std::string_view piece) {
             if (!expected.empty()) sent.update(piece);
             out.write(piece.data(), static_cast<std::streamsize>(piece.size()));
         });
+        out.flush();
+        downloaded(rows);
         // The results changed between the digest and the body (a retry began meanwhile): the headers are gone, so
         // the client's check fails; say so here.
         if (!expected.empty() && sent.hex() != expected)

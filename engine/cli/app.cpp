@@ -22,6 +22,7 @@
 #include "connectors/store/store.hpp"
 #include "connectors/stubs/demo_data/batch_generator.hpp"
 #include "engine/api/auth.hpp"
+#include "engine/cli/audit_cli.hpp"
 #include "engine/cli/cli.hpp"
 #include "engine/cli/request_gen.hpp"
 #include "engine/cli/submit.hpp"
@@ -378,6 +379,7 @@ int runMain(int argc, char** argv) {
         if (command == "submit") return commandSubmit(line.args);
         if (command == "verify") return commandVerify(line.args, settings.resultsSigningKey);
         if (command == "gen") return commandGen(settings, line.args);
+        if (command == "audit") return commandAudit(settings, line.args);
         if (command == "config") {
             std::cout << config.describe();
             return 0;

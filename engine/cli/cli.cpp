@@ -112,6 +112,17 @@ Commands:
   token revoke ID            revokes the token with that id (from create or list): from the next request it
                              gets 401 token_revoked, also in a running engine. Revoking twice is fine; an
                              unknown id exits 1.
+  audit search [--debtor-id ID] [--creditor C] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--limit N]
+               [--cursor C] [--format csv|json]
+                             prints the audit trail's entries (results looked up, downloads) that match; the ID
+                             is HMACed with the audit key first, never stored or printed. The next page's
+                             cursor goes to stderr.
+  audit verify [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+                             proves each day's hash chain unbroken (exit 0 with counts) or names the first
+                             broken record (exit 1); pruned days' checkpoints are checked against the key.
+  audit prune [--retention-days N]
+                             removes whole days older than audit.retention_days, each after writing its
+                             signed checkpoint (a day that does not verify is kept, exit 1).
   gen --rows N [--seed S] [--bad-fraction F] [--charset utf-8|big5] [--out FILE]
                              writes a creditor batch file (SPEC 3.1) matching the stub population; F of the rows
                              (default 0) carry one mistake each (bad ID, missing field, bad scope, bad year, title

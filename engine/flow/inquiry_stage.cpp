@@ -219,9 +219,21 @@ struct PreparedInquiry : PreparedBatch {
     std::vector<std::string> requestIds;  // per message: the request_id header it came with
     std::vector<std::size_t> messageOf;   // rows[k] answers batch message messageOf[k]
     std::vector<jobs::inquiry::ResultStatus> statuses;
+    // The audit trail's share of storing `rows` (issue 13: each row's ID HMAC and packed entry, the batches' creditors
+    // and title references), prepared here and not on the committer; auditPrepared false when that failed (commit()
+    // prepares it then).
+    connectors::PreparedAudit audit;
+    bool auditPrepared = false;
     // Rows of requests that could not be read (dead-lettered), with the message each came in.
     std::vector<std::pair<jobs::inquiry::RowRef, std::size_t>> unreadable;
 };
+
+/// The request id of each prepared row (views of prepared.requestIds).
+std::vector<std::string_view> requestIdsOf(const PreparedInquiry& prepared) {
+    std::vector<std::string_view> requestIds(prepared.rows.size());
+    for (std::size_t k = 0; k < prepared.rows.size(); ++k) requestIds[k] = prepared.requestIds[prepared.messageOf[k]];
+    return requestIds;
+}
 
 /// ResultStatus has this many values (found … error), for counting by status.
 constexpr std::size_t kStatuses = static_cast<std::size_t>(jobs::inquiry::ResultStatus::error) + 1;
@@ -430,13 +442,28 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
         prepared->messageOf.push_back(i);
         prepared->statuses.push_back(result.status);
     }
+    // The audit trail's per-row work, here (the consumer thread, pipelined with the commit) so that the committer only
+    // copies prepared lines. A store error here is not the batch's: commit() prepares it again on its own thread.
+    try {
+        prepared->audit = results_.prepareAudit(prepared->rows, requestIdsOf(*prepared));
+        prepared->auditPrepared = true;
+    } catch (const std::exception& error) {
+        Poco::Logger::get("pipeline.inquiry")
+            .warning("the audit trail's entries could not be prepared ahead (prepared at the commit): %s",
+                     std::string(error.what()));
+    }
     return prepared;
 }
 
 void InquiryStage::commit(PreparedBatch& batch) {
     auto& prepared = static_cast<PreparedInquiry&>(batch);
-    // Durable in one transaction before anything is produced.
-    results_.upsertResults(prepared.rows);
+    // Durable in one transaction before anything is produced; the audit trail records the new ones in it, with the
+    // request id each came with, from the lines prepare() made.
+    if (!prepared.auditPrepared) {
+        prepared.audit = results_.prepareAudit(prepared.rows, requestIdsOf(prepared));
+        prepared.auditPrepared = true;
+    }
+    results_.upsertResultsWithAudit(prepared.rows, prepared.audit);
     for (const auto& [row, message] : prepared.unreadable)
         if (auto result = failRow(row, prepared.requestIds[message]))
             prepared.out[message].push_back(std::move(*result));

@@ -1,7 +1,14 @@
 #include "engine/runtime/config.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <Poco/Environment.h>
 #include <Poco/String.h>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
 
 #include <algorithm>
 #include <cerrno>
@@ -161,6 +168,9 @@ const std::vector<KeySpec>& configSchema() {
         {"dispatch.block_rows", KeyType::integer, "500", 1, 1000000, "", false, "consecutive rows of a paid batch sent to inquiry.requests under one message key (<batch_id>:<block number>), so that one batch spreads over every partition and every engine of the group"},
         {"dispatch.window_rows", KeyType::integer, "5000", 1, 10000000, "", false, "rows of one batch sent and without a result, at most, per partition of inquiry.requests (broker.partitions): the embedded broker keeps only the last 5 MiB of a partition"},
         {"dispatch.chunk_rows", KeyType::integer, "5000", 1, 100000, "", false, "rows read from the store and sent (then acknowledged by the broker) at a time"},
+        {"audit.enabled", KeyType::boolean, "true", 0, 0, "", false, "record every stored look-up result and every download in the hash-chained audit trail (issue 13)"},
+        {"audit.id_key", KeyType::string, "", 0, 0, "", true, "secret of the audit trail's debtor-ID HMAC and of its prune checkpoints; empty: <app.var_dir>/audit-id.key, generated on first run (mode 0600)"},
+        {"audit.retention_days", KeyType::integer, "3650", 1, 36500, "", false, "days of audit trail `taxdesk audit prune` keeps (older whole days are removed after a signed checkpoint)"},
         {"sms.daily_limit", KeyType::integer, "5", 1, 1000, "", false, "applications per msisdn per day"},
         {"sms.pickup_business_days", KeyType::integer, "3", 1, 30, "", false, "business days until the pickup deadline"},
         {"sms.max_attempts", KeyType::integer, "3", 1, 20, "", false, "sends of a failed alert before a dead letter"},
@@ -416,6 +426,10 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.store.poolSize = config.integer("store.pool_size");
     s.store.statementTimeoutMs = config.integer("store.statement_timeout_ms");
 
+    s.auditEnabled = config.boolean("audit.enabled");
+    s.auditIdKey = config.string("audit.id_key");
+    s.auditRetentionDays = config.integer("audit.retention_days");
+
     s.batchSize = config.integer("pipeline.batch_size");
     s.batchTimeoutMs = config.integer("pipeline.batch_timeout_ms");
     s.concurrency = config.integer("pipeline.concurrency");
@@ -475,6 +489,48 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.smsInboxMaxAttempts = config.integer("sms.inbox_max_attempts");
     s.smsInboxRetentionS = config.integer("sms.inbox_retention_s");
     return s;
+}
+
+}  // namespace taxdesk::engine
+
+namespace taxdesk::engine {
+
+std::string auditKey(const Settings& settings) {
+    if (!settings.auditIdKey.empty()) return settings.auditIdKey;
+    const std::string path = settings.varDir + "/audit-id.key";
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        std::ifstream in(path);
+        if (in) {
+            std::string key;
+            std::getline(in, key);
+            if (key.size() < 32) throw std::runtime_error(path + ": the audit key is shorter than 32 characters");
+            return key;
+        }
+        // First run: 32 random bytes as hex, created exclusively with mode 0600 (another process creating it at the
+        // same time wins, and its key is read on the next attempt).
+        std::filesystem::create_directories(settings.varDir);
+        std::ifstream random("/dev/urandom", std::ios::binary);
+        unsigned char bytes[32];
+        if (!random.read(reinterpret_cast<char*>(bytes), sizeof bytes))
+            throw std::runtime_error("the audit key: /dev/urandom could not be read");
+        static constexpr char kHex[] = "0123456789abcdef";
+        std::string key;
+        for (const unsigned char b : bytes) {
+            key += kHex[b >> 4];
+            key += kHex[b & 15];
+        }
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+        if (fd < 0) {
+            if (errno == EEXIST) continue;
+            throw std::runtime_error(path + ": the audit key could not be created");
+        }
+        const std::string text = key + "\n";
+        const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+        ::close(fd);
+        if (!written) throw std::runtime_error(path + ": the audit key could not be written");
+        return key;
+    }
+    throw std::runtime_error(path + ": the audit key could not be read");
 }
 
 }  // namespace taxdesk::engine

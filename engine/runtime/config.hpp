@@ -160,6 +160,10 @@ struct Settings {
     int smsInboxMaxAttempts = 10;     ///< sms.inbox_max_attempts
     int smsInboxRetentionS = 604800;  ///< sms.inbox_retention_s
 
+    bool auditEnabled = true;       ///< audit.enabled
+    std::string auditIdKey;         ///< audit.id_key ('' until auditKey() resolves the file)
+    int auditRetentionDays = 3650;  ///< audit.retention_days
+
     /// The topic name with the configured prefix.
     [[nodiscard]] std::string topic(const std::string& name) const { return topicPrefix + name; }
     /// Every topic the engine needs (specTopics() with the prefix).
@@ -170,6 +174,10 @@ struct Settings {
 
 /// Derives Settings. `needKafka`: resolve the bootstrap now, and fail with a clear message when there is none.
 Settings makeSettings(const Config& config, bool needKafka);
+
+/// The audit trail's key: audit.id_key, else the content of <app.var_dir>/audit-id.key, which the first call creates
+/// (32 random bytes as hex, mode 0600). Throws std::runtime_error when the file cannot be read or written.
+std::string auditKey(const Settings& settings);
 
 /// The SPEC 6 topics (without prefix), each with its dead-letter topic.
 const std::vector<std::string>& specTopics();

@@ -9,8 +9,10 @@
 #include "connectors/http/http_clients.hpp"
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/store/sql_audit_store.hpp"
 #include "connectors/store/sql_signature_store.hpp"
 #include "connectors/store/store.hpp"
+#include "engine/api/audit_api.hpp"
 #include "engine/api/creditor_api.hpp"
 #include "engine/api/dashboard_api.hpp"
 #include "engine/api/dead_letter_api.hpp"
@@ -57,6 +59,7 @@ struct Service::Parts {
     std::unique_ptr<api::CreditorApi> creditorApi;
     std::unique_ptr<api::SmsApi> smsApi;
     std::unique_ptr<api::DeadLetterApi> deadLetterApi;
+    std::unique_ptr<api::AuditApi> auditApi;
     std::unique_ptr<api::DashboardApi> dashboardApi;
     std::unique_ptr<HttpServer> http;
 
@@ -77,6 +80,7 @@ struct Service::Parts {
 Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std::make_unique<Parts>()) {
     Poco::File(settings_.varDir).createDirectories();
     parts_->store = std::make_unique<connectors::Store>(settings_.store);
+    parts_->store->audit().configure({settings_.auditEnabled, auditKey(settings_)});
     // The results signing key (issue 13): a start-up error naming the file when it is missing (configured), unreadable
     // or not an Ed25519 key; the embedded default is generated on the first start.
     parts_->signer = connectors::crypto::Ed25519Signer::loadOrCreate(settings_.resultsSigningKey,
@@ -242,6 +246,16 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     });
     parts_->creditorApi->onRefundDue(countRefundDue);
     parts_->creditorApi->signResults(parts_->signer, parts_->signatures.get());
+    parts_->creditorApi->onDownload([this](const std::string& creditorId, const std::string& batchId,
+                                           const std::string& format, int rows, const std::string& requestId) {
+        try {
+            parts_->store->audit().recordDownload(creditorId, batchId, format, rows, requestId);
+        } catch (const std::exception& error) {
+            Poco::Logger::get("audit").error("batch %s: the download could not be recorded: %s", batchId,
+                                             std::string(error.what()));
+        }
+    });
+    parts_->auditApi = std::make_unique<api::AuditApi>(parts_->store->audit(), parts_->store->tokens());
     parts_->creditorApi->onRetry(
         [this](const std::string& batchId, const std::string& id) { parts_->dispatcher->retried(batchId, id); });
     parts_->dashboardApi = std::make_unique<api::DashboardApi>(parts_->metrics, parts_->store->batches(), connectors);
@@ -312,6 +326,7 @@ void Service::start(std::function<void()> onFatal) {
     for (auto& route : parts.creditorApi->routes()) routes.push_back(std::move(route));
     for (auto& route : parts.smsApi->routes()) routes.push_back(std::move(route));
     for (auto& route : parts.deadLetterApi->routes()) routes.push_back(std::move(route));
+    for (auto& route : parts.auditApi->routes()) routes.push_back(std::move(route));
     for (auto& route : parts.dashboardApi->routes()) routes.push_back(std::move(route));
     for (auto& route : staticPageRoutes()) routes.push_back(std::move(route));
     parts.dispatcher->start();
