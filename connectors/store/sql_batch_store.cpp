@@ -1,5 +1,7 @@
 #include "connectors/store/sql_batch_store.hpp"
 
+#include "connectors/store/sql_webhook_store.hpp"
+
 #include <Poco/Data/DataException.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
@@ -547,10 +549,15 @@ bool SqlBatchStore::setBatchState(const std::string& batchId, BatchState from, B
         " completed_at = CASE WHEN completed_at = '' THEN ? ELSE completed_at END"
         " WHERE batch_id = ? AND state = ?");
     return db_.withSession("setting a batch's state", [&](Poco::Data::Session& session) {
+        detail::WriteTransaction transaction(session);  // rolls back unless committed
         Poco::Data::Statement update(session);
         update << statement, bind(toText), bind(reason), bind(queuedAt), bind(completedAt), bind(batchId),
             bind(fromText);
-        return update.execute() > 0;
+        const bool moved = update.execute() > 0;
+        // Issue 13: a batch completed or failed now gets its batch-done notifications in this transaction.
+        if (moved && jobs::inquiry::isFinished(to)) detail::recordBatchDoneIntents(db_, session, {batchId});
+        transaction.commit();
+        return moved;
     });
 }
 

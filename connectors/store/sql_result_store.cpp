@@ -1,5 +1,7 @@
 #include "connectors/store/sql_result_store.hpp"
 
+#include "connectors/store/sql_webhook_store.hpp"
+
 #include <Poco/Data/SQLite/Utility.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/Transaction.h>
@@ -387,6 +389,8 @@ void SqlResultStore::upsertResults(const std::vector<StoredResult>& results) {
         session << addStatement, use(added), use(batchIds), now;
         session << recountStatement, use(batchIds), use(batchIds), now;
         session << advanceStatement, use(completedAts), use(batchIds), now;
+        // Issue 13: the batch-done notifications of the batches completed now, in this transaction (the outbox).
+        detail::recordBatchDoneIntents(db_, session, batchIds);
         transaction.commit();
     });
 }
@@ -430,6 +434,7 @@ int SqlResultStore::insertMissingResults(const std::vector<StoredResult>& result
         if (stored > 0) {
             session << countStatement, use(batchIds), use(batchIds), now;
             session << advanceStatement, use(completedAts), use(batchIds), now;
+            detail::recordBatchDoneIntents(db_, session, batchIds);  // issue 13: the outbox, as upsertResults()
         }
         transaction.commit();
         return stored;

@@ -17,6 +17,7 @@
 #include "connectors/store/sql_notification_store.hpp"
 #include "connectors/store/sql_pickup_store.hpp"
 #include "engine/flow/sms_ports.hpp"
+#include "engine/flow/webhook_delivery.hpp"
 #include "engine/runtime/dead_letter.hpp"
 #include "jobs/common/json.hpp"
 #include "jobs/sms/application.hpp"
@@ -496,7 +497,10 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
         const auto& notification = notifications[i];
         if (!notification) continue;
         try {
-            receipts[i] = gateway_->send({notification->notificationId, notification->msisdn, notification->text});
+            receipts[i] =
+                isWebhookNotification(*notification)
+                    ? sendWebhook(*notification)
+                    : gateway_->send({notification->notificationId, notification->msisdn, notification->text});
         } catch (const connectors::ConnectorError& error) {
             if (error.isRetryable()) {
                 retryLater = std::current_exception();  // the batch is tried again with back-off, after the marks

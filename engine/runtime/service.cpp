@@ -6,6 +6,7 @@
 #include <Poco/Timestamp.h>
 
 #include "connectors/http/http_clients.hpp"
+#include "connectors/http/webhook_client.hpp"
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/store.hpp"
@@ -13,6 +14,7 @@
 #include "engine/api/dashboard_api.hpp"
 #include "engine/api/dead_letter_api.hpp"
 #include "engine/api/sms_api.hpp"
+#include "engine/api/webhook_api.hpp"
 #include "engine/flow/batch_dispatcher.hpp"
 #include "engine/flow/inquiry_stage.hpp"
 #include "engine/flow/sms_scheduler.hpp"
@@ -54,6 +56,7 @@ struct Service::Parts {
     std::unique_ptr<api::SmsApi> smsApi;
     std::unique_ptr<api::DeadLetterApi> deadLetterApi;
     std::unique_ptr<api::DashboardApi> dashboardApi;
+    std::unique_ptr<api::WebhookApi> webhookApi;
     std::unique_ptr<HttpServer> http;
 
     // For /readyz's warnings: is the holiday table long enough for today's deadlines?
@@ -136,9 +139,18 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
                 std::make_unique<SmsStage>(sms, connectors, parts_->store->sms(),
                                            std::make_unique<connectors::RedisClient>(settings_.redis),
                                            parts_->metrics.pipeline("sms")));
+    auto sender = std::make_unique<SenderStage>(sms, connectors.sms, parts_->store->notifications(),
+                                                parts_->metrics.pipeline("sender"), parts_->metrics.smsSegments());
+    // Issue 13: batch notifications to a creditor's webhook go out through the same sender.
+    connectors::WebhookClientSettings webhookSettings;
+    webhookSettings.timeout = std::chrono::milliseconds(settings_.webhookTimeoutMs);
+    webhookSettings.attempts = settings_.webhookAttempts;
+    webhookSettings.backoff = std::chrono::milliseconds(settings_.webhookBackoffMs);
+    webhookSettings.backoffMax = std::chrono::milliseconds(settings_.webhookBackoffMaxMs);
+    sender->deliverWebhooks(std::make_shared<connectors::HttpWebhookSender>(webhookSettings),
+                            parts_->store->webhooks());
     addPipeline(pipelineSettings("sender", "notifications.outbound", {"notifications.outbound.dlq"}),
-                std::make_unique<SenderStage>(sms, connectors.sms, parts_->store->notifications(),
-                                              parts_->metrics.pipeline("sender"), parts_->metrics.smsSegments()));
+                std::move(sender));
 
     SchedulerSettings schedulerSettings;
     schedulerSettings.outboundTopic = sms.outboundTopic;
@@ -195,6 +207,9 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
         parts_->metrics.refundsDueAmount().Increment(static_cast<double>(amount));
     };
     parts_->dispatcher->onRefundDue(countRefundDue);
+
+    parts_->webhookApi = std::make_unique<api::WebhookApi>(api::WebhookApiSettings{settings_.webhookAllowPrivateHttp},
+                                                           parts_->store->tokens(), parts_->store->webhooks());
 
     api::CreditorApiSettings apiSettings;
     apiSettings.spoolDir = settings_.varDir + "/spool";
@@ -292,6 +307,7 @@ void Service::start(std::function<void()> onFatal) {
     for (auto& route : parts.smsApi->routes()) routes.push_back(std::move(route));
     for (auto& route : parts.deadLetterApi->routes()) routes.push_back(std::move(route));
     for (auto& route : parts.dashboardApi->routes()) routes.push_back(std::move(route));
+    for (auto& route : parts.webhookApi->routes()) routes.push_back(std::move(route));
     for (auto& route : staticPageRoutes()) routes.push_back(std::move(route));
     parts.dispatcher->start();
     parts.scheduler->start();
