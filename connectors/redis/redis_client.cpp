@@ -464,6 +464,68 @@ long long RedisClient::countOnce(const std::string& counterKey, const std::strin
     return evalInteger("count once", kCountOnceScript, {counterKey, markerKey}, {std::to_string(ttlSeconds)});
 }
 
+std::vector<RedisClient::LockedCountAnswer> RedisClient::lockedCounts(const std::vector<LockedCount>& items,
+                                                                      int ttlSeconds) {
+    requirePositiveTtl(ttlSeconds, "lockedCounts");
+    // Two pipelined rounds, each command over keys of one Redis Cluster slot (the two locks share theirs, the counter
+    // and its marker theirs): every item's locks first (the longer TTL, at least 0, or -1 when neither exists), then
+    // countOnce's script for the items found unlocked ({n, fresh}).
+    static constexpr const char* kLockScript =
+        "local a = redis.call('TTL', KEYS[1]) local b = redis.call('TTL', KEYS[2]) "
+        "if a ~= -2 or b ~= -2 then return math.max(0, a, b) end return -1";
+    static constexpr const char* kCountScript =
+        "local seen = redis.call('GET', KEYS[2]) "
+        "if seen then return {tonumber(seen), 0} end "
+        "local n = redis.call('INCR', KEYS[1]) "
+        "if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+        "redis.call('SET', KEYS[2], n, 'EX', ARGV[1]) "
+        "return {n, 1}";
+    std::vector<LockedCountAnswer> answers;
+    if (items.empty()) return answers;
+    const std::string ttl = std::to_string(ttlSeconds);
+    withReconnect("lock check and count", [&](redisContext* context) {
+        Connection connection(context, settings_.timeoutMs);
+        answers.assign(items.size(), {});
+        // Every reply is read even after an error answer, or the next command would read a stale one.
+        std::string firstError;
+        const auto noteError = [&firstError](const redisReply& reply) {
+            if (firstError.empty())
+                firstError =
+                    reply.type == REDIS_REPLY_ERROR ? "server answered: " + replyText(reply) : "unexpected answer";
+        };
+        for (const auto& item : items)
+            connection.append({"EVAL", kLockScript, "2", prefixed(item.locks[0]), prefixed(item.locks[1])});
+        for (auto& answer : answers) {
+            const ReplyPtr reply = connection.nextReply();
+            if (reply->type != REDIS_REPLY_INTEGER) {
+                noteError(*reply);
+                continue;
+            }
+            answer.locked = reply->integer >= 0;
+            if (answer.locked) answer.lockSecondsLeft = reply->integer;
+        }
+        if (!firstError.empty()) throw RedisError("lock check and count: " + firstError);
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            if (answers[i].locked) continue;
+            connection.append(
+                {"EVAL", kCountScript, "2", prefixed(items[i].counterKey), prefixed(items[i].markerKey), ttl});
+        }
+        for (auto& answer : answers) {
+            if (answer.locked) continue;
+            const ReplyPtr reply = connection.nextReply();
+            if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+                reply->element[0]->type != REDIS_REPLY_INTEGER || reply->element[1]->type != REDIS_REPLY_INTEGER) {
+                noteError(*reply);
+                continue;
+            }
+            answer.count = reply->element[0]->integer;
+            answer.fresh = reply->element[1]->integer == 1;
+        }
+        if (!firstError.empty()) throw RedisError("lock check and count: " + firstError);
+    });
+    return answers;
+}
+
 void RedisClient::uncount(const std::string& counterKey, const std::string& markerKey) {
     static constexpr const char* kUncountScript =
         "if redis.call('DEL', KEYS[2]) == 1 then redis.call('DECR', KEYS[1]) end return 0";

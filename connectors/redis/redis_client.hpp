@@ -98,6 +98,24 @@ class RedisClient {
     /// the marker lives, changes nothing and returns that same value. Both keys expire after ttlSeconds. One atomic
     /// round trip (EVAL). Throws RedisError, and std::invalid_argument when ttlSeconds is not positive.
     long long countOnce(const std::string& counterKey, const std::string& markerKey, int ttlSeconds);
+    /// One lock check and count (issue 11: a batch's in one round trip, pipelined, in order).
+    struct LockedCount {
+        std::string locks[2];    ///< lock keys: locked when either exists
+        std::string counterKey;  ///< else countOnce(counterKey, markerKey)
+        std::string markerKey;
+    };
+    struct LockedCountAnswer {
+        bool locked = false;
+        long long lockSecondsLeft = 0;  ///< locked: the longer TTL of the two locks, 0 when neither has one
+        long long count = 0;            ///< not locked: countOnce's answer
+        bool fresh = false;             ///< not locked: counted by this call (false: the marker was there)
+    };
+    /// For each item: when a lock key exists, the lock and its seconds left; else countOnce. Two pipelined rounds for
+    /// the whole list (every item's locks, then the unlocked items' counts), each command on the keys of one Redis
+    /// Cluster slot (the two locks share one, the counter and its marker one): like lockSecondsLeft() then countOnce()
+    /// an item at a time, which are not atomic together either. Throws RedisError; a retry after a lost connection
+    /// answers `fresh` false for what the first attempt counted.
+    std::vector<LockedCountAnswer> lockedCounts(const std::vector<LockedCount>& items, int ttlSeconds);
     /// Takes back what countOnce counted for this marker (DECR, marker deleted); nothing when the marker is gone.
     void uncount(const std::string& counterKey, const std::string& markerKey);
     std::optional<std::string> get(const std::string& key);

@@ -4,6 +4,7 @@
 #include <Poco/Data/PostgreSQL/SessionImpl.h>
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/SQLite/SQLiteException.h>
+#include <Poco/Data/SQLite/Utility.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
 #include <libpq-fe.h>
@@ -441,13 +442,46 @@ std::unique_lock<std::timed_mutex> detail::lockWriter(std::timed_mutex& writer, 
     return lock;
 }
 
+namespace {
+
+bool isSqliteSession(Poco::Data::Session& session) {
+    return session.connector() == Poco::Data::SQLite::Connector::KEY;
+}
+
+/// A transaction statement (BEGIN, COMMIT, ROLLBACK, savepoints: no bindings, no rows). On SQLite straight through
+/// sqlite3_exec (issue 11: through Poco::Data each was compiled and run as a Statement; an SMS makes six of them, its
+/// inbox row's BEGIN and COMMIT, its outcome's savepoint and release, and its notification's, and every batch of the
+/// SMS stage and the sender a StoreTransaction's BEGIN IMMEDIATE and COMMIT). Throws StoreError on SQLite.
+void transactionStatement(Poco::Data::Session& session, const char* sql) {
+    if (isSqliteSession(session)) {
+        char* error = nullptr;
+        const int code = sqlite3_exec(Poco::Data::SQLite::Utility::dbHandle(session), sql, nullptr, nullptr, &error);
+        if (code != SQLITE_OK) {
+            // Retryable (busy, I/O) unless SQLite or its text says it cannot pass, as CachedStatement::fail decides.
+            std::string text = error != nullptr ? error : sqlite3_errstr(code);
+            sqlite3_free(error);
+            text = std::string(kSqlite) + ": " + sql + ": " + oneLine(text);
+            throw StoreError(text, !isPermanentStoreFailure(text));
+        }
+        return;
+    }
+    session << sql, now;
+}
+
+}  // namespace
+
 detail::WriteTransaction::WriteTransaction(Poco::Data::Session& session, std::timed_mutex* writer)
     : session_(session), nested_(inStoreTransaction(session)) {
     if (nested_) {
-        session_ << "SAVEPOINT td_write", now;
+        transactionStatement(session_, "SAVEPOINT td_write");
     } else {
         if (writer != nullptr) writer_ = lockWriter(*writer, "beginning a write");
-        session_.begin();
+        if (isSqliteSession(session_)) {
+            transactionStatement(session_, "BEGIN");  // Poco's default (deferred), without its Statement
+            plain_ = true;
+        } else {
+            session_.begin();
+        }
     }
 }
 
@@ -455,8 +489,11 @@ detail::WriteTransaction::~WriteTransaction() {
     if (done_) return;
     try {
         if (nested_) {
-            session_ << "ROLLBACK TO SAVEPOINT td_write", now;
-            session_ << "RELEASE SAVEPOINT td_write", now;
+            transactionStatement(session_, "ROLLBACK TO SAVEPOINT td_write");
+            transactionStatement(session_, "RELEASE SAVEPOINT td_write");
+        } else if (plain_) {
+            if (sqlite3_get_autocommit(Poco::Data::SQLite::Utility::dbHandle(session_)) == 0)
+                transactionStatement(session_, "ROLLBACK");
         } else if (session_.isTransaction()) {
             session_.rollback();
         }
@@ -466,9 +503,13 @@ detail::WriteTransaction::~WriteTransaction() {
 
 void detail::WriteTransaction::commit() {
     if (nested_) {
-        session_ << "RELEASE SAVEPOINT td_write", now;
+        transactionStatement(session_, "RELEASE SAVEPOINT td_write");
     } else {
-        session_.commit();
+        if (plain_) {
+            transactionStatement(session_, "COMMIT");
+        } else {
+            session_.commit();
+        }
         if (writer_.owns_lock()) writer_.unlock();
     }
     done_ = true;
@@ -494,7 +535,7 @@ StoreTransaction::StoreTransaction(Database& db) : state_(std::make_unique<State
         if (db.isSqlite()) {
             // Woken when free, not a busy handler's sleep.
             state_->writer = detail::lockWriter(*db.sqliteWriter(), "opening a transaction");
-            *state_->session << "BEGIN IMMEDIATE", now;
+            transactionStatement(*state_->session, "BEGIN IMMEDIATE");
         } else {
             state_->session->begin();
         }
@@ -511,7 +552,7 @@ StoreTransaction::~StoreTransaction() {
     if (!state_->open) return;
     try {
         if (state_->db.isSqlite()) {
-            *state_->session << "ROLLBACK", now;
+            transactionStatement(*state_->session, "ROLLBACK");
         } else {
             state_->session->rollback();
         }
@@ -523,7 +564,7 @@ void StoreTransaction::commit() {
     binding = {};
     try {
         if (state_->db.isSqlite()) {
-            *state_->session << "COMMIT", now;
+            transactionStatement(*state_->session, "COMMIT");
         } else {
             state_->session->commit();
         }

@@ -239,6 +239,23 @@ const std::vector<Migration> kMigrations = {
          "CREATE INDEX sms_inbox_by_state ON sms_inbox (state, updated_at)",
      }},
     {9,
+     "results signatures: the digest and Ed25519 signature of each results download issued",
+     {
+         // Issue 13 (tamper-evident results). One row per (batch, format, SHA-256 of the exact bytes served): signed at
+         // the first download of a completed batch's results in that form; a batch whose results changed (a retry of
+         // its error rows) gets another row, and the digests issued before stay issued. signature is the base64 of the
+         // Ed25519 signature of jobs::inquiry::signedMessage(); key_id names the key; issued_at ISO 8601 UTC.
+         "CREATE TABLE result_signatures ("
+         " batch_id TEXT NOT NULL,"
+         " format TEXT NOT NULL,"
+         " sha256 TEXT NOT NULL,"
+         " key_id TEXT NOT NULL,"
+         " signature TEXT NOT NULL,"
+         " bytes BIGINT NOT NULL,"
+         " issued_at TEXT NOT NULL,"
+         " PRIMARY KEY (batch_id, format, sha256))",
+     }},
+    {10,
      "batch notifications: a webhook and/or an SMS number per creditor token",
      {
          // Issue 13 "Done means told". One row per creditor token (token_id: jobs::auth::tokenIdOf). url "" = no

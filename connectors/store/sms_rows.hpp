@@ -138,6 +138,85 @@ void fields(InboxRecord& r, Visit&& visit) {
     visit(r.gatewayMsgId), visit(r.message), visit(r.receivedAt), visit(r.state), visit(r.attempts), visit(r.updatedAt);
 }
 
+/// The row a cached SQLite statement (withPrepared) stands on, its columns in fields() order from column 0; NULL reads
+/// as "" and 0, as the TypeHandlers below read it.
+template <typename Record>
+Record readRow(const CachedStatement& statement) {
+    Record record;
+    int column = 0;
+    fields(record, [&](auto& field) {
+        using Field = std::remove_reference_t<decltype(field)>;
+        if constexpr (std::is_same_v<Field, std::string>) {
+            field = statement.text(column++);
+        } else {
+            field = static_cast<Field>(statement.int64(column++));
+        }
+    });
+    return record;
+}
+
+/// Issue 11: a batch's rows by id, one query a slice of ids.
+/// Ids bound in one `IN (…)` list at most (SQLite's older builds allow 999 variables in a statement).
+inline constexpr std::size_t kIdsPerQuery = 200;
+
+/// Runs `select`, whose one `IN (%)` list gets one placeholder per id, for `ids` in slices; `before` values are bound
+/// and `after`, the values of the placeholders behind the list, after them. The rows of every slice, in no particular
+/// order.
+/// On SQLite (issue 11): the lists have 8, 32 or 128 placeholders, padded with the slice's last id (IN does not mind
+/// it twice), so that a handful of statement texts are compiled once per connection and kept (withPrepared).
+inline constexpr std::size_t kListSizes[] = {8, 32, 128};
+
+template <typename Record, typename... After>
+std::vector<Record> selectInCached(Database& db, Poco::Data::Session& session, const std::string& select,
+                                   const std::vector<std::string>& ids, const After&... after) {
+    std::vector<Record> rows;
+    constexpr std::size_t kLargest = kListSizes[std::size(kListSizes) - 1];
+    for (std::size_t first = 0; first < ids.size(); first += kLargest) {
+        const std::size_t end = std::min(ids.size(), first + kLargest);
+        std::size_t size = kLargest;
+        for (const std::size_t fits : kListSizes) {
+            if (fits >= end - first) {
+                size = fits;
+                break;
+            }
+        }
+        std::string list;
+        for (std::size_t i = 0; i < size; ++i) list += i == 0 ? "?" : ", ?";
+        std::string text = select;
+        text.replace(text.find('%'), 1, list);
+        withPrepared(db, session, "reading a batch's rows", text, [&](CachedStatement& query) {
+            int position = 1;
+            for (std::size_t i = 0; i < size; ++i) query.bind(position++, ids[std::min(first + i, end - 1)]);
+            (bindValue(query, position++, after), ...);
+            while (query.step()) rows.push_back(readRow<Record>(query));
+            return 0;
+        });
+    }
+    return rows;
+}
+
+template <typename Record, typename... After>
+std::vector<Record> selectIn(Database& db, Poco::Data::Session& session, const std::string& select,
+                             const std::vector<std::string>& ids, const After&... after) {
+    if (db.isSqlite()) return selectInCached<Record>(db, session, select, ids, after...);
+    std::vector<Record> rows;
+    for (std::size_t first = 0; first < ids.size(); first += kIdsPerQuery) {
+        const std::size_t end = std::min(ids.size(), first + kIdsPerQuery);
+        std::string list;
+        for (std::size_t i = first; i < end; ++i) list += i == first ? "?" : ", ?";
+        std::string text = select;
+        text.replace(text.find('%'), 1, list);
+        std::vector<Record> slice;
+        Poco::Data::Statement query(session);
+        query << db.sql(text), Poco::Data::Keywords::into(slice);
+        for (std::size_t i = first; i < end; ++i) query, Poco::Data::Keywords::bind(ids[i]);
+        if constexpr (sizeof...(after) > 0) (query, ..., Poco::Data::Keywords::bind(after));
+        query.execute();
+        rows.insert(rows.end(), std::make_move_iterator(slice.begin()), std::make_move_iterator(slice.end()));
+    }
+    return rows;
+}
+
 /// A TypeHandler over fields(): reads and prepares; binding a whole record is not supported (see the top).
 template <typename Record, std::size_t Columns>
 struct RecordHandler {

@@ -120,6 +120,16 @@ std::optional<NotificationRecord> SqlNotificationStore::findNotification(const s
         });
 }
 
+std::vector<NotificationRecord> SqlNotificationStore::findNotifications(
+    const std::vector<std::string>& notificationIds) {
+    if (notificationIds.empty()) return {};
+    const std::string select =
+        "SELECT " + std::string(kNotificationColumns) + " FROM notifications WHERE notification_id IN (%)";
+    return withSession("finding notifications", [&](Poco::Data::Session& session) {
+        return detail::selectIn<NotificationRecord>(db_, session, select, notificationIds);
+    });
+}
+
 std::optional<NotificationRecord> SqlNotificationStore::findNotificationByGatewayMsgId(
     const std::string& gatewayMsgId) {
     if (gatewayMsgId.empty()) return std::nullopt;  // every notification not sent yet has ""

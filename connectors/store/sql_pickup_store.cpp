@@ -66,36 +66,7 @@ std::optional<InboundRecord> SqlPickupStore::findInbound(const std::string& gate
     });
 }
 
-namespace {
-
-/// Ids bound in one `IN (…)` list at most (SQLite's older builds allow 999 variables in a statement).
-constexpr std::size_t kIdsPerQuery = 200;
-
-/// Runs `select`, whose one `IN (%)` list gets one placeholder per id, for `ids` in slices; `before` values are bound
-/// and `after`, the values of the placeholders behind the list, after them. The rows of every slice, in no particular
-/// order.
-template <typename Record, typename... After>
-std::vector<Record> selectIn(Database& db, Poco::Data::Session& session, const std::string& select,
-                             const std::vector<std::string>& ids, const After&... after) {
-    std::vector<Record> rows;
-    for (std::size_t first = 0; first < ids.size(); first += kIdsPerQuery) {
-        const std::size_t end = std::min(ids.size(), first + kIdsPerQuery);
-        std::string list;
-        for (std::size_t i = first; i < end; ++i) list += i == first ? "?" : ", ?";
-        std::string text = select;
-        text.replace(text.find('%'), 1, list);
-        std::vector<Record> slice;
-        Poco::Data::Statement query(session);
-        query << db.sql(text), Poco::Data::Keywords::into(slice);
-        for (std::size_t i = first; i < end; ++i) query, Poco::Data::Keywords::bind(ids[i]);
-        if constexpr (sizeof...(after) > 0) (query, ..., Poco::Data::Keywords::bind(after));
-        query.execute();
-        rows.insert(rows.end(), std::make_move_iterator(slice.begin()), std::make_move_iterator(slice.end()));
-    }
-    return rows;
-}
-
-}  // namespace
+using detail::selectIn;
 
 std::vector<InboundRecord> SqlPickupStore::findInbounds(const std::vector<std::string>& gatewayMsgIds) {
     if (gatewayMsgIds.empty()) return {};
@@ -110,8 +81,11 @@ std::vector<PickupRecord> SqlPickupStore::openPickupsOf(const std::vector<std::s
                                                         long long nowUnix) {
     if (applicantIds.empty()) return {};
     const Poco::Int64 notBefore = nowUnix > 0 ? nowUnix : 0;
-    const std::string select = "SELECT " + std::string(kPickupColumns) +
-                               " FROM pickups WHERE applicant_id IN (%) AND state = 'open' AND deadline_at >= ?";
+    // On SQLite the unary pluses keep the planner off pickups_deadline (state, deadline_at), which it otherwise takes
+    // and which walks every open pickup not yet due (thousands); by applicant it reads a few rows an id.
+    const std::string select =
+        "SELECT " + std::string(kPickupColumns) + " FROM pickups WHERE applicant_id IN (%) AND " +
+        (db_.isSqlite() ? "+state = 'open' AND +deadline_at >= ?" : "state = 'open' AND deadline_at >= ?");
     return withSession("finding open pickups", [&](Poco::Data::Session& session) {
         return selectIn<PickupRecord>(db_, session, select, applicantIds, notBefore);
     });

@@ -74,6 +74,7 @@ class WriteTransaction {
   private:
     Poco::Data::Session& session_;
     bool nested_;
+    bool plain_ = false;  ///< SQLite: begun with sqlite3_exec, not Poco's Statement (issue 11)
     bool done_ = false;
     std::unique_lock<std::timed_mutex> writer_;
 };

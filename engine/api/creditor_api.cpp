@@ -55,6 +55,12 @@ std::vector<Route> CreditorApi::routes() {
         {"POST", "/api/v1/batches/{id}/retry", bind(&CreditorApi::retry)},
         {"GET", "/api/v1/batches/{id}/results", bind(&CreditorApi::results)},
         {"GET", "/api/v1/batches/{id}/receipt", bind(&CreditorApi::receipt)},
+        {"GET", "/api/v1/batches/{id}/results.csv.sig",
+         [this](HttpRequest& request) { return resultsSignature(request, "csv"); }},
+        {"GET", "/api/v1/batches/{id}/results.json.sig",
+         [this](HttpRequest& request) { return resultsSignature(request, "json"); }},
+        {"GET", "/v/{batch_id}/{digest}", bind(&CreditorApi::verifyDigest)},
+        {"GET", "/.well-known/taxdesk-results-key", bind(&CreditorApi::resultsKey)},
         {"GET", "/r/{token}", bind(&CreditorApi::publicProgress)},
     };
 }
@@ -93,7 +99,13 @@ HttpReply CreditorApi::receipt(HttpRequest& request) {
     const auto batch = ownBatch(request);
     HttpReply reply;
     reply.contentType = "text/html; charset=utf-8";
-    reply.body = pages::receiptPage(batch, baseUrl(request) + "/r/" + batch.receiptToken);
+    // A completed batch's receipt carries the digests of its signed downloads (issue 13), CSV first.
+    std::vector<pages::ReceiptDigest> digests;
+    for (const char* format : {"csv", "json"})
+        if (const auto issued = signedDownload(batch, format))
+            digests.push_back(
+                {format, issued->sha256, baseUrl(request) + "/v/" + batch.batchId + "/" + issued->sha256});
+    reply.body = pages::receiptPage(batch, baseUrl(request) + "/r/" + batch.receiptToken, digests);
     return reply;
 }
 

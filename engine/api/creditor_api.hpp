@@ -3,12 +3,15 @@
 // results, show a receipt; and the public progress page behind a receipt's QR code.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "connectors/api/payment.hpp"
+#include "connectors/crypto/signer.hpp"
 #include "connectors/store/batch_store.hpp"
 #include "connectors/store/payment_ledger.hpp"
 #include "connectors/store/result_store.hpp"
+#include "connectors/store/signature_store.hpp"
 #include "connectors/store/token_store.hpp"
 #include "engine/http/http_server.hpp"
 #include "engine/runtime/config.hpp"
@@ -51,6 +54,13 @@ class CreditorApi {
     void onRefundDue(std::function<void(long long amount)> handler) { onRefundDue_ = std::move(handler); }
     /// The look-up connectors whose circuit breaker is open now (none for in-process stubs). Set before serving.
     void openConnectors(std::function<std::vector<std::string>()> query) { openConnectors_ = std::move(query); }
+    /// Signs the results downloads of completed batches (issue 13): `signer` signs, `signatures` records what was
+    /// issued. Set before serving; without it downloads carry no signature, /v/ answers valid: false and the key route
+    /// 404s.
+    void signResults(std::shared_ptr<const connectors::crypto::Signer> signer, connectors::SignatureStore* signatures) {
+        signer_ = std::move(signer);
+        signatures_ = signatures;
+    }
 
   private:
     HttpReply upload(HttpRequest& request);
@@ -63,6 +73,17 @@ class CreditorApi {
     HttpReply list(HttpRequest& request);
     HttpReply status(HttpRequest& request);
     HttpReply results(HttpRequest& request);
+    /// GET /api/v1/batches/{id}/results.{csv,json}.sig: the download's signature line (taxdesk verify's input).
+    HttpReply resultsSignature(HttpRequest& request, const std::string& format);
+    /// GET /v/{batch_id}/{digest}: public, whether the bureau issued that digest for that batch.
+    HttpReply verifyDigest(HttpRequest& request);
+    /// GET /.well-known/taxdesk-results-key: the public key as PEM (?format=json: with its id).
+    HttpReply resultsKey(HttpRequest& request);
+    /// The signature of the download of `batch` in `format` as it is now: its bytes are hashed (a pass over the
+    /// results), and signed and recorded unless that digest was issued already. nullopt when the batch is not
+    /// completed or no signer is set.
+    std::optional<connectors::IssuedSignature> signedDownload(const connectors::BatchRecord& batch,
+                                                              const std::string& format);
     HttpReply receipt(HttpRequest& request);
     HttpReply publicProgress(HttpRequest& request);
     /// POST /api/v1/batches/{id}/retry: the batch's `error` rows looked up again, nothing charged
@@ -78,6 +99,8 @@ class CreditorApi {
     std::function<void(long long amount)> onRefundDue_;
     std::function<void(const std::string& batchId, const std::string& requestId)> onRetry_;
     std::function<std::vector<std::string>()> openConnectors_;
+    std::shared_ptr<const connectors::crypto::Signer> signer_;
+    connectors::SignatureStore* signatures_ = nullptr;
 };
 
 /// The reply for a payment request's outcome (jobs::payment): the payment record (201 when this request created it,

@@ -35,7 +35,63 @@ std::string text(const Poco::JSON::Object::Ptr& object, const std::string& field
 
 SmsApi::SmsApi(SmsApiSettings settings, connectors::SmsAreas store, connectors::TokenStore& tokens,
                std::shared_ptr<AcknowledgedProducer> producer)
-    : settings_(std::move(settings)), store_(store), tokens_(tokens), producer_(std::move(producer)) {}
+    : settings_(std::move(settings)),
+      store_(store),
+      tokens_(tokens),
+      producer_(std::move(producer)),
+      inbox_(std::make_unique<InboxGroupCommit>(store_.inbox)) {}
+
+std::vector<connectors::InboxRecord> InboxGroupCommit::enqueue(const std::vector<connectors::InboxRecord>& rows) {
+    Pending self{&rows, {}, nullptr, false};
+    std::unique_lock lock(mutex_);
+    waiting_.push_back(&self);
+    while (!self.done) {
+        if (storing_) {
+            finished_.wait(lock);
+            continue;
+        }
+        // The inbox is free: this request stores every waiting request's rows (its own among them).
+        storing_ = true;
+        std::vector<Pending*> group;
+        group.swap(waiting_);
+        lock.unlock();
+        store(group);
+        lock.lock();
+        for (Pending* pending : group) pending->done = true;
+        storing_ = false;
+        finished_.notify_all();
+    }
+    if (self.error) std::rethrow_exception(self.error);
+    return std::move(self.stored);
+}
+
+void InboxGroupCommit::store(const std::vector<Pending*>& group) {
+    const auto alone = [this](Pending& pending) {
+        try {
+            pending.stored = inbox_.enqueueInbox(*pending.rows);
+        } catch (...) {
+            pending.error = std::current_exception();
+        }
+    };
+    if (group.size() == 1) {
+        alone(*group.front());
+        return;
+    }
+    std::vector<connectors::InboxRecord> rows;
+    for (const Pending* pending : group) rows.insert(rows.end(), pending->rows->begin(), pending->rows->end());
+    try {
+        auto stored = inbox_.enqueueInbox(rows);
+        if (stored.size() != rows.size()) throw std::logic_error("enqueueInbox answered a row count of its own");
+        auto next = stored.begin();
+        for (Pending* pending : group) {
+            const auto end = next + static_cast<std::ptrdiff_t>(pending->rows->size());
+            pending->stored.assign(std::make_move_iterator(next), std::make_move_iterator(end));
+            next = end;
+        }
+    } catch (...) {
+        for (Pending* pending : group) alone(*pending);  // each request's failure is its own
+    }
+}
 
 std::vector<Route> SmsApi::routes() {
     return {
@@ -98,7 +154,7 @@ HttpReply SmsApi::inbound(HttpRequest& request) {
     // them again.
     std::vector<connectors::InboxRecord> stored;
     try {
-        stored = store_.inbox.enqueueInbox(rows);
+        stored = inbox_->enqueue(rows);  // with the rows of concurrent requests, in one transaction
     } catch (const connectors::StoreError& error) {
         Poco::Logger::get("sms").warning("request_id=%s inbound SMS not stored, answered 503: %s", request.requestId,
                                          jobs::identity::maskIdsIn(error.what()));

@@ -25,6 +25,7 @@
 #include "engine/cli/cli.hpp"
 #include "engine/cli/request_gen.hpp"
 #include "engine/cli/submit.hpp"
+#include "engine/cli/verify.hpp"
 #include "engine/runtime/config.hpp"
 #include "engine/runtime/logging.hpp"
 #include "engine/runtime/service.hpp"
@@ -375,6 +376,7 @@ int runMain(int argc, char** argv) {
         if (command == "token") return commandToken(settings, line.args);
         if (command == "topics") return commandTopics(settings, line.args);
         if (command == "submit") return commandSubmit(line.args);
+        if (command == "verify") return commandVerify(line.args, settings.resultsSigningKey);
         if (command == "gen") return commandGen(settings, line.args);
         if (command == "config") {
             std::cout << config.describe();

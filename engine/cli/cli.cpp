@@ -136,6 +136,12 @@ Commands:
   topics check [--strict]    lists each needed topic with its partitions and replicas; exits 1 with one line per
                              missing topic. A partition count or replication factor other than configured is a
                              warning (exit 0), an error with --strict. See taxdesk topics --help.
+  verify FILE [--signature S | --sig-file F] [--key PEM]
+                             checks a results download offline: its SHA-256 against the signature line (default
+                             FILE.sig, as GET .../results.csv.sig gives it; --signature: the X-Taxdesk-Signature
+                             header's value) and that line's Ed25519 signature against the bureau's public key
+                             (--key; default the configured results.signing_key). Exit 0 valid, 1 not valid (why
+                             on stderr), 2 usage.
   config                     prints the effective configuration (secrets masked) and where each value came from.
 
 Global options:

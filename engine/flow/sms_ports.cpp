@@ -8,6 +8,12 @@
 #include "jobs/sms/lock_rules.hpp"
 
 namespace taxdesk::engine {
+namespace {
+
+/// Two days of expiry: a message received yesterday (at most kMaxReceivedAtAgeSeconds ago) still finds its day.
+constexpr int kCountTtlSeconds = 2 * 24 * 3600;
+
+}  // namespace
 
 ConnectorIdentity::Result ConnectorIdentity::check(const std::string& id, const std::string& nhiLast4) {
     try {
@@ -40,12 +46,33 @@ std::optional<long long> RedisCounters::lockSecondsLeft(const std::string& id, c
 long long RedisCounters::countApplication(const std::string& msisdn, const std::string& day,
                                           const std::string& gatewayMsgId) {
     try {
-        // Two days of expiry: a message received yesterday (at most kMaxReceivedAtAgeSeconds ago) still finds its day.
         return redis_->countOnce(redis_keys::smsDaily(msisdn, day), redis_keys::smsCounted(msisdn, day, gatewayMsgId),
-                                 2 * 24 * 3600);
+                                 kCountTtlSeconds);
     } catch (const connectors::RedisError& error) {
         throw jobs::sms::CountersUnavailable(error.what());
     }
+}
+
+std::vector<jobs::sms::CounterAnswer> RedisCounters::checkAndCount(const std::vector<jobs::sms::CounterAsk>& asks) {
+    std::vector<connectors::RedisClient::LockedCount> items(asks.size());
+    for (std::size_t i = 0; i < asks.size(); ++i) {
+        items[i].locks[0] = redis_keys::smsLock("id", asks[i].id);
+        items[i].locks[1] = redis_keys::smsLock("msisdn", asks[i].msisdn);
+        items[i].counterKey = redis_keys::smsDaily(asks[i].msisdn, asks[i].day);
+        items[i].markerKey = redis_keys::smsCounted(asks[i].msisdn, asks[i].day, asks[i].gatewayMsgId);
+    }
+    std::vector<jobs::sms::CounterAnswer> answers(asks.size());
+    try {
+        const auto counted = redis_->lockedCounts(items, kCountTtlSeconds);
+        for (std::size_t i = 0; i < asks.size(); ++i) {
+            if (counted[i].locked) answers[i].lockedSecondsLeft = counted[i].lockSecondsLeft;
+            answers[i].count = counted[i].count;
+            answers[i].fresh = counted[i].fresh;
+        }
+    } catch (const connectors::RedisError& error) {
+        throw jobs::sms::CountersUnavailable(error.what());
+    }
+    return answers;
 }
 
 void RedisCounters::uncountApplication(const std::string& msisdn, const std::string& day,

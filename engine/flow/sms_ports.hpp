@@ -10,6 +10,7 @@
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/pickup_store.hpp"
 #include "jobs/sms/application.hpp"
+#include "jobs/sms/batch_counters.hpp"
 
 namespace taxdesk::engine {
 
@@ -26,7 +27,7 @@ class ConnectorIdentity final : public jobs::sms::IdentityPort {
 
 /// The SMS counters in Redis, under the keys engine/flow/redis_keys.hpp names (the locks, the daily limit with its
 /// per-message marker, the failed checks' window and the lock history). RedisError becomes CountersUnavailable.
-class RedisCounters final : public jobs::sms::CounterPort {
+class RedisCounters final : public jobs::sms::CounterPort, public jobs::sms::CounterBatchPort {
   public:
     struct Policy {
         int lockFailures = 3;        ///< sms.lock_failures
@@ -43,6 +44,9 @@ class RedisCounters final : public jobs::sms::CounterPort {
                             const std::string& gatewayMsgId) override;
     int recordFailedCheck(const std::string& id, const std::string& msisdn, const std::string& gatewayMsgId,
                           std::int64_t nowMs) override;
+    /// lockSecondsLeft and countApplication of every ask, in order, in two round trips for the batch
+    /// (RedisClient::lockedCounts).
+    std::vector<jobs::sms::CounterAnswer> checkAndCount(const std::vector<jobs::sms::CounterAsk>& asks) override;
 
   private:
     std::unique_ptr<connectors::RedisClient> redis_;

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <optional>
 #include <stdexcept>
+#include <unordered_map>
 #include <unordered_set>
 #include <variant>
 
@@ -235,9 +236,14 @@ std::unique_ptr<PreparedBatch> SmsStage::prepare(const std::vector<connectors::k
         }
     }
     const auto reads = readBatch(fields);
+    auto counters = prefetchCounters(fields, reads ? &*reads : nullptr);
     std::vector<std::optional<Decided>> decided(batch.size());
-    for (std::size_t i = 0; i < batch.size(); ++i)
-        if (fields[i]) decided[i] = decide(*fields[i], reasons[i], reads ? &*reads : nullptr);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (!fields[i]) continue;
+        if (counters) counters->startMessage(i);
+        decided[i] = decide(*fields[i], reasons[i], reads ? &*reads : nullptr, counters ? &*counters : nullptr);
+    }
+    if (counters) counters->finish();
 
     std::vector<std::optional<connectors::NotificationRecord>> replies(batch.size());
     for (std::size_t first = 0; first < batch.size(); first += kRecordsPerTransaction) {
@@ -343,6 +349,43 @@ std::optional<SmsStage::BatchReads> SmsStage::readBatch(const std::vector<std::o
     return reads;
 }
 
+std::optional<jobs::sms::PrefetchedCounters> SmsStage::prefetchCounters(
+    const std::vector<std::optional<InboundFields>>& fields, const BatchReads* reads) {
+    auto* batchPort = dynamic_cast<jobs::sms::CounterBatchPort*>(counters_.get());
+    if (batchPort == nullptr) return std::nullopt;
+    std::vector<std::optional<jobs::sms::CounterAsk>> asks(fields.size());
+    std::vector<jobs::sms::CounterAsk> asked;
+    const std::int64_t now = unixNow();
+    const int year = jobs::sms::taipeiDate(now).year;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+        const auto& message = fields[i];
+        // The applications decideApplication will count as it will see them; a message answered before takes its
+        // reply again instead (decide), and one seen otherwise at decision time (a day turning meanwhile) asks then.
+        if (!message || message->gatewayMsgId.empty()) continue;
+        if (reads != nullptr && reads->inbound.contains(message->gatewayMsgId)) continue;
+        auto msisdn = jobs::sms::normalizeMsisdn(message->msisdn);
+        if (!msisdn) continue;
+        const auto parsed = jobs::sms::parseSmsText(message->text, year);
+        if (parsed.kind != jobs::sms::ParsedSms::Kind::application) continue;
+        asks[i] = jobs::sms::CounterAsk{
+            parsed.id, std::move(*msisdn),
+            jobs::sms::dayKey(jobs::sms::applicationInstant(message->receivedAt, now).unixSeconds),
+            message->gatewayMsgId};
+        asked.push_back(*asks[i]);
+    }
+    if (asked.empty()) return std::nullopt;
+    std::vector<jobs::sms::CounterAnswer> answered;
+    try {
+        answered = batchPort->checkAndCount(asked);
+    } catch (const jobs::sms::CountersUnavailable&) {
+        return std::nullopt;  // each message asks on its own, and is refused "try later" as before
+    }
+    std::vector<std::optional<jobs::sms::CounterAnswer>> answers(fields.size());
+    for (std::size_t i = 0, next = 0; i < fields.size(); ++i)
+        if (asks[i]) answers[i] = std::move(answered.at(next++));
+    return std::optional<jobs::sms::PrefetchedCounters>(std::in_place, *counters_, std::move(asks), std::move(answers));
+}
+
 std::optional<SmsStage::Decided> SmsStage::decide(std::string_view value, std::string& deadLetterReason) {
     InboundFields fields;
     try {
@@ -355,7 +398,7 @@ std::optional<SmsStage::Decided> SmsStage::decide(std::string_view value, std::s
 }
 
 std::optional<SmsStage::Decided> SmsStage::decide(const InboundFields& fields, std::string& deadLetterReason,
-                                                  const BatchReads* reads) {
+                                                  const BatchReads* reads, jobs::sms::CounterPort* counters) {
     const std::string& gatewayMsgId = fields.gatewayMsgId;
     const auto msisdn = jobs::sms::normalizeMsisdn(fields.msisdn);
     if (!msisdn || gatewayMsgId.empty()) {
@@ -387,7 +430,7 @@ std::optional<SmsStage::Decided> SmsStage::decide(const InboundFields& fields, s
     if (reads != nullptr) prefetched.emplace(store_.pickups, reads->applicants, reads->open);
     jobs::sms::PickupPort& pickups = prefetched ? static_cast<jobs::sms::PickupPort&>(*prefetched) : stored;
     decided.decision = jobs::sms::decideApplication(decided.sms, decided.nowMillis, rulesOf(settings_),
-                                                    {identity, *counters_, pickups});
+                                                    {identity, counters != nullptr ? *counters : *counters_, pickups});
     for (const auto& note : decided.decision->notes) {
         auto& logger = Poco::Logger::get("sms");
         if (note.warning)
@@ -444,7 +487,8 @@ SenderStage::SenderStage(SmsSettings settings, std::shared_ptr<connectors::SmsGa
       store_(notifications),
       metrics_(metrics),
       segments_(segments),
-      database_(sqlDatabase(notifications)) {}
+      database_(sqlDatabase(notifications)),
+      sqlNotifications_(dynamic_cast<connectors::SqlNotificationStore*>(&notifications)) {}
 
 std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors::kafka::Message>& batch) {
     // Three phases (issue 11): the batch's notifications are stored and looked up in one transaction, sent with no
@@ -477,16 +521,32 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
     };
     inOneTransaction([&] {
         std::unordered_set<std::string> inThisBatch;
+        std::vector<std::string> ids;
         for (auto& notification : notifications) {
             if (!notification) continue;
             if (!inThisBatch.insert(notification->notificationId).second) {
                 notification.reset();  // a second copy in one batch (a replay beside the original): sent once
                 continue;
             }
-            store_.insertNotification(*notification);  // a no-op when the SMS stage already wrote it
-            const auto known = store_.findNotification(notification->notificationId);
-            if (known && known->status != connectors::toString(connectors::NotificationStatus::queued))
-                notification.reset();  // sent before (a replay): the gateway is not asked twice
+            ids.push_back(notification->notificationId);
+        }
+        // Issue 11: the batch's stored notifications in one query (SQL store); normally the SMS stage or the
+        // scheduler stored each already, and only one not stored yet is inserted (and read) on its own.
+        std::unordered_map<std::string, std::string> statusOf;
+        if (sqlNotifications_ != nullptr)
+            for (auto& stored : sqlNotifications_->findNotifications(ids))
+                statusOf.emplace(std::move(stored.notificationId), std::move(stored.status));
+        const std::string queued = connectors::toString(connectors::NotificationStatus::queued);
+        for (auto& notification : notifications) {
+            if (!notification) continue;
+            std::optional<std::string> status;
+            if (const auto found = statusOf.find(notification->notificationId); found != statusOf.end()) {
+                status = found->second;
+            } else {
+                store_.insertNotification(*notification);  // a no-op when it was stored meanwhile
+                if (const auto known = store_.findNotification(notification->notificationId)) status = known->status;
+            }
+            if (status && *status != queued) notification.reset();  // sent before (a replay): not sent twice
         }
     });
 

@@ -19,10 +19,12 @@
 #include "engine/runtime/metrics.hpp"
 #include "engine/runtime/pipeline.hpp"
 #include "jobs/sms/application.hpp"
+#include "jobs/sms/batch_counters.hpp"
 #include "jobs/sms/pickup_rules.hpp"
 
 namespace taxdesk::connectors {
 class SqlPickupStore;
+class SqlNotificationStore;
 }  // namespace taxdesk::connectors
 
 namespace taxdesk::engine {
@@ -109,7 +111,14 @@ class SmsStage : public BatchStage {
     /// only). Nullopt, with the reason, for a message that goes to the DLQ.
     std::optional<Decided> decide(std::string_view value, std::string& deadLetterReason);
     /// decide() of a message read already (`fields`), with the batch's reads when made.
-    std::optional<Decided> decide(const InboundFields& fields, std::string& deadLetterReason, const BatchReads* reads);
+    /// `counters`: the batch's (PrefetchedCounters), else the stage's own.
+    std::optional<Decided> decide(const InboundFields& fields, std::string& deadLetterReason, const BatchReads* reads,
+                                  jobs::sms::CounterPort* counters = nullptr);
+    /// Issue 11: the lock checks and daily counts of the batch's applications asked in one round trip, when the
+    /// counters can (jobs::sms::CounterBatchPort); nullopt otherwise, or when they are away (each message then asks
+    /// and is refused as before).
+    std::optional<jobs::sms::PrefetchedCounters> prefetchCounters(
+        const std::vector<std::optional<InboundFields>>& fields, const BatchReads* reads);
     /// Writes what decide() found (the second half of handle()); returns the reply.
     connectors::NotificationRecord recordDecided(const Decided& decided);
     /// Records the decision's inbound row, pickup and reply in one transaction. When the store finds the applicant's
@@ -153,7 +162,8 @@ class SenderStage : public BatchStage {
     connectors::NotificationStore& store_;
     PipelineMetrics metrics_;
     prometheus::Counter& segments_;
-    connectors::Database* database_ = nullptr;  ///< as SmsStage's
+    connectors::Database* database_ = nullptr;                      ///< as SmsStage's
+    connectors::SqlNotificationStore* sqlNotifications_ = nullptr;  ///< the batch read's store (null with fakes)
 };
 
 }  // namespace taxdesk::engine

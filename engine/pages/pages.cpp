@@ -75,7 +75,8 @@ std::string escapeHtml(const std::string& text) {
     return out;
 }
 
-std::string receiptPage(const connectors::BatchRecord& batch, const std::string& publicUrl) {
+std::string receiptPage(const connectors::BatchRecord& batch, const std::string& publicUrl,
+                        const std::vector<ReceiptDigest>& digests) {
     const std::string id = escapeHtml(batch.batchId);
     const std::string url = escapeHtml(publicUrl);
     std::string html = "<!doctype html><html lang=\"zh-Hant-TW\"><head><meta charset=\"utf-8\"><title>收據 Receipt " +
@@ -96,6 +97,20 @@ std::string receiptPage(const connectors::BatchRecord& batch, const std::string&
         "(no personal data):</p>";
     html += "<p class=\"url\"><a id=\"public-url\" href=\"" + url + "\">" + url + "</a></p>";
     html += "<img id=\"qr\" alt=\"QR code: " + url + "\" src=\"" + pngDataUrl(qrPng(publicUrl)) + "\">";
+    if (!digests.empty()) {
+        // Issue 13: the digests of the signed downloads; anyone can check one at its /v/ URL (no personal data).
+        html += "<h2>結果檔核驗 Results verification</h2><table>";
+        for (const auto& digest : digests) {
+            const std::string verify = escapeHtml(digest.verifyUrl);
+            html += "<tr><th>SHA-256 (" + escapeHtml(digest.format) + ")</th><td><code class=\"digest\" id=\"digest-" +
+                    escapeHtml(digest.format) + "\">" + escapeHtml(digest.sha256) + "</code><br><a href=\"" + verify +
+                    "\">" + verify + "</a></td></tr>";
+        }
+        html += "</table>";
+        const std::string first = escapeHtml(digests.front().verifyUrl);
+        html += "<img id=\"verify-qr\" alt=\"QR code: " + first + "\" src=\"" +
+                pngDataUrl(qrPng(digests.front().verifyUrl)) + "\">";
+    }
     html += "<p class=\"muted\">臺北國稅局 National Taxation Bureau of Taipei</p></body></html>";
     return html;
 }

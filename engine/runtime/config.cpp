@@ -156,6 +156,7 @@ const std::vector<KeySpec>& configSchema() {
         {"fee.income_year", KeyType::integer, "250", 0, 100000, "", false, "fee per income year per accepted row (NT$)"},
         {"limits.batch_rows", KeyType::integer, "100000", 1, 10000000, "", false, "most data rows in one batch file"},
         {"limits.batch_bytes", KeyType::integer, "33554432", 1024, 1.0e10, "", false, "largest batch file (bytes)"},
+        {"results.signing_key", KeyType::string, "", 0, 0, "", false, "PEM file of the Ed25519 private key that signs results downloads; empty: <app.var_dir>/results-signing-key.pem, generated (mode 0600) on the first start"},
         {"dispatch.block_rows", KeyType::integer, "500", 1, 1000000, "", false, "consecutive rows of a paid batch sent to inquiry.requests under one message key (<batch_id>:<block number>), so that one batch spreads over every partition and every engine of the group"},
         {"dispatch.window_rows", KeyType::integer, "5000", 1, 10000000, "", false, "rows of one batch sent and without a result, at most, per partition of inquiry.requests (broker.partitions): the embedded broker keeps only the last 5 MiB of a partition"},
         {"dispatch.chunk_rows", KeyType::integer, "5000", 1, 100000, "", false, "rows read from the store and sent (then acknowledged by the broker) at a time"},
@@ -166,6 +167,9 @@ const std::vector<KeySpec>& configSchema() {
         {"sms.offices_file", KeyType::string, "", 0, 0, "", false, "district → office table; empty: the embedded config/offices.properties"},
         {"sms.holidays_file", KeyType::string, "", 0, 0, "", false, "holidays (YYYY-MM-DD a line; `YYYY-MM-DD workday` for a make-up working Saturday); empty: the embedded config/holidays.txt"},
         {"sms.produce_timeout_ms", KeyType::integer, "2000", 100, 60000, "", false, "longest wait of POST /api/v1/sms/inbound and /dlr for the broker before 503 with Retry-After"},
+        {"sms.batch_timeout_ms", KeyType::integer, "1", 1, 10000, "", false, "the SMS stage's and the sender's longest wait for a batch to fill (pipeline.batch_timeout_ms for the others)"},
+        {"sms.fetch_wait_max_ms", KeyType::integer, "2", 0, 10000, "", false, "librdkafka fetch.wait.max.ms of the SMS stage's and the sender's consumers"},
+        {"sms.linger_ms", KeyType::integer, "1", 0, 1000, "", false, "librdkafka linger.ms of the SMS stage's and the sender's producers"},
         {"sms.scheduler_interval_s", KeyType::integer, "30", 1, 3600, "", false, "how often reminders and expiry are looked for"},
         {"sms.requeue_after_s", KeyType::integer, "60", 1, 86400, "", false, "a notification still queued this long after it was stored (its produce failed, or the broker lost it) is produced again by the scheduler"},
         {"sms.inbox_requeue_after_s", KeyType::integer, "30", 1, 86400, "", false, "an inbound SMS still queued in the inbox this long after it was stored or last produced (its produce failed, or the broker lost it) is produced to sms.inbound again by the scheduler"},
@@ -452,6 +456,9 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.feeIncomeYear = config.integer64("fee.income_year");
     s.batchRows = config.integer("limits.batch_rows");
     s.batchBytes = config.integer64("limits.batch_bytes");
+    s.resultsSigningKey = config.string("results.signing_key");
+    s.resultsSigningKeyGenerated = s.resultsSigningKey.empty();
+    if (s.resultsSigningKeyGenerated) s.resultsSigningKey = s.varDir + "/results-signing-key.pem";
     s.dispatchBlockRows = config.integer("dispatch.block_rows");
     s.dispatchWindowRows = config.integer("dispatch.window_rows");
     s.dispatchChunkRows = config.integer("dispatch.chunk_rows");
@@ -463,6 +470,9 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.smsHolidaysFile = config.string("sms.holidays_file");
     s.smsSchedulerIntervalS = config.integer("sms.scheduler_interval_s");
     s.smsProduceTimeoutMs = config.integer("sms.produce_timeout_ms");
+    s.smsBatchTimeoutMs = config.integer("sms.batch_timeout_ms");
+    s.smsFetchWaitMaxMs = config.integer("sms.fetch_wait_max_ms");
+    s.smsLingerMs = config.integer("sms.linger_ms");
     s.smsRequeueAfterS = config.integer("sms.requeue_after_s");
     s.smsInboxRequeueAfterS = config.integer("sms.inbox_requeue_after_s");
     s.smsInboxMaxAttempts = config.integer("sms.inbox_max_attempts");

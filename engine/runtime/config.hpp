@@ -136,6 +136,10 @@ struct Settings {
     long long feeIncomeYear = 250;
     int batchRows = 100000;
     long long batchBytes = 32LL * 1024 * 1024;
+    /// results.signing_key, resolved: the configured PEM file, or <app.var_dir>/results-signing-key.pem when empty.
+    std::string resultsSigningKey;
+    /// The key is the embedded default (results.signing_key empty): generated when its file does not exist yet.
+    bool resultsSigningKeyGenerated = true;
     int dispatchBlockRows = 500;    ///< dispatch.block_rows
     int dispatchWindowRows = 5000;  ///< dispatch.window_rows (per partition)
     int dispatchChunkRows = 5000;   ///< dispatch.chunk_rows
@@ -148,6 +152,9 @@ struct Settings {
     std::string smsHolidaysFile;
     int smsSchedulerIntervalS = 30;
     int smsProduceTimeoutMs = 2000;
+    int smsBatchTimeoutMs = 1;  ///< sms.batch_timeout_ms
+    int smsFetchWaitMaxMs = 2;  ///< sms.fetch_wait_max_ms
+    int smsLingerMs = 1;        ///< sms.linger_ms
     int smsRequeueAfterS = 60;
     int smsInboxRequeueAfterS = 30;        ///< sms.inbox_requeue_after_s
     int smsInboxMaxAttempts = 10;          ///< sms.inbox_max_attempts

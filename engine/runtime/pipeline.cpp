@@ -415,6 +415,11 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
             if (!revoked) {
                 assigned_ = true;
                 log.information("assigned %z partitions of %s", partitions.size(), settings_.inputTopic);
+                // Which ones, for an operator (and the scale test) to tell whose partitions a takeover moved.
+                std::string numbers;
+                for (const auto& partition : partitions)
+                    numbers.append(numbers.empty() ? "" : ",").append(std::to_string(partition.partition));
+                log.information("partitions of %s held: %s", settings_.inputTopic, numbers);
                 return;
             }
             // Finish and deliver what is on its way, commit what is done, then let the partitions go.

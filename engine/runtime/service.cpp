@@ -5,10 +5,12 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Timestamp.h>
 
+#include "connectors/crypto/signer.hpp"
 #include "connectors/http/http_clients.hpp"
 #include "connectors/http/webhook_client.hpp"
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/store/sql_signature_store.hpp"
 #include "connectors/store/store.hpp"
 #include "engine/api/creditor_api.hpp"
 #include "engine/api/dashboard_api.hpp"
@@ -40,6 +42,8 @@ struct RunningPipeline {
 struct Service::Parts {
     Metrics metrics;
     std::unique_ptr<connectors::Store> store;
+    std::shared_ptr<const connectors::crypto::Signer> signer;   ///< results.signing_key (issue 13)
+    std::unique_ptr<connectors::SqlSignatureStore> signatures;  ///< over store's database
     std::vector<RunningPipeline> pipelines;
     std::atomic<bool> stopping{false};
     std::atomic<bool> failed{false};
@@ -76,6 +80,13 @@ struct Service::Parts {
 Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std::make_unique<Parts>()) {
     Poco::File(settings_.varDir).createDirectories();
     parts_->store = std::make_unique<connectors::Store>(settings_.store);
+    // The results signing key (issue 13): a start-up error naming the file when it is missing (configured), unreadable
+    // or not an Ed25519 key; the embedded default is generated on the first start.
+    parts_->signer = connectors::crypto::Ed25519Signer::loadOrCreate(settings_.resultsSigningKey,
+                                                                     settings_.resultsSigningKeyGenerated);
+    parts_->signatures = std::make_unique<connectors::SqlSignatureStore>(parts_->store->database());
+    Poco::Logger::get("serve").information("results signing key %s (id %s)", settings_.resultsSigningKey,
+                                           parts_->signer->keyId());
 
     const connectors::ConnectorSet connectors = settings_.connectorsMode == "http"
                                                     ? connectors::makeHttpConnectors(settings_.http)
@@ -135,7 +146,16 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     parts_->calendar = sms.calendar;
     parts_->pickupBusinessDays = sms.pickupBusinessDays;
     for (const auto& warning : parts_->warnings()) Poco::Logger::get("serve").warning("%s", warning);
-    addPipeline(pipelineSettings("sms", "sms.inbound", {"notifications.outbound", "sms.inbound.dlq"}),
+    // The SMS pipelines answer a person waiting for a reply: their own batch wait, fetch wait and linger (sms.*).
+    auto smsPipelineSettings = [&](const std::string& name, const std::string& input,
+                                   std::vector<std::string> outputs) {
+        auto pipeline = pipelineSettings(name, input, std::move(outputs));
+        pipeline.batchTimeoutMs = settings_.smsBatchTimeoutMs;
+        pipeline.kafka.rdkafka["fetch.wait.max.ms"] = std::to_string(settings_.smsFetchWaitMaxMs);
+        pipeline.kafka.rdkafka["linger.ms"] = std::to_string(settings_.smsLingerMs);
+        return pipeline;
+    };
+    addPipeline(smsPipelineSettings("sms", "sms.inbound", {"notifications.outbound", "sms.inbound.dlq"}),
                 std::make_unique<SmsStage>(sms, connectors, parts_->store->sms(),
                                            std::make_unique<connectors::RedisClient>(settings_.redis),
                                            parts_->metrics.pipeline("sms")));
@@ -149,7 +169,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     webhookSettings.backoffMax = std::chrono::milliseconds(settings_.webhookBackoffMaxMs);
     sender->deliverWebhooks(std::make_shared<connectors::HttpWebhookSender>(webhookSettings),
                             parts_->store->webhooks());
-    addPipeline(pipelineSettings("sender", "notifications.outbound", {"notifications.outbound.dlq"}),
+    addPipeline(smsPipelineSettings("sender", "notifications.outbound", {"notifications.outbound.dlq"}),
                 std::move(sender));
 
     SchedulerSettings schedulerSettings;
@@ -236,6 +256,7 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
         return open;
     });
     parts_->creditorApi->onRefundDue(countRefundDue);
+    parts_->creditorApi->signResults(parts_->signer, parts_->signatures.get());
     parts_->creditorApi->onRetry(
         [this](const std::string& batchId, const std::string& id) { parts_->dispatcher->retried(batchId, id); });
     parts_->dashboardApi = std::make_unique<api::DashboardApi>(parts_->metrics, parts_->store->batches(), connectors);

@@ -290,6 +290,40 @@ TEST_F(RedisTest, CountOnceCountsEachMarkerOnceAndAnswersItsOwnCountAgain) {
     EXPECT_THROW(client_->countOnce(counter, key("m4"), 0), std::invalid_argument);
 }
 
+TEST_F(RedisTest, LockedCountsChecksTheLocksThenCountsOnceEachInOrderInOneCall) {
+    // Issue 11 (the SMS stage's batch): per item, locked when either lock key exists (no count), else countOnce.
+    const std::string counter = key("daily");
+    client_->setMany({{key("lock-a"), "1"}}, 40);
+    client_->countOnce(counter, key("before"), 30);  // counted earlier: 1
+    using Item = RedisClient::LockedCount;
+    const auto answers = client_->lockedCounts({Item{{key("lock-x"), key("lock-y")}, counter, key("m1")},
+                                                Item{{key("lock-x"), key("lock-a")}, counter, key("m2")},
+                                                Item{{key("lock-x"), key("lock-y")}, counter, key("before")},
+                                                Item{{key("lock-x"), key("lock-y")}, counter, key("m3")},
+                                                Item{{key("lock-x"), key("lock-y")}, counter, key("m1")}},
+                                               30);
+    ASSERT_EQ(answers.size(), 5U);
+    EXPECT_FALSE(answers[0].locked);
+    EXPECT_EQ(answers[0].count, 2);
+    EXPECT_TRUE(answers[0].fresh);
+    EXPECT_TRUE(answers[1].locked);
+    EXPECT_GT(answers[1].lockSecondsLeft, 30);
+    EXPECT_LE(answers[1].lockSecondsLeft, 40);
+    EXPECT_FALSE(answers[1].fresh);
+    EXPECT_FALSE(client_->get(key("m2"))) << "a locked item is not counted";
+    EXPECT_EQ(answers[2].count, 1);
+    EXPECT_FALSE(answers[2].fresh) << "counted before: its own count again";
+    EXPECT_EQ(answers[3].count, 3);
+    EXPECT_TRUE(answers[3].fresh);
+    EXPECT_EQ(answers[4].count, 2);
+    EXPECT_FALSE(answers[4].fresh) << "m1 again in the same call";
+    EXPECT_EQ(client_->get(counter), "3");
+    EXPECT_GT(client_->ttl(key("m3")), 0);
+    EXPECT_TRUE(client_->lockedCounts({}, 30).empty());
+    EXPECT_THROW(client_->lockedCounts({Item{{key("lock-x"), key("lock-y")}, counter, key("m4")}}, 0),
+                 std::invalid_argument);
+}
+
 TEST_F(RedisTest, AnAnswerTheSameCommandWouldGetAgainIsNotRetryable) {
     const std::string text = key("text");
     client_->setMany({{text, "not a number"}}, 30);

@@ -92,6 +92,33 @@ TEST_P(StoreNotificationsTest, NotificationsStuckInQueuedAreClaimedOnceUntilThey
     EXPECT_EQ(store.notifications().claimStaleQueued("2021-01-01T00:00:00.000Z", "", 0).size(), 0u);
 }
 
+// Issue 11: the sender reads a batch's notifications in one query; what it finds is what one-at-a-time reads find.
+TEST_P(StoreNotificationsTest, TheBatchReadFindsWhatTheOneAtATimeReadsFind) {
+    Store store(settings_);
+    auto& sql = dynamic_cast<SqlNotificationStore&>(store.notifications());
+    EXPECT_TRUE(sql.findNotifications({}).empty());
+    // 140 stored (slices of 128 and 12, padded to 128 and 32 on SQLite), asked for with 10 unknown ids among them.
+    std::vector<std::string> ids;
+    std::set<std::string> stored;
+    for (int i = 0; i < 140; ++i) {
+        NotificationRecord notification = newNotification("reply");
+        store.notifications().insertNotification(notification);
+        if (i % 3 == 0) store.notifications().markNotificationSent(notification.notificationId, "GW-1", 2);
+        ids.push_back(notification.notificationId);
+        stored.insert(notification.notificationId);
+        if (i % 14 == 0) ids.push_back(testing::uniqueName("unknown"));
+    }
+    const auto found = sql.findNotifications(ids);
+    EXPECT_EQ(found.size(), 140U);
+    std::set<std::string> foundIds;
+    for (const auto& notification : found) {
+        foundIds.insert(notification.notificationId);
+        EXPECT_EQ(store.notifications().findNotification(notification.notificationId), notification);
+    }
+    EXPECT_EQ(foundIds, stored);
+    EXPECT_EQ(std::count_if(found.begin(), found.end(), [](const auto& n) { return n.status == "sent"; }), 47);
+}
+
 TEST_P(StoreNotificationsTest, ANotificationIsInsertedOnceAndMovesThroughItsStatuses) {
     Store store(settings_);
     const NotificationRecord notification = newNotification("reminder");

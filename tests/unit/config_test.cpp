@@ -253,6 +253,30 @@ TEST(Config, TheInboxKeysHaveTheirDefaultsAndRangesAndReachTheSettings) {
     EXPECT_EQ(settings.smsInboxRetentionS, 3600);
 }
 
+TEST(Config, TheSmsLatencyKeysHaveTheirDefaultsAndRangesAndReachTheSettings) {
+    // Issue 11: the SMS pipelines' own batch wait, fetch wait and linger.
+    const Config config = Config::load({});
+    EXPECT_EQ(config.integer("sms.batch_timeout_ms"), 1);
+    EXPECT_EQ(config.integer("sms.fetch_wait_max_ms"), 2);
+    EXPECT_EQ(config.integer("sms.linger_ms"), 1);
+    ConfigSources sources;
+    sources.sets = {"sms.batch_timeout_ms=0", "sms.fetch_wait_max_ms=-1", "sms.linger_ms=1001"};
+    const auto problems = problemsOf(sources);
+    ASSERT_EQ(problems.size(), 3u);
+    for (const char* key : {"sms.batch_timeout_ms", "sms.fetch_wait_max_ms", "sms.linger_ms"}) {
+        EXPECT_TRUE(std::any_of(problems.begin(), problems.end(), [&](const std::string& problem) {
+            return problem.find(key) != std::string::npos;
+        })) << key;
+    }
+    ConfigSources set;
+    set.sets = {"sms.batch_timeout_ms=7", "sms.fetch_wait_max_ms=0", "sms.linger_ms=3"};
+    const auto settings = taxdesk::engine::makeSettings(Config::load(set), false);
+    EXPECT_EQ(settings.smsBatchTimeoutMs, 7);
+    EXPECT_EQ(settings.smsFetchWaitMaxMs, 0);
+    EXPECT_EQ(settings.smsLingerMs, 3);
+    EXPECT_EQ(settings.batchTimeoutMs, 10) << "the other pipelines keep pipeline.batch_timeout_ms";
+}
+
 TEST(Config, EachRetryPolicyComesFromItsKeys) {
     using namespace std::chrono_literals;
     const auto defaults = taxdesk::engine::makeSettings(Config::load({}), false);
