@@ -87,21 +87,30 @@ void enableWriteAheadLog(Poco::Data::Session& session) {
     }
 }
 
+/// The statement that gives a PostgreSQL session its statement_timeout (0: none).
+std::string statementTimeout(int milliseconds) {
+    return "SET statement_timeout = " + std::to_string(std::max(milliseconds, 0));
+}
+
 /// Applies the per-connection settings to every session the pool creates (the pool calls this once per session).
 class ConfiguredPool : public Poco::Data::SessionPool {
   public:
     /// SQLite: every session opened is kept (minSessions = maxSessions: the janitor never closes an idle one), so that
     /// no other thread closes a connection whose statements the cache keeps (configureSqlite). At most maxSessions
     /// connections to a local file; each keeps its page cache (SQLite's default, 2 MiB at most).
-    ConfiguredPool(const std::string& connector, const std::string& connection, int maxSessions)
+    ConfiguredPool(const std::string& connector, const std::string& connection, int maxSessions, int statementTimeoutMs)
         : SessionPool(connector, connection, connector == kSqlite ? maxSessions : 1, maxSessions, kSessionIdleSeconds),
-          sqlite_(connector == kSqlite) {}
+          sqlite_(connector == kSqlite),
+          statementTimeoutMs_(statementTimeoutMs) {}
 
   protected:
     void customizeSession(Poco::Data::Session& session) override {
         if (!sqlite_) {
             // libpq prints NOTICEs ("relation … already exists, skipping") straight to stderr; they are not errors.
             session << "SET client_min_messages = warning", now;
+            // Issue 12: a statement that runs longer is cancelled by the server (SQLSTATE 57014, retryable), instead
+            // of holding this session, and whatever waits on it (a dispatcher, an engine's shutdown), for ever.
+            session << statementTimeout(statementTimeoutMs_), now;
             // Error messages carry their SQLSTATE, which classifies them (isPermanentStoreFailure) in any language.
             if (auto* postgresql = dynamic_cast<Poco::Data::PostgreSQL::SessionImpl*>(session.impl()))
                 PQsetErrorVerbosity(static_cast<PGconn*>(postgresql->handle()), PQERRORS_VERBOSE);
@@ -122,6 +131,7 @@ class ConfiguredPool : public Poco::Data::SessionPool {
 
   private:
     bool sqlite_;
+    int statementTimeoutMs_;
 };
 
 SqlBackend sqlBackend(const std::string& backend) {
@@ -398,7 +408,7 @@ Database::Database(const StoreSettings& settings) : backend_(settings.backend), 
         connection = withConnectTimeout(settings.postgresql);
     }
     try {
-        pool_ = std::make_unique<ConfiguredPool>(backend_, connection, poolSize_);
+        pool_ = std::make_unique<ConfiguredPool>(backend_, connection, poolSize_, settings.statementTimeoutMs);
     } catch (const Poco::Exception& error) {
         throw StoreError(backend_ + ": creating the session pool: " + oneLine(error.displayText()));
     }
@@ -408,8 +418,24 @@ Database::Database(const StoreSettings& settings) : backend_(settings.backend), 
     // statements a connection, pool size connections.
     statements_ = std::make_unique<detail::StatementCache>(std::chrono::steady_clock::duration::max());
 
-    withSession("applying migrations",
-                [&](Poco::Data::Session& session) { detail::applyMigrations(session, sqlBackend(backend_)); });
+    // A migration may rewrite a large table: it runs without the statement timeout, which is restored after.
+    withSession("applying migrations", [&](Poco::Data::Session& session) {
+        if (isSqlite()) {
+            detail::applyMigrations(session, SqlBackend::sqlite);
+            return;
+        }
+        session << statementTimeout(0), now;
+        try {
+            detail::applyMigrations(session, SqlBackend::postgresql);
+        } catch (...) {
+            try {
+                session << statementTimeout(settings.statementTimeoutMs), now;
+            } catch (...) {  // NOLINT(bugprone-empty-catch): the migration's own error is the one to report
+            }
+            throw;
+        }
+        session << statementTimeout(settings.statementTimeoutMs), now;
+    });
 }
 
 Database::~Database() = default;

@@ -27,6 +27,10 @@ struct StoreSettings {
     std::string postgresql;  ///< libpq connection string, e.g. "host=127.0.0.1 port=5433 dbname=taxdesk user=taxdesk"
                              ///< (connect_timeout=5 is added when it names none)
     int poolSize = 8;        ///< sessions at most; a call waits up to 30 s for a free one
+    /// PostgreSQL only: the server cancels any statement of the engine's sessions that runs longer (its
+    /// statement_timeout; the error, SQLSTATE 57014, is a retryable StoreError), so that no stuck query holds a
+    /// session, or an engine that waits on it, for ever (issue 12). 0: no limit. Migrations run without it.
+    int statementTimeoutMs = 60000;
 };
 
 /// A statement failed. Retryable (the default) when the reason may pass: the store cannot be reached, is locked or

@@ -255,7 +255,8 @@ const std::vector<Migration> kMigrations = {
          " issued_at TEXT NOT NULL,"
          " PRIMARY KEY (batch_id, format, sha256))",
      }},
-    {10,
+    // 10 is the audit trail's (issue 13, another branch): versions are applied by number, a gap is harmless.
+    {11,
      "batch notifications: a webhook and/or an SMS number per creditor token",
      {
          // Issue 13 "Done means told". One row per creditor token (token_id: jobs::auth::tokenIdOf). url "" = no

@@ -107,6 +107,13 @@ void BinaryCopy::int4(std::int32_t value) {
     put32(value);
 }
 
+void BinaryCopy::int8(std::int64_t value) {
+    const auto bits = static_cast<std::uint64_t>(value);
+    put32(8);
+    put32(static_cast<std::int32_t>(static_cast<std::uint32_t>(bits >> 32)));
+    put32(static_cast<std::int32_t>(static_cast<std::uint32_t>(bits)));
+}
+
 std::string BinaryCopy::finish() {
     put16(-1);
     return std::move(body_);

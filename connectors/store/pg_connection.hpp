@@ -53,6 +53,8 @@ class BinaryCopy {
     void text(std::string_view value);
     /// An INTEGER field.
     void int4(std::int32_t value);
+    /// A BIGINT field.
+    void int8(std::int64_t value);
     /// The whole body, trailer included; the object is spent.
     std::string finish();
 

@@ -1,6 +1,6 @@
 #pragma once
 // Issue 13 "Done means told": each creditor token's batch notification registration (a webhook URL with its secret
-// and/or an SMS number), table webhooks of migration 10. SqlWebhookStore implements it.
+// and/or an SMS number), table webhooks of migration 11. SqlWebhookStore implements it.
 #include <optional>
 #include <string>
 #include <vector>

@@ -40,10 +40,9 @@ std::string percent(const connectors::BatchRecord& batch) {
 
 std::string progressBar(const connectors::BatchRecord& batch) {
     const std::string p = percent(batch);
-    return "<div class=\"bar\" role=\"progressbar\" aria-label=\"進度 Progress\" aria-valuemin=\"0\" "
-           "aria-valuemax=\"100\" aria-valuenow=\"" +
-           p + "\"><div style=\"width:" + p + "%\"></div></div><p>" + p + "% (" + std::to_string(batch.rowsDone) +
-           " / " + std::to_string(batch.rowsTotal) + ")</p>";
+    return "<div class=\"bar\" role=\"progressbar\" aria-valuemin=\"0\" aria-valuemax=\"100\" aria-valuenow=\"" + p +
+           "\"><div style=\"width:" + p + "%\"></div></div><p>" + p + "% (" + std::to_string(batch.rowsDone) + " / " +
+           std::to_string(batch.rowsTotal) + ")</p>";
 }
 
 }  // namespace
@@ -79,8 +78,8 @@ std::string receiptPage(const connectors::BatchRecord& batch, const std::string&
                         const std::vector<ReceiptDigest>& digests) {
     const std::string id = escapeHtml(batch.batchId);
     const std::string url = escapeHtml(publicUrl);
-    std::string html = "<!doctype html><html lang=\"zh-Hant-TW\"><head><meta charset=\"utf-8\"><title>收據 Receipt " +
-                       id + "</title>" + kStyle + "</head><body>";
+    std::string html = "<!doctype html><html lang=\"zh-Hant\"><head><meta charset=\"utf-8\"><title>收據 Receipt " + id +
+                       "</title>" + kStyle + "</head><body>";
     html += "<h1>債權人查調收據 Creditor inquiry receipt</h1><table>";
     auto row = [&](const std::string& label, const std::string& value) {
         html += "<tr><th>" + label + "</th><td>" + value + "</td></tr>";
@@ -117,7 +116,7 @@ std::string receiptPage(const connectors::BatchRecord& batch, const std::string&
 
 std::string publicProgressPage(const connectors::BatchRecord& batch) {
     const bool finished = jobs::inquiry::isFinished(batch.state);
-    std::string html = "<!doctype html><html lang=\"zh-Hant-TW\"><head><meta charset=\"utf-8\">";
+    std::string html = "<!doctype html><html lang=\"zh-Hant\"><head><meta charset=\"utf-8\">";
     if (!finished) html += "<meta http-equiv=\"refresh\" content=\"5\">";
     html += "<title>查調進度 Inquiry progress</title>" + std::string(kStyle) + "</head><body>";
     html += "<h1>查調進度 Inquiry progress</h1>";

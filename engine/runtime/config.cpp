@@ -124,6 +124,7 @@ const std::vector<KeySpec>& configSchema() {
         {"store.sqlite_path", KeyType::string, "", 0, 0, "", false, "SQLite file; empty: <app.var_dir>/taxdesk.db"},
         {"store.postgresql", KeyType::string, "", 0, 0, "", true, "libpq connection string for store.backend=postgresql"},
         {"store.pool_size", KeyType::integer, "8", 1, 256, "", false, "SQL sessions kept open"},
+        {"store.statement_timeout_ms", KeyType::integer, "60000", 0, 86400000, "", false, "PostgreSQL: the server cancels a statement of the engine that runs longer (a retryable store error), so a stuck query holds no session or shutdown for ever; 0 = no limit; migrations run without it"},
         {"pipeline.batch_size", KeyType::integer, "2000", 1, 100000, "", false, "messages consumed and processed together"},
         {"pipeline.batch_timeout_ms", KeyType::integer, "10", 0, 10000, "", false, "longest wait for a batch to fill"},
         {"pipeline.concurrency", KeyType::integer, "32", 1, 1024, "", false, "connector calls in flight at once"},
@@ -418,6 +419,7 @@ Settings makeSettings(const Config& config, bool needKafka) {
     if (s.store.sqlitePath.empty()) s.store.sqlitePath = s.varDir + "/taxdesk.db";
     s.store.postgresql = config.string("store.postgresql");
     s.store.poolSize = config.integer("store.pool_size");
+    s.store.statementTimeoutMs = config.integer("store.statement_timeout_ms");
 
     s.batchSize = config.integer("pipeline.batch_size");
     s.batchTimeoutMs = config.integer("pipeline.batch_timeout_ms");

@@ -13,6 +13,13 @@
 namespace taxdesk::jobs::inquiry {
 namespace {
 
+/// A year of income_years (ROC or Gregorian) as a Gregorian year; not a year (0 or negative) is a DecodeError, so
+/// that what decodes encodes back the same (json_fuzz).
+int checkedYear(int year) {
+    if (year < 1) throw DecodeError("field 'income_years' must hold positive years");
+    return gregorianYear(year);
+}
+
 int asInt(const json::Scalar& scalar, std::string_view field) {
     if (const auto* number = std::get_if<double>(&scalar)) {
         if (std::floor(*number) == *number && std::abs(*number) < 1e9) return static_cast<int>(*number);
@@ -30,13 +37,13 @@ int asInt(const json::Scalar& scalar, std::string_view field) {
 std::vector<int> parseYears(const json::Value& value) {
     std::vector<int> years;
     if (value.isArray) {
-        for (const auto& item : value.array) years.push_back(gregorianYear(asInt(item, "income_years")));
+        for (const auto& item : value.array) years.push_back(checkedYear(asInt(item, "income_years")));
     } else if (const auto* text = std::get_if<std::string>(&value.scalar)) {
         std::string_view rest = *text;
         while (!rest.empty()) {
             const auto cut = rest.find(';');
             const std::string part(rest.substr(0, cut));
-            if (!part.empty()) years.push_back(gregorianYear(asInt(json::Scalar(part), "income_years")));
+            if (!part.empty()) years.push_back(checkedYear(asInt(json::Scalar(part), "income_years")));
             if (cut == std::string_view::npos) break;
             rest.remove_prefix(cut + 1);
         }
@@ -156,9 +163,9 @@ std::vector<int> requestYears(element value) {
     for (const element item : items) {
         if (item.is_string()) {
             years.push_back(
-                gregorianYear(asInt(json::Scalar(std::string(item.get_string().value_unsafe())), "income_years")));
+                checkedYear(asInt(json::Scalar(std::string(item.get_string().value_unsafe())), "income_years")));
         } else if (item.is_number()) {
-            years.push_back(gregorianYear(asInt(json::Scalar(item.get_double().value_unsafe()), "income_years")));
+            years.push_back(checkedYear(asInt(json::Scalar(item.get_double().value_unsafe()), "income_years")));
         } else {
             throw DecodeError("field 'income_years' must be a whole number");
         }

@@ -1,8 +1,6 @@
 // The operations dashboard (`GET /dashboard`, SPEC 5) in headless Chromium: while a load of inquiry requests runs
 // through the engine, the displayed inquiry throughput rises above 0 (and above where it started), #updated-at changes
 // at least about once a second, and neither the page nor the data it polls holds a whole ID (SPEC 1: IDs are masked).
-// It passes axe-core (WCAG 2.1 A and AA: no serious or critical violation) with live figures, and shows every state
-// (batch states, breakers, rising errors, stale data) in words, not by colour alone (a11y.mjs).
 // Started by tests/browser/run.sh, which sets TAXDESK_BROWSER_URL, TAXDESK_BROWSER_LOAD_CMD (a shell command that feeds
 // inquiry rows to the engine), TAXDESK_BROWSER_SHOTS and CHROMIUM.
 import { test } from 'node:test';
@@ -11,7 +9,6 @@ import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { env, launch } from './chromium.mjs';
-import { assertAxeClean, colourOnlyProblems } from './a11y.mjs';
 
 const ID_LIKE = /[A-Z][1289A-D]\d{8}/;  // a whole national ID or resident certificate, new or old format (SPEC 2); a masked one (A12****789) does not match
 
@@ -152,49 +149,6 @@ test('operations dashboard: live throughput under load, #updated-at ticking, no 
         assert.equal(found, null, `/dashboard/data holds an ID-looking string "${found?.[0]}" near "${found ? body.slice(Math.max(0, found.index - 60), found.index + 70) : ''}"`);
       }
       t.diagnostic(`checked the page text and ${polled.length} /dashboard/data answers`);
-    });
-
-    await step('passes axe-core with live figures and shows no state by colour alone', 60_000, async () => {
-      const all = await assertAxeClean(page, 'the dashboard with live figures');
-      t.diagnostic(`axe-core: ${all.length} violation(s) of lower impact${all.length ? ` (${all.map((v) => `${v.id}/${v.impact}`).join(', ')})` : ''}`);
-      const { problems, checked } = await colourOnlyProblems(page);
-      t.diagnostic(`${checked} coloured state(s) shown live`);
-      assert.deepEqual(problems, [], `the dashboard shows states by colour alone:\n  ${problems.join('\n  ')}`);
-    });
-
-    await step('shows each batch state, breaker state, rising errors and stale data in words (and passes axe-core)', 60_000, async () => {
-      // Every state the page can draw, by its own render functions, with polling stopped (every fetch fails) so
-      // that nothing redraws meanwhile; the header turns stale after 5 s without data. The screenshot shows this.
-      const states = ['awaiting_payment', 'queued', 'processing', 'completed', 'failed'];
-      const breakerStates = ['closed', 'half_open', 'open'];
-      await page.evaluate(([batchStates, breakers]) => {
-        window.fetch = () => Promise.reject(new Error('polling stopped by the test'));
-        renderBatches(batchStates.map((state, i) => ({ batch_id: `B-A11Y-${i}`, state, progress: 20 * i, rows_done: i, rows_total: 5 })));
-        renderBreakers(breakers.map((state) => ({ connector: `conn_${state}`, state })));
-        renderPipelines({ inquiry: { in: 5, out: 3, failed: 2, in_flight: 0 } }, null);
-        renderResults({ found: 3, error: 1 });
-        for (const id of ['errors', 'dead-letters']) {
-          document.getElementById(id).classList.add('bad');
-          document.getElementById(`${id}-flag`).textContent = '⚠ 增加中 rising';
-        }
-      }, [states, breakerStates]);
-      await page.waitForFunction(() => document.getElementById('top').classList.contains('stale'), null, { timeout: 20_000 })
-        .catch(() => assert.fail('the header never turned stale with polling stopped'));
-      const shown = await page.evaluate(() => ({
-        batches: [...document.querySelectorAll('#batches tbody .state-badge')].map((b) => [b.dataset.state, b.textContent]),
-        breakers: [...document.querySelectorAll('#breakers li')].map((li) => [li.dataset.state, li.textContent, getComputedStyle(li, '::before').content]),
-      }));
-      assert.deepEqual(shown.batches.map(([state]) => state), states);
-      for (const [state, words] of shown.batches) assert.ok(words.includes(state), `the badge of batch state ${state} shows "${words}"`);
-      for (const [state, words, sign] of shown.breakers) {
-        assert.ok(words.includes(state), `the breaker in state ${state} shows "${words}"`);
-        assert.ok(sign && sign !== 'none', `the breaker in state ${state} has no sign (::before)`);
-      }
-      const { problems, checked } = await colourOnlyProblems(page);
-      assert.ok(checked >= states.length + breakerStates.length + 4, `only ${checked} coloured states checked`);
-      assert.deepEqual(problems, [], `the dashboard shows states by colour alone:\n  ${problems.join('\n  ')}`);
-      await assertAxeClean(page, 'the dashboard showing every state, stale');
-      t.diagnostic(`${checked} coloured states checked, each also in words`);
     });
   } finally {
     const shot = join(shots, 'dashboard.png');

@@ -2,8 +2,7 @@
 # Browser tests of the pages (SPEC 5: `GET /` creditor portal, `GET /dashboard` operations dashboard), run by ctest
 # as browser.pages: `bash tests/browser/run.sh path/to/taxdesk`.
 # Starts `taxdesk serve` (its own var dir, topic prefix, group id and Redis key prefix) against the redis-server and
-# broker that scripts/test started, makes a creditor token and a 300-row batch file with 15 bad rows, installs axe-core
-# (npm ci, when tests/browser/node_modules is missing or stale), then runs
+# broker that scripts/test started, makes a creditor token and a 300-row batch file with 15 bad rows, then runs
 # tests/browser/*.test.mjs with node's test runner; they drive Debian's Chromium (/usr/bin/chromium, or $CHROMIUM)
 # headless over its DevTools pipe (chromium.mjs). Screenshots go to <directory of taxdesk>/browser-shots/. A missing
 # browser is a failure, not a skip. Exits non-zero when a test fails.
@@ -24,25 +23,11 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # What the tests need on the machine, each missing one a failure with the way to get it.
 [[ -x $taxdesk ]] || fail "$taxdesk is not an executable: build it first (ninja -C build taxdesk)"
 [[ -x $chromium ]] || fail "no browser at $chromium: the browser tests need Debian's Chromium (apt-get install chromium; scripts/test installs it)"
-# Node.js drives Chromium over its DevTools pipe (tests/browser/chromium.mjs, no npm package for that), so Debian 12's
-# own nodejs 18 and chromium do it.
+# Node.js drives Chromium over its DevTools pipe (tests/browser/chromium.mjs): no npm package, so Debian 12's own
+# nodejs 18 and chromium are all it takes.
 command -v node >/dev/null || fail "node is not installed: the browser tests need Node.js 18 or newer (apt-get install nodejs)"
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 ((node_major >= 18)) || fail "node $(node --version) is too old: the browser tests need Node.js 18 or newer"
-# The accessibility checks inject axe-core (Debian has no package of it): the one npm package, its exact version pinned
-# in package.json and package-lock.json, installed with `npm ci` into tests/browser/node_modules (git ignores it)
-# when that is missing or was installed from another package-lock.json (a stamp of the lock's sha256 says which).
-command -v npm >/dev/null || fail "npm is not installed: the browser tests install axe-core with it (apt-get install npm)"
-lock_sum=$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)
-stamp=$here/node_modules/.taxdesk-lock.sha256
-if [[ ! -f $here/node_modules/axe-core/axe.min.js || ! -f $stamp || $(cat "$stamp") != "$lock_sum" ]]; then
-  echo "[browser] npm ci in $here (axe-core, as pinned in package-lock.json)" >&2
-  if ! (cd "$here" && npm ci --no-audit --no-fund) >&2; then
-    fail "npm ci failed in $here: the browser tests need axe-core from the npm registry ($(npm config get registry 2>/dev/null || echo '?')); is it reachable from this machine (a proxy: npm config set proxy …)? See npm's message above"
-  fi
-  [[ -f $here/node_modules/axe-core/axe.min.js ]] || fail "npm ci installed no node_modules/axe-core/axe.min.js in $here"
-  echo "$lock_sum" >"$stamp"
-fi
 command -v kcat >/dev/null || fail "kcat is not installed (apt-get install kcat)"
 # Without a CJK font the pages' Chinese renders as boxes in the screenshots.
 [[ -n $(fc-list :lang=zh-tw family 2>/dev/null) ]] ||

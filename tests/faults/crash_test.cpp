@@ -22,11 +22,6 @@ using namespace taxdesk::testing::faults;
 
 namespace {
 
-std::size_t envSize(const char* name, std::size_t fallback) {
-    const char* text = std::getenv(name);
-    return text != nullptr && *text != '\0' ? std::strtoull(text, nullptr, 10) : fallback;
-}
-
 std::string joined(const std::vector<double>& values) {
     std::ostringstream out;
     out << std::fixed << std::setprecision(1);

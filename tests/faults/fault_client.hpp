@@ -35,6 +35,12 @@ inline Poco::JSON::Object::Ptr json(const std::string& text) {
     return Poco::JSON::Parser().parse(text).extract<Poco::JSON::Object::Ptr>();
 }
 
+/// A size from the environment variable `name` (e.g. a test's row count), or `fallback` when it is unset or empty.
+inline std::size_t envSize(const char* name, std::size_t fallback) {
+    const char* text = std::getenv(name);
+    return text != nullptr && *text != '\0' ? std::strtoull(text, nullptr, 10) : fallback;
+}
+
 /// The seed of a test's random moments: $TAXDESK_TEST_FAULT_SEED when set (to replay a run), else the clock.
 inline std::uint64_t faultSeed() {
     if (const char* text = std::getenv("TAXDESK_TEST_FAULT_SEED"); text != nullptr && *text != '\0')

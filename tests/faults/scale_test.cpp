@@ -41,11 +41,6 @@ using namespace taxdesk::testing::faults;
 
 namespace {
 
-std::size_t envSize(const char* name, std::size_t fallback) {
-    const char* text = std::getenv(name);
-    return text != nullptr && *text != '\0' ? std::strtoull(text, nullptr, 10) : fallback;
-}
-
 /// A libpq connection that fails the test when it cannot connect; exec() returns the first column of each row.
 class Sql {
   public:

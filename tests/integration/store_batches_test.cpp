@@ -220,6 +220,26 @@ TEST_P(StoreBatchesTest, TenThousandRowsInChunksWithTheirRejectedResults) {
                                                     rows[9996], rows[9997], rows[9998], rows[9999]}));
 }
 
+// Issue 12: on PostgreSQL the rows go by binary COPY; every column reads back as written, texts with the bytes a text
+// COPY would have to escape (tab, line break, backslash, quotes) and a fee beyond 32 bits (BIGINT).
+TEST_P(StoreBatchesTest, RowsReadBackAsWrittenWhateverBytesTheirTextsHold) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    auto rows = makeRows(batch.batchId, 3, 0);
+    rows[0].debtorName = "王\\t小\t明\\n\\\\ \"O'Neil\"\\.";
+    rows[0].titleRef = "line one\\nline two\r\nline three\\";
+    rows[0].incomeYears = "2023;2024\\N";
+    rows[1].fee = 5'000'000'123LL;
+    rows[2].debtorName = "";
+    rows[2].titleRef = "";
+    writeBatch(store, batch, rows);
+    EXPECT_EQ(store.batches().pendingRows(batch.batchId, 0, 10), rows);
+    const auto requests = store.batches().pendingRequests(batch.batchId, 0, 1);
+    ASSERT_EQ(requests.size(), 1U);
+    EXPECT_EQ(requests.front(),
+              (PendingRequest{1, rows[0].debtorId, rows[0].debtorName, rows[0].scope, rows[0].incomeYears}));
+}
+
 TEST_P(StoreBatchesTest, PendingRowsComePagedInRowOrderAndShrinkAsResultsArrive) {
     Store store(settings_);
     const BatchRecord batch = newBatch();
@@ -275,6 +295,46 @@ TEST_P(StoreBatchesTest, PendingRequestsAreThePendingRowsWithTheColumnsARequestC
     // And as written: row 1 is the first row made.
     EXPECT_EQ(all.front(),
               (PendingRequest{1, rows[0].debtorId, rows[0].debtorName, rows[0].scope, rows[0].incomeYears}));
+}
+
+// Issue 12: each pending-rows statement reads a window of the batch (4,096 rows, or the limit when larger), not the
+// whole batch; a call goes on to the next windows until it has its limit or passed the batch's last row, so the pages
+// are the same as one unbounded read's: pending rows far apart, across windows, with empty windows between them.
+TEST_P(StoreBatchesTest, PendingRowsAcrossWindowsComeAsFromOneReadOfTheWholeBatch) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    const auto rows = makeRows(batch.batchId, 9000, 0);
+    writeBatch(store, batch, rows);
+    // Every row stored but 3, 4096, 4097, 8193 and 9000: windows (0, 4096], (4096, 8192], (8192, 9000] from row 0.
+    std::vector<StoredResult> done;
+    for (int row = 1; row <= 9000; ++row) {
+        if (row != 3 && row != 4096 && row != 4097 && row != 8193 && row != 9000)
+            done.push_back(foundResult(batch.batchId, row));
+    }
+    store.results().upsertResults(done);
+    const auto numbers = [](const auto& page) {
+        std::vector<int> out;
+        for (const auto& entry : page) out.push_back(entry.row);
+        return out;
+    };
+    EXPECT_EQ(numbers(store.batches().pendingRequests(batch.batchId, 0, 2)), (std::vector<int>{3, 4096}));
+    EXPECT_EQ(numbers(store.batches().pendingRequests(batch.batchId, 4096, 2)), (std::vector<int>{4097, 8193}));
+    EXPECT_EQ(numbers(store.batches().pendingRequests(batch.batchId, 3, 100)),
+              (std::vector<int>{4096, 4097, 8193, 9000}));
+    EXPECT_EQ(numbers(store.batches().pendingRequests(batch.batchId, 8193, 100)), (std::vector<int>{9000}));
+    EXPECT_TRUE(store.batches().pendingRequests(batch.batchId, 9000, 100).empty());
+    EXPECT_EQ(numbers(store.batches().pendingRows(batch.batchId, 0, 3)), (std::vector<int>{3, 4096, 4097}));
+    EXPECT_EQ(numbers(store.batches().pendingRows(batch.batchId, 4097, 100)), (std::vector<int>{8193, 9000}));
+    EXPECT_EQ(store.batches().pendingRows(batch.batchId, 8193, 1), (std::vector<BatchRowRecord>{rows[8999]}));
+
+    // A limit larger than the window: one window of the limit's size.
+    const BatchRecord whole = newBatch();
+    writeBatch(store, whole, makeRows(whole.batchId, 6000, 0));
+    const auto all = store.batches().pendingRequests(whole.batchId, 0, 5000);
+    ASSERT_EQ(all.size(), 5000U);
+    EXPECT_EQ(all.front().row, 1);
+    EXPECT_EQ(all.back().row, 5000);
+    EXPECT_EQ(store.batches().pendingRows(whole.batchId, 10, 6000).size(), 5990U);
 }
 
 TEST_P(StoreBatchesTest, BatchesAreListedNewestFirstPagedAndPerCreditor) {

@@ -9,6 +9,7 @@
 
 #include "connectors/store/migrations.hpp"
 #include "connectors/store/store.hpp"
+#include "connectors/store/store_internal.hpp"
 #include "fixtures/store_backend.hpp"
 #include "fixtures/test_env.hpp"
 
@@ -272,6 +273,51 @@ TEST_P(StoreTest, ConcurrentWritersShareASmallPool) {
         EXPECT_EQ(errors[w], "") << "writer " << w;
         EXPECT_EQ(store.results().resultsOfBatch(batchId_ + "-" + std::to_string(w)).size(), 50U);
     }
+}
+
+// Issue 12: on PostgreSQL every session of the store has the configured statement_timeout (60 s by default), so a
+// query that runs on is cancelled by the server: a retryable StoreError carrying SQLSTATE 57014, the session usable
+// after. SQLite has no such setting; there the key changes nothing.
+TEST_P(StoreTest, AStatementRunningLongerThanTheStatementTimeoutIsCancelledAsARetryableError) {
+    if (settings_.backend != "postgresql") {
+        settings_.statementTimeoutMs = 1;
+        Store store(settings_);
+        store.results().upsertResults(makeResults(batchId_, 3, "ok"));
+        EXPECT_EQ(store.results().resultsOfBatch(batchId_).size(), 3U);
+        return;
+    }
+    const auto timeoutOf = [](Store& store) {
+        return store.database().withSession("reading the statement timeout", [](Poco::Data::Session& session) {
+            std::string value;
+            session << "SHOW statement_timeout", into(value), now;
+            return value;
+        });
+    };
+    {
+        Store store(settings_);  // the default
+        EXPECT_EQ(timeoutOf(store), "1min");
+    }
+    {
+        settings_.statementTimeoutMs = 0;
+        Store store(settings_);
+        EXPECT_EQ(timeoutOf(store), "0");
+    }
+    settings_.statementTimeoutMs = 200;
+    Store store(settings_);
+    EXPECT_EQ(timeoutOf(store), "200ms");
+    try {
+        store.database().withSession("sleeping", [](Poco::Data::Session& session) {
+            session << "SELECT pg_sleep(60)", now;  // cancelled after 200 ms, long before it would end
+        });
+        ADD_FAILURE() << "pg_sleep(60) was not cancelled";
+    } catch (const StoreError& error) {
+        EXPECT_TRUE(error.isRetryable()) << error.what();
+        EXPECT_NE(std::string(error.what()).find("57014"), std::string::npos) << error.what();
+    }
+    // The session went back to the pool in working order, and the store works on.
+    EXPECT_EQ(timeoutOf(store), "200ms");
+    store.results().upsertResults(makeResults(batchId_, 3, "ok"));
+    EXPECT_EQ(store.results().resultsOfBatch(batchId_).size(), 3U);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgresql"),
