@@ -9,6 +9,8 @@
 #include <cctype>
 #include <charconv>
 
+#include <arpa/inet.h>
+
 #include "jobs/common/json.hpp"
 
 namespace taxdesk::jobs::notify {
@@ -30,35 +32,21 @@ std::string lower(std::string_view text) {
     return out;
 }
 
-/// The four octets of a dotted IPv4 address, or nullopt.
-std::optional<std::array<int, 4>> ipv4(std::string_view host) {
-    std::array<int, 4> octets{};
-    std::size_t at = 0;
-    for (int i = 0; i < 4; ++i) {
-        if (i > 0) {
-            if (at >= host.size() || host[at] != '.') return std::nullopt;
-            ++at;
-        }
-        const std::size_t start = at;
-        while (at < host.size() && at - start < 4 && std::isdigit(static_cast<unsigned char>(host[at])) != 0) ++at;
-        if (at == start || at - start > 3) return std::nullopt;
-        int value = 0;
-        std::from_chars(host.data() + start, host.data() + at, value);
-        if (value > 255) return std::nullopt;
-        octets[static_cast<std::size_t>(i)] = value;
-    }
-    if (at != host.size()) return std::nullopt;
-    return octets;
+bool privateHost(std::string_view host) {
+    if (host == "localhost") return true;
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    const AddressKind kind = classifyAddress(host);
+    return kind != AddressKind::invalid && kind != AddressKind::publicAddress;
 }
 
-bool privateHost(std::string_view host) {
-    if (host == "localhost" || host == "[::1]") return true;
-    const auto octets = ipv4(host);
-    if (!octets) return false;
-    const auto [a, b, c, d] = *octets;
-    (void)c;
-    (void)d;
-    return a == 127 || a == 10 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168);
+AddressKind classifyIpv4(const unsigned char* octet) {
+    const unsigned a = octet[0];
+    const unsigned b = octet[1];
+    if (a == 0) return AddressKind::unspecified;
+    if (a == 127) return AddressKind::loopback;
+    if (a == 10 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168)) return AddressKind::privateNetwork;
+    if (a == 169 && b == 254) return AddressKind::linkLocal;
+    return AddressKind::publicAddress;
 }
 
 std::string eventOf(std::string_view state) {
@@ -67,7 +55,72 @@ std::string eventOf(std::string_view state) {
 
 }  // namespace
 
-std::optional<std::string> urlProblem(std::string_view url, bool allowPrivateHttp) {
+AddressKind classifyAddress(std::string_view address) {
+    if (address.empty() || address.size() > 45) return AddressKind::invalid;
+    const std::string text(address);
+    unsigned char bytes[16] = {};
+    if (address.find(':') == std::string_view::npos) {
+        if (inet_pton(AF_INET, text.c_str(), bytes) != 1) return AddressKind::invalid;
+        return classifyIpv4(bytes);
+    }
+    if (inet_pton(AF_INET6, text.c_str(), bytes) != 1) return AddressKind::invalid;
+    const auto zeros = [&](int from, int to) {
+        return std::all_of(bytes + from, bytes + to, [](unsigned char byte) { return byte == 0; });
+    };
+    if (zeros(0, 10) && bytes[10] == 0xff && bytes[11] == 0xff) return classifyIpv4(bytes + 12);  // ::ffff:a.b.c.d
+    if (bytes[0] == 0x00 && bytes[1] == 0x64 && bytes[2] == 0xff && bytes[3] == 0x9b && zeros(4, 12))
+        return classifyIpv4(bytes + 12);  // 64:ff9b::a.b.c.d (NAT64)
+    if (zeros(0, 16)) return AddressKind::unspecified;
+    if (zeros(0, 15) && bytes[15] == 1) return AddressKind::loopback;
+    if (bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80) return AddressKind::linkLocal;
+    if ((bytes[0] & 0xfe) == 0xfc) return AddressKind::uniqueLocal;
+    return AddressKind::publicAddress;
+}
+
+std::string_view describe(AddressKind kind) {
+    switch (kind) {
+        case AddressKind::publicAddress:
+            return "public";
+        case AddressKind::loopback:
+            return "loopback";
+        case AddressKind::privateNetwork:
+            return "private, RFC 1918";
+        case AddressKind::linkLocal:
+            return "link-local";
+        case AddressKind::uniqueLocal:
+            return "unique-local";
+        case AddressKind::unspecified:
+            return "unspecified";
+        case AddressKind::invalid:
+            break;
+    }
+    return "not an IP address";
+}
+
+std::optional<std::string> addressProblem(std::string_view address, bool allowPrivateHosts) {
+    const AddressKind kind = classifyAddress(address);
+    if (kind == AddressKind::publicAddress) return std::nullopt;
+    if (kind == AddressKind::invalid) return "url's host resolves to something that is not an IP address";
+    if (allowPrivateHosts) return std::nullopt;
+    return "url's host resolves to " + std::string(address) + " (" + std::string(describe(kind)) +
+           "): webhooks go to public addresses only";
+}
+
+std::string urlHost(std::string_view url) {
+    const auto scheme = url.find("://");
+    if (scheme == std::string_view::npos) return "";
+    std::string_view rest = url.substr(scheme + 3);
+    std::string_view host = rest.substr(0, rest.find_first_of("/?#"));
+    if (const auto at = host.rfind('@'); at != std::string_view::npos) host = host.substr(at + 1);
+    if (!host.empty() && host.front() == '[') {
+        const auto close = host.find(']');
+        if (close == std::string_view::npos) return "";
+        return lower(host.substr(1, close - 1));
+    }
+    return lower(host.substr(0, host.find(':')));
+}
+
+std::optional<std::string> urlProblem(std::string_view url, bool allowPrivateHosts) {
     if (url.empty()) return "url is required";
     if (url.size() > kMaxUrlLength) return "url is longer than " + std::to_string(kMaxUrlLength) + " characters";
     for (const char c : url) {
@@ -102,7 +155,7 @@ std::optional<std::string> urlProblem(std::string_view url, bool allowPrivateHtt
             c != ':')
             return "url's host is not valid";
     if (http) {
-        if (!allowPrivateHttp) return "url must begin with https://";
+        if (!allowPrivateHosts) return "url must begin with https://";
         if (!privateHost(lower(host))) return "url may use http:// only for a loopback or private address";
     }
     return std::nullopt;

@@ -24,9 +24,32 @@ inline constexpr std::string_view kBatchDoneKind = "batch_done";
 inline constexpr std::string_view kWebhookTarget = "webhook:";
 
 /// What is wrong with `url` as a webhook URL, or nullopt when it is acceptable: https://host[:port][/path…], at most
-/// kMaxUrlLength characters, no whitespace, control characters or user info. http:// only when `allowPrivateHttp`
-/// and the host is loopback or private (127/8, 10/8, 172.16/12, 192.168/16, localhost, [::1]): for tests.
-std::optional<std::string> urlProblem(std::string_view url, bool allowPrivateHttp);
+/// kMaxUrlLength characters, no whitespace, control characters or user info. http:// only when `allowPrivateHosts`
+/// and the host is `localhost` or a literal address that is not public (classifyAddress): for tests. Where the host
+/// name leads is checked apart, once resolved (addressProblem), at registration and again at each delivery.
+std::optional<std::string> urlProblem(std::string_view url, bool allowPrivateHosts);
+/// The host of a URL urlProblem() accepts (IPv6 without its brackets), lower case; "" when there is none.
+std::string urlHost(std::string_view url);
+
+/// What an IP address is, for the webhook's SSRF rule (issue 13): where a creditor's URL may make the engine connect.
+enum class AddressKind {
+    publicAddress,   ///< anything not below
+    loopback,        ///< 127.0.0.0/8, ::1
+    privateNetwork,  ///< RFC 1918: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16
+    linkLocal,       ///< 169.254.0.0/16, fe80::/10 (cloud metadata services live here)
+    uniqueLocal,     ///< fc00::/7
+    unspecified,     ///< 0.0.0.0/8 ("this host": 0.0.0.0 connects to the local host), ::
+    invalid,         ///< not a numeric IPv4 (dotted quad) or IPv6 address
+};
+/// The kind of a numeric address as a resolver gives it: dotted-quad IPv4 or IPv6 text (no brackets, no zone). An
+/// IPv4-mapped (::ffff:a.b.c.d) or NAT64 (64:ff9b::a.b.c.d) IPv6 address is the kind of the IPv4 address it carries.
+AddressKind classifyAddress(std::string_view address);
+/// "loopback", "private, RFC 1918", "link-local", "unique-local", "unspecified", "public", "not an IP address".
+std::string_view describe(AddressKind kind);
+/// Why a webhook must not connect to `address` (a resolved address of its URL's host), or nullopt: anything but a
+/// public address is refused unless `allowPrivateHosts` (webhook.allow_private_hosts, for tests); an invalid one
+/// always.
+std::optional<std::string> addressProblem(std::string_view address, bool allowPrivateHosts);
 /// What is wrong with a secret the creditor chose, or nullopt (see kMinSecretLength).
 std::optional<std::string> secretProblem(std::string_view secret);
 

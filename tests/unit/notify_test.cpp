@@ -128,3 +128,88 @@ TEST(NotifyStatus, Classified) {
     EXPECT_EQ(classifyStatus(410), Answer::refused);
     EXPECT_EQ(classifyStatus(302), Answer::refused);
 }
+
+// Issue 13, SSRF: where a webhook may make the engine connect. The ranges by hand: 127/8 loopback, RFC 1918's three
+// private blocks, 169.254/16 and fe80::/10 link-local, fc00::/7 unique-local, 0/8 and :: unspecified.
+TEST(NotifyAddress, ClassifiesLoopbackPrivateLinkLocalUniqueLocalAndUnspecified) {
+    EXPECT_EQ(classifyAddress("127.0.0.1"), AddressKind::loopback);
+    EXPECT_EQ(classifyAddress("127.255.255.254"), AddressKind::loopback);
+    EXPECT_EQ(classifyAddress("::1"), AddressKind::loopback);
+    EXPECT_EQ(classifyAddress("10.0.0.1"), AddressKind::privateNetwork);
+    EXPECT_EQ(classifyAddress("10.255.255.255"), AddressKind::privateNetwork);
+    EXPECT_EQ(classifyAddress("172.16.0.0"), AddressKind::privateNetwork);
+    EXPECT_EQ(classifyAddress("172.31.255.255"), AddressKind::privateNetwork);
+    EXPECT_EQ(classifyAddress("192.168.0.1"), AddressKind::privateNetwork);
+    EXPECT_EQ(classifyAddress("169.254.169.254"), AddressKind::linkLocal);
+    EXPECT_EQ(classifyAddress("fe80::1"), AddressKind::linkLocal);
+    EXPECT_EQ(classifyAddress("febf:ffff::1"), AddressKind::linkLocal);
+    EXPECT_EQ(classifyAddress("fc00::1"), AddressKind::uniqueLocal);
+    EXPECT_EQ(classifyAddress("fd12:3456:789a::1"), AddressKind::uniqueLocal);
+    EXPECT_EQ(classifyAddress("0.0.0.0"), AddressKind::unspecified);
+    EXPECT_EQ(classifyAddress("0.1.2.3"), AddressKind::unspecified);
+    EXPECT_EQ(classifyAddress("::"), AddressKind::unspecified);
+    // IPv4 inside IPv6: mapped and NAT64 carry the IPv4 address's kind.
+    EXPECT_EQ(classifyAddress("::ffff:127.0.0.1"), AddressKind::loopback);
+    EXPECT_EQ(classifyAddress("::ffff:10.1.2.3"), AddressKind::privateNetwork);
+    EXPECT_EQ(classifyAddress("::ffff:a9fe:a9fe"), AddressKind::linkLocal);  // 169.254.169.254
+    EXPECT_EQ(classifyAddress("64:ff9b::192.168.1.1"), AddressKind::privateNetwork);
+    EXPECT_EQ(classifyAddress("::ffff:8.8.8.8"), AddressKind::publicAddress);
+}
+
+TEST(NotifyAddress, PublicNeighboursOfTheRangesAndInvalidText) {
+    EXPECT_EQ(classifyAddress("8.8.8.8"), AddressKind::publicAddress);
+    EXPECT_EQ(classifyAddress("1.0.0.0"), AddressKind::publicAddress);
+    EXPECT_EQ(classifyAddress("11.0.0.0"), AddressKind::publicAddress);
+    EXPECT_EQ(classifyAddress("126.255.255.255"), AddressKind::publicAddress);
+    EXPECT_EQ(classifyAddress("128.0.0.0"), AddressKind::publicAddress);
+    EXPECT_EQ(classifyAddress("172.15.255.255"), AddressKind::publicAddress);
+    EXPECT_EQ(classifyAddress("172.32.0.0"), AddressKind::publicAddress);
+    EXPECT_EQ(classifyAddress("192.167.255.255"), AddressKind::publicAddress);
+    EXPECT_EQ(classifyAddress("192.169.0.0"), AddressKind::publicAddress);
+    EXPECT_EQ(classifyAddress("169.253.255.255"), AddressKind::publicAddress);
+    EXPECT_EQ(classifyAddress("169.255.0.0"), AddressKind::publicAddress);
+    EXPECT_EQ(classifyAddress("2001:db8::1"), AddressKind::publicAddress);
+    EXPECT_EQ(classifyAddress("fec0::1"), AddressKind::publicAddress);  // just past fe80::/10
+    EXPECT_EQ(classifyAddress("fbff::1"), AddressKind::publicAddress);  // just below fc00::/7
+    EXPECT_EQ(classifyAddress("fe00::1"), AddressKind::publicAddress);  // between fc00::/7 and fe80::/10
+    EXPECT_EQ(classifyAddress("::2"), AddressKind::publicAddress);
+    EXPECT_EQ(classifyAddress(""), AddressKind::invalid);
+    EXPECT_EQ(classifyAddress("localhost"), AddressKind::invalid);
+    EXPECT_EQ(classifyAddress("127.0.0.256"), AddressKind::invalid);
+    EXPECT_EQ(classifyAddress("0177.0.0.1"), AddressKind::invalid);  // octal is a resolver's business, not ours
+    EXPECT_EQ(classifyAddress("[::1]"), AddressKind::invalid);
+    EXPECT_EQ(classifyAddress("fe80::1%eth0"), AddressKind::invalid);
+}
+
+TEST(NotifyAddress, ProblemsUnlessPublicOrAllowed) {
+    EXPECT_EQ(addressProblem("8.8.8.8", false), std::nullopt);
+    EXPECT_EQ(addressProblem("127.0.0.1", false),
+              "url's host resolves to 127.0.0.1 (loopback): webhooks go to public addresses only");
+    EXPECT_EQ(addressProblem("10.0.0.7", false),
+              "url's host resolves to 10.0.0.7 (private, RFC 1918): webhooks go to public addresses only");
+    EXPECT_EQ(addressProblem("fe80::1", false),
+              "url's host resolves to fe80::1 (link-local): webhooks go to public addresses only");
+    EXPECT_EQ(addressProblem("fd00::5", false),
+              "url's host resolves to fd00::5 (unique-local): webhooks go to public addresses only");
+    EXPECT_EQ(addressProblem("0.0.0.0", false),
+              "url's host resolves to 0.0.0.0 (unspecified): webhooks go to public addresses only");
+    // webhook.allow_private_hosts (tests): every kind but invalid.
+    for (const char* address : {"127.0.0.1", "10.0.0.7", "fe80::1", "fd00::5", "0.0.0.0", "::1"})
+        EXPECT_EQ(addressProblem(address, true), std::nullopt) << address;
+    EXPECT_EQ(addressProblem("nonsense", true), "url's host resolves to something that is not an IP address");
+}
+
+TEST(NotifyUrl, HostOfAnAcceptedUrl) {
+    EXPECT_EQ(urlHost("https://Hooks.Example.com:8443/a?b"), "hooks.example.com");
+    EXPECT_EQ(urlHost("http://127.0.0.1:8080/hook"), "127.0.0.1");
+    EXPECT_EQ(urlHost("https://[fe80::1]:9000/"), "fe80::1");
+    EXPECT_EQ(urlHost("https://example.com"), "example.com");
+    EXPECT_EQ(urlHost("https://example.com#x"), "example.com");
+    EXPECT_EQ(urlHost("no scheme"), "");
+}
+
+TEST(NotifyUrl, HttpAlsoToLinkLocalAndUniqueLocalLiteralsWhenAllowed) {
+    EXPECT_EQ(urlProblem("http://169.254.1.1/", true), std::nullopt);
+    EXPECT_EQ(urlProblem("http://[fd00::1]/", true), std::nullopt);
+    EXPECT_EQ(urlProblem("http://[2001:db8::1]/", true), "url may use http:// only for a loopback or private address");
+}
