@@ -1,7 +1,9 @@
 #pragma once
 // Issue 13: a creditor's webhook, told when a batch completes or fails. The network client is
 // connectors/http/webhook_client.hpp.
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace taxdesk::connectors {
 
@@ -11,6 +13,13 @@ struct WebhookPost {
     std::string notificationId;  ///< X-Taxdesk-Idempotency-Id: the receiver dedups by it (at-least-once)
     std::string body;            ///< JSON
 };
+
+/// Issue 13 (SSRF): a host name's addresses, as numeric text ("127.0.0.1", "::1"); a numeric host is its own. Throws
+/// PermanentError when the name has none (it does not exist), TransientError when the resolver failed otherwise.
+using HostResolver = std::function<std::vector<std::string>(const std::string& host)>;
+
+/// The system's resolver (getaddrinfo through Poco::Net::DNS): defined in connectors/http/webhook_client.cpp.
+HostResolver systemResolver();
 
 /// Thread-safe.
 class WebhookSender {

@@ -379,7 +379,9 @@ void SqlResultStore::upsertResults(const std::vector<StoredResult>& results) {
         " WHERE batch_id = ? AND state IN ('queued', 'processing')");
 
     const bool sqlite = db_.isSqlite();
+    std::vector<NotificationRecord> told;  // issue 13: the batch-done notifications this transaction recorded
     db_.withSession("upserting results", [&](Poco::Data::Session& session) {
+        told.clear();                                  // a retry on a fresh session starts over
         Poco::Data::Transaction transaction(session);  // rolls back unless committed
         if (sqlite) {  // PostgreSQL: postgresqlUpsert() locks, and learns which batches exist
             session << lockStatement, use(batchIds), now;
@@ -390,9 +392,10 @@ void SqlResultStore::upsertResults(const std::vector<StoredResult>& results) {
         session << recountStatement, use(batchIds), use(batchIds), now;
         session << advanceStatement, use(completedAts), use(batchIds), now;
         // Issue 13: the batch-done notifications of the batches completed now, in this transaction (the outbox).
-        detail::recordBatchDoneIntents(db_, session, batchIds);
+        told = detail::recordBatchDoneIntents(db_, session, batchIds);
         transaction.commit();
     });
+    db_.outboxCommitted(told);
 }
 
 int SqlResultStore::insertMissingResults(const std::vector<StoredResult>& results) {
@@ -419,7 +422,9 @@ int SqlResultStore::insertMissingResults(const std::vector<StoredResult>& result
         "UPDATE batches SET state = CASE WHEN rows_done >= rows_total THEN 'completed' ELSE 'processing' END,"
         " completed_at = CASE WHEN rows_done >= rows_total AND completed_at = '' THEN ? ELSE completed_at END"
         " WHERE batch_id = ? AND state IN ('queued', 'processing')");
-    return db_.withSession("inserting missing results", [&](Poco::Data::Session& session) {
+    std::vector<NotificationRecord> told;  // issue 13: as upsertResults()
+    const int inserted = db_.withSession("inserting missing results", [&](Poco::Data::Session& session) {
+        told.clear();
         Poco::Data::Transaction transaction(session);
         session << lockStatement, use(batchIds), now;
         int stored = 0;
@@ -434,11 +439,13 @@ int SqlResultStore::insertMissingResults(const std::vector<StoredResult>& result
         if (stored > 0) {
             session << countStatement, use(batchIds), use(batchIds), now;
             session << advanceStatement, use(completedAts), use(batchIds), now;
-            detail::recordBatchDoneIntents(db_, session, batchIds);  // issue 13: the outbox, as upsertResults()
+            told = detail::recordBatchDoneIntents(db_, session, batchIds);  // issue 13: the outbox
         }
         transaction.commit();
         return stored;
     });
+    db_.outboxCommitted(told);
+    return inserted;
 }
 
 int SqlResultStore::countResultsWithStatus(const std::string& batchId, const std::string& status) {

@@ -51,7 +51,8 @@ bool SqlWebhookStore::removeWebhook(const std::string& tokenId) {
 
 namespace detail {
 
-int recordBatchDoneIntents(Database& db, Poco::Data::Session& session, const std::vector<std::string>& batchIds) {
+std::vector<NotificationRecord> recordBatchDoneIntents(Database& db, Poco::Data::Session& session,
+                                                       const std::vector<std::string>& batchIds) {
     const std::string select = db.sql(
         "SELECT b.state, b.creditor_id, b.rows_total, b.rows_done, b.failure_reason, b.completed_at, w.token_id,"
         " w.url, w.sms FROM batches b JOIN webhooks w ON w.creditor_id = b.creditor_id"
@@ -62,7 +63,7 @@ int recordBatchDoneIntents(Database& db, Poco::Data::Session& session, const std
     const std::string kind(jobs::notify::kBatchDoneKind);
     const std::string queued = toString(NotificationStatus::queued);
     const std::string stamp = utcNow();
-    int recorded = 0;
+    std::vector<NotificationRecord> recorded;
     for (const std::string& batchId : batchIds) {
         std::vector<std::string> states;
         std::vector<std::string> creditors;
@@ -84,7 +85,16 @@ int recordBatchDoneIntents(Database& db, Poco::Data::Session& session, const std
             Poco::Data::Statement write(session);
             write << insert, bind(intent.notificationId), bind(intent.target), bind(intent.text), bind(kind),
                 bind(queued), bind(stamp), bind(stamp);
-            recorded += static_cast<int>(write.execute());
+            if (write.execute() == 0) continue;  // stored before (a replay): produced then, or by the sweep
+            NotificationRecord record;
+            record.notificationId = intent.notificationId;
+            record.msisdn = intent.target;
+            record.text = intent.text;
+            record.kind = kind;
+            record.status = queued;
+            record.createdAt = stamp;
+            record.updatedAt = stamp;
+            recorded.push_back(std::move(record));
         }
     }
     return recorded;

@@ -28,9 +28,11 @@ namespace detail {
 /// In the caller's open transaction on `session`: for each of `batchIds` that is completed or failed now, the
 /// notification intents jobs::notify::decideBatchDone() names for its creditor's registrations, inserted as queued
 /// notifications (kind batch_done) unless their id is stored already, so that a replay records nothing twice. The
-/// scheduler's sweep of queued notifications produces them to notifications.outbound; the sender delivers them.
-/// Returns how many were recorded.
-int recordBatchDoneIntents(Database& db, Poco::Data::Session& session, const std::vector<std::string>& batchIds);
+/// Returns those recorded now (not those stored before): once the transaction committed, the caller hands them to
+/// Database::outboxCommitted(), which has them produced to notifications.outbound at once; the scheduler's sweep of
+/// queued notifications is the safety net (a crash between the commit and the produce). The sender delivers them.
+std::vector<NotificationRecord> recordBatchDoneIntents(Database& db, Poco::Data::Session& session,
+                                                       const std::vector<std::string>& batchIds);
 }  // namespace detail
 
 }  // namespace taxdesk::connectors

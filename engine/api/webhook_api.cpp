@@ -1,5 +1,6 @@
 #include "engine/api/webhook_api.hpp"
 
+#include "connectors/api/errors.hpp"
 #include "engine/api/auth.hpp"
 #include "engine/api/creditor_api_util.hpp"
 #include "engine/api/json_body.hpp"
@@ -23,6 +24,22 @@ std::string registrationJson(const connectors::WebhookRecord& record, const std:
 
 }  // namespace
 
+void WebhookApi::checkHost(const std::string& url) const {
+    const std::string host = jobs::notify::urlHost(url);
+    std::vector<std::string> addresses;
+    try {
+        addresses = settings_.resolve(host);
+    } catch (const connectors::ConnectorError& failure) {
+        if (!failure.isRetryable()) throw HttpError(400, "bad_url", failure.what());
+        throw HttpError(503, "unavailable", "url's host could not be resolved now; try again later",
+                        {{"Retry-After", "5"}});
+    }
+    if (addresses.empty()) throw HttpError(400, "bad_url", "url's host " + host + " has no address");
+    for (const auto& address : addresses)
+        if (const auto problem = jobs::notify::addressProblem(address, settings_.allowPrivateHosts))
+            throw HttpError(400, "bad_url", *problem);
+}
+
 std::vector<Route> WebhookApi::routes() {
     return {
         {"PUT", "/api/v1/webhook",
@@ -42,9 +59,11 @@ HttpReply WebhookApi::put(HttpRequest& request) {
     std::string secret = stringField(body, "secret");
     const std::string sms = stringField(body, "sms");
     if (url.empty() && sms.empty()) throw HttpError(400, "bad_field", "url or sms is required");
-    if (!url.empty())
-        if (const auto problem = jobs::notify::urlProblem(url, settings_.allowPrivateHttp))
+    if (!url.empty()) {
+        if (const auto problem = jobs::notify::urlProblem(url, settings_.allowPrivateHosts))
             throw HttpError(400, "bad_url", *problem);
+        checkHost(url);
+    }
     if (!secret.empty()) {
         if (url.empty()) throw HttpError(400, "bad_secret", "secret is for a url: give the url with it");
         if (const auto problem = jobs::notify::secretProblem(secret)) throw HttpError(400, "bad_secret", *problem);

@@ -556,11 +556,19 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
     for (std::size_t i = 0; i < batch.size() && !retryLater; ++i) {
         const auto& notification = notifications[i];
         if (!notification) continue;
+        if (isWebhookNotification(*notification)) {
+            // Issue 13: POSTed by the webhook workers, which mark it; this batch (SMS replies) does not wait on it. A
+            // full queue leaves it queued in the store for the scheduler's sweep.
+            if (!webhookWorkers_) {
+                refusals[i] = "webhook delivery is not configured in this engine";
+            } else if (!webhookWorkers_->submit(*notification, std::string(batch[i].value()))) {
+                Poco::Logger::get("sender").warning("notification=%s: webhook queue full, left for the sweep",
+                                                    notification->notificationId);
+            }
+            continue;
+        }
         try {
-            receipts[i] =
-                isWebhookNotification(*notification)
-                    ? sendWebhook(*notification)
-                    : gateway_->send({notification->notificationId, notification->msisdn, notification->text});
+            receipts[i] = gateway_->send({notification->notificationId, notification->msisdn, notification->text});
         } catch (const connectors::ConnectorError& error) {
             if (error.isRetryable()) {
                 retryLater = std::current_exception();  // the batch is tried again with back-off, after the marks

@@ -97,6 +97,47 @@ TEST_P(StoreWebhooksTest, AFailedBatchIsToldAndOtherCreditorsAreNot) {
     EXPECT_TRUE(intentsOf(store, other.batchId).empty()) << "a creditor without a registration is told nothing";
 }
 
+TEST_P(StoreWebhooksTest, TheListenerIsToldAfterTheCommitOfWhatWasRecordedNowOnly) {
+    Store store(settings_);
+    std::vector<std::vector<NotificationRecord>> told;
+    std::vector<std::string> statusSeenByListener;
+    store.database().onOutboxCommitted([&](const std::vector<NotificationRecord>& records) {
+        told.push_back(records);
+        // Committed already: another session reads the notification as stored.
+        for (const auto& record : records) {
+            const auto stored = store.notifications().findNotification(record.notificationId);
+            statusSeenByListener.push_back(stored ? stored->status : "missing");
+        }
+    });
+    const std::string token = testing::uniqueName("tok");
+    store.webhooks().putWebhook({token, creditor_, "https://a.example/h", "secret-0123456789", "", ""});
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 2, 0));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, BatchState::awaiting_payment, BatchState::queued));
+    store.results().upsertResults({foundResult(batch.batchId, 1)});
+    EXPECT_TRUE(told.empty()) << "processing: nothing recorded, nothing told";
+    store.results().upsertResults({foundResult(batch.batchId, 2)});
+    ASSERT_EQ(told.size(), 1U);
+    ASSERT_EQ(told[0].size(), 1U);
+    EXPECT_EQ(told[0][0].notificationId, "bd-" + batch.batchId + "-completed-w" + token);
+    EXPECT_EQ(told[0][0].msisdn, "webhook:" + token);
+    EXPECT_EQ(told[0][0].kind, "batch_done");
+    EXPECT_EQ(told[0][0].status, "queued");
+    EXPECT_NE(told[0][0].text.find(R"("event":"batch.completed")"), std::string::npos) << told[0][0].text;
+    EXPECT_EQ(statusSeenByListener, std::vector<std::string>{"queued"});
+    // A replay records nothing, so tells nothing; a failure through setBatchState tells its own.
+    store.results().upsertResults({foundResult(batch.batchId, 2)});
+    store.results().insertMissingResults({foundResult(batch.batchId, 2)});
+    EXPECT_EQ(told.size(), 1U);
+    const BatchRecord failing = newBatch();
+    writeBatch(store, failing, makeRows(failing.batchId, 2, 0));
+    ASSERT_TRUE(store.batches().setBatchState(failing.batchId, BatchState::awaiting_payment, BatchState::failed,
+                                              "payment_refunded"));
+    ASSERT_EQ(told.size(), 2U);
+    EXPECT_EQ(told[1].at(0).notificationId, "bd-" + failing.batchId + "-failed-w" + token);
+    store.database().onOutboxCommitted(nullptr);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreWebhooksTest, ::testing::Values("sqlite", "postgresql"),
                          [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
 

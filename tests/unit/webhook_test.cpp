@@ -100,13 +100,31 @@ Answer call(int port, const std::string& method, const std::string& token, const
     return out;
 }
 
+/// A resolver without the network: a few names, and numeric hosts as themselves.
+std::vector<std::string> fakeResolver(const std::string& host) {
+    static const std::map<std::string, std::vector<std::string>> names{
+        {"hooks.example", {"93.184.216.34"}},
+        {"x.example", {"93.184.216.35"}},
+        {"internal.example", {"10.0.0.5"}},
+        {"metadata.example", {"169.254.169.254"}},
+        {"mixed.example", {"93.184.216.36", "127.0.0.1"}},  // one public, one loopback: refused
+        {"v6local.example", {"fd00::7"}},
+    };
+    if (const auto found = names.find(host); found != names.end()) return found->second;
+    if (host == "nowhere.example") throw connectors::PermanentError("url's host nowhere.example does not resolve");
+    if (host == "flaky.example") throw connectors::TransientError("resolver timed out");
+    if (jobs::notify::classifyAddress(host) != jobs::notify::AddressKind::invalid) return {host};
+    throw connectors::PermanentError("url's host " + host + " does not resolve");
+}
+
 class WebhookRoutes : public ::testing::Test {
   protected:
+    virtual bool allowPrivateHosts() const { return true; }
     void SetUp() override {
         tokens_.insertToken({hashToken("tdk_c1"), "creditor", "C1", "2026-01-01T00:00:00.000Z", "tok1", "", ""});
         tokens_.insertToken({hashToken("tdk_c1b"), "creditor", "C1", "2026-01-01T00:00:00.000Z", "tok2", "", ""});
         tokens_.insertToken({hashToken("tdk_ops"), "ops", "", "2026-01-01T00:00:00.000Z", "tok3", "", ""});
-        api_ = std::make_unique<WebhookApi>(WebhookApiSettings{true}, tokens_, hooks_);
+        api_ = std::make_unique<WebhookApi>(WebhookApiSettings{allowPrivateHosts(), fakeResolver}, tokens_, hooks_);
         server_ = std::make_unique<HttpServer>("127.0.0.1", 0, 2, api_->routes());
     }
     int port() { return server_->port(); }
@@ -175,6 +193,41 @@ TEST_F(WebhookRoutes, PutGetDeletePerToken) {
     EXPECT_EQ(call(port(), "GET", "tdk_c1").status, 404);
 }
 
+/// webhook.allow_private_hosts=false, as in production: the SSRF rule at registration.
+class WebhookRoutesPublicOnly : public WebhookRoutes {
+  protected:
+    bool allowPrivateHosts() const override { return false; }
+};
+
+TEST_F(WebhookRoutesPublicOnly, UrlsLeadingToInternalAddressesAre400NamingTheUrl) {
+    const std::map<std::string, std::string> refused{
+        {"https://127.0.0.1/hook", "url's host resolves to 127.0.0.1 (loopback)"},
+        {"https://[::1]:8443/hook", "url's host resolves to ::1 (loopback)"},
+        {"https://10.1.2.3/", "url's host resolves to 10.1.2.3 (private, RFC 1918)"},
+        {"https://internal.example/h", "url's host resolves to 10.0.0.5 (private, RFC 1918)"},
+        {"https://metadata.example/latest", "url's host resolves to 169.254.169.254 (link-local)"},
+        {"https://[fe80::1]/", "url's host resolves to fe80::1 (link-local)"},
+        {"https://v6local.example/", "url's host resolves to fd00::7 (unique-local)"},
+        {"https://0.0.0.0/", "url's host resolves to 0.0.0.0 (unspecified)"},
+        {"https://mixed.example/", "url's host resolves to 127.0.0.1 (loopback)"},
+        {"https://nowhere.example/", "url's host nowhere.example does not resolve"},
+        {"http://127.0.0.1:8080/hook", "url must begin with https://"},
+    };
+    for (const auto& [url, want] : refused) {
+        const auto answer = call(port(), "PUT", "tdk_c1", R"({"url":")" + url + R"("})");
+        EXPECT_EQ(answer.status, 400) << url << ": " << answer.body;
+        EXPECT_NE(answer.body.find(R"("code":"bad_url")"), std::string::npos) << url << ": " << answer.body;
+        EXPECT_NE(answer.body.find(want), std::string::npos) << url << ": " << answer.body;
+    }
+    EXPECT_TRUE(hooks_.hooks.empty());
+    // A resolver failure that may pass is not the creditor's fault: 503, try again.
+    EXPECT_EQ(call(port(), "PUT", "tdk_c1", R"({"url":"https://flaky.example/"})").status, 503);
+    // Public hosts, by name or number, are registered.
+    EXPECT_EQ(call(port(), "PUT", "tdk_c1", R"({"url":"https://hooks.example/t"})").status, 200);
+    EXPECT_EQ(call(port(), "PUT", "tdk_c1b", R"({"url":"https://8.8.8.8/t"})").status, 200);
+    EXPECT_EQ(hooks_.hooks.size(), 2U);
+}
+
 /// A webhook receiver: answers each POST with the next status of `statuses` (then 200), recording what it got.
 class Receiver {
   public:
@@ -182,6 +235,7 @@ class Receiver {
         std::string id;
         std::string signature;
         std::string body;
+        std::string host;
     };
     explicit Receiver(std::deque<int> statuses) : statuses_(std::move(statuses)), socket_(0) {
         auto* params = new Poco::Net::HTTPServerParams;
@@ -190,7 +244,8 @@ class Receiver {
         server_->start();
     }
     ~Receiver() { server_->stopAll(true); }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(socket_.address().port()) + "/hook"; }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/hook"; }
+    int port() const { return socket_.address().port(); }
     std::vector<Got> got() {
         std::lock_guard lock(mutex_);
         return got_;
@@ -206,8 +261,8 @@ class Receiver {
             int status = 200;
             {
                 std::lock_guard lock(receiver_.mutex_);
-                receiver_.got_.push_back(
-                    {request.get("X-Taxdesk-Idempotency-Id", ""), request.get("X-Taxdesk-Signature", ""), body});
+                receiver_.got_.push_back({request.get("X-Taxdesk-Idempotency-Id", ""),
+                                          request.get("X-Taxdesk-Signature", ""), body, request.getHost()});
                 if (!receiver_.statuses_.empty()) {
                     status = receiver_.statuses_.front();
                     receiver_.statuses_.pop_front();
@@ -246,6 +301,8 @@ connectors::WebhookClientSettings clientSettings(std::vector<std::chrono::millis
     settings.backoff = std::chrono::milliseconds(500);
     settings.backoffMax = std::chrono::milliseconds(8000);
     settings.sleep = [&waits](std::chrono::milliseconds wait) { waits.push_back(wait); };  // no real waiting
+    settings.allowPrivateHosts = true;  // the receiver is on 127.0.0.1
+    settings.resolve = fakeResolver;
     return settings;
 }
 
@@ -287,6 +344,49 @@ TEST(WebhookClient, AlwaysFiveHundredIsPermanentAfterTheLastAttemptAndA4xxAtOnce
     connectors::HttpWebhookSender sender(clientSettings(waits));
     EXPECT_THROW(sender.deliver({"http://127.0.0.1:1/hook", "whsec_0123456789abcdef", "n3", "{}"}),
                  connectors::PermanentError);
+}
+
+TEST(WebhookClient, AHostResolvingToAnInternalAddressIsRefusedWithoutConnecting) {
+    Receiver receiver({});
+    std::vector<std::chrono::milliseconds> waits;
+    auto settings = clientSettings(waits);
+    settings.allowPrivateHosts = false;  // production
+    connectors::HttpWebhookSender sender(settings);
+    try {
+        sender.deliver({receiver.url(), "whsec_0123456789abcdef", "n1", "{}"});
+        FAIL() << "a loopback receiver was POSTed to";
+    } catch (const connectors::PermanentError& error) {
+        EXPECT_NE(std::string(error.what()).find("url's host resolves to 127.0.0.1 (loopback)"), std::string::npos)
+            << error.what();
+    }
+    // DNS changed since the PUT: the name now leads to one public and one loopback address; nothing is sent to any.
+    settings.resolve = [](const std::string&) { return std::vector<std::string>{"93.184.216.34", "127.0.0.1"}; };
+    connectors::HttpWebhookSender rebound(settings);
+    EXPECT_THROW(rebound.deliver({"https://hooks.example/h", "whsec_0123456789abcdef", "n2", "{}"}),
+                 connectors::PermanentError);
+    EXPECT_TRUE(receiver.got().empty());
+    EXPECT_TRUE(waits.empty()) << "refused at once, not tried again";
+}
+
+TEST(WebhookClient, ConnectsToTheAddressItCheckedAndNamesTheHostInTheRequest) {
+    // "receiver.invalid" exists only in this resolver: the POST arriving proves the client connected to the address
+    // the resolver gave (and checked), not to whatever a second lookup of the name would give.
+    Receiver receiver({});
+    std::vector<std::chrono::milliseconds> waits;
+    auto settings = clientSettings(waits);
+    int lookups = 0;
+    settings.resolve = [&lookups](const std::string& host) {
+        ++lookups;
+        EXPECT_EQ(host, "receiver.invalid");
+        return std::vector<std::string>{"127.0.0.1"};
+    };
+    connectors::HttpWebhookSender sender(settings);
+    const std::string url = "http://receiver.invalid:" + std::to_string(receiver.port()) + "/hook";
+    EXPECT_EQ(sender.deliver({url, "whsec_0123456789abcdef", "n1", "{}"}), 200);
+    EXPECT_EQ(lookups, 1);
+    const auto got = receiver.got();
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(got[0].host, "receiver.invalid:" + std::to_string(receiver.port()));
 }
 
 }  // namespace
