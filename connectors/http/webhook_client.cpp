@@ -11,8 +11,6 @@
 #include <Poco/Net/IPAddress.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SecureStreamSocket.h>
-#include <Poco/NullStream.h>
-#include <Poco/StreamCopier.h>
 #include <Poco/Timespan.h>
 #include <Poco/Timestamp.h>
 #include <Poco/URI.h>
@@ -100,8 +98,11 @@ int HttpWebhookSender::postOnce(const WebhookPost& post, std::string& error) con
         session->sendRequest(request) << post.body;
         Poco::Net::HTTPResponse response;
         std::istream& in = session->receiveResponse(response);
-        Poco::NullOutputStream discard;
-        Poco::StreamCopier::copyStream(in, discard);
+        // The answer's body is not used: at most 64 KiB of it is read, so a receiver streaming without end does not
+        // hold the worker (the connection is closed with the session).
+        char buffer[4096];
+        for (std::size_t read = 0; read < 64 * 1024 && in.read(buffer, sizeof buffer).gcount() > 0;)
+            read += static_cast<std::size_t>(in.gcount());
         return static_cast<int>(response.getStatus());
     } catch (const Poco::Exception& failure) {
         error = failure.displayText();
