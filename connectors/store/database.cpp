@@ -441,6 +441,27 @@ Database::Database(const StoreSettings& settings) : backend_(settings.backend), 
 
 Database::~Database() = default;
 
+void Database::onOutboxCommitted(std::function<void(const std::vector<NotificationRecord>&)> listener) {
+    auto shared =
+        listener
+            ? std::make_shared<const std::function<void(const std::vector<NotificationRecord>&)>>(std::move(listener))
+            : nullptr;
+    const std::lock_guard lock(outboxMutex_);
+    outboxListener_ = std::move(shared);
+}
+
+void Database::outboxCommitted(const std::vector<NotificationRecord>& recorded) const {
+    // Inside this thread's StoreTransaction the store call's "commit" was a savepoint: the outer transaction may still
+    // roll back, so nothing is told (the scheduler's sweep produces what it committed). No caller does that today.
+    if (recorded.empty() || boundSession() != nullptr) return;
+    std::shared_ptr<const std::function<void(const std::vector<NotificationRecord>&)>> listener;
+    {
+        const std::lock_guard lock(outboxMutex_);
+        listener = outboxListener_;
+    }
+    if (listener) (*listener)(recorded);
+}
+
 namespace {
 
 /// This thread's open StoreTransaction: the database and the session it holds.

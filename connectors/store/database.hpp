@@ -2,6 +2,7 @@
 // The SQL database every store area shares: one pool of Poco::Data sessions over SQLite (default) or PostgreSQL, the
 // migrations applied on open, and the errors a statement can end in. The areas (results, batches, payments, tokens,
 // SMS) are narrow interfaces implemented over one Database.
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <semaphore>
@@ -9,6 +10,7 @@
 #include <string_view>
 
 #include "connectors/api/errors.hpp"
+#include "connectors/store/notification_store.hpp"
 
 namespace Poco::Data {
 class Session;
@@ -93,7 +95,18 @@ class Database {
     /// SQLite only: the prepared statements kept per pooled connection (detail::withPrepared in store_internal.hpp).
     [[nodiscard]] detail::StatementCache& statements() { return *statements_; }
 
+    /// Issue 13 (the completion's outbox): `listener` is told of the batch-done notifications a store call recorded,
+    /// after the transaction that recorded them committed (never inside it, never for a rolled-back one), on the
+    /// calling thread; it must not throw or block for long. The engine produces them to notifications.outbound at
+    /// once; the scheduler's sweep of queued notifications stays the safety net (and is the only way for a call made
+    /// inside a StoreTransaction, which is not told). Thread-safe; replaces any listener set before.
+    void onOutboxCommitted(std::function<void(const std::vector<NotificationRecord>&)> listener);
+    /// Tells the listener (if any) of `recorded` (nothing when empty). For the store's own sources.
+    void outboxCommitted(const std::vector<NotificationRecord>& recorded) const;
+
   private:
+    mutable std::mutex outboxMutex_;
+    std::shared_ptr<const std::function<void(const std::vector<NotificationRecord>&)>> outboxListener_;
     std::string backend_;
     int poolSize_ = 0;
     std::unique_ptr<Poco::Data::SessionPool> pool_;

@@ -290,6 +290,22 @@ const std::vector<Migration> kMigrations = {
          " records INTEGER NOT NULL,"
          " pruned_at TEXT NOT NULL)",
      }},
+    {11,
+     "batch notifications: a webhook and/or an SMS number per creditor token",
+     {
+         // Issue 13 "Done means told". One row per creditor token (token_id: jobs::auth::tokenIdOf). url "" = no
+         // webhook, sms "" = no SMS. The secret is the HMAC key the engine signs the webhook body with, so it is
+         // stored as given (the API shows it masked). The notifications themselves are rows of `notifications`
+         // (kind batch_done), their id a function of (batch, event, channel): the completion's outbox.
+         "CREATE TABLE webhooks ("
+         " token_id TEXT PRIMARY KEY,"
+         " creditor_id TEXT NOT NULL,"
+         " url TEXT NOT NULL DEFAULT '',"
+         " secret TEXT NOT NULL DEFAULT '',"
+         " sms TEXT NOT NULL DEFAULT '',"
+         " updated_at TEXT NOT NULL)",
+         "CREATE INDEX webhooks_by_creditor ON webhooks (creditor_id)",
+     }},
 };
 
 std::set<int> appliedVersions(Poco::Data::Session& session) {

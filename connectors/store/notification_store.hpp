@@ -57,6 +57,13 @@ class NotificationStore {
     virtual std::vector<NotificationRecord> claimStaleQueued(const std::string& olderThanIso,
                                                              const std::string& claimedAtIso, int limit) = 0;
     virtual std::optional<NotificationRecord> findNotification(const std::string& notificationId) = 0;
+    /// Issue 13: a queued notification taken up for delivery now (a webhook worker's): its updated_at set to now, so
+    /// that the sweep (claimStaleQueued) leaves it alone for as long as a fresh one. False when it is not queued (sent,
+    /// dead) or unknown. This default only reads; SqlNotificationStore updates conditionally, in one statement.
+    virtual bool touchQueued(const std::string& notificationId) {
+        const auto found = findNotification(notificationId);
+        return found && found->status == toString(NotificationStatus::queued);
+    }
     /// The notification whose last send had this gateway message id (a delivery report's); the newest if several.
     virtual std::optional<NotificationRecord> findNotificationByGatewayMsgId(const std::string& gatewayMsgId) = 0;
     /// Notifications with this status, oldest first, at most `limit` (e.g. queued to send, failed to retry).

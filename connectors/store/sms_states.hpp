@@ -13,16 +13,17 @@ enum class PickupState { open, collected, expired };
 /// A notification: queued to send, sent (the gateway accepted it), delivered or failed (its delivery report), dead
 /// (given up on: a dead letter).
 enum class NotificationStatus { queued, sent, delivered, failed, dead };
-/// What a notification is: the pickup alert, the reminder on the deadline day, or a short reply.
-enum class NotificationKind { pickupAlert, reminder, reply };
+/// What a notification is: the pickup alert, the reminder on the deadline day, a short reply, or (issue 13) a
+/// creditor's batch completed or failed (to an SMS number, or to a webhook: msisdn `webhook:<token id>`).
+enum class NotificationKind { pickupAlert, reminder, reply, batchDone };
 
 inline constexpr std::array<PickupState, 3> kPickupStates = {PickupState::open, PickupState::collected,
                                                              PickupState::expired};
 inline constexpr std::array<NotificationStatus, 5> kNotificationStatuses = {
     NotificationStatus::queued, NotificationStatus::sent, NotificationStatus::delivered, NotificationStatus::failed,
     NotificationStatus::dead};
-inline constexpr std::array<NotificationKind, 3> kNotificationKinds = {
-    NotificationKind::pickupAlert, NotificationKind::reminder, NotificationKind::reply};
+inline constexpr std::array<NotificationKind, 4> kNotificationKinds = {
+    NotificationKind::pickupAlert, NotificationKind::reminder, NotificationKind::reply, NotificationKind::batchDone};
 
 /// open, collected, expired.
 constexpr const char* toString(PickupState state) noexcept {
@@ -54,7 +55,7 @@ constexpr const char* toString(NotificationStatus status) noexcept {
     return "queued";
 }
 
-/// pickup_alert, reminder, reply.
+/// pickup_alert, reminder, reply, batch_done.
 constexpr const char* toString(NotificationKind kind) noexcept {
     switch (kind) {
         case NotificationKind::pickupAlert:
@@ -63,6 +64,8 @@ constexpr const char* toString(NotificationKind kind) noexcept {
             return "reminder";
         case NotificationKind::reply:
             return "reply";
+        case NotificationKind::batchDone:
+            return "batch_done";
     }
     return "reply";
 }

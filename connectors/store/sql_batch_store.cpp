@@ -1,5 +1,7 @@
 #include "connectors/store/sql_batch_store.hpp"
 
+#include "connectors/store/sql_webhook_store.hpp"
+
 #include <Poco/Data/DataException.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
@@ -659,12 +661,21 @@ bool SqlBatchStore::setBatchState(const std::string& batchId, BatchState from, B
         " queued_at = CASE WHEN queued_at = '' THEN ? ELSE queued_at END,"
         " completed_at = CASE WHEN completed_at = '' THEN ? ELSE completed_at END"
         " WHERE batch_id = ? AND state = ?");
-    return db_.withSession("setting a batch's state", [&](Poco::Data::Session& session) {
+    std::vector<NotificationRecord> told;  // issue 13: the batch-done notifications this transaction recorded
+    const bool changed = db_.withSession("setting a batch's state", [&](Poco::Data::Session& session) {
+        told.clear();
+        detail::WriteTransaction transaction(session);  // rolls back unless committed
         Poco::Data::Statement update(session);
         update << statement, bind(toText), bind(reason), bind(queuedAt), bind(completedAt), bind(batchId),
             bind(fromText);
-        return update.execute() > 0;
+        const bool moved = update.execute() > 0;
+        // Issue 13: a batch completed or failed now gets its batch-done notifications in this transaction.
+        if (moved && jobs::inquiry::isFinished(to)) told = detail::recordBatchDoneIntents(db_, session, {batchId});
+        transaction.commit();
+        return moved;
     });
+    db_.outboxCommitted(told);
+    return changed;
 }
 
 }  // namespace taxdesk::connectors

@@ -100,6 +100,17 @@ std::vector<NotificationRecord> SqlNotificationStore::claimStaleQueued(const std
     });
 }
 
+bool SqlNotificationStore::touchQueued(const std::string& notificationId) {
+    const std::string statement =
+        sql("UPDATE notifications SET updated_at = ? WHERE notification_id = ? AND status = 'queued'");
+    const std::string stamp = detail::utcNow();
+    return withSession("taking a queued notification up", [&](Poco::Data::Session& session) {
+        Poco::Data::Statement update(session);
+        update << statement, bind(stamp), bind(notificationId);
+        return update.execute() > 0;
+    });
+}
+
 std::optional<NotificationRecord> SqlNotificationStore::findNotification(const std::string& notificationId) {
     const std::string statement =
         sql("SELECT " + std::string(kNotificationColumns) + " FROM notifications WHERE notification_id = ?");

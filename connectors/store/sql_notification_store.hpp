@@ -20,6 +20,7 @@ class SqlNotificationStore final : public NotificationStore {
     std::vector<NotificationRecord> claimStaleQueued(const std::string& olderThanIso, const std::string& claimedAtIso,
                                                      int limit) override;
     std::optional<NotificationRecord> findNotification(const std::string& notificationId) override;
+    bool touchQueued(const std::string& notificationId) override;
     /// Issue 11 (the sender's batch): the stored notifications of these ids, one query a slice, in no order; ids not
     /// stored have none.
     std::vector<NotificationRecord> findNotifications(const std::vector<std::string>& notificationIds);

@@ -1,5 +1,7 @@
 #include "connectors/store/sql_result_store.hpp"
 
+#include "connectors/store/sql_webhook_store.hpp"
+
 #include <Poco/Data/SQLite/Utility.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/Transaction.h>
@@ -396,7 +398,9 @@ void SqlResultStore::upsertResultsWithAudit(const std::vector<StoredResult>& res
 
     const bool sqlite = db_.isSqlite();
     const bool auditing = audit_ != nullptr && audit.active;
+    std::vector<NotificationRecord> told;  // issue 13: the batch-done notifications this transaction recorded
     db_.withSession("upserting results", [&](Poco::Data::Session& session) {
+        told.clear();                                  // a retry on a fresh session starts over
         Poco::Data::Transaction transaction(session);  // rolls back unless committed
         if (sqlite) {  // PostgreSQL: postgresqlUpsert() locks, and learns which batches exist
             session << lockStatement, use(batchIds), now;
@@ -416,8 +420,11 @@ void SqlResultStore::upsertResultsWithAudit(const std::vector<StoredResult>& res
         session << addStatement, use(added), use(batchIds), now;
         session << recountStatement, use(batchIds), use(batchIds), now;
         session << advanceStatement, use(completedAts), use(batchIds), now;
+        // Issue 13: the batch-done notifications of the batches completed now, in this transaction (the outbox).
+        told = detail::recordBatchDoneIntents(db_, session, batchIds);
         transaction.commit();
     });
+    db_.outboxCommitted(told);
 }
 
 int SqlResultStore::insertMissingResults(const std::vector<StoredResult>& results) {
@@ -444,7 +451,9 @@ int SqlResultStore::insertMissingResults(const std::vector<StoredResult>& result
         "UPDATE batches SET state = CASE WHEN rows_done >= rows_total THEN 'completed' ELSE 'processing' END,"
         " completed_at = CASE WHEN rows_done >= rows_total AND completed_at = '' THEN ? ELSE completed_at END"
         " WHERE batch_id = ? AND state IN ('queued', 'processing')");
-    return db_.withSession("inserting missing results", [&](Poco::Data::Session& session) {
+    std::vector<NotificationRecord> told;  // issue 13: as upsertResults()
+    const int inserted = db_.withSession("inserting missing results", [&](Poco::Data::Session& session) {
+        told.clear();
         Poco::Data::Transaction transaction(session);
         session << lockStatement, use(batchIds), now;
         int stored = 0;
@@ -459,10 +468,13 @@ int SqlResultStore::insertMissingResults(const std::vector<StoredResult>& result
         if (stored > 0) {
             session << countStatement, use(batchIds), use(batchIds), now;
             session << advanceStatement, use(completedAts), use(batchIds), now;
+            told = detail::recordBatchDoneIntents(db_, session, batchIds);  // issue 13: the outbox
         }
         transaction.commit();
         return stored;
     });
+    db_.outboxCommitted(told);
+    return inserted;
 }
 
 int SqlResultStore::countResultsWithStatus(const std::string& batchId, const std::string& status) {

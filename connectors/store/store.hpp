@@ -17,6 +17,7 @@
 #include "connectors/store/sql_notification_store.hpp"
 #include "connectors/store/sql_pickup_store.hpp"
 #include "connectors/store/sql_sms_inbox.hpp"
+#include "connectors/store/sql_webhook_store.hpp"
 #include "connectors/store/token_store.hpp"
 
 namespace taxdesk::connectors {
@@ -78,6 +79,13 @@ class Store {
     SqlPickupStore pickups_{db_};
     SqlNotificationStore notifications_{db_};
     SqlSmsInbox inbox_{db_};
+
+  public:
+    /// Batch notification registrations per creditor token (issue 13).
+    [[nodiscard]] WebhookStore& webhooks() { return webhooks_; }
+
+  private:
+    SqlWebhookStore webhooks_{db_};
 };
 
 }  // namespace taxdesk::connectors

@@ -42,7 +42,7 @@ Principal authenticate(const HttpRequest& request, connectors::TokenStore& token
             break;
     }
     for (const char* role : roles)
-        if (token->role == role) return {token->role, token->creditorId};
+        if (token->role == role) return {token->role, token->creditorId, token->tokenId};
     throw HttpError(403, "forbidden", "a " + token->role + " token may not do this");
 }
 

@@ -12,6 +12,7 @@ namespace taxdesk::engine::api {
 struct Principal {
     std::string role;        ///< creditor | gateway | counter | ops
     std::string creditorId;  ///< for role creditor
+    std::string tokenId;     ///< the token's public id (jobs::auth::tokenIdOf): what a webhook is registered under
 };
 
 /// A new random token ("tdk_" and 48 hex digits).

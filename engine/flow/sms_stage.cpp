@@ -18,6 +18,7 @@
 #include "connectors/store/sql_notification_store.hpp"
 #include "connectors/store/sql_pickup_store.hpp"
 #include "engine/flow/sms_ports.hpp"
+#include "engine/flow/webhook_delivery.hpp"
 #include "engine/runtime/dead_letter.hpp"
 #include "jobs/common/json.hpp"
 #include "jobs/sms/application.hpp"
@@ -555,6 +556,17 @@ std::unique_ptr<PreparedBatch> SenderStage::prepare(const std::vector<connectors
     for (std::size_t i = 0; i < batch.size() && !retryLater; ++i) {
         const auto& notification = notifications[i];
         if (!notification) continue;
+        if (isWebhookNotification(*notification)) {
+            // Issue 13: POSTed by the webhook workers, which mark it; this batch (SMS replies) does not wait on it. A
+            // full queue leaves it queued in the store for the scheduler's sweep.
+            if (!webhookWorkers_) {
+                refusals[i] = "webhook delivery is not configured in this engine";
+            } else if (!webhookWorkers_->submit(*notification, std::string(batch[i].value()))) {
+                Poco::Logger::get("sender").warning("notification=%s: webhook queue full, left for the sweep",
+                                                    notification->notificationId);
+            }
+            continue;
+        }
         try {
             receipts[i] = gateway_->send({notification->notificationId, notification->msisdn, notification->text});
         } catch (const connectors::ConnectorError& error) {

@@ -14,6 +14,7 @@
 #include "connectors/store/database.hpp"
 #include "connectors/store/notification_store.hpp"
 #include "connectors/store/sms_areas.hpp"
+#include "engine/flow/webhook_delivery.hpp"
 #include "engine/runtime/metrics.hpp"
 #include "engine/runtime/pipeline.hpp"
 #include "jobs/sms/application.hpp"
@@ -141,8 +142,13 @@ class SenderStage : public BatchStage {
     SenderStage(SmsSettings settings, std::shared_ptr<connectors::SmsGateway> gateway,
                 connectors::NotificationStore& notifications, PipelineMetrics metrics, prometheus::Counter& segments);
     std::unique_ptr<PreparedBatch> prepare(const std::vector<connectors::kafka::Message>& batch) override;
+    /// Issue 13: batch notifications for a webhook (kind batch_done, msisdn `webhook:<token id>`) are handed to
+    /// `workers` (engine/flow/webhook_delivery.hpp), which POST them apart from this stage: the SMS batch does not wait
+    /// on a webhook. Without this call they are dead letters. Set before the pipeline runs.
+    void deliverWebhooks(std::shared_ptr<WebhookWorkers> workers) { webhookWorkers_ = std::move(workers); }
 
   private:
+    std::shared_ptr<WebhookWorkers> webhookWorkers_;
     SmsSettings settings_;
     std::shared_ptr<connectors::SmsGateway> gateway_;
     connectors::NotificationStore& store_;

@@ -186,6 +186,13 @@ const std::vector<KeySpec>& configSchema() {
         {"sms.inbox_requeue_after_s", KeyType::integer, "30", 1, 86400, "", false, "an inbound SMS still queued in the inbox this long after it was stored or last produced (its produce failed, or the broker lost it) is produced to sms.inbound again by the scheduler"},
         {"sms.inbox_max_attempts", KeyType::integer, "10", 1, 1000, "", false, "produces of one inbound SMS (the API's and the re-drives) after which the scheduler leaves it queued for operations"},
         {"sms.inbox_retention_s", KeyType::integer, "604800", 60, 31536000, "", false, "done inbox rows are deleted this long after they were done"},
+        {"webhook.allow_private_hosts", KeyType::boolean, "false", 0, 0, "", false, "true: webhook URLs may lead to loopback, private (RFC 1918), link-local, unique-local and unspecified addresses, and http:// to such a literal host (tests); false: such URLs are refused at PUT /api/v1/webhook (400) and at delivery (the host resolved once, the checked address connected to)"},
+        {"webhook.concurrency", KeyType::integer, "4", 1, 64, "", false, "webhook POSTs in flight at once: the webhook workers, apart from the sender's SMS batches"},
+        {"webhook.queue_size", KeyType::integer, "1000", 1, 100000, "", false, "webhook notifications waiting for a worker, at most; one more stays queued in the store for the scheduler's sweep"},
+        {"webhook.timeout_ms", KeyType::integer, "5000", 100, 60000, "", false, "longest wait for a webhook receiver's answer (connect, send, receive) per attempt"},
+        {"webhook.attempts", KeyType::integer, "3", 1, 10, "", false, "POSTs of one webhook notification (a 5xx, 408, 429 or no answer tried again by its webhook worker) before it is dead-lettered"},
+        {"webhook.backoff_ms", KeyType::integer, "500", 10, 60000, "", false, "the wait before the second POST of a round; doubled for each further one, up to webhook.backoff_max_ms"},
+        {"webhook.backoff_max_ms", KeyType::integer, "8000", 10, 600000, "", false, "the longest wait between two POSTs of a round"},
     };
     // clang-format on
     return schema;
@@ -488,6 +495,13 @@ Settings makeSettings(const Config& config, bool needKafka) {
     s.smsInboxRequeueAfterS = config.integer("sms.inbox_requeue_after_s");
     s.smsInboxMaxAttempts = config.integer("sms.inbox_max_attempts");
     s.smsInboxRetentionS = config.integer("sms.inbox_retention_s");
+    s.webhookAllowPrivateHosts = config.boolean("webhook.allow_private_hosts");
+    s.webhookConcurrency = config.integer("webhook.concurrency");
+    s.webhookQueueSize = config.integer("webhook.queue_size");
+    s.webhookTimeoutMs = config.integer("webhook.timeout_ms");
+    s.webhookAttempts = config.integer("webhook.attempts");
+    s.webhookBackoffMs = config.integer("webhook.backoff_ms");
+    s.webhookBackoffMaxMs = config.integer("webhook.backoff_max_ms");
     return s;
 }
 

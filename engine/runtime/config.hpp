@@ -156,9 +156,16 @@ struct Settings {
     int smsFetchWaitMaxMs = 2;  ///< sms.fetch_wait_max_ms
     int smsLingerMs = 1;        ///< sms.linger_ms
     int smsRequeueAfterS = 60;
-    int smsInboxRequeueAfterS = 30;   ///< sms.inbox_requeue_after_s
-    int smsInboxMaxAttempts = 10;     ///< sms.inbox_max_attempts
-    int smsInboxRetentionS = 604800;  ///< sms.inbox_retention_s
+    int smsInboxRequeueAfterS = 30;         ///< sms.inbox_requeue_after_s
+    int smsInboxMaxAttempts = 10;           ///< sms.inbox_max_attempts
+    int smsInboxRetentionS = 604800;        ///< sms.inbox_retention_s
+    bool webhookAllowPrivateHosts = false;  ///< webhook.allow_private_hosts
+    int webhookConcurrency = 4;             ///< webhook.concurrency
+    int webhookQueueSize = 1000;            ///< webhook.queue_size
+    int webhookTimeoutMs = 5000;            ///< webhook.timeout_ms
+    int webhookAttempts = 3;                ///< webhook.attempts
+    int webhookBackoffMs = 500;             ///< webhook.backoff_ms
+    int webhookBackoffMaxMs = 8000;         ///< webhook.backoff_max_ms
 
     bool auditEnabled = true;       ///< audit.enabled
     std::string auditIdKey;         ///< audit.id_key ('' until auditKey() resolves the file)

@@ -7,6 +7,7 @@
 
 #include "connectors/crypto/signer.hpp"
 #include "connectors/http/http_clients.hpp"
+#include "connectors/http/webhook_client.hpp"
 #include "connectors/kafka/kafka.hpp"
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/store/sql_audit_store.hpp"
@@ -17,10 +18,12 @@
 #include "engine/api/dashboard_api.hpp"
 #include "engine/api/dead_letter_api.hpp"
 #include "engine/api/sms_api.hpp"
+#include "engine/api/webhook_api.hpp"
 #include "engine/flow/batch_dispatcher.hpp"
 #include "engine/flow/inquiry_stage.hpp"
 #include "engine/flow/sms_scheduler.hpp"
 #include "engine/flow/sms_stage.hpp"
+#include "engine/flow/webhook_delivery.hpp"
 #include "engine/http/http_server.hpp"
 #include "engine/pages/static_pages.hpp"
 #include "engine/runtime/embedded_config.hpp"
@@ -61,6 +64,9 @@ struct Service::Parts {
     std::unique_ptr<api::DeadLetterApi> deadLetterApi;
     std::unique_ptr<api::AuditApi> auditApi;
     std::unique_ptr<api::DashboardApi> dashboardApi;
+    std::unique_ptr<api::WebhookApi> webhookApi;
+    std::shared_ptr<WebhookWorkers> webhookWorkers;  ///< issue 13: webhook POSTs, apart from the sender's batches
+    std::unique_ptr<OutboxRelay> outboxRelay;        ///< issue 13: batch-done notifications produced on completion
     std::unique_ptr<HttpServer> http;
 
     // For /readyz's warnings: is the holiday table long enough for today's deadlines?
@@ -160,9 +166,11 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
                 std::make_unique<SmsStage>(sms, connectors, parts_->store->sms(),
                                            std::make_unique<connectors::RedisClient>(settings_.redis),
                                            parts_->metrics.pipeline("sms")));
+    auto sender = std::make_unique<SenderStage>(sms, connectors.sms, parts_->store->notifications(),
+                                                parts_->metrics.pipeline("sender"), parts_->metrics.smsSegments());
+    SenderStage* const senderStage = sender.get();  // its webhook workers are given below, before start()
     addPipeline(smsPipelineSettings("sender", "notifications.outbound", {"notifications.outbound.dlq"}),
-                std::make_unique<SenderStage>(sms, connectors.sms, parts_->store->notifications(),
-                                              parts_->metrics.pipeline("sender"), parts_->metrics.smsSegments()));
+                std::move(sender));
 
     SchedulerSettings schedulerSettings;
     schedulerSettings.outboundTopic = sms.outboundTopic;
@@ -196,6 +204,41 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
         std::make_unique<api::DeadLetterApi>(api::DeadLetterApiSettings{sms.outboundTopic},
                                              parts_->store->notifications(), parts_->store->tokens(), smsProducer);
 
+    // Issue 13: webhook notifications are handed by the sender to workers of their own (bounded queue, at most
+    // webhook.concurrency POSTs at once, each with webhook.timeout_ms), so a slow receiver never holds up SMS replies.
+    const auto webhookStop = std::make_shared<StopSignal>();
+    connectors::WebhookClientSettings webhookSettings;
+    webhookSettings.timeout = std::chrono::milliseconds(settings_.webhookTimeoutMs);
+    webhookSettings.attempts = settings_.webhookAttempts;
+    webhookSettings.backoff = std::chrono::milliseconds(settings_.webhookBackoffMs);
+    webhookSettings.backoffMax = std::chrono::milliseconds(settings_.webhookBackoffMaxMs);
+    webhookSettings.allowPrivateHosts = settings_.webhookAllowPrivateHosts;
+    webhookSettings.sleep = [webhookStop](std::chrono::milliseconds wait) { webhookStop->sleepFor(wait); };
+    WebhookWorkerSettings workerSettings;
+    workerSettings.concurrency = settings_.webhookConcurrency;
+    workerSettings.queueSize = static_cast<std::size_t>(settings_.webhookQueueSize);
+    parts_->webhookWorkers = std::make_shared<WebhookWorkers>(
+        workerSettings, std::make_shared<connectors::HttpWebhookSender>(webhookSettings), parts_->store->webhooks(),
+        parts_->store->notifications(),
+        [smsProducer, topic = sms.outboundDeadLetter](const std::string& key, const std::string& value) {
+            smsProducer->produce({{key, value}}, topic, "");
+        },
+        webhookStop);
+    senderStage->deliverWebhooks(parts_->webhookWorkers);
+    // Issue 13: the batch-done notifications a completion committed go to notifications.outbound at once (the
+    // scheduler's sweep of queued notifications stays the safety net for a crash between commit and produce).
+    parts_->outboxRelay = std::make_unique<OutboxRelay>(
+        [smsProducer, topic = sms.outboundTopic](const std::vector<connectors::NotificationRecord>& records) {
+            std::vector<std::pair<std::string, std::string>> keyed;
+            keyed.reserve(records.size());
+            for (const auto& record : records) keyed.emplace_back(record.msisdn, notificationJson(record));
+            smsProducer->produce(keyed, topic, "");
+        });
+    parts_->store->database().onOutboxCommitted(
+        [relay = parts_->outboxRelay.get()](const std::vector<connectors::NotificationRecord>& records) {
+            relay->relay(records);
+        });
+
     DispatcherSettings dispatcherSettings;
     dispatcherSettings.requestsTopic = settings_.topic("inquiry.requests");
     dispatcherSettings.paymentsTopic = settings_.topic("payments.records");
@@ -219,6 +262,10 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
         parts_->metrics.refundsDueAmount().Increment(static_cast<double>(amount));
     };
     parts_->dispatcher->onRefundDue(countRefundDue);
+
+    parts_->webhookApi =
+        std::make_unique<api::WebhookApi>(api::WebhookApiSettings{settings_.webhookAllowPrivateHosts, nullptr},
+                                          parts_->store->tokens(), parts_->store->webhooks());
 
     api::CreditorApiSettings apiSettings;
     apiSettings.spoolDir = settings_.varDir + "/spool";
@@ -328,6 +375,7 @@ void Service::start(std::function<void()> onFatal) {
     for (auto& route : parts.deadLetterApi->routes()) routes.push_back(std::move(route));
     for (auto& route : parts.auditApi->routes()) routes.push_back(std::move(route));
     for (auto& route : parts.dashboardApi->routes()) routes.push_back(std::move(route));
+    for (auto& route : parts.webhookApi->routes()) routes.push_back(std::move(route));
     for (auto& route : staticPageRoutes()) routes.push_back(std::move(route));
     parts.dispatcher->start();
     parts.scheduler->start();
@@ -358,6 +406,10 @@ bool Service::stop() {
     parts.scheduler->stop();
     for (auto& running : parts.pipelines)
         if (running.thread.joinable()) running.thread.join();
+    // Issue 13: nothing completes any more; what was not produced or POSTed stays queued in the store (the sweep).
+    parts.store->database().onOutboxCommitted(nullptr);
+    parts.outboxRelay->stop();
+    parts.webhookWorkers->stop();
     Poco::Logger::get("serve").information("stopped");
     return !parts.failed;
 }

@@ -159,6 +159,12 @@ test('creditor portal: token, upload with row errors, payment, progress to compl
         const { fill: width, bar } = await fill();
         assert.fail(`#progress-bar says 100 % but its fill is ${width.toFixed(0)} px of ${bar} px`);
       });
+      // Issue 13: the batch was seen finishing, so the page says so in words (a browser notification too, when the
+      // user allowed them on a Follow click; headless Chromium has no permission to give).
+      await waitInPage(page, '#done-notice did not say the batch completed', () => {
+        const notice = document.querySelector('#done-notice');
+        return notice && !notice.hidden && /Batch completed/.test(notice.textContent) ? true : null;
+      }, null, 10_000, async () => `#done-notice "${await text(page, '#done-notice').catch(() => '')}"`);
     });
 
     await step('follows the batch from the list of batches', 60_000, async () => {
