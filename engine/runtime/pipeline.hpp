@@ -67,6 +67,11 @@ struct PipelineSettings {
     std::string groupId;
     connectors::kafka::KafkaSettings kafka;
     int batchSize = 2000;
+    /// false: a batch is what comes within batchTimeoutMs, or batchSize messages (Consumer::consume). true: a batch is
+    /// what is queued when the previous one is handed over, taken at once; batchTimeoutMs then bounds only the wait
+    /// for a first message while nothing is queued (Consumer::consumeReady). For a latency-bound pipeline (the SMS
+    /// stage and the sender): no fixed wait a batch, and no polling while idle.
+    bool takeWhatIsQueued = false;
     int batchTimeoutMs = 10;
     int maxInFlight = 20000;
     int commitIntervalMs = 200;
