@@ -550,7 +550,7 @@ std::vector<Message> Consumer::consume(std::size_t max, int timeoutMs) {
     return take(raw.data(), static_cast<long>(count));
 }
 
-std::vector<Message> Consumer::consumeReady(std::size_t max, int timeoutMs) {
+std::vector<Message> Consumer::consumeReady(std::size_t max, int timeoutMs, int gatherMs) {
     throwAssignError();
     if (max == 0) return {};
     std::vector<rd_kafka_message_t*> raw(max);
@@ -558,12 +558,12 @@ std::vector<Message> Consumer::consumeReady(std::size_t max, int timeoutMs) {
     ssize_t count = rd_kafka_consume_batch_queue(queue_.get(), 0, raw.data(), max);
     if (count == 0) {
         // Nothing: wait for one message (rd_kafka_consume_queue returns with the first), then take what came with
-        // it, again without waiting.
+        // it and what comes within gatherMs.
         if (rd_kafka_message_t* first = rd_kafka_consume_queue(queue_.get(), timeoutMs)) {
             raw[0] = first;
             count = 1;
             if (max > 1) {
-                const ssize_t more = rd_kafka_consume_batch_queue(queue_.get(), 0, raw.data() + 1, max - 1);
+                const ssize_t more = rd_kafka_consume_batch_queue(queue_.get(), gatherMs, raw.data() + 1, max - 1);
                 if (more > 0) count += more;
             }
         }

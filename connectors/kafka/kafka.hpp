@@ -238,9 +238,10 @@ class Consumer {
 
     /// Throws KafkaError.
     void subscribe(const std::vector<std::string>& topics);
-    /// Up to `max` messages, what is queued at once: waits (at most timeoutMs) only while nothing is queued, and then
-    /// only for the first message, never for a batch to fill. Errors and rebalances as consume().
-    std::vector<Message> consumeReady(std::size_t max, int timeoutMs);
+    /// Up to `max` messages, what is queued, at once: waits (at most timeoutMs) only while nothing is queued. When it
+    /// waited, the first message is followed by what comes within gatherMs (0: only what came with it), so that a
+    /// consumer that is idle between messages does not take them one batch each. Errors and rebalances as consume().
+    std::vector<Message> consumeReady(std::size_t max, int timeoutMs, int gatherMs = 0);
     /// Up to `max` messages: returns when `max` are queued or timeoutMs has passed (a whole wait whenever fewer come:
     /// rd_kafka_consume_batch_queue). Error events are logged through
     /// `onError` (when set) and not returned. Throws KafkaError (retryable when librdkafka says so) when a rebalance

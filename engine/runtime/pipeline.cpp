@@ -478,8 +478,9 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
             std::vector<connectors::kafka::Message> batch;
             try {
                 const auto most = static_cast<std::size_t>(std::min(room, settings_.batchSize));
-                batch = settings_.takeWhatIsQueued ? consumer.consumeReady(most, settings_.batchTimeoutMs)
-                                                   : consumer.consume(most, settings_.batchTimeoutMs);
+                batch = settings_.takeWhatIsQueued
+                            ? consumer.consumeReady(most, settings_.batchTimeoutMs, settings_.gatherMs)
+                            : consumer.consume(most, settings_.batchTimeoutMs);
             } catch (const connectors::kafka::KafkaError& error) {
                 if (!error.isRetryable()) throw;
                 // A rebalance could not apply its assignment, and librdkafka says trying again may help: this
