@@ -197,9 +197,13 @@ void Producer::createHandle() {
     rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::deliveryTrampoline);
     rd_kafka_conf_set_opaque(conf.get(), this);
     handle_ = makeHandle(RD_KAFKA_PRODUCER, std::move(conf));
+    if (onQueued_) enableQueuedEvent(true);  // a handle replacing one (recoverFromFatal) tells as its predecessor did
 }
 
-Producer::~Producer() = default;  // topics_ before handle_ (declaration order)
+Producer::~Producer() {
+    // No more calls into the owner's handler while the handle closes (topics_ go before handle_: declaration order).
+    if (handle_ && onQueued_) enableQueuedEvent(false);
+}
 
 bool Producer::recoverFromFatal() {
     char reason[512] = "";
@@ -348,6 +352,28 @@ void Producer::produceLocked(const std::string& topic, std::string_view key, std
             throw KafkaError("produce to '" + topic + "': " + rd_kafka_err2str(err), false);
         rd_kafka_poll(handle_.get(), 10);  // the queue is full: let deliveries drain it
     }
+}
+
+void Producer::queuedTrampoline(rd_kafka_s*, void* opaque) noexcept {
+    auto* self = static_cast<Producer*>(opaque);
+    try {
+        if (self->onQueued_) self->onQueued_();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a callback from C must not throw
+    }
+}
+
+void Producer::enableQueuedEvent(bool enable) {
+    const detail::QueuePtr main(rd_kafka_queue_get_main(handle_.get()));
+    if (enable)
+        rd_kafka_queue_cb_event_enable(main.get(), &Producer::queuedTrampoline, this);
+    else
+        rd_kafka_queue_cb_event_enable(main.get(), nullptr, nullptr);
+}
+
+void Producer::onReportsQueued(std::function<void()> handler) {
+    const std::lock_guard lock(mutex_);
+    onQueued_ = std::move(handler);
+    enableQueuedEvent(static_cast<bool>(onQueued_));
 }
 
 int Producer::poll(int timeoutMs) {
@@ -511,35 +537,60 @@ void Consumer::subscribe(const std::vector<std::string>& topics) {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw KafkaError(std::string("subscribe: ") + rd_kafka_err2str(err), false);
 }
 
-std::vector<Message> Consumer::consume(std::size_t max, int timeoutMs) {
-    auto throwAssignError = [this] {
-        std::optional<KafkaError> error;
-        {
-            const std::lock_guard lock(assignErrorMutex_);
-            error.swap(assignError_);
-        }
-        if (error) throw *error;
-    };
-    throwAssignError();
-    std::vector<rd_kafka_message_t*> raw(max);
-    // Rebalances are served inside this call (the consumer queue).
-    const ssize_t count = rd_kafka_consume_batch_queue(queue_.get(), timeoutMs, raw.data(), max);
+void Consumer::throwAssignError() {
+    std::optional<KafkaError> error;
+    {
+        const std::lock_guard lock(assignErrorMutex_);
+        error.swap(assignError_);
+    }
+    if (error) throw *error;
+}
+
+std::vector<Message> Consumer::take(rd_kafka_message_t** raw, long count) {
     std::vector<Message> messages;
     if (count <= 0) {
         throwAssignError();
         return messages;
     }
     messages.reserve(static_cast<std::size_t>(count));
-    for (ssize_t i = 0; i < count; ++i) {
-        Message message(raw[static_cast<std::size_t>(i)]);
-        if (raw[static_cast<std::size_t>(i)]->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            if (raw[static_cast<std::size_t>(i)]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && onError)
-                onError(message.error());
+    for (long i = 0; i < count; ++i) {
+        Message message(raw[i]);
+        if (raw[i]->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (raw[i]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && onError) onError(message.error());
             continue;
         }
         messages.push_back(std::move(message));
     }
     return messages;
+}
+
+std::vector<Message> Consumer::consume(std::size_t max, int timeoutMs) {
+    throwAssignError();
+    std::vector<rd_kafka_message_t*> raw(max);
+    // Rebalances are served inside this call (the consumer queue).
+    const ssize_t count = rd_kafka_consume_batch_queue(queue_.get(), timeoutMs, raw.data(), max);
+    return take(raw.data(), static_cast<long>(count));
+}
+
+std::vector<Message> Consumer::consumeReady(std::size_t max, int timeoutMs, int gatherMs) {
+    throwAssignError();
+    if (max == 0) return {};
+    std::vector<rd_kafka_message_t*> raw(max);
+    // What is queued, without waiting (rebalances are served inside these calls too).
+    ssize_t count = rd_kafka_consume_batch_queue(queue_.get(), 0, raw.data(), max);
+    if (count == 0) {
+        // Nothing: wait for one message (rd_kafka_consume_queue returns with the first), then take what came with
+        // it and what comes within gatherMs.
+        if (rd_kafka_message_t* first = rd_kafka_consume_queue(queue_.get(), timeoutMs)) {
+            raw[0] = first;
+            count = 1;
+            if (max > 1) {
+                const ssize_t more = rd_kafka_consume_batch_queue(queue_.get(), gatherMs, raw.data() + 1, max - 1);
+                if (more > 0) count += more;
+            }
+        }
+    }
+    return take(raw.data(), static_cast<long>(count));
 }
 
 void Consumer::commit(const std::vector<TopicPartitionOffset>& offsets, bool async) {

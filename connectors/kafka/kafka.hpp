@@ -160,6 +160,11 @@ class Producer {
     /// that handled at least one delivery report: a handler may collect its reports and apply them all here (one
     /// lock of its own a poll instead of one a report). Must not call the producer. Set it before producing.
     void onDeliveriesServed(std::function<void()> handler) { onServed_ = std::move(handler); }
+    /// Called from a librdkafka thread when a delivery report (or another event) is queued for poll() while none was
+    /// (rd_kafka_queue_cb_event_enable on the handle's main queue, kept on a handle that replaces it): a thread that
+    /// serves reports can wait for this instead of polling on a timer. It must be quick, must not call the producer,
+    /// and must not throw. Set it before producing; once.
+    void onReportsQueued(std::function<void()> handler);
     /// Serves delivery reports; returns how many were served.
     int poll(int timeoutMs);
     /// Waits until every queued message is delivered or failed. Returns false on timeout.
@@ -192,6 +197,9 @@ class Producer {
     bool recoverFromFatal();
     void createHandle();
     static void deliveryTrampoline(rd_kafka_s* handle, const rd_kafka_message_s* message, void* opaque) noexcept;
+    static void queuedTrampoline(rd_kafka_s* handle, void* opaque) noexcept;
+    /// Points the main queue's event callback at queuedTrampoline (handler set) or at nothing (mutex_ held).
+    void enableQueuedEvent(bool enable);
     rd_kafka_topic_s* topicHandle(const std::string& topic);
     /// Queues one message (mutex_ held), serving reports while the local queue is full.
     void produceLocked(const std::string& topic, std::string_view key, std::string_view value, void* opaque,
@@ -202,6 +210,7 @@ class Producer {
     KafkaSettings settings_;
     DeliveryHandler onDelivery_;
     std::function<void()> onServed_;
+    std::function<void()> onQueued_;
     bool served_ = false;  ///< a report was handled since the last servedLocked() (mutex_ held)
     detail::HandlePtr handle_;
     std::map<std::string, detail::TopicPtr, std::less<>> topics_;  // after handle_: destroyed before it
@@ -230,7 +239,12 @@ class Consumer {
 
     /// Throws KafkaError.
     void subscribe(const std::vector<std::string>& topics);
-    /// Up to `max` messages, waiting at most timeoutMs for the first. Error events are logged through
+    /// Up to `max` messages, what is queued, at once: waits (at most timeoutMs) only while nothing is queued. When it
+    /// waited, the first message is followed by what comes within gatherMs (0: only what came with it), so that a
+    /// consumer that is idle between messages does not take them one batch each. Errors and rebalances as consume().
+    std::vector<Message> consumeReady(std::size_t max, int timeoutMs, int gatherMs = 0);
+    /// Up to `max` messages: returns when `max` are queued or timeoutMs has passed (a whole wait whenever fewer come:
+    /// rd_kafka_consume_batch_queue). Error events are logged through
     /// `onError` (when set) and not returned. Throws KafkaError (retryable when librdkafka says so) when a rebalance
     /// since the last call could not apply its assignment: the consumer would otherwise hold partitions it does not
     /// read (a retryable one: a new consumer should join the group again, as Pipeline does).
@@ -260,6 +274,11 @@ class Consumer {
     /// A rebalance, from the callback: applies the (incremental) assignment or unassignment and calls the handler.
     /// Never throws: a failure is logged, reported to onError and kept for consume() to throw.
     void rebalance(rd_kafka_s* handle, bool assign, rd_kafka_topic_partition_list_s* partitions) noexcept;
+    /// The messages of `raw` (owned from here), error events left out and reported; throws a kept assignment error
+    /// when there are none.
+    std::vector<Message> take(rd_kafka_message_s** raw, long count);
+    /// Throws the assignment error a rebalance kept, if any.
+    void throwAssignError();
     /// Logs an assignment failure, tells onError and keeps it for consume(). Never throws.
     void assignmentFailed(const std::string& what, const std::string& reason, bool retryable) noexcept;
 

@@ -25,41 +25,51 @@ AcknowledgedProducer::AcknowledgedProducer(const connectors::kafka::KafkaSetting
             std::unique_ptr<std::shared_ptr<Waiter>> owner(static_cast<std::shared_ptr<Waiter>*>(r.opaque));
             if (!owner) return;
             const std::lock_guard lock(mutex_);
-            --(*owner)->pending;
             --inFlight_;
             if (!r.ok) ++(*owner)->failed;
+            if (--(*owner)->pending == 0) finished_.push_back(std::move(*owner));
         });
-    // Woken callers after each poll that served reports, not after each report: one notify for the reports of a batch.
-    producer_->onDeliveriesServed([this] { reported_.notify_all(); });
+    // After each poll that served reports: each caller whose messages are all reported is woken, once (issue 11: one
+    // notify_all a poll woke every waiting HTTP worker, most of them to sleep again).
+    producer_->onDeliveriesServed([this] {
+        std::vector<std::shared_ptr<Waiter>> finished;
+        {
+            const std::lock_guard lock(mutex_);
+            finished.swap(finished_);
+        }
+        for (const auto& waiter : finished) waiter->done.notify_one();
+    });
+    // librdkafka queued a report: the reports' thread serves it now, instead of polling on a timer.
+    producer_->onReportsQueued([this] {
+        {
+            const std::lock_guard lock(mutex_);
+            queued_ = true;
+        }
+        work_.notify_one();
+    });
     producer_->warmTopics(topics, 10000);
     reports_ = std::thread([this] { serveReports(); });
 }
 
 void AcknowledgedProducer::serveReports() {
-    // Reports come a millisecond or two after a produce; a broker away sends none for seconds: the pause between empty
-    // polls doubles from 0.25 ms to 4 ms, and is short again once reports come.
-    constexpr auto kShortest = std::chrono::microseconds(250);
-    constexpr auto kLongest = std::chrono::microseconds(4000);
-    auto pause = kShortest;
+    // Woken by onReportsQueued; the bounded wait is only a safety net (a report queued while the queue was not empty,
+    // which librdkafka does not signal, is served by the poll that empties it).
+    constexpr auto kSafety = std::chrono::milliseconds(20);
     std::unique_lock lock(mutex_);
     while (!stop_) {
         if (inFlight_ == 0) {
             work_.wait(lock, [this] { return stop_ || inFlight_ > 0; });
             continue;
         }
+        work_.wait_for(lock, kSafety, [this] { return stop_ || queued_; });
+        if (stop_) break;
+        queued_ = false;
         lock.unlock();
-        int served = 0;
         try {
-            served = producer_->poll(0);
+            producer_->poll(0);
         } catch (...) {  // NOLINT(bugprone-empty-catch): its waiters time out and answer 503
         }
         lock.lock();
-        if (served > 0) {
-            pause = kShortest;
-        } else {
-            work_.wait_for(lock, pause);
-            pause = std::min(pause * 2, kLongest);
-        }
     }
 }
 
@@ -106,7 +116,7 @@ void AcknowledgedProducer::produce(const std::vector<std::pair<std::string, std:
     }
     work_.notify_one();
     std::unique_lock lock(mutex_);
-    if (!reported_.wait_until(lock, deadline, [&] { return waiter->pending == 0; }) || waiter->failed > 0)
+    if (!waiter->done.wait_until(lock, deadline, [&] { return waiter->pending == 0; }) || waiter->failed > 0)
         throw notQueued;
 }
 

@@ -33,23 +33,26 @@ class AcknowledgedProducer {
                  const std::string& requestId);
 
   private:
-    /// One produce() call's messages: how many are not reported yet, how many failed. Under mutex_.
+    /// One produce() call's messages: how many are not reported yet, how many failed. Under mutex_. Its caller waits on
+    /// its own condition variable, woken once, when its last report is served (not with every other caller's).
     struct Waiter {
         int pending = 0;
         int failed = 0;
+        std::condition_variable done;
     };
 
-    /// The reports' thread: while messages are in flight, serves their reports (Producer::poll(0): a poll that waits
-    /// would hold the producer's lock, and every produce() with it, for its whole wait), pausing a little (0.25 to 4
-    /// ms) when none came.
+    /// The reports' thread: while messages are in flight, waits until librdkafka says a report is queued
+    /// (Producer::onReportsQueued; bounded, in case a wake-up is missed), then serves them (Producer::poll(0): a poll
+    /// that waits would hold the producer's lock, and every produce() with it, for its whole wait).
     void serveReports();
 
     int timeoutMs_;
     std::mutex mutex_;
-    std::condition_variable reported_;  ///< a waiter's messages were reported
-    std::condition_variable work_;      ///< messages are in flight, or stop_
-    int inFlight_ = 0;                  ///< under mutex_: messages produced and not reported
-    bool stop_ = false;                 ///< under mutex_
+    std::condition_variable work_;                   ///< messages are in flight, reports are queued, or stop_
+    int inFlight_ = 0;                               ///< under mutex_: messages produced and not reported
+    bool queued_ = false;                            ///< under mutex_: librdkafka queued a report since the last poll
+    bool stop_ = false;                              ///< under mutex_
+    std::vector<std::shared_ptr<Waiter>> finished_;  ///< under mutex_: waiters whose last report this poll served
     std::unique_ptr<connectors::kafka::Producer> producer_;
     std::thread reports_;
 };

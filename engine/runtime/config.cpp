@@ -178,7 +178,7 @@ const std::vector<KeySpec>& configSchema() {
         {"sms.offices_file", KeyType::string, "", 0, 0, "", false, "district → office table; empty: the embedded config/offices.properties"},
         {"sms.holidays_file", KeyType::string, "", 0, 0, "", false, "holidays (YYYY-MM-DD a line; `YYYY-MM-DD workday` for a make-up working Saturday); empty: the embedded config/holidays.txt"},
         {"sms.produce_timeout_ms", KeyType::integer, "2000", 100, 60000, "", false, "longest wait of POST /api/v1/sms/inbound and /dlr for the broker before 503 with Retry-After"},
-        {"sms.batch_timeout_ms", KeyType::integer, "1", 1, 10000, "", false, "the SMS stage's and the sender's longest wait for a batch to fill (pipeline.batch_timeout_ms for the others)"},
+        {"sms.batch_timeout_ms", KeyType::integer, "20", 1, 10000, "", false, "the SMS stage's and the sender's longest wait for a first message while none is queued (they never wait for a batch to fill: what is queued is taken at once)"},
         {"sms.fetch_wait_max_ms", KeyType::integer, "2", 0, 10000, "", false, "librdkafka fetch.wait.max.ms of the SMS stage's and the sender's consumers"},
         {"sms.linger_ms", KeyType::integer, "1", 0, 1000, "", false, "librdkafka linger.ms of the SMS stage's and the sender's producers"},
         {"sms.scheduler_interval_s", KeyType::integer, "30", 1, 3600, "", false, "how often reminders and expiry are looked for"},

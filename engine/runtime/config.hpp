@@ -152,9 +152,9 @@ struct Settings {
     std::string smsHolidaysFile;
     int smsSchedulerIntervalS = 30;
     int smsProduceTimeoutMs = 2000;
-    int smsBatchTimeoutMs = 1;  ///< sms.batch_timeout_ms
-    int smsFetchWaitMaxMs = 2;  ///< sms.fetch_wait_max_ms
-    int smsLingerMs = 1;        ///< sms.linger_ms
+    int smsBatchTimeoutMs = 20;  ///< sms.batch_timeout_ms
+    int smsFetchWaitMaxMs = 2;   ///< sms.fetch_wait_max_ms
+    int smsLingerMs = 1;         ///< sms.linger_ms
     int smsRequeueAfterS = 60;
     int smsInboxRequeueAfterS = 30;         ///< sms.inbox_requeue_after_s
     int smsInboxMaxAttempts = 10;           ///< sms.inbox_max_attempts

@@ -273,6 +273,10 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
     // reports and that call run under its mutex, one at a time). Declared before the producer: it outlives it.
     std::vector<Position> delivered;
     std::uint64_t deliveredOutputs = 0;
+    // The committer's hand-over (below); declared before the producer, whose report-queued callback uses them.
+    std::mutex queueMutex;
+    std::condition_variable queueChanged;
+    bool reportsQueued = false;  // under queueMutex: the producer queued delivery reports since the committer polled
     connectors::kafka::Producer producer(settings_.kafka, [&](const connectors::kafka::DeliveryReport& report) {
         auto* pending = static_cast<Pending*>(report.opaque);
         if (!report.ok) {
@@ -301,9 +305,20 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
         delivered.clear();
     });
 
+    // While idle, the committer serves delivery reports: every 2 ms, or (takeWhatIsQueued, the latency-bound
+    // pipelines) when the producer says reports are queued, with a long bound only as a safety net (issue 11: no
+    // timer wake-ups of an idle committer).
+    const auto idleWait = settings_.takeWhatIsQueued ? std::chrono::milliseconds(100) : std::chrono::milliseconds(2);
+    if (settings_.takeWhatIsQueued)
+        producer.onReportsQueued([&] {
+            {
+                std::lock_guard lock(queueMutex);
+                reportsQueued = true;
+            }
+            queueChanged.notify_all();
+        });
+
     // The committer thread: commit() each prepared batch in order, then produce its outputs.
-    std::mutex queueMutex;
-    std::condition_variable queueChanged;
     std::deque<Handoff> queue;
     bool committerBusy = false;
     std::vector<connectors::kafka::Outgoing> outgoing;  // the committer's, reused from batch to batch
@@ -316,11 +331,12 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
                 {
                     std::unique_lock lock(queueMutex);
                     while (queue.empty() && !committerStop.load()) {
+                        reportsQueued = false;
                         lock.unlock();
                         producer.poll(0);  // delivery reports while idle
                         lock.lock();
-                        queueChanged.wait_for(lock, std::chrono::milliseconds(2),
-                                              [&] { return !queue.empty() || committerStop.load(); });
+                        queueChanged.wait_for(lock, idleWait,
+                                              [&] { return !queue.empty() || committerStop.load() || reportsQueued; });
                     }
                     if (queue.empty()) return;  // stopping, nothing left
                     handoff = std::move(queue.front());
@@ -461,8 +477,10 @@ Pipeline::SessionEnd Pipeline::runSession(const std::atomic<bool>& stop, bool fr
             }
             std::vector<connectors::kafka::Message> batch;
             try {
-                batch = consumer.consume(static_cast<std::size_t>(std::min(room, settings_.batchSize)),
-                                         settings_.batchTimeoutMs);
+                const auto most = static_cast<std::size_t>(std::min(room, settings_.batchSize));
+                batch = settings_.takeWhatIsQueued
+                            ? consumer.consumeReady(most, settings_.batchTimeoutMs, settings_.gatherMs)
+                            : consumer.consume(most, settings_.batchTimeoutMs);
             } catch (const connectors::kafka::KafkaError& error) {
                 if (!error.isRetryable()) throw;
                 // A rebalance could not apply its assignment, and librdkafka says trying again may help: this

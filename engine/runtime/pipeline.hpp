@@ -67,6 +67,14 @@ struct PipelineSettings {
     std::string groupId;
     connectors::kafka::KafkaSettings kafka;
     int batchSize = 2000;
+    /// false: a batch is what comes within batchTimeoutMs, or batchSize messages (Consumer::consume). true: a batch is
+    /// what is queued when the previous one is handed over, taken at once; batchTimeoutMs then bounds only the wait
+    /// for a first message while nothing is queued (Consumer::consumeReady). For a latency-bound pipeline (the SMS
+    /// stage and the sender): no fixed wait a batch, and no polling while idle.
+    bool takeWhatIsQueued = false;
+    /// With takeWhatIsQueued: after a wait for a first message, what comes within this many ms joins it (a batch of
+    /// one a message costs its fixed costs, a transaction, a Redis round trip, a produce, each time).
+    int gatherMs = 0;
     int batchTimeoutMs = 10;
     int maxInFlight = 20000;
     int commitIntervalMs = 200;

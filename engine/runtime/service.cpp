@@ -157,6 +157,8 @@ Service::Service(Settings settings) : settings_(std::move(settings)), parts_(std
     auto smsPipelineSettings = [&](const std::string& name, const std::string& input,
                                    std::vector<std::string> outputs) {
         auto pipeline = pipelineSettings(name, input, std::move(outputs));
+        pipeline.takeWhatIsQueued = true;  // a batch is what is queued: no wait for it to fill (issue 11)
+        pipeline.gatherMs = 1;             // but after an idle wait, what comes within 1 ms joins the first message
         pipeline.batchTimeoutMs = settings_.smsBatchTimeoutMs;
         pipeline.kafka.rdkafka["fetch.wait.max.ms"] = std::to_string(settings_.smsFetchWaitMaxMs);
         pipeline.kafka.rdkafka["linger.ms"] = std::to_string(settings_.smsLingerMs);

@@ -1,6 +1,8 @@
 // The Kafka connector against the embedded broker process (taxdesk broker) that scripts/test started.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <thread>
 
 #include "connectors/kafka/kafka.hpp"
@@ -119,6 +121,53 @@ TEST(Kafka, ACommittedPositionIsWhereTheGroupResumes) {
     while (values.size() < 6 && std::chrono::steady_clock::now() < deadline)
         for (auto& message : again.consume(100, 100)) values.emplace_back(message.value());
     EXPECT_EQ(values, (std::vector<std::string>{"4", "5", "6", "7", "8", "9"}));
+}
+
+TEST(Kafka, ConsumeReadyTakesWhatIsQueuedInOrderAndAtMostMax) {
+    // consumeReady (issue 11, the SMS pipelines): what is queued, at most `max` a call, nothing lost or repeated, in
+    // partition order; with nothing queued it returns empty once its wait is over.
+    const std::string topic = uniqueName("kafka-ready");
+    std::vector<std::pair<std::string, std::string>> messages;
+    for (int i = 0; i < 7; ++i) messages.emplace_back("same-key", std::to_string(i));  // one partition, in order
+    taxdesk::testing::produceAll(topic, messages);
+
+    Consumer consumer(taxdesk::testing::consumerSettings(), uniqueName("group"));
+    consumer.subscribe({topic});
+    std::vector<std::string> values;
+    std::size_t largest = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (values.size() < 7 && std::chrono::steady_clock::now() < deadline) {
+        auto batch = consumer.consumeReady(3, 100);
+        largest = std::max(largest, batch.size());
+        for (auto& message : batch) values.emplace_back(message.value());
+    }
+    EXPECT_EQ(values, (std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6"}));
+    EXPECT_LE(largest, 3u);
+    EXPECT_TRUE(consumer.consumeReady(10, 50).empty()) << "all seven were taken";
+    EXPECT_TRUE(consumer.consumeReady(0, 50).empty());
+}
+
+TEST(Kafka, TheProducerTellsWhenReportsAreQueuedWithoutBeingPolled) {
+    // onReportsQueued (issue 11): a thread serving reports waits for this instead of polling on a timer. It is called
+    // from librdkafka's own threads while nobody polls; the reports it announces are then served by poll().
+    const std::string topic = uniqueName("kafka-queued");
+    std::atomic<int> announced{0};
+    int reported = 0;
+    Producer producer(kafkaSettings(), [&](const DeliveryReport& report) {
+        EXPECT_TRUE(report.ok) << report.error;
+        ++reported;
+    });
+    producer.onReportsQueued([&] { ++announced; });
+    producer.warmTopics({topic}, 10000);
+    const int before = announced.load();  // warmTopics may have queued events of its own
+    for (int i = 0; i < 3; ++i) producer.produce(topic, "key", "value-" + std::to_string(i));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (announced.load() == before && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_GT(announced.load(), before) << "no call while reports were queued and not polled";
+    EXPECT_EQ(reported, 0) << "nothing is served before a poll";
+    while (reported < 3 && std::chrono::steady_clock::now() < deadline) producer.poll(100);
+    EXPECT_EQ(reported, 3);
 }
 
 TEST(Kafka, AnUnreachableBrokerIsARetryableError) {

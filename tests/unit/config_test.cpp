@@ -256,7 +256,7 @@ TEST(Config, TheInboxKeysHaveTheirDefaultsAndRangesAndReachTheSettings) {
 TEST(Config, TheSmsLatencyKeysHaveTheirDefaultsAndRangesAndReachTheSettings) {
     // Issue 11: the SMS pipelines' own batch wait, fetch wait and linger.
     const Config config = Config::load({});
-    EXPECT_EQ(config.integer("sms.batch_timeout_ms"), 1);
+    EXPECT_EQ(config.integer("sms.batch_timeout_ms"), 20);
     EXPECT_EQ(config.integer("sms.fetch_wait_max_ms"), 2);
     EXPECT_EQ(config.integer("sms.linger_ms"), 1);
     ConfigSources sources;
