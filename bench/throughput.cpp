@@ -3,7 +3,8 @@
 //   bench/run [--quick] [--rows N] [--runs K]   (starts redis-server and the broker, builds, runs this K times)
 //   taxdesk_bench_throughput --bootstrap HOST:PORT --redis-port P [--rows N] [--mode
 //   all|ceiling|passthrough|engine|both|audit] [--audit on|off] [--audit-order off-on|on-off]
-// against a `taxdesk broker --set broker.extra_prefixes=bench-ceiling.,bench-engine.,bench-passthrough.`.
+// against a `taxdesk broker --set broker.extra_prefixes=bench-ceiling.,bench-engine.,bench-passthrough.,
+// bench-engine-audit.,bench-engine-noaudit.`.
 //
 // Each mode runs in a forked child of its own (so that its peak RSS and CPU are its own), after another child has
 // produced N generated inquiry rows (about 200 bytes each, keyed over 64 batch ids so they spread over the partitions)
@@ -71,6 +72,7 @@ struct Options {
     std::string mode = "all";
     std::string tag;
     std::string suffix;         ///< appended to every topic and group name (a shared broker: the smoke test)
+    std::string topicTag;       ///< audit mode: "audit" or "noaudit", in the topics' prefix (bench-engine-<tag>.)
     bool audit = true;          ///< engine mode: the audit trail on (audit.enabled) or off
     bool auditOnFirst = false;  ///< audit mode: --audit-order on-off measures the trail-on engine first
 };
@@ -120,7 +122,7 @@ struct Topics {
 Topics topicsOf(const Options& options, const std::string& mode) {
     // bench/run starts the broker with these prefixes, so the topics have broker.partitions partitions (an
     // auto-created topic gets the mock's default of 4, whose 5 MiB window would drop rows).
-    const std::string prefix = "bench-" + mode + ".";
+    const std::string prefix = "bench-" + mode + (options.topicTag.empty() ? "" : "-" + options.topicTag) + ".";
     return {prefix + "inquiry.requests" + options.suffix, prefix + "inquiry.results" + options.suffix,
             prefix + "group" + options.suffix};
 }
@@ -167,7 +169,7 @@ Figures measureCeiling(const Options& options) {
 
 Figures measurePipeline(const Options& options, const std::string& mode) {
     const Topics topics = topicsOf(options, mode);
-    const std::string prefix = "bench-" + mode + ".";
+    const std::string prefix = "bench-" + mode + (options.topicTag.empty() ? "" : "-" + options.topicTag) + ".";
     engine::Metrics metrics;
     auto pipelineMetrics = metrics.pipeline(mode);
     std::unique_ptr<connectors::Store> store;
@@ -371,7 +373,10 @@ int main(int argc, char** argv) {
             auto measure = [&](bool audit) {
                 Options run = options;
                 run.audit = audit;
-                run.suffix += audit ? "-audit" : "-noaudit";
+                // Topics of their own under a prefix bench/run names (bench-engine-audit., bench-engine-noaudit.), so
+                // that they have the broker's 32 partitions: a suffixed name would be auto-created with the mock's 4,
+                // whose 5 MiB window dropped rows of a 200,000-row run ("not all rows came out").
+                run.topicTag = audit ? "audit" : "noaudit";
                 const Figures loaded = inChild([&] {
                     produceRows(run, topicsOf(run, "engine").input);
                     return Figures{};
