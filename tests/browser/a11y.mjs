@@ -1,6 +1,61 @@
-// What the accessibility tests share: key presses and typing sent as the keyboard would (CDP
-// Input.dispatchKeyEvent: no mouse, no element.click()), and the checks of a keyboard user's view: where the focus is,
-// whether it is visibly marked, and whether a state is shown by colour alone.
+// What the accessibility tests share: axe-core (the one npm package of the browser tests, pinned in package.json and
+// package-lock.json, installed by run.sh with `npm ci` into tests/browser/node_modules) injected into a page and run
+// for WCAG 2.1 A and AA; key presses and typing sent as the keyboard would (CDP Input.dispatchKeyEvent: no mouse, no
+// element.click()); and the checks of a keyboard user's view: where the focus is, whether it is visibly marked, and
+// whether a state is shown by colour alone.
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+// ---------- axe-core ----------
+
+const AXE_FILE = fileURLToPath(new URL('./node_modules/axe-core/axe.min.js', import.meta.url));
+export const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const FAILING_IMPACTS = new Set(['serious', 'critical']);
+
+let axeSource = null;
+
+/** Puts axe-core into the page (once per document: a navigation drops it), by evaluating the file's text. */
+export async function injectAxe(page) {
+  if (await page.evaluate(() => typeof window.axe === 'object')) return;
+  axeSource ??= await readFile(AXE_FILE, 'utf8').catch((error) => {
+    throw new Error(`cannot read ${AXE_FILE} (${error.code}): run the browser tests through tests/browser/run.sh, ` +
+      'which installs axe-core with npm ci');
+  });
+  const { exceptionDetails } = await page.send('Runtime.evaluate', { expression: axeSource, returnByValue: true });
+  if (exceptionDetails) throw new Error(`injecting axe-core: ${exceptionDetails.exception?.description ?? exceptionDetails.text}`);
+}
+
+/**
+ * Runs axe-core on the whole document for WCAG 2.0/2.1 A and AA; resolves with the violations of impact serious or
+ * critical (`failing`), each {id, impact, help, helpUrl, targets: [{target, summary}]}, and every violation (`all`).
+ */
+export async function axeViolations(page) {
+  await injectAxe(page);
+  const result = await page.evaluate(async (tags) => {
+    const { violations } = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+    return violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+      targets: v.nodes.map((n) => ({ target: n.target.join(' '), summary: (n.failureSummary ?? '').replace(/\s+/g, ' ').slice(0, 300) })),
+    }));
+  }, WCAG_TAGS);
+  return { failing: result.filter((v) => FAILING_IMPACTS.has(v.impact)), all: result };
+}
+
+/** The violations as lines: rule id (impact): help, then each target and why. */
+export function describeViolations(violations) {
+  return violations.map((v) => `${v.id} (${v.impact}): ${v.help} <${v.helpUrl}>\n` +
+    v.targets.map((t) => `      ${t.target}: ${t.summary}`).join('\n')).join('\n    ');
+}
+
+/** Fails (naming `where`) when axe-core finds a violation of impact serious or critical; resolves with all it found. */
+export async function assertAxeClean(page, where) {
+  const { failing, all } = await axeViolations(page);
+  if (failing.length) {
+    throw new Error(`axe-core (WCAG 2.1 A/AA) on ${where}: ${failing.length} serious or critical violation(s):\n    ` +
+      describeViolations(failing));
+  }
+  return all;
+}
 
 // ---------- the keyboard ----------
 

@@ -1,8 +1,9 @@
 // The operations dashboard (`GET /dashboard`, SPEC 5) in headless Chromium: while a load of inquiry requests runs
 // through the engine, the displayed inquiry throughput rises above 0 (and above where it started), #updated-at changes
 // at least about once a second, and neither the page nor the data it polls holds a whole ID (SPEC 1: IDs are masked).
-// With live figures, and then in every state it can draw (batch states, breakers, rising errors, stale data), it shows
-// each state in words, not by colour alone (a11y.mjs).
+// With live figures, and then in every state it can draw (batch states, breakers, rising errors, stale data), it passes
+// axe-core (WCAG 2.1 A and AA: no serious or critical violation) and shows each state in words, not by colour alone
+// (a11y.mjs).
 // Started by tests/browser/run.sh, which sets TAXDESK_BROWSER_URL, TAXDESK_BROWSER_LOAD_CMD (a shell command that feeds
 // inquiry rows to the engine), TAXDESK_BROWSER_SHOTS and CHROMIUM.
 import { test } from 'node:test';
@@ -11,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { env, launch, stepper } from './chromium.mjs';
-import { colourOnlyProblems } from './a11y.mjs';
+import { assertAxeClean, colourOnlyProblems } from './a11y.mjs';
 
 const ID_LIKE = /[A-Z][1289A-D]\d{8}/;  // a whole national ID or resident certificate, new or old format (SPEC 2); a masked one (A12****789) does not match
 
@@ -146,13 +147,15 @@ test('operations dashboard: live throughput under load, #updated-at ticking, no 
       t.diagnostic(`checked the page text and ${polled.length} /dashboard/data answers`);
     });
 
-    await step('shows no state by colour alone with live figures', 60_000, async () => {
+    await step('passes axe-core with live figures and shows no state by colour alone', 60_000, async () => {
+      const all = await assertAxeClean(page, 'the dashboard with live figures');
+      t.diagnostic(`axe-core: ${all.length} violation(s) of lower impact${all.length ? ` (${all.map((v) => `${v.id}/${v.impact}`).join(', ')})` : ''}`);
       const { problems, checked } = await colourOnlyProblems(page);
       t.diagnostic(`${checked} coloured state(s) shown live`);
       assert.deepEqual(problems, [], `the dashboard shows states by colour alone:\n  ${problems.join('\n  ')}`);
     });
 
-    await step('shows each batch state, breaker state, rising errors and stale data in words', 60_000, async () => {
+    await step('shows each batch state, breaker state, rising errors and stale data in words (and passes axe-core)', 60_000, async () => {
       // Every state the page can draw, by its own render functions, with polling stopped (every fetch fails) so
       // that nothing redraws meanwhile; the header turns stale after 5 s without data. The screenshot shows this.
       const states = ['awaiting_payment', 'queued', 'processing', 'completed', 'failed'];
@@ -183,6 +186,7 @@ test('operations dashboard: live throughput under load, #updated-at ticking, no 
       const { problems, checked } = await colourOnlyProblems(page);
       assert.ok(checked >= states.length + breakerStates.length + 4, `only ${checked} coloured states checked`);
       assert.deepEqual(problems, [], `the dashboard shows states by colour alone:\n  ${problems.join('\n  ')}`);
+      await assertAxeClean(page, 'the dashboard showing every state, stale');
       t.diagnostic(`${checked} coloured states checked, each also in words`);
     });
   } finally {

@@ -1,7 +1,8 @@
 // The creditor portal (`GET /`, SPEC 5) as a creditor uses it, in headless Chromium: save the token, upload a batch
 // file with a few bad rows, see one error row per bad row, pay by card, watch the progress reach 100 % and the state
 // "completed", follow it from the list, download the CSV results (UTF-8 BOM, header row,debtor_id,status).
-// In each of these states the page shows no state by colour alone (a11y.mjs); those findings are gathered and asserted at the end, so that one does not stop
+// In each of these states the page passes axe-core (WCAG 2.1 A and AA, no serious or critical violation) and shows
+// no state by colour alone (a11y.mjs); those findings are gathered and asserted at the end, so that one does not stop
 // the path. The keyboard-only path is keyboard.test.mjs.
 // Started by tests/browser/run.sh, which sets TAXDESK_BROWSER_URL, TAXDESK_BROWSER_TOKEN, TAXDESK_BROWSER_BATCH,
 // TAXDESK_BROWSER_BAD_ROWS (TAXDESK_BROWSER_ROWS), TAXDESK_BROWSER_SHOTS and CHROMIUM.
@@ -10,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { env, launch, stepper } from './chromium.mjs';
-import { colourOnlyProblems } from './a11y.mjs';
+import { axeViolations, colourOnlyProblems, describeViolations } from './a11y.mjs';
 
 // Waits for a condition in the page; on timeout, the error says what was awaited and what the page showed instead.
 async function waitInPage(page, what, fn, arg, timeout, describe) {
@@ -65,14 +66,17 @@ test('creditor portal: token, upload with row errors, payment, progress to compl
   // Each step runs only if the ones before it passed, so a failure is reported once, where it happened.
   const step = stepper(t, problems);
 
-  // Accessibility in each state of the path: states shown by colour alone.
+  // Accessibility in each state of the path: axe-core's serious and critical violations, and colour-only states.
   const a11yFindings = [];
   const a11yStates = [];
   const checkA11y = async (where) => {
     try {
+      const { failing, all } = await axeViolations(page);
       const colour = await colourOnlyProblems(page);
       a11yStates.push(where);
-      t.diagnostic(`a11y, ${where}: ${colour.checked} coloured state(s), ${colour.problems.length} shown by colour alone`);
+      t.diagnostic(`a11y, ${where}: ${failing.length} serious/critical of ${all.length} axe violation(s)` +
+        `${all.length ? ` (${all.map((v) => `${v.id}/${v.impact}`).join(', ')})` : ''}; ${colour.checked} coloured state(s), ${colour.problems.length} shown by colour alone`);
+      if (failing.length) a11yFindings.push(`axe-core on the portal, ${where}:\n    ${describeViolations(failing)}`);
       for (const problem of colour.problems) a11yFindings.push(`colour alone on the portal, ${where}: ${problem}`);
     } catch (error) {
       a11yFindings.push(`the accessibility check of the portal, ${where}, failed: ${error.message}`);
@@ -237,7 +241,22 @@ test('creditor portal: token, upload with row errors, payment, progress to compl
       }
     });
 
-    await step('shows no state by colour alone, in every state', 10_000, async () => {
+    await step('axe-core is live: it finds an unlabelled input and grey-on-grey text put into the page', 30_000, async () => {
+      // So that "no violation" above means a page that passes, not a checker that did not run.
+      await page.evaluate(() => {
+        const probe = document.createElement('div');
+        probe.id = 'a11y-probe';
+        probe.innerHTML = '<input type="text"><p style="color:#aaa;background:#bbb">低對比 low contrast</p>';
+        document.querySelector('main').append(probe);
+      });
+      const { failing } = await axeViolations(page);
+      await page.evaluate(() => document.getElementById('a11y-probe').remove());
+      const ids = failing.map((v) => v.id);
+      assert.ok(ids.includes('label'), `axe-core did not report the unlabelled input (rule label); it reported ${ids.join(', ') || 'nothing'}`);
+      assert.ok(ids.includes('color-contrast'), `axe-core did not report grey on grey (rule color-contrast); it reported ${ids.join(', ') || 'nothing'}`);
+    });
+
+    await step('passes axe-core (no serious or critical violation) and shows no state by colour alone, in every state', 10_000, async () => {
       assert.ok(a11yStates.length >= 7, `only ${a11yStates.length} states were checked: ${a11yStates.join('; ')}`);
       assert.equal(a11yFindings.length, 0, `${a11yFindings.length} accessibility finding(s):\n  ${a11yFindings.join('\n  ')}`);
     });

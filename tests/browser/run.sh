@@ -2,9 +2,9 @@
 # Browser tests of the pages (SPEC 5: `GET /` creditor portal, `GET /dashboard` operations dashboard), run by ctest
 # as browser.pages: `bash tests/browser/run.sh path/to/taxdesk`.
 # Starts `taxdesk serve` (its own var dir, topic prefix, group id and Redis key prefix) against the redis-server and
-# broker that scripts/test started, makes a creditor token and a 300-row batch file with 15 bad rows, then runs
-# tests/browser/*.test.mjs with node's test runner; they drive Debian's Chromium (/usr/bin/chromium, or $CHROMIUM)
-# headless over its DevTools pipe (chromium.mjs). Screenshots go to <directory of taxdesk>/browser-shots/. A missing
+# broker that scripts/test started, makes a creditor token and a 300-row batch file with 15 bad rows, installs axe-core
+# (npm ci, when tests/browser/node_modules is missing or stale), then runs tests/browser/*.test.mjs with node's test
+# runner; they drive Debian's Chromium (/usr/bin/chromium, or $CHROMIUM) headless over its DevTools pipe (chromium.mjs). Screenshots go to <directory of taxdesk>/browser-shots/. A missing
 # browser is a failure, not a skip. Exits non-zero when a test fails.
 set -euo pipefail
 taxdesk=${1:?usage: run.sh path/to/taxdesk}
@@ -24,10 +24,43 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 [[ -x $taxdesk ]] || fail "$taxdesk is not an executable: build it first (ninja -C build taxdesk)"
 [[ -x $chromium ]] || fail "no browser at $chromium: the browser tests need Debian's Chromium (apt-get install chromium; scripts/test installs it)"
 # Node.js drives Chromium over its DevTools pipe (tests/browser/chromium.mjs, no npm package for that), so Debian 12's
-# own nodejs 18 and chromium do it.
+# own nodejs 18 and chromium do it; npm installs only axe-core (below).
 command -v node >/dev/null || fail "node is not installed: the browser tests need Node.js 18 or newer (apt-get install nodejs)"
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 ((node_major >= 18)) || fail "node $(node --version) is too old: the browser tests need Node.js 18 or newer"
+# The accessibility checks inject axe-core (Debian has no package of it): the one npm package, its exact version pinned
+# in package.json and package-lock.json (with the tarball's sha512, which npm ci checks), installed with `npm ci` into
+# tests/browser/node_modules (git ignores it) when that is missing or was installed from another package-lock.json (a
+# stamp of the lock's sha256 says which). The file the pages get is checked once more against its own sha256 below.
+axe_version=4.10.3
+axe_sha256=880970c081707360e64f34cea25ff91892f5bc95675b0776925b9709dd8a68bb
+command -v npm >/dev/null || fail "npm is not installed: the browser tests install axe-core with it (apt-get install npm)"
+lock_sum=$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)
+stamp=$here/node_modules/.taxdesk-lock.sha256
+if [[ ! -f $here/node_modules/axe-core/axe.min.js || ! -f $stamp || $(cat "$stamp") != "$lock_sum" ]]; then
+  echo "[browser] npm ci in $here (axe-core $axe_version, as pinned in package-lock.json)" >&2
+  npm_log=$(mktemp /tmp/taxdesk-npm.XXXXXX)
+  if ! (cd "$here" && npm ci --no-audit --no-fund) >"$npm_log" 2>&1; then
+    cat "$npm_log" >&2
+    # Behind a TLS-intercepting proxy whose certificate authority this machine does not trust (a sandbox's egress
+    # proxy, a company's), the registry's certificate cannot be verified. The bytes are still verified: npm ci
+    # refuses a tarball whose sha512 differs from package-lock.json's (EINTEGRITY), and axe.min.js is checked below.
+    if grep -qE 'SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_UNTRUSTED|self[- ]signed certificate' "$npm_log"; then
+      echo "[browser] WARNING: the npm registry's TLS certificate is not trusted on this machine (see above); installing" \
+        "axe-core again without verifying it, relying on the sha512 in package-lock.json and the sha256 of axe.min.js" >&2
+      (cd "$here" && npm ci --no-audit --no-fund --strict-ssl=false) >&2 ||
+        fail "npm ci failed in $here even without TLS verification: see npm's message above"
+    else
+      fail "npm ci failed in $here: the browser tests need axe-core from the npm registry ($(npm config get registry 2>/dev/null || echo '?')); is it reachable from this machine (a proxy: npm config set proxy …)? See npm's message above"
+    fi
+  fi
+  rm -f "$npm_log"
+  [[ -f $here/node_modules/axe-core/axe.min.js ]] || fail "npm ci installed no node_modules/axe-core/axe.min.js in $here"
+  echo "$lock_sum" >"$stamp"
+fi
+axe_sum=$(sha256sum "$here/node_modules/axe-core/axe.min.js" | cut -d' ' -f1)
+[[ $axe_sum == "$axe_sha256" ]] ||
+  fail "node_modules/axe-core/axe.min.js has sha256 $axe_sum, not axe-core $axe_version's $axe_sha256: delete $here/node_modules and run again"
 command -v kcat >/dev/null || fail "kcat is not installed (apt-get install kcat)"
 # Without a CJK font the pages' Chinese renders as boxes in the screenshots.
 [[ -n $(fc-list :lang=zh-tw family 2>/dev/null) ]] ||
