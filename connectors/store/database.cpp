@@ -190,6 +190,15 @@ void requireField(const std::string& value, const char* what, const char* call) 
     if (value.empty()) throw std::invalid_argument(std::string("store: ") + call + ": " + what + " is empty");
 }
 
+void appendQuoted(std::string& out, std::string_view text) {
+    out += '\'';
+    for (const char c : text) {
+        if (c == '\'') out += '\'';
+        out += c;
+    }
+    out += '\'';
+}
+
 // --- CachedStatement, StatementCache -----------------------------------------------------------------------------
 
 void CachedStatement::fail(const char* what, int code) const {
@@ -207,7 +216,9 @@ void CachedStatement::check(int code, const char* what) const {
 }
 
 CachedStatement& CachedStatement::bind(int position, std::string_view text) {
-    check(sqlite3_bind_text64(statement_, position, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+    // An empty view may have no data pointer, which SQLite would bind as NULL: it is the empty text.
+    const char* data = text.data() != nullptr ? text.data() : "";
+    check(sqlite3_bind_text64(statement_, position, data, text.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
           "binding a text");
     return *this;
 }
@@ -238,6 +249,10 @@ int CachedStatement::execute() {
     while (step()) {
     }
     return sqlite3_changes(sqlite3_db_handle(statement_));
+}
+
+void CachedStatement::reset() {
+    sqlite3_reset(statement_);  // the last step's error, if any, was reported by step() already
 }
 
 int CachedStatement::columns() const {

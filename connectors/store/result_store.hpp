@@ -27,14 +27,22 @@ struct StoredResult {
 /// (jobs::audit::appendEntry(): row, request id, status, the HMAC of the debtor's ID, the title reference), and the
 /// creditor of each batch of the chunk that the store holds (a result of a batch it does not hold is not recorded).
 struct PreparedAudit {
-    bool active = false;            ///< false: nothing to record (no trail, or audit.enabled is off)
-    std::string lines;              ///< every result's entry line, one after another
-    std::vector<std::size_t> ends;  ///< result k's line is lines[k == 0 ? 0 : ends[k - 1], ends[k])
-    std::vector<std::pair<std::string, std::string>> creditors;  ///< (batch id, creditor id), sorted by batch id
+    /// A batch the store holds, with its results' lines.
+    struct Batch {
+        std::string batchId;
+        std::string creditorId;
+        std::size_t begin = 0;  ///< its results' lines are lines[begin, end), by row
+        std::size_t end = 0;
+        std::size_t results = 0;  ///< how many results of the given ones are the batch's
+    };
+    bool active = false;              ///< false: nothing to record (no trail, or audit.enabled is off)
+    std::string lines;                ///< every recorded result's entry line, a batch's lines together
+    std::vector<std::size_t> begins;  ///< result k's line is lines[begins[k], ends[k]) (empty: not recorded)
+    std::vector<std::size_t> ends;
+    std::vector<Batch> batches;  ///< sorted by batch id
 
     [[nodiscard]] std::string_view line(std::size_t k) const {
-        const std::size_t begin = k == 0 ? 0 : ends[k - 1];
-        return std::string_view(lines).substr(begin, ends[k] - begin);
+        return std::string_view(lines).substr(begins[k], ends[k] - begins[k]);
     }
 };
 

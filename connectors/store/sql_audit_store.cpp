@@ -24,10 +24,11 @@ constexpr int kRecordPage = 200;
 
 /// Row numbers in one title statement, at most.
 constexpr std::size_t kTitleList = 500;
-/// Title references cached in blocks of this many rows of a batch, at most kTitleBlocks blocks (least recently used
-/// evicted): about 30 MB with titles of 80 bytes (and the strings' own 32).
+/// Title references cached in blocks of this many row numbers of a batch (only the rows the batch has are held), at
+/// most kTitleRowsCached rows in all besides the blocks of the current call (least recently used evicted): about
+/// 30 MB with titles of 80 bytes (and the pair's own 40).
 constexpr int kTitleBlock = 4096;
-constexpr std::size_t kTitleBlocks = 64;
+constexpr std::size_t kTitleRowsCached = 262'144;
 /// A chunk's rows of one batch spread over more blocks than this (rows scattered over a large batch, e.g. its error
 /// rows retried) are read by IN lists of exactly those rows instead: a block read for a row or two would cost more.
 constexpr std::size_t kTitleBlocksAChunk = 4;
@@ -71,16 +72,6 @@ void selectRecords(Poco::Data::Session& session, const std::string& statement, R
     select.execute();
 }
 
-/// `text` as an SQL string literal ('' for a quote): batch ids come from the store, but are quoted all the same.
-void appendQuoted(std::string& out, std::string_view text) {
-    out += '\'';
-    for (const char c : text) {
-        if (c == '\'') out += '\'';
-        out += c;
-    }
-    out += '\'';
-}
-
 /// "day:seq:entry" → its parts; throws std::invalid_argument.
 std::tuple<std::string, int, int> parseCursor(const std::string& cursor) {
     const std::size_t first = cursor.find(':');
@@ -112,42 +103,71 @@ std::string SqlAuditStore::idHmac(std::string_view debtorId) const {
 }
 
 void SqlAuditStore::appendToDay(Poco::Data::Session& session, const std::string& day,
-                                std::vector<audit::Record>& records, std::vector<std::string>& packed) {
+                                std::vector<audit::Record>& records, const std::vector<std::string_view>& packed) {
     if (records.empty()) return;
     // The day's head row: created by the first append of the day, then locked by each append until its commit, so
     // that the day's records form one chain whichever engine writes them (SQLite: the write lock is held already).
-    session << db_.sql("INSERT INTO audit_heads (day, seq, head_hash) VALUES (?, 0, ?) ON CONFLICT (day) DO NOTHING"),
-        bind(day), bind(audit::daySeed(day)), now;
+    const std::string seed = audit::daySeed(day);
+    detail::executeCached(db_, session, "starting the audit trail's day",
+                          db_.sql("INSERT INTO audit_heads (day, seq, head_hash) VALUES (?, 0, ?)"
+                                  " ON CONFLICT (day) DO NOTHING"),
+                          day, seed);
     int seq = 0;
     std::string head;
     session << db_.sql(db_.isSqlite() ? "SELECT seq, head_hash FROM audit_heads WHERE day = ?"
                                       : "SELECT seq, head_hash FROM audit_heads WHERE day = ? FOR UPDATE"),
         into(seq), into(head), bind(day), now;
-    RecordColumns columns;
     for (std::size_t i = 0; i < records.size(); ++i) {
         audit::Record& record = records[i];
         audit::seal(record, ++seq, head, packed[i]);
         head = record.hash;
-        columns.day.push_back(record.day);
-        columns.seq.push_back(static_cast<int>(record.seq));
-        columns.recordedAt.push_back(record.recordedAt);
-        columns.kind.push_back(record.kind);
-        columns.creditorId.push_back(record.creditorId);
-        columns.batchId.push_back(record.batchId);
-        columns.requestId.push_back(record.requestId);
-        columns.format.push_back(record.format);
-        columns.rowCount.push_back(static_cast<int>(record.rowCount));
-        columns.entries.push_back(std::move(packed[i]));
-        columns.prevHash.push_back(record.prevHash);
-        columns.hash.push_back(record.hash);
     }
-    session << db_.sql("INSERT INTO audit_log (" + std::string(kRecordColumns) +
-                       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-        use(columns.day), use(columns.seq), use(columns.recordedAt), use(columns.kind), use(columns.creditorId),
-        use(columns.batchId), use(columns.requestId), use(columns.format), use(columns.rowCount), use(columns.entries),
-        use(columns.prevHash), use(columns.hash), now;
-    session << db_.sql("UPDATE audit_heads SET seq = ?, head_hash = ? WHERE day = ?"), bind(seq), bind(head), bind(day),
-        now;
+    const std::string insert = db_.sql("INSERT INTO audit_log (" + std::string(kRecordColumns) +
+                                       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (db_.isSqlite()) {
+        // A statement compiled once per connection, the entries bound where they lie (no copy into a column vector).
+        detail::withPrepared(db_, session, "appending to the audit trail", insert, [&](detail::CachedStatement& row) {
+            for (std::size_t i = 0; i < records.size(); ++i) {
+                const audit::Record& record = records[i];
+                row.bind(1, record.day)
+                    .bind(2, record.seq)
+                    .bind(3, record.recordedAt)
+                    .bind(4, record.kind)
+                    .bind(5, record.creditorId)
+                    .bind(6, record.batchId)
+                    .bind(7, record.requestId)
+                    .bind(8, record.format)
+                    .bind(9, record.rowCount)
+                    .bind(10, packed[i])
+                    .bind(11, record.prevHash)
+                    .bind(12, record.hash);
+                row.execute();
+                row.reset();
+            }
+        });
+    } else {
+        RecordColumns columns;
+        for (std::size_t i = 0; i < records.size(); ++i) {
+            const audit::Record& record = records[i];
+            columns.day.push_back(record.day);
+            columns.seq.push_back(static_cast<int>(record.seq));
+            columns.recordedAt.push_back(record.recordedAt);
+            columns.kind.push_back(record.kind);
+            columns.creditorId.push_back(record.creditorId);
+            columns.batchId.push_back(record.batchId);
+            columns.requestId.push_back(record.requestId);
+            columns.format.push_back(record.format);
+            columns.rowCount.push_back(static_cast<int>(record.rowCount));
+            columns.entries.emplace_back(packed[i]);
+            columns.prevHash.push_back(record.prevHash);
+            columns.hash.push_back(record.hash);
+        }
+        session << insert, use(columns.day), use(columns.seq), use(columns.recordedAt), use(columns.kind),
+            use(columns.creditorId), use(columns.batchId), use(columns.requestId), use(columns.format),
+            use(columns.rowCount), use(columns.entries), use(columns.prevHash), use(columns.hash), now;
+    }
+    detail::executeCached(db_, session, "moving the audit trail's head",
+                          db_.sql("UPDATE audit_heads SET seq = ?, head_hash = ? WHERE day = ?"), seq, head, day);
 }
 
 PreparedAudit SqlAuditStore::prepare(const std::vector<StoredResult>& results,
@@ -155,7 +175,7 @@ PreparedAudit SqlAuditStore::prepare(const std::vector<StoredResult>& results,
     PreparedAudit prepared;
     if (!settings_.enabled || results.empty()) return prepared;
     prepared.active = true;
-    // The chunk's batches (a chunk may hold rows of many), sorted; per batch, the positions of its results.
+    // The chunk's batches (a chunk may hold rows of many), sorted; per batch, the positions of its results by row.
     std::vector<std::string_view> batchIds;
     for (const StoredResult& result : results) batchIds.push_back(result.batchId);
     std::sort(batchIds.begin(), batchIds.end());
@@ -165,16 +185,19 @@ PreparedAudit SqlAuditStore::prepare(const std::vector<StoredResult>& results,
     };
     std::vector<std::vector<std::size_t>> positions(batchIds.size());
     for (std::size_t k = 0; k < results.size(); ++k) positions[batchOf(results[k].batchId)].push_back(k);
+    for (auto& of : positions)
+        std::stable_sort(of.begin(), of.end(),
+                         [&](std::size_t x, std::size_t y) { return results[x].row < results[y].row; });
     std::vector<std::string> creditorOf(batchIds.size());
     std::vector<char> known(batchIds.size(), 0);
-    // Per batch, its rows' title references sorted by row.
-    std::vector<std::vector<std::pair<int, std::string>>> titlesOf(batchIds.size());
+    // Per batch, the blocks of title references that hold its rows (shared with the cache: nothing copied).
+    std::vector<TitleBlocks> titlesOf(batchIds.size());
     db_.withSession("reading the audit trail's creditors and title references", [&](Poco::Data::Session& session) {
         // The batches' creditors, in one statement: an index probe each.
         std::string statement = "SELECT batch_id, creditor_id FROM batches WHERE batch_id IN (";
         for (std::size_t b = 0; b < batchIds.size(); ++b) {
             if (b != 0) statement += ',';
-            appendQuoted(statement, batchIds[b]);
+            detail::appendQuoted(statement, batchIds[b]);
         }
         statement += ')';
         std::vector<std::string> found, creditors;
@@ -185,56 +208,73 @@ PreparedAudit SqlAuditStore::prepare(const std::vector<StoredResult>& results,
             creditorOf[b] = creditors[i];
             known[b] = 1;
         }
-        // The title references of these rows (readTitles()): from blocks of the batch's rows read once by a range
-        // scan and kept, or, for rows scattered over many blocks, by IN lists of exactly those rows.
         for (std::size_t b = 0; b < batchIds.size(); ++b) {
             // Results of a batch the store does not hold (fed straight to Kafka by a demo) are not creditor look-ups:
             // not recorded (and on PostgreSQL their upsert cannot tell new from replayed).
             if (!known[b]) continue;
-            const std::string batchId(batchIds[b]);
             std::vector<int> rows;
             rows.reserve(positions[b].size());
             for (const std::size_t k : positions[b]) rows.push_back(results[k].row);
-            std::sort(rows.begin(), rows.end());
             rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-            auto& sorted = titlesOf[b];
-            readTitles(session, batchId, rows, sorted);
+            titlesOf[b] = readTitles(session, std::string(batchIds[b]), rows);
         }
     });
-    // The per-row work, here and not on the committing thread: the ID's HMAC and the packed line.
+    // The per-row work, here and not on the committing thread: the ID's HMAC and the packed line. The lines of a batch
+    // are written one after another, by row: when every one of them is stored new (the usual case), the committer
+    // records that stretch as it is.
     audit::IdHasher hasher(settings_.idKey);
-    prepared.lines.reserve(results.size() * 130);
-    prepared.ends.resize(results.size());
-    for (std::size_t k = 0; k < results.size(); ++k) {
-        const StoredResult& result = results[k];
-        const std::size_t b = batchOf(result.batchId);
-        if (known[b]) {
-            const auto& titles = titlesOf[b];
-            const auto found =
-                std::lower_bound(titles.begin(), titles.end(), result.row,
-                                 [](const std::pair<int, std::string>& title, int row) { return title.first < row; });
-            const std::string_view title =
-                found != titles.end() && found->first == result.row ? std::string_view(found->second) : "";
+    std::string hmac;
+    prepared.lines.reserve(results.size() * 140);
+    prepared.begins.assign(results.size(), 0);
+    prepared.ends.assign(results.size(), 0);
+    for (std::size_t b = 0; b < batchIds.size(); ++b) {
+        if (!known[b]) continue;
+        PreparedAudit::Batch batch;
+        batch.batchId = std::string(batchIds[b]);
+        batch.creditorId = std::move(creditorOf[b]);
+        batch.begin = prepared.lines.size();
+        batch.results = positions[b].size();
+        for (const std::size_t k : positions[b]) {
+            const StoredResult& result = results[k];
+            hmac.clear();
+            hasher.append(hmac, result.debtorId);
+            prepared.begins[k] = prepared.lines.size();
             audit::appendEntry(prepared.lines, result.row, k < requestIds.size() ? requestIds[k] : std::string_view(),
-                               result.status, hasher(result.debtorId), title);
+                               result.status, hmac, titleOf(titlesOf[b], result.row));
+            prepared.ends[k] = prepared.lines.size();
         }
-        prepared.ends[k] = prepared.lines.size();
+        batch.end = prepared.lines.size();
+        prepared.batches.push_back(std::move(batch));
     }
-    for (std::size_t b = 0; b < batchIds.size(); ++b)
-        if (known[b]) prepared.creditors.emplace_back(std::string(batchIds[b]), std::move(creditorOf[b]));
     return prepared;
 }
 
-void SqlAuditStore::readTitles(Poco::Data::Session& session, const std::string& batchId, const std::vector<int>& rows,
-                               std::vector<std::pair<int, std::string>>& out) {
-    if (rows.empty()) return;
+std::string_view SqlAuditStore::titleOf(const TitleBlocks& blocks, int row) {
+    for (const auto& block : blocks) {
+        if (row < block->first || row >= block->last) continue;
+        const auto found =
+            std::lower_bound(block->titles.begin(), block->titles.end(), row,
+                             [](const std::pair<int, std::string>& title, int wanted) { return title.first < wanted; });
+        if (found != block->titles.end() && found->first == row) return found->second;
+    }
+    return {};
+}
+
+SqlAuditStore::TitleBlocks SqlAuditStore::readTitles(Poco::Data::Session& session, const std::string& batchId,
+                                                     const std::vector<int>& rows) {
+    TitleBlocks out;
+    if (rows.empty()) return out;
     std::vector<int> blocks;
     for (const int row : rows) {
         const int first = (row / kTitleBlock) * kTitleBlock;
         if (blocks.empty() || blocks.back() != first) blocks.push_back(first);
     }
     if (blocks.size() > kTitleBlocksAChunk) {
-        // Scattered rows: exactly these, one statement of up to kTitleList row numbers each (a probe a row).
+        // Scattered rows: exactly these, one statement of up to kTitleList row numbers each (a probe a row), in a
+        // block of their own that is not cached.
+        auto block = std::make_shared<TitleBlock>();
+        block->first = rows.front();
+        block->last = rows.back() + 1;
         std::vector<int> found;
         std::vector<std::string> titles;
         for (std::size_t begin = 0; begin < rows.size(); begin += kTitleList) {
@@ -247,76 +287,110 @@ void SqlAuditStore::readTitles(Poco::Data::Session& session, const std::string& 
             select += ')';
             session << db_.sql(select), into(found), into(titles), bind(batchId), now;
         }
-        for (std::size_t i = 0; i < found.size(); ++i) out.emplace_back(found[i], std::move(titles[i]));
-        std::sort(out.begin(), out.end());
-        return;
+        for (std::size_t i = 0; i < found.size(); ++i) block->titles.emplace_back(found[i], std::move(titles[i]));
+        std::sort(block->titles.begin(), block->titles.end());
+        out.push_back(std::move(block));
+        return out;
     }
     const std::lock_guard<std::mutex> lock(titlesMutex_);
+    // Blocks used before this call may be evicted to make room; the ones this call uses may not (evicting one of them
+    // to load the next, as a plain least-recently-used bound did, reloaded every block at every chunk once a chunk
+    // touched more blocks than the bound: 8.7k instructions a row in the bench, whose chunks hold 64 batches). A
+    // block evicted while a prepare() still reads it lives on in that prepare's shared pointer.
+    const std::uint64_t callStart = titleClock_ + 1;
     for (const int first : blocks) {
         const auto key = std::make_pair(batchId, first);
         auto it = titleBlocks_.find(key);
         if (it == titleBlocks_.end()) {
-            // The block's rows by one range scan of the primary key.
-            std::vector<int> found;
-            std::vector<std::string> titles;
-            session << db_.sql(
-                "SELECT row_no, title_ref FROM batch_rows WHERE batch_id = ? AND row_no >= ? AND "
-                "row_no < ?"),
-                into(found), into(titles), bind(batchId), bind(first), bind(first + kTitleBlock), now;
-            if (titleBlocks_.size() >= kTitleBlocks) {
-                auto oldest = titleBlocks_.begin();
-                for (auto i = titleBlocks_.begin(); i != titleBlocks_.end(); ++i)
-                    if (i->second.used < oldest->second.used) oldest = i;
-                titleBlocks_.erase(oldest);
+            // The block's rows by one range scan of the primary key; only the rows the batch has are kept. SQLite:
+            // a statement compiled once per connection (Poco::Data compiled it for every block).
+            static const std::string kBlockSql =
+                "SELECT row_no, title_ref FROM batch_rows WHERE batch_id = ? AND row_no >= ? AND row_no < ?";
+            auto block = std::make_shared<TitleBlock>();
+            block->first = first;
+            block->last = first + kTitleBlock;
+            if (db_.isSqlite()) {
+                detail::withPrepared(
+                    db_, session, "reading title references", kBlockSql, [&](detail::CachedStatement& select) {
+                        select.bind(1, batchId).bind(2, first).bind(3, first + kTitleBlock);
+                        while (select.step())
+                            block->titles.emplace_back(static_cast<int>(select.int64(0)), select.text(1));
+                    });
+            } else {
+                std::vector<int> found;
+                std::vector<std::string> titles;
+                session << db_.sql(kBlockSql), into(found), into(titles), bind(batchId), bind(first),
+                    bind(first + kTitleBlock), now;
+                block->titles.reserve(found.size());
+                for (std::size_t i = 0; i < found.size(); ++i)
+                    block->titles.emplace_back(found[i], std::move(titles[i]));
             }
-            TitleBlock block;
-            block.titles.resize(kTitleBlock);
-            for (std::size_t i = 0; i < found.size(); ++i)
-                if (found[i] >= first && found[i] < first + kTitleBlock)
-                    block.titles[static_cast<std::size_t>(found[i] - first)] = std::move(titles[i]);
-            it = titleBlocks_.emplace(key, std::move(block)).first;
+            std::sort(block->titles.begin(), block->titles.end());
+            titleRows_ += block->titles.size();
+            it = titleBlocks_.emplace(key, CachedTitles{std::move(block), 0}).first;
         }
         it->second.used = ++titleClock_;
-        for (const int row : rows)
-            if (row >= first && row < first + kTitleBlock)
-                out.emplace_back(row, it->second.titles[static_cast<std::size_t>(row - first)]);
+        out.push_back(it->second.block);
     }
+    // Bounded by the rows held: the least recently used blocks go first, none that this call used.
+    while (titleRows_ > kTitleRowsCached) {
+        auto oldest = titleBlocks_.end();
+        for (auto i = titleBlocks_.begin(); i != titleBlocks_.end(); ++i)
+            if (i->second.used < callStart && (oldest == titleBlocks_.end() || i->second.used < oldest->second.used))
+                oldest = i;
+        if (oldest == titleBlocks_.end()) break;
+        titleRows_ -= oldest->second.block->titles.size();
+        titleBlocks_.erase(oldest);
+    }
+    return out;
 }
 
 void SqlAuditStore::appendPrepared(Poco::Data::Session& session, const std::vector<StoredResult>& results,
                                    const std::vector<std::size_t>& fresh, const PreparedAudit& prepared,
                                    const std::string& stamp) {
-    if (!prepared.active || fresh.empty() || prepared.creditors.empty()) return;
-    const auto& creditors = prepared.creditors;
-    // Per batch held (in batch id order), its fresh results' lines, in the order given.
-    std::vector<std::string> packed(creditors.size());
-    std::vector<std::int64_t> counts(creditors.size(), 0);
+    if (!prepared.active || fresh.empty() || prepared.batches.empty()) return;
+    const auto& batches = prepared.batches;
+    // Per batch held (in batch id order), its fresh results.
+    std::vector<std::vector<std::size_t>> freshOf(batches.size());
     for (const std::size_t k : fresh) {
         const std::string& batchId = results[k].batchId;
-        const auto it = std::lower_bound(
-            creditors.begin(), creditors.end(), batchId,
-            [](const std::pair<std::string, std::string>& held, const std::string& id) { return held.first < id; });
-        if (it == creditors.end() || it->first != batchId) continue;  // a batch the store does not hold
-        const auto b = static_cast<std::size_t>(it - creditors.begin());
-        packed[b] += prepared.line(k);
-        ++counts[b];
+        const auto it =
+            std::lower_bound(batches.begin(), batches.end(), batchId,
+                             [](const PreparedAudit::Batch& held, const std::string& id) { return held.batchId < id; });
+        if (it == batches.end() || it->batchId != batchId) continue;  // a batch the store does not hold
+        freshOf[static_cast<std::size_t>(it - batches.begin())].push_back(k);
     }
     const std::string day = audit::dayOf(stamp);
     std::vector<audit::Record> records;
-    std::vector<std::string> recordPacked;
-    for (std::size_t b = 0; b < creditors.size(); ++b) {
-        if (counts[b] == 0) continue;
+    std::vector<std::string_view> packed;
+    std::vector<std::string> assembled;  // the lines of batches only partly new, gathered
+    assembled.reserve(batches.size());
+    for (std::size_t b = 0; b < batches.size(); ++b) {
+        const auto& mine = freshOf[b];
+        if (mine.empty()) continue;
         audit::Record record;
         record.day = day;
         record.recordedAt = stamp;
         record.kind = "results";
-        record.creditorId = creditors[b].second;
-        record.batchId = creditors[b].first;
-        record.rowCount = counts[b];
+        record.creditorId = batches[b].creditorId;
+        record.batchId = batches[b].batchId;
+        record.rowCount = static_cast<std::int64_t>(mine.size());
         records.push_back(std::move(record));
-        recordPacked.push_back(std::move(packed[b]));
+        if (mine.size() == batches[b].results) {
+            // Every result of the batch is new (and no row came twice): its lines, by row, as prepared.
+            packed.push_back(
+                std::string_view(prepared.lines).substr(batches[b].begin, batches[b].end - batches[b].begin));
+        } else {
+            std::vector<std::size_t> byRow = mine;
+            std::stable_sort(byRow.begin(), byRow.end(),
+                             [&](std::size_t x, std::size_t y) { return results[x].row < results[y].row; });
+            std::string lines;
+            for (const std::size_t k : byRow) lines += prepared.line(k);
+            assembled.push_back(std::move(lines));
+            packed.push_back(assembled.back());
+        }
     }
-    appendToDay(session, day, records, recordPacked);
+    appendToDay(session, day, records, packed);
 }
 
 void SqlAuditStore::recordDownload(const std::string& creditorId, const std::string& batchId, const std::string& format,
@@ -335,7 +409,7 @@ void SqlAuditStore::recordDownload(const std::string& creditorId, const std::str
     record.rowCount = rowCount;
     db_.withSession("recording a download in the audit trail", [&](Poco::Data::Session& session) {
         Poco::Data::Transaction transaction(session);
-        std::vector<std::string> packed(1);  // a download has no entries
+        const std::vector<std::string_view> packed(1);  // a download has no entries
         appendToDay(session, record.day, records, packed);
         transaction.commit();
     });

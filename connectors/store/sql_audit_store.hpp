@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -117,28 +118,36 @@ class SqlAuditStore {
     /// Appends `records` (sealed here; packed[i] is records[i]'s entries, packed, stored as they are) to the chain of
     /// `day`, inside the open transaction on `session`.
     void appendToDay(Poco::Data::Session& session, const std::string& day, std::vector<jobs::audit::Record>& records,
-                     std::vector<std::string>& packed);
+                     const std::vector<std::string_view>& packed);
     std::vector<jobs::audit::Record> recordsOfDay(Poco::Data::Session& session, const std::string& day, int afterSeq,
                                                   int limit);
 
-    /// The title references of one block of kTitleBlock rows of a batch (rows first … first + kTitleBlock - 1), read
-    /// by one range scan: a batch's rows reach the stage a window at a time, so a block serves many chunks. A batch
-    /// row's title never changes once uploaded.
+    /// The title references of one block of rows of a batch (rows first … last - 1), read by one range scan: a batch's
+    /// rows reach the stage a window at a time, so a block serves many chunks. A batch row's title never changes once
+    /// uploaded.
     struct TitleBlock {
-        std::vector<std::string> titles;  ///< by row - first; '' for a row the batch does not have
-        std::uint64_t used = 0;           ///< titleClock_ when last read, for evicting the least recently used
+        int first = 0;
+        int last = 0;
+        std::vector<std::pair<int, std::string>> titles;  ///< (row, title) of the rows the batch has, sorted by row
     };
-    /// The title references of `rows` (sorted) of `batchId`, appended to `out` as (row, title) sorted by row: from
-    /// cached blocks (read by range scans) when the rows touch few blocks, else by IN lists of exactly those rows.
-    void readTitles(Poco::Data::Session& session, const std::string& batchId, const std::vector<int>& rows,
-                    std::vector<std::pair<int, std::string>>& out);
+    using TitleBlocks = std::vector<std::shared_ptr<const TitleBlock>>;
+    struct CachedTitles {
+        std::shared_ptr<const TitleBlock> block;
+        std::uint64_t used = 0;  ///< titleClock_ when last read, for evicting the least recently used
+    };
+    /// The blocks holding the title references of `rows` (sorted) of `batchId`: cached blocks (read by range scans)
+    /// when the rows touch few blocks, else one block of exactly those rows read by IN lists.
+    TitleBlocks readTitles(Poco::Data::Session& session, const std::string& batchId, const std::vector<int>& rows);
+    /// The title reference of `row` in `blocks` ('' when the batch has no such row).
+    static std::string_view titleOf(const TitleBlocks& blocks, int row);
 
     Database& db_;
     AuditSettings settings_;
     std::function<std::string()> clock_;
-    std::mutex titlesMutex_;                                         ///< guards titleBlocks_ and titleClock_
-    std::map<std::pair<std::string, int>, TitleBlock> titleBlocks_;  ///< (batch id, first row of the block)
+    std::mutex titlesMutex_;                                           ///< guards titleBlocks_ and titleClock_
+    std::map<std::pair<std::string, int>, CachedTitles> titleBlocks_;  ///< (batch id, first row of the block)
     std::uint64_t titleClock_ = 0;
+    std::size_t titleRows_ = 0;  ///< rows held in titleBlocks_
 };
 
 }  // namespace taxdesk::connectors

@@ -57,6 +57,10 @@ inline constexpr auto kWriterWait = std::chrono::milliseconds(5000);
 /// when another write holds it longer.
 std::unique_lock<std::timed_mutex> lockWriter(std::timed_mutex& writer, const char* what);
 
+/// `text` appended as an SQL string literal ('' for a quote), for IN lists of ids that come from the store (quoted all
+/// the same).
+void appendQuoted(std::string& out, std::string_view text);
+
 /// True when `session` is the session of this thread's open StoreTransaction.
 bool inStoreTransaction(const Poco::Data::Session& session);
 
@@ -129,6 +133,8 @@ class CachedStatement {
     bool step();
     /// Steps to the end (a statement that returns no rows); the rows it inserted, updated or deleted.
     int execute();
+    /// Makes the statement ready to run again (its bindings stay until bound anew): for one statement run once per row.
+    void reset();
 
     [[nodiscard]] int columns() const;
     [[nodiscard]] bool isNull(int column) const;

@@ -61,6 +61,8 @@ class IdHasher {
     IdHasher& operator=(const IdHasher&) = delete;
     /// idHmac(key, debtorId).
     [[nodiscard]] std::string operator()(std::string_view debtorId);
+    /// Appends idHmac(key, debtorId) to `out` (no allocation once `out` has the room).
+    void append(std::string& out, std::string_view debtorId);
 
   private:
     struct State;

@@ -166,6 +166,55 @@ TEST_P(StoreAuditTest, TitleReferencesAreRightFromCachedBlocksAndFromScatteredRo
     EXPECT_EQ(rows, expected);
 }
 
+TEST_P(StoreAuditTest, ChunksOfManyBatchesRecordEachNewResultOnceWithItsTitleByRow) {
+    // As the bench's chunks: rows of 70 batches interleaved in one chunk (more batches than a chunk's title blocks were
+    // once bounded by), then a chunk mixing replays and new rows of every batch, in no order: each batch's record holds
+    // only its new rows, by row, each with its own title; the chain verifies.
+    Store store(settings_);
+    configure(store);
+    constexpr int kBatches = 70;
+    constexpr int kRows = 6;
+    std::vector<std::string> batchIds;
+    for (int b = 0; b < kBatches; ++b) {
+        const BatchRecord batch = newBatch();
+        writeBatch(store, batch, makeRows(batch.batchId, kRows, 0));
+        ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                                  jobs::inquiry::BatchState::queued));
+        batchIds.push_back(batch.batchId);
+    }
+    std::vector<StoredResult> first;
+    for (const int row : {3, 1, 2})
+        for (const std::string& batchId : batchIds) first.push_back(foundResult(batchId, row));
+    store.results().upsertResults(first, {});
+    std::vector<StoredResult> second;  // rows 2 and 3 again (replays), 4 to 6 new, rows given high to low
+    for (int row = kRows; row >= 2; --row)
+        for (const std::string& batchId : batchIds) second.push_back(foundResult(batchId, row));
+    store.results().upsertResults(second, {});
+
+    AuditQuery query;
+    query.creditorId = creditor_;
+    query.fromDay = today();
+    query.limit = 1000;
+    const AuditPage page = store.audit().search(query);
+    for (const std::string& batchId : batchIds) {
+        std::vector<std::pair<int, int>> seen;  // (seq, row) in the trail's order
+        for (const AuditHit& hit : page.hits) {
+            if (hit.batchId != batchId) continue;
+            seen.emplace_back(hit.seq, hit.row);
+            EXPECT_EQ(hit.titleRef, "112年度司執字第" + std::to_string(hit.row) + "號")
+                << batchId << " row " << hit.row;
+        }
+        ASSERT_EQ(seen.size(), static_cast<std::size_t>(kRows)) << batchId;
+        // Two records, one a chunk, of 3 new rows each.
+        EXPECT_EQ(seen[0].first, seen[2].first) << batchId;
+        EXPECT_EQ(seen[3].first, seen[5].first) << batchId;
+        EXPECT_LT(seen[2].first, seen[3].first) << batchId;
+        for (int i = 0; i < kRows; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)].second, i + 1) << batchId;
+    }
+    const AuditVerifyReport report = store.audit().verify(today(), today());
+    EXPECT_TRUE(report.ok) << report.brokenDay << " " << report.brokenSeq << " " << report.reason;
+}
+
 TEST_P(StoreAuditTest, DisabledRecordsNothing) {
     Store store(settings_);
     store.audit().configure({false, kKey});
