@@ -128,7 +128,16 @@ class SqlAuditStore {
     struct TitleBlock {
         int first = 0;
         int last = 0;
-        std::vector<std::pair<int, std::string>> titles;  ///< (row, title) of the rows the batch has, sorted by row
+        std::vector<int> rows;            ///< the rows the batch has, ascending
+        std::vector<std::uint32_t> ends;  ///< rows[i]'s title is text[i == 0 ? 0 : ends[i - 1], ends[i])
+        std::string text;                 ///< the titles one after another (one allocation, not one a row)
+
+        void add(int row, std::string_view title) {
+            rows.push_back(row);
+            text += title;
+            ends.push_back(static_cast<std::uint32_t>(text.size()));
+        }
+        [[nodiscard]] std::string_view title(int row) const;
     };
     using TitleBlocks = std::vector<std::shared_ptr<const TitleBlock>>;
     struct CachedTitles {

@@ -5,10 +5,18 @@
 #include <Poco/SHA2Engine.h>
 
 #include <openssl/evp.h>
+// The ID HMAC keeps SHA-256 states after the key's pads and copies them by value for each ID: OpenSSL 3 deprecates the
+// plain SHA256_CTX functions in favour of EVP, whose context copy allocates (two allocations and frees an ID), but
+// still provides them, with the same hardware SHA code.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include <array>
 #include <cctype>
+#include <charconv>
+#include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <new>
 #include <stdexcept>
 
@@ -23,17 +31,35 @@ class Sha256Engine : public Poco::SHA2Engine {
 };
 
 /// Whether `c` may be one of the characters packing escapes (\\, tab, line feed, carriage return): true for those and
-/// for the other control characters up to \r, so that the usual text is passed by a comparison or two a byte.
+/// for the other control characters up to \r.
 constexpr bool mayNeedEscape(char c) {
     const auto byte = static_cast<unsigned char>(c);
     return byte <= '\r' || byte == '\\';
 }
 
+/// True when no byte of `text` mayNeedEscape(): eight bytes at a time (a byte below 14, or a byte equal to '\\', by
+/// the usual bit tricks on a 64-bit word), then the rest one by one.
+bool plainText(std::string_view text) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+    std::size_t i = 0;
+    for (; i + 8 <= text.size(); i += 8) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, text.data() + i, 8);
+        const std::uint64_t below = (word - kOnes * ('\r' + 1)) & ~word & kHighs;
+        const std::uint64_t slash = word ^ (kOnes * static_cast<unsigned char>('\\'));
+        const std::uint64_t equal = (slash - kOnes) & ~slash & kHighs;
+        if ((below | equal) != 0) return false;
+    }
+    for (; i < text.size(); ++i)
+        if (mayNeedEscape(text[i])) return false;
+    return true;
+}
+
 void appendEscaped(std::string& out, std::string_view text) {
-    // The usual case, nothing to escape, checked by one pass over the bytes (find_first_of searched the four
-    // characters for each byte: 2.1k instructions of a row's 2.4k packing under callgrind).
-    bool plain = true;
-    for (const char c : text) plain &= !mayNeedEscape(c);
+    // The usual case, nothing to escape, checked eight bytes at a time (find_first_of searched the four characters for
+    // each byte: 2.1k instructions of a row's 2.4k packing under callgrind; a byte at a time, 550 an entry).
+    const bool plain = plainText(text);
     if (plain) {
         out += text;
         return;
@@ -135,32 +161,30 @@ std::string idHmac(std::string_view key, std::string_view debtorId) {
     return hmacSha256Hex(key, normalisedId(debtorId));
 }
 
+// The ID HMAC keeps SHA-256 states after the key's pads and copies them by value for each ID. OpenSSL 3 deprecates the
+// plain SHA256_CTX functions in favour of EVP, whose context copy allocates (two allocations and frees an ID, a tenth
+// of the audit trail's cost on the engine), but still provides them, with the same hardware SHA code.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 struct IdHasher::State {
-    EVP_MD_CTX* inner = EVP_MD_CTX_new();  ///< SHA-256 after the key's inner pad
-    EVP_MD_CTX* outer = EVP_MD_CTX_new();  ///< SHA-256 after the key's outer pad
-    EVP_MD_CTX* work = EVP_MD_CTX_new();
-    ~State() {
-        EVP_MD_CTX_free(inner);
-        EVP_MD_CTX_free(outer);
-        EVP_MD_CTX_free(work);
-    }
+    SHA256_CTX inner;  ///< SHA-256 after the key's inner pad
+    SHA256_CTX outer;  ///< SHA-256 after the key's outer pad
 };
 
 IdHasher::IdHasher(std::string_view key) : state_(new State) {
     std::array<unsigned char, 64> block{};
     if (key.size() > block.size()) {
-        unsigned int size = 0;
-        EVP_Digest(key.data(), key.size(), block.data(), &size, EVP_sha256(), nullptr);
+        SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), block.data());
     } else {
         std::memcpy(block.data(), key.data(), key.size());
     }
     std::array<unsigned char, 64> pad{};
     for (std::size_t i = 0; i < pad.size(); ++i) pad[i] = block[i] ^ 0x36;
-    EVP_DigestInit_ex(state_->inner, EVP_sha256(), nullptr);
-    EVP_DigestUpdate(state_->inner, pad.data(), pad.size());
+    SHA256_Init(&state_->inner);
+    SHA256_Update(&state_->inner, pad.data(), pad.size());
     for (std::size_t i = 0; i < pad.size(); ++i) pad[i] = block[i] ^ 0x5c;
-    EVP_DigestInit_ex(state_->outer, EVP_sha256(), nullptr);
-    EVP_DigestUpdate(state_->outer, pad.data(), pad.size());
+    SHA256_Init(&state_->outer);
+    SHA256_Update(&state_->outer, pad.data(), pad.size());
 }
 
 IdHasher::~IdHasher() {
@@ -175,22 +199,23 @@ std::string IdHasher::operator()(std::string_view debtorId) {
 
 void IdHasher::append(std::string& out, std::string_view debtorId) {
     const std::string id = normalisedId(debtorId);
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int size = 0;
-    EVP_MD_CTX_copy_ex(state_->work, state_->inner);
-    EVP_DigestUpdate(state_->work, id.data(), id.size());
-    EVP_DigestFinal_ex(state_->work, digest, &size);
-    EVP_MD_CTX_copy_ex(state_->work, state_->outer);
-    EVP_DigestUpdate(state_->work, digest, size);
-    EVP_DigestFinal_ex(state_->work, digest, &size);
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256_CTX work = state_->inner;
+    SHA256_Update(&work, id.data(), id.size());
+    SHA256_Final(digest, &work);
+    work = state_->outer;
+    SHA256_Update(&work, digest, sizeof digest);
+    SHA256_Final(digest, &work);
     static constexpr char kHex[] = "0123456789abcdef";
     const std::size_t at = out.size();
-    out.resize(at + 2 * size);
-    for (unsigned int i = 0; i < size; ++i) {
+    out.resize(at + 2 * sizeof digest);
+    for (std::size_t i = 0; i < sizeof digest; ++i) {
         out[at + 2 * i] = kHex[digest[i] >> 4];
         out[at + 2 * i + 1] = kHex[digest[i] & 15];
     }
 }
+
+#pragma GCC diagnostic pop
 
 std::string daySeed(std::string_view day) {
     return sha256Hex("taxdesk-audit-day:" + std::string(day));
@@ -198,7 +223,9 @@ std::string daySeed(std::string_view day) {
 
 void appendEntry(std::string& out, int row, std::string_view requestId, std::string_view status,
                  std::string_view idHmac, std::string_view titleRef) {
-    out += std::to_string(row);
+    char digits[16];
+    const auto written = std::to_chars(std::begin(digits), std::end(digits), row);
+    out.append(digits, written.ptr);
     out += '\t';
     appendEscaped(out, requestId);
     out += '\t';

@@ -65,6 +65,26 @@ TEST(AuditRecord, CanonicalBytesOneLineAFieldThenEscapedEntries) {
               "7\tr-1\tfound\tabc\tT\\tx\n");
 }
 
+TEST(AuditRecord, PackingEscapesEachSpecialCharacterWhereverItIsInALongField) {
+    // The plain-text check goes eight bytes at a time: a special character at every position of a field longer than
+    // a word, beside UTF-8 and other control characters (kept as they are), is escaped all the same.
+    const std::string specials[] = {"\\", "\t", "\n", "\r"};
+    const std::string escaped[] = {"\\\\", "\\t", "\\n", "\\r"};
+    for (std::size_t kind = 0; kind < 4; ++kind) {
+        for (std::size_t at = 0; at <= 20; ++at) {
+            std::string field = "臺北地院\x01\x0b\x0c~abcdefghij";  // 21 bytes after the 12 of 臺北地院
+            field.insert(at, specials[kind]);
+            std::string expected = field;
+            expected.replace(at, 1, escaped[kind]);
+            std::string line;
+            audit::appendEntry(line, 1, field, "found", "h", "");
+            EXPECT_EQ(line, "1\t" + expected + "\tfound\th\t\n") << "kind " << kind << " at " << at;
+            const std::vector<audit::Entry> entries = {{1, field, "found", "h", field}};
+            EXPECT_EQ(audit::unpackEntries(audit::packEntries(entries)), entries) << "kind " << kind << " at " << at;
+        }
+    }
+}
+
 TEST(AuditRecord, HashChainsToThePreviousHash) {
     audit::Record record = sampleRecord();
     audit::seal(record, 1, audit::daySeed("2026-12-02"));
@@ -182,4 +202,8 @@ TEST(AuditHashes, IdHasherAgreesWithHmacForShortAndLongKeys) {
     audit::IdHasher longHasher(longKey);
     EXPECT_EQ(longHasher("B234567890"), "e9d3cd9e8eebd79205e6eac567351d312d9453e690125ce9b98cc5f85ad1e5b8");
     EXPECT_EQ(audit::idHmac(longKey, "B234567890"), longHasher("B234567890"));
+    std::string appended = "row\t";
+    hasher.append(appended, " b234567890");
+    longHasher.append(appended, "B234567890");
+    EXPECT_EQ(appended, "row\t" + audit::idHmac("k", "B234567890") + audit::idHmac(longKey, "B234567890"));
 }
