@@ -25,10 +25,12 @@ constexpr int kRecordPage = 200;
 /// Row numbers in one title statement, at most.
 constexpr std::size_t kTitleList = 500;
 /// Title references cached in blocks of this many row numbers of a batch (only the rows the batch has are held), at
-/// most kTitleRowsCached rows in all besides the blocks of the current call (least recently used evicted): about
-/// 25 MB with titles of 80 bytes (and 8 bytes a row besides).
+/// most kTitleRowsCached rows and kTitleBlocksCached blocks in all besides the blocks of the current call (least
+/// recently used evicted): about 25 MB with titles of 80 bytes (and 8 bytes a row besides). The block bound keeps the
+/// eviction's scan short when blocks are small (many small batches).
 constexpr int kTitleBlock = 4096;
 constexpr std::size_t kTitleRowsCached = 262'144;
+constexpr std::size_t kTitleBlocksCached = 4096;
 /// A chunk's rows of one batch spread over more blocks than this (rows scattered over a large batch, e.g. its error
 /// rows retried) are read by IN lists of exactly those rows instead: a block read for a row or two would cost more.
 constexpr std::size_t kTitleBlocksAChunk = 4;
@@ -333,8 +335,8 @@ SqlAuditStore::TitleBlocks SqlAuditStore::readTitles(Poco::Data::Session& sessio
         it->second.used = ++titleClock_;
         out.push_back(it->second.block);
     }
-    // Bounded by the rows held: the least recently used blocks go first, none that this call used.
-    while (titleRows_ > kTitleRowsCached) {
+    // Bounded by the rows and blocks held: the least recently used blocks go first, none that this call used.
+    while (titleRows_ > kTitleRowsCached || titleBlocks_.size() > kTitleBlocksCached) {
         auto oldest = titleBlocks_.end();
         for (auto i = titleBlocks_.begin(); i != titleBlocks_.end(); ++i)
             if (i->second.used < callStart && (oldest == titleBlocks_.end() || i->second.used < oldest->second.used))
@@ -506,6 +508,12 @@ AuditVerifyReport SqlAuditStore::verify(const std::string& fromDay, const std::s
     const std::string to = toDay.empty() ? "9999-99-99" : toDay;
     AuditVerifyReport report;
     return db_.withSession("verifying the audit trail", [&](Poco::Data::Session& session) {
+        // One snapshot for every read: a day's head and its records as of one moment, though engines append meanwhile
+        // (read apart, a head read before records appended after it looked like records past the head). SQLite's
+        // read transaction is a snapshot (WAL); PostgreSQL's read committed is not, repeatable read is. Read-only:
+        // rolled back at the end.
+        Poco::Data::Transaction snapshot(session);
+        if (!db_.isSqlite()) session << "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", now;
         // Checkpoints of pruned days: their signature under the key.
         std::vector<std::string> cpDays, cpHashes, cpSignatures;
         std::vector<int> cpSeqs;

@@ -5,10 +5,6 @@
 #include <Poco/SHA2Engine.h>
 
 #include <openssl/evp.h>
-// The ID HMAC keeps SHA-256 states after the key's pads and copies them by value for each ID: OpenSSL 3 deprecates the
-// plain SHA256_CTX functions in favour of EVP, whose context copy allocates (two allocations and frees an ID), but
-// still provides them, with the same hardware SHA code.
-#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
 #include <array>
