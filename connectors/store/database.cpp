@@ -190,13 +190,11 @@ void requireField(const std::string& value, const char* what, const char* call) 
     if (value.empty()) throw std::invalid_argument(std::string("store: ") + call + ": " + what + " is empty");
 }
 
-void appendQuoted(std::string& out, std::string_view text) {
-    out += '\'';
-    for (const char c : text) {
-        if (c == '\'') out += '\'';
-        out += c;
-    }
-    out += '\'';
+std::string placeholderList(std::size_t count) {
+    std::string out;
+    out.reserve(count * 3);
+    for (std::size_t i = 0; i < count; ++i) out += i == 0 ? "?" : ", ?";
+    return out;
 }
 
 // --- CachedStatement, StatementCache -----------------------------------------------------------------------------

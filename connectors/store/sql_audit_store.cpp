@@ -195,15 +195,17 @@ PreparedAudit SqlAuditStore::prepare(const std::vector<StoredResult>& results,
     // Per batch, the blocks of title references that hold its rows (shared with the cache: nothing copied).
     std::vector<TitleBlocks> titlesOf(batchIds.size());
     db_.withSession("reading the audit trail's creditors and title references", [&](Poco::Data::Session& session) {
-        // The batches' creditors, in one statement: an index probe each.
-        std::string statement = "SELECT batch_id, creditor_id FROM batches WHERE batch_id IN (";
-        for (std::size_t b = 0; b < batchIds.size(); ++b) {
-            if (b != 0) statement += ',';
-            detail::appendQuoted(statement, batchIds[b]);
-        }
-        statement += ')';
+        // The batches' creditors, kTitleList batches a statement (an index probe each), their ids bound.
         std::vector<std::string> found, creditors;
-        session << statement, into(found), into(creditors), now;
+        for (std::size_t begin = 0; begin < batchIds.size(); begin += kTitleList) {
+            const std::size_t end = std::min(batchIds.size(), begin + kTitleList);
+            Poco::Data::Statement select(session);
+            select << db_.sql("SELECT batch_id, creditor_id FROM batches WHERE batch_id IN (" +
+                              detail::placeholderList(end - begin) + ")"),
+                into(found), into(creditors);
+            for (std::size_t b = begin; b < end; ++b) select.addBind(bind(std::string(batchIds[b])));
+            select.execute();
+        }
         for (std::size_t i = 0; i < found.size(); ++i) {
             const std::size_t b = batchOf(found[i]);
             if (b == batchIds.size() || batchIds[b] != found[i]) continue;

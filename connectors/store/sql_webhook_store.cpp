@@ -67,15 +67,11 @@ std::vector<NotificationRecord> recordBatchDoneIntents(Database& db, Poco::Data:
     // 64 batches, and a statement a batch cost 3.9k instructions a row).
     for (std::size_t begin = 0; begin < batchIds.size(); begin += kBatchDoneList) {
         const std::size_t end = std::min(batchIds.size(), begin + kBatchDoneList);
-        std::string select =
+        const std::string sql = db.sql(
             "SELECT b.batch_id, b.state, b.creditor_id, b.rows_total, b.rows_done, b.failure_reason, b.completed_at,"
             " w.token_id, w.url, w.sms FROM batches b JOIN webhooks w ON w.creditor_id = b.creditor_id"
-            " WHERE b.state IN ('completed', 'failed') AND b.batch_id IN (";
-        for (std::size_t i = begin; i < end; ++i) {
-            if (i != begin) select += ',';
-            appendQuoted(select, batchIds[i]);
-        }
-        select += ") ORDER BY b.batch_id, w.token_id";
+            " WHERE b.state IN ('completed', 'failed') AND b.batch_id IN (" +
+            placeholderList(end - begin) + ") ORDER BY b.batch_id, w.token_id");
         std::vector<std::string> ids;
         std::vector<std::string> states;
         std::vector<std::string> creditors;
@@ -86,8 +82,11 @@ std::vector<NotificationRecord> recordBatchDoneIntents(Database& db, Poco::Data:
         std::vector<std::string> tokens;
         std::vector<std::string> urls;
         std::vector<std::string> numbers;
-        session << select, into(ids), into(states), into(creditors), into(totals), into(dones), into(reasons),
-            into(completedAts), into(tokens), into(urls), into(numbers), now;
+        Poco::Data::Statement select(session);
+        select << sql, into(ids), into(states), into(creditors), into(totals), into(dones), into(reasons),
+            into(completedAts), into(tokens), into(urls), into(numbers);
+        for (std::size_t i = begin; i < end; ++i) select.addBind(bind(batchIds[i]));
+        select.execute();
         // Rows of one batch are adjacent (ORDER BY batch_id), its registrations in token order.
         for (std::size_t first = 0; first < ids.size();) {
             std::size_t last = first;

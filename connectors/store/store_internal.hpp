@@ -57,9 +57,9 @@ inline constexpr auto kWriterWait = std::chrono::milliseconds(5000);
 /// when another write holds it longer.
 std::unique_lock<std::timed_mutex> lockWriter(std::timed_mutex& writer, const char* what);
 
-/// `text` appended as an SQL string literal ('' for a quote), for IN lists of ids that come from the store (quoted all
-/// the same).
-void appendQuoted(std::string& out, std::string_view text);
+/// "?, ?, …" with `count` placeholders, for an IN list whose values are bound (never spliced into the SQL: an id
+/// holding a quote, a `?` or a `$1` would change the statement; Database::sql() turns each `?` into PostgreSQL's `$n`).
+std::string placeholderList(std::size_t count);
 
 /// True when `session` is the session of this thread's open StoreTransaction.
 bool inStoreTransaction(const Poco::Data::Session& session);

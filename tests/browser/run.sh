@@ -40,6 +40,7 @@ stamp=$here/node_modules/.taxdesk-lock.sha256
 if [[ ! -f $here/node_modules/axe-core/axe.min.js || ! -f $stamp || $(cat "$stamp") != "$lock_sum" ]]; then
   echo "[browser] npm ci in $here (axe-core $axe_version, as pinned in package-lock.json)" >&2
   npm_log=$(mktemp /tmp/taxdesk-npm.XXXXXX)
+  trap 'rm -f "$npm_log"' EXIT  # replaced by cleanup's trap below, which runs after the install
   if ! (cd "$here" && npm ci --no-audit --no-fund) >"$npm_log" 2>&1; then
     cat "$npm_log" >&2
     # Behind a TLS-intercepting proxy whose certificate authority this machine does not trust (a sandbox's egress

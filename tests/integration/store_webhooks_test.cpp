@@ -3,6 +3,7 @@
 // replay records nothing twice. Both backends (store_area_fixture.hpp).
 #include <gtest/gtest.h>
 
+#include "connectors/store/sql_audit_store.hpp"
 #include "store_area_fixture.hpp"
 
 namespace taxdesk::connectors {
@@ -70,6 +71,36 @@ TEST_P(StoreWebhooksTest, CompletionRecordsOneIntentPerChannelOnce) {
     store.results().upsertResults({foundResult(batch.batchId, 4), foundResult(batch.batchId, 1)});
     store.results().insertMissingResults({foundResult(batch.batchId, 4)});
     EXPECT_EQ(intentsOf(store, batch.batchId).size(), 2U);
+}
+
+TEST_P(StoreWebhooksTest, ABatchIdWithAQuoteAQuestionMarkAndADollarIsToldAndAudited) {
+    // The outbox and the audit trail look batches up by IN lists of a chunk's batch ids: bound, never spliced into
+    // the SQL, so an id holding ', ? or $1 (PostgreSQL's placeholder) finds its batch like any other.
+    Store store(settings_);
+    store.audit().configure({true, "test-audit-key"});
+    const std::string token = testing::uniqueName("tok");
+    store.webhooks().putWebhook({token, creditor_, "https://a.example/h", "secret-0123456789", "", ""});
+    BatchRecord hostile = newBatch();
+    hostile.batchId += "-o'k?$1";
+    const BatchRecord plain = newBatch();
+    for (const BatchRecord& batch : {hostile, plain}) {
+        writeBatch(store, batch, makeRows(batch.batchId, 2, 0));
+        ASSERT_TRUE(store.batches().setBatchState(batch.batchId, BatchState::awaiting_payment, BatchState::queued));
+    }
+    store.results().upsertResults({foundResult(hostile.batchId, 1), foundResult(plain.batchId, 1),
+                                   foundResult(hostile.batchId, 2), foundResult(plain.batchId, 2)},
+                                  {"req-h1", "req-p1", "req-h2", "req-p2"});
+    for (const BatchRecord& batch : {hostile, plain}) {
+        EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, BatchState::completed) << batch.batchId;
+        EXPECT_EQ(intentsOf(store, batch.batchId).size(), 1U) << batch.batchId;
+        AuditQuery query;
+        query.creditorId = creditor_;
+        query.limit = 1000;
+        int entries = 0;
+        for (const AuditHit& hit : store.audit().search(query).hits)
+            if (hit.batchId == batch.batchId && hit.kind == "results") ++entries;
+        EXPECT_EQ(entries, 2) << batch.batchId;
+    }
 }
 
 TEST_P(StoreWebhooksTest, AFailedBatchIsToldAndOtherCreditorsAreNot) {
