@@ -22,8 +22,6 @@ constexpr const char* kRecordColumns =
 /// Records read a page at a time (verify, search): a day may hold many.
 constexpr int kRecordPage = 200;
 
-/// Row numbers in one title statement, at most.
-constexpr std::size_t kTitleList = 500;
 /// Title references cached in blocks of this many row numbers of a batch (only the rows the batch has are held), at
 /// most kTitleRowsCached rows and kTitleBlocksCached blocks in all besides the blocks of the current call (least
 /// recently used evicted): about 25 MB with titles of 80 bytes (and 8 bytes a row besides). The block bound keeps the
@@ -195,10 +193,10 @@ PreparedAudit SqlAuditStore::prepare(const std::vector<StoredResult>& results,
     // Per batch, the blocks of title references that hold its rows (shared with the cache: nothing copied).
     std::vector<TitleBlocks> titlesOf(batchIds.size());
     db_.withSession("reading the audit trail's creditors and title references", [&](Poco::Data::Session& session) {
-        // The batches' creditors, kTitleList batches a statement (an index probe each), their ids bound.
+        // The batches' creditors, detail::kInListMax batches a statement (an index probe each), their ids bound.
         std::vector<std::string> found, creditors;
-        for (std::size_t begin = 0; begin < batchIds.size(); begin += kTitleList) {
-            const std::size_t end = std::min(batchIds.size(), begin + kTitleList);
+        for (std::size_t begin = 0; begin < batchIds.size(); begin += detail::kInListMax) {
+            const std::size_t end = std::min(batchIds.size(), begin + detail::kInListMax);
             Poco::Data::Statement select(session);
             select << db_.sql("SELECT batch_id, creditor_id FROM batches WHERE batch_id IN (" +
                               detail::placeholderList(end - begin) + ")"),
@@ -277,15 +275,15 @@ SqlAuditStore::TitleBlocks SqlAuditStore::readTitles(Poco::Data::Session& sessio
         if (blocks.empty() || blocks.back() != first) blocks.push_back(first);
     }
     if (blocks.size() > kTitleBlocksAChunk) {
-        // Scattered rows: exactly these, one statement of up to kTitleList row numbers each (a probe a row), in a
-        // block of their own that is not cached.
+        // Scattered rows: exactly these, one statement of up to detail::kInListMax row numbers each (a probe a row), in
+        // a block of their own that is not cached.
         auto block = std::make_shared<TitleBlock>();
         block->first = rows.front();
         block->last = rows.back() + 1;
         std::vector<int> found;
         std::vector<std::string> titles;
-        for (std::size_t begin = 0; begin < rows.size(); begin += kTitleList) {
-            const std::size_t end = std::min(rows.size(), begin + kTitleList);
+        for (std::size_t begin = 0; begin < rows.size(); begin += detail::kInListMax) {
+            const std::size_t end = std::min(rows.size(), begin + detail::kInListMax);
             std::string select = "SELECT row_no, title_ref FROM batch_rows WHERE batch_id = ? AND row_no IN (";
             for (std::size_t i = begin; i < end; ++i) {
                 if (i != begin) select += ',';

@@ -62,11 +62,11 @@ std::vector<NotificationRecord> recordBatchDoneIntents(Database& db, Poco::Data:
     const std::string queued = toString(NotificationStatus::queued);
     const std::string stamp = utcNow();
     std::vector<NotificationRecord> recorded;
-    // The finished ones of these batches with their creditors' registrations, kBatchDoneList batches a statement (an
+    // The finished ones of these batches with their creditors' registrations, kInListMax batches a statement (an
     // index probe each): one statement for a chunk's results, not one a batch (issue 11: a chunk of the bench holds
     // 64 batches, and a statement a batch cost 3.9k instructions a row).
-    for (std::size_t begin = 0; begin < batchIds.size(); begin += kBatchDoneList) {
-        const std::size_t end = std::min(batchIds.size(), begin + kBatchDoneList);
+    for (std::size_t begin = 0; begin < batchIds.size(); begin += kInListMax) {
+        const std::size_t end = std::min(batchIds.size(), begin + kInListMax);
         const std::string sql = db.sql(
             "SELECT b.batch_id, b.state, b.creditor_id, b.rows_total, b.rows_done, b.failure_reason, b.completed_at,"
             " w.token_id, w.url, w.sms FROM batches b JOIN webhooks w ON w.creditor_id = b.creditor_id"

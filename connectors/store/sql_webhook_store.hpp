@@ -33,8 +33,6 @@ namespace detail {
 /// queued notifications is the safety net (a crash between the commit and the produce). The sender delivers them.
 std::vector<NotificationRecord> recordBatchDoneIntents(Database& db, Poco::Data::Session& session,
                                                        const std::vector<std::string>& batchIds);
-/// Batch ids in one statement of recordBatchDoneIntents(), at most.
-inline constexpr std::size_t kBatchDoneList = 500;
 }  // namespace detail
 
 }  // namespace taxdesk::connectors

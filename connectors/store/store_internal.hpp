@@ -60,6 +60,8 @@ std::unique_lock<std::timed_mutex> lockWriter(std::timed_mutex& writer, const ch
 /// "?, ?, …" with `count` placeholders, for an IN list whose values are bound (never spliced into the SQL: an id
 /// holding a quote, a `?` or a `$1` would change the statement; Database::sql() turns each `?` into PostgreSQL's `$n`).
 std::string placeholderList(std::size_t count);
+/// Values in one IN list, at most: a chunk's ids are looked up this many a statement.
+inline constexpr std::size_t kInListMax = 500;
 
 /// True when `session` is the session of this thread's open StoreTransaction.
 bool inStoreTransaction(const Poco::Data::Session& session);
