@@ -307,7 +307,7 @@ std::pair<Figure, Figure> upsertBesideCeiling(Store& store, Ceiling& ceiling, co
                                              results.begin() + static_cast<long>(end));
         // The audit trail's share is prepared outside the timed commit, as the inquiry stage prepares it on its
         // consumer thread (nothing when the trail is off).
-        const auto audit = store.results().prepareAudit(part, {});
+        const auto audit = store.results().prepareAudit(part, {}, {});
         const Figure one = timed([&] { store.results().upsertResultsWithAudit(part, audit); });
         const Figure two = timed([&] { ceiling.write(results, at, end); });
         upsert.seconds += one.seconds;

@@ -191,9 +191,8 @@ Figures measurePipeline(const Options& options, const std::string& mode) {
             record.receiptToken = unique("receipt-" + std::to_string(batch));
             std::vector<connectors::BatchRowRecord> rows;
             for (int row = batch == 0 ? 64 : batch; row <= options.rows; row += 64)
-                rows.push_back({record.batchId, row, "", "",
-                                "臺灣臺北地方法院112年度司執字第" + std::to_string(row) + "號", "both", "2024", true,
-                                "", "", 500});
+                rows.push_back(
+                    {record.batchId, row, "", "", engine::generatedTitle(row), "both", "2024", true, "", "", 500});
             auto writer = store->batches().beginBatch(record);
             writer->addRows(rows);
             const int count = static_cast<int>(rows.size());

@@ -61,6 +61,7 @@ struct PendingRequest {
     std::string debtorName;
     std::string scope;        ///< income | property | both
     std::string incomeYears;  ///< Gregorian years separated by ';'
+    std::string titleRef;     ///< carried in the request for the audit trail (issue 13), which then reads no store
 
     bool operator==(const PendingRequest&) const = default;
 };

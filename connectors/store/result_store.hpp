@@ -59,10 +59,13 @@ class ResultStore {
     /// batches change state. Results of batches not in the table (fed straight to Kafka) are stored all the same.
     virtual void upsertResults(const std::vector<StoredResult>& results) = 0;
     /// The audit trail's share of upserting `results` (issue 13), prepared before the upsert and on another thread
-    /// than the committing one (the inquiry stage's prepare()): requestIds[k] is the request id of results[k] (or
-    /// shorter: '' for the rest). Where the store keeps no trail (or it is switched off), an inactive PreparedAudit.
+    /// than the committing one (the inquiry stage's prepare()): requestIds[k] is the request id of results[k] and
+    /// titleRefs[k] the title reference its request carried (inquiry.requests `title_ref`; '' when none: the store's
+    /// is read then); either may be shorter ('' for the rest). Where the store keeps no trail (or it is switched off),
+    /// an inactive PreparedAudit.
     virtual PreparedAudit prepareAudit(const std::vector<StoredResult>& /*results*/,
-                                       const std::vector<std::string_view>& /*requestIds*/) {
+                                       const std::vector<std::string_view>& /*requestIds*/,
+                                       const std::vector<std::string_view>& /*titleRefs*/) {
         return {};
     }
     /// upsertResults() with the audit trail's share prepared by prepareAudit() of the same `results`: the results that
@@ -71,10 +74,11 @@ class ResultStore {
     virtual void upsertResultsWithAudit(const std::vector<StoredResult>& results, const PreparedAudit& /*audit*/) {
         upsertResults(results);
     }
-    /// upsertResults() recording the new results in the audit trail with these request ids: prepareAudit() and
-    /// upsertResultsWithAudit() on the calling thread.
-    void upsertResults(const std::vector<StoredResult>& results, const std::vector<std::string_view>& requestIds) {
-        upsertResultsWithAudit(results, prepareAudit(results, requestIds));
+    /// upsertResults() recording the new results in the audit trail with these request ids (and the title references
+    /// their requests carried): prepareAudit() and upsertResultsWithAudit() on the calling thread.
+    void upsertResults(const std::vector<StoredResult>& results, const std::vector<std::string_view>& requestIds,
+                       const std::vector<std::string_view>& titleRefs = {}) {
+        upsertResultsWithAudit(results, prepareAudit(results, requestIds, titleRefs));
     }
     /// Stores each result only where its (batch_id, row) is an accepted row of a batch in the table that has no result
     /// yet (never overwriting one, never creating results for unknown batches or rows), in one transaction, then counts

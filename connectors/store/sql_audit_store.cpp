@@ -32,6 +32,8 @@ constexpr std::size_t kTitleBlocksCached = 4096;
 /// A chunk's rows of one batch spread over more blocks than this (rows scattered over a large batch, e.g. its error
 /// rows retried) are read by IN lists of exactly those rows instead: a block read for a row or two would cost more.
 constexpr std::size_t kTitleBlocksAChunk = 4;
+/// Batches whose creditor is kept in memory (a batch's creditor never changes); when full, the cache starts over.
+constexpr std::size_t kCreditorsCached = 65'536;
 
 struct RecordColumns {
     std::vector<std::string> day, recordedAt, kind, creditorId, batchId, requestId, format, entries, prevHash, hash;
@@ -171,7 +173,8 @@ void SqlAuditStore::appendToDay(Poco::Data::Session& session, const std::string&
 }
 
 PreparedAudit SqlAuditStore::prepare(const std::vector<StoredResult>& results,
-                                     const std::vector<std::string_view>& requestIds) {
+                                     const std::vector<std::string_view>& requestIds,
+                                     const std::vector<std::string_view>& titleRefs) {
     PreparedAudit prepared;
     if (!settings_.enabled || results.empty()) return prepared;
     prepared.active = true;
@@ -188,39 +191,70 @@ PreparedAudit SqlAuditStore::prepare(const std::vector<StoredResult>& results,
     for (auto& of : positions)
         std::stable_sort(of.begin(), of.end(),
                          [&](std::size_t x, std::size_t y) { return results[x].row < results[y].row; });
+    auto carriedTitle = [&](std::size_t k) { return k < titleRefs.size() ? titleRefs[k] : std::string_view(); };
     std::vector<std::string> creditorOf(batchIds.size());
     std::vector<char> known(batchIds.size(), 0);
-    // Per batch, the blocks of title references that hold its rows (shared with the cache: nothing copied).
-    std::vector<TitleBlocks> titlesOf(batchIds.size());
-    db_.withSession("reading the audit trail's creditors and title references", [&](Poco::Data::Session& session) {
-        // The batches' creditors, detail::kInListMax batches a statement (an index probe each), their ids bound.
-        std::vector<std::string> found, creditors;
-        for (std::size_t begin = 0; begin < batchIds.size(); begin += detail::kInListMax) {
-            const std::size_t end = std::min(batchIds.size(), begin + detail::kInListMax);
-            Poco::Data::Statement select(session);
-            select << db_.sql("SELECT batch_id, creditor_id FROM batches WHERE batch_id IN (" +
-                              detail::placeholderList(end - begin) + ")"),
-                into(found), into(creditors);
-            for (std::size_t b = begin; b < end; ++b) select.addBind(bind(std::string(batchIds[b])));
-            select.execute();
-        }
-        for (std::size_t i = 0; i < found.size(); ++i) {
-            const std::size_t b = batchOf(found[i]);
-            if (b == batchIds.size() || batchIds[b] != found[i]) continue;
-            creditorOf[b] = creditors[i];
-            known[b] = 1;
-        }
+    std::vector<std::string_view> unknown;  // batches whose creditor is not cached
+    {
+        const std::lock_guard<std::mutex> lock(creditorsMutex_);
         for (std::size_t b = 0; b < batchIds.size(); ++b) {
-            // Results of a batch the store does not hold (fed straight to Kafka by a demo) are not creditor look-ups:
-            // not recorded (and on PostgreSQL their upsert cannot tell new from replayed).
-            if (!known[b]) continue;
-            std::vector<int> rows;
-            rows.reserve(positions[b].size());
-            for (const std::size_t k : positions[b]) rows.push_back(results[k].row);
-            rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-            titlesOf[b] = readTitles(session, std::string(batchIds[b]), rows);
+            const auto it = creditors_.find(batchIds[b]);
+            if (it == creditors_.end()) {
+                unknown.push_back(batchIds[b]);
+            } else {
+                creditorOf[b] = it->second;
+                known[b] = 1;
+            }
         }
-    });
+    }
+    // Per batch, the blocks of title references that hold its rows whose request carried none (shared with the cache:
+    // nothing copied). The dispatcher's requests carry each row's title, so in steady state this reads nothing.
+    std::vector<TitleBlocks> titlesOf(batchIds.size());
+    auto titlesToRead = [&](std::size_t b) {
+        std::vector<int> rows;
+        for (const std::size_t k : positions[b])
+            if (carriedTitle(k).empty()) rows.push_back(results[k].row);
+        rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+        return rows;
+    };
+    bool readsTitles = false;
+    for (std::size_t b = 0; b < batchIds.size() && !readsTitles; ++b)
+        readsTitles = std::any_of(positions[b].begin(), positions[b].end(),
+                                  [&](std::size_t k) { return carriedTitle(k).empty(); });
+    if (!unknown.empty() || readsTitles) {
+        db_.withSession("reading the audit trail's creditors and title references", [&](Poco::Data::Session& session) {
+            // The creditors not cached, detail::kInListMax batches a statement (an index probe each), ids bound.
+            std::vector<std::string> found, creditors;
+            for (std::size_t begin = 0; begin < unknown.size(); begin += detail::kInListMax) {
+                const std::size_t end = std::min(unknown.size(), begin + detail::kInListMax);
+                Poco::Data::Statement select(session);
+                select << db_.sql("SELECT batch_id, creditor_id FROM batches WHERE batch_id IN (" +
+                                  detail::placeholderList(end - begin) + ")"),
+                    into(found), into(creditors);
+                for (std::size_t b = begin; b < end; ++b) select.addBind(bind(std::string(unknown[b])));
+                select.execute();
+            }
+            {
+                const std::lock_guard<std::mutex> lock(creditorsMutex_);
+                // A batch's creditor never changes: kept, up to kCreditorsCached batches (then the cache starts over).
+                if (creditors_.size() + found.size() > kCreditorsCached) creditors_.clear();
+                for (std::size_t i = 0; i < found.size(); ++i) {
+                    const std::size_t b = batchOf(found[i]);
+                    if (b == batchIds.size() || batchIds[b] != found[i]) continue;
+                    creditorOf[b] = creditors[i];
+                    known[b] = 1;
+                    creditors_.insert_or_assign(found[i], creditors[i]);
+                }
+            }
+            for (std::size_t b = 0; b < batchIds.size(); ++b) {
+                // Results of a batch the store does not hold (fed straight to Kafka by a demo) are not creditor
+                // look-ups: not recorded (and on PostgreSQL their upsert cannot tell new from replayed).
+                if (!known[b]) continue;
+                const std::vector<int> rows = titlesToRead(b);
+                if (!rows.empty()) titlesOf[b] = readTitles(session, std::string(batchIds[b]), rows);
+            }
+        });
+    }
     // The per-row work, here and not on the committing thread: the ID's HMAC and the packed line. The lines of a batch
     // are written one after another, by row: when every one of them is stored new (the usual case), the committer
     // records that stretch as it is.
@@ -240,9 +274,10 @@ PreparedAudit SqlAuditStore::prepare(const std::vector<StoredResult>& results,
             const StoredResult& result = results[k];
             hmac.clear();
             hasher.append(hmac, result.debtorId);
+            const std::string_view carried = carriedTitle(k);
             prepared.begins[k] = prepared.lines.size();
             audit::appendEntry(prepared.lines, result.row, k < requestIds.size() ? requestIds[k] : std::string_view(),
-                               result.status, hmac, titleOf(titlesOf[b], result.row));
+                               result.status, hmac, carried.empty() ? titleOf(titlesOf[b], result.row) : carried);
             prepared.ends[k] = prepared.lines.size();
         }
         batch.end = prepared.lines.size();

@@ -86,13 +86,15 @@ class SqlAuditStore {
     /// The HMAC of a debtor's ID under the configured key (for searches).
     [[nodiscard]] std::string idHmac(std::string_view debtorId) const;
 
-    /// The audit trail's share of upserting `results` (ResultStore::prepareAudit()), on the calling thread and a
-    /// pooled session of its own, outside the results' transaction: reads the creditor of each batch of `results` (one
-    /// statement) and the title reference of each row (readTitles(): cached blocks of the batch's rows), HMACs each
-    /// debtor's ID and packs each result's entry line (requestIds[k] is the request id of results[k], or '' past its
-    /// end). Results of a batch not in the batches table get an empty line: they are not recorded. Inactive when the
-    /// trail is off.
-    PreparedAudit prepare(const std::vector<StoredResult>& results, const std::vector<std::string_view>& requestIds);
+    /// The audit trail's share of upserting `results` (ResultStore::prepareAudit()), on the calling thread, outside
+    /// the results' transaction: the creditor of each batch of `results` (kept in memory once read: one statement for
+    /// the batches not seen before), each row's title reference (titleRefs[k], the one its request carried, else read
+    /// from the store by readTitles(): cached blocks of the batch's rows), each debtor's ID HMACed and each result's
+    /// entry line packed (requestIds[k] is the request id of results[k]; both vectors may be shorter: '' past their
+    /// end). When every batch's creditor is known and every row carried its title, no store is read. Results of a
+    /// batch not in the batches table get an empty line: they are not recorded. Inactive when the trail is off.
+    PreparedAudit prepare(const std::vector<StoredResult>& results, const std::vector<std::string_view>& requestIds,
+                          const std::vector<std::string_view>& titleRefs);
     /// Inside the open transaction on `session` (upsertResultsWithAudit()): one record per batch of the results
     /// results[fresh[i]] (those whose (batch, row) was new, in the order given), each holding those results' prepared
     /// lines, chained onto the day of `stamp`. No per-row work but copying the lines: the hashing and packing were done
@@ -157,6 +159,9 @@ class SqlAuditStore {
     std::map<std::pair<std::string, int>, CachedTitles> titleBlocks_;  ///< (batch id, first row of the block)
     std::uint64_t titleClock_ = 0;
     std::size_t titleRows_ = 0;  ///< rows held in titleBlocks_
+    std::mutex creditorsMutex_;  ///< guards creditors_
+    /// Batch id → creditor id, of batches the store holds (a batch not held is asked again: it may be written later).
+    std::map<std::string, std::string, std::less<>> creditors_;
 };
 
 }  // namespace taxdesk::connectors

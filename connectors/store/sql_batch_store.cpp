@@ -614,37 +614,39 @@ std::vector<BatchRowRecord> SqlBatchStore::pendingRows(const std::string& batchI
 
 std::vector<PendingRequest> SqlBatchStore::pendingRequests(const std::string& batchId, int afterRow, int limit) {
     if (limit <= 0) return {};
-    // Five columns into five vectors (no per-row record binding): the dispatcher reads a chunk of thousands at a time.
+    // Six columns into six vectors (no per-row record binding): the dispatcher reads a chunk of thousands at a time.
     const std::string lastRow =
         db_.sql("SELECT CAST(COALESCE(MAX(row_no), 0) AS INTEGER) FROM batch_rows WHERE batch_id = ?");
     const std::string storedRows = db_.sql(kWindowStored);
-    const std::string statement =
-        db_.sql(std::string("SELECT b.row_no, b.debtor_id, b.debtor_name, b.scope, b.income_years") + kWindowRows);
+    const std::string statement = db_.sql(
+        std::string("SELECT b.row_no, b.debtor_id, b.debtor_name, b.scope, b.income_years, b.title_ref") + kWindowRows);
     return db_.withSession("reading a batch's pending rows", [&](Poco::Data::Session& session) {
         std::vector<PendingRequest> pending;
         pending.reserve(static_cast<std::size_t>(std::min(limit, kPendingWindow)));
         const std::string& batch = batchId;
-        readPendingWindows(session, lastRow, storedRows, batchId, afterRow, limit,
-                           [&](int from, int to, int want, const std::vector<int>& stored) {
-                               std::vector<int> rows;
-                               std::vector<std::string> debtorIds;
-                               std::vector<std::string> debtorNames;
-                               std::vector<std::string> scopes;
-                               std::vector<std::string> incomeYears;
-                               const int rowLimit = windowLimit(want, stored);
-                               Poco::Data::Statement query(session);
-                               query << statement, into(rows), into(debtorIds), into(debtorNames), into(scopes),
-                                   into(incomeYears), bind(batch), bind(from), bind(to), bind(rowLimit);
-                               query.execute();
-                               int added = 0;
-                               for (std::size_t i = 0; i < rows.size() && added < want; ++i) {
-                                   if (isStored(stored, rows[i])) continue;
-                                   pending.push_back({rows[i], std::move(debtorIds[i]), std::move(debtorNames[i]),
-                                                      std::move(scopes[i]), std::move(incomeYears[i])});
-                                   ++added;
-                               }
-                               return added;
-                           });
+        readPendingWindows(
+            session, lastRow, storedRows, batchId, afterRow, limit,
+            [&](int from, int to, int want, const std::vector<int>& stored) {
+                std::vector<int> rows;
+                std::vector<std::string> debtorIds;
+                std::vector<std::string> debtorNames;
+                std::vector<std::string> scopes;
+                std::vector<std::string> incomeYears;
+                std::vector<std::string> titleRefs;
+                const int rowLimit = windowLimit(want, stored);
+                Poco::Data::Statement query(session);
+                query << statement, into(rows), into(debtorIds), into(debtorNames), into(scopes), into(incomeYears),
+                    into(titleRefs), bind(batch), bind(from), bind(to), bind(rowLimit);
+                query.execute();
+                int added = 0;
+                for (std::size_t i = 0; i < rows.size() && added < want; ++i) {
+                    if (isStored(stored, rows[i])) continue;
+                    pending.push_back({rows[i], std::move(debtorIds[i]), std::move(debtorNames[i]),
+                                       std::move(scopes[i]), std::move(incomeYears[i]), std::move(titleRefs[i])});
+                    ++added;
+                }
+                return added;
+            });
         return pending;
     });
 }

@@ -357,12 +357,13 @@ std::vector<int> postgresqlUpsert(Poco::Data::Session& session, const std::vecto
 }  // namespace
 
 void SqlResultStore::upsertResults(const std::vector<StoredResult>& results) {
-    upsertResultsWithAudit(results, prepareAudit(results, {}));
+    upsertResultsWithAudit(results, prepareAudit(results, {}, {}));
 }
 
 PreparedAudit SqlResultStore::prepareAudit(const std::vector<StoredResult>& results,
-                                           const std::vector<std::string_view>& requestIds) {
-    return audit_ != nullptr ? audit_->prepare(results, requestIds) : PreparedAudit{};
+                                           const std::vector<std::string_view>& requestIds,
+                                           const std::vector<std::string_view>& titleRefs) {
+    return audit_ != nullptr ? audit_->prepare(results, requestIds, titleRefs) : PreparedAudit{};
 }
 
 void SqlResultStore::upsertResultsWithAudit(const std::vector<StoredResult>& results, const PreparedAudit& audit) {

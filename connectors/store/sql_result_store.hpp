@@ -16,7 +16,8 @@ class SqlResultStore final : public ResultStore {
     /// upsertResultsWithAudit() with the audit trail's share prepared here (no request ids).
     void upsertResults(const std::vector<StoredResult>& results) override;
     PreparedAudit prepareAudit(const std::vector<StoredResult>& results,
-                               const std::vector<std::string_view>& requestIds) override;
+                               const std::vector<std::string_view>& requestIds,
+                               const std::vector<std::string_view>& titleRefs) override;
     void upsertResultsWithAudit(const std::vector<StoredResult>& results, const PreparedAudit& audit) override;
     int insertMissingResults(const std::vector<StoredResult>& results) override;
     int countResultsWithStatus(const std::string& batchId, const std::string& status) override;

@@ -38,7 +38,12 @@ jobs::inquiry::InquiryRequest generatedRequest(const std::string& batchId, const
         request.incomeYears = {demo_data::Population::kLatestTaxYear - 1, demo_data::Population::kLatestTaxYear};
         if (row % 2 == 0) request.incomeYears.erase(request.incomeYears.begin());
     }
+    request.titleRef = generatedTitle(row);
     return request;
+}
+
+std::string generatedTitle(int row) {
+    return "臺灣臺北地方法院112年度司執字第" + std::to_string(row) + "號";
 }
 
 std::string generatedSms(std::uint64_t index, std::uint64_t seed, double badFraction, const std::string& receivedAt) {

@@ -408,6 +408,7 @@ bool BatchDispatcher::dispatchBatches() {
                 request.debtorName = row.debtorName;
                 request.scope = jobs::inquiry::parseScope(row.scope).value_or(jobs::inquiry::Scope::both);
                 request.incomeYears = parseYears(row.incomeYears);
+                request.titleRef = row.titleRef;  // the audit trail's title of the row (issue 13)
                 producer_->produce(settings_.requestsTopic, requestKey(batch.batchId, row.row, settings_.blockRows),
                                    jobs::inquiry::encodeRequest(request), nullptr, headers);
             }

@@ -217,6 +217,7 @@ struct IdSet {
 struct PreparedInquiry : PreparedBatch {
     std::vector<connectors::StoredResult> rows;
     std::vector<std::string> requestIds;  // per message: the request_id header it came with
+    std::vector<std::string> titleRefs;   // per message: the title_ref its request carried ('' when none or unread)
     std::vector<std::size_t> messageOf;   // rows[k] answers batch message messageOf[k]
     std::vector<jobs::inquiry::ResultStatus> statuses;
     // The audit trail's share of storing `rows` (issue 13: each row's ID HMAC and packed entry, the batches' creditors
@@ -228,11 +229,17 @@ struct PreparedInquiry : PreparedBatch {
     std::vector<std::pair<jobs::inquiry::RowRef, std::size_t>> unreadable;
 };
 
-/// The request id of each prepared row (views of prepared.requestIds).
-std::vector<std::string_view> requestIdsOf(const PreparedInquiry& prepared) {
-    std::vector<std::string_view> requestIds(prepared.rows.size());
-    for (std::size_t k = 0; k < prepared.rows.size(); ++k) requestIds[k] = prepared.requestIds[prepared.messageOf[k]];
-    return requestIds;
+/// Per prepared row, its message's entry of `perMessage` (prepared.requestIds or prepared.titleRefs), viewed.
+std::vector<std::string_view> ofEachRow(const PreparedInquiry& prepared, const std::vector<std::string>& perMessage) {
+    std::vector<std::string_view> views(prepared.rows.size());
+    for (std::size_t k = 0; k < prepared.rows.size(); ++k) views[k] = perMessage[prepared.messageOf[k]];
+    return views;
+}
+
+/// The audit trail's share of storing the prepared rows, with each row's request id and carried title.
+connectors::PreparedAudit prepareAuditOf(connectors::ResultStore& results, const PreparedInquiry& prepared) {
+    return results.prepareAudit(prepared.rows, ofEachRow(prepared, prepared.requestIds),
+                                ofEachRow(prepared, prepared.titleRefs));
 }
 
 /// ResultStatus has this many values (found … error), for counting by status.
@@ -252,10 +259,12 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
     for (const auto& message : batch) prepared->requestIds.push_back(message.header("request_id"));
     std::vector<std::optional<InquiryRequest>> requests(n);
     std::vector<std::optional<InquiryResult>> results(n);
+    prepared->titleRefs.resize(n);
 
     for (std::size_t i = 0; i < n; ++i) {
         try {
             requests[i] = jobs::inquiry::decodeRequest(batch[i].value());
+            prepared->titleRefs[i] = std::move(requests[i]->titleRef);  // the audit trail's; nothing else reads it
         } catch (const jobs::inquiry::DecodeError& error) {
             out[i].push_back({settings_.deadLetterTopic, std::string(batch[i].key()),
                               deadLetterValue(batch[i].value(), error.what(), 1)});
@@ -445,7 +454,7 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
     // The audit trail's per-row work, here (the consumer thread, pipelined with the commit) so that the committer only
     // copies prepared lines. A store error here is not the batch's: commit() prepares it again on its own thread.
     try {
-        prepared->audit = results_.prepareAudit(prepared->rows, requestIdsOf(*prepared));
+        prepared->audit = prepareAuditOf(results_, *prepared);
         prepared->auditPrepared = true;
     } catch (const std::exception& error) {
         Poco::Logger::get("pipeline.inquiry")
@@ -460,7 +469,7 @@ void InquiryStage::commit(PreparedBatch& batch) {
     // Durable in one transaction before anything is produced; the audit trail records the new ones in it, with the
     // request id each came with, from the lines prepare() made.
     if (!prepared.auditPrepared) {
-        prepared.audit = results_.prepareAudit(prepared.rows, requestIdsOf(prepared));
+        prepared.audit = prepareAuditOf(results_, prepared);
         prepared.auditPrepared = true;
     }
     results_.upsertResultsWithAudit(prepared.rows, prepared.audit);

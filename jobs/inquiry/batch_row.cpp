@@ -14,16 +14,21 @@
 #include "jobs/identity/identifiers.hpp"
 #include "jobs/inquiry/charset.hpp"
 
+namespace taxdesk::jobs::inquiry {
+
+bool hasTooManyChars(std::string_view utf8) noexcept {
+    if (utf8.size() <= kMaxTextChars) return false;
+    const auto codePoints = static_cast<std::size_t>(
+        std::count_if(utf8.begin(), utf8.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+    return codePoints > kMaxTextChars;
+}
+
+}  // namespace taxdesk::jobs::inquiry
+
 namespace taxdesk::jobs::inquiry::detail {
 namespace {
 
-constexpr std::size_t kMaxTextChars = 200;
 constexpr std::string_view kIdeographicComma = "\xE3\x80\x81";  // U+3001 、 as in 111、112
-
-std::size_t codePoints(std::string_view utf8) {
-    return static_cast<std::size_t>(
-        std::count_if(utf8.begin(), utf8.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
 
 /// What a spreadsheet writes for a character it could not save in the file's charset: `?` (Excel's "ANSI"
 /// exports) or U+FFFD. No name in the registry holds either, so charging for a look-up would only buy a
@@ -37,12 +42,6 @@ bool isDigit(char c) noexcept {
 void setText(std::string& to, std::string_view text) {
     to.clear();
     to.append(text);
-}
-
-/// More than kMaxTextChars characters. A character is at least one byte, so text of at most that many bytes is
-/// never counted (the common cell).
-bool hasTooManyChars(std::string_view utf8) {
-    return utf8.size() > kMaxTextChars && codePoints(utf8) > kMaxTextChars;
 }
 
 /// Already what identity::normalize() makes of it: ASCII capital letters and digits only (nothing to trim, fold or

@@ -24,6 +24,14 @@ struct BatchRules {
     long long feeIncomeYear = 250;  ///< NT$ per income year of an accepted row that asks for income data
 };
 
+/// SPEC 3.1: `debtor_name` and `title_ref` hold at most this many characters (Unicode code points); longer is
+/// too_long. inquiry.requests' optional `title_ref` is held to the same bound.
+inline constexpr std::size_t kMaxTextChars = 200;
+
+/// More than kMaxTextChars characters in valid UTF-8. A character is at least one byte, so text of at most that many
+/// bytes is never counted (the common cell).
+bool hasTooManyChars(std::string_view utf8) noexcept;
+
 /// One data row of the file as judged by SPEC 3.1. Rejected rows are reported too: SPEC 3.3 wants a result for
 /// every data row.
 struct BatchRow {

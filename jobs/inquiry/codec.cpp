@@ -9,6 +9,7 @@
 #include "jobs/common/json.hpp"
 #include "jobs/common/roc_year.hpp"
 #include "jobs/identity/identifiers.hpp"
+#include "jobs/inquiry/batch_row.hpp"
 
 namespace taxdesk::jobs::inquiry {
 namespace {
@@ -247,6 +248,11 @@ InquiryRequest decodeRequest(std::string_view text) {
             request.scope = *scope, seen[5] = true;
         } else if (name == "income_years") {
             request.incomeYears = requestYears(value), seen[6] = true;
+        } else if (name == "title_ref") {
+            // Optional (issue 13): what the audit trail records as the row's title, held to SPEC 3.1's bound.
+            request.titleRef = requestString(value, name);
+            if (hasTooManyChars(request.titleRef))
+                throw DecodeError("field 'title_ref' must be at most " + std::to_string(kMaxTextChars) + " characters");
         }
     }
     static constexpr const char* kRequired[] = {"batch_id", "row", "creditor_id", "debtor_id", "debtor_name"};
@@ -287,15 +293,16 @@ std::string encodeRequest(const InquiryRequest& request) {
         years += std::to_string(request.incomeYears[i]);
     }
     years.push_back(']');
-    json::ObjectWriter(out)
-        .field("batch_id", request.batchId)
+    json::ObjectWriter writer(out);
+    writer.field("batch_id", request.batchId)
         .field("row", request.row)
         .field("creditor_id", request.creditorId)
         .field("debtor_id", request.debtorId)
         .field("debtor_name", request.debtorName)
         .field("scope", toString(request.scope))
-        .raw("income_years", years)
-        .close();
+        .raw("income_years", years);
+    if (!request.titleRef.empty()) writer.field("title_ref", request.titleRef);
+    writer.close();
     return out;
 }
 

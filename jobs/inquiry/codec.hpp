@@ -15,8 +15,9 @@ class DecodeError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-/// Parses `{batch_id, row, creditor_id, debtor_id, debtor_name, scope, income_years}`. `income_years` may be a
-/// JSON array of numbers or a ';'-separated string; ROC years (< 1911) are turned into Gregorian ones.
+/// Parses `{batch_id, row, creditor_id, debtor_id, debtor_name, scope, income_years[, title_ref]}`. `income_years`
+/// may be a JSON array of numbers or a ';'-separated string; ROC years (< 1911) are turned into Gregorian ones.
+/// `title_ref` (issue 13, optional: the audit trail's title of the row) is a string of at most 200 characters.
 /// Throws DecodeError naming the field at fault.
 InquiryRequest decodeRequest(std::string_view json);
 std::string encodeRequest(const InquiryRequest& request);

@@ -20,6 +20,9 @@ struct InquiryRequest {
     std::string debtorName;
     Scope scope = Scope::both;
     std::vector<int> incomeYears;  ///< Gregorian years, ascending, unique
+    /// The row's enforcement title reference (SPEC 3.1 `title_ref`) as the dispatcher copies it from the stored row,
+    /// for the audit trail; optional on the topic ('' when the message has none: the trail reads the store then).
+    std::string titleRef;
 
     [[nodiscard]] bool wantsIncome() const { return scope != Scope::property; }
     [[nodiscard]] bool wantsProperty() const { return scope != Scope::income; }

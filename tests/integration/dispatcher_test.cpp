@@ -333,6 +333,7 @@ TEST_F(DispatcherTest, ABatchSentInBlocksLandsOnSeveralPartitionsAndEveryRowComp
     for (const auto& record : sent) {
         const auto request = jobs::inquiry::decodeRequest(record.value);
         EXPECT_EQ(request.batchId, batch) << "the value still names the batch";
+        EXPECT_EQ(request.titleRef, "title " + std::to_string(request.row)) << "the stored title, for the audit trail";
         char expected[16];
         std::snprintf(expected, sizeof expected, ":%04d", (request.row - 1) / 4);
         EXPECT_EQ(record.key, batch + expected) << "row " << request.row;

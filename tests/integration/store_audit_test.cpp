@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <random>
 
 #include "connectors/store/sql_audit_store.hpp"
@@ -164,6 +165,59 @@ TEST_P(StoreAuditTest, TitleReferencesAreRightFromCachedBlocksAndFromScatteredRo
     std::sort(rows.begin(), rows.end());
     std::sort(expected.begin(), expected.end());
     EXPECT_EQ(rows, expected);
+}
+
+// The dispatcher's requests carry each row's title (inquiry.requests `title_ref`): the trail records the carried
+// title and reads the store only for rows whose request carried none (older messages), both kinds in one chunk.
+TEST_P(StoreAuditTest, ACarriedTitleIsRecordedAndARowWithoutOneGetsTheStoredTitle) {
+    Store store(settings_);
+    configure(store);
+    const BatchRecord batch = newBatch();
+    writeBatch(store, batch, makeRows(batch.batchId, 6, 0));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
+    // Carried titles unlike the stored ones (112年度…), so that the entry shows which one it holds.
+    store.results().upsertResults(
+        {foundResult(batch.batchId, 3), foundResult(batch.batchId, 1), foundResult(batch.batchId, 2)},
+        {"req-3", "req-1", "req-2"}, {"carried 3", "", "carried\t2"});
+    store.results().upsertResults({foundResult(batch.batchId, 4), foundResult(batch.batchId, 5)}, {"req-4"},
+                                  {"carried 4"});                                       // row 5: both vectors shorter
+    store.results().upsertResults({foundResult(batch.batchId, 6)}, {}, {"carried 6"});  // its batch's creditor cached
+    AuditQuery query;
+    query.creditorId = creditor_;
+    query.fromDay = today();
+    query.limit = 100;
+    const AuditPage page = store.audit().search(query);
+    std::map<int, std::pair<std::string, std::string>> seen;  // row → (title, request id)
+    for (const AuditHit& hit : page.hits)
+        if (hit.batchId == batch.batchId) seen[hit.row] = {hit.titleRef, hit.requestId};
+    const std::map<int, std::pair<std::string, std::string>> expected = {
+        {1, {"112年度司執字第1號", "req-1"}}, {2, {"carried\t2", "req-2"}},    {3, {"carried 3", "req-3"}},
+        {4, {"carried 4", "req-4"}},          {5, {"112年度司執字第5號", ""}}, {6, {"carried 6", ""}}};
+    EXPECT_EQ(seen, expected);
+    EXPECT_TRUE(store.audit().verify(today(), today()).ok);
+}
+
+// A batch's creditor is kept once read; a batch the store did not hold when its results first came is asked again
+// (and recorded) once it is written, not remembered as unknown.
+TEST_P(StoreAuditTest, ABatchWrittenAfterItsFirstResultsIsRecordedOnceHeld) {
+    Store store(settings_);
+    configure(store);
+    const BatchRecord batch = newBatch();
+    store.results().upsertResults({foundResult(batch.batchId, 1)}, {"req-1"}, {"title 1"});  // not held: not recorded
+    writeBatch(store, batch, makeRows(batch.batchId, 3, 0));
+    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                              jobs::inquiry::BatchState::queued));
+    store.results().upsertResults({foundResult(batch.batchId, 2)}, {"req-2"}, {"title 2"});
+    store.results().upsertResults({foundResult(batch.batchId, 3)}, {"req-3"}, {"title 3"});
+    AuditQuery query;
+    query.creditorId = creditor_;
+    query.fromDay = today();
+    const AuditPage page = store.audit().search(query);
+    std::vector<int> rows;
+    for (const AuditHit& hit : page.hits)
+        if (hit.batchId == batch.batchId) rows.push_back(hit.row);
+    EXPECT_EQ(rows, (std::vector<int>{2, 3}));
 }
 
 TEST_P(StoreAuditTest, ChunksOfManyBatchesRecordEachNewResultOnceWithItsTitleByRow) {

@@ -236,8 +236,8 @@ TEST_P(StoreBatchesTest, RowsReadBackAsWrittenWhateverBytesTheirTextsHold) {
     EXPECT_EQ(store.batches().pendingRows(batch.batchId, 0, 10), rows);
     const auto requests = store.batches().pendingRequests(batch.batchId, 0, 1);
     ASSERT_EQ(requests.size(), 1U);
-    EXPECT_EQ(requests.front(),
-              (PendingRequest{1, rows[0].debtorId, rows[0].debtorName, rows[0].scope, rows[0].incomeYears}));
+    EXPECT_EQ(requests.front(), (PendingRequest{1, rows[0].debtorId, rows[0].debtorName, rows[0].scope,
+                                                rows[0].incomeYears, rows[0].titleRef}));
 }
 
 TEST_P(StoreBatchesTest, PendingRowsComePagedInRowOrderAndShrinkAsResultsArrive) {
@@ -290,11 +290,11 @@ TEST_P(StoreBatchesTest, PendingRequestsAreThePendingRowsWithTheColumnsARequestC
     ASSERT_EQ(all.size(), full.size());
     for (std::size_t i = 0; i < all.size(); ++i) {
         EXPECT_EQ(all[i], (PendingRequest{full[i].row, full[i].debtorId, full[i].debtorName, full[i].scope,
-                                          full[i].incomeYears}));
+                                          full[i].incomeYears, full[i].titleRef}));
     }
     // And as written: row 1 is the first row made.
-    EXPECT_EQ(all.front(),
-              (PendingRequest{1, rows[0].debtorId, rows[0].debtorName, rows[0].scope, rows[0].incomeYears}));
+    EXPECT_EQ(all.front(), (PendingRequest{1, rows[0].debtorId, rows[0].debtorName, rows[0].scope, rows[0].incomeYears,
+                                           rows[0].titleRef}));
 }
 
 // Issue 12: each pending-rows statement reads a window of the batch (4,096 rows, or the limit when larger), not the
