@@ -39,6 +39,13 @@ class StoreAuditTest : public StoreAreaTest {
   protected:
     void configure(Store& store) const { store.audit().configure({true, kKey}); }
 
+    /// Writes `rows` as `batch` and moves it to queued (paid), as the dispatcher finds it. False when it did not move.
+    static bool writeQueued(Store& store, const BatchRecord& batch, const std::vector<BatchRowRecord>& rows) {
+        writeBatch(store, batch, rows);
+        return store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
+                                             jobs::inquiry::BatchState::queued);
+    }
+
     /// `count` downloads recorded on `day`.
     static void downloadsOn(Store& store, const std::string& day, int count) {
         int second = 0;
@@ -62,9 +69,7 @@ TEST_P(StoreAuditTest, EveryNewResultOfAPaidBatchHasItsEntryAndAReplayAddsNone) 
     configure(store);
     const BatchRecord batch = newBatch();
     const auto rows = makeRows(batch.batchId, 5, 3);  // row 3 rejected at upload
-    writeBatch(store, batch, rows);
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                              jobs::inquiry::BatchState::queued));
+    ASSERT_TRUE(writeQueued(store, batch, rows));
     store.results().upsertResults({foundResult(batch.batchId, 2), foundResult(batch.batchId, 1)}, {"req-2", "req-1"});
     store.results().upsertResults({foundResult(batch.batchId, 4), foundResult(batch.batchId, 5)}, {"req-4", "req-5"});
     store.results().upsertResults({foundResult(batch.batchId, 1)}, {"req-1"});  // a replay
@@ -136,9 +141,7 @@ TEST_P(StoreAuditTest, TitleReferencesAreRightFromCachedBlocksAndFromScatteredRo
     Store store(settings_);
     configure(store);
     const BatchRecord batch = newBatch();
-    writeBatch(store, batch, makeRows(batch.batchId, 20500, 0));
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                              jobs::inquiry::BatchState::queued));
+    ASSERT_TRUE(writeQueued(store, batch, makeRows(batch.batchId, 20500, 0)));
     const std::vector<std::vector<int>> chunks = {
         {1, 4097, 8193, 12289, 16385, 20481},  // six blocks: exactly these rows
         {4096, 2, 4098},                       // blocks 0 and 1 (4096 is block 1's first row)
@@ -173,9 +176,7 @@ TEST_P(StoreAuditTest, ACarriedTitleIsRecordedAndARowWithoutOneGetsTheStoredTitl
     Store store(settings_);
     configure(store);
     const BatchRecord batch = newBatch();
-    writeBatch(store, batch, makeRows(batch.batchId, 6, 0));
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                              jobs::inquiry::BatchState::queued));
+    ASSERT_TRUE(writeQueued(store, batch, makeRows(batch.batchId, 6, 0)));
     // Carried titles unlike the stored ones (112年度…), so that the entry shows which one it holds.
     store.results().upsertResults(
         {foundResult(batch.batchId, 3), foundResult(batch.batchId, 1), foundResult(batch.batchId, 2)},
@@ -205,9 +206,7 @@ TEST_P(StoreAuditTest, ABatchWrittenAfterItsFirstResultsIsRecordedOnceHeld) {
     configure(store);
     const BatchRecord batch = newBatch();
     store.results().upsertResults({foundResult(batch.batchId, 1)}, {"req-1"}, {"title 1"});  // not held: not recorded
-    writeBatch(store, batch, makeRows(batch.batchId, 3, 0));
-    ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                              jobs::inquiry::BatchState::queued));
+    ASSERT_TRUE(writeQueued(store, batch, makeRows(batch.batchId, 3, 0)));
     store.results().upsertResults({foundResult(batch.batchId, 2)}, {"req-2"}, {"title 2"});
     store.results().upsertResults({foundResult(batch.batchId, 3)}, {"req-3"}, {"title 3"});
     AuditQuery query;
@@ -231,9 +230,7 @@ TEST_P(StoreAuditTest, ChunksOfManyBatchesRecordEachNewResultOnceWithItsTitleByR
     std::vector<std::string> batchIds;
     for (int b = 0; b < kBatches; ++b) {
         const BatchRecord batch = newBatch();
-        writeBatch(store, batch, makeRows(batch.batchId, kRows, 0));
-        ASSERT_TRUE(store.batches().setBatchState(batch.batchId, jobs::inquiry::BatchState::awaiting_payment,
-                                                  jobs::inquiry::BatchState::queued));
+        ASSERT_TRUE(writeQueued(store, batch, makeRows(batch.batchId, kRows, 0)));
         batchIds.push_back(batch.batchId);
     }
     std::vector<StoredResult> first;
