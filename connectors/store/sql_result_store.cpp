@@ -203,7 +203,9 @@ std::vector<int> sqliteUpsert(Poco::Data::Session& session, const std::vector<co
                                  stamp);
     SqliteUpsertStatement replace(db,
                                   "UPDATE inquiry_results SET debtor_id = ?3, status = ?4, reason = ?5, payload = ?6,"
-                                  " updated_at = ?7 WHERE batch_id = ?1 AND row_no = ?2",
+                                  " updated_at = ?7 WHERE batch_id = ?1 AND row_no = ?2"
+                                  // A result replayed as it is stored is left alone (no page written).
+                                  " AND NOT (debtor_id = ?3 AND status = ?4 AND reason = ?5 AND payload = ?6)",
                                   stamp);
     std::vector<int> added(batchIds.size(), 0);
     for (std::size_t i = 0; i < results.size(); ++i) {
@@ -244,7 +246,10 @@ constexpr const char* kUpsertStaged =
     "INSERT INTO inquiry_results (batch_id, row_no, debtor_id, status, reason, payload, updated_at)"
     " SELECT batch_id, row_no, debtor_id, status, reason, payload, $1 FROM td_result_staging"
     " ON CONFLICT (batch_id, row_no) DO UPDATE SET debtor_id = excluded.debtor_id, status = excluded.status,"
-    " reason = excluded.reason, payload = excluded.payload, updated_at = excluded.updated_at";
+    " reason = excluded.reason, payload = excluded.payload, updated_at = excluded.updated_at"
+    // A result replayed as it is stored (a redelivered chunk) is left alone: no new row version, index entry or WAL.
+    " WHERE (inquiry_results.debtor_id, inquiry_results.status, inquiry_results.reason, inquiry_results.payload)"
+    " IS DISTINCT FROM (excluded.debtor_id, excluded.status, excluded.reason, excluded.payload)";
 
 /// A binary COPY body of `results`' six columns, and the stamp as a seventh when it is not empty.
 std::string copyBody(const std::vector<const StoredResult*>& results, const std::string& stamp) {

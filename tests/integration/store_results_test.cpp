@@ -449,6 +449,48 @@ TEST_P(StoreResultsTest, EveryByteOfAResultArrivesAsGivenWhetherNewReplacedOrOfA
     EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 2);
 }
 
+// Issue 11: a redelivered chunk's results, as stored already, are not written again (no new row version on
+// PostgreSQL, no page on SQLite): their updated_at stays. A result that differs in any column is replaced and
+// restamped, in the same call; a batch not in the table is treated alike.
+TEST_P(StoreResultsTest, AResultReplayedAsStoredIsNotWrittenAgainWhileAChangedOneIsReplaced) {
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    ASSERT_TRUE(writeQueuedBatch(store, batch, makeRows(batch.batchId, 6, 0)));
+    const std::string stranger = testing::uniqueName("demo");
+    std::vector<StoredResult> first;
+    for (int row = 1; row <= 5; ++row) first.push_back(foundResult(batch.batchId, row));
+    first.push_back(foundResult(stranger, 1));
+    store.results().upsertResults(first);
+    const auto stampOf = [&](const std::string& batchId, int row) {
+        Poco::Data::Session session = rawSession();
+        std::string stamp;
+        session << sqlFor("SELECT updated_at FROM inquiry_results WHERE batch_id = ? AND row_no = ?"), into(stamp),
+            bind(batchId), bind(row), now;
+        return stamp;
+    };
+    std::vector<std::string> before;
+    for (int row = 1; row <= 5; ++row) before.push_back(stampOf(batch.batchId, row));
+    const std::string strangerBefore = stampOf(stranger, 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // stamps have milliseconds: a new one differs
+
+    std::vector<StoredResult> again = first;  // rows 1-5 and the stranger as stored …
+    again[1].debtorId = "B123456789";         // … but row 2's debtor,
+    again[2].status = "no_records";           // row 3's status,
+    again[3].reason = "why";                  // row 4's reason
+    again[4].payload += " ";                  // and row 5's payload differ
+    again.push_back(foundResult(batch.batchId, 6));
+    store.results().upsertResults(again);
+    EXPECT_EQ(stampOf(batch.batchId, 1), before[0]) << "replayed as stored: not written";
+    EXPECT_EQ(stampOf(stranger, 1), strangerBefore) << "replayed as stored: not written";
+    for (int row = 2; row <= 5; ++row) {
+        EXPECT_GT(stampOf(batch.batchId, row), before[static_cast<std::size_t>(row - 1)]) << "row " << row;
+        EXPECT_EQ(store.results().findResult(batch.batchId, row).value(), again[static_cast<std::size_t>(row - 1)]);
+    }
+    EXPECT_EQ(store.results().findResult(batch.batchId, 1).value(), first[0]);
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->rowsDone, 6);
+    EXPECT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::completed);
+}
+
 TEST_P(StoreResultsTest, AResultThePostgreSQLServerRefusesFailsTheWholeCallAsPermanentAndTheSessionWorksOn) {
     // Bytes that are not UTF-8: SQLite stores text as given; PostgreSQL refuses them (SQLSTATE 22021) whether they
     // come by the COPY into inquiry_results (a new key of a known batch) or by the COPY into the staging table (a
