@@ -54,11 +54,11 @@ class ResultStore {
 
     /// Inserts or replaces results by (batch_id, row), all in one transaction (one prepared statement executed per
     /// result), so a replayed batch changes nothing: a result replayed as it is stored is not even written again (its
-    /// updated_at stays that of its first storing). Stamps updated_at of what it inserts or changes. In the same
-    /// transaction, each batch touched that is in the batches table gets rows_done = its number of results and moves to
-    /// completed (stamping completed_at) when that reaches rows_total, else from queued to processing; only queued and
-    /// processing batches change state. Results of batches not in the table (fed straight to Kafka) are stored all the
-    /// same.
+    /// updated_at stays that of its last insert or change). Stamps updated_at of what it inserts or changes. In the
+    /// same transaction, each batch touched that is in the batches table gets rows_done = its number of results and
+    /// moves to completed (stamping completed_at) when that reaches rows_total, else from queued to processing; only
+    /// queued and processing batches change state. Results of batches not in the table (fed straight to Kafka) are
+    /// stored all the same.
     virtual void upsertResults(const std::vector<StoredResult>& results) = 0;
     /// The audit trail's share of upserting `results` (issue 13), prepared before the upsert and on another thread
     /// than the committing one (the inquiry stage's prepare()): requestIds[k] is the request id of results[k] and

@@ -249,10 +249,11 @@ InquiryRequest decodeRequest(std::string_view text) {
         } else if (name == "income_years") {
             request.incomeYears = requestYears(value), seen[6] = true;
         } else if (name == "title_ref") {
-            // Optional (issue 13): what the audit trail records as the row's title, held to SPEC 3.1's bound.
-            request.titleRef = requestString(value, name);
-            if (hasTooManyChars(request.titleRef))
-                throw DecodeError("field 'title_ref' must be at most " + std::to_string(kMaxTextChars) + " characters");
+            // Optional (issue 13), for the audit trail alone: a row is never refused for it. A value that is not text
+            // of at most SPEC 3.1's 200 characters is not taken (the trail then reads the stored row's title).
+            std::string_view title;
+            request.titleRef.clear();
+            if (!value.get_string().get(title) && !hasTooManyChars(title)) request.titleRef = std::string(title);
         }
     }
     static constexpr const char* kRequired[] = {"batch_id", "row", "creditor_id", "debtor_id", "debtor_name"};

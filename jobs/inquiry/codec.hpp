@@ -17,7 +17,8 @@ class DecodeError : public std::runtime_error {
 
 /// Parses `{batch_id, row, creditor_id, debtor_id, debtor_name, scope, income_years[, title_ref]}`. `income_years`
 /// may be a JSON array of numbers or a ';'-separated string; ROC years (< 1911) are turned into Gregorian ones.
-/// `title_ref` (issue 13, optional: the audit trail's title of the row) is a string of at most 200 characters.
+/// `title_ref` (issue 13, optional: the audit trail's title of the row) is taken when it is a string of at most 200
+/// characters and otherwise left empty: it never makes a request unreadable.
 /// Throws DecodeError naming the field at fault.
 InquiryRequest decodeRequest(std::string_view json);
 std::string encodeRequest(const InquiryRequest& request);

@@ -21,7 +21,8 @@ struct InquiryRequest {
     Scope scope = Scope::both;
     std::vector<int> incomeYears;  ///< Gregorian years, ascending, unique
     /// The row's enforcement title reference (SPEC 3.1 `title_ref`) as the dispatcher copies it from the stored row,
-    /// for the audit trail; optional on the topic ('' when the message has none: the trail reads the store then).
+    /// for the audit trail; optional on the topic ('' when the message has none, or one that is not text of at most
+    /// 200 characters: the trail reads the store then).
     std::string titleRef;
 
     [[nodiscard]] bool wantsIncome() const { return scope != Scope::property; }

@@ -8,8 +8,9 @@
 //    debtors of its own: a cold cache), timed from the payment's answer to `completed`; rows/s of each is printed.
 // 2. Faults: a paid 200,000-row batch and a stream of 2,000 SMS applications sent round the live engines; mid-batch
 //    one engine is stopped (SIGTERM), one SIGKILLed, and another started. The takeover time is from the SIGKILL to
-//    the first row stored (inquiry_results.updated_at) in a partition the killed engine held (its log's
-//    "partitions of … held:" line; a row's partition is librdkafka's default, CRC-32 of its message key
+//    the first row stored new (inquiry_results.updated_at; a result replayed as stored keeps its first stamp, so the
+//    survivor's replay of the dead engine's uncommitted rows counts in) in a partition the killed engine held (its
+//    log's "partitions of … held:" line; a row's partition is librdkafka's default, CRC-32 of its message key
 //    `<batch_id>:<block>` modulo the partition count).
 // Asserted: every row of every batch stored exactly once, every application replied to exactly once (the gateway
 // stub's record, by notification id), every payment charged once (the provider's record equals the ledger and the
