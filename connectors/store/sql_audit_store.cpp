@@ -218,9 +218,7 @@ PreparedAudit SqlAuditStore::prepare(const std::vector<StoredResult>& results,
         return rows;
     };
     bool readsTitles = false;
-    for (std::size_t b = 0; b < batchIds.size() && !readsTitles; ++b)
-        readsTitles = std::any_of(positions[b].begin(), positions[b].end(),
-                                  [&](std::size_t k) { return carriedTitle(k).empty(); });
+    for (std::size_t k = 0; k < results.size() && !readsTitles; ++k) readsTitles = carriedTitle(k).empty();
     if (!unknown.empty() || readsTitles) {
         db_.withSession("reading the audit trail's creditors and title references", [&](Poco::Data::Session& session) {
             // The creditors not cached, detail::kInListMax batches a statement (an index probe each), ids bound.
