@@ -358,6 +358,45 @@ TEST(StoreSqlite, SessionsUseWriteAheadLogging) {
     EXPECT_EQ(mode, "wal");
 }
 
+TEST(StoreSqlite, ANewDatabaseGetsLargePagesAndOneThatExistsKeepsItsOwn) {
+    // A new file: created with kSqlitePageSize (issue 11), recorded in the file, so a separate connection sees it.
+    testing::StoreBackend fresh("sqlite", "store-pages-new");
+    const StoreSettings settings = fresh.settings();
+    {
+        Store store(settings);
+        store.ping();
+    }
+    int pageSize = 0;
+    {
+        Poco::Data::Session session("sqlite", settings.sqlitePath);
+        session << "PRAGMA page_size", into(pageSize), now;
+    }
+    EXPECT_EQ(pageSize, kSqlitePageSize);
+    EXPECT_NE(kSqlitePageSize, 4096) << "the test would not tell the new size from SQLite's default";
+
+    // A database made before (SQLite's default 4 KiB, already in WAL mode with a table in it): the store opens it,
+    // migrates it and works in it, and its pages stay as they were.
+    testing::StoreBackend old("sqlite", "store-pages-old");
+    const StoreSettings oldSettings = old.settings();
+    {
+        Poco::Data::Session session("sqlite", oldSettings.sqlitePath);
+        session << "PRAGMA page_size=4096", now;
+        session << "PRAGMA journal_mode=WAL", now;
+        session << "CREATE TABLE made_before (id INTEGER PRIMARY KEY)", now;
+    }
+    {
+        Store store(oldSettings);
+        EXPECT_EQ(store.schemaVersion(), detail::latestSchemaVersion());
+        store.results().upsertResults({{"B-PAGES", 1, "A123456789", "found", "", "{}"}});
+        EXPECT_EQ(store.results().resultsOfBatch("B-PAGES").size(), 1U);
+    }
+    {
+        Poco::Data::Session session("sqlite", oldSettings.sqlitePath);
+        session << "PRAGMA page_size", into(pageSize), now;
+    }
+    EXPECT_EQ(pageSize, 4096);
+}
+
 TEST(StorePostgresql, PooledConnectionsTheServerDroppedAreReplacedOnTheNextCall) {
     // application_name marks this test's connections, so that only they are terminated on the shared server.
     const std::string application = testing::uniqueName("store_test");
