@@ -30,6 +30,7 @@ InquiryStage::InquiryStage(InquiryStageSettings settings, connectors::ConnectorS
       results_(results),
       batches_(batches),
       redis_(std::move(redis)),
+      cacheWriter_(redis_ ? std::make_unique<connectors::RedisClient>(redis_->settings()) : nullptr),
       metrics_(metrics),
       inquiryMetrics_(std::move(inquiryMetrics)),
       pool_(settings_.concurrency) {
@@ -54,12 +55,12 @@ std::vector<std::optional<std::string>> InquiryStage::cacheGet(std::span<const s
 }
 
 void InquiryStage::cachePut(std::span<const std::pair<std::string_view, std::string_view>> pairs, bool keepTtl) {
-    if (!redis_ || pairs.empty()) return;
+    if (!cacheWriter_ || pairs.empty()) return;
     try {
         if (keepTtl)
-            redis_->replaceManyDeferredViews(pairs);
+            cacheWriter_->replaceManyDeferredViews(pairs);
         else
-            redis_->setManyDeferredViews(pairs, settings_.cacheTtlSeconds);
+            cacheWriter_->setManyDeferredViews(pairs, settings_.cacheTtlSeconds);
     } catch (const connectors::RedisError&) {
         metrics_.cacheDegraded.Set(1);
     }
