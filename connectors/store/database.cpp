@@ -120,10 +120,11 @@ class ConfiguredPool : public Poco::Data::SessionPool {
         // an OS crash can lose the last commits, and never a payment's: detail::DurableCommits syncs those); the busy
         // timeout makes concurrent writers wait instead of failing.
         session << "PRAGMA busy_timeout=5000", now;
-        // Issue 11: a new database gets pages of 16 KiB instead of SQLite's 4 KiB: a batch's results are written in a
-        // quarter of the WAL frames (two write() calls each) and checkpointed in a quarter of the copies, which cut
-        // the store's CPU a new row by a fifth (BENCHMARKS.md, "Result upserts"). It must come before the switch to
-        // WAL, which fixes the size in the file; for a database that exists it changes nothing (it keeps its size).
+        // Issue 11: a new database gets pages of 8 KiB instead of SQLite's 4 KiB: a batch's results are written in half
+        // the WAL frames (two write() calls each) and checkpointed in half the copies: the store's CPU a new row 3.4 ->
+        // 3.0 us. 16 KiB cut it to 2.7 us but cost the SMS path (a few rows a transaction, each written as whole
+        // pages): p99 23 -> 35 ms at 2,000/s; 8 KiB 27 ms (BENCHMARKS.md, "Result upserts"). It must come before the
+        // switch to WAL, which fixes the size in the file; a database that exists keeps its size.
         session << "PRAGMA page_size=" + std::to_string(kSqlitePageSize), now;
         enableWriteAheadLog(session);
         session << "PRAGMA synchronous=NORMAL", now;

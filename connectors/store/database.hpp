@@ -23,9 +23,9 @@ namespace detail {
 class StatementCache;
 }  // namespace detail
 
-/// The page size a new SQLite database is created with (issue 11: a quarter of the WAL frames of SQLite's 4 KiB for
-/// the same rows). A database that exists keeps the size it was created with.
-constexpr int kSqlitePageSize = 16384;
+/// The page size a new SQLite database is created with (issue 11: half the WAL frames of SQLite's 4 KiB for the same
+/// rows). A database that exists keeps the size it was created with.
+constexpr int kSqlitePageSize = 8192;
 
 struct StoreSettings {
     std::string backend = "sqlite";  ///< sqlite | postgresql
