@@ -265,6 +265,50 @@ TEST_P(StoreResultsTest, ConcurrentRetriesPutTheErrorRowsBackExactlyOnce) {
     EXPECT_EQ(store.batches().pendingRows(batch.batchId, 0, 100).size(), 5U);
 }
 
+TEST_P(StoreResultsTest, RetriesOfErrorRowsRacingNewResultsOfThoseRowsLeaveTheCountExact) {
+    // A retry deletes a batch's error results while engines store those rows' new results: a result found stored by
+    // an upsert may be gone by the time it is written, and is then new. However they interleave, the batch completes
+    // with every row counted once.
+    constexpr int kRows = 40;
+    constexpr int kWriters = 4;
+    settings_.poolSize = kWriters + 2;
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    ASSERT_TRUE(writeQueuedBatch(store, batch, makeRows(batch.batchId, kRows, 0)));
+    for (int round = 0; round < 5; ++round) {
+        std::vector<StoredResult> errors;
+        for (int row = 1; row <= kRows; ++row) errors.push_back(errorResult(batch.batchId, row));
+        store.results().upsertResults(errors);
+        ASSERT_EQ(store.batches().findBatch(batch.batchId)->state, jobs::inquiry::BatchState::completed);
+
+        const auto failures = testing::atOnce(kWriters + 1, [&](int t, std::latch& start) {
+            start.arrive_and_wait();
+            if (t == kWriters) {
+                for (int tries = 0; tries < 20; ++tries) (void)store.results().retryErrorRows(batch.batchId);
+                return;
+            }
+            for (int first = 1 + t; first <= kRows; first += kWriters * 2) {
+                std::vector<StoredResult> chunk;
+                for (int row = first; row < first + kWriters * 2 && row <= kRows; ++row)
+                    chunk.push_back(row % 2 == 0 ? foundResult(batch.batchId, row) : errorResult(batch.batchId, row));
+                store.results().upsertResults(chunk);
+            }
+        });
+        for (const auto& failure : failures) EXPECT_EQ(failure, "");
+        // Whatever is left to do (rows the retry took back after the writers stored them) is stored again.
+        std::vector<StoredResult> rest;
+        for (const auto& row : store.batches().pendingRows(batch.batchId, 0, kRows))
+            rest.push_back(foundResult(batch.batchId, row.row));
+        store.results().upsertResults(rest);
+        const auto stored = store.batches().findBatch(batch.batchId).value();
+        EXPECT_EQ(stored.rowsDone, kRows) << "round " << round;
+        EXPECT_EQ(countOf("inquiry_results", batch.batchId), kRows) << "round " << round;
+        EXPECT_EQ(stored.state, jobs::inquiry::BatchState::completed) << "round " << round;
+        // Back to all errors for the next round: a completed batch whose rows are all errors.
+        EXPECT_GE(store.results().retryErrorRows(batch.batchId), 0);
+    }
+}
+
 TEST_P(StoreResultsTest, MissingResultsAreInsertedButNeverOverwriteOneAndCompleteTheBatch) {
     Store store(settings_);
     const BatchRecord batch = newBatch();
