@@ -393,9 +393,17 @@ TEST_F(PipelineTest, ARequestThatFailsForGoodGivesItsRowAnErrorResultAndItsBatch
     // The same message delivered again, as after a crash between storing the error result and committing its output:
     // the stored result is produced again (else inquiry.results would never carry it), and nothing else changes.
     td_testing::produceAll(prefix_ + "inquiry.requests", {{batchId, mangled}});
+    // One reader for the whole wait (a fresh group's join takes longer than a short read: a reader a check never
+    // joined, and the wait ran to runPipeline's 90 s bound).
+    connectors::kafka::Consumer deadLetters(td_testing::consumerSettings(), td_testing::uniqueName("reader"));
+    deadLetters.subscribe({prefix_ + "inquiry.requests.dlq"});
+    std::size_t deadLettersRead = 0;
     runPipeline(prefix_ + "engine", redis(td_testing::redisPort()), [&](const Pipeline&) {
-        return td_testing::readRecords(prefix_ + "inquiry.requests.dlq", 2, std::chrono::milliseconds(500)).size() >= 2;
+        deadLettersRead += deadLetters.consume(100, 100).size();
+        return deadLettersRead >= 2;
     });
+    deadLetters.close();
+    EXPECT_EQ(deadLettersRead, 2u);
     const auto all = td_testing::readRecords(prefix_ + "inquiry.results", 4, std::chrono::seconds(8));
     ASSERT_EQ(all.size(), 4u);
     EXPECT_EQ(all[3].value, failed->payload);
