@@ -123,8 +123,8 @@ class ConfiguredPool : public Poco::Data::SessionPool {
         // Issue 11: a new database gets pages of 8 KiB instead of SQLite's 4 KiB: a batch's results are written in half
         // the WAL frames (two write() calls each) and checkpointed in half the copies: the store's CPU a new row 3.4 ->
         // 3.0 us. 16 KiB cut it to 2.7 us but cost the SMS path (a few rows a transaction, each written as whole
-        // pages): p99 23 -> 35 ms at 2,000/s; 8 KiB 27 ms (BENCHMARKS.md, "Result upserts"). It must come before the
-        // switch to WAL, which fixes the size in the file; a database that exists keeps its size.
+        // pages): p99 23 -> 35 ms at 2,000/s; 8 KiB 27 ms (BENCHMARKS.md, issue 11, "Session 7"). It must come before
+        // the switch to WAL, which fixes the size in the file; a database that exists keeps its size.
         session << "PRAGMA page_size=" + std::to_string(kSqlitePageSize), now;
         enableWriteAheadLog(session);
         session << "PRAGMA synchronous=NORMAL", now;
