@@ -547,9 +547,22 @@ std::vector<StoredResult> SqlResultStore::resultsPage(const std::string& batchId
     const std::string statement = db_.sql("SELECT " + std::string(detail::kResultColumns) +
                                           " FROM inquiry_results"
                                           " WHERE batch_id = ? AND row_no > ? ORDER BY row_no LIMIT ?");
+    const bool postgresql = !db_.isSqlite();
     return db_.withSession("reading a page of a batch's results", [&](Poco::Data::Session& session) {
         std::vector<StoredResult> found;
+        if (!postgresql || detail::inStoreTransaction(session)) {  // (no transaction of its own inside another)
+            session << statement, into(found), bind(batchId), bind(afterRow), bind(limit), now;
+            return found;
+        }
+        // PostgreSQL walks the primary key in row order from afterRow, whatever its statistics say. On a table it has
+        // never analyzed (a new database's first batches: autovacuum comes a minute later at the soonest) it guessed a
+        // few hundred rows and chose a bitmap scan of every later row of the batch and a sort of them, for each page:
+        // a 200,000-row download took 20 s (issue 11; BENCHMARKS.md, "Session 7"). SET LOCAL ends with the
+        // transaction, committed or not.
+        Poco::Data::Transaction transaction(session);
+        session << "SET LOCAL enable_bitmapscan = off", now;
         session << statement, into(found), bind(batchId), bind(afterRow), bind(limit), now;
+        transaction.commit();
         return found;
     });
 }

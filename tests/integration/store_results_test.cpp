@@ -265,6 +265,51 @@ TEST_P(StoreResultsTest, ConcurrentRetriesPutTheErrorRowsBackExactlyOnce) {
     EXPECT_EQ(store.batches().pendingRows(batch.batchId, 0, 100).size(), 5U);
 }
 
+TEST_P(StoreResultsTest, PagesOfResultsComeInRowOrderAfterTheRowGivenAtMostTheLimit) {
+    // The download reads a batch's results a page at a time (resultsPage): rows after `afterRow`, in row order, at
+    // most `limit`, whatever else the table holds; a row without a result is skipped, not a page's end.
+    Store store(settings_);
+    const BatchRecord batch = newBatch();
+    const BatchRecord other = newBatch();
+    ASSERT_TRUE(writeQueuedBatch(store, batch, makeRows(batch.batchId, 2500, 0)));
+    ASSERT_TRUE(writeQueuedBatch(store, other, makeRows(other.batchId, 30, 0)));
+    std::vector<StoredResult> results;
+    for (int row = 2500; row >= 1; --row)  // stored out of order, row 7 without a result
+        if (row != 7) results.push_back(foundResult(batch.batchId, row));
+    store.results().upsertResults(results);
+    std::vector<StoredResult> others;
+    for (int row = 1; row <= 30; ++row) others.push_back(foundResult(other.batchId, row));
+    store.results().upsertResults(others);
+
+    std::vector<int> rows;
+    int after = 0;
+    int pages = 0;
+    for (;;) {
+        const auto page = store.results().resultsPage(batch.batchId, after, 1000);
+        ++pages;
+        ASSERT_LE(page.size(), 1000U);
+        for (const auto& result : page) {
+            EXPECT_EQ(result.batchId, batch.batchId);
+            EXPECT_EQ(result, foundResult(batch.batchId, result.row));
+            rows.push_back(result.row);
+        }
+        if (page.size() < 1000U) break;
+        after = page.back().row;
+    }
+    EXPECT_EQ(pages, 3);
+    std::vector<int> expected;
+    for (int row = 1; row <= 2500; ++row)
+        if (row != 7) expected.push_back(row);
+    EXPECT_EQ(rows, expected);
+    const auto middle = store.results().resultsPage(batch.batchId, 5, 3);
+    ASSERT_EQ(middle.size(), 3U);
+    EXPECT_EQ(middle[0].row, 6);
+    EXPECT_EQ(middle[1].row, 8) << "row 7 has no result";
+    EXPECT_EQ(middle[2].row, 9);
+    EXPECT_TRUE(store.results().resultsPage(batch.batchId, 2500, 10).empty());
+    EXPECT_TRUE(store.results().resultsPage(batch.batchId, 0, 0).empty());
+}
+
 TEST_P(StoreResultsTest, RetriesOfErrorRowsRacingNewResultsOfThoseRowsLeaveTheCountExact) {
     // A retry deletes a batch's error results while engines store those rows' new results: a result found stored by
     // an upsert may be gone by the time it is written, and is then new. However they interleave, the batch completes
