@@ -385,31 +385,43 @@ void RedisClient::setManyDeferred(const std::vector<std::pair<std::string, std::
 void RedisClient::setManyDeferredViews(std::span<const std::pair<std::string_view, std::string_view>> pairs,
                                        int ttlSeconds) {
     requirePositiveTtl(ttlSeconds, "setManyDeferred");
-    sendDeferredSets(pairs, std::to_string(ttlSeconds));
+    sendDeferredSets(pairs, std::to_string(ttlSeconds), {});
 }
 
 void RedisClient::replaceManyDeferredViews(std::span<const std::pair<std::string_view, std::string_view>> pairs) {
-    sendDeferredSets(pairs, {});
+    sendDeferredSets({}, {}, pairs);
 }
 
-void RedisClient::sendDeferredSets(std::span<const std::pair<std::string_view, std::string_view>> pairs,
-                                   std::string_view ttl) {
-    if (pairs.empty()) return;
+void RedisClient::setAndReplaceManyDeferredViews(std::span<const std::pair<std::string_view, std::string_view>> fresh,
+                                                 int ttlSeconds,
+                                                 std::span<const std::pair<std::string_view, std::string_view>> kept) {
+    requirePositiveTtl(ttlSeconds, "setAndReplaceManyDeferred");
+    sendDeferredSets(fresh, std::to_string(ttlSeconds), kept);
+}
+
+void RedisClient::sendDeferredSets(std::span<const std::pair<std::string_view, std::string_view>> fresh,
+                                   std::string_view ttl,
+                                   std::span<const std::pair<std::string_view, std::string_view>> kept) {
+    if (fresh.empty() && kept.empty()) return;
     std::size_t bytes = 0;
-    for (const auto& [key, value] : pairs) bytes += key.size() + value.size() + settings_.keyPrefix.size() + 64;
+    for (const auto& [key, value] : fresh) bytes += key.size() + value.size() + settings_.keyPrefix.size() + 64;
+    for (const auto& [key, value] : kept) bytes += key.size() + value.size() + settings_.keyPrefix.size() + 64;
     RespWriter commands(bytes);
-    for (const auto& [key, value] : pairs) {
+    for (const auto& [key, value] : fresh) {
         commands.command(5);
         commands.argument("SET");
         commands.argument(settings_.keyPrefix, key);
         commands.argument(value);
-        if (ttl.empty()) {
-            commands.argument("XX");
-            commands.argument("KEEPTTL");
-        } else {
-            commands.argument("EX");
-            commands.argument(ttl);
-        }
+        commands.argument("EX");
+        commands.argument(ttl);
+    }
+    for (const auto& [key, value] : kept) {
+        commands.command(5);
+        commands.argument("SET");
+        commands.argument(settings_.keyPrefix, key);
+        commands.argument(value);
+        commands.argument("XX");
+        commands.argument("KEEPTTL");
     }
     withReconnect("deferred SET", [&](redisContext* context) {
         Connection connection(context, settings_.timeoutMs);
@@ -418,7 +430,7 @@ void RedisClient::sendDeferredSets(std::span<const std::pair<std::string_view, s
         for (int done = 0; !done;)
             if (redisBufferWrite(context, &done) != REDIS_OK)
                 throw ConnectionLost(describeError(*context, settings_.timeoutMs));
-        deferredReplies_ += pairs.size();
+        deferredReplies_ += fresh.size() + kept.size();
     });
 }
 

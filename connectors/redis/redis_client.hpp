@@ -87,6 +87,11 @@ class RedisClient {
     /// the expiry it has (Redis 6.0 or later). A value rewritten this way never lives longer than the key it replaces;
     /// a key that expired in the meantime stays gone (a later miss), never written without an expiry.
     void replaceManyDeferredViews(std::span<const std::pair<std::string_view, std::string_view>> pairs);
+    /// setManyDeferredViews(fresh, ttlSeconds) and replaceManyDeferredViews(kept) in one pipeline, in that order: one
+    /// wait for the answers of the deferred commands before, not a second one for the first half's.
+    void setAndReplaceManyDeferredViews(std::span<const std::pair<std::string_view, std::string_view>> fresh,
+                                        int ttlSeconds,
+                                        std::span<const std::pair<std::string_view, std::string_view>> kept);
     /// Error answers to deferred commands so far.
     [[nodiscard]] std::size_t deferredErrors() const { return deferredErrors_; }
     /// INCR key, and EXPIRE it when it has no expiry yet (so when the INCR created it); returns the new value. One
@@ -141,9 +146,9 @@ class RedisClient {
     [[nodiscard]] const RedisSettings& settings() const { return settings_; }
 
   private:
-    /// The deferred SETs of setManyDeferredViews (`EX ttl`, ttl not empty) and replaceManyDeferredViews (`XX KEEPTTL`,
-    /// ttl empty).
-    void sendDeferredSets(std::span<const std::pair<std::string_view, std::string_view>> pairs, std::string_view ttl);
+    /// The deferred SETs of `fresh` (`EX ttl`) then of `kept` (`XX KEEPTTL`), in one pipeline.
+    void sendDeferredSets(std::span<const std::pair<std::string_view, std::string_view>> fresh, std::string_view ttl,
+                          std::span<const std::pair<std::string_view, std::string_view>> kept);
     struct ContextDeleter {
         void operator()(redisContext* context) const noexcept;
     };

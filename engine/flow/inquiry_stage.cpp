@@ -54,13 +54,11 @@ std::vector<std::optional<std::string>> InquiryStage::cacheGet(std::span<const s
     return std::vector<std::optional<std::string>>(keys.size());
 }
 
-void InquiryStage::cachePut(std::span<const std::pair<std::string_view, std::string_view>> pairs, bool keepTtl) {
-    if (!cacheWriter_ || pairs.empty()) return;
+void InquiryStage::cachePut(std::span<const std::pair<std::string_view, std::string_view>> fresh,
+                            std::span<const std::pair<std::string_view, std::string_view>> kept) {
+    if (!cacheWriter_ || (fresh.empty() && kept.empty())) return;
     try {
-        if (keepTtl)
-            cacheWriter_->replaceManyDeferredViews(pairs);
-        else
-            cacheWriter_->setManyDeferredViews(pairs, settings_.cacheTtlSeconds);
+        cacheWriter_->setAndReplaceManyDeferredViews(fresh, settings_.cacheTtlSeconds, kept);
     } catch (const connectors::RedisError&) {
         metrics_.cacheDegraded.Set(1);
     }
@@ -416,8 +414,7 @@ std::unique_ptr<PreparedBatch> InquiryStage::prepare(const std::vector<connector
         fresh.reserve(written.size());
         for (const Written& w : written)
             (w.keep ? kept : fresh).emplace_back(keys[w.entry], std::string_view(values).substr(w.offset, w.length));
-        cachePut(fresh, false);
-        cachePut(kept, true);
+        cachePut(fresh, kept);
     }
 
     for (std::size_t i = 0; i < n; ++i) {

@@ -71,9 +71,10 @@ class InquiryStage : public BatchStage {
                       std::vector<std::optional<Value>>& answers, std::vector<std::string>& errors,
                       std::vector<char>& fresh);
     std::vector<std::optional<std::string>> cacheGet(std::span<const std::string_view> keys);
-    /// Writes cache entries: with the stage's TTL, or (keepTtl) only over entries that still exist, keeping their
-    /// expiry.
-    void cachePut(std::span<const std::pair<std::string_view, std::string_view>> pairs, bool keepTtl);
+    /// Writes cache entries in one pipeline, not waited for: `fresh` with the stage's TTL, `kept` only over entries
+    /// that still exist, keeping their expiry.
+    void cachePut(std::span<const std::pair<std::string_view, std::string_view>> fresh,
+                  std::span<const std::pair<std::string_view, std::string_view>> kept);
 
     InquiryStageSettings settings_;
     connectors::ConnectorSet connectors_;
@@ -83,8 +84,8 @@ class InquiryStage : public BatchStage {
     /// The cache's writes go through a connection of their own, unanswered until the next write (issue 11): Redis
     /// serves its connections in turn, so the next batch's MGET is answered between them instead of after every SET
     /// of the batch before (they were 2,000 SETs … EX queued ahead of it on one connection, ~6 ms of Redis's time).
-    /// A write may then land after a later read of its key: that read misses and the connectors are asked again,
-    /// which a cache allows. Null when redis_ is.
+    /// A write may then land after a later read of its key: that read finds the entry as it was before (missing, or
+    /// without the newer tax data) and the connectors are asked again, which a cache allows. Null when redis_ is.
     std::unique_ptr<connectors::RedisClient> cacheWriter_;
     PipelineMetrics metrics_;
     InquiryMetrics inquiryMetrics_;

@@ -237,6 +237,27 @@ TEST_F(RedisTest, AReplacedValueKeepsItsKeysExpiryAndAMissingKeyIsNotCreated) {
     EXPECT_EQ(client_->deferredErrors(), 0u);
 }
 
+TEST_F(RedisTest, OnePipelineSetsFreshEntriesWithTheTtlAndReplacesKeptOnesKeepingTheirs) {
+    // The inquiry cache's write of a batch: new entries with a full TTL, then entries that only learnt tax data,
+    // replaced in place with the expiry they had; one pipeline, its answers read before the next command.
+    client_->setMany({{key("kept"), "old"}}, 50);
+    const std::string fresh = key("fresh");
+    const std::string kept = key("kept");
+    const std::string gone = key("gone");
+    const std::vector<std::pair<std::string_view, std::string_view>> fresh_{{fresh, "1"}};
+    const std::vector<std::pair<std::string_view, std::string_view>> kept_{{kept, "new"}, {gone, "new"}};
+    client_->setAndReplaceManyDeferredViews(fresh_, 600, kept_);
+    EXPECT_EQ(client_->get("fresh"), "1");
+    EXPECT_GT(client_->ttl("fresh"), 50);
+    EXPECT_LE(client_->ttl("fresh"), 600);
+    EXPECT_EQ(client_->get("kept"), "new");
+    EXPECT_GT(client_->ttl("kept"), 0);
+    EXPECT_LE(client_->ttl("kept"), 50) << "the expiry it had";
+    EXPECT_EQ(client_->get("gone"), std::nullopt) << "only a key that exists is replaced";
+    EXPECT_EQ(client_->deferredErrors(), 0u);
+    EXPECT_THROW(client_->setAndReplaceManyDeferredViews(fresh_, 0, kept_), std::invalid_argument);
+}
+
 TEST_F(RedisTest, ALeaseHasOneOwnerAtATimeAndIsRenewedByIt) {
     const std::string lease = key("lease");
     EXPECT_TRUE(client_->acquireLease(lease, "engine-a", 2));

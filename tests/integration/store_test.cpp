@@ -372,7 +372,7 @@ TEST(StoreSqlite, ANewDatabaseGetsLargePagesAndOneThatExistsKeepsItsOwn) {
         session << "PRAGMA page_size", into(pageSize), now;
     }
     EXPECT_EQ(pageSize, kSqlitePageSize);
-    EXPECT_NE(kSqlitePageSize, 4096) << "the test would not tell the new size from SQLite's default";
+    static_assert(kSqlitePageSize != 4096, "the test would not tell the new size from SQLite's default");
 
     // A database made before (SQLite's default 4 KiB, already in WAL mode with a table in it): the store opens it,
     // migrates it and works in it, and its pages stay as they were.
