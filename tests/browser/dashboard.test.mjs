@@ -158,10 +158,17 @@ test('operations dashboard: live throughput under load, #updated-at ticking, no 
     await step('shows each batch state, breaker state, rising errors and stale data in words (and passes axe-core)', 60_000, async () => {
       // Every state the page can draw, by its own render functions, with polling stopped (every fetch fails) so
       // that nothing redraws meanwhile; the header turns stale after 5 s without data. The screenshot shows this.
+      // A poll already in flight when fetch is replaced still answers and redraws, so the states are drawn only
+      // once a poll has failed: polls run one after another, so none is in flight then and none will draw again.
       const states = ['awaiting_payment', 'queued', 'processing', 'completed', 'failed'];
       const breakerStates = ['closed', 'half_open', 'open'];
-      await page.evaluate(([batchStates, breakers]) => {
+      await page.evaluate(() => {
         window.fetch = () => Promise.reject(new Error('polling stopped by the test'));
+      });
+      await page.waitForFunction(() => document.getElementById('poll-error').textContent.includes('polling stopped by the test'),
+        null, { timeout: 20_000 })
+        .catch(() => assert.fail('no poll failed within 20 s of fetch being replaced'));
+      await page.evaluate(([batchStates, breakers]) => {
         renderBatches(batchStates.map((state, i) => ({ batch_id: `B-A11Y-${i}`, state, progress: 20 * i, rows_done: i, rows_total: 5 })));
         renderBreakers(breakers.map((state) => ({ connector: `conn_${state}`, state })));
         renderPipelines({ inquiry: { in: 5, out: 3, failed: 2, in_flight: 0 } }, null);
