@@ -162,12 +162,16 @@ TEST_F(HttpWorkerBoundsTest, AClientReadingTheAnswersSlowlyDoesNotHoldTheWorker)
 }
 
 TEST_F(HttpWorkerBoundsTest, ConnectionsInAllAreBounded) {
-    // 40 connections from 40 addresses (each well under the per-address limit) fill http.max_connections.
+    // 40 connections from 40 addresses (each well under the per-address limit) fill http.max_connections. Each is
+    // answered once and kept alive, so the engine has taken it before the next one opens: a connect() returns before
+    // the engine accepts, and a busy kernel may queue a later connection ahead of an earlier one.
     std::vector<int> open;
     for (int i = 0; i < 40; ++i) {
         const int fd = connectFrom(engine_->port(), "127.0.1." + std::to_string(i + 1));
         ASSERT_GE(fd, 0);
         open.push_back(fd);
+        ASSERT_TRUE(sendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+        ASSERT_EQ(readResponse(fd).status, 200) << "connection " << i;
     }
     expectClientError(exchange(engine_->port(), get("/healthz"), "127.0.2.1"), 503, "too_many_connections");
     for (const int fd : open) ::close(fd);

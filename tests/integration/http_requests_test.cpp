@@ -41,6 +41,32 @@ using namespace taxdesk::testing::raw_http;
 
 namespace {
 
+// ---- the helper the connection-limit tests wait with ---------------------------------------------------------------
+
+TEST(RawHttpHelpers, WaitUntilAcceptedWaitsForAConnectionTheServerHasNotTakenYet) {
+    // A listener of our own that has not accepted: the connection waits in its queue, then is taken.
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    ::inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+    socklen_t length = sizeof address;
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    ASSERT_EQ(::listen(listener, 8), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    const int port = ntohs(address.sin_port);
+    EXPECT_TRUE(waitUntilAccepted(port, std::chrono::milliseconds(500))) << "nothing connected yet";
+    const int client = connectFrom(port, "127.0.0.9");
+    ASSERT_GE(client, 0);
+    EXPECT_FALSE(waitUntilAccepted(port, std::chrono::milliseconds(200))) << "a connection waits to be accepted";
+    const int taken = ::accept(listener, nullptr, nullptr);
+    ASSERT_GE(taken, 0);
+    EXPECT_TRUE(waitUntilAccepted(port, std::chrono::milliseconds(500))) << "the connection was accepted";
+    ::close(taken);
+    ::close(client);
+    ::close(listener);
+}
+
 // ---- the engine most tests share: short timeouts, a small per-client limit ----------------------------------------
 
 class HttpHardeningTest : public ::testing::Test {
@@ -181,6 +207,7 @@ TEST_F(HttpHardeningTest, ConnectionsFromOneAddressAreBoundedAndSilentOnesTimeOu
         idle.push_back(connectFrom(engine_->port(), "127.0.0.4"));
         ASSERT_GE(idle.back(), 0);
     }
+    ASSERT_TRUE(waitUntilAccepted(engine_->port())) << "the engine did not take the eight connections within 10 s";
     // The ninth from the same address is refused; another address is served.
     expectClientError(exchange(engine_->port(), get("/healthz"), "127.0.0.4"), 503, "too_many_connections");
     EXPECT_EQ(exchange(engine_->port(), get("/healthz"), "127.0.0.5").status, 200);

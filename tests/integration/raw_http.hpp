@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "jobs/identity/identifiers.hpp"
@@ -44,6 +46,36 @@ inline int connectFrom(int port, const std::string& source = "127.0.0.1", int ti
         return -1;
     }
     return fd;
+}
+
+/// Waits, at most `bound`, until the kernel holds no connection to `port` that the server has not taken yet: none
+/// half-open (SYN_RECV) and none in the listener's accept queue (/proc/net/tcp and tcp6). connect() returns before the
+/// server accepts, and on a busy machine a later connection can reach the accept queue ahead of an earlier one: a test
+/// that fills a connection limit waits here before it expects the next connection to be refused.
+inline bool waitUntilAccepted(int port, std::chrono::milliseconds bound = std::chrono::seconds(10)) {
+    char suffix[8];
+    std::snprintf(suffix, sizeof suffix, ":%04X", static_cast<unsigned>(port));
+    for (const auto deadline = Clock::now() + bound;;) {
+        bool pending = false;
+        for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+            std::ifstream in(table);
+            std::string line;
+            std::getline(in, line);  // the heading
+            while (std::getline(in, line)) {
+                std::istringstream fields(line);
+                std::string slot, local, remote, state, queues;
+                fields >> slot >> local >> remote >> state >> queues;
+                if (local.size() < 5 || local.compare(local.size() - 5, 5, suffix) != 0) continue;
+                const bool halfOpen = state == "03";
+                // A listener's (0A) rx_queue, after the colon, is its accept queue's length.
+                const bool queued = state == "0A" && queues.substr(queues.find(':') + 1) != "00000000";
+                pending = pending || halfOpen || queued;
+            }
+        }
+        if (!pending) return true;
+        if (Clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
 }
 
 inline bool sendAll(int fd, const std::string& data) {
