@@ -436,11 +436,19 @@ void RedisClient::sendDeferredSets(std::span<const std::pair<std::string_view, s
 
 void RedisClient::drainDeferred() {
     if (deferredReplies_ == 0) return;
-    Connection connection(context_.get(), settings_.timeoutMs);
-    for (; deferredReplies_ > 0; --deferredReplies_) {
-        const ReplyPtr reply = connection.nextReply();
-        if (reply->type == REDIS_REPLY_ERROR) ++deferredErrors_;
+    bool readOnly = false;
+    {
+        Connection connection(context_.get(), settings_.timeoutMs);
+        for (; deferredReplies_ > 0; --deferredReplies_) {
+            const ReplyPtr reply = connection.nextReply();
+            if (reply->type != REDIS_REPLY_ERROR) continue;
+            ++deferredErrors_;
+            readOnly = readOnly || std::string_view(reply->str, reply->len).starts_with("READONLY");
+        }
     }
+    // A replica answered them (a failover demoted the server this connection reached): connect afresh through the
+    // failover address, as withReconnect does for a command answered READONLY, rather than write to it for ever.
+    if (readOnly) connect();
 }
 
 long long RedisClient::incrWithExpiry(const std::string& key, int ttlSeconds) {

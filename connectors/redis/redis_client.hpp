@@ -92,7 +92,8 @@ class RedisClient {
     void setAndReplaceManyDeferredViews(std::span<const std::pair<std::string_view, std::string_view>> fresh,
                                         int ttlSeconds,
                                         std::span<const std::pair<std::string_view, std::string_view>> kept);
-    /// Error answers to deferred commands so far.
+    /// Error answers to deferred commands so far, read before the next command (whose connection is a new one when
+    /// one of them was READONLY: a failover demoted the server).
     [[nodiscard]] std::size_t deferredErrors() const { return deferredErrors_; }
     /// INCR key, and EXPIRE it when it has no expiry yet (so when the INCR created it); returns the new value. One
     /// round trip, atomic (one Lua EVAL): a counter never stays without an expiry. A retry after a lost connection may

@@ -43,11 +43,13 @@ std::vector<std::optional<std::string>> InquiryStage::cacheGet(std::span<const s
     if (redis_ && !keys.empty()) {
         try {
             auto values = redis_->mgetViews(keys);
-            metrics_.cacheDegraded.Set(0);
+            cacheReadsFailing_ = false;
+            showCacheState();
             return values;
         } catch (const connectors::RedisError& error) {
             // Redis is a cache: without it, look-ups go straight to the connectors.
-            metrics_.cacheDegraded.Set(1);
+            cacheReadsFailing_ = true;
+            showCacheState();
             Poco::Logger::get("pipeline.inquiry").warning("cache bypassed: %s", std::string(error.what()));
         }
     }
@@ -57,11 +59,29 @@ std::vector<std::optional<std::string>> InquiryStage::cacheGet(std::span<const s
 void InquiryStage::cachePut(std::span<const std::pair<std::string_view, std::string_view>> fresh,
                             std::span<const std::pair<std::string_view, std::string_view>> kept) {
     if (!cacheWriter_ || (fresh.empty() && kept.empty())) return;
+    const bool wereFailing = cacheWritesFailing_;
+    std::string why;
     try {
+        // The answers to the previous writes are read before these are sent: their errors are known now.
         cacheWriter_->setAndReplaceManyDeferredViews(fresh, settings_.cacheTtlSeconds, kept);
-    } catch (const connectors::RedisError&) {
-        metrics_.cacheDegraded.Set(1);
+        const std::size_t errors = cacheWriter_->deferredErrors();
+        cacheWritesFailing_ = errors != cacheWriteErrorsSeen_;
+        if (cacheWritesFailing_)
+            why = std::to_string(errors - cacheWriteErrorsSeen_) + " of the previous batch's writes were refused";
+        cacheWriteErrorsSeen_ = errors;
+    } catch (const connectors::RedisError& error) {
+        cacheWritesFailing_ = true;
+        why = error.what();
     }
+    showCacheState();
+    // Logged when the writes start and stop failing, not each batch: the gauge shows the state meanwhile.
+    if (cacheWritesFailing_ && !wereFailing)
+        Poco::Logger::get("pipeline.inquiry").warning("cache not written (look-ups go on): %s", why);
+    if (!cacheWritesFailing_ && wereFailing) Poco::Logger::get("pipeline.inquiry").information("cache written again");
+}
+
+void InquiryStage::showCacheState() {
+    metrics_.cacheDegraded.Set(cacheReadsFailing_ || cacheWritesFailing_ ? 1 : 0);
 }
 
 template <typename Answer, typename Query, typename LookupMany>

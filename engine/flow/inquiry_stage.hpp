@@ -75,6 +75,8 @@ class InquiryStage : public BatchStage {
     /// that still exist, keeping their expiry.
     void cachePut(std::span<const std::pair<std::string_view, std::string_view>> fresh,
                   std::span<const std::pair<std::string_view, std::string_view>> kept);
+    /// metrics_.cacheDegraded: 1 while the cache's reads or its writes fail.
+    void showCacheState();
 
     InquiryStageSettings settings_;
     connectors::ConnectorSet connectors_;
@@ -87,6 +89,9 @@ class InquiryStage : public BatchStage {
     /// A write may then land after a later read of its key: that read finds the entry as it was before (missing, or
     /// without the newer tax data) and the connectors are asked again, which a cache allows. Null when redis_ is.
     std::unique_ptr<connectors::RedisClient> cacheWriter_;
+    bool cacheReadsFailing_ = false;        ///< the last MGET failed
+    bool cacheWritesFailing_ = false;       ///< the last writes failed, or answers to the ones before were errors
+    std::size_t cacheWriteErrorsSeen_ = 0;  ///< cacheWriter_->deferredErrors() at the last write
     PipelineMetrics metrics_;
     InquiryMetrics inquiryMetrics_;
     WorkerPool pool_;

@@ -30,7 +30,7 @@ Metrics::Metrics()
                  .Register(*registry_)),
       cacheDegraded_(prometheus::BuildGauge()
                          .Name("taxdesk_cache_degraded")
-                         .Help("1 while Redis is unreachable and look-ups go straight to the connectors")
+                         .Help("1 while the Redis cache's reads (look-ups go to the connectors) or writes fail")
                          .Register(*registry_)),
       connectorErrors_(prometheus::BuildCounter()
                            .Name("taxdesk_connector_errors_total")

@@ -22,7 +22,7 @@ struct PipelineMetrics {
     prometheus::Histogram& batchSeconds;  ///< time to process one consumed batch
     prometheus::Counter& cacheHits;
     prometheus::Counter& cacheMisses;
-    prometheus::Gauge& cacheDegraded;  ///< 1 while Redis is unreachable and look-ups bypass the cache
+    prometheus::Gauge& cacheDegraded;  ///< 1 while the cache's reads (look-ups bypass it) or writes fail
     prometheus::Counter& connectorErrors;
     prometheus::Counter& connectorRetries;
     prometheus::Histogram& latency;              ///< end to end: message created → its outputs acknowledged

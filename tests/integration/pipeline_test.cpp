@@ -14,6 +14,7 @@
 #include "engine/runtime/lookup_cache.hpp"
 #include "engine/runtime/metrics.hpp"
 #include "engine/runtime/pipeline.hpp"
+#include "fixtures/fault_report.hpp"
 #include "fixtures/kafka_helpers.hpp"
 #include "jobs/inquiry/codec.hpp"
 
@@ -318,6 +319,27 @@ TEST_F(PipelineTest, WithoutRedisLookupsGoStraightToTheConnectors) {
     for (const auto& row : stored)
         EXPECT_EQ(jobs::inquiry::decodeResult(row.payload), expectedResult(requests[row.row - 1]));
     EXPECT_NE(metrics_.serialize().find(R"(taxdesk_cache_degraded{pipeline="inquiry"} 1)"), std::string::npos);
+}
+
+TEST_F(PipelineTest, ACacheThatRefusesWritesIsShownDegradedWhileTheLookUpsGoOn) {
+    // A Redis demoted to a replica of a primary that is gone (a failover half done): it answers the cache's reads
+    // and refuses its writes (READONLY). The writes' answers are read before the next batch's writes, so the state
+    // shows from the second batch of 100 on. Before, the reads' success kept taxdesk_cache_degraded at 0.
+    constexpr int kRows = 600;
+    const auto requests = produceRequests(kRows);
+    td_testing::RedisServer server;
+    ASSERT_NE(server.command("replicaof 127.0.0.1 1").find("OK"), std::string::npos);
+    const std::string degraded = R"(taxdesk_cache_degraded{pipeline="inquiry"} 1)";
+    runPipeline(prefix_ + "engine", redis(server.port()), [&](const Pipeline&) {
+        return store_->results().resultsOfBatch("B-" + prefix_).size() >= kRows &&
+               metrics_.serialize().find(degraded) != std::string::npos;
+    });
+    const auto stored = store_->results().resultsOfBatch("B-" + prefix_);
+    ASSERT_EQ(stored.size(), static_cast<std::size_t>(kRows));
+    for (const auto& row : stored)
+        EXPECT_EQ(jobs::inquiry::decodeResult(row.payload), expectedResult(requests[row.row - 1]));
+    EXPECT_NE(metrics_.serialize().find(degraded), std::string::npos);
+    EXPECT_EQ(server.command("dbsize").find("0"), 0u) << "the replica took a write";
 }
 
 TEST_F(PipelineTest, AConnectorThatKeepsFailingGivesErrorResultsNotLostRows) {
