@@ -235,17 +235,18 @@ TEST_F(CreditorApiTest, IdempotencyKeysBelongToOneCreditor) {
 }
 
 TEST(TwoEngines, AStartingEngineNeverResolvesThePaymentAnotherEngineIsCharging) {
-    // One provider (slow: a charge takes 6 s) and one store for two engines, as in production.
+    // One provider (slow: a charge takes 15 s, so that the second engine's start-up, 3-5 s, ends well within it on a
+    // busy machine) and one store for two engines, as in production.
     taxdesk::connectors::StubSettings stubSettings;
     stubSettings.paymentBalance = 1'000'000;
-    stubSettings.latencyMs = 6000;
+    stubSettings.latencyMs = 15000;
     auto stubs = taxdesk::connectors::makeStubConnectors(stubSettings);
     const auto provider = std::dynamic_pointer_cast<taxdesk::connectors::StubPayment>(stubs.payment);
     ASSERT_TRUE(provider);
     taxdesk::connectors::StubHttpServer stubServer(stubs);
     const std::string storePath = taxdesk::testing::tempDir("two-engines") + "/taxdesk.db";
     const std::vector<std::string> sets{"connectors.mode=http", "connectors.base_url=" + stubServer.baseUrl(),
-                                        "connectors.timeout_ms=20000", "connectors.retries=0",
+                                        "connectors.timeout_ms=40000", "connectors.retries=0",
                                         "store.sqlite_path=" + storePath};
     ServeProcess first(sets);
     std::string token;  // in the shared store

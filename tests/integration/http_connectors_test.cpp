@@ -313,18 +313,18 @@ TEST_F(FakeServerTest, HalfOpenProbeClosesTheCircuitOnceTheServerIsBack) {
     auto settings = clientSettings(server.baseUrl());
     settings.retries = 0;
     settings.breakerFailures = 2;
-    settings.breakerOpenMs = 150;
+    settings.breakerOpenMs = 1000;  // long enough that a busy machine's pause does not half-open it early
     const ConnectorSet clients = makeHttpConnectors(settings);
     EXPECT_THROW(clients.sms->send({"n", "0912345678", "x"}), TransientError);
     EXPECT_THROW(clients.sms->send({"n", "0912345678", "x"}), TransientError);
     EXPECT_THROW(clients.sms->send({"n", "0912345678", "x"}), CircuitOpenError);
 
-    std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(1200ms);
     EXPECT_THROW(clients.sms->send({"n", "0912345678", "x"}), TransientError);  // the probe fails: open again
     EXPECT_THROW(clients.sms->send({"n", "0912345678", "x"}), CircuitOpenError);
 
     state.fault = Fault::kNone;
-    std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(1200ms);
     const auto* status = httpConnectorStatuses(clients).back();
     ASSERT_EQ(status->connectorName(), "sms");
     EXPECT_EQ(status->breakerState(), BreakerState::kHalfOpen);

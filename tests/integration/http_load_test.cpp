@@ -151,7 +151,9 @@ TEST_F(HttpWorkerBoundsTest, AClientReadingTheAnswersSlowlyDoesNotHoldTheWorker)
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the worker is writing to the slow reader now
+    // The worker is writing to the slow reader once its first answers arrive.
+    for (const auto deadline = Clock::now() + std::chrono::seconds(10); received == 0 && Clock::now() < deadline;)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const auto other = exchange(engine_->port(), get("/nope"), "127.0.0.24", 15000);
     stop = true;
     ::shutdown(reader, SHUT_RDWR);

@@ -72,7 +72,7 @@ TEST(RawHttpHelpers, WaitUntilAcceptedWaitsForAConnectionTheServerHasNotTakenYet
 class HttpHardeningTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        engine_ = new ServeProcess({"http.max_connections_per_client=8", "http.header_timeout_ms=1500",
+        engine_ = new ServeProcess({"http.max_connections_per_client=8", "http.header_timeout_ms=5000",
                                     "http.keepalive_timeout_ms=1000", "payment.stub_balance=100000000"});
         creditor_ = engine_->createToken("creditor", "C1");
         gateway_ = engine_->createToken("gateway");

@@ -76,7 +76,7 @@ class SmsStageTest : public ::testing::Test {
         settings.offices = std::make_shared<const jobs::sms::OfficeTable>(jobs::sms::OfficeTable::load(offices));
         connectors::RedisSettings redis;
         redis.port = redisPort;
-        redis.timeoutMs = 300;
+        redis.timeoutMs = 2000;  // a busy machine's pause must not make Redis look down (port 1 is refused at once)
         redis.keyPrefix = prefix_;
         return std::make_unique<SmsStage>(settings, connectors_, store_->sms(),
                                           std::make_unique<connectors::RedisClient>(redis), metrics_.pipeline("sms"));
