@@ -152,8 +152,7 @@ TEST_F(HttpWorkerBoundsTest, AClientReadingTheAnswersSlowlyDoesNotHoldTheWorker)
         }
     });
     // The worker is writing to the slow reader once its first answers arrive.
-    for (const auto deadline = Clock::now() + std::chrono::seconds(10); received == 0 && Clock::now() < deadline;)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    taxdesk::testing::eventually([&] { return received > 0; }, std::chrono::seconds(10));
     const auto other = exchange(engine_->port(), get("/nope"), "127.0.0.24", 15000);
     stop = true;
     ::shutdown(reader, SHUT_RDWR);

@@ -15,9 +15,9 @@
 #include <regex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "fixtures/test_env.hpp"
 #include "jobs/identity/identifiers.hpp"
 
 namespace taxdesk::testing::raw_http {
@@ -55,8 +55,7 @@ inline int connectFrom(int port, const std::string& source = "127.0.0.1", int ti
 inline bool waitUntilAccepted(int port, std::chrono::milliseconds bound = std::chrono::seconds(10)) {
     char suffix[8];
     std::snprintf(suffix, sizeof suffix, ":%04X", static_cast<unsigned>(port));
-    for (const auto deadline = Clock::now() + bound;;) {
-        bool pending = false;
+    const auto noneWaiting = [&] {
         for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
             std::ifstream in(table);
             std::string line;
@@ -66,16 +65,14 @@ inline bool waitUntilAccepted(int port, std::chrono::milliseconds bound = std::c
                 std::string slot, local, remote, state, queues;
                 fields >> slot >> local >> remote >> state >> queues;
                 if (local.size() < 5 || local.compare(local.size() - 5, 5, suffix) != 0) continue;
-                const bool halfOpen = state == "03";
+                if (state == "03") return false;  // half-open
                 // A listener's (0A) rx_queue, after the colon, is its accept queue's length.
-                const bool queued = state == "0A" && queues.substr(queues.find(':') + 1) != "00000000";
-                pending = pending || halfOpen || queued;
+                if (state == "0A" && queues.substr(queues.find(':') + 1) != "00000000") return false;
             }
         }
-        if (!pending) return true;
-        if (Clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+        return true;
+    };
+    return eventually(noneWaiting, bound);
 }
 
 inline bool sendAll(int fd, const std::string& data) {
