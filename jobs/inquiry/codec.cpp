@@ -266,8 +266,29 @@ InquiryRequest decodeRequest(std::string_view text) {
 }
 
 std::optional<RowRef> rowOfRequest(std::string_view text) {
+    // First with the reader decodeRequest() uses, so that a request it reads names the same row whatever else it
+    // holds (fields of objects, which the flat reader refuses); the flat reader then reads what simdjson refuses
+    // (bytes that are not UTF-8 among them).
+    simdjson::dom::object object;
+    bool strict = false;
+    try {
+        strict = !parseDocument(text).get(object);
+    } catch (const DecodeError&) {
+    }
     try {
         RowRef ref;
+        if (strict) {
+            for (const auto field : object) {
+                if (field.key == "batch_id") {
+                    std::string_view id;
+                    if (!field.value.get_string().get(id)) ref.batchId = std::string(id);
+                } else if (field.key == "row") {
+                    ref.row = requestInt(field.value, "row");
+                }
+            }
+            if (ref.batchId.empty() || ref.row < 1) return std::nullopt;
+            return ref;
+        }
         for (const auto& field : json::parseFlatObject(text)) {
             if (field.value.isArray) continue;
             if (field.name == "batch_id") {

@@ -468,3 +468,19 @@ TEST(InquiryCodec, TheRowOfARequestIsReadEvenWhenTheRequestIsRefused) {
     EXPECT_FALSE(rowOfRequest("not json").has_value());
     EXPECT_FALSE(rowOfRequest(R"({"batch_id":"B1","row":[3]})").has_value());
 }
+
+TEST(InquiryCodec, TheRowOfARequestIsReadWhateverElseTheRequestHolds) {
+    // Found by json_fuzz in CI: a field holding objects (which decodeRequest() reads past and the flat reader does not
+    // read at all) left a refused request without its row, and so its batch without a result for that row.
+    EXPECT_EQ(rowOfRequest(R"({"batch_id":"B1","row":7,"debtor_id":"A123456788","extra":[{"on":"l","value":5}]})"),
+              (RowRef{"B1", 7}));
+    EXPECT_EQ(rowOfRequest(R"({"batch_id":"B1","note":{"a":{"b":[1]}},"row":"8"})"), (RowRef{"B1", 8}));
+    // A repeated field's last value wins, as in decodeRequest().
+    EXPECT_EQ(rowOfRequest(R"({"batch_id":"B1","row":"2","property":[{}],"row":3})"), (RowRef{"B1", 3}));
+    // The request CI found: it decodes, and its row is the request's.
+    const std::string found =
+        R"({"batch_id":"b-b","row":"2","creditor_id":"c","debtor_id":" a123456789 ","debtor_name":"\u738b\ud83d\ude00",)"
+        R"("scope":"income","income_yearch_id":"b","row":2,"property":[{"on":"l","val]e":5}]})";
+    const InquiryRequest request = decodeRequest(found);
+    EXPECT_EQ(rowOfRequest(found), (RowRef{request.batchId, request.row}));
+}
