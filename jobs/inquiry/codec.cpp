@@ -275,8 +275,8 @@ std::optional<RowRef> rowOfRequest(std::string_view text) {
         strict = !parseDocument(text).get(object);
     } catch (const DecodeError&) {
     }
+    RowRef ref;
     try {
-        RowRef ref;
         if (strict) {
             for (const auto field : object) {
                 if (field.key == "batch_id") {
@@ -286,24 +286,23 @@ std::optional<RowRef> rowOfRequest(std::string_view text) {
                     ref.row = requestInt(field.value, "row");
                 }
             }
-            if (ref.batchId.empty() || ref.row < 1) return std::nullopt;
-            return ref;
-        }
-        for (const auto& field : json::parseFlatObject(text)) {
-            if (field.value.isArray) continue;
-            if (field.name == "batch_id") {
-                if (const auto* id = std::get_if<std::string>(&field.value.scalar)) ref.batchId = *id;
-            } else if (field.name == "row") {
-                ref.row = asInt(field.value.scalar, "row");
+        } else {
+            for (const auto& field : json::parseFlatObject(text)) {
+                if (field.value.isArray) continue;
+                if (field.name == "batch_id") {
+                    if (const auto* id = std::get_if<std::string>(&field.value.scalar)) ref.batchId = *id;
+                } else if (field.name == "row") {
+                    ref.row = asInt(field.value.scalar, "row");
+                }
             }
         }
-        if (ref.batchId.empty() || ref.row < 1) return std::nullopt;
-        return ref;
     } catch (const json::ParseError&) {
         return std::nullopt;
     } catch (const DecodeError&) {
         return std::nullopt;
     }
+    if (ref.batchId.empty() || ref.row < 1) return std::nullopt;
+    return ref;
 }
 
 std::string encodeRequest(const InquiryRequest& request) {
