@@ -21,6 +21,7 @@
 #include "connectors/api/errors.hpp"
 #include "connectors/api/payment.hpp"
 #include "connectors/http/json_codec.hpp"
+#include "connectors/http/listener.hpp"
 
 namespace taxdesk::connectors {
 namespace detail {
@@ -246,7 +247,7 @@ struct StubHttpServer::Impl {
 
 StubHttpServer::StubHttpServer(ConnectorSet connectors, const StubServerOptions& options)
     : impl_(std::make_unique<Impl>(options.maxThreads)) {
-    Poco::Net::ServerSocket socket(Poco::Net::SocketAddress(options.host, options.port));
+    Poco::Net::ServerSocket socket = listenExclusively(Poco::Net::SocketAddress(options.host, options.port));
     impl_->host = options.host;
     impl_->port = socket.address().port();
 

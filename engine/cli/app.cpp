@@ -5,6 +5,7 @@
 #include <Poco/Exception.h>
 #include <Poco/File.h>
 #include <Poco/Logger.h>
+#include <Poco/Net/NetException.h>
 #include <Poco/Timestamp.h>
 #include <Poco/Util/ServerApplication.h>
 
@@ -112,12 +113,28 @@ int commandBroker(const Settings& settings, const char* argv0) {
     });
 }
 
+/// The one line a server prints when its port is taken (another engine or stub server there, or anything else), with
+/// what to do about it; the caller exits with kExitFailure.
+void printListenFailure(const char* command, const char* key, const std::string& host, int port,
+                        const Poco::Net::NetException& error) {
+    std::cerr << "taxdesk " << command << ": cannot listen on " << host << ":" << port << " (" << key
+              << "): " << error.displayText() << " (is another taxdesk " << command
+              << " running there? Choose another port with --set " << key << "=N)" << std::endl;
+}
+
 int commandStubs(const Settings& settings, const char* argv0) {
     return runLongRunning(argv0, settings, "stubs", [&](LongRunning& app) {
         connectors::StubServerOptions options;
         options.host = settings.httpHost;
         options.port = static_cast<std::uint16_t>(settings.stubsPort);
-        connectors::StubHttpServer server(connectors::makeStubConnectors(settings.stubs), options);
+        std::optional<connectors::StubHttpServer> started;
+        try {
+            started.emplace(connectors::makeStubConnectors(settings.stubs), options);
+        } catch (const Poco::Net::NetException& error) {
+            printListenFailure("stubs", "stubs.port", settings.httpHost, settings.stubsPort, error);
+            return kExitFailure;
+        }
+        auto& server = *started;
         Poco::Logger::get("stubs").information("connector stubs serving at %s (seed %Lu)", server.baseUrl(),
                                                static_cast<unsigned long long>(settings.stubs.seed));
         app.waitForStop();
@@ -152,7 +169,13 @@ int commandServe(const Settings& settings, const char* argv0) {
     if (!topicsReadyAtStart(settings)) return kExitFailure;
     return runLongRunning(argv0, settings, "serve", [&](LongRunning& app) {
         Service service(settings);
-        service.start([] { Poco::Util::ServerApplication::terminate(); });
+        try {
+            service.start([] { Poco::Util::ServerApplication::terminate(); });
+        } catch (const Poco::Net::NetException& error) {
+            // Service::start listens before anything else starts: nothing to undo but the store it opened.
+            printListenFailure("serve", "http.port", settings.httpHost, settings.httpPort, error);
+            return kExitFailure;
+        }
         std::cerr << "taxdesk serving on http://" << settings.httpHost << ":" << service.httpPort()
                   << " (/healthz /readyz /metrics)" << std::endl;
         app.waitForStop();

@@ -39,6 +39,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "connectors/http/listener.hpp"
 #include "jobs/common/json.hpp"
 #include "jobs/identity/identifiers.hpp"
 
@@ -260,7 +261,8 @@ HttpServer::Impl::Impl(const HttpServerSettings& settings, std::vector<Route> ro
     : settings_(settings),
       router_(std::move(routes), settings),
       params_(new Poco::Net::HTTPServerParams),
-      listener_(Poco::Net::SocketAddress(settings.host, static_cast<Poco::UInt16>(settings.port)), 1024),
+      listener_(connectors::listenExclusively(
+          Poco::Net::SocketAddress(settings.host, static_cast<Poco::UInt16>(settings.port)), 1024)),
       workers_(1, std::max(settings.threads, 1) + 1),
       healthWorkers_(1, 3) {
     params_->setKeepAlive(true);

@@ -329,23 +329,6 @@ Service::~Service() {
 
 void Service::start(std::function<void()> onFatal) {
     auto& parts = *parts_;
-    for (auto& running : parts.pipelines) {
-        running.thread = std::thread([&parts, &running, onFatal] {
-            try {
-                running.pipeline->run(parts.stopping);
-            } catch (const std::exception& error) {
-                {
-                    std::lock_guard lock(parts.probeMutex);
-                    parts.failure = running.name + ": " + error.what();
-                }
-                parts.failed = true;
-                Poco::Logger::get("pipeline." + running.name)
-                    .critical("pipeline stopped: %s", std::string(error.what()));
-                if (onFatal) onFatal();
-            }
-        });
-    }
-
     std::vector<Route> routes;
     routes.push_back({"GET", "/healthz", [](HttpRequest&) { return jsonReply(200, R"({"status":"ok"})"); }});
     routes.push_back({"GET", "/readyz", [this](HttpRequest&) {
@@ -379,8 +362,6 @@ void Service::start(std::function<void()> onFatal) {
     for (auto& route : parts.dashboardApi->routes()) routes.push_back(std::move(route));
     for (auto& route : parts.webhookApi->routes()) routes.push_back(std::move(route));
     for (auto& route : staticPageRoutes()) routes.push_back(std::move(route));
-    parts.dispatcher->start();
-    parts.scheduler->start();
     HttpServerSettings http;
     http.host = settings_.httpHost;
     http.port = settings_.httpPort;
@@ -396,8 +377,28 @@ void Service::start(std::function<void()> onFatal) {
     http.requestTimeoutMs = settings_.httpRequestTimeoutMs;
     http.streamTimeoutMs = settings_.httpStreamTimeoutMs;
     http.maxConnections = settings_.httpMaxConnections;
+    // Listen first: a port in use (another engine there) stops this one before it joins a consumer group, which would
+    // make the engines in that group rebalance, and before its dispatcher claims a batch.
     parts.http = std::make_unique<HttpServer>(http, std::move(routes));
     Poco::Logger::get("serve").information("HTTP on %s:%d", settings_.httpHost, parts.http->port());
+    parts.dispatcher->start();
+    parts.scheduler->start();
+    for (auto& running : parts.pipelines) {
+        running.thread = std::thread([&parts, &running, onFatal] {
+            try {
+                running.pipeline->run(parts.stopping);
+            } catch (const std::exception& error) {
+                {
+                    std::lock_guard lock(parts.probeMutex);
+                    parts.failure = running.name + ": " + error.what();
+                }
+                parts.failed = true;
+                Poco::Logger::get("pipeline." + running.name)
+                    .critical("pipeline stopped: %s", std::string(error.what()));
+                if (onFatal) onFatal();
+            }
+        });
+    }
 }
 
 bool Service::stop() {

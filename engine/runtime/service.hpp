@@ -33,8 +33,9 @@ class Service {
     Service(const Service&) = delete;
     Service& operator=(const Service&) = delete;
 
-    /// Starts the pipelines and the HTTP server. `onFatal` is called (from a pipeline thread) when a pipeline
-    /// fails for good: the process should then stop, and a restart redelivers what was not committed.
+    /// Listens on http.port first (throws Poco::Net::NetException, with nothing else started, when it is taken), then
+    /// starts the dispatcher, the scheduler and the pipelines. `onFatal` is called (from a pipeline thread) when a
+    /// pipeline fails for good: the process should then stop, and a restart redelivers what was not committed.
     void start(std::function<void()> onFatal);
     /// Stops everything in order; returns false when a pipeline had failed.
     bool stop();

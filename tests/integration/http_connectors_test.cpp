@@ -3,6 +3,7 @@
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/StreamCopier.h>
@@ -596,6 +597,17 @@ TEST(StubServer, RetriesThroughInjectedFailuresChargeOnce) {
         EXPECT_EQ(result.balanceAfter, 1'000'000 - charged) << i;
     }
     EXPECT_GT(httpConnectorStatuses(clients)[3]->retryStats().retries.load(), 0U);
+}
+
+TEST(StubServer, APortAnotherServerListensOnIsRefusedNotShared) {
+    // As the engine's listener (HttpRouter's HttpServerListener tests): no SO_REUSEPORT, so a second `taxdesk stubs`
+    // on a taken port fails to start instead of answering half of the first one's callers.
+    FaultState state;
+    StubHttpServer first{fakeConnectors(state)};
+    StubServerOptions options;
+    options.port = static_cast<std::uint16_t>(first.port());
+    FaultState otherState;
+    EXPECT_THROW(StubHttpServer(fakeConnectors(otherState), options), Poco::Net::NetException);
 }
 
 }  // namespace

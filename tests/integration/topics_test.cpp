@@ -1,7 +1,7 @@
-// `taxdesk topics create|check` and the engine's start-up check, run as the binary against the embedded broker that
-// scripts/test started, each test on a prefix of its own that has no topics yet. The embedded broker (librdkafka's
-// mock cluster) has no CreateTopics, so `topics create` makes its topics the way that broker does (see admin.hpp);
-// the CreateTopics path itself needs a real cluster.
+// `taxdesk topics create|check` and the engine's start-up checks (its topics, its port), run as the binary against the
+// embedded broker that scripts/test started, each test on a prefix of its own that has no topics yet. The embedded
+// broker (librdkafka's mock cluster) has no CreateTopics, so `topics create` makes its topics the way that broker does
+// (see admin.hpp); the CreateTopics path itself needs a real cluster.
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "connectors/http/listener.hpp"
 #include "connectors/kafka/admin.hpp"
 #include "fixtures/test_env.hpp"
 
@@ -200,4 +201,28 @@ TEST_F(Topics, ASaslClientAgainstThePlaintextBrokerFailsWithLibrdkafkasReasonAnd
     EXPECT_EQ(config.code, 0) << config.out;
     EXPECT_EQ(linesWith(config.out, "kafka.rdkafka.sasl.password = *****").size(), 1u) << config.out;
     EXPECT_EQ(config.out.find("Pw-S3cret-42"), std::string::npos) << config.out;
+}
+
+TEST_F(Topics, ServeAndStubsRefuseAPortInUseWithOneLineBeforeJoiningAGroup) {
+    // Another engine (or anything) listens on the port. The engine used to share it (SO_REUSEPORT: the kernel split
+    // the connections between the two) and, later, to join its consumer groups before it tried to listen.
+    const auto taken = taxdesk::connectors::listenExclusively(Poco::Net::SocketAddress("127.0.0.1", 0));
+    const std::string port = std::to_string(taken.address().port());
+    auto sets = sets_;
+    sets.insert(sets.end(),
+                {"kafka.group_id=" + prefix_ + "engine", "redis.port=" + std::to_string(taxdesk::testing::redisPort()),
+                 "redis.key_prefix=" + prefix_, "app.log_level=information", "http.port=" + port});
+    const ToolRun serve = runTaxdesk(sets, "serve");
+    EXPECT_EQ(serve.code, 1) << serve.out;
+    const auto lines = linesWith(serve.out, "taxdesk serve: cannot listen on 127.0.0.1:" + port + " (http.port)");
+    ASSERT_EQ(lines.size(), 1u) << serve.out;
+    EXPECT_NE(lines[0].find("in use"), std::string::npos) << lines[0];
+    EXPECT_TRUE(linesWith(serve.out, "consuming").empty()) << "no consumer group joined:\n" << serve.out;
+    EXPECT_TRUE(linesWith(serve.out, "serving on").empty()) << serve.out;
+
+    const ToolRun stubs = runTaxdesk({"app.var_dir=" + varDir_, "stubs.port=" + port}, "stubs");
+    EXPECT_EQ(stubs.code, 1) << stubs.out;
+    const auto stubLines = linesWith(stubs.out, "taxdesk stubs: cannot listen on 127.0.0.1:" + port + " (stubs.port)");
+    ASSERT_EQ(stubLines.size(), 1u) << stubs.out;
+    EXPECT_NE(stubLines[0].find("in use"), std::string::npos) << stubLines[0];
 }

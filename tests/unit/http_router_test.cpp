@@ -1,5 +1,6 @@
 // engine/http_server: what the router answers to requests whose URI Poco cannot read. Regression tests for inputs
 // found by tests/fuzz/route_fuzz. The server listens on a loopback port of its own; no other server is needed.
+#include <Poco/Net/NetException.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/Timespan.h>
@@ -66,6 +67,42 @@ TEST(HttpRouter, AParameterHoldingAnEncodedPercentIsDecodedOnce) {
     ASSERT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
     EXPECT_NE(answer.find(R"({"token":"tok%en"})"), std::string::npos) << answer;
     EXPECT_NE(exchange(server.port(), "/r/a%2Fb").rfind("HTTP/1.1 5", 0), 0u) << "an encoded slash is no 500 either";
+}
+
+}  // namespace
+}  // namespace taxdesk::engine
+
+namespace taxdesk::engine {
+namespace {
+
+TEST(HttpServerListener, APortAnotherServerListensOnIsRefusedNotShared) {
+    // Poco's ServerSocket(address) binds with SO_REUSEPORT: a second engine on a taken port started, and the kernel
+    // shared the connections between the two (CI: a test's request reached another test's engine, which answered 401
+    // to a token it had never seen). A taken port must stop the second server instead.
+    std::vector<Route> first;
+    first.push_back({"GET", "/who", [](HttpRequest&) { return jsonReply(200, R"({"who":"first"})"); }});
+    HttpServer server("127.0.0.1", 0, 2, std::move(first));
+    std::vector<Route> second;
+    second.push_back({"GET", "/who", [](HttpRequest&) { return jsonReply(200, R"({"who":"second"})"); }});
+    EXPECT_THROW(HttpServer("127.0.0.1", server.port(), 2, std::move(second)), Poco::Net::NetException);
+    for (int i = 0; i < 20; ++i)
+        EXPECT_NE(exchange(server.port(), "/who").find(R"({"who":"first"})"), std::string::npos);
+}
+
+TEST(HttpServerListener, APortFreedByAServerThatStoppedIsTakenAgainAtOnce) {
+    // SO_REUSEADDR stays: a restarted engine binds its port while the old one's connections sit in TIME_WAIT.
+    int port = 0;
+    {
+        std::vector<Route> routes;
+        routes.push_back({"GET", "/ok", [](HttpRequest&) { return jsonReply(200, R"({"ok":true})"); }});
+        HttpServer server("127.0.0.1", 0, 2, std::move(routes));
+        port = server.port();
+        EXPECT_EQ(exchange(port, "/ok").rfind("HTTP/1.1 200", 0), 0u);
+    }
+    std::vector<Route> routes;
+    routes.push_back({"GET", "/ok", [](HttpRequest&) { return jsonReply(200, R"({"ok":true})"); }});
+    HttpServer again("127.0.0.1", port, 2, std::move(routes));
+    EXPECT_EQ(exchange(port, "/ok").rfind("HTTP/1.1 200", 0), 0u);
 }
 
 }  // namespace
