@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# scripts/run supervises the engine (issue 9 finding 15): SIGKILL the engine it started and it is started again and
-# ready, while Redis and the broker go on; SIGTERM to scripts/run then stops everything it started. Runs scripts/run
-# --no-demo with its own var folder (TD_VAR) and port, against the build under test (TD_BUILD).
+# scripts/run refuses a port in use, and supervises the engine (issue 9 finding 15): SIGKILL the engine it started and
+# it is started again and ready, while Redis and the broker go on; SIGTERM to scripts/run then stops everything it
+# started. Runs scripts/run --no-demo with its own var folder (TD_VAR) and port, against the build under test
+# (TD_BUILD).
 set -euo pipefail
 taxdesk=${1:?usage: run_restart.sh path/to/taxdesk}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -43,6 +44,13 @@ wait_for() { # <seconds> <what> <command...>
 }
 wait_for 120 "the engine was not ready" ready
 wait_for 30 "scripts/run did not say it is running" grep -q "Ctrl-C stops everything" "$work/run.log"
+# A second scripts/run on the same port stops at once, saying why (the engine never shares its port).
+if TD_VAR=$work/var2 TD_BUILD=$(dirname "$taxdesk") timeout 60 bash "$root/scripts/run" --no-demo --port "$port" \
+  >"$work/second.log" 2>&1; then
+  fail "a second scripts/run on port $port did not stop"
+fi
+grep -q "port $port is taken" "$work/second.log" || fail "a second scripts/run did not say the port is taken: $(cat "$work/second.log")"
+ready || fail "the first engine stopped being ready when a second scripts/run was tried"
 first=$(engine_pid)
 [[ -n $first ]] || fail "no engine process found for port $port"
 
