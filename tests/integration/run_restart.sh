@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/run refuses a port in use, and supervises the engine (issue 9 finding 15): SIGKILL the engine it started and
 # it is started again and ready, while Redis and the broker go on; SIGTERM to scripts/run then stops everything it
-# started. Runs scripts/run --no-demo with its own var folder (TD_VAR) and port, against the build under test
-# (TD_BUILD).
+# started. Runs scripts/run --no-demo as a user does (executed: its own shebang), with its own var folder (TD_VAR) and
+# port, against the build under test (TD_BUILD).
 set -euo pipefail
 taxdesk=${1:?usage: run_restart.sh path/to/taxdesk}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -29,7 +29,7 @@ done
 log_dir=${TAXDESK_TEST_RUN_DIR:-$work}/engine-logs
 mkdir -p "$log_dir"
 
-TD_VAR=$work/var TD_BUILD=$(dirname "$taxdesk") setsid bash "$root/scripts/run" --no-demo --port "$port" >"$work/run.log" 2>&1 &
+TD_VAR=$work/var TD_BUILD=$(dirname "$taxdesk") setsid "$root/scripts/run" --no-demo --port "$port" >"$work/run.log" 2>&1 &
 runner=$!
 engine_pid() { pgrep -f "taxdesk serve --set http.port=$port " | head -1; }
 ready() { curl -sf "http://127.0.0.1:$port/readyz" | grep -q '"status":"ready"'; }
@@ -45,7 +45,7 @@ wait_for() { # <seconds> <what> <command...>
 wait_for 120 "the engine was not ready" ready
 wait_for 30 "scripts/run did not say it is running" grep -q "Ctrl-C stops everything" "$work/run.log"
 # A second scripts/run on the same port stops at once, saying why (the engine never shares its port).
-if TD_VAR=$work/var2 TD_BUILD=$(dirname "$taxdesk") timeout 60 bash "$root/scripts/run" --no-demo --port "$port" \
+if TD_VAR=$work/var2 TD_BUILD=$(dirname "$taxdesk") timeout 60 "$root/scripts/run" --no-demo --port "$port" \
   >"$work/second.log" 2>&1; then
   fail "a second scripts/run on port $port did not stop"
 fi
