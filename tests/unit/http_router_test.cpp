@@ -75,16 +75,19 @@ TEST(HttpRouter, AParameterHoldingAnEncodedPercentIsDecodedOnce) {
 namespace taxdesk::engine {
 namespace {
 
+/// One route, GET /who, answering `body`.
+std::vector<Route> answering(const std::string& body) {
+    std::vector<Route> routes;
+    routes.push_back({"GET", "/who", [body](HttpRequest&) { return jsonReply(200, body); }});
+    return routes;
+}
+
 TEST(HttpServerListener, APortAnotherServerListensOnIsRefusedNotShared) {
     // Poco's ServerSocket(address) binds with SO_REUSEPORT: a second engine on a taken port started, and the kernel
     // shared the connections between the two (CI: a test's request reached another test's engine, which answered 401
     // to a token it had never seen). A taken port must stop the second server instead.
-    std::vector<Route> first;
-    first.push_back({"GET", "/who", [](HttpRequest&) { return jsonReply(200, R"({"who":"first"})"); }});
-    HttpServer server("127.0.0.1", 0, 2, std::move(first));
-    std::vector<Route> second;
-    second.push_back({"GET", "/who", [](HttpRequest&) { return jsonReply(200, R"({"who":"second"})"); }});
-    EXPECT_THROW(HttpServer("127.0.0.1", server.port(), 2, std::move(second)), Poco::Net::NetException);
+    HttpServer server("127.0.0.1", 0, 2, answering(R"({"who":"first"})"));
+    EXPECT_THROW(HttpServer("127.0.0.1", server.port(), 2, answering(R"({"who":"second"})")), Poco::Net::NetException);
     for (int i = 0; i < 20; ++i)
         EXPECT_NE(exchange(server.port(), "/who").find(R"({"who":"first"})"), std::string::npos);
 }
@@ -93,16 +96,12 @@ TEST(HttpServerListener, APortFreedByAServerThatStoppedIsTakenAgainAtOnce) {
     // SO_REUSEADDR stays: a restarted engine binds its port while the old one's connections sit in TIME_WAIT.
     int port = 0;
     {
-        std::vector<Route> routes;
-        routes.push_back({"GET", "/ok", [](HttpRequest&) { return jsonReply(200, R"({"ok":true})"); }});
-        HttpServer server("127.0.0.1", 0, 2, std::move(routes));
+        HttpServer server("127.0.0.1", 0, 2, answering(R"({"who":"first"})"));
         port = server.port();
-        EXPECT_EQ(exchange(port, "/ok").rfind("HTTP/1.1 200", 0), 0u);
+        EXPECT_EQ(exchange(port, "/who").rfind("HTTP/1.1 200", 0), 0u);
     }
-    std::vector<Route> routes;
-    routes.push_back({"GET", "/ok", [](HttpRequest&) { return jsonReply(200, R"({"ok":true})"); }});
-    HttpServer again("127.0.0.1", port, 2, std::move(routes));
-    EXPECT_EQ(exchange(port, "/ok").rfind("HTTP/1.1 200", 0), 0u);
+    HttpServer again("127.0.0.1", port, 2, answering(R"({"who":"again"})"));
+    EXPECT_EQ(exchange(port, "/who").rfind("HTTP/1.1 200", 0), 0u);
 }
 
 }  // namespace
