@@ -18,6 +18,8 @@ namespace {
 /// that what decodes encodes back the same (json_fuzz).
 int checkedYear(int year) {
     if (year < 1) throw DecodeError("field 'income_years' must hold positive years");
+    // A year is written back as a number, which asInt() reads only below 1e9; a string may hold more (json_fuzz).
+    if (year >= 1'000'000'000) throw DecodeError("field 'income_years' must be a whole number");
     return gregorianYear(year);
 }
 
