@@ -22,4 +22,16 @@ for figure in ceiling passthrough engine; do
 done
 grep -qE '^engine [0-9]+ rows/s, ceiling [0-9]+ rows/s, ratio [0-9.]+$' <<<"$out" ||
   { echo "bench_smoke: no final 'engine N rows/s, ceiling M rows/s, ratio R' line" >&2; status=1; }
+# The measurements of what bounds the engine (issue 11): the block-store prototype without the cache, then no store.
+for variant in "--store block --cache off" "--store none"; do
+  # shellcheck disable=SC2086 # the variant is two options
+  out=$("$bench" --bootstrap "$TAXDESK_TEST_KAFKA_BOOTSTRAP" --redis-port "$TAXDESK_TEST_REDIS_PORT" --rows "$rows" \
+    --mode engine $variant --thread-cpu --suffix ".smoke-$$-$RANDOM" 2>&1) ||
+    { echo "$out"; echo "bench_smoke: engine $variant failed" >&2; status=1; continue; }
+  echo "$out"
+  came=$(sed -n 's/^engine value=.* out=\([0-9]*\).*/\1/p' <<<"$out")
+  ((${came:-0} >= rows)) || { echo "bench_smoke: engine $variant: ${came:-0} of $rows rows came out" >&2; status=1; }
+  grep -qE '^thread .* cpu_s=[0-9.]+ window_s=[0-9.]+$' <<<"$out" ||
+    { echo "bench_smoke: engine $variant: no 'thread … cpu_s=… window_s=…' line" >&2; status=1; }
+done
 exit $status

@@ -3,6 +3,7 @@
 //   bench/run [--quick] [--rows N] [--runs K]   (starts redis-server and the broker, builds, runs this K times)
 //   taxdesk_bench_throughput --bootstrap HOST:PORT --redis-port P [--rows N] [--mode
 //   all|ceiling|passthrough|engine|both|audit] [--audit on|off] [--audit-order off-on|on-off]
+//   [--cache on|off] [--store sql|block|none] [--block-rows N] [--thread-cpu]
 // against a `taxdesk broker --set broker.extra_prefixes=bench-ceiling.,bench-engine.,bench-passthrough.,
 // bench-engine-audit.,bench-engine-noaudit.`.
 //
@@ -19,6 +20,15 @@
 // librdkafka's included; not the broker's nor redis-server's) over the timed window divided by the rows, and
 // peak_rss_mib is that child's ru_maxrss (the rows' loader is another child). Then
 // `engine N rows/s, ceiling M rows/s, ratio R` (bench/run prints the same line over the medians of its runs).
+//
+// What bounds the engine (issue 11), by taking parts of its work away; each is a measurement, never how it runs:
+//   --cache off     no Redis: every look-up goes to the stubs (the stage's null-cache mode)
+//   --store none    results are not stored (and no audit entries are prepared): the committer only produces
+//   --store block   results stored a block of --block-rows at a time (bench/block_results.hpp, a prototype that
+//                   writes the same bytes in one row a block, and reads nothing back), no audit trail
+//   --thread-cpu    each thread's CPU seconds in the window on stderr (`thread <name>/<tid> cpu_s=… window_s=…`):
+//                   the look-up (consumer) and committer threads are the two busiest
+#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,9 +37,13 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <iostream>
+#include <map>
+#include <sstream>
 #include <thread>
 
+#include "bench/block_results.hpp"
 #include "bench/plain_passthrough.hpp"
 #include "connectors/api/connector_set.hpp"
 #include "connectors/kafka/kafka.hpp"
@@ -46,6 +60,25 @@
 using namespace taxdesk;
 
 namespace {
+
+/// --store none: results are taken and dropped, so the engine's rate without the store's work can be measured.
+class NoResults : public connectors::ResultStore {
+  public:
+    void upsertResults(const std::vector<connectors::StoredResult>& /*results*/) override {}
+    int insertMissingResults(const std::vector<connectors::StoredResult>& results) override {
+        return static_cast<int>(results.size());
+    }
+    int countResultsWithStatus(const std::string& /*batchId*/, const std::string& /*status*/) override { return 0; }
+    int retryErrorRows(const std::string& /*batchId*/) override { return 0; }
+    std::optional<connectors::StoredResult> findResult(const std::string& /*batchId*/, int /*row*/) override {
+        return std::nullopt;
+    }
+    std::vector<connectors::StoredResult> resultsOfBatch(const std::string& /*batchId*/) override { return {}; }
+    std::vector<connectors::StoredResult> resultsPage(const std::string& /*batchId*/, int /*afterRow*/,
+                                                      int /*limit*/) override {
+        return {};
+    }
+};
 
 class PassthroughStage : public engine::BatchStage {
   public:
@@ -75,6 +108,10 @@ struct Options {
     std::string topicTag;       ///< audit mode: "audit" or "noaudit", in the topics' prefix (bench-engine-<tag>.)
     bool audit = true;          ///< engine mode: the audit trail on (audit.enabled) or off
     bool auditOnFirst = false;  ///< audit mode: --audit-order on-off measures the trail-on engine first
+    bool cache = true;          ///< --cache off: no Redis (a measurement of what the cache costs)
+    std::string store = "sql";  ///< --store sql (the real store), block (bench/block_results.hpp) or none
+    int blockRows = 64;         ///< --block-rows: results a block with --store block
+    bool threadCpu = false;     ///< --thread-cpu: each thread's CPU in the window, on stderr
 };
 
 std::string unique(const std::string& stem) {
@@ -105,6 +142,34 @@ double monotonicSeconds() {
     timespec now{};
     clock_gettime(CLOCK_MONOTONIC, &now);
     return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
+/// CPU seconds (user + system) of each thread of this process, by "name/tid".
+std::map<std::string, double> threadCpuSeconds() {
+    std::map<std::string, double> seconds;
+    DIR* tasks = opendir("/proc/self/task");
+    if (tasks == nullptr) return seconds;
+    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    while (const dirent* task = readdir(tasks)) {
+        if (task->d_name[0] == '.') continue;
+        std::ifstream file(std::string("/proc/self/task/") + task->d_name + "/stat");
+        std::string line;
+        std::getline(file, line);
+        const auto open = line.find('(');
+        const auto close = line.rfind(')');
+        if (open == std::string::npos || close == std::string::npos || close + 2 > line.size()) continue;
+        std::istringstream fields(line.substr(close + 2));  // from field 3 (state) on
+        std::string field;
+        double user = 0;
+        double system = 0;
+        for (int number = 3; number <= 15 && fields >> field; ++number) {
+            if (number == 14) user = std::stod(field);
+            if (number == 15) system = std::stod(field);
+        }
+        seconds[line.substr(open + 1, close - open - 1) + "/" + task->d_name] = (user + system) / ticks;
+    }
+    closedir(tasks);
+    return seconds;
 }
 
 double peakRssMiB() {
@@ -174,6 +239,9 @@ Figures measurePipeline(const Options& options, const std::string& mode) {
     auto pipelineMetrics = metrics.pipeline(mode);
     std::unique_ptr<connectors::Store> store;
     std::string storePath;
+    std::unique_ptr<NoResults> noResults;
+    std::unique_ptr<bench::BlockResults> blockResults;
+    std::string blockPath;
     std::unique_ptr<engine::BatchStage> stage;
     if (mode == "engine") {
         connectors::StoreSettings storeSettings;
@@ -207,9 +275,18 @@ Figures measurePipeline(const Options& options, const std::string& mode) {
         stageSettings.concurrency = options.concurrency;
         connectors::StubSettings stubs;
         stubs.seed = 1;
+        connectors::ResultStore* results = &store->results();
+        if (options.store == "none") {
+            noResults = std::make_unique<NoResults>();
+            results = noResults.get();
+        } else if (options.store == "block") {
+            blockPath = "/tmp/" + unique(prefix) + "-blocks.db";
+            blockResults = std::make_unique<bench::BlockResults>(blockPath, options.blockRows);
+            results = blockResults.get();
+        }
         stage = std::make_unique<engine::InquiryStage>(
-            stageSettings, connectors::makeStubConnectors(stubs), store->results(), store->batches(),
-            std::make_unique<connectors::RedisClient>(redisSettings), pipelineMetrics);
+            stageSettings, connectors::makeStubConnectors(stubs), *results, store->batches(),
+            options.cache ? std::make_unique<connectors::RedisClient>(redisSettings) : nullptr, pipelineMetrics);
     } else {
         stage = std::make_unique<PassthroughStage>(topics.output);
     }
@@ -228,6 +305,7 @@ Figures measurePipeline(const Options& options, const std::string& mode) {
     while (!pipeline.assigned()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const auto start = Clock::now();
     const double cpuBefore = cpuSeconds();
+    const auto threadsBefore = options.threadCpu ? threadCpuSeconds() : std::map<std::string, double>{};
     Figures figures;
     figures.windowStart = monotonicSeconds();
     auto lastProgress = start;
@@ -244,11 +322,25 @@ Figures measurePipeline(const Options& options, const std::string& mode) {
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     figures.windowEnd = monotonicSeconds();
     const double cpu = cpuSeconds() - cpuBefore;
+    if (options.threadCpu) {
+        for (const auto& [name, after] : threadCpuSeconds()) {
+            const auto before = threadsBefore.find(name);
+            const double used = after - (before == threadsBefore.end() ? 0.0 : before->second);
+            if (used >= 0.01) std::fprintf(stderr, "thread %s cpu_s=%.2f window_s=%.2f\n", name.c_str(), used, seconds);
+        }
+    }
     stop = true;
     thread.join();
     figures.out = static_cast<long long>(pipelineMetrics.messagesOut.Value());
     if (figures.out < options.rows) throw std::runtime_error(mode + ": not all rows came out");
     if (store) std::remove(storePath.c_str());
+    if (blockResults && blockResults->storedResults() < options.rows)
+        throw std::runtime_error("block store: " + std::to_string(blockResults->storedResults()) + " of " +
+                                 std::to_string(options.rows) + " results stored");
+    blockResults.reset();
+    if (!blockPath.empty()) {
+        for (const char* suffix : {"", "-wal", "-shm"}) std::remove((blockPath + suffix).c_str());
+    }
     figures.rowsPerSecond = options.rows / seconds;
     figures.cpuMicrosPerRow = cpu * 1e6 / options.rows;
     return figures;
@@ -304,10 +396,11 @@ void printLine(const char* mode, const Figures& figures, double ceiling, const O
 int main(int argc, char** argv) {
     Options options;
     try {
-        const engine::ArgReader reader(std::vector<std::string>(argv + 1, argv + argc),
-                                       {"bootstrap", "redis-port", "rows", "mode", "batch-size", "max-in-flight",
-                                        "concurrency", "tag", "suffix", "audit", "audit-order"},
-                                       {});
+        const engine::ArgReader reader(
+            std::vector<std::string>(argv + 1, argv + argc),
+            {"bootstrap", "redis-port", "rows", "mode", "batch-size", "max-in-flight", "concurrency", "tag", "suffix",
+             "audit", "audit-order", "cache", "store", "block-rows"},
+            {"thread-cpu"});
         options.bootstrap = reader.value("bootstrap").value_or("");
         if (options.bootstrap.empty()) throw engine::UsageError("--bootstrap HOST:PORT is required");
         options.redisPort = static_cast<int>(reader.integer("redis-port", 6390, 1, 65535));
@@ -324,6 +417,14 @@ int main(int argc, char** argv) {
         const std::string order = reader.value("audit-order").value_or("off-on");
         if (order != "off-on" && order != "on-off") throw engine::UsageError("--audit-order must be off-on or on-off");
         options.auditOnFirst = order == "on-off";
+        const std::string cache = reader.value("cache").value_or("on");
+        if (cache != "on" && cache != "off") throw engine::UsageError("--cache must be on or off");
+        options.cache = cache == "on";
+        options.store = reader.value("store").value_or("sql");
+        if (options.store != "sql" && options.store != "block" && options.store != "none")
+            throw engine::UsageError("--store must be sql, block or none");
+        options.blockRows = static_cast<int>(reader.integer("block-rows", 64, 1, 100000));
+        options.threadCpu = reader.flag("thread-cpu");
         const std::vector<std::string> modes{"all", "both", "ceiling", "engine", "passthrough", "audit"};
         if (std::find(modes.begin(), modes.end(), options.mode) == modes.end())
             throw engine::UsageError(
