@@ -31,7 +31,7 @@ for variant in "--store block --cache off" "--store none"; do
   echo "$out"
   came=$(sed -n 's/^engine value=.* out=\([0-9]*\).*/\1/p' <<<"$out")
   ((${came:-0} >= rows)) || { echo "bench_smoke: engine $variant: ${came:-0} of $rows rows came out" >&2; status=1; }
-  grep -qE '^thread .* cpu_s=[0-9.]+ window_s=[0-9.]+$' <<<"$out" ||
-    { echo "bench_smoke: engine $variant: no 'thread … cpu_s=… window_s=…' line" >&2; status=1; }
+  grep -qE '^thread .* cpu_s=[0-9.]+ runnable_waiting_s=[0-9.]+ window_s=[0-9.]+$' <<<"$out" ||
+    { echo "bench_smoke: engine $variant: no 'thread … cpu_s=… runnable_waiting_s=… window_s=…' line" >&2; status=1; }
 done
 exit $status

@@ -26,8 +26,8 @@
 //   --store none    results are not stored (and no audit entries are prepared): the committer only produces
 //   --store block   results stored a block of --block-rows at a time (bench/block_results.hpp, a prototype that
 //                   writes the same bytes in one row a block, and reads nothing back), no audit trail
-//   --thread-cpu    each thread's CPU seconds in the window on stderr (`thread <name>/<tid> cpu_s=… window_s=…`):
-//                   the look-up (consumer) and committer threads are the two busiest
+//   --thread-cpu    each thread's time in the window on stderr (`thread <name>/<tid> cpu_s=… runnable_waiting_s=…
+//                   window_s=…`: on a CPU, and ready to run but waiting for one; /proc/self/task/*/schedstat)
 #include <dirent.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -144,32 +144,30 @@ double monotonicSeconds() {
     return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
 }
 
-/// CPU seconds (user + system) of each thread of this process, by "name/tid".
-std::map<std::string, double> threadCpuSeconds() {
-    std::map<std::string, double> seconds;
+/// A thread's time so far, from /proc/self/task/<tid>/schedstat: on a CPU, and runnable but waiting for one.
+struct ThreadTimes {
+    double running = 0;
+    double waiting = 0;
+};
+
+/// Every thread of this process by "name/tid".
+std::map<std::string, ThreadTimes> threadTimes() {
+    std::map<std::string, ThreadTimes> times;
     DIR* tasks = opendir("/proc/self/task");
-    if (tasks == nullptr) return seconds;
-    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    if (tasks == nullptr) return times;
     while (const dirent* task = readdir(tasks)) {
         if (task->d_name[0] == '.') continue;
-        std::ifstream file(std::string("/proc/self/task/") + task->d_name + "/stat");
-        std::string line;
-        std::getline(file, line);
-        const auto open = line.find('(');
-        const auto close = line.rfind(')');
-        if (open == std::string::npos || close == std::string::npos || close + 2 > line.size()) continue;
-        std::istringstream fields(line.substr(close + 2));  // from field 3 (state) on
-        std::string field;
-        double user = 0;
-        double system = 0;
-        for (int number = 3; number <= 15 && fields >> field; ++number) {
-            if (number == 14) user = std::stod(field);
-            if (number == 15) system = std::stod(field);
-        }
-        seconds[line.substr(open + 1, close - open - 1) + "/" + task->d_name] = (user + system) / ticks;
+        const std::string dir = std::string("/proc/self/task/") + task->d_name;
+        std::ifstream commFile(dir + "/comm");
+        std::ifstream schedFile(dir + "/schedstat");
+        std::string name;
+        double runningNs = 0;
+        double waitingNs = 0;
+        if (!std::getline(commFile, name) || !(schedFile >> runningNs >> waitingNs)) continue;
+        times[name + "/" + task->d_name] = {runningNs / 1e9, waitingNs / 1e9};
     }
     closedir(tasks);
-    return seconds;
+    return times;
 }
 
 double peakRssMiB() {
@@ -305,7 +303,7 @@ Figures measurePipeline(const Options& options, const std::string& mode) {
     while (!pipeline.assigned()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const auto start = Clock::now();
     const double cpuBefore = cpuSeconds();
-    const auto threadsBefore = options.threadCpu ? threadCpuSeconds() : std::map<std::string, double>{};
+    const auto threadsBefore = options.threadCpu ? threadTimes() : std::map<std::string, ThreadTimes>{};
     Figures figures;
     figures.windowStart = monotonicSeconds();
     auto lastProgress = start;
@@ -323,10 +321,13 @@ Figures measurePipeline(const Options& options, const std::string& mode) {
     figures.windowEnd = monotonicSeconds();
     const double cpu = cpuSeconds() - cpuBefore;
     if (options.threadCpu) {
-        for (const auto& [name, after] : threadCpuSeconds()) {
+        for (const auto& [name, after] : threadTimes()) {
             const auto before = threadsBefore.find(name);
-            const double used = after - (before == threadsBefore.end() ? 0.0 : before->second);
-            if (used >= 0.01) std::fprintf(stderr, "thread %s cpu_s=%.2f window_s=%.2f\n", name.c_str(), used, seconds);
+            const ThreadTimes was = before == threadsBefore.end() ? ThreadTimes{} : before->second;
+            const double running = after.running - was.running;
+            if (running > 0)
+                std::fprintf(stderr, "thread %s cpu_s=%.2f runnable_waiting_s=%.2f window_s=%.2f\n", name.c_str(),
+                             running, after.waiting - was.waiting, seconds);
         }
     }
     stop = true;
