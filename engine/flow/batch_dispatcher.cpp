@@ -356,6 +356,10 @@ bool BatchDispatcher::dispatchBatches() {
         if (batch.rowsDone < progress.lastDone) {
             // Fewer rows done than last seen: a retry put error rows back to work (between two rounds, completed and
             // back). Those rows lie behind sentUpTo: send from the start.
+            log().information(
+                "batch %s: %d rows done, fewer than the %d seen before (error rows put back to work): "
+                "sending its pending rows from its first",
+                batch.batchId, batch.rowsDone, progress.lastDone);
             progress.sentUpTo = 0;
             progress.sentCount = batch.rowsDone - batch.rowsRejected;
         }
