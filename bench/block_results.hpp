@@ -12,6 +12,7 @@
 #include "connectors/store/result_store.hpp"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace taxdesk::bench {
 
@@ -19,9 +20,6 @@ class BlockResults : public connectors::ResultStore {
   public:
     /// `rowsPerBlock` results at most a block (consecutive rows of one batch in one call).
     BlockResults(const std::string& path, int rowsPerBlock);
-    ~BlockResults() override;
-    BlockResults(const BlockResults&) = delete;
-    BlockResults& operator=(const BlockResults&) = delete;
 
     void upsertResults(const std::vector<connectors::StoredResult>& results) override;
     int insertMissingResults(const std::vector<connectors::StoredResult>& results) override;
@@ -35,9 +33,18 @@ class BlockResults : public connectors::ResultStore {
     [[nodiscard]] long long storedResults();
 
   private:
+    using Connection = std::unique_ptr<sqlite3, int (*)(sqlite3*)>;
+    using Statement = std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)>;
     void exec(const char* sql);
-    sqlite3* db_ = nullptr;
+    [[nodiscard]] Statement prepare(const char* sql);
+    /// Runs a bound statement to its end and resets it; false when it failed (sqlite3_errmsg() says why).
+    static bool stepToDone(sqlite3_stmt* statement);
+
+    Connection db_;
     int rowsPerBlock_;
+    Statement insertBlock_;  ///< prepared once, stepped once a block
+    Statement countRows_;    ///< prepared once, stepped once a batch of a call
+    Statement sumRows_;
 };
 
 }  // namespace taxdesk::bench

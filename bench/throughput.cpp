@@ -335,9 +335,9 @@ Figures measurePipeline(const Options& options, const std::string& mode) {
     figures.out = static_cast<long long>(pipelineMetrics.messagesOut.Value());
     if (figures.out < options.rows) throw std::runtime_error(mode + ": not all rows came out");
     if (store) std::remove(storePath.c_str());
-    if (blockResults && blockResults->storedResults() < options.rows)
-        throw std::runtime_error("block store: " + std::to_string(blockResults->storedResults()) + " of " +
-                                 std::to_string(options.rows) + " results stored");
+    if (const long long stored = blockResults ? blockResults->storedResults() : options.rows; stored < options.rows)
+        throw std::runtime_error("block store: " + std::to_string(stored) + " of " + std::to_string(options.rows) +
+                                 " results stored");
     blockResults.reset();
     if (!blockPath.empty()) {
         for (const char* suffix : {"", "-wal", "-shm"}) std::remove((blockPath + suffix).c_str());
